@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Runs the test suites with tap and ends with one plain line "N passed, N failed", so a run
+// that executed nothing is visible. Unit and integration tests run in parallel; namespace (e2e)
+// tests run one file at a time because they share the host's kernel and its 2 cores.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const suites = [
+  { name: 'unit+integration', dirs: ['dist/test/unit', 'dist/test/integration'], jobs: 2 },
+  { name: 'e2e (network namespaces)', dirs: ['dist/test/e2e'], jobs: 1 },
+];
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry);
+    if (statSync(p).isDirectory()) out.push(...findTests(p));
+    else if (entry.endsWith('.test.js')) out.push(p);
+  }
+  return out.sort();
+}
+
+// Pass a path filter through: `npm test -- dist/test/unit/iptables`.
+const filters = process.argv.slice(2);
+
+function runTap(files, jobs) {
+  return new Promise((resolve) => {
+    const args = ['tap', '--reporter=tap', `--jobs=${jobs}`, ...files];
+    const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let summary = null;
+    let buf = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      buf += chunk.toString('utf8');
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^# \{ (total: .*) \}$/.exec(line);
+        if (m) summary = Object.fromEntries(m[1].split(', ').map((kv) => kv.split(': ')).map(([k, v]) => [k, Number(v)]));
+      }
+    });
+    child.on('close', (code) => resolve({ code, summary }));
+  });
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let exit = 0;
+for (const suite of suites) {
+  let files = suite.dirs.flatMap(findTests);
+  if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
+  if (files.length === 0) continue;
+  console.log(`# suite: ${suite.name} (${files.length} files)`);
+  const { code, summary } = await runTap(files, suite.jobs);
+  if (summary === null) {
+    console.log(`# suite ${suite.name}: tap printed no summary (exit ${code})`);
+    failed += 1;
+    exit = 1;
+    continue;
+  }
+  passed += summary.pass ?? 0;
+  failed += summary.fail ?? 0;
+  skipped += (summary.skip ?? 0) + (summary.todo ?? 0);
+  if (code !== 0) exit = 1;
+}
+if (skipped > 0) console.log(`# ${skipped} skipped`);
+console.log(`${passed} passed, ${failed} failed`);
+if (passed === 0) exit = 1;
+process.exit(failed > 0 ? 1 : exit);
