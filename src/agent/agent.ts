@@ -1,0 +1,214 @@
+/**
+ * The node agent: binds the capture and tunnel listeners, applies snapshots (lookup tables,
+ * certificates, capture rules), and drains on shutdown.
+ */
+import http from 'node:http';
+import net, { type AddressInfo, type Server } from 'node:net';
+import type { Logger } from 'pino';
+import type { NodeSnapshot } from '../mesh/types.js';
+import type { AgentConfig } from './config.js';
+import { ConnectionTable } from './connection-table.js';
+import { IdentityManager, type CertificateSigner } from './identity-manager.js';
+import { InboundProxy } from './inbound.js';
+import { OutboundProxy } from './outbound.js';
+import { Readiness } from './readiness.js';
+import { TunnelPool } from './tunnel-client.js';
+import { TunnelServer } from './tunnel-server.js';
+import { WorkloadIndex } from './workload-index.js';
+
+/** Applies capture rules for the node's meshed workload addresses (iptables in production). */
+export interface CaptureRules {
+  apply(workloadAddresses: readonly string[]): Promise<void>;
+}
+
+/** What `start()` actually bound (tests use port 0). */
+export interface BoundAddresses {
+  readonly outbound: AddressInfo[];
+  readonly inbound: AddressInfo[];
+  readonly tunnel: AddressInfo;
+  readonly readiness: AddressInfo;
+}
+
+/** Options of {@link Agent}. */
+export interface AgentOptions {
+  readonly config: AgentConfig;
+  readonly logger: Logger;
+  readonly signer: CertificateSigner;
+  /** null: the agent applies no rules (tests on loopback, or rules managed elsewhere). */
+  readonly capture: CaptureRules | null;
+}
+
+const EMPTY_SNAPSHOT: NodeSnapshot = {
+  version: '',
+  node: '',
+  nodeAddress: '',
+  trustDomain: '',
+  localWorkloads: [],
+  workloads: [],
+  services: [],
+};
+
+/** One node agent. */
+export class Agent {
+  readonly readiness: Readiness;
+  readonly identities: IdentityManager;
+  readonly connections: ConnectionTable;
+  readonly tunnels: TunnelPool;
+  private readonly config: AgentConfig;
+  private readonly logger: Logger;
+  private readonly capture: CaptureRules | null;
+  private readonly tunnelServer: TunnelServer;
+  private readonly outbound: OutboundProxy;
+  private readonly inbound: InboundProxy;
+  private readonly servers: Server[] = [];
+  private healthServer: http.Server | undefined;
+  private index = new WorkloadIndex(EMPTY_SNAPSHOT);
+  private applying: Promise<void> = Promise.resolve();
+  private draining: Promise<void> | undefined;
+
+  constructor(opts: AgentOptions) {
+    this.config = opts.config;
+    this.logger = opts.logger;
+    this.capture = opts.capture;
+    this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
+    this.identities = new IdentityManager({ signer: opts.signer, logger: this.logger.child({ component: 'identity' }) });
+    this.connections = new ConnectionTable(this.logger.child({ component: 'access' }));
+    const getIndex = (): WorkloadIndex => this.index;
+    this.tunnels = new TunnelPool({ identities: this.identities, logger: this.logger.child({ component: 'tunnel-client' }), tunnelPort: this.config.ports.tunnel });
+    this.inbound = new InboundProxy({ logger: this.logger.child({ component: 'inbound' }), table: this.connections, index: getIndex });
+    this.tunnelServer = new TunnelServer({
+      identities: this.identities,
+      logger: this.logger.child({ component: 'tunnel-server' }),
+      onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
+    });
+    this.outbound = new OutboundProxy({
+      logger: this.logger.child({ component: 'outbound' }),
+      table: this.connections,
+      index: getIndex,
+      inbound: this.inbound,
+      tunnels: this.tunnels,
+      ownPorts: new Set([this.config.ports.outbound, this.config.ports.inbound, this.config.ports.tunnel]),
+    });
+  }
+
+  /** The snapshot in force. */
+  get snapshot(): NodeSnapshot {
+    return this.index.snapshot;
+  }
+
+  /** Binds every listener. Capture rules are applied only after this, so nothing is redirected to a closed port. */
+  async start(): Promise<BoundAddresses> {
+    const { ports, bindAddress } = this.config;
+    const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
+    const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
+    const tunnel = await this.tunnelServer.listen(ports.tunnel, bindAddress);
+    const readiness = await this.bindHealth(ports.readiness);
+    this.readiness.release('listeners');
+    this.logger.info({ outbound, inbound, tunnel, readiness }, 'listeners bound');
+    void this.readiness.whenReady().then(() => this.logger.info({ version: this.index.snapshot.version }, 'agent ready'));
+    return { outbound, inbound, tunnel, readiness };
+  }
+
+  /** Binds a capture port on the configured IPv4 address and, when the host has IPv6, on `::`. */
+  private async bindCapture(port: number, onConnection: (s: net.Socket) => void): Promise<AddressInfo[]> {
+    const bound: AddressInfo[] = [];
+    const hosts = this.config.bindAddress === '0.0.0.0' ? ['0.0.0.0', '::'] : [this.config.bindAddress];
+    for (const host of hosts) {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+      try {
+        bound.push(await listen(server, { port: bound[0]?.port ?? port, host, ipv6Only: host === '::' }));
+        this.servers.push(server);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) continue;
+        throw err;
+      }
+    }
+    return bound;
+  }
+
+  private bindHealth(port: number): Promise<AddressInfo> {
+    const server = http.createServer((req, res) => {
+      const ready = this.readiness.ready && this.draining === undefined;
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (req.url === '/healthz/ready' || req.url === '/ready') {
+        const body = { ready, pending: this.readiness.pending(), draining: this.draining !== undefined, version: this.index.snapshot.version };
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    this.healthServer = server;
+    return listen(server, { port, host: this.config.bindAddress });
+  }
+
+  /**
+   * Applies a snapshot: the new lookup tables take effect at once, then certificates and
+   * capture rules follow. Snapshots apply one at a time, in order.
+   */
+  applySnapshot(snapshot: NodeSnapshot): Promise<void> {
+    const next = this.applying.then(() => this.doApply(snapshot));
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doApply(snapshot: NodeSnapshot): Promise<void> {
+    const previous = this.index.snapshot.version;
+    this.index = new WorkloadIndex(snapshot);
+    this.readiness.release('snapshot');
+    this.logger.info(
+      { version: snapshot.version, previous, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
+      'snapshot applied',
+    );
+    await this.identities.reconcile(this.index.localIdentities);
+    this.readiness.release('certificates');
+    if (this.capture !== null) {
+      const addresses = snapshot.localWorkloads.flatMap((w) => w.addresses);
+      await this.capture.apply(addresses);
+      this.readiness.release('capture-rules');
+    }
+  }
+
+  /**
+   * Drains: stop accepting, ask tunnel peers to stop (GOAWAY), let connections finish until the
+   * deadline, then abort the rest. Idempotent; capture rules stay (fail closed while down).
+   */
+  drain(deadlineMs = this.config.drainDeadlineMs): Promise<void> {
+    this.draining ??= this.doDrain(deadlineMs);
+    return this.draining;
+  }
+
+  private async doDrain(deadlineMs: number): Promise<void> {
+    const live = this.connections.size;
+    this.logger.info({ live, deadlineMs }, 'draining');
+    for (const s of this.servers) s.close();
+    this.tunnelServer.close();
+    this.tunnels.close();
+    const idle = await this.connections.waitIdle(deadlineMs);
+    if (!idle) {
+      this.logger.warn({ live: this.connections.size }, 'drain deadline reached; closing the remaining connections');
+      this.connections.abortAll();
+    }
+    this.tunnels.destroy();
+    this.tunnelServer.destroy();
+    this.identities.close();
+    this.healthServer?.close();
+    this.logger.info({ drained: live, forced: !idle }, 'drained');
+  }
+
+  /** Closes now, without waiting for connections. Idempotent. */
+  destroy(): Promise<void> {
+    return this.drain(0);
+  }
+}
+
+function listen(server: net.Server, opts: net.ListenOptions): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

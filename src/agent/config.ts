@@ -1,0 +1,131 @@
+/**
+ * The agent's configuration: `loadAgentConfig(flags, env)` validates everything at once and
+ * returns a deep-frozen object, or throws one MeshletError listing every bad field. Tests pass
+ * values in; nothing reads process.env here.
+ */
+import { isIP } from 'node:net';
+import { MeshletError } from '../mesh/errors.js';
+import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
+
+/** Validated agent configuration. */
+export interface AgentConfig {
+  readonly node: string;
+  /** Static mode: a directory of mesh YAML. */
+  readonly configDir: string;
+  /** Where the static-mode CA lives (shared by the agents of one host or lab). */
+  readonly stateDir: string;
+  readonly trustDomain: string;
+  readonly logLevel: string;
+  readonly ports: {
+    readonly outbound: number;
+    readonly inbound: number;
+    readonly tunnel: number;
+    readonly readiness: number;
+  };
+  /** Address the capture and tunnel listeners bind (IPv4 wildcard by default; IPv6 added when available). */
+  readonly bindAddress: string;
+  /** Whether the agent applies its capture rules (off for in-process tests on loopback). */
+  readonly manageIptables: boolean;
+  /** How long a drain lets connections finish before closing the rest. */
+  readonly drainDeadlineMs: number;
+  /** Workload certificate lifetime requested from the CA. */
+  readonly certTtlSeconds: number;
+}
+
+/** Raw inputs: flags as commander parsed them (strings/booleans/numbers) and environment. */
+export type RawFlags = Readonly<Record<string, unknown>>;
+
+const KNOWN_FLAGS = new Set([
+  'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
+  'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl',
+]);
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Flag name -> environment variable that can supply it. */
+const ENV: Record<string, string> = {
+  node: 'MESHLET_NODE',
+  config: 'MESHLET_CONFIG_DIR',
+  stateDir: 'MESHLET_STATE_DIR',
+  trustDomain: 'MESHLET_TRUST_DOMAIN',
+  logLevel: 'MESHLET_LOG_LEVEL',
+  drainSeconds: 'MESHLET_DRAIN_SECONDS',
+};
+
+class Problems {
+  readonly list: string[] = [];
+  add(field: string, value: unknown, why: string): void {
+    this.list.push(`${field}=${JSON.stringify(value)}: ${why}`);
+  }
+}
+
+function port(p: Problems, field: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) p.add(field, value, 'must be a port number 0..65535');
+  return n;
+}
+
+function str(p: Problems, field: string, value: unknown, fallback: string | undefined): string {
+  if (value === undefined || value === '') {
+    if (fallback === undefined) p.add(field, value ?? '', 'required');
+    return fallback ?? '';
+  }
+  if (typeof value !== 'string') p.add(field, value, 'must be a string');
+  return String(value);
+}
+
+function seconds(p: Problems, field: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) p.add(field, value, `must be a number of seconds >= ${min}`);
+  return n;
+}
+
+/**
+ * Validates flags (falling back to environment variables) into an {@link AgentConfig}.
+ * @throws MeshletError MESHLET_ERR_CONFIG_INVALID listing every bad field.
+ */
+export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, string | undefined>>): AgentConfig {
+  const p = new Problems();
+  for (const key of Object.keys(flags)) if (!KNOWN_FLAGS.has(key)) p.add(key, flags[key], 'unknown option');
+  const get = (k: string): unknown => flags[k] ?? (ENV[k] ? env[ENV[k]] : undefined);
+  const node = str(p, '--node', get('node'), undefined);
+  if (node !== '' && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node)) p.add('--node', node, 'must be a DNS-1123 name (a Kubernetes node name)');
+  const logLevel = str(p, '--log-level', get('logLevel'), 'info');
+  if (!LEVELS.has(logLevel)) p.add('--log-level', logLevel, `must be one of ${[...LEVELS].join(', ')}`);
+  const bindAddress = str(p, '--bind', get('bind'), '0.0.0.0');
+  if (isIP(bindAddress) === 0) p.add('--bind', bindAddress, 'must be an IP address');
+  const trustDomain = str(p, '--trust-domain', get('trustDomain'), DEFAULT_TRUST_DOMAIN);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) p.add('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
+  const config: AgentConfig = {
+    node,
+    configDir: str(p, '--config', get('config'), undefined),
+    stateDir: str(p, '--state-dir', get('stateDir'), '/var/lib/meshlet'),
+    trustDomain,
+    logLevel,
+    ports: {
+      outbound: port(p, '--outbound-port', get('outboundPort'), 15001),
+      inbound: port(p, '--inbound-port', get('inboundPort'), 15006),
+      tunnel: port(p, '--tunnel-port', get('tunnelPort'), 15008),
+      readiness: port(p, '--readiness-port', get('readinessPort'), 15021),
+    },
+    bindAddress,
+    manageIptables: get('iptables') !== false,
+    // Kubernetes gives a pod 30 s of grace by default; draining for 20 s leaves time to exit.
+    drainDeadlineMs: Math.round(seconds(p, '--drain-seconds', get('drainSeconds'), 20, 0) * 1000),
+    certTtlSeconds: Math.round(seconds(p, '--cert-ttl', get('certTtl'), 86_400, 60)),
+  };
+  if (p.list.length > 0) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
+  }
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

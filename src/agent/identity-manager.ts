@@ -1,0 +1,204 @@
+/**
+ * Holds one certificate per local workload identity. Keys are generated here and never leave
+ * the agent: a CSR goes to a {@link CertificateSigner} (the static-mode CA in-process today,
+ * the controller over gRPC later) and the signed chain comes back. Certificates renew at
+ * half-life; connections already open keep the context they were made with.
+ */
+import { createHash, generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { MeshletError } from '../mesh/errors.js';
+import { createCsr, certificateInfo } from '../mesh/x509.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** What a signer returns for a CSR. */
+export interface SignedCertificate {
+  /** Leaf first, then any intermediates. */
+  readonly chainPem: string;
+  /** Roots to verify peers with. */
+  readonly trustBundlePem: string;
+}
+
+/** Signs a workload CSR for an identity. */
+export interface CertificateSigner {
+  sign(csrPem: string, identity: string): Promise<SignedCertificate>;
+}
+
+/** A workload identity's key, certificate and TLS context. */
+export interface IdentityCredentials {
+  readonly identity: string;
+  readonly chainPem: string;
+  readonly trustBundlePem: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** key + chain + trust bundle, usable for both tunnel client and tunnel server. */
+  readonly secureContext: SecureContext;
+  /** The TLS server name that selects this identity at a tunnel server. */
+  readonly sni: string;
+}
+
+/** Options of {@link IdentityManager}. */
+export interface IdentityManagerOptions {
+  readonly signer: CertificateSigner;
+  readonly logger: Logger;
+  /** RSA modulus; node-forge (which builds our X.509) only does RSA. */
+  readonly keyBits?: number;
+  /** Retry delay after a failed issuance or renewal. */
+  readonly retryMs?: number;
+}
+
+/**
+ * The tunnel server name for an identity. A digest, not the identity itself: SNI travels in
+ * the clear, and a digest keeps service-account names off the wire and inside DNS limits.
+ */
+export function sniForIdentity(identity: string): string {
+  return `${createHash('sha256').update(identity).digest('hex').slice(0, 32)}.id.meshlet`;
+}
+
+/** Issues, caches and renews workload certificates. */
+export class IdentityManager {
+  private readonly signer: CertificateSigner;
+  private readonly logger: Logger;
+  private readonly keyBits: number;
+  private readonly retryMs: number;
+  private readonly creds = new Map<string, IdentityCredentials>();
+  private readonly pending = new Map<string, Promise<IdentityCredentials>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly bySni = new Map<string, string>();
+  private wanted = new Set<string>();
+  private closed = false;
+
+  constructor(opts: IdentityManagerOptions) {
+    this.signer = opts.signer;
+    this.logger = opts.logger;
+    this.keyBits = opts.keyBits ?? 2048;
+    this.retryMs = opts.retryMs ?? 5_000;
+  }
+
+  /** Credentials for `identity`, issuing them first if needed (concurrent callers share one issuance). */
+  ensure(identity: string): Promise<IdentityCredentials> {
+    const have = this.creds.get(identity);
+    if (have !== undefined) return Promise.resolve(have);
+    return this.issue(identity);
+  }
+
+  /** Credentials already issued for `identity`. */
+  get(identity: string): IdentityCredentials | undefined {
+    return this.creds.get(identity);
+  }
+
+  /** Credentials selected by a tunnel server name. */
+  getBySni(sni: string): IdentityCredentials | undefined {
+    const identity = this.bySni.get(sni);
+    return identity === undefined ? undefined : this.creds.get(identity);
+  }
+
+  /** Every identity with credentials. */
+  list(): IdentityCredentials[] {
+    return [...this.creds.values()];
+  }
+
+  /**
+   * Makes the set of local identities `identities`: issues what is missing, forgets the rest.
+   * Resolves when every wanted identity has credentials.
+   */
+  async reconcile(identities: ReadonlySet<string>): Promise<void> {
+    this.wanted = new Set(identities);
+    for (const identity of [...this.creds.keys()]) {
+      if (!identities.has(identity)) this.forget(identity);
+    }
+    await Promise.all([...identities].map((id) => this.ensure(id)));
+  }
+
+  private issue(identity: string): Promise<IdentityCredentials> {
+    let p = this.pending.get(identity);
+    if (p === undefined) {
+      p = this.doIssue(identity).finally(() => this.pending.delete(identity));
+      this.pending.set(identity, p);
+    }
+    return p;
+  }
+
+  private async doIssue(identity: string): Promise<IdentityCredentials> {
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'identity manager is closed');
+    const started = performance.now();
+    const { privateKey } = await generateKeyPairAsync('rsa', {
+      modulusLength: this.keyBits,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
+    const csrPem = createCsr({ identity, privateKeyPem: privateKey });
+    let signed: SignedCertificate;
+    try {
+      signed = await this.signer.sign(csrPem, identity);
+    } catch (err) {
+      throw new MeshletError('MESHLET_ERR_CERT', `certificate for ${identity} was not issued: ${(err as Error).message}`, { cause: err });
+    }
+    const info = certificateInfo(signed.chainPem);
+    if (!info.identities.includes(identity)) {
+      throw new MeshletError('MESHLET_ERR_CERT', `signer returned a certificate for ${info.identities.join(',') || 'no identity'}, not ${identity}`);
+    }
+    const creds: IdentityCredentials = {
+      identity,
+      chainPem: signed.chainPem,
+      trustBundlePem: signed.trustBundlePem,
+      serial: info.serial,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      secureContext: createSecureContext({ key: privateKey, cert: signed.chainPem, ca: signed.trustBundlePem }),
+      sni: sniForIdentity(identity),
+    };
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'identity manager is closed');
+    this.creds.set(identity, creds);
+    this.bySni.set(creds.sni, identity);
+    this.scheduleRenewal(creds);
+    this.logger.info(
+      { identity, serial: info.serial, notAfter: info.notAfter.toISOString(), ms: Math.round(performance.now() - started) },
+      'certificate issued',
+    );
+    return creds;
+  }
+
+  /** Renews at half-life (the usual SPIFFE practice): a failure leaves half the lifetime to retry. */
+  private scheduleRenewal(creds: IdentityCredentials): void {
+    const lifetime = creds.notAfter.getTime() - creds.notBefore.getTime();
+    const at = creds.notBefore.getTime() + lifetime / 2;
+    this.setTimer(creds.identity, Math.max(at - Date.now(), 1_000));
+  }
+
+  private setTimer(identity: string, delayMs: number): void {
+    clearTimeout(this.timers.get(identity));
+    // setTimeout caps at 2^31-1 ms (~24.8 days); longer lifetimes re-arm when it fires.
+    const timer = setTimeout(() => void this.renew(identity), Math.min(delayMs, 2 ** 31 - 1));
+    timer.unref();
+    this.timers.set(identity, timer);
+  }
+
+  private async renew(identity: string): Promise<void> {
+    if (this.closed || !this.wanted.has(identity)) return;
+    try {
+      await this.doIssue(identity);
+    } catch (err) {
+      this.logger.warn({ identity, err }, 'certificate renewal failed; retrying');
+      this.setTimer(identity, this.retryMs);
+    }
+  }
+
+  private forget(identity: string): void {
+    const creds = this.creds.get(identity);
+    if (creds !== undefined) this.bySni.delete(creds.sni);
+    this.creds.delete(identity);
+    clearTimeout(this.timers.get(identity));
+    this.timers.delete(identity);
+  }
+
+  /** Stops renewals. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The outbound side: a connection a meshed local workload opened, captured on :15001.
+ * Original destination -> source workload -> Service VIP (round robin) or direct address ->
+ * same node (in-process to the inbound side), other node (mTLS tunnel), or plaintext when the
+ * destination is not meshed.
+ */
+import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import net, { type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WorkloadInfo } from '../mesh/types.js';
+import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
+import type { InboundProxy } from './inbound.js';
+import { originalDst, type SocketAddress } from './original-dst.js';
+import { abort, splice } from './splice.js';
+import { hostPort, type TunnelPool } from './tunnel-client.js';
+import type { WorkloadIndex } from './workload-index.js';
+
+/** Options of {@link OutboundProxy}. */
+export interface OutboundProxyOptions {
+  readonly logger: Logger;
+  readonly table: ConnectionTable;
+  readonly index: () => WorkloadIndex;
+  readonly inbound: InboundProxy;
+  readonly tunnels: TunnelPool;
+  /** The agent's own listener ports: a connection whose original destination is one of them would loop. */
+  readonly ownPorts: ReadonlySet<number>;
+}
+
+/** Strips the IPv4-mapped prefix a dual-stack socket reports. */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Handles captured outbound connections. */
+export class OutboundProxy {
+  private readonly logger: Logger;
+  private readonly table: ConnectionTable;
+  private readonly index: () => WorkloadIndex;
+  private readonly inbound: InboundProxy;
+  private readonly tunnels: TunnelPool;
+  private readonly ownPorts: ReadonlySet<number>;
+
+  constructor(opts: OutboundProxyOptions) {
+    this.logger = opts.logger;
+    this.table = opts.table;
+    this.index = opts.index;
+    this.inbound = opts.inbound;
+    this.tunnels = opts.tunnels;
+    this.ownPorts = opts.ownPorts;
+  }
+
+  /** Entry point for a socket accepted on the outbound capture port (paused). */
+  onConnection(socket: Socket): void {
+    socket.on('error', noop);
+    let dst: SocketAddress;
+    try {
+      dst = originalDst(socket);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, src: socket.remoteAddress }, 'outbound: no original destination');
+      socket.destroy();
+      return;
+    }
+    const srcAddress = plainAddress(socket.remoteAddress);
+    if (this.ownPorts.has(dst.port) && dst.address === plainAddress(socket.localAddress)) {
+      // Not redirected: someone dialled the capture port itself. Serving it would loop.
+      this.logger.warn({ src: srcAddress, dst: hostPort(dst.address, dst.port) }, 'outbound: direct connection to the capture port refused');
+      socket.destroy();
+      return;
+    }
+    const rec = this.table.open('outbound', hostPort(srcAddress, socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
+    rec.counted = socket;
+    const index = this.index();
+    const source = index.localWorkload(srcAddress);
+    if (source === undefined) {
+      // Capture rules lag a snapshot that dropped this workload: behave as if not captured.
+      this.direct(rec, socket, dst.address, dst.port, 'passthrough');
+      return;
+    }
+    rec.sourceWorkload = source.uid;
+    rec.sourceIdentity = source.identity;
+    this.route(rec, socket, source, index, dst);
+  }
+
+  private route(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, index: WorkloadIndex, dst: SocketAddress): void {
+    const target = index.resolveOutbound(dst.address, dst.port);
+    if (target.kind !== 'passthrough' && target.service !== undefined) rec.service = target.service.key;
+    switch (target.kind) {
+      case 'no-endpoints':
+        this.logger.warn({ code: 'MESHLET_ERR_NO_ROUTE', service: target.service.key, dst: rec.destination }, 'outbound: service has no endpoints');
+        abort(socket);
+        this.table.close(rec, 'no_route', `service ${target.service.key} has no endpoints for this port`);
+        return;
+      case 'passthrough':
+      case 'plaintext':
+        this.direct(rec, socket, target.address, target.port, target.kind);
+        return;
+      case 'meshed':
+        rec.destinationWorkload = target.workload.uid;
+        rec.destinationIdentity = target.workload.identity;
+        rec.securityPolicy = 'mutual_tls';
+        if (target.local) {
+          rec.mode = 'local';
+          // Hand the socket to the inbound side; it keeps its own record (the destination's
+          // view), this one closes with the socket.
+          socket.once('close', () => this.table.close(rec, socket.errored ? 'reset' : 'ok'));
+          this.inbound.deliverLocal(socket, source, target.address, target.port, target.service?.key);
+          return;
+        }
+        rec.mode = 'tunnel';
+        void this.tunnel(rec, socket, source, target.workload, target.address, target.port);
+        return;
+    }
+  }
+
+  /** Plaintext straight to the destination (not meshed, or not the mesh's business). */
+  private direct(rec: ConnectionRecord, socket: Socket, address: string, port: number, mode: 'passthrough' | 'plaintext'): void {
+    rec.mode = mode;
+    rec.destination = hostPort(address, port);
+    const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    rec.ends.push(upstream);
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      splice(socket, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome));
+    });
+    upstream.once('error', (err: NodeJS.ErrnoException) => {
+      if (connected) return;
+      abort(socket);
+      this.table.close(rec, 'connect_failed', `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
+    });
+  }
+
+  private async tunnel(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, dest: WorkloadInfo, address: string, port: number): Promise<void> {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = await this.tunnels.open(
+        source.identity,
+        { nodeAddress: dest.nodeAddress, identity: dest.identity, address, port },
+        { forwarded: `for="${rec.source}"` },
+      );
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened');
+      abort(socket);
+      this.table.close(rec, 'tunnel_failed', (err as Error).message);
+      return;
+    }
+    rec.ends.push(stream);
+    stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      const status = headers[':status'];
+      if (status !== h2.HTTP_STATUS_OK) {
+        rec.outcome = status === h2.HTTP_STATUS_FORBIDDEN ? 'denied' : 'connect_failed';
+        rec.reason = `peer agent answered ${String(status)}`;
+        abort(socket);
+      }
+    });
+    splice(socket, stream, (outcome) => {
+      if (outcome.reset && rec.outcome === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
+        rec.outcome = 'tunnel_failed';
+        rec.reason = outcome.error.message;
+      }
+      this.table.close(rec, rec.outcome, rec.reason, outcome);
+    });
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,127 @@
+/**
+ * Splices two byte streams together both ways: a captured TCP socket and a tunnel stream, or
+ * two TCP sockets. `pipe` does the copying with back-pressure and no per-chunk allocation of
+ * ours; this module adds what a proxy needs around it:
+ * - half-close: a FIN (socket `end`) or END_STREAM on one side ends the other side's writable
+ *   half only, and the reverse direction keeps flowing (sockets must be `allowHalfOpen`);
+ * - resets: a TCP RST or an abnormal HTTP/2 stream close on one side resets the other
+ *   (RST_STREAM CONNECT_ERROR towards a tunnel, a TCP RST towards a socket), as ztunnel does;
+ * - one completion callback when both sides have closed.
+ *
+ * Handlers are module-level functions that find their state through a symbol on the stream,
+ * so a connection costs no closures (undici's pattern).
+ */
+import { constants as h2, type Http2Stream } from 'node:http2';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** How a spliced connection ended. */
+export interface SpliceOutcome {
+  /** True when either side was reset or failed rather than closing cleanly. */
+  readonly reset: boolean;
+  /** Which side failed first, if any. */
+  readonly resetBy?: 'a' | 'b';
+  /** The first error seen (ECONNRESET and friends are normal outcomes, not faults). */
+  readonly error?: Error;
+}
+
+/** Called once both sides have closed. */
+export type SpliceDone = (outcome: SpliceOutcome) => void;
+
+const kSplice = Symbol('meshlet.splice');
+
+interface Side extends Duplex {
+  [kSplice]?: Splice;
+}
+
+class Splice {
+  readonly a: Side;
+  readonly b: Side;
+  readonly done: SpliceDone;
+  open = 2;
+  reset = false;
+  resetBy: 'a' | 'b' | undefined;
+  error: Error | undefined;
+
+  constructor(a: Side, b: Side, done: SpliceDone) {
+    this.a = a;
+    this.b = b;
+    this.done = done;
+  }
+
+  other(side: Side): Side {
+    return side === this.a ? this.b : this.a;
+  }
+
+  fail(side: Side, err: Error | undefined): void {
+    if (!this.reset) {
+      this.reset = true;
+      this.resetBy = side === this.a ? 'a' : 'b';
+      this.error = err;
+    }
+    abort(this.other(side));
+  }
+}
+
+/** Splices `a` and `b` both ways; `done` runs once, after both have closed. */
+export function splice(a: Duplex, b: Duplex, done: SpliceDone): void {
+  const s = new Splice(a, b, done);
+  for (const side of [s.a, s.b]) {
+    side[kSplice] = s;
+    side.on('error', onSideError);
+    side.on('close', onSideClose);
+    if (side instanceof Socket) side.setNoDelay(true);
+  }
+  a.pipe(b);
+  b.pipe(a);
+  // Sockets accepted with pauseOnConnect start paused; pipe() resumes them.
+}
+
+function onSideError(this: Side, err: Error): void {
+  const s = this[kSplice];
+  if (s !== undefined) s.fail(this, err);
+}
+
+function onSideClose(this: Side): void {
+  const s = this[kSplice];
+  if (s === undefined) return;
+  if (!closedCleanly(this)) s.fail(this, undefined);
+  s.open -= 1;
+  if (s.open === 0) {
+    const outcome: SpliceOutcome = s.reset
+      ? { reset: true, ...(s.resetBy ? { resetBy: s.resetBy } : {}), ...(s.error ? { error: s.error } : {}) }
+      : { reset: false };
+    s.done(outcome);
+  } else {
+    // One side is gone; whatever the other still wanted to write can go nowhere.
+    const other = s.other(this);
+    if (!other.writableEnded && !s.reset) other.end();
+  }
+}
+
+/** A side closed cleanly when it both ended its readable half and finished its writable half. */
+function closedCleanly(side: Side): boolean {
+  if (isHttp2Stream(side)) {
+    return side.rstCode === undefined || side.rstCode === h2.NGHTTP2_NO_ERROR;
+  }
+  return side.readableEnded && side.writableFinished && side.errored === null;
+}
+
+function isHttp2Stream(side: Duplex): side is Http2Stream & Side {
+  return typeof (side as Partial<Http2Stream>).rstCode !== 'undefined' || 'session' in side;
+}
+
+/** Tears one side down abruptly: a TCP RST, or RST_STREAM(CONNECT_ERROR) for a tunnel stream. */
+export function abort(side: Duplex): void {
+  if (side.destroyed) return;
+  if (side instanceof Socket) {
+    if (side.connecting || (side as { _handle?: unknown })._handle == null) side.destroy();
+    else side.resetAndDestroy();
+    return;
+  }
+  if (isHttp2Stream(side)) {
+    side.close(h2.NGHTTP2_CONNECT_ERROR);
+    return;
+  }
+  side.destroy();
+}

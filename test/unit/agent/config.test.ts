@@ -1,0 +1,40 @@
+import t from 'tap';
+import { loadAgentConfig } from '../../../src/agent/config.js';
+import { MeshletError } from '../../../src/mesh/errors.js';
+
+t.test('defaults and freezing', async (t) => {
+  const c = loadAgentConfig({ node: 'node1', config: '/etc/meshlet' }, {});
+  t.equal(c.ports.outbound, 15001);
+  t.equal(c.ports.inbound, 15006);
+  t.equal(c.ports.tunnel, 15008);
+  t.equal(c.ports.readiness, 15021);
+  t.equal(c.trustDomain, 'cluster.local');
+  t.equal(c.manageIptables, true);
+  t.equal(c.drainDeadlineMs, 20_000);
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.ports), 'deep-frozen');
+});
+
+t.test('environment fills what flags leave out; flags win', async (t) => {
+  const c = loadAgentConfig({ config: '/d', logLevel: 'debug' }, { MESHLET_NODE: 'n2', MESHLET_LOG_LEVEL: 'warn' });
+  t.equal(c.node, 'n2');
+  t.equal(c.logLevel, 'debug');
+});
+
+t.test('every bad field is listed at once', async (t) => {
+  try {
+    loadAgentConfig({ node: 'Bad_Node', outboundPort: '70000', logLevel: 'loud', bind: 'nope', drainSeconds: '-1', bogus: 1 }, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof MeshletError);
+    const e = err as MeshletError;
+    t.equal(e.code, 'MESHLET_ERR_CONFIG_INVALID');
+    const text = e.details.join('\n');
+    for (const field of ['--node="Bad_Node"', '--outbound-port="70000"', '--log-level="loud"', '--bind="nope"', '--drain-seconds="-1"', 'bogus=1', '--config=""']) {
+      t.ok(text.includes(field), `names ${field}`);
+    }
+  }
+});
+
+t.test('--no-iptables turns rule management off', async (t) => {
+  t.equal(loadAgentConfig({ node: 'a', config: '/d', iptables: false }, {}).manageIptables, false);
+});

@@ -1,0 +1,65 @@
+import t from 'tap';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { splice, type SpliceOutcome } from '../../../src/agent/splice.js';
+
+/**
+ * A client <-> [proxy: splice(accepted, upstream)] <-> server chain on loopback, the same shape
+ * as the agent's plaintext paths.
+ */
+async function chain(t: { teardown(fn: () => void): void }): Promise<{ client: Socket; server: Socket; outcome: Promise<SpliceOutcome> }> {
+  const backend = net.createServer({ allowHalfOpen: true });
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  const serverSide = once(backend, 'connection') as Promise<[Socket]>;
+  let resolveOutcome!: (o: SpliceOutcome) => void;
+  const outcome = new Promise<SpliceOutcome>((r) => (resolveOutcome = r));
+  const proxy = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+    const upstream = net.connect({ port: (backend.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    upstream.once('connect', () => splice(accepted, upstream, resolveOutcome));
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  const client = net.connect({ port: (proxy.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('error', () => undefined);
+  const [server] = await serverSide;
+  server.on('error', () => undefined);
+  t.teardown(() => {
+    client.destroy();
+    server.destroy();
+    proxy.close();
+    backend.close();
+  });
+  return { client, server, outcome };
+}
+
+function collect(s: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  return once(s, 'end').then(() => Buffer.concat(chunks));
+}
+
+t.test('bytes flow both ways and half-close keeps the other direction open', async (t) => {
+  const { client, server, outcome } = await chain(t);
+  const serverGot = collect(server);
+  client.end('hello from client');
+  t.equal((await serverGot).toString(), 'hello from client', 'server sees the data and the FIN');
+  // The client has half-closed; the server can still answer.
+  const clientGot = collect(client);
+  server.write('answer after client FIN');
+  server.end();
+  t.equal((await clientGot).toString(), 'answer after client FIN', 'reverse direction still flows');
+  const o = await outcome;
+  t.equal(o.reset, false, 'clean close');
+});
+
+t.test('a reset on one side resets the other', async (t) => {
+  const { client, server, outcome } = await chain(t);
+  client.write('x');
+  await once(server, 'data');
+  const errored = new Promise<string>((resolve) => client.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')));
+  server.resetAndDestroy();
+  t.equal(await Promise.race([errored, new Promise<string>((r) => setTimeout(() => r('no error'), 2000))]), 'ECONNRESET', 'client sees a reset');
+  const o = await outcome;
+  t.equal(o.reset, true, 'outcome flags the reset');
+});

@@ -1,0 +1,87 @@
+import t from 'tap';
+import { WorkloadIndex } from '../../../src/agent/workload-index.js';
+import { decideInbound } from '../../../src/agent/inbound.js';
+import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+
+function workload(name: string, address: string, node: string, tlsMode: 'STRICT' | 'PERMISSIVE' = 'PERMISSIVE'): WorkloadInfo {
+  return {
+    uid: `Pod/demo/${name}`,
+    kind: 'Pod',
+    name,
+    namespace: 'demo',
+    addresses: [address],
+    node,
+    nodeAddress: node === 'node1' ? '198.18.0.11' : '198.18.0.12',
+    serviceAccount: name,
+    identity: `spiffe://cluster.local/ns/demo/sa/${name}`,
+    labels: { app: name },
+    tlsMode,
+    namedPorts: [],
+  };
+}
+
+const client = workload('client', '198.18.1.10', 'node1');
+const local = workload('local', '198.18.1.11', 'node1', 'STRICT');
+const s1 = workload('server-a', '198.18.2.10', 'node2');
+const s2 = workload('server-b', '198.18.2.11', 'node2');
+
+const snapshot: NodeSnapshot = {
+  version: 'v1',
+  node: 'node1',
+  nodeAddress: '198.18.0.11',
+  trustDomain: 'cluster.local',
+  localWorkloads: [client, local],
+  workloads: [client, local, s1, s2],
+  services: [
+    {
+      key: 'demo/server',
+      name: 'server',
+      namespace: 'demo',
+      vips: ['198.19.0.10'],
+      ports: [{ port: 80, targetPort: 8080 }, { port: 81, targetPort: 'metrics' }],
+      endpoints: [
+        { workload: s1.uid, address: '198.18.2.10', node: 'node2', nodeAddress: '198.18.0.12', meshed: true, identity: s1.identity, targetPorts: { 80: 8080 } },
+        { workload: s2.uid, address: '198.18.2.11', node: 'node2', nodeAddress: '198.18.0.12', meshed: true, identity: s2.identity, targetPorts: { 80: 8080 } },
+        { workload: 'Pod/demo/plain', address: '198.18.2.20', node: 'node2', nodeAddress: '198.18.0.12', meshed: false, targetPorts: { 80: 9090 } },
+      ],
+    },
+  ],
+};
+
+t.test('Service VIP round robin over endpoints, meshed and not', async (t) => {
+  const index = new WorkloadIndex(snapshot);
+  const picks = [0, 1, 2, 3].map(() => index.resolveOutbound('198.19.0.10', 80));
+  t.same(picks.map((p) => p.kind), ['meshed', 'meshed', 'plaintext', 'meshed']);
+  t.same(picks.map((p) => ('address' in p ? `${p.address}:${p.port}` : '')), ['198.18.2.10:8080', '198.18.2.11:8080', '198.18.2.20:9090', '198.18.2.10:8080']);
+  const first = picks[0];
+  t.ok(first?.kind === 'meshed' && first.local === false && first.service?.key === 'demo/server');
+});
+
+t.test('a Service port with no endpoint for it', async (t) => {
+  const index = new WorkloadIndex(snapshot);
+  t.equal(index.resolveOutbound('198.19.0.10', 81).kind, 'no-endpoints');
+});
+
+t.test('direct pod IPs and passthrough', async (t) => {
+  const index = new WorkloadIndex(snapshot);
+  const remote = index.resolveOutbound('198.18.2.11', 8080);
+  t.ok(remote.kind === 'meshed' && !remote.local && remote.workload.name === 'server-b');
+  const same = index.resolveOutbound('198.18.1.11', 8080);
+  t.ok(same.kind === 'meshed' && same.local, 'same-node workload is local');
+  t.same(index.resolveOutbound('198.18.9.9', 443), { kind: 'passthrough', address: '198.18.9.9', port: 443 });
+  t.same([...index.localIdentities].sort(), [client.identity, local.identity].sort());
+});
+
+t.test('inbound policy: no open relay, identity must match, STRICT refuses plaintext', async (t) => {
+  const index = new WorkloadIndex(snapshot);
+  const notLocal = decideInbound(index, '198.18.2.10', { kind: 'mtls', localIdentity: s1.identity });
+  t.equal(notLocal.allow, false, 'a workload on another node is not ours to connect to');
+  const unknown = decideInbound(index, '203.0.113.5', { kind: 'mtls', localIdentity: client.identity });
+  t.equal(unknown.allow, false, 'an arbitrary address is refused');
+  const mismatch = decideInbound(index, '198.18.1.11', { kind: 'mtls', localIdentity: client.identity });
+  t.equal(mismatch.allow, false, 'tunnel opened for another identity is refused');
+  t.equal(decideInbound(index, '198.18.1.11', { kind: 'mtls', localIdentity: local.identity }).allow, true);
+  t.equal(decideInbound(index, '198.18.1.11', { kind: 'plaintext' }).allow, false, 'STRICT refuses plaintext');
+  t.equal(decideInbound(index, '198.18.1.10', { kind: 'plaintext' }).allow, true, 'PERMISSIVE accepts plaintext');
+  t.equal(decideInbound(index, '198.18.1.11', { kind: 'local' }).allow, true, 'same-node mesh traffic is allowed under STRICT');
+});
