@@ -1,0 +1,202 @@
+/**
+ * Applies, verifies and removes meshlet's capture rules in the netns a {@link CommandRunner}
+ * reaches, with `iptables-save` / `iptables-restore --noflush` of the chosen backend.
+ */
+import type { Logger } from 'pino';
+import { MeshletError } from '../mesh/errors.js';
+import { detectBackend, type IptablesBackend } from './backend.js';
+import type { CaptureSpec } from './capture-spec.js';
+import { diffFamily, type FamilyDrift } from './drift.js';
+import type { IpFamily } from './ip-address.js';
+import { cleanRestore, jumpEdits, rollbackRestore } from './restore-plan.js';
+import { buildRuleSet, renderRestore, type JumpEdits } from './rule-builder.js';
+import { createCommandRunner, type CommandRunner } from './runner.js';
+import { parseSave, type SavedTable } from './save-parser.js';
+
+/** Both families, IPv4 first (the order apply runs them in). */
+export const ALL_FAMILIES: readonly IpFamily[] = ['ipv4', 'ipv6'];
+
+/**
+ * Seconds `iptables-restore` waits for the xtables lock (legacy only; nft ignores it) before
+ * failing, so a kube-proxy sync in progress delays an apply instead of failing it.
+ */
+const LOCK_WAIT_SECONDS = '5';
+
+/** Options of {@link IptablesManager}. */
+export interface IptablesManagerOptions {
+  readonly logger: Logger;
+  readonly runner: CommandRunner;
+  /** The backend to use; detected with {@link detectBackend} on first use when absent. */
+  readonly backend?: IptablesBackend;
+  /** The families to manage. Default both; a host without IPv6 nat can limit it to `['ipv4']`. */
+  readonly families?: readonly IpFamily[];
+}
+
+/** Options of {@link IptablesManager.create}: the runner is optional there. */
+export interface CreateManagerOptions extends Omit<IptablesManagerOptions, 'runner'> {
+  /** Default: {@link createCommandRunner} (inside `netns` when given). */
+  readonly runner?: CommandRunner;
+  /** Run the iptables commands inside this named netns (ignored when `runner` is given). */
+  readonly netns?: string;
+}
+
+/** What `apply` did in one family (logged). */
+interface FamilyApplyResult {
+  /** Workload addresses of this family now captured. */
+  readonly workloads: number;
+  /** Whether the PREROUTING jump was (re)inserted; false when it was already right. */
+  readonly jumpInserted: boolean;
+  /** Stray references to meshlet chains removed (duplicate, misplaced or hand-made jumps). */
+  readonly removedReferences: number;
+}
+
+/** Drift per managed family; `inSync` is true when every managed family is. */
+export interface VerifyReport {
+  readonly inSync: boolean;
+  readonly ipv4?: FamilyDrift;
+  readonly ipv6?: FamilyDrift;
+}
+
+/** A family whose rules `apply` changed, with what it needs to be put back. */
+interface Applied {
+  readonly family: IpFamily;
+  readonly previous: SavedTable;
+  readonly edits: JumpEdits;
+}
+
+/** Owner of meshlet's nat rules in one netns. Calls are serialised: one runs at a time. */
+export class IptablesManager {
+  readonly #log: Logger;
+  readonly #runner: CommandRunner;
+  readonly #families: readonly IpFamily[];
+  #backend: Promise<IptablesBackend> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: IptablesManagerOptions) {
+    this.#log = options.logger.child({ component: 'iptables' });
+    this.#runner = options.runner;
+    this.#families = ALL_FAMILIES.filter((f) => (options.families ?? ALL_FAMILIES).includes(f));
+    this.#backend = options.backend === undefined ? undefined : Promise.resolve(options.backend);
+  }
+
+  /**
+   * A manager for the netns this process runs in (or `netns`), with the default runner and the
+   * backend detected now, so a host without a usable iptables fails at start, not at the first
+   * snapshot. Throws MESHLET_ERR_IPTABLES_BACKEND.
+   */
+  static async create(options: CreateManagerOptions): Promise<IptablesManager> {
+    const runner = options.runner ?? createCommandRunner(options.netns === undefined ? {} : { netns: options.netns });
+    const manager = new IptablesManager({ ...options, runner });
+    await manager.backend();
+    return manager;
+  }
+
+  /** The backend in use, detecting it on first call (a failed detection is retried next call). */
+  backend(): Promise<IptablesBackend> {
+    if (this.#backend === undefined) {
+      const detecting = detectBackend(this.#runner);
+      this.#backend = detecting;
+      detecting.then(
+        (b) => this.#log.info({ backend: b.kind, restore: b.ipv4.restore }, 'iptables backend detected'),
+        () => {
+          this.#backend = undefined;
+        },
+      );
+    }
+    return this.#backend;
+  }
+
+  /**
+   * Makes meshlet's chains hold exactly the rules `spec` wants and PREROUTING exactly one jump,
+   * first. Each family is one `restore --noflush`, all-or-nothing in the kernel; when a later
+   * family fails, the earlier ones are rolled back, so the previous rules stay in effect.
+   * Throws MESHLET_ERR_CONFIG_INVALID (nothing run) or MESHLET_ERR_IPTABLES_RESTORE.
+   */
+  async apply(spec: CaptureSpec): Promise<void> {
+    const rules = buildRuleSet(spec);
+    return this.#serial(async () => {
+      const backend = await this.backend();
+      const applied: Applied[] = [];
+      const result: { -readonly [F in IpFamily]?: FamilyApplyResult } = {};
+      for (const family of this.#families) {
+        const previous = await this.#save(family);
+        const edits = jumpEdits(previous);
+        try {
+          await this.#restore(family, renderRestore(rules[family], edits), 'rules');
+        } catch (err) {
+          throw await this.#rollBack(applied, err);
+        }
+        applied.push({ family, previous, edits });
+        const workloads = rules[family].addresses.length;
+        result[family] = { workloads, jumpInserted: edits.insertJump, removedReferences: edits.deletes.length };
+      }
+      this.#log.info({ backend: backend.kind, ...result }, 'capture rules applied');
+    });
+  }
+
+  /** Compares the kernel's meshlet chains and jump with what `spec` wants, per family. */
+  async verify(spec: CaptureSpec): Promise<VerifyReport> {
+    const rules = buildRuleSet(spec);
+    return this.#serial(async () => {
+      const report: { -readonly [F in IpFamily]?: FamilyDrift } = {};
+      for (const family of this.#families) report[family] = diffFamily(rules[family], await this.#save(family));
+      const inSync = this.#families.every((f) => report[f]?.inSync === true);
+      if (!inSync) this.#log.warn({ ...report }, 'capture rules drifted');
+      return { inSync, ...report };
+    });
+  }
+
+  /**
+   * Removes every reference to meshlet's chains (duplicates too), then the chains, in every
+   * managed family. Idempotent: a family with nothing of meshlet's runs no restore at all.
+   */
+  clean(): Promise<void> {
+    return this.#serial(async () => {
+      for (const family of this.#families) {
+        const text = cleanRestore(await this.#save(family));
+        if (text !== undefined) await this.#restore(family, text, 'clean');
+      }
+      this.#log.info({ families: this.#families }, 'capture rules removed');
+    });
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #save(family: IpFamily): Promise<SavedTable> {
+    const command = (await this.backend())[family].save;
+    const { code, stdout, stderr } = await this.#runner.run(command, ['-t', 'nat']);
+    if (code !== 0) {
+      throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${command} -t nat failed (exit ${code}): ${stderr.trim() || 'no output'}`);
+    }
+    return parseSave(stdout, 'nat');
+  }
+
+  async #restore(family: IpFamily, input: string, what: string): Promise<void> {
+    const command = (await this.backend())[family].restore;
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug({ family, command, input }, `restoring ${what}`);
+    const { code, stderr } = await this.#runner.run(command, ['-w', LOCK_WAIT_SECONDS, '--noflush'], { stdin: input });
+    if (code !== 0) {
+      const message = `${command} --noflush rejected the ${family} ${what} (exit ${code}); nothing of it was applied: ${stderr.trim() || 'no output'}`;
+      throw new MeshletError('MESHLET_ERR_IPTABLES_RESTORE', message, { details: stderr.trim().split('\n') });
+    }
+  }
+
+  /** Undoes `applied` (latest first) after `failure`; returns the error `apply` throws. */
+  async #rollBack(applied: readonly Applied[], failure: unknown): Promise<unknown> {
+    const problems: string[] = [];
+    for (const { family, previous, edits } of [...applied].reverse()) {
+      try {
+        await this.#restore(family, rollbackRestore(previous, edits), 'rollback');
+        this.#log.warn({ family }, 'capture rules rolled back after a later family failed');
+      } catch (err) {
+        problems.push(`rolling back ${family} failed too: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (problems.length === 0 || !(failure instanceof MeshletError)) return failure;
+    return new MeshletError(failure.code, `${failure.message}; ${problems.join('; ')}`, { cause: failure, details: failure.details });
+  }
+}
