@@ -1,0 +1,305 @@
+/**
+ * A running lab: namespaces built from a topology, one agent per node, helpers to run
+ * commands in pods and nodes, and an idempotent teardown. Build one with {@link Lab.up}, or
+ * better with `withLab`, which also tears it down on exceptions, signals and exit.
+ *
+ * @module
+ */
+
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { MeshletError } from '../mesh/errors.js';
+import type { LabPlan } from './addressing.js';
+import { planLab } from './addressing.js';
+import { AgentProcess, type AgentCommand } from './agent-process.js';
+import { runCommand, type CommandResult, type RunCommandOptions } from './host-command.js';
+import { buildLabNetwork } from './lab-builder.js';
+import { createLabDir, labPaths, writeFileAtomic, writeLabConfig, writeLabRecord, type LabPaths } from './lab-files.js';
+import { removeLabNetns, removeLabNetnsSync } from './netns-cleanup.js';
+import { DEFAULT_LAB_BASE_DIR, type LabTopology } from './topology.js';
+
+/** What an agent command is built from. */
+export interface AgentContext {
+  readonly node: string;
+  readonly netns: string;
+  readonly nodeAddress: string;
+  readonly labDir: string;
+  readonly configDir: string;
+  readonly stateDir: string;
+  readonly logFile: string;
+}
+
+/** Options of {@link Lab.up}. */
+export interface LabOptions {
+  /** Start one agent per node (default true); `false` builds the network only. */
+  readonly agents?: boolean;
+  /** The agent command run inside the node's namespace (default {@link defaultAgentCommand}). */
+  readonly agentCommand?: (node: string, ctx: AgentContext) => AgentCommand;
+  /** How long each agent may take to print its readiness line (default 20 s). */
+  readonly readyTimeoutMs?: number;
+  /** SIGTERM-to-SIGKILL grace when stopping agents (default 5 s). */
+  readonly stopGraceMs?: number;
+  /** Parent of lab directories (default `/run/meshlet/lab`). */
+  readonly baseDir?: string;
+  /** Keep `logs/` (and config) after `down` (default false: the whole directory goes). */
+  readonly keepLogs?: boolean;
+  /** Let this process exit while the agents run on (`meshlet lab up --detach`). */
+  readonly detach?: boolean;
+  readonly logger?: Logger;
+}
+
+/** Options of {@link Lab.spawn}. */
+export interface LabSpawnOptions {
+  readonly stdio?: StdioOptions;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Default bound of agent readiness: an agent starts in about a second; CI machines are slow. */
+const DEFAULT_READY_TIMEOUT_MS = 20_000;
+/** Agents drain for a while on SIGTERM; a lab does not need to wait long. */
+const DEFAULT_STOP_GRACE_MS = 5_000;
+
+/** The repository root, from this file's place (`dist/src/lab/lab.js`). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** `node <repo>/dist/src/cli/main.js agent --node N --config C --state-dir S --log-level info`. */
+export function defaultAgentCommand(node: string, ctx: AgentContext): AgentCommand {
+  return {
+    command: process.execPath,
+    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, '--config', ctx.configDir, '--state-dir', ctx.stateDir, '--log-level', 'info'],
+  };
+}
+
+/** A lab that is up. */
+export class Lab {
+  readonly name: string;
+  private readonly agents = new Map<string, AgentProcess>();
+  private readonly tracked = new Set<ChildProcess>();
+  private readonly log: Logger | undefined;
+  private downPromise: Promise<void> | undefined;
+  private readonly createdAt = new Date().toISOString();
+
+  private constructor(
+    readonly plan: LabPlan,
+    readonly topology: LabTopology,
+    readonly paths: LabPaths,
+    private readonly options: LabOptions,
+  ) {
+    this.name = plan.lab;
+    this.log = options.logger?.child({ component: 'lab', lab: plan.lab });
+  }
+
+  /**
+   * Builds a lab: validates the topology (nothing is touched when it is invalid), removes a
+   * stale lab of the same name, builds the namespaces, writes `config/` and starts the agents.
+   * A failure part-way tears down what was made and throws `MESHLET_ERR_LAB`.
+   */
+  static async up(topology: LabTopology, options: LabOptions = {}): Promise<Lab> {
+    const plan = planLab(topology);
+    const paths = labPaths(options.baseDir ?? DEFAULT_LAB_BASE_DIR, plan.lab);
+    const lab = new Lab(plan, topology, paths, options);
+    const stale = await removeLabNetns(plan.lab);
+    if (stale.length > 0) lab.log?.warn({ namespaces: stale }, 'removed a stale lab of the same name');
+    createLabDir(paths);
+    try {
+      writeLabConfig(paths, plan);
+      lab.writeRecord();
+      await buildLabNetwork(plan);
+      if (options.agents !== false) {
+        // One after the other: the agents share state/ and the first one creates the mesh CA.
+        for (const node of plan.nodes) await lab.startAgent(node.name);
+      }
+    } catch (err) {
+      await lab.down({ keepLogs: options.keepLogs ?? false }).catch(() => undefined);
+      throw err;
+    }
+    lab.log?.info({ nodes: plan.nodes.length, pods: plan.pods.length }, 'lab up');
+    return lab;
+  }
+
+  /** The lab's directory. */
+  get dir(): string {
+    return this.paths.dir;
+  }
+
+  /** Address of a pod. */
+  podAddress(pod: string): string {
+    const p = this.plan.pods.find((x) => x.name === pod);
+    if (p === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no pod ${JSON.stringify(pod)}`);
+    return p.address;
+  }
+
+  /** Fabric address (InternalIP) of a node. */
+  nodeAddress(node: string): string {
+    const n = this.plan.nodes.find((x) => x.name === node);
+    if (n === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no node ${JSON.stringify(node)}`);
+    return n.address;
+  }
+
+  /** VIP of a Service. */
+  serviceVip(namespace: string, name: string): string {
+    const s = this.plan.services.find((x) => x.namespace === namespace && x.name === name);
+    if (s === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no service ${namespace}/${name}`);
+    return s.vip;
+  }
+
+  /** Network namespace of a pod or a node. */
+  netnsOf(podOrNode: string): string {
+    const m = this.plan.pods.find((p) => p.name === podOrNode) ?? this.plan.nodes.find((n) => n.name === podOrNode);
+    if (m === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no pod or node ${JSON.stringify(podOrNode)}`);
+    return m.netns;
+  }
+
+  /** Runs a command inside a pod or node namespace to completion (bounded, default 10 s). */
+  exec(podOrNode: string, command: string, args: readonly string[], opts: RunCommandOptions = {}): Promise<CommandResult> {
+    return runCommand('ip', ['netns', 'exec', this.netnsOf(podOrNode), command, ...args], opts);
+  }
+
+  /** Runs `node SCRIPT ARGS` inside a pod or node namespace to completion. */
+  runNode(podOrNode: string, scriptPath: string, args: readonly string[] = [], opts: RunCommandOptions = {}): Promise<CommandResult> {
+    return this.exec(podOrNode, process.execPath, [scriptPath, ...args], opts);
+  }
+
+  /** Starts a command inside a pod or node namespace; it is killed at `down` if still running. */
+  spawn(podOrNode: string, command: string, args: readonly string[], opts: LabSpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.netnsOf(podOrNode), command, ...args], {
+      stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+    });
+    this.tracked.add(child);
+    child.once('exit', () => this.tracked.delete(child));
+    child.once('error', () => this.tracked.delete(child));
+    return child;
+  }
+
+  /** Starts `node SCRIPT ARGS` inside a pod or node namespace (tracked like {@link spawn}). */
+  spawnNode(podOrNode: string, scriptPath: string, args: readonly string[] = [], opts: LabSpawnOptions = {}): ChildProcess {
+    return this.spawn(podOrNode, process.execPath, [scriptPath, ...args], opts);
+  }
+
+  /** Starts (or restarts) a node's agent and waits until it is ready. */
+  async startAgent(node: string): Promise<void> {
+    const n = this.plan.nodes.find((x) => x.name === node);
+    if (n === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no node ${JSON.stringify(node)}`);
+    let agent = this.agents.get(node);
+    if (agent === undefined) {
+      const logFile = join(this.paths.logsDir, `${node}.log`);
+      const ctx: AgentContext = {
+        node,
+        netns: n.netns,
+        nodeAddress: n.address,
+        labDir: this.paths.dir,
+        configDir: this.paths.configDir,
+        stateDir: this.paths.stateDir,
+        logFile,
+      };
+      agent = new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
+      this.agents.set(node, agent);
+    }
+    await agent.start(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, this.options.detach ?? false);
+    this.log?.info({ node, pid: agent.pid }, 'agent ready');
+    this.writeRecord();
+  }
+
+  /** Stops a node's agent with `signal` (SIGKILL after the grace) and resolves when it exited. */
+  async stopAgent(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.agentOf(node).stop(signal, this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    this.writeRecord();
+  }
+
+  /** SIGKILLs a node's agent and resolves when it exited. */
+  async killAgent(node: string): Promise<void> {
+    await this.agentOf(node).kill();
+    this.writeRecord();
+  }
+
+  /** Pid of a node's running agent, if any. */
+  agentPid(node: string): number | undefined {
+    return this.agents.get(node)?.pid;
+  }
+
+  /** Everything the node's agent has logged so far ('' before it started). */
+  agentLog(node: string): string {
+    this.nodeAddress(node);
+    try {
+      return readFileSync(join(this.paths.logsDir, `${node}.log`), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Writes (atomically) an extra YAML file into `config/`, e.g. a policy a test applies. */
+  writeConfig(fileName: string, yamlText: string): void {
+    if (!/^[a-z0-9][a-z0-9._-]*\.ya?ml$/i.test(fileName)) {
+      throw new MeshletError('MESHLET_ERR_LAB', `config file name ${JSON.stringify(fileName)} must be a plain *.yaml name`);
+    }
+    writeFileAtomic(this.paths.configDir, fileName, yamlText);
+  }
+
+  /**
+   * Tears the lab down: agents (SIGTERM, SIGKILL after the grace), tracked processes, every
+   * `ml-<lab>-*` namespace, and the lab directory (only `lab.json` when keeping logs).
+   * Idempotent: later calls return the first call's promise.
+   */
+  down(opts: { keepLogs?: boolean } = {}): Promise<void> {
+    this.downPromise ??= this.doDown(opts.keepLogs ?? this.options.keepLogs ?? false);
+    return this.downPromise;
+  }
+
+  private async doDown(keepLogs: boolean): Promise<void> {
+    const grace = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    await Promise.all([...this.agents.values()].map((a) => a.stop('SIGTERM', grace)));
+    for (const child of this.tracked) child.kill('SIGKILL');
+    try {
+      await removeLabNetns(this.name);
+    } finally {
+      rmSync(keepLogs ? this.paths.record : this.paths.dir, { recursive: true, force: true });
+      this.log?.info({ keepLogs }, 'lab down');
+    }
+  }
+
+  /**
+   * Synchronous last-chance teardown for a process `exit` handler: SIGKILL everything, delete
+   * the namespaces and the directory. Never throws.
+   */
+  downSync(): void {
+    for (const agent of this.agents.values()) {
+      const pid = agent.pid;
+      if (pid !== undefined) killQuietly(pid);
+    }
+    for (const child of this.tracked) if (child.pid !== undefined) killQuietly(child.pid);
+    removeLabNetnsSync(this.name);
+    rmSync(this.options.keepLogs === true ? this.paths.record : this.paths.dir, { recursive: true, force: true });
+  }
+
+  private agentOf(node: string): AgentProcess {
+    const agent = this.agents.get(node);
+    if (agent === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name}: node ${JSON.stringify(node)} has no agent`);
+    return agent;
+  }
+
+  private writeRecord(): void {
+    if (this.downPromise !== undefined) return;
+    const agents: Record<string, number | null> = {};
+    for (const n of this.plan.nodes) agents[n.name] = this.agents.get(n.name)?.pid ?? null;
+    writeLabRecord(this.paths, {
+      name: this.name,
+      createdAt: this.createdAt,
+      ownerPid: process.pid,
+      topology: this.topology,
+      plan: this.plan,
+      agents,
+    });
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
