@@ -1,0 +1,119 @@
+/**
+ * `meshlet agent`: runs a node agent. Static mode (`--config DIR`) reads the mesh from a
+ * directory of YAML and signs certificates with a CA kept in `--state-dir`.
+ */
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
+import { Agent, type CaptureRules } from '../agent/agent.js';
+import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
+import type { CertificateSigner } from '../agent/identity-manager.js';
+import { CertificateAuthority } from '../ca/authority.js';
+import { IptablesManager } from '../iptables/manager.js';
+import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
+import type { NodeSnapshot } from '../mesh/types.js';
+import { createRootLogger } from './logger.js';
+import { loadStaticSnapshot, StaticSnapshotWatcher } from './static-source.js';
+
+/** Adds `meshlet agent`. */
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the node agent: capture, mTLS tunnels, policy for every meshed workload on this node')
+    .option('--node <name>', 'this node\'s name, as in the Node object and pods\' spec.nodeName (env MESHLET_NODE)')
+    .option('--config <dir>', 'static mode: directory of mesh YAML, watched for changes (env MESHLET_CONFIG_DIR)')
+    .option('--state-dir <dir>', 'state directory; static mode keeps the mesh CA in <dir>/ca (env MESHLET_STATE_DIR)', undefined)
+    .option('--trust-domain <name>', 'SPIFFE trust domain', undefined)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--outbound-port <port>', 'outbound capture port (default 15001)')
+    .option('--inbound-port <port>', 'inbound plaintext capture port (default 15006)')
+    .option('--tunnel-port <port>', 'mTLS tunnel port (default 15008)')
+    .option('--readiness-port <port>', 'readiness port serving /healthz/ready (default 15021)')
+    .option('--bind <address>', 'address for the listeners (default 0.0.0.0, plus :: when IPv6 is available)')
+    .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
+    .option('--drain-seconds <seconds>', 'on SIGTERM, how long connections may finish before the rest are closed (default 20)')
+    .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400)')
+    .action(async (opts: Record<string, unknown>) => {
+      await runAgent(opts);
+    });
+}
+
+/** Prints a configuration error and exits with EX_USAGE: nothing has been bound or applied yet. */
+function usageExit(err: unknown): never {
+  const e = err as MeshletError;
+  process.stderr.write(`meshlet agent: ${e.message}\n`);
+  if (e instanceof MeshletError && e.details.length > 0 && !e.message.includes(e.details[0] as string)) {
+    for (const d of e.details) process.stderr.write(`  ${d}\n`);
+  }
+  process.exit(EXIT_USAGE);
+}
+
+async function runAgent(opts: Record<string, unknown>): Promise<void> {
+  const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  if (flags['iptables'] === true) delete flags['iptables'];
+  let config: AgentConfig;
+  let snapshot: NodeSnapshot;
+  try {
+    config = loadAgentConfig(flags, process.env);
+    snapshot = await loadStaticSnapshot(config.configDir, config.node, config.trustDomain);
+  } catch (err) {
+    usageExit(err);
+  }
+  const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
+  const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger: logger.child({ component: 'ca' }) });
+  const signer: CertificateSigner = {
+    sign: async (csrPem, identity) => {
+      const issued = ca.sign(csrPem, { identity, ttlSeconds: config.certTtlSeconds });
+      return { chainPem: issued.chainPem, trustBundlePem: ca.trustBundlePem };
+    },
+  };
+  const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
+  const agent = new Agent({ config, logger, signer, capture });
+  await agent.start();
+  const watcher = new StaticSnapshotWatcher({
+    dir: config.configDir,
+    node: config.node,
+    trustDomain: config.trustDomain,
+    logger: logger.child({ component: 'config' }),
+    initialVersion: snapshot.version,
+    onSnapshot: (s) => void agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not applied')),
+  });
+  watcher.start();
+  installSignalHandlers(agent, watcher, logger);
+  try {
+    await agent.applySnapshot(snapshot);
+  } catch (err) {
+    logger.error({ err: (err as Error).message, code: (err as MeshletError).code }, 'first snapshot not applied; retrying on the next change');
+  }
+}
+
+async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {
+  const manager = await IptablesManager.create({ logger: logger.child({ component: 'iptables' }) });
+  return {
+    apply: async (addresses) => {
+      await manager.apply({
+        workloadIps: addresses,
+        outboundPort: config.ports.outbound,
+        inboundPort: config.ports.inbound,
+        tunnelPort: config.ports.tunnel,
+      });
+    },
+  };
+}
+
+/** SIGTERM/SIGINT start a drain; a second signal exits at once. */
+function installSignalHandlers(agent: Agent, watcher: StaticSnapshotWatcher, logger: Logger): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutdown requested');
+    watcher.close();
+    void agent.drain().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * The `meshlet` command: wires the parts together. Nothing here is logic of its own.
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerAgentCommand } from './agent-command.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('meshlet')
+  .description('meshlet: a service mesh with one shared proxy per host')
+  .version(pkg.version)
+  .showHelpAfterError();
+
+registerAgentCommand(program);
+
+await program.parseAsync(process.argv);

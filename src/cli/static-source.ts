@@ -1,0 +1,82 @@
+/**
+ * Static mode: the agent computes its own snapshot from a directory of mesh YAML, and reloads
+ * it when a file changes. A bad edit is logged with every problem and changes nothing: the
+ * last good snapshot stays in effect.
+ */
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import type { Logger } from 'pino';
+import { computeSnapshot } from '../mesh/snapshot.js';
+import type { NodeSnapshot } from '../mesh/types.js';
+import { loadMeshDirectory } from './config-dir.js';
+
+/** Loads the directory once and computes this node's snapshot. Throws on bad input. */
+export async function loadStaticSnapshot(dir: string, node: string, trustDomain: string): Promise<NodeSnapshot> {
+  const { state } = await loadMeshDirectory(dir, { trustDomain });
+  const draft = computeSnapshot(state, node, 'draft');
+  // The version is a digest of the content, so an edit that changes nothing for this node
+  // yields the same version and is not re-applied.
+  const digest = createHash('sha256').update(JSON.stringify({ ...draft, version: '' })).digest('hex').slice(0, 12);
+  return { ...draft, version: `static-${digest}` };
+}
+
+/** Watches `dir` and calls `onSnapshot` with each new valid snapshot (debounced). */
+export class StaticSnapshotWatcher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastVersion: string;
+  private readonly dir: string;
+  private readonly node: string;
+  private readonly trustDomain: string;
+  private readonly logger: Logger;
+  private readonly onSnapshot: (s: NodeSnapshot) => void;
+
+  constructor(opts: {
+    dir: string;
+    node: string;
+    trustDomain: string;
+    logger: Logger;
+    initialVersion: string;
+    onSnapshot: (s: NodeSnapshot) => void;
+  }) {
+    this.dir = opts.dir;
+    this.node = opts.node;
+    this.trustDomain = opts.trustDomain;
+    this.logger = opts.logger;
+    this.lastVersion = opts.initialVersion;
+    this.onSnapshot = opts.onSnapshot;
+  }
+
+  /** Starts watching. */
+  start(): void {
+    this.watcher = watch(this.dir, { recursive: true }, () => this.schedule());
+    this.watcher.on('error', (err) => this.logger.warn({ err: err.message }, 'config watch failed'));
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    // Editors write a file in several steps; 200 ms lets them finish.
+    this.timer = setTimeout(() => void this.reload(), 200);
+    this.timer.unref();
+  }
+
+  /** Re-reads the directory now. */
+  async reload(): Promise<void> {
+    try {
+      const snapshot = await loadStaticSnapshot(this.dir, this.node, this.trustDomain);
+      if (snapshot.version === this.lastVersion) return;
+      this.lastVersion = snapshot.version;
+      this.onSnapshot(snapshot);
+    } catch (err) {
+      const e = err as Error & { details?: readonly string[] };
+      this.logger.error({ err: e.message, problems: e.details }, 'config directory rejected; the previous snapshot stays in effect');
+    }
+  }
+
+  /** Stops watching. Idempotent. */
+  close(): void {
+    clearTimeout(this.timer);
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+}
