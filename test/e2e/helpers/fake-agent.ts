@@ -20,6 +20,7 @@ const { values } = parseArgs({
     'never-ready': { type: 'boolean', default: false },
     'exit-code': { type: 'string' },
     'ignore-sigterm': { type: 'boolean', default: false },
+    config: { type: 'string' },
   },
 });
 
