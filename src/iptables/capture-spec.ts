@@ -79,7 +79,12 @@ export function checkCaptureSpec(spec: CaptureSpec): CaptureSpecProblem[] {
     if (value !== undefined && !isPort(value)) problems.push({ field, value: String(value), reason: 'not a TCP port (1-65535)' });
   }
   for (const field of ['excludeInboundPorts', 'excludeOutboundPorts'] as const) {
-    for (const value of spec[field] ?? []) {
+    const list: unknown = spec[field] ?? [];
+    if (!Array.isArray(list)) {
+      problems.push({ field, value: String(list), reason: 'must be a list of ports' });
+      continue;
+    }
+    for (const value of list) {
       if (!isPort(value)) problems.push({ field, value: String(value), reason: 'not a TCP port (1-65535)' });
     }
   }
