@@ -146,8 +146,12 @@ export class Lab {
     return s.vip;
   }
 
-  /** Network namespace of a pod or a node. */
+  /**
+   * Network namespace of a pod or a node; `fabric` names the namespace of the bridge (for
+   * `tcpdump -i br0`; the name is reserved, no pod or node can take it).
+   */
   netnsOf(podOrNode: string): string {
+    if (podOrNode === 'fabric') return this.plan.fabricNetns;
     const m = this.plan.pods.find((p) => p.name === podOrNode) ?? this.plan.nodes.find((n) => n.name === podOrNode);
     if (m === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no pod or node ${JSON.stringify(podOrNode)}`);
     return m.netns;

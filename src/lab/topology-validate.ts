@@ -10,6 +10,11 @@ import type { LabTopology } from './topology.js';
 
 /** Lab names prefix every netns name (`ml-<lab>-<pod>`); short keeps `ip netns list` readable. */
 const LAB_NAME = /^[a-z0-9]{1,8}$/;
+
+/** True for a valid lab name, `[a-z0-9]{1,8}` (no dash, so `ml-<lab>-` prefixes never overlap). */
+export function isValidLabName(name: string): boolean {
+  return LAB_NAME.test(name);
+}
 /** A Kubernetes DNS label (RFC 1123). */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /** Node names also name the node's veth end in the fabric namespace: IFNAMSIZ - 1 = 15. */

@@ -64,8 +64,16 @@ function onSignal(signal: NodeJS.Signals): void {
   });
 }
 
+/**
+ * Keeps the event loop alive while a lab lives: a callback that only waits for the abort
+ * signal (`lab up` in the foreground) has nothing else keeping the process running, and Node
+ * would exit with an unsettled promise. Signal listeners do not count as work for the loop.
+ */
+let keepAlive: NodeJS.Timeout | undefined;
+
 function register(entry: LiveLab): void {
   if (live.size === 0) {
+    keepAlive = setInterval(() => undefined, 1 << 30);
     signalled = false;
     for (const s of SIGNALS) process.on(s, onSignal);
     process.on('exit', onExit);
@@ -76,6 +84,8 @@ function register(entry: LiveLab): void {
 function unregister(entry: LiveLab): void {
   live.delete(entry);
   if (live.size === 0) {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
     for (const s of SIGNALS) process.off(s, onSignal);
     process.off('exit', onExit);
   }

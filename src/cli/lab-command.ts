@@ -1,0 +1,202 @@
+/**
+ * `meshlet lab`: build, inspect, enter and remove network-namespace labs on this host.
+ *
+ *   meshlet lab up [--name demo] [--nodes 2] [--topology FILE.yaml] [--no-agents] [--detach]
+ *   meshlet lab down [--name demo]
+ *   meshlet lab exec <pod-or-node> -- <command...>
+ *   meshlet lab status [--name demo]
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { constants } from 'node:os';
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_LAB_BASE_DIR,
+  Lab,
+  defaultLabTopology,
+  listLabDirs,
+  listLabNetns,
+  readLabRecord,
+  readTopologyFile,
+  withLab,
+  type LabOptions,
+  type LabTopology,
+} from '../lab/index.js';
+import { describeLab, downLabByName, labsWithNamespaces } from '../lab/lab-admin.js';
+import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
+
+/** What `meshlet lab` needs from its caller; every field has a default. */
+export interface LabCommandDeps {
+  /** A line for the user (default: stdout). */
+  readonly print?: (line: string) => void;
+  /** A line of diagnostics (default: stderr). */
+  readonly printError?: (line: string) => void;
+  /** Sets the process exit code (default: `process.exitCode = code`). */
+  readonly setExitCode?: (code: number) => void;
+  /** Root logger; the lab makes its child once. */
+  readonly logger?: Logger;
+  /** Parent of lab directories (default `/run/meshlet/lab`). */
+  readonly baseDir?: string;
+}
+
+interface Io {
+  readonly print: (line: string) => void;
+  readonly printError: (line: string) => void;
+  readonly setExitCode: (code: number) => void;
+  readonly logger: Logger | undefined;
+  readonly baseDir: string;
+}
+
+interface UpFlags {
+  name?: string;
+  nodes: string;
+  topology?: string;
+  agents: boolean;
+  detach?: boolean;
+  keepLogs?: boolean;
+  readyTimeout?: string;
+}
+
+/** Runs an action; a MeshletError becomes one clear line on stderr and exit code 1. */
+function guarded<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      io.printError(`meshlet lab: ${err instanceof Error ? err.message : String(err)}`);
+      io.setExitCode(err instanceof UsageError ? EXIT_USAGE : 1);
+    }
+  };
+}
+
+/** A problem with the command line or the topology: exit 64, nothing was touched. */
+class UsageError extends MeshletError {}
+
+function loadTopology(flags: UpFlags): LabTopology {
+  try {
+    if (flags.topology !== undefined) return readTopologyFile(flags.topology, flags.name);
+    const nodes = Number(flags.nodes);
+    return defaultLabTopology({ name: flags.name ?? 'demo', nodes });
+  } catch (err) {
+    const e = err as MeshletError;
+    throw new UsageError(e.code ?? 'MESHLET_ERR_LAB', e.message, { cause: err });
+  }
+}
+
+async function up(io: Io, flags: UpFlags): Promise<void> {
+  const topology = loadTopology(flags);
+  const readyTimeout = flags.readyTimeout === undefined ? undefined : Number(flags.readyTimeout);
+  if (readyTimeout !== undefined && !(Number.isInteger(readyTimeout) && readyTimeout > 0)) {
+    throw new UsageError('MESHLET_ERR_LAB', `--ready-timeout must be a positive number of milliseconds, got ${JSON.stringify(flags.readyTimeout)}`);
+  }
+  const options: LabOptions = {
+    agents: flags.agents,
+    baseDir: io.baseDir,
+    keepLogs: flags.keepLogs === true,
+    ...(io.logger === undefined ? {} : { logger: io.logger }),
+    ...(readyTimeout === undefined ? {} : { readyTimeoutMs: readyTimeout }),
+  };
+  if (flags.detach === true) {
+    const lab = await Lab.up(topology, { ...options, detach: true });
+    for (const line of describeLab(lab.plan, lab.dir, agentPids(lab))) io.print(line);
+    io.print(`detached; remove it with: meshlet lab down --name ${lab.name}`);
+    return;
+  }
+  await withLab(topology, options, async (lab, signal) => {
+    for (const line of describeLab(lab.plan, lab.dir, agentPids(lab))) io.print(line);
+    io.print(`enter a namespace with: meshlet lab exec <pod-or-node> -- <command...>   (Ctrl-C tears the lab down)`);
+    // Bounded by the operator: Ctrl-C (or SIGTERM) aborts the signal and withLab cleans up.
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  });
+}
+
+function agentPids(lab: Lab): Record<string, number | null> {
+  return Object.fromEntries(lab.plan.nodes.map((n) => [n.name, lab.agentPid(n.name) ?? null]));
+}
+
+async function down(io: Io, flags: { name: string; keepLogs?: boolean }): Promise<void> {
+  const removed = await downLabByName(flags.name, { baseDir: io.baseDir, keepLogs: flags.keepLogs === true });
+  io.print(removed.length === 0 ? `lab ${flags.name}: nothing was up` : `lab ${flags.name}: removed ${removed.length} namespaces`);
+}
+
+async function status(io: Io, flags: { name?: string }): Promise<void> {
+  const names = flags.name !== undefined ? [flags.name] : [...new Set([...listLabDirs(io.baseDir), ...(await labsWithNamespaces())])].sort();
+  if (names.length === 0) io.print('no lab is up');
+  for (const name of names) {
+    const stored = readLabRecord(io.baseDir, name);
+    const present = await listLabNetns(name);
+    if (stored === undefined) {
+      io.print(present.length === 0 ? `lab ${name}: not up` : `lab ${name}: ${present.length} orphan namespaces without a lab directory (meshlet lab down --name ${name})`);
+      continue;
+    }
+    for (const line of describeLab(stored.plan, stored.paths.dir, stored.record.agents)) io.print(line);
+    const expected = 1 + stored.plan.nodes.length + stored.plan.pods.length;
+    io.print(`  namespaces present: ${present.length}/${expected}${present.length === expected ? '' : ' (incomplete: run meshlet lab down, then up)'}`);
+  }
+}
+
+async function exec(io: Io, target: string, command: string[], flags: { name: string }): Promise<void> {
+  const stored = readLabRecord(io.baseDir, flags.name);
+  if (stored === undefined) throw new UsageError('MESHLET_ERR_LAB', `lab ${flags.name} is not up (no ${io.baseDir}/${flags.name}/lab.json)`);
+  const member = [...stored.plan.pods, ...stored.plan.nodes].find((m) => m.name === target);
+  const netns = target === 'fabric' ? stored.plan.fabricNetns : member?.netns;
+  if (netns === undefined) throw new UsageError('MESHLET_ERR_LAB', `lab ${flags.name} has no pod or node ${JSON.stringify(target)}`);
+  const [cmd, ...args] = command;
+  if (cmd === undefined) throw new UsageError('MESHLET_ERR_LAB', 'no command given: meshlet lab exec <pod-or-node> -- <command...>');
+  const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'inherit' });
+  // Ctrl-C reaches the child through the terminal; this process only waits for it.
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  try {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    io.setExitCode(code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)));
+  } finally {
+    process.off('SIGINT', ignore);
+  }
+}
+
+/**
+ * Adds `meshlet lab` with its subcommands `up`, `down`, `exec` and `status` to `program`.
+ * Returns the `lab` command.
+ */
+export function registerLabCommand(program: Command, deps: LabCommandDeps = {}): Command {
+  const io: Io = {
+    print: deps.print ?? ((line) => process.stdout.write(`${line}\n`)),
+    printError: deps.printError ?? ((line) => process.stderr.write(`${line}\n`)),
+    setExitCode: deps.setExitCode ?? ((code) => (process.exitCode = code)),
+    logger: deps.logger,
+    baseDir: deps.baseDir ?? DEFAULT_LAB_BASE_DIR,
+  };
+  const lab = program.command('lab').description('network-namespace labs on this host: nodes with agents, pods, Services (root)');
+  lab
+    .command('up')
+    .description('build a lab (default: 2 nodes, meshed namespace demo with client and server, non-meshed legacy) and keep it up until Ctrl-C')
+    .option('--name <name>', 'lab name, [a-z0-9]{1,8} (default demo, or the topology file\'s name)')
+    .option('--nodes <count>', 'node count of the built-in topology', '2')
+    .option('--topology <file>', 'a topology YAML file instead of the built-in one (see docs/lab.md)')
+    .option('--no-agents', 'build the network only, start no agent')
+    .option('--detach', 'return once the lab is up and leave it running (remove it with lab down)')
+    .option('--keep-logs', 'keep logs/ when the lab goes down')
+    .option('--ready-timeout <ms>', 'how long each agent may take to be ready (default 20000)')
+    .action(guarded(io, (flags: UpFlags) => up(io, flags)));
+  lab
+    .command('down')
+    .description('remove a lab: stop its processes, delete its namespaces and directory')
+    .option('--name <name>', 'lab name', 'demo')
+    .option('--keep-logs', 'keep logs/')
+    .action(guarded(io, (flags: { name: string; keepLogs?: boolean }) => down(io, flags)));
+  lab
+    .command('exec')
+    .description('run a command inside a pod, node or fabric namespace of a lab (stdio inherited, exit code passed through)')
+    .argument('<pod-or-node>', 'pod or node name (or fabric)')
+    .argument('[command...]', 'the command, after --')
+    .option('--name <name>', 'lab name', 'demo')
+    .action(guarded(io, (target: string, command: string[], flags: { name: string }) => exec(io, target, command, flags)));
+  lab
+    .command('status')
+    .description('show the labs that are up, with their addresses')
+    .option('--name <name>', 'only this lab')
+    .action(guarded(io, (flags: { name?: string }) => status(io, flags)));
+  return lab;
+}
