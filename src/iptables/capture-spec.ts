@@ -56,6 +56,8 @@ export interface CaptureSpecProblem {
   /** The offending value as given, rendered for a message. */
   readonly value: string;
   readonly reason: string;
+  /** For a clash between two fields: the other one. */
+  readonly related?: CaptureSpecField;
 }
 
 /** True for an integer TCP port 1..65535. */
@@ -104,7 +106,7 @@ function checkDistinctPorts(spec: CaptureSpec): CaptureSpecProblem[] {
     const [field, port] = named[i] ?? ['tunnelPort', 0];
     const clash = named.slice(0, i).find(([, other]) => other === port);
     if (clash !== undefined && isPort(port)) {
-      problems.push({ field, value: String(port), reason: `same port as ${clash[0]}; the agent ports must differ` });
+      problems.push({ field, value: String(port), reason: `same port as ${clash[0]}; the agent ports must differ`, related: clash[0] });
     }
   }
   return problems;
