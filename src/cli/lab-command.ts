@@ -19,6 +19,7 @@ import {
   listLabNetns,
   readLabRecord,
   readTopologyFile,
+  validateLabTopology,
   withLab,
   type LabOptions,
   type LabTopology,
@@ -76,8 +77,9 @@ class UsageError extends MeshletError {}
 function loadTopology(flags: UpFlags): LabTopology {
   try {
     if (flags.topology !== undefined) return readTopologyFile(flags.topology, flags.name);
-    const nodes = Number(flags.nodes);
-    return defaultLabTopology({ name: flags.name ?? 'demo', nodes });
+    const topology = defaultLabTopology({ name: flags.name ?? 'demo', nodes: Number(flags.nodes) });
+    validateLabTopology(topology, 'meshlet lab up');
+    return topology;
   } catch (err) {
     const e = err as MeshletError;
     throw new UsageError(e.code ?? 'MESHLET_ERR_LAB', e.message, { cause: err });

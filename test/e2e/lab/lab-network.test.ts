@@ -79,6 +79,8 @@ t.test('addresses follow the plan and nothing routes off the host', async (t) =>
   t.same(inet, ['127.0.0.1/8'], 'the fabric namespace has no IPv4 address but loopback');
   const fabricRoutes = execFileSync('ip', ['-n', 'ml-tnoroute-fabric', '-4', 'route', 'show'], { encoding: 'utf8' });
   t.equal(fabricRoutes.trim(), '', 'and no route');
+  const bridge = await lab.exec('fabric', 'ip', ['-o', 'link', 'show', 'br0']);
+  t.match(bridge.stdout, /br0: <[^>]*\bUP\b/, 'netnsOf("fabric") reaches the bridge namespace, br0 is up');
 
   // Unrouted addresses inside 198.18.0.0/15 only: one nobody owns, and a pod subnet of no node.
   for (const target of ['198.18.200.1', '198.18.9.10']) {

@@ -1,0 +1,51 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildNetnsCommands, planLab, type LabTopology } from '../../../src/lab/index.js';
+import { labNetnsNames } from '../../../src/lab/netns-commands.js';
+
+const testdata = fileURLToPath(new URL('../../../../test/unit/lab/testdata/', import.meta.url));
+
+const topology: LabTopology = {
+  name: 'gold',
+  nodes: [{ name: 'n1' }, { name: 'n2' }],
+  namespaces: [{ name: 'app', labels: {} }],
+  pods: [
+    { name: 'a', namespace: 'app', node: 'n1' },
+    { name: 'b', namespace: 'app', node: 'n1' },
+    { name: 'c', namespace: 'app', node: 'n2' },
+  ],
+  services: [],
+};
+
+t.test('the ip commands match the golden file', async (t) => {
+  const rendered = buildNetnsCommands(planLab(topology))
+    .map((args) => `ip ${args.join(' ')}`)
+    .join('\n');
+  t.equal(`${rendered}\n`, readFileSync(`${testdata}two-nodes.commands.golden`, 'utf8'));
+});
+
+t.test('every command acts inside a namespace of the lab, never in the host netns', async (t) => {
+  const plan = planLab(topology);
+  const own = new Set(labNetnsNames(plan));
+  for (const args of buildNetnsCommands(plan)) {
+    const line = args.join(' ');
+    const target = args[0] === '-n' ? args[1] : args[0] === 'netns' && (args[1] === 'add' || args[1] === 'exec') ? args[2] : undefined;
+    t.ok(target !== undefined && own.has(target), `scoped to a lab namespace: ip ${line}`);
+    if (args.includes('route') && args.includes('default')) {
+      t.ok(plan.pods.some((p) => p.netns === target), `only pods get a default route (to their node): ${line}`);
+    }
+    for (const ip of line.match(/\d+\.\d+\.\d+\.\d+/g) ?? []) {
+      t.ok(ip.startsWith('198.18.') || ip === '169.254.1.1', `address ${ip} is in 198.18.0.0/15 or the pod gateway`);
+    }
+  }
+});
+
+t.test('namespaces first, fabric before nodes before pods', async (t) => {
+  const plan = planLab(topology);
+  const cmds = buildNetnsCommands(plan);
+  t.same(cmds.slice(0, 6).map((a) => a[2]), ['ml-gold-fabric', 'ml-gold-n1', 'ml-gold-n2', 'ml-gold-a', 'ml-gold-b', 'ml-gold-c']);
+  for (const iface of [...plan.pods.map((p) => p.hostIface), ...plan.nodes.map((n) => n.fabricIface)]) {
+    t.ok(iface.length <= 15, `${iface} fits IFNAMSIZ`);
+  }
+});
