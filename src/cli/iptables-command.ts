@@ -196,69 +196,84 @@ function addRunOptions(cmd: Command, withKernel: boolean): Command {
     .option('--backend <kind>', 'iptables flavour: auto, nft or legacy (default: auto, detected)');
 }
 
+/** The deps with their defaults filled in. */
+type Io = Required<IptablesCommandDeps>;
+
+/** Checks every flag of `verb` at once; undefined (after exiting 64) when any is bad. */
+async function checkedFlags(verb: Verb, options: IptablesCliOptions, io: Io): Promise<{ spec: CaptureSpec; settings: RunSettings } | undefined> {
+  const problems: string[] = [];
+  const settings = runSettings(options, problems);
+  let spec: CaptureSpec = { workloadIps: [] };
+  try {
+    if (verb !== 'clean') spec = await captureSpecFromOptions(options);
+  } catch (e) {
+    if (!isMeshletError(e, 'MESHLET_ERR_CONFIG_INVALID')) throw e;
+    problems.push(...e.details);
+  }
+  if (problems.length === 0) return { spec, settings };
+  io.stderr(problems.map((p) => `meshlet iptables ${verb}: ${p}\n`).join(''));
+  io.exit(EXIT_USAGE);
+  return undefined;
+}
+
+/** One run of `meshlet iptables <verb>`: check flags, act, print, exit non-zero when needed. */
+async function runCommand(verb: Verb, options: IptablesCliOptions, io: Io): Promise<void> {
+  const checked = await checkedFlags(verb, options, io);
+  if (checked === undefined) return;
+  const { spec, settings } = checked;
+  const manager = (): IptablesManager =>
+    new IptablesManager({
+      logger: io.createLogger(settings.logLevel),
+      runner: io.createRunner(settings.netns === undefined ? {} : { netns: settings.netns }),
+      families: settings.families,
+      ...(settings.backend === undefined ? {} : { backend: settings.backend }),
+    });
+  let outcome: Outcome;
+  try {
+    outcome = await runVerb(verb, spec, settings, manager);
+  } catch (e) {
+    const code = isMeshletError(e) ? `${e.code}: ` : '';
+    io.stderr(`meshlet iptables ${verb}: ${code}${e instanceof Error ? e.message : String(e)}\n`);
+    io.exit(isMeshletError(e, 'MESHLET_ERR_CONFIG_INVALID') ? EXIT_USAGE : 1);
+    return;
+  }
+  if (outcome.lines.length > 0) io.stdout(`${outcome.lines.join('\n')}\n`);
+  if (outcome.code !== 0) io.exit(outcome.code);
+}
+
+const VERBS: readonly (readonly [Verb, string])[] = [
+  ['print', 'print the rules as iptables-restore --noflush input (changes nothing)'],
+  ['apply', 'apply the rules atomically (one restore per family); re-running reconciles'],
+  ['verify', 'compare the kernel rules with the wanted ones; exit 1 and list the drift'],
+  ['clean', 'remove every meshlet chain and jump'],
+];
+
 /**
  * Adds `meshlet iptables print|apply|verify|clean` to `program`.
  * Exit codes: 0 done (verify: in sync), 1 failed (verify: drift), 64 bad flags.
  */
 export function registerIptablesCommand(program: Command, deps: IptablesCommandDeps): Command {
-  const out = deps.stdout ?? ((text: string) => void process.stdout.write(text));
-  const err = deps.stderr ?? ((text: string) => void process.stderr.write(text));
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const createRunner = deps.createRunner ?? createCommandRunner;
-  // Commander's own parse errors (unknown flag, missing value) exit 64 too, help exits 0.
+  const io: Io = {
+    createLogger: deps.createLogger,
+    stdout: deps.stdout ?? ((text: string) => void process.stdout.write(text)),
+    stderr: deps.stderr ?? ((text: string) => void process.stderr.write(text)),
+    exit: deps.exit ?? ((code: number) => process.exit(code)),
+    createRunner: deps.createRunner ?? createCommandRunner,
+  };
+  // Commander's own parse errors (unknown flag, missing value) exit 64 too; help exits 0.
   const onParseExit = (e: CommanderError): never => {
-    exit(e.exitCode === 0 ? 0 : EXIT_USAGE);
+    io.exit(e.exitCode === 0 ? 0 : EXIT_USAGE);
     throw e;
   };
   const iptables = program
     .command('iptables')
     .description("meshlet's nat capture rules in this node's network namespace")
     .exitOverride(onParseExit);
-
-  const action = (verb: Verb) => async (options: IptablesCliOptions) => {
-    const problems: string[] = [];
-    const settings = runSettings(options, problems);
-    let spec: CaptureSpec = { workloadIps: [] };
-    try {
-      if (verb !== 'clean') spec = await captureSpecFromOptions(options);
-    } catch (e) {
-      if (!isMeshletError(e, 'MESHLET_ERR_CONFIG_INVALID')) throw e;
-      problems.push(...e.details);
-    }
-    if (problems.length > 0) {
-      err(problems.map((p) => `meshlet iptables ${verb}: ${p}\n`).join(''));
-      exit(EXIT_USAGE);
-      return;
-    }
-    const manager = (): IptablesManager => {
-      const runner = createRunner(settings.netns === undefined ? {} : { netns: settings.netns });
-      const logger = deps.createLogger(settings.logLevel);
-      return new IptablesManager({ logger, runner, families: settings.families, ...(settings.backend ? { backend: settings.backend } : {}) });
-    };
-    let outcome: Outcome;
-    try {
-      outcome = await runVerb(verb, spec, settings, manager);
-    } catch (e) {
-      const code = isMeshletError(e) ? `${e.code}: ` : '';
-      err(`meshlet iptables ${verb}: ${code}${e instanceof Error ? e.message : String(e)}\n`);
-      exit(isMeshletError(e, 'MESHLET_ERR_CONFIG_INVALID') ? EXIT_USAGE : 1);
-      return;
-    }
-    if (outcome.lines.length > 0) out(`${outcome.lines.join('\n')}\n`);
-    if (outcome.code !== 0) exit(outcome.code);
-  };
-
-  const verbs: [Verb, string][] = [
-    ['print', 'print the rules as iptables-restore --noflush input (changes nothing)'],
-    ['apply', 'apply the rules atomically (one restore per family); re-running reconciles'],
-    ['verify', 'compare the kernel rules with the wanted ones; exit 1 and list the drift'],
-    ['clean', 'remove every meshlet chain and jump'],
-  ];
-  for (const [verb, description] of verbs) {
+  for (const [verb, description] of VERBS) {
     const cmd = iptables.command(verb).description(description).exitOverride(onParseExit);
     if (verb !== 'clean') addSpecOptions(cmd);
     addRunOptions(cmd, verb !== 'print');
-    cmd.action(action(verb));
+    cmd.action((options: IptablesCliOptions) => runCommand(verb, options, io));
   }
   return iptables;
 }

@@ -9,7 +9,7 @@ import type { CaptureSpec } from './capture-spec.js';
 import { diffFamily, type FamilyDrift } from './drift.js';
 import type { IpFamily } from './ip-address.js';
 import { cleanRestore, jumpEdits, rollbackRestore } from './restore-plan.js';
-import { buildRuleSet, renderRestore, type JumpEdits } from './rule-builder.js';
+import { buildRuleSet, renderRestore, type FamilyRuleSet, type JumpEdits } from './rule-builder.js';
 import { createCommandRunner, type CommandRunner } from './runner.js';
 import { parseSave, type SavedTable } from './save-parser.js';
 
@@ -119,16 +119,15 @@ export class IptablesManager {
       const applied: Applied[] = [];
       const result: { -readonly [F in IpFamily]?: FamilyApplyResult } = {};
       for (const family of this.#families) {
-        const previous = await this.#save(family);
-        const edits = jumpEdits(previous);
+        let step: Applied;
         try {
-          await this.#restore(family, renderRestore(rules[family], edits), 'rules');
+          step = await this.#applyFamily(family, rules[family]);
         } catch (err) {
           throw await this.#rollBack(applied, err);
         }
-        applied.push({ family, previous, edits });
-        const workloads = rules[family].addresses.length;
-        result[family] = { workloads, jumpInserted: edits.insertJump, removedReferences: edits.deletes.length };
+        applied.push(step);
+        const { edits } = step;
+        result[family] = { workloads: rules[family].addresses.length, jumpInserted: edits.insertJump, removedReferences: edits.deletes.length };
       }
       this.#log.info({ backend: backend.kind, ...result }, 'capture rules applied');
     });
@@ -164,6 +163,14 @@ export class IptablesManager {
     const run = this.#queue.then(work, work);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Save, plan the jump edits, restore: one family's part of `apply`. */
+  async #applyFamily(family: IpFamily, rules: FamilyRuleSet): Promise<Applied> {
+    const previous = await this.#save(family);
+    const edits = jumpEdits(previous);
+    await this.#restore(family, renderRestore(rules, edits), 'rules');
+    return { family, previous, edits };
   }
 
   async #save(family: IpFamily): Promise<SavedTable> {

@@ -140,6 +140,14 @@ t.test('IPv6 fails after IPv4 applied: IPv4 is rolled back (reconcile, with stra
   t.equal(v4.save(), previous, 'IPv4 rules, jumps included, exactly as before');
 });
 
+t.test('IPv6 save fails after IPv4 applied: IPv4 is rolled back too', async (t) => {
+  const { v4, runner, manager, before } = setup();
+  runner.answer('ip6tables-nft-save -t nat', { code: 1, stderr: "can't initialize ip6tables table `nat'" });
+  const err = await rejection(manager.apply({ workloadIps: [A] }));
+  t.equal(err.code, 'MESHLET_ERR_HOST_TOOL');
+  t.equal(normalizeSaveText(v4.save()), before.v4);
+});
+
 t.test('a failed rollback is reported too', async (t) => {
   const { v4, v6, runner, manager } = setup();
   v6.failNext = 'ip6tables-restore: boom';
