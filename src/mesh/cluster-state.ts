@@ -1,0 +1,151 @@
+/**
+ * The cluster state: every object checked against the others, mesh membership and TLS mode
+ * decided, Services joined to their endpoints. Everything here is node-independent, so the
+ * per-node snapshot (`snapshot.ts`) is a cheap selection from it.
+ */
+import { MeshletError } from './errors.js';
+import { findConflicts } from './cluster-conflicts.js';
+import type { ClusterState, StateWorkload } from './cluster-types.js';
+import { spiffeId, isValidTrustDomain } from './identity.js';
+import { problemsError } from './objects-report.js';
+import { resolveTlsMode } from './tls-mode.js';
+import { buildServices } from './service-endpoints.js';
+import {
+  DEFAULT_TRUST_DOMAIN,
+  MESH_DISABLED,
+  MESH_ENABLED,
+  MESH_LABEL,
+  type MeshObject,
+  type NamespaceObject,
+  type NodeObject,
+  type PodObject,
+  type TlsMode,
+  type WorkloadInfo,
+  type WorkloadObject,
+} from './types.js';
+
+/** The root namespace: a namespace-wide MeshTLS here is the mesh-wide default. */
+export const ROOT_NAMESPACE = 'meshlet-system';
+
+/**
+ * Builds the cluster state. Throws one MeshletError MESHLET_ERR_OBJECT_CONFLICT listing every
+ * conflict (duplicate objects, duplicate pod or cluster IPs, meshed workloads on unknown nodes),
+ * or MESHLET_ERR_CONFIG_INVALID for a bad trust domain.
+ */
+export function buildClusterState(objects: readonly MeshObject[], opts: { trustDomain?: string | undefined } = {}): ClusterState {
+  const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  if (!isValidTrustDomain(trustDomain)) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `trust domain ${JSON.stringify(trustDomain)} is not a valid SPIFFE trust domain (lowercase letters, digits, ".", "-", "_")`);
+  }
+  const namespaces = indexByName(objects.filter(isKind('Namespace')));
+  const nodes = indexByName(objects.filter(isKind('Node')));
+  const meshTLS = sortBy(objects.filter(isKind('MeshTLS')), (m) => `${m.namespace}/${m.name}`);
+  const members = sortBy(
+    [
+      ...objects.filter(isKind('Pod')).map((p) => podMember(p, namespaces, nodes, trustDomain)),
+      ...objects.filter(isKind('Workload')).map((w) => workloadMember(w, nodes, trustDomain)),
+    ],
+    (m) => m.uid,
+  );
+  const conflicts = findConflicts(objects, members, nodes);
+  if (conflicts.length > 0) throw problemsError(conflicts);
+
+  const workloads = members.filter((m) => m.meshed).map((m) => toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE)));
+  const services = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS });
+}
+
+/** True when a Pod is in the mesh (see docs/model.md, "Membership"). */
+export function isPodMeshed(pod: PodObject, namespace: NamespaceObject | undefined): boolean {
+  return (
+    namespace?.labels[MESH_LABEL] === MESH_ENABLED &&
+    pod.labels[MESH_LABEL] !== MESH_DISABLED &&
+    pod.nodeName !== '' &&
+    pod.addresses.length > 0 &&
+    !pod.hostNetwork
+  );
+}
+
+/** True when a Workload object is in the mesh: declaring one opts it in, unless labelled out. */
+export function isWorkloadMeshed(workload: WorkloadObject): boolean {
+  return workload.labels[MESH_LABEL] !== MESH_DISABLED;
+}
+
+function podMember(
+  pod: PodObject,
+  namespaces: ReadonlyMap<string, NamespaceObject>,
+  nodes: ReadonlyMap<string, NodeObject>,
+  trustDomain: string,
+): StateWorkload {
+  return {
+    uid: `Pod/${pod.namespace}/${pod.name}`,
+    kind: 'Pod',
+    name: pod.name,
+    namespace: pod.namespace,
+    labels: pod.labels,
+    addresses: pod.addresses,
+    node: pod.nodeName,
+    nodeAddress: nodes.get(pod.nodeName)?.addresses[0] ?? '',
+    serviceAccount: pod.serviceAccountName,
+    identity: spiffeId(trustDomain, pod.namespace, pod.serviceAccountName),
+    namedPorts: pod.namedPorts,
+    hostNetwork: pod.hostNetwork,
+    meshed: isPodMeshed(pod, namespaces.get(pod.namespace)),
+    source: pod.source,
+  };
+}
+
+function workloadMember(w: WorkloadObject, nodes: ReadonlyMap<string, NodeObject>, trustDomain: string): StateWorkload {
+  return {
+    uid: `Workload/${w.namespace}/${w.name}`,
+    kind: 'Workload',
+    name: w.name,
+    namespace: w.namespace,
+    labels: w.labels,
+    addresses: [w.address],
+    node: w.node,
+    nodeAddress: nodes.get(w.node)?.addresses[0] ?? '',
+    serviceAccount: w.serviceAccount,
+    identity: spiffeId(trustDomain, w.namespace, w.serviceAccount),
+    namedPorts: w.namedPorts,
+    hostNetwork: false,
+    meshed: isWorkloadMeshed(w),
+    source: w.source,
+  };
+}
+
+function toWorkloadInfo(m: StateWorkload, tlsMode: TlsMode): WorkloadInfo {
+  const { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, namedPorts } = m;
+  return { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, tlsMode, namedPorts };
+}
+
+function isKind<K extends MeshObject['kind']>(kind: K) {
+  return (o: MeshObject): o is Extract<MeshObject, { kind: K }> => o.kind === kind;
+}
+
+function indexByName<T extends { name: string }>(items: readonly T[]): Map<string, T> {
+  // Duplicates are reported by findConflicts; the first one is kept meanwhile.
+  const out = new Map<string, T>();
+  for (const item of sortBy(items, (i) => i.name)) if (!out.has(item.name)) out.set(item.name, item);
+  return out;
+}
+
+/** A sorted copy, by a string key (plain code-point order, the same on every machine). */
+export function sortBy<T>(items: readonly T[], key: (item: T) => string): T[] {
+  return [...items].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v);
+  } else {
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return Object.freeze(value);
+}
+export type { ClusterState, StateWorkload } from './cluster-types.js';

@@ -1,0 +1,48 @@
+/**
+ * The shapes of the cluster state, apart from the code that builds it (`cluster-state.ts`) so
+ * the helpers it uses can name them without importing it back.
+ */
+import type {
+  MeshTLSObject,
+  NamedPort,
+  NamespaceObject,
+  NodeObject,
+  ServiceInfo,
+  SourceRef,
+  WorkloadInfo,
+} from './types.js';
+
+/** A Pod or Workload object as the state sees it, meshed or not. */
+export interface StateWorkload {
+  /** `<kind>/<namespace>/<name>`. */
+  readonly uid: string;
+  readonly kind: 'Pod' | 'Workload';
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly addresses: readonly string[];
+  /** Node name; '' for a pod not yet scheduled. */
+  readonly node: string;
+  /** The node's first InternalIP; '' when the node is unknown. */
+  readonly nodeAddress: string;
+  readonly serviceAccount: string;
+  readonly identity: string;
+  readonly namedPorts: readonly NamedPort[];
+  readonly hostNetwork: boolean;
+  readonly meshed: boolean;
+  readonly source: SourceRef;
+}
+
+/** The whole mesh, validated and derived. Build it with {@link buildClusterState}. */
+export interface ClusterState {
+  readonly trustDomain: string;
+  readonly namespaces: ReadonlyMap<string, NamespaceObject>;
+  readonly nodes: ReadonlyMap<string, NodeObject>;
+  /** Every Pod and Workload object, sorted by uid. */
+  readonly members: readonly StateWorkload[];
+  /** Meshed workloads, sorted by uid. */
+  readonly workloads: readonly WorkloadInfo[];
+  /** Every Service with a cluster IP, with its endpoints, sorted by key. */
+  readonly services: readonly ServiceInfo[];
+  readonly meshTLS: readonly MeshTLSObject[];
+}

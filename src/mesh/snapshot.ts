@@ -1,0 +1,26 @@
+/**
+ * Per-node snapshots: what one node's agent needs, selected from the cluster state. The state
+ * holds everything node-independent, so a snapshot costs one pass over the workloads.
+ */
+import type { ClusterState } from './cluster-types.js';
+import type { NodeSnapshot } from './types.js';
+
+export { buildClusterState, ROOT_NAMESPACE, type ClusterState, type StateWorkload } from './cluster-state.js';
+
+/**
+ * The snapshot for `nodeName`: its local meshed workloads, every meshed workload, every Service
+ * with endpoints. Equal states give equal snapshots (everything is sorted). An unknown node gets
+ * a snapshot with no local workloads and an empty `nodeAddress`, not an error: an agent may
+ * start before its Node object is written.
+ */
+export function computeSnapshot(state: ClusterState, nodeName: string, version: string): NodeSnapshot {
+  return {
+    version,
+    node: nodeName,
+    nodeAddress: state.nodes.get(nodeName)?.addresses[0] ?? '',
+    trustDomain: state.trustDomain,
+    localWorkloads: state.workloads.filter((w) => w.node === nodeName),
+    workloads: state.workloads,
+    services: state.services,
+  };
+}
