@@ -48,7 +48,11 @@ export function kindFromVersion(version: string): BackendKind | undefined {
   return undefined;
 }
 
-/** Counts rules (`-A` lines) a flavour holds, all tables, both families; 0 when it cannot tell. */
+/**
+ * Counts rules (`-A` lines) a flavour holds, all tables, both families; 0 when it cannot tell.
+ * No `-t`: a save of all tables lists the tables that exist and creates none, while a legacy
+ * `-t nat` would instantiate an empty legacy nat table, and detection must only look.
+ */
 async function countRules(runner: CommandRunner, kind: BackendKind): Promise<number> {
   const commands = backendCommands(kind, true);
   const outputs = await Promise.all([runner.run(commands.ipv4.save, []), runner.run(commands.ipv6.save, [])]);
