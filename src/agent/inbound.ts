@@ -96,7 +96,7 @@ export class InboundProxy {
 
   /** A CONNECT stream from a peer agent. */
   onTunnelStream(stream: ServerHttp2Stream, req: TunnelRequest): void {
-    const rec = this.table.open('inbound', hostPort(req.peerAddress, 0), hostPort(req.address, req.port), stream);
+    const rec = this.table.open('inbound', forwardedFor(req.headers['forwarded']) ?? hostPort(req.peerAddress, 0), hostPort(req.address, req.port), stream);
     rec.mode = 'tunnel';
     rec.securityPolicy = 'mutual_tls';
     rec.sourceIdentity = req.peerIdentity;
@@ -179,6 +179,17 @@ export class InboundProxy {
 }
 
 function noop(): void {}
+
+/**
+ * The original client address a peer agent put in `Forwarded: for="addr:port"` (RFC 7239),
+ * for the access log only: it is the peer's claim, never used for policy.
+ */
+export function forwardedFor(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.length > 128) return undefined;
+  const m = /(?:^|[;,\s])for="?([0-9a-fA-F.:[\]]+)"?/.exec(value);
+  return m?.[1];
+}
 
 function onConnectTimeout(this: Socket): void {
   this.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));

@@ -5,6 +5,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAgentCommand } from './agent-command.js';
+import { registerDemoCommand } from './demo-command.js';
+import { registerIptablesCommand } from './iptables-command.js';
+import { registerLabCommand } from './lab-command.js';
+import { createRootLogger } from './logger.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,5 +18,8 @@ const program = new Command('meshlet')
   .showHelpAfterError();
 
 registerAgentCommand(program);
+registerIptablesCommand(program, { createLogger: (level) => createRootLogger(level) });
+registerLabCommand(program);
+registerDemoCommand(program);
 
 await program.parseAsync(process.argv);

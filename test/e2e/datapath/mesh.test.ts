@@ -116,7 +116,9 @@ t.test('L4 data path in a two-node lab', async (t) => {
 
       await t.test('bytes between the nodes are TLS: the fabric never shows the plaintext', async (t) => {
         const pcap = join(lab.dir, 'fabric.pcap');
-        const dump = lab.spawn('fabric', 'tcpdump', ['-i', 'br0', '-U', '-s', '0', '-w', pcap, 'tcp']);
+        // `-i any`, not br0: a bridge device only shows frames addressed to itself, not the
+        // frames it forwards between its ports.
+        const dump = lab.spawn('fabric', 'tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', pcap, 'tcp']);
         await new Promise((r) => setTimeout(r, 1000));
         const secret = `MESHLET-SECRET-${randomBytes(8).toString('hex')}`;
         const control = `MESHLET-CONTROL-${randomBytes(8).toString('hex')}`;

@@ -85,3 +85,12 @@ t.test('inbound policy: no open relay, identity must match, STRICT refuses plain
   t.equal(decideInbound(index, '198.18.1.10', { kind: 'plaintext' }).allow, true, 'PERMISSIVE accepts plaintext');
   t.equal(decideInbound(index, '198.18.1.11', { kind: 'local' }).allow, true, 'same-node mesh traffic is allowed under STRICT');
 });
+
+t.test('Forwarded header parsing for the access log', async (t) => {
+  const { forwardedFor } = await import('../../../src/agent/inbound.js');
+  t.equal(forwardedFor('for="198.18.1.10:40000"'), '198.18.1.10:40000');
+  t.equal(forwardedFor('for="[fd00::1]:80"'), '[fd00::1]:80');
+  t.equal(forwardedFor(undefined), undefined);
+  t.equal(forwardedFor('by=x'), undefined);
+  t.equal(forwardedFor('for="<script>"'), undefined, 'only address characters are taken');
+});
