@@ -12,6 +12,14 @@ import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort }
  * the result.
  */
 export function buildServices(services: readonly ServiceObject[], members: readonly StateWorkload[]): ServiceInfo[] {
+  // Grouped once by namespace: a Service only looks at its own namespace's workloads, so a big
+  // cluster costs (Services x workloads per namespace), not (Services x all workloads).
+  const byNamespace = new Map<string, StateWorkload[]>();
+  for (const m of members) {
+    const list = byNamespace.get(m.namespace);
+    if (list === undefined) byNamespace.set(m.namespace, [m]);
+    else list.push(m);
+  }
   return services
     .filter((s) => s.clusterIPs.length > 0)
     .map((s) => ({
@@ -20,7 +28,7 @@ export function buildServices(services: readonly ServiceObject[], members: reado
       namespace: s.namespace,
       vips: s.clusterIPs,
       ports: s.ports,
-      endpoints: endpointsOf(s, members),
+      endpoints: endpointsOf(s, byNamespace.get(s.namespace) ?? []),
     }));
 }
 
@@ -30,12 +38,13 @@ export function buildServices(services: readonly ServiceObject[], members: reado
  * of the Service altogether when that leaves it no port.
  */
 function endpointsOf(service: ServiceObject, members: readonly StateWorkload[]): EndpointInfo[] {
+  // `members` are the workloads of the Service's namespace, sorted by uid.
   const selector = service.selector;
   if (selector === undefined) return [];
   const out: EndpointInfo[] = [];
   for (const m of members) {
     const address = m.addresses[0];
-    if (address === undefined || m.namespace !== service.namespace || !selectorMatches(selector, m.labels)) continue;
+    if (address === undefined || !selectorMatches(selector, m.labels)) continue;
     const targetPorts = resolveTargetPorts(service.ports, m.namedPorts);
     if (service.ports.length > 0 && Object.keys(targetPorts).length === 0) continue;
     const endpoint: EndpointInfo = { workload: m.uid, address, node: m.node, nodeAddress: m.nodeAddress, meshed: m.meshed, targetPorts };

@@ -3,7 +3,7 @@
  * forge structures be signed by a Node.js key.
  *
  * node-forge builds and parses the ASN.1, but its RSA signing is plain JavaScript (about 30 ms
- * for a 2048-bit key, blocking the event loop); Node's native RSA takes about 1 ms. So forge's
+ * for a 2048-bit key, blocking the event loop); Node's native RSA takes well under 1 ms. So forge's
  * `sign(key, md)` is given {@link nodeRsaSigner}, which signs the digest forge computed with
  * Node's crypto. Keys are RSA because forge only reads RSA keys.
  */

@@ -6,7 +6,7 @@ import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
 import { isMeshletError } from '../../../src/mesh/errors.js';
-import { certificateInfo, createCsr } from '../../../src/mesh/x509.js';
+import { certificateInfo, createCsr, nodeRsaSigner } from '../../../src/mesh/x509.js';
 import { issue, newCa } from '../ca/ca-fixture.js';
 import { thrown } from './fixture.js';
 
@@ -59,5 +59,15 @@ t.test('certificateInfo reads the leaf of a chain', async (t) => {
   t.match(info.serial, /^[0-9a-f]+$/);
   t.same(certificateInfo(ca.trustBundlePem).identities, ['spiffe://cluster.local'], 'the root names its trust domain');
   const err = thrown(() => certificateInfo('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'));
+  t.ok(isMeshletError(err, 'MESHLET_ERR_CERT'));
+});
+
+t.test('nodeRsaSigner signs exactly as forge would, and refuses other digests', async (t) => {
+  const pem = rsaKey(2048);
+  const { createPrivateKey } = await import('node:crypto');
+  const signer = nodeRsaSigner(createPrivateKey(pem));
+  const digest = (): forge.md.MessageDigest => forge.md.sha256.create().update('meshlet');
+  t.equal(signer.sign(digest()), forge.pki.privateKeyFromPem(pem).sign(digest()), 'PKCS#1 v1.5 is deterministic: same bytes');
+  const err = thrown(() => signer.sign(forge.md.sha1.create().update('x')));
   t.ok(isMeshletError(err, 'MESHLET_ERR_CERT'));
 });
