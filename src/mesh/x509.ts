@@ -19,7 +19,7 @@ export interface CertificateInfo {
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** SPIFFE IDs among the URI subjectAltNames. */
-  readonly identities: readonly string[];
+  readonly identities: string[];
 }
 
 /** Smallest RSA modulus meshlet accepts or makes (NIST SP 800-57: 2048 bits until 2030). */
