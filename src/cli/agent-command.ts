@@ -88,7 +88,7 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
 }
 
 async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {
-  const manager = await IptablesManager.create({ logger: logger.child({ component: 'iptables' }) });
+  const manager = await IptablesManager.create({ logger });
   return {
     apply: async (addresses) => {
       await manager.apply({

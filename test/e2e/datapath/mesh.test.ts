@@ -119,7 +119,18 @@ t.test('L4 data path in a two-node lab', async (t) => {
         // `-i any`, not br0: a bridge device only shows frames addressed to itself, not the
         // frames it forwards between its ports.
         const dump = lab.spawn('fabric', 'tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', pcap, 'tcp']);
-        await new Promise((r) => setTimeout(r, 1000));
+        // tcpdump says "listening on" once the capture is armed.
+        await new Promise<void>((resolve) => {
+          let err = '';
+          const timer = setTimeout(resolve, 5000);
+          dump.stderr!.on('data', (c: Buffer) => {
+            err += c.toString();
+            if (err.includes('listening on')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
         const secret = `MESHLET-SECRET-${randomBytes(8).toString('hex')}`;
         const control = `MESHLET-CONTROL-${randomBytes(8).toString('hex')}`;
         const meshed = await peer(lab, 'client', ['marker', vip('server'), '80', secret]);
@@ -129,7 +140,11 @@ t.test('L4 data path in a two-node lab', async (t) => {
         // capture would have seen the secret had it crossed in the clear.
         const plain = await peer(lab, 'outsider', ['marker', lab.podAddress('server'), '8080', control]);
         t.equal(plain['ok'], true, 'plaintext control delivered (PERMISSIVE)');
-        await new Promise((r) => setTimeout(r, 500));
+        // Wait (bounded) until the control shows up in the capture, so a slow tcpdump cannot
+        // make the secret's absence meaningless.
+        for (let i = 0; i < 50 && !readFileSync(pcap).includes(Buffer.from(control)); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
         dump.kill('SIGINT');
         await once(dump, 'exit');
         const bytes = readFileSync(pcap);
