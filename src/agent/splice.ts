@@ -5,7 +5,7 @@
  * - half-close: a FIN (socket `end`) or END_STREAM on one side ends the other side's writable
  *   half only, and the reverse direction keeps flowing (sockets must be `allowHalfOpen`);
  * - resets: a TCP RST or an abnormal HTTP/2 stream close on one side resets the other
- *   (RST_STREAM CONNECT_ERROR towards a tunnel, a TCP RST towards a socket), as ztunnel does;
+ *   (RST_STREAM towards a tunnel, a TCP RST towards a socket), as ztunnel does;
  * - one completion callback when both sides have closed.
  *
  * Handlers are module-level functions that find their state through a symbol on the stream,
@@ -72,9 +72,31 @@ export function splice(a: Duplex, b: Duplex, done: SpliceDone): void {
     side.on('close', onSideClose);
     if (side instanceof Socket) side.setNoDelay(true);
   }
-  a.pipe(b);
-  b.pipe(a);
+  pipeOneWay(s.a, s.b);
+  pipeOneWay(s.b, s.a);
   // Sockets accepted with pauseOnConnect start paused; pipe() resumes them.
+}
+
+/**
+ * `src.pipe(dst)`, except that an HTTP/2 stream's end is not passed on blindly: Node ends a
+ * stream's readable side (push(null)) when it receives RST_STREAM too, and passing that on
+ * would turn a reset into a clean FIN, so a truncated upload would look complete.
+ */
+function pipeOneWay(src: Side, dst: Side): void {
+  if (isHttp2Stream(src)) {
+    src.pipe(dst, { end: false });
+    src.on('end', onStreamEnd);
+  } else {
+    src.pipe(dst);
+  }
+}
+
+function onStreamEnd(this: Side): void {
+  const s = this[kSplice];
+  if (s === undefined) return;
+  const rst = (this as Partial<Http2Stream>).rstCode;
+  if (rst !== undefined && rst !== h2.NGHTTP2_NO_ERROR) s.fail(this, undefined);
+  else s.other(this).end();
 }
 
 function onSideError(this: Side, err: Error): void {
@@ -108,10 +130,10 @@ function closedCleanly(side: Side): boolean {
 }
 
 function isHttp2Stream(side: Duplex): side is Http2Stream & Side {
-  return typeof (side as Partial<Http2Stream>).rstCode !== 'undefined' || 'session' in side;
+  return 'rstCode' in side && 'session' in side;
 }
 
-/** Tears one side down abruptly: a TCP RST, or RST_STREAM(CONNECT_ERROR) for a tunnel stream. */
+/** Tears one side down abruptly: a TCP RST, or RST_STREAM for a tunnel stream. */
 export function abort(side: Duplex): void {
   if (side.destroyed) return;
   if (side instanceof Socket) {
@@ -120,8 +142,14 @@ export function abort(side: Duplex): void {
     return;
   }
   if (isHttp2Stream(side)) {
-    side.close(h2.NGHTTP2_CONNECT_ERROR);
+    // Not close(CONNECT_ERROR): Node's close() first ends the writable side, so the peer
+    // would see END_STREAM (a clean FIN) before the RST_STREAM. destroy(err) sends only
+    // RST_STREAM, with code INTERNAL_ERROR.
+    side.destroy(RESET);
     return;
   }
   side.destroy();
 }
+
+/** The error a reset stream is destroyed with (its message never reaches the peer). */
+const RESET: Error = Object.assign(new Error('peer connection reset'), { code: 'ECONNRESET' });

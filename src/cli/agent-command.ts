@@ -60,7 +60,7 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
     usageExit(err);
   }
   const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
-  const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger: logger.child({ component: 'ca' }) });
+  const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger });
   const signer: CertificateSigner = {
     sign: async (csrPem, identity) => {
       const issued = ca.sign(csrPem, { identity, ttlSeconds: config.certTtlSeconds });

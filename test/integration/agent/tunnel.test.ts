@@ -166,3 +166,61 @@ t.test('a client without a mesh certificate cannot open a tunnel', async (t) => 
   const unknownSni = await rawHandshake(r.tunnelPort, { servername: 'nobody.id.meshlet' });
   t.match(unknownSni, /^refused/, `unknown server name: ${unknownSni}`);
 });
+
+t.test('resets propagate both ways through the tunnel', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-reset-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
+  // A backend that resets a connection when it receives "reset", and otherwise reports how
+  // each of its connections ended.
+  const ended: string[] = [];
+  const backend = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.on('data', (c: Buffer) => {
+      if (c.toString().includes('reset')) sock.resetAndDestroy();
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => ended.push(e.code ?? 'error'));
+    sock.on('end', () => ended.push('end'));
+  });
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  t.teardown(() => backend.close());
+  const index = new WorkloadIndex({
+    version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
+    localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
+  });
+  const serverIds = new IdentityManager({ signer: signerFor(ca), logger });
+  await serverIds.reconcile(new Set([SERVER_ID]));
+  const table = new ConnectionTable(logger);
+  const inbound = new InboundProxy({ logger, table, index: () => index });
+  const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
+  const bound = await tunnel.listen(0, '127.0.0.1');
+  const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
+  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port });
+  t.teardown(() => {
+    pool.destroy();
+    tunnel.destroy();
+    serverIds.close();
+    clientIds.close();
+  });
+  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: (backend.address() as AddressInfo).port };
+
+  // Workload resets -> the client's stream is reset (RST_STREAM), not ended cleanly.
+  const s1 = await pool.open(CLIENT_ID, target);
+  t.equal(await status(s1), 200);
+  s1.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => s1.on('close', () => resolve()));
+  s1.write('reset');
+  await closed;
+  t.not(s1.rstCode, h2.NGHTTP2_NO_ERROR, `a workload RST arrives as RST_STREAM (code ${s1.rstCode})`);
+
+  // Client resets its stream -> the workload's socket is reset, not FINed.
+  const s2 = await pool.open(CLIENT_ID, target);
+  t.equal(await status(s2), 200);
+  s2.write('hello');
+  await new Promise((r) => setTimeout(r, 100));
+  const before = ended.length;
+  s2.destroy(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+  for (let i = 0; i < 50 && ended.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(ended[before], 'ECONNRESET', `a stream reset arrives at the workload as a TCP RST (${ended.join(',')})`);
+  t.equal(table.size, 0, 'both connections left the table');
+});
