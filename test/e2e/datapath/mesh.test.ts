@@ -40,6 +40,14 @@ const topology: LabTopology = {
 
 type Json = Record<string, unknown>;
 
+const STRICT_SERVER = `apiVersion: meshlet.io/v1alpha1
+kind: MeshTLS
+metadata: {name: server-strict, namespace: demo}
+spec:
+  mode: STRICT
+  selector: {matchLabels: {app: server}}
+`;
+
 async function peer(lab: Lab, pod: string, args: string[], timeoutMs = 30_000): Promise<Json> {
   const r = await lab.runNode(pod, PEER, args, { timeoutMs });
   const last = r.stdout.trim().split('\n').pop() ?? '';
@@ -161,6 +169,27 @@ t.test('L4 data path in a two-node lab', async (t) => {
         const meshed = await peer(lab, 'client', ['ping', vip('strict'), '80']);
         t.equal(meshed['ok'], true, 'mTLS to STRICT works');
         t.match(lab.agentLog('node2'), /MeshTLS STRICT: plaintext to Pod\/demo\/strict refused/, 'the denial is logged');
+      });
+
+      await t.test('config edits apply live; a bad edit changes nothing', async (t) => {
+        const until = async (pred: () => Promise<boolean>): Promise<boolean> => {
+          for (let i = 0; i < 30; i++) {
+            if (await pred()) return true;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          return false;
+        };
+        const plainOk = async (): Promise<boolean> => (await peer(lab, 'outsider', ['ping', lab.podAddress('server'), '8080']))['ok'] === true;
+        lab.writeConfig('zz-server-strict.yaml', STRICT_SERVER);
+        t.ok(await until(async () => !(await plainOk())), 'STRICT for demo/server took effect without a restart');
+        lab.writeConfig('zz-broken.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
+        t.ok(await until(async () => /config directory rejected/.test(lab.agentLog('node2'))), 'the bad edit is logged');
+        t.match(lab.agentLog('node2'), /zz-broken\.yaml/, 'the log names the file');
+        t.notOk(await plainOk(), 'the previous snapshot (STRICT) stays in effect');
+        t.equal((await peer(lab, 'client', ['ping', vip('server'), '80']))['ok'], true, 'meshed traffic still flows');
+        rmSync(join(lab.paths.configDir, 'zz-broken.yaml'));
+        rmSync(join(lab.paths.configDir, 'zz-server-strict.yaml'));
+        t.ok(await until(plainOk), 'back to PERMISSIVE once the files are gone');
       });
 
       await t.test('a CONNECT to anything but a meshed local workload is refused; no cert, no tunnel', async (t) => {
