@@ -50,20 +50,22 @@ interface Rig {
   dir: string;
 }
 
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }): Promise<Rig> {
+/** The default backend: read to EOF, then answer a digest of everything received, then FIN (half-close). */
+function digestBackend(sock: net.Socket): void {
+  const h = createHash('sha256');
+  let n = 0;
+  sock.on('data', (c: Buffer) => {
+    h.update(c);
+    n += c.length;
+  });
+  sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
+  sock.on('error', () => undefined);
+}
+
+async function rig(t: { teardown(fn: () => void | Promise<void>): void }, onBackend: (s: net.Socket) => void = digestBackend): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-tunnel-'));
   const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
-  const backend = net.createServer({ allowHalfOpen: true }, (sock) => {
-    // Echo to EOF, then a digest of everything received, then FIN: exercises half-close.
-    const h = createHash('sha256');
-    let n = 0;
-    sock.on('data', (c: Buffer) => {
-      h.update(c);
-      n += c.length;
-    });
-    sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
-    sock.on('error', () => undefined);
-  });
+  const backend = net.createServer({ allowHalfOpen: true }, onBackend);
   backend.listen(0, '127.0.0.1');
   await once(backend, 'listening');
   const backendPort = (backend.address() as AddressInfo).port;
@@ -168,41 +170,18 @@ t.test('a client without a mesh certificate cannot open a tunnel', async (t) => 
 });
 
 t.test('resets propagate both ways through the tunnel', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-reset-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
-  // A backend that resets a connection when it receives "reset", and otherwise reports how
+  // A backend that resets a connection when it receives "reset", and otherwise records how
   // each of its connections ended.
   const ended: string[] = [];
-  const backend = net.createServer({ allowHalfOpen: true }, (sock) => {
+  const r = await rig(t, (sock) => {
     sock.on('data', (c: Buffer) => {
       if (c.toString().includes('reset')) sock.resetAndDestroy();
     });
     sock.on('error', (e: NodeJS.ErrnoException) => ended.push(e.code ?? 'error'));
     sock.on('end', () => ended.push('end'));
   });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  t.teardown(() => backend.close());
-  const index = new WorkloadIndex({
-    version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
-    localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
-  });
-  const serverIds = new IdentityManager({ signer: signerFor(ca), logger });
-  await serverIds.reconcile(new Set([SERVER_ID]));
-  const table = new ConnectionTable(logger);
-  const inbound = new InboundProxy({ logger, table, index: () => index });
-  const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
-  const bound = await tunnel.listen(0, '127.0.0.1');
-  const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
-  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port });
-  t.teardown(() => {
-    pool.destroy();
-    tunnel.destroy();
-    serverIds.close();
-    clientIds.close();
-  });
-  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: (backend.address() as AddressInfo).port };
+  const { pool, table } = r;
+  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort };
 
   // Workload resets -> the client's stream is reset (RST_STREAM), not ended cleanly.
   const s1 = await pool.open(CLIENT_ID, target);
