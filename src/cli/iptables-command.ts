@@ -22,7 +22,9 @@ import { ALL_FAMILIES, IptablesManager, type VerifyReport } from '../iptables/ma
 import { buildRules } from '../iptables/rule-builder.js';
 import { createCommandRunner, isValidNetnsName, type CommandRunner, type CommandRunnerOptions } from '../iptables/runner.js';
 import { EXIT_USAGE, MeshletError, isMeshletError } from '../mesh/errors.js';
+import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
 import { LOG_LEVELS } from './logger.js';
+import { loadStaticSnapshot } from './static-source.js';
 
 /** What the iptables command needs from its caller. Only `createLogger` is required. */
 export interface IptablesCommandDeps {
@@ -50,6 +52,9 @@ export interface IptablesCliOptions {
   readonly family?: string;
   readonly backend?: string;
   readonly logLevel?: string;
+  /** With `node`: take the workload addresses from this mesh YAML directory. */
+  readonly config?: string;
+  readonly node?: string;
 }
 
 /** The flag each spec field comes from, so spec problems are reported in flag terms. */
@@ -90,8 +95,9 @@ export async function captureSpecFromOptions(options: IptablesCliOptions): Promi
   const outboundPort = parsePort('--outbound-port', options.outboundPort, problems);
   const inboundPort = parsePort('--inbound-port', options.inboundPort, problems);
   const tunnelPort = parsePort('--tunnel-port', options.tunnelPort, problems);
+  const fromConfig = await configWorkloadIps(options, problems);
   const spec: CaptureSpec = {
-    workloadIps: [...(options.workloadIp ?? [])],
+    workloadIps: [...(options.workloadIp ?? []), ...fromConfig],
     ...(outboundPort === undefined ? {} : { outboundPort }),
     ...(inboundPort === undefined ? {} : { inboundPort }),
     ...(tunnelPort === undefined ? {} : { tunnelPort }),
@@ -106,6 +112,25 @@ export async function captureSpecFromOptions(options: IptablesCliOptions): Promi
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid flags: ${problems.join('; ')}`, { details: problems });
   }
   return spec;
+}
+
+/**
+ * The addresses of the meshed workloads of `--node` in the mesh YAML of `--config`: the same
+ * set the agent in static mode captures.
+ */
+async function configWorkloadIps(options: IptablesCliOptions, problems: string[]): Promise<string[]> {
+  if (options.config === undefined && options.node === undefined) return [];
+  if (options.config === undefined || options.node === undefined) {
+    problems.push(bad(options.config === undefined ? '--node' : '--config', options.config ?? options.node ?? '', '--config and --node go together'));
+    return [];
+  }
+  try {
+    const snapshot = await loadStaticSnapshot(options.config, options.node, DEFAULT_TRUST_DOMAIN);
+    return snapshot.localWorkloads.flatMap((w) => w.addresses);
+  } catch (e) {
+    problems.push(...(isMeshletError(e) && e.details.length > 0 ? e.details : [bad('--config', options.config, (e as Error).message)]));
+    return [];
+  }
 }
 
 /** The non-spec settings of a run, checked. */
@@ -179,6 +204,8 @@ async function runVerb(verb: Verb, spec: CaptureSpec, settings: RunSettings, man
 function addSpecOptions(cmd: Command): Command {
   return cmd
     .option('--workload-ip <ip...>', 'address of a meshed workload on this node (repeatable; IPv4 and IPv6)')
+    .option('--config <dir>', 'with --node: capture the meshed workloads of that node in this mesh YAML directory')
+    .option('--node <name>', 'with --config: the node whose workloads to capture')
     .option('--outbound-port <port>', `outbound capture port (default: ${DEFAULT_OUTBOUND_PORT})`)
     .option('--inbound-port <port>', `inbound capture port (default: ${DEFAULT_INBOUND_PORT})`)
     .option('--tunnel-port <port>', `tunnel port, never captured (default: ${DEFAULT_TUNNEL_PORT})`)
