@@ -36,6 +36,8 @@ export interface AgentOptions {
   readonly signer: CertificateSigner;
   /** null: the agent applies no rules (tests on loopback, or rules managed elsewhere). */
   readonly capture: CaptureRules | null;
+  /** Delay before a snapshot whose certificates or rules failed is applied again (default 5 s). */
+  readonly retryMs?: number;
 }
 
 const EMPTY_SNAPSHOT: NodeSnapshot = {
@@ -57,6 +59,7 @@ export class Agent {
   private readonly config: AgentConfig;
   private readonly logger: Logger;
   private readonly capture: CaptureRules | null;
+  private readonly retryMs: number;
   private readonly tunnelServer: TunnelServer;
   private readonly outbound: OutboundProxy;
   private readonly inbound: InboundProxy;
@@ -65,11 +68,14 @@ export class Agent {
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private applying: Promise<void> = Promise.resolve();
   private draining: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private forceDrain: () => void = () => undefined;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
     this.logger = opts.logger;
     this.capture = opts.capture;
+    this.retryMs = opts.retryMs ?? 5_000;
     this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
     this.identities = new IdentityManager({ signer: opts.signer, logger: this.logger.child({ component: 'identity' }) });
     this.connections = new ConnectionTable(this.logger.child({ component: 'access' }));
@@ -98,6 +104,18 @@ export class Agent {
 
   /** Binds every listener. Capture rules are applied only after this, so nothing is redirected to a closed port. */
   async start(): Promise<BoundAddresses> {
+    try {
+      return await this.bindAll();
+    } catch (err) {
+      // Leave nothing half-bound behind a failed start.
+      for (const s of this.servers) s.close();
+      this.tunnelServer.destroy();
+      this.healthServer?.close();
+      throw err;
+    }
+  }
+
+  private async bindAll(): Promise<BoundAddresses> {
     const { ports, bindAddress } = this.config;
     const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
     const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
@@ -121,6 +139,8 @@ export class Agent {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) continue;
+        // Port 0 (tests): the IPv4 listener's random port may be taken on IPv6; IPv4 suffices.
+        if (host === '::' && port === 0 && code === 'EADDRINUSE') continue;
         throw err;
       }
     }
@@ -144,16 +164,12 @@ export class Agent {
   }
 
   /**
-   * Applies a snapshot: the new lookup tables take effect at once, then certificates and
-   * capture rules follow. Snapshots apply one at a time, in order.
+   * Applies a snapshot. The lookup tables take effect at once; capture rules (in order, one
+   * apply at a time) and certificates follow independently, so a signer that is down or slow
+   * never holds back the rules, and each releases its own readiness blocker. A failed part
+   * is retried until it succeeds or a newer snapshot replaces it.
    */
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
-    const next = this.applying.then(() => this.doApply(snapshot));
-    this.applying = next.catch(() => undefined);
-    return next;
-  }
-
-  private async doApply(snapshot: NodeSnapshot): Promise<void> {
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot);
     this.readiness.release('snapshot');
@@ -161,13 +177,48 @@ export class Agent {
       { version: snapshot.version, previous, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
       'snapshot applied',
     );
-    await this.identities.reconcile(this.index.localIdentities);
-    this.readiness.release('certificates');
-    if (this.capture !== null) {
-      const addresses = snapshot.localWorkloads.flatMap((w) => w.addresses);
-      await this.capture.apply(addresses);
-      this.readiness.release('capture-rules');
+    clearTimeout(this.retryTimer);
+    const certs = this.reconcileCertificates(this.index);
+    const rules = this.capture === null ? Promise.resolve() : this.queueCapture(snapshot);
+    return Promise.all([certs, rules]).then(() => undefined);
+  }
+
+  private async reconcileCertificates(index: WorkloadIndex): Promise<void> {
+    try {
+      await this.identities.reconcile(index.localIdentities);
+      if (this.index === index) this.readiness.release('certificates');
+    } catch (err) {
+      this.scheduleRetry(index, `certificates: ${(err as Error).message}`);
+      throw err;
     }
+  }
+
+  /** Capture-rule applies run one after another, always for the newest snapshot. */
+  private queueCapture(snapshot: NodeSnapshot): Promise<void> {
+    const capture = this.capture as CaptureRules;
+    const index = this.index;
+    const next = this.applying.then(async () => {
+      if (this.index !== index) return; // a newer snapshot queued its own apply
+      try {
+        await capture.apply(snapshot.localWorkloads.flatMap((w) => w.addresses));
+        this.readiness.release('capture-rules');
+      } catch (err) {
+        this.scheduleRetry(index, `capture rules: ${(err as Error).message}`);
+        throw err;
+      }
+    });
+    this.applying = next.catch(() => undefined);
+    return next;
+  }
+
+  private scheduleRetry(index: WorkloadIndex, what: string): void {
+    if (this.draining !== undefined || this.index !== index) return;
+    this.logger.error({ version: index.snapshot.version, err: what }, `snapshot not fully applied; retrying in ${this.retryMs} ms`);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.index === index && this.draining === undefined) void this.applySnapshot(index.snapshot).catch(() => undefined);
+    }, this.retryMs);
+    this.retryTimer.unref();
   }
 
   /**
@@ -182,12 +233,14 @@ export class Agent {
   private async doDrain(deadlineMs: number): Promise<void> {
     const live = this.connections.size;
     this.logger.info({ live, deadlineMs }, 'draining');
+    clearTimeout(this.retryTimer);
     for (const s of this.servers) s.close();
     this.tunnelServer.close();
     this.tunnels.close();
-    const idle = await this.connections.waitIdle(deadlineMs);
+    const forced = new Promise<boolean>((resolve) => (this.forceDrain = () => resolve(false)));
+    const idle = await Promise.race([this.connections.waitIdle(deadlineMs), forced]);
     if (!idle) {
-      this.logger.warn({ live: this.connections.size }, 'drain deadline reached; closing the remaining connections');
+      this.logger.warn({ live: this.connections.size }, 'closing the remaining connections');
       this.connections.abortAll();
     }
     this.tunnels.destroy();
@@ -197,9 +250,11 @@ export class Agent {
     this.logger.info({ drained: live, forced: !idle }, 'drained');
   }
 
-  /** Closes now, without waiting for connections. Idempotent. */
+  /** Closes now, without waiting for connections, also in the middle of a drain. Idempotent. */
   destroy(): Promise<void> {
-    return this.drain(0);
+    const p = this.drain(0);
+    this.forceDrain();
+    return p;
   }
 }
 

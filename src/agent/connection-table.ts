@@ -48,6 +48,8 @@ export interface ConnectionRecord {
   readonly ends: Duplex[];
   outcome?: ConnectionOutcome;
   reason?: string;
+  /** Told the outcome when the record closes (same-node hand-over: the outbound record). */
+  onClose?: (outcome: ConnectionOutcome, reason: string | undefined) => void;
 }
 
 /** Tracks live connections and writes one access-log line per connection at close. */
@@ -110,6 +112,7 @@ export class ConnectionTable {
       },
       'connection closed',
     );
+    rec.onClose?.(rec.outcome, rec.reason);
     if (this.live.size === 0) this.notifyIdle();
   }
 

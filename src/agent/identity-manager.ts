@@ -48,6 +48,8 @@ export interface IdentityManagerOptions {
   readonly keyBits?: number;
   /** Retry delay after a failed issuance or renewal. */
   readonly retryMs?: number;
+  /** A signer that has not answered by then has failed (it must never hold snapshots back). */
+  readonly signTimeoutMs?: number;
 }
 
 /**
@@ -68,6 +70,9 @@ export class IdentityManager {
   private readonly pending = new Map<string, Promise<IdentityCredentials>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly bySni = new Map<string, string>();
+  /** Bumped when an identity is forgotten, so an issuance in flight does not bring it back. */
+  private readonly epochs = new Map<string, number>();
+  private readonly signTimeoutMs: number;
   private wanted = new Set<string>();
   private closed = false;
 
@@ -76,6 +81,7 @@ export class IdentityManager {
     this.logger = opts.logger;
     this.keyBits = opts.keyBits ?? 2048;
     this.retryMs = opts.retryMs ?? 5_000;
+    this.signTimeoutMs = opts.signTimeoutMs ?? 30_000;
   }
 
   /** Credentials for `identity`, issuing them first if needed (concurrent callers share one issuance). */
@@ -107,7 +113,8 @@ export class IdentityManager {
    */
   async reconcile(identities: ReadonlySet<string>): Promise<void> {
     this.wanted = new Set(identities);
-    for (const identity of [...this.creds.keys()]) {
+    // Issuances still in flight count too: a workload may leave before its certificate came.
+    for (const identity of new Set([...this.creds.keys(), ...this.pending.keys()])) {
       if (!identities.has(identity)) this.forget(identity);
     }
     await Promise.all([...identities].map((id) => this.ensure(id)));
@@ -124,6 +131,7 @@ export class IdentityManager {
 
   private async doIssue(identity: string): Promise<IdentityCredentials> {
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'identity manager is closed');
+    const epoch = this.epochs.get(identity) ?? 0;
     const started = performance.now();
     const { privateKey } = await generateKeyPairAsync('rsa', {
       modulusLength: this.keyBits,
@@ -133,7 +141,7 @@ export class IdentityManager {
     const csrPem = createCsr({ identity, privateKeyPem: privateKey });
     let signed: SignedCertificate;
     try {
-      signed = await this.signer.sign(csrPem, identity);
+      signed = await withTimeout(this.signer.sign(csrPem, identity), this.signTimeoutMs, `signer did not answer within ${this.signTimeoutMs} ms`);
     } catch (err) {
       throw new MeshletError('MESHLET_ERR_CERT', `certificate for ${identity} was not issued: ${(err as Error).message}`, { cause: err });
     }
@@ -152,6 +160,11 @@ export class IdentityManager {
       sni: sniForIdentity(identity),
     };
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'identity manager is closed');
+    if ((this.epochs.get(identity) ?? 0) !== epoch) {
+      // Forgotten while being issued (its workload left): hand it to the caller that asked,
+      // but keep no credentials, so the tunnel server stops answering for it.
+      return creds;
+    }
     this.creds.set(identity, creds);
     this.bySni.set(creds.sni, identity);
     this.scheduleRenewal(creds);
@@ -188,6 +201,7 @@ export class IdentityManager {
   }
 
   private forget(identity: string): void {
+    this.epochs.set(identity, (this.epochs.get(identity) ?? 0) + 1);
     const creds = this.creds.get(identity);
     if (creds !== undefined) this.bySni.delete(creds.sni);
     this.creds.delete(identity);
@@ -201,4 +215,13 @@ export class IdentityManager {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

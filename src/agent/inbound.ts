@@ -9,7 +9,7 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../mesh/types.js';
-import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
+import type { ConnectionOutcome, ConnectionRecord, ConnectionTable } from './connection-table.js';
 import { originalDst } from './original-dst.js';
 import { abort, splice } from './splice.js';
 import { hostPort } from './tunnel-client.js';
@@ -118,8 +118,17 @@ export class InboundProxy {
    * Same-node traffic handed over by the outbound side: the source identity is known without
    * TLS, the policy is the same as for a tunnel.
    */
-  deliverLocal(socket: Socket, source: WorkloadInfo, address: string, port: number, service?: string): void {
+  deliverLocal(
+    socket: Socket,
+    source: WorkloadInfo,
+    address: string,
+    port: number,
+    service: string | undefined,
+    onClose: (outcome: ConnectionOutcome, reason: string | undefined) => void,
+  ): void {
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(address, port), socket);
+    // The outbound record of the same connection ends with the same outcome.
+    rec.onClose = onClose;
     rec.mode = 'local';
     rec.securityPolicy = 'mutual_tls';
     rec.sourceWorkload = source.uid;

@@ -24,6 +24,8 @@ export interface OutboundProxyOptions {
   readonly tunnels: TunnelPool;
   /** The agent's own listener ports: a connection whose original destination is one of them would loop. */
   readonly ownPorts: ReadonlySet<number>;
+  /** How long a peer agent may take to answer a CONNECT (it connects to the workload first). */
+  readonly responseTimeoutMs?: number;
 }
 
 /** Strips the IPv4-mapped prefix a dual-stack socket reports. */
@@ -40,6 +42,7 @@ export class OutboundProxy {
   private readonly inbound: InboundProxy;
   private readonly tunnels: TunnelPool;
   private readonly ownPorts: ReadonlySet<number>;
+  private readonly responseTimeoutMs: number;
 
   constructor(opts: OutboundProxyOptions) {
     this.logger = opts.logger;
@@ -48,6 +51,8 @@ export class OutboundProxy {
     this.inbound = opts.inbound;
     this.tunnels = opts.tunnels;
     this.ownPorts = opts.ownPorts;
+    // Longer than the peer's own 10 s connect timeout, so its 503/504 arrives first.
+    this.responseTimeoutMs = opts.responseTimeoutMs ?? 15_000;
   }
 
   /** Entry point for a socket accepted on the outbound capture port (paused). */
@@ -103,8 +108,9 @@ export class OutboundProxy {
           rec.mode = 'local';
           // Hand the socket to the inbound side; it keeps its own record (the destination's
           // view), this one closes with the socket.
-          socket.once('close', () => this.table.close(rec, socket.errored ? 'reset' : 'ok'));
-          this.inbound.deliverLocal(socket, source, target.address, target.port, target.service?.key);
+          this.inbound.deliverLocal(socket, source, target.address, target.port, target.service?.key, (outcome, reason) =>
+            this.table.close(rec, outcome, reason),
+          );
           return;
         }
         rec.mode = 'tunnel';
@@ -146,7 +152,17 @@ export class OutboundProxy {
       return;
     }
     rec.ends.push(stream);
+    // One timer per connection: a peer agent that never answers the CONNECT (overloaded,
+    // or a workload that never accepts) must not hold the application forever.
+    const timer = setTimeout(() => {
+      rec.outcome = 'tunnel_failed';
+      rec.reason = `no answer to CONNECT within ${this.responseTimeoutMs} ms`;
+      abort(socket);
+    }, this.responseTimeoutMs);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
     stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      clearTimeout(timer);
       const status = headers[':status'];
       if (status !== h2.HTTP_STATUS_OK) {
         rec.outcome = status === h2.HTTP_STATUS_FORBIDDEN ? 'denied' : 'connect_failed';

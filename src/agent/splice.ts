@@ -65,6 +65,15 @@ class Splice {
 
 /** Splices `a` and `b` both ways; `done` runs once, after both have closed. */
 export function splice(a: Duplex, b: Duplex, done: SpliceDone): void {
+  if (a.destroyed || b.destroyed) {
+    // One side went away while the other was still being set up (a client that gave up
+    // while the workload's accept queue was full): there is nothing to splice, and the side
+    // still alive must not be left open.
+    abort(a);
+    abort(b);
+    process.nextTick(done, { reset: true, resetBy: a.destroyed ? 'a' : 'b' } satisfies SpliceOutcome);
+    return;
+  }
   const s = new Splice(a, b, done);
   for (const side of [s.a, s.b]) {
     side[kSplice] = s;
@@ -94,9 +103,18 @@ function pipeOneWay(src: Side, dst: Side): void {
 function onStreamEnd(this: Side): void {
   const s = this[kSplice];
   if (s === undefined) return;
-  const rst = (this as Partial<Http2Stream>).rstCode;
-  if (rst !== undefined && rst !== h2.NGHTTP2_NO_ERROR) s.fail(this, undefined);
+  if (streamWasReset(this as Http2Stream & Side)) s.fail(this, undefined);
   else s.other(this).end();
+}
+
+/**
+ * A stream was reset when it carries a non-zero RST code, or when it closed before our own
+ * writable side ended (`aborted`): a peer may reset with code NO_ERROR before END_STREAM
+ * (Envoy does after an early response), and that is still not a clean end of the upload.
+ */
+function streamWasReset(stream: Http2Stream): boolean {
+  const rst = stream.rstCode;
+  return stream.aborted || (rst !== undefined && rst !== h2.NGHTTP2_NO_ERROR);
 }
 
 function onSideError(this: Side, err: Error): void {
@@ -123,9 +141,7 @@ function onSideClose(this: Side): void {
 
 /** A side closed cleanly when it both ended its readable half and finished its writable half. */
 function closedCleanly(side: Side): boolean {
-  if (isHttp2Stream(side)) {
-    return side.rstCode === undefined || side.rstCode === h2.NGHTTP2_NO_ERROR;
-  }
+  if (isHttp2Stream(side)) return !streamWasReset(side);
   return side.readableEnded && side.writableFinished && side.errored === null;
 }
 

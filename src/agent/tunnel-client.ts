@@ -32,15 +32,35 @@ export interface TunnelPoolOptions {
   readonly logger: Logger;
   /** Port of the peer agents' tunnel listener. */
   readonly tunnelPort: number;
-  /** An HTTP/2 session with no stream for this long is closed. */
+  /** An HTTP/2 session with no stream for this long is closed (checked on the keepalive tick). */
   readonly idleTimeoutMs?: number;
   /** A TLS + HTTP/2 handshake that has not finished by then fails. */
   readonly connectTimeoutMs?: number;
+  /** How often an open session PINGs its peer. */
+  readonly pingIntervalMs?: number;
+  /** A PING not answered by then means the peer is gone. */
+  readonly pingTimeoutMs?: number;
 }
 
 interface PoolEntry {
   readonly key: string;
   readonly session: ClientHttp2Session;
+  /** Open streams; the session is closed after `idleTimeoutMs` with none. */
+  streams: number;
+  idleSince: number;
+}
+
+const kEntry = Symbol('meshlet.poolEntry');
+
+interface PooledStream extends ClientHttp2Stream {
+  [kEntry]?: PoolEntry;
+}
+
+function onPooledStreamClose(this: PooledStream): void {
+  const entry = this[kEntry];
+  if (entry === undefined) return;
+  entry.streams -= 1;
+  if (entry.streams === 0) entry.idleSince = performance.now();
 }
 
 /** Formats `address:port`, bracketing IPv6. */
@@ -65,6 +85,8 @@ export class TunnelPool {
   private readonly tunnelPort: number;
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly pingTimeoutMs: number;
   private readonly entries = new Map<string, PoolEntry>();
   private closed = false;
 
@@ -74,6 +96,8 @@ export class TunnelPool {
     this.tunnelPort = opts.tunnelPort;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
+    this.pingIntervalMs = opts.pingIntervalMs ?? 10_000;
+    this.pingTimeoutMs = opts.pingTimeoutMs ?? 5_000;
   }
 
   /** Number of open (or opening) HTTP/2 sessions. */
@@ -86,18 +110,35 @@ export class TunnelPool {
    * (data written before the peer answers is buffered and sent in order); the caller watches
    * its `response` for the status.
    */
-  async open(sourceIdentity: string, target: TunnelTarget, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
+  open(sourceIdentity: string, target: TunnelTarget, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
+    // The usual case, credentials in hand, takes no extra promise hop.
+    const have = this.identities.get(sourceIdentity);
+    if (have !== undefined) {
+      try {
+        return Promise.resolve(this.request(have.secureContext, sourceIdentity, target, headers));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.identities.ensure(sourceIdentity).then((creds) => this.request(creds.secureContext, sourceIdentity, target, headers));
+  }
+
+  private request(secureContext: tls.SecureContext, sourceIdentity: string, target: TunnelTarget, headers: Record<string, string>): ClientHttp2Stream {
+    // Checked after any wait for credentials too: no new session once the pool is closed.
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
-    const creds = await this.identities.ensure(sourceIdentity);
     const key = `${sourceIdentity}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
     let entry = this.entries.get(key);
     if (entry === undefined || entry.session.closed || entry.session.destroyed) {
-      entry = this.connect(key, creds.secureContext, target);
+      entry = this.connect(key, secureContext, target);
     }
-    return entry.session.request(
+    const stream: PooledStream = entry.session.request(
       { ':method': 'CONNECT', ':authority': hostPort(target.address, target.port), ...headers },
       { endStream: false },
     );
+    stream[kEntry] = entry;
+    entry.streams += 1;
+    stream.once('close', onPooledStreamClose);
+    return stream;
   }
 
   private connect(key: string, secureContext: tls.SecureContext, target: TunnelTarget): PoolEntry {
@@ -117,7 +158,7 @@ export class TunnelPool {
           checkServerIdentity: (_host, cert) => verifyPeerIdentity(cert, identity),
         }),
     });
-    const entry: PoolEntry = { key, session };
+    const entry: PoolEntry = { key, session, streams: 0, idleSince: performance.now() };
     this.entries.set(key, entry);
     const log = this.logger.child({ peer: hostPort(nodeAddress, port), identity });
     const timer = setTimeout(() => {
@@ -129,7 +170,7 @@ export class TunnelPool {
       applySessionWindow(session);
       log.debug('tunnel session established');
     });
-    session.setTimeout(this.idleTimeoutMs, () => session.close());
+    this.keepalive(entry, log);
     session.on('error', (err: Error) => {
       const wrapped = err instanceof MeshletError ? err : new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} failed: ${err.message}`, { cause: err });
       log.warn({ code: wrapped.code, err: wrapped.message }, 'tunnel session error');
@@ -140,6 +181,36 @@ export class TunnelPool {
       this.drop(entry);
     });
     return entry;
+  }
+
+  /**
+   * PINGs the peer every interval; a peer that does not answer in time is gone (node down,
+   * cable cut, no FIN), and its session is destroyed so new connections get a fresh one
+   * instead of waiting on a dead socket until TCP gives up (about 15 minutes).
+   */
+  private keepalive(entry: PoolEntry, log: Logger): void {
+    const { session } = entry;
+    // PINGs count as activity, so idleness is judged by open streams, on the same tick.
+    const tick = Math.min(this.pingIntervalMs, this.idleTimeoutMs);
+    const interval = setInterval(() => {
+      if (session.destroyed || !session.socket) return;
+      if (entry.streams === 0 && performance.now() - entry.idleSince >= this.idleTimeoutMs) {
+        session.close();
+        return;
+      }
+      const deadline = setTimeout(() => {
+        log.warn({ code: 'MESHLET_ERR_TUNNEL_HANDSHAKE', timeoutMs: this.pingTimeoutMs }, 'tunnel peer stopped answering PING; closing the session');
+        session.destroy();
+      }, this.pingTimeoutMs);
+      deadline.unref();
+      const sent = session.ping((err) => {
+        clearTimeout(deadline);
+        if (err !== null) session.destroy();
+      });
+      if (!sent) clearTimeout(deadline);
+    }, tick);
+    interval.unref();
+    session.once('close', () => clearInterval(interval));
   }
 
   private drop(entry: PoolEntry): void {

@@ -117,7 +117,7 @@ export class TunnelServer {
     const peerIdentity = session?.[kPeer];
     const sni = socket?.servername;
     const localIdentity = typeof sni === 'string' ? this.identities.getBySni(sni)?.identity : undefined;
-    stream.on('error', () => undefined);
+    stream.on('error', noop);
     if (peerIdentity === undefined || localIdentity === undefined) {
       this.refuse(stream, h2.HTTP_STATUS_FORBIDDEN, 'peer certificate carries no single SPIFFE identity', headers);
       return;
@@ -158,3 +158,5 @@ export class TunnelServer {
     for (const s of this.sessions) s.destroy();
   }
 }
+
+function noop(): void {}

@@ -83,7 +83,7 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
   try {
     await agent.applySnapshot(snapshot);
   } catch (err) {
-    logger.error({ err: (err as Error).message, code: (err as MeshletError).code }, 'first snapshot not applied; retrying on the next change');
+    logger.error({ err: (err as Error).message, code: (err as MeshletError).code }, 'first snapshot not fully applied; the agent retries');
   }
 }
 

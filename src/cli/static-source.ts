@@ -25,6 +25,9 @@ export class StaticSnapshotWatcher {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastVersion: string;
+  private running = false;
+  private dirty = false;
+  private closed = false;
   private readonly dir: string;
   private readonly node: string;
   private readonly trustDomain: string;
@@ -60,11 +63,30 @@ export class StaticSnapshotWatcher {
     this.timer.unref();
   }
 
-  /** Re-reads the directory now. */
+  /**
+   * Re-reads the directory now. Reloads never overlap: a change seen during a reload runs one
+   * more reload after it, so an older read can never be applied after a newer one.
+   */
   async reload(): Promise<void> {
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.dirty = false;
+        await this.reloadOnce();
+      } while (this.dirty && !this.closed);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reloadOnce(): Promise<void> {
     try {
       const snapshot = await loadStaticSnapshot(this.dir, this.node, this.trustDomain);
-      if (snapshot.version === this.lastVersion) return;
+      if (this.closed || snapshot.version === this.lastVersion) return;
       this.lastVersion = snapshot.version;
       this.onSnapshot(snapshot);
     } catch (err) {
@@ -75,6 +97,7 @@ export class StaticSnapshotWatcher {
 
   /** Stops watching. Idempotent. */
   close(): void {
+    this.closed = true;
     clearTimeout(this.timer);
     this.watcher?.close();
     this.watcher = undefined;

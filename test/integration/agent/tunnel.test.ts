@@ -201,5 +201,67 @@ t.test('resets propagate both ways through the tunnel', async (t) => {
   s2.destroy(Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
   for (let i = 0; i < 50 && ended.length === before; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(ended[before], 'ECONNRESET', `a stream reset arrives at the workload as a TCP RST (${ended.join(',')})`);
+
+  // RST_STREAM(NO_ERROR) before END_STREAM is still a reset, not a complete upload.
+  const s3 = await pool.open(CLIENT_ID, target);
+  t.equal(await status(s3), 200);
+  s3.write('partial upload');
+  await new Promise((r) => setTimeout(r, 100));
+  const mark = ended.length;
+  s3.destroy();
+  for (let i = 0; i < 50 && ended.length === mark; i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(ended[mark], 'ECONNRESET', `RST_STREAM(NO_ERROR) mid-upload resets the workload (${ended.slice(mark).join(',')})`);
   t.equal(table.size, 0, 'both connections left the table');
+});
+
+t.test('a peer that stops answering PING loses its session', async (t) => {
+  const r = await rig(t);
+  // A TCP relay in front of the tunnel server that can be made to swallow everything, like a
+  // node that died without a FIN.
+  let frozen = false;
+  const relay = net.createServer((down) => {
+    const up = net.connect({ host: '127.0.0.1', port: r.tunnelPort });
+    down.on('data', (c: Buffer) => void (frozen || up.write(c)));
+    up.on('data', (c: Buffer) => void (frozen || down.write(c)));
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.teardown(() => relay.close());
+  const identities = new IdentityManager({ signer: signerFor(r.ca), logger });
+  t.teardown(() => identities.close());
+  const pool = new TunnelPool({ identities, logger, tunnelPort: (relay.address() as AddressInfo).port, pingIntervalMs: 100, pingTimeoutMs: 200 });
+  t.teardown(() => pool.destroy());
+  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort };
+  const s1 = await pool.open(CLIENT_ID, target);
+  t.equal(await status(s1), 200);
+  t.equal(pool.size, 1);
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(pool.size, 1, 'a live peer keeps its session (PINGs answered)');
+  s1.on('error', () => undefined);
+  frozen = true;
+  for (let i = 0; i < 50 && pool.size > 0; i++) await new Promise((res) => setTimeout(res, 20));
+  t.equal(pool.size, 0, 'the silent peer\'s session was destroyed');
+  frozen = false;
+  const s2 = await pool.open(CLIENT_ID, target);
+  t.equal(await status(s2), 200, 'the next connection gets a fresh session');
+  s2.destroy();
+});
+
+t.test('an idle session is closed after the idle timeout', async (t) => {
+  const r = await rig(t);
+  const identities = new IdentityManager({ signer: signerFor(r.ca), logger });
+  t.teardown(() => identities.close());
+  const pool = new TunnelPool({ identities, logger, tunnelPort: r.tunnelPort, idleTimeoutMs: 200, pingIntervalMs: 50 });
+  t.teardown(() => pool.destroy());
+  const s = await pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort });
+  t.equal(await status(s), 200);
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(pool.size, 1, 'a session with an open stream is kept');
+  const done = readAll(s);
+  s.end('x');
+  await done;
+  for (let i = 0; i < 50 && pool.size > 0; i++) await new Promise((res) => setTimeout(res, 20));
+  t.equal(pool.size, 0, 'closed once idle');
 });

@@ -63,3 +63,22 @@ t.test('a reset on one side resets the other', async (t) => {
   const o = await outcome;
   t.equal(o.reset, true, 'outcome flags the reset');
 });
+
+t.test('splicing with a side that is already gone aborts the other and reports a reset', async (t) => {
+  const server = net.createServer((s) => s.on('error', () => undefined));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const alive = net.connect({ port, host: '127.0.0.1' });
+  alive.on('error', () => undefined);
+  await once(alive, 'connect');
+  const gone = net.connect({ port, host: '127.0.0.1' });
+  gone.on('error', () => undefined);
+  await once(gone, 'connect');
+  gone.destroy();
+  const outcome = await new Promise<SpliceOutcome>((resolve) => splice(gone, alive, resolve));
+  t.equal(outcome.reset, true);
+  t.equal(outcome.resetBy, 'a');
+  t.ok(alive.destroyed, 'the live side was not left open');
+});
