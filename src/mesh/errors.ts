@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   MESHLET_ERR_CERT: 'A certificate could not be issued, loaded or verified.',
   MESHLET_ERR_CA: 'The certificate authority could not be created, loaded or used.',
   MESHLET_ERR_LAB: 'A lab topology operation (namespaces, veths, processes) failed.',
+  MESHLET_ERR_UNAUTHENTICATED: 'An agent could not prove who it is to the controller.',
+  MESHLET_ERR_CERT_NOT_AUTHORIZED: 'A node asked for a certificate of an identity with no workload scheduled on it.',
+  MESHLET_ERR_CONTROLLER: 'The controller connection failed or sent something the agent could not use.',
+  MESHLET_ERR_REGISTRY: 'A registry source (YAML directory, Kubernetes API) failed.',
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
 } as const;
