@@ -23,6 +23,11 @@ export const FABRIC_CIDR = '198.18.0.0/24';
 export const SERVICE_CIDR = '198.19.0.0/16';
 /** Gateway every pod routes through; carried by the node side of every pod veth (as Calico does). */
 export const POD_GATEWAY = '169.254.1.1';
+/**
+ * The lab controller's address: on the fabric bridge itself (in the fabric namespace), in the
+ * nodes' /24 below the node addresses, so every node reaches it directly.
+ */
+export const CONTROLLER_ADDRESS = '198.18.0.2';
 /** First host number used in each subnet; .1-.9 stay free for hand-made test addresses. */
 const FIRST_HOST = 10;
 

@@ -32,12 +32,15 @@ export interface AgentCommand {
   readonly args: readonly string[];
 }
 
-/** True when a log line is the agent's JSON readiness line. */
-export function isAgentReadyLine(line: string): boolean {
-  if (!line.includes(AGENT_READY_MSG)) return false;
+/** The `msg` of the pino line the controller prints once it serves. */
+export const CONTROLLER_READY_MSG = 'controller ready';
+
+/** True when a log line is the JSON readiness line (`msg` exactly `readyMsg`). */
+export function isAgentReadyLine(line: string, readyMsg: string = AGENT_READY_MSG): boolean {
+  if (!line.includes(readyMsg)) return false;
   try {
     const parsed: unknown = JSON.parse(line);
-    return typeof parsed === 'object' && parsed !== null && (parsed as { msg?: unknown }).msg === AGENT_READY_MSG;
+    return typeof parsed === 'object' && parsed !== null && (parsed as { msg?: unknown }).msg === readyMsg;
   } catch {
     return false;
   }
@@ -61,7 +64,10 @@ export async function fileTail(path: string, bytes = TAIL_BYTES): Promise<string
   }
 }
 
-/** An agent process of one node. Start it, wait for readiness, stop or kill it. */
+/**
+ * An agent process of one node (or the lab's controller, with its own readiness line). Start
+ * it, wait for readiness, stop or kill it.
+ */
 export class AgentProcess {
   private child: ChildProcess | undefined;
   private exitPromise: Promise<AgentExit> = Promise.resolve({ code: null, signal: null });
@@ -72,6 +78,7 @@ export class AgentProcess {
     private readonly netns: string,
     private readonly cmd: AgentCommand,
     readonly logFile: string,
+    private readonly readyMsg: string = AGENT_READY_MSG,
   ) {}
 
   /** Pid of the running agent (undefined when not running). */
@@ -135,7 +142,7 @@ export class AgentProcess {
       pos += chunk.length;
       const lines = (carry + chunk.toString('utf8')).split('\n');
       carry = lines.pop() ?? '';
-      if (lines.some(isAgentReadyLine) || isAgentReadyLine(carry)) return;
+      if (lines.some((l) => isAgentReadyLine(l, this.readyMsg)) || isAgentReadyLine(carry, this.readyMsg)) return;
       if (this.exitInfo !== undefined) {
         const { code, signal } = this.exitInfo;
         throw new MeshletError(
@@ -147,7 +154,7 @@ export class AgentProcess {
     }
     throw new MeshletError(
       'MESHLET_ERR_LAB',
-      `agent of node ${this.node} not ready after ${timeoutMs} ms (no "msg":"${AGENT_READY_MSG}" line); log tail:\n${await fileTail(this.logFile)}`,
+      `agent of node ${this.node} not ready after ${timeoutMs} ms (no "msg":"${this.readyMsg}" line); log tail:\n${await fileTail(this.logFile)}`,
     );
   }
 

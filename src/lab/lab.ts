@@ -18,6 +18,14 @@ import { AgentProcess, type AgentCommand } from './agent-process.js';
 import { runCommand, type CommandResult, type RunCommandOptions } from './host-command.js';
 import { buildLabNetwork } from './lab-builder.js';
 import { createLabDir, labPaths, writeFileAtomic, writeLabConfig, writeLabRecord, type LabPaths } from './lab-files.js';
+import {
+  controllerInfo,
+  controllerProcess,
+  defaultControllerCommand,
+  writeJoinTokens,
+  type ControllerContext,
+  type LabControllerInfo,
+} from './lab-controller.js';
 import { removeLabNetns, removeLabNetnsSync } from './netns-cleanup.js';
 import { DEFAULT_LAB_BASE_DIR, type LabTopology } from './topology.js';
 
@@ -30,12 +38,21 @@ export interface AgentContext {
   readonly configDir: string;
   readonly stateDir: string;
   readonly logFile: string;
+  /** Set when the lab runs a controller: the agent joins it instead of reading `config/`. */
+  readonly controller?: LabControllerInfo;
 }
 
 /** Options of {@link Lab.up}. */
 export interface LabOptions {
   /** Start one agent per node (default true); `false` builds the network only. */
   readonly agents?: boolean;
+  /**
+   * Run a controller in the fabric namespace (default false): it reads `config/` as its YAML
+   * registry, and the agents join it with per-node join tokens instead of reading `config/`.
+   */
+  readonly controller?: boolean;
+  /** The controller command (default {@link defaultControllerCommand}). */
+  readonly controllerCommand?: (ctx: ControllerContext) => AgentCommand;
   /** The agent command run inside the node's namespace (default {@link defaultAgentCommand}). */
   readonly agentCommand?: (node: string, ctx: AgentContext) => AgentCommand;
   /** How long each agent may take to print its readiness line (default 20 s). */
@@ -65,11 +82,18 @@ const DEFAULT_STOP_GRACE_MS = 5_000;
 /** The repository root, from this file's place (`dist/src/lab/lab.js`). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** `node <repo>/dist/src/cli/main.js agent --node N --config C --state-dir S --log-level info`. */
+/**
+ * `node <repo>/dist/src/cli/main.js agent --node N` with `--config C --state-dir S` (static
+ * mode), or `--controller A --controller-ca F --join-token-file T` when the lab has a controller.
+ */
 export function defaultAgentCommand(node: string, ctx: AgentContext): AgentCommand {
+  const source =
+    ctx.controller === undefined
+      ? ['--config', ctx.configDir, '--state-dir', ctx.stateDir]
+      : ['--controller', ctx.controller.address, '--controller-ca', ctx.controller.caFile, '--join-token-file', ctx.controller.tokenFile];
   return {
     command: process.execPath,
-    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, '--config', ctx.configDir, '--state-dir', ctx.stateDir, '--log-level', 'info'],
+    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--log-level', 'info'],
   };
 }
 
@@ -77,6 +101,7 @@ export function defaultAgentCommand(node: string, ctx: AgentContext): AgentComma
 export class Lab {
   readonly name: string;
   private readonly agents = new Map<string, AgentProcess>();
+  private controller: AgentProcess | undefined;
   private readonly tracked = new Set<ChildProcess>();
   private readonly log: Logger | undefined;
   private downPromise: Promise<void> | undefined;
@@ -108,6 +133,10 @@ export class Lab {
       writeLabConfig(paths, plan);
       lab.writeRecord();
       await buildLabNetwork(plan);
+      if (options.controller === true) {
+        writeJoinTokens(paths, plan);
+        await lab.startController();
+      }
       if (options.agents !== false) {
         // One after the other: the agents share state/ and the first one creates the mesh CA.
         for (const node of plan.nodes) await lab.startAgent(node.name);
@@ -199,6 +228,7 @@ export class Lab {
         configDir: this.paths.configDir,
         stateDir: this.paths.stateDir,
         logFile,
+        ...(this.options.controller === true ? { controller: controllerInfo(this.paths, node) } : {}),
       };
       agent = new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
       this.agents.set(node, agent);
@@ -235,6 +265,28 @@ export class Lab {
     }
   }
 
+  /** Starts (or restarts) the lab's controller and waits until it is ready. */
+  async startController(): Promise<void> {
+    if (this.options.controller !== true) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} was built without a controller`);
+    this.controller ??= controllerProcess(this.plan, this.paths, this.options.controllerCommand ?? ((ctx) => defaultControllerCommand(REPO_ROOT, ctx)));
+    await this.controller.start(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, this.options.detach ?? false);
+    this.log?.info({ pid: this.controller.pid }, 'controller ready');
+  }
+
+  /** Stops the controller with `signal` (SIGKILL after the grace); resolves when it exited. */
+  async stopController(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.controller?.stop(signal, this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+  }
+
+  /** Everything the controller has logged so far. */
+  controllerLog(): string {
+    try {
+      return readFileSync(join(this.paths.logsDir, 'controller.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   /** Writes (atomically) an extra YAML file into `config/`, e.g. a policy a test applies. */
   writeConfig(fileName: string, yamlText: string): void {
     if (!/^[a-z0-9][a-z0-9._-]*\.ya?ml$/i.test(fileName)) {
@@ -256,6 +308,7 @@ export class Lab {
   private async doDown(keepLogs: boolean): Promise<void> {
     const grace = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
     await Promise.all([...this.agents.values()].map((a) => a.stop('SIGTERM', grace)));
+    await this.controller?.stop('SIGTERM', grace);
     for (const child of this.tracked) child.kill('SIGKILL');
     try {
       await removeLabNetns(this.name);
@@ -274,6 +327,8 @@ export class Lab {
       const pid = agent.pid;
       if (pid !== undefined) killQuietly(pid);
     }
+    const controllerPid = this.controller?.pid;
+    if (controllerPid !== undefined) killQuietly(controllerPid);
     for (const child of this.tracked) if (child.pid !== undefined) killQuietly(child.pid);
     removeLabNetnsSync(this.name);
     rmSync(this.options.keepLogs === true ? this.paths.record : this.paths.dir, { recursive: true, force: true });

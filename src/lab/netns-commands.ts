@@ -7,7 +7,7 @@
  */
 
 import type { LabPlan, NodePlan, PodPlan } from './addressing.js';
-import { POD_GATEWAY } from './addressing.js';
+import { CONTROLLER_ADDRESS, POD_GATEWAY } from './addressing.js';
 
 /** Arguments of one `ip` command (without the leading `ip`). */
 export type IpArgs = readonly string[];
@@ -21,6 +21,8 @@ function fabricCommands(plan: LabPlan): IpArgs[] {
     ['-n', f, 'link', 'set', 'lo', 'up'],
     ['-n', f, 'link', 'add', FABRIC_BRIDGE, 'type', 'bridge'],
     ['-n', f, 'link', 'set', FABRIC_BRIDGE, 'up'],
+    // Where a lab controller listens (the fabric namespace hosts it).
+    ['-n', f, 'addr', 'add', `${CONTROLLER_ADDRESS}/24`, 'dev', FABRIC_BRIDGE],
   ];
 }
 
