@@ -1,0 +1,46 @@
+import t from 'tap';
+import { loadControllerConfig } from '../../../src/controller/config.js';
+import { MeshletError } from '../../../src/mesh/errors.js';
+
+t.test('YAML registry with join tokens: defaults', async (t) => {
+  const c = loadControllerConfig({ registry: '/etc/meshlet/registry', joinTokens: '/etc/meshlet/join-tokens.yaml' }, {});
+  t.same(c.registry, { kind: 'directory', dir: '/etc/meshlet/registry' });
+  t.equal(c.listenHost, '0.0.0.0');
+  t.equal(c.listenPort, 15012);
+  t.same(c.ca, { kind: 'directory', dir: '/var/lib/meshlet-controller/ca' });
+  t.equal(c.kubernetesAuth, false);
+  t.equal(c.certTtlSeconds, 86_400);
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.registry));
+});
+
+t.test('Kubernetes: TokenReview auth on by default; CA in a Secret', async (t) => {
+  const c = loadControllerConfig({ kubernetes: true, caSecret: true, listen: '[::]:15012' }, {});
+  t.same(c.registry, { kind: 'kubernetes' });
+  t.equal(c.kubernetesAuth, true);
+  t.equal(c.listenHost, '::');
+  t.same(c.ca, { kind: 'kubernetes-secret', namespace: 'meshlet-system', name: 'meshlet-ca' });
+});
+
+t.test('operator-provided CA files', async (t) => {
+  const c = loadControllerConfig({ registry: '/r', joinTokens: '/j', caCert: '/ca.crt', caKey: '/ca.key', caBundle: '/root.crt' }, {});
+  t.same(c.ca, { kind: 'files', certFile: '/ca.crt', keyFile: '/ca.key', bundleFile: '/root.crt' });
+});
+
+t.test('every bad field at once', async (t) => {
+  try {
+    loadControllerConfig({ listen: 'nowhere', caCert: '/x', certTtl: '5', logLevel: 'loud', bogus: 1 }, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof MeshletError && err.code === 'MESHLET_ERR_CONFIG_INVALID');
+    const text = (err as MeshletError).details.join('\n');
+    for (const f of ['--registry/--kubernetes', '--listen="nowhere"', '--ca-cert/--ca-key', '--cert-ttl="5"', '--log-level="loud"', 'bogus=1', '--join-tokens']) {
+      t.ok(text.includes(f), `names ${f}`);
+    }
+  }
+});
+
+t.test('environment fills in, flags win', async (t) => {
+  const c = loadControllerConfig({ joinTokens: '/j' }, { MESHLET_REGISTRY_DIR: '/from-env', MESHLET_LISTEN: '127.0.0.1:0' });
+  t.same(c.registry, { kind: 'directory', dir: '/from-env' });
+  t.equal(c.listenPort, 0);
+});
