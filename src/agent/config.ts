@@ -7,11 +7,23 @@ import { isIP } from 'node:net';
 import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
 
+/** How an agent reaches its controller. */
+export interface ControllerEndpoint {
+  /** `host:port` of the controller's agent API. */
+  readonly address: string;
+  /** PEM bundle the controller's certificate must chain to (the mesh root). */
+  readonly caFile: string;
+  /** The credential: a join token file (systemd hosts) or a Kubernetes ServiceAccount token file. */
+  readonly token: { readonly kind: 'join-token' | 'kubernetes-token'; readonly file: string };
+}
+
 /** Validated agent configuration. */
 export interface AgentConfig {
   readonly node: string;
-  /** Static mode: a directory of mesh YAML. */
+  /** Static mode: a directory of mesh YAML ('' in controller mode). */
   readonly configDir: string;
+  /** Controller mode: snapshots and certificates from the controller. */
+  readonly controller?: ControllerEndpoint;
   /** Where the static-mode CA lives (shared by the agents of one host or lab). */
   readonly stateDir: string;
   readonly trustDomain: string;
@@ -37,7 +49,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
-  'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl',
+  'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -50,6 +62,10 @@ const ENV: Record<string, string> = {
   trustDomain: 'MESHLET_TRUST_DOMAIN',
   logLevel: 'MESHLET_LOG_LEVEL',
   drainSeconds: 'MESHLET_DRAIN_SECONDS',
+  controller: 'MESHLET_CONTROLLER',
+  controllerCa: 'MESHLET_CONTROLLER_CA',
+  joinTokenFile: 'MESHLET_JOIN_TOKEN_FILE',
+  kubeTokenFile: 'MESHLET_KUBE_TOKEN_FILE',
 };
 
 class Problems {
@@ -98,9 +114,13 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
   if (isIP(bindAddress) === 0) p.add('--bind', bindAddress, 'must be an IP address');
   const trustDomain = str(p, '--trust-domain', get('trustDomain'), DEFAULT_TRUST_DOMAIN);
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) p.add('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
+  const controller = controllerEndpoint(p, get);
+  const configDir = str(p, '--config', get('config'), controller === undefined ? undefined : '');
+  if (controller !== undefined && configDir !== '') p.add('--config', configDir, 'not with --controller: pick static mode or controller mode');
   const config: AgentConfig = {
     node,
-    configDir: str(p, '--config', get('config'), undefined),
+    configDir,
+    ...(controller === undefined ? {} : { controller }),
     stateDir: str(p, '--state-dir', get('stateDir'), '/var/lib/meshlet'),
     trustDomain,
     logLevel,
@@ -120,6 +140,30 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
   }
   return deepFreeze(config);
+}
+
+/** Controller mode flags, checked; undefined in static mode. */
+function controllerEndpoint(p: Problems, get: (k: string) => unknown): ControllerEndpoint | undefined {
+  const address = get('controller');
+  const caFile = get('controllerCa');
+  const joinTokenFile = get('joinTokenFile');
+  const kubeTokenFile = get('kubeTokenFile');
+  if (address === undefined || address === '') {
+    for (const [flag, v] of [['--controller-ca', caFile], ['--join-token-file', joinTokenFile], ['--kube-token-file', kubeTokenFile]] as const) {
+      if (v !== undefined) p.add(flag, v, 'only with --controller');
+    }
+    return undefined;
+  }
+  if (typeof address !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address)) p.add('--controller', address, 'must be HOST:PORT');
+  if (typeof caFile !== 'string' || caFile === '') p.add('--controller-ca', caFile ?? '', 'required with --controller: the CA bundle the controller certificate chains to');
+  if ((joinTokenFile === undefined) === (kubeTokenFile === undefined)) {
+    p.add('--join-token-file/--kube-token-file', joinTokenFile ?? kubeTokenFile ?? '', 'give exactly one credential with --controller');
+  }
+  const token =
+    joinTokenFile !== undefined
+      ? { kind: 'join-token' as const, file: String(joinTokenFile) }
+      : { kind: 'kubernetes-token' as const, file: String(kubeTokenFile ?? '') };
+  return { address: String(address), caFile: String(caFile ?? ''), token };
 }
 
 function deepFreeze<T>(o: T): T {

@@ -38,3 +38,19 @@ t.test('every bad field is listed at once', async (t) => {
 t.test('--no-iptables turns rule management off', async (t) => {
   t.equal(loadAgentConfig({ node: 'a', config: '/d', iptables: false }, {}).manageIptables, false);
 });
+
+t.test('controller mode', async (t) => {
+  const c = loadAgentConfig({ node: 'n1', controller: '198.18.0.2:15012', controllerCa: '/ca.crt', joinTokenFile: '/t' }, {});
+  t.same(c.controller, { address: '198.18.0.2:15012', caFile: '/ca.crt', token: { kind: 'join-token', file: '/t' } });
+  t.equal(c.configDir, '');
+  const k = loadAgentConfig({ node: 'n1', controller: 'meshlet-controller.meshlet-system.svc:15012', controllerCa: '/ca.crt', kubeTokenFile: '/var/run/secrets/tokens/meshlet' }, {});
+  t.equal(k.controller?.token.kind, 'kubernetes-token');
+  try {
+    loadAgentConfig({ node: 'n1', controller: 'nohost', config: '/d', joinTokenFile: '/t', kubeTokenFile: '/k' }, {});
+    t.fail('should throw');
+  } catch (err) {
+    const text = (err as { details: string[] }).details.join('\n');
+    for (const f of ['--controller="nohost"', '--controller-ca', '--config="/d"', '--join-token-file/--kube-token-file']) t.ok(text.includes(f), `names ${f}`);
+  }
+  t.throws(() => loadAgentConfig({ node: 'n1', config: '/d', joinTokenFile: '/t' }, {}), /only with --controller/);
+});
