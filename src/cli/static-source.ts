@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import { computeSnapshot } from '../mesh/snapshot.js';
 import type { NodeSnapshot } from '../mesh/types.js';
-import { loadMeshDirectory } from './config-dir.js';
+import { loadMeshDirectory } from '../controller/registry/yaml-directory.js';
 
 /** Loads the directory once and computes this node's snapshot. Throws on bad input. */
 export async function loadStaticSnapshot(dir: string, node: string, trustDomain: string): Promise<NodeSnapshot> {

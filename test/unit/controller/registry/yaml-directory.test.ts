@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadMeshDirectory } from '../../../src/cli/config-dir.js';
-import { isMeshletError, type MeshletError } from '../../../src/mesh/errors.js';
+import { loadMeshDirectory } from '../../../../src/controller/registry/yaml-directory.js';
+import { isMeshletError, type MeshletError } from '../../../../src/mesh/errors.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../test/fixtures/mesh/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../../../test/fixtures/mesh/', import.meta.url));
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-config-'));
