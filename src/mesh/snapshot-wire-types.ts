@@ -1,6 +1,7 @@
 /**
- * Names and shapes of the snapshot wire format, shared by the encoder (`snapshot-wire.ts`) and
- * the decoder (`snapshot-wire-decode.ts`).
+ * Names and shapes both ends of the agent API agree on: the snapshot wire format, shared by the
+ * encoder (`snapshot-wire.ts`) and the decoder (`snapshot-wire-decode.ts`), and the
+ * controller's identity.
  */
 import type { ClusterState } from './cluster-types.js';
 
@@ -36,3 +37,16 @@ export interface SnapshotWire {
 
 /** What a cluster view holds: the node-independent part of a snapshot. */
 export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'services'>;
+
+/** Namespace of the controller's identity (the mesh's root namespace). */
+export const CONTROLLER_NAMESPACE = 'meshlet-system';
+/** Service account of the controller's identity. */
+export const CONTROLLER_SERVICE_ACCOUNT = 'meshlet-controller';
+
+/**
+ * The SPIFFE ID the controller's TLS certificate carries and agents insist on:
+ * `spiffe://<trust-domain>/ns/meshlet-system/sa/meshlet-controller`.
+ */
+export function controllerIdentity(trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/${CONTROLLER_NAMESPACE}/sa/${CONTROLLER_SERVICE_ACCOUNT}`;
+}
