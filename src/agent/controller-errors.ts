@@ -1,0 +1,33 @@
+/**
+ * gRPC failures of the controller connection as MeshletErrors. The controller puts its own
+ * error code in the trailing metadata `x-meshlet-error-code`; without one (a proxy, an older
+ * controller, a transport failure) the gRPC status decides.
+ */
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { ERROR_CODES, MeshletError, type MeshletErrorCode } from '../mesh/errors.js';
+
+/** Trailing metadata key carrying the controller's MeshletError code. */
+export const ERROR_CODE_METADATA = 'x-meshlet-error-code';
+
+const CODE_OF_STATUS: Partial<Record<status, MeshletErrorCode>> = {
+  [status.UNAUTHENTICATED]: 'MESHLET_ERR_UNAUTHENTICATED',
+  [status.PERMISSION_DENIED]: 'MESHLET_ERR_CERT_NOT_AUTHORIZED',
+  [status.INVALID_ARGUMENT]: 'MESHLET_ERR_CERT',
+};
+
+function isErrorCode(value: unknown): value is MeshletErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** The MeshletError for a failed call; `what` says what the agent was doing. */
+export function fromServiceError(err: ServiceError, what: string): MeshletError {
+  const carried = err.metadata?.get(ERROR_CODE_METADATA)[0];
+  const code = isErrorCode(carried) ? carried : (CODE_OF_STATUS[err.code] ?? 'MESHLET_ERR_CONTROLLER');
+  const name = status[err.code] ?? String(err.code);
+  return new MeshletError(code, `${what}: controller answered ${name}: ${err.details}`, { cause: err });
+}
+
+/** True for a ServiceError (grpc-js errors carry a numeric status code and details). */
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
+}
