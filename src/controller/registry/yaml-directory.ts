@@ -1,6 +1,6 @@
 /**
- * Reading a directory of mesh YAML (static mode, systemd hosts, the lab): every `*.yaml` and
- * `*.yml` under it, parsed and checked together. Problems from all files are collected into one
+ * Reading a directory of mesh YAML (the controller's YAML registry, the agent's static mode,
+ * systemd hosts, the lab): every `*.yaml` and `*.yml` under it, parsed and checked together. Problems from all files are collected into one
  * error, so one run shows everything to fix.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -22,22 +22,30 @@ const MAX_DEPTH = 16;
 /** A YAML file larger than this is not hand-written mesh configuration; refuse it rather than stall. */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
+/** What {@link readMeshDirectory} found: the valid objects and every problem, per file. */
+export interface MeshDirectoryRead {
+  /** Every YAML file read, sorted by path. */
+  readonly files: readonly string[];
+  /** Valid objects of every file, in file order. */
+  readonly objects: readonly MeshObject[];
+  /** Syntax and content problems of every file, each naming file, object and field. */
+  readonly problems: readonly ObjectProblem[];
+}
+
 /**
- * Loads every YAML file under `dir` (recursive, sorted, dotfiles and dot-directories skipped,
- * which also skips a Kubernetes ConfigMap volume's `..data` directories) and builds the state.
- * Throws MESHLET_ERR_CONFIG_INVALID when `dir` cannot be read, and otherwise one error with the
- * problems of all files (MESHLET_ERR_YAML_PARSE, MESHLET_ERR_OBJECT_INVALID); conflicts between
- * objects (MESHLET_ERR_OBJECT_CONFLICT) are checked once every file is valid.
+ * Reads and validates every YAML file under `dir` (recursive, sorted, dotfiles and
+ * dot-directories skipped, which also skips a Kubernetes ConfigMap volume's `..data`
+ * directories), collecting the problems instead of throwing. Conflicts between objects are not
+ * checked here: that is the cluster state's job. Throws MESHLET_ERR_CONFIG_INVALID only when
+ * `dir` itself cannot be read.
  */
-export async function loadMeshDirectory(
-  dir: string,
-  opts: LoadMeshDirectoryOptions = {},
-): Promise<{ state: ClusterState; files: string[] }> {
+export async function readMeshDirectory(dir: string): Promise<MeshDirectoryRead> {
   const files = await listYamlFiles(dir);
   const objects: MeshObject[] = [];
   const problems: ObjectProblem[] = [];
   for (const file of files) {
     const text = await readYaml(file);
+    if (text === undefined) continue;
     if (typeof text !== 'string') {
       problems.push(text);
       continue;
@@ -46,8 +54,22 @@ export async function loadMeshDirectory(
     objects.push(...result.objects);
     problems.push(...result.problems);
   }
+  return { files, objects, problems };
+}
+
+/**
+ * Loads every YAML file under `dir` (see {@link readMeshDirectory}) and builds the state.
+ * Throws MESHLET_ERR_CONFIG_INVALID when `dir` cannot be read, and otherwise one error with the
+ * problems of all files (MESHLET_ERR_YAML_PARSE, MESHLET_ERR_OBJECT_INVALID); conflicts between
+ * objects (MESHLET_ERR_OBJECT_CONFLICT) are checked once every file is valid.
+ */
+export async function loadMeshDirectory(
+  dir: string,
+  opts: LoadMeshDirectoryOptions = {},
+): Promise<{ state: ClusterState; files: string[] }> {
+  const { files, objects, problems } = await readMeshDirectory(dir);
   if (problems.length > 0) throw problemsError(problems);
-  return { state: buildClusterState(objects, { trustDomain: opts.trustDomain }), files };
+  return { state: buildClusterState(objects, { trustDomain: opts.trustDomain }), files: [...files] };
 }
 
 /** Every YAML file under `dir`, sorted by path. */
@@ -66,7 +88,14 @@ export async function listYamlFiles(dir: string): Promise<string[]> {
 
 async function walk(dir: string, depth: number, out: string[]): Promise<void> {
   if (depth > MAX_DEPTH) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `mesh config directory nests deeper than ${MAX_DEPTH} levels at ${dir}`);
-  const entries = await readdir(dir, { withFileTypes: true });
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    // A subdirectory removed while we walk: its files are gone, which the next read shows.
+    if (depth > 0 && isNotFound(err)) return;
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `mesh config directory ${dir} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
@@ -88,13 +117,21 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** The file's text, or a problem naming the file when it cannot be read. */
-async function readYaml(file: string): Promise<string | ObjectProblem> {
+/**
+ * The file's text, a problem naming the file when it cannot be read, or undefined when it was
+ * removed since the directory was listed (an editor replacing it: the next read sees the new one).
+ */
+async function readYaml(file: string): Promise<string | ObjectProblem | undefined> {
   try {
     const info = await stat(file);
     if (info.size > MAX_FILE_BYTES) return { kind: 'syntax', text: `${file}: larger than ${MAX_FILE_BYTES} bytes, not read` };
     return await readFile(file, 'utf8');
   } catch (err) {
+    if (isNotFound(err)) return undefined;
     return { kind: 'syntax', text: `${file}: cannot be read: ${(err as Error).message}` };
   }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ENOENT';
 }

@@ -1,0 +1,105 @@
+/**
+ * Kubernetes API JSON -> mesh objects. Each object is cut down to the fields meshlet reads,
+ * then validated by the mesh parser like a YAML document.
+ *
+ * Why cut first: the mesh parser rejects unknown fields, so that a typo in hand-written YAML
+ * (`nodname`) cannot silently drop a value. Objects from the API server cannot carry typos (it
+ * validated them, and prunes unknown fields of custom resources), but they do carry every field
+ * a newer Kubernetes adds. Without the cut, a cluster upgrade that adds a PodSpec field would
+ * make every pod invalid. Values meshlet reads are still checked in full.
+ */
+import { objectsFromValue, type ParseResult } from '../../mesh/objects.js';
+import { apiVersionOf, type KubeResource } from './kube-resources.js';
+
+/** Which fields of a value to keep: all of it, some fields of a mapping, or each list item. */
+type Shape = 'all' | { readonly fields: Readonly<Record<string, Shape>> } | { readonly each: Shape };
+
+const ALL = 'all';
+const fields = (f: Readonly<Record<string, Shape>>): Shape => ({ fields: f });
+const each = (s: Shape): Shape => ({ each: s });
+
+/** ObjectMeta: annotations, uid, managedFields and the rest are not read. */
+const META = fields({ name: ALL, namespace: ALL, labels: ALL });
+
+/** What meshlet reads from each kind (docs/model.md lists the same fields). */
+const SHAPES: Readonly<Record<string, Shape>> = {
+  Namespace: fields({ apiVersion: ALL, kind: ALL, metadata: META }),
+  Node: fields({ apiVersion: ALL, kind: ALL, metadata: META, status: fields({ addresses: ALL }) }),
+  Pod: fields({
+    apiVersion: ALL,
+    kind: ALL,
+    metadata: META,
+    spec: fields({
+      nodeName: ALL,
+      serviceAccountName: ALL,
+      serviceAccount: ALL,
+      hostNetwork: ALL,
+      containers: each(fields({ name: ALL, ports: each(fields({ name: ALL, containerPort: ALL, protocol: ALL })) })),
+    }),
+    status: fields({ phase: ALL, podIP: ALL, podIPs: ALL }),
+  }),
+  Service: fields({
+    apiVersion: ALL,
+    kind: ALL,
+    metadata: META,
+    spec: fields({
+      clusterIP: ALL,
+      clusterIPs: ALL,
+      selector: ALL,
+      ports: each(fields({ name: ALL, protocol: ALL, appProtocol: ALL, port: ALL, targetPort: ALL })),
+    }),
+  }),
+  // meshlet's own kinds keep their whole spec: every field in it is meshlet's, so an unknown
+  // one is a mistake worth reporting (a CRD schema may preserve unknown fields).
+  Workload: fields({ apiVersion: ALL, kind: ALL, metadata: META, spec: ALL }),
+  MeshTLS: fields({ apiVersion: ALL, kind: ALL, metadata: META, spec: ALL }),
+};
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Keeps the fields of `shape`. A value of the wrong type is kept whole, for validation to report. */
+export function project(value: unknown, shape: Shape): unknown {
+  if (shape === ALL) return value;
+  if ('each' in shape) return Array.isArray(value) ? value.map((v) => project(v, shape.each)) : value;
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, sub] of Object.entries(shape.fields)) {
+    if (Object.hasOwn(value, key)) out[key] = project(value[key], sub);
+  }
+  return out;
+}
+
+/** `metadata.namespace` and `metadata.name` of an API object, '' when missing. */
+function nameOf(raw: unknown): { namespace: string; name: string } {
+  const meta = isRecord(raw) ? raw['metadata'] : undefined;
+  if (!isRecord(meta)) return { namespace: '', name: '' };
+  const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : '';
+  const name = typeof meta['name'] === 'string' ? meta['name'] : '';
+  return { namespace, name };
+}
+
+/** `Pod/demo/web`, `Node/node-a`: the object's key in the registry. */
+export function kubeObjectKey(resource: KubeResource, raw: unknown): string {
+  const { namespace, name } = nameOf(raw);
+  return resource.namespaced ? `${resource.kind}/${namespace}/${name}` : `${resource.kind}/${name}`;
+}
+
+/** The source name problems and conflicts show: `kubernetes:Pod/demo/web`. */
+export function kubeSourceName(key: string): string {
+  return `kubernetes:${key}`;
+}
+
+/**
+ * Converts one API object (from a list or a watch event) into mesh objects, with every problem
+ * naming the object and field. Items of a list response carry no `apiVersion` and `kind` of
+ * their own; they are filled in from the resource.
+ */
+export function convertKubeObject(resource: KubeResource, raw: unknown): { key: string; result: ParseResult } {
+  const key = kubeObjectKey(resource, raw);
+  const typed = isRecord(raw) ? { apiVersion: apiVersionOf(resource), kind: resource.kind, ...raw } : raw;
+  const shape = SHAPES[resource.kind] ?? ALL;
+  const result = objectsFromValue(project(typed, shape), { file: kubeSourceName(key), doc: 0 });
+  return { key, result };
+}

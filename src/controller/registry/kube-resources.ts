@@ -1,0 +1,61 @@
+/**
+ * The Kubernetes resources the registry reads, and the only calls it makes on them. RBAC for
+ * the controller is derived from {@link KUBERNETES_RESOURCES}: keep it the single list.
+ */
+
+/** API group of meshlet's own kinds. */
+export const MESHLET_GROUP = 'meshlet.io';
+/** Version of meshlet's own kinds. */
+export const MESHLET_VERSION = 'v1alpha1';
+/** Plural resource name of `meshlet.io/v1alpha1 Workload`. */
+export const WORKLOADS_RESOURCE = 'workloads';
+/** Plural resource name of `meshlet.io/v1alpha1 MeshTLS`. */
+export const MESHTLSES_RESOURCE = 'meshtlses';
+
+/** A Kubernetes verb the registry uses. */
+export type KubeVerb = 'list' | 'watch';
+
+/** One resource the registry reads. */
+export interface KubeResource {
+  /** API group; '' for the core group. */
+  readonly group: string;
+  readonly version: string;
+  /** Plural resource name, as in the URL and in RBAC rules. */
+  readonly resource: string;
+  /** The calls made on it, cluster-wide. */
+  readonly verbs: readonly KubeVerb[];
+  /** The object kind (objects in a list response carry no kind of their own). */
+  readonly kind: string;
+  /** Whether its objects live in a namespace. */
+  readonly namespaced: boolean;
+}
+
+const LIST_WATCH: readonly KubeVerb[] = Object.freeze(['list', 'watch']);
+
+/**
+ * Every resource the Kubernetes source lists and watches, cluster-wide (no namespaced calls,
+ * no get, no writes). The RBAC ClusterRole is these rules and nothing more.
+ */
+export const KUBERNETES_RESOURCES: readonly KubeResource[] = Object.freeze([
+  { group: '', version: 'v1', resource: 'namespaces', verbs: LIST_WATCH, kind: 'Namespace', namespaced: false },
+  { group: '', version: 'v1', resource: 'nodes', verbs: LIST_WATCH, kind: 'Node', namespaced: false },
+  { group: '', version: 'v1', resource: 'pods', verbs: LIST_WATCH, kind: 'Pod', namespaced: true },
+  { group: '', version: 'v1', resource: 'services', verbs: LIST_WATCH, kind: 'Service', namespaced: true },
+  { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: WORKLOADS_RESOURCE, verbs: LIST_WATCH, kind: 'Workload', namespaced: true },
+  { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: MESHTLSES_RESOURCE, verbs: LIST_WATCH, kind: 'MeshTLS', namespaced: true },
+].map((r) => Object.freeze(r)));
+
+/** `v1` or `meshlet.io/v1alpha1`: the apiVersion of the resource's objects. */
+export function apiVersionOf(r: KubeResource): string {
+  return r.group === '' ? r.version : `${r.group}/${r.version}`;
+}
+
+/** The cluster-wide collection path: `/api/v1/pods`, `/apis/meshlet.io/v1alpha1/workloads`. */
+export function collectionPath(r: KubeResource): string {
+  return r.group === '' ? `/api/${r.version}/${r.resource}` : `/apis/${r.group}/${r.version}/${r.resource}`;
+}
+
+/** `pods`, `workloads.meshlet.io`: how kubectl and RBAC messages name a resource. */
+export function resourceName(r: KubeResource): string {
+  return r.group === '' ? r.resource : `${r.resource}.${r.group}`;
+}

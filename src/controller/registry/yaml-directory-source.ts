@@ -1,0 +1,166 @@
+/**
+ * The YAML directory registry source (`--registry DIR`): every `*.yaml` under a directory,
+ * watched recursively and re-read after an editor's burst of writes. A problem in any file
+ * blocks the whole set (see {@link RegistryContents.problems}); a directory that vanishes does
+ * too, so deleting the directory never empties the mesh.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { Logger } from 'pino';
+import { MeshletError } from '../../mesh/errors.js';
+import type { ObjectProblem } from '../../mesh/objects-report.js';
+import { ChangeListeners, type RegistryContents, type RegistrySource } from './registry-source.js';
+import { readMeshDirectory } from './yaml-directory.js';
+
+/** Options of {@link YamlDirectorySource}. */
+export interface YamlDirectorySourceOptions {
+  readonly dir: string;
+  readonly logger: Logger;
+  /**
+   * Quiet time after the last file event before the directory is re-read. Editors write a file
+   * in several steps (temp file, rename, chmod); 200 ms lets them finish, and keeps an edit
+   * well within a second of reaching the store.
+   */
+  readonly debounceMs?: number;
+  /**
+   * The directory is re-read this often even without events, in case the watcher missed one
+   * (network filesystems, a replaced directory). 0 turns it off. Default 30 s.
+   */
+  readonly resyncMs?: number;
+}
+
+const DEFAULT_DEBOUNCE_MS = 200;
+const DEFAULT_RESYNC_MS = 30_000;
+/** Re-reads run back to back while events keep arriving; past this many, wait for the next timer. */
+const MAX_READS_IN_A_ROW = 8;
+
+/** Watches a directory of mesh YAML. */
+export class YamlDirectorySource implements RegistrySource {
+  readonly name: string;
+  private readonly dir: string;
+  private readonly logger: Logger;
+  private readonly debounceMs: number;
+  private readonly resyncMs: number;
+  private readonly listeners = new ChangeListeners();
+  private current: RegistryContents | undefined;
+  private fingerprint = '';
+  private watcher: FSWatcher | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private dirty = false;
+  private closed = false;
+
+  constructor(opts: YamlDirectorySourceOptions) {
+    this.dir = opts.dir;
+    this.name = `yaml:${opts.dir}`;
+    this.logger = opts.logger.child({ component: 'registry-yaml' });
+    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.resyncMs = opts.resyncMs ?? DEFAULT_RESYNC_MS;
+  }
+
+  /**
+   * Reads the directory once, then watches it. Rejects with MESHLET_ERR_CONFIG_INVALID when the
+   * directory cannot be read; problems inside files are not a rejection, they are contents.
+   */
+  async start(): Promise<void> {
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', `registry source ${this.name} is closed`);
+    const first = await readMeshDirectory(this.dir);
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', `registry source ${this.name} was closed while starting`);
+    this.accept(first.objects, first.problems, first.files.length);
+    this.openWatcher();
+    if (this.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => {
+        if (this.watcher === undefined) this.openWatcher();
+        this.schedule(0);
+      }, this.resyncMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  contents(): RegistryContents | undefined {
+    return this.current;
+  }
+
+  onChange(fn: () => void): () => void {
+    return this.listeners.add(fn);
+  }
+
+  /** Re-reads the directory now and resolves when done (tests, a SIGHUP). */
+  async reload(): Promise<void> {
+    if (this.closed) return;
+    if (this.reading !== undefined) {
+      // A read is under way with what the disk held when it started: read again after it.
+      this.dirty = true;
+      return this.reading;
+    }
+    this.reading = this.readUntilClean().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.resyncTimer);
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.listeners.clear();
+    await this.reading;
+  }
+
+  private openWatcher(): void {
+    try {
+      this.watcher = watch(this.dir, { recursive: true }, () => this.schedule(this.debounceMs));
+    } catch (err) {
+      this.logger.warn({ dir: this.dir, err: (err as Error).message }, 'cannot watch the registry directory; re-reading it on the resync timer');
+      return;
+    }
+    this.watcher.on('error', (err) => {
+      this.logger.warn({ dir: this.dir, err: err.message }, 'registry directory watch failed; re-opened on the next resync');
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.schedule(this.debounceMs);
+    });
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => void this.reload(), delayMs);
+    this.debounceTimer.unref();
+  }
+
+  /** Reads until no event arrived during the last read, a bounded number of times. */
+  private async readUntilClean(): Promise<void> {
+    for (let i = 0; i < MAX_READS_IN_A_ROW && !this.closed; i++) {
+      this.dirty = false;
+      await this.readOnce();
+      if (!this.dirty) return;
+    }
+    if (this.dirty) this.schedule(this.debounceMs);
+  }
+
+  private async readOnce(): Promise<void> {
+    try {
+      const read = await readMeshDirectory(this.dir);
+      if (!this.closed) this.accept(read.objects, read.problems, read.files.length);
+    } catch (err) {
+      // The directory itself is gone or unreadable: a blocking problem, so the last good state
+      // stays in effect rather than an empty mesh.
+      const text = err instanceof Error ? err.message : String(err);
+      if (!this.closed) this.accept([], [{ kind: 'syntax', text }], 0);
+    }
+  }
+
+  /** Takes a new read; tells listeners only when it differs from the last one. */
+  private accept(objects: RegistryContents['objects'], problems: readonly ObjectProblem[], files: number): void {
+    const fingerprint = JSON.stringify([objects, problems]);
+    if (fingerprint === this.fingerprint) return;
+    this.fingerprint = fingerprint;
+    this.current = Object.freeze({ source: this.name, objects, problems, excluded: [] });
+    this.logger.debug({ files, objects: objects.length, problems: problems.length }, 'registry directory read');
+    for (const err of this.listeners.notify()) this.logger.error({ err: (err as Error).message }, 'registry change listener failed');
+  }
+}

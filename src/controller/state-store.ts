@@ -1,0 +1,226 @@
+/**
+ * The state store: the registry sources' objects -> one validated cluster state -> published
+ * with a new version to whoever subscribes (the agent API server). Debounced, so a burst of
+ * events makes one version; an invalid set publishes nothing and the previous state stays in
+ * effect everywhere; a set that changes nothing publishes nothing.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { buildClusterState } from '../mesh/cluster-state.js';
+import type { ClusterState } from '../mesh/cluster-types.js';
+import { isMeshletError, MeshletError } from '../mesh/errors.js';
+import { problemsError, type ObjectProblem } from '../mesh/objects-report.js';
+import type { MeshObject } from '../mesh/types.js';
+import type { PublishedState, StateFeed } from './contracts.js';
+import type { RegistrySource } from './registry/registry-source.js';
+
+/** Options of {@link StateStore}. */
+export interface StateStoreOptions {
+  readonly logger: Logger;
+  /** SPIFFE trust domain of every identity; default `cluster.local`. */
+  readonly trustDomain?: string;
+  /** Quiet time after the last change before the state is rebuilt. Default 100 ms. */
+  readonly debounceMs?: number;
+  /**
+   * Longest a change waits while changes keep coming (a busy cluster has pod events all the
+   * time; a pure debounce would never fire). Default 1 s.
+   */
+  readonly maxDelayMs?: number;
+  /** Clock, ms since the epoch (tests). */
+  readonly now?: () => number;
+}
+
+/** What the store has done, for status and metrics. */
+export interface StateStoreStatus {
+  readonly versionsPublished: number;
+  /** Builds refused: a source's problems, or conflicts between objects. */
+  readonly rejections: number;
+  /** Why the latest build was refused; undefined when it succeeded. */
+  readonly lastError: MeshletError | undefined;
+  /** When that was (ms since the epoch). */
+  readonly lastErrorAt: number | undefined;
+  /** Objects the sources left out at the latest build, each with the reason. */
+  readonly excluded: readonly string[];
+  /** Sources that have not delivered their first complete set: nothing is built until they do. */
+  readonly waitingFor: readonly string[];
+}
+
+const DEFAULT_DEBOUNCE_MS = 100;
+const DEFAULT_MAX_DELAY_MS = 1_000;
+
+/** Builds and publishes the cluster state. Implements the controller's {@link StateFeed}. */
+export class StateStore implements StateFeed {
+  private readonly logger: Logger;
+  private readonly trustDomain: string | undefined;
+  private readonly debounceMs: number;
+  private readonly maxDelayMs: number;
+  private readonly now: () => number;
+  private readonly sources = new Map<RegistrySource, () => void>();
+  private readonly subscribers = new Set<(s: PublishedState) => void>();
+  private published: PublishedState | undefined;
+  private digest = '';
+  private lastVersion = 0;
+  private counters = { versionsPublished: 0, rejections: 0 };
+  private lastError: MeshletError | undefined;
+  private lastErrorAt: number | undefined;
+  private excluded: readonly string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private pendingSince: number | undefined;
+  private closed = false;
+
+  constructor(opts: StateStoreOptions) {
+    this.logger = opts.logger.child({ component: 'state-store' });
+    this.trustDomain = opts.trustDomain;
+    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.maxDelayMs = Math.max(opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, this.debounceMs);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Builds from `source` too (with every other source added); returns the function that removes it. */
+  addSource(source: RegistrySource): () => void {
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'the state store is closed');
+    if (!this.sources.has(source)) this.sources.set(source, source.onChange(() => this.schedule()));
+    this.schedule();
+    return () => {
+      this.sources.get(source)?.();
+      if (this.sources.delete(source)) this.schedule();
+    };
+  }
+
+  current(): PublishedState | undefined {
+    return this.published;
+  }
+
+  subscribe(fn: (s: PublishedState) => void): () => void {
+    const entry = (s: PublishedState): void => fn(s);
+    this.subscribers.add(entry);
+    return () => {
+      this.subscribers.delete(entry);
+    };
+  }
+
+  status(): StateStoreStatus {
+    const waitingFor = [...this.sources.keys()].filter((s) => s.contents() === undefined).map((s) => s.name);
+    return { ...this.counters, lastError: this.lastError, lastErrorAt: this.lastErrorAt, excluded: this.excluded, waitingFor };
+  }
+
+  /**
+   * Builds now instead of at the end of the debounce. Returns the state published by this
+   * build, or undefined when it published nothing (invalid, unchanged, or a source not ready).
+   */
+  flush(): PublishedState | undefined {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pendingSince = undefined;
+    if (this.closed) return undefined;
+    return this.rebuild();
+  }
+
+  /** Stops building and drops the subscribers; the sources are the caller's to close. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const off of this.sources.values()) off();
+    this.sources.clear();
+    this.subscribers.clear();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const now = this.now();
+    this.pendingSince ??= now;
+    const delay = Math.max(0, Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), delay);
+  }
+
+  private rebuild(): PublishedState | undefined {
+    const objects: MeshObject[] = [];
+    const problems: ObjectProblem[] = [];
+    const excluded: string[] = [];
+    for (const source of this.sources.keys()) {
+      const contents = source.contents();
+      if (contents === undefined) return undefined;
+      objects.push(...contents.objects);
+      problems.push(...contents.problems);
+      excluded.push(...contents.excluded.map((p) => p.text));
+    }
+    this.excluded = Object.freeze(excluded);
+    let state: ClusterState;
+    try {
+      if (problems.length > 0) throw problemsError(problems);
+      state = buildClusterState(objects, { trustDomain: this.trustDomain });
+    } catch (err) {
+      this.reject(err);
+      return undefined;
+    }
+    this.lastError = undefined;
+    this.lastErrorAt = undefined;
+    const digest = stateDigest(state);
+    if (digest === this.digest) return undefined;
+    return this.publish(state, digest);
+  }
+
+  private reject(err: unknown): void {
+    const error = isMeshletError(err) ? err : new MeshletError('MESHLET_ERR_REGISTRY', `building the cluster state failed: ${String(err)}`, { cause: err });
+    this.counters.rejections++;
+    // The same refusal again (more events while the bad object stays) is logged once.
+    const repeated = this.lastError?.message === error.message;
+    this.lastError = error;
+    this.lastErrorAt = this.now();
+    const fields = { code: error.code, problems: error.details, version: this.published?.version };
+    if (repeated) this.logger.debug(fields, 'registry state still rejected');
+    else this.logger.error(fields, `registry state rejected; the previous state stays in effect: ${error.message}`);
+  }
+
+  private publish(state: ClusterState, digest: string): PublishedState {
+    const now = this.now();
+    // A number that only grows, also across restarts (it starts from the clock), so a
+    // restarted controller never reuses a version an agent still holds.
+    this.lastVersion = Math.max(this.lastVersion + 1, now);
+    const published: PublishedState = Object.freeze({ version: String(this.lastVersion), state, publishedAt: now });
+    this.published = published;
+    this.digest = digest;
+    this.counters.versionsPublished++;
+    this.logger.info({ version: published.version, workloads: state.workloads.length, services: state.services.length }, 'cluster state published');
+    for (const fn of [...this.subscribers]) {
+      try {
+        fn(published);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message, version: published.version }, 'state subscriber failed');
+      }
+    }
+    return published;
+  }
+}
+
+/**
+ * A digest of everything in a state that agents and the CA can see: object keys sorted, maps
+ * as sorted entries, and where each object came from left out (moving an object to another
+ * file changes nothing for anyone).
+ */
+export function stateDigest(state: ClusterState): string {
+  return createHash('sha256').update(canonicalJson(state)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (value instanceof Map) {
+    const entries = [...value.entries()].map(([k, v]) => [String(k), v] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record)
+      .filter((k) => record[k] !== undefined && !(k === 'source' && isSourceRef(record[k])))
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** A SourceRef (`{ file, doc }`), told apart from a label named `source` (whose value is a string). */
+function isSourceRef(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { file?: unknown }).file === 'string';
+}
