@@ -1,0 +1,149 @@
+/**
+ * A whole run: the bench lab up with real agents (optionally under `node --cpu-prof`), the
+ * fixture prepared, every load scenario on every path in rounds (A B C A B C), the memory
+ * scenario once per proxied path, and the lab always torn down (withLab).
+ *
+ * @module
+ */
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { defaultAgentCommand, withLab, type AgentContext, type Lab } from '../src/lab/index.js';
+import type { AgentCommand } from '../src/lab/index.js';
+import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
+import { prepareFixture, type BenchFixture } from './bench-fixture.js';
+import { benchTopology } from './bench-topology.js';
+import { ALL_PATHS, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
+import { runIdleMemory, startRssByPath } from './idle-memory.js';
+import { loadRunnerFor, type LoadOutcome } from './load-runs.js';
+import { ProcessMeter } from './proc-stats.js';
+import { scenarioSpecs, type ScenarioSpec } from './scenarios.js';
+
+/** Agents drain briefly on SIGTERM: the lab's stop grace is 5 s, and a profile is written only on a clean exit. */
+const AGENT_DRAIN_SECONDS = '1';
+
+/** What {@link runBench} needs besides the options. */
+export interface RunBenchInput {
+  readonly options: BenchOptions;
+  readonly machine: MachineFacts;
+  readonly logger: Logger;
+  /** Directory for `<node>.cpuprofile` files (profile runs only). */
+  readonly profileDir?: string;
+  /** One line of progress (stderr). */
+  readonly progress: (line: string) => void;
+}
+
+/** Runs with the agents' profile files, when profiled. */
+export interface RunBenchOutput {
+  readonly results: Omit<BenchResults, 'cpuProfiles'>;
+  readonly profileFiles: readonly { readonly node: string; readonly path: string }[];
+}
+
+function agentCommand(profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
+  return (node, ctx) => {
+    const base = defaultAgentCommand(node, ctx);
+    const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${node}.cpuprofile`];
+    return { command: base.command, args: [...prof, ...base.args, '--drain-seconds', AGENT_DRAIN_SECONDS] };
+  };
+}
+
+function summaryOf(o: LoadOutcome): string {
+  const v = Object.entries(o.values).slice(0, 3).map(([k, x]) => `${k} ${x.toFixed(2)}`).join(', ');
+  return o.error === undefined ? v : `${v} [${o.error}]`;
+}
+
+async function measure(fixture: BenchFixture, path: PathName, run: (pids: readonly number[]) => Promise<LoadOutcome>): Promise<LoadOutcome> {
+  const pids = fixture.proxyPids[path];
+  try {
+    const meter = new ProcessMeter(pids);
+    const out = await run(pids);
+    // A proxied run whose proxies used no CPU at all did not go through them.
+    if (pids.length > 0 && meter.cpuSince() === 0) return { ...out, error: `${out.error ?? ''} the proxies used no CPU: did the traffic bypass them?`.trim() };
+    return out;
+  } catch (err) {
+    return { values: {}, error: (err as Error).message.slice(0, 500) };
+  }
+}
+
+async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: readonly ScenarioSpec[], paths: readonly PathName[], signal: AbortSignal): Promise<Map<string, RunRecord[]>> {
+  const { options, progress } = input;
+  const runs = new Map<string, RunRecord[]>(specs.map((s) => [s.id, []]));
+  for (let round = 1; round <= options.rounds; round += 1) {
+    for (const spec of specs) {
+      const runner = loadRunnerFor(spec.id);
+      if (runner === undefined) continue;
+      for (const path of paths) {
+        if (signal.aborted) return runs;
+        const started = Date.now();
+        const out = await measure(fixture, path, (pids) => runner(fixture.lab, fixture.targets[path], pids, options.runSeconds));
+        runs.get(spec.id)?.push({ round, path, values: out.values, ...(out.error === undefined ? {} : { error: out.error }), wallMs: Date.now() - started });
+        progress(`round ${round}/${options.rounds} ${spec.id} ${path}: ${summaryOf(out)}`);
+      }
+    }
+  }
+  return runs;
+}
+
+async function idleRuns(input: RunBenchInput, fixture: BenchFixture, paths: readonly PathName[], startRss: Record<string, number[]>): Promise<RunRecord[]> {
+  const out: RunRecord[] = [];
+  for (const path of paths.filter((p) => fixture.targets[p].proxied)) {
+    // Two descriptors per connection in each HAProxy (client and server side) against one in an agent.
+    const count = path === 'haproxy' ? Math.min(input.options.idleConnections, fixture.haproxyMaxConnections - 100) : input.options.idleConnections;
+    const started = Date.now();
+    const res = await measure(fixture, path, () => runIdleMemory(fixture, fixture.targets[path], count, startRss[path] ?? []));
+    out.push({ round: 1, path, values: res.values, ...(res.error === undefined ? {} : { error: res.error }), wallMs: Date.now() - started });
+    input.progress(`idle-memory ${path}: ${summaryOf(res)}`);
+  }
+  return out;
+}
+
+async function stopAgentsForProfiles(lab: Lab, dir: string): Promise<RunBenchOutput['profileFiles']> {
+  for (const node of ['node1', 'node2']) await lab.stopAgent(node);
+  return ['node1', 'node2'].map((node) => ({ node, path: join(dir, `${node}.cpuprofile`) }));
+}
+
+/** Runs the benchmark and returns its raw results (and profile files, when profiled). */
+export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
+  const { options } = input;
+  const paths: readonly PathName[] = options.profile ? ['meshlet'] : ALL_PATHS;
+  const startedAt = new Date().toISOString();
+  if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
+  const topology = benchTopology(options.labName);
+  return withLab(topology, { agents: true, agentCommand: agentCommand(input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
+    input.progress(`lab ${lab.name} up; preparing servers, certificates and the HAProxy pair`);
+    const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger });
+    const startRss = startRssByPath(fixture);
+    const specs = scenarioSpecs(options);
+    const runs = await loadRounds(input, fixture, specs, paths, signal);
+    runs.set('idle-memory', await idleRuns(input, fixture, paths, startRss));
+    const profileFiles = input.profileDir === undefined ? [] : await stopAgentsForProfiles(lab, input.profileDir);
+    const scenarios: ScenarioResult[] = specs.map((s) => ({ ...s, runs: runs.get(s.id) ?? [] }));
+    return {
+      profileFiles,
+      results: {
+        format: 'meshlet-bench/1',
+        mode: options.mode,
+        profile: options.profile,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        machine: input.machine,
+        paths,
+        parameters: {
+          rounds: options.rounds,
+          'seconds per run': options.runSeconds,
+          'latency message bytes': LATENCY_MESSAGE_BYTES,
+          'HTTP connections': HTTP_CONNECTIONS,
+          'HTTP body bytes': HTTP_BODY_BYTES,
+          'connect-rate loops': CONNECT_CONCURRENCY,
+          'idle connections': options.idleConnections,
+          'HAProxy threads': options.haproxyThreads,
+          'HAProxy maxconn': fixture.haproxyMaxConnections,
+        },
+        tls: fixture.tls,
+        notes: [...fixture.notes, ...(signal.aborted ? ['interrupted: some runs are missing'] : [])],
+        scenarios,
+      },
+    };
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * The bench lab: two nodes; on node1 a meshed and a plain client pod, on node2 a meshed and a
+ * plain server pod, and the three paths between them. Every server pod runs the same servers
+ * on the same ports, so a load generator changes nothing but its target between paths.
+ *
+ * ```
+ * direct:  pclient ---------------- node1 -- fabric -- node2 ----------------> pserver
+ * meshlet: mclient -> agent node1 ==== mTLS HTTP/2 CONNECT ==== agent node2 -> mserver
+ * haproxy: pclient -> haproxy node1 === mTLS (one TLS per conn) === haproxy node2 -> pserver
+ * ```
+ *
+ * @module
+ */
+
+import type { Lab, LabTopology } from '../src/lab/index.js';
+import { MESH_ENABLED, MESH_LABEL } from '../src/mesh/types.js';
+import type { PathName } from './bench-types.js';
+
+/** The servers every server pod runs, by port. */
+export const PORTS = {
+  /** iperf3 -s */
+  iperf: 5201,
+  /** sockperf server (TCP echo of 1 KiB messages) */
+  sockperf: 11111,
+  /**
+   * HAProxy answering HTTP/1.1 with a fixed body. The Service port is named `web`, not
+   * `http`: a port named `http*` would be handled at L7 once meshlet has L7, and this
+   * comparison is L4 against HAProxy in TCP mode.
+   */
+  web: 8080,
+  /** conn-holder: accepts and keeps idle connections */
+  hold: 9000,
+} as const;
+
+/** Name of a server port. */
+export type ServerPort = keyof typeof PORTS;
+
+/**
+ * The second HAProxy listens for its peer's TLS on the server port plus this: 25201, 31111,
+ * 28080, 29000, all below the ephemeral range so they never clash with outgoing connections.
+ */
+export const HAPROXY_TLS_PORT_OFFSET = 20_000;
+
+export const MESHED_NAMESPACE = 'bench';
+export const PLAIN_NAMESPACE = 'plain';
+export const CLIENT_SA = 'client';
+export const SERVER_SA = 'server';
+export const SERVICE_NAME = 'server';
+
+/** The bench topology under a lab name. */
+export function benchTopology(name: string): LabTopology {
+  return {
+    name,
+    nodes: [{ name: 'node1' }, { name: 'node2' }],
+    namespaces: [
+      { name: MESHED_NAMESPACE, labels: { [MESH_LABEL]: MESH_ENABLED } },
+      { name: PLAIN_NAMESPACE, labels: {} },
+    ],
+    pods: [
+      { name: 'mclient', namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: CLIENT_SA, labels: { app: 'client' } },
+      { name: 'pclient', namespace: PLAIN_NAMESPACE, node: 'node1', labels: { app: 'client' } },
+      { name: 'mserver', namespace: MESHED_NAMESPACE, node: 'node2', serviceAccount: SERVER_SA, labels: { app: 'server' } },
+      { name: 'pserver', namespace: PLAIN_NAMESPACE, node: 'node2', labels: { app: 'server' } },
+    ],
+    services: [
+      {
+        name: SERVICE_NAME,
+        namespace: MESHED_NAMESPACE,
+        selector: { app: 'server' },
+        ports: Object.entries(PORTS).map(([portName, port]) => ({ name: portName, port })),
+      },
+    ],
+  };
+}
+
+/** Where a path's load generator runs and what it dials. */
+export interface PathTarget {
+  readonly path: PathName;
+  readonly clientPod: string;
+  /** Address the client connects to (same ports on every path). */
+  readonly host: string;
+  /** The pod whose servers answer. */
+  readonly serverPod: string;
+  /** Nodes whose proxy carries this path's bytes (none for direct). */
+  readonly proxied: boolean;
+}
+
+/**
+ * The three paths. meshlet dials the Service VIP, as a workload would; the agent resolves it
+ * to the server pod. HAProxy's client dials the node1 proxy's own address.
+ */
+export function pathTargets(lab: Lab): Readonly<Record<PathName, PathTarget>> {
+  return {
+    direct: { path: 'direct', clientPod: 'pclient', host: lab.podAddress('pserver'), serverPod: 'pserver', proxied: false },
+    meshlet: { path: 'meshlet', clientPod: 'mclient', host: lab.serviceVip(MESHED_NAMESPACE, SERVICE_NAME), serverPod: 'mserver', proxied: true },
+    haproxy: { path: 'haproxy', clientPod: 'pclient', host: lab.nodeAddress('node1'), serverPod: 'pserver', proxied: true },
+  };
+}
+
+/** SPIFFE ID of a service account in a namespace (trust domain `cluster.local`). */
+export function spiffeId(namespace: string, serviceAccount: string): string {
+  return `spiffe://cluster.local/ns/${namespace}/sa/${serviceAccount}`;
+}

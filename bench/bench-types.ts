@@ -1,0 +1,108 @@
+/**
+ * The data a benchmark run produces: which paths were measured, each scenario's metrics and
+ * every run's raw figures. The same object is written as JSON next to the markdown report, so
+ * a later run (or another tool) can recompute any table from the raw runs.
+ *
+ * @module
+ */
+
+/** The three ways a client reaches a server in the bench lab. */
+export type PathName = 'direct' | 'meshlet' | 'haproxy';
+
+/** Every path, in the order a round runs them (A B C A B C ...). */
+export const ALL_PATHS: readonly PathName[] = ['direct', 'meshlet', 'haproxy'];
+
+/** How a path is named in tables. */
+export const PATH_LABELS: Readonly<Record<PathName, string>> = {
+  direct: 'direct',
+  meshlet: 'meshlet',
+  haproxy: 'HAProxy pair',
+};
+
+/** One figure a scenario reports (a row of its table). */
+export interface MetricSpec {
+  readonly key: string;
+  readonly label: string;
+  readonly unit: string;
+  /** Which way is better: decides nothing in the tables, only the chart's and the verdict's wording. */
+  readonly better: 'higher' | 'lower';
+  /** Decimals shown. */
+  readonly digits: number;
+  /** A property of the proxies (CPU, RSS): the direct path has none. */
+  readonly proxyOnly?: boolean;
+}
+
+/** One measurement: one scenario on one path in one round. */
+export interface RunRecord {
+  readonly round: number;
+  readonly path: PathName;
+  /** Metric key -> value; a metric the run could not produce is absent. */
+  readonly values: Readonly<Record<string, number>>;
+  /** Why the run failed or is doubtful (tool error, errors counted by the load generator). */
+  readonly error?: string;
+  readonly wallMs: number;
+}
+
+/** A scenario with its raw runs. */
+export interface ScenarioResult {
+  readonly id: string;
+  readonly title: string;
+  /** One sentence: what the figures mean and how they were taken. */
+  readonly measures: string;
+  readonly metrics: readonly MetricSpec[];
+  readonly runs: readonly RunRecord[];
+  /** Paths this scenario does not apply to, with the reason (the direct path has no proxy). */
+  readonly notApplicable: Readonly<Partial<Record<PathName, string>>>;
+}
+
+/** What a TLS handshake negotiated. */
+export interface TlsFacts {
+  readonly protocol: string;
+  readonly cipher: string;
+  readonly group: string;
+}
+
+/** The machine and tools of a run. */
+export interface MachineFacts {
+  readonly cores: number;
+  readonly cpuModel: string;
+  readonly memoryGiB: number;
+  readonly kernel: string;
+  readonly node: string;
+  readonly haproxy: string;
+  readonly iperf3: string;
+  readonly sockperf: string;
+  readonly wrk: string;
+  readonly fdLimit: number;
+}
+
+/** The top of one agent's CPU profile (`--profile`). */
+export interface ProfileSummary {
+  readonly node: string;
+  /** The `.cpuprofile` file, relative to the report. */
+  readonly file: string;
+  readonly totalMs: number;
+  readonly categories: readonly { readonly name: string; readonly ms: number; readonly share: number }[];
+  readonly topFunctions: readonly {
+    readonly name: string;
+    readonly location: string;
+    readonly selfMs: number;
+    readonly share: number;
+  }[];
+}
+
+/** Everything a run produced. */
+export interface BenchResults {
+  readonly format: 'meshlet-bench/1';
+  readonly mode: string;
+  readonly profile: boolean;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: MachineFacts;
+  readonly paths: readonly PathName[];
+  readonly parameters: Readonly<Record<string, number | string | boolean>>;
+  readonly tls: Readonly<Partial<Record<'meshlet' | 'haproxy', TlsFacts>>>;
+  readonly notes: readonly string[];
+  readonly scenarios: readonly ScenarioResult[];
+  readonly cpuProfiles?: readonly ProfileSummary[];
+}

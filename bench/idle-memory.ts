@@ -1,0 +1,140 @@
+/**
+ * The proxy-memory scenario: RSS of each node's proxy idle, then while N idle client
+ * connections are held open through it (counted at the server, so every one of them really
+ * crosses both proxies), then the connections are closed and the harness waits until the
+ * server has seen them all go.
+ *
+ * @module
+ */
+
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MeshletError } from '../src/mesh/errors.js';
+import type { BenchFixture } from './bench-fixture.js';
+import { PORTS, type PathTarget } from './bench-topology.js';
+import type { LoadOutcome } from './load-runs.js';
+import { memoryStatus } from './proc-stats.js';
+
+const HOLDER = fileURLToPath(new URL('./tools/conn-holder.js', import.meta.url));
+/** Connections being set up at once by the holder client: enough to be quick, few enough not to hit the accept backlog. */
+const CONNECT_CONCURRENCY = 200;
+/** Upper bound on the whole hold (connect, settle, read, close): each holder exits by then. */
+const HOLD_LIMIT_S = 180;
+/** Time for both proxies to finish work for the last connections before RSS is read. */
+const SETTLE_MS = 1000;
+
+type Json = Record<string, unknown>;
+
+/** JSON lines of a child's stdout, awaited one condition at a time. */
+class JsonLines {
+  private readonly seen: Json[] = [];
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly child: ChildProcess, private readonly what: string) {
+    if (child.stdout === null) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${what} has no stdout pipe`);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        this.seen.push(JSON.parse(line) as Json);
+      } catch {
+        this.seen.push({ text: line });
+      }
+      this.wake?.();
+    });
+    child.once('exit', () => this.wake?.());
+  }
+
+  /** How many lines so far: a mark for {@link until}. */
+  get count(): number {
+    return this.seen.length;
+  }
+
+  /** The first line from index `from` on that matches `pred`, waiting up to `timeoutMs` for one. */
+  async until(pred: (line: Json) => boolean, timeoutMs: number, from = 0): Promise<Json> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.seen.slice(from).find(pred);
+      if (hit !== undefined) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${this.what}: no expected line within ${timeoutMs} ms; last lines: ${JSON.stringify(this.seen.slice(-3))}`);
+      }
+      await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), sleep(Math.min(left, 500))]);
+    }
+  }
+
+  /** The last line that has `key`. */
+  lastWith(key: string): Json | undefined {
+    return [...this.seen].reverse().find((l) => key in l);
+  }
+}
+
+const holderServers = new WeakMap<BenchFixture, Map<string, JsonLines>>();
+
+async function holderServer(fixture: BenchFixture, pod: string): Promise<JsonLines> {
+  let byPod = holderServers.get(fixture);
+  if (byPod === undefined) holderServers.set(fixture, (byPod = new Map()));
+  const existing = byPod.get(pod);
+  if (existing !== undefined) return existing;
+  const child = fixture.lab.spawnNode(pod, HOLDER, ['server', String(PORTS.hold), '3600']);
+  const lines = new JsonLines(child, `conn-holder server in ${pod}`);
+  await lines.until((l) => l['listening'] === true, 10_000);
+  byPod.set(pod, lines);
+  return lines;
+}
+
+function rssMiB(pids: readonly number[]): number[] {
+  return pids.map((pid) => memoryStatus(pid).rssKiB / 1024);
+}
+
+/**
+ * Holds `count` idle connections through a path's proxies and reports their RSS before and
+ * during. `startRss` is each proxy's RSS right after the lab started (MiB, node1 first).
+ */
+export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, count: number, startRss: readonly number[]): Promise<LoadOutcome> {
+  const pids = fixture.proxyPids[target.path];
+  const server = await holderServer(fixture, target.serverPod);
+  const open = server.lastWith('open')?.['open'];
+  if (open !== undefined && open !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `conn-holder server in ${target.serverPod} still holds ${String(open)} connections`);
+  const mark = server.count;
+  const idle = rssMiB(pids);
+  const client = fixture.lab.spawnNode(target.clientPod, HOLDER, ['client', target.host, String(PORTS.hold), String(count), String(CONNECT_CONCURRENCY), String(HOLD_LIMIT_S)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const clientLines = new JsonLines(client, `conn-holder client in ${target.clientPod}`);
+  let held = 0;
+  let error: string | undefined;
+  let during: number[] = [];
+  try {
+    const done = await clientLines.until((l) => typeof l['connected'] === 'number', 120_000);
+    held = done['connected'] as number;
+    if (done['failed'] !== 0) error = `${String(done['failed'])} of ${count} connections failed: ${String(done['error'])}`;
+    await server.until((l) => typeof l['open'] === 'number' && l['open'] >= held, 60_000, mark);
+    await sleep(SETTLE_MS);
+    during = rssMiB(pids);
+  } finally {
+    client.stdin?.end();
+    await clientLines.until((l) => typeof l['closed'] === 'number', 30_000).catch(() => client.kill('SIGKILL'));
+    if (held > 0) await server.until((l) => l['open'] === 0, 60_000, mark);
+  }
+  const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+  const values: Record<string, number> = {
+    rssStartNode1: startRss[0] ?? Number.NaN,
+    rssStartNode2: startRss[1] ?? Number.NaN,
+    rssIdleNode1: idle[0] ?? Number.NaN,
+    rssIdleNode2: idle[1] ?? Number.NaN,
+    rssHeldNode1: during[0] ?? Number.NaN,
+    rssHeldNode2: during[1] ?? Number.NaN,
+    held,
+  };
+  if (held > 0) values['perConnKiB'] = ((sum(during) - sum(idle)) * 1024) / held;
+  return error === undefined ? { values } : { values, error };
+}
+
+/** RSS of each proxy of every proxied path now (MiB, node1 first): the "at start" figures. */
+export function startRssByPath(fixture: BenchFixture): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [path, pids] of Object.entries(fixture.proxyPids)) if (pids.length > 0) out[path] = rssMiB(pids);
+  return out;
+}

@@ -1,0 +1,126 @@
+/**
+ * One load run: a C load generator (iperf3, sockperf, wrk) in the path's client pod against
+ * the path's target, bounded in time, with the path's proxies metered (CPU, peak RSS) over
+ * exactly that run.
+ *
+ * @module
+ */
+
+import { join } from 'node:path';
+import { REPO_ROOT, type Lab } from '../src/lab/index.js';
+import { MeshletError } from '../src/mesh/errors.js';
+import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, LATENCY_MESSAGE_BYTES } from './bench-options.js';
+import { PORTS, type PathTarget } from './bench-topology.js';
+import { ProcessMeter } from './proc-stats.js';
+import { parseIperfJson, parseSockperf, parseWrkReport } from './tool-parsers.js';
+
+/** The wrk script that prints a JSON summary (read from the source tree). */
+const WRK_SCRIPT = join(REPO_ROOT, 'bench/wrk-report.lua');
+/** Time a tool may take beyond its run: start-up, warm-up, connection teardown, report. */
+const TOOL_SLACK_MS = 20_000;
+/** wrk's per-request timeout: far above any latency seen, so only stalls count. */
+const WRK_TIMEOUT = '3s';
+/** wrk threads: one per core of this machine's two. */
+const WRK_THREADS = '2';
+
+/** What a run produced: metric values, and why it is doubtful if it is. */
+export interface LoadOutcome {
+  readonly values: Record<string, number>;
+  readonly error?: string;
+}
+
+/** A load scenario's runner. */
+export type LoadRunner = (lab: Lab, target: PathTarget, pids: readonly number[], seconds: number) => Promise<LoadOutcome>;
+
+async function tool(lab: Lab, target: PathTarget, command: string, args: readonly string[], seconds: number): Promise<string> {
+  const r = await lab.exec(target.clientPod, command, args, { timeoutMs: seconds * 1000 + TOOL_SLACK_MS });
+  if (r.code !== 0) {
+    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${command} exited ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-1500)}`);
+  }
+  return `${r.stdout}\n${r.stderr}`;
+}
+
+function proxyFigures(meter: ProcessMeter, pids: readonly number[]): { cpuS: number; peakRssMiB?: number } {
+  if (pids.length === 0) return { cpuS: 0 };
+  return { cpuS: meter.cpuSince(), peakRssMiB: meter.peakRssMiB() };
+}
+
+/** Bulk throughput with iperf3, `streams` parallel streams. */
+export function bulkRunner(streams: number): LoadRunner {
+  return async (lab, target, pids, seconds) => {
+    const meter = new ProcessMeter(pids);
+    const out = await tool(lab, target, 'iperf3', ['-c', target.host, '-p', String(PORTS.iperf), '-P', String(streams), '-t', String(seconds), '-J'], seconds);
+    // -J prints only JSON on stdout; stderr is appended after it by tool() and must go.
+    const r = parseIperfJson(out.slice(0, out.lastIndexOf('}') + 1));
+    const proxy = proxyFigures(meter, pids);
+    const values: Record<string, number> = { gbps: r.bitsPerSecond / 1e9 };
+    if (proxy.peakRssMiB !== undefined) {
+      values['cpuPerGiB'] = proxy.cpuS / (r.bytes / 2 ** 30);
+      values['peakRssMiB'] = proxy.peakRssMiB;
+    }
+    return { values };
+  };
+}
+
+/** Below this share of the asked rate, sockperf fell behind its schedule and the run is doubtful. */
+const MIN_RATE_SHARE = 0.95;
+
+/**
+ * Round-trip latency with sockperf under-load at a fixed message rate. sockperf paces its
+ * sends by spinning on a core; on a 2-core machine the spin would take a core from the
+ * proxies, so it runs under SCHED_IDLE (`chrt --idle 0`): it gets only CPU nobody else wants,
+ * and a run where it could not keep its schedule is marked doubtful.
+ */
+export function latencyRunner(rate: number): LoadRunner {
+  return async (lab, target, _pids, seconds) => {
+    const args = ['--idle', '0', 'sockperf', 'under-load', '--tcp', '-i', target.host, '-p', String(PORTS.sockperf), '-m', String(LATENCY_MESSAGE_BYTES), '--mps', String(rate), '-t', String(seconds), '--reply-every', '1'];
+    const r = parseSockperf(await tool(lab, target, 'chrt', args, seconds));
+    const values = { p50Us: r.p50Us, p90Us: r.p90Us, p99Us: r.p99Us, maxUs: r.maxUs };
+    const problems: string[] = [];
+    // sockperf counts replies it never got as dropped; any loss makes the percentiles doubtful.
+    const lost = r.sent - r.received;
+    if (lost > 0 || r.dropped > 0) problems.push(`${lost} of ${r.sent} replies missing, ${r.dropped} dropped`);
+    const achieved = r.validSeconds > 0 ? r.sent / r.validSeconds : 0;
+    if (achieved < rate * MIN_RATE_SHARE) problems.push(`sockperf sent ${Math.round(achieved)}/s of the ${rate}/s asked`);
+    return problems.length > 0 ? { values, error: problems.join('; ') } : { values };
+  };
+}
+
+function wrkRunner(connections: number, close: boolean, rateKey: string): LoadRunner {
+  return async (lab, target, pids, seconds) => {
+    const meter = new ProcessMeter(pids);
+    const args = ['-t', WRK_THREADS, '-c', String(connections), '-d', `${seconds}s`, '--timeout', WRK_TIMEOUT, '-s', WRK_SCRIPT];
+    if (close) args.push('-H', 'Connection: close');
+    args.push(`http://${target.host}:${PORTS.web}/`);
+    const r = parseWrkReport(await tool(lab, target, 'wrk', args, seconds));
+    const proxy = proxyFigures(meter, pids);
+    const values: Record<string, number> = { [rateKey]: r.requests / r.seconds };
+    if (!close) {
+      values['p50Ms'] = r.p50Us / 1000;
+      values['p99Ms'] = r.p99Us / 1000;
+    }
+    if (proxy.peakRssMiB !== undefined && r.requests > 0) {
+      values['cpuPer1k'] = proxy.cpuS / (r.requests / 1000);
+      values['peakRssMiB'] = proxy.peakRssMiB;
+    }
+    if (r.requests === 0) return { values: {}, error: 'wrk completed no request' };
+    return r.errors > 0 ? { values, error: `${r.errors} errors in ${r.requests} requests` } : { values };
+  };
+}
+
+/** Connect, one HTTP/1.1 exchange, close: wrk with `Connection: close`. */
+export const connectRateRunner: LoadRunner = wrkRunner(CONNECT_CONCURRENCY, true, 'connPerSec');
+
+/** HTTP/1.1 keep-alive requests per second. */
+export const httpRunner: LoadRunner = wrkRunner(HTTP_CONNECTIONS, false, 'rps');
+
+/** The runner of each load scenario id (see `scenarios.ts`). */
+export function loadRunnerFor(id: string): LoadRunner | undefined {
+  const bulk = /^bulk-(\d+)$/.exec(id);
+  if (bulk?.[1] !== undefined) return bulkRunner(Number(bulk[1]));
+  const lat = /^latency-(\d+)$/.exec(id);
+  if (lat?.[1] !== undefined) return latencyRunner(Number(lat[1]));
+  if (id === 'connect-rate') return connectRateRunner;
+  if (id === 'http-rps') return httpRunner;
+  return undefined;
+}

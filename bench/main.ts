@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- --quick | --smoke] [--profile] [--out DIR] ...`: meshlet side by side with
+ * an HAProxy pair and a direct connection, in a two-node lab. Writes
+ * `<out>/<date>-<mode>.md`, the same data as `.json`, and a `.png` chart; `--profile` runs the
+ * meshlet path alone with the agents under `node --cpu-prof` and adds their profiles.
+ * Needs root (network namespaces) and the tools `scripts/setup-bench.mjs` installs.
+ *
+ * @module
+ */
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, relative } from 'node:path';
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { REPO_ROOT } from '../src/lab/index.js';
+import { EXIT_USAGE, MeshletError } from '../src/mesh/errors.js';
+import { benchOptions, type BenchOptions } from './bench-options.js';
+import { runBench } from './bench-runner.js';
+import type { BenchResults, ProfileSummary } from './bench-types.js';
+import { writeChartPng } from './chart-svg.js';
+import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
+import { machineFacts } from './machine-facts.js';
+import { renderReport } from './report-markdown.js';
+import { verdicts } from './summary.js';
+
+/** Commands the harness runs, and the Debian package of each (see scripts/setup-bench.mjs). */
+const REQUIRED_TOOLS: Readonly<Record<string, string>> = {
+  ip: 'iproute2',
+  iptables: 'iptables',
+  ss: 'iproute2',
+  haproxy: 'haproxy',
+  iperf3: 'iperf3',
+  sockperf: 'sockperf',
+  wrk: 'wrk',
+  'rsvg-convert': 'librsvg2-bin',
+  chrt: 'util-linux',
+};
+
+function checkTools(): void {
+  const missing = Object.keys(REQUIRED_TOOLS).filter((cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0);
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((m) => REQUIRED_TOOLS[m]))].join(' ');
+    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `missing host tools: ${missing.join(', ')}; run "node scripts/setup-bench.mjs" as root, or apt-get install -y ${pkgs}`);
+  }
+}
+
+function profileSummaries(files: readonly { node: string; path: string }[], outDir: string, progress: (l: string) => void): ProfileSummary[] {
+  const out: ProfileSummary[] = [];
+  for (const f of files) {
+    if (!existsSync(f.path)) {
+      progress(`no CPU profile from ${f.node} at ${f.path} (did the agent exit cleanly?)`);
+      continue;
+    }
+    out.push(summarizeCpuProfile(readCpuProfile(f.path), f.node, relative(outDir, f.path)));
+  }
+  return out;
+}
+
+async function run(options: BenchOptions): Promise<void> {
+  const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+  checkTools();
+  if (process.getuid?.() !== 0) throw new MeshletError('MESHLET_ERR_LAB', 'the bench builds network namespaces and needs root');
+  const outDir = options.outDir ?? join(REPO_ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const base = `${new Date().toISOString().slice(0, 10)}-${options.mode}${options.profile ? '-profile' : ''}`;
+  const profileDir = options.profile ? join(outDir, `${base}-cpuprofile`) : undefined;
+  // One root logger for the lab and the CA; warnings only, so progress lines stay readable.
+  const logger = pino({ level: 'warn', base: { component: 'bench' } }, pino.destination(2));
+  const machine = machineFacts();
+  const begin = Date.now();
+  const { results: raw, profileFiles } = await runBench({ options, machine, logger, progress, ...(profileDir === undefined ? {} : { profileDir }) });
+  const cpuProfiles = profileSummaries(profileFiles, outDir, progress);
+  const results: BenchResults = cpuProfiles.length > 0 ? { ...raw, cpuProfiles } : raw;
+  const md = join(outDir, `${base}.md`);
+  const json = join(outDir, `${base}.json`);
+  const png = join(outDir, `${base}.png`);
+  writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
+  let chart: string | undefined = basename(png);
+  try {
+    await writeChartPng(results, join(tmpdir(), `meshlet-${base}-${process.pid}.svg`), png);
+  } catch (err) {
+    progress((err as Error).message);
+    chart = undefined;
+  }
+  writeFileSync(md, renderReport(results, chart));
+  const vs = verdicts(results);
+  progress(`done in ${Math.round((Date.now() - begin) / 1000)} s`);
+  process.stdout.write(`results: ${md}\n         ${json}\n${chart === undefined ? '' : `         ${png}\n`}`);
+  if (vs.length > 0) process.stdout.write(`meshlet meets ${vs.filter((v) => v.meets === true).length} of ${vs.length} checks of the bar against HAProxy\n`);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('bench')
+    .description('meshlet side by side with an HAProxy pair and a direct connection, in a two-node lab')
+    .option('--quick', 'fewer rounds, shorter runs (under 2 minutes)')
+    .option('--smoke', 'one tiny round of everything (CI: checks the plumbing, not the speed)')
+    .option('--profile', 'meshlet path only, agents under node --cpu-prof; profiles written next to the results')
+    .option('--out <dir>', 'results directory (default bench/results)')
+    .option('--rounds <n>', 'rounds (default: full 5, quick 2, smoke 1)')
+    .option('--seconds <n>', 'seconds per load run (default: full 5, quick 2, smoke 1)')
+    .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000)')
+    .option('--haproxy-threads <n>', 'nbthread of each HAProxy of the pair (default 1, like one agent event loop)')
+    .option('--name <lab>', 'lab name (default bench)')
+    .showHelpAfterError();
+  program.parse([...argv]);
+  let options: BenchOptions;
+  try {
+    options = benchOptions(program.opts());
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  try {
+    await run(options);
+  } catch (err) {
+    process.stderr.write(`bench: failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,115 @@
+/**
+ * CPU time and memory of the proxy processes, read from `/proc/<pid>/stat` and
+ * `/proc/<pid>/status` (the lab shares the host's pid namespace, so the harness reads them
+ * directly). Parsing is pure and exported for tests.
+ *
+ * @module
+ */
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { MeshletError } from '../src/mesh/errors.js';
+
+/** CPU time of a process, all threads, in seconds. */
+export interface CpuTimes {
+  readonly userS: number;
+  readonly systemS: number;
+}
+
+/** Memory of a process, in KiB. */
+export interface MemoryStatus {
+  /** Resident set size now. */
+  readonly rssKiB: number;
+  /** Peak resident set size since start or the last {@link resetPeakRss}. */
+  readonly peakKiB: number;
+}
+
+let ticksPerSecond: number | undefined;
+
+/** `sysconf(_SC_CLK_TCK)`, the unit of utime/stime in /proc (100 on Linux nearly always). */
+export function clockTicksPerSecond(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim());
+      ticksPerSecond = Number.isInteger(n) && n > 0 ? n : 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/**
+ * utime and stime from the text of `/proc/<pid>/stat` (fields 14 and 15, counted after the
+ * parenthesised command name, which may itself hold spaces or parentheses).
+ */
+export function parseProcStat(text: string, ticks: number): CpuTimes {
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state), so field N is fields[N - 3].
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (close < 0 || !Number.isFinite(utime) || !Number.isFinite(stime)) {
+    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `unreadable /proc stat line: ${text.slice(0, 200)}`);
+  }
+  return { userS: utime / ticks, systemS: stime / ticks };
+}
+
+/** VmRSS and VmHWM from the text of `/proc/<pid>/status`. */
+export function parseProcStatus(text: string): MemoryStatus {
+  const kib = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
+    if (m?.[1] === undefined) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `no ${name} in /proc status`);
+    return Number(m[1]);
+  };
+  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') };
+}
+
+/** CPU seconds (user + system) a process has used. */
+export function cpuSeconds(pid: number): number {
+  const t = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'), clockTicksPerSecond());
+  return t.userS + t.systemS;
+}
+
+/** Current and peak RSS of a process. */
+export function memoryStatus(pid: number): MemoryStatus {
+  return parseProcStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+/**
+ * Resets the process's peak RSS (VmHWM) to its current RSS (`clear_refs` value 5, Linux 4.0+),
+ * so the next peak read covers one run only. Returns false when the kernel refuses.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CPU and peak memory of a set of processes over one run. */
+export class ProcessMeter {
+  private readonly startCpu: number;
+
+  /** Starts metering: notes CPU and resets peaks. */
+  constructor(private readonly pids: readonly number[]) {
+    for (const pid of pids) resetPeakRss(pid);
+    this.startCpu = this.totalCpu();
+  }
+
+  private totalCpu(): number {
+    return this.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  }
+
+  /** CPU seconds all the processes used since the meter started. */
+  cpuSince(): number {
+    return this.totalCpu() - this.startCpu;
+  }
+
+  /** Sum of the processes' peak RSS since the meter started, in MiB. */
+  peakRssMiB(): number {
+    return this.pids.reduce((sum, pid) => sum + memoryStatus(pid).peakKiB, 0) / 1024;
+  }
+}

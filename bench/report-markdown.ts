@@ -1,0 +1,129 @@
+/**
+ * The markdown report of a run: machine facts, setup, the bar in plain words, then one table
+ * per scenario (median of the rounds with min–max, and meshlet's ratios). Pure.
+ *
+ * @module
+ */
+
+import { PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
+import { metricStat, ratio, verdicts, type Stat } from './summary.js';
+
+/** A number with a fixed count of decimals and thousands separators. */
+export function formatNumber(n: number, digits: number): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function cell(s: Stat | undefined, m: MetricSpec): string {
+  if (s === undefined) return 'failed';
+  const median = formatNumber(s.median, m.digits);
+  return s.n > 1 ? `${median} (${formatNumber(s.min, m.digits)}–${formatNumber(s.max, m.digits)})` : median;
+}
+
+function ratioCell(r: number | undefined): string {
+  return r === undefined ? '—' : `${formatNumber(r, 2)}x`;
+}
+
+/** The markdown table of one scenario. */
+export function scenarioTable(s: ScenarioResult, paths: readonly PathName[]): string {
+  const cols = paths.map((p) => PATH_LABELS[p]);
+  const withRatios = paths.includes('meshlet');
+  const head = ['metric', ...cols, ...(withRatios ? ['meshlet/direct', 'meshlet/HAProxy'] : [])];
+  const rows = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const m of s.metrics) {
+    const stats = new Map(paths.map((p) => [p, metricStat(s, m.key, p)]));
+    const values = paths.map((p) => {
+      const na = s.notApplicable[p];
+      if (na !== undefined || (m.proxyOnly === true && p === 'direct')) return '—';
+      return cell(stats.get(p), m);
+    });
+    const ratios = withRatios
+      ? [
+          m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get('meshlet'), stats.get('direct'))),
+          ratioCell(ratio(stats.get('meshlet'), stats.get('haproxy'))),
+        ]
+      : [];
+    rows.push(`| ${m.label}${m.unit === '' ? '' : ` (${m.unit})`} | ${[...values, ...ratios].join(' | ')} |`);
+  }
+  return rows.join('\n');
+}
+
+function doubtful(s: ScenarioResult): string[] {
+  return s.runs.filter((r) => r.error !== undefined).map((r) => `- round ${r.round}, ${PATH_LABELS[r.path]}: ${r.error}`);
+}
+
+function machineTable(r: BenchResults): string {
+  const m = r.machine;
+  const rows: [string, string][] = [
+    ['CPU', `${m.cores} cores, ${m.cpuModel}`],
+    ['memory', `${formatNumber(m.memoryGiB, 1)} GiB`],
+    ['kernel', m.kernel],
+    ['Node.js', m.node],
+    ['HAProxy', m.haproxy],
+    ['iperf3 / sockperf / wrk', `${m.iperf3} / ${m.sockperf} / ${m.wrk}`],
+    ['open files limit', String(m.fdLimit)],
+  ];
+  return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+}
+
+function tlsLine(r: BenchResults): string {
+  const t = (x: { protocol: string; cipher: string; group: string } | undefined): string => (x === undefined ? 'not probed' : `${x.protocol}, ${x.cipher}, ${x.group}`);
+  return `- TLS negotiated (checked with a handshake against each): meshlet tunnel ${t(r.tls.meshlet)}; HAProxy pair ${t(r.tls.haproxy)}.`;
+}
+
+function barSection(r: BenchResults): string[] {
+  const vs = verdicts(r);
+  if (vs.length === 0) return [];
+  const met = vs.filter((v) => v.meets === true).length;
+  const lines = [
+    '## The bar',
+    '',
+    `meshlet meets ${met} of ${vs.length} checks: throughput >= 1.0x HAProxy, added latency over direct <= 1.0x HAProxy's, CPU per 1,000 requests <= 1.0x HAProxy's (medians).`,
+    '',
+    '| check | result | figures |',
+    '|---|---|---|',
+  ];
+  for (const v of vs) {
+    const result = v.meets === undefined ? 'not measured' : v.meets ? 'meets' : '**falls short**';
+    lines.push(`| ${v.what} | ${result} | ${v.detail} |`);
+  }
+  return [...lines, ''];
+}
+
+/** The whole report. `chartFile` is the PNG's name next to it (omitted when none was made). */
+export function renderReport(r: BenchResults, chartFile?: string): string {
+  const out = [
+    `# meshlet benchmark: ${r.mode} run${r.profile ? ' (profile)' : ''}, ${r.startedAt.slice(0, 10)}`,
+    '',
+    `Started ${r.startedAt}, finished ${r.finishedAt}. Paths: ${r.paths.map((p) => PATH_LABELS[p]).join(', ')}.`,
+    '',
+    '## Machine',
+    '',
+    machineTable(r),
+    '',
+    '## Setup',
+    '',
+    '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection.',
+    tlsLine(r),
+    `- ${Object.entries(r.parameters).map(([k, v]) => `${k} ${String(v)}`).join(', ')}. Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.`,
+    ...r.notes.map((n) => `- Note: ${n}`),
+    '',
+    ...barSection(r),
+  ];
+  if (chartFile !== undefined) out.push(`![meshlet, HAProxy and direct side by side](${chartFile})`, '');
+  for (const s of r.scenarios) {
+    out.push(`## ${s.title}`, '', s.measures, '', scenarioTable(s, r.paths), '');
+    const bad = doubtful(s);
+    if (bad.length > 0) out.push('Doubtful runs:', '', ...bad, '');
+  }
+  for (const p of r.cpuProfiles ?? []) out.push(...profileSection(p));
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+function profileSection(p: ProfileSummary): string[] {
+  const lines = [`## Where the ${p.node} agent spends its time (node --cpu-prof)`, '', `Profile \`${p.file}\`: ${formatNumber(p.totalMs / 1000, 1)} s sampled, idle included.`, ''];
+  lines.push('| category | time (s) | share |', '|---|---:|---:|');
+  for (const c of p.categories) lines.push(`| ${c.name} | ${formatNumber(c.ms / 1000, 2)} | ${formatNumber(c.share * 100, 1)}% |`);
+  lines.push('', '| function (self time) | where | time (s) | share |', '|---|---|---:|---:|');
+  for (const f of p.topFunctions) lines.push(`| \`${f.name}\` | ${f.location} | ${formatNumber(f.selfMs / 1000, 2)} | ${formatNumber(f.share * 100, 1)}% |`);
+  return [...lines, ''];
+}
