@@ -26,8 +26,3 @@ export function fromServiceError(err: ServiceError, what: string): MeshletError 
   const name = status[err.code] ?? String(err.code);
   return new MeshletError(code, `${what}: controller answered ${name}: ${err.details}`, { cause: err });
 }
-
-/** True for a ServiceError (grpc-js errors carry a numeric status code and details). */
-export function isServiceError(err: unknown): err is ServiceError {
-  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
-}

@@ -1,0 +1,54 @@
+/**
+ * The controller client's pure parts: reconnect backoff, the controller identity check, and
+ * gRPC failures as MeshletError codes.
+ */
+import t from 'tap';
+import type { PeerCertificate } from 'node:tls';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Backoff } from '../../../src/agent/controller-backoff.js';
+import { fromServiceError } from '../../../src/agent/controller-errors.js';
+import { checkControllerIdentity } from '../../../src/agent/controller-tls.js';
+import { controllerIdentity } from '../../../src/mesh/snapshot-wire.js';
+
+t.test('backoff doubles from 200 ms to a 30 s ceiling, jittered within the upper half', async (t) => {
+  const low = new Backoff({ random: () => 0 });
+  t.same(Array.from({ length: 10 }, () => low.next()), [100, 200, 400, 800, 1600, 3200, 6400, 12800, 15000, 15000]);
+  const high = new Backoff({ random: () => 0.999999 });
+  t.same(Array.from({ length: 10 }, () => high.next()), [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]);
+  t.equal(high.attempts, 10);
+  high.reset();
+  t.equal(high.next(), 200, 'a working connection resets it');
+  const many = new Backoff({ initialMs: 50, maxMs: 1000 });
+  for (let i = 0; i < 100; i++) many.next();
+  const d = many.next();
+  t.ok(d >= 500 && d <= 1000, `after 100 failures still within the ceiling: ${d}`);
+  t.equal(new Backoff({ initialMs: 500, maxMs: 100 }).maxMs, 500, 'a ceiling below the start is raised to it');
+});
+
+t.test('the controller must present exactly the controller SPIFFE ID', async (t) => {
+  const check = checkControllerIdentity('cluster.local');
+  const cert = (san: string | undefined): PeerCertificate => ({ subjectaltname: san }) as unknown as PeerCertificate;
+  t.equal(check('meshlet-controller', cert(`URI:${controllerIdentity('cluster.local')}`)), undefined);
+  t.equal(check('x', cert(`DNS:controller, URI:${controllerIdentity('cluster.local')}`)), undefined, 'other names may come along');
+  t.match(check('x', cert('URI:spiffe://cluster.local/ns/demo/sa/web')), { code: 'MESHLET_ERR_CONTROLLER', message: /is for spiffe:\/\/cluster.local\/ns\/demo\/sa\/web, not spiffe:\/\/cluster.local\/ns\/meshlet-system\/sa\/meshlet-controller/ });
+  t.match(check('x', cert(`URI:${controllerIdentity('other.example')}`)), { message: /not spiffe:\/\/cluster.local/ }, 'another trust domain');
+  t.match(check('x', cert(undefined)), { message: /is for no SPIFFE ID/ });
+  t.match(check('x', cert(`URI:"${controllerIdentity('cluster.local')}, DNS:x"`)), { message: /not spiffe/ }, 'a quoted SAN cannot smuggle the ID in');
+});
+
+t.test('gRPC failures become MeshletErrors: the controller\'s code first, else the status', async (t) => {
+  const err = (code: status, details: string, carried?: string): ServiceError => {
+    const metadata = new Metadata();
+    if (carried !== undefined) metadata.set('x-meshlet-error-code', carried);
+    return Object.assign(new Error(details), { code, details, metadata });
+  };
+  t.match(fromServiceError(err(status.PERMISSION_DENIED, 'not on node-a', 'MESHLET_ERR_CERT_NOT_AUTHORIZED'), 'signing'), {
+    code: 'MESHLET_ERR_CERT_NOT_AUTHORIZED',
+    message: 'signing: controller answered PERMISSION_DENIED: not on node-a',
+  });
+  t.match(fromServiceError(err(status.UNAUTHENTICATED, 'bad token'), 'x'), { code: 'MESHLET_ERR_UNAUTHENTICATED' });
+  t.match(fromServiceError(err(status.PERMISSION_DENIED, 'no'), 'x'), { code: 'MESHLET_ERR_CERT_NOT_AUTHORIZED' });
+  t.match(fromServiceError(err(status.INVALID_ARGUMENT, 'bad csr'), 'x'), { code: 'MESHLET_ERR_CERT' });
+  t.match(fromServiceError(err(status.UNAVAILABLE, 'no connection'), 'x'), { code: 'MESHLET_ERR_CONTROLLER' });
+  t.match(fromServiceError(err(status.INTERNAL, 'x', 'NOT_A_CODE'), 'x'), { code: 'MESHLET_ERR_CONTROLLER' }, 'an unknown carried code is not trusted');
+});
