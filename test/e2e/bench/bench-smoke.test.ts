@@ -1,0 +1,87 @@
+/**
+ * CI smoke test of `npm run bench`: runs the harness with `--smoke` (one tiny round of every
+ * scenario, in its own lab) and checks that it wrote a results file with every scenario and
+ * every path filled in, the markdown report and the PNG chart. No speed is asserted: on a
+ * shared 2-core CI machine the numbers mean nothing, the plumbing does.
+ */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchOptions } from '../../../bench/bench-options.js';
+import type { BenchResults } from '../../../bench/bench-types.js';
+import { scenarioSpecs } from '../../../bench/scenarios.js';
+import { listLabNetns } from '../../../src/lab/index.js';
+import { requireNamespaces, type GateableTest } from '../helpers/require-root.js';
+
+const MAIN = fileURLToPath(new URL('../../../bench/main.js', import.meta.url));
+/** The smoke run takes about 45 s alone; a loaded CI machine gets room, then it is killed. */
+const RUN_LIMIT_MS = 150_000;
+const TOOLS = ['haproxy', 'iperf3', 'sockperf', 'wrk', 'rsvg-convert', 'chrt'];
+
+/** Like requireNamespaces for the bench's tools: loud skip, or a failure in CI. */
+function requireBenchTools(t: GateableTest): boolean {
+  const missing = TOOLS.filter((cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0);
+  if (missing.length === 0) return true;
+  const why = `missing ${missing.join(', ')} (node scripts/setup-bench.mjs installs them)`;
+  console.error(`BENCH SMOKE TEST NOT RUN: ${why}`);
+  if (process.env['CI'] === 'true') t.fail(`the bench smoke test must run in CI: ${why}`);
+  else t.plan(0, `BENCH SMOKE TEST NOT RUN: ${why}`);
+  return false;
+}
+
+t.test('npm run bench -- --smoke writes every scenario for every path', async (t) => {
+  if (!requireNamespaces(t) || !requireBenchTools(t)) return;
+  const out = mkdtempSync(join(tmpdir(), 'meshlet-bench-smoke-'));
+  const lab = `bs${process.pid % 100_000}`;
+  const child = spawn(process.execPath, [MAIN, '--smoke', '--out', out, '--name', lab], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    rmSync(out, { recursive: true, force: true });
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
+  // SIGTERM lets the harness tear its lab down before it exits.
+  const timer = setTimeout(() => child.kill('SIGTERM'), RUN_LIMIT_MS);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  t.equal(code, 0, `the harness exits 0; output:\n${output.slice(-4000)}`);
+  t.same(await listLabNetns(lab), [], 'the harness removed its lab');
+
+  const files = readdirSync(out);
+  const json = files.find((f) => f.endsWith('-smoke.json'));
+  const md = files.find((f) => f.endsWith('-smoke.md'));
+  const png = files.find((f) => f.endsWith('-smoke.png'));
+  if (json === undefined || md === undefined || png === undefined) {
+    t.fail(`results missing in ${out}: ${files.join(', ')}`);
+    return;
+  }
+  const results = JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResults;
+  t.same(results.paths, ['direct', 'meshlet', 'haproxy'], 'all three paths ran');
+  const expected = scenarioSpecs(benchOptions({ smoke: true }));
+  t.same(results.scenarios.map((s) => s.id), expected.map((s) => s.id), 'every scenario is in the results');
+  for (const s of results.scenarios) {
+    for (const path of results.paths) {
+      if (s.notApplicable[path] !== undefined) continue;
+      const runs = s.runs.filter((r) => r.path === path);
+      const missing = s.metrics
+        .filter((m) => !(m.proxyOnly === true && path === 'direct'))
+        .filter((m) => !runs.some((r) => Number.isFinite(r.values[m.key])))
+        .map((m) => m.key);
+      t.same(missing, [], `${s.id} on ${path}: every metric has a value`, { runs });
+    }
+  }
+  t.ok(results.tls.meshlet !== undefined && results.tls.haproxy !== undefined, 'TLS of both proxied paths was probed');
+  t.same(results.tls.haproxy, results.tls.meshlet, 'the HAProxy pair negotiates what meshlet negotiates');
+  const report = readFileSync(join(out, md), 'utf8');
+  for (const s of results.scenarios) t.ok(report.includes(`## ${s.title}`), `the report has a table for ${s.id}`);
+  t.ok(report.includes('## The bar'), 'the report says whether meshlet meets the bar');
+  t.same([...readFileSync(join(out, png)).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'the chart is a PNG');
+});
