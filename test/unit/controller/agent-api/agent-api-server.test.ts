@@ -255,3 +255,26 @@ t.test('an error that is not a MeshletError is a bare INTERNAL', async (t) => {
   const web = 'spiffe://cluster.local/ns/demo/sa/web';
   t.match(await rawSign(rawClient(t, pki, address), 'token-a', await pki.csr(web), web), { code: status.INTERNAL, details: 'internal error in the controller' });
 });
+
+t.test('before the first state a stream waits; the first state is pushed when it comes', async (t) => {
+  const feed = new FakeFeed();
+  const { server, address } = await startServer(t, pki, feed);
+  const agent = new RawAgent(t, rawClient(t, pki, address), 'token-a');
+  agent.hello();
+  await waitFor(() => server.nodeStats('node-a')?.connected === true, 'accepted');
+  t.ok(agent.headers, 'accepted with nothing to send yet');
+  t.same(agent.snapshots, []);
+  feed.publish(state1, 'v1');
+  await waitFor(() => agent.snapshots.length === 1, 'the first state');
+  t.equal(agent.versions[0], 'v1');
+});
+
+t.test('close() and destroy() of a server that never started', async (t) => {
+  const make = (): AgentApiServer =>
+    new AgentApiServer({ feed: new FakeFeed(), authenticator: new FakeAuthenticator({}), signer: new FakeSigner(pki.ca, {}), logger: silent, tls: pki.tls, trustDomain: TRUST_DOMAIN });
+  await make().close();
+  const destroyed = make();
+  destroyed.destroy();
+  await destroyed.close();
+  t.pass('both return');
+});
