@@ -1,12 +1,16 @@
 /**
- * `meshlet agent`: runs a node agent. Static mode (`--config DIR`) reads the mesh from a
+ * `meshlet agent`: runs a node agent. Controller mode (`--controller`) takes snapshots and
+ * certificates from the controller; static mode (`--config DIR`) reads the mesh from a
  * directory of YAML and signs certificates with a CA kept in `--state-dir`.
  */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { Agent, type CaptureRules } from '../agent/agent.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
+import { ControllerClient } from '../agent/controller-client.js';
 import type { CertificateSigner } from '../agent/identity-manager.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { IptablesManager } from '../iptables/manager.js';
@@ -22,6 +26,10 @@ export function registerAgentCommand(program: Command): void {
     .description('run the node agent: capture, mTLS tunnels, policy for every meshed workload on this node')
     .option('--node <name>', 'this node\'s name, as in the Node object and pods\' spec.nodeName (env MESHLET_NODE)')
     .option('--config <dir>', 'static mode: directory of mesh YAML, watched for changes (env MESHLET_CONFIG_DIR)')
+    .option('--controller <host:port>', 'controller mode: the controller\'s agent API, e.g. meshlet-controller.meshlet-system.svc:15012 (env MESHLET_CONTROLLER)')
+    .option('--controller-ca <file>', 'with --controller: CA bundle the controller certificate must chain to (env MESHLET_CONTROLLER_CA)')
+    .option('--join-token-file <file>', 'with --controller: this node\'s join token (systemd hosts)')
+    .option('--kube-token-file <file>', 'with --controller: a projected ServiceAccount token with audience "meshlet" (Kubernetes)')
     .option('--state-dir <dir>', 'state directory; static mode keeps the mesh CA in <dir>/ca (env MESHLET_STATE_DIR)', undefined)
     .option('--trust-domain <name>', 'SPIFFE trust domain', undefined)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
@@ -52,14 +60,35 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
   const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   if (flags['iptables'] === true) delete flags['iptables'];
   let config: AgentConfig;
-  let snapshot: NodeSnapshot;
+  let snapshot: NodeSnapshot | undefined;
+  let controllerCaPem = '';
   try {
     config = loadAgentConfig(flags, process.env);
-    snapshot = await loadStaticSnapshot(config.configDir, config.node, config.trustDomain);
+    if (config.controller === undefined) snapshot = await loadStaticSnapshot(config.configDir, config.node, config.trustDomain);
+    else controllerCaPem = readControllerCa(config.controller.caFile);
   } catch (err) {
     usageExit(err);
   }
   const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
+  if (config.controller !== undefined) await runWithController(config, controllerCaPem, logger);
+  else await runStatic(config, snapshot as NodeSnapshot, logger);
+}
+
+function readControllerCa(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `--controller-ca=${JSON.stringify(file)}: cannot be read: ${(err as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `--controller-ca=${JSON.stringify(file)}: no PEM certificate in it`);
+  }
+  return pem;
+}
+
+/** Static mode: the snapshot from a YAML directory, certificates from a CA in the state dir. */
+async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logger: Logger): Promise<void> {
   const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger });
   const signer: CertificateSigner = {
     sign: async (csrPem, identity) => {
@@ -76,15 +105,44 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
     trustDomain: config.trustDomain,
     logger: logger.child({ component: 'config' }),
     initialVersion: snapshot.version,
-    onSnapshot: (s) => void agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not applied')),
+    onSnapshot: (s) => void agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not fully applied; the agent retries')),
   });
   watcher.start();
-  installSignalHandlers(agent, watcher, logger);
+  installSignalHandlers(agent, () => watcher.close(), logger);
   try {
     await agent.applySnapshot(snapshot);
   } catch (err) {
     logger.error({ err: (err as Error).message, code: (err as MeshletError).code }, 'first snapshot not fully applied; the agent retries');
   }
+}
+
+/**
+ * Controller mode: snapshots pushed by the controller (ACKed once in use; bad ones NACKed by
+ * the client, keeping the last good one), certificates signed by it. While it is unreachable
+ * the agent keeps serving with what it has and reconnects with backoff.
+ */
+async function runWithController(config: AgentConfig, caPem: string, logger: Logger): Promise<void> {
+  const endpoint = config.controller as NonNullable<AgentConfig['controller']>;
+  let agent: Agent | undefined;
+  const client = new ControllerClient({
+    address: endpoint.address,
+    caPem,
+    node: config.node,
+    // Re-read at every connect: a rotated token file takes effect without a restart.
+    credentials: async () => (await readFile(endpoint.token.file, 'utf8')).trim(),
+    trustDomain: config.trustDomain,
+    logger,
+    onSnapshot: async (s) => {
+      if (agent === undefined) throw new MeshletError('MESHLET_ERR_CLOSED', 'agent not started yet');
+      // In use as soon as the tables are swapped; certificates and rules follow (and retry).
+      agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not fully applied; the agent retries'));
+    },
+  });
+  const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
+  agent = new Agent({ config, logger, signer: client, capture });
+  await agent.start();
+  client.start();
+  installSignalHandlers(agent, () => void client.close(), logger);
 }
 
 async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {
@@ -102,7 +160,7 @@ async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<Cap
 }
 
 /** SIGTERM/SIGINT start a drain; a second signal exits at once. */
-function installSignalHandlers(agent: Agent, watcher: StaticSnapshotWatcher, logger: Logger): void {
+function installSignalHandlers(agent: Agent, stopSource: () => void, logger: Logger): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
@@ -111,7 +169,7 @@ function installSignalHandlers(agent: Agent, watcher: StaticSnapshotWatcher, log
       process.exit(1);
     }
     logger.info({ signal }, 'shutdown requested');
-    watcher.close();
+    stopSource();
     void agent.drain().then(() => process.exit(0));
   };
   process.on('SIGTERM', onSignal);

@@ -5,8 +5,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerAgentCommand } from './agent-command.js';
+import { registerControllerCommand } from './controller-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerIptablesCommand } from './iptables-command.js';
+import { registerJoinTokenCommand } from './join-token-command.js';
 import { registerLabCommand } from './lab-command.js';
 import { createRootLogger } from './logger.js';
 
@@ -18,6 +20,8 @@ const program = new Command('meshlet')
   .showHelpAfterError();
 
 registerAgentCommand(program);
+registerControllerCommand(program);
+registerJoinTokenCommand(program);
 registerIptablesCommand(program, { createLogger: (level) => createRootLogger(level) });
 registerLabCommand(program);
 registerDemoCommand(program);

@@ -76,7 +76,8 @@ export function writeJoinTokens(paths: LabPaths, plan: LabPlan): void {
   mkdirSync(tokensDir, { recursive: true, mode: 0o700 });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const tokens = plan.nodes.map((n) => {
-    const token = randomBytes(32).toString('base64url');
+    // The controller's token format: a recognisable prefix, 256 random bits.
+    const token = `mjt_${randomBytes(32).toString('base64url')}`;
     const file = join(tokensDir, `${n.name}.token`);
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);

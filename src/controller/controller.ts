@@ -1,0 +1,131 @@
+/**
+ * The controller: registry source -> state store -> agent API server, with the CA, the
+ * node-authorized signer and the authenticators. `start()` brings the parts up in order
+ * (CA, authenticators, registry synced, listener bound) and returns the bound address.
+ */
+import { isIP } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { CertificateAuthority } from '../ca/authority.js';
+import { KubernetesSecretCaStore } from '../ca/kubernetes-secret-ca-store.js';
+import { controllerIdentity, issueServingCertificate } from '../ca/serving-certificate.js';
+import { AgentApiServer, type BoundAddress } from './agent-api/agent-api-server.js';
+import { CombinedAuthenticator } from './auth/agent-authenticator.js';
+import { JoinTokenAuthenticator } from './auth/join-token-authenticator.js';
+import { KubernetesTokenAuthenticator } from './auth/kubernetes-token-authenticator.js';
+import { KubernetesTokenReviewer } from './auth/token-reviewer.js';
+import { ControllerCertSigner } from './cert-signer.js';
+import type { ControllerConfig } from './config.js';
+import { loadKubeConfig } from './registry/kube-client.js';
+import { KubernetesSource } from './registry/kubernetes-source.js';
+import type { RegistrySource } from './registry/registry-source.js';
+import { YamlDirectorySource } from './registry/yaml-directory-source.js';
+import { StateStore } from './state-store.js';
+
+/** The controller's serving certificate lives this long; it is renewed at half-life. */
+const SERVING_TTL_SECONDS = 30 * 24 * 3600;
+
+/** One controller process. */
+export class Controller {
+  readonly store: StateStore;
+  private readonly config: ControllerConfig;
+  private readonly logger: Logger;
+  private kubeConfig: KubeConfig | undefined;
+  private source: RegistrySource | undefined;
+  private joinTokens: JoinTokenAuthenticator | undefined;
+  private server: AgentApiServer | undefined;
+  private signer: ControllerCertSigner | undefined;
+  private closing: Promise<void> | undefined;
+
+  private readonly env: Readonly<Record<string, string | undefined>>;
+
+  /** `env` locates the Kubernetes API in a pod (KUBERNETES_SERVICE_HOST/PORT); tests pass their own. */
+  constructor(config: ControllerConfig, logger: Logger, env: Readonly<Record<string, string | undefined>> = {}) {
+    this.config = config;
+    this.logger = logger;
+    this.env = env;
+    this.store = new StateStore({ logger, trustDomain: config.trustDomain, debounceMs: config.debounceMs });
+  }
+
+  /** Brings everything up; resolves with the agent API's bound address. */
+  async start(): Promise<BoundAddress> {
+    const { config, logger } = this;
+    if (config.registry.kind === 'kubernetes' || config.ca.kind === 'kubernetes-secret' || config.kubernetesAuth) {
+      const kubeconfig = config.registry.kind === 'kubernetes' ? config.registry.kubeconfig : undefined;
+      this.kubeConfig = loadKubeConfig({ env: this.env, ...(kubeconfig === undefined ? {} : { kubeconfig }) });
+    }
+    const ca = await this.loadCa();
+    const authenticator = await this.authenticator();
+    this.signer = new ControllerCertSigner({ ca, feed: this.store, logger, ttlSeconds: config.certTtlSeconds });
+    this.source = this.registrySource();
+    this.store.addSource(this.source);
+    await this.source.start();
+    const serving = await issueServingCertificate(ca, {
+      identity: controllerIdentity(config.trustDomain),
+      dnsNames: ['meshlet-controller.meshlet-system.svc', ...config.serverNames.filter((n) => isIP(n) === 0)],
+      ipAddresses: [...config.serverNames.filter((n) => isIP(n) !== 0), ...(isWildcard(config.listenHost) ? [] : [config.listenHost])],
+      ttlSeconds: SERVING_TTL_SECONDS,
+    });
+    this.server = new AgentApiServer({
+      feed: this.store,
+      authenticator,
+      signer: this.signer,
+      logger,
+      tls: { certPem: serving.chainPem, keyPem: serving.keyPem, trustBundlePem: ca.trustBundlePem },
+      trustDomain: config.trustDomain,
+    });
+    const bound = await this.server.start(config.listenPort, config.listenHost);
+    logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name, servingCertNotAfter: serving.notAfter.toISOString() }, 'controller ready');
+    return bound;
+  }
+
+  private async loadCa(): Promise<CertificateAuthority> {
+    const { ca } = this.config;
+    const opts = { trustDomain: this.config.trustDomain, logger: this.logger };
+    switch (ca.kind) {
+      case 'directory':
+        return CertificateAuthority.loadOrCreate({ ...opts, dir: ca.dir });
+      case 'files':
+        return CertificateAuthority.fromFiles({ ...opts, certFile: ca.certFile, keyFile: ca.keyFile, bundleFile: ca.bundleFile });
+      case 'kubernetes-secret':
+        return CertificateAuthority.fromStore({
+          ...opts,
+          store: new KubernetesSecretCaStore({ kubeConfig: this.kubeConfig as KubeConfig, namespace: ca.namespace, name: ca.name }),
+        });
+    }
+  }
+
+  private async authenticator(): Promise<CombinedAuthenticator> {
+    if (this.config.joinTokensFile !== undefined) {
+      this.joinTokens = new JoinTokenAuthenticator({ file: this.config.joinTokensFile, logger: this.logger });
+      await this.joinTokens.start();
+    }
+    const kubernetes =
+      this.config.kubernetesAuth && this.kubeConfig !== undefined
+        ? new KubernetesTokenAuthenticator({ reviewer: new KubernetesTokenReviewer({ kubeConfig: this.kubeConfig }), logger: this.logger })
+        : undefined;
+    return new CombinedAuthenticator({ joinTokens: this.joinTokens, kubernetes });
+  }
+
+  private registrySource(): RegistrySource {
+    const { registry } = this.config;
+    if (registry.kind === 'directory') return new YamlDirectorySource({ dir: registry.dir, logger: this.logger });
+    return new KubernetesSource({ kubeConfig: this.kubeConfig as KubeConfig, logger: this.logger });
+  }
+
+  /** Stops accepting, ends agent streams (agents keep serving and reconnect), closes sources. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.server?.close();
+      await this.source?.close();
+      this.store.close();
+      this.joinTokens?.close();
+      this.logger.info('controller stopped');
+    })();
+    return this.closing;
+  }
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
