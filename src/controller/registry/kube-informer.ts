@@ -7,7 +7,7 @@
 import { ListWatch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { listAll, type RequestLimits } from './kube-client.js';
-import { convertKubeObject, kubeObjectKey } from './kube-objects.js';
+import { convertKubeObject, kubeObjectKey, slimKubeObject } from './kube-objects.js';
 import { collectionPath, MESHLET_GROUP, resourceName, type KubeResource } from './kube-resources.js';
 import { RegistryWatch, type WatchTiming } from './kube-watch.js';
 import type { KeyedObjects } from './registry-source.js';
@@ -85,12 +85,14 @@ export class ResourceInformer {
         onWatchEnd: (ms) => {
           if (ms >= HEALTHY_WATCH_MS) this.failures = 0;
         },
+        transform: (object) => slimKubeObject(opts.resource, object),
       },
       opts.timing,
     );
     const list = async (): Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }> => {
       this.counts.lists++;
-      return listAll(opts.kubeConfig, path, opts.listLimits, this.closing.signal);
+      const listed = await listAll(opts.kubeConfig, path, opts.listLimits, this.closing.signal);
+      return { ...listed, items: listed.items.map((item) => slimKubeObject(opts.resource, item)) };
     };
     this.informer = new ListWatch(path, this.watch, list, false);
     this.informer.on('add', (obj) => this.put(obj));

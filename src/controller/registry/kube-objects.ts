@@ -18,8 +18,11 @@ const ALL = 'all';
 const fields = (f: Readonly<Record<string, Shape>>): Shape => ({ fields: f });
 const each = (s: Shape): Shape => ({ each: s });
 
-/** ObjectMeta: annotations, uid, managedFields and the rest are not read. */
-const META = fields({ name: ALL, namespace: ALL, labels: ALL });
+/**
+ * ObjectMeta: annotations, uid, managedFields and the rest are not read. `resourceVersion` is
+ * not read either, but the informer's cache needs it (the cut objects are what it keeps).
+ */
+const META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL });
 
 /** What meshlet reads from each kind (docs/model.md lists the same fields). */
 const SHAPES: Readonly<Record<string, Shape>> = {
@@ -69,6 +72,16 @@ export function project(value: unknown, shape: Shape): unknown {
     if (Object.hasOwn(value, key)) out[key] = project(value[key], sub);
   }
   return out;
+}
+
+/**
+ * The object cut to what meshlet reads, for the informer's cache: managedFields, container
+ * specs and statuses are most of a pod's size, and a cache of whole objects would hold them
+ * all. Anything that is not a mapping is returned as it is.
+ */
+export function slimKubeObject<T>(resource: KubeResource, raw: T): T {
+  const shape = SHAPES[resource.kind];
+  return shape === undefined || !isRecord(raw) ? raw : (project(raw, shape) as T);
 }
 
 /** `metadata.namespace` and `metadata.name` of an API object, '' when missing. */

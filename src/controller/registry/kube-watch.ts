@@ -21,6 +21,8 @@ export interface WatchHooks {
   onEvent(type: string, object: unknown): void;
   /** A watch ended after `durationMs`, with the error that ended it, if any. */
   onWatchEnd(durationMs: number, err: Error | null): void;
+  /** Applied to the object of ADDED, MODIFIED and DELETED events before ListWatch sees it. */
+  transform?(object: object): object;
 }
 
 /** Timing of watches. */
@@ -203,7 +205,8 @@ export class RegistryWatch extends Watch {
     const { type, object } = event as { type?: unknown; object?: unknown };
     if (typeof type !== 'string' || typeof object !== 'object' || object === null) return;
     this.hooks.onEvent(type, object);
-    callback(type, object, event);
+    const isChange = type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED';
+    callback(type, isChange && this.hooks.transform !== undefined ? this.hooks.transform(object) : object, event);
   }
 }
 
