@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadMeshDirectory } from '../../../../src/controller/registry/yaml-directory.js';
+import { loadMeshDirectory, readMeshDirectory } from '../../../../src/controller/registry/yaml-directory.js';
 import { isMeshletError, type MeshletError } from '../../../../src/mesh/errors.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../../test/fixtures/mesh/', import.meta.url));
@@ -91,4 +91,17 @@ t.test('a missing directory or a file is a configuration error naming it', async
   const notDir = await loadError(join(dir, 'f.yaml'));
   t.equal(notDir.code, 'MESHLET_ERR_CONFIG_INVALID');
   t.match(notDir.message, /is not a directory/);
+});
+
+t.test('readMeshDirectory collects every problem instead of throwing, with the valid objects', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'a.yaml'), NS);
+  await writeFile(join(dir, 'b.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: demo}\nspec: {nodname: x}\n');
+  const read = await readMeshDirectory(dir);
+  t.same(read.files, [join(dir, 'a.yaml'), join(dir, 'b.yaml')]);
+  t.same(read.objects.map((o) => `${o.kind} ${o.name}`), ['Namespace demo']);
+  t.equal(read.problems.length, 1);
+  t.match(read.problems[0]?.text, /b\.yaml:4 \(document 1\): Pod demo\/p: spec\.nodname: unknown field/);
+  const missing = await readMeshDirectory(join(dir, 'nope')).then(() => undefined, (e: unknown) => e);
+  t.ok(isMeshletError(missing, 'MESHLET_ERR_CONFIG_INVALID'), 'only an unreadable directory throws');
 });
