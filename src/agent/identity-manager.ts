@@ -74,6 +74,7 @@ export class IdentityManager {
   private readonly epochs = new Map<string, number>();
   private readonly signTimeoutMs: number;
   private wanted = new Set<string>();
+  private wantedBySni = new Map<string, string>();
   private closed = false;
 
   constructor(opts: IdentityManagerOptions) {
@@ -102,6 +103,16 @@ export class IdentityManager {
     return identity === undefined ? undefined : this.creds.get(identity);
   }
 
+  /**
+   * Credentials for a tunnel server name whose identity is wanted here but not issued yet (a
+   * workload that just joined): issuance is awaited rather than the handshake refused.
+   * Undefined when no wanted identity has that name.
+   */
+  ensureBySni(sni: string): Promise<IdentityCredentials> | undefined {
+    const identity = this.wantedBySni.get(sni);
+    return identity === undefined ? undefined : this.ensure(identity);
+  }
+
   /** Every identity with credentials. */
   list(): IdentityCredentials[] {
     return [...this.creds.values()];
@@ -113,6 +124,7 @@ export class IdentityManager {
    */
   async reconcile(identities: ReadonlySet<string>): Promise<void> {
     this.wanted = new Set(identities);
+    this.wantedBySni = new Map([...identities].map((id) => [sniForIdentity(id), id]));
     // Issuances still in flight count too: a workload may leave before its certificate came.
     for (const identity of new Set([...this.creds.keys(), ...this.pending.keys()])) {
       if (!identities.has(identity)) this.forget(identity);

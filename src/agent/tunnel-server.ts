@@ -74,8 +74,14 @@ export class TunnelServer {
       // client names by SNI; an unknown name fails the handshake.
       SNICallback: (servername, cb) => {
         const creds = this.identities.getBySni(servername);
-        if (creds === undefined) cb(new Error(`no local identity for server name ${servername}`), undefined);
-        else cb(null, creds.secureContext);
+        if (creds !== undefined) {
+          cb(null, creds.secureContext);
+          return;
+        }
+        // A workload that just joined: its certificate may still be on its way.
+        const pending = this.identities.ensureBySni(servername);
+        if (pending === undefined) cb(new Error(`no local identity for server name ${servername}`), undefined);
+        else pending.then((c) => cb(null, c.secureContext), (err: Error) => cb(err, undefined));
       },
     });
     this.server.on('session', (session: TunnelSession) => this.onSession(session));

@@ -265,3 +265,41 @@ t.test('an idle session is closed after the idle timeout', async (t) => {
   for (let i = 0; i < 50 && pool.size > 0; i++) await new Promise((res) => setTimeout(res, 20));
   t.equal(pool.size, 0, 'closed once idle');
 });
+
+t.test('a tunnel to a workload whose certificate is still being issued waits for it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-late-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
+  const slow: CertificateSigner = {
+    sign: async (csr, identity) => {
+      await new Promise((r) => setTimeout(r, 500));
+      return signerFor(ca).sign(csr, identity);
+    },
+  };
+  const backend = net.createServer(digestBackend).listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  t.teardown(() => backend.close());
+  const index = new WorkloadIndex({
+    version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
+    localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
+  });
+  const serverIds = new IdentityManager({ signer: slow, logger });
+  const issuing = serverIds.reconcile(new Set([SERVER_ID])); // not awaited: the workload just joined
+  const table = new ConnectionTable(logger);
+  const inbound = new InboundProxy({ logger, table, index: () => index });
+  const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
+  const bound = await tunnel.listen(0, '127.0.0.1');
+  const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
+  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port });
+  t.teardown(() => {
+    pool.destroy();
+    tunnel.destroy();
+    serverIds.close();
+    clientIds.close();
+  });
+  t.equal(serverIds.get(SERVER_ID), undefined, 'no certificate yet');
+  const s = await pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: (backend.address() as AddressInfo).port });
+  t.equal(await status(s), 200, 'the handshake waited for the certificate instead of failing');
+  s.destroy();
+  await issuing;
+});
