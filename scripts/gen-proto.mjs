@@ -2,18 +2,31 @@
 // Regenerates the TypeScript types of the agent <-> controller API (`proto/meshlet/v1/*.proto`)
 // into `src/proto/generated/` with @grpc/proto-loader's `proto-loader-gen-types`. The generated
 // files are never edited by hand: change the .proto, run `node scripts/gen-proto.mjs`, commit both.
+// `--out DIR` (relative to the repository root) writes elsewhere: a unit test regenerates into a
+// temporary directory and compares, so a .proto changed without regenerating fails the tests.
 //
 // The flags must match the options both ends load the .proto with at run time
 // (`PROTO_LOADER_OPTIONS` in src/controller/agent-api/agent-api-proto.ts and
 // src/agent/controller-proto.ts): the types describe the objects that loader produces.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const protoDir = join(root, 'proto');
-const outDir = join(root, 'src/proto/generated');
+const outFlag = process.argv.indexOf('--out');
+const outRel = outFlag === -1 ? 'src/proto/generated' : process.argv[outFlag + 1];
+if (outRel === undefined || outRel === '') {
+  console.error('usage: node scripts/gen-proto.mjs [--out DIR]');
+  process.exit(64);
+}
+const outDir = resolve(root, outRel);
+// The output directory is emptied first: never let that be the checkout or one of its parents.
+if (relative(outDir, root) === '' || !relative(outDir, root).startsWith('..')) {
+  console.error(`refusing to write into ${outDir}: it holds the repository`);
+  process.exit(64);
+}
 const protos = readdirSync(join(protoDir, 'meshlet/v1'))
   .filter((f) => f.endsWith('.proto'))
   .sort()
@@ -32,7 +45,7 @@ const args = [
   // Relative paths (run from the repo root), so the generated "Original file" comments do not
   // depend on where the checkout lives.
   '-I', 'proto',
-  '-O', 'src/proto/generated',
+  '-O', relative(root, outDir),
   ...protos,
 ];
 const bin = join(root, 'node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js');

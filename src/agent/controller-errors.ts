@@ -22,7 +22,10 @@ function isErrorCode(value: unknown): value is MeshletErrorCode {
 /** The MeshletError for a failed call; `what` says what the agent was doing. */
 export function fromServiceError(err: ServiceError, what: string): MeshletError {
   const carried = err.metadata?.get(ERROR_CODE_METADATA)[0];
-  const code = isErrorCode(carried) ? carried : (CODE_OF_STATUS[err.code] ?? 'MESHLET_ERR_CONTROLLER');
+  // MESHLET_ERR_CLOSED from the controller means a part of it shut down; to the agent that is
+  // the controller failing, not the agent's own client being closed.
+  const usable = isErrorCode(carried) && carried !== 'MESHLET_ERR_CLOSED' ? carried : undefined;
+  const code = usable ?? CODE_OF_STATUS[err.code] ?? 'MESHLET_ERR_CONTROLLER';
   const name = status[err.code] ?? String(err.code);
   return new MeshletError(code, `${what}: controller answered ${name}: ${err.details}`, { cause: err });
 }

@@ -51,4 +51,6 @@ t.test('gRPC failures become MeshletErrors: the controller\'s code first, else t
   t.match(fromServiceError(err(status.INVALID_ARGUMENT, 'bad csr'), 'x'), { code: 'MESHLET_ERR_CERT' });
   t.match(fromServiceError(err(status.UNAVAILABLE, 'no connection'), 'x'), { code: 'MESHLET_ERR_CONTROLLER' });
   t.match(fromServiceError(err(status.INTERNAL, 'x', 'NOT_A_CODE'), 'x'), { code: 'MESHLET_ERR_CONTROLLER' }, 'an unknown carried code is not trusted');
+  t.match(fromServiceError(err(status.INTERNAL, 'CA expired', 'MESHLET_ERR_CA'), 'x'), { code: 'MESHLET_ERR_CA' }, 'other codes are kept');
+  t.match(fromServiceError(err(status.UNAVAILABLE, 'closed', 'MESHLET_ERR_CLOSED'), 'x'), { code: 'MESHLET_ERR_CONTROLLER' }, 'the controller closing is a controller failure');
 });
