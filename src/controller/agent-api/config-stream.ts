@@ -90,7 +90,7 @@ export class ConfigStream {
     this.send(published);
   }
 
-  /** Ends the stream with `code` (OK ends it cleanly); the agent reconnects unless it was OK. */
+  /** Ends the stream with `code` (OK ends it cleanly); agents reconnect after either. */
   end(code: status, details: string): void {
     if (this.done) return;
     this.finish(details);
