@@ -75,8 +75,10 @@ export class JoinTokenAuthenticator implements AgentAuthenticator {
     // Every hash is compared, in constant time each: how far a guess got is never observable.
     for (const hash of known) match = timingSafeEqual(hash, digest) || match;
     if (!match || !this.tokens.has(node)) {
-      this.logger.warn({ node }, 'join token refused');
-      throw unauthenticated(`the join token is not valid for node ${JSON.stringify(node.slice(0, 253))}`);
+      // The name is the caller's: cut to the longest valid node name before logging it.
+      const shown = node.slice(0, 253);
+      this.logger.warn({ node: shown }, 'join token refused');
+      throw unauthenticated(`the join token is not valid for node ${JSON.stringify(shown)}`);
     }
     return { node, method: 'join-token' };
   }

@@ -13,7 +13,7 @@
  * A node may have several tokens (a rotation overlaps the old and the new one).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { MeshletError } from '../../mesh/errors.js';
 import { isDnsSubdomain } from '../../mesh/objects-checks.js';
 
@@ -120,6 +120,37 @@ function readEntry(item: unknown, i: number, at: Report, counter: LineCounter): 
     at(item, `${where}: must be a mapping { node, sha256 }`);
     return undefined;
   }
+  const fields = readFields(item, where, at);
+  let ok = fields.ok;
+  const node = fields.values.get('node');
+  const sha256 = fields.values.get('sha256');
+  if (node !== undefined && !isDnsSubdomain(node)) {
+    at(item.get('node', true), `${where}.node: ${JSON.stringify(node.slice(0, 80))} is not a valid node name (RFC 1123 subdomain)`);
+    ok = false;
+  }
+  if (sha256 !== undefined && !SHA256_HEX.test(sha256.toLowerCase())) {
+    // The value is not echoed: a mistake here is often the token itself pasted in.
+    at(item.get('sha256', true), `${where}.sha256: must be the 64 hex characters of the token's SHA-256, got ${sha256.length} characters`);
+    ok = false;
+  }
+  if (!ok || node === undefined || sha256 === undefined) return undefined;
+  const created = fields.values.get('created');
+  const description = fields.values.get('description');
+  return {
+    node,
+    sha256: sha256.toLowerCase(),
+    line: counter.linePos(item.range?.[0] ?? 0).line,
+    ...(created === undefined ? {} : { created }),
+    ...(description === undefined ? {} : { description }),
+  };
+}
+
+/**
+ * An entry's string fields; `ok` is false after reporting an unknown field, a value that is
+ * not a string, or a missing `node` or `sha256`. The readable values come back either way, so
+ * their own problems are reported in the same pass.
+ */
+function readFields(item: YAMLMap, where: string, at: Report): { values: Map<string, string>; ok: boolean } {
   const values = new Map<string, string>();
   const present = new Set<string>();
   let ok = true;
@@ -145,26 +176,5 @@ function readEntry(item: unknown, i: number, at: Report, counter: LineCounter): 
       ok = false;
     }
   }
-  const node = values.get('node');
-  const sha256 = values.get('sha256');
-  if (node !== undefined && !isDnsSubdomain(node)) {
-    at(item.get('node', true), `${where}.node: ${JSON.stringify(node.slice(0, 80))} is not a valid node name (RFC 1123 subdomain)`);
-    ok = false;
-  }
-  if (sha256 !== undefined && !SHA256_HEX.test(sha256.toLowerCase())) {
-    // The value is not echoed: a mistake here is often the token itself pasted in.
-    at(item.get('sha256', true), `${where}.sha256: must be the 64 hex characters of the token's SHA-256, got ${sha256.length} characters`);
-    ok = false;
-  }
-  if (!ok || node === undefined || sha256 === undefined) return undefined;
-  const line = counter.linePos((item.range?.[0]) ?? 0).line;
-  const created = values.get('created');
-  const description = values.get('description');
-  return {
-    node,
-    sha256: sha256.toLowerCase(),
-    line,
-    ...(typeof created === 'string' ? { created } : {}),
-    ...(typeof description === 'string' ? { description } : {}),
-  };
+  return { values, ok };
 }

@@ -46,6 +46,8 @@ export class KubernetesTokenAuthenticator implements AgentAuthenticator {
   private readonly expectedUser: string;
   private readonly audience: string;
   private readonly cache: ReviewCache;
+  /** Reviews under way, by token hash: an agent's burst of calls at start costs one review. */
+  private readonly inflight = new Map<string, Promise<string>>();
   private readonly now: () => number;
   /** Reviews made (cache misses), for metrics and tests. */
   reviews = 0;
@@ -63,15 +65,26 @@ export class KubernetesTokenAuthenticator implements AgentAuthenticator {
   async authenticate(credentials: { readonly authorization?: string; readonly node?: string }): Promise<AgentPrincipal> {
     const token = bearerToken(credentials.authorization);
     const key = tokenDigest(token).toString('hex');
-    let node = this.cache.get(key, this.now());
-    if (node === undefined) {
-      node = await this.review(token, credentials.node);
-      this.cache.set(key, node, this.now(), tokenExpiry(token));
-    }
+    const node = this.cache.get(key, this.now()) ?? (await this.reviewOnce(key, token, credentials.node));
     if (credentials.node !== undefined && credentials.node !== '' && credentials.node !== node) {
       this.refuse(credentials.node, `the token was issued on node ${node}, the agent says it is ${JSON.stringify(credentials.node.slice(0, 253))}`);
     }
     return { node, method: 'kubernetes-token' };
+  }
+
+  /** One review per token at a time; a positive one is cached. */
+  private async reviewOnce(key: string, token: string, claimed: string | undefined): Promise<string> {
+    let pending = this.inflight.get(key);
+    if (pending === undefined) {
+      pending = this.review(token, claimed).then((node) => {
+        this.cache.set(key, node, this.now(), tokenExpiry(token));
+        return node;
+      });
+      this.inflight.set(key, pending);
+      const forget = (): void => void this.inflight.delete(key);
+      pending.then(forget, forget);
+    }
+    return pending;
   }
 
   /** Reviews the token and returns its node; throws MESHLET_ERR_UNAUTHENTICATED. */
@@ -81,7 +94,7 @@ export class KubernetesTokenAuthenticator implements AgentAuthenticator {
     try {
       result = await this.reviewer.review(token, [this.audience]);
     } catch (err) {
-      this.logger.warn({ node: claimed, err: (err as Error).message }, 'kubernetes token not checked');
+      this.logger.warn({ node: claimed?.slice(0, 253), err: (err as Error).message }, 'kubernetes token not checked');
       throw err;
     }
     if (!result.authenticated) {
@@ -102,7 +115,8 @@ export class KubernetesTokenAuthenticator implements AgentAuthenticator {
   }
 
   private refuse(node: string | undefined, why: string): never {
-    this.logger.warn({ node, why }, 'kubernetes token refused');
+    // A claimed node name is the caller's: cut to the longest valid node name before logging it.
+    this.logger.warn({ node: node?.slice(0, 253), why }, 'kubernetes token refused');
     throw unauthenticated(why);
   }
 }

@@ -122,6 +122,31 @@ t.test('positive reviews are cached for the TTL, and never past the token\'s exp
   t.equal(auth.reviews, 5, 'a token without a readable exp gets the plain TTL');
 });
 
+t.test('concurrent calls with one token share one review', async (t) => {
+  const tok = fakeJwt('burst', farFuture);
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let calls = 0;
+  const reviewer: TokenReviewer = {
+    review: async () => {
+      calls++;
+      await gate;
+      return agentReview('node-a');
+    },
+  };
+  const auth = new KubernetesTokenAuthenticator({ reviewer, logger: captureLogs().logger });
+  const all = Promise.all([1, 2, 3, 4, 5].map(() => outcome(auth, tok)));
+  release();
+  t.same(await all, Array(5).fill('accepted node-a kubernetes-token'));
+  t.equal(calls, 1, 'one review for five calls');
+  const failing: TokenReviewer = { review: async () => Promise.reject(new MeshletError('MESHLET_ERR_UNAUTHENTICATED', 'TokenReview failed')) };
+  const auth2 = new KubernetesTokenAuthenticator({ reviewer: failing, logger: captureLogs().logger });
+  t.same(await Promise.all([outcome(auth2, tok), outcome(auth2, tok)]), ['TokenReview failed', 'TokenReview failed'], 'a failed shared review fails every waiter');
+  t.equal(auth2.reviews, 1);
+  await outcome(auth2, tok);
+  t.equal(auth2.reviews, 2, 'and is not remembered');
+});
+
 t.test('the cache is bounded and drops the oldest entry', async (t) => {
   const cache = new ReviewCache({ ttlMs: 60_000, maxEntries: 3 });
   for (const k of ['a', 'b', 'c', 'd']) cache.set(k, `node-${k}`, 0);
