@@ -50,6 +50,7 @@ export class JoinTokenAuthenticator implements AgentAuthenticator {
   async start(): Promise<{ tokens: number; nodes: number }> {
     const text = await this.readText();
     this.apply(text);
+    this.watcher?.close(); // a second start() replaces the watch rather than adding one
     // The directory, not the file: an atomic rename replaces the file's inode, and a watch on
     // the old inode would never fire again.
     this.watcher = watch(dirname(this.file), () => this.schedule());
