@@ -16,7 +16,7 @@ export interface BenchOptions {
   readonly mode: BenchMode;
   /** Rounds of A B C: each scenario runs once per path per round. */
   readonly rounds: number;
-  /** Length of one load run (iperf3, sockperf, wrk). */
+  /** Length of one load run in whole seconds (iperf3, sockperf and wrk take whole seconds). */
   readonly runSeconds: number;
   /** Fixed send rates of the latency scenario, messages per second. */
   readonly latencyRates: readonly number[];
@@ -47,7 +47,7 @@ export const HTTP_BODY_BYTES = 1024;
  */
 const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'outDir' | 'labName'>>> = {
   full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000 },
-  quick: { rounds: 2, runSeconds: 2, latencyRates: [1_000, 10_000], idleConnections: 2_000 },
+  quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000 },
   smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 200 },
 };
 

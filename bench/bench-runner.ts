@@ -7,6 +7,7 @@
  */
 
 import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultAgentCommand, withLab, type AgentContext, type Lab } from '../src/lab/index.js';
@@ -108,6 +109,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const { options } = input;
   const paths: readonly PathName[] = options.profile ? ['meshlet'] : ALL_PATHS;
   const startedAt = new Date().toISOString();
+  const loadStart = loadavg()[0] ?? 0;
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
   const topology = benchTopology(options.labName);
   return withLab(topology, { agents: true, agentCommand: agentCommand(input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
@@ -128,6 +130,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
         startedAt,
         finishedAt: new Date().toISOString(),
         machine: input.machine,
+        loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
         paths,
         parameters: {
           rounds: options.rounds,

@@ -88,6 +88,8 @@ export interface ProfileSummary {
     readonly location: string;
     readonly selfMs: number;
     readonly share: number;
+    /** The nearest meshlet function on the stack above it (most of its time), if any. */
+    readonly via?: string;
   }[];
 }
 
@@ -99,6 +101,11 @@ export interface BenchResults {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: MachineFacts;
+  /**
+   * The machine's 1-minute load average when the run started and ended: anything beyond the
+   * bench's own work is other work competing for the cores, and noise in the figures.
+   */
+  readonly loadAverage: { readonly start: number; readonly end: number };
   readonly paths: readonly PathName[];
   readonly parameters: Readonly<Record<string, number | string | boolean>>;
   readonly tls: Readonly<Partial<Record<'meshlet' | 'haproxy', TlsFacts>>>;

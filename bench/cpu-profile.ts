@@ -12,7 +12,11 @@ import type { ProfileSummary } from './bench-types.js';
 
 /** The parts of a `.cpuprofile` this module reads. */
 export interface CpuProfile {
-  readonly nodes: readonly { readonly id: number; readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number } }[];
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+    readonly children?: readonly number[];
+  }[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
 }
@@ -54,6 +58,28 @@ function shortLocation(url: string, line: number): string {
 }
 
 const SYNTHETIC = new Set(['(idle)', '(garbage collector)', '(program)', '(root)']);
+/** How far up the stack to look for the meshlet function that led to a hot frame. */
+const MAX_CALLER_DEPTH = 40;
+
+/** For each node: the nearest meshlet frame above it (itself excluded), as "name location". */
+function meshletCallers(profile: CpuProfile): Map<number, string> {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const out = new Map<number, string>();
+  for (const n of profile.nodes) {
+    let cur = parent.get(n.id);
+    for (let depth = 0; cur !== undefined && depth < MAX_CALLER_DEPTH; depth += 1) {
+      const f = byId.get(cur);
+      if (f !== undefined && f.url.includes('/dist/src/')) {
+        out.set(n.id, `${f.functionName === '' ? '(anonymous)' : f.functionName} ${shortLocation(f.url, f.lineNumber)}`);
+        break;
+      }
+      cur = parent.get(cur);
+    }
+  }
+  return out;
+}
 
 /**
  * Self time per category and the `top` functions by self time. Each sample's time delta is
@@ -69,7 +95,8 @@ export function summarizeCpuProfile(profile: CpuProfile, node: string, file: str
     totalUs += dt;
   });
   const categories = new Map<string, number>();
-  const functions = new Map<string, { name: string; location: string; us: number }>();
+  const functions = new Map<string, { name: string; location: string; us: number; via: Map<string, number> }>();
+  const callers = meshletCallers(profile);
   for (const [id, us] of selfUs) {
     const frame = byId.get(id);
     if (frame === undefined) continue;
@@ -79,8 +106,10 @@ export function summarizeCpuProfile(profile: CpuProfile, node: string, file: str
     const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
     const location = shortLocation(frame.url, frame.lineNumber);
     const key = `${name} ${location}`;
-    const f = functions.get(key) ?? { name, location, us: 0 };
+    const f = functions.get(key) ?? { name, location, us: 0, via: new Map<string, number>() };
     f.us += us;
+    const via = callers.get(id);
+    if (via !== undefined) f.via.set(via, (f.via.get(via) ?? 0) + us);
     functions.set(key, f);
   }
   const share = (us: number): number => (totalUs === 0 ? 0 : us / totalUs);
@@ -92,6 +121,9 @@ export function summarizeCpuProfile(profile: CpuProfile, node: string, file: str
     topFunctions: [...functions.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
-      .map((f) => ({ name: f.name, location: f.location, selfMs: f.us / 1000, share: share(f.us) })),
+      .map((f) => {
+        const via = [...f.via].sort((a, b) => b[1] - a[1])[0]?.[0];
+        return { name: f.name, location: f.location, selfMs: f.us / 1000, share: share(f.us), ...(via === undefined ? {} : { via }) };
+      }),
   };
 }

@@ -10,9 +10,9 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { REPO_ROOT } from '../src/lab/index.js';
@@ -78,18 +78,32 @@ async function run(options: BenchOptions): Promise<void> {
   const json = join(outDir, `${base}.json`);
   const png = join(outDir, `${base}.png`);
   writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
+  const vs = await writeReport(results, md, png, progress);
+  progress(`done in ${Math.round((Date.now() - begin) / 1000)} s`);
+  process.stdout.write(`results: ${md}\n         ${json}\n${existsSync(png) ? `         ${png}\n` : ''}`);
+  if (vs > 0) process.stdout.write(`meshlet meets ${verdicts(results).filter((v) => v.meets === true).length} of ${vs} checks of the bar against HAProxy\n`);
+}
+
+/** Writes the markdown report and the chart; returns how many checks of the bar there are. */
+async function writeReport(results: BenchResults, md: string, png: string, progress: (l: string) => void): Promise<number> {
   let chart: string | undefined = basename(png);
   try {
-    await writeChartPng(results, join(tmpdir(), `meshlet-${base}-${process.pid}.svg`), png);
+    await writeChartPng(results, join(tmpdir(), `meshlet-${basename(png, '.png')}-${process.pid}.svg`), png);
   } catch (err) {
     progress((err as Error).message);
     chart = undefined;
   }
   writeFileSync(md, renderReport(results, chart));
-  const vs = verdicts(results);
-  progress(`done in ${Math.round((Date.now() - begin) / 1000)} s`);
-  process.stdout.write(`results: ${md}\n         ${json}\n${chart === undefined ? '' : `         ${png}\n`}`);
-  if (vs.length > 0) process.stdout.write(`meshlet meets ${vs.filter((v) => v.meets === true).length} of ${vs.length} checks of the bar against HAProxy\n`);
+  return verdicts(results).length;
+}
+
+/** `--render FILE.json`: the report and chart again from a results file, without running anything. */
+async function render(file: string): Promise<void> {
+  const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  if (results.format !== 'meshlet-bench/1') throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${file} is not a meshlet bench results file`);
+  const base = join(dirname(file), basename(file, '.json'));
+  await writeReport(results, `${base}.md`, `${base}.png`, (l) => void process.stderr.write(`bench: ${l}\n`));
+  process.stdout.write(`rendered ${base}.md and ${base}.png\n`);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -104,11 +118,21 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000)')
     .option('--haproxy-threads <n>', 'nbthread of each HAProxy of the pair (default 1, like one agent event loop)')
     .option('--name <lab>', 'lab name (default bench)')
+    .option('--render <results.json>', 'only re-render the report and chart of an earlier run')
     .showHelpAfterError();
   program.parse([...argv]);
+  const renderFile = program.opts()['render'];
+  if (typeof renderFile === 'string') {
+    await render(renderFile).catch((err: Error) => {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(1);
+    });
+    return;
+  }
   let options: BenchOptions;
   try {
-    options = benchOptions(program.opts());
+    const { render: _render, ...flags } = program.opts();
+    options = benchOptions(flags);
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     process.exit(EXIT_USAGE);

@@ -61,6 +61,7 @@ function machineTable(r: BenchResults): string {
     ['HAProxy', m.haproxy],
     ['iperf3 / sockperf / wrk', `${m.iperf3} / ${m.sockperf} / ${m.wrk}`],
     ['open files limit', String(m.fdLimit)],
+    ['load average (1 min), start / end', `${formatNumber(r.loadAverage.start, 2)} / ${formatNumber(r.loadAverage.end, 2)} (includes the bench's own processes; far above ${m.cores} means other work competed for the cores)`],
   ];
   return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
 }
@@ -120,10 +121,12 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
 }
 
 function profileSection(p: ProfileSummary): string[] {
-  const lines = [`## Where the ${p.node} agent spends its time (node --cpu-prof)`, '', `Profile \`${p.file}\`: ${formatNumber(p.totalMs / 1000, 1)} s sampled, idle included.`, ''];
+  const lines = [`## Where the ${p.node} agent spends its time (node --cpu-prof)`, '', `Profile \`${p.file}\`: ${formatNumber(p.totalMs / 1000, 1)} s sampled over the agent's whole life (start-up included), idle included. Self time: the frame on top of the stack; TLS and HTTP/2 framing run in C++ (OpenSSL, nghttp2) and show as native code.`, ''];
   lines.push('| category | time (s) | share |', '|---|---:|---:|');
   for (const c of p.categories) lines.push(`| ${c.name} | ${formatNumber(c.ms / 1000, 2)} | ${formatNumber(c.share * 100, 1)}% |`);
-  lines.push('', '| function (self time) | where | time (s) | share |', '|---|---|---:|---:|');
-  for (const f of p.topFunctions) lines.push(`| \`${f.name}\` | ${f.location} | ${formatNumber(f.selfMs / 1000, 2)} | ${formatNumber(f.share * 100, 1)}% |`);
+  lines.push('', '| function (self time) | where | called from meshlet\'s | time (s) | share |', '|---|---|---|---:|---:|');
+  for (const f of p.topFunctions) {
+    lines.push(`| \`${f.name}\` | ${f.location} | ${f.via === undefined ? '—' : `\`${f.via}\``} | ${formatNumber(f.selfMs / 1000, 2)} | ${formatNumber(f.share * 100, 1)}% |`);
+  }
   return [...lines, ''];
 }
