@@ -81,7 +81,10 @@ export interface ProfileSummary {
   readonly node: string;
   /** The `.cpuprofile` file, relative to the report. */
   readonly file: string;
+  /** Time sampled, idle included. */
   readonly totalMs: number;
+  /** Time not idle; category and function shares are of this. */
+  readonly busyMs: number;
   readonly categories: readonly { readonly name: string; readonly ms: number; readonly share: number }[];
   readonly topFunctions: readonly {
     readonly name: string;

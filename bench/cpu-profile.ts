@@ -33,9 +33,12 @@ export function readCpuProfile(path: string): CpuProfile {
   return v;
 }
 
+/** The category of samples where the agent waited for I/O. */
+export const IDLE_CATEGORY = 'idle (waiting in epoll)';
+
 /** Which part of the agent a frame belongs to; the order of the tests matters. */
 export function categoryOf(functionName: string, url: string): string {
-  if (functionName === '(idle)') return 'idle (waiting in epoll)';
+  if (functionName === '(idle)') return IDLE_CATEGORY;
   if (functionName === '(garbage collector)') return 'garbage collection';
   if (functionName === '(program)') return 'native code outside JS (V8, libuv, OpenSSL, nghttp2)';
   if (/node_modules\/(pino|sonic-boom|thread-stream|fast-redact|quick-format)/.test(url)) return 'logging (pino)';
@@ -51,8 +54,8 @@ export function categoryOf(functionName: string, url: string): string {
 
 function shortLocation(url: string, line: number): string {
   if (url === '') return '(native)';
-  const i = url.indexOf('/dist/');
-  const j = url.indexOf('/node_modules/');
+  const i = url.lastIndexOf('/node_modules/');
+  const j = url.indexOf('/dist/');
   const short = i >= 0 ? url.slice(i + 1) : j >= 0 ? url.slice(j + 1) : url;
   return line >= 0 ? `${short}:${line + 1}` : short;
 }
@@ -112,11 +115,16 @@ export function summarizeCpuProfile(profile: CpuProfile, node: string, file: str
     if (via !== undefined) f.via.set(via, (f.via.get(via) ?? 0) + us);
     functions.set(key, f);
   }
-  const share = (us: number): number => (totalUs === 0 ? 0 : us / totalUs);
+  // Shares are of busy time: how much of the agent's work each part is, whatever the load.
+  const idleUs = categories.get(IDLE_CATEGORY) ?? 0;
+  categories.delete(IDLE_CATEGORY);
+  const busyUs = totalUs - idleUs;
+  const share = (us: number): number => (busyUs <= 0 ? 0 : us / busyUs);
   return {
     node,
     file,
     totalMs: totalUs / 1000,
+    busyMs: busyUs / 1000,
     categories: [...categories].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, ms: us / 1000, share: share(us) })),
     topFunctions: [...functions.values()]
       .sort((a, b) => b.us - a.us)

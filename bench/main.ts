@@ -99,8 +99,12 @@ async function writeReport(results: BenchResults, md: string, png: string, progr
 
 /** `--render FILE.json`: the report and chart again from a results file, without running anything. */
 async function render(file: string): Promise<void> {
-  const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
-  if (results.format !== 'meshlet-bench/1') throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${file} is not a meshlet bench results file`);
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  if (stored.format !== 'meshlet-bench/1') throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${file} is not a meshlet bench results file`);
+  // Raw profiles still beside the results are summarised again (the summary may have improved).
+  const profiles = (stored.cpuProfiles ?? []).map((p) => ({ node: p.node, path: join(dirname(file), p.file) }));
+  const fresh = profileSummaries(profiles.filter((p) => existsSync(p.path)), dirname(file), () => undefined);
+  const results: BenchResults = fresh.length > 0 ? { ...stored, cpuProfiles: fresh } : stored;
   const base = join(dirname(file), basename(file, '.json'));
   await writeReport(results, `${base}.md`, `${base}.png`, (l) => void process.stderr.write(`bench: ${l}\n`));
   process.stdout.write(`rendered ${base}.md and ${base}.png\n`);

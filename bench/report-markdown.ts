@@ -121,10 +121,10 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
 }
 
 function profileSection(p: ProfileSummary): string[] {
-  const lines = [`## Where the ${p.node} agent spends its time (node --cpu-prof)`, '', `Profile \`${p.file}\`: ${formatNumber(p.totalMs / 1000, 1)} s sampled over the agent's whole life (start-up included), idle included. Self time: the frame on top of the stack; TLS and HTTP/2 framing run in C++ (OpenSSL, nghttp2) and show as native code.`, ''];
-  lines.push('| category | time (s) | share |', '|---|---:|---:|');
+  const lines = [`## Where the ${p.node} agent spends its time (node --cpu-prof)`, '', `Profile \`${p.file}\`: ${formatNumber(p.totalMs / 1000, 1)} s sampled over the agent's whole life (start-up included), ${formatNumber(p.busyMs / 1000, 1)} s of it busy; shares below are of the busy time. Self time is charged to the frame on top of the stack; TLS and HTTP/2 framing run in C++ (OpenSSL, nghttp2) and show as native code, and a socket write's time includes the kernel delivering the data into the receiving namespace.`, ''];
+  lines.push('| category | time (s) | share of busy |', '|---|---:|---:|');
   for (const c of p.categories) lines.push(`| ${c.name} | ${formatNumber(c.ms / 1000, 2)} | ${formatNumber(c.share * 100, 1)}% |`);
-  lines.push('', '| function (self time) | where | called from meshlet\'s | time (s) | share |', '|---|---|---|---:|---:|');
+  lines.push('', '| function (self time) | where | called from meshlet\'s | time (s) | share of busy |', '|---|---|---|---:|---:|');
   for (const f of p.topFunctions) {
     lines.push(`| \`${f.name}\` | ${f.location} | ${f.via === undefined ? '—' : `\`${f.via}\``} | ${formatNumber(f.selfMs / 1000, 2)} | ${formatNumber(f.share * 100, 1)}% |`);
   }

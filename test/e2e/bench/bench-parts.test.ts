@@ -124,6 +124,7 @@ function fakeResults(): BenchResults {
     startedAt: '2025-01-01T00:00:00.000Z',
     finishedAt: '2025-01-01T00:01:00.000Z',
     machine: { cores: 2, cpuModel: 'cpu', memoryGiB: 8, kernel: 'Linux 6', node: 'v20', haproxy: 'HAProxy 2.6', iperf3: '3.12', sockperf: '3.7', wrk: '4.1', fdLimit: 20000 },
+    loadAverage: { start: 0.5, end: 2 },
     paths: ['direct', 'meshlet', 'haproxy'],
     parameters: { rounds: 1 },
     tls: {},
@@ -175,11 +176,13 @@ t.test('CPU profile summary: self time by function and category', async (t) => {
   };
   const s = summarizeCpuProfile(profile, 'node1', 'node1.cpuprofile');
   t.equal(s.totalMs, 10);
-  t.same(s.categories.map((c) => c.name), ['idle (waiting in epoll)', 'meshlet code', 'HTTP/2 (node:http2)', 'garbage collection']);
+  t.equal(s.busyMs, 5, 'idle is not busy');
+  t.same(s.categories.map((c) => [c.name, c.share]), [['meshlet code', 0.4], ['HTTP/2 (node:http2)', 0.4], ['garbage collection', 0.2]]);
   t.same(s.topFunctions.map((f) => [f.name, f.location, f.selfMs]), [
     ['splice', 'dist/src/agent/splice.js:10', 2],
     ['write', 'node:internal/http2/core:101', 2],
   ]);
   t.equal(categoryOf('write', 'file:///repo/node_modules/pino/lib/proto.js'), 'logging (pino)');
+  t.equal(categoryOf('f', 'file:///repo/node_modules/koffi/dist/src/index.js'), 'other dependencies', 'a package\'s dist/src is not meshlet\'s');
   t.equal(categoryOf('onread', 'node:_tls_wrap'), 'TLS (node:tls)');
 });
