@@ -2,7 +2,7 @@
 // Runs the test suites with tap and ends with one plain line "N passed, N failed", so a run
 // that executed nothing is visible. Unit and integration tests run in parallel; namespace (e2e)
 // tests run one file at a time because they share the host's kernel and its 2 cores.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -45,6 +45,39 @@ function runTap(files, jobs) {
   });
 }
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what killed earlier runs left behind: labs whose owner is gone (not detached ones),
+ * and namespace-test namespaces `mlt-<what>-<pid>[-<n>]` whose pid is gone.
+ */
+function cleanStale() {
+  if (process.getuid?.() !== 0) return;
+  spawnSync(process.execPath, ['dist/src/cli/main.js', 'lab', 'down', '--stale'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const name of list.split('\n').map((l) => l.split(' ')[0])) {
+    const m = /^mlt-[a-z0-9]+-(\d+)(?:-\d+)?$/.exec(name ?? '');
+    if (m === null || alive(Number(m[1]))) continue;
+    const pids = (spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '').split('\n').filter(Boolean);
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    spawnSync('ip', ['netns', 'del', name]);
+    console.log(`# removed stale test namespace ${name}`);
+  }
+}
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -53,6 +86,7 @@ for (const suite of suites) {
   let files = suite.dirs.flatMap(findTests);
   if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
   if (files.length === 0) continue;
+  if (suite.name.startsWith('e2e')) cleanStale();
   console.log(`# suite: ${suite.name} (${files.length} files)`);
   const { code, summary } = await runTap(files, suite.jobs);
   if (summary === null) {

@@ -187,11 +187,14 @@ export class IdentityManager {
     return creds;
   }
 
-  /** Renews at half-life (the usual SPIFFE practice): a failure leaves half the lifetime to retry. */
+  /**
+   * Renews at half-life (the usual SPIFFE practice): a failure leaves half the lifetime to
+   * retry. Half of the time left from now, not from notBefore: CAs backdate notBefore for
+   * clock skew (ours by 5 min), which would put a short-lived certificate's "half-life" after
+   * its expiry.
+   */
   private scheduleRenewal(creds: IdentityCredentials): void {
-    const lifetime = creds.notAfter.getTime() - creds.notBefore.getTime();
-    const at = creds.notBefore.getTime() + lifetime / 2;
-    this.setTimer(creds.identity, Math.max(at - Date.now(), 1_000));
+    this.setTimer(creds.identity, renewalDelayMs(creds.notAfter, Date.now()));
   }
 
   private setTimer(identity: string, delayMs: number): void {
@@ -236,4 +239,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
     timer.unref();
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Milliseconds from `now` until a certificate expiring at `notAfter` should be renewed. */
+export function renewalDelayMs(notAfter: Date, now: number): number {
+  return Math.max((notAfter.getTime() - now) / 2, 1_000);
 }

@@ -24,7 +24,7 @@ import {
   type LabOptions,
   type LabTopology,
 } from '../lab/index.js';
-import { describeLab, downLabByName, labsWithNamespaces } from '../lab/lab-admin.js';
+import { describeLab, downLabByName, labsWithNamespaces, staleLabs } from '../lab/lab-admin.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 
 /** What `meshlet lab` needs from its caller; every field has a default. */
@@ -117,7 +117,16 @@ function agentPids(lab: Lab): Record<string, number | null> {
   return Object.fromEntries(lab.plan.nodes.map((n) => [n.name, lab.agentPid(n.name) ?? null]));
 }
 
-async function down(io: Io, flags: { name: string; keepLogs?: boolean }): Promise<void> {
+async function down(io: Io, flags: { name: string; keepLogs?: boolean; stale?: boolean }): Promise<void> {
+  if (flags.stale === true) {
+    const stale = await staleLabs(io.baseDir);
+    for (const name of stale) {
+      const removed = await downLabByName(name, { baseDir: io.baseDir });
+      io.print(`lab ${name}: stale (its owner is gone), removed ${removed.length} namespaces`);
+    }
+    if (stale.length === 0) io.print('no stale lab');
+    return;
+  }
   const removed = await downLabByName(flags.name, { baseDir: io.baseDir, keepLogs: flags.keepLogs === true });
   io.print(removed.length === 0 ? `lab ${flags.name}: nothing was up` : `lab ${flags.name}: removed ${removed.length} namespaces`);
 }
@@ -187,7 +196,8 @@ export function registerLabCommand(program: Command, deps: LabCommandDeps = {}):
     .description('remove a lab: stop its processes, delete its namespaces and directory')
     .option('--name <name>', 'lab name', 'demo')
     .option('--keep-logs', 'keep logs/')
-    .action(guarded(io, (flags: { name: string; keepLogs?: boolean }) => down(io, flags)));
+    .option('--stale', 'instead: remove every lab left behind by a killed run (owner gone, not detached)')
+    .action(guarded(io, (flags: { name: string; keepLogs?: boolean; stale?: boolean }) => down(io, flags)));
   lab
     .command('exec')
     .description('run a command inside a pod, node or fabric namespace of a lab (stdio inherited, exit code passed through)')

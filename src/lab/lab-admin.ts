@@ -12,7 +12,7 @@ import { MeshletError } from '../mesh/errors.js';
 import { MESH_DISABLED, MESH_ENABLED, MESH_LABEL } from '../mesh/types.js';
 import type { LabPlan, PodPlan } from './addressing.js';
 import { runCommand } from './host-command.js';
-import { labPaths } from './lab-files.js';
+import { labPaths, listLabDirs, readLabRecord } from './lab-files.js';
 import { listLabNetns, parseNetnsList, parsePids, removeLabNetns } from './netns-cleanup.js';
 import { isValidLabName } from './topology-validate.js';
 
@@ -86,4 +86,31 @@ export async function downLabByName(name: string, opts: { baseDir: string; grace
   const paths = labPaths(opts.baseDir, name);
   rmSync(opts.keepLogs === true ? paths.record : paths.dir, { recursive: true, force: true });
   return removed;
+}
+
+function alive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Labs left behind by killed runs: namespaces or a directory whose record is missing or
+ * unreadable, or whose owner is dead although the lab was not detached.
+ */
+export async function staleLabs(baseDir: string): Promise<string[]> {
+  const names = [...new Set([...listLabDirs(baseDir), ...(await labsWithNamespaces())])].sort();
+  return names.filter((name) => {
+    let stored;
+    try {
+      stored = readLabRecord(baseDir, name);
+    } catch {
+      return true;
+    }
+    return stored === undefined || (!stored.record.detached && !alive(stored.record.ownerPid));
+  });
 }

@@ -30,6 +30,11 @@ export interface LabRecord {
   readonly createdAt: string;
   /** Pid of the process that built the lab. */
   readonly ownerPid: number;
+  /**
+   * Built with `--detach`: it outlives its owner on purpose. A lab that is not detached and
+   * whose owner is dead was left behind by a killed run (stale).
+   */
+  readonly detached: boolean;
   readonly topology: LabTopology;
   readonly plan: LabPlan;
   /** Agent pid per node (null: not running or agents disabled). */
@@ -115,6 +120,7 @@ export function readLabRecord(baseDir: string, name: string): StoredLab | undefi
     name: topology.name,
     createdAt: typeof o['createdAt'] === 'string' ? o['createdAt'] : '',
     ownerPid: typeof o['ownerPid'] === 'number' ? o['ownerPid'] : 0,
+    detached: o['detached'] === true,
     topology,
     plan,
     agents: narrowAgents(o['agents']),

@@ -348,6 +348,7 @@ export class Lab {
       name: this.name,
       createdAt: this.createdAt,
       ownerPid: process.pid,
+      detached: this.options.detach ?? false,
       topology: this.topology,
       plan: this.plan,
       agents,

@@ -123,13 +123,14 @@ t.test('controller: enrollment, node authorization, outages, bad input, renewal'
 
     await t.test('controller down: connections keep working; back: agents resync to the new state', async (t) => {
       const held = lab.spawnNode('client', PEER, ['twice', lab.serviceVip('demo', 'server'), '80', '3000']);
+      const chunks: Buffer[] = [];
+      const heldExited = once(held, 'exit');
       await once(held.stdout!, 'data');
+      held.stdout!.on('data', (c: Buffer) => chunks.push(c));
       await lab.stopController('SIGKILL');
       const fresh = await peer(lab, 'client', ['ping', lab.serviceVip('demo', 'server'), '80']);
       t.equal(fresh['ok'], true, 'new connections work with the last snapshot');
-      const chunks: Buffer[] = [];
-      held.stdout!.on('data', (c: Buffer) => chunks.push(c));
-      await once(held, 'exit');
+      await heldExited;
       t.match(Buffer.concat(chunks).toString(), /"ok":true/, 'the established connection kept working');
       // Change the registry while the controller is down: STRICT for demo/server.
       lab.writeConfig('zz-strict.yaml', 'apiVersion: meshlet.io/v1alpha1\nkind: MeshTLS\nmetadata: {name: strict, namespace: demo}\nspec: {mode: STRICT}\n');

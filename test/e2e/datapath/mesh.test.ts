@@ -208,12 +208,13 @@ t.test('L4 data path in a two-node lab', async (t) => {
 
       await t.test('SIGTERM drains: open connections finish, then the agent exits', async (t) => {
         const conn = lab.spawnNode('client', PEER, ['twice', vip('server'), '80', '1500']);
+        const connExited = once(conn, 'exit');
         const [first] = (await once(conn.stdout!, 'data')) as [Buffer];
         t.match(first.toString(), /^first/, 'connection established');
         const stopping = lab.stopAgent('node1', 'SIGTERM');
         const chunks: Buffer[] = [];
         conn.stdout!.on('data', (c: Buffer) => chunks.push(c));
-        await once(conn, 'exit');
+        await connExited;
         const result = JSON.parse(Buffer.concat(chunks).toString().trim().split('\n').pop() ?? '{}') as Json;
         t.equal(result['ok'], true, `the open connection kept working during the drain (${JSON.stringify(result)})`);
         await stopping;

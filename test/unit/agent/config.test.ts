@@ -54,3 +54,11 @@ t.test('controller mode', async (t) => {
   }
   t.throws(() => loadAgentConfig({ node: 'n1', config: '/d', joinTokenFile: '/t' }, {}), /only with --controller/);
 });
+
+t.test('certificates renew at half of the time left, whatever notBefore says', async (t) => {
+  const { renewalDelayMs } = await import('../../../src/agent/identity-manager.js');
+  const now = Date.parse('2026-11-21T12:00:00Z');
+  t.equal(renewalDelayMs(new Date(now + 24 * 3600_000), now), 12 * 3600_000, '24 h certificate: 12 h');
+  t.equal(renewalDelayMs(new Date(now + 10_000), now), 5_000, '10 s certificate: 5 s (a backdated notBefore does not matter)');
+  t.equal(renewalDelayMs(new Date(now - 1), now), 1_000, 'expired: retry soon, not in a busy loop');
+});
