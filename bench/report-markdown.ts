@@ -26,8 +26,9 @@ function ratioCell(r: number | undefined): string {
 /** The markdown table of one scenario. */
 export function scenarioTable(s: ScenarioResult, paths: readonly PathName[]): string {
   const cols = paths.map((p) => PATH_LABELS[p]);
-  const withRatios = paths.includes('meshlet');
-  const head = ['metric', ...cols, ...(withRatios ? ['meshlet/direct', 'meshlet/HAProxy'] : [])];
+  const vsDirect = paths.includes('meshlet') && paths.includes('direct');
+  const vsHaproxy = paths.includes('meshlet') && paths.includes('haproxy');
+  const head = ['metric', ...cols, ...(vsDirect ? ['meshlet/direct'] : []), ...(vsHaproxy ? ['meshlet/HAProxy'] : [])];
   const rows = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const m of s.metrics) {
     const stats = new Map(paths.map((p) => [p, metricStat(s, m.key, p)]));
@@ -36,12 +37,10 @@ export function scenarioTable(s: ScenarioResult, paths: readonly PathName[]): st
       if (na !== undefined || (m.proxyOnly === true && p === 'direct')) return '—';
       return cell(stats.get(p), m);
     });
-    const ratios = withRatios
-      ? [
-          m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get('meshlet'), stats.get('direct'))),
-          ratioCell(ratio(stats.get('meshlet'), stats.get('haproxy'))),
-        ]
-      : [];
+    const ratios = [
+      ...(vsDirect ? [m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get('meshlet'), stats.get('direct')))] : []),
+      ...(vsHaproxy ? [ratioCell(ratio(stats.get('meshlet'), stats.get('haproxy')))] : []),
+    ];
     rows.push(`| ${m.label}${m.unit === '' ? '' : ` (${m.unit})`} | ${[...values, ...ratios].join(' | ')} |`);
   }
   return rows.join('\n');
