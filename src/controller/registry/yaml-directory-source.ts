@@ -4,12 +4,12 @@
  * blocks the whole set (see {@link RegistryContents.problems}); a directory that vanishes does
  * too, so deleting the directory never empties the mesh.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import type { ObjectProblem } from '../../mesh/objects-report.js';
 import { ChangeListeners, type RegistryContents, type RegistrySource } from './registry-source.js';
-import { readMeshDirectory } from './yaml-directory.js';
+import { readMeshDirectory, type MeshDirectoryRead } from './yaml-directory.js';
 
 /** Options of {@link YamlDirectorySource}. */
 export interface YamlDirectorySourceOptions {
@@ -44,10 +44,13 @@ export class YamlDirectorySource implements RegistrySource {
   private current: RegistryContents | undefined;
   private fingerprint = '';
   private watcher: FSWatcher | undefined;
+  /** Inode of the directory the watcher follows: a directory replaced under its path is a new one. */
+  private watchedInode: number | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
   private dirty = false;
+  private started = false;
   private closed = false;
 
   constructor(opts: YamlDirectorySourceOptions) {
@@ -64,14 +67,25 @@ export class YamlDirectorySource implements RegistrySource {
    */
   async start(): Promise<void> {
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', `registry source ${this.name} is closed`);
-    const first = await readMeshDirectory(this.dir);
+    if (this.started) throw new MeshletError('MESHLET_ERR_REGISTRY', `registry source ${this.name} is already started`);
+    this.started = true;
+    let first: MeshDirectoryRead;
+    try {
+      first = await readMeshDirectory(this.dir);
+      for (let i = 1; i < MAX_READS_IN_A_ROW && first.vanished.length > 0; i++) first = await readMeshDirectory(this.dir);
+    } catch (err) {
+      this.started = false; // the directory may appear; start() can be tried again
+      throw err;
+    }
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', `registry source ${this.name} was closed while starting`);
-    this.accept(first.objects, first.problems, first.files.length);
+    // Still changing under us: offered as problems, so the store refuses it rather than publish half.
+    const vanished = first.vanished.map((path): ObjectProblem => ({ kind: 'syntax', text: `${path}: removed while the directory was read` }));
+    this.accept(first.objects, [...first.problems, ...vanished], first.files.length);
     this.openWatcher();
     if (this.resyncMs > 0) {
+      // A resync never cuts an editor's burst short: with a read already scheduled, it waits.
       this.resyncTimer = setInterval(() => {
-        if (this.watcher === undefined) this.openWatcher();
-        this.schedule(0);
+        if (this.debounceTimer === undefined) this.schedule(0);
       }, this.resyncMs);
       this.resyncTimer.unref();
     }
@@ -111,14 +125,17 @@ export class YamlDirectorySource implements RegistrySource {
   }
 
   private openWatcher(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
     try {
+      this.watchedInode = statSync(this.dir).ino;
       this.watcher = watch(this.dir, { recursive: true }, () => this.schedule(this.debounceMs));
     } catch (err) {
       this.logger.warn({ dir: this.dir, err: (err as Error).message }, 'cannot watch the registry directory; re-reading it on the resync timer');
       return;
     }
     this.watcher.on('error', (err) => {
-      this.logger.warn({ dir: this.dir, err: err.message }, 'registry directory watch failed; re-opened on the next resync');
+      this.logger.warn({ dir: this.dir, err: err.message }, 'registry directory watch failed; re-opened after the next successful read');
       this.watcher?.close();
       this.watcher = undefined;
       this.schedule(this.debounceMs);
@@ -128,7 +145,10 @@ export class YamlDirectorySource implements RegistrySource {
   private schedule(delayMs: number): void {
     if (this.closed) return;
     clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload(), delayMs);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.reload();
+    }, delayMs);
     this.debounceTimer.unref();
   }
 
@@ -145,7 +165,16 @@ export class YamlDirectorySource implements RegistrySource {
   private async readOnce(): Promise<void> {
     try {
       const read = await readMeshDirectory(this.dir);
-      if (!this.closed) this.accept(read.objects, read.problems, read.files.length);
+      if (this.closed) return;
+      if (read.vanished.length > 0) {
+        // A mix of before and after a change (a file deleted, a directory moved away): never
+        // offered, it could hold half of the objects. The loop reads again.
+        this.dirty = true;
+        return;
+      }
+      this.accept(read.objects, read.problems, read.files.length);
+      // Deleted and made again (or swapped for another): the watcher still follows the old one.
+      if (this.watcher === undefined || currentInode(this.dir) !== this.watchedInode) this.openWatcher();
     } catch (err) {
       // The directory itself is gone or unreadable: a blocking problem, so the last good state
       // stays in effect rather than an empty mesh.
@@ -162,5 +191,13 @@ export class YamlDirectorySource implements RegistrySource {
     this.current = Object.freeze({ source: this.name, objects, problems, excluded: [] });
     this.logger.debug({ files, objects: objects.length, problems: problems.length }, 'registry directory read');
     for (const err of this.listeners.notify()) this.logger.error({ err: (err as Error).message }, 'registry change listener failed');
+  }
+}
+
+function currentInode(dir: string): number | undefined {
+  try {
+    return statSync(dir).ino;
+  } catch {
+    return undefined;
   }
 }

@@ -30,6 +30,11 @@ export interface MeshDirectoryRead {
   readonly objects: readonly MeshObject[];
   /** Syntax and content problems of every file, each naming file, object and field. */
   readonly problems: readonly ObjectProblem[];
+  /**
+   * Files and directories listed but gone when read: the directory changed during the read,
+   * which then holds a mix of before and after. Read again (the change's own event follows).
+   */
+  readonly vanished: readonly string[];
 }
 
 /**
@@ -40,12 +45,16 @@ export interface MeshDirectoryRead {
  * `dir` itself cannot be read.
  */
 export async function readMeshDirectory(dir: string): Promise<MeshDirectoryRead> {
-  const files = await listYamlFiles(dir);
+  const vanished: string[] = [];
+  const files = await listYamlFiles(dir, vanished);
   const objects: MeshObject[] = [];
   const problems: ObjectProblem[] = [];
   for (const file of files) {
     const text = await readYaml(file);
-    if (text === undefined) continue;
+    if (text === undefined) {
+      vanished.push(file);
+      continue;
+    }
     if (typeof text !== 'string') {
       problems.push(text);
       continue;
@@ -54,7 +63,7 @@ export async function readMeshDirectory(dir: string): Promise<MeshDirectoryRead>
     objects.push(...result.objects);
     problems.push(...result.problems);
   }
-  return { files, objects, problems };
+  return { files, objects, problems, vanished };
 }
 
 /**
@@ -67,13 +76,17 @@ export async function loadMeshDirectory(
   dir: string,
   opts: LoadMeshDirectoryOptions = {},
 ): Promise<{ state: ClusterState; files: string[] }> {
-  const { files, objects, problems } = await readMeshDirectory(dir);
-  if (problems.length > 0) throw problemsError(problems);
+  const { files, objects, problems, vanished } = await readMeshDirectory(dir);
+  const all = [...problems, ...vanished.map((path): ObjectProblem => ({ kind: 'syntax', text: `${path}: removed while the directory was read` }))];
+  if (all.length > 0) throw problemsError(all);
   return { state: buildClusterState(objects, { trustDomain: opts.trustDomain }), files: [...files] };
 }
 
-/** Every YAML file under `dir`, sorted by path. */
-export async function listYamlFiles(dir: string): Promise<string[]> {
+/**
+ * Every YAML file under `dir`, sorted by path. Subdirectories removed during the walk are
+ * added to `vanished` when given, and otherwise fail the listing.
+ */
+export async function listYamlFiles(dir: string, vanished?: string[]): Promise<string[]> {
   let info;
   try {
     info = await stat(dir);
@@ -82,25 +95,27 @@ export async function listYamlFiles(dir: string): Promise<string[]> {
   }
   if (!info.isDirectory()) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `mesh config directory ${dir} is not a directory`);
   const out: string[] = [];
-  await walk(dir, 0, out);
+  await walk(dir, 0, out, vanished);
   return out.sort();
 }
 
-async function walk(dir: string, depth: number, out: string[]): Promise<void> {
+async function walk(dir: string, depth: number, out: string[], vanished: string[] | undefined): Promise<void> {
   if (depth > MAX_DEPTH) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `mesh config directory nests deeper than ${MAX_DEPTH} levels at ${dir}`);
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    // A subdirectory removed while we walk: its files are gone, which the next read shows.
-    if (depth > 0 && isNotFound(err)) return;
+    if (depth > 0 && vanished !== undefined && isNotFound(err)) {
+      vanished.push(dir);
+      return;
+    }
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `mesh config directory ${dir} cannot be read: ${(err as Error).message}`, { cause: err });
   }
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      await walk(path, depth + 1, out);
+      await walk(path, depth + 1, out, vanished);
     } else if (/\.ya?ml$/.test(entry.name) && (entry.isFile() || (entry.isSymbolicLink() && (await isFile(path))))) {
       // Symlinked files are followed (ConfigMap volumes are made of them); symlinked
       // directories are not, so a link loop cannot recurse.
@@ -117,10 +132,7 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/**
- * The file's text, a problem naming the file when it cannot be read, or undefined when it was
- * removed since the directory was listed (an editor replacing it: the next read sees the new one).
- */
+/** The file's text, a problem naming the file when it cannot be read, or undefined when it is gone. */
 async function readYaml(file: string): Promise<string | ObjectProblem | undefined> {
   try {
     const info = await stat(file);

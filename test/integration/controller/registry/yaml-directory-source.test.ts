@@ -26,14 +26,14 @@ const pod = (name: string, ip: string): string =>
 /** An edit must reach subscribers within this (the brief's promise). */
 const WITHIN_MS = 1_000;
 
-async function rig(t: Teardown, opts: { logger?: ReturnType<typeof recordingLogger>['logger'] } = {}) {
+async function rig(t: Teardown, opts: { logger?: ReturnType<typeof recordingLogger>['logger']; resyncMs?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'meshlet-registry-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'cluster.yaml'), `${NS}---\n${NODE}`);
   await mkdir(join(dir, 'apps'));
   await writeFile(join(dir, 'apps', 'web.yaml'), pod('web', '198.18.1.10'));
   const logger = opts.logger ?? silent;
-  const source = new YamlDirectorySource({ dir, logger, resyncMs: 0 });
+  const source = new YamlDirectorySource({ dir, logger, resyncMs: opts.resyncMs ?? 0 });
   t.teardown(() => source.close());
   const store = new StateStore({ logger });
   t.teardown(() => store.close());
@@ -127,6 +127,28 @@ t.test('a vanished directory keeps the previous state; it coming back applies', 
   await source.reload();
   await waitFor('back', () => seen.length === 2);
   t.same(seen[1]?.state.workloads[0]?.addresses, ['198.18.1.13']);
+});
+
+t.test('a directory deleted and made again is read and watched again', async (t) => {
+  const { dir, store, seen } = await rig(t, { resyncMs: 100 });
+  const good = store.current();
+  // Removed and made again in one step each, as a deploy tool would (a read in the middle of a
+  // recursive rm would see a smaller, valid mesh, which is not what this test is about).
+  await rename(dir, `${dir}-old`);
+  await rm(`${dir}-old`, { recursive: true });
+  await waitFor('a rejection', () => store.status().rejections >= 1);
+  t.equal(store.current(), good, 'the previous state stays');
+  const next = `${dir}-new`;
+  t.teardown(() => rm(next, { recursive: true, force: true }));
+  await mkdir(join(next, 'apps'), { recursive: true });
+  await writeFile(join(next, 'cluster.yaml'), `${NS}---\n${NODE}`);
+  await writeFile(join(next, 'apps', 'web.yaml'), pod('web', '198.18.1.14'));
+  await rename(next, dir);
+  const back = await nextVersion(seen, 2, 'the new directory read');
+  t.same(back.state.workloads[0]?.addresses, ['198.18.1.14']);
+  await writeFile(join(dir, 'apps', 'web.yaml'), pod('web', '198.18.1.15'));
+  const edited = await nextVersion(seen, 3, 'an edit in the new directory');
+  t.same(edited.state.workloads[0]?.addresses, ['198.18.1.15']);
 });
 
 t.test('reads that change nothing tell nobody; start() rejects a missing directory; close is idempotent', async (t) => {
