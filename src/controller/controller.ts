@@ -36,6 +36,9 @@ export class Controller {
   private server: AgentApiServer | undefined;
   private signer: ControllerCertSigner | undefined;
   private closing: Promise<void> | undefined;
+  private ca: CertificateAuthority | undefined;
+  private authn: CombinedAuthenticator | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
 
   private readonly env: Readonly<Record<string, string | undefined>>;
 
@@ -60,22 +63,46 @@ export class Controller {
     this.source = this.registrySource();
     this.store.addSource(this.source);
     await this.source.start();
+    this.ca = ca;
+    this.authn = authenticator;
+    const bound = await this.serve(config.listenPort);
+    logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name }, 'controller ready');
+    return bound;
+  }
+
+  /**
+   * Issues a serving certificate and serves the agent API with it. At the certificate's
+   * half-life this runs again: grpc-js cannot swap a listener's certificate, so the listener
+   * is replaced on the same port; agents reconnect within their backoff (they keep serving
+   * meanwhile) and resync from the version they hold.
+   */
+  private async serve(port: number): Promise<BoundAddress> {
+    const { config, logger } = this;
+    const ca = this.ca as CertificateAuthority;
     const serving = await issueServingCertificate(ca, {
       identity: controllerIdentity(config.trustDomain),
       dnsNames: ['meshlet-controller.meshlet-system.svc', ...config.serverNames.filter((n) => isIP(n) === 0)],
       ipAddresses: [...config.serverNames.filter((n) => isIP(n) !== 0), ...(isWildcard(config.listenHost) ? [] : [config.listenHost])],
       ttlSeconds: SERVING_TTL_SECONDS,
     });
+    await this.server?.close();
     this.server = new AgentApiServer({
       feed: this.store,
-      authenticator,
-      signer: this.signer,
+      authenticator: this.authn as CombinedAuthenticator,
+      signer: this.signer as ControllerCertSigner,
       logger,
       tls: { certPem: serving.chainPem, keyPem: serving.keyPem, trustBundlePem: ca.trustBundlePem },
       trustDomain: config.trustDomain,
     });
-    const bound = await this.server.start(config.listenPort, config.listenHost);
-    logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name, servingCertNotAfter: serving.notAfter.toISOString() }, 'controller ready');
+    const bound = await this.server.start(port, config.listenHost);
+    logger.info({ address: bound, notAfter: serving.notAfter.toISOString() }, 'agent API serving');
+    const renewIn = Math.min((serving.notAfter.getTime() - Date.now()) / 2, 2 ** 31 - 1);
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => {
+      if (this.closing !== undefined) return;
+      this.serve(bound.port).catch((err: Error) => logger.error({ err: err.message }, 'serving certificate renewal failed; the current one stays until it expires'));
+    }, renewIn);
+    this.renewTimer.unref();
     return bound;
   }
 
@@ -116,6 +143,7 @@ export class Controller {
   /** Stops accepting, ends agent streams (agents keep serving and reconnect), closes sources. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearTimeout(this.renewTimer);
       await this.server?.close();
       await this.source?.close();
       this.store.close();
