@@ -1,8 +1,9 @@
 /**
- * `meshlet demo` (what `npm start` runs): a two-node lab with real agents, a meshed client and
- * server, a non-meshed legacy pod, and a STRICT server. It sends traffic, shows what the agents
- * logged and the capture rules, prints what to try, and stays up until Ctrl-C (or exits at once
- * with --exit, or when there is no terminal to press Ctrl-C in).
+ * `meshlet demo` (what `npm start` runs): a two-node lab with a controller (the lab's config/
+ * is its YAML registry) and real agents joined to it, a meshed client and server, a non-meshed
+ * legacy pod, and a STRICT server. It sends traffic, enrolls a namespace by label at run time,
+ * shows what the agents logged and the capture rules, prints what to try, and stays up until
+ * Ctrl-C (or exits at once with --exit, or when there is no terminal to press Ctrl-C in).
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -13,8 +14,8 @@ import { MESH_ENABLED, MESH_LABEL } from '../mesh/types.js';
 const APP = join(REPO_ROOT, 'dist/src/cli/demo-app.js');
 
 /** The demo topology: the lab's default plus a STRICT server (`vault`) on node2. */
-export function demoTopology(): LabTopology {
-  const base = defaultLabTopology({ name: 'demo', nodes: 2 });
+export function demoTopology(name = 'demo'): LabTopology {
+  const base = defaultLabTopology({ name, nodes: 2 });
   return {
     ...base,
     namespaces: base.namespaces.map((n) => (n.name === 'demo' ? { ...n, labels: { [MESH_LABEL]: MESH_ENABLED } } : n)),
@@ -28,11 +29,12 @@ export function demoTopology(): LabTopology {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('build a two-node lab with real agents, send meshed traffic, and show what happened')
+    .description('build a two-node lab with a controller and real agents, send meshed traffic, enroll a namespace, show what happened')
     .option('--exit', 'tear the lab down right after the walkthrough')
-    .action(async (opts: { exit?: boolean }) => {
+    .option('--name <name>', 'lab name ([a-z0-9]{1,8})', 'demo')
+    .action(async (opts: { exit?: boolean; name: string }) => {
       const stay = opts.exit !== true && process.stdin.isTTY === true;
-      const ok = await withLab(demoTopology(), {}, (lab, signal) => walkthrough(lab, stay, signal));
+      const ok = await withLab(demoTopology(opts.name), { controller: true }, (lab, signal) => walkthrough(lab, stay, signal));
       process.exitCode = ok ? 0 : 1;
     });
 }
@@ -79,6 +81,13 @@ async function walkthrough(lab: Lab, stay: boolean, signal: AbortSignal): Promis
   const permissive = await call(lab, 'legacy', lab.podAddress('server'), 8080, 'plain hello');
   console.log(`  ${permissive}`);
 
+  step('label namespace legacy meshlet.io/mesh=enabled in the registry (no restart of anything)');
+  lab.setNamespaceLabels('legacy', { [MESH_LABEL]: MESH_ENABLED });
+  const enrolled = await waitFor(async () => (await lab.exec(lab.plan.pods.find((p) => p.name === 'legacy')?.node ?? 'node2', 'iptables-save', ['-t', 'nat'])).stdout.includes(`-s ${lab.podAddress('legacy')}/32`), 10_000);
+  console.log(`  legacy is ${enrolled ? 'now captured by its node agent' : 'NOT captured after 10 s'}`);
+  const nowMeshed = await call(lab, 'legacy', vaultVip, 80, 'hello vault, I am meshed now');
+  console.log(`  legacy -> Service demo/vault: ${nowMeshed}`);
+
   await new Promise((r) => setTimeout(r, 300));
   step('what the agents logged (one access-log line per connection)');
   for (const l of [...accessLines(lab, 'node1'), ...accessLines(lab, 'node2')]) console.log(l);
@@ -87,15 +96,22 @@ async function walkthrough(lab: Lab, stay: boolean, signal: AbortSignal): Promis
   for (const l of rules.stdout.split('\n').filter((x) => x.includes('MESHLET'))) console.log(`  ${l}`);
 
   const ok =
-    meshed.startsWith('server got') && strictOk.startsWith('vault got') && refused.startsWith('FAILED') && permissive.startsWith('server got');
-  step(ok ? 'all four checks behaved as expected' : 'SOMETHING DID NOT BEHAVE AS EXPECTED (see above and the agent logs)');
+    meshed.startsWith('server got') &&
+    strictOk.startsWith('vault got') &&
+    refused.startsWith('FAILED') &&
+    permissive.startsWith('server got') &&
+    enrolled &&
+    nowMeshed.startsWith('vault got');
+  step(ok ? 'all checks behaved as expected' : 'SOMETHING DID NOT BEHAVE AS EXPECTED (see above and the agent logs)');
   console.log(`
 Things to try while the lab is up (in another terminal):
-  node dist/src/cli/main.js lab exec client -- node dist/src/cli/demo-app.js call ${vip} 80 hi
-  ip netns exec ml-demo-node1 iptables -t nat -S          # the capture rules
-  ip netns exec ml-demo-fabric tcpdump -ni any -A port 15008   # only TLS crosses the fabric
+  node dist/src/cli/main.js lab exec --name ${lab.name} client -- node dist/src/cli/demo-app.js call ${vip} 80 hi
+  ip netns exec ml-${lab.name}-node1 iptables -t nat -S          # the capture rules
+  ip netns exec ml-${lab.name}-fabric tcpdump -ni any -A port 15008   # only TLS crosses the fabric
   tail -f ${join(lab.dir, 'logs', 'node1.log')}           # agent JSON logs
-  ip netns exec ml-demo-node1 node dist/src/cli/main.js iptables verify --workload-ip ${lab.podAddress('client')}
+  tail -f ${join(lab.dir, 'logs', 'controller.log')}      # controller JSON logs
+  edit ${join(lab.dir, 'config')}/*.yaml                   # the registry: changes reach the agents in a second
+  ip netns exec ml-${lab.name}-node1 node dist/src/cli/main.js iptables verify --workload-ip ${lab.podAddress('client')}
 `);
   if (!stay) {
     console.log('Not on a terminal (or --exit): tearing the lab down.');
@@ -104,4 +120,13 @@ Things to try while the lab is up (in another terminal):
   console.log('Press Ctrl-C to tear the lab down.');
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   return ok;
+}
+
+async function waitFor(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }

@@ -4,10 +4,10 @@
  * last good snapshot stays in effect.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
 import { computeSnapshot } from '../mesh/snapshot.js';
 import type { NodeSnapshot } from '../mesh/types.js';
+import { TreeWatcher } from '../controller/registry/tree-watcher.js';
 import { loadMeshDirectory } from '../controller/registry/yaml-directory.js';
 
 /** Loads the directory once and computes this node's snapshot. Throws on bad input. */
@@ -22,7 +22,7 @@ export async function loadStaticSnapshot(dir: string, node: string, trustDomain:
 
 /** Watches `dir` and calls `onSnapshot` with each new valid snapshot (debounced). */
 export class StaticSnapshotWatcher {
-  private watcher: FSWatcher | undefined;
+  private watcher: TreeWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastVersion: string;
   private running = false;
@@ -50,10 +50,17 @@ export class StaticSnapshotWatcher {
     this.onSnapshot = opts.onSnapshot;
   }
 
-  /** Starts watching. */
+  /** Starts watching (one watch per directory: see TreeWatcher for why not a recursive one). */
   start(): void {
-    this.watcher = watch(this.dir, { recursive: true }, () => this.schedule());
-    this.watcher.on('error', (err) => this.logger.warn({ err: err.message }, 'config watch failed'));
+    this.watcher = new TreeWatcher({
+      root: this.dir,
+      onChange: () => this.schedule(),
+      onError: (err) => {
+        this.logger.warn({ err: err.message }, 'config watch failed; re-opened on the next reload');
+        this.schedule();
+      },
+    });
+    this.watcher.resync();
   }
 
   private schedule(): void {
@@ -85,6 +92,7 @@ export class StaticSnapshotWatcher {
 
   private async reloadOnce(): Promise<void> {
     try {
+      this.watcher?.resync(); // subdirectories come and go
       const snapshot = await loadStaticSnapshot(this.dir, this.node, this.trustDomain);
       if (this.closed || snapshot.version === this.lastVersion) return;
       this.lastVersion = snapshot.version;

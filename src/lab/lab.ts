@@ -11,6 +11,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { parseAllDocuments, stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
 import type { LabPlan } from './addressing.js';
 import { planLab } from './addressing.js';
@@ -285,6 +286,19 @@ export class Lab {
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Sets the labels of a Kubernetes namespace in `config/namespaces.yaml` (what `kubectl label
+   * namespace` does in a cluster): `meshlet.io/mesh: enabled` enrolls its pods at run time.
+   */
+  setNamespaceLabels(namespace: string, labels: Readonly<Record<string, string>>): void {
+    const file = join(this.paths.configDir, 'namespaces.yaml');
+    const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { metadata?: { name?: string; labels?: Record<string, string> } });
+    const target = docs.find((d) => d.metadata?.name === namespace);
+    if (target?.metadata === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no namespace ${JSON.stringify(namespace)}`);
+    target.metadata.labels = { ...labels };
+    writeFileAtomic(this.paths.configDir, 'namespaces.yaml', docs.map((d) => stringify(d)).join('---\n'));
   }
 
   /** Writes (atomically) an extra YAML file into `config/`, e.g. a policy a test applies. */

@@ -4,11 +4,12 @@
  * blocks the whole set (see {@link RegistryContents.problems}); a directory that vanishes does
  * too, so deleting the directory never empties the mesh.
  */
-import { statSync, watch, type FSWatcher } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import type { ObjectProblem } from '../../mesh/objects-report.js';
 import { ChangeListeners, type RegistryContents, type RegistrySource } from './registry-source.js';
+import { TreeWatcher } from './tree-watcher.js';
 import { readMeshDirectory, type MeshDirectoryRead } from './yaml-directory.js';
 
 /** Options of {@link YamlDirectorySource}. */
@@ -43,7 +44,7 @@ export class YamlDirectorySource implements RegistrySource {
   private readonly listeners = new ChangeListeners();
   private current: RegistryContents | undefined;
   private fingerprint = '';
-  private watcher: FSWatcher | undefined;
+  private watcher: TreeWatcher | undefined;
   /** Inode of the directory the watcher follows: a directory replaced under its path is a new one. */
   private watchedInode: number | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -127,19 +128,23 @@ export class YamlDirectorySource implements RegistrySource {
   private openWatcher(): void {
     this.watcher?.close();
     this.watcher = undefined;
+    const watcher = new TreeWatcher({
+      root: this.dir,
+      onChange: () => this.schedule(this.debounceMs),
+      onError: (err) => {
+        this.logger.warn({ dir: this.dir, err: err.message }, 'registry directory watch failed; re-opened after the next successful read');
+        this.schedule(this.debounceMs);
+      },
+    });
     try {
       this.watchedInode = statSync(this.dir).ino;
-      this.watcher = watch(this.dir, { recursive: true }, () => this.schedule(this.debounceMs));
+      watcher.resync();
     } catch (err) {
+      watcher.close();
       this.logger.warn({ dir: this.dir, err: (err as Error).message }, 'cannot watch the registry directory; re-reading it on the resync timer');
       return;
     }
-    this.watcher.on('error', (err) => {
-      this.logger.warn({ dir: this.dir, err: err.message }, 'registry directory watch failed; re-opened after the next successful read');
-      this.watcher?.close();
-      this.watcher = undefined;
-      this.schedule(this.debounceMs);
-    });
+    this.watcher = watcher;
   }
 
   private schedule(delayMs: number): void {
@@ -175,6 +180,7 @@ export class YamlDirectorySource implements RegistrySource {
       this.accept(read.objects, read.problems, read.files.length);
       // Deleted and made again (or swapped for another): the watcher still follows the old one.
       if (this.watcher === undefined || currentInode(this.dir) !== this.watchedInode) this.openWatcher();
+      else this.watcher.resync(); // subdirectories come and go
     } catch (err) {
       // The directory itself is gone or unreadable: a blocking problem, so the last good state
       // stays in effect rather than an empty mesh.

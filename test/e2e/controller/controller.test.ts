@@ -4,9 +4,7 @@
  */
 import t from 'tap';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
 import { Lab, REPO_ROOT, controllerInfo, withLab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
 
@@ -51,14 +49,6 @@ async function until(what: () => Promise<boolean>, tries = 50, ms = 200): Promis
   return false;
 }
 
-/** Rewrites the lab's namespaces.yaml with `labels` on namespace `name`. */
-function setNamespaceLabels(lab: Lab, name: string, labels: Record<string, string>): void {
-  const file = join(lab.paths.configDir, 'namespaces.yaml');
-  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as { metadata: { name: string; labels?: Record<string, string> } });
-  for (const d of docs) if (d.metadata.name === name) d.metadata.labels = labels;
-  lab.writeConfig('namespaces.yaml', docs.map((d) => stringify(d)).join('---\n'));
-}
-
 async function natRules(lab: Lab, node: string): Promise<string> {
   return (await lab.exec(node, 'iptables-save', ['-t', 'nat'])).stdout;
 }
@@ -70,7 +60,7 @@ async function startServer(lab: Lab, pod: string): Promise<void> {
 
 t.test('controller: enrollment, node authorization, outages, bad input, renewal', async (t) => {
   if (!requireNamespaces(t)) return;
-  await withLab(topology, { controller: true }, async (lab) => {
+  await withLab(topology, { controller: true, keepLogs: process.env['MESHLET_KEEP_LAB_LOGS'] === '1' }, async (lab) => {
     for (const pod of ['server', 'pay']) await startServer(lab, pod);
     const payIp = lab.podAddress('pay');
     const cartIp = lab.podAddress('cart');
@@ -83,7 +73,7 @@ t.test('controller: enrollment, node authorization, outages, bad input, renewal'
 
     await t.test('labelling a namespace meshes its pods; removing the label unmeshes them', async (t) => {
       t.notMatch(await natRules(lab, 'node1'), new RegExp(`-s ${cartIp}/32`), 'shop/cart is not captured yet');
-      setNamespaceLabels(lab, 'shop', { 'meshlet.io/mesh': 'enabled' });
+      lab.setNamespaceLabels('shop', { 'meshlet.io/mesh': 'enabled' });
       t.ok(await until(async () => (await natRules(lab, 'node1')).includes(`-s ${cartIp}/32`)), 'node1 captures cart within seconds');
       t.ok(await until(async () => (await natRules(lab, 'node2')).includes(`-d ${payIp}/32`)), 'node2 captures pay');
       const meshed = await peer(lab, 'cart', ['ping', lab.serviceVip('shop', 'pay'), '80']);
@@ -92,7 +82,7 @@ t.test('controller: enrollment, node authorization, outages, bad input, renewal'
         await until(async () => /"mode":"tunnel".*"src_identity":"spiffe:\/\/cluster.local\/ns\/shop\/sa\/cart"/.test(lab.agentLog('node1'))),
         'node1 logged an mTLS tunnel connection for cart',
       );
-      setNamespaceLabels(lab, 'shop', {});
+      lab.setNamespaceLabels('shop', {});
       t.ok(await until(async () => !(await natRules(lab, 'node1')).includes(cartIp)), 'no rule for cart is left on node1');
       t.ok(await until(async () => !(await natRules(lab, 'node2')).includes(payIp)), 'no rule for pay is left on node2');
       const plain = await peer(lab, 'cart', ['ping', payIp, '8080']);
