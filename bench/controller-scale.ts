@@ -6,6 +6,7 @@
  * plus the controller's RSS and CPU and the snapshot size per node.
  *
  *   node dist/bench/controller-scale.js [--agents 50] [--pods 5000] [--services 500] [--changes 30]
+ *     [--controller-node-options "--cpu-prof --cpu-prof-dir=/tmp/prof"]
  *
  * Everything runs on 127.0.0.1. Bounded: a fixed number of changes, each waited for at most
  * 30 s, the whole run at most 10 minutes.
@@ -22,11 +23,18 @@ import { createJoinToken } from '../src/controller/auth/join-token-edit.js';
 import { buildClusterState } from '../src/mesh/cluster-state.js';
 import { parseObjects } from '../src/mesh/objects.js';
 import { computeSnapshot } from '../src/mesh/snapshot.js';
-import { encodeClusterView, snapshotToWire } from '../src/mesh/snapshot-wire.js';
+import { decodeSnapshot, encodeClusterView, snapshotToWire } from '../src/mesh/snapshot-wire.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = new Map<string, number>();
-for (let i = 2; i + 1 < process.argv.length; i += 2) args.set((process.argv[i] as string).replace(/^--/, ''), Number(process.argv[i + 1]));
+/** Extra node options for the controller process (`--cpu-prof`, `--max-old-space-size=...`). */
+let controllerNodeOptions: string[] = [];
+for (let i = 2; i + 1 < process.argv.length; i += 2) {
+  const key = (process.argv[i] as string).replace(/^--/, '');
+  const value = process.argv[i + 1] as string;
+  if (key === 'controller-node-options') controllerNodeOptions = value.split(' ').filter((o) => o !== '');
+  else args.set(key, Number(value));
+}
 const AGENTS = args.get('agents') ?? 50;
 const PODS = args.get('pods') ?? 5000;
 const SERVICES = args.get('services') ?? 500;
@@ -85,6 +93,17 @@ function procStat(pid: number): { cpuSeconds: number; rssMb: number; peakRssMb: 
   return { cpuSeconds: ticks / 100, rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
 }
 
+function timeDecode(wire: Parameters<typeof decodeSnapshot>[0], nodeName: string): { p50: number; min: number } {
+  const runs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const start = process.hrtime.bigint();
+    decodeSnapshot(wire, { node: nodeName, trustDomain: 'cluster.local' });
+    runs.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  runs.sort((a, b) => a - b);
+  return { p50: Number(quantile(runs, 0.5).toFixed(1)), min: Number((runs[0] ?? NaN).toFixed(1)) };
+}
+
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
@@ -106,8 +125,11 @@ async function main(): Promise<void> {
   const shared = encodeClusterView(state, 'size');
   const wire = snapshotToWire(shared, computeSnapshot(state, node(0), 'size'));
   const jsonBytes = Buffer.byteLength(JSON.stringify(computeSnapshot(state, node(0), 'size')));
+  // One agent's decode (gunzip + JSON + validation) of that snapshot, alone on a core: what a
+  // real agent pays on its own node. The simulated agents here pay it one after another.
+  const decodeMs = timeDecode(wire, node(0));
 
-  const controller = spawn(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'controller', '--registry', registry, '--join-tokens', tokensFile, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const controller = spawn(process.execPath, [...controllerNodeOptions, join(REPO, 'dist/src/cli/main.js'), 'controller', '--registry', registry, '--join-tokens', tokensFile, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => controller.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -183,7 +205,10 @@ async function main(): Promise<void> {
   }
   const cpuEnd = procStat(controller.pid as number);
   for (const c of clients) await c.close();
+  // Waited for (bounded), so a `--cpu-prof` controller writes its profile before the SIGKILL at exit.
+  const exited = new Promise((resolve) => controller.once('exit', resolve));
   controller.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
 
   const s = (a: number[]): number[] => [...a].sort((x, y) => x - y);
   const report = {
@@ -199,6 +224,7 @@ async function main(): Promise<void> {
       cpuSecondsDuringChanges: Number((cpuEnd.cpuSeconds - cpuStart.cpuSeconds).toFixed(2)),
       cpuMsPerChange: Math.round(((cpuEnd.cpuSeconds - cpuStart.cpuSeconds) * 1000) / Math.max(1, endToEnd.length)),
     },
+    agentDecodeMsPerSnapshot: decodeMs,
     snapshotPerNode: {
       sharedClusterViewBytesGzip: shared.bytes.length,
       perNodeWireBytes: wire.cluster.length + Buffer.byteLength(JSON.stringify({ ...wire, cluster: undefined })),
