@@ -11,6 +11,7 @@ import type { ObjectProblem } from '../../mesh/objects-report.js';
 import { ChangeListeners, type RegistryContents, type RegistrySource } from './registry-source.js';
 import { TreeWatcher } from './tree-watcher.js';
 import { readMeshDirectory, type MeshDirectoryRead } from './yaml-directory.js';
+import { YamlFileCache } from './yaml-file-cache.js';
 
 /** Options of {@link YamlDirectorySource}. */
 export interface YamlDirectorySourceOptions {
@@ -42,6 +43,8 @@ export class YamlDirectorySource implements RegistrySource {
   private readonly debounceMs: number;
   private readonly resyncMs: number;
   private readonly listeners = new ChangeListeners();
+  /** Files parsed at earlier reads: a change re-parses only the files it touched. */
+  private readonly cache = new YamlFileCache();
   private current: RegistryContents | undefined;
   private fingerprint = '';
   private watcher: TreeWatcher | undefined;
@@ -72,8 +75,8 @@ export class YamlDirectorySource implements RegistrySource {
     this.started = true;
     let first: MeshDirectoryRead;
     try {
-      first = await readMeshDirectory(this.dir);
-      for (let i = 1; i < MAX_READS_IN_A_ROW && first.vanished.length > 0; i++) first = await readMeshDirectory(this.dir);
+      first = await readMeshDirectory(this.dir, this.cache);
+      for (let i = 1; i < MAX_READS_IN_A_ROW && first.vanished.length > 0; i++) first = await readMeshDirectory(this.dir, this.cache);
     } catch (err) {
       this.started = false; // the directory may appear; start() can be tried again
       throw err;
@@ -81,7 +84,7 @@ export class YamlDirectorySource implements RegistrySource {
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', `registry source ${this.name} was closed while starting`);
     // Still changing under us: offered as problems, so the store refuses it rather than publish half.
     const vanished = first.vanished.map((path): ObjectProblem => ({ kind: 'syntax', text: `${path}: removed while the directory was read` }));
-    this.accept(first.objects, [...first.problems, ...vanished], first.files.length);
+    this.accept(first.objects, [...first.problems, ...vanished], first.files.length, vanished.length === 0 ? first.fingerprint : `${first.fingerprint}:${JSON.stringify(vanished)}`);
     this.openWatcher();
     if (this.resyncMs > 0) {
       // A resync never cuts an editor's burst short: with a read already scheduled, it waits.
@@ -169,7 +172,7 @@ export class YamlDirectorySource implements RegistrySource {
 
   private async readOnce(): Promise<void> {
     try {
-      const read = await readMeshDirectory(this.dir);
+      const read = await readMeshDirectory(this.dir, this.cache);
       if (this.closed) return;
       if (read.vanished.length > 0) {
         // A mix of before and after a change (a file deleted, a directory moved away): never
@@ -177,7 +180,7 @@ export class YamlDirectorySource implements RegistrySource {
         this.dirty = true;
         return;
       }
-      this.accept(read.objects, read.problems, read.files.length);
+      this.accept(read.objects, read.problems, read.files.length, read.fingerprint);
       // Deleted and made again (or swapped for another): the watcher still follows the old one.
       if (this.watcher === undefined || currentInode(this.dir) !== this.watchedInode) this.openWatcher();
       else this.watcher.resync(); // subdirectories come and go
@@ -185,17 +188,20 @@ export class YamlDirectorySource implements RegistrySource {
       // The directory itself is gone or unreadable: a blocking problem, so the last good state
       // stays in effect rather than an empty mesh.
       const text = err instanceof Error ? err.message : String(err);
-      if (!this.closed) this.accept([], [{ kind: 'syntax', text }], 0);
+      const problems: ObjectProblem[] = [{ kind: 'syntax', text }];
+      if (!this.closed) this.accept([], problems, 0, JSON.stringify(problems));
     }
   }
 
-  /** Takes a new read; tells listeners only when it differs from the last one. */
-  private accept(objects: RegistryContents['objects'], problems: readonly ObjectProblem[], files: number): void {
-    const fingerprint = JSON.stringify([objects, problems]);
+  /**
+   * Takes a new read; tells listeners only when it differs from the last one (`fingerprint`
+   * digests its objects and problems, see {@link MeshDirectoryRead.fingerprint}).
+   */
+  private accept(objects: RegistryContents['objects'], problems: readonly ObjectProblem[], files: number, fingerprint: string): void {
     if (fingerprint === this.fingerprint) return;
     this.fingerprint = fingerprint;
     this.current = Object.freeze({ source: this.name, objects, problems, excluded: [] });
-    this.logger.debug({ files, objects: objects.length, problems: problems.length }, 'registry directory read');
+    this.logger.debug({ files, objects: objects.length, problems: problems.length, parsedFiles: this.cache.misses, reusedFiles: this.cache.hits }, 'registry directory read');
     for (const err of this.listeners.notify()) this.logger.error({ err: (err as Error).message }, 'registry change listener failed');
   }
 }

@@ -3,6 +3,7 @@
  * systemd hosts, the lab): every `*.yaml` and `*.yml` under it, parsed and checked together. Problems from all files are collected into one
  * error, so one run shows everything to fix.
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError } from '../../mesh/errors.js';
@@ -10,6 +11,7 @@ import { buildClusterState, type ClusterState } from '../../mesh/cluster-state.j
 import { collectObjects } from '../../mesh/objects.js';
 import { problemsError, type ObjectProblem } from '../../mesh/objects-report.js';
 import type { MeshObject } from '../../mesh/types.js';
+import { parseDigest, statKey, type ParsedYamlFile, type YamlFileCache } from './yaml-file-cache.js';
 
 /** Options of {@link loadMeshDirectory}. */
 export interface LoadMeshDirectoryOptions {
@@ -35,6 +37,11 @@ export interface MeshDirectoryRead {
    * which then holds a mix of before and after. Read again (the change's own event follows).
    */
   readonly vanished: readonly string[];
+  /**
+   * A digest of every file's path and what it yielded: equal fingerprints mean equal objects
+   * and problems, without comparing them.
+   */
+  readonly fingerprint: string;
 }
 
 /**
@@ -42,28 +49,32 @@ export interface MeshDirectoryRead {
  * dot-directories skipped, which also skips a Kubernetes ConfigMap volume's `..data`
  * directories), collecting the problems instead of throwing. Conflicts between objects are not
  * checked here: that is the cluster state's job. Throws MESHLET_ERR_CONFIG_INVALID only when
- * `dir` itself cannot be read.
+ * `dir` itself cannot be read. With a `cache`, files unchanged since the last read (same
+ * inode, size, mtime and ctime) are not read or parsed again.
  */
-export async function readMeshDirectory(dir: string): Promise<MeshDirectoryRead> {
+export async function readMeshDirectory(dir: string, cache?: YamlFileCache): Promise<MeshDirectoryRead> {
   const vanished: string[] = [];
   const files = await listYamlFiles(dir, vanished);
   const objects: MeshObject[] = [];
   const problems: ObjectProblem[] = [];
+  const fingerprint = createHash('sha256');
   for (const file of files) {
-    const text = await readYaml(file);
-    if (text === undefined) {
+    const parsed = await readParsed(file, cache);
+    if (parsed === undefined) {
       vanished.push(file);
       continue;
     }
-    if (typeof text !== 'string') {
-      problems.push(text);
+    if (!('digest' in parsed)) {
+      problems.push(parsed);
+      fingerprint.update(JSON.stringify([file, parsed]));
       continue;
     }
-    const result = collectObjects(text, file);
-    objects.push(...result.objects);
-    problems.push(...result.problems);
+    for (const o of parsed.objects) objects.push(o);
+    for (const p of parsed.problems) problems.push(p);
+    fingerprint.update(JSON.stringify([file, parsed.digest]));
   }
-  return { files, objects, problems, vanished };
+  cache?.retain(files);
+  return { files, objects, problems, vanished, fingerprint: fingerprint.digest('base64') };
 }
 
 /**
@@ -132,16 +143,30 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** The file's text, a problem naming the file when it cannot be read, or undefined when it is gone. */
-async function readYaml(file: string): Promise<string | ObjectProblem | undefined> {
+/**
+ * The file parsed (from `cache` when unchanged), a problem naming the file when it cannot be
+ * read, or undefined when it is gone. The stat is taken before the read, so what is cached is
+ * never older than its key says: a write after the stat changes the key, and the next read
+ * parses the file again.
+ */
+async function readParsed(file: string, cache: YamlFileCache | undefined): Promise<ParsedYamlFile | ObjectProblem | undefined> {
+  let text: string;
+  let info;
   try {
-    const info = await stat(file);
-    if (info.size > MAX_FILE_BYTES) return { kind: 'syntax', text: `${file}: larger than ${MAX_FILE_BYTES} bytes, not read` };
-    return await readFile(file, 'utf8');
+    info = await stat(file, { bigint: true });
+    if (info.size > BigInt(MAX_FILE_BYTES)) return { kind: 'syntax', text: `${file}: larger than ${MAX_FILE_BYTES} bytes, not read` };
+    const key = statKey(info);
+    const cached = cache?.get(file, key);
+    if (cached !== undefined) return cached;
+    text = await readFile(file, 'utf8');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     return { kind: 'syntax', text: `${file}: cannot be read: ${(err as Error).message}` };
   }
+  const result = collectObjects(text, file);
+  const parsed: ParsedYamlFile = { key: statKey(info), objects: result.objects, problems: result.problems, digest: parseDigest(result.objects, result.problems) };
+  cache?.set(file, parsed, info, BigInt(Date.now()) * 1_000_000n);
+  return parsed;
 }
 
 function isNotFound(err: unknown): boolean {
