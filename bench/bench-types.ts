@@ -91,7 +91,7 @@ export interface ProfileSummary {
     readonly location: string;
     readonly selfMs: number;
     readonly share: number;
-    /** The nearest meshlet function on the stack above it (most of its time), if any. */
+    /** The nearest meshlet function on the stack above it, when one accounts for most of its time. */
     readonly via?: string;
   }[];
 }

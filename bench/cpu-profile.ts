@@ -130,8 +130,10 @@ export function summarizeCpuProfile(profile: CpuProfile, node: string, file: str
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
       .map((f) => {
-        const via = [...f.via].sort((a, b) => b[1] - a[1])[0]?.[0];
-        return { name: f.name, location: f.location, selfMs: f.us / 1000, share: share(f.us), ...(via === undefined ? {} : { via }) };
+        // Named only when one meshlet caller accounts for most of the time, or it misleads.
+        const [via, viaUs] = [...f.via].sort((a, b) => b[1] - a[1])[0] ?? [undefined, 0];
+        const main = via !== undefined && viaUs * 2 >= f.us;
+        return { name: f.name, location: f.location, selfMs: f.us / 1000, share: share(f.us), ...(main ? { via } : {}) };
       }),
   };
 }

@@ -105,6 +105,7 @@ async function render(file: string): Promise<void> {
   const profiles = (stored.cpuProfiles ?? []).map((p) => ({ node: p.node, path: join(dirname(file), p.file) }));
   const fresh = profileSummaries(profiles.filter((p) => existsSync(p.path)), dirname(file), () => undefined);
   const results: BenchResults = fresh.length > 0 ? { ...stored, cpuProfiles: fresh } : stored;
+  if (fresh.length > 0) writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   const base = join(dirname(file), basename(file, '.json'));
   await writeReport(results, `${base}.md`, `${base}.png`, (l) => void process.stderr.write(`bench: ${l}\n`));
   process.stdout.write(`rendered ${base}.md and ${base}.png\n`);
