@@ -76,9 +76,9 @@ t.test('addresses follow the plan and nothing routes off the host', async (t) =>
   t.match(podRoutes.stdout, /default via 169\.254\.1\.1 dev eth0 onlink/, 'pod routes via the link-local gateway');
   const fabric = execFileSync('ip', ['-n', 'ml-tnoroute-fabric', '-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
   const inet = [...fabric.matchAll(/inet (\S+)/g)].map((m) => m[1]);
-  t.same(inet, ['127.0.0.1/8'], 'the fabric namespace has no IPv4 address but loopback');
+  t.same(inet, ['127.0.0.1/8', '198.18.0.2/24'], 'the fabric namespace has loopback and the controller address on the bridge, nothing else');
   const fabricRoutes = execFileSync('ip', ['-n', 'ml-tnoroute-fabric', '-4', 'route', 'show'], { encoding: 'utf8' });
-  t.equal(fabricRoutes.trim(), '', 'and no route');
+  t.equal(fabricRoutes.trim().split('\n').filter((l) => !l.startsWith('198.18.0.0/24 dev br0')).join('\n'), '', 'and no route but the fabric subnet (no default route)');
   const bridge = await lab.exec('fabric', 'ip', ['-o', 'link', 'show', 'br0']);
   t.match(bridge.stdout, /br0: <[^>]*\bUP\b/, 'netnsOf("fabric") reaches the bridge namespace, br0 is up');
 
