@@ -5,12 +5,14 @@
  * effect everywhere; a set that changes nothing publishes nothing.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
+import { inputDigest } from './input-digest.js';
 import type { Logger } from 'pino';
 import { buildClusterState } from '../mesh/cluster-state.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
 import { problemsError, type ObjectProblem } from '../mesh/objects-report.js';
-import type { MeshObject } from '../mesh/types.js';
+import { DEFAULT_TRUST_DOMAIN, type MeshObject } from '../mesh/types.js';
 import type { PublishedState, StateFeed } from './contracts.js';
 import type { RegistrySource } from './registry/registry-source.js';
 
@@ -147,9 +149,20 @@ export class StateStore implements StateFeed {
       excluded.push(...contents.excluded.map((p) => p.text));
     }
     this.excluded = Object.freeze(excluded);
+    if (problems.length > 0) {
+      this.reject(problemsError(problems));
+      return undefined;
+    }
+    // The same objects as the published state's build the same state: nothing to build or
+    // publish (cheaper than building and comparing the built state, see input-digest.ts).
+    const digest = inputDigest(objects, this.trustDomain ?? DEFAULT_TRUST_DOMAIN);
+    if (digest === this.digest) {
+      this.lastError = undefined;
+      this.lastErrorAt = undefined;
+      return undefined;
+    }
     let state: ClusterState;
     try {
-      if (problems.length > 0) throw problemsError(problems);
       state = buildClusterState(objects, { trustDomain: this.trustDomain });
     } catch (err) {
       this.reject(err);
@@ -157,8 +170,6 @@ export class StateStore implements StateFeed {
     }
     this.lastError = undefined;
     this.lastErrorAt = undefined;
-    const digest = stateDigest(state);
-    if (digest === this.digest) return undefined;
     return this.publish(state, digest);
   }
 
@@ -198,29 +209,9 @@ export class StateStore implements StateFeed {
 /**
  * A digest of everything in a state that agents and the CA can see: object keys sorted, maps
  * as sorted entries, and where each object came from left out (moving an object to another
- * file changes nothing for anyone).
+ * file changes nothing for anyone). The store itself compares the cheaper digest of the
+ * objects a state is built from (`input-digest.ts`).
  */
 export function stateDigest(state: ClusterState): string {
   return createHash('sha256').update(canonicalJson(state)).digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (value instanceof Map) {
-    const entries = [...value.entries()].map(([k, v]) => [String(k), v] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record)
-      .filter((k) => record[k] !== undefined && !(k === 'source' && isSourceRef(record[k])))
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-/** A SourceRef (`{ file, doc }`), told apart from a label named `source` (whose value is a string). */
-function isSourceRef(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && typeof (value as { file?: unknown }).file === 'string';
 }

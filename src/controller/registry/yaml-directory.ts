@@ -164,9 +164,18 @@ async function readParsed(file: string, cache: YamlFileCache | undefined): Promi
     return { kind: 'syntax', text: `${file}: cannot be read: ${(err as Error).message}` };
   }
   const result = collectObjects(text, file);
+  // Frozen: the same objects are handed out again while the file is unchanged, and digests
+  // of them are kept (see controller/input-digest.ts).
+  for (const o of result.objects) deepFreeze(o);
   const parsed: ParsedYamlFile = { key: statKey(info), objects: result.objects, problems: result.problems, digest: parseDigest(result.objects, result.problems) };
   cache?.set(file, parsed, info, BigInt(Date.now()) * 1_000_000n);
   return parsed;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const v of Object.values(value)) deepFreeze(v);
+  Object.freeze(value);
 }
 
 function isNotFound(err: unknown): boolean {
