@@ -15,10 +15,39 @@ export type WireObject = Readonly<Record<string, unknown>>;
 /** Problems recorded in full; past this many only a count is kept (the list stays small). */
 const MAX_PROBLEMS = 50;
 
+/** Why a string is bad, or undefined when it is good. */
+export type StringCheck = (value: string) => string | undefined;
+
 /** The problems of one decode. */
 export class WireProblems {
   readonly lines: string[] = [];
   total = 0;
+  /** Results of pure checks by name and value, for this decode only (see {@link cached}). */
+  private readonly results = new Map<string, { check: StringCheck; seen: Map<string, string | undefined> }>();
+
+  /**
+   * `check`, remembering its result per value for the rest of this decode. A view repeats the
+   * same few hundred identities, node names and node addresses thousands of times (every
+   * endpoint carries its workload's); each distinct value is still checked, once. `check`
+   * must be pure, and the same for a given `name` within one decode.
+   */
+  cached(name: string, check: StringCheck): StringCheck {
+    let entry = this.results.get(name);
+    if (entry === undefined) {
+      const seen = new Map<string, string | undefined>();
+      entry = {
+        seen,
+        check: (value) => {
+          if (seen.has(value)) return seen.get(value);
+          const why = check(value);
+          seen.set(value, why);
+          return why;
+        },
+      };
+      this.results.set(name, entry);
+    }
+    return entry.check;
+  }
 
   /** Records `message` for the field at `path`. */
   add(path: string, message: string): void {

@@ -48,13 +48,13 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
   const o = asObject(p, value, path);
   const kind = stringField(p, o, 'kind', path, (v) => (v === 'Pod' || v === 'Workload' ? undefined : 'is not Pod or Workload'));
   const name = stringField(p, o, 'name', path, subdomain);
-  const namespace = stringField(p, o, 'namespace', path, label);
+  const namespace = stringField(p, o, 'namespace', path, p.cached('label', label));
   const uid = stringField(p, o, 'uid', path, nonEmpty);
   if (uid !== '' && kind !== '' && name !== '' && namespace !== '' && uid !== `${kind}/${namespace}/${name}`) {
     p.add(fieldPath(path, 'uid'), `${JSON.stringify(uid)} is not ${JSON.stringify(`${kind}/${namespace}/${name}`)}`);
   }
-  const serviceAccount = stringField(p, o, 'serviceAccount', path, subdomain);
-  const identity = stringField(p, o, 'identity', path, (v) => identityProblem(v, trustDomain));
+  const serviceAccount = stringField(p, o, 'serviceAccount', path, p.cached('subdomain', subdomain));
+  const identity = stringField(p, o, 'identity', path, p.cached('identity', (v) => identityProblem(v, trustDomain)));
   const wanted = `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
   // The identity is what peers are checked against: it must follow from namespace and account.
   if (identity !== '' && namespace !== '' && serviceAccount !== '' && identity !== wanted) {
@@ -66,8 +66,8 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
     name,
     namespace,
     addresses: addressList(p, o, 'addresses', path),
-    node: stringField(p, o, 'node', path, subdomain),
-    nodeAddress: stringField(p, o, 'nodeAddress', path, ipOrEmpty),
+    node: stringField(p, o, 'node', path, p.cached('subdomain', subdomain)),
+    nodeAddress: stringField(p, o, 'nodeAddress', path, p.cached('ipOrEmpty', ipOrEmpty)),
     serviceAccount,
     identity,
     labels: labelsField(p, o, 'labels', path),
@@ -80,7 +80,7 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
 export function decodeService(p: WireProblems, value: unknown, path: string, trustDomain: string): ServiceInfo {
   const o = asObject(p, value, path);
   const name = stringField(p, o, 'name', path, dns1035);
-  const namespace = stringField(p, o, 'namespace', path, label);
+  const namespace = stringField(p, o, 'namespace', path, p.cached('label', label));
   const key = stringField(p, o, 'key', path, nonEmpty);
   if (key !== '' && name !== '' && namespace !== '' && key !== `${namespace}/${name}`) {
     p.add(fieldPath(path, 'key'), `${JSON.stringify(key)} is not ${JSON.stringify(`${namespace}/${name}`)}`);
@@ -111,8 +111,8 @@ function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDoma
   const endpoint: EndpointInfo = {
     workload: stringField(p, o, 'workload', path, (v) => (WORKLOAD_UID.test(v) ? undefined : 'is not a workload uid <kind>/<namespace>/<name>')),
     address: stringField(p, o, 'address', path, ipAddress),
-    node: stringField(p, o, 'node', path, subdomainOrEmpty),
-    nodeAddress: stringField(p, o, 'nodeAddress', path, ipOrEmpty),
+    node: stringField(p, o, 'node', path, p.cached('subdomainOrEmpty', subdomainOrEmpty)),
+    nodeAddress: stringField(p, o, 'nodeAddress', path, p.cached('ipOrEmpty', ipOrEmpty)),
     meshed,
     targetPorts: decodeTargetPorts(p, o, path, servicePorts),
   };
@@ -120,7 +120,7 @@ function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDoma
     if (o['identity'] !== undefined) p.add(fieldPath(path, 'identity'), 'must be absent for an endpoint that is not meshed');
     return endpoint;
   }
-  return { ...endpoint, identity: stringField(p, o, 'identity', path, (v) => identityProblem(v, trustDomain)) };
+  return { ...endpoint, identity: stringField(p, o, 'identity', path, p.cached('identity', (v) => identityProblem(v, trustDomain))) };
 }
 
 /** Service port -> target port; every key must be one of the Service's ports. */

@@ -147,3 +147,16 @@ t.test('unknown fields are ignored: a newer controller may add some', async (t) 
   });
   t.strictSame(decodeSnapshot(wire, { node: 'node-a', trustDomain: TD }), computeSnapshot(twoNode, 'node-a', 'v1'), 'and left out of the result');
 });
+
+t.test('a bad value repeated in many places is named at every place (checks are remembered per decode)', async (t) => {
+  const wire = withView((v) => {
+    for (const w of v.workloads) w['nodeAddress'] = '198.18.0.300';
+  });
+  const err = thrown(() => decodeSnapshot(wire, { node: 'node-a', trustDomain: TD }));
+  if (!(err instanceof MeshletError)) throw new Error('expected a MeshletError');
+  const workloads = (JSON.parse(gunzipSync(good.cluster).toString('utf8')) as View).workloads.length;
+  t.equal(err.details.filter((d) => d.endsWith('.nodeAddress: "198.18.0.300" is not an IP address')).length, workloads);
+  // The good decode after it remembers nothing of the bad one.
+  t.equal(decodeSnapshot(good, { node: 'node-a', trustDomain: TD }).workloads.length, workloads);
+  t.match(failure(t, good, { node: 'node-a', trustDomain: 'other.example' }), 'is not this agent\'s trust domain');
+});
