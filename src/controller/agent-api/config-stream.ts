@@ -6,8 +6,6 @@
  */
 import { Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { computeSnapshot } from '../../mesh/snapshot.js';
-import { snapshotToWire } from '../../mesh/snapshot-wire.js';
 import type { AgentMessage__Output } from '../../proto/generated/meshlet/v1/AgentMessage.js';
 import type { Hello__Output } from '../../proto/generated/meshlet/v1/Hello.js';
 import type { ControllerMessage } from '../../proto/generated/meshlet/v1/ControllerMessage.js';
@@ -102,7 +100,7 @@ export class ConfigStream {
   private send(published: PublishedState): void {
     let message: ControllerMessage;
     try {
-      const wire = snapshotToWire(this.host.views.get(published), computeSnapshot(published.state, this.node, published.version));
+      const wire = this.host.views.wireFor(published, this.node);
       message = {
         snapshot: {
           ...wire,
