@@ -67,23 +67,25 @@ function panelSvg(r: BenchResults, panel: Panel, x: number, y: number): string {
   if (s === undefined || spec === undefined) return parts.join('');
   const paths = r.paths.filter((p) => s.notApplicable[p] === undefined && !(spec.proxyOnly === true && p === 'direct'));
   const stats = paths.map((p) => ({ p, st: metricStat(s, spec.key, p) }));
-  const top = Math.max(...stats.map(({ st }) => st?.max ?? 0), 1e-9);
-  const width = PANEL_W - LABEL_W - 70;
+  // Scaled to the largest median, so one wild round cannot flatten the bars; whiskers past
+  // the edge are clipped there (the report's tables have every range).
+  const top = Math.max(...stats.map(({ st }) => st?.median ?? 0), 1e-9);
+  const width = PANEL_W - LABEL_W - 80;
+  const x0 = x + LABEL_W;
+  const at = (v: number): number => x0 + Math.min(1.08, v / top) * width;
   stats.forEach(({ p, st }, i) => {
     const by = y + 36 + i * (BAR_H + 8);
     parts.push(`<text x="${x}" y="${by + 15}" font-size="11">${esc(PATH_LABELS[p])}</text>`);
     if (st === undefined) {
-      parts.push(`<text x="${x + LABEL_W}" y="${by + 15}" font-size="11" fill="#b00">failed</text>`);
+      parts.push(`<text x="${x0}" y="${by + 15}" font-size="11" fill="#b00">failed</text>`);
       return;
     }
-    const w = Math.max(1, (st.median / top) * width);
-    parts.push(`<rect x="${x + LABEL_W}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[p]}"/>`);
+    parts.push(`<rect x="${x0}" y="${by}" width="${Math.max(1, at(st.median) - x0).toFixed(1)}" height="${BAR_H}" fill="${COLORS[p]}"/>`);
     if (st.n > 1) {
-      const x1 = x + LABEL_W + (st.min / top) * width;
-      const x2 = x + LABEL_W + (st.max / top) * width;
-      parts.push(`<line x1="${x1.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${by + BAR_H / 2}" y2="${by + BAR_H / 2}" stroke="#222" stroke-width="1.5"/>`);
+      const mid = by + BAR_H / 2;
+      parts.push(`<line x1="${at(st.min).toFixed(1)}" x2="${at(st.max).toFixed(1)}" y1="${mid}" y2="${mid}" stroke="#222" stroke-width="1.5"/>`);
     }
-    parts.push(`<text x="${x + LABEL_W + w + 4}" y="${by + 15}" font-size="11">${esc(formatNumber(st.median, spec.digits))}</text>`);
+    parts.push(`<text x="${x0 + width * 1.08 + 6}" y="${by + 15}" font-size="11">${esc(formatNumber(st.median, spec.digits))}</text>`);
   });
   return parts.join('');
 }
