@@ -201,7 +201,7 @@ export class YamlDirectorySource implements RegistrySource {
     if (fingerprint === this.fingerprint) return;
     this.fingerprint = fingerprint;
     this.current = Object.freeze({ source: this.name, objects, problems, excluded: [] });
-    this.logger.debug({ files, objects: objects.length, problems: problems.length, parsedFiles: this.cache.misses, reusedFiles: this.cache.hits }, 'registry directory read');
+    this.logger.debug({ files, objects: objects.length, problems: problems.length, parsedFiles: this.cache.parsed, reusedFiles: this.cache.reused, sameTextFiles: this.cache.sameText }, 'registry directory read');
     for (const err of this.listeners.notify()) this.logger.error({ err: (err as Error).message }, 'registry change listener failed');
   }
 }

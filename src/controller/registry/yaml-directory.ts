@@ -11,7 +11,7 @@ import { buildClusterState, type ClusterState } from '../../mesh/cluster-state.j
 import { collectObjects } from '../../mesh/objects.js';
 import { problemsError, type ObjectProblem } from '../../mesh/objects-report.js';
 import type { MeshObject } from '../../mesh/types.js';
-import { parseDigest, statKey, type ParsedYamlFile, type YamlFileCache } from './yaml-file-cache.js';
+import { parseDigest, statKey, textHash, type ParsedYamlFile, type YamlFileCache } from './yaml-file-cache.js';
 
 /** Options of {@link loadMeshDirectory}. */
 export interface LoadMeshDirectoryOptions {
@@ -147,7 +147,7 @@ async function isFile(path: string): Promise<boolean> {
  * The file parsed (from `cache` when unchanged), a problem naming the file when it cannot be
  * read, or undefined when it is gone. The stat is taken before the read, so what is cached is
  * never older than its key says: a write after the stat changes the key, and the next read
- * parses the file again.
+ * reads the file again.
  */
 async function readParsed(file: string, cache: YamlFileCache | undefined): Promise<ParsedYamlFile | ObjectProblem | undefined> {
   let text: string;
@@ -155,19 +155,23 @@ async function readParsed(file: string, cache: YamlFileCache | undefined): Promi
   try {
     info = await stat(file, { bigint: true });
     if (info.size > BigInt(MAX_FILE_BYTES)) return { kind: 'syntax', text: `${file}: larger than ${MAX_FILE_BYTES} bytes, not read` };
-    const key = statKey(info);
-    const cached = cache?.get(file, key);
+    const cached = cache?.byStat(file, statKey(info));
     if (cached !== undefined) return cached;
     text = await readFile(file, 'utf8');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     return { kind: 'syntax', text: `${file}: cannot be read: ${(err as Error).message}` };
   }
-  const result = collectObjects(text, file);
-  // Frozen: the same objects are handed out again while the file is unchanged, and digests
-  // of them are kept (see controller/input-digest.ts).
-  for (const o of result.objects) deepFreeze(o);
-  const parsed: ParsedYamlFile = { key: statKey(info), objects: result.objects, problems: result.problems, digest: parseDigest(result.objects, result.problems) };
+  const key = statKey(info);
+  const hash = textHash(text);
+  let parsed = cache?.byText(file, hash, key);
+  if (parsed === undefined) {
+    const result = collectObjects(text, file);
+    // Frozen: the same objects are handed out again while the file is unchanged, and digests
+    // of them are kept (see controller/input-digest.ts).
+    for (const o of result.objects) deepFreeze(o);
+    parsed = { key, textHash: hash, objects: result.objects, problems: result.problems, digest: parseDigest(result.objects, result.problems) };
+  }
   cache?.set(file, parsed, info, BigInt(Date.now()) * 1_000_000n);
   return parsed;
 }
