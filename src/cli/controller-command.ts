@@ -3,7 +3,6 @@
  * pushes per-node snapshots to agents over gRPC and signs their workload certificates.
  */
 import { Command, Option } from 'commander';
-import { Controller } from '../controller/controller.js';
 import { loadControllerConfig, type ControllerConfig } from '../controller/config.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import { createRootLogger } from './logger.js';
@@ -46,6 +45,9 @@ async function runController(opts: Record<string, unknown>): Promise<void> {
     process.exit(EXIT_USAGE);
   }
   const logger = createRootLogger(config.logLevel as 'info', { component: 'controller' });
+  // Loaded here, not at the top: the Kubernetes client costs ~130 MiB and ~1 s at load, and
+  // every other meshlet command (the agent above all) must not pay for it.
+  const { Controller } = await import('../controller/controller.js');
   const controller = new Controller(config, logger, process.env);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
