@@ -123,16 +123,28 @@ function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDoma
   return { ...endpoint, identity: stringField(p, o, 'identity', path, p.cached('identity', (v) => identityProblem(v, trustDomain))) };
 }
 
-/** Service port -> target port; every key must be one of the Service's ports. */
+/**
+ * Service port -> target port; every key must be one of the Service's ports. A map with no bad
+ * entry is returned as it is: it came from `JSON.parse` of this decode, referenced nowhere
+ * else, and holds exactly the checked entries (a copy of integer-keyed maps cost ~7 ms per
+ * 5,000 endpoints).
+ */
 function decodeTargetPorts(p: WireProblems, o: WireObject, path: string, servicePorts: ReadonlySet<number>): Record<number, number> {
   const base = fieldPath(path, 'targetPorts');
   const map = asObject(p, o['targetPorts'], base);
+  const before = p.total;
+  for (const key in map) {
+    if (!Object.hasOwn(map, key)) continue;
+    const port = Number(key);
+    const target = map[key];
+    if (!servicePorts.has(port) || String(port) !== key) p.add(`${base}[${JSON.stringify(key)}]`, 'is not a port of the Service');
+    else if (!isPortNumber(target)) p.add(`${base}[${JSON.stringify(key)}]`, `${formatValue(target)} is not a port number`);
+  }
+  if (p.total === before && Object.getPrototypeOf(map) === Object.prototype) return map as Record<number, number>;
   const out: Record<number, number> = {};
   for (const [key, target] of Object.entries(map)) {
     const port = Number(key);
-    if (!servicePorts.has(port) || String(port) !== key) p.add(`${base}[${JSON.stringify(key)}]`, 'is not a port of the Service');
-    else if (!isPortNumber(target)) p.add(`${base}[${JSON.stringify(key)}]`, `${formatValue(target)} is not a port number`);
-    else out[port] = target;
+    if (servicePorts.has(port) && String(port) === key && isPortNumber(target)) out[port] = target;
   }
   return out;
 }
