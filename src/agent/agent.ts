@@ -19,6 +19,8 @@ import { WorkloadIndex } from './workload-index.js';
 /** Applies capture rules for the node's meshed workload addresses (iptables in production). */
 export interface CaptureRules {
   apply(workloadAddresses: readonly string[]): Promise<void>;
+  /** Removes every capture rule (fail-open shutdown). */
+  clean(): Promise<void>;
 }
 
 /** What `start()` actually bound (tests use port 0). */
@@ -232,8 +234,17 @@ export class Agent {
 
   private async doDrain(deadlineMs: number): Promise<void> {
     const live = this.connections.size;
-    this.logger.info({ live, deadlineMs }, 'draining');
+    this.logger.info({ live, deadlineMs, failureMode: this.config.failureMode }, 'draining');
     clearTimeout(this.retryTimer);
+    if (this.config.failureMode === 'open' && this.capture !== null) {
+      // Fail open: lift the rules first, so new connections flow unmeshed instead of being
+      // refused by a closing agent; connections already captured finish through the drain.
+      await this.applying;
+      await this.capture.clean().then(
+        () => this.logger.warn('fail-open: capture rules lifted; meshed traffic flows unmeshed until the agent is back'),
+        (err: Error) => this.logger.error({ err: err.message }, 'fail-open: capture rules could not be lifted'),
+      );
+    }
     for (const s of this.servers) s.close();
     this.tunnelServer.close();
     this.tunnels.close();

@@ -42,6 +42,12 @@ export interface AgentConfig {
   readonly drainDeadlineMs: number;
   /** Workload certificate lifetime requested from the CA. */
   readonly certTtlSeconds: number;
+  /**
+   * What meshed traffic does while the agent is down. `closed` (default): the capture rules
+   * stay, so connections are refused and policy cannot be bypassed. `open`: the agent lifts
+   * its rules when it stops, so traffic flows unmeshed (plaintext, no policy) until it is back.
+   */
+  readonly failureMode: 'closed' | 'open';
 }
 
 /** Raw inputs: flags as commander parsed them (strings/booleans/numbers) and environment. */
@@ -49,7 +55,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
-  'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile',
+  'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -66,6 +72,7 @@ const ENV: Record<string, string> = {
   controllerCa: 'MESHLET_CONTROLLER_CA',
   joinTokenFile: 'MESHLET_JOIN_TOKEN_FILE',
   kubeTokenFile: 'MESHLET_KUBE_TOKEN_FILE',
+  failureMode: 'MESHLET_FAILURE_MODE',
 };
 
 class Problems {
@@ -135,11 +142,19 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     // Kubernetes gives a pod 30 s of grace by default; draining for 20 s leaves time to exit.
     drainDeadlineMs: Math.round(seconds(p, '--drain-seconds', get('drainSeconds'), 20, 0) * 1000),
     certTtlSeconds: Math.round(seconds(p, '--cert-ttl', get('certTtl'), 86_400, 60)),
+    failureMode: failureMode(p, get('failureMode')),
   };
   if (p.list.length > 0) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
   }
   return deepFreeze(config);
+}
+
+function failureMode(p: Problems, value: unknown): 'closed' | 'open' {
+  if (value === undefined || value === 'closed') return 'closed';
+  if (value === 'open') return 'open';
+  p.add('--failure-mode', value, 'must be closed or open');
+  return 'closed';
 }
 
 /** Controller mode flags, checked; undefined in static mode. */

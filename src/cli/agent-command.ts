@@ -41,6 +41,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
     .option('--drain-seconds <seconds>', 'on SIGTERM, how long connections may finish before the rest are closed (default 20)')
     .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400)')
+    .option('--failure-mode <mode>', 'while the agent is down: closed (default: rules stay, meshed traffic is refused) or open (rules lifted at shutdown: traffic flows unmeshed, no policy) (env MESHLET_FAILURE_MODE)')
     .action(async (opts: Record<string, unknown>) => {
       await runAgent(opts);
     });
@@ -156,6 +157,7 @@ async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<Cap
         tunnelPort: config.ports.tunnel,
       });
     },
+    clean: () => manager.clean(),
   };
 }
 

@@ -40,7 +40,11 @@ async function caSigner(t: { teardown(fn: () => void): void }): Promise<Certific
 
 class RecordingCapture implements CaptureRules {
   applied: string[][] = [];
+  cleaned = 0;
   failNext = 0;
+  async clean(): Promise<void> {
+    this.cleaned += 1;
+  }
   async apply(addresses: readonly string[]): Promise<void> {
     if (this.failNext > 0) {
       this.failNext -= 1;
@@ -132,4 +136,20 @@ t.test('a failed start leaves nothing bound', async (t) => {
   const agent = new Agent({ config: cfg, logger, signer: await caSigner(t), capture: null });
   await t.rejects(agent.start(), { code: 'EADDRINUSE' });
   await agent.destroy();
+});
+
+t.test('failure mode: closed keeps the rules at shutdown, open lifts them', async (t) => {
+  for (const mode of ['closed', 'open'] as const) {
+    const cfg = loadAgentConfig(
+      { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, failureMode: mode },
+      {},
+    );
+    const capture = new RecordingCapture();
+    const agent = new Agent({ config: cfg, logger, signer: await caSigner(t), capture });
+    await agent.start();
+    await agent.applySnapshot(snapshot('v1', workload('a', '198.18.1.10')));
+    await agent.drain(100);
+    t.equal(capture.cleaned, mode === 'open' ? 1 : 0, `${mode}: rules ${mode === 'open' ? 'lifted' : 'kept'}`);
+  }
+  t.throws(() => loadAgentConfig({ node: 'n', config: '/d', failureMode: 'sideways' }, {}), /--failure-mode="sideways": must be closed or open/);
 });
