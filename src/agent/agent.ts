@@ -6,10 +6,13 @@ import http from 'node:http';
 import net, { type AddressInfo, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeSnapshot } from '../mesh/types.js';
+import { AccessLogSampler } from './access-log.js';
 import type { AgentConfig } from './config.js';
 import { ConnectionTable } from './connection-table.js';
 import { IdentityManager, type CertificateSigner } from './identity-manager.js';
 import { InboundProxy } from './inbound.js';
+import { LogLevels } from './log-levels.js';
+import { AgentMetrics } from './metrics.js';
 import { OutboundProxy } from './outbound.js';
 import { Readiness } from './readiness.js';
 import { TunnelPool } from './tunnel-client.js';
@@ -21,6 +24,14 @@ export interface CaptureRules {
   apply(workloadAddresses: readonly string[]): Promise<void>;
   /** Removes every capture rule (fail-open shutdown). */
   clean(): Promise<void>;
+  /** Compares the rules in the kernel with the ones last applied (for `/iptables` and the drift metric). */
+  verify?(): Promise<CaptureDrift>;
+}
+
+/** What a capture-rule check found; `detail` is the rule manager's own report. */
+export interface CaptureDrift {
+  readonly inSync: boolean;
+  readonly detail: unknown;
 }
 
 /** What `start()` actually bound (tests use port 0). */
@@ -40,6 +51,10 @@ export interface AgentOptions {
   readonly capture: CaptureRules | null;
   /** Delay before a snapshot whose certificates or rules failed is applied again (default 5 s). */
   readonly retryMs?: number;
+  /** The component loggers (default: made from `logger`); the admin API changes their levels. */
+  readonly logLevels?: LogLevels;
+  /** How often the capture rules are checked for drift (default 60 s; 0: only on request). */
+  readonly driftCheckMs?: number;
 }
 
 const EMPTY_SNAPSHOT: NodeSnapshot = {
@@ -58,6 +73,8 @@ export class Agent {
   readonly identities: IdentityManager;
   readonly connections: ConnectionTable;
   readonly tunnels: TunnelPool;
+  readonly metrics: AgentMetrics;
+  readonly logLevels: LogLevels;
   private readonly config: AgentConfig;
   private readonly logger: Logger;
   private readonly capture: CaptureRules | null;
@@ -72,31 +89,71 @@ export class Agent {
   private draining: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private forceDrain: () => void = () => undefined;
+  private appliedAtMs: number | undefined;
+  private bound: BoundAddresses | undefined;
+  private lastDrift: CaptureDrift | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private readonly driftCheckMs: number;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
     this.logger = opts.logger;
     this.capture = opts.capture;
     this.retryMs = opts.retryMs ?? 5_000;
+    // Each check runs iptables-save: once a minute finds drift soon enough without costing much.
+    this.driftCheckMs = opts.driftCheckMs ?? 60_000;
+    this.logLevels = opts.logLevels ?? new LogLevels(opts.logger);
+    const log = (component: string): Logger => this.logLevels.child(component);
+    this.metrics = new AgentMetrics();
     this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
-    this.identities = new IdentityManager({ signer: opts.signer, logger: this.logger.child({ component: 'identity' }) });
-    this.connections = new ConnectionTable(this.logger.child({ component: 'access' }));
+    this.identities = new IdentityManager({ signer: opts.signer, logger: log('identity') });
+    this.connections = new ConnectionTable(log('access'), { sampler: new AccessLogSampler(this.config.accessLog), observer: this.metrics });
     const getIndex = (): WorkloadIndex => this.index;
-    this.tunnels = new TunnelPool({ identities: this.identities, logger: this.logger.child({ component: 'tunnel-client' }), tunnelPort: this.config.ports.tunnel });
-    this.inbound = new InboundProxy({ logger: this.logger.child({ component: 'inbound' }), table: this.connections, index: getIndex });
+    this.tunnels = new TunnelPool({ identities: this.identities, logger: log('tunnel-client'), tunnelPort: this.config.ports.tunnel });
+    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex });
     this.tunnelServer = new TunnelServer({
       identities: this.identities,
-      logger: this.logger.child({ component: 'tunnel-server' }),
+      logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
     });
     this.outbound = new OutboundProxy({
-      logger: this.logger.child({ component: 'outbound' }),
+      logger: log('outbound'),
       table: this.connections,
       index: getIndex,
       inbound: this.inbound,
       tunnels: this.tunnels,
       ownPorts: new Set([this.config.ports.outbound, this.config.ports.inbound, this.config.ports.tunnel]),
     });
+    this.metrics.watch({
+      openedByDirection: () => this.connections.openedByDirection,
+      liveConnections: () => this.connections.list(),
+      tunnelSessions: () => this.tunnels.size,
+      config: () => ({ version: this.index.snapshot.version, appliedAtMs: this.appliedAtMs }),
+      certificates: () => this.identities.list(),
+      captureInSync: () => this.lastDrift?.inSync,
+    });
+  }
+
+  /** When the snapshot in force was applied (epoch ms), undefined before the first. */
+  get snapshotAppliedAt(): number | undefined {
+    return this.appliedAtMs;
+  }
+
+  /** What `start()` bound, undefined before. */
+  get listeners(): BoundAddresses | undefined {
+    return this.bound;
+  }
+
+  /** The last capture-rule check, undefined when none ran (or the agent applies no rules). */
+  get captureDrift(): CaptureDrift | undefined {
+    return this.lastDrift;
+  }
+
+  /** Checks the capture rules for drift now; undefined when the agent applies none or cannot check. */
+  async checkCapture(): Promise<CaptureDrift | undefined> {
+    if (this.capture?.verify === undefined) return undefined;
+    this.lastDrift = await this.capture.verify();
+    return this.lastDrift;
   }
 
   /** The snapshot in force. */
@@ -126,7 +183,23 @@ export class Agent {
     this.readiness.release('listeners');
     this.logger.info({ outbound, inbound, tunnel, readiness }, 'listeners bound');
     void this.readiness.whenReady().then(() => this.logger.info({ version: this.index.snapshot.version }, 'agent ready'));
-    return { outbound, inbound, tunnel, readiness };
+    this.bound = { outbound, inbound, tunnel, readiness };
+    this.startDriftChecks();
+    return this.bound;
+  }
+
+  private startDriftChecks(): void {
+    if (this.capture?.verify === undefined || this.driftCheckMs <= 0) return;
+    let running = false;
+    this.driftTimer = setInterval(() => {
+      // Never two checks at once: a slow iptables-save must not pile them up.
+      if (running || this.appliedAtMs === undefined) return;
+      running = true;
+      this.checkCapture()
+        .catch((err: Error) => this.logger.warn({ err: err.message }, 'capture rule check failed'))
+        .finally(() => (running = false));
+    }, this.driftCheckMs);
+    this.driftTimer.unref();
   }
 
   /** Binds a capture port on the configured IPv4 address and, when the host has IPv6, on `::`. */
@@ -174,6 +247,7 @@ export class Agent {
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot);
+    this.appliedAtMs = Date.now();
     this.readiness.release('snapshot');
     this.logger.info(
       { version: snapshot.version, previous, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
@@ -236,6 +310,7 @@ export class Agent {
     const live = this.connections.size;
     this.logger.info({ live, deadlineMs, failureMode: this.config.failureMode }, 'draining');
     clearTimeout(this.retryTimer);
+    clearInterval(this.driftTimer);
     if (this.config.failureMode === 'open' && this.capture !== null) {
       // Fail open: lift the rules first, so new connections flow unmeshed instead of being
       // refused by a closing agent; connections already captured finish through the drain.

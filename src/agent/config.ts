@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
+import { parseAccessLogMode, type AccessLogMode } from './access-log.js';
 
 /** How an agent reaches its controller. */
 export interface ControllerEndpoint {
@@ -33,7 +34,18 @@ export interface AgentConfig {
     readonly inbound: number;
     readonly tunnel: number;
     readonly readiness: number;
+    /** Admin API (`/config_dump`, `/logging`, `/quitquitquit`, ...): on {@link AgentConfig.adminAddress} only. */
+    readonly admin: number;
+    /** Prometheus `/metrics`, on {@link AgentConfig.bindAddress}. */
+    readonly metrics: number;
   };
+  /**
+   * Address of the admin API: a loopback address, always. The admin API changes log levels and
+   * stops the agent, so it must never be reachable from a pod or another host.
+   */
+  readonly adminAddress: string;
+  /** Which closed connections get an access-log line. */
+  readonly accessLog: AccessLogMode;
   /** Address the capture and tunnel listeners bind (IPv4 wildcard by default; IPv6 added when available). */
   readonly bindAddress: string;
   /** Whether the agent applies its capture rules (off for in-process tests on loopback). */
@@ -56,6 +68,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
+  'adminPort', 'adminAddress', 'metricsPort', 'accessLog',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -73,6 +86,7 @@ const ENV: Record<string, string> = {
   joinTokenFile: 'MESHLET_JOIN_TOKEN_FILE',
   kubeTokenFile: 'MESHLET_KUBE_TOKEN_FILE',
   failureMode: 'MESHLET_FAILURE_MODE',
+  accessLog: 'MESHLET_ACCESS_LOG',
 };
 
 class Problems {
@@ -136,7 +150,11 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
       inbound: port(p, '--inbound-port', get('inboundPort'), 15006),
       tunnel: port(p, '--tunnel-port', get('tunnelPort'), 15008),
       readiness: port(p, '--readiness-port', get('readinessPort'), 15021),
+      admin: port(p, '--admin-port', get('adminPort'), 15000),
+      metrics: port(p, '--metrics-port', get('metricsPort'), 15020),
     },
+    adminAddress: adminAddress(p, get('adminAddress')),
+    accessLog: accessLog(p, get('accessLog')),
     bindAddress,
     manageIptables: get('iptables') !== false,
     // Kubernetes gives a pod 30 s of grace by default; draining for 20 s leaves time to exit.
@@ -148,6 +166,24 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
   }
   return deepFreeze(config);
+}
+
+function adminAddress(p: Problems, value: unknown): string {
+  if (value === undefined) return '127.0.0.1';
+  const a = String(value);
+  const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1';
+  if (!loopback) p.add('--admin-address', value, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API must not be reachable from pods');
+  return a;
+}
+
+function accessLog(p: Problems, value: unknown): AccessLogMode {
+  if (value === undefined) return { kind: 'on' };
+  const mode = parseAccessLogMode(String(value));
+  if (typeof mode === 'string') {
+    p.add('--access-log', value, mode);
+    return { kind: 'on' };
+  }
+  return mode;
 }
 
 function failureMode(p: Problems, value: unknown): 'closed' | 'open' {

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { isNormalDisconnect } from '../mesh/errors.js';
+import type { AccessLogSampler } from './access-log.js';
 import { abort, type SpliceOutcome } from './splice.js';
 
 /** Which way a connection goes relative to the workload this agent serves. */
@@ -52,17 +53,42 @@ export interface ConnectionRecord {
   onClose?: (outcome: ConnectionOutcome, reason: string | undefined) => void;
 }
 
+/** Told once per closed connection, with its byte counts (metrics). */
+export interface ConnectionObserver {
+  onClosed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void;
+}
+
+/** Options of {@link ConnectionTable}. */
+export interface ConnectionTableOptions {
+  /** Which connections get an access-log line (default: all). */
+  readonly sampler?: AccessLogSampler;
+  readonly observer?: ConnectionObserver;
+}
+
+/** Bytes so far: sent toward the destination and received from it (read from the socket's own counters). */
+export function connectionBytes(rec: ConnectionRecord): { sent: number; received: number } {
+  const c = rec.counted;
+  if (c === undefined) return { sent: 0, received: 0 };
+  return rec.countedFacesDestination ? { sent: c.bytesWritten, received: c.bytesRead } : { sent: c.bytesRead, received: c.bytesWritten };
+}
+
 /** Tracks live connections and writes one access-log line per connection at close. */
 export class ConnectionTable {
   private readonly live = new Map<number, ConnectionRecord>();
   private readonly accessLog: Logger;
+  private readonly sampler: AccessLogSampler | undefined;
+  private readonly observer: ConnectionObserver | undefined;
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
   /** Connections opened since start. */
   opened = 0;
+  /** The same, per direction (plain numbers: the metrics read them at scrape time). */
+  readonly openedByDirection: Record<Direction, number> = { outbound: 0, inbound: 0 };
 
-  constructor(accessLog: Logger) {
+  constructor(accessLog: Logger, opts: ConnectionTableOptions = {}) {
     this.accessLog = accessLog;
+    this.sampler = opts.sampler;
+    this.observer = opts.observer;
   }
 
   /** Starts tracking a connection. */
@@ -80,6 +106,7 @@ export class ConnectionTable {
     };
     this.live.set(rec.id, rec);
     this.opened += 1;
+    this.openedByDirection[direction] += 1;
     return rec;
   }
 
@@ -89,9 +116,14 @@ export class ConnectionTable {
     rec.outcome = outcome ?? (splice?.reset ? 'reset' : 'ok');
     if (reason !== undefined) rec.reason = reason;
     else if (splice?.error !== undefined && !isNormalDisconnect(splice.error)) rec.reason = splice.error.message;
-    const c = rec.counted;
-    const toDest = c === undefined ? 0 : rec.countedFacesDestination ? c.bytesWritten : c.bytesRead;
-    const toSource = c === undefined ? 0 : rec.countedFacesDestination ? c.bytesRead : c.bytesWritten;
+    const { sent: toDest, received: toSource } = connectionBytes(rec);
+    this.observer?.onClosed(rec, toDest, toSource);
+    if (this.sampler === undefined || this.sampler.shouldLog(rec.outcome)) this.writeLine(rec, toDest, toSource);
+    rec.onClose?.(rec.outcome, rec.reason);
+    if (this.live.size === 0) this.notifyIdle();
+  }
+
+  private writeLine(rec: ConnectionRecord, toDest: number, toSource: number): void {
     this.accessLog.info(
       {
         direction: rec.direction,
@@ -112,8 +144,6 @@ export class ConnectionTable {
       },
       'connection closed',
     );
-    rec.onClose?.(rec.outcome, rec.reason);
-    if (this.live.size === 0) this.notifyIdle();
   }
 
   /** Live connection count. */

@@ -8,10 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
+import { AdminServer } from '../agent/admin-server.js';
 import { Agent, type CaptureRules } from '../agent/agent.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { ControllerClient } from '../agent/controller-client.js';
 import type { CertificateSigner } from '../agent/identity-manager.js';
+import { LogLevels } from '../agent/log-levels.js';
+import { MetricsServer } from '../agent/metrics-server.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { IptablesManager } from '../iptables/manager.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
@@ -38,6 +41,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--tunnel-port <port>', 'mTLS tunnel port (default 15008)')
     .option('--readiness-port <port>', 'readiness port serving /healthz/ready (default 15021)')
     .option('--bind <address>', 'address for the listeners (default 0.0.0.0, plus :: when IPv6 is available)')
+    .option('--admin-port <port>', 'admin API port, on loopback only (default 15000)')
+    .option('--admin-address <address>', 'loopback address of the admin API (default 127.0.0.1; only 127.0.0.0/8 or ::1)')
+    .option('--metrics-port <port>', 'Prometheus /metrics port (default 15020)')
+    .option('--access-log <mode>', 'one JSON line per closed connection: on (default), off, or sample:<ratio> (failures always logged) (env MESHLET_ACCESS_LOG)')
     .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
     .option('--drain-seconds <seconds>', 'on SIGTERM, how long connections may finish before the rest are closed (default 20)')
     .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400)')
@@ -71,8 +78,9 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
     usageExit(err);
   }
   const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
-  if (config.controller !== undefined) await runWithController(config, controllerCaPem, logger);
-  else await runStatic(config, snapshot as NodeSnapshot, logger);
+  const logLevels = new LogLevels(logger);
+  if (config.controller !== undefined) await runWithController(config, controllerCaPem, logLevels);
+  else await runStatic(config, snapshot as NodeSnapshot, logLevels);
 }
 
 function readControllerCa(file: string): string {
@@ -89,7 +97,8 @@ function readControllerCa(file: string): string {
 }
 
 /** Static mode: the snapshot from a YAML directory, certificates from a CA in the state dir. */
-async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logger: Logger): Promise<void> {
+async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels: LogLevels): Promise<void> {
+  const logger = logLevels.root;
   const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger });
   const signer: CertificateSigner = {
     sign: async (csrPem, identity) => {
@@ -98,18 +107,19 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logger: Lo
     },
   };
   const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
-  const agent = new Agent({ config, logger, signer, capture });
+  const agent = new Agent({ config, logger, signer, capture, logLevels });
   await agent.start();
   const watcher = new StaticSnapshotWatcher({
     dir: config.configDir,
     node: config.node,
     trustDomain: config.trustDomain,
-    logger: logger.child({ component: 'config' }),
+    logger: logLevels.child('config'),
     initialVersion: snapshot.version,
     onSnapshot: (s) => void agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not fully applied; the agent retries')),
   });
   watcher.start();
-  installSignalHandlers(agent, () => watcher.close(), logger);
+  const stop = installSignalHandlers(agent, () => watcher.close(), logger);
+  await startOpsServers(agent, config, logLevels, stop);
   try {
     await agent.applySnapshot(snapshot);
   } catch (err) {
@@ -122,7 +132,8 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logger: Lo
  * the client, keeping the last good one), certificates signed by it. While it is unreachable
  * the agent keeps serving with what it has and reconnects with backoff.
  */
-async function runWithController(config: AgentConfig, caPem: string, logger: Logger): Promise<void> {
+async function runWithController(config: AgentConfig, caPem: string, logLevels: LogLevels): Promise<void> {
+  const logger = logLevels.root;
   const endpoint = config.controller as NonNullable<AgentConfig['controller']>;
   let agent: Agent | undefined;
   const client = new ControllerClient({
@@ -140,29 +151,50 @@ async function runWithController(config: AgentConfig, caPem: string, logger: Log
     },
   });
   const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
-  agent = new Agent({ config, logger, signer: client, capture });
+  agent = new Agent({ config, logger, signer: client, capture, logLevels });
   await agent.start();
+  const stop = installSignalHandlers(agent, () => void client.close(), logger);
+  await startOpsServers(agent, config, logLevels, stop);
   client.start();
-  installSignalHandlers(agent, () => void client.close(), logger);
+}
+
+/** The admin API (loopback only) and /metrics, each on its own port. */
+async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void): Promise<void> {
+  const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit });
+  const metrics = new MetricsServer(agent.metrics, logLevels.child('metrics'));
+  const adminBound = await admin.start(config.ports.admin, config.adminAddress);
+  const metricsBound = await metrics.start(config.ports.metrics, config.bindAddress);
+  logLevels.root.info({ admin: adminBound, metrics: metricsBound }, 'admin and metrics bound');
 }
 
 async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {
   const manager = await IptablesManager.create({ logger });
+  const spec = (workloadIps: readonly string[]) => ({
+    workloadIps,
+    outboundPort: config.ports.outbound,
+    inboundPort: config.ports.inbound,
+    tunnelPort: config.ports.tunnel,
+  });
+  // What was last applied: verify compares the kernel with that.
+  let applied: readonly string[] = [];
   return {
     apply: async (addresses) => {
-      await manager.apply({
-        workloadIps: addresses,
-        outboundPort: config.ports.outbound,
-        inboundPort: config.ports.inbound,
-        tunnelPort: config.ports.tunnel,
-      });
+      await manager.apply(spec(addresses));
+      applied = addresses;
     },
     clean: () => manager.clean(),
+    verify: async () => {
+      const report = await manager.verify(spec(applied));
+      return { inSync: report.inSync, detail: report };
+    },
   };
 }
 
-/** SIGTERM/SIGINT start a drain; a second signal exits at once. */
-function installSignalHandlers(agent: Agent, stopSource: () => void, logger: Logger): void {
+/**
+ * SIGTERM/SIGINT start a drain; a second signal exits at once. Returns the same stop for
+ * `POST /quitquitquit`.
+ */
+function installSignalHandlers(agent: Agent, stopSource: () => void, logger: Logger): () => void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
@@ -176,4 +208,5 @@ function installSignalHandlers(agent: Agent, stopSource: () => void, logger: Log
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return () => onSignal('SIGTERM');
 }
