@@ -1,0 +1,112 @@
+/**
+ * daemonset/crds.yaml: each CRD is a valid apiextensions/v1 object with a structural schema,
+ * and the schema and meshlet's own parser agree: the sample objects pass both and are read
+ * the same from YAML and from the Kubernetes API, and each broken variant fails both.
+ */
+import t from 'tap';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
+import { stringify } from 'yaml';
+import { parseObjects, collectObjects } from '../../../src/mesh/objects.js';
+import { convertKubeObject } from '../../../src/controller/registry/kube-objects.js';
+import { KUBERNETES_RESOURCES, MESHLET_GROUP } from '../../../src/controller/registry/kube-resources.js';
+import { schemaProblems, structuralProblems, type Schema } from './crd-schema-check.js';
+import { loadManifests, readRepoFile, yamlDocuments, type KubeDoc } from './install-files.js';
+
+const crds = loadManifests().filter((e) => e.doc.kind === 'CustomResourceDefinition').map((e) => e.doc);
+const SAMPLES_FILE = 'test/unit/install/samples/meshlet-kinds.yaml';
+const samplesText = readRepoFile(SAMPLES_FILE);
+const samples = yamlDocuments(samplesText, SAMPLES_FILE) as KubeDoc[];
+
+interface CrdSpec {
+  group: string;
+  scope: string;
+  names: { kind: string; plural: string };
+  versions: { name: string; served: boolean; storage: boolean; schema: { openAPIV3Schema: Schema } }[];
+}
+const specOf = (crd: KubeDoc): CrdSpec => crd['spec'] as CrdSpec;
+
+/** The v1alpha1 schema of `kind`. */
+function schemaFor(kind: string): Schema {
+  const crd = crds.find((c) => specOf(c).names.kind === kind);
+  if (crd === undefined) throw new Error(`no CRD for ${kind}`);
+  const version = specOf(crd).versions.find((v) => v.name === 'v1alpha1');
+  if (version === undefined) throw new Error(`the ${kind} CRD has no v1alpha1`);
+  return version.schema.openAPIV3Schema;
+}
+
+/** The sample as the API server returns it in a list: server fields added, no type fields. */
+function asListItem(doc: KubeDoc): Record<string, unknown> {
+  const { apiVersion: _a, kind: _k, ...rest } = doc;
+  return { ...rest, metadata: { ...doc.metadata, uid: '6f1c1d0e-0000-4000-8000-000000000001', resourceVersion: '42', generation: 1, creationTimestamp: '2026-01-01T00:00:00Z', managedFields: [{ manager: 'kubectl', operation: 'Apply' }] } };
+}
+
+t.test('there is one CRD per meshlet kind the controller watches, named plural.group', async (t) => {
+  const meshletResources = KUBERNETES_RESOURCES.filter((r) => r.group === MESHLET_GROUP);
+  t.same(crds.map((c) => c.metadata.name).sort(), meshletResources.map((r) => `${r.resource}.${r.group}`).sort());
+  for (const r of meshletResources) {
+    const spec = specOf(crds.find((c) => c.metadata.name === `${r.resource}.${r.group}`) as KubeDoc);
+    t.equal(spec.names.kind, r.kind, `${r.resource}: kind`);
+    t.equal(spec.names.plural, r.resource, `${r.resource}: plural`);
+    t.equal(spec.scope, r.namespaced ? 'Namespaced' : 'Cluster', `${r.resource}: scope`);
+    t.same(spec.versions.map((v) => [v.name, v.served, v.storage]), [[r.version, true, true]], `${r.resource}: one served storage version`);
+  }
+});
+
+t.test('each CRD validates against the apiextensions/v1 schema and is structural', async (t) => {
+  for (const crd of crds) {
+    t.doesNotThrow(() => new CustomResourceDefinition(crd as never).validate(), crd.metadata.name);
+    t.same(structuralProblems(schemaFor(specOf(crd).names.kind)), [], `${crd.metadata.name} is structural`);
+  }
+});
+
+t.test('the checker itself finds what it should (so a pass means something)', async (t) => {
+  t.match(structuralProblems({ type: 'object', properties: { a: { description: 'no type' } } }), [/\/a: every node .* needs a type/]);
+  t.match(structuralProblems({ type: 'string', anyOf: [{ type: 'string' }] }), [/type is not allowed inside anyOf/]);
+  t.match(structuralProblems({ type: 'string', oneOf: [] }), [/keyword oneOf is not supported/]);
+  t.match(schemaProblems({ spec: { mode: 'LOOSE' } }, schemaFor('MeshTLS')), [/\/spec\/mode: must be one of STRICT, PERMISSIVE/]);
+});
+
+t.test('every sample validates against its CRD and parses in meshlet', async (t) => {
+  t.equal(samples.length, 4);
+  t.same([...new Set(samples.map((s) => s.kind))].sort(), crds.map((c) => specOf(c).names.kind).sort(), 'a sample of each kind');
+  for (const s of samples) t.same(schemaProblems(s, schemaFor(s.kind)), [], `${s.kind} ${s.metadata.name} fits the CRD`);
+  t.equal(parseObjects(samplesText, SAMPLES_FILE).length, samples.length);
+});
+
+t.test('the controller reads a sample from the API exactly as from YAML', async (t) => {
+  const fromYaml = parseObjects(samplesText, SAMPLES_FILE);
+  samples.forEach((s, i) => {
+    const resource = KUBERNETES_RESOURCES.find((r) => r.kind === s.kind);
+    if (resource === undefined) throw new Error(`the controller does not watch ${s.kind}`);
+    const { result } = convertKubeObject(resource, asListItem(s));
+    t.same(result.problems, [], `${s.kind} ${s.metadata.name}: no problems`);
+    const { source: _a, ...fromApi } = result.objects[0] as { source: unknown };
+    const { source: _b, ...expected } = fromYaml[i] as { source: unknown };
+    t.same(fromApi, expected, `${s.kind} ${s.metadata.name}: the same object`);
+  });
+});
+
+/** Broken variants of a sample: each must be refused by the CRD and by meshlet's parser. */
+const BROKEN: { name: string; base: number; edit: (spec: Record<string, unknown>) => void }[] = [
+  { name: 'Workload without node', base: 0, edit: (s) => delete s['node'] },
+  { name: 'Workload without address', base: 0, edit: (s) => delete s['address'] },
+  { name: 'Workload with a bad address', base: 0, edit: (s) => (s['address'] = '198.18.2.300') },
+  { name: 'Workload with a port out of range', base: 0, edit: (s) => (s['ports'] = [{ name: 'db', port: 70000 }]) },
+  { name: 'Workload with a port name too long', base: 0, edit: (s) => (s['ports'] = [{ name: 'a-very-long-port-name', port: 1 }]) },
+  { name: 'Workload with an unknown field', base: 0, edit: (s) => (s['nodname'] = 'node-b') },
+  { name: 'Workload with an upper-case node', base: 0, edit: (s) => (s['node'] = 'Node-B') },
+  { name: 'MeshTLS with a bad mode', base: 2, edit: (s) => (s['mode'] = 'strict') },
+  { name: 'MeshTLS without mode', base: 2, edit: (s) => delete s['mode'] },
+  { name: 'MeshTLS with empty matchLabels', base: 2, edit: (s) => (s['selector'] = { matchLabels: {} }) },
+  { name: 'MeshTLS with a selector without matchLabels', base: 2, edit: (s) => (s['selector'] = {}) },
+  { name: 'MeshTLS with matchExpressions', base: 2, edit: (s) => (s['selector'] = { matchLabels: { a: 'b' }, matchExpressions: [] }) },
+];
+
+t.test('a broken object is refused by both the CRD schema and meshlet', async (t) => {
+  for (const b of BROKEN) {
+    const doc = structuredClone(samples[b.base]) as KubeDoc & { spec: Record<string, unknown> };
+    b.edit(doc.spec);
+    t.not(schemaProblems(doc, schemaFor(doc.kind)).length, 0, `${b.name}: CRD refuses it`);
+    t.not(collectObjects(stringify(doc), 'broken.yaml').problems.length, 0, `${b.name}: meshlet refuses it`);
+  }
+});
