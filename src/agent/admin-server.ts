@@ -143,7 +143,7 @@ export class AdminServer {
     }
     if (level === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'level: required (?level=debug or {"level":"debug"})');
     this.agent.logLevels.set(level, component);
-    this.logger.warn({ level, component: component ?? '*' }, 'log level changed through the admin API');
+    this.logger.warn({ newLevel: level, component: component ?? '*' }, 'log level changed through the admin API');
     return { body: this.agent.logLevels.levels() };
   }
 

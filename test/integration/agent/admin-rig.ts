@@ -1,0 +1,137 @@
+/**
+ * A running agent in-process on 127.0.0.1 (port 0 everywhere) with its admin and metrics
+ * servers, a local workload (a digest backend), and a tunnel client standing in for a peer
+ * node's agent. Shared by the admin and metrics integration tests.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { AdminServer } from '../../../src/agent/admin-server.js';
+import { Agent, type CaptureDrift, type CaptureRules } from '../../../src/agent/agent.js';
+import { loadAgentConfig } from '../../../src/agent/config.js';
+import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity-manager.js';
+import { MetricsServer } from '../../../src/agent/metrics-server.js';
+import { TunnelPool } from '../../../src/agent/tunnel-client.js';
+import { CertificateAuthority } from '../../../src/ca/authority.js';
+import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+
+export const TD = 'cluster.local';
+export const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/client`;
+export const SERVER_ID = `spiffe://${TD}/ns/demo/sa/server`;
+
+/** Capture rules that apply nothing and report a drift the test chose. */
+export class FakeCapture implements CaptureRules {
+  drift: CaptureDrift = { inSync: false, detail: { ipv4: { inSync: false, missing: ['-A MESHLET_OUTPUT ...'], unexpected: [] } } };
+  verifications = 0;
+  async apply(): Promise<void> {}
+  async clean(): Promise<void> {}
+  async verify(): Promise<CaptureDrift> {
+    this.verifications += 1;
+    return this.drift;
+  }
+}
+
+export interface AdminRig {
+  agent: Agent;
+  capture: FakeCapture;
+  admin: string;
+  metrics: string;
+  backendPort: number;
+  /** How often `POST /quitquitquit` reached the quit callback. */
+  quits: number;
+  /** Opens a CONNECT stream from the fake peer (as CLIENT_ID) to `address:port`. */
+  connect(address: string, port: number): Promise<ClientHttp2Stream>;
+}
+
+function server(address: string): WorkloadInfo {
+  return {
+    uid: 'Pod/demo/server', kind: 'Pod', name: 'server', namespace: 'demo', addresses: [address], node: 'node1',
+    nodeAddress: '127.0.0.1', serviceAccount: 'server', identity: SERVER_ID, labels: {}, tlsMode: 'STRICT', namedPorts: [],
+  };
+}
+
+/** Reads to EOF, then answers `{"n":<bytes>,"sha256":...}` and half-closes. */
+function digestBackend(sock: net.Socket): void {
+  const h = createHash('sha256');
+  let n = 0;
+  sock.on('data', (c: Buffer) => {
+    h.update(c);
+    n += c.length;
+  });
+  sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
+  sock.on('error', () => undefined);
+}
+
+type Teardown = { teardown(fn: () => void | Promise<void>): void };
+
+/** Starts the rig; everything is torn down with the test. */
+export async function adminRig(t: Teardown, flags: Record<string, unknown> = {}): Promise<AdminRig> {
+  const logger = pino({ level: 'silent' });
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-admin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
+  const signer: CertificateSigner = { sign: async (csr, identity) => ({ chainPem: ca.sign(csr, { identity }).chainPem, trustBundlePem: ca.trustBundlePem }) };
+  const backend = net.createServer({ allowHalfOpen: true }, digestBackend);
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  t.teardown(() => void backend.close());
+  const config = loadAgentConfig(
+    { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, adminPort: 0, metricsPort: 0, ...flags },
+    {},
+  );
+  const capture = new FakeCapture();
+  const agent = new Agent({ config, logger, signer, capture, driftCheckMs: 0 });
+  t.teardown(() => agent.destroy());
+  const bound = await agent.start();
+  const snapshot: NodeSnapshot = {
+    version: 'v1', node: 'node1', nodeAddress: '127.0.0.1', trustDomain: TD,
+    localWorkloads: [server('127.0.0.1')], workloads: [server('127.0.0.1')], services: [],
+  };
+  await agent.applySnapshot(snapshot);
+  const rig = { quits: 0 } as AdminRig;
+  const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1) });
+  const metrics = new MetricsServer(agent.metrics, logger);
+  t.teardown(() => admin.close());
+  t.teardown(() => metrics.close());
+  const adminAddr = await admin.start(config.ports.admin, config.adminAddress);
+  const metricsAddr = await metrics.start(config.ports.metrics, '127.0.0.1');
+  const peerIds = new IdentityManager({ signer, logger });
+  const pool = new TunnelPool({ identities: peerIds, logger, tunnelPort: bound.tunnel.port });
+  t.teardown(() => {
+    pool.destroy();
+    peerIds.close();
+  });
+  return Object.assign(rig, {
+    agent,
+    capture,
+    admin: `http://127.0.0.1:${adminAddr.port}`,
+    metrics: `http://127.0.0.1:${metricsAddr.port}/metrics`,
+    backendPort: (backend.address() as AddressInfo).port,
+    connect: (address: string, port: number) => pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address, port }),
+  });
+}
+
+/** The CONNECT status. */
+export function status(stream: ClientHttp2Stream): Promise<number> {
+  return new Promise((resolve, reject) => {
+    stream.once('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => resolve(h[':status'] ?? 0));
+    stream.once('error', reject);
+  });
+}
+
+/** Everything the stream yields until its end. */
+export function readAll(stream: ClientHttp2Stream): Promise<string> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return once(stream, 'end').then(() => Buffer.concat(chunks).toString());
+}
+
+/** Waits (bounded: 2 s) until the agent has no live connection, so every close is counted. */
+export async function idle(agent: Agent): Promise<void> {
+  if (!(await agent.connections.waitIdle(2_000))) throw new Error(`still ${agent.connections.size} live connections`);
+}
