@@ -90,6 +90,6 @@ t.test('the controller unit: no capability, its environment file accepted', asyn
   const env = parseEnvFile(readRepoFile('systemd/controller.env'));
   const opts = '--server-name controller.example.internal 192.0.2.10';
   const config = loadControllerConfig(argsToFlags(opts.split(' ')), env);
-  t.match(config, { registry: { kind: 'directory', dir: '/etc/meshlet/registry' }, joinTokensFile: '/etc/meshlet/join-tokens', stateDir: '/var/lib/meshlet-controller', listenPort: 15012 });
+  t.match(config, { registry: { kind: 'directory', dir: '/etc/meshlet/registry' }, joinTokensFile: '/etc/meshlet/controller/join-tokens.yaml', stateDir: '/var/lib/meshlet-controller', listenPort: 15012 });
   t.same(config.serverNames, ['controller.example.internal', '192.0.2.10']);
 });
