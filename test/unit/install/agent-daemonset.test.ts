@@ -37,7 +37,7 @@ t.test('the agent runs in the host network on every node', async (t) => {
   t.equal(pod.hostNetwork, true);
   t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet', 'resolves meshlet-controller.meshlet-system.svc');
   t.same(pod.tolerations, [{ operator: 'Exists' }], 'tolerates every taint');
-  t.same(container.ports.map((p) => p.containerPort).sort(), [15001, 15006, 15008, 15021]);
+  t.same(container.ports.map((p) => p.containerPort).sort(), [15001, 15006, 15008, 15020, 15021]);
 });
 
 t.test('the agent has only NET_ADMIN and NET_RAW', async (t) => {
