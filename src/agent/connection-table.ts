@@ -6,7 +6,6 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { isNormalDisconnect } from '../mesh/errors.js';
-import type { AccessLogSampler } from './access-log.js';
 import { abort, type SpliceOutcome } from './splice.js';
 
 /** Which way a connection goes relative to the workload this agent serves. */
@@ -58,10 +57,15 @@ export interface ConnectionObserver {
   onClosed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void;
 }
 
+/** Decides which closed connections get an access-log line (`AccessLogSampler`). */
+export interface AccessLogFilter {
+  shouldLog(outcome: ConnectionOutcome): boolean;
+}
+
 /** Options of {@link ConnectionTable}. */
 export interface ConnectionTableOptions {
   /** Which connections get an access-log line (default: all). */
-  readonly sampler?: AccessLogSampler;
+  readonly sampler?: AccessLogFilter;
   readonly observer?: ConnectionObserver;
 }
 
@@ -76,7 +80,7 @@ export function connectionBytes(rec: ConnectionRecord): { sent: number; received
 export class ConnectionTable {
   private readonly live = new Map<number, ConnectionRecord>();
   private readonly accessLog: Logger;
-  private readonly sampler: AccessLogSampler | undefined;
+  private readonly sampler: AccessLogFilter | undefined;
   private readonly observer: ConnectionObserver | undefined;
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
