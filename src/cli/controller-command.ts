@@ -24,6 +24,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--trust-domain <name>', 'SPIFFE trust domain (default cluster.local)')
     .option('--join-tokens <file>', 'join-token hashes agents authenticate with (see meshlet join-token create)')
     .option('--no-kubernetes-auth', 'do not accept Kubernetes ServiceAccount tokens (on by default with --kubernetes)')
+    .option('--no-leader-elect', 'serve without holding the meshlet-system/meshlet-controller Lease (on by default with --kubernetes; needs POD_NAME)')
     .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400; agents renew at half-life)')
     .option('--debounce-ms <ms>', 'quiet time that turns a burst of registry events into one version (default 100)')
     .option('--server-name <name...>', 'extra DNS names or IPs for the controller serving certificate')
@@ -37,6 +38,7 @@ async function runController(opts: Record<string, unknown>): Promise<void> {
   const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   // commander's --no-kubernetes-auth sets kubernetesAuth: true by default; only "false" is a choice.
   if (flags['kubernetesAuth'] === true) delete flags['kubernetesAuth'];
+  if (flags['leaderElect'] === true) delete flags['leaderElect'];
   let config: ControllerConfig;
   try {
     config = loadControllerConfig(flags, process.env);
@@ -48,7 +50,10 @@ async function runController(opts: Record<string, unknown>): Promise<void> {
   // Loaded here, not at the top: the Kubernetes client costs ~130 MiB and ~1 s at load, and
   // every other meshlet command (the agent above all) must not pay for it.
   const { Controller } = await import('../controller/controller.js');
-  const controller = new Controller(config, logger, process.env);
+  const controller = new Controller(config, logger, process.env, () => {
+    logger.fatal('leadership lost: exiting so this replica restarts as a standby');
+    process.exit(1);
+  });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;

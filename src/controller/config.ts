@@ -35,12 +35,18 @@ export interface ControllerConfig {
   readonly debounceMs: number;
   /** Extra DNS names and IPs for the controller's serving certificate. */
   readonly serverNames: readonly string[];
+  /**
+   * Run only while holding the `meshlet-system/meshlet-controller` Lease, so replicas can be
+   * added for availability (on by default with --kubernetes). The identity is this replica's
+   * name: POD_NAME, else the host name.
+   */
+  readonly leaderElection?: { readonly identity: string };
   readonly logLevel: string;
 }
 
 const KNOWN = new Set([
   'registry', 'kubernetes', 'kubeconfig', 'listen', 'stateDir', 'caCert', 'caKey', 'caBundle', 'caSecret',
-  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel',
+  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect',
 ]);
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const ENV: Record<string, string> = {
@@ -110,6 +116,11 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
   const logLevel = str('logLevel') ?? 'info';
   if (!LEVELS.has(logLevel)) bad('--log-level', logLevel, `must be one of ${[...LEVELS].join(', ')}`);
 
+  const leaderElect = get('leaderElect') === undefined ? kubernetes : get('leaderElect') === true;
+  if (leaderElect && !kubernetes) bad('--leader-elect', true, 'needs --kubernetes (the Lease lives in the Kubernetes API)');
+  const identity = env['POD_NAME'] ?? env['HOSTNAME'] ?? '';
+  if (leaderElect && identity === '') bad('POD_NAME', '', 'leader election needs this replica\'s name (POD_NAME or HOSTNAME)');
+
   if (problems.length > 0) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid controller configuration:\n  ${problems.join('\n  ')}`, { details: problems });
   }
@@ -117,6 +128,7 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
     registry, listenHost, listenPort, stateDir, ca, trustDomain,
     ...(joinTokensFile ? { joinTokensFile } : {}),
     kubernetesAuth, certTtlSeconds, debounceMs, serverNames, logLevel,
+    ...(leaderElect ? { leaderElection: { identity } } : {}),
   });
 }
 

@@ -15,6 +15,7 @@ import { JoinTokenAuthenticator } from './auth/join-token-authenticator.js';
 import { KubernetesTokenAuthenticator } from './auth/kubernetes-token-authenticator.js';
 import { KubernetesTokenReviewer } from './auth/token-reviewer.js';
 import { ControllerCertSigner } from './cert-signer.js';
+import { LeaderElector, kubernetesLeaseApi } from './leader-election.js';
 import type { ControllerConfig } from './config.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
@@ -41,21 +42,34 @@ export class Controller {
   private renewTimer: NodeJS.Timeout | undefined;
 
   private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly onLost: () => void;
+  private elector: LeaderElector | undefined;
 
-  /** `env` locates the Kubernetes API in a pod (KUBERNETES_SERVICE_HOST/PORT); tests pass their own. */
-  constructor(config: ControllerConfig, logger: Logger, env: Readonly<Record<string, string | undefined>> = {}) {
+  /**
+   * `env` locates the Kubernetes API in a pod (KUBERNETES_SERVICE_HOST/PORT); tests pass their
+   * own. `onLost` runs when leadership is lost (the CLI exits, so the pod restarts as standby).
+   */
+  constructor(config: ControllerConfig, logger: Logger, env: Readonly<Record<string, string | undefined>> = {}, onLost: () => void = () => undefined) {
     this.config = config;
     this.logger = logger;
     this.env = env;
+    this.onLost = onLost;
     this.store = new StateStore({ logger, trustDomain: config.trustDomain, debounceMs: config.debounceMs });
   }
 
   /** Brings everything up; resolves with the agent API's bound address. */
   async start(): Promise<BoundAddress> {
     const { config, logger } = this;
-    if (config.registry.kind === 'kubernetes' || config.ca.kind === 'kubernetes-secret' || config.kubernetesAuth) {
+    if (config.registry.kind === 'kubernetes' || config.ca.kind === 'kubernetes-secret' || config.kubernetesAuth || config.leaderElection !== undefined) {
       const kubeconfig = config.registry.kind === 'kubernetes' ? config.registry.kubeconfig : undefined;
       this.kubeConfig = loadKubeConfig({ env: this.env, ...(kubeconfig === undefined ? {} : { kubeconfig }) });
+    }
+    if (config.leaderElection !== undefined) {
+      // A standby waits here, serving nothing (its readiness probe fails, so the Service
+      // routes agents to the leader); losing the Lease later ends the process (onLost).
+      this.elector = new LeaderElector({ api: kubernetesLeaseApi(this.kubeConfig as KubeConfig), identity: config.leaderElection.identity, logger });
+      logger.info({ identity: config.leaderElection.identity }, 'waiting to become leader');
+      await this.elector.acquire(this.onLost);
     }
     const ca = await this.loadCa();
     const authenticator = await this.authenticator();
@@ -148,6 +162,7 @@ export class Controller {
       await this.source?.close();
       this.store.close();
       this.joinTokens?.close();
+      await this.elector?.release(); // the standby takes over at once
       this.logger.info('controller stopped');
     })();
     return this.closing;

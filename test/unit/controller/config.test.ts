@@ -14,7 +14,11 @@ t.test('YAML registry with join tokens: defaults', async (t) => {
 });
 
 t.test('Kubernetes: TokenReview auth on by default; CA in a Secret', async (t) => {
-  const c = loadControllerConfig({ kubernetes: true, caSecret: true, listen: '[::]:15012' }, {});
+  const c = loadControllerConfig({ kubernetes: true, caSecret: true, listen: '[::]:15012' }, { POD_NAME: 'ctl-0' });
+  t.same(c.leaderElection, { identity: 'ctl-0' }, 'leader election on by default with --kubernetes');
+  t.throws(() => loadControllerConfig({ kubernetes: true }, {}), /POD_NAME/, 'it needs a replica name');
+  t.equal(loadControllerConfig({ kubernetes: true, leaderElect: false }, {}).leaderElection, undefined, '--no-leader-elect');
+  t.throws(() => loadControllerConfig({ registry: '/r', joinTokens: '/j', leaderElect: true }, { POD_NAME: 'x' }), /needs --kubernetes/);
   t.same(c.registry, { kind: 'kubernetes' });
   t.equal(c.kubernetesAuth, true);
   t.equal(c.listenHost, '::');

@@ -71,13 +71,16 @@ t.test('the agent gets the CA root and a meshlet-audience token, never a Secret 
   t.same(audiences, ['meshlet']);
 });
 
-t.test('the controller runs as non-root with no capability, one replica until leader election exists', async (t) => {
+t.test('the controller runs as non-root with no capability, two replicas with one active through the Lease', async (t) => {
   const controller = findObject(entries, 'Deployment', 'meshlet-controller') as unknown as Workload;
   const cpod = controller.spec.template.spec;
   const [c] = cpod.containers;
   t.equal(cpod.securityContext?.runAsNonRoot, true);
   t.same(c?.securityContext?.capabilities, { drop: ['ALL'] });
   t.equal(cpod.serviceAccountName, 'meshlet-controller');
-  t.equal(controller.spec.replicas, 1, 'two replicas need the Lease code (docs/install.md)');
-  t.same(entries.filter((e) => e.doc.kind === 'Lease' || JSON.stringify(e.doc).includes('coordination.k8s.io')), [], 'no Lease RBAC yet');
+  t.equal(controller.spec.replicas, 2, 'two replicas: leader election keeps one active');
+  t.ok(entries.some((e) => e.doc.kind === 'Role' && JSON.stringify(e.doc).includes('coordination.k8s.io')), 'the controller may use the Lease');
+  const pdb = findObject(entries, 'PodDisruptionBudget', 'meshlet-controller') as unknown as { spec: { minAvailable?: number } };
+  t.equal(pdb.spec.minAvailable, 1, 'a drain keeps one replica');
+  t.notOk(JSON.stringify(c).includes('livenessProbe'), 'no liveness probe on the API port: a standby binds nothing and must not be restarted');
 });

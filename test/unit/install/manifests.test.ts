@@ -87,8 +87,15 @@ t.test("the controller's arguments are accepted by meshlet controller's config",
   const [c] = containersOf(findObject(entries, 'Deployment', 'meshlet-controller'));
   if (c === undefined) throw new Error('no controller container');
   t.equal(c.args[0], 'controller');
-  const config = loadControllerConfig(argsToFlags(c.args.slice(1)), {});
-  t.match(config, { registry: { kind: 'kubernetes' }, ca: { kind: 'kubernetes-secret', namespace: 'meshlet-system', name: 'meshlet-ca' }, kubernetesAuth: true, listenPort: 15012 });
+  t.ok(c.env?.some((e) => e.name === 'POD_NAME' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name'), 'POD_NAME from the downward API, for the Lease');
+  const config = loadControllerConfig(argsToFlags(c.args.slice(1)), { POD_NAME: 'meshlet-controller-7d9f-abcde' });
+  t.match(config, {
+    registry: { kind: 'kubernetes' },
+    ca: { kind: 'kubernetes-secret', namespace: 'meshlet-system', name: 'meshlet-ca' },
+    kubernetesAuth: true,
+    listenPort: 15012,
+    leaderElection: { identity: 'meshlet-controller-7d9f-abcde' },
+  });
 });
 
 t.test("the agent's arguments are accepted by meshlet agent's config, with MESHLET_NODE from the node", async (t) => {
