@@ -109,12 +109,18 @@ export class Agent {
     this.identities = new IdentityManager({ signer: opts.signer, logger: log('identity') });
     this.connections = new ConnectionTable(log('access'), { sampler: new AccessLogSampler(this.config.accessLog), observer: this.metrics });
     const getIndex = (): WorkloadIndex => this.index;
-    this.tunnels = new TunnelPool({ identities: this.identities, logger: log('tunnel-client'), tunnelPort: this.config.ports.tunnel });
+    this.tunnels = new TunnelPool({
+      identities: this.identities,
+      logger: log('tunnel-client'),
+      tunnelPort: this.config.ports.tunnel,
+      onHandshakeError: () => this.metrics.tlsHandshakeFailed('client'),
+    });
     this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex });
     this.tunnelServer = new TunnelServer({
       identities: this.identities,
       logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
+      onTlsError: () => this.metrics.tlsHandshakeFailed('server'),
     });
     this.outbound = new OutboundProxy({
       logger: log('outbound'),

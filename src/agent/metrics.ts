@@ -69,6 +69,7 @@ export class AgentMetrics implements ConnectionObserver {
   private readonly received: Counter<ConnectionLabel>;
   private readonly failed: Counter<ConnectionLabel | 'reason'>;
   private readonly denials: Counter<ConnectionLabel>;
+  private readonly tlsFailures: Counter<'side'>;
 
   constructor() {
     const registers = [this.registry];
@@ -78,6 +79,12 @@ export class AgentMetrics implements ConnectionObserver {
     this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
     this.failed = new Counter({ name: 'meshlet_tcp_connections_failed_total', help: 'TCP connections that failed, by reason (deny, connect, tls, no_route)', labelNames: [...CONNECTION_LABELS, 'reason'], registers });
     this.denials = new Counter({ name: 'meshlet_policy_denials_total', help: 'Connections refused by policy', labelNames: CONNECTION_LABELS, registers });
+    this.tlsFailures = new Counter({
+      name: 'meshlet_tls_handshake_failures_total',
+      help: 'Tunnel mTLS handshakes that failed, by side (server: a peer we refused; client: a peer that refused us or failed our identity check)',
+      labelNames: ['side'],
+      registers,
+    });
     this.scrapeTimeMetrics(registers);
   }
 
@@ -96,6 +103,11 @@ export class AgentMetrics implements ConnectionObserver {
     if (reason === undefined) return;
     this.failed.inc({ ...labels, reason });
     if (reason === 'deny') this.denials.inc(labels);
+  }
+
+  /** A tunnel handshake failed (a rare event: the labelled counter's key cost does not matter). */
+  tlsHandshakeFailed(side: 'server' | 'client'): void {
+    this.tlsFailures.inc({ side });
   }
 
   /** The exposition text. */

@@ -40,6 +40,8 @@ export interface TunnelPoolOptions {
   readonly pingIntervalMs?: number;
   /** A PING not answered by then means the peer is gone. */
   readonly pingTimeoutMs?: number;
+  /** A session failed before it was established (TLS handshake, peer identity, timeout). */
+  readonly onHandshakeError?: () => void;
 }
 
 interface PoolEntry {
@@ -88,6 +90,7 @@ export class TunnelPool {
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
   private readonly entries = new Map<string, PoolEntry>();
+  private readonly onHandshakeError: (() => void) | undefined;
   private closed = false;
 
   constructor(opts: TunnelPoolOptions) {
@@ -98,6 +101,7 @@ export class TunnelPool {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.pingIntervalMs = opts.pingIntervalMs ?? 10_000;
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 5_000;
+    this.onHandshakeError = opts.onHandshakeError;
   }
 
   /** Number of open (or opening) HTTP/2 sessions. */
@@ -172,6 +176,7 @@ export class TunnelPool {
     });
     this.keepalive(entry, log);
     session.on('error', (err: Error) => {
+      if (!session.encrypted || session.connecting) this.onHandshakeError?.();
       const wrapped = err instanceof MeshletError ? err : new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} failed: ${err.message}`, { cause: err });
       log.warn({ code: wrapped.code, err: wrapped.message }, 'tunnel session error');
     });

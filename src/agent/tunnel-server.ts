@@ -34,6 +34,8 @@ export interface TunnelServerOptions {
   readonly identities: IdentityManager;
   readonly logger: Logger;
   readonly onStream: TunnelStreamHandler;
+  /** A client failed the mTLS handshake (no or a foreign certificate, an unknown server name). */
+  readonly onTlsError?: () => void;
 }
 
 const kPeer = Symbol('meshlet.peerIdentity');
@@ -86,7 +88,9 @@ export class TunnelServer {
     });
     this.server.on('session', (session: TunnelSession) => this.onSession(session));
     this.server.on('stream', (stream, headers) => this.handleStream(stream, headers));
+    const onTlsError = opts.onTlsError;
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      onTlsError?.();
       this.logger.warn({ code: 'MESHLET_ERR_TUNNEL_HANDSHAKE', peer: socket.remoteAddress, err: err.message }, 'tunnel handshake refused');
     });
   }

@@ -62,7 +62,11 @@ function digestBackend(sock: net.Socket): void {
   sock.on('error', () => undefined);
 }
 
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }, onBackend: (s: net.Socket) => void = digestBackend): Promise<Rig> {
+async function rig(
+  t: { teardown(fn: () => void | Promise<void>): void },
+  onBackend: (s: net.Socket) => void = digestBackend,
+  counters: { tlsErrors: number; handshakeErrors: number } = { tlsErrors: 0, handshakeErrors: 0 },
+): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-tunnel-'));
   const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
   const backend = net.createServer({ allowHalfOpen: true }, onBackend);
@@ -79,10 +83,10 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }, onBack
   await serverIds.reconcile(new Set([SERVER_ID]));
   const table = new ConnectionTable(logger);
   const inbound = new InboundProxy({ logger, table, index: () => index });
-  const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
+  const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r), onTlsError: () => void counters.tlsErrors++ });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
-  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port });
+  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port, onHandshakeError: () => void counters.handshakeErrors++ });
   t.teardown(() => {
     pool.destroy();
     tunnel.destroy();
@@ -133,10 +137,13 @@ t.test('CONNECT to an address that is not a meshed local workload is refused', a
 });
 
 t.test('the client refuses a server that cannot prove the destination identity', async (t) => {
-  const r = await rig(t);
+  const counters = { tlsErrors: 0, handshakeErrors: 0 };
+  const r = await rig(t, digestBackend, counters);
   const other = `spiffe://${TD}/ns/demo/sa/impostor`;
   const s = await r.pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: other, address: '127.0.0.1', port: r.backendPort });
   await t.rejects(status(s), 'no stream without the right server identity');
+  t.ok(counters.handshakeErrors >= 1, 'the client counted a handshake failure');
+  t.ok(counters.tlsErrors >= 1, 'the server counted the refused handshake (unknown server name)');
 });
 
 function rawHandshake(port: number, opts: tls.ConnectionOptions): Promise<string> {
