@@ -1,0 +1,149 @@
+/**
+ * What the SRE commands (`status`, `proxy-config`, `log-level`) share: a small HTTP client for
+ * the agent's admin API (`docs/admin.md`), the `--admin` flag's parsing, and the mapping of
+ * failures to exit codes (64 for a bad flag, 1 for an agent that cannot be reached).
+ */
+import { EXIT_USAGE, isMeshletError, MeshletError } from '../mesh/errors.js';
+
+/** The admin API's default address (the agent's `--admin-address`:`--admin-port`). */
+export const DEFAULT_ADMIN = '127.0.0.1:15000';
+
+/** How long one admin request may take: the endpoints answer from memory, `/iptables` runs one check. */
+const REQUEST_TIMEOUT_MS = 5_000;
+
+/** Where a command writes and how it exits; tests pass their own, so no subprocess is needed. */
+export interface AdminIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly exit: (code: number) => void;
+}
+
+/** The real process: exit codes are set, not forced, so buffered output is written first. */
+export const processIo: AdminIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  exit: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/**
+ * The agent could not be reached (refused, timed out, not HTTP). A plain error with a code of
+ * its own, not a MeshletError: the error registry lives in `src/mesh/errors.ts` and gains a
+ * code only through its owner.
+ */
+export class AdminUnreachableError extends Error {
+  readonly code = 'MESHLET_ERR_ADMIN_UNREACHABLE';
+}
+
+/** One admin answer: the HTTP status and the decoded JSON body (unknown until validated). */
+export interface AdminAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * Parses `--admin`: `HOST:PORT`, `[V6]:PORT`, `PORT`, or an `http://` URL. Throws a
+ * `MESHLET_ERR_CONFIG_INVALID` naming the flag and its value.
+ */
+export function parseAdminAddress(value: string): URL {
+  const bad = (why: string): MeshletError => new MeshletError('MESHLET_ERR_CONFIG_INVALID', `--admin ${JSON.stringify(value)}: ${why}`);
+  const text = /^\d+$/.test(value) ? `127.0.0.1:${value}` : value;
+  let url: URL;
+  try {
+    url = new URL(text.includes('://') ? text : `http://${text}`);
+  } catch {
+    throw bad('not an address (want HOST:PORT, e.g. 127.0.0.1:15000)');
+  }
+  if (url.protocol !== 'http:') throw bad('only http:// (the admin API has no TLS; it listens on loopback)');
+  if (url.port === '' && !/:80\/?$/.test(text)) throw bad('no port (want HOST:PORT, e.g. 127.0.0.1:15000)');
+  if (url.pathname !== '/' || url.search !== '' || url.username !== '') throw bad('want HOST:PORT only, no path, query or user');
+  return url;
+}
+
+/** A client for one agent's admin API. */
+export class AdminClient {
+  /** The base URL, as shown in messages. */
+  readonly base: string;
+
+  constructor(base: URL) {
+    this.base = base.origin;
+  }
+
+  /** `GET path`: any HTTP status is an answer (503 from `/ready` is one); no answer throws. */
+  get(path: string): Promise<AdminAnswer> {
+    return this.request('GET', path);
+  }
+
+  /** `POST path` with a JSON body. */
+  post(path: string, body: unknown): Promise<AdminAnswer> {
+    return this.request('POST', path, JSON.stringify(body));
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body?: string): Promise<AdminAnswer> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }),
+      });
+    } catch (err) {
+      throw new AdminUnreachableError(`cannot reach the agent's admin API at ${this.base} (${reason(err)})`, { cause: err });
+    }
+    const text = await res.text();
+    try {
+      return { status: res.status, body: JSON.parse(text) as unknown };
+    } catch {
+      throw new AdminUnreachableError(`${this.base}${path} answered ${res.status} with something that is not JSON: is ${this.base} the agent's admin port?`);
+    }
+  }
+}
+
+/** The root cause's code or message: fetch wraps ECONNREFUSED in a bare "fetch failed". */
+function reason(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (err instanceof Error && err.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** An admin answer that is not 2xx, as an error naming the endpoint and the agent's message. */
+export function answerError(path: string, answer: AdminAnswer): Error {
+  const msg = (answer.body as { error?: unknown } | null)?.error;
+  const detail = typeof msg === 'string' ? msg : JSON.stringify(answer.body);
+  return new Error(`${path} answered ${answer.status}: ${detail}`);
+}
+
+/**
+ * Runs a command's action and maps what went wrong to an exit code: a bad flag (a
+ * `MESHLET_ERR_CONFIG_INVALID`) exits 64, an unreachable agent or anything else exits 1.
+ */
+export async function runAdminAction(io: AdminIo, name: string, action: () => Promise<number>): Promise<void> {
+  try {
+    io.exit(await action());
+  } catch (err) {
+    io.stderr(`meshlet ${name}: ${(err as Error).message}\n`);
+    if (err instanceof AdminUnreachableError) {
+      io.stderr('  check that the agent runs on this node (it serves the admin API on loopback only) and that\n');
+      io.stderr('  --admin matches its --admin-address:--admin-port; off the node, kubectl port-forward to the agent pod\n');
+    }
+    io.exit(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID') ? EXIT_USAGE : 1);
+  }
+}
+
+/** Narrows a list answer: an array of objects, or an error naming the endpoint. */
+export function asRows(path: string, body: unknown): Array<Record<string, unknown>> {
+  if (!Array.isArray(body) || !body.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
+    throw new Error(`${path}: unexpected answer (not a list of objects); is the agent the same version as this CLI?`);
+  }
+  return body as Array<Record<string, unknown>>;
+}
+
+/** Narrows an object answer. */
+export function asObject(path: string, body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new Error(`${path}: unexpected answer (not an object); is the agent the same version as this CLI?`);
+  }
+  return body as Record<string, unknown>;
+}

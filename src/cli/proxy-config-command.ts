@@ -1,0 +1,165 @@
+/**
+ * `meshlet proxy-config workloads|services|connections|certs|config`: what the agent on this
+ * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
+ * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
+ * SRE scans for.
+ */
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { MeshletError } from '../mesh/errors.js';
+import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, type AdminIo } from './admin-client.js';
+import { renderFields, renderTable } from './table.js';
+
+/** Output formats of the SRE commands. */
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+/** One output format. */
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** A table: which field goes in which column, and how a value is shown. */
+interface View {
+  readonly path: string;
+  /** Header, field, how to show the field's value (or, with field '', the whole row). */
+  readonly columns: ReadonlyArray<readonly [header: string, field: string, show?: (v: unknown) => string]>;
+}
+
+const VIEWS: Readonly<Record<string, View>> = {
+  workloads: {
+    path: '/workloads',
+    columns: [['UID', 'uid'], ['ADDRESSES', 'addresses'], ['NODE', 'node'], ['IDENTITY', 'identity'], ['TLS', 'tlsMode'], ['LOCAL', 'local', (v) => (v === true ? 'yes' : '')]],
+  },
+  services: {
+    path: '/services',
+    columns: [['SERVICE', 'key'], ['VIPS', 'vips'], ['PORTS', 'ports'], ['ENDPOINTS', 'endpoints']],
+  },
+  connections: {
+    path: '/connections',
+    columns: [
+      ['ID', 'id'], ['DIR', 'direction'], ['MODE', 'mode'], ['SOURCE', 'source'], ['DESTINATION', 'destination'],
+      ['WORKLOADS', '', workloads], ['POLICY', 'securityPolicy'],
+      ['SENT', 'bytesSent', bytes], ['RECV', 'bytesReceived', bytes], ['AGE', 'ageSeconds', (v) => duration(Number(v))],
+    ],
+  },
+  certs: {
+    path: '/certs',
+    columns: [['IDENTITY', 'identity'], ['SERIAL', 'serial'], ['NOT AFTER', 'notAfter'], ['LEFT', 'secondsLeft', (v) => duration(Number(v))]],
+  },
+};
+
+/** The kinds `proxy-config` shows. */
+export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'config'] as const;
+
+/** Flags of `proxy-config`. */
+export interface ProxyConfigOptions {
+  readonly admin: string;
+  readonly output: string;
+}
+
+/** Adds `meshlet proxy-config`. */
+export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
+  program
+    .command('proxy-config')
+    .description("what this node's agent holds: workloads, services, connections, certs, or its config (snapshot)")
+    .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
+    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
+    .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
+    .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));
+}
+
+/** Validates `-o`; a bad value is a usage error naming the flag. */
+export function parseOutputFormat(value: string): OutputFormat {
+  const found = OUTPUT_FORMATS.find((f) => f === value);
+  if (found === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `-o/--output ${JSON.stringify(value)}: must be one of ${OUTPUT_FORMATS.join(', ')}`);
+  return found;
+}
+
+/** Runs `proxy-config KIND`; answers the exit code. */
+export async function proxyConfig(io: AdminIo, kind: string, opts: ProxyConfigOptions): Promise<number> {
+  if (!(PROXY_CONFIG_KINDS as readonly string[]).includes(kind)) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `kind ${JSON.stringify(kind)}: must be one of ${PROXY_CONFIG_KINDS.join(', ')}`);
+  }
+  const format = parseOutputFormat(opts.output);
+  const client = new AdminClient(parseAdminAddress(opts.admin));
+  const view = VIEWS[kind];
+  const path = view?.path ?? '/config_dump';
+  const answer = await client.get(path);
+  if (answer.status !== 200) throw answerError(path, answer);
+  if (format === 'json') io.stdout(`${JSON.stringify(answer.body, null, 2)}\n`);
+  else if (format === 'yaml') io.stdout(stringify(answer.body));
+  else if (view === undefined) io.stdout(configTable(asObject(path, answer.body)));
+  else io.stdout(listTable(view, asRows(path, answer.body)));
+  return 0;
+}
+
+function listTable(view: View, rows: ReadonlyArray<Record<string, unknown>>): string {
+  const headers = view.columns.map(([h]) => h);
+  const cells = rows.map((r) => view.columns.map(([, field, show]) => (show ?? cell)(field === '' ? r : r[field])));
+  return renderTable(headers, cells);
+}
+
+/** `config` as a table: the summary an SRE wants; `-o yaml` shows the whole snapshot. */
+function configTable(dump: Record<string, unknown>): string {
+  const snapshot = (dump['snapshot'] ?? {}) as Record<string, unknown>;
+  const count = (v: unknown): string => (Array.isArray(v) ? String(v.length) : '?');
+  const listeners = (dump['listeners'] ?? null) as Record<string, unknown> | null;
+  const fields: Array<[string, string]> = [
+    ['version', cell(dump['version']) || '(none)'],
+    ['applied at', cell(dump['appliedAt']) || '(never)'],
+    ['age', dump['ageSeconds'] === null ? '-' : duration(Number(dump['ageSeconds']))],
+    ['node', cell(snapshot['node'])],
+    ['trust domain', cell(snapshot['trustDomain'])],
+    ['local workloads', count(snapshot['localWorkloads'])],
+    ['workloads', count(snapshot['workloads'])],
+    ['services', count(snapshot['services'])],
+    ['certificates', count(dump['certificates'])],
+  ];
+  for (const [name, value] of Object.entries(listeners ?? {})) fields.push([`listener ${name}`, addresses(value)]);
+  return `${renderFields(fields)}(-o yaml or -o json for the whole snapshot)\n`;
+}
+
+/** A listener's bound address(es), `host:port`. */
+function addresses(value: unknown): string {
+  const list = Array.isArray(value) ? value : [value];
+  return list
+    .map((a) => {
+      const { address, port } = (a ?? {}) as { address?: unknown; port?: unknown };
+      return String(address).includes(':') ? `[${String(address)}]:${String(port)}` : `${String(address)}:${String(port)}`;
+    })
+    .join(', ');
+}
+
+/** A connection's two workloads in one column, `source -> destination` (`-` for outside the mesh). */
+function workloads(row: unknown): string {
+  const r = row as Record<string, unknown>;
+  return `${cell(r['sourceWorkload']) || '-'} -> ${cell(r['destinationWorkload']) || '-'}`;
+}
+
+/** A cell's text: strings as they are, numbers and booleans printed, nothing as empty. */
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** Bytes in B/KiB/MiB/GiB, one decimal above bytes. */
+export function bytes(v: unknown): string {
+  let n = Number(v);
+  if (!Number.isFinite(n)) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${n}B` : `${n.toFixed(1)}${units[i] ?? ''}`;
+}
+
+/** Seconds as `45s`, `12m3s`, `5h2m`, `3d4h`; negative as `-…` (an expired certificate). */
+export function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '';
+  if (seconds < 0) return `-${duration(-seconds)}`;
+  const s = Math.floor(seconds);
+  if (s < 60) return `${Number.isInteger(seconds) ? s : seconds.toFixed(1)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}

@@ -1,0 +1,141 @@
+/**
+ * `meshlet status`: this node's agent at a glance, from its admin API: versions, snapshot age,
+ * workloads, connections, the soonest certificate expiry, capture rules, controller link,
+ * readiness. Exits 2 when the node is unhealthy (so it can serve as a probe) and prints why;
+ * 1 when the agent cannot be reached; 64 for a bad flag.
+ */
+import type { Command } from 'commander';
+import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, type AdminIo } from './admin-client.js';
+import { duration } from './proxy-config-command.js';
+import { renderFields } from './table.js';
+
+/** Exit code of an unhealthy node (1 is kept for "the agent cannot be reached"). */
+export const EXIT_UNHEALTHY = 2;
+
+/** A certificate is "expiring" once less than this share of its lifetime is left (it should have rotated). */
+const EXPIRY_SHARE = 0.1;
+
+/** What `status` read from the agent, decoded. */
+export interface NodeStatus {
+  readonly fields: Array<[string, string]>;
+  /** Why the node is unhealthy; empty when healthy. */
+  readonly problems: string[];
+}
+
+/** Adds `meshlet status`. */
+export function registerStatusCommand(program: Command, io: AdminIo = processIo): void {
+  program
+    .command('status')
+    .description("this node's agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable")
+    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
+    .action((opts: { admin: string }) => runAdminAction(io, 'status', () => status(io, opts)));
+}
+
+/** Runs `status`; answers the exit code. */
+export async function status(io: AdminIo, opts: { admin: string }): Promise<number> {
+  const client = new AdminClient(parseAdminAddress(opts.admin));
+  const [dump, ready, iptables, connections] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections'].map((p) => client.get(p)));
+  for (const [path, a] of [['/config_dump', dump], ['/iptables', iptables], ['/connections', connections]] as const) {
+    if (a?.status !== 200) throw answerError(path, a ?? { status: 0, body: null });
+  }
+  const result = assess({
+    dump: asObject('/config_dump', dump?.body),
+    ready: asObject('/ready', ready?.body),
+    iptables: asObject('/iptables', iptables?.body),
+    connections: asRows('/connections', connections?.body).length,
+  });
+  io.stdout(`agent ${client.base}\n${renderFields(result.fields)}`);
+  if (result.problems.length === 0) {
+    io.stdout('\nhealthy\n');
+    return 0;
+  }
+  io.stdout(`\nUNHEALTHY:\n${result.problems.map((p) => `  - ${p}\n`).join('')}`);
+  return EXIT_UNHEALTHY;
+}
+
+/** The agent's answers, decoded; `now` for tests. */
+export interface StatusInput {
+  readonly dump: Record<string, unknown>;
+  readonly ready: Record<string, unknown>;
+  readonly iptables: Record<string, unknown>;
+  readonly connections: number;
+  readonly now?: number;
+}
+
+/** Turns the answers into the lines to show and the problems that make the node unhealthy. */
+export function assess(input: StatusInput): NodeStatus {
+  const problems: string[] = [];
+  const { dump } = input;
+  const snapshot = (dump['snapshot'] ?? {}) as Record<string, unknown>;
+  const len = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+  const fields: Array<[string, string]> = [
+    ['agent version', typeof dump['agentVersion'] === 'string' ? dump['agentVersion'] : 'unknown (not in /config_dump)'],
+    ['snapshot', snapshotLine(dump, problems)],
+    ['workloads', `${len(snapshot['localWorkloads'])} on this node, ${len(snapshot['workloads'])} in the mesh; ${len(snapshot['services'])} services`],
+    ['connections', `${input.connections} open`],
+    ['certificates', certificatesLine(dump['certificates'], input.now ?? Date.now(), problems)],
+    ['iptables', iptablesLine(input.iptables, problems)],
+    ['controller', controllerLine(dump['controller'])],
+    ['ready', readyLine(input.ready, problems)],
+  ];
+  return { fields, problems };
+}
+
+function snapshotLine(dump: Record<string, unknown>, problems: string[]): string {
+  const version = typeof dump['version'] === 'string' ? dump['version'] : '';
+  if (version === '' || dump['appliedAt'] === null || dump['appliedAt'] === undefined) {
+    problems.push('no snapshot applied yet (static: check --config; controller: check the link below)');
+    return 'none';
+  }
+  const age = typeof dump['ageSeconds'] === 'number' ? duration(dump['ageSeconds']) : '?';
+  return `${version}, applied ${age} ago (${String(dump['appliedAt'])})`;
+}
+
+function certificatesLine(value: unknown, now: number, problems: string[]): string {
+  const certs = Array.isArray(value) ? (value as Array<Record<string, unknown>>) : [];
+  if (certs.length === 0) return 'none';
+  let soonest: { identity: string; left: number; lifetime: number } | undefined;
+  for (const c of certs) {
+    const notBefore = Date.parse(String(c['notBefore']));
+    const notAfter = Date.parse(String(c['notAfter']));
+    const left = Math.floor((notAfter - now) / 1000);
+    if (!Number.isFinite(left)) continue;
+    if (soonest === undefined || left < soonest.left) soonest = { identity: String(c['identity']), left, lifetime: (notAfter - notBefore) / 1000 };
+  }
+  if (soonest === undefined) return `${certs.length}, expiry unreadable`;
+  const { identity, left, lifetime } = soonest;
+  if (left <= 0) problems.push(`certificate of ${identity} expired ${duration(-left)} ago`);
+  else if (left < lifetime * EXPIRY_SHARE) problems.push(`certificate of ${identity} expires in ${duration(left)}, under ${EXPIRY_SHARE * 100}% of its lifetime: rotation is failing (check the signer / controller)`);
+  return `${certs.length}; soonest expiry in ${duration(left)} (${left} s): ${identity}`;
+}
+
+function iptablesLine(ipt: Record<string, unknown>, problems: string[]): string {
+  if (ipt['managed'] !== true) return 'not managed by the agent (--no-iptables)';
+  if (ipt['inSync'] === true) return 'in sync';
+  const detail = (ipt['detail'] ?? {}) as Record<string, { missing?: unknown; unexpected?: unknown }>;
+  const parts = Object.entries(detail)
+    .filter(([, d]) => len(d?.missing) + len(d?.unexpected) > 0)
+    .map(([family, d]) => `${family} ${len(d.missing)} missing, ${len(d.unexpected)} unexpected`);
+  const what = parts.length > 0 ? parts.join('; ') : 'differs';
+  problems.push(`capture rules drifted (${what}): GET /iptables on the admin API lists the rules`);
+  return `DRIFTED: ${what}`;
+}
+
+function len(v: unknown): number {
+  return Array.isArray(v) ? v.length : 0;
+}
+
+function controllerLine(value: unknown): string {
+  if (value === undefined || value === null) return 'unknown (not exposed by the admin API)';
+  const c = value as { connected?: unknown; address?: unknown; lastError?: unknown };
+  if (c.connected === true) return `connected${typeof c.address === 'string' ? ` to ${c.address}` : ''}`;
+  return `NOT connected${typeof c.lastError === 'string' ? `: ${c.lastError}` : ''}`;
+}
+
+function readyLine(ready: Record<string, unknown>, problems: string[]): string {
+  if (ready['ready'] === true) return 'yes';
+  const pending = Array.isArray(ready['pending']) ? ready['pending'].map(String) : [];
+  const what = pending.length > 0 ? pending.join(', ') : 'unknown';
+  problems.push(`not ready: waiting for ${what}`);
+  return `NO: waiting for ${what}`;
+}

@@ -1,0 +1,152 @@
+/**
+ * The SRE commands (status, proxy-config, log-level) against a real agent in-process on
+ * 127.0.0.1 (port 0), run through commander with a captured io: output and exit codes.
+ */
+import { Command } from 'commander';
+import net, { type AddressInfo } from 'node:net';
+import t from 'tap';
+import { parse } from 'yaml';
+import type { AdminIo } from '../../../src/cli/admin-client.js';
+import { registerLogLevelCommand } from '../../../src/cli/log-level-command.js';
+import { registerProxyConfigCommand } from '../../../src/cli/proxy-config-command.js';
+import { assess, registerStatusCommand } from '../../../src/cli/status-command.js';
+import { adminRig, SERVER_ID, status } from '../agent/admin-rig.js';
+
+interface Run {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number | undefined;
+}
+
+/** `meshlet ARGS...` with the three SRE commands registered. */
+async function meshlet(...args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  let code: number | undefined;
+  const io: AdminIo = { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), exit: (c) => (code = c) };
+  const program = new Command('meshlet').exitOverride();
+  registerStatusCommand(program, io);
+  registerProxyConfigCommand(program, io);
+  registerLogLevelCommand(program, io);
+  await program.parseAsync(['node', 'meshlet', ...args]);
+  return { stdout, stderr, code };
+}
+
+/** A loopback port with nothing listening: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+const hostPort = (url: string): string => url.replace('http://', '');
+
+/** The widest line of `text`: the commands promise 100 columns. */
+const widest = (text: string): number => Math.max(...text.split('\n').map((l) => l.length));
+
+t.test('status: a healthy node exits 0; drift, not ready and no snapshot exit 2 with the reasons', async (t) => {
+  const rig = await adminRig(t);
+  rig.capture.drift = { inSync: true, detail: {} };
+  const ok = await meshlet('status', '--admin', hostPort(rig.admin));
+  t.equal(ok.code, 0, ok.stdout + ok.stderr);
+  t.match(ok.stdout, /^snapshot\s+v1, applied \d+s ago/m);
+  t.match(ok.stdout, /^workloads\s+1 on this node, 1 in the mesh; 0 services$/m);
+  t.match(ok.stdout, /^connections\s+0 open$/m);
+  t.match(ok.stdout, new RegExp(`^certificates\\s+1; soonest expiry in \\S+ \\(\\d+ s\\): ${SERVER_ID}`, 'm'));
+  t.match(ok.stdout, /^iptables\s+in sync$/m);
+  t.match(ok.stdout, /^controller\s+unknown/m);
+  t.match(ok.stdout, /^ready\s+yes$/m);
+  t.match(ok.stdout, /\nhealthy\n$/);
+  t.ok(widest(ok.stdout) <= 100, 'fits 100 columns');
+
+  rig.capture.drift = { inSync: false, detail: { ipv4: { inSync: false, missing: ['-A MESHLET_OUTPUT x', '-A y'], unexpected: ['-A z'] } } };
+  const drifted = await meshlet('status', '--admin', rig.admin);
+  t.equal(drifted.code, 2);
+  t.match(drifted.stdout, /^iptables\s+DRIFTED: ipv4 2 missing, 1 unexpected$/m);
+  t.match(drifted.stdout, /UNHEALTHY:\n {2}- capture rules drifted/);
+});
+
+t.test('status assessment: no snapshot and not ready are problems, with what blocks', async (t) => {
+  const res = assess({ dump: { version: '', appliedAt: null, ageSeconds: null, certificates: [] }, ready: { ready: false, pending: ['certificates', 'snapshot'] }, iptables: { managed: false }, connections: 0 });
+  t.same(res.problems, ['no snapshot applied yet (static: check --config; controller: check the link below)', 'not ready: waiting for certificates, snapshot']);
+  t.same(res.fields.find(([k]) => k === 'iptables'), ['iptables', 'not managed by the agent (--no-iptables)']);
+  t.same(res.fields.find(([k]) => k === 'ready'), ['ready', 'NO: waiting for certificates, snapshot']);
+});
+
+t.test('status assessment: certificates expired or under 10% of their lifetime are problems', async (t) => {
+  const now = Date.parse('2026-01-01T12:00:00Z');
+  const base = { ready: { ready: true, pending: [] }, iptables: { managed: false }, connections: 0, now };
+  const withCert = (notBefore: string, notAfter: string): Record<string, unknown> =>
+    ({ version: 'v1', appliedAt: '2026-01-01T11:00:00Z', ageSeconds: 3600, certificates: [{ identity: SERVER_ID, notBefore, notAfter }] });
+  t.same(assess({ ...base, dump: withCert('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z') }).problems, [], '12 h of 24 left');
+  t.same(assess({ ...base, dump: withCert('2026-01-01T00:00:00Z', '2026-01-01T14:00:00Z') }).problems, [], '2 h of 14 left: 14%');
+  const soon = assess({ ...base, dump: withCert('2025-12-31T14:00:00Z', '2026-01-01T14:00:00Z') });
+  t.match(soon.problems, [/^certificate of spiffe:\S+ expires in 2h0m, under 10% of its lifetime/], '2 h of 24 left');
+  const expired = assess({ ...base, dump: withCert('2025-12-31T00:00:00Z', '2026-01-01T11:00:00Z') });
+  t.match(expired.problems, [/^certificate of spiffe:\S+ expired 1h0m ago$/]);
+  t.match(expired.fields.find(([k]) => k === 'certificates'), ['certificates', /soonest expiry in -1h0m \(-3600 s\)/]);
+});
+
+t.test('proxy-config: tables, json, yaml', async (t) => {
+  const rig = await adminRig(t);
+  const workloads = await meshlet('proxy-config', 'workloads', '--admin', rig.admin);
+  t.equal(workloads.code, 0, workloads.stderr);
+  t.equal(workloads.stdout, `UID              ADDRESSES  NODE   IDENTITY${' '.repeat(SERVER_ID.length - 8)}  TLS     LOCAL\nPod/demo/server  127.0.0.1  node1  ${SERVER_ID}  STRICT  yes\n`);
+  const certs = await meshlet('proxy-config', 'certs', '--admin', rig.admin, '-o', 'json');
+  t.equal(certs.code, 0);
+  t.same((JSON.parse(certs.stdout) as Array<{ identity: string }>).map((c) => c.identity), [SERVER_ID]);
+  const services = await meshlet('proxy-config', 'services', '--admin', rig.admin, '-o', 'yaml');
+  t.same(parse(services.stdout), []);
+  const config = await meshlet('proxy-config', 'config', '--admin', rig.admin);
+  t.match(config.stdout, /^version\s+v1$/m);
+  t.match(config.stdout, /^listener tunnel\s+127\.0\.0\.1:\d+$/m);
+  t.ok(widest(config.stdout) <= 100, 'fits 100 columns');
+  const stream = await rig.connect('127.0.0.1', rig.backendPort);
+  t.teardown(() => void stream.destroy());
+  t.equal(await status(stream), 200);
+  const conns = await meshlet('proxy-config', 'connections', '--admin', rig.admin);
+  t.match(conns.stdout, /^ID\s+DIR\s+MODE\s+SOURCE\s+DESTINATION\s+WORKLOADS\s+POLICY\s+SENT\s+RECV\s+AGE\n/);
+  t.match(conns.stdout, /\n\S+\s+inbound\s+\S+\s+127\.0\.0\.1:\d+\s+127\.0\.0\.1:\d+\s+- -> Pod\/demo\/server\s+mutual_tls\s+0B\s+0B\s+\S+s\n$/);
+  t.ok(widest(conns.stdout) <= 100, `fits 100 columns:\n${conns.stdout}`);
+});
+
+t.test('log-level: sets all or one component; bad values exit 64 and change nothing', async (t) => {
+  const rig = await adminRig(t);
+  const all = await meshlet('log-level', 'debug', '--admin', rig.admin);
+  t.equal(all.code, 0, all.stderr);
+  t.match(all.stdout, /^\(root\)\s+debug$/m);
+  t.equal(rig.agent.logLevels.levels().root, 'debug');
+  const one = await meshlet('log-level', 'warn', '--component', 'outbound', '--admin', rig.admin);
+  t.equal(one.code, 0, one.stderr);
+  t.equal(rig.agent.logLevels.levels().components['outbound'], 'warn');
+  t.equal(rig.agent.logLevels.levels().root, 'debug');
+  const badLevel = await meshlet('log-level', 'loud', '--admin', rig.admin);
+  t.equal(badLevel.code, 64);
+  t.match(badLevel.stderr, /level "loud": must be one of/);
+  const badComponent = await meshlet('log-level', 'info', '--component', 'nope', '--admin', rig.admin);
+  t.equal(badComponent.code, 64);
+  t.match(badComponent.stderr, /--component "nope": the agent refused it: component="nope": unknown/);
+  t.equal(rig.agent.logLevels.levels().root, 'debug', 'nothing changed');
+  rig.agent.logLevels.set('silent'); // the rig's logs stay out of the TAP stream
+});
+
+t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 1', async (t) => {
+  const badAdmin = await meshlet('status', '--admin', 'localhost');
+  t.equal(badAdmin.code, 64);
+  t.match(badAdmin.stderr, /--admin "localhost": no port/);
+  const badOut = await meshlet('proxy-config', 'certs', '-o', 'xml', '--admin', '127.0.0.1:1');
+  t.equal(badOut.code, 64);
+  t.match(badOut.stderr, /-o\/--output "xml": must be one of table, json, yaml/);
+  const badKind = await meshlet('proxy-config', 'routes');
+  t.equal(badKind.code, 64);
+  t.match(badKind.stderr, /kind "routes": must be one of workloads, services, connections, certs, config/);
+  const port = await closedPort();
+  for (const args of [['status'], ['proxy-config', 'workloads'], ['log-level', 'info']]) {
+    const down = await meshlet(...args, '--admin', `127.0.0.1:${port}`);
+    t.equal(down.code, 1, args.join(' '));
+    t.match(down.stderr, new RegExp(`cannot reach the agent's admin API at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+    t.match(down.stderr, /check that the agent runs on this node/);
+  }
+});
