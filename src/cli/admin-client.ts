@@ -3,6 +3,7 @@
  * the agent's admin API (`docs/admin.md`), the `--admin` flag's parsing, and the mapping of
  * failures to exit codes (64 for a bad flag, 1 for an agent that cannot be reached).
  */
+import type { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, isMeshletError, MeshletError } from '../mesh/errors.js';
 
 /** The admin API's default address (the agent's `--admin-address`:`--admin-port`). */
@@ -104,6 +105,7 @@ export class AdminClient {
 function reason(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
   if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string') return cause.message; // e.g. "bad port": fetch refuses some ports
   if (err instanceof Error && err.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
   return err instanceof Error ? err.message : String(err);
 }
@@ -130,6 +132,23 @@ export async function runAdminAction(io: AdminIo, name: string, action: () => Pr
     }
     io.exit(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID') ? EXIT_USAGE : 1);
   }
+}
+
+/**
+ * Makes commander's own usage errors (unknown option, missing argument) exit 64 like ours, and
+ * sends its output through `io`. With the real process it exits at once (commander expects
+ * the callback not to return); with a test's io it records the code and throws the
+ * CommanderError for the test to catch.
+ */
+export function withUsageExits(cmd: Command, io: AdminIo): Command {
+  return cmd
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride((err: CommanderError) => {
+      const code = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (io === processIo) process.exit(code);
+      io.exit(code);
+      throw err;
+    });
 }
 
 /** Narrows a list answer: an array of objects, or an error naming the endpoint. */

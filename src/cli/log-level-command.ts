@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { RUNTIME_LEVELS } from '../agent/log-levels.js';
 import { MeshletError } from '../mesh/errors.js';
-import { AdminClient, answerError, asObject, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, type AdminIo } from './admin-client.js';
+import { AdminClient, answerError, asObject, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
 import { renderTable } from './table.js';
 
 /** Flags of `log-level`. */
@@ -16,8 +16,7 @@ export interface LogLevelOptions {
 
 /** Adds `meshlet log-level`. */
 export function registerLogLevelCommand(program: Command, io: AdminIo = processIo): void {
-  program
-    .command('log-level')
+  withUsageExits(program.command('log-level'), io)
     .description("change this node's agent log level at run time (all components, or one)")
     .argument('<level>', RUNTIME_LEVELS.join('|'))
     .option('--component <name>', 'only this component (access, identity, inbound, outbound, tunnel-client, tunnel-server, config, admin, metrics)')

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
-import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, type AdminIo } from './admin-client.js';
+import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
 import { renderFields, renderTable } from './table.js';
 
 /** Output formats of the SRE commands. */
@@ -56,8 +56,7 @@ export interface ProxyConfigOptions {
 
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
-  program
-    .command('proxy-config')
+  withUsageExits(program.command('proxy-config'), io)
     .description("what this node's agent holds: workloads, services, connections, certs, or its config (snapshot)")
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
     .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)

@@ -5,7 +5,7 @@
  * 1 when the agent cannot be reached; 64 for a bad flag.
  */
 import type { Command } from 'commander';
-import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, type AdminIo } from './admin-client.js';
+import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
 import { duration } from './proxy-config-command.js';
 import { renderFields } from './table.js';
 
@@ -24,8 +24,7 @@ export interface NodeStatus {
 
 /** Adds `meshlet status`. */
 export function registerStatusCommand(program: Command, io: AdminIo = processIo): void {
-  program
-    .command('status')
+  withUsageExits(program.command('status'), io)
     .description("this node's agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable")
     .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
     .action((opts: { admin: string }) => runAdminAction(io, 'status', () => status(io, opts)));

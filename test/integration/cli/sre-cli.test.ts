@@ -2,7 +2,7 @@
  * The SRE commands (status, proxy-config, log-level) against a real agent in-process on
  * 127.0.0.1 (port 0), run through commander with a captured io: output and exit codes.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import net, { type AddressInfo } from 'node:net';
 import t from 'tap';
 import { parse } from 'yaml';
@@ -28,7 +28,12 @@ async function meshlet(...args: string[]): Promise<Run> {
   registerStatusCommand(program, io);
   registerProxyConfigCommand(program, io);
   registerLogLevelCommand(program, io);
-  await program.parseAsync(['node', 'meshlet', ...args]);
+  try {
+    await program.parseAsync(['node', 'meshlet', ...args]);
+  } catch (err) {
+    // commander's own usage errors: the command recorded the exit code, then threw to stop.
+    if (!(err instanceof CommanderError)) throw err;
+  }
   return { stdout, stderr, code };
 }
 
@@ -142,6 +147,12 @@ t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 
   const badKind = await meshlet('proxy-config', 'routes');
   t.equal(badKind.code, 64);
   t.match(badKind.stderr, /kind "routes": must be one of workloads, services, connections, certs, config/);
+  const unknown = await meshlet('status', '--admn', '127.0.0.1:1');
+  t.equal(unknown.code, 64, 'commander usage errors exit 64 too');
+  t.match(unknown.stderr, /unknown option '--admn'/);
+  const missing = await meshlet('log-level');
+  t.equal(missing.code, 64);
+  t.match(missing.stderr, /missing required argument 'level'/);
   const port = await closedPort();
   for (const args of [['status'], ['proxy-config', 'workloads'], ['log-level', 'info']]) {
     const down = await meshlet(...args, '--admin', `127.0.0.1:${port}`);
