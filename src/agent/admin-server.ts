@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import type { Agent } from './agent.js';
 import { renderText } from './admin-text.js';
-import { certsView, configDumpView, connectionsView, iptablesView, servicesView, workloadsView } from './admin-views.js';
+import { certsView, configDumpView, connectionsView, iptablesView, servicesView, workloadsView, type SourceInfo } from './admin-views.js';
 import { readNodeFacts } from './node-facts.js';
 
 /** Options of {@link AdminServer}. */
@@ -22,6 +22,8 @@ export interface AdminServerOptions {
   readonly quit: () => void;
   /** Host facts for `/node` (default: systeminformation); injectable for tests. */
   readonly nodeFacts?: () => Promise<unknown>;
+  /** The agent's version and its controller connection, shown in `/config_dump`. */
+  readonly source?: SourceInfo;
 }
 
 /** A handled request's answer. */
@@ -47,6 +49,7 @@ export class AdminServer {
   private readonly logger: Logger;
   private readonly quit: () => void;
   private readonly nodeFacts: () => Promise<unknown>;
+  private readonly source: SourceInfo;
   private readonly routes: ReadonlyMap<string, Route>;
   private readonly server: http.Server;
   private quitting = false;
@@ -57,6 +60,7 @@ export class AdminServer {
     this.logger = opts.logger;
     this.quit = opts.quit;
     this.nodeFacts = opts.nodeFacts ?? readNodeFacts;
+    this.source = opts.source ?? {};
     this.routes = this.buildRoutes();
     this.server = http.createServer((req, res) => void this.onRequest(req, res));
   }
@@ -90,7 +94,7 @@ export class AdminServer {
     const a = this.agent;
     const get = (help: string, handler: Handler): Route => ({ method: 'GET', help, handler });
     const routes = new Map<string, Route>([
-      ['/config_dump', get('the snapshot in force, its version and age, listeners, certificates (no keys)', () => ({ body: configDumpView(a) }))],
+      ['/config_dump', get('the snapshot in force, its version and age, listeners, certificates (no keys)', () => ({ body: configDumpView(a, Date.now(), this.source) }))],
       ['/workloads', get('workloads of the snapshot, local ones marked', () => ({ body: workloadsView(a) }))],
       ['/services', get('services of the snapshot', () => ({ body: servicesView(a) }))],
       ['/connections', get('live connections with their bytes and age', () => ({ body: connectionsView(a) }))],

@@ -66,10 +66,20 @@ export function servicesView(agent: Agent): Array<Record<string, string | number
   }));
 }
 
+/** How the agent gets its snapshots, for `/config_dump` (the CLI knows; the Agent does not). */
+export interface SourceInfo {
+  readonly agentVersion?: string;
+  /** Controller mode: the connection's state now. Absent in static mode. */
+  readonly controller?: () => { readonly address: string; readonly connected: boolean; readonly lastError?: string };
+}
+
 /** `/config_dump`: the snapshot in force, its version and age, the listeners, the certificates. */
-export function configDumpView(agent: Agent, now = Date.now()): Record<string, unknown> {
+export function configDumpView(agent: Agent, now = Date.now(), source: SourceInfo = {}): Record<string, unknown> {
   const at = agent.snapshotAppliedAt;
   return {
+    agentVersion: source.agentVersion ?? null,
+    mode: source.controller === undefined ? 'static' : 'controller',
+    ...(source.controller === undefined ? {} : { controller: source.controller() }),
     version: agent.snapshot.version,
     appliedAt: at === undefined ? null : new Date(at).toISOString(),
     ageSeconds: at === undefined ? null : Math.round((now - at) / 1000),

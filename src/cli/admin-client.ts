@@ -33,8 +33,10 @@ export const processIo: AdminIo = {
  * its own, not a MeshletError: the error registry lives in `src/mesh/errors.ts` and gains a
  * code only through its owner.
  */
-export class AdminUnreachableError extends Error {
-  readonly code = 'MESHLET_ERR_ADMIN_UNREACHABLE';
+export class AdminUnreachableError extends MeshletError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('MESHLET_ERR_ADMIN_UNREACHABLE', message, options);
+  }
 }
 
 /** One admin answer: the HTTP status and the decoded JSON body (unknown until validated). */

@@ -12,6 +12,7 @@ import { AdminServer } from '../agent/admin-server.js';
 import { Agent, type CaptureRules } from '../agent/agent.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { ControllerClient } from '../agent/controller-client.js';
+import type { SourceInfo } from '../agent/admin-views.js';
 import type { CertificateSigner } from '../agent/identity-manager.js';
 import { LogLevels } from '../agent/log-levels.js';
 import { MetricsServer } from '../agent/metrics-server.js';
@@ -53,6 +54,9 @@ export function registerAgentCommand(program: Command): void {
       await runAgent(opts);
     });
 }
+
+/** This package's version, for the admin API. */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Prints a configuration error and exits with EX_USAGE: nothing has been bound or applied yet. */
 function usageExit(err: unknown): never {
@@ -154,13 +158,25 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
   agent = new Agent({ config, logger, signer: client, capture, logLevels });
   await agent.start();
   const stop = installSignalHandlers(agent, () => void client.close(), logger);
-  await startOpsServers(agent, config, logLevels, stop);
+  await startOpsServers(agent, config, logLevels, stop, client);
   client.start();
 }
 
 /** The admin API (loopback only) and /metrics, each on its own port. */
-async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void): Promise<void> {
-  const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit });
+async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void, client?: ControllerClient): Promise<void> {
+  const source: SourceInfo = {
+    agentVersion: PACKAGE_VERSION,
+    ...(client === undefined || config.controller === undefined
+      ? {}
+      : {
+          controller: () => ({
+            address: (config.controller as NonNullable<AgentConfig['controller']>).address,
+            connected: client.connected,
+            ...(client.lastError === undefined ? {} : { lastError: client.lastError.message }),
+          }),
+        }),
+  };
+  const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit, source });
   const metrics = new MetricsServer(agent.metrics, logLevels.child('metrics'));
   const adminBound = await admin.start(config.ports.admin, config.adminAddress);
   const metricsBound = await metrics.start(config.ports.metrics, config.bindAddress);

@@ -10,6 +10,9 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerIptablesCommand } from './iptables-command.js';
 import { registerJoinTokenCommand } from './join-token-command.js';
 import { registerLabCommand } from './lab-command.js';
+import { registerLogLevelCommand } from './log-level-command.js';
+import { registerProxyConfigCommand } from './proxy-config-command.js';
+import { registerStatusCommand } from './status-command.js';
 import { createRootLogger } from './logger.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,6 +26,9 @@ registerAgentCommand(program);
 registerControllerCommand(program);
 registerJoinTokenCommand(program);
 registerIptablesCommand(program, { createLogger: (level) => createRootLogger(level) });
+registerStatusCommand(program);
+registerProxyConfigCommand(program);
+registerLogLevelCommand(program);
 registerLabCommand(program);
 registerDemoCommand(program);
 
