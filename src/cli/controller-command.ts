@@ -16,6 +16,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--kubernetes', 'read the mesh from the Kubernetes API (in-cluster, or --kubeconfig)')
     .option('--kubeconfig <file>', 'kubeconfig file for --kubernetes')
     .option('--listen <ip:port>', 'agent API address (default 0.0.0.0:15012; env MESHLET_LISTEN)')
+    .option('--metrics-port <port>', 'Prometheus /metrics port, plain HTTP on the --listen address (default 15014; env MESHLET_METRICS_PORT)')
     .option('--state-dir <dir>', 'state directory; the generated CA lives in <dir>/ca (default /var/lib/meshlet-controller)')
     .option('--ca-cert <file>', 'operator-provided CA certificate (a root, or an intermediate followed by its chain)')
     .option('--ca-key <file>', 'its private key')

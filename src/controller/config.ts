@@ -22,6 +22,8 @@ export interface ControllerConfig {
   readonly registry: RegistryConfig;
   readonly listenHost: string;
   readonly listenPort: number;
+  /** Prometheus `/metrics` port (plain HTTP, on `listenHost`); 0 picks a free port. */
+  readonly metricsPort: number;
   readonly stateDir: string;
   readonly ca: CaSource;
   readonly trustDomain: string;
@@ -46,7 +48,7 @@ export interface ControllerConfig {
 
 const KNOWN = new Set([
   'registry', 'kubernetes', 'kubeconfig', 'listen', 'stateDir', 'caCert', 'caKey', 'caBundle', 'caSecret',
-  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect',
+  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect', 'metricsPort',
 ]);
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const ENV: Record<string, string> = {
@@ -56,6 +58,7 @@ const ENV: Record<string, string> = {
   trustDomain: 'MESHLET_TRUST_DOMAIN',
   joinTokens: 'MESHLET_JOIN_TOKENS',
   logLevel: 'MESHLET_LOG_LEVEL',
+  metricsPort: 'MESHLET_METRICS_PORT',
 };
 
 /**
@@ -86,6 +89,10 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
   const listenHost = (m?.[1] ?? m?.[2]) ?? '';
   const listenPort = Number(m?.[3] ?? NaN);
   if (m === null || isIP(listenHost) === 0 || !(listenPort >= 0 && listenPort <= 65535)) bad('--listen', listen, 'must be IP:PORT, e.g. 0.0.0.0:15012');
+
+  const rawMetricsPort = get('metricsPort') ?? '';
+  const metricsPort = rawMetricsPort === '' ? 15014 : Number(rawMetricsPort);
+  if (!/^\d{1,5}$/.test(String(rawMetricsPort || '0')) || metricsPort > 65535) bad('--metrics-port', rawMetricsPort, 'must be a port number 0..65535 (0: any free port)');
 
   const stateDir = str('stateDir') ?? '/var/lib/meshlet-controller';
   const caCert = str('caCert');
@@ -125,7 +132,7 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid controller configuration:\n  ${problems.join('\n  ')}`, { details: problems });
   }
   return deepFreeze({
-    registry, listenHost, listenPort, stateDir, ca, trustDomain,
+    registry, listenHost, listenPort, metricsPort, stateDir, ca, trustDomain,
     ...(joinTokensFile ? { joinTokensFile } : {}),
     kubernetesAuth, certTtlSeconds, debounceMs, serverNames, logLevel,
     ...(leaderElect ? { leaderElection: { identity } } : {}),

@@ -17,6 +17,8 @@ import { KubernetesTokenReviewer } from './auth/token-reviewer.js';
 import { ControllerCertSigner } from './cert-signer.js';
 import { LeaderElector, kubernetesLeaseApi } from './leader-election.js';
 import type { ControllerConfig } from './config.js';
+import { ClusterViewSize, ControllerMetrics } from './metrics.js';
+import { ControllerMetricsServer } from './metrics-server.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
 import type { RegistrySource } from './registry/registry-source.js';
@@ -40,6 +42,10 @@ export class Controller {
   private ca: CertificateAuthority | undefined;
   private authn: CombinedAuthenticator | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** The controller's Prometheus metrics (read-only for callers). */
+  readonly metrics = new ControllerMetrics();
+  private metricsServer: ControllerMetricsServer | undefined;
+  private metricsAddress: BoundAddress | undefined;
 
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly onLost: () => void;
@@ -80,6 +86,7 @@ export class Controller {
     this.ca = ca;
     this.authn = authenticator;
     const bound = await this.serve(config.listenPort);
+    await this.serveMetrics();
     logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name }, 'controller ready');
     return bound;
   }
@@ -107,6 +114,7 @@ export class Controller {
       logger,
       tls: { certPem: serving.chainPem, keyPem: serving.keyPem, trustBundlePem: ca.trustBundlePem },
       trustDomain: config.trustDomain,
+      onPush: this.metrics.onPush,
     });
     const bound = await this.server.start(port, config.listenHost);
     logger.info({ address: bound, notAfter: serving.notAfter.toISOString() }, 'agent API serving');
@@ -118,6 +126,25 @@ export class Controller {
     }, renewIn);
     this.renewTimer.unref();
     return bound;
+  }
+
+  /** Where `/metrics` is served, once started. */
+  get metricsBound(): BoundAddress | undefined {
+    return this.metricsAddress;
+  }
+
+  private async serveMetrics(): Promise<void> {
+    const sizes = new ClusterViewSize();
+    this.metrics.watch({
+      agentsConnected: () => this.server?.stats().filter((s) => s.connected).length ?? 0,
+      published: () => this.store.current(),
+      snapshotBytes: () => sizes.of(this.store.current()),
+      certificates: () => this.signer?.counters(),
+      state: () => this.store.status(),
+    });
+    this.metricsServer = new ControllerMetricsServer(this.metrics, this.logger);
+    const address = await this.metricsServer.start(this.config.metricsPort, this.config.listenHost);
+    this.metricsAddress = { host: this.config.listenHost, port: address.port };
   }
 
   private async loadCa(): Promise<CertificateAuthority> {
@@ -158,6 +185,7 @@ export class Controller {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.renewTimer);
+      this.metricsServer?.close();
       await this.server?.close();
       await this.source?.close();
       this.store.close();

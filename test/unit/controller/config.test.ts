@@ -48,3 +48,15 @@ t.test('environment fills in, flags win', async (t) => {
   t.same(c.registry, { kind: 'directory', dir: '/from-env' });
   t.equal(c.listenPort, 0);
 });
+
+t.test('metrics port: default 15014, flag, environment, 0 for any free port', async (t) => {
+  const base = { registry: '/r', joinTokens: '/j' };
+  t.equal(loadControllerConfig(base, {}).metricsPort, 15014);
+  t.equal(loadControllerConfig({ ...base, metricsPort: '9102' }, {}).metricsPort, 9102);
+  t.equal(loadControllerConfig(base, { MESHLET_METRICS_PORT: '9103' }).metricsPort, 9103);
+  t.equal(loadControllerConfig({ ...base, metricsPort: '9104' }, { MESHLET_METRICS_PORT: '9103' }).metricsPort, 9104, 'the flag wins');
+  t.equal(loadControllerConfig({ ...base, metricsPort: '0' }, {}).metricsPort, 0);
+  for (const bad of ['70000', '-1', 'http', '1.5']) {
+    t.throws(() => loadControllerConfig({ ...base, metricsPort: bad }, {}), /--metrics-port/, `${bad} refused`);
+  }
+});
