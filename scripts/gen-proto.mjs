@@ -6,8 +6,8 @@
 // temporary directory and compares, so a .proto changed without regenerating fails the tests.
 //
 // The flags must match the options both ends load the .proto with at run time
-// (`PROTO_LOADER_OPTIONS` in src/controller/agent-api/agent-api-proto.ts and
-// src/agent/controller-proto.ts): the types describe the objects that loader produces.
+// (`PROTO_LOADER_OPTIONS` in src/proto/load.ts): the types describe the objects that loader
+// produces.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import type { Agent } from './agent.js';
 import { renderText } from './admin-text.js';
+import { listen } from '../ops/listen.js';
 import { certsView, configDumpView, connectionsView, iptablesView, servicesView, workloadsView, type SourceInfo } from './admin-views.js';
 import { readNodeFacts } from './node-facts.js';
 
@@ -73,13 +74,7 @@ export class AdminServer {
     if (!(host.startsWith('127.') || host === '::1')) {
       return Promise.reject(new MeshletError('MESHLET_ERR_CONFIG_INVALID', `admin address ${JSON.stringify(host)}: must be a loopback address`));
     }
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listen(this.server, { port, host });
   }
 
   /** Stops listening and closes idle keep-alive connections. Idempotent. */

@@ -18,6 +18,7 @@ import { Readiness } from './readiness.js';
 import { TunnelPool } from './tunnel-client.js';
 import { TunnelServer } from './tunnel-server.js';
 import { WorkloadIndex } from './workload-index.js';
+import { listen } from '../ops/listen.js';
 
 /** Applies capture rules for the node's meshed workload addresses (iptables in production). */
 export interface CaptureRules {
@@ -348,14 +349,4 @@ export class Agent {
     this.forceDrain();
     return p;
   }
-}
-
-function listen(server: net.Server, opts: net.ListenOptions): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }

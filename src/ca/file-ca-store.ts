@@ -4,11 +4,11 @@
  * exclusive lock file made with O_EXCL, and files appear by rename, so a reader sees either no
  * file or a whole one.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MeshletError } from '../mesh/errors.js';
+import { writeFileAtomic } from '../ops/atomic-write.js';
 import type { CaMaterial, CaStore } from './ca-store.js';
 
 /** File names inside the CA directory. */
@@ -140,19 +140,9 @@ export class FileCaStore implements CaStore {
   }
 
   private async writeAtomic(path: string, text: string, mode: number): Promise<void> {
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      const handle = await open(tmp, 'wx', mode);
-      try {
-        await handle.writeFile(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await chmod(tmp, mode); // open's mode is filtered by the umask; the final mode is not
-      await rename(tmp, path);
+      await writeFileAtomic(path, text, mode);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
       throw new MeshletError('MESHLET_ERR_CA', `${path} cannot be written: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -4,10 +4,10 @@
  * the controller watching the file sees the old file or the new one, never half of one.
  * Comments and other entries are kept.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSeq, YAMLSeq } from 'yaml';
+import { writeFileAtomic } from '../../ops/atomic-write.js';
 import { MeshletError } from '../../mesh/errors.js';
 import { isDnsSubdomain } from '../../mesh/objects-checks.js';
 import { generateJoinToken, hashJoinToken, parseJoinTokens, type JoinTokenEntry, type ParsedJoinTokens } from './join-token-file.js';
@@ -128,19 +128,10 @@ async function takeLock(path: string): Promise<FileHandle> {
 
 /** Writes `text` to `path` by way of a temporary file and a rename. */
 export async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const handle = await open(tmp, 'wx', mode);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await chmod(tmp, mode); // open's mode is filtered by the umask; the final mode is not
-    await rename(tmp, path);
+    await writeFileAtomic(path, text, mode);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
     throw editError(`${path} cannot be written: ${(err as Error).message}`, err);
   }
 }
+

@@ -69,13 +69,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   mesh: ['mesh'],
   // Generated gRPC types: the API's shape, shared by both ends.
   proto: ['proto'],
-  agent: ['agent', 'mesh', 'proto'],
+  // Listener plumbing both daemons need (they may not import each other).
+  ops: ['ops'],
+  agent: ['agent', 'mesh', 'proto', 'ops'],
   // The controller never imports the agent: they share only mesh and proto.
-  controller: ['controller', 'mesh', 'ca', 'proto'],
+  controller: ['controller', 'mesh', 'ca', 'proto', 'ops'],
   iptables: ['iptables', 'mesh'],
-  ca: ['ca', 'mesh'],
+  ca: ['ca', 'mesh', 'ops'],
   lab: ['lab', 'mesh'],
-  cli: ['cli', 'agent', 'controller', 'iptables', 'ca', 'lab', 'mesh', 'proto'],
+  cli: ['cli', 'agent', 'controller', 'iptables', 'ca', 'lab', 'mesh', 'proto', 'ops'],
 };
 
 t.test('dependencies point one way', async (t) => {
