@@ -95,7 +95,10 @@ export class YamlFileCache {
 
   /** Keeps `parsed` for `path`; its stat is trusted unless the file changed within the racy window. */
   set(path: string, parsed: ParsedYamlFile, info: BigIntStats, nowNs: bigint): void {
-    const trusted = nowNs - info.mtimeNs >= this.racyWindowNs && nowNs - info.ctimeNs >= this.racyWindowNs;
+    // A zero window trusts every stat outright: `nowNs` comes from a millisecond clock, so a file
+    // changed earlier in the same millisecond can look newer than "now".
+    const trusted =
+      this.racyWindowNs === 0n || (nowNs - info.mtimeNs >= this.racyWindowNs && nowNs - info.ctimeNs >= this.racyWindowNs);
     this.entries.set(path, { parsed, trusted });
   }
 
