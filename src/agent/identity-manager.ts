@@ -40,6 +40,21 @@ export interface IdentityCredentials {
   readonly sni: string;
 }
 
+/**
+ * Where the tunnel client and server find workload credentials: the {@link IdentityManager}
+ * itself in the process that holds the keys, or a worker's copy that asks it for what is missing.
+ */
+export interface IdentitySource {
+  /** Credentials already at hand for `identity`. */
+  get(identity: string): IdentityCredentials | undefined;
+  /** Credentials for `identity`, issued (or fetched) first if needed. */
+  ensure(identity: string): Promise<IdentityCredentials>;
+  /** Credentials selected by a tunnel server name. */
+  getBySni(sni: string): IdentityCredentials | undefined;
+  /** Credentials for a server name wanted here but not at hand yet; undefined when none is wanted. */
+  ensureBySni(sni: string): Promise<IdentityCredentials> | undefined;
+}
+
 /** Options of {@link IdentityManager}. */
 export interface IdentityManagerOptions {
   readonly signer: CertificateSigner;
@@ -50,6 +65,13 @@ export interface IdentityManagerOptions {
   readonly retryMs?: number;
   /** A signer that has not answered by then has failed (it must never hold snapshots back). */
   readonly signTimeoutMs?: number;
+  /**
+   * Told every issued or renewed certificate with its private key (PEM), so data-path worker
+   * processes can build their own TLS contexts. The key goes nowhere else.
+   */
+  readonly onIssued?: (creds: IdentityCredentials, keyPem: string) => void;
+  /** Told when an identity's credentials are dropped (its workload left). */
+  readonly onForgotten?: (identity: string) => void;
 }
 
 /**
@@ -61,7 +83,7 @@ export function sniForIdentity(identity: string): string {
 }
 
 /** Issues, caches and renews workload certificates. */
-export class IdentityManager {
+export class IdentityManager implements IdentitySource {
   private readonly signer: CertificateSigner;
   private readonly logger: Logger;
   private readonly keyBits: number;
@@ -73,6 +95,8 @@ export class IdentityManager {
   /** Bumped when an identity is forgotten, so an issuance in flight does not bring it back. */
   private readonly epochs = new Map<string, number>();
   private readonly signTimeoutMs: number;
+  private readonly onIssued: ((creds: IdentityCredentials, keyPem: string) => void) | undefined;
+  private readonly onForgotten: ((identity: string) => void) | undefined;
   private wanted = new Set<string>();
   private wantedBySni = new Map<string, string>();
   private closed = false;
@@ -83,6 +107,8 @@ export class IdentityManager {
     this.keyBits = opts.keyBits ?? 2048;
     this.retryMs = opts.retryMs ?? 5_000;
     this.signTimeoutMs = opts.signTimeoutMs ?? 30_000;
+    this.onIssued = opts.onIssued;
+    this.onForgotten = opts.onForgotten;
   }
 
   /** Credentials for `identity`, issuing them first if needed (concurrent callers share one issuance). */
@@ -180,6 +206,7 @@ export class IdentityManager {
     this.creds.set(identity, creds);
     this.bySni.set(creds.sni, identity);
     this.scheduleRenewal(creds);
+    this.onIssued?.(creds, privateKey);
     this.logger.info(
       { identity, serial: info.serial, notAfter: info.notAfter.toISOString(), ms: Math.round(performance.now() - started) },
       'certificate issued',
@@ -220,6 +247,7 @@ export class IdentityManager {
     const creds = this.creds.get(identity);
     if (creds !== undefined) this.bySni.delete(creds.sni);
     this.creds.delete(identity);
+    if (creds !== undefined) this.onForgotten?.(identity);
     clearTimeout(this.timers.get(identity));
     this.timers.delete(identity);
   }

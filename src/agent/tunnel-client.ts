@@ -11,7 +11,7 @@ import tls, { type PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import { spiffeIdsFromSubjectAltName } from '../mesh/identity.js';
-import type { IdentityManager } from './identity-manager.js';
+import type { IdentitySource } from './identity-manager.js';
 import { sniForIdentity } from './identity-manager.js';
 import { applySessionWindow, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './tunnel-settings.js';
 
@@ -28,7 +28,7 @@ export interface TunnelTarget {
 
 /** Options of {@link TunnelPool}. */
 export interface TunnelPoolOptions {
-  readonly identities: IdentityManager;
+  readonly identities: IdentitySource;
   readonly logger: Logger;
   /** Port of the peer agents' tunnel listener. */
   readonly tunnelPort: number;
@@ -82,7 +82,7 @@ export function verifyPeerIdentity(cert: PeerCertificate, expected: string): Err
 
 /** A pool of tunnel sessions to peer agents. */
 export class TunnelPool {
-  private readonly identities: IdentityManager;
+  private readonly identities: IdentitySource;
   private readonly logger: Logger;
   private readonly tunnelPort: number;
   private readonly idleTimeoutMs: number;

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { spiffeIdsFromSubjectAltName } from '../mesh/identity.js';
-import type { IdentityManager } from './identity-manager.js';
+import type { IdentitySource } from './identity-manager.js';
 import { applySessionWindow, TUNNEL_SESSION_MEMORY_MB, TUNNEL_SETTINGS } from './tunnel-settings.js';
 
 /** A CONNECT stream that passed the protocol checks. */
@@ -31,7 +31,7 @@ export type TunnelStreamHandler = (stream: ServerHttp2Stream, req: TunnelRequest
 
 /** Options of {@link TunnelServer}. */
 export interface TunnelServerOptions {
-  readonly identities: IdentityManager;
+  readonly identities: IdentitySource;
   readonly logger: Logger;
   readonly onStream: TunnelStreamHandler;
   /** A client failed the mTLS handshake (no or a foreign certificate, an unknown server name). */
@@ -57,7 +57,7 @@ export function parseAuthority(authority: string | undefined): { address: string
 /** The tunnel listener. */
 export class TunnelServer {
   readonly server: Http2SecureServer;
-  private readonly identities: IdentityManager;
+  private readonly identities: IdentitySource;
   private readonly logger: Logger;
   private readonly onStream: TunnelStreamHandler;
   private readonly sessions = new Set<Http2Session>();
