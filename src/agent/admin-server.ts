@@ -92,7 +92,7 @@ export class AdminServer {
       ['/config_dump', get('the snapshot in force, its version and age, listeners, certificates (no keys)', () => ({ body: configDumpView(a, Date.now(), this.source) }))],
       ['/workloads', get('workloads of the snapshot, local ones marked', () => ({ body: workloadsView(a) }))],
       ['/services', get('services of the snapshot', () => ({ body: servicesView(a) }))],
-      ['/connections', get('live connections with their bytes and age', () => ({ body: connectionsView(a) }))],
+      ['/connections', get('live connections with their bytes and age (every worker process\'s)', async () => ({ body: await connectionsView(a) }))],
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
@@ -141,7 +141,7 @@ export class AdminServer {
       if (typeof parsed['component'] === 'string') component = parsed['component'];
     }
     if (level === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'level: required (?level=debug or {"level":"debug"})');
-    this.agent.logLevels.set(level, component);
+    this.agent.setLogLevel(level, component);
     this.logger.warn({ newLevel: level, component: component ?? '*' }, 'log level changed through the admin API');
     return { body: this.agent.logLevels.levels() };
   }

@@ -3,7 +3,6 @@
  * Certificates are shown by their public facts only; private keys and TLS contexts never.
  */
 import type { Agent } from './agent.js';
-import { connectionBytes } from './connection-table.js';
 
 /** `/certs`: one row per local workload identity. */
 export function certsView(agent: Agent, now = Date.now()): Array<Record<string, string | number>> {
@@ -19,27 +18,12 @@ export function certsView(agent: Agent, now = Date.now()): Array<Record<string, 
     .sort((a, b) => a.identity.localeCompare(b.identity));
 }
 
-/** `/connections`: live connections, oldest first. */
-export function connectionsView(agent: Agent, now = performance.now()): Array<Record<string, string | number>> {
-  return agent.connections.list().map((rec) => {
-    const bytes = connectionBytes(rec);
-    return {
-      id: rec.id,
-      direction: rec.direction,
-      mode: rec.mode,
-      source: rec.source,
-      destination: rec.destination,
-      sourceWorkload: rec.sourceWorkload ?? '',
-      sourceIdentity: rec.sourceIdentity ?? '',
-      destinationWorkload: rec.destinationWorkload ?? '',
-      destinationIdentity: rec.destinationIdentity ?? '',
-      service: rec.service ?? '',
-      securityPolicy: rec.securityPolicy,
-      bytesSent: bytes.sent,
-      bytesReceived: bytes.received,
-      ageSeconds: Math.round((now - rec.startedAt) / 100) / 10,
-    };
-  });
+/**
+ * `/connections`: live connections, oldest first within each process; `worker` is the pid of
+ * the process holding the connection (the agent's own without worker processes).
+ */
+export function connectionsView(agent: Agent): Promise<Array<Record<string, string | number>>> {
+  return agent.connectionRows();
 }
 
 /** `/workloads`: every workload of the snapshot, local ones marked. */
@@ -84,6 +68,8 @@ export function configDumpView(agent: Agent, now = Date.now(), source: SourceInf
     appliedAt: at === undefined ? null : new Date(at).toISOString(),
     ageSeconds: at === undefined ? null : Math.round((now - at) / 1000),
     listeners: agent.listeners ?? null,
+    // Every worker binds the same ports (SO_REUSEPORT): one list of listeners, and who serves them.
+    workers: agent.workers(),
     certificates: certsView(agent, now),
     snapshot: agent.snapshot,
   };

@@ -1,22 +1,24 @@
 /**
- * The node agent: binds the capture and tunnel listeners, applies snapshots (lookup tables,
- * certificates, capture rules), and drains on shutdown.
+ * The node agent: the control plane (snapshots, keys and certificates, capture rules, drift
+ * checks, readiness) and its data path, either in this process (`workers: 1`, a
+ * {@link DataPlane}) or in N worker processes sharing the listeners through SO_REUSEPORT
+ * ({@link WorkerDataPath}). Drains on shutdown.
  */
 import http from 'node:http';
-import net, { type AddressInfo, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
-import { AccessLogSampler } from './access-log.js';
 import type { AgentConfig } from './config.js';
-import { ConnectionTable } from './connection-table.js';
+import type { ConnectionTable } from './connection-table.js';
+import { DataPlane, EMPTY_SNAPSHOT, type ConnectionRow, type DataPlaneAddresses } from './data-plane.js';
 import { IdentityManager, type CertificateSigner } from './identity-manager.js';
-import { InboundProxy } from './inbound.js';
 import { LogLevels } from './log-levels.js';
 import { AgentMetrics } from './metrics.js';
-import { OutboundProxy } from './outbound.js';
 import { Readiness } from './readiness.js';
-import { TunnelPool } from './tunnel-client.js';
-import { TunnelServer } from './tunnel-server.js';
+import type { TunnelPool } from './tunnel-client.js';
+import { WorkerDataPath } from './worker-data-path.js';
+import type { WorkerInfo } from './worker-pool.js';
 import { WorkloadIndex } from './workload-index.js';
 import { listen } from '../ops/listen.js';
 
@@ -56,34 +58,27 @@ export interface AgentOptions {
   readonly logLevels?: LogLevels;
   /** How often the capture rules are checked for drift (default 60 s; 0: only on request). */
   readonly driftCheckMs?: number;
+  /** The worker entry script (default: worker-main.js beside this file); for tests. */
+  readonly workerEntry?: string;
 }
 
-const EMPTY_SNAPSHOT: NodeSnapshot = {
-  version: '',
-  node: '',
-  nodeAddress: '',
-  trustDomain: '',
-  localWorkloads: [],
-  workloads: [],
-  services: [],
-};
+/** Components whose loggers live in the data path (made here too, so the admin API knows them). */
+const DATA_PATH_COMPONENTS = ['access', 'inbound', 'outbound', 'tunnel-client', 'tunnel-server'];
 
 /** One node agent. */
 export class Agent {
   readonly readiness: Readiness;
   readonly identities: IdentityManager;
-  readonly connections: ConnectionTable;
-  readonly tunnels: TunnelPool;
   readonly metrics: AgentMetrics;
   readonly logLevels: LogLevels;
   private readonly config: AgentConfig;
   private readonly logger: Logger;
   private readonly capture: CaptureRules | null;
   private readonly retryMs: number;
-  private readonly tunnelServer: TunnelServer;
-  private readonly outbound: OutboundProxy;
-  private readonly inbound: InboundProxy;
-  private readonly servers: Server[] = [];
+  /** The data path in this process (`workers: 1`). */
+  private readonly plane: DataPlane | undefined;
+  /** The data path in worker processes (`workers` >= 2). */
+  private readonly pool: WorkerDataPath | undefined;
   private healthServer: http.Server | undefined;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private applying: Promise<void> = Promise.resolve();
@@ -104,41 +99,82 @@ export class Agent {
     // Each check runs iptables-save: once a minute finds drift soon enough without costing much.
     this.driftCheckMs = opts.driftCheckMs ?? 60_000;
     this.logLevels = opts.logLevels ?? new LogLevels(opts.logger);
-    const log = (component: string): Logger => this.logLevels.child(component);
-    this.metrics = new AgentMetrics();
+    const inProcess = this.config.workers <= 1;
+    this.metrics = new AgentMetrics({ dataPath: inProcess });
     this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
-    this.identities = new IdentityManager({ signer: opts.signer, logger: log('identity') });
-    this.connections = new ConnectionTable(log('access'), { sampler: new AccessLogSampler(this.config.accessLog), observer: this.metrics });
-    const getIndex = (): WorkloadIndex => this.index;
-    this.tunnels = new TunnelPool({
-      identities: this.identities,
-      logger: log('tunnel-client'),
-      tunnelPort: this.config.ports.tunnel,
-      onHandshakeError: () => this.metrics.tlsHandshakeFailed('client'),
+    this.identities = new IdentityManager({
+      signer: opts.signer,
+      logger: this.logLevels.child('identity'),
+      ...(inProcess
+        ? {}
+        : { onIssued: (c, key) => this.pool?.credentialsIssued(c, key), onForgotten: (id) => this.pool?.credentialsForgotten(id) }),
     });
-    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex });
-    this.tunnelServer = new TunnelServer({
-      identities: this.identities,
-      logger: log('tunnel-server'),
-      onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
-      onTlsError: () => this.metrics.tlsHandshakeFailed('server'),
-    });
-    this.outbound = new OutboundProxy({
-      logger: log('outbound'),
-      table: this.connections,
-      index: getIndex,
-      inbound: this.inbound,
-      tunnels: this.tunnels,
-      ownPorts: new Set([this.config.ports.outbound, this.config.ports.inbound, this.config.ports.tunnel]),
-    });
+    if (inProcess) {
+      this.plane = new DataPlane({ config: this.config, logLevels: this.logLevels, identities: this.identities, metrics: this.metrics.dataPath as NonNullable<AgentMetrics['dataPath']> });
+    } else {
+      for (const c of DATA_PATH_COMPONENTS) this.logLevels.child(c);
+      this.pool = new WorkerDataPath({
+        config: this.config,
+        logger: this.logLevels.child('workers'),
+        logLevels: this.logLevels,
+        identities: () => this.identities,
+        snapshot: () => this.index.snapshot,
+        onServing: (n) => this.onServing(n),
+        onRestart: () => this.metrics.workerRestarted(),
+        ...(opts.workerEntry === undefined ? {} : { entry: opts.workerEntry }),
+      });
+      this.metrics.mergeWorkers(() => (this.pool as WorkerDataPath).metrics());
+    }
     this.metrics.watch({
-      openedByDirection: () => this.connections.openedByDirection,
-      liveConnections: () => this.connections.list(),
-      tunnelSessions: () => this.tunnels.size,
       config: () => ({ version: this.index.snapshot.version, appliedAtMs: this.appliedAtMs }),
       certificates: () => this.identities.list(),
       captureInSync: () => this.lastDrift?.inSync,
+      workersRunning: () => (this.pool === undefined ? (this.bound === undefined || this.draining !== undefined ? 0 : 1) : this.pool.pool.serving),
     });
+  }
+
+  /** The in-process data path's live connections. @throws MeshletError with worker processes (use {@link connectionRows}). */
+  get connections(): ConnectionTable {
+    return this.inProcess('connections').connections;
+  }
+
+  /** The in-process data path's tunnel pool. @throws MeshletError with worker processes. */
+  get tunnels(): TunnelPool {
+    return this.inProcess('tunnels').tunnels;
+  }
+
+  private inProcess(what: string): DataPlane {
+    if (this.plane === undefined) {
+      throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `agent.${what}: the data path runs in ${this.config.workers} worker processes; ask connectionRows() or the admin API`);
+    }
+    return this.plane;
+  }
+
+  /** Live connections as `/connections` rows, from this process or every worker (`worker` is the pid). */
+  async connectionRows(): Promise<ConnectionRow[]> {
+    if (this.plane !== undefined) return this.plane.connectionRows(process.pid);
+    return (this.pool as WorkerDataPath).connectionRows();
+  }
+
+  /** The data-path workers (empty when the data path runs in this process). */
+  workers(): WorkerInfo[] {
+    return this.pool?.workers() ?? [];
+  }
+
+  /**
+   * Changes a log level here and in every worker.
+   * @throws MeshletError MESHLET_ERR_CONFIG_INVALID for an unknown level or component.
+   */
+  setLogLevel(level: string, component?: string): void {
+    this.logLevels.set(level, component);
+    this.pool?.setLogLevel(level, component);
+  }
+
+  /** Readiness follows the workers: not ready while none serves (they all died at once). */
+  private onServing(serving: number): void {
+    if (this.bound === undefined || this.draining !== undefined) return;
+    if (serving === 0) this.readiness.block('listeners');
+    else this.readiness.release('listeners');
   }
 
   /** When the snapshot in force was applied (epoch ms), undefined before the first. */
@@ -174,21 +210,18 @@ export class Agent {
       return await this.bindAll();
     } catch (err) {
       // Leave nothing half-bound behind a failed start.
-      for (const s of this.servers) s.close();
-      this.tunnelServer.destroy();
+      await (this.plane?.destroy() ?? this.pool?.destroy());
       this.healthServer?.close();
       throw err;
     }
   }
 
   private async bindAll(): Promise<BoundAddresses> {
-    const { ports, bindAddress } = this.config;
-    const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
-    const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
-    const tunnel = await this.tunnelServer.listen(ports.tunnel, bindAddress);
-    const readiness = await this.bindHealth(ports.readiness);
+    const data: DataPlaneAddresses = this.plane !== undefined ? await this.plane.listenOnPorts() : await (this.pool as WorkerDataPath).start();
+    const { outbound, inbound, tunnel } = data;
+    const readiness = await this.bindHealth(this.config.ports.readiness);
     this.readiness.release('listeners');
-    this.logger.info({ outbound, inbound, tunnel, readiness }, 'listeners bound');
+    this.logger.info({ outbound, inbound, tunnel, readiness, workers: this.config.workers }, 'listeners bound');
     void this.readiness.whenReady().then(() => this.logger.info({ version: this.index.snapshot.version }, 'agent ready'));
     this.bound = { outbound, inbound, tunnel, readiness };
     this.startDriftChecks();
@@ -207,26 +240,6 @@ export class Agent {
         .finally(() => (running = false));
     }, this.driftCheckMs);
     this.driftTimer.unref();
-  }
-
-  /** Binds a capture port on the configured IPv4 address and, when the host has IPv6, on `::`. */
-  private async bindCapture(port: number, onConnection: (s: net.Socket) => void): Promise<AddressInfo[]> {
-    const bound: AddressInfo[] = [];
-    const hosts = this.config.bindAddress === '0.0.0.0' ? ['0.0.0.0', '::'] : [this.config.bindAddress];
-    for (const host of hosts) {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
-      try {
-        bound.push(await listen(server, { port: bound[0]?.port ?? port, host, ipv6Only: host === '::' }));
-        this.servers.push(server);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) continue;
-        // Port 0 (tests): the IPv4 listener's random port may be taken on IPv6; IPv4 suffices.
-        if (host === '::' && port === 0 && code === 'EADDRINUSE') continue;
-        throw err;
-      }
-    }
-    return bound;
   }
 
   private bindHealth(port: number): Promise<AddressInfo> {
@@ -254,6 +267,8 @@ export class Agent {
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot);
+    this.plane?.setSnapshot(this.index);
+    this.pool?.setSnapshot(snapshot);
     this.appliedAtMs = Date.now();
     this.readiness.release('snapshot');
     this.logger.info(
@@ -314,8 +329,7 @@ export class Agent {
   }
 
   private async doDrain(deadlineMs: number): Promise<void> {
-    const live = this.connections.size;
-    this.logger.info({ live, deadlineMs, failureMode: this.config.failureMode }, 'draining');
+    this.logger.info({ deadlineMs, failureMode: this.config.failureMode, workers: this.config.workers }, 'draining');
     clearTimeout(this.retryTimer);
     clearInterval(this.driftTimer);
     if (this.config.failureMode === 'open' && this.capture !== null) {
@@ -327,20 +341,18 @@ export class Agent {
         (err: Error) => this.logger.error({ err: err.message }, 'fail-open: capture rules could not be lifted'),
       );
     }
-    for (const s of this.servers) s.close();
-    this.tunnelServer.close();
-    this.tunnels.close();
-    const forced = new Promise<boolean>((resolve) => (this.forceDrain = () => resolve(false)));
-    const idle = await Promise.race([this.connections.waitIdle(deadlineMs), forced]);
-    if (!idle) {
-      this.logger.warn({ live: this.connections.size }, 'closing the remaining connections');
-      this.connections.abortAll();
+    if (this.plane !== undefined) {
+      this.forceDrain = () => void this.plane?.destroy();
+      const { drained, forced } = await this.plane.drain(deadlineMs);
+      this.logger.info({ drained, forced }, 'drained');
+    } else {
+      const pool = this.pool as WorkerDataPath;
+      this.forceDrain = () => void pool.destroy();
+      await pool.drain(deadlineMs);
+      this.logger.info({ workers: this.config.workers }, 'workers drained');
     }
-    this.tunnels.destroy();
-    this.tunnelServer.destroy();
     this.identities.close();
     this.healthServer?.close();
-    this.logger.info({ drained: live, forced: !idle }, 'drained');
   }
 
   /** Closes now, without waiting for connections, also in the middle of a drain. Idempotent. */

@@ -4,6 +4,7 @@
  * values in; nothing reads process.env here.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
 import { parseAccessLogMode, type AccessLogMode } from './access-log.js';
@@ -60,7 +61,17 @@ export interface AgentConfig {
    * its rules when it stops, so traffic flows unmeshed (plaintext, no policy) until it is back.
    */
   readonly failureMode: 'closed' | 'open';
+  /**
+   * Processes serving the data path. 1: in the agent's own process (the default here, so
+   * library callers and tests run in-process). 2..64: that many worker processes sharing the
+   * listeners through SO_REUSEPORT, the control plane staying in the agent process. `meshlet
+   * agent` defaults to `auto`, one per core.
+   */
+  readonly workers: number;
 }
+
+/** Most worker processes an agent runs: beyond this, memory grows and nothing gets faster. */
+export const MAX_WORKERS = 64;
 
 /** Raw inputs: flags as commander parsed them (strings/booleans/numbers) and environment. */
 export type RawFlags = Readonly<Record<string, unknown>>;
@@ -68,7 +79,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
-  'adminPort', 'adminAddress', 'metricsPort', 'accessLog',
+  'adminPort', 'adminAddress', 'metricsPort', 'accessLog', 'workers',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -87,6 +98,7 @@ const ENV: Record<string, string> = {
   kubeTokenFile: 'MESHLET_KUBE_TOKEN_FILE',
   failureMode: 'MESHLET_FAILURE_MODE',
   accessLog: 'MESHLET_ACCESS_LOG',
+  workers: 'MESHLET_WORKERS',
 };
 
 class Problems {
@@ -161,6 +173,7 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     drainDeadlineMs: Math.round(seconds(p, '--drain-seconds', get('drainSeconds'), 20, 0) * 1000),
     certTtlSeconds: Math.round(seconds(p, '--cert-ttl', get('certTtl'), 86_400, 60)),
     failureMode: failureMode(p, get('failureMode')),
+    workers: workers(p, get('workers')),
   };
   if (p.list.length > 0) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
@@ -184,6 +197,18 @@ function accessLog(p: Problems, value: unknown): AccessLogMode {
     return { kind: 'on' };
   }
   return mode;
+}
+
+/** `--workers N|auto`: auto is one per core (`os.availableParallelism()`), capped at {@link MAX_WORKERS}. */
+function workers(p: Problems, value: unknown, cores = availableParallelism()): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return Math.min(Math.max(cores, 1), MAX_WORKERS);
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    p.add('--workers', value, `must be auto or an integer 1..${MAX_WORKERS}`);
+    return 1;
+  }
+  return n;
 }
 
 function failureMode(p: Problems, value: unknown): 'closed' | 'open' {

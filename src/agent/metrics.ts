@@ -1,91 +1,65 @@
 /**
- * The agent's Prometheus metrics (prom-client, in a registry of its own). Connection metrics
- * are touched once per connection, at close, with labels that stay bounded (workloads,
- * namespaces, services: never addresses or ports). Everything else (connections opened and
- * live, tunnels, config, certificates, capture-rule drift) is read at scrape time from plain
- * fields, so the data path pays nothing for it.
+ * The agent's Prometheus metrics (prom-client, in a registry of its own): the control plane's
+ * (config, certificates, capture-rule drift, workers, the process) and, when the data path runs
+ * in this process, the data path's ({@link DataPathMetrics}). With worker processes, each
+ * worker keeps its own data-path registry and a scrape sums them into this one's exposition
+ * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ConnectionObserver, ConnectionOutcome, ConnectionRecord, Direction } from './connection-table.js';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { DataPathMetrics } from './data-path-metrics.js';
 
-/** Why a connection failed, as the `reason` label says it. */
-export type FailureReason = 'deny' | 'connect' | 'tls' | 'no_route';
+export { connectionLabels, type DataPathSource, type FailureReason } from './data-path-metrics.js';
 
-const FAILURE: Partial<Record<ConnectionOutcome, FailureReason>> = {
-  denied: 'deny',
-  connect_failed: 'connect',
-  // The tunnel (mTLS to the peer agent) could not be opened or broke: handshake, identity, session.
-  tunnel_failed: 'tls',
-  no_route: 'no_route',
-};
+/** One registry's metrics as `getMetricsAsJSON()` gives them (what a worker sends at scrape). */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
-/** What the metrics read at scrape time. */
+/** What the control-plane metrics read at scrape time. */
 export interface MetricsSource {
-  openedByDirection(): Readonly<Record<Direction, number>>;
-  liveConnections(): readonly ConnectionRecord[];
-  tunnelSessions(): number;
   config(): { readonly version: string; readonly appliedAtMs: number | undefined };
   certificates(): ReadonlyArray<{ readonly identity: string; readonly notAfter: Date }>;
   /** Last capture-rule check: true in sync, false drifted, undefined not checked or not managed. */
   captureInSync(): boolean | undefined;
+  /** Processes serving the data path now (1 when it runs in the agent's own process). */
+  workersRunning(): number;
 }
 
-const CONNECTION_LABELS = [
-  'reporter', 'source_workload', 'source_workload_namespace', 'destination_workload',
-  'destination_workload_namespace', 'destination_service', 'security_policy',
-] as const;
+/** A registry whose exposition adds the workers' registries (summed) to its own metrics. */
+class MergingRegistry extends Registry {
+  others: (() => Promise<MetricsJson[]>) | undefined;
 
-type ConnectionLabel = (typeof CONNECTION_LABELS)[number];
-
-/** `Pod/<namespace>/<name>` -> [namespace, name]; unknown parts say `unknown`. */
-function workloadParts(uid: string | undefined): [string, string] {
-  if (uid === undefined) return ['unknown', 'unknown'];
-  const parts = uid.split('/');
-  return [parts[1] ?? 'unknown', parts[2] ?? uid];
+  override async metrics(): Promise<string> {
+    if (this.others === undefined) return super.metrics();
+    const [own, others] = await Promise.all([this.getMetricsAsJSON(), this.others()]);
+    // Process metrics that prom-client marks 'omit' (they make no sense summed over a cluster)
+    // are only this process's here: keep them.
+    const kept = own.map((m) => (m.aggregator === 'omit' ? { ...m, aggregator: 'first' as const } : m));
+    return AggregatorRegistry.aggregate([kept, ...others]).metrics();
+  }
 }
 
-/** The bounded labels of a connection. */
-export function connectionLabels(rec: ConnectionRecord): Record<ConnectionLabel, string> {
-  const [srcNs, src] = workloadParts(rec.sourceWorkload);
-  const [dstNs, dst] = workloadParts(rec.destinationWorkload);
-  return {
-    // Istio's reporter: the outbound side reports as the source, the inbound side as the destination.
-    reporter: rec.direction === 'outbound' ? 'source' : 'destination',
-    source_workload: src,
-    source_workload_namespace: srcNs,
-    destination_workload: dst,
-    destination_workload_namespace: dstNs,
-    destination_service: rec.service ?? 'unknown',
-    security_policy: rec.securityPolicy,
-  };
+/** Options of {@link AgentMetrics}. */
+export interface AgentMetricsOptions {
+  /** Whether this process counts the data path itself (false in a primary with workers). Default true. */
+  readonly dataPath?: boolean;
 }
 
-/** The agent's metrics registry; the connection table's observer. */
-export class AgentMetrics implements ConnectionObserver {
-  readonly registry = new Registry();
+/** The agent's metrics registry. */
+export class AgentMetrics {
+  readonly registry: Registry;
+  /** The data path's metrics, when it runs in this process. */
+  readonly dataPath: DataPathMetrics | undefined;
+  private readonly merging: MergingRegistry;
   private source: MetricsSource | undefined;
-  private readonly closed: Counter<ConnectionLabel>;
-  private readonly sent: Counter<ConnectionLabel>;
-  private readonly received: Counter<ConnectionLabel>;
-  private readonly failed: Counter<ConnectionLabel | 'reason'>;
-  private readonly denials: Counter<ConnectionLabel>;
-  private readonly tlsFailures: Counter<'side'>;
+  private readonly restarts: Counter;
 
-  constructor() {
+  constructor(opts: AgentMetricsOptions = {}) {
+    this.merging = new MergingRegistry();
+    this.registry = this.merging;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.closed = new Counter({ name: 'meshlet_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: CONNECTION_LABELS, registers });
-    this.sent = new Counter({ name: 'meshlet_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
-    this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
-    this.failed = new Counter({ name: 'meshlet_tcp_connections_failed_total', help: 'TCP connections that failed, by reason (deny, connect, tls, no_route)', labelNames: [...CONNECTION_LABELS, 'reason'], registers });
-    this.denials = new Counter({ name: 'meshlet_policy_denials_total', help: 'Connections refused by policy', labelNames: CONNECTION_LABELS, registers });
-    this.tlsFailures = new Counter({
-      name: 'meshlet_tls_handshake_failures_total',
-      help: 'Tunnel mTLS handshakes that failed, by side (server: a peer we refused; client: a peer that refused us or failed our identity check)',
-      labelNames: ['side'],
-      registers,
-    });
-    this.scrapeTimeMetrics(registers);
+    this.dataPath = opts.dataPath === false ? undefined : new DataPathMetrics(this.registry);
+    this.restarts = new Counter({ name: 'meshlet_agent_worker_restarts_total', help: 'Data-path worker processes that died and were started again', registers });
+    this.configMetrics(registers);
   }
 
   /** Where scrape-time values come from (the agent, once it is built). */
@@ -93,64 +67,19 @@ export class AgentMetrics implements ConnectionObserver {
     this.source = source;
   }
 
-  /** Once per connection, at close. */
-  onClosed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {
-    const labels = connectionLabels(rec);
-    this.closed.inc(labels);
-    if (bytesSent > 0) this.sent.inc(labels, bytesSent);
-    if (bytesReceived > 0) this.received.inc(labels, bytesReceived);
-    const reason = rec.outcome === undefined ? undefined : FAILURE[rec.outcome];
-    if (reason === undefined) return;
-    this.failed.inc({ ...labels, reason });
-    if (reason === 'deny') this.denials.inc(labels);
+  /** Where the workers' registries come from at scrape (the worker pool). */
+  mergeWorkers(others: () => Promise<MetricsJson[]>): void {
+    this.merging.others = others;
   }
 
-  /** A tunnel handshake failed (a rare event: the labelled counter's key cost does not matter). */
-  tlsHandshakeFailed(side: 'server' | 'client'): void {
-    this.tlsFailures.inc({ side });
+  /** A worker died and is being started again. */
+  workerRestarted(): void {
+    this.restarts.inc();
   }
 
-  /** The exposition text. */
+  /** The exposition text (with the workers' metrics summed in). */
   text(): Promise<string> {
     return this.registry.metrics();
-  }
-
-  private scrapeTimeMetrics(registers: Registry[]): void {
-    const metrics = this;
-    let lastOpened: Record<Direction, number> = { outbound: 0, inbound: 0 };
-    new Counter({
-      name: 'meshlet_tcp_connections_opened_total', help: 'TCP connections opened, by direction', labelNames: ['direction'], registers,
-      collect() {
-        const now = metrics.source?.openedByDirection() ?? lastOpened;
-        for (const d of ['outbound', 'inbound'] as const) this.inc({ direction: d }, now[d] - lastOpened[d]);
-        lastOpened = { ...now };
-      },
-    });
-    new Gauge({
-      name: 'meshlet_tcp_connections_active', help: 'Live TCP connections, by direction and mode', labelNames: ['direction', 'mode'], registers,
-      collect() {
-        this.reset();
-        for (const rec of metrics.source?.liveConnections() ?? []) this.inc({ direction: rec.direction, mode: rec.mode });
-      },
-    });
-    new Gauge({
-      name: 'meshlet_tunnel_pool_connections', help: 'HTTP/2 mTLS sessions to peer agents in the pool', registers,
-      collect() {
-        this.set(metrics.source?.tunnelSessions() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'meshlet_tunnel_streams_active', help: 'Live CONNECT streams, by side (client: to peers, server: from peers)', labelNames: ['side'], registers,
-      collect() {
-        this.reset();
-        this.set({ side: 'client' }, 0);
-        this.set({ side: 'server' }, 0);
-        for (const rec of metrics.source?.liveConnections() ?? []) {
-          if (rec.mode === 'tunnel') this.inc({ side: rec.direction === 'outbound' ? 'client' : 'server' });
-        }
-      },
-    });
-    this.configMetrics(registers);
   }
 
   private configMetrics(registers: Registry[]): void {
@@ -175,6 +104,12 @@ export class AgentMetrics implements ConnectionObserver {
       collect() {
         this.reset();
         for (const c of metrics.source?.certificates() ?? []) this.set({ identity: c.identity }, (c.notAfter.getTime() - Date.now()) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshlet_agent_workers', help: 'Processes serving the data path now (1: it runs in the agent process itself)', registers,
+      collect() {
+        this.set(metrics.source?.workersRunning() ?? 0);
       },
     });
     new Gauge({

@@ -32,6 +32,11 @@ export class Readiness {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** Adds a blocker back (the listeners: every data-path worker died). */
+  block(blocker: ReadinessBlocker): void {
+    this.blockers.add(blocker);
+  }
+
   /** Resolves once ready. */
   whenReady(): Promise<void> {
     if (this.ready) return Promise.resolve();

@@ -49,6 +49,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
     .option('--drain-seconds <seconds>', 'on SIGTERM, how long connections may finish before the rest are closed (default 20)')
     .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400)')
+    .option('--workers <n>', 'data-path worker processes sharing the listeners (SO_REUSEPORT): auto (default: one per core) or 1..64; 1 runs the data path in the agent process (env MESHLET_WORKERS)')
     .option('--failure-mode <mode>', 'while the agent is down: closed (default: rules stay, meshed traffic is refused) or open (rules lifted at shutdown: traffic flows unmeshed, no policy) (env MESHLET_FAILURE_MODE)')
     .action(async (opts: Record<string, unknown>) => {
       await runAgent(opts);
@@ -71,6 +72,8 @@ function usageExit(err: unknown): never {
 async function runAgent(opts: Record<string, unknown>): Promise<void> {
   const flags = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   if (flags['iptables'] === true) delete flags['iptables'];
+  // The library default is 1 (in-process); the command's is one worker per core.
+  if (flags['workers'] === undefined && process.env['MESHLET_WORKERS'] === undefined) flags['workers'] = 'auto';
   let config: AgentConfig;
   let snapshot: NodeSnapshot | undefined;
   let controllerCaPem = '';
