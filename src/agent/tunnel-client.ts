@@ -42,6 +42,24 @@ export interface TunnelPoolOptions {
   readonly pingTimeoutMs?: number;
   /** A session failed before it was established (TLS handshake, peer identity, timeout). */
   readonly onHandshakeError?: () => void;
+  /** A session was established: `resumed` when it took a TLS session ticket instead of a full handshake. */
+  readonly onHandshake?: (resumed: boolean) => void;
+  /** TLS session tickets kept for resumption, one per pool key (default {@link MAX_TLS_TICKETS}); 0 turns resumption off. */
+  readonly maxTickets?: number;
+}
+
+/** Tickets kept at most: one per (source identity, destination identity, peer node). */
+export const MAX_TLS_TICKETS = 4_096;
+
+/**
+ * A TLS session ticket from an earlier session with the same peer, as the same source identity
+ * with the same certificate. Resuming skips both certificate signatures and checks (the ticket
+ * carries the verified peer), so a ticket is only offered with the very credentials it was
+ * issued under: a renewed certificate starts afresh.
+ */
+interface Ticket {
+  readonly secureContext: tls.SecureContext;
+  readonly session: Buffer;
 }
 
 interface PoolEntry {
@@ -91,6 +109,9 @@ export class TunnelPool {
   private readonly pingTimeoutMs: number;
   private readonly entries = new Map<string, PoolEntry>();
   private readonly onHandshakeError: (() => void) | undefined;
+  private readonly onHandshake: ((resumed: boolean) => void) | undefined;
+  private readonly tickets = new Map<string, Ticket>();
+  private readonly maxTickets: number;
   private closed = false;
 
   constructor(opts: TunnelPoolOptions) {
@@ -102,6 +123,13 @@ export class TunnelPool {
     this.pingIntervalMs = opts.pingIntervalMs ?? 10_000;
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 5_000;
     this.onHandshakeError = opts.onHandshakeError;
+    this.onHandshake = opts.onHandshake;
+    this.maxTickets = opts.maxTickets ?? MAX_TLS_TICKETS;
+  }
+
+  /** TLS session tickets held for resumption. */
+  get ticketCount(): number {
+    return this.tickets.size;
   }
 
   /** Number of open (or opening) HTTP/2 sessions. */
@@ -148,19 +176,26 @@ export class TunnelPool {
   private connect(key: string, secureContext: tls.SecureContext, target: TunnelTarget): PoolEntry {
     const { nodeAddress, identity } = target;
     const port = this.tunnelPort;
+    const ticket = this.tickets.get(key);
     const session = http2.connect(`https://${hostPort(nodeAddress, port)}`, {
       settings: TUNNEL_SETTINGS,
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
-      createConnection: () =>
-        tls.connect({
+      createConnection: () => {
+        const socket = tls.connect({
           host: nodeAddress,
           port,
           servername: sniForIdentity(identity),
           secureContext,
           ALPNProtocols: ['h2'],
           rejectUnauthorized: true,
+          // Not called on a resumed session (Node skips it): the ticket is only ever offered
+          // under this same key, i.e. to a peer that proved `identity` when it issued it.
           checkServerIdentity: (_host, cert) => verifyPeerIdentity(cert, identity),
-        }),
+          ...(ticket !== undefined && ticket.secureContext === secureContext ? { session: ticket.session } : {}),
+        });
+        if (this.maxTickets > 0) socket.on('session', (ticketBytes: Buffer) => this.keepTicket(key, secureContext, ticketBytes));
+        return socket;
+      },
     });
     const entry: PoolEntry = { key, session, streams: 0, idleSince: performance.now() };
     this.entries.set(key, entry);
@@ -172,11 +207,17 @@ export class TunnelPool {
     session.once('connect', () => {
       clearTimeout(timer);
       applySessionWindow(session);
-      log.debug('tunnel session established');
+      const resumed = (session.socket as tls.TLSSocket | undefined)?.isSessionReused() === true;
+      this.onHandshake?.(resumed);
+      log.debug({ resumed }, 'tunnel session established');
     });
     this.keepalive(entry, log);
     session.on('error', (err: Error) => {
-      if (!session.encrypted || session.connecting) this.onHandshakeError?.();
+      if (!session.encrypted || session.connecting) {
+        this.onHandshakeError?.();
+        // Never offer again a ticket that preceded a failure.
+        this.tickets.delete(key);
+      }
       const wrapped = err instanceof MeshletError ? err : new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} failed: ${err.message}`, { cause: err });
       log.warn({ code: wrapped.code, err: wrapped.message }, 'tunnel session error');
     });
@@ -218,6 +259,16 @@ export class TunnelPool {
     session.once('close', () => clearInterval(interval));
   }
 
+  /** Keeps the newest ticket for `key`, the oldest key going first beyond the cap. */
+  private keepTicket(key: string, secureContext: tls.SecureContext, session: Buffer): void {
+    this.tickets.delete(key);
+    this.tickets.set(key, { secureContext, session });
+    if (this.tickets.size > this.maxTickets) {
+      const oldest = this.tickets.keys().next().value;
+      if (oldest !== undefined) this.tickets.delete(oldest);
+    }
+  }
+
   private drop(entry: PoolEntry): void {
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
   }
@@ -231,6 +282,7 @@ export class TunnelPool {
   /** Tears every session down now. Idempotent. */
   destroy(): void {
     this.closed = true;
+    this.tickets.clear();
     for (const e of this.entries.values()) e.session.destroy();
     this.entries.clear();
   }

@@ -36,7 +36,20 @@ export interface TunnelServerOptions {
   readonly onStream: TunnelStreamHandler;
   /** A client failed the mTLS handshake (no or a foreign certificate, an unknown server name). */
   readonly onTlsError?: () => void;
+  /**
+   * 48 bytes that encrypt TLS session tickets. Every process serving this node's tunnel port
+   * (the agent's workers) must share them, or a ticket issued by one is refused by another and
+   * the client falls back to a full handshake. Default: random, this server's own.
+   */
+  readonly ticketKeys?: Buffer;
 }
+
+/**
+ * How long a TLS session ticket can be resumed (seconds). A resumed session keeps the client
+ * identity proved when the ticket was issued, so the lifetime is short next to a certificate's
+ * (24 h by default): a peer whose workload left this node's authority cannot ride on for long.
+ */
+export const TLS_TICKET_LIFETIME_S = 300;
 
 const kPeer = Symbol('meshlet.peerIdentity');
 
@@ -72,6 +85,8 @@ export class TunnelServer {
       rejectUnauthorized: true,
       settings: TUNNEL_SETTINGS,
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
+      sessionTimeout: TLS_TICKET_LIFETIME_S,
+      ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
       // The certificate (and the CA that verifies the client) come from the identity the
       // client names by SNI; an unknown name fails the handshake.
       SNICallback: (servername, cb) => {

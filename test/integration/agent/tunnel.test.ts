@@ -48,6 +48,7 @@ interface Rig {
   table: ConnectionTable;
   ca: CertificateAuthority;
   dir: string;
+  clientIds: IdentityManager;
 }
 
 /** The default backend: read to EOF, then answer a digest of everything received, then FIN (half-close). */
@@ -65,7 +66,7 @@ function digestBackend(sock: net.Socket): void {
 async function rig(
   t: { teardown(fn: () => void | Promise<void>): void },
   onBackend: (s: net.Socket) => void = digestBackend,
-  counters: { tlsErrors: number; handshakeErrors: number } = { tlsErrors: 0, handshakeErrors: 0 },
+  counters: { tlsErrors: number; handshakeErrors: number; resumed?: boolean[] } = { tlsErrors: 0, handshakeErrors: 0 },
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-tunnel-'));
   const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger });
@@ -86,7 +87,13 @@ async function rig(
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r), onTlsError: () => void counters.tlsErrors++ });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
-  const pool = new TunnelPool({ identities: clientIds, logger, tunnelPort: bound.port, onHandshakeError: () => void counters.handshakeErrors++ });
+  const pool = new TunnelPool({
+    identities: clientIds,
+    logger,
+    tunnelPort: bound.port,
+    onHandshakeError: () => void counters.handshakeErrors++,
+    onHandshake: (resumed) => void counters.resumed?.push(resumed),
+  });
   t.teardown(() => {
     pool.destroy();
     tunnel.destroy();
@@ -95,7 +102,7 @@ async function rig(
     clientIds.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { pool, tunnel, tunnelPort: bound.port, backendPort, table, ca, dir };
+  return { pool, tunnel, tunnelPort: bound.port, backendPort, table, ca, dir, clientIds };
 }
 
 function status(stream: ClientHttp2Stream): Promise<number> {
@@ -309,4 +316,75 @@ t.test('a tunnel to a workload whose certificate is still being issued waits for
   t.equal(await status(s), 200, 'the handshake waited for the certificate instead of failing');
   s.destroy();
   await issuing;
+});
+
+t.test('a new session to the same peer resumes TLS with a ticket, and the peer still knows who the client is', async (t) => {
+  const counters = { tlsErrors: 0, handshakeErrors: 0, resumed: [] as boolean[] };
+  const r = await rig(t, digestBackend, counters);
+  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort };
+  const roundTrip = async (): Promise<void> => {
+    const s = await r.pool.open(CLIENT_ID, target);
+    const result = readAll(s);
+    t.equal(await status(s), 200);
+    const inbound = r.table.list().find((rec) => rec.direction === 'inbound');
+    t.equal(inbound?.sourceIdentity, CLIENT_ID, 'the server side names the client identity');
+    s.end('hello');
+    t.equal(JSON.parse(await result).n, 5);
+    const session = s.session;
+    session?.close();
+    if (session !== undefined && !session.closed) await once(session, 'close');
+  };
+  await roundTrip();
+  // TLS 1.3 tickets arrive after the handshake; the first session has had its round trip.
+  t.equal(r.pool.ticketCount, 1, 'a ticket was kept');
+  await roundTrip();
+  t.same(counters.resumed, [false, true], 'the first session was a full handshake, the second resumed');
+
+  // A renewed certificate means a new secure context: its first session is a full handshake.
+  await r.clientIds.reconcile(new Set());
+  await roundTrip();
+  t.same(counters.resumed, [false, true, false], 'new credentials do not ride on the old ticket');
+  t.equal(counters.tlsErrors + counters.handshakeErrors, 0);
+});
+
+t.test('a ticket from another server (keys not shared) falls back to a full handshake, and shared keys resume', async (t) => {
+  const counters = { tlsErrors: 0, handshakeErrors: 0, resumed: [] as boolean[] };
+  const r = await rig(t, digestBackend, counters);
+  const target = { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort };
+  const once1 = async (): Promise<void> => {
+    const s = await r.pool.open(CLIENT_ID, target);
+    const result = readAll(s);
+    t.equal(await status(s), 200);
+    s.end('x');
+    await result;
+    s.session?.close();
+    if (s.session !== undefined && !s.session.closed) await once(s.session, 'close');
+  };
+  await once1();
+  t.equal(r.pool.ticketCount, 1);
+  // The same port, a new server process stand-in: different ticket keys.
+  const keysA = randomBytes(48);
+  const port = r.tunnelPort;
+  r.tunnel.destroy();
+  await once(r.tunnel.server, 'close').catch(() => undefined);
+  const serverIds = new IdentityManager({ signer: signerFor(r.ca), logger });
+  await serverIds.reconcile(new Set([SERVER_ID]));
+  const inbound = new InboundProxy({ logger, table: r.table, index: () => new WorkloadIndex({
+    version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
+    localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
+  }) });
+  const servers = [keysA, keysA].map((ticketKeys) => new TunnelServer({ identities: serverIds, logger, onStream: (st, q) => inbound.onTunnelStream(st, q), ticketKeys }));
+  t.teardown(() => {
+    for (const s of servers) s.destroy();
+    serverIds.close();
+  });
+  await servers[0]?.listen(port, '127.0.0.1');
+  await once1();
+  t.same(counters.resumed, [false, false], 'a foreign ticket is refused without failing the handshake');
+  // Another server with the same keys (a second worker on the same port) resumes it.
+  servers[0]?.destroy();
+  await servers[1]?.listen(port, '127.0.0.1');
+  await once1();
+  t.same(counters.resumed, [false, false, true], 'shared ticket keys: resumed across servers');
+  t.equal(counters.tlsErrors + counters.handshakeErrors, 0);
 });
