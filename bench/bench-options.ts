@@ -26,11 +26,20 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** HAProxy threads per proxy (`nbthread`). */
   readonly haproxyThreads: number;
+  /** Data-path worker processes per agent (`meshlet agent --workers`); defaults to `haproxyThreads`. */
+  readonly agentWorkers: number;
+  /** Extra Node.js flags for the agents' processes (`--agent-node-flags`), e.g. a V8 heap setting. */
+  readonly agentNodeFlags: readonly string[];
+  /** Only these scenarios (ids from {@link SCENARIO_IDS}); undefined: all of them. */
+  readonly only: readonly string[] | undefined;
   /** Where results go (default `bench/results` in the repository). */
   readonly outDir: string | undefined;
   /** Lab name (`[a-z0-9]{1,8}`). */
   readonly labName: string;
 }
+
+/** Every scenario's id, as `--only` takes them. */
+export const SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'idle-memory'];
 
 /** Connections of the HTTP/1.1 scenario, as the issue asks. */
 export const HTTP_CONNECTIONS = 64;
@@ -45,7 +54,7 @@ export const HTTP_BODY_BYTES = 1024;
  * Per mode. `full` takes about ten minutes on 2 cores; `quick` under two; `smoke` (CI) under
  * a minute, where the numbers mean nothing and only the plumbing is checked.
  */
-const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'outDir' | 'labName'>>> = {
+const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
   full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000 },
   quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000 },
   smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 200 },
@@ -65,6 +74,28 @@ function positiveInt(flags: BenchFlags, name: string, max: number, problems: str
   return n;
 }
 
+/** `--agent-node-flags "--a --b=1"`: whitespace-separated, each a `--flag`. */
+function nodeFlags(raw: unknown, problems: string[]): string[] {
+  if (raw === undefined) return [];
+  const list = typeof raw === 'string' ? raw.split(/\s+/).filter((f) => f !== '') : [];
+  const bad = list.filter((f) => !/^--[a-z0-9-]+(=[A-Za-z0-9_.,:/-]+)?$/.test(f));
+  if (typeof raw !== 'string' || list.length === 0 || bad.length > 0) {
+    problems.push(`--agent-node-flags must be Node.js flags like "--max-semi-space-size=16", got ${JSON.stringify(raw)}`);
+  }
+  return list;
+}
+
+/** `--only bulk-1,http-rps`: known scenario ids, comma-separated. */
+function scenarioList(raw: unknown, problems: string[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const list = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter((x) => x !== '') : [];
+  const unknown = list.filter((x) => !SCENARIO_IDS.includes(x));
+  if (list.length === 0 || unknown.length > 0) {
+    problems.push(`--only takes scenario ids from ${SCENARIO_IDS.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return list;
+}
+
 /**
  * Validates the flags and returns frozen options. Throws `MESHLET_ERR_CONFIG_INVALID` listing
  * every bad flag (in `details` too).
@@ -79,6 +110,10 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
   const runSeconds = positiveInt(flags, 'seconds', 60, problems) ?? base.runSeconds;
   const idleConnections = positiveInt(flags, 'idleConnections', 15_000, problems) ?? base.idleConnections;
   const haproxyThreads = positiveInt(flags, 'haproxyThreads', 64, problems) ?? 1;
+  // The same thread budget on both proxied paths unless told otherwise.
+  const agentWorkers = positiveInt(flags, 'workers', 64, problems) ?? haproxyThreads;
+  const agentNodeFlags = nodeFlags(flags['agentNodeFlags'], problems);
+  const only = scenarioList(flags['only'], problems);
   const labName = flags['name'] ?? 'bench';
   if (typeof labName !== 'string' || !/^[a-z0-9]{1,8}$/.test(labName)) {
     problems.push(`--name must match [a-z0-9]{1,8}, got ${JSON.stringify(labName)}`);
@@ -96,6 +131,9 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
     idleConnections,
     profile: flags['profile'] === true,
     haproxyThreads,
+    agentWorkers,
+    agentNodeFlags: Object.freeze(agentNodeFlags),
+    only: only === undefined ? undefined : Object.freeze(only),
     outDir: outDir as string | undefined,
     labName: labName as string,
   });

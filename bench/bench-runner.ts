@@ -6,7 +6,7 @@
  * @module
  */
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -41,11 +41,13 @@ export interface RunBenchOutput {
   readonly profileFiles: readonly { readonly node: string; readonly path: string }[];
 }
 
-function agentCommand(profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
+function agentCommand(options: BenchOptions, profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
   return (node, ctx) => {
     const base = defaultAgentCommand(node, ctx);
-    const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${node}.cpuprofile`];
-    return { command: base.command, args: [...prof, ...base.args, '--drain-seconds', AGENT_DRAIN_SECONDS] };
+    // Workers inherit the node flags; %p keeps each process's profile apart.
+    const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${node}-%p.cpuprofile`];
+    const args = [...prof, ...options.agentNodeFlags, ...base.args, '--drain-seconds', AGENT_DRAIN_SECONDS, '--workers', String(options.agentWorkers)];
+    return { command: base.command, args };
   };
 }
 
@@ -101,7 +103,9 @@ async function idleRuns(input: RunBenchInput, fixture: BenchFixture, paths: read
 
 async function stopAgentsForProfiles(lab: Lab, dir: string): Promise<RunBenchOutput['profileFiles']> {
   for (const node of ['node1', 'node2']) await lab.stopAgent(node);
-  return ['node1', 'node2'].map((node) => ({ node, path: join(dir, `${node}.cpuprofile`) }));
+  // One profile per process: the agent and each of its workers (`<node>-<pid>.cpuprofile`).
+  const files = readdirSync(dir).filter((f) => /^node[12]-\d+\.cpuprofile$/.test(f)).sort();
+  return files.map((f) => ({ node: f.replace(/\.cpuprofile$/, ''), path: join(dir, f) }));
 }
 
 /** Runs the benchmark and returns its raw results (and profile files, when profiled). */
@@ -112,13 +116,14 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const loadStart = loadavg()[0] ?? 0;
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
   const topology = benchTopology(options.labName);
-  return withLab(topology, { agents: true, agentCommand: agentCommand(input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
+  return withLab(topology, { agents: true, agentCommand: agentCommand(options, input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
     input.progress(`lab ${lab.name} up; preparing servers, certificates and the HAProxy pair`);
     const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger });
     const startRss = startRssByPath(fixture);
-    const specs = scenarioSpecs(options);
+    const only = options.only;
+    const specs = scenarioSpecs(options).filter((s) => only === undefined || only.includes(s.id));
     const runs = await loadRounds(input, fixture, specs, paths, signal);
-    runs.set('idle-memory', await idleRuns(input, fixture, paths, startRss));
+    if (specs.some((s) => s.id === 'idle-memory')) runs.set('idle-memory', await idleRuns(input, fixture, paths, startRss));
     const profileFiles = input.profileDir === undefined ? [] : await stopAgentsForProfiles(lab, input.profileDir);
     const scenarios: ScenarioResult[] = specs.map((s) => ({ ...s, runs: runs.get(s.id) ?? [] }));
     return {
@@ -141,6 +146,8 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
           'connect-rate loops': CONNECT_CONCURRENCY,
           'idle connections': options.idleConnections,
           'HAProxy threads': options.haproxyThreads,
+          'agent workers': options.agentWorkers,
+          ...(options.agentNodeFlags.length > 0 ? { 'agent Node.js flags': options.agentNodeFlags.join(' ') } : {}),
           'HAProxy maxconn': fixture.haproxyMaxConnections,
         },
         tls: fixture.tls,

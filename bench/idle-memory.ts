@@ -15,7 +15,7 @@ import { MeshletError } from '../src/mesh/errors.js';
 import type { BenchFixture } from './bench-fixture.js';
 import { PORTS, type PathTarget } from './bench-topology.js';
 import type { LoadOutcome } from './load-runs.js';
-import { memoryStatus } from './proc-stats.js';
+import { treeRssKiB } from './proc-stats.js';
 
 const HOLDER = fileURLToPath(new URL('./tools/conn-holder.js', import.meta.url));
 /** Connections being set up at once by the holder client: enough to be quick, few enough not to hit the accept backlog. */
@@ -85,7 +85,7 @@ async function holderServer(fixture: BenchFixture, pod: string): Promise<JsonLin
 }
 
 function rssMiB(pids: readonly number[]): number[] {
-  return pids.map((pid) => memoryStatus(pid).rssKiB / 1024);
+  return pids.map((pid) => treeRssKiB(pid) / 1024);
 }
 
 /**

@@ -72,10 +72,13 @@ const MIN_RATE_SHARE = 0.95;
  * and a run where it could not keep its schedule is marked doubtful.
  */
 export function latencyRunner(rate: number): LoadRunner {
-  return async (lab, target, _pids, seconds) => {
+  return async (lab, target, pids, seconds) => {
+    const meter = new ProcessMeter(pids);
     const args = ['--idle', '0', 'sockperf', 'under-load', '--tcp', '-i', target.host, '-p', String(PORTS.sockperf), '-m', String(LATENCY_MESSAGE_BYTES), '--mps', String(rate), '-t', String(seconds), '--reply-every', '1'];
     const r = parseSockperf(await tool(lab, target, 'chrt', args, seconds));
-    const values = { p50Us: r.p50Us, p90Us: r.p90Us, p99Us: r.p99Us, maxUs: r.maxUs };
+    const values: Record<string, number> = { p50Us: r.p50Us, p90Us: r.p90Us, p99Us: r.p99Us, maxUs: r.maxUs };
+    // Per round trip: each message crosses both proxies twice (request and echo).
+    if (pids.length > 0 && r.received > 0) values['cpuPer1k'] = meter.cpuSince() / (r.received / 1000);
     const problems: string[] = [];
     // sockperf counts replies it never got as dropped; any loss makes the percentiles doubtful.
     const lost = r.sent - r.received;

@@ -17,7 +17,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { REPO_ROOT } from '../src/lab/index.js';
 import { EXIT_USAGE, MeshletError } from '../src/mesh/errors.js';
-import { benchOptions, type BenchOptions } from './bench-options.js';
+import { benchOptions, SCENARIO_IDS, type BenchOptions } from './bench-options.js';
 import { runBench } from './bench-runner.js';
 import type { BenchResults, ProfileSummary } from './bench-types.js';
 import { writeChartPng } from './chart-svg.js';
@@ -122,6 +122,9 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--seconds <n>', 'seconds per load run (default: full 5, quick 2, smoke 1)')
     .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000)')
     .option('--haproxy-threads <n>', 'nbthread of each HAProxy of the pair (default 1, like one agent event loop)')
+    .option('--workers <n>', "data-path workers per agent (meshlet agent --workers; default: the same as --haproxy-threads)")
+    .option('--agent-node-flags <flags>', 'Node.js flags for the agents, e.g. "--max-semi-space-size=16" (to measure a setting)')
+    .option('--only <ids>', `only these scenarios, comma-separated (${SCENARIO_IDS.join(', ')})`)
     .option('--name <lab>', 'lab name (default bench)')
     .option('--render <results.json>', 'only re-render the report and chart of an earlier run')
     .showHelpAfterError();

@@ -7,7 +7,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { MeshletError } from '../src/mesh/errors.js';
 
 /** CPU time of a process, all threads, in seconds. */
@@ -89,27 +89,82 @@ export function resetPeakRss(pid: number): boolean {
   }
 }
 
-/** CPU and peak memory of a set of processes over one run. */
+/** The parent pid from the text of `/proc/<pid>/stat` (field 4); undefined when unreadable. */
+export function parentPidOf(statText: string): number | undefined {
+  const close = statText.lastIndexOf(')');
+  const ppid = Number(statText.slice(close + 2).split(' ')[1]);
+  return close < 0 || !Number.isInteger(ppid) ? undefined : ppid;
+}
+
+/**
+ * `pid` and every process descended from it, now: an agent with data-path workers is one
+ * proxy made of several processes, and its CPU and memory are theirs together.
+ */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const ppid = parentPidOf(text);
+    if (ppid !== undefined) children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined && out.length < 1_000; next = queue.shift()) {
+    out.push(next);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return out;
+}
+
+/** CPU and peak memory of a set of processes (each with its descendants) over one run. */
 export class ProcessMeter {
-  private readonly startCpu: number;
+  private readonly startCpu = new Map<number, number>();
+  /** The proxies' process trees when metering started (a tree per proxy, in the order given). */
+  private readonly trees: readonly (readonly number[])[];
 
   /** Starts metering: notes CPU and resets peaks. */
-  constructor(private readonly pids: readonly number[]) {
-    for (const pid of pids) resetPeakRss(pid);
-    this.startCpu = this.totalCpu();
+  constructor(pids: readonly number[]) {
+    this.trees = pids.map(processTree);
+    for (const pid of this.trees.flat()) {
+      resetPeakRss(pid);
+      this.startCpu.set(pid, cpuSeconds(pid));
+    }
   }
 
-  private totalCpu(): number {
-    return this.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  }
-
-  /** CPU seconds all the processes used since the meter started. */
+  /** CPU seconds all the processes used since the meter started (one that exited counts 0). */
   cpuSince(): number {
-    return this.totalCpu() - this.startCpu;
+    let sum = 0;
+    for (const [pid, start] of this.startCpu) {
+      try {
+        sum += cpuSeconds(pid) - start;
+      } catch {
+        // A worker that exited mid-run: its CPU since the start is lost with it.
+      }
+    }
+    return sum;
   }
 
   /** Sum of the processes' peak RSS since the meter started, in MiB. */
   peakRssMiB(): number {
-    return this.pids.reduce((sum, pid) => sum + memoryStatus(pid).peakKiB, 0) / 1024;
+    return this.trees.flat().reduce((sum, pid) => sum + memoryStatusOr0(pid).peakKiB, 0) / 1024;
   }
+}
+
+function memoryStatusOr0(pid: number): MemoryStatus {
+  try {
+    return memoryStatus(pid);
+  } catch {
+    return { rssKiB: 0, peakKiB: 0 };
+  }
+}
+
+/** RSS of a proxy now: the process and its descendants, in KiB. */
+export function treeRssKiB(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + memoryStatusOr0(p).rssKiB, 0);
 }

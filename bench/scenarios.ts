@@ -42,6 +42,7 @@ function latency(rate: number): ScenarioSpec {
       { key: 'p90Us', label: 'p90', unit: 'µs', better: 'lower', digits: 0 },
       { key: 'p99Us', label: 'p99', unit: 'µs', better: 'lower', digits: 0 },
       { key: 'maxUs', label: 'max', unit: 'µs', better: 'lower', digits: 0 },
+      { key: 'cpuPer1k', label: 'proxy CPU per 1,000 round trips', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
     ],
     notApplicable: {},
   };

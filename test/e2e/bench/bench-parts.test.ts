@@ -5,12 +5,14 @@
  * bench's test folder (it would belong in `test/unit/bench/`).
  */
 import t from 'tap';
-import { benchOptions } from '../../../bench/bench-options.js';
+import { benchOptions, SCENARIO_IDS } from '../../../bench/bench-options.js';
 import type { BenchResults, RunRecord, ScenarioResult } from '../../../bench/bench-types.js';
 import { renderChartSvg } from '../../../bench/chart-svg.js';
 import { categoryOf, summarizeCpuProfile, type CpuProfile } from '../../../bench/cpu-profile.js';
 import { renderOriginConfig, renderPairConfig } from '../../../bench/haproxy-config.js';
-import { parseProcStat, parseProcStatus } from '../../../bench/proc-stats.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { parentPidOf, parseProcStat, parseProcStatus, processTree } from '../../../bench/proc-stats.js';
 import { renderReport } from '../../../bench/report-markdown.js';
 import { scenarioSpecs } from '../../../bench/scenarios.js';
 import { stat, verdicts } from '../../../bench/summary.js';
@@ -99,6 +101,33 @@ t.test('options: modes, overrides, every bad flag at once', async (t) => {
     t.ok(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID'), 'a configuration error');
     t.equal(isMeshletError(err) ? err.details.length : 0, 4, 'every bad flag is listed');
   }
+});
+
+t.test('options: agent workers follow the HAProxy threads, node flags and a scenario filter', async (t) => {
+  t.equal(benchOptions({}).agentWorkers, 1, 'one worker against one HAProxy thread');
+  t.equal(benchOptions({ haproxyThreads: '2' }).agentWorkers, 2, 'the same thread budget on both proxied paths');
+  t.equal(benchOptions({ haproxyThreads: '2', workers: '1' }).agentWorkers, 1);
+  t.same(benchOptions({ agentNodeFlags: ' --max-semi-space-size=16  --no-opt ' }).agentNodeFlags, ['--max-semi-space-size=16', '--no-opt']);
+  t.same(benchOptions({ only: 'bulk-1, http-rps' }).only, ['bulk-1', 'http-rps']);
+  t.equal(benchOptions({}).only, undefined);
+  t.same(SCENARIO_IDS, scenarioSpecs({ latencyRates: [1_000, 10_000], idleConnections: 1 }).map((s) => s.id), 'every scenario id, and only those');
+  try {
+    benchOptions({ only: 'bulk-1,nope', agentNodeFlags: 'rm -rf', workers: '0' });
+    t.fail('bad flags were accepted');
+  } catch (err) {
+    t.equal(isMeshletError(err) ? err.details.length : 0, 3, 'each bad flag named');
+    t.match(String((err as Error).message), /--only .*"bulk-1,nope"/);
+  }
+});
+
+t.test('an agent with workers is metered as its whole process tree', async (t) => {
+  t.equal(parentPidOf('42 (a (b) c) S 7 42 42 0 -1'), 7, 'the command name may hold parentheses');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  if (child.pid === undefined) await once(child, 'spawn');
+  const tree = processTree(process.pid);
+  t.equal(tree[0], process.pid, 'the root first');
+  t.ok(tree.includes(child.pid as number), 'a child is part of the tree');
 });
 
 function run(path: RunRecord['path'], round: number, values: Record<string, number>): RunRecord {
