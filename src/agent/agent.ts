@@ -341,18 +341,18 @@ export class Agent {
         (err: Error) => this.logger.error({ err: err.message }, 'fail-open: capture rules could not be lifted'),
       );
     }
+    let result: { drained: number; forced: boolean };
     if (this.plane !== undefined) {
       this.forceDrain = () => void this.plane?.destroy();
-      const { drained, forced } = await this.plane.drain(deadlineMs);
-      this.logger.info({ drained, forced }, 'drained');
+      result = await this.plane.drain(deadlineMs);
     } else {
       const pool = this.pool as WorkerDataPath;
       this.forceDrain = () => void pool.destroy();
-      await pool.drain(deadlineMs);
-      this.logger.info({ workers: this.config.workers }, 'workers drained');
+      result = await pool.drain(deadlineMs);
     }
     this.identities.close();
     this.healthServer?.close();
+    this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers }, 'drained');
   }
 
   /** Closes now, without waiting for connections, also in the middle of a drain. Idempotent. */

@@ -154,10 +154,11 @@ export class WorkerDataPath {
     return this.pool.info();
   }
 
-  /** Drains every worker, then gives the ports up. */
-  async drain(deadlineMs: number): Promise<void> {
-    await this.pool.drain(deadlineMs);
+  /** Drains every worker, then gives the ports up; the workers' connections and whether any was closed at the deadline. */
+  async drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+    const result = await this.pool.drain(deadlineMs);
     this.release();
+    return result;
   }
 
   /** Closes every worker now, then gives the ports up. */

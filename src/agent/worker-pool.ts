@@ -73,6 +73,8 @@ export class WorkerPool {
   private readonly queries = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private nextQuery = 1;
   private stopping = false;
+  /** Connections the workers reported at their drain, and whether any had to close some. */
+  private readonly drainTotals = { drained: 0, forced: false };
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
@@ -128,12 +130,16 @@ export class WorkerPool {
     });
   }
 
-  /** Tells every worker to drain within `deadlineMs`; resolves when all have exited. */
-  async drain(deadlineMs: number): Promise<void> {
+  /**
+   * Tells every worker to drain within `deadlineMs`; resolves when all have exited, with the
+   * connections they had and whether any was closed at the deadline.
+   */
+  async drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
     this.stopping = true;
     for (const slot of this.slots) clearTimeout(slot.timer);
     this.broadcast({ type: 'drain', deadlineMs });
     await this.waitExit(deadlineMs + EXIT_GRACE_MS);
+    return { ...this.drainTotals };
   }
 
   /** Tells every worker to close now; resolves when all have exited. Idempotent. */
@@ -153,7 +159,7 @@ export class WorkerPool {
     if (exited) return;
     for (const s of this.slots) {
       if (s.child !== undefined && s.child.exitCode === null && s.child.signalCode === null) {
-        this.logger.warn({ worker: s.index, pid: s.child.pid }, 'worker did not exit in time: killing it');
+        this.logger.warn({ worker: s.index, workerPid: s.child.pid }, 'worker did not exit in time: killing it');
         s.child.kill('SIGKILL');
       }
     }
@@ -181,7 +187,7 @@ export class WorkerPool {
       child.on('message', (raw: unknown) => {
         const msg = parseWorkerMessage(raw);
         if (typeof msg === 'string') {
-          this.logger.error({ worker: slot.index, pid: child.pid, problem: msg }, 'malformed message from a worker: ignored');
+          this.logger.error({ worker: slot.index, workerPid: child.pid, problem: msg }, 'malformed message from a worker: ignored');
           return;
         }
         if (msg.type === 'bound' && !settled) {
@@ -203,7 +209,7 @@ export class WorkerPool {
 
   private onBound(slot: Slot, msg: WorkerBound): void {
     slot.serving = true;
-    this.logger.info({ worker: slot.index, pid: slot.child?.pid, outbound: msg.outbound, inbound: msg.inbound, tunnel: msg.tunnel }, 'worker bound');
+    this.logger.info({ worker: slot.index, workerPid: slot.child?.pid, outbound: msg.outbound, inbound: msg.inbound, tunnel: msg.tunnel }, 'worker bound');
     this.opts.onServing(this.serving);
   }
 
@@ -222,6 +228,8 @@ export class WorkerPool {
         (err: Error) => send(child, { type: 'reply', id: msg.id, error: err.message }),
       );
     } else if (msg.type === 'drained') {
+      this.drainTotals.drained += msg.drained;
+      this.drainTotals.forced ||= msg.forced;
       this.logger.info({ worker: slot.index, drained: msg.drained, forced: msg.forced }, 'worker drained');
     }
   }
@@ -238,7 +246,7 @@ export class WorkerPool {
     slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
     slot.restarts += 1;
     this.opts.onRestart();
-    this.logger.error({ worker: slot.index, pid: child.pid, code, signal, restartInMs: delay }, 'data-path worker died; restarting it');
+    this.logger.error({ worker: slot.index, workerPid: child.pid, code, signal, restartInMs: delay }, 'data-path worker died; restarting it');
     slot.timer = setTimeout(() => this.restart(slot), delay);
     slot.timer.unref();
   }
