@@ -59,7 +59,8 @@ export class WorkerRuntime {
         try {
           this.logLevels?.set(msg.level, msg.component);
         } catch (err) {
-          this.logLevels?.root.warn({ err: (err as Error).message }, 'log level not changed');
+          // A component of the primary only (identity, admin, ...): nothing of it runs here.
+          this.logLevels?.root.debug({ err: (err as Error).message }, 'log level not changed in this worker');
         }
         return;
       case 'reply':
