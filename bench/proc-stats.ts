@@ -133,7 +133,11 @@ export class ProcessMeter {
     this.trees = pids.map(processTree);
     for (const pid of this.trees.flat()) {
       resetPeakRss(pid);
-      this.startCpu.set(pid, cpuSeconds(pid));
+      try {
+        this.startCpu.set(pid, cpuSeconds(pid));
+      } catch {
+        // A short-lived child (an agent's iptables-save) that exited since the tree was read.
+      }
     }
   }
 
