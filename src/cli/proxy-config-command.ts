@@ -34,7 +34,7 @@ const VIEWS: Readonly<Record<string, View>> = {
   connections: {
     path: '/connections',
     columns: [
-      ['ID', 'id'], ['WORKER', 'worker'], ['DIR', 'direction'], ['MODE', 'mode'], ['SOURCE', 'source'], ['DESTINATION', 'destination'],
+      ['ID', 'id'], ['DIR', 'direction'], ['MODE', 'mode'], ['SOURCE', 'source'], ['DESTINATION', 'destination'],
       ['WORKLOADS', '', workloads], ['POLICY', 'securityPolicy'],
       ['SENT', 'bytesSent', bytes], ['RECV', 'bytesReceived', bytes], ['AGE', 'ageSeconds', (v) => duration(Number(v))],
     ],

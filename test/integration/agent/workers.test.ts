@@ -226,7 +226,8 @@ t.test('readiness goes false while no worker serves, and back', async (t) => {
   await until('not ready', async () => (await getJson(rig.readiness)).status === 503);
   t.same(((await getJson(rig.readiness)).body as { pending: string[] }).pending, ['listeners']);
   await until('ready again', async () => (await getJson(rig.readiness)).status === 200);
-  t.ok(rig.agent.workers().every((w) => w.serving));
+  await until('both workers back', () => rig.agent.workers().every((w) => w.serving));
+  t.equal((await getJson(rig.readiness)).status, 200, 'ready with both back');
 });
 
 t.test('drain lets a live connection finish, then the workers exit', async (t) => {
