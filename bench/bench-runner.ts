@@ -44,8 +44,9 @@ export interface RunBenchOutput {
 function agentCommand(options: BenchOptions, profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
   return (node, ctx) => {
     const base = defaultAgentCommand(node, ctx);
-    // Workers inherit the node flags; %p keeps each process's profile apart.
-    const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${node}-%p.cpuprofile`];
+    // Workers inherit the node flags; Node's default file name (with the pid) keeps each
+    // process's profile apart, a directory per node tells whose they are.
+    const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, node)}`];
     const args = [...prof, ...options.agentNodeFlags, ...base.args, '--drain-seconds', AGENT_DRAIN_SECONDS, '--workers', String(options.agentWorkers)];
     return { command: base.command, args };
   };
@@ -103,9 +104,18 @@ async function idleRuns(input: RunBenchInput, fixture: BenchFixture, paths: read
 
 async function stopAgentsForProfiles(lab: Lab, dir: string): Promise<RunBenchOutput['profileFiles']> {
   for (const node of ['node1', 'node2']) await lab.stopAgent(node);
-  // One profile per process: the agent and each of its workers (`<node>-<pid>.cpuprofile`).
-  const files = readdirSync(dir).filter((f) => /^node[12]-\d+\.cpuprofile$/.test(f)).sort();
-  return files.map((f) => ({ node: f.replace(/\.cpuprofile$/, ''), path: join(dir, f) }));
+  // One profile per process: the agent and each of its workers (`CPU.<date>.<time>.<pid>.<tid>.<n>.cpuprofile`).
+  const out: { node: string; path: string }[] = [];
+  for (const node of ['node1', 'node2']) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(dir, node)).filter((f) => f.endsWith('.cpuprofile')).sort();
+    } catch {
+      continue; // no profile written (the agent did not exit cleanly)
+    }
+    for (const f of files) out.push({ node: files.length === 1 ? node : `${node} pid ${f.split('.')[3] ?? '?'}`, path: join(dir, node, f) });
+  }
+  return out;
 }
 
 /** Runs the benchmark and returns its raw results (and profile files, when profiled). */
