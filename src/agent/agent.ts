@@ -18,6 +18,7 @@ import { AgentMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import type { TunnelPool } from './tunnel-client.js';
 import { WorkerDataPath } from './worker-data-path.js';
+import { TicketKeys } from './ticket-keys.js';
 import type { WorkerInfo } from './worker-pool.js';
 import { WorkloadIndex } from './workload-index.js';
 import { listen } from '../ops/listen.js';
@@ -90,6 +91,7 @@ export class Agent {
   private lastDrift: CaptureDrift | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   private readonly driftCheckMs: number;
+  private readonly ticketKeys: TicketKeys;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -109,8 +111,15 @@ export class Agent {
         ? {}
         : { onIssued: (c, key) => this.pool?.credentialsIssued(c, key), onForgotten: (id) => this.pool?.credentialsForgotten(id) }),
     });
+    this.ticketKeys = new TicketKeys((keys) => (this.plane ?? this.pool)?.setTicketKeys(keys));
     if (inProcess) {
-      this.plane = new DataPlane({ config: this.config, logLevels: this.logLevels, identities: this.identities, metrics: this.metrics.dataPath as NonNullable<AgentMetrics['dataPath']> });
+      this.plane = new DataPlane({
+        config: this.config,
+        logLevels: this.logLevels,
+        identities: this.identities,
+        metrics: this.metrics.dataPath as NonNullable<AgentMetrics['dataPath']>,
+        ticketKeys: this.ticketKeys.current,
+      });
     } else {
       for (const c of DATA_PATH_COMPONENTS) this.logLevels.child(c);
       this.pool = new WorkerDataPath({
@@ -121,6 +130,7 @@ export class Agent {
         snapshot: () => this.index.snapshot,
         onServing: (n) => this.onServing(n),
         onRestart: () => this.metrics.workerRestarted(),
+        ticketKeys: () => (this.ticketKeys as TicketKeys).current,
         ...(opts.workerEntry === undefined ? {} : { entry: opts.workerEntry }),
       });
       this.metrics.mergeWorkers(() => (this.pool as WorkerDataPath).metrics());
@@ -351,6 +361,7 @@ export class Agent {
       result = await pool.drain(deadlineMs);
     }
     this.identities.close();
+    this.ticketKeys.close();
     this.healthServer?.close();
     this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers }, 'drained');
   }

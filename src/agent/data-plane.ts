@@ -41,6 +41,8 @@ export interface DataPlaneOptions {
   readonly metrics: DataPathMetrics;
   /** The agent's own ports (connections to them are never proxied); default: the configured ones. */
   readonly ownPorts?: readonly number[];
+  /** TLS session ticket keys of the tunnel server (shared by the agent's workers; see `ticket-keys.ts`). */
+  readonly ticketKeys?: Buffer;
 }
 
 /** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
@@ -89,6 +91,7 @@ export class DataPlane {
       logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
       onTlsError: () => metrics.tlsHandshakeFailed('server'),
+      ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
     });
     const { ports } = this.config;
     this.outbound = new OutboundProxy({
@@ -119,6 +122,11 @@ export class DataPlane {
   /** Swaps the lookup tables: new connections use them at once, open ones keep their decision. */
   setSnapshot(snapshot: NodeSnapshot | WorkloadIndex): void {
     this.index = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot);
+  }
+
+  /** Replaces the tunnel server's TLS session ticket keys (a rotation). */
+  setTicketKeys(keys: Buffer): void {
+    this.tunnelServer.server.setTicketKeys(keys);
   }
 
   /** Binds the configured ports (the agent's own process). */

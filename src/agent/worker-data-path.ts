@@ -27,6 +27,8 @@ export interface WorkerDataPathOptions {
   readonly onRestart: () => void;
   /** The worker entry (tests may point elsewhere); default worker-main.js. */
   readonly entry?: string;
+  /** The tunnel's TLS session ticket keys in force (a restarted worker gets the current ones). */
+  readonly ticketKeys: () => Buffer;
 }
 
 /** Data-path workers and the ports they share. */
@@ -48,6 +50,7 @@ export class WorkerDataPath {
         levels: opts.logLevels.levels(),
         snapshot: opts.snapshot(),
         credentials: [...this.creds.values()],
+        ticketKeys: opts.ticketKeys(),
       }),
       credentials: (req) => this.answer(req),
       onServing: opts.onServing,
@@ -130,6 +133,11 @@ export class WorkerDataPath {
   /** Sends the new snapshot to every worker. */
   setSnapshot(snapshot: NodeSnapshot): void {
     this.pool.broadcast({ type: 'snapshot', snapshot });
+  }
+
+  /** Hands rotated ticket keys to every worker. */
+  setTicketKeys(keys: Buffer): void {
+    this.pool.broadcast({ type: 'ticket-keys', keys });
   }
 
   /** Passes a log-level change on (already validated by the primary's own LogLevels). */

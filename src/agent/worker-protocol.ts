@@ -48,7 +48,10 @@ export type ToWorker =
       /** The snapshot in force and every credential: a worker never accepts without them. */
       readonly snapshot: NodeSnapshot;
       readonly credentials: readonly WireCredentials[];
+      /** The tunnel server's TLS session ticket keys, the same in every worker. */
+      readonly ticketKeys: Uint8Array;
     }
+  | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
   | { readonly type: 'snapshot'; readonly snapshot: NodeSnapshot }
   | { readonly type: 'credentials'; readonly credentials: WireCredentials }
   | { readonly type: 'forget'; readonly identity: string }

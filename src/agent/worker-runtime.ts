@@ -13,6 +13,7 @@ import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
 import { WorkerIdentities } from './worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './worker-protocol.js';
 import { WorkloadIndex } from './workload-index.js';
+import { TICKET_KEY_BYTES } from './ticket-keys.js';
 
 type Init = Extract<ToWorker, { type: 'init' }>;
 
@@ -55,6 +56,9 @@ export class WorkerRuntime {
       case 'forget':
         this.identities?.forget(msg.identity);
         return;
+      case 'ticket-keys':
+        if (msg.keys.byteLength === TICKET_KEY_BYTES) this.plane?.setTicketKeys(Buffer.from(msg.keys));
+        return;
       case 'log-level':
         try {
           this.logLevels?.set(msg.level, msg.component);
@@ -94,7 +98,14 @@ export class WorkerRuntime {
     this.identities = new WorkerIdentities((req) => this.ask(req));
     for (const c of msg.credentials) this.identities.put(c);
     const { ports } = msg;
-    this.plane = new DataPlane({ config: msg.config, logLevels: this.logLevels, identities: this.identities, metrics, ownPorts: [ports.outbound, ports.inbound, ports.tunnel] });
+    this.plane = new DataPlane({
+      config: msg.config,
+      logLevels: this.logLevels,
+      identities: this.identities,
+      metrics,
+      ownPorts: [ports.outbound, ports.inbound, ports.tunnel],
+      ...(msg.ticketKeys.byteLength === TICKET_KEY_BYTES ? { ticketKeys: Buffer.from(msg.ticketKeys) } : {}),
+    });
     this.setSnapshot(msg.snapshot);
     let fds: ListenerFds | undefined;
     try {

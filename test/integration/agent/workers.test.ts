@@ -42,6 +42,8 @@ interface Rig {
   tunnelPort: number;
   backendPort: number;
   signer: CertificateSigner;
+  /** The client side's credentials (CLIENT_ID), for pools of a test's own. */
+  peerIds: IdentityManager;
   /** A CONNECT stream on a TCP connection of its own (a fresh tunnel pool), as CLIENT_ID. */
   connect(t: Teardown): Promise<ClientHttp2Stream>;
 }
@@ -93,6 +95,7 @@ async function workersRig(t: Teardown): Promise<Rig> {
     tunnelPort: bound.tunnel.port,
     backendPort: (backend.address() as AddressInfo).port,
     signer,
+    peerIds,
     connect: async (tt) => {
       const pool = new TunnelPool({ identities: peerIds, logger, tunnelPort: bound.tunnel.port });
       tt.teardown(() => pool.destroy());
@@ -190,6 +193,28 @@ t.test('connections spread over both workers; /connections and /metrics merge th
   t.ok(total(text, 'process_resident_memory_bytes') > 0, 'the primary\'s process metrics are kept');
   const dump = (await getJson(`${rig.admin}/config_dump`)).body as { workers: Array<{ pid: number; serving: boolean }> };
   t.same(dump.workers.map((w) => w.serving), [true, true], '/config_dump lists the workers');
+});
+
+t.test('a TLS ticket issued by one worker is resumed by the other (shared ticket keys)', async (t) => {
+  const rig = await workersRig(t);
+  const resumed: boolean[] = [];
+  const pool = new TunnelPool({ identities: rig.peerIds, logger, tunnelPort: rig.tunnelPort, onHandshake: (r) => void resumed.push(r) });
+  t.teardown(() => pool.destroy());
+  const workersSeen = new Set<number>();
+  // Each session is a new TCP connection: the kernel hashes it to either worker.
+  for (let i = 0; i < 12; i++) {
+    const s = await pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: rig.backendPort });
+    const session = s.session;
+    const result = readAll(s);
+    t.equal(await status(s), 200);
+    for (const row of (await getJson(`${rig.admin}/connections`)).body as Row[]) workersSeen.add(row.worker);
+    s.end('x');
+    await result;
+    session?.close();
+    if (session !== undefined && !session.closed) await once(session, 'close');
+  }
+  t.equal(workersSeen.size, 2, 'the sessions landed on both workers');
+  t.same(resumed, [false, ...Array<boolean>(11).fill(true)], 'every session after the first resumed, whichever worker took it');
 });
 
 t.test('a killed worker is restarted with the snapshot and credentials and serves again', async (t) => {
