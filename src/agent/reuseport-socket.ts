@@ -67,7 +67,7 @@ export class SocketCallError extends MeshletError {
 
   constructor(syscall: string, errno: number, what: string) {
     const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super('MESHLET_ERR_HOST_TOOL', `${what}: ${syscall}() failed: ${name} (${load().strerror(errno)})`, { details: [name] });
+    super('MESHLET_ERR_LISTEN', `${what}: ${syscall}() failed: ${name} (${load().strerror(errno)})`, { details: [name] });
     this.errno = errno;
     this.syscall = syscall;
   }

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_ADMIN_UNREACHABLE: "The agent's admin API could not be reached or did not answer JSON.",
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
+  MESHLET_ERR_LISTEN: 'A listening socket could not be made (socket, setsockopt, bind or listen failed).',
 } as const;
 
 /** One of meshlet's stable error codes. */

@@ -69,7 +69,7 @@ t.test('a port taken without SO_REUSEPORT gives a clear error', async (t) => {
     const e = err as SocketCallError;
     t.equal(e.syscall, 'bind');
     t.equal(e.errnoName, 'EADDRINUSE');
-    t.equal(e.code, 'MESHLET_ERR_HOST_TOOL');
+    t.equal(e.code, 'MESHLET_ERR_LISTEN');
     t.match(e.message, new RegExp(`listener 127\\.0\\.0\\.1:${port}: bind\\(\\) failed: EADDRINUSE`));
   }
 });
