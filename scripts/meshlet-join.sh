@@ -80,6 +80,7 @@ MESHLET_FAILURE_MODE=$failure_mode
 MESHLET_DRAIN_SECONDS=20
 MESHLET_STATE_DIR=/var/lib/meshlet
 MESHLET_LOG_LEVEL=info
+MESHLET_WORKERS=auto
 EOF
 mv "$etc/agent.env.tmp" "$etc/agent.env"
 cp "$unit_src" "$root/etc/systemd/system/meshlet-agent.service"
