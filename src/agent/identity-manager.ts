@@ -4,12 +4,13 @@
  * the controller over gRPC later) and the signed chain comes back. Certificates renew at
  * half-life; connections already open keep the context they were made with.
  */
-import { createHash, generateKeyPair } from 'node:crypto';
+import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import { createCsr, certificateInfo } from '../mesh/x509.js';
+import { sniForIdentity } from './tunnel-sni.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -74,13 +75,8 @@ export interface IdentityManagerOptions {
   readonly onForgotten?: (identity: string) => void;
 }
 
-/**
- * The tunnel server name for an identity. A digest, not the identity itself: SNI travels in
- * the clear, and a digest keeps service-account names off the wire and inside DNS limits.
- */
-export function sniForIdentity(identity: string): string {
-  return `${createHash('sha256').update(identity).digest('hex').slice(0, 32)}.id.meshlet`;
-}
+/** The tunnel server name for an identity (see `tunnel-sni.ts`). */
+export { sniForIdentity };
 
 /** Issues, caches and renews workload certificates. */
 export class IdentityManager implements IdentitySource {

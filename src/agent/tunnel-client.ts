@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import { spiffeIdsFromSubjectAltName } from '../mesh/identity.js';
 import type { IdentitySource } from './identity-manager.js';
-import { sniForIdentity } from './identity-manager.js';
+import { sniForIdentity } from './tunnel-sni.js';
 import { applySessionWindow, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './tunnel-settings.js';
 
 /** Where a tunnel stream should end up. */

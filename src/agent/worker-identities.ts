@@ -6,7 +6,8 @@
  */
 import { createSecureContext } from 'node:tls';
 import { MeshletError } from '../mesh/errors.js';
-import { sniForIdentity, type IdentityCredentials, type IdentitySource } from './identity-manager.js';
+import type { IdentityCredentials, IdentitySource } from './identity-manager.js';
+import { sniForIdentity } from './tunnel-sni.js';
 import type { WireCredentials } from './worker-protocol.js';
 
 /** Asks the primary for credentials, by identity or by tunnel server name. */
