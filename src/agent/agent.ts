@@ -130,7 +130,7 @@ export class Agent {
         snapshot: () => this.index.snapshot,
         onServing: (n) => this.onServing(n),
         onRestart: () => this.metrics.workerRestarted(),
-        ticketKeys: () => (this.ticketKeys as TicketKeys).current,
+        ticketKeys: () => this.ticketKeys.current,
         ...(opts.workerEntry === undefined ? {} : { entry: opts.workerEntry }),
       });
       this.metrics.mergeWorkers(() => (this.pool as WorkerDataPath).metrics());

@@ -3,7 +3,8 @@
  * (`init`), it opens its own SO_REUSEPORT listeners on the agent's ports, reports them bound,
  * and serves until told to drain or destroy, or until the primary goes away.
  */
-import { pino, type Logger } from 'pino';
+import type { LevelWithSilent, Logger } from 'pino';
+import { createRootLogger } from '../ops/root-logger.js';
 import { Registry } from 'prom-client';
 import type { NodeSnapshot } from '../mesh/types.js';
 import { DataPathMetrics } from './data-path-metrics.js';
@@ -191,12 +192,7 @@ function openListeners(msg: Init): ListenerFds {
   }
 }
 
-/** Same JSON lines as the primary's root logger, with `worker` in the base bindings; one write per line. */
+/** The primary's JSON lines (one write per line), with `worker` in the base bindings. */
 function workerLogger(msg: Init): Logger {
-  return pino({
-    level: msg.levels.root,
-    base: { pid: process.pid, node: msg.config.node, worker: msg.index },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  return createRootLogger(msg.levels.root as LevelWithSilent, { node: msg.config.node, worker: msg.index });
 }

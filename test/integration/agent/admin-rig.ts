@@ -3,10 +3,9 @@
  * servers, a local workload (a digest backend), and a tunnel client standing in for a peer
  * node's agent. Shared by the admin and metrics integration tests.
  */
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
+import type { ClientHttp2Stream } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { MetricsServer } from '../../../src/agent/metrics-server.js';
 import { TunnelPool } from '../../../src/agent/tunnel-client.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+import { digestBackend } from './tunnel-streams.js';
 
 export const TD = 'cluster.local';
 export const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/client`;
@@ -53,18 +53,6 @@ function server(address: string): WorkloadInfo {
     uid: 'Pod/demo/server', kind: 'Pod', name: 'server', namespace: 'demo', addresses: [address], node: 'node1',
     nodeAddress: '127.0.0.1', serviceAccount: 'server', identity: SERVER_ID, labels: {}, tlsMode: 'STRICT', namedPorts: [],
   };
-}
-
-/** Reads to EOF, then answers `{"n":<bytes>,"sha256":...}` and half-closes. */
-function digestBackend(sock: net.Socket): void {
-  const h = createHash('sha256');
-  let n = 0;
-  sock.on('data', (c: Buffer) => {
-    h.update(c);
-    n += c.length;
-  });
-  sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
-  sock.on('error', () => undefined);
 }
 
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
@@ -116,22 +104,9 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {})
   });
 }
 
-/** The CONNECT status. */
-export function status(stream: ClientHttp2Stream): Promise<number> {
-  return new Promise((resolve, reject) => {
-    stream.once('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => resolve(h[':status'] ?? 0));
-    stream.once('error', reject);
-  });
-}
-
-/** Everything the stream yields until its end. */
-export function readAll(stream: ClientHttp2Stream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return once(stream, 'end').then(() => Buffer.concat(chunks).toString());
-}
-
 /** Waits (bounded: 2 s) until the agent has no live connection, so every close is counted. */
 export async function idle(agent: Agent): Promise<void> {
   if (!(await agent.connections.waitIdle(2_000))) throw new Error(`still ${agent.connections.size} live connections`);
 }
+
+export { readAll, status } from './tunnel-streams.js';

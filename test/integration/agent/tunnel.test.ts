@@ -6,7 +6,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import { constants as h2 } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { TunnelPool } from '../../../src/agent/tunnel-client.js';
 import { TunnelServer } from '../../../src/agent/tunnel-server.js';
 import { WorkloadIndex } from '../../../src/agent/workload-index.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+import { digestBackend, readAll, status } from './tunnel-streams.js';
 
 const logger = pino({ level: 'silent' });
 const TD = 'cluster.local';
@@ -49,18 +50,6 @@ interface Rig {
   ca: CertificateAuthority;
   dir: string;
   clientIds: IdentityManager;
-}
-
-/** The default backend: read to EOF, then answer a digest of everything received, then FIN (half-close). */
-function digestBackend(sock: net.Socket): void {
-  const h = createHash('sha256');
-  let n = 0;
-  sock.on('data', (c: Buffer) => {
-    h.update(c);
-    n += c.length;
-  });
-  sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
-  sock.on('error', () => undefined);
 }
 
 async function rig(
@@ -103,19 +92,6 @@ async function rig(
     rmSync(dir, { recursive: true, force: true });
   });
   return { pool, tunnel, tunnelPort: bound.port, backendPort, table, ca, dir, clientIds };
-}
-
-function status(stream: ClientHttp2Stream): Promise<number> {
-  return new Promise((resolve, reject) => {
-    stream.once('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => resolve(h[':status'] ?? 0));
-    stream.once('error', reject);
-  });
-}
-
-function readAll(stream: ClientHttp2Stream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return once(stream, 'end').then(() => Buffer.concat(chunks).toString());
 }
 
 t.test('bytes go through intact, with half-close, and streams share one session', async (t) => {

@@ -5,10 +5,10 @@
  * and serves again, and drain and destroy leave no child process behind.
  */
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
+import type { ClientHttp2Stream } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { MetricsServer } from '../../../src/agent/metrics-server.js';
 import { TunnelPool } from '../../../src/agent/tunnel-client.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+import { digestBackend, readAll, status } from './tunnel-streams.js';
 
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/client`;
@@ -46,18 +47,6 @@ interface Rig {
   peerIds: IdentityManager;
   /** A CONNECT stream on a TCP connection of its own (a fresh tunnel pool), as CLIENT_ID. */
   connect(t: Teardown): Promise<ClientHttp2Stream>;
-}
-
-/** Reads to EOF, then answers `{"n":<bytes>,"sha256":...}` and half-closes. */
-function digestBackend(sock: net.Socket): void {
-  const h = createHash('sha256');
-  let n = 0;
-  sock.on('data', (c: Buffer) => {
-    h.update(c);
-    n += c.length;
-  });
-  sock.on('end', () => sock.end(JSON.stringify({ n, sha256: h.digest('hex') })));
-  sock.on('error', () => undefined);
 }
 
 async function workersRig(t: Teardown): Promise<Rig> {
@@ -102,19 +91,6 @@ async function workersRig(t: Teardown): Promise<Rig> {
       return pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: (backend.address() as AddressInfo).port });
     },
   };
-}
-
-function status(stream: ClientHttp2Stream): Promise<number> {
-  return new Promise((resolve, reject) => {
-    stream.once('response', (h: IncomingHttpHeaders & IncomingHttpStatusHeader) => resolve(h[':status'] ?? 0));
-    stream.once('error', reject);
-  });
-}
-
-function readAll(stream: ClientHttp2Stream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return once(stream, 'end').then(() => Buffer.concat(chunks).toString());
 }
 
 /** Sum of every series of one metric in an exposition. */
