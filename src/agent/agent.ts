@@ -69,6 +69,7 @@ const DATA_PATH_COMPONENTS = ['access', 'inbound', 'outbound', 'tunnel-client', 
 /** One node agent. */
 export class Agent {
   readonly readiness: Readiness;
+  private readonly workerWaiters = new Set<() => void>();
   readonly identities: IdentityManager;
   readonly metrics: AgentMetrics;
   readonly logLevels: LogLevels;
@@ -180,11 +181,30 @@ export class Agent {
     this.pool?.setLogLevel(level, component);
   }
 
+  /**
+   * Resolves once `check` holds for the data-path workers: at once, or at the first change in
+   * how many serve that makes it hold (a worker died, a restarted one serves). Waiters run right
+   * after readiness has followed the change.
+   */
+  whenWorkers(check: (workers: readonly WorkerInfo[]) => boolean): Promise<void> {
+    if (check(this.workers())) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = (): void => {
+        if (!check(this.workers())) return;
+        this.workerWaiters.delete(waiter);
+        resolve();
+      };
+      this.workerWaiters.add(waiter);
+    });
+  }
+
   /** Readiness follows the workers: not ready while none serves (they all died at once). */
   private onServing(serving: number): void {
-    if (this.bound === undefined || this.draining !== undefined) return;
-    if (serving === 0) this.readiness.block('listeners');
-    else this.readiness.release('listeners');
+    if (this.bound !== undefined && this.draining === undefined) {
+      if (serving === 0) this.readiness.block('listeners');
+      else this.readiness.release('listeners');
+    }
+    for (const waiter of [...this.workerWaiters]) waiter();
   }
 
   /** When the snapshot in force was applied (epoch ms), undefined before the first. */
