@@ -262,7 +262,10 @@ t.test('before the first state a stream waits; the first state is pushed when it
   const agent = new RawAgent(t, rawClient(t, pki, address), 'token-a');
   agent.hello();
   await waitFor(() => server.nodeStats('node-a')?.connected === true, 'accepted');
-  t.ok(agent.headers, 'accepted with nothing to send yet');
+  // The server marks the node connected before its response headers reach the client: wait
+  // for the headers themselves (reading agent.headers here raced them).
+  await agent.accepted;
+  t.equal(agent.headers, true, 'accepted with nothing to send yet');
   t.same(agent.snapshots, []);
   feed.publish(state1, 'v1');
   await waitFor(() => agent.snapshots.length === 1, 'the first state');
@@ -272,9 +275,12 @@ t.test('before the first state a stream waits; the first state is pushed when it
 t.test('close() and destroy() of a server that never started', async (t) => {
   const make = (): AgentApiServer =>
     new AgentApiServer({ feed: new FakeFeed(), authenticator: new FakeAuthenticator({}), signer: new FakeSigner(pki.ca, {}), logger: silent, tls: pki.tls, trustDomain: TRUST_DOMAIN });
-  await make().close();
+  const closed = make();
+  await closed.close();
   const destroyed = make();
   destroyed.destroy();
   await destroyed.close();
-  t.pass('both return');
+  // Both are closed for good: neither binds a port afterwards.
+  await t.rejects(closed.start(0, '127.0.0.1'), { code: 'MESHLET_ERR_CLOSED' });
+  await t.rejects(destroyed.start(0, '127.0.0.1'), { code: 'MESHLET_ERR_CLOSED' });
 });

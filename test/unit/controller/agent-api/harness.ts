@@ -227,12 +227,19 @@ export class RawAgent {
   readonly snapshots: Snapshot__Output[] = [];
   readonly status: Promise<StatusObject>;
   headers = false;
+  /** Resolves when the server's response headers arrive (the stream was accepted). */
+  readonly accepted: Promise<void>;
   private readonly call: ClientDuplexStream<AgentMessage, ControllerMessage__Output>;
 
   constructor(t: Teardown, client: AgentApiClient, token: string | undefined, node = 'node-a') {
     this.call = client.StreamConfig(authMetadata(token, node));
     t.teardown(() => this.call.cancel());
-    this.call.on('metadata', () => (this.headers = true));
+    this.accepted = new Promise((resolve) =>
+      this.call.on('metadata', () => {
+        this.headers = true;
+        resolve();
+      }),
+    );
     this.call.on('data', (m: ControllerMessage__Output) => {
       if (m.snapshot) this.snapshots.push(m.snapshot);
     });
