@@ -104,7 +104,10 @@ t.test('edits are picked up; a bad edit or a deleted file keeps the previous tok
   t.equal(await outcome(auth, `Bearer ${tokenA}`, 'node-a'), 'accepted node-a join-token', 'and changes nothing');
   auth.close();
   auth.close();
-  t.pass('close is idempotent');
+  // Closed for good, and twice is as good as once: a valid file written now is not applied.
+  await writeFile(file, `tokens:\n  - { node: node-c, sha256: ${created.entry.sha256} }\n`);
+  t.equal(await auth.reload(), false, 'a closed authenticator reloads nothing');
+  t.equal(await outcome(auth, `Bearer ${tokenA}`, 'node-a'), 'accepted node-a join-token', 'the tokens in force stay');
 });
 
 t.test('start refuses a missing or invalid file', async (t) => {
