@@ -3,7 +3,7 @@
  * Kubernetes API) into the typed objects of `types.ts`. Every problem of every document is
  * collected before anything is thrown; a document with a problem yields no object.
  */
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { isAlias, isMap, isSeq, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import { checkFields, didYouMean, isFields, optList, type Fields } from './objects-checks.js';
 import { LIST_FIELDS } from './objects-fields.js';
 import { meshTlsFrom, MESHLET_API_VERSION, workloadFrom } from './objects-meshlet.js';
@@ -56,7 +56,12 @@ export function collectObjects(text: string, file: string): ParseResult {
       for (const err of doc.errors) problems.push({ kind: 'syntax', text: syntaxLine(file, index, err) });
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    const decoded = decodeDocument(doc, lineCounter, file, index);
+    if ('problem' in decoded) {
+      problems.push(decoded.problem);
+      return;
+    }
+    const value = decoded.value;
     if (value === null || value === undefined) return; // an empty document, or only comments
     const locate = (path: FieldPath): number | undefined => lineOf(doc, lineCounter, path);
     const r = new Reporter(file, index, locate);
@@ -74,6 +79,51 @@ export function objectsFromValue(value: unknown, source: SourceRef): ParseResult
   const r = new Reporter(source.file, source.doc);
   const objects = convertDocument(r, value, source, true);
   return { objects, problems: r.problems };
+}
+
+/** Aliases one document may expand: more is a "billion laughs" attack, not configuration. */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * A parsed document as plain values, or the syntax problem that kept it from being one. The
+ * yaml library throws untyped errors here (an alias to an anchor that does not exist, too many
+ * aliases): each becomes a problem naming the file and line, never an exception.
+ */
+function decodeDocument(doc: Document, counter: LineCounter, file: string, index: number): { value: unknown } | { problem: ObjectProblem } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown };
+  } catch (err) {
+    const unresolved = firstUnresolvedAlias(doc);
+    const offset = unresolved?.offset ?? rangeStart(doc.contents);
+    const pos = offset === undefined ? undefined : counter.linePos(offset);
+    const where = pos === undefined ? `${file} (document ${index + 1})` : `${file}:${pos.line}:${pos.col} (document ${index + 1})`;
+    const why =
+      unresolved === undefined
+        ? (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''
+        : `alias *${unresolved.source} refers to no anchor &${unresolved.source} before it`;
+    return { problem: { kind: 'syntax', text: `${where}: YAML syntax error: ${why}` } };
+  }
+}
+
+/**
+ * The first alias of `doc` with no anchor of its name before it (name and offset), if any. One
+ * pass in document order, the order the library resolves aliases in; linear, so a hostile file
+ * full of aliases costs no more here than it did to parse.
+ */
+function firstUnresolvedAlias(doc: Document): { source: string; offset: number | undefined } | undefined {
+  const anchors = new Set<string>();
+  let found: { source: string; offset: number | undefined } | undefined;
+  visit(doc, (_key, node) => {
+    if (isAlias(node)) {
+      if (anchors.has(node.source)) return undefined;
+      found = { source: node.source, offset: rangeStart(node) };
+      return visit.BREAK;
+    }
+    const anchor = (node as { anchor?: unknown } | null)?.anchor;
+    if (typeof anchor === 'string') anchors.add(anchor);
+    return undefined;
+  });
+  return found;
 }
 
 /** One YAML syntax error as a problem line with its line and column. */

@@ -166,7 +166,7 @@ async function readParsed(file: string, cache: YamlFileCache | undefined): Promi
   const hash = textHash(text);
   let parsed = cache?.byText(file, hash, key);
   if (parsed === undefined) {
-    const result = collectObjects(text, file);
+    const result = parseFile(text, file);
     // Frozen: the same objects are handed out again while the file is unchanged, and digests
     // of them are kept (see controller/input-digest.ts).
     for (const o of result.objects) deepFreeze(o);
@@ -174,6 +174,20 @@ async function readParsed(file: string, cache: YamlFileCache | undefined): Promi
   }
   cache?.set(file, parsed, info, BigInt(Date.now()) * 1_000_000n);
   return parsed;
+}
+
+/**
+ * {@link collectObjects}, with any untyped throw from the YAML library (a bug or a case it
+ * reports by exception) turned into a syntax problem naming the file: one bad file must never
+ * stop the controller or lose the state it serves.
+ */
+function parseFile(text: string, file: string): { objects: readonly MeshObject[]; problems: readonly ObjectProblem[] } {
+  try {
+    return collectObjects(text, file);
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+    return { objects: [], problems: [{ kind: 'syntax', text: `${file}: YAML syntax error: ${why}` }] };
+  }
 }
 
 function deepFreeze(value: unknown): void {
