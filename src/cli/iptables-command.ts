@@ -17,7 +17,7 @@ import {
   type CaptureSpecField,
 } from '../iptables/capture-spec.js';
 import type { FamilyDrift } from '../iptables/drift.js';
-import type { IpFamily } from '../iptables/ip-address.js';
+import type { IpFamily } from '../mesh/workload-address.js';
 import { ALL_FAMILIES, IptablesManager, type VerifyReport } from '../iptables/manager.js';
 import { buildRules } from '../iptables/rule-builder.js';
 import { createCommandRunner, isValidNetnsName, type CommandRunner, type CommandRunnerOptions } from '../iptables/runner.js';

@@ -4,7 +4,7 @@
  * rule sets, and meshlet's "first in PREROUTING" only means something within one flavour.
  */
 import { MeshletError } from '../mesh/errors.js';
-import type { IpFamily } from './ip-address.js';
+import type { IpFamily } from '../mesh/workload-address.js';
 import type { CommandRunner } from './runner.js';
 
 /** The iptables flavour. */

@@ -3,7 +3,7 @@
  * defaults. Validation lists every bad field at once, so one run shows every mistake.
  */
 import { MeshletError } from '../mesh/errors.js';
-import { parseWorkloadAddress, type IpFamily, type WorkloadAddress } from './ip-address.js';
+import { parseWorkloadAddress, type IpFamily, type WorkloadAddress } from '../mesh/workload-address.js';
 
 /** Default port of the agent's outbound capture listener. */
 export const DEFAULT_OUTBOUND_PORT = 15001;
@@ -20,14 +20,19 @@ export const DEFAULT_TUNNEL_PORT = 15008;
 export interface CaptureSpec {
   /**
    * Addresses of the meshed workloads on this node, IPv4 and IPv6 mixed, in any order.
-   * Duplicates are merged. Each must be a single unicast address (no CIDR, no zone id).
+   * Duplicates are merged. Each must pass the mesh's one address policy
+   * (`src/mesh/workload-address.ts`), the same the workload index applies.
    */
   readonly workloadIps: readonly string[];
   /** Where outbound TCP from a workload is redirected. Default {@link DEFAULT_OUTBOUND_PORT}. */
   readonly outboundPort?: number;
   /** Where inbound plaintext TCP to a workload is redirected. Default {@link DEFAULT_INBOUND_PORT}. */
   readonly inboundPort?: number;
-  /** TCP destination port never captured: the agents' tunnel. Default {@link DEFAULT_TUNNEL_PORT}. */
+  /**
+   * The agents' tunnel port. Default {@link DEFAULT_TUNNEL_PORT}. It must differ from the other
+   * agent ports; the rules need no rule of their own for it, since tunnel traffic targets the
+   * node's addresses, which are never captured (see `rule-builder.ts`).
+   */
   readonly tunnelPort?: number;
   /** Destination ports of inbound TCP to workloads that are left alone (e.g. a health probe port). */
   readonly excludeInboundPorts?: readonly number[];

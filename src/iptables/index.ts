@@ -14,7 +14,7 @@ export {
   type CaptureSpecProblem,
   type ResolvedCaptureSpec,
 } from './capture-spec.js';
-export { parseWorkloadAddress, type IpFamily, type WorkloadAddress } from './ip-address.js';
+export { parseWorkloadAddress, type IpFamily, type WorkloadAddress } from '../mesh/workload-address.js';
 export {
   ENTRY_CHAIN,
   HOOK_CHAIN,

@@ -7,7 +7,7 @@ import { MeshletError } from '../mesh/errors.js';
 import { detectBackend, type IptablesBackend } from './backend.js';
 import type { CaptureSpec } from './capture-spec.js';
 import { diffFamily, type FamilyDrift } from './drift.js';
-import type { IpFamily } from './ip-address.js';
+import type { IpFamily } from '../mesh/workload-address.js';
 import { cleanRestore, jumpEdits, rollbackRestore } from './restore-plan.js';
 import { buildRuleSet, renderRestore, type FamilyRuleSet, type JumpEdits } from './rule-builder.js';
 import { createCommandRunner, type CommandRunner } from './runner.js';

@@ -6,7 +6,7 @@
  * plain strings on both the legacy and the nft backend.
  */
 import { resolveCaptureSpec, type CaptureSpec, type ResolvedCaptureSpec } from './capture-spec.js';
-import type { IpFamily } from './ip-address.js';
+import type { IpFamily } from '../mesh/workload-address.js';
 
 /** The built-in nat chain meshlet hooks into. */
 export const HOOK_CHAIN = 'PREROUTING';
@@ -74,12 +74,15 @@ function buildFamily(spec: ResolvedCaptureSpec, family: IpFamily): FamilyRuleSet
   const plain = spec.addresses[family].map((a) => a.text);
   const addresses = plain.map((a) => `${a}/${prefix}`);
   const entry = [
-    // The tunnel carries traffic another agent already captured and encrypted: capturing it
-    // again would wrap a tunnel in a tunnel.
-    `-A ${ENTRY_CHAIN} -p tcp -m tcp --dport ${spec.tunnelPort} -j RETURN`,
-    // Traffic to the node's own addresses (a pod dialling the node, its kubelet, a NodePort, or
-    // the agent's own ports) is not workload-to-workload traffic; capturing it could loop a
-    // connection back into the agent.
+    // Traffic to the node's own addresses is not workload-to-workload traffic: a pod dialling
+    // the node, its kubelet, a NodePort, the agent's own ports, and the tunnel (another agent
+    // dials this node's address on the tunnel port with traffic it already captured and
+    // encrypted; capturing it again would wrap a tunnel in a tunnel). The tunnel port is left
+    // alone only here, on the node's addresses: a `--dport <tunnel>` RETURN for every
+    // destination would let plaintext to a workload's own port 15008 bypass capture, and with
+    // it MeshTLS STRICT (issue 9, finding 12). istio can exclude 15008 outright because its
+    // rules live in the pod's namespace, where every local address is the proxy's; ours live in
+    // the node's, where only the LOCAL addresses are.
     `-A ${ENTRY_CHAIN} -m addrtype --dst-type LOCAL -j RETURN`,
     // Sources first: workload-to-workload traffic on one node is captured once, outbound, and
     // the agent hands it to its inbound side in-process.

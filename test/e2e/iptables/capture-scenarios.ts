@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { backendCommands, type BackendKind, type IptablesBackend } from '../../../src/iptables/backend.js';
 import { buildRules } from '../../../src/iptables/rule-builder.js';
 import type { CaptureSpec } from '../../../src/iptables/capture-spec.js';
-import type { IpFamily } from '../../../src/iptables/ip-address.js';
+import type { IpFamily } from '../../../src/mesh/workload-address.js';
 import { IptablesManager } from '../../../src/iptables/manager.js';
 import { createCommandRunner, type CommandRunner } from '../../../src/iptables/runner.js';
 import { normalizeSaveText } from '../../../src/iptables/save-parser.js';

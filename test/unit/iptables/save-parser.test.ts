@@ -28,7 +28,7 @@ t.test('rules: positions, targets, counters and comments dropped, spec kept verb
   const svc = nat.rules.get('KUBE-SERVICES')?.[0];
   t.equal(svc?.normalized, '-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-DEMO');
   t.equal(nat.rules.get('KUBE-SVC-DEMO')?.[0]?.target, 'DNAT');
-  t.equal(nat.rules.get('MESHLET_PREROUTING')?.length, 6);
+  t.equal(nat.rules.get('MESHLET_PREROUTING')?.length, 5);
 });
 
 t.test('quoted tokens with escaped quotes and spaces stay whole', async (t) => {
