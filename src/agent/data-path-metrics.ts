@@ -8,6 +8,8 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ConnectionObserver, ConnectionOutcome, ConnectionRecord, Direction } from './connection-table.js';
+import { spliceIdleTimeouts } from './splice.js';
+import type { TunnelLimitReason } from './tunnel-limits.js';
 
 /** Why a connection failed, as the `reason` label says it. */
 export type FailureReason = 'deny' | 'connect' | 'tls' | 'no_route';
@@ -66,6 +68,7 @@ export class DataPathMetrics implements ConnectionObserver {
   private readonly failed: Counter<ConnectionLabel | 'reason'>;
   private readonly denials: Counter<ConnectionLabel>;
   private readonly tlsFailures: Counter<'side'>;
+  private readonly tunnelLimits: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -78,6 +81,12 @@ export class DataPathMetrics implements ConnectionObserver {
       name: 'meshlet_tls_handshake_failures_total',
       help: 'Tunnel mTLS handshakes that failed, by side (server: a peer we refused; client: a peer that refused us or failed our identity check)',
       labelNames: ['side'],
+      registers,
+    });
+    this.tunnelLimits = new Counter({
+      name: 'meshlet_tunnel_limits_total',
+      help: 'Tunnel port limits that triggered, by reason: connections or streams refused (connection_limit, handshake_limit, peer_handshake_limit, handshake_timeout, peer_stream_limit, peer_cert_expired, bad_request) and sessions closed (session_idle, ping_timeout, session_max_age)',
+      labelNames: ['reason'],
       registers,
     });
     this.scrapeTimeMetrics(registers);
@@ -103,6 +112,11 @@ export class DataPathMetrics implements ConnectionObserver {
   /** A tunnel handshake failed (a rare event: the labelled counter's key cost does not matter). */
   tlsHandshakeFailed(side: 'server' | 'client'): void {
     this.tlsFailures.inc({ side });
+  }
+
+  /** A tunnel port limit triggered (rare next to connections; under attack one labelled inc per refusal). */
+  tunnelLimit(reason: TunnelLimitReason): void {
+    this.tunnelLimits.inc({ reason });
   }
 
   private scrapeTimeMetrics(registers: Registry[]): void {

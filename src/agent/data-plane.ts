@@ -97,6 +97,7 @@ export class DataPlane {
     this.outbound = new OutboundProxy({
       logger: log('outbound'),
       table: this.connections,
+      onLimit: (reason) => metrics.tunnelLimit(reason),
       index: getIndex,
       inbound: this.inbound,
       tunnels: this.tunnels,

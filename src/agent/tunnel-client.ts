@@ -1,7 +1,10 @@
 /**
  * The tunnel client: HTTP/2 CONNECT over mutual TLS to another node's agent (the HBONE
- * pattern). One pooled HTTP/2 session per (source identity, destination identity, destination
- * node), carrying one stream per application connection.
+ * pattern). Pooled HTTP/2 sessions per (source identity and the certificate it presents,
+ * destination identity, destination node), each carrying up to `MAX_CONCURRENT_STREAMS`
+ * streams, one per application connection; a full session gets a sibling. A session is used
+ * for new streams only until the earlier of its max age and either certificate's notAfter:
+ * after a renewal new streams go on a session made with the new certificate.
  *
  * The client presents the source workload's certificate and accepts the server only if it
  * proves the destination workload's SPIFFE identity, checked against the mesh trust bundle.
@@ -11,9 +14,10 @@ import tls, { type PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import { spiffeIdsFromSubjectAltName } from '../mesh/identity.js';
-import type { IdentitySource } from './identity-manager.js';
+import type { IdentityCredentials, IdentitySource } from './identity-manager.js';
+import { SESSION_MAX_AGE_MS } from './tunnel-limits.js';
 import { sniForIdentity } from './tunnel-sni.js';
-import { applySessionWindow, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './tunnel-settings.js';
+import { applySessionWindow, MAX_CONCURRENT_STREAMS, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './tunnel-settings.js';
 
 /** Where a tunnel stream should end up. */
 export interface TunnelTarget {
@@ -46,9 +50,13 @@ export interface TunnelPoolOptions {
   readonly onHandshake?: (resumed: boolean) => void;
   /** TLS session tickets kept for resumption, one per pool key (default {@link MAX_TLS_TICKETS}); 0 turns resumption off. */
   readonly maxTickets?: number;
+  /** No new stream on a session older than this (default {@link SESSION_MAX_AGE_MS}); it is closed gracefully. */
+  readonly sessionMaxAgeMs?: number;
+  /** Streams per session before a sibling session is opened (default `MAX_CONCURRENT_STREAMS`, or less if the peer says so). */
+  readonly maxStreamsPerSession?: number;
 }
 
-/** Tickets kept at most: one per (source identity, destination identity, peer node). */
+/** Tickets kept at most: one per (source identity and certificate, destination identity, peer node). */
 export const MAX_TLS_TICKETS = 4_096;
 
 /**
@@ -68,6 +76,8 @@ interface PoolEntry {
   /** Open streams; the session is closed after `idleTimeoutMs` with none. */
   streams: number;
   idleSince: number;
+  /** No new stream from then on (ms since the epoch): max age, our certificate's or the peer's notAfter. */
+  expiresAt: number;
 }
 
 const kEntry = Symbol('meshlet.poolEntry');
@@ -107,7 +117,10 @@ export class TunnelPool {
   private readonly connectTimeoutMs: number;
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
-  private readonly entries = new Map<string, PoolEntry>();
+  private readonly sessionMaxAgeMs: number;
+  private readonly maxStreamsPerSession: number;
+  /** Sessions by pool key; more than one when a session is full. */
+  private readonly entries = new Map<string, PoolEntry[]>();
   private readonly onHandshakeError: (() => void) | undefined;
   private readonly onHandshake: ((resumed: boolean) => void) | undefined;
   private readonly tickets = new Map<string, Ticket>();
@@ -125,6 +138,8 @@ export class TunnelPool {
     this.onHandshakeError = opts.onHandshakeError;
     this.onHandshake = opts.onHandshake;
     this.maxTickets = opts.maxTickets ?? MAX_TLS_TICKETS;
+    this.sessionMaxAgeMs = opts.sessionMaxAgeMs ?? SESSION_MAX_AGE_MS;
+    this.maxStreamsPerSession = opts.maxStreamsPerSession ?? MAX_CONCURRENT_STREAMS;
   }
 
   /** TLS session tickets held for resumption. */
@@ -134,7 +149,9 @@ export class TunnelPool {
 
   /** Number of open (or opening) HTTP/2 sessions. */
   get size(): number {
-    return this.entries.size;
+    let n = 0;
+    for (const list of this.entries.values()) n += list.length;
+    return n;
   }
 
   /**
@@ -147,22 +164,21 @@ export class TunnelPool {
     const have = this.identities.get(sourceIdentity);
     if (have !== undefined) {
       try {
-        return Promise.resolve(this.request(have.secureContext, sourceIdentity, target, headers));
+        return Promise.resolve(this.request(have, target, headers));
       } catch (err) {
         return Promise.reject(err);
       }
     }
-    return this.identities.ensure(sourceIdentity).then((creds) => this.request(creds.secureContext, sourceIdentity, target, headers));
+    return this.identities.ensure(sourceIdentity).then((creds) => this.request(creds, target, headers));
   }
 
-  private request(secureContext: tls.SecureContext, sourceIdentity: string, target: TunnelTarget, headers: Record<string, string>): ClientHttp2Stream {
+  private request(creds: IdentityCredentials, target: TunnelTarget, headers: Record<string, string>): ClientHttp2Stream {
     // Checked after any wait for credentials too: no new session once the pool is closed.
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
-    const key = `${sourceIdentity}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
-    let entry = this.entries.get(key);
-    if (entry === undefined || entry.session.closed || entry.session.destroyed) {
-      entry = this.connect(key, secureContext, target);
-    }
+    // The certificate's serial is part of the key: a renewed certificate never rides on a
+    // session made with the previous one.
+    const key = `${creds.identity}|${creds.serial}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
+    const entry = this.usable(key) ?? this.connect(key, creds, target);
     const stream: PooledStream = entry.session.request(
       { ':method': 'CONNECT', ':authority': hostPort(target.address, target.port), ...headers },
       { endStream: false },
@@ -173,7 +189,32 @@ export class TunnelPool {
     return stream;
   }
 
-  private connect(key: string, secureContext: tls.SecureContext, target: TunnelTarget): PoolEntry {
+  /** A session of `key` that may take one more stream; expired ones are closed on the way. */
+  private usable(key: string): PoolEntry | undefined {
+    const list = this.entries.get(key);
+    if (list === undefined) return undefined;
+    const now = Date.now();
+    for (const e of list) {
+      const { session } = e;
+      if (session.closed || session.destroyed) continue;
+      if (now >= e.expiresAt) {
+        this.retire(e);
+        return this.usable(key);
+      }
+      const peerMax = session.connecting ? undefined : session.remoteSettings.maxConcurrentStreams;
+      if (e.streams < Math.min(this.maxStreamsPerSession, peerMax ?? Infinity)) return e;
+    }
+    return undefined;
+  }
+
+  /** No new stream on `entry`: GOAWAY, its streams finish. */
+  private retire(entry: PoolEntry): void {
+    this.drop(entry);
+    entry.session.close();
+  }
+
+  private connect(key: string, creds: IdentityCredentials, target: TunnelTarget): PoolEntry {
+    const { secureContext } = creds;
     const { nodeAddress, identity } = target;
     const port = this.tunnelPort;
     const ticket = this.tickets.get(key);
@@ -197,8 +238,16 @@ export class TunnelPool {
         return socket;
       },
     });
-    const entry: PoolEntry = { key, session, streams: 0, idleSince: performance.now() };
-    this.entries.set(key, entry);
+    const entry: PoolEntry = {
+      key,
+      session,
+      streams: 0,
+      idleSince: performance.now(),
+      expiresAt: Math.min(Date.now() + this.sessionMaxAgeMs, creds.notAfter.getTime()),
+    };
+    const list = this.entries.get(key);
+    if (list === undefined) this.entries.set(key, [entry]);
+    else list.push(entry);
     const log = this.logger.child({ peer: hostPort(nodeAddress, port), identity });
     const timer = setTimeout(() => {
       session.destroy(new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} not established within ${this.connectTimeoutMs} ms`));
@@ -207,7 +256,11 @@ export class TunnelPool {
     session.once('connect', () => {
       clearTimeout(timer);
       applySessionWindow(session);
-      const resumed = (session.socket as tls.TLSSocket | undefined)?.isSessionReused() === true;
+      const socket = session.socket as tls.TLSSocket | undefined;
+      // The peer's certificate bounds the session too (a resumed session reports the one it proved).
+      const peerNotAfter = Date.parse(socket?.getPeerCertificate().valid_to ?? '');
+      if (!Number.isNaN(peerNotAfter)) entry.expiresAt = Math.min(entry.expiresAt, peerNotAfter);
+      const resumed = socket?.isSessionReused() === true;
       this.onHandshake?.(resumed);
       log.debug({ resumed }, 'tunnel session established');
     });
@@ -240,6 +293,10 @@ export class TunnelPool {
     const tick = Math.min(this.pingIntervalMs, this.idleTimeoutMs);
     const interval = setInterval(() => {
       if (session.destroyed || !session.socket) return;
+      if (Date.now() >= entry.expiresAt) {
+        this.retire(entry);
+        return;
+      }
       if (entry.streams === 0 && performance.now() - entry.idleSince >= this.idleTimeoutMs) {
         session.close();
         return;
@@ -270,20 +327,24 @@ export class TunnelPool {
   }
 
   private drop(entry: PoolEntry): void {
-    if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
+    const list = this.entries.get(entry.key);
+    if (list === undefined) return;
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.entries.delete(entry.key);
   }
 
   /** Stops opening streams and closes sessions once their streams finish. Idempotent. */
   close(): void {
     this.closed = true;
-    for (const e of this.entries.values()) e.session.close();
+    for (const list of this.entries.values()) for (const e of list) e.session.close();
   }
 
   /** Tears every session down now. Idempotent. */
   destroy(): void {
     this.closed = true;
     this.tickets.clear();
-    for (const e of this.entries.values()) e.session.destroy();
+    for (const list of this.entries.values()) for (const e of list) e.session.destroy();
     this.entries.clear();
   }
 }
