@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { formatValue, type FieldPath, type Reporter } from './objects-report.js';
+import { workloadAddressProblem } from './workload-address.js';
 
 /** A YAML mapping as a plain object. */
 export type Fields = Readonly<Record<string, unknown>>;
@@ -187,6 +188,26 @@ export function optIp(r: Reporter, map: Fields, key: string, path: FieldPath): s
   if (value === undefined || isIpAddress(value)) return value;
   r.report([...path, key], `must be an IPv4 or IPv6 address, got ${formatValue(value)}`);
   return undefined;
+}
+
+/**
+ * Reads a string field that must be a workload address (a pod's, a VM's or a Service VIP):
+ * an IP address the mesh's address policy accepts (`workload-address.ts`: no loopback,
+ * unspecified, link-local, multicast, broadcast, IPv4-mapped or zone id). A refused address is
+ * reported with its reason, and the object is not used.
+ */
+export function optWorkloadIp(r: Reporter, map: Fields, key: string, path: FieldPath): string | undefined {
+  const value = optIp(r, map, key, path);
+  if (value === undefined) return undefined;
+  return checkWorkloadIp(r, value, [...path, key]) ? value : undefined;
+}
+
+/** Reports `value` at `path` when it is an IP address the address policy refuses; true when accepted. */
+export function checkWorkloadIp(r: Reporter, value: string, path: FieldPath): boolean {
+  const why = workloadAddressProblem(value);
+  if (why === undefined) return true;
+  r.report(path, `${formatValue(value)} ${why}; not a workload address`);
+  return false;
 }
 
 /** Checks a name with one of the format predicates; reports with the format's description. */

@@ -10,7 +10,7 @@ import {
   isFields,
   isIanaSvcName,
   optEnum,
-  optIp,
+  optWorkloadIp,
   optLabels,
   optList,
   optMap,
@@ -46,7 +46,7 @@ export function workloadFrom(r: Reporter, obj: Fields, source: SourceRef): Workl
   const spec = optMap(r, obj, 'spec', []) ?? {};
   checkFields(r, spec, ['spec'], WORKLOAD_SPEC_FIELDS);
   requireField(r, spec, 'address', ['spec']);
-  const address = optIp(r, spec, 'address', ['spec']) ?? '';
+  const address = optWorkloadIp(r, spec, 'address', ['spec']) ?? '';
   requireField(r, spec, 'node', ['spec']);
   const node = optString(r, spec, 'node', ['spec']) ?? '';
   if (node !== '') checkName(r, node, ['spec', 'node'], isDnsSubdomain, SUBDOMAIN_TEXT);

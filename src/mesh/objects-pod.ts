@@ -15,6 +15,7 @@ import {
   optMap,
   optPort,
   optString,
+  optWorkloadIp,
   requireField,
   SUBDOMAIN_TEXT,
   type Fields,
@@ -112,7 +113,7 @@ function readPodAddresses(r: Reporter, status: Fields | undefined): string[] {
   if (status === undefined) return [];
   checkFields(r, status, ['status'], POD_STATUS_FIELDS);
   const phase = optEnum(r, status, 'phase', ['status'], POD_PHASES);
-  const podIP = optIp(r, status, 'podIP', ['status']);
+  const podIP = optWorkloadIp(r, status, 'podIP', ['status']);
   const podIPs: string[] = [];
   optList(r, status, 'podIPs', ['status']).forEach((entry, i) => {
     const path: FieldPath = ['status', 'podIPs', i];
@@ -121,7 +122,7 @@ function readPodAddresses(r: Reporter, status: Fields | undefined): string[] {
       return;
     }
     checkFields(r, entry, path, POD_IP_FIELDS);
-    const ip = optIp(r, entry, 'ip', path);
+    const ip = optWorkloadIp(r, entry, 'ip', path);
     if (ip !== undefined) podIPs.push(ip);
   });
   if (podIP !== undefined && podIPs.length > 0 && podIPs[0] !== podIP) {

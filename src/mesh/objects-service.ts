@@ -6,6 +6,7 @@
 import {
   checkFields,
   checkName,
+  checkWorkloadIp,
   isDnsLabel,
   isFields,
   isIanaSvcName,
@@ -49,12 +50,16 @@ function readClusterIPs(r: Reporter, spec: Fields): string[] {
   const single = optString(r, spec, 'clusterIP', ['spec']);
   if (single !== undefined && single !== HEADLESS && !isIpAddress(single)) {
     r.report(['spec', 'clusterIP'], `must be an IP address or "None" (headless), got ${formatValue(single)}`);
+  } else if (single !== undefined && single !== HEADLESS) {
+    // A VIP is captured and routed by the agent: never loopback, link-local (the metadata
+    // service), multicast, ..., or pods' traffic to those would be sent to this Service.
+    checkWorkloadIp(r, single, ['spec', 'clusterIP']);
   }
   const list: string[] = [];
   optList(r, spec, 'clusterIPs', ['spec']).forEach((ip, i) => {
     const ok = typeof ip === 'string' && (isIpAddress(ip) || (ip === HEADLESS && i === 0));
-    if (ok) list.push(ip);
-    else r.report(['spec', 'clusterIPs', i], `must be an IP address (or "None" alone), got ${formatValue(ip)}`);
+    if (!ok) r.report(['spec', 'clusterIPs', i], `must be an IP address (or "None" alone), got ${formatValue(ip)}`);
+    else if (ip === HEADLESS || checkWorkloadIp(r, ip, ['spec', 'clusterIPs', i])) list.push(ip);
   });
   if (single !== undefined && list.length > 0 && list[0] !== single) {
     r.report(['spec', 'clusterIPs', 0], `must equal spec.clusterIP ${formatValue(single)}, got ${formatValue(list[0])}`);

@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { isDns1035Label, isDnsLabel, isDnsSubdomain, isIanaSvcName, isLabelKey, isLabelValue, isPortNumber } from './objects-checks.js';
 import { formatValue } from './objects-report.js';
+import { workloadAddressProblem } from './workload-address.js';
 import type { NamedPort, TlsMode } from './types.js';
 
 /** A decoded JSON object. */
@@ -124,6 +125,11 @@ export function portField(p: WireProblems, obj: WireObject, key: string, base: s
 
 /** An IPv4 or IPv6 address. */
 export const ipAddress = (v: string): string | undefined => (isIP(v) !== 0 ? undefined : 'is not an IP address');
+/**
+ * An address a workload, endpoint or VIP may have: an IP address the mesh's address policy
+ * accepts (never loopback, link-local, multicast, ...; see `workload-address.ts`).
+ */
+export const workloadAddress = (v: string): string | undefined => ipAddress(v) ?? workloadAddressProblem(v);
 /** An IP address, or '' for unknown (a node address before its Node object is known). */
 export const ipOrEmpty = (v: string): string | undefined => (v === '' ? undefined : ipAddress(v));
 /** A DNS-1123 subdomain: object and node names. */
@@ -157,9 +163,9 @@ export function stringListField(
   });
 }
 
-/** `obj[key]` as a non-empty list of IP addresses. */
+/** `obj[key]` as a non-empty list of workload addresses (see {@link workloadAddress}). */
 export function addressList(p: WireProblems, obj: WireObject, key: string, base: string): string[] {
-  const list = stringListField(p, obj, key, base, ipAddress);
+  const list = stringListField(p, obj, key, base, p.cached('workloadAddress', workloadAddress));
   if (list.length === 0 && Array.isArray(obj[key])) p.add(fieldPath(base, key), 'must hold at least one address');
   return list;
 }

@@ -12,6 +12,7 @@ import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, Wire
 import { decodeService, decodeWorkload } from './snapshot-wire-entries.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './snapshot-wire-types.js';
 import type { NodeSnapshot, ServiceInfo, WorkloadInfo } from './types.js';
+import { ADDRESS_REASONS, addressPolicy, canonicalAddress } from './workload-address.js';
 
 /** What the receiving agent knows independently of the controller, checked against the data. */
 export interface SnapshotExpectations {
@@ -46,6 +47,7 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
     subdomain(v) ?? (v !== expected.node ? `is not this agent's node ${JSON.stringify(expected.node)}` : undefined),
   );
   const nodeAddress = stringField(p, fields, 'nodeAddress', '', ipOrEmpty);
+  noNodeAddresses(p, workloads, nodeAddress);
   const localWorkloads = pickLocal(p, fields, node, workloads);
   if (p.total > 0) throw invalid(version, p);
   return { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
@@ -101,6 +103,21 @@ function decodeServices(p: WireProblems, view: WireObject, trustDomain: string):
     if (s.key !== '' && keys.has(s.key)) p.add(fieldPath(path, 'key'), `${JSON.stringify(s.key)} appears twice`);
     keys.add(s.key);
     return s;
+  });
+}
+
+/**
+ * No workload may have a node's address (this node's, or the node address of any workload in
+ * the view): the agent dials local workloads from the node's namespace, and would relay to the
+ * node itself (issue 9).
+ */
+function noNodeAddresses(p: WireProblems, workloads: readonly WorkloadInfo[], nodeAddress: string): void {
+  const policy = addressPolicy({ nodeAddresses: [nodeAddress, ...workloads.map((w) => w.nodeAddress)].filter((a) => a !== '') });
+  workloads.forEach((w, i) => {
+    w.addresses.forEach((a, j) => {
+      const text = canonicalAddress(a);
+      if (text !== undefined && policy.nodeAddresses.has(text)) p.add(`cluster.workloads[${i}].addresses[${j}]`, `${JSON.stringify(a)} ${ADDRESS_REASONS.node}`);
+    });
   });
 }
 

@@ -13,7 +13,6 @@ import {
   booleanField,
   dns1035,
   fieldPath,
-  ipAddress,
   ipOrEmpty,
   label,
   labelsField,
@@ -26,6 +25,7 @@ import {
   subdomainOrEmpty,
   tlsMode,
   type WireObject,
+  workloadAddress,
   type WireProblems,
 } from './snapshot-wire-checks.js';
 import type { EndpointInfo, ServiceInfo, ServicePort, WorkloadInfo } from './types.js';
@@ -110,7 +110,7 @@ function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDoma
   const meshed = booleanField(p, o, 'meshed', path);
   const endpoint: EndpointInfo = {
     workload: stringField(p, o, 'workload', path, (v) => (WORKLOAD_UID.test(v) ? undefined : 'is not a workload uid <kind>/<namespace>/<name>')),
-    address: stringField(p, o, 'address', path, ipAddress),
+    address: stringField(p, o, 'address', path, p.cached('workloadAddress', workloadAddress)),
     node: stringField(p, o, 'node', path, p.cached('subdomainOrEmpty', subdomainOrEmpty)),
     nodeAddress: stringField(p, o, 'nodeAddress', path, p.cached('ipOrEmpty', ipOrEmpty)),
     meshed,
