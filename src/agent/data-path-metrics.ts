@@ -137,6 +137,15 @@ export class DataPathMetrics implements ConnectionObserver {
         for (const rec of metrics.source?.liveConnections() ?? []) this.inc({ direction: rec.direction, mode: rec.mode });
       },
     });
+    let lastIdle = 0;
+    new Counter({
+      name: 'meshlet_tcp_idle_timeouts_total', help: 'Proxied connections reset by the idle timeout (no byte either way for an hour by default)', registers,
+      collect() {
+        const now = spliceIdleTimeouts();
+        this.inc(now - lastIdle);
+        lastIdle = now;
+      },
+    });
     new Gauge({
       name: 'meshlet_tunnel_pool_connections', help: 'HTTP/2 mTLS sessions to peer agents in the pool', registers,
       collect() {

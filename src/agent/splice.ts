@@ -6,7 +6,11 @@
  *   half only, and the reverse direction keeps flowing (sockets must be `allowHalfOpen`);
  * - resets: a TCP RST or an abnormal HTTP/2 stream close on one side resets the other
  *   (RST_STREAM towards a tunnel, a TCP RST towards a socket), as ztunnel does;
- * - one completion callback when both sides have closed.
+ * - one completion callback when both sides have closed;
+ * - an idle timeout: a connection that moved no byte either way for `idleTimeoutMs` (default
+ *   {@link SPLICE_IDLE_TIMEOUT_MS}) is reset both ways, so a vanished peer cannot hold it (and
+ *   its upstream socket) forever. Checked on one timer per connection that reads the socket
+ *   side's byte counters, so the data path pays nothing per chunk.
  *
  * Handlers are module-level functions that find their state through a symbol on the stream,
  * so a connection costs no closures (undici's pattern).
@@ -23,6 +27,35 @@ export interface SpliceOutcome {
   readonly resetBy?: 'a' | 'b';
   /** The first error seen (ECONNRESET and friends are normal outcomes, not faults). */
   readonly error?: Error;
+  /** The connection was reset by the idle timeout. */
+  readonly idle?: true;
+}
+
+/** Options of {@link splice}. */
+export interface SpliceOptions {
+  /** Reset both sides after this long without a byte either way; 0 turns it off. */
+  readonly idleTimeoutMs?: number;
+}
+
+/**
+ * Default idle timeout of a spliced connection: one hour, Envoy's TCP proxy default. Long
+ * enough for quiet but live protocols (database pools, message-queue consumers usually send
+ * keepalives well within it); a connection idle longer is most likely a peer that vanished
+ * without a FIN. An application needing more should use TCP keepalives or its own heartbeat.
+ */
+export const SPLICE_IDLE_TIMEOUT_MS = 60 * 60_000;
+
+/**
+ * The idle check runs this many times per idle timeout: a connection is reset between 1 and
+ * 1.25 times the timeout after its last byte, at four timer firings per timeout.
+ */
+const IDLE_CHECKS_PER_TIMEOUT = 4;
+
+let idleTimeouts = 0;
+
+/** Spliced connections reset by their idle timeout in this process (read at scrape). */
+export function spliceIdleTimeouts(): number {
+  return idleTimeouts;
 }
 
 /** Called once both sides have closed. */
@@ -42,6 +75,13 @@ class Splice {
   reset = false;
   resetBy: 'a' | 'b' | undefined;
   error: Error | undefined;
+  idle = false;
+  /** The side whose byte counters tell activity (a TCP socket), if any. */
+  probe: Socket | undefined;
+  idleTimeoutMs = 0;
+  lastBytes = 0;
+  lastActive = 0;
+  timer: NodeJS.Timeout | undefined;
 
   constructor(a: Side, b: Side, done: SpliceDone) {
     this.a = a;
@@ -64,7 +104,7 @@ class Splice {
 }
 
 /** Splices `a` and `b` both ways; `done` runs once, after both have closed. */
-export function splice(a: Duplex, b: Duplex, done: SpliceDone): void {
+export function splice(a: Duplex, b: Duplex, done: SpliceDone, opts: SpliceOptions = {}): void {
   if (a.destroyed || b.destroyed) {
     // One side went away while the other was still being set up (a client that gave up
     // while the workload's accept queue was full): there is nothing to splice, and the side
@@ -84,6 +124,38 @@ export function splice(a: Duplex, b: Duplex, done: SpliceDone): void {
   pipeOneWay(s.a, s.b);
   pipeOneWay(s.b, s.a);
   // Sockets accepted with pauseOnConnect start paused; pipe() resumes them.
+  const idleMs = opts.idleTimeoutMs ?? SPLICE_IDLE_TIMEOUT_MS;
+  const probe = a instanceof Socket ? a : b instanceof Socket ? b : undefined;
+  if (idleMs > 0 && probe !== undefined) {
+    s.probe = probe;
+    s.idleTimeoutMs = idleMs;
+    s.lastBytes = probe.bytesRead + probe.bytesWritten;
+    s.lastActive = performance.now();
+    s.timer = setTimeout(onIdleCheck, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_TIMEOUT)), s);
+    s.timer.unref();
+  }
+}
+
+/**
+ * Every byte either way passes through the socket side (read from it or written to it), so
+ * its two counters moving is activity; no per-chunk hook is needed.
+ */
+function onIdleCheck(s: Splice): void {
+  const probe = s.probe;
+  if (probe === undefined || s.open === 0) return;
+  const bytes = probe.bytesRead + probe.bytesWritten;
+  const now = performance.now();
+  if (bytes !== s.lastBytes) {
+    s.lastBytes = bytes;
+    s.lastActive = now;
+  } else if (now - s.lastActive >= s.idleTimeoutMs) {
+    idleTimeouts += 1;
+    s.idle = true;
+    s.fail(s.a, IDLE);
+    abort(s.a);
+    return;
+  }
+  s.timer?.refresh();
 }
 
 /**
@@ -128,8 +200,9 @@ function onSideClose(this: Side): void {
   if (!closedCleanly(this)) s.fail(this, undefined);
   s.open -= 1;
   if (s.open === 0) {
+    if (s.timer !== undefined) clearTimeout(s.timer);
     const outcome: SpliceOutcome = s.reset
-      ? { reset: true, ...(s.resetBy ? { resetBy: s.resetBy } : {}), ...(s.error ? { error: s.error } : {}) }
+      ? { reset: true, ...(s.resetBy ? { resetBy: s.resetBy } : {}), ...(s.error ? { error: s.error } : {}), ...(s.idle ? { idle: true as const } : {}) }
       : { reset: false };
     s.done(outcome);
   } else {
@@ -169,3 +242,6 @@ export function abort(side: Duplex): void {
 
 /** The error a reset stream is destroyed with (its message never reaches the peer). */
 const RESET: Error = Object.assign(new Error('peer connection reset'), { code: 'ECONNRESET' });
+
+/** The outcome's error when the idle timeout reset the connection. */
+const IDLE: Error = Object.assign(new Error('idle timeout: no byte either way'), { code: 'ETIMEDOUT' });
