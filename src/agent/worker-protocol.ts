@@ -103,9 +103,11 @@ function problem(m: Checked): string | undefined {
       return isString(m['error']) ? undefined : 'bind-failed: error must be a string';
     case 'need-credentials': {
       if (!isId(m['id'])) return 'need-credentials: id must be a non-negative integer';
-      const byIdentity = isString(m['identity'], 512);
-      const bySni = isString(m['sni'], 256);
-      return byIdentity !== bySni ? undefined : 'need-credentials: exactly one of identity or sni (strings)';
+      // Exactly one name, a string, and the other absent: the pool asks by `identity` whenever
+      // it is not undefined, so `identity: 0` beside a string `sni` must not pass (fuzzing).
+      const byIdentity = isString(m['identity'], 512) && m['sni'] === undefined;
+      const bySni = isString(m['sni'], 256) && m['identity'] === undefined;
+      return byIdentity || bySni ? undefined : 'need-credentials: exactly one of identity or sni (strings)';
     }
     case 'answer':
       if (!isId(m['id'])) return 'answer: id must be a non-negative integer';

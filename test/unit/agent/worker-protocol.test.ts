@@ -47,6 +47,19 @@ t.test('malformed messages are refused with a reason', async (t) => {
   }
 });
 
+t.test('need-credentials: the one name given is a string and the other is absent (found by fuzzing)', async (t) => {
+  // worker-pool.ts asks for `identity` whenever it is not undefined: `identity: 0` beside a
+  // string `sni` was accepted and reached the credentials lookup as a number.
+  for (const m of [
+    { type: 'need-credentials', id: 0, identity: 0, sni: '' },
+    { type: 'need-credentials', id: 0, identity: null, sni: 'abc.id.meshlet' },
+    { type: 'need-credentials', id: 0, identity: 'spiffe://cluster.local/ns/a/sa/b', sni: 5 },
+  ]) {
+    t.match(parseWorkerMessage(m), /exactly one of identity or sni/, JSON.stringify(m));
+  }
+  t.same(parseWorkerMessage({ type: 'need-credentials', id: 0, sni: '' }), { type: 'need-credentials', id: 0, sni: '' }, 'an empty sni alone is still a request');
+});
+
 t.test('the pool logs and drops a worker\'s malformed messages and carries on', async (t) => {
   const lines: Array<{ msg?: string; problem?: string }> = [];
   const sink = new Writable({
