@@ -4,13 +4,23 @@
  * the two things an SRE may change (log levels, a drain). State-changing endpoints take POST
  * only. JSON by default, `?format=text` for people. A server of its own, so a slow dump
  * never sits in front of readiness probes or scrapes.
+ *
+ * Loopback is not a boundary on a node: every hostNetwork pod and host process shares it. So
+ * every endpoint but `/`, `/healthz` and `/ready` needs the admin token
+ * (`Authorization: Bearer`, see admin-token.ts): the POSTs stop the agent or change its
+ * logging, and the GETs show the mesh's topology, who talks to whom and the host, and some
+ * (`/iptables`, `/node`) run work on each call. The port's connections, timeouts and request
+ * sizes are bounded (`ADMIN_HTTP_LIMITS`).
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { MeshletError } from '../mesh/errors.js';
 import type { Agent } from './agent.js';
+import { checkBearer } from './admin-token.js';
 import { renderText } from './admin-text.js';
+import { BodyTooLargeError, createLocalHttpServer, readBoundedBody, type LocalHttp, type LocalHttpLimits } from '../ops/http-limits.js';
 import { listen } from '../ops/listen.js';
 import { certsView, configDumpView, connectionsView, iptablesView, servicesView, workloadsView, type SourceInfo } from './admin-views.js';
 import { readNodeFacts } from './node-facts.js';
@@ -25,7 +35,26 @@ export interface AdminServerOptions {
   readonly nodeFacts?: () => Promise<unknown>;
   /** The agent's version and its controller connection, shown in `/config_dump`. */
   readonly source?: SourceInfo;
+  /** The admin token (admin-token.ts): required by every endpoint but {@link PUBLIC_PATHS}. */
+  readonly token: string;
+  /** Overrides of {@link ADMIN_HTTP_LIMITS} (tests use small ones). */
+  readonly limits?: Partial<LocalHttpLimits>;
+  /** Where refusals are counted (default: the agent's registry). */
+  readonly registry?: Registry;
 }
+
+/**
+ * Endpoints anyone on the node may GET without the token: the index and the two health
+ * answers, which say nothing about the mesh (a local probe or `curl` needs no secret).
+ */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/', '/healthz', '/ready']);
+
+/**
+ * The admin port's limits. 64 connections: an SRE's CLI opens four at a time and nothing else
+ * should talk to this port; loopback has one peer address, so the per-peer cap is the same.
+ * 4 KiB of body: a /logging body is a few words. Timeouts as for every local port.
+ */
+export const ADMIN_HTTP_LIMITS: Partial<LocalHttpLimits> = Object.freeze({ maxConnections: 64, maxConnectionsPerPeer: 64, maxBodyBytes: 4096 });
 
 /** A handled request's answer. */
 interface Answer {
@@ -41,9 +70,6 @@ interface Route {
   readonly handler: Handler;
 }
 
-// A /logging body is a few words; anything bigger is not for us.
-const MAX_BODY_BYTES = 4096;
-
 /** The admin HTTP server. */
 export class AdminServer {
   private readonly agent: Agent;
@@ -52,7 +78,8 @@ export class AdminServer {
   private readonly nodeFacts: () => Promise<unknown>;
   private readonly source: SourceInfo;
   private readonly routes: ReadonlyMap<string, Route>;
-  private readonly server: http.Server;
+  private readonly token: string;
+  private readonly http: LocalHttp;
   private quitting = false;
   private closed = false;
 
@@ -63,7 +90,14 @@ export class AdminServer {
     this.nodeFacts = opts.nodeFacts ?? readNodeFacts;
     this.source = opts.source ?? {};
     this.routes = this.buildRoutes();
-    this.server = http.createServer((req, res) => void this.onRequest(req, res));
+    if (!/^[0-9a-f]{32,}$/i.test(opts.token)) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'admin token: want at least 16 random bytes in hex');
+    this.token = opts.token;
+    this.http = createLocalHttpServer((req, res) => void this.onRequest(req, res), {
+      listener: 'admin',
+      limits: { ...ADMIN_HTTP_LIMITS, ...opts.limits },
+      registry: opts.registry ?? opts.agent.metrics.registry,
+      logger: opts.logger,
+    });
   }
 
   /**
@@ -74,15 +108,15 @@ export class AdminServer {
     if (!(host.startsWith('127.') || host === '::1')) {
       return Promise.reject(new MeshletError('MESHLET_ERR_CONFIG_INVALID', `admin address ${JSON.stringify(host)}: must be a loopback address`));
     }
-    return listen(this.server, { port, host });
+    return listen(this.http.server, { port, host });
   }
 
   /** Stops listening and closes idle keep-alive connections. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.server.close();
-    this.server.closeAllConnections();
+    this.http.server.close();
+    this.http.server.closeAllConnections();
   }
 
   private buildRoutes(): Map<string, Route> {
@@ -101,13 +135,14 @@ export class AdminServer {
       ['/ready', get('readiness and what still blocks it', () => this.ready())],
       ['/quitquitquit', { method: 'POST', help: 'drain and exit, as on SIGTERM', handler: () => this.onQuit() }],
     ]);
-    routes.set('/', get('this index', () => ({ body: [...routes].map(([path, r]) => ({ path, method: r.method, help: r.help })) })));
+    routes.set('/', get('this index', () => ({ body: [...routes].map(([path, r]) => ({ path, method: r.method, help: r.help, token: !PUBLIC_PATHS.has(path) })) })));
     return routes;
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = this.routes.get(url.pathname);
+    if (!this.authorized(req, res, url)) return;
     let answer: Answer;
     try {
       if (route === undefined) answer = { status: 404, body: { error: `no such endpoint: ${url.pathname} (GET / lists them)` } };
@@ -115,13 +150,33 @@ export class AdminServer {
       else if (req.method !== route.method) {
         res.setHeader('allow', url.pathname === '/logging' ? 'GET, POST' : route.method);
         answer = { status: 405, body: { error: `${url.pathname} takes ${route.method} only` } };
-      } else answer = await route.handler(url, await readBody(req));
+      } else answer = await route.handler(url, await readBoundedBody(req, res, this.http));
     } catch (err) {
+      if (err instanceof BodyTooLargeError) return; // answered 413 already
       const bad = err instanceof MeshletError && err.code === 'MESHLET_ERR_CONFIG_INVALID';
       if (!bad) this.logger.error({ err: (err as Error).message, path: url.pathname }, 'admin request failed');
       answer = { status: bad ? 400 : 500, body: { error: (err as Error).message } };
     }
     this.respond(res, url, answer);
+  }
+
+  /**
+   * Lets a public GET through; otherwise checks the token and answers 401 (none) or 403
+   * (wrong) itself, closing the connection so an unread body is never consumed.
+   */
+  private authorized(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    if ((req.method === 'GET' || req.method === 'HEAD') && PUBLIC_PATHS.has(url.pathname)) return true;
+    const check = checkBearer(req.headers.authorization, this.token);
+    if (check === 'ok') return true;
+    this.http.refuse(check === 'missing' ? 'unauthorized' : 'forbidden', { method: req.method, path: url.pathname });
+    const error =
+      check === 'missing'
+        ? `${url.pathname} needs the admin token: Authorization: Bearer <contents of the agent's --admin-token-file> (meshlet CLI: --admin-token-file)`
+        : 'admin token does not match the agent\'s (it changes at every agent start)';
+    res.setHeader('connection', 'close');
+    if (check === 'missing') res.setHeader('www-authenticate', 'Bearer realm="meshlet-admin"');
+    this.respond(res, url, { status: check === 'missing' ? 401 : 403, body: { error } });
+    return false;
   }
 
   private respond(res: ServerResponse, url: URL, answer: Answer): void {
@@ -171,23 +226,4 @@ function parseJsonObject(text: string): Record<string, unknown> {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'body: must be a JSON object');
   return value as Record<string, unknown>;
-}
-
-/** Reads a small request body; a bigger one is refused. */
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new MeshletError('MESHLET_ERR_CONFIG_INVALID', `body: larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

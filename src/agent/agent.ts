@@ -4,7 +4,7 @@
  * {@link DataPlane}) or in N worker processes sharing the listeners through SO_REUSEPORT
  * ({@link WorkerDataPath}). Drains on shutdown.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
@@ -21,6 +21,7 @@ import { WorkerDataPath } from './worker-data-path.js';
 import { TicketKeys } from './ticket-keys.js';
 import type { WorkerInfo } from './worker-pool.js';
 import { WorkloadIndex } from './workload-index.js';
+import { createLocalHttpServer } from '../ops/http-limits.js';
 import { listen } from '../ops/listen.js';
 
 /** Applies capture rules for the node's meshed workload addresses (iptables in production). */
@@ -273,7 +274,8 @@ export class Agent {
   }
 
   private bindHealth(port: number): Promise<AddressInfo> {
-    const server = http.createServer((req, res) => {
+    // Any pod can reach this port: connections, timeouts and sizes are bounded (http-limits.ts).
+    const { server } = createLocalHttpServer((req, res) => {
       const ready = this.readiness.ready && this.draining === undefined;
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -283,7 +285,7 @@ export class Agent {
       } else {
         res.writeHead(404).end();
       }
-    });
+    }, { listener: 'readiness', registry: this.metrics.registry, logger: this.logger });
     this.healthServer = server;
     return listen(server, { port, host: this.config.bindAddress });
   }

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
 import { parseAccessLogMode, type AccessLogMode } from './access-log.js';
+import { DEFAULT_ADMIN_TOKEN_FILE } from './admin-token.js';
 
 /** How an agent reaches its controller. */
 export interface ControllerEndpoint {
@@ -45,6 +46,12 @@ export interface AgentConfig {
    * stops the agent, so it must never be reachable from a pod or another host.
    */
   readonly adminAddress: string;
+  /**
+   * Where the agent writes the admin API's token at start (mode 0600): every admin call but
+   * the index and health answers needs it (`Authorization: Bearer`), since loopback is shared
+   * with every hostNetwork pod. An absolute path.
+   */
+  readonly adminTokenFile: string;
   /** Which closed connections get an access-log line. */
   readonly accessLog: AccessLogMode;
   /** Address the capture and tunnel listeners bind (IPv4 wildcard by default; IPv6 added when available). */
@@ -79,7 +86,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
-  'adminPort', 'adminAddress', 'metricsPort', 'accessLog', 'workers',
+  'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -99,6 +106,7 @@ const ENV: Record<string, string> = {
   failureMode: 'MESHLET_FAILURE_MODE',
   accessLog: 'MESHLET_ACCESS_LOG',
   workers: 'MESHLET_WORKERS',
+  adminTokenFile: 'MESHLET_ADMIN_TOKEN_FILE',
 };
 
 class Problems {
@@ -166,6 +174,7 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
       metrics: port(p, '--metrics-port', get('metricsPort'), 15020),
     },
     adminAddress: adminAddress(p, get('adminAddress')),
+    adminTokenFile: adminTokenFile(p, get('adminTokenFile')),
     accessLog: accessLog(p, get('accessLog')),
     bindAddress,
     manageIptables: get('iptables') !== false,
@@ -187,6 +196,12 @@ function adminAddress(p: Problems, value: unknown): string {
   const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1';
   if (!loopback) p.add('--admin-address', value, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API must not be reachable from pods');
   return a;
+}
+
+function adminTokenFile(p: Problems, value: unknown): string {
+  const file = str(p, '--admin-token-file', value, DEFAULT_ADMIN_TOKEN_FILE);
+  if (!file.startsWith('/')) p.add('--admin-token-file', value, 'must be an absolute path');
+  return file;
 }
 
 function accessLog(p: Problems, value: unknown): AccessLogMode {

@@ -3,12 +3,12 @@
  * admin API or the readiness probe.
  */
 import type { Logger } from 'pino';
-import { PrometheusServer } from '../ops/prometheus-server.js';
+import { PrometheusServer, type PrometheusServerOptions } from '../ops/prometheus-server.js';
 import type { AgentMetrics } from './metrics.js';
 
 /** Serves the agent's registry as `GET /metrics`. */
 export class MetricsServer extends PrometheusServer {
-  constructor(metrics: AgentMetrics, logger: Logger) {
-    super(metrics.registry, logger);
+  constructor(metrics: AgentMetrics, logger: Logger, opts: PrometheusServerOptions = {}) {
+    super(metrics.registry, logger, opts);
   }
 }

@@ -1,9 +1,12 @@
 /**
  * What the SRE commands (`status`, `proxy-config`, `log-level`) share: a small HTTP client for
- * the agent's admin API (`docs/admin.md`), the `--admin` flag's parsing, and the mapping of
- * failures to exit codes (64 for a bad flag, 1 for an agent that cannot be reached).
+ * the agent's admin API (`docs/admin.md`), the `--admin` and `--admin-token-file` flags, and
+ * the mapping of failures to exit codes (64 for a bad flag, 1 for an agent that cannot be
+ * reached or that refuses the token).
  */
+import { readFileSync } from 'node:fs';
 import type { Command, CommanderError } from 'commander';
+import { DEFAULT_ADMIN_TOKEN_FILE } from '../agent/admin-token.js';
 import { EXIT_USAGE, isMeshletError, MeshletError } from '../mesh/errors.js';
 
 /** The admin API's default address (the agent's `--admin-address`:`--admin-port`). */
@@ -39,6 +42,38 @@ export class AdminUnreachableError extends MeshletError {
   }
 }
 
+/** The agent refused the admin token (401/403), or the CLI could not read it. */
+export class AdminUnauthorizedError extends MeshletError {
+  constructor(message: string) {
+    super('MESHLET_ERR_ADMIN_UNAUTHORIZED', message);
+  }
+}
+
+/** The admin token as read from `--admin-token-file`, or why it could not be read. */
+export type AdminToken = { readonly file: string; readonly token: string } | { readonly file: string; readonly error: string };
+
+/**
+ * Reads the admin token file (default `/run/meshlet/admin-token`, mode 0600, root's). A file
+ * that cannot be read is not an error yet: the public endpoints need no token, and the agent's
+ * 401 is turned into an error that names the file and why it could not be read.
+ */
+export function readAdminToken(file: string = DEFAULT_ADMIN_TOKEN_FILE): AdminToken {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    return token === '' ? { file, error: 'the file is empty' } : { file, token };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { file, error: e.code === 'EACCES' ? 'EACCES: permission denied (the token is root\'s: run as root, or kubectl exec into the agent pod)' : e.code ?? e.message };
+  }
+}
+
+/** Adds `--admin` and `--admin-token-file` to an SRE command. */
+export function adminOptions(cmd: Command): Command {
+  return cmd
+    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
+    .option('--admin-token-file <file>', "the agent's admin token (its --admin-token-file; root only)", DEFAULT_ADMIN_TOKEN_FILE);
+}
+
 /** One admin answer: the HTTP status and the decoded JSON body (unknown until validated). */
 export interface AdminAnswer {
   readonly status: number;
@@ -64,13 +99,29 @@ export function parseAdminAddress(value: string): URL {
   return url;
 }
 
+/** The flags every SRE command takes (see {@link adminOptions}). */
+export interface AdminFlags {
+  readonly admin: string;
+  /** Default {@link DEFAULT_ADMIN_TOKEN_FILE}. */
+  readonly adminTokenFile?: string;
+}
+
+/** A client for the agent `flags` name, with the token read from its file. */
+export function adminClientFor(flags: AdminFlags): AdminClient {
+  return new AdminClient(parseAdminAddress(flags.admin), readAdminToken(flags.adminTokenFile));
+}
+
 /** A client for one agent's admin API. */
 export class AdminClient {
   /** The base URL, as shown in messages. */
   readonly base: string;
 
-  constructor(base: URL) {
+  private readonly token: AdminToken | undefined;
+
+  /** `token`: sent as `Authorization: Bearer` when it could be read. */
+  constructor(base: URL, token?: AdminToken) {
     this.base = base.origin;
+    this.token = token;
   }
 
   /** `GET path`: any HTTP status is an answer (503 from `/ready` is one); no answer throws. */
@@ -85,21 +136,34 @@ export class AdminClient {
 
   private async request(method: 'GET' | 'POST', path: string, body?: string): Promise<AdminAnswer> {
     let res: Response;
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (this.token !== undefined && 'token' in this.token) headers['authorization'] = `Bearer ${this.token.token}`;
     try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }),
-      });
+      res = await fetch(`${this.base}${path}`, { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(body === undefined ? {} : { body }) });
     } catch (err) {
       throw new AdminUnreachableError(`cannot reach the agent's admin API at ${this.base} (${reason(err)})`, { cause: err });
     }
     const text = await res.text();
+    if (res.status === 401 || res.status === 403) throw this.refused(path, res.status);
     try {
       return { status: res.status, body: JSON.parse(text) as unknown };
     } catch {
       throw new AdminUnreachableError(`${this.base}${path} answered ${res.status} with something that is not JSON: is ${this.base} the agent's admin port?`);
     }
+  }
+
+/** The error for a 401/403: what the CLI sent and why. */
+  private refused(path: string, status: number): AdminUnauthorizedError {
+    const t = this.token;
+    const why =
+      t === undefined
+        ? 'no admin token was sent'
+        : 'error' in t
+          ? `cannot read the admin token file ${t.file} (${t.error})`
+          : status === 403
+            ? `the token in ${t.file} is not the agent's (it is written anew at every agent start: is it this agent's --admin-token-file?)`
+            : `the agent refused the token in ${t.file}`;
+    return new AdminUnauthorizedError(`${this.base}${path} answered ${status}: ${why}`);
   }
 }
 
@@ -131,6 +195,10 @@ export async function runAdminAction(io: AdminIo, name: string, action: () => Pr
     if (err instanceof AdminUnreachableError) {
       io.stderr('  check that the agent runs on this node (it serves the admin API on loopback only) and that\n');
       io.stderr('  --admin matches its --admin-address:--admin-port; off the node, kubectl port-forward to the agent pod\n');
+    }
+    if (err instanceof AdminUnauthorizedError) {
+      io.stderr('  the admin API needs the token the agent writes at start (mode 0600, root only): run as root on the node,\n');
+      io.stderr('  pass --admin-token-file if the agent uses another path, or kubectl exec into the agent pod\n');
     }
     io.exit(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID') ? EXIT_USAGE : 1);
   }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { AdminServer } from '../agent/admin-server.js';
+import { newAdminToken, writeAdminToken } from '../agent/admin-token.js';
 import { Agent, type CaptureRules } from '../agent/agent.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
 import { ControllerClient } from '../agent/controller-client.js';
@@ -44,6 +45,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--bind <address>', 'address for the listeners (default 0.0.0.0, plus :: when IPv6 is available)')
     .option('--admin-port <port>', 'admin API port, on loopback only (default 15000)')
     .option('--admin-address <address>', 'loopback address of the admin API (default 127.0.0.1; only 127.0.0.0/8 or ::1)')
+    .option('--admin-token-file <file>', 'where the agent writes the admin API token at start, mode 0600 (default /run/meshlet/admin-token; env MESHLET_ADMIN_TOKEN_FILE)')
     .option('--metrics-port <port>', 'Prometheus /metrics port (default 15020)')
     .option('--access-log <mode>', 'one JSON line per closed connection: on (default), off, or sample:<ratio> (failures always logged) (env MESHLET_ACCESS_LOG)')
     .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
@@ -77,8 +79,11 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
   let config: AgentConfig;
   let snapshot: NodeSnapshot | undefined;
   let controllerCaPem = '';
+  // A new token at every start, written before any port is bound (admin-token.ts).
+  const adminToken = newAdminToken();
   try {
     config = loadAgentConfig(flags, process.env);
+    await writeAdminToken(config.adminTokenFile, adminToken);
     if (config.controller === undefined) snapshot = await loadStaticSnapshot(config.configDir, config.node, config.trustDomain);
     else controllerCaPem = readControllerCa(config.controller.caFile);
   } catch (err) {
@@ -86,8 +91,8 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
   }
   const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
   const logLevels = new LogLevels(logger);
-  if (config.controller !== undefined) await runWithController(config, controllerCaPem, logLevels);
-  else await runStatic(config, snapshot as NodeSnapshot, logLevels);
+  if (config.controller !== undefined) await runWithController(config, controllerCaPem, logLevels, adminToken);
+  else await runStatic(config, snapshot as NodeSnapshot, logLevels, adminToken);
 }
 
 function readControllerCa(file: string): string {
@@ -104,7 +109,7 @@ function readControllerCa(file: string): string {
 }
 
 /** Static mode: the snapshot from a YAML directory, certificates from a CA in the state dir. */
-async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels: LogLevels): Promise<void> {
+async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels: LogLevels, adminToken: string): Promise<void> {
   const logger = logLevels.root;
   const ca = await CertificateAuthority.loadOrCreate({ dir: join(config.stateDir, 'ca'), trustDomain: config.trustDomain, logger });
   const signer: CertificateSigner = {
@@ -126,7 +131,7 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels:
   });
   watcher.start();
   const stop = installSignalHandlers(agent, () => watcher.close(), logger);
-  await startOpsServers(agent, config, logLevels, stop);
+  await startOpsServers(agent, config, logLevels, stop, adminToken);
   try {
     await agent.applySnapshot(snapshot);
   } catch (err) {
@@ -139,7 +144,7 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels:
  * the client, keeping the last good one), certificates signed by it. While it is unreachable
  * the agent keeps serving with what it has and reconnects with backoff.
  */
-async function runWithController(config: AgentConfig, caPem: string, logLevels: LogLevels): Promise<void> {
+async function runWithController(config: AgentConfig, caPem: string, logLevels: LogLevels, adminToken: string): Promise<void> {
   const logger = logLevels.root;
   const endpoint = config.controller as NonNullable<AgentConfig['controller']>;
   let agent: Agent | undefined;
@@ -161,12 +166,12 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
   agent = new Agent({ config, logger, signer: client, capture, logLevels });
   await agent.start();
   const stop = installSignalHandlers(agent, () => void client.close(), logger);
-  await startOpsServers(agent, config, logLevels, stop, client);
+  await startOpsServers(agent, config, logLevels, stop, adminToken, client);
   client.start();
 }
 
 /** The admin API (loopback only) and /metrics, each on its own port. */
-async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void, client?: ControllerClient): Promise<void> {
+async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void, token: string, client?: ControllerClient): Promise<void> {
   const source: SourceInfo = {
     agentVersion: PACKAGE_VERSION,
     ...(client === undefined || config.controller === undefined
@@ -179,11 +184,11 @@ async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: Log
           }),
         }),
   };
-  const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit, source });
+  const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit, source, token });
   const metrics = new MetricsServer(agent.metrics, logLevels.child('metrics'));
   const adminBound = await admin.start(config.ports.admin, config.adminAddress);
   const metricsBound = await metrics.start(config.ports.metrics, config.bindAddress);
-  logLevels.root.info({ admin: adminBound, metrics: metricsBound }, 'admin and metrics bound');
+  logLevels.root.info({ admin: adminBound, adminTokenFile: config.adminTokenFile, metrics: metricsBound }, 'admin and metrics bound');
 }
 
 async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {

@@ -5,22 +5,20 @@
 import type { Command } from 'commander';
 import { RUNTIME_LEVELS } from '../agent/log-levels.js';
 import { MeshletError } from '../mesh/errors.js';
-import { AdminClient, answerError, asObject, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { adminClientFor, adminOptions, answerError, asObject, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
 import { renderTable } from './table.js';
 
 /** Flags of `log-level`. */
-export interface LogLevelOptions {
-  readonly admin: string;
+export interface LogLevelOptions extends AdminFlags {
   readonly component?: string;
 }
 
 /** Adds `meshlet log-level`. */
 export function registerLogLevelCommand(program: Command, io: AdminIo = processIo): void {
-  withUsageExits(program.command('log-level'), io)
+  adminOptions(withUsageExits(program.command('log-level'), io))
     .description("change this node's agent log level at run time (all components, or one)")
     .argument('<level>', RUNTIME_LEVELS.join('|'))
     .option('--component <name>', 'only this component (access, identity, inbound, outbound, tunnel-client, tunnel-server, config, admin, metrics)')
-    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
     .action((level: string, opts: LogLevelOptions) => runAdminAction(io, 'log-level', () => logLevel(io, level, opts)));
 }
 
@@ -30,7 +28,7 @@ export async function logLevel(io: AdminIo, level: string, opts: LogLevelOptions
   if (!RUNTIME_LEVELS.includes(level)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `level ${JSON.stringify(level)}: must be one of ${RUNTIME_LEVELS.join(', ')}`);
   }
-  const client = new AdminClient(parseAdminAddress(opts.admin));
+  const client = adminClientFor(opts);
   const answer = await client.post('/logging', opts.component === undefined ? { level } : { level, component: opts.component });
   if (answer.status === 400) {
     // The agent names what it refused (an unknown component); nothing changed.

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
-import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { adminClientFor, adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
 import { renderFields, renderTable } from './table.js';
 
 /** Output formats of the SRE commands. */
@@ -49,17 +49,15 @@ const VIEWS: Readonly<Record<string, View>> = {
 export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'config'] as const;
 
 /** Flags of `proxy-config`. */
-export interface ProxyConfigOptions {
-  readonly admin: string;
+export interface ProxyConfigOptions extends AdminFlags {
   readonly output: string;
 }
 
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
-  withUsageExits(program.command('proxy-config'), io)
+  adminOptions(withUsageExits(program.command('proxy-config'), io))
     .description("what this node's agent holds: workloads, services, connections, certs, or its config (snapshot)")
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
-    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
     .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));
 }
@@ -77,7 +75,7 @@ export async function proxyConfig(io: AdminIo, kind: string, opts: ProxyConfigOp
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `kind ${JSON.stringify(kind)}: must be one of ${PROXY_CONFIG_KINDS.join(', ')}`);
   }
   const format = parseOutputFormat(opts.output);
-  const client = new AdminClient(parseAdminAddress(opts.admin));
+  const client = adminClientFor(opts);
   const view = VIEWS[kind];
   const path = view?.path ?? '/config_dump';
   const answer = await client.get(path);

@@ -5,7 +5,7 @@
  * 1 when the agent cannot be reached; 64 for a bad flag.
  */
 import type { Command } from 'commander';
-import { AdminClient, answerError, asObject, asRows, DEFAULT_ADMIN, parseAdminAddress, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { adminClientFor, adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
 import { duration } from './proxy-config-command.js';
 import { renderFields } from './table.js';
 
@@ -24,15 +24,14 @@ export interface NodeStatus {
 
 /** Adds `meshlet status`. */
 export function registerStatusCommand(program: Command, io: AdminIo = processIo): void {
-  withUsageExits(program.command('status'), io)
-    .description("this node's agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable")
-    .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
-    .action((opts: { admin: string }) => runAdminAction(io, 'status', () => status(io, opts)));
+  adminOptions(withUsageExits(program.command('status'), io))
+    .description("this node's agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable or the admin token is refused")
+    .action((opts: AdminFlags) => runAdminAction(io, 'status', () => status(io, opts)));
 }
 
 /** Runs `status`; answers the exit code. */
-export async function status(io: AdminIo, opts: { admin: string }): Promise<number> {
-  const client = new AdminClient(parseAdminAddress(opts.admin));
+export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
+  const client = adminClientFor(opts);
   const [dump, ready, iptables, connections] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections'].map((p) => client.get(p)));
   for (const [path, a] of [['/config_dump', dump], ['/iptables', iptables], ['/connections', connections]] as const) {
     if (a?.status !== 200) throw answerError(path, a ?? { status: 0, body: null });

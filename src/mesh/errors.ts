@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_CONTROLLER: 'The controller connection failed or sent something the agent could not use.',
   MESHLET_ERR_REGISTRY: 'A registry source (YAML directory, Kubernetes API) failed.',
   MESHLET_ERR_ADMIN_UNREACHABLE: "The agent's admin API could not be reached or did not answer JSON.",
+  MESHLET_ERR_ADMIN_UNAUTHORIZED: "The agent's admin API refused the call: the admin token is missing, unreadable or not the agent's.",
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
   MESHLET_ERR_LISTEN: 'A listening socket could not be made (socket, setsockopt, bind or listen failed).',

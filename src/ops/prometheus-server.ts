@@ -1,12 +1,21 @@
 /**
  * Serves one prom-client registry as `GET /metrics` on a port of its own: 404 elsewhere, 405
- * for other methods. The agent (:15020) and the controller (:15014) each run one.
+ * for other methods. The agent (:15020) and the controller (:15014) each run one. Any pod can
+ * reach it, so its connections, timeouts and request sizes are bounded (`LOCAL_HTTP_LIMITS`);
+ * refusals are counted in the same registry.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { createLocalHttpServer, type LocalHttpLimits } from './http-limits.js';
 import { listen } from './listen.js';
+
+/** Options of {@link PrometheusServer}. */
+export interface PrometheusServerOptions {
+  /** Overrides of `LOCAL_HTTP_LIMITS` (tests use small ones). */
+  readonly limits?: Partial<LocalHttpLimits>;
+}
 
 /** A `/metrics` endpoint for one registry. */
 export class PrometheusServer {
@@ -15,10 +24,15 @@ export class PrometheusServer {
   private readonly server: http.Server;
   private closed = false;
 
-  constructor(registry: Registry, logger: Logger) {
+  constructor(registry: Registry, logger: Logger, opts: PrometheusServerOptions = {}) {
     this.registry = registry;
     this.logger = logger;
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.server = createLocalHttpServer((req, res) => this.onRequest(req, res), {
+      listener: 'metrics',
+      registry,
+      logger,
+      ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+    }).server;
   }
 
   /** Binds `host:port` (0: any free port) and returns the bound address. */

@@ -2,25 +2,30 @@
  * Every admin endpoint against a running agent, in-process on 127.0.0.1 with port 0.
  */
 import t from 'tap';
-import { adminRig, CLIENT_ID, idle, readAll, SERVER_ID, status } from './admin-rig.js';
+import { adminRig, CLIENT_ID, idle, readAll, SERVER_ID, status, type AdminRig } from './admin-rig.js';
 
-async function json(url: string, init?: RequestInit): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const res = await fetch(url, init);
+/** fetch with the rig's admin token (the token's own tests are in admin-attacks.test.ts). */
+function afetch(rig: AdminRig, url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...rig.auth, ...(init.headers as Record<string, string> | undefined) } });
+}
+
+async function json(rig: AdminRig, url: string, init?: RequestInit): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const res = await afetch(rig, url, init);
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
 
 t.test('GET / lists every endpoint; unknown paths are 404', async (t) => {
   const rig = await adminRig(t);
-  const index = await json(`${rig.admin}/`);
+  const index = await json(rig, `${rig.admin}/`);
   t.equal(index.status, 200);
   const paths = (index.body as Array<{ path: string }>).map((e) => e.path).sort();
   t.same(paths, ['/', '/certs', '/config_dump', '/connections', '/healthz', '/iptables', '/logging', '/node', '/quitquitquit', '/ready', '/services', '/workloads']);
-  t.equal((await fetch(`${rig.admin}/nope`)).status, 404);
+  t.equal((await afetch(rig, `${rig.admin}/nope`)).status, 404);
 });
 
 t.test('/config_dump: version, age, listeners, certificates without keys', async (t) => {
   const rig = await adminRig(t);
-  const res = await fetch(`${rig.admin}/config_dump`);
+  const res = await afetch(rig, `${rig.admin}/config_dump`);
   const text = await res.text();
   t.equal(res.status, 200);
   t.notMatch(text, /PRIVATE KEY/, 'no private key anywhere');
@@ -34,14 +39,14 @@ t.test('/config_dump: version, age, listeners, certificates without keys', async
 
 t.test('/workloads, /services, /certs (JSON and text)', async (t) => {
   const rig = await adminRig(t);
-  t.same((await json(`${rig.admin}/workloads`)).body, [{ uid: 'Pod/demo/server', addresses: '127.0.0.1', node: 'node1', identity: SERVER_ID, tlsMode: 'STRICT', local: true }]);
-  t.same((await json(`${rig.admin}/services`)).body, []);
-  const certs = (await json(`${rig.admin}/certs`)).body as Array<{ identity: string; serial: string; secondsLeft: number; notAfter: string }>;
+  t.same((await json(rig, `${rig.admin}/workloads`)).body, [{ uid: 'Pod/demo/server', addresses: '127.0.0.1', node: 'node1', identity: SERVER_ID, tlsMode: 'STRICT', local: true }]);
+  t.same((await json(rig, `${rig.admin}/services`)).body, []);
+  const certs = (await json(rig, `${rig.admin}/certs`)).body as Array<{ identity: string; serial: string; secondsLeft: number; notAfter: string }>;
   t.equal(certs.length, 1);
   t.equal(certs[0]?.identity, SERVER_ID);
   t.ok((certs[0]?.secondsLeft ?? 0) > 3600);
   t.match(certs[0]?.serial, /^[0-9a-fA-F]+$/);
-  const text = await fetch(`${rig.admin}/certs?format=text`);
+  const text = await afetch(rig, `${rig.admin}/certs?format=text`);
   t.match(text.headers.get('content-type'), /text\/plain/);
   t.match(await text.text(), /^IDENTITY\s+SERIAL\s+NOTBEFORE\s+NOTAFTER\s+SECONDSLEFT\n/);
 });
@@ -55,7 +60,7 @@ t.test('/connections shows a live connection with its identity, workload and byt
   let rows: Array<Record<string, unknown>> = [];
   // Bounded wait for the bytes to reach the workload (the count is read from its socket).
   for (let i = 0; i < 50; i++) {
-    rows = (await json(`${rig.admin}/connections`)).body as Array<Record<string, unknown>>;
+    rows = (await json(rig, `${rig.admin}/connections`)).body as Array<Record<string, unknown>>;
     if (rows[0]?.['bytesSent'] === 4321) break;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -68,21 +73,21 @@ t.test('/connections shows a live connection with its identity, workload and byt
   stream.end();
   await answer;
   await idle(rig.agent);
-  t.same((await json(`${rig.admin}/connections`)).body, []);
+  t.same((await json(rig, `${rig.admin}/connections`)).body, []);
 });
 
 t.test('/iptables reports the drift the capture rules found', async (t) => {
   const rig = await adminRig(t);
-  const drifted = (await json(`${rig.admin}/iptables`)).body as { managed: boolean; inSync: boolean; detail: unknown };
+  const drifted = (await json(rig, `${rig.admin}/iptables`)).body as { managed: boolean; inSync: boolean; detail: unknown };
   t.match(drifted, { managed: true, inSync: false, detail: { ipv4: { missing: ['-A MESHLET_OUTPUT ...'] } } });
   rig.capture.drift = { inSync: true, detail: {} };
-  t.match((await json(`${rig.admin}/iptables`)).body, { managed: true, inSync: true });
+  t.match((await json(rig, `${rig.admin}/iptables`)).body, { managed: true, inSync: true });
   t.equal(rig.capture.verifications, 2, 'checked fresh on each request');
 });
 
 t.test('/node: CPU, memory, load, interfaces, kernel, conntrack', async (t) => {
   const rig = await adminRig(t);
-  const node = (await json(`${rig.admin}/node`)).body as Record<string, unknown> & { cpu: { cores: number }; interfaces: Array<{ name: string }> };
+  const node = (await json(rig, `${rig.admin}/node`)).body as Record<string, unknown> & { cpu: { cores: number }; interfaces: Array<{ name: string }> };
   t.ok(node.cpu.cores >= 1);
   t.match(node, { memory: { totalBytes: Number }, load: Array, kernel: String });
   t.ok(node.interfaces.some((i) => i.name === 'lo'), 'the loopback interface is listed');
@@ -91,8 +96,8 @@ t.test('/node: CPU, memory, load, interfaces, kernel, conntrack', async (t) => {
 
 t.test('/healthz and /ready', async (t) => {
   const rig = await adminRig(t);
-  t.same((await json(`${rig.admin}/healthz`)).body, { ok: true });
-  const ready = await json(`${rig.admin}/ready`);
+  t.same((await json(rig, `${rig.admin}/healthz`)).body, { ok: true });
+  const ready = await json(rig, `${rig.admin}/ready`);
   t.equal(ready.status, 200);
   t.match(ready.body, { ready: true, pending: [], version: 'v1' });
 });
@@ -101,32 +106,32 @@ t.test('POST /logging changes the level, for all or one component; bad input cha
   const rig = await adminRig(t);
   const levels = rig.agent.logLevels;
   t.equal(levels.child('outbound').level, 'silent');
-  const all = await json(`${rig.admin}/logging?level=debug`, { method: 'POST' });
+  const all = await json(rig, `${rig.admin}/logging?level=debug`, { method: 'POST' });
   t.equal(all.status, 200);
   t.equal(levels.root.level, 'debug');
   t.equal(levels.child('outbound').level, 'debug', 'an existing component follows');
-  const one = await json(`${rig.admin}/logging`, { method: 'POST', body: JSON.stringify({ level: 'warn', component: 'inbound' }) });
+  const one = await json(rig, `${rig.admin}/logging`, { method: 'POST', body: JSON.stringify({ level: 'warn', component: 'inbound' }) });
   t.match(one.body, { root: 'debug', components: { inbound: 'warn', outbound: 'debug' } });
   t.equal(levels.child('inbound').level, 'warn');
   for (const bad of ['?level=loud', '?level=info&component=nope', '']) {
-    const res = await json(`${rig.admin}/logging${bad}`, { method: 'POST' });
+    const res = await json(rig, `${rig.admin}/logging${bad}`, { method: 'POST' });
     t.equal(res.status, 400, `POST /logging${bad} is refused`);
     t.match(res.body, { error: String });
   }
-  t.match((await json(`${rig.admin}/logging`)).body, { root: 'debug', components: { inbound: 'warn' } }, 'GET shows the levels, unchanged by bad input');
-  t.equal((await fetch(`${rig.admin}/logging`, { method: 'PUT' })).status, 405);
-  t.equal((await json(`${rig.admin}/logging?level=silent`, { method: 'POST' })).status, 200, 'quiet again for the teardown');
+  t.match((await json(rig, `${rig.admin}/logging`)).body, { root: 'debug', components: { inbound: 'warn' } }, 'GET shows the levels, unchanged by bad input');
+  t.equal((await afetch(rig, `${rig.admin}/logging`, { method: 'PUT' })).status, 405);
+  t.equal((await json(rig, `${rig.admin}/logging?level=silent`, { method: 'POST' })).status, 200, 'quiet again for the teardown');
 });
 
 t.test('/quitquitquit: GET is 405, POST starts the quit once', async (t) => {
   const rig = await adminRig(t);
-  const get = await json(`${rig.admin}/quitquitquit`);
+  const get = await json(rig, `${rig.admin}/quitquitquit`);
   t.equal(get.status, 405);
   t.equal(get.headers.get('allow'), 'POST');
   t.equal(rig.quits, 0);
-  t.equal((await fetch(`${rig.admin}/quitquitquit`, { method: 'POST' })).status, 202);
-  t.equal((await fetch(`${rig.admin}/quitquitquit`, { method: 'POST' })).status, 202);
+  t.equal((await afetch(rig, `${rig.admin}/quitquitquit`, { method: 'POST' })).status, 202);
+  t.equal((await afetch(rig, `${rig.admin}/quitquitquit`, { method: 'POST' })).status, 202);
   await new Promise((r) => setImmediate(r));
   t.equal(rig.quits, 1, 'the quit callback ran once');
-  t.equal((await fetch(`${rig.admin}/certs`, { method: 'POST' })).status, 405, 'read-only endpoints refuse POST');
+  t.equal((await afetch(rig, `${rig.admin}/certs`, { method: 'POST' })).status, 405, 'read-only endpoints refuse POST');
 });

@@ -11,12 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AdminServer } from '../../../src/agent/admin-server.js';
+import { newAdminToken, writeAdminToken } from '../../../src/agent/admin-token.js';
 import { Agent, type CaptureDrift, type CaptureRules } from '../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity-manager.js';
 import { MetricsServer } from '../../../src/agent/metrics-server.js';
 import { TunnelPool } from '../../../src/agent/tunnel-client.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
+import type { LocalHttpLimits } from '../../../src/ops/http-limits.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 import { digestBackend } from './tunnel-streams.js';
 
@@ -40,6 +42,11 @@ export interface AdminRig {
   agent: Agent;
   capture: FakeCapture;
   admin: string;
+  /** The admin server's token, and the file it is written to (mode 0600, for the CLI tests). */
+  token: string;
+  tokenFile: string;
+  /** `{ authorization: 'Bearer <token>' }`, for fetch. */
+  auth: Record<string, string>;
   metrics: string;
   backendPort: number;
   /** How often `POST /quitquitquit` reached the quit callback. */
@@ -58,7 +65,7 @@ function server(address: string): WorkloadInfo {
 type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
 /** Starts the rig; everything is torn down with the test. */
-export async function adminRig(t: Teardown, flags: Record<string, unknown> = {}): Promise<AdminRig> {
+export async function adminRig(t: Teardown, flags: Record<string, unknown> = {}, adminLimits: Partial<LocalHttpLimits> = {}): Promise<AdminRig> {
   const logger = pino({ level: 'silent' });
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-admin-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,7 +76,7 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {})
   await once(backend, 'listening');
   t.teardown(() => void backend.close());
   const config = loadAgentConfig(
-    { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, adminPort: 0, metricsPort: 0, ...flags },
+    { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, adminPort: 0, metricsPort: 0, loopbackWorkloads: true, ...flags },
     {},
   );
   const capture = new FakeCapture();
@@ -82,7 +89,10 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {})
   };
   await agent.applySnapshot(snapshot);
   const rig = { quits: 0 } as AdminRig;
-  const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1) });
+  const token = newAdminToken();
+  const tokenFile = join(dir, 'run', 'admin-token');
+  await writeAdminToken(tokenFile, token);
+  const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1), token, limits: adminLimits });
   const metrics = new MetricsServer(agent.metrics, logger);
   t.teardown(() => admin.close());
   t.teardown(() => metrics.close());
@@ -98,6 +108,9 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {})
     agent,
     capture,
     admin: `http://127.0.0.1:${adminAddr.port}`,
+    token,
+    tokenFile,
+    auth: { authorization: `Bearer ${token}` },
     metrics: `http://127.0.0.1:${metricsAddr.port}/metrics`,
     backendPort: (backend.address() as AddressInfo).port,
     connect: (address: string, port: number) => pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address, port }),

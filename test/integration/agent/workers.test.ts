@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AdminServer } from '../../../src/agent/admin-server.js';
+import { newAdminToken } from '../../../src/agent/admin-token.js';
 import { Agent } from '../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity-manager.js';
@@ -67,7 +68,7 @@ async function workersRig(t: Teardown): Promise<Rig> {
   const bound = await agent.start();
   const snapshot: NodeSnapshot = { version: 'v1', node: 'node1', nodeAddress: '127.0.0.1', trustDomain: TD, localWorkloads: [serverWorkload], workloads: [serverWorkload], services: [] };
   await agent.applySnapshot(snapshot);
-  const admin = new AdminServer({ agent, logger, quit: () => undefined });
+  const admin = new AdminServer({ agent, logger, quit: () => undefined, token: ADMIN_TOKEN });
   const metrics = new MetricsServer(agent.metrics, logger);
   t.teardown(() => admin.close());
   t.teardown(() => metrics.close());
@@ -103,8 +104,11 @@ function total(text: string, name: string, labels?: RegExp): number {
   return sum;
 }
 
+/** The admin token of the rig's admin server (sent on every getJson; other ports ignore it). */
+const ADMIN_TOKEN = newAdminToken();
+
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: res.status, body: await res.json() };
 }
 

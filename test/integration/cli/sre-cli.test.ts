@@ -3,7 +3,9 @@
  * 127.0.0.1 (port 0), run through commander with a captured io: output and exit codes.
  */
 import { Command, CommanderError } from 'commander';
+import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import type { AdminIo } from '../../../src/cli/admin-client.js';
@@ -54,7 +56,7 @@ const widest = (text: string): number => Math.max(...text.split('\n').map((l) =>
 t.test('status: a healthy node exits 0; drift, not ready and no snapshot exit 2 with the reasons', async (t) => {
   const rig = await adminRig(t);
   rig.capture.drift = { inSync: true, detail: {} };
-  const ok = await meshlet('status', '--admin', hostPort(rig.admin));
+  const ok = await meshlet('status', '--admin', hostPort(rig.admin), '--admin-token-file', rig.tokenFile);
   t.equal(ok.code, 0, ok.stdout + ok.stderr);
   t.match(ok.stdout, /^snapshot\s+v1, applied \d+s ago/m);
   t.match(ok.stdout, /^workloads\s+1 on this node, 1 in the mesh; 0 services$/m);
@@ -67,7 +69,7 @@ t.test('status: a healthy node exits 0; drift, not ready and no snapshot exit 2 
   t.ok(widest(ok.stdout) <= 100, 'fits 100 columns');
 
   rig.capture.drift = { inSync: false, detail: { ipv4: { inSync: false, missing: ['-A MESHLET_OUTPUT x', '-A y'], unexpected: ['-A z'] } } };
-  const drifted = await meshlet('status', '--admin', rig.admin);
+  const drifted = await meshlet('status', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(drifted.code, 2);
   t.match(drifted.stdout, /^iptables\s+DRIFTED: ipv4 2 missing, 1 unexpected$/m);
   t.match(drifted.stdout, /UNHEALTHY:\n {2}- capture rules drifted/);
@@ -96,22 +98,22 @@ t.test('status assessment: certificates expired or under 10% of their lifetime a
 
 t.test('proxy-config: tables, json, yaml', async (t) => {
   const rig = await adminRig(t);
-  const workloads = await meshlet('proxy-config', 'workloads', '--admin', rig.admin);
+  const workloads = await meshlet('proxy-config', 'workloads', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(workloads.code, 0, workloads.stderr);
   t.equal(workloads.stdout, `UID              ADDRESSES  NODE   IDENTITY${' '.repeat(SERVER_ID.length - 8)}  TLS     LOCAL\nPod/demo/server  127.0.0.1  node1  ${SERVER_ID}  STRICT  yes\n`);
-  const certs = await meshlet('proxy-config', 'certs', '--admin', rig.admin, '-o', 'json');
+  const certs = await meshlet('proxy-config', 'certs', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
   t.equal(certs.code, 0);
   t.same((JSON.parse(certs.stdout) as Array<{ identity: string }>).map((c) => c.identity), [SERVER_ID]);
-  const services = await meshlet('proxy-config', 'services', '--admin', rig.admin, '-o', 'yaml');
+  const services = await meshlet('proxy-config', 'services', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'yaml');
   t.same(parse(services.stdout), []);
-  const config = await meshlet('proxy-config', 'config', '--admin', rig.admin);
+  const config = await meshlet('proxy-config', 'config', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.match(config.stdout, /^version\s+v1$/m);
   t.match(config.stdout, /^listener tunnel\s+127\.0\.0\.1:\d+$/m);
   t.ok(widest(config.stdout) <= 100, 'fits 100 columns');
   const stream = await rig.connect('127.0.0.1', rig.backendPort);
   t.teardown(() => void stream.destroy());
   t.equal(await status(stream), 200);
-  const conns = await meshlet('proxy-config', 'connections', '--admin', rig.admin);
+  const conns = await meshlet('proxy-config', 'connections', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.match(conns.stdout, /^ID\s+DIR\s+MODE\s+SOURCE\s+DESTINATION\s+WORKLOADS\s+POLICY\s+SENT\s+RECV\s+AGE\n/);
   t.match(conns.stdout, /\n\S+\s+inbound\s+\S+\s+127\.0\.0\.1:\d+\s+127\.0\.0\.1:\d+\s+- -> Pod\/demo\/server\s+mutual_tls\s+0B\s+0B\s+\S+s\n$/);
   t.ok(widest(conns.stdout) <= 100, `fits 100 columns:\n${conns.stdout}`);
@@ -119,18 +121,18 @@ t.test('proxy-config: tables, json, yaml', async (t) => {
 
 t.test('log-level: sets all or one component; bad values exit 64 and change nothing', async (t) => {
   const rig = await adminRig(t);
-  const all = await meshlet('log-level', 'debug', '--admin', rig.admin);
+  const all = await meshlet('log-level', 'debug', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(all.code, 0, all.stderr);
   t.match(all.stdout, /^\(root\)\s+debug$/m);
   t.equal(rig.agent.logLevels.levels().root, 'debug');
-  const one = await meshlet('log-level', 'warn', '--component', 'outbound', '--admin', rig.admin);
+  const one = await meshlet('log-level', 'warn', '--component', 'outbound', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(one.code, 0, one.stderr);
   t.equal(rig.agent.logLevels.levels().components['outbound'], 'warn');
   t.equal(rig.agent.logLevels.levels().root, 'debug');
-  const badLevel = await meshlet('log-level', 'loud', '--admin', rig.admin);
+  const badLevel = await meshlet('log-level', 'loud', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(badLevel.code, 64);
   t.match(badLevel.stderr, /level "loud": must be one of/);
-  const badComponent = await meshlet('log-level', 'info', '--component', 'nope', '--admin', rig.admin);
+  const badComponent = await meshlet('log-level', 'info', '--component', 'nope', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(badComponent.code, 64);
   t.match(badComponent.stderr, /--component "nope": the agent refused it: component="nope": unknown/);
   t.equal(rig.agent.logLevels.levels().root, 'debug', 'nothing changed');
@@ -160,4 +162,26 @@ t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 
     t.match(down.stderr, new RegExp(`cannot reach the agent's admin API at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
     t.match(down.stderr, /check that the agent runs on this node/);
   }
+});
+
+t.test('the admin token: missing, unreadable or stale files exit 1 with MESHLET_ERR_ADMIN_UNAUTHORIZED naming the file', async (t) => {
+  const rig = await adminRig(t);
+  const missing = `${rig.tokenFile}.missing`;
+  for (const args of [['status'], ['proxy-config', 'workloads'], ['log-level', 'debug']]) {
+    const run = await meshlet(...args, '--admin', rig.admin, '--admin-token-file', missing);
+    t.equal(run.code, 1, `${args.join(' ')}: exit 1`);
+    t.match(run.stderr, /answered 401: cannot read the admin token file \S+admin-token\.missing \(ENOENT\)/);
+    t.match(run.stderr, /run as root on the node/);
+  }
+  t.equal(rig.agent.logLevels.levels().root, 'silent', 'log-level without the token changed nothing');
+  const stale = join(dirname(rig.tokenFile), 'stale-token');
+  writeFileSync(stale, `${'0'.repeat(64)}\n`, { mode: 0o600 });
+  const wrong = await meshlet('log-level', 'debug', '--admin', rig.admin, '--admin-token-file', stale);
+  t.equal(wrong.code, 1);
+  t.match(wrong.stderr, /answered 403: the token in \S+stale-token is not the agent's/);
+  t.equal(rig.agent.logLevels.levels().root, 'silent', 'a wrong token changed nothing');
+  const right = await meshlet('log-level', 'error', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
+  t.equal(right.code, 0, right.stderr);
+  t.equal(rig.agent.logLevels.levels().root, 'error', 'with the token it works');
+  rig.agent.logLevels.set('silent');
 });
