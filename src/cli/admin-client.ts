@@ -5,7 +5,7 @@
  * reached or that refuses the token).
  */
 import { readFileSync } from 'node:fs';
-import type { Command, CommanderError } from 'commander';
+import { Option, type Command, type CommanderError } from 'commander';
 import { DEFAULT_ADMIN_TOKEN_FILE } from '../agent/admin-token.js';
 import { EXIT_USAGE, isMeshletError, MeshletError } from '../mesh/errors.js';
 
@@ -71,7 +71,9 @@ export function readAdminToken(file: string = DEFAULT_ADMIN_TOKEN_FILE): AdminTo
 export function adminOptions(cmd: Command): Command {
   return cmd
     .option('--admin <address>', "the agent's admin API", DEFAULT_ADMIN)
-    .option('--admin-token-file <file>', "the agent's admin token (its --admin-token-file; root only)", DEFAULT_ADMIN_TOKEN_FILE);
+    .addOption(
+      new Option('--admin-token-file <file>', "the agent's admin token (its --admin-token-file; root only)").env('MESHLET_ADMIN_TOKEN_FILE').default(DEFAULT_ADMIN_TOKEN_FILE),
+    );
 }
 
 /** One admin answer: the HTTP status and the decoded JSON body (unknown until validated). */

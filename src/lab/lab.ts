@@ -39,6 +39,8 @@ export interface AgentContext {
   readonly configDir: string;
   readonly stateDir: string;
   readonly logFile: string;
+  /** Where this node's agent writes its admin token (one per node: the lab's agents share one filesystem). */
+  readonly adminTokenFile: string;
   /** Set when the lab runs a controller: the agent joins it instead of reading `config/`. */
   readonly controller?: LabControllerInfo;
 }
@@ -85,7 +87,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * `node <repo>/dist/src/cli/main.js agent --node N` with `--config C --state-dir S` (static
- * mode), or `--controller A --controller-ca F --join-token-file T` when the lab has a controller.
+ * mode), or `--controller A --controller-ca F --join-token-file T` when the lab has a controller;
+ * `--admin-token-file` in the lab directory, one per node.
  */
 export function defaultAgentCommand(node: string, ctx: AgentContext): AgentCommand {
   const source =
@@ -94,7 +97,7 @@ export function defaultAgentCommand(node: string, ctx: AgentContext): AgentComma
       : ['--controller', ctx.controller.address, '--controller-ca', ctx.controller.caFile, '--join-token-file', ctx.controller.tokenFile];
   return {
     command: process.execPath,
-    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--log-level', 'info'],
+    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--admin-token-file', ctx.adminTokenFile, '--log-level', 'info'],
   };
 }
 
@@ -229,6 +232,7 @@ export class Lab {
         configDir: this.paths.configDir,
         stateDir: this.paths.stateDir,
         logFile,
+        adminTokenFile: this.adminTokenFile(node),
         ...(this.options.controller === true ? { controller: controllerInfo(this.paths, node) } : {}),
       };
       agent = new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
@@ -249,6 +253,15 @@ export class Lab {
   async killAgent(node: string): Promise<void> {
     await this.agentOf(node).kill();
     this.writeRecord();
+  }
+
+  /**
+   * The file a node's agent writes its admin token to (`meshlet status --admin-token-file`),
+   * in the lab directory: each agent has its own, as each node of a cluster has its own /run.
+   */
+  adminTokenFile(node: string): string {
+    this.nodeAddress(node);
+    return join(this.paths.dir, 'admin', `${node}.token`);
   }
 
   /** Pid of a node's running agent, if any. */

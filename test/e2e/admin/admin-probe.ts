@@ -1,10 +1,14 @@
 /**
- * One HTTP request from inside a lab namespace (`node admin-probe.js METHOD URL`); prints
- * JSON {ok, status, body} or {ok: false, error}. Bounded: 5 s.
+ * One HTTP request from inside a lab namespace (`node admin-probe.js METHOD URL [TOKEN_FILE]`);
+ * prints JSON {ok, status, body} or {ok: false, error}. With a token file, sends its contents
+ * as `Authorization: Bearer` (the admin API's token). Bounded: 5 s.
  */
-const [method = 'GET', url = ''] = process.argv.slice(2);
+import { readFileSync } from 'node:fs';
+
+const [method = 'GET', url = '', tokenFile] = process.argv.slice(2);
 try {
-  const res = await fetch(url, { method, signal: AbortSignal.timeout(5_000) });
+  const headers: Record<string, string> = tokenFile === undefined ? {} : { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` };
+  const res = await fetch(url, { method, headers, signal: AbortSignal.timeout(5_000) });
   const body = await res.text();
   console.log(JSON.stringify({ ok: true, status: res.status, body: body.slice(0, 20_000) }));
 } catch (err) {

@@ -23,7 +23,8 @@ const topology: LabTopology = {
 t.test('meshlet status, proxy-config and log-level on a lab node', async (t) => {
   if (!requireNamespaces(t)) return;
   await withLab(topology, { controller: true }, async (lab) => {
-    const run = (args: string[]) => lab.exec('node1', process.execPath, [CLI, ...args], { timeoutMs: 20_000 });
+    // The agent's token file: in a lab each node's is in the lab directory (a real node: /run/meshlet/admin-token).
+    const run = (args: string[]) => lab.exec('node1', process.execPath, [CLI, ...args, '--admin-token-file', lab.adminTokenFile('node1')], { timeoutMs: 20_000 });
     const status = await run(['status']);
     t.equal(status.code, 0, `status exits 0 on a healthy node (${status.stdout}${status.stderr})`);
     t.match(status.stdout, /healthy/);
@@ -51,6 +52,10 @@ t.test('meshlet status, proxy-config and log-level on a lab node', async (t) => 
     const drifted = await run(['status']);
     t.equal(drifted.code, 2, `status exits 2 when the rules drifted (${drifted.stdout})`);
     t.match(drifted.stdout, /UNHEALTHY/);
+
+    const noToken = await lab.exec('node1', process.execPath, [CLI, 'log-level', 'info', '--admin-token-file', `${lab.adminTokenFile('node1')}.missing`], { timeoutMs: 20_000 });
+    t.equal(noToken.code, 1, 'without the admin token log-level exits 1');
+    t.match(noToken.stderr, /answered 401: cannot read the admin token file/);
 
     const unreachable = await lab.exec('node2', process.execPath, [CLI, 'status', '--admin', '127.0.0.1:1'], { timeoutMs: 20_000 });
     t.equal(unreachable.code, 1, 'an unreachable admin port exits 1');
