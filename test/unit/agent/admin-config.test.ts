@@ -25,3 +25,10 @@ t.test('the admin address must be loopback; bad values are listed together', asy
   });
   for (const addr of ['198.18.0.1', '::', 'localhost']) t.throws(() => loadAgentConfig({ ...base, adminAddress: addr }, {}), { message: /--admin-address/ });
 });
+
+t.test('the admin token file: /run/meshlet/admin-token by default, a flag or MESHLET_ADMIN_TOKEN_FILE, absolute only', async (t) => {
+  t.equal(loadAgentConfig(base, {}).adminTokenFile, '/run/meshlet/admin-token');
+  t.equal(loadAgentConfig(base, { MESHLET_ADMIN_TOKEN_FILE: '/run/x/token' }).adminTokenFile, '/run/x/token');
+  t.equal(loadAgentConfig({ ...base, adminTokenFile: '/srv/t' }, { MESHLET_ADMIN_TOKEN_FILE: '/run/x/token' }).adminTokenFile, '/srv/t', 'the flag wins');
+  t.throws(() => loadAgentConfig({ ...base, adminTokenFile: 'token' }, {}), { code: 'MESHLET_ERR_CONFIG_INVALID', message: /--admin-token-file="token": must be an absolute path/ });
+});
