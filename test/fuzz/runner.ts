@@ -10,7 +10,7 @@ import { SLOW_INPUT_MS, type FuzzProperty, type FuzzTarget } from './fuzz-proper
 
 /** How one target is run. */
 export interface RunOptions {
-  /** Generated inputs for the whole target (shared by weight); the corpus comes on top. */
+  /** Inputs for the whole target (shared by weight), the corpus replayed first among them. */
   readonly runs: number;
   /** Wall-clock budget for the whole target, shrinking included. */
   readonly budgetMs: number;
