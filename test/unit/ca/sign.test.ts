@@ -113,3 +113,18 @@ function csrWithout(keyPem: string): string {
   csr.sign(key, forge.md.sha256.create());
   return forge.pki.certificationRequestToPem(csr);
 }
+
+t.test('a CSR whose signature is shorter than its modulus is MESHLET_ERR_CERT, not forge\'s Error (found by fuzzing)', async (t) => {
+  // The fuzzer flipped a byte of a CSR's modulus: the key stayed in the allowed size, the
+  // 256-byte signature no longer fit it, and forge's verify threw "Encrypted message length is
+  // invalid." as a bare Error, which the agent API answered with INTERNAL.
+  const ca = await newCa(t);
+  const signer = forge.pki.privateKeyFromPem(await newKey());
+  const modulus = new forge.jsbn.BigInteger(`c${'5'.repeat(766)}1`, 16); // 3072 bits, odd
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.setRsaPublicKey(modulus, new forge.jsbn.BigInteger('65537'));
+  csr.setAttributes([{ name: 'extensionRequest', extensions: [{ name: 'subjectAltName', altNames: [{ type: 6, value: ID_A }] }] }]);
+  csr.sign(signer, forge.md.sha256.create());
+  const err = thrown(() => ca.sign(forge.pki.certificationRequestToPem(csr), { identity: ID_A }));
+  t.equal(isMeshletError(err) ? err.code : `${(err as Error | undefined)?.constructor.name}: ${(err as Error | undefined)?.message}`, 'MESHLET_ERR_CERT');
+});
