@@ -5,7 +5,7 @@
  * ({@link WorkerDataPath}). Drains on shutdown.
  */
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
@@ -15,7 +15,9 @@ import { DataPlane, EMPTY_SNAPSHOT, type ConnectionRow, type DataPlaneAddresses 
 import { IdentityManager, type CertificateSigner } from './identity-manager.js';
 import { LogLevels } from './log-levels.js';
 import { AgentMetrics } from './metrics.js';
+import type { CapturedAddresses } from './outbound.js';
 import { Readiness } from './readiness.js';
+import type { SnapshotStore } from './snapshot-store.js';
 import type { TunnelPool } from './tunnel-client.js';
 import { WorkerDataPath } from './worker-data-path.js';
 import { TicketKeys } from './ticket-keys.js';
@@ -62,7 +64,22 @@ export interface AgentOptions {
   readonly driftCheckMs?: number;
   /** The worker entry script (default: worker-main.js beside this file); for tests. */
   readonly workerEntry?: string;
+  /**
+   * Where the last good snapshot is kept across restarts (controller mode). Given: `start()`
+   * loads it before binding and serves with it until the controller answers, and every snapshot
+   * applied with {@link Agent.applySnapshot} is saved to it.
+   */
+  readonly snapshotStore?: SnapshotStore;
+  /** A captured connection's source and original destination (default: the kernel's); in-process data path only, for tests on loopback. */
+  readonly captured?: (socket: Socket) => CapturedAddresses;
 }
+
+/**
+ * Where the snapshot in force came from: none yet (captured traffic is refused), the state
+ * directory (a restart while the controller is away; readiness still waits for a live one), or
+ * the controller or static YAML.
+ */
+export type SnapshotSource = 'none' | 'persisted' | 'live';
 
 /** Components whose loggers live in the data path (made here too, so the admin API knows them). */
 const DATA_PATH_COMPONENTS = ['access', 'inbound', 'outbound', 'tunnel-client', 'tunnel-server'];
@@ -84,6 +101,8 @@ export class Agent {
   private readonly pool: WorkerDataPath | undefined;
   private healthServer: http.Server | undefined;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
+  private source: SnapshotSource = 'none';
+  private readonly store: SnapshotStore | undefined;
   private applying: Promise<void> = Promise.resolve();
   private draining: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -103,6 +122,7 @@ export class Agent {
     // Each check runs iptables-save: once a minute finds drift soon enough without costing much.
     this.driftCheckMs = opts.driftCheckMs ?? 60_000;
     this.logLevels = opts.logLevels ?? new LogLevels(opts.logger);
+    this.store = opts.snapshotStore;
     const inProcess = this.config.workers <= 1;
     this.metrics = new AgentMetrics({ dataPath: inProcess });
     this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
@@ -121,6 +141,7 @@ export class Agent {
         identities: this.identities,
         metrics: this.metrics.dataPath as NonNullable<AgentMetrics['dataPath']>,
         ticketKeys: this.ticketKeys.current,
+        ...(opts.captured === undefined ? {} : { captured: opts.captured }),
       });
     } else {
       for (const c of DATA_PATH_COMPONENTS) this.logLevels.child(c);
@@ -235,10 +256,23 @@ export class Agent {
     return this.index.snapshot;
   }
 
-  /** Binds every listener. Capture rules are applied only after this, so nothing is redirected to a closed port. */
+  /** Where the snapshot in force came from. */
+  get snapshotSource(): SnapshotSource {
+    return this.source;
+  }
+
+  /**
+   * Binds every listener. Capture rules are applied only after this, so nothing is redirected to
+   * a closed port. With a snapshot store, the persisted snapshot is read first and applied right
+   * after binding, so a restart while the controller is down knows its meshed workloads again.
+   */
   async start(): Promise<BoundAddresses> {
+    const persisted = await this.store?.load({ node: this.config.node, trustDomain: this.config.trustDomain });
     try {
-      return await this.bindAll();
+      const bound = await this.bindAll();
+      // Unless a live snapshot came first; never waits for certificates or rules (they retry).
+      if (persisted !== undefined && this.source === 'none') void this.install(persisted, 'persisted').catch(() => undefined);
+      return bound;
     } catch (err) {
       // Leave nothing half-bound behind a failed start.
       await (this.plane?.destroy() ?? this.pool?.destroy());
@@ -280,7 +314,7 @@ export class Agent {
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (req.url === '/healthz/ready' || req.url === '/ready') {
-        const body = { ready, pending: this.readiness.pending(), draining: this.draining !== undefined, version: this.index.snapshot.version };
+        const body = { ready, pending: this.readiness.pending(), draining: this.draining !== undefined, version: this.index.snapshot.version, snapshotSource: this.source };
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
       } else {
         res.writeHead(404).end();
@@ -297,14 +331,26 @@ export class Agent {
    * is retried until it succeeds or a newer snapshot replaces it.
    */
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
+    // Saved in the background: the disk never holds back the tables, the ACK or the rules.
+    void this.store?.save(snapshot);
+    return this.install(snapshot, 'live');
+  }
+
+  /**
+   * Puts a snapshot in force. A persisted one serves the data path (meshed sources refused
+   * rather than passed in plaintext, certificates asked for again) but does not release the
+   * readiness blocker: that waits for a live snapshot.
+   */
+  private install(snapshot: NodeSnapshot, source: Exclude<SnapshotSource, 'none'>): Promise<void> {
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot);
+    this.source = source;
     this.plane?.setSnapshot(this.index);
     this.pool?.setSnapshot(snapshot);
     this.appliedAtMs = Date.now();
-    this.readiness.release('snapshot');
+    if (source === 'live') this.readiness.release('snapshot');
     this.logger.info(
-      { version: snapshot.version, previous, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
+      { version: snapshot.version, previous, source, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
       'snapshot applied',
     );
     clearTimeout(this.retryTimer);
@@ -346,7 +392,7 @@ export class Agent {
     this.logger.error({ version: index.snapshot.version, err: what }, `snapshot not fully applied; retrying in ${this.retryMs} ms`);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      if (this.index === index && this.draining === undefined) void this.applySnapshot(index.snapshot).catch(() => undefined);
+      if (this.index === index && this.draining === undefined) void this.install(index.snapshot, this.source === 'persisted' ? 'persisted' : 'live').catch(() => undefined);
     }, this.retryMs);
     this.retryTimer.unref();
   }

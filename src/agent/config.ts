@@ -27,7 +27,10 @@ export interface AgentConfig {
   readonly configDir: string;
   /** Controller mode: snapshots and certificates from the controller. */
   readonly controller?: ControllerEndpoint;
-  /** Where the static-mode CA lives (shared by the agents of one host or lab). */
+  /**
+   * The agent's state: in controller mode the last good snapshot (`agent-snapshot.json`, one
+   * agent per directory); in static mode the CA (`ca/`, shared by the agents of one host or lab).
+   */
   readonly stateDir: string;
   readonly trustDomain: string;
   readonly logLevel: string;

@@ -13,7 +13,7 @@ import type { DataPathMetrics } from './data-path-metrics.js';
 import type { IdentitySource } from './identity-manager.js';
 import { InboundProxy } from './inbound.js';
 import type { LogLevels } from './log-levels.js';
-import { OutboundProxy } from './outbound.js';
+import { OutboundProxy, type CapturedAddresses } from './outbound.js';
 import { TunnelPool } from './tunnel-client.js';
 import { TunnelServer } from './tunnel-server.js';
 import { WorkloadIndex } from './workload-index.js';
@@ -43,6 +43,8 @@ export interface DataPlaneOptions {
   readonly ownPorts?: readonly number[];
   /** TLS session ticket keys of the tunnel server (shared by the agent's workers; see `ticket-keys.ts`). */
   readonly ticketKeys?: Buffer;
+  /** A captured connection's source and original destination (default: the kernel's); for tests on loopback. */
+  readonly captured?: (socket: net.Socket) => CapturedAddresses;
 }
 
 /** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
@@ -102,6 +104,7 @@ export class DataPlane {
       inbound: this.inbound,
       tunnels: this.tunnels,
       ownPorts: new Set(opts.ownPorts ?? [ports.outbound, ports.inbound, ports.tunnel]),
+      ...(opts.captured === undefined ? {} : { captured: opts.captured }),
     });
     metrics.watch({
       openedByDirection: () => this.connections.openedByDirection,

@@ -51,6 +51,7 @@ export class AgentMetrics {
   private readonly merging: MergingRegistry;
   private source: MetricsSource | undefined;
   private readonly restarts: Counter;
+  private readonly snapshotStoreFailures: Counter<'operation'>;
 
   constructor(opts: AgentMetricsOptions = {}) {
     this.merging = new MergingRegistry();
@@ -59,6 +60,11 @@ export class AgentMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.dataPath = opts.dataPath === false ? undefined : new DataPathMetrics(this.registry);
     this.restarts = new Counter({ name: 'meshlet_agent_worker_restarts_total', help: 'Data-path worker processes that died and were started again', registers });
+    this.snapshotStoreFailures = new Counter({
+      name: 'meshlet_agent_snapshot_store_failures_total', help: 'Persisted-snapshot reads (load, at start) and writes (save) that failed', labelNames: ['operation'], registers,
+    });
+    // Both series from the start, so an alert on an increase sees the first failure.
+    for (const operation of ['load', 'save']) this.snapshotStoreFailures.inc({ operation }, 0);
     this.configMetrics(registers);
   }
 
@@ -75,6 +81,11 @@ export class AgentMetrics {
   /** A worker died and is being started again. */
   workerRestarted(): void {
     this.restarts.inc();
+  }
+
+  /** Reading or writing the persisted snapshot failed (`snapshot-store.ts`). */
+  snapshotStoreFailed(operation: 'load' | 'save'): void {
+    this.snapshotStoreFailures.inc({ operation });
   }
 
   /** The exposition text (with the workers' metrics summed in). */

@@ -1,8 +1,9 @@
 /**
  * The outbound side: a connection a meshed local workload opened, captured on :15001.
- * Original destination -> source workload -> Service VIP (round robin) or direct address ->
- * same node (in-process to the inbound side), other node (mTLS tunnel), or plaintext when the
- * destination is not meshed.
+ * Original destination -> {@link planOutbound} (source workload, Service VIP round robin or
+ * direct address) -> same node (in-process to the inbound side), other node (mTLS tunnel),
+ * plaintext when the snapshot says the destination is not meshed, or a reset: never plaintext
+ * for a meshed workload, and nothing at all before the first snapshot.
  */
 import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
 import net, { type Socket } from 'node:net';
@@ -11,6 +12,8 @@ import type { WorkloadInfo } from '../mesh/types.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import type { InboundProxy } from './inbound.js';
 import { originalDst, type SocketAddress } from './original-dst.js';
+import { planOutbound, type OutboundPlan } from './outbound-plan.js';
+import { ThrottledLog } from '../ops/throttled-log.js';
 import { abort, splice } from './splice.js';
 import { hostPort, type TunnelPool } from './tunnel-client.js';
 import type { WorkloadIndex } from './workload-index.js';
@@ -26,6 +29,25 @@ export interface OutboundProxyOptions {
   readonly ownPorts: ReadonlySet<number>;
   /** How long a peer agent may take to answer a CONNECT (it connects to the workload first). */
   readonly responseTimeoutMs?: number;
+  /**
+   * Where a captured connection came from and was going (default {@link capturedAddresses}: its
+   * peer address and `SO_ORIGINAL_DST`). Tests on loopback, which have no REDIRECT, inject it.
+   */
+  readonly captured?: (socket: Socket) => CapturedAddresses;
+}
+
+/** A captured connection's source address and original destination. */
+export interface CapturedAddresses {
+  readonly source: string;
+  readonly destination: SocketAddress;
+}
+
+/**
+ * The kernel's view of a captured connection: the peer address and `SO_ORIGINAL_DST`.
+ * @throws MeshletError MESHLET_ERR_ORIGINAL_DST when the original destination cannot be read.
+ */
+export function capturedAddresses(socket: Socket): CapturedAddresses {
+  return { source: plainAddress(socket.remoteAddress), destination: originalDst(socket) };
 }
 
 /** Strips the IPv4-mapped prefix a dual-stack socket reports. */
@@ -43,6 +65,9 @@ export class OutboundProxy {
   private readonly tunnels: TunnelPool;
   private readonly ownPorts: ReadonlySet<number>;
   private readonly responseTimeoutMs: number;
+  private readonly captured: (socket: Socket) => CapturedAddresses;
+  /** A pod can open refused connections at will: one warning a minute (each has its access-log line). */
+  private readonly refusedLog: ThrottledLog;
 
   constructor(opts: OutboundProxyOptions) {
     this.logger = opts.logger;
@@ -53,20 +78,22 @@ export class OutboundProxy {
     this.ownPorts = opts.ownPorts;
     // Longer than the peer's own 10 s connect timeout, so its 503/504 arrives first.
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 15_000;
+    this.captured = opts.captured ?? capturedAddresses;
+    this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
   }
 
   /** Entry point for a socket accepted on the outbound capture port (paused). */
   onConnection(socket: Socket): void {
     socket.on('error', noop);
+    let srcAddress: string;
     let dst: SocketAddress;
     try {
-      dst = originalDst(socket);
+      ({ source: srcAddress, destination: dst } = this.captured(socket));
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, src: socket.remoteAddress }, 'outbound: no original destination');
       socket.destroy();
       return;
     }
-    const srcAddress = plainAddress(socket.remoteAddress);
     if (this.ownPorts.has(dst.port) && dst.address === plainAddress(socket.localAddress)) {
       // Not redirected: someone dialled the capture port itself. Serving it would loop.
       this.logger.warn({ src: srcAddress, dst: hostPort(dst.address, dst.port) }, 'outbound: direct connection to the capture port refused');
@@ -75,46 +102,44 @@ export class OutboundProxy {
     }
     const rec = this.table.open('outbound', hostPort(srcAddress, socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.counted = socket;
-    const index = this.index();
-    const source = index.localWorkload(srcAddress);
-    if (source === undefined) {
-      // Capture rules lag a snapshot that dropped this workload: behave as if not captured.
-      this.direct(rec, socket, dst.address, dst.port, 'passthrough');
-      return;
-    }
-    rec.sourceWorkload = source.uid;
-    rec.sourceIdentity = source.identity;
-    this.route(rec, socket, source, index, dst);
+    this.carryOut(rec, socket, planOutbound(this.index(), srcAddress, dst));
   }
 
-  private route(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, index: WorkloadIndex, dst: SocketAddress): void {
-    const target = index.resolveOutbound(dst.address, dst.port);
-    if (target.kind !== 'passthrough' && target.service !== undefined) rec.service = target.service.key;
-    switch (target.kind) {
-      case 'no-endpoints':
-        this.logger.warn({ code: 'MESHLET_ERR_NO_ROUTE', service: target.service.key, dst: rec.destination }, 'outbound: service has no endpoints');
+  private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan): void {
+    if (plan.source !== undefined) {
+      rec.sourceWorkload = plan.source.uid;
+      rec.sourceIdentity = plan.source.identity;
+    }
+    if (plan.service !== undefined) rec.service = plan.service.key;
+    switch (plan.kind) {
+      case 'refuse':
+        if (plan.why === 'no-endpoints') {
+          this.logger.warn({ code: 'MESHLET_ERR_NO_ROUTE', service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
+        } else {
+          this.refusedLog.warn({ code: plan.outcome === 'denied' ? 'MESHLET_ERR_POLICY_DENIED' : 'MESHLET_ERR_NO_ROUTE', why: plan.why, src: rec.source, dst: rec.destination });
+        }
         abort(socket);
-        this.table.close(rec, 'no_route', `service ${target.service.key} has no endpoints for this port`);
+        this.table.close(rec, plan.outcome, plan.reason);
         return;
-      case 'passthrough':
-      case 'plaintext':
-        this.direct(rec, socket, target.address, target.port, target.kind);
+      case 'direct':
+        this.direct(rec, socket, plan.address, plan.port, plan.mode);
         return;
-      case 'meshed':
-        rec.destinationWorkload = target.workload.uid;
-        rec.destinationIdentity = target.workload.identity;
+      case 'local':
+      case 'tunnel':
+        rec.destinationWorkload = plan.workload.uid;
+        rec.destinationIdentity = plan.workload.identity;
         rec.securityPolicy = 'mutual_tls';
-        if (target.local) {
+        if (plan.kind === 'local') {
           rec.mode = 'local';
           // Hand the socket to the inbound side; it keeps its own record (the destination's
           // view), this one closes with the socket.
-          this.inbound.deliverLocal(socket, source, target.address, target.port, target.service?.key, (outcome, reason) =>
+          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (outcome, reason) =>
             this.table.close(rec, outcome, reason),
           );
           return;
         }
         rec.mode = 'tunnel';
-        void this.tunnel(rec, socket, source, target.workload, target.address, target.port);
+        void this.tunnel(rec, socket, plan.source, plan.workload, plan.address, plan.port);
         return;
     }
   }

@@ -15,8 +15,12 @@ export type OutboundTarget =
       readonly service?: ServiceInfo;
       readonly local: boolean;
     }
-  /** A Service endpoint whose workload is not meshed: plaintext, straight to it. */
-  | { readonly kind: 'plaintext'; readonly address: string; readonly port: number; readonly service: ServiceInfo }
+  /**
+   * A Service endpoint with no meshed workload in the snapshot: plaintext, straight to it, unless
+   * `endpoint.meshed` says it is meshed after all (its workload missing from the view): then the
+   * connection is refused, never sent in plaintext (see `outbound-plan.ts`).
+   */
+  | { readonly kind: 'plaintext'; readonly address: string; readonly port: number; readonly service: ServiceInfo; readonly endpoint: EndpointInfo }
   /** A Service VIP with no endpoint for that port. */
   | { readonly kind: 'no-endpoints'; readonly service: ServiceInfo }
   /** Not the mesh's business: passed through unchanged to where the workload dialled. */
@@ -73,6 +77,16 @@ export class WorkloadIndex {
     return { kind: 'passthrough', address, port };
   }
 
+  /**
+   * Whether a connection to `address:port` would reach a meshed workload: the address of one, or
+   * a Service VIP:port with a meshed endpoint. Moves no round-robin cursor.
+   */
+  meshedDestination(address: string, port: number): boolean {
+    if (this.byAddress.has(address)) return true;
+    const entry = this.servicePorts.get(serviceKey(address, port));
+    return entry !== undefined && entry.endpoints.some((e) => e.meshed);
+  }
+
   /** Round robin over the Service port's endpoints. */
   private pickEndpoint(entry: ServicePortEntry): OutboundTarget {
     const n = entry.endpoints.length;
@@ -82,7 +96,7 @@ export class WorkloadIndex {
     const targetPort = endpoint.targetPorts[entry.port.port] as number;
     const workload = endpoint.meshed ? this.byUid.get(endpoint.workload) : undefined;
     if (workload === undefined) {
-      return { kind: 'plaintext', address: endpoint.address, port: targetPort, service: entry.service };
+      return { kind: 'plaintext', address: endpoint.address, port: targetPort, service: entry.service, endpoint };
     }
     return {
       kind: 'meshed',

@@ -17,6 +17,7 @@ import type { SourceInfo } from '../agent/admin-views.js';
 import type { CertificateSigner } from '../agent/identity-manager.js';
 import { LogLevels } from '../agent/log-levels.js';
 import { MetricsServer } from '../agent/metrics-server.js';
+import { SnapshotStore } from '../agent/snapshot-store.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { IptablesManager } from '../iptables/manager.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
@@ -35,7 +36,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--controller-ca <file>', 'with --controller: CA bundle the controller certificate must chain to (env MESHLET_CONTROLLER_CA)')
     .option('--join-token-file <file>', 'with --controller: this node\'s join token (systemd hosts)')
     .option('--kube-token-file <file>', 'with --controller: a projected ServiceAccount token with audience "meshlet" (Kubernetes)')
-    .option('--state-dir <dir>', 'state directory; static mode keeps the mesh CA in <dir>/ca (env MESHLET_STATE_DIR)', undefined)
+    .option('--state-dir <dir>', 'state directory (default /var/lib/meshlet): controller mode keeps the last good snapshot in <dir>/agent-snapshot.json (0600) for restarts while the controller is down; static mode keeps the mesh CA in <dir>/ca (env MESHLET_STATE_DIR)', undefined)
     .option('--trust-domain <name>', 'SPIFFE trust domain', undefined)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--outbound-port <port>', 'outbound capture port (default 15001)')
@@ -163,7 +164,14 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
     },
   });
   const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
-  agent = new Agent({ config, logger, signer: client, capture, logLevels });
+  // The last good snapshot, so a restart while the controller is down knows which workloads are
+  // meshed (their traffic is then refused, never passed in plaintext). Keys are never stored.
+  const snapshotStore = new SnapshotStore({
+    dir: config.stateDir,
+    logger: logLevels.child('snapshot-store'),
+    onFailure: (operation) => agent?.metrics.snapshotStoreFailed(operation),
+  });
+  agent = new Agent({ config, logger, signer: client, capture, logLevels, snapshotStore });
   await agent.start();
   const stop = installSignalHandlers(agent, () => void client.close(), logger);
   await startOpsServers(agent, config, logLevels, stop, adminToken, client);

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
   MESHLET_ERR_LISTEN: 'A listening socket could not be made (socket, setsockopt, bind or listen failed).',
+  MESHLET_ERR_STATE_FILE: "A file in the agent's state directory (the last good snapshot) could not be read, written or decoded.",
 } as const;
 
 /** One of meshlet's stable error codes. */
