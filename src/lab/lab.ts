@@ -41,6 +41,11 @@ export interface AgentContext {
   readonly logFile: string;
   /** Where this node's agent writes its admin token (one per node: the lab's agents share one filesystem). */
   readonly adminTokenFile: string;
+  /**
+   * This node's agent's own state directory in controller mode (its persisted snapshot,
+   * `agent-snapshot.json`): one per node, never the host's /var/lib/meshlet.
+   */
+  readonly agentStateDir: string;
   /** Set when the lab runs a controller: the agent joins it instead of reading `config/`. */
   readonly controller?: LabControllerInfo;
 }
@@ -87,14 +92,14 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * `node <repo>/dist/src/cli/main.js agent --node N` with `--config C --state-dir S` (static
- * mode), or `--controller A --controller-ca F --join-token-file T` when the lab has a controller;
- * `--admin-token-file` in the lab directory, one per node.
+ * mode), or `--controller A --controller-ca F --join-token-file T --state-dir <node's own>` when
+ * the lab has a controller; `--admin-token-file` in the lab directory, one per node.
  */
 export function defaultAgentCommand(node: string, ctx: AgentContext): AgentCommand {
   const source =
     ctx.controller === undefined
       ? ['--config', ctx.configDir, '--state-dir', ctx.stateDir]
-      : ['--controller', ctx.controller.address, '--controller-ca', ctx.controller.caFile, '--join-token-file', ctx.controller.tokenFile];
+      : ['--controller', ctx.controller.address, '--controller-ca', ctx.controller.caFile, '--join-token-file', ctx.controller.tokenFile, '--state-dir', ctx.agentStateDir];
   return {
     command: process.execPath,
     args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--admin-token-file', ctx.adminTokenFile, '--log-level', 'info'],
@@ -233,6 +238,7 @@ export class Lab {
         stateDir: this.paths.stateDir,
         logFile,
         adminTokenFile: this.adminTokenFile(node),
+        agentStateDir: this.agentStateDir(node),
         ...(this.options.controller === true ? { controller: controllerInfo(this.paths, node) } : {}),
       };
       agent = new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
@@ -262,6 +268,16 @@ export class Lab {
   adminTokenFile(node: string): string {
     this.nodeAddress(node);
     return join(this.paths.dir, 'admin', `${node}.token`);
+  }
+
+  /**
+   * A node's agent state directory in controller mode: its persisted snapshot
+   * (`agent-snapshot.json`) survives `stopAgent`/`killAgent` and `startAgent`, as
+   * /var/lib/meshlet does on a node. Delete the file to start an agent without it.
+   */
+  agentStateDir(node: string): string {
+    this.nodeAddress(node);
+    return join(this.paths.stateDir, 'agents', node);
   }
 
   /** Pid of a node's running agent, if any. */

@@ -21,9 +21,17 @@ interface PodSpec {
     readinessProbe?: Probe;
     resources?: { requests?: Record<string, string> };
     securityContext?: { runAsUser?: number; allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   }[];
   securityContext?: { runAsNonRoot?: boolean };
-  volumes: { name: string; secret?: unknown; configMap?: { name: string; items?: { key: string }[] }; projected?: { sources: { serviceAccountToken?: { audience: string } }[] } }[];
+  volumes: {
+    name: string;
+    secret?: unknown;
+    emptyDir?: unknown;
+    hostPath?: { path: string; type?: string };
+    configMap?: { name: string; items?: { key: string }[] };
+    projected?: { sources: { serviceAccountToken?: { audience: string } }[] };
+  }[];
 }
 interface Workload { spec: { replicas?: number; updateStrategy?: { rollingUpdate?: { maxUnavailable?: number; maxSurge?: number } }; template: { spec: PodSpec } } }
 
@@ -52,6 +60,14 @@ t.test('the agent has only NET_ADMIN and NET_RAW', async (t) => {
 t.test('readiness is /healthz/ready on the readiness port', async (t) => {
   t.same(container.readinessProbe?.httpGet, { path: '/healthz/ready', port: 15021 });
   t.ok(container.resources?.requests?.['cpu'] && container.resources.requests['memory'], 'resource requests');
+});
+
+t.test('the state directory (the persisted snapshot) is a writable hostPath: it outlives the pod', async (t) => {
+  const config = loadAgentConfig(argsToFlags(container.args.slice(1)), { MESHLET_NODE: 'node-a' });
+  const mount = container.volumeMounts?.find((m) => m.mountPath === config.stateDir);
+  t.equal(mount?.readOnly ?? false, false, `${config.stateDir} is mounted writable`);
+  const volume = pod.volumes.find((v) => v.name === mount?.name);
+  t.same(volume?.hostPath, { path: '/var/lib/meshlet', type: 'DirectoryOrCreate' }, 'a hostPath, not an emptyDir that a new pod would lose');
 });
 
 t.test('the grace period outlasts the drain deadline; one node at a time', async (t) => {

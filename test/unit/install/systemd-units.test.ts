@@ -77,6 +77,8 @@ t.test('the agent unit: two capabilities, its state directory, a stop timeout pa
   const env = { ...parseEnvFile(readRepoFile('systemd/agent.env')), MESHLET_NODE: 'vm-1', MESHLET_CONTROLLER: 'controller.example.internal:15012' };
   const config = loadAgentConfig({}, env);
   t.equal(config.stateDir, '/var/lib/meshlet');
+  t.same(s.get('StateDirectory'), ['meshlet'], 'systemd makes /var/lib/meshlet (the persisted snapshot) and keeps it across restarts');
+  t.same(s.get('StateDirectoryMode'), ['0700']);
   const stop = Number(/^(\d+)s$/.exec(s.get('TimeoutStopSec')?.[0] ?? '')?.[1]);
   t.ok(stop * 1000 >= config.drainDeadlineMs + 5000, `TimeoutStopSec ${stop} s >= drain ${config.drainDeadlineMs} ms + 5 s`);
   t.match(config.controller, { caFile: '/etc/meshlet/ca.crt', token: { kind: 'join-token', file: '/etc/meshlet/join-token' } });
