@@ -56,12 +56,12 @@ export async function startTunnelRig(onSink: (s: net.Socket) => void): Promise<T
     uid: 'Pod/b/server', kind: 'Pod' as const, name: 'server', namespace: 'b', addresses: ['127.0.0.1'], node: 'n', nodeAddress: '127.0.0.1',
     serviceAccount: 'server', identity: SERVER, labels: {}, tlsMode: 'STRICT' as const, namedPorts: [],
   };
-  const index = new WorkloadIndex({ version: '1', node: 'n', nodeAddress: '127.0.0.1', trustDomain: TD, localWorkloads: [workload], workloads: [workload], services: [] });
+  const index = new WorkloadIndex({ version: '1', node: 'n', nodeAddress: '127.0.0.1', trustDomain: TD, localWorkloads: [workload], workloads: [workload], services: [] }, { allowLoopback: true });
   const serverIds = new IdentityManager({ signer, logger });
   await serverIds.reconcile(new Set([SERVER]));
   const clientIds = new IdentityManager({ signer, logger });
   await clientIds.ensure(CLIENT);
-  const inbound = new InboundProxy({ logger, table: new ConnectionTable(logger), index: () => index });
+  const inbound = new InboundProxy({ logger, table: new ConnectionTable(logger), index: () => index, agentPorts: new Set() });
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const target = { nodeAddress: '127.0.0.1', identity: SERVER, address: '127.0.0.1', port: (sink.address() as AddressInfo).port };

@@ -22,7 +22,8 @@ import type { TunnelPool } from './tunnel-client.js';
 import { WorkerDataPath } from './worker-data-path.js';
 import { TicketKeys } from './ticket-keys.js';
 import type { WorkerInfo } from './worker-pool.js';
-import { WorkloadIndex } from './workload-index.js';
+import { indexAddressOptions } from './node-addresses.js';
+import { WorkloadIndex, type RefusedEntry } from './workload-index.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
 import { listen } from '../ops/listen.js';
 
@@ -81,6 +82,11 @@ export interface AgentOptions {
  */
 export type SnapshotSource = 'none' | 'persisted' | 'live';
 
+/** Refused snapshot entries remembered as logged; a bound on memory, not a limit anyone meets. */
+const MAX_REFUSED_LOGGED = 10_000;
+/** Refused entries shown in one log line (the rest are counted). */
+const MAX_REFUSED_LINES = 20;
+
 /** Components whose loggers live in the data path (made here too, so the admin API knows them). */
 const DATA_PATH_COMPONENTS = ['access', 'inbound', 'outbound', 'tunnel-client', 'tunnel-server'];
 
@@ -103,6 +109,8 @@ export class Agent {
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private source: SnapshotSource = 'none';
   private readonly store: SnapshotStore | undefined;
+  /** Refused snapshot entries already logged (see {@link reportRefused}). */
+  private readonly refusedLogged = new Set<string>();
   private applying: Promise<void> = Promise.resolve();
   private draining: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -343,7 +351,8 @@ export class Agent {
    */
   private install(snapshot: NodeSnapshot, source: Exclude<SnapshotSource, 'none'>): Promise<void> {
     const previous = this.index.snapshot.version;
-    this.index = new WorkloadIndex(snapshot);
+    this.index = new WorkloadIndex(snapshot, indexAddressOptions(this.config));
+    this.reportRefused(this.index.refused);
     this.source = source;
     this.plane?.setSnapshot(this.index);
     this.pool?.setSnapshot(snapshot);
@@ -355,7 +364,7 @@ export class Agent {
     );
     clearTimeout(this.retryTimer);
     const certs = this.reconcileCertificates(this.index);
-    const rules = this.capture === null ? Promise.resolve() : this.queueCapture(snapshot);
+    const rules = this.capture === null ? Promise.resolve() : this.queueCapture();
     return Promise.all([certs, rules]).then(() => undefined);
   }
 
@@ -370,13 +379,15 @@ export class Agent {
   }
 
   /** Capture-rule applies run one after another, always for the newest snapshot. */
-  private queueCapture(snapshot: NodeSnapshot): Promise<void> {
+  private queueCapture(): Promise<void> {
     const capture = this.capture as CaptureRules;
     const index = this.index;
     const next = this.applying.then(async () => {
       if (this.index !== index) return; // a newer snapshot queued its own apply
       try {
-        await capture.apply(snapshot.localWorkloads.flatMap((w) => w.addresses));
+        // The index's addresses, not the snapshot's: a refused one was dropped there (and logged),
+        // by the policy the rule builder applies too, so one bad workload cannot fail every apply.
+        await capture.apply(index.localAddresses);
         this.readiness.release('capture-rules');
       } catch (err) {
         this.scheduleRetry(index, `capture rules: ${(err as Error).message}`);
@@ -385,6 +396,23 @@ export class Agent {
     });
     this.applying = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Logs each refused entry once (not again for every snapshot that still carries it) and sets
+   * the gauge. The set of logged entries is bounded: past the bound it starts over, so a flood
+   * of bad entries costs at most one line each per {@link MAX_REFUSED_LOGGED}.
+   */
+  private reportRefused(refused: readonly RefusedEntry[]): void {
+    this.metrics.setRefusedAddresses(refused);
+    const fresh = refused.filter((r) => !this.refusedLogged.has(`${r.what}|${r.field}|${r.address}`));
+    if (fresh.length === 0) return;
+    if (this.refusedLogged.size + fresh.length > MAX_REFUSED_LOGGED) this.refusedLogged.clear();
+    for (const r of fresh) this.refusedLogged.add(`${r.what}|${r.field}|${r.address}`);
+    this.logger.warn(
+      { code: 'MESHLET_ERR_OBJECT_INVALID', refused: fresh.slice(0, MAX_REFUSED_LINES), more: Math.max(0, fresh.length - MAX_REFUSED_LINES) },
+      'snapshot entries with addresses that are never a workload address were left out',
+    );
   }
 
   private scheduleRetry(index: WorkloadIndex, what: string): void {

@@ -61,6 +61,13 @@ export interface AgentConfig {
   readonly bindAddress: string;
   /** Whether the agent applies its capture rules (off for in-process tests on loopback). */
   readonly manageIptables: boolean;
+  /**
+   * Accept loopback workload addresses (127.0.0.0/8, ::1). Only for in-process tests, where every
+   * workload is a socket on 127.0.0.1; no CLI flag or environment variable sets it, since a
+   * loopback "workload" would relay pods to the node's own services. The agent's own ports stay
+   * refused on every address.
+   */
+  readonly loopbackWorkloads: boolean;
   /** How long a drain lets connections finish before closing the rest. */
   readonly drainDeadlineMs: number;
   /** Workload certificate lifetime requested from the CA. */
@@ -89,7 +96,7 @@ export type RawFlags = Readonly<Record<string, unknown>>;
 const KNOWN_FLAGS = new Set([
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
-  'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers',
+  'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers', 'loopbackWorkloads',
 ]);
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -181,6 +188,8 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     accessLog: accessLog(p, get('accessLog')),
     bindAddress,
     manageIptables: get('iptables') !== false,
+    // Flags only (never the environment): tests pass it in, an operator cannot turn it on by accident.
+    loopbackWorkloads: flags['loopbackWorkloads'] === true,
     // Kubernetes gives a pod 30 s of grace by default; draining for 20 s leaves time to exit.
     drainDeadlineMs: Math.round(seconds(p, '--drain-seconds', get('drainSeconds'), 20, 0) * 1000),
     certTtlSeconds: Math.round(seconds(p, '--cert-ttl', get('certTtl'), 86_400, 60)),

@@ -11,11 +11,12 @@ import type { AgentConfig } from './config.js';
 import { ConnectionTable, connectionBytes } from './connection-table.js';
 import type { DataPathMetrics } from './data-path-metrics.js';
 import type { IdentitySource } from './identity-manager.js';
-import { InboundProxy } from './inbound.js';
+import { agentPortSet, InboundProxy } from './inbound.js';
 import type { LogLevels } from './log-levels.js';
 import { OutboundProxy, type CapturedAddresses } from './outbound.js';
 import { TunnelPool } from './tunnel-client.js';
 import { TunnelServer } from './tunnel-server.js';
+import { indexAddressOptions } from './node-addresses.js';
 import { WorkloadIndex } from './workload-index.js';
 import { listen } from '../ops/listen.js';
 
@@ -70,6 +71,8 @@ export class DataPlane {
   private readonly outbound: OutboundProxy;
   private readonly inbound: InboundProxy;
   private readonly servers: Server[] = [];
+  /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
+  private readonly agentPorts: Set<number>;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private draining: Promise<{ drained: number; forced: boolean }> | undefined;
   private force: () => void = () => undefined;
@@ -87,19 +90,20 @@ export class DataPlane {
       tunnelPort: this.config.ports.tunnel,
       onHandshakeError: () => metrics.tlsHandshakeFailed('client'),
     });
-    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex });
+    this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
+    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex, agentPorts: this.agentPorts });
     this.tunnelServer = new TunnelServer({
       identities: opts.identities,
       logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
       onTlsError: () => metrics.tlsHandshakeFailed('server'),
+      onLimit: (reason) => metrics.tunnelLimit(reason),
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
     });
     const { ports } = this.config;
     this.outbound = new OutboundProxy({
       logger: log('outbound'),
       table: this.connections,
-      onLimit: (reason) => metrics.tunnelLimit(reason),
       index: getIndex,
       inbound: this.inbound,
       tunnels: this.tunnels,
@@ -125,7 +129,7 @@ export class DataPlane {
 
   /** Swaps the lookup tables: new connections use them at once, open ones keep their decision. */
   setSnapshot(snapshot: NodeSnapshot | WorkloadIndex): void {
-    this.index = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot);
+    this.index = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot, indexAddressOptions(this.config));
   }
 
   /** Replaces the tunnel server's TLS session ticket keys (a rotation). */
@@ -140,6 +144,7 @@ export class DataPlane {
       const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
       const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
       const tunnel = await this.tunnelServer.listen(ports.tunnel, bindAddress);
+      for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
       return { outbound, inbound, tunnel };
     } catch (err) {
       this.closeListeners();
@@ -155,6 +160,7 @@ export class DataPlane {
       const inbound: AddressInfo[] = [];
       for (const fd of fds.inbound) inbound.push(await listenOnFd(this.captureServer((s) => this.inbound.onPlaintext(s)), fd));
       const tunnel = await listenOnFd(this.tunnelServer.server, fds.tunnel);
+      for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
       return { outbound, inbound, tunnel };
     } catch (err) {
       this.closeListeners();

@@ -23,17 +23,27 @@ export type InboundDecision =
 
 /**
  * Inbound policy. The target must be a meshed workload on this node (never an arbitrary
- * address: the agent is no open relay); an mTLS caller must have asked (by SNI) for the
- * identity the target really has; plaintext is refused in STRICT mode.
+ * address: the agent is no open relay; the index holds no address the address policy refuses,
+ * such as loopback, link-local or the node's own), and never one of the agent's own ports on
+ * any address (admin, metrics, readiness, capture, tunnel); an mTLS caller must have asked (by
+ * SNI) for the identity the target really has; plaintext is refused in STRICT mode.
+ * @param agentPorts the agent's own ports, which no inbound connection is ever delivered to
  */
 export function decideInbound(
   index: WorkloadIndex,
-  address: string,
+  target: { readonly address: string; readonly port: number },
   via: { readonly kind: 'mtls'; readonly localIdentity: string } | { readonly kind: 'local' } | { readonly kind: 'plaintext' },
+  agentPorts: ReadonlySet<number>,
 ): InboundDecision {
+  const { address, port } = target;
   const workload = index.localWorkload(address);
   if (workload === undefined) {
-    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `${address} is not a meshed workload on this node` };
+    // Only on refusal: the index already holds no refused address, so the reason is for the log.
+    const why = index.addressProblem(address) ?? 'is not a meshed workload on this node';
+    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `${address} ${why}` };
+  }
+  if (agentPorts.has(port)) {
+    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `port ${port} is one of the agent's own ports, never a workload's` };
   }
   if (via.kind === 'mtls' && via.localIdentity !== workload.identity) {
     return {
@@ -55,6 +65,20 @@ export interface InboundProxyOptions {
   readonly index: () => WorkloadIndex;
   /** A workload that has not accepted the connection by then counts as connect_failed. */
   readonly connectTimeoutMs?: number;
+  /**
+   * The agent's own ports (see {@link agentPortSet}): a connection to one of them is refused on
+   * any address. A live set: the data plane adds the ports it actually bound.
+   */
+  readonly agentPorts: ReadonlySet<number>;
+}
+
+/**
+ * The ports of an agent that no inbound connection may reach, whatever the address: admin,
+ * metrics, readiness, outbound and inbound capture, tunnel. 0 (an ephemeral port, in tests) is
+ * left out; the data plane adds what it bound.
+ */
+export function agentPortSet(ports: Readonly<Record<string, number>>, extra: readonly number[] = []): Set<number> {
+  return new Set([...Object.values(ports), ...extra].filter((p) => p > 0));
 }
 
 /** Delivers inbound connections to local workloads. */
@@ -63,12 +87,14 @@ export class InboundProxy {
   private readonly table: ConnectionTable;
   private readonly index: () => WorkloadIndex;
   private readonly connectTimeoutMs: number;
+  private readonly agentPorts: ReadonlySet<number>;
 
   constructor(opts: InboundProxyOptions) {
     this.logger = opts.logger;
     this.table = opts.table;
     this.index = opts.index;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.agentPorts = opts.agentPorts;
   }
 
   /** A plaintext connection captured on the inbound port. */
@@ -84,7 +110,7 @@ export class InboundProxy {
     }
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.mode = 'plaintext';
-    const decision = decideInbound(this.index(), dst.address, { kind: 'plaintext' });
+    const decision = decideInbound(this.index(), dst, { kind: 'plaintext' }, this.agentPorts);
     if (!decision.allow) {
       this.deny(rec, decision.reason);
       abort(socket);
@@ -100,7 +126,7 @@ export class InboundProxy {
     rec.mode = 'tunnel';
     rec.securityPolicy = 'mutual_tls';
     rec.sourceIdentity = req.peerIdentity;
-    const decision = decideInbound(this.index(), req.address, { kind: 'mtls', localIdentity: req.localIdentity });
+    const decision = decideInbound(this.index(), req, { kind: 'mtls', localIdentity: req.localIdentity }, this.agentPorts);
     if (!decision.allow) {
       this.deny(rec, `${decision.reason} (peer ${req.peerIdentity})`);
       if (!stream.destroyed) stream.respond({ ':status': decision.status }, { endStream: true });
@@ -134,7 +160,7 @@ export class InboundProxy {
     rec.sourceWorkload = source.uid;
     rec.sourceIdentity = source.identity;
     if (service !== undefined) rec.service = service;
-    const decision = decideInbound(this.index(), address, { kind: 'local' });
+    const decision = decideInbound(this.index(), { address, port }, { kind: 'local' }, this.agentPorts);
     if (!decision.allow) {
       this.deny(rec, decision.reason);
       abort(socket);
@@ -162,6 +188,15 @@ export class InboundProxy {
     port: number,
     answer: (ok: boolean, status: number) => void,
   ): void {
+    // The last word before a socket is made, whatever path led here: never a refused address,
+    // never an agent port (decideInbound said so already; this holds for any future caller).
+    const problem = this.index().addressProblem(address);
+    if (problem !== undefined || this.agentPorts.has(port)) {
+      answer(false, h2.HTTP_STATUS_FORBIDDEN);
+      if (!('respond' in from)) abort(from);
+      this.deny(rec, `refusing to dial ${hostPort(address, port)}: ${problem ?? 'an agent port'}`);
+      return;
+    }
     const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
     rec.ends.push(upstream);
     rec.counted = upstream;

@@ -52,6 +52,7 @@ export class AgentMetrics {
   private source: MetricsSource | undefined;
   private readonly restarts: Counter;
   private readonly snapshotStoreFailures: Counter<'operation'>;
+  private readonly refusedAddresses: Gauge<'field'>;
 
   constructor(opts: AgentMetricsOptions = {}) {
     this.merging = new MergingRegistry();
@@ -65,6 +66,13 @@ export class AgentMetrics {
     });
     // Both series from the start, so an alert on an increase sees the first failure.
     for (const operation of ['load', 'save']) this.snapshotStoreFailures.inc({ operation }, 0);
+    this.refusedAddresses = new Gauge({
+      name: 'meshlet_agent_refused_addresses',
+      help: 'Entries of the snapshot in force left out because the address policy refuses an address (loopback, link-local, the node, ...): workload addresses, Service vips, Service endpoints',
+      labelNames: ['field'],
+      registers,
+    });
+    this.setRefusedAddresses([]);
     this.configMetrics(registers);
   }
 
@@ -86,6 +94,11 @@ export class AgentMetrics {
   /** Reading or writing the persisted snapshot failed (`snapshot-store.ts`). */
   snapshotStoreFailed(operation: 'load' | 'save'): void {
     this.snapshotStoreFailures.inc({ operation });
+  }
+
+  /** The snapshot in force left these entries out (`WorkloadIndex.refused`). */
+  setRefusedAddresses(refused: ReadonlyArray<{ readonly field: 'addresses' | 'vips' | 'endpoints' }>): void {
+    for (const field of ['addresses', 'vips', 'endpoints'] as const) this.refusedAddresses.set({ field }, refused.filter((r) => r.field === field).length);
   }
 
   /** The exposition text (with the workers' metrics summed in). */

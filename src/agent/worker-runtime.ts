@@ -13,7 +13,6 @@ import { LogLevels } from './log-levels.js';
 import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
 import { WorkerIdentities } from './worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './worker-protocol.js';
-import { WorkloadIndex } from './workload-index.js';
 import { TICKET_KEY_BYTES } from './ticket-keys.js';
 
 type Init = Extract<ToWorker, { type: 'init' }>;
@@ -121,9 +120,10 @@ export class WorkerRuntime {
   }
 
   private setSnapshot(snapshot: NodeSnapshot): void {
-    const index = new WorkloadIndex(snapshot);
-    this.plane?.setSnapshot(index);
-    this.identities?.setWanted(index.localIdentities);
+    if (this.plane === undefined) return; // before 'start': the start message carries the snapshot
+    // The plane builds the index under the agent's address policy (node addresses, loopback).
+    this.plane.setSnapshot(snapshot);
+    this.identities?.setWanted(this.plane.workloadIndex.localIdentities);
   }
 
   private ask(req: { readonly identity: string } | { readonly sni: string }): Promise<WireCredentials> {

@@ -3,6 +3,16 @@
  * VIP and port, with a round-robin cursor per Service port. The data path only reads them.
  */
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, WorkloadInfo } from '../mesh/types.js';
+import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../mesh/workload-address.js';
+
+/** A snapshot entry the index left out because of an address the address policy refuses. */
+export interface RefusedEntry {
+  /** `Pod/demo/web` for a workload, `Service demo/web` for a VIP or an endpoint. */
+  readonly what: string;
+  readonly field: 'addresses' | 'vips' | 'endpoints';
+  readonly address: string;
+  readonly reason: string;
+}
 
 /** Where a captured outbound connection goes. */
 export type OutboundTarget =
@@ -42,23 +52,59 @@ export class WorkloadIndex {
   readonly byUid: ReadonlyMap<string, WorkloadInfo>;
   /** Identities of the local workloads, for certificates and the tunnel server's SNI. */
   readonly localIdentities: ReadonlySet<string>;
+  /**
+   * Addresses of the local workloads the index serves: exactly what the capture rules should
+   * capture (the rule builder applies the same address policy, so the two never disagree).
+   */
+  readonly localAddresses: readonly string[];
+  /**
+   * Entries left out because the address policy refuses an address of theirs: a workload (all
+   * of it), a Service VIP, or a Service endpoint. The agent logs and counts them.
+   */
+  readonly refused: readonly RefusedEntry[];
+  /** The policy workload addresses were checked with (this node's addresses included). */
+  readonly addressPolicy: AddressPolicy;
   private readonly servicePorts: Map<string, ServicePortEntry>;
 
-  constructor(snapshot: NodeSnapshot) {
+  /**
+   * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
+   *   added); `allowLoopback`: only for in-process tests on 127.0.0.1.
+   */
+  constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}) {
     this.snapshot = snapshot;
-    this.localByAddress = indexByAddress(snapshot.localWorkloads);
-    this.byAddress = indexByAddress(snapshot.workloads);
-    this.byUid = new Map(snapshot.workloads.map((w) => [w.uid, w]));
-    this.localIdentities = new Set(snapshot.localWorkloads.map((w) => w.identity));
+    const refused: RefusedEntry[] = [];
+    // A workload can never be a node: neither this one nor another (a relay from a pod to a
+    // node's own services with a node's source address), so every node address known is refused.
+    const nodeAddresses = [...(opts.nodeAddresses ?? []), snapshot.nodeAddress, ...snapshot.workloads.map((w) => w.nodeAddress)];
+    this.addressPolicy = addressPolicy({ nodeAddresses: nodeAddresses.filter((a) => a !== ''), allowLoopback: opts.allowLoopback === true });
+    const workloads = acceptWorkloads(snapshot.workloads, this.addressPolicy, refused);
+    const accepted = new Set(workloads.map((w) => w.uid));
+    const local = snapshot.localWorkloads.filter((w) => accepted.has(w.uid));
+    this.localByAddress = indexByAddress(local);
+    this.localAddresses = local.flatMap((w) => w.addresses);
+    this.byAddress = indexByAddress(workloads);
+    this.byUid = new Map(workloads.map((w) => [w.uid, w]));
+    this.localIdentities = new Set(local.map((w) => w.identity));
     this.servicePorts = new Map();
+    // Endpoints may be a node's address (hostNetwork pods), never loopback, link-local, ...
+    const endpointPolicy = addressPolicy({ allowLoopback: opts.allowLoopback === true });
     for (const service of snapshot.services) {
+      const what = `Service ${service.key}`;
+      const vips = service.vips.filter((vip) => keep(refused, what, 'vips', vip, workloadAddressProblem(vip, this.addressPolicy)));
+      const usable = service.endpoints.filter((e) => keep(refused, what, 'endpoints', e.address, workloadAddressProblem(e.address, endpointPolicy)));
       for (const port of service.ports) {
-        const endpoints = service.endpoints.filter((e) => e.targetPorts[port.port] !== undefined);
-        for (const vip of service.vips) {
+        const endpoints = usable.filter((e) => e.targetPorts[port.port] !== undefined);
+        for (const vip of vips) {
           this.servicePorts.set(serviceKey(vip, port.port), { service, port, endpoints, cursor: 0 });
         }
       }
     }
+    this.refused = refused;
+  }
+
+  /** Why the inbound side must not dial `address`, or undefined when it is a workload address. */
+  addressProblem(address: string): string | undefined {
+    return workloadAddressProblem(address, this.addressPolicy);
   }
 
   /** The meshed workload on this node that owns `address`, if any. */
@@ -107,6 +153,18 @@ export class WorkloadIndex {
       local: workload.node === this.snapshot.node,
     };
   }
+}
+
+/** The workloads whose every address the policy accepts; the others go to `refused`, whole. */
+function acceptWorkloads(workloads: readonly WorkloadInfo[], policy: AddressPolicy, refused: RefusedEntry[]): WorkloadInfo[] {
+  return workloads.filter((w) => w.addresses.every((a) => keep(refused, w.uid, 'addresses', a, workloadAddressProblem(a, policy))));
+}
+
+/** True when `reason` is undefined; otherwise records the refusal. */
+function keep(refused: RefusedEntry[], what: string, field: RefusedEntry['field'], address: string, reason: string | undefined): boolean {
+  if (reason === undefined) return true;
+  refused.push({ what, field, address, reason });
+  return false;
 }
 
 function indexByAddress(workloads: readonly WorkloadInfo[]): Map<string, WorkloadInfo> {

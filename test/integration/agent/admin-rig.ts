@@ -30,7 +30,11 @@ export const SERVER_ID = `spiffe://${TD}/ns/demo/sa/server`;
 export class FakeCapture implements CaptureRules {
   drift: CaptureDrift = { inSync: false, detail: { ipv4: { inSync: false, missing: ['-A MESHLET_OUTPUT ...'], unexpected: [] } } };
   verifications = 0;
-  async apply(): Promise<void> {}
+  /** The addresses of every apply, in order. */
+  readonly applied: string[][] = [];
+  async apply(addresses: readonly string[]): Promise<void> {
+    this.applied.push([...addresses]);
+  }
   async clean(): Promise<void> {}
   async verify(): Promise<CaptureDrift> {
     this.verifications += 1;

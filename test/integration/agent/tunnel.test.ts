@@ -24,6 +24,8 @@ import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 import { digestBackend, readAll, status } from './tunnel-streams.js';
 
 const logger = pino({ level: 'silent' });
+/** The workloads here are sockets on 127.0.0.1: accept loopback workload addresses. */
+const LOOPBACK = { allowLoopback: true } as const;
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/client`;
 const SERVER_ID = `spiffe://${TD}/ns/demo/sa/server`;
@@ -68,11 +70,12 @@ async function rig(
     version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
     localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
   };
-  const index = new WorkloadIndex(snapshot);
+  // Workloads on 127.0.0.1: only in-process tests accept loopback workload addresses.
+  const index = new WorkloadIndex(snapshot, LOOPBACK);
   const serverIds = new IdentityManager({ signer: signerFor(ca), logger });
   await serverIds.reconcile(new Set([SERVER_ID]));
   const table = new ConnectionTable(logger);
-  const inbound = new InboundProxy({ logger, table, index: () => index });
+  const inbound = new InboundProxy({ logger, table, index: () => index, agentPorts: new Set() });
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r), onTlsError: () => void counters.tlsErrors++ });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
@@ -272,11 +275,11 @@ t.test('a tunnel to a workload whose certificate is still being issued waits for
   const index = new WorkloadIndex({
     version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
     localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
-  });
+  }, LOOPBACK);
   const serverIds = new IdentityManager({ signer: slow, logger });
   const issuing = serverIds.reconcile(new Set([SERVER_ID])); // not awaited: the workload just joined
   const table = new ConnectionTable(logger);
-  const inbound = new InboundProxy({ logger, table, index: () => index });
+  const inbound = new InboundProxy({ logger, table, index: () => index, agentPorts: new Set() });
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const clientIds = new IdentityManager({ signer: signerFor(ca), logger });
@@ -348,7 +351,7 @@ t.test('a ticket from another server (keys not shared) falls back to a full hand
   const inbound = new InboundProxy({ logger, table: r.table, index: () => new WorkloadIndex({
     version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: TD,
     localWorkloads: [serverWorkload('127.0.0.1')], workloads: [serverWorkload('127.0.0.1')], services: [],
-  }) });
+  }, LOOPBACK), agentPorts: new Set() });
   const servers = [keysA, keysA].map((ticketKeys) => new TunnelServer({ identities: serverIds, logger, onStream: (st, q) => inbound.onTunnelStream(st, q), ticketKeys }));
   t.teardown(() => {
     for (const s of servers) s.destroy();

@@ -60,7 +60,7 @@ async function workersRig(t: Teardown): Promise<Rig> {
   await once(backend, 'listening');
   t.teardown(() => void backend.close());
   const config = loadAgentConfig(
-    { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, adminPort: 0, metricsPort: 0, workers: 2 },
+    { node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: 0, readinessPort: 0, adminPort: 0, metricsPort: 0, workers: 2, loopbackWorkloads: true },
     {},
   );
   const agent = new Agent({ config, logger, signer, capture: null });

@@ -20,6 +20,9 @@ function workload(name: string, address: string, node: string, tlsMode: 'STRICT'
   };
 }
 
+/** No agent port in the way: these checks are about addresses and identities. */
+const NO_PORTS: ReadonlySet<number> = new Set();
+
 const client = workload('client', '198.18.1.10', 'node1');
 const local = workload('local', '198.18.1.11', 'node1', 'STRICT');
 const s1 = workload('server-a', '198.18.2.10', 'node2');
@@ -74,16 +77,16 @@ t.test('direct pod IPs and passthrough', async (t) => {
 
 t.test('inbound policy: no open relay, identity must match, STRICT refuses plaintext', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  const notLocal = decideInbound(index, '198.18.2.10', { kind: 'mtls', localIdentity: s1.identity });
+  const notLocal = decideInbound(index, { address: '198.18.2.10', port: 8080 }, { kind: 'mtls', localIdentity: s1.identity }, NO_PORTS);
   t.equal(notLocal.allow, false, 'a workload on another node is not ours to connect to');
-  const unknown = decideInbound(index, '203.0.113.5', { kind: 'mtls', localIdentity: client.identity });
+  const unknown = decideInbound(index, { address: '203.0.113.5', port: 8080 }, { kind: 'mtls', localIdentity: client.identity }, NO_PORTS);
   t.equal(unknown.allow, false, 'an arbitrary address is refused');
-  const mismatch = decideInbound(index, '198.18.1.11', { kind: 'mtls', localIdentity: client.identity });
+  const mismatch = decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: client.identity }, NO_PORTS);
   t.equal(mismatch.allow, false, 'tunnel opened for another identity is refused');
-  t.equal(decideInbound(index, '198.18.1.11', { kind: 'mtls', localIdentity: local.identity }).allow, true);
-  t.equal(decideInbound(index, '198.18.1.11', { kind: 'plaintext' }).allow, false, 'STRICT refuses plaintext');
-  t.equal(decideInbound(index, '198.18.1.10', { kind: 'plaintext' }).allow, true, 'PERMISSIVE accepts plaintext');
-  t.equal(decideInbound(index, '198.18.1.11', { kind: 'local' }).allow, true, 'same-node mesh traffic is allowed under STRICT');
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: local.identity }, NO_PORTS).allow, true);
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'plaintext' }, NO_PORTS).allow, false, 'STRICT refuses plaintext');
+  t.equal(decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'plaintext' }, NO_PORTS).allow, true, 'PERMISSIVE accepts plaintext');
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'local' }, NO_PORTS).allow, true, 'same-node mesh traffic is allowed under STRICT');
 });
 
 t.test('Forwarded header parsing for the access log', async (t) => {
