@@ -15,19 +15,36 @@ import { controllerIdentity } from '../mesh/snapshot-wire.js';
  */
 export const CONTROLLER_SERVER_NAME = 'meshlet-controller';
 
+/** extKeyUsage OIDs (RFC 5280, 4.2.1.12). */
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
 /**
- * `checkServerIdentity` for the controller: undefined when the certificate carries exactly the
- * controller's SPIFFE ID among its SANs, else the error that fails the handshake.
+ * `checkServerIdentity` for the controller: undefined when the certificate carries the
+ * controller's SPIFFE ID as its only SPIFFE ID AND was issued as a serving certificate (extKeyUsage
+ * serverAuth without clientAuth, the profile of `ca/server-leaf.ts`), else the error that fails
+ * the handshake. The second test holds even if a workload certificate (serverAuth and clientAuth,
+ * `ca/leaf-certificate.ts`) were ever issued for the controller's identity: a node holding one
+ * still cannot pose as the controller.
  */
 export function checkControllerIdentity(trustDomain: string): (host: string, cert: PeerCertificate) => Error | undefined {
   const wanted = controllerIdentity(trustDomain);
   return (_host, cert) => {
     const ids = spiffeIdsFromSubjectAltName(cert.subjectaltname ?? '');
-    if (ids.includes(wanted)) return undefined;
-    return new MeshletError(
-      'MESHLET_ERR_CONTROLLER',
-      `the controller's certificate is for ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not ${wanted}`,
-    );
+    if (ids.length !== 1 || ids[0] !== wanted) {
+      return new MeshletError(
+        'MESHLET_ERR_CONTROLLER',
+        `the controller's certificate is for ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not ${wanted}`,
+      );
+    }
+    const usages: readonly string[] = Array.isArray(cert.ext_key_usage) ? cert.ext_key_usage : [];
+    if (!usages.includes(SERVER_AUTH) || usages.includes(CLIENT_AUTH)) {
+      return new MeshletError(
+        'MESHLET_ERR_CONTROLLER',
+        `the certificate presented for ${wanted} is not a controller serving certificate (extKeyUsage ${usages.length === 0 ? 'none' : usages.join(', ')}; serverAuth alone expected)`,
+      );
+    }
+    return undefined;
   };
 }
 

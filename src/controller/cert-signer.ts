@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_TTL_SECONDS, type CertificateAuthority, type IssuedCertificate } from '../ca/authority.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
+import { controllerIdentity } from '../mesh/snapshot-wire.js';
 import type { NodeCertificateSigner, PublishedState, SignedChain, StateFeed } from './contracts.js';
 
 /** Options of {@link ControllerCertSigner}. */
@@ -51,6 +52,11 @@ export class ControllerCertSigner implements NodeCertificateSigner {
 
   /** See {@link NodeCertificateSigner.sign}. */
   async sign(node: string, csrPem: string, identity: string): Promise<SignedChain> {
+    if (identity === controllerIdentity(this.ca.trustDomain)) {
+      // The controller's own identity is what agents trust as the controller: no node may hold it,
+      // whatever the state says (the state never meshes it either, see cluster-state.ts).
+      throw this.refuse(node, identity, 'it is the controller\'s identity, which is never issued to a node');
+    }
     const published = this.feed.current();
     if (published === undefined) {
       throw this.refuse(node, identity, 'the controller has no cluster state yet');

@@ -157,6 +157,7 @@ export class StateStore implements StateFeed {
     // publish (cheaper than building and comparing the built state, see input-digest.ts).
     const digest = inputDigest(objects, this.trustDomain ?? DEFAULT_TRUST_DOMAIN);
     if (digest === this.digest) {
+      this.excluded = Object.freeze([...excluded, ...refusedOf(this.published)]);
       this.lastError = undefined;
       this.lastErrorAt = undefined;
       return undefined;
@@ -170,7 +171,17 @@ export class StateStore implements StateFeed {
     }
     this.lastError = undefined;
     this.lastErrorAt = undefined;
+    this.reportRefused(state);
+    this.excluded = Object.freeze([...excluded, ...state.refused.map((p) => p.text)]);
     return this.publish(state, digest);
+  }
+
+  /** Logs the members a new state leaves out (once per change of that list, not per build). */
+  private reportRefused(state: ClusterState): void {
+    const before = refusedOf(this.published);
+    const now = state.refused.map((p) => p.text);
+    if (now.length === before.length && now.every((text, i) => text === before[i])) return;
+    if (now.length > 0) this.logger.warn({ refused: now }, 'workloads left out of the mesh');
   }
 
   private reject(err: unknown): void {
@@ -213,5 +224,11 @@ export class StateStore implements StateFeed {
  * objects a state is built from (`input-digest.ts`).
  */
 export function stateDigest(state: ClusterState): string {
-  return createHash('sha256').update(canonicalJson(state)).digest('hex');
+  // What was refused is a report for the operator (its lines name files), not state anyone sees.
+  return createHash('sha256').update(canonicalJson({ ...state, refused: undefined })).digest('hex');
+}
+
+/** The refusal lines of a published state (none before the first). */
+function refusedOf(published: PublishedState | undefined): string[] {
+  return published?.state.refused.map((p) => p.text) ?? [];
 }

@@ -7,7 +7,9 @@ import { MeshletError } from './errors.js';
 import { findConflicts } from './cluster-conflicts.js';
 import type { ClusterState, StateWorkload } from './cluster-types.js';
 import { spiffeId, isValidTrustDomain } from './identity.js';
-import { problemsError } from './objects-report.js';
+import { formatSource } from './cluster-conflicts.js';
+import { problemsError, type ObjectProblem } from './objects-report.js';
+import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } from './snapshot-wire-types.js';
 import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
 import {
@@ -52,11 +54,40 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
 
   const workloads = members.filter((m) => m.meshed).map((m) => toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE)));
   const services = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS });
+  const refused = refusedMembers(objects, namespaces, trustDomain);
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused });
+}
+
+/**
+ * True for the controller's own ServiceAccount (`meshlet-system/meshlet-controller`). Its SPIFFE
+ * ID is the one agents trust as the controller: a Pod or Workload running as it is never meshed,
+ * so no node is ever given a certificate for it.
+ */
+export function isControllerServiceAccount(namespace: string, serviceAccount: string): boolean {
+  return namespace === CONTROLLER_NAMESPACE && serviceAccount === CONTROLLER_SERVICE_ACCOUNT;
+}
+
+/** The Pods and Workloads left out of the mesh because they claim the controller's identity. */
+function refusedMembers(objects: readonly MeshObject[], namespaces: ReadonlyMap<string, NamespaceObject>, trustDomain: string): ObjectProblem[] {
+  const out: ObjectProblem[] = [];
+  const why = `runs as the controller's service account ${CONTROLLER_NAMESPACE}/${CONTROLLER_SERVICE_ACCOUNT} (${controllerIdentity(trustDomain)}), which is never meshed or given to a node`;
+  for (const o of objects) {
+    if (o.kind === 'Pod' && isControllerServiceAccount(o.namespace, o.serviceAccountName) && wouldPodBeMeshed(o, namespaces.get(o.namespace))) {
+      out.push({ kind: 'content', text: `${formatSource(o.source)}: Pod ${o.namespace}/${o.name}: left out of the mesh: ${why}` });
+    } else if (o.kind === 'Workload' && isControllerServiceAccount(o.namespace, o.serviceAccount) && o.labels[MESH_LABEL] !== MESH_DISABLED) {
+      out.push({ kind: 'content', text: `${formatSource(o.source)}: Workload ${o.namespace}/${o.name}: left out of the mesh: ${why}` });
+    }
+  }
+  return sortBy(out, (p) => p.text);
 }
 
 /** True when a Pod is in the mesh (see docs/model.md, "Membership"). */
 export function isPodMeshed(pod: PodObject, namespace: NamespaceObject | undefined): boolean {
+  return wouldPodBeMeshed(pod, namespace) && !isControllerServiceAccount(pod.namespace, pod.serviceAccountName);
+}
+
+/** The membership rules of a Pod, apart from the controller's reserved identity. */
+function wouldPodBeMeshed(pod: PodObject, namespace: NamespaceObject | undefined): boolean {
   return (
     namespace?.labels[MESH_LABEL] === MESH_ENABLED &&
     pod.labels[MESH_LABEL] !== MESH_DISABLED &&
@@ -66,9 +97,12 @@ export function isPodMeshed(pod: PodObject, namespace: NamespaceObject | undefin
   );
 }
 
-/** True when a Workload object is in the mesh: declaring one opts it in, unless labelled out. */
+/**
+ * True when a Workload object is in the mesh: declaring one opts it in, unless labelled out (or
+ * it claims the controller's identity).
+ */
 export function isWorkloadMeshed(workload: WorkloadObject): boolean {
-  return workload.labels[MESH_LABEL] !== MESH_DISABLED;
+  return workload.labels[MESH_LABEL] !== MESH_DISABLED && !isControllerServiceAccount(workload.namespace, workload.serviceAccount);
 }
 
 function podMember(

@@ -2,6 +2,7 @@
  * The shapes of the cluster state, apart from the code that builds it (`cluster-state.ts`) so
  * the helpers it uses can name them without importing it back.
  */
+import type { ObjectProblem } from './objects-report.js';
 import type {
   MeshTLSObject,
   NamedPort,
@@ -45,4 +46,9 @@ export interface ClusterState {
   /** Every Service with a cluster IP, with its endpoints, sorted by key. */
   readonly services: readonly ServiceInfo[];
   readonly meshTLS: readonly MeshTLSObject[];
+  /**
+   * Pods and Workloads that would be meshed but are left out, each with the reason: today, those
+   * claiming the controller's own identity (see `isControllerServiceAccount`).
+   */
+  readonly refused: readonly ObjectProblem[];
 }

@@ -27,13 +27,24 @@ t.test('backoff doubles from 200 ms to a 30 s ceiling, jittered within the upper
 
 t.test('the controller must present exactly the controller SPIFFE ID', async (t) => {
   const check = checkControllerIdentity('cluster.local');
-  const cert = (san: string | undefined): PeerCertificate => ({ subjectaltname: san }) as unknown as PeerCertificate;
+  const cert = (san: string | undefined): PeerCertificate => ({ subjectaltname: san, ext_key_usage: ['1.3.6.1.5.5.7.3.1'] }) as unknown as PeerCertificate;
   t.equal(check('meshlet-controller', cert(`URI:${controllerIdentity('cluster.local')}`)), undefined);
   t.equal(check('x', cert(`DNS:controller, URI:${controllerIdentity('cluster.local')}`)), undefined, 'other names may come along');
   t.match(check('x', cert('URI:spiffe://cluster.local/ns/demo/sa/web')), { code: 'MESHLET_ERR_CONTROLLER', message: /is for spiffe:\/\/cluster.local\/ns\/demo\/sa\/web, not spiffe:\/\/cluster.local\/ns\/meshlet-system\/sa\/meshlet-controller/ });
   t.match(check('x', cert(`URI:${controllerIdentity('other.example')}`)), { message: /not spiffe:\/\/cluster.local/ }, 'another trust domain');
   t.match(check('x', cert(undefined)), { message: /is for no SPIFFE ID/ });
   t.match(check('x', cert(`URI:"${controllerIdentity('cluster.local')}, DNS:x"`)), { message: /not spiffe/ }, 'a quoted SAN cannot smuggle the ID in');
+  t.match(check('x', cert(`URI:${controllerIdentity('cluster.local')}, URI:spiffe://cluster.local/ns/demo/sa/web`)), { message: /not spiffe/ }, 'a second SPIFFE ID is refused');
+});
+
+t.test('the controller\'s certificate must be a serving certificate: serverAuth without clientAuth', async (t) => {
+  const check = checkControllerIdentity('cluster.local');
+  const san = `URI:${controllerIdentity('cluster.local')}`;
+  const cert = (ext_key_usage: string[] | undefined): PeerCertificate => ({ subjectaltname: san, ext_key_usage }) as unknown as PeerCertificate;
+  t.equal(check('x', cert(['1.3.6.1.5.5.7.3.1'])), undefined, 'serverAuth alone: the controller profile');
+  t.match(check('x', cert(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'])), { code: 'MESHLET_ERR_CONTROLLER', message: /not a controller serving certificate/ }, 'a workload leaf (serverAuth and clientAuth)');
+  t.match(check('x', cert(['1.3.6.1.5.5.7.3.2'])), { code: 'MESHLET_ERR_CONTROLLER' }, 'clientAuth alone');
+  t.match(check('x', cert(undefined)), { code: 'MESHLET_ERR_CONTROLLER', message: /extKeyUsage none/ }, 'no extKeyUsage at all');
 });
 
 t.test('gRPC failures become MeshletErrors: the controller\'s code first, else the status', async (t) => {

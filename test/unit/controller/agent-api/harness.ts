@@ -16,6 +16,7 @@ import { agentApiClientConstructor } from '../../../../src/agent/controller-prot
 import { CONTROLLER_SERVER_NAME } from '../../../../src/agent/controller-tls.js';
 import type { NodeSnapshot } from '../../../../src/mesh/types.js';
 import { CertificateAuthority } from '../../../../src/ca/authority.js';
+import { issueServingCertificate } from '../../../../src/ca/serving-certificate.js';
 import type { AgentAuthenticator, AgentPrincipal, NodeCertificateSigner, PublishedState, SignedChain, StateFeed } from '../../../../src/controller/contracts.js';
 import { AgentApiServer, type AgentApiServerOptions } from '../../../../src/controller/agent-api/agent-api-server.js';
 import { MeshletError } from '../../../../src/mesh/errors.js';
@@ -78,10 +79,11 @@ export async function makePki(t: Teardown): Promise<Pki> {
     const keyPem = await newKey();
     return { keyPem, certPem: ca.sign(createCsr({ identity, privateKeyPem: keyPem }), { identity }).chainPem };
   };
-  const controller = await issue(controllerIdentity(TRUST_DOMAIN));
+  // A serving certificate, as the controller has (serverAuth only): agents refuse a workload leaf.
+  const controller = await issueServingCertificate(ca, { identity: controllerIdentity(TRUST_DOMAIN) });
   return {
     ca,
-    tls: { ...controller, trustBundlePem: ca.trustBundlePem },
+    tls: { certPem: controller.chainPem, keyPem: controller.keyPem, trustBundlePem: ca.trustBundlePem },
     csr: async (identity) => createCsr({ identity, privateKeyPem: await newKey() }),
     issue,
   };
