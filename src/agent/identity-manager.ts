@@ -8,8 +8,9 @@ import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { MeshletError } from '../mesh/errors.js';
+import { isMeshletError, MeshletError } from '../mesh/errors.js';
 import { createCsr, certificateInfo } from '../mesh/x509.js';
+import { Backoff, type BackoffOptions } from './controller-backoff.js';
 import { sniForIdentity } from './tunnel-sni.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -62,8 +63,11 @@ export interface IdentityManagerOptions {
   readonly logger: Logger;
   /** RSA modulus; node-forge (which builds our X.509) only does RSA. */
   readonly keyBits?: number;
-  /** Retry delay after a failed issuance or renewal. */
-  readonly retryMs?: number;
+  /**
+   * Delays between attempts after a failed issuance or renewal, per identity (default
+   * {@link ISSUE_RETRY_BACKOFF}). Each attempt reuses the key and CSR of the first.
+   */
+  readonly retryBackoff?: BackoffOptions;
   /** A signer that has not answered by then has failed (it must never hold snapshots back). */
   readonly signTimeoutMs?: number;
   /**
@@ -78,12 +82,37 @@ export interface IdentityManagerOptions {
 /** The tunnel server name for an identity (see `tunnel-sni.ts`). */
 export { sniForIdentity };
 
+/**
+ * Retry delays of a failing issuance: from 0.5 s (a controller that blinked is retried at once)
+ * doubling, jittered, to 60 s (a controller down for long costs an agent one signing call per
+ * identity a minute, where a fixed 5 s with a new RSA key each time cost 20 identities 0.77
+ * cores). A renewal starts at half-life, so 60 s leaves hours of retries before expiry.
+ */
+export const ISSUE_RETRY_BACKOFF: Readonly<Required<Omit<BackoffOptions, 'random'>>> = Object.freeze({ initialMs: 500, maxMs: 60_000 });
+
+/**
+ * An issuance that has not succeeded yet: its key and CSR, made once and reused by every retry
+ * (RSA key generation is the expensive part), and when the next attempt may run.
+ */
+interface PendingIssue {
+  readonly keyPem: string;
+  readonly csrPem: string;
+  readonly backoff: Backoff;
+  /** performance.now() before which no new attempt is made (0: now). */
+  retryAt: number;
+  lastError: Error | undefined;
+}
+
 /** Issues, caches and renews workload certificates. */
 export class IdentityManager implements IdentitySource {
   private readonly signer: CertificateSigner;
   private readonly logger: Logger;
   private readonly keyBits: number;
-  private readonly retryMs: number;
+  private readonly retryBackoff: BackoffOptions;
+  /** Issuances under way or waiting to retry, by identity; dropped once issued or forgotten. */
+  private readonly attempts = new Map<string, PendingIssue>();
+  private generatedKeys = 0;
+  private failedAttempts = 0;
   private readonly creds = new Map<string, IdentityCredentials>();
   private readonly pending = new Map<string, Promise<IdentityCredentials>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -101,17 +130,41 @@ export class IdentityManager implements IdentitySource {
     this.signer = opts.signer;
     this.logger = opts.logger;
     this.keyBits = opts.keyBits ?? 2048;
-    this.retryMs = opts.retryMs ?? 5_000;
+    this.retryBackoff = opts.retryBackoff ?? ISSUE_RETRY_BACKOFF;
     this.signTimeoutMs = opts.signTimeoutMs ?? 30_000;
     this.onIssued = opts.onIssued;
     this.onForgotten = opts.onForgotten;
   }
 
-  /** Credentials for `identity`, issuing them first if needed (concurrent callers share one issuance). */
+  /**
+   * Credentials for `identity`, issuing them first if needed (concurrent callers share one
+   * issuance). While a failed issuance waits for its next attempt, rejects at once with the
+   * last failure: callers retrying on their own (the agent's snapshot retry, tunnel handshakes)
+   * cost nothing until the backoff allows another attempt.
+   */
   ensure(identity: string): Promise<IdentityCredentials> {
     const have = this.creds.get(identity);
     if (have !== undefined) return Promise.resolve(have);
+    const waiting = this.attempts.get(identity);
+    if (waiting !== undefined && !this.pending.has(identity) && waiting.retryAt > performance.now()) {
+      const inMs = Math.ceil(waiting.retryAt - performance.now());
+      return Promise.reject(
+        new MeshletError('MESHLET_ERR_CERT', `certificate for ${identity} not issued yet: ${waiting.lastError?.message ?? 'the last attempt failed'}; next attempt in ${inMs} ms`, {
+          cause: waiting.lastError,
+        }),
+      );
+    }
     return this.issue(identity);
+  }
+
+  /** RSA keys generated since start (one per issuance, whatever its retries). */
+  get keysGenerated(): number {
+    return this.generatedKeys;
+  }
+
+  /** Issuance attempts that failed since start. */
+  get failures(): number {
+    return this.failedAttempts;
   }
 
   /** Credentials already issued for `identity`. */
@@ -163,19 +216,65 @@ export class IdentityManager implements IdentitySource {
     return p;
   }
 
+  /**
+   * One attempt; on failure the identity's backoff sets when the next may run and, while the
+   * identity is wanted, a timer makes it.
+   */
   private async doIssue(identity: string): Promise<IdentityCredentials> {
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'identity manager is closed');
     const epoch = this.epochs.get(identity) ?? 0;
-    const started = performance.now();
+    let attempt: PendingIssue | undefined;
+    try {
+      attempt = await this.attemptFor(identity, epoch);
+      const creds = await this.attemptIssue(identity, epoch, attempt);
+      if (this.attempts.get(identity) === attempt) this.attempts.delete(identity);
+      return creds;
+    } catch (err) {
+      if (attempt !== undefined && !isMeshletError(err, 'MESHLET_ERR_CLOSED')) this.failed(identity, attempt, err as Error);
+      throw err;
+    }
+  }
+
+  /** The identity's pending key and CSR, made now if this is the first attempt. */
+  private async attemptFor(identity: string, epoch: number): Promise<PendingIssue> {
+    const existing = this.attempts.get(identity);
+    if (existing !== undefined) return existing;
     const { privateKey } = await generateKeyPairAsync('rsa', {
       modulusLength: this.keyBits,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     });
-    const csrPem = createCsr({ identity, privateKeyPem: privateKey });
+    this.generatedKeys++;
+    const attempt: PendingIssue = {
+      keyPem: privateKey,
+      csrPem: createCsr({ identity, privateKeyPem: privateKey }),
+      backoff: new Backoff(this.retryBackoff),
+      retryAt: 0,
+      lastError: undefined,
+    };
+    // Forgotten while the key was made: it is not kept for a later issuance.
+    if ((this.epochs.get(identity) ?? 0) === epoch) this.attempts.set(identity, attempt);
+    return attempt;
+  }
+
+  /** Records a failed attempt and schedules the next one (for wanted identities). */
+  private failed(identity: string, attempt: PendingIssue, err: Error): void {
+    this.failedAttempts++;
+    if (this.attempts.get(identity) !== attempt) return;
+    const delayMs = attempt.backoff.next();
+    attempt.retryAt = performance.now() + delayMs;
+    attempt.lastError = err;
+    // One line per attempt: the backoff bounds their rate (at most one a minute per identity).
+    this.logger.warn({ identity, err: err.message, attempt: attempt.backoff.attempts, retryInMs: delayMs }, 'certificate not issued; retrying with backoff');
+    if (this.wanted.has(identity) && !this.closed) this.setTimer(identity, delayMs);
+  }
+
+  private async attemptIssue(identity: string, epoch: number, attempt: PendingIssue): Promise<IdentityCredentials> {
+    const started = performance.now();
+    const privateKey = attempt.keyPem;
     let signed: SignedCertificate;
     try {
-      signed = await withTimeout(this.signer.sign(csrPem, identity), this.signTimeoutMs, `signer did not answer within ${this.signTimeoutMs} ms`);
+      signed = await withTimeout(this.signer.sign(attempt.csrPem, identity), this.signTimeoutMs, `signer did not answer within ${this.signTimeoutMs} ms`);
     } catch (err) {
       throw new MeshletError('MESHLET_ERR_CERT', `certificate for ${identity} was not issued: ${(err as Error).message}`, { cause: err });
     }
@@ -228,14 +327,10 @@ export class IdentityManager implements IdentitySource {
     this.timers.set(identity, timer);
   }
 
+  /** A renewal, or a retry of a failed issuance: failures schedule the next (see `failed`). */
   private async renew(identity: string): Promise<void> {
     if (this.closed || !this.wanted.has(identity)) return;
-    try {
-      await this.doIssue(identity);
-    } catch (err) {
-      this.logger.warn({ identity, err }, 'certificate renewal failed; retrying');
-      this.setTimer(identity, this.retryMs);
-    }
+    await this.issue(identity).catch(() => undefined);
   }
 
   private forget(identity: string): void {
@@ -243,6 +338,7 @@ export class IdentityManager implements IdentitySource {
     const creds = this.creds.get(identity);
     if (creds !== undefined) this.bySni.delete(creds.sni);
     this.creds.delete(identity);
+    this.attempts.delete(identity);
     if (creds !== undefined) this.onForgotten?.(identity);
     clearTimeout(this.timers.get(identity));
     this.timers.delete(identity);
