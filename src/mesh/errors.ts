@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   MESHLET_ERR_LAB: 'A lab topology operation (namespaces, veths, processes) failed.',
   MESHLET_ERR_UNAUTHENTICATED: 'An agent could not prove who it is to the controller.',
   MESHLET_ERR_CERT_NOT_AUTHORIZED: 'A node asked for a certificate of an identity with no workload scheduled on it.',
+  MESHLET_ERR_AUTH_UNAVAILABLE: "The controller could not check an agent's credentials (TokenReview failed or timed out); retry later.",
+  MESHLET_ERR_RATE_LIMITED: 'A request was refused because a rate or concurrency limit was reached; retry later.',
   MESHLET_ERR_CONTROLLER: 'The controller connection failed or sent something the agent could not use.',
   MESHLET_ERR_REGISTRY: 'A registry source (YAML directory, Kubernetes API) failed.',
   MESHLET_ERR_ADMIN_UNREACHABLE: "The agent's admin API could not be reached or did not answer JSON.",

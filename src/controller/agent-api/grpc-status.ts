@@ -10,6 +10,9 @@ export const ERROR_CODE_METADATA = 'x-meshlet-error-code';
 
 const STATUS_OF: Partial<Record<MeshletErrorCode, status>> = {
   MESHLET_ERR_UNAUTHENTICATED: status.UNAUTHENTICATED,
+  // The credentials could not be checked (TokenReview down): not the caller's fault, retry.
+  MESHLET_ERR_AUTH_UNAVAILABLE: status.UNAVAILABLE,
+  MESHLET_ERR_RATE_LIMITED: status.RESOURCE_EXHAUSTED,
   MESHLET_ERR_CERT_NOT_AUTHORIZED: status.PERMISSION_DENIED,
   // A CSR that does not parse, verify, or ask for exactly the identity requested.
   MESHLET_ERR_CERT: status.INVALID_ARGUMENT,
