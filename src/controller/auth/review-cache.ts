@@ -1,17 +1,18 @@
 /**
- * Positive token reviews, kept briefly so an agent's every call does not cost a TokenReview
- * round trip. Keyed by the token's hash (the token itself is never kept), bounded in size and
- * age; never outlives the token.
+ * Token reviews, kept briefly so an agent's every call does not cost a TokenReview round trip
+ * (positive: the node) and a refused token sent again does not cost another (negative: the
+ * reason). Keyed by the token's hash (the token itself is never kept), bounded in size and age;
+ * never outlives the token.
  */
 
-interface Entry {
-  readonly node: string;
+interface Entry<T> {
+  readonly node: T;
   readonly expiresAt: number;
 }
 
-/** A bounded, expiring map from token hash to node. */
-export class ReviewCache {
-  private readonly entries = new Map<string, Entry>();
+/** A bounded, expiring map from token hash to a review's outcome (by default, a node name). */
+export class ReviewCache<T = string> {
+  private readonly entries = new Map<string, Entry<T>>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
 
@@ -20,8 +21,8 @@ export class ReviewCache {
     this.maxEntries = opts.maxEntries;
   }
 
-  /** The node of a cached review, or undefined (an expired entry is dropped). */
-  get(key: string, now: number): string | undefined {
+  /** The outcome of a cached review, or undefined (an expired entry is dropped). */
+  get(key: string, now: number): T | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now) {
@@ -32,7 +33,7 @@ export class ReviewCache {
   }
 
   /** Keeps a review until `now + ttl`, or the token's own expiry when sooner. */
-  set(key: string, node: string, now: number, tokenExpiresAt?: number): void {
+  set(key: string, node: T, now: number, tokenExpiresAt?: number): void {
     const expiresAt = Math.min(now + this.ttlMs, tokenExpiresAt ?? Number.POSITIVE_INFINITY);
     if (expiresAt <= now || this.ttlMs <= 0) return;
     this.entries.delete(key);

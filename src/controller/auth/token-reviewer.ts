@@ -4,7 +4,7 @@
  */
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
 import { reasonOf, statusOf, withTimeout, type KubernetesApiCall } from '../../ca/kubernetes-api.js';
-import { unauthenticated } from './bearer-token.js';
+import { MeshletError } from '../../mesh/errors.js';
 
 /** What the API server said about a token. */
 export interface TokenReviewResult {
@@ -22,7 +22,7 @@ export interface TokenReviewResult {
 /** Reviews a token for the given audiences. */
 export interface TokenReviewer {
   /**
-   * @throws MeshletError MESHLET_ERR_UNAUTHENTICATED when the review could not be made (API
+   * @throws MeshletError MESHLET_ERR_AUTH_UNAVAILABLE when the review could not be made (API
    *   server down, RBAC denial, timeout); the message never contains the token
    */
   review(token: string, audiences: readonly string[]): Promise<TokenReviewResult>;
@@ -71,7 +71,7 @@ export class KubernetesTokenReviewer implements TokenReviewer {
       const status = statusOf(err);
       const why = status === undefined ? (err as Error).message : `HTTP ${status}${reasonOf(err)}`;
       // Belt and braces: no client error is expected to quote the request, but none may leak it.
-      throw unauthenticated(`TokenReview failed, the token could not be checked: ${why.split(token).join('<token>')}`, err);
+      throw new MeshletError('MESHLET_ERR_AUTH_UNAVAILABLE', `TokenReview failed, the token could not be checked: ${why.split(token).join('<token>')}`, { cause: err });
     }
     const status = answer.status ?? {};
     const extra: Record<string, readonly string[]> = {};

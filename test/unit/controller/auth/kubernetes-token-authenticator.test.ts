@@ -37,7 +37,7 @@ async function outcome(auth: KubernetesTokenAuthenticator, token: string, node?:
     const p = await auth.authenticate({ authorization: `Bearer ${token}`, ...(node === undefined ? {} : { node }) });
     return `accepted ${p.node} ${p.method}`;
   } catch (err) {
-    if (isMeshletError(err, 'MESHLET_ERR_UNAUTHENTICATED')) return err.message;
+    if (isMeshletError(err, 'MESHLET_ERR_UNAUTHENTICATED') || isMeshletError(err, 'MESHLET_ERR_AUTH_UNAVAILABLE')) return err.message;
     throw err;
   }
 }
@@ -67,7 +67,7 @@ t.test('refused: not authenticated, wrong ServiceAccount, wrong audience, no nod
       [tokens.otherAudience, { ...agentReview('node-a'), audiences: [] }],
       [tokens.noNode, agentReview(undefined)],
       [tokens.badNode, agentReview('Node A')],
-      [tokens.down, new MeshletError('MESHLET_ERR_UNAUTHENTICATED', 'TokenReview failed, the token could not be checked: connect ECONNREFUSED')],
+      [tokens.down, new MeshletError('MESHLET_ERR_AUTH_UNAVAILABLE', 'TokenReview failed, the token could not be checked: connect ECONNREFUSED')],
     ]),
   );
   const logs = captureLogs();
@@ -78,12 +78,15 @@ t.test('refused: not authenticated, wrong ServiceAccount, wrong audience, no nod
   t.match(await outcome(auth, tokens.noNode), /the token names no node \(authentication\.kubernetes\.io\/node-name\).*Kubernetes 1\.30 or later/);
   t.match(await outcome(auth, tokens.badNode), /node name "Node A" is not a valid node name/);
   t.match(await outcome(auth, tokens.down), /TokenReview failed, the token could not be checked/);
-  t.equal(await outcome(auth, tokens.noNode), await outcome(auth, tokens.noNode), 'refusals are not cached...');
-  t.equal(reviewer.calls.filter((c) => c.token === tokens.noNode).length, 3, '...each one is reviewed again');
+  t.equal(await outcome(auth, tokens.noNode), await outcome(auth, tokens.noNode), 'a refusal is answered again from the negative cache...');
+  t.equal(reviewer.calls.filter((c) => c.token === tokens.noNode).length, 1, '...without another review');
+  await outcome(auth, tokens.down);
+  t.equal(reviewer.calls.filter((c) => c.token === tokens.down).length, 2, 'a failed review says nothing of the token: not cached');
   const text = logs.text();
   t.notOk(Object.values(tokens).some((tok) => text.includes(tok)), 'no token in the logs');
-  t.equal(logs.lines.filter((l) => l.msg === 'kubernetes token refused').length, 7, 'each refusal is logged');
-  t.equal(logs.lines.filter((l) => l.msg === 'kubernetes token not checked').length, 1, 'and the failed review');
+  t.equal(logs.lines.filter((l) => l.msg === 'kubernetes token refused').length, 1, 'refusals are logged once a minute at most');
+  t.equal(logs.lines.filter((l) => l.msg === 'kubernetes token not checked').length, 1, 'and the failed reviews');
+  t.same(auth.counters().refused, { malformed: 0, invalid: 5, cached_invalid: 2, rate_limited: 0, busy: 0, review_failed: 2, node_mismatch: 0 }, 'every refusal counted by reason');
 });
 
 t.test('a custom agent namespace and ServiceAccount', async (t) => {
@@ -97,8 +100,8 @@ t.test('positive reviews are cached for the TTL, and never past the token\'s exp
   let now = 1_000_000_000_000;
   const longLived = fakeJwt('long', now / 1000 + 3600);
   const expiring = fakeJwt('short', now / 1000 + 61 + 10); // 10 s left when it is first used
-  const opaque = 'not-a-jwt-token';
-  const reviewer = fakeReviewer(new Map([[longLived, agentReview('node-a')], [expiring, agentReview('node-b')], [opaque, agentReview('node-c')]]));
+  const noExp = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.c2ln`;
+  const reviewer = fakeReviewer(new Map([[longLived, agentReview('node-a')], [expiring, agentReview('node-b')], [noExp, agentReview('node-c')]]));
   const auth = new KubernetesTokenAuthenticator({ reviewer, logger: captureLogs().logger, now: () => now });
   for (let i = 0; i < 5; i++) await outcome(auth, longLived);
   t.equal(auth.reviews, 1, 'five calls, one review');
@@ -117,8 +120,8 @@ t.test('positive reviews are cached for the TTL, and never past the token\'s exp
   await outcome(auth, expiring);
   t.equal(auth.reviews, 4, 'not past its exp');
 
-  await outcome(auth, opaque);
-  await outcome(auth, opaque);
+  await outcome(auth, noExp);
+  await outcome(auth, noExp);
   t.equal(auth.reviews, 5, 'a token without a readable exp gets the plain TTL');
 });
 
@@ -139,7 +142,7 @@ t.test('concurrent calls with one token share one review', async (t) => {
   release();
   t.same(await all, Array(5).fill('accepted node-a kubernetes-token'));
   t.equal(calls, 1, 'one review for five calls');
-  const failing: TokenReviewer = { review: async () => Promise.reject(new MeshletError('MESHLET_ERR_UNAUTHENTICATED', 'TokenReview failed')) };
+  const failing: TokenReviewer = { review: async () => Promise.reject(new MeshletError('MESHLET_ERR_AUTH_UNAVAILABLE', 'TokenReview failed')) };
   const auth2 = new KubernetesTokenAuthenticator({ reviewer: failing, logger: captureLogs().logger });
   t.same(await Promise.all([outcome(auth2, tok), outcome(auth2, tok)]), ['TokenReview failed', 'TokenReview failed'], 'a failed shared review fails every waiter');
   t.equal(auth2.reviews, 1);

@@ -87,17 +87,17 @@ t.test('an RBAC denial, a server that is down or hung: refused, saying why, neve
   );
   const denied = new KubernetesTokenReviewer({ kubeConfig: forbidden.kubeConfig });
   const err403 = await denied.review(tokens.good, ['meshlet']).catch((e: unknown) => e);
-  t.ok(isMeshletError(err403, 'MESHLET_ERR_UNAUTHENTICATED'));
+  t.ok(isMeshletError(err403, 'MESHLET_ERR_AUTH_UNAVAILABLE'));
   t.match((err403 as Error).message, /^TokenReview failed, the token could not be checked: HTTP 403: tokenreviews\.authentication\.k8s\.io is forbidden/);
 
   const down = new KubernetesTokenReviewer({ kubeConfig: await downKubeConfig() });
   const errDown = await down.review(tokens.good, ['meshlet']).catch((e: unknown) => e);
-  t.ok(isMeshletError(errDown, 'MESHLET_ERR_UNAUTHENTICATED'));
+  t.ok(isMeshletError(errDown, 'MESHLET_ERR_AUTH_UNAVAILABLE'));
   t.match((errDown as Error).message, /TokenReview failed, the token could not be checked: .*ECONNREFUSED/);
 
   const hung = await fakeKubeApi(t, () => 'hang');
   const slow = new KubernetesTokenReviewer({ kubeConfig: hung.kubeConfig, timeoutMs: 200 });
-  await t.rejects(slow.review(tokens.good, ['meshlet']), { code: 'MESHLET_ERR_UNAUTHENTICATED', message: /no answer within 200 ms/ });
+  await t.rejects(slow.review(tokens.good, ['meshlet']), { code: 'MESHLET_ERR_AUTH_UNAVAILABLE', message: /no answer within 200 ms/ });
 
   for (const e of [err403, errDown]) t.notOk((e as Error).message.includes(tokens.good), 'the token is not in the message');
 });
