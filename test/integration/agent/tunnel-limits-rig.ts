@@ -74,12 +74,14 @@ export async function limitsRig(t: Teardown, limits: Partial<TunnelServerLimits>
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-limits-'));
   const ca = await CertificateAuthority.loadOrCreate({ dir, trustDomain: TD, logger: silent });
   const backendState = { accepted: 0, open: new Set<net.Socket>() };
-  const backend = net.createServer({ allowHalfOpen: true, pauseOnConnect: mode === 'stall' }, (sock) => {
+  const backend = net.createServer({ allowHalfOpen: true }, (sock) => {
     backendState.accepted += 1;
     backendState.open.add(sock);
     sock.on('close', () => backendState.open.delete(sock));
     sock.on('error', () => undefined);
+    // 'stall': the workload never reads (its socket stays paused; the kernel buffers fill).
     if (mode === 'digest') digestBackend(sock);
+    else sock.pause();
   });
   backend.listen(0, '127.0.0.1');
   await once(backend, 'listening');
