@@ -36,6 +36,7 @@ export class Controller {
   private kubeConfig: KubeConfig | undefined;
   private source: RegistrySource | undefined;
   private joinTokens: JoinTokenAuthenticator | undefined;
+  private kubernetesAuth: KubernetesTokenAuthenticator | undefined;
   private server: AgentApiServer | undefined;
   private signer: ControllerCertSigner | undefined;
   private closing: Promise<void> | undefined;
@@ -141,6 +142,8 @@ export class Controller {
       snapshotBytes: () => sizes.of(this.store.current()),
       certificates: () => this.signer?.counters(),
       state: () => this.store.status(),
+      agentApi: () => (this.server === undefined ? undefined : { ...this.server.connections, refused: this.server.connectionRefusals() }),
+      tokenAuth: () => this.kubernetesAuth?.counters(),
     });
     this.metricsServer = new ControllerMetricsServer(this.metrics, this.logger);
     const address = await this.metricsServer.start(this.config.metricsPort, this.config.listenHost);
@@ -172,6 +175,7 @@ export class Controller {
       this.config.kubernetesAuth && this.kubeConfig !== undefined
         ? new KubernetesTokenAuthenticator({ reviewer: new KubernetesTokenReviewer({ kubeConfig: this.kubeConfig }), logger: this.logger })
         : undefined;
+    this.kubernetesAuth = kubernetes;
     return new CombinedAuthenticator({ joinTokens: this.joinTokens, kubernetes });
   }
 

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { encodeClusterView } from '../mesh/snapshot-wire.js';
 import type { PushOutcome } from './agent-api/agent-api-server.js';
+import type { KubernetesAuthCounters } from './auth/kubernetes-token-authenticator.js';
 import type { CertSignerCounters } from './cert-signer.js';
 import type { PublishedState } from './contracts.js';
 
@@ -21,6 +22,17 @@ export interface ControllerMetricsSource {
   snapshotBytes(): number | undefined;
   certificates(): CertSignerCounters | undefined;
   state(): { readonly versionsPublished: number; readonly rejections: number };
+  /** The agent API's connections and the refusals of its connection limits (undefined: not serving). */
+  agentApi?(): AgentApiConnectionFigures | undefined;
+  /** The Kubernetes token authenticator's counters (undefined: it does not run). */
+  tokenAuth?(): KubernetesAuthCounters | undefined;
+}
+
+/** What the agent API server reports about its connections. */
+export interface AgentApiConnectionFigures {
+  readonly connections: number;
+  readonly unauthenticated: number;
+  readonly refused: Readonly<Record<string, number>>;
 }
 
 /**
@@ -68,6 +80,43 @@ export class ControllerMetrics {
     return this.registry.metrics();
   }
 
+  /** The agent API's connection limits and the TokenReview limits, read at scrape time. */
+  private limitMetrics(registers: Registry[]): void {
+    const metrics = this;
+    new Gauge({
+      name: 'meshlet_controller_agent_api_connections', help: 'Connections to the agent API now, all and not yet authenticated', labelNames: ['state'], registers,
+      collect() {
+        const figures = metrics.source?.agentApi?.();
+        this.set({ state: 'all' }, figures?.connections ?? 0);
+        this.set({ state: 'unauthenticated' }, figures?.unauthenticated ?? 0);
+      },
+    });
+    const refusedSeen = new Map<string, number>();
+    new Counter({
+      name: 'meshlet_controller_agent_api_connections_refused_total',
+      help: 'Agent API connections refused or closed by a limit (max_connections, max_per_address, max_unauthenticated, authentication_timeout)',
+      labelNames: ['reason'], registers,
+      collect() {
+        for (const [reason, count] of Object.entries(metrics.source?.agentApi?.()?.refused ?? {})) this.inc({ reason }, deltaOf(refusedSeen, reason, count));
+      },
+    });
+    const authSeen = new Map<string, number>();
+    new Counter({
+      name: 'meshlet_controller_token_reviews_total', help: 'TokenReviews sent to the Kubernetes API server', registers,
+      collect() {
+        this.inc(deltaOf(authSeen, 'reviews', metrics.source?.tokenAuth?.()?.reviews ?? authSeen.get('reviews') ?? 0));
+      },
+    });
+    new Counter({
+      name: 'meshlet_controller_token_refusals_total',
+      help: 'Kubernetes tokens refused, by reason (malformed, invalid, cached_invalid, rate_limited, busy, review_failed, node_mismatch)',
+      labelNames: ['reason'], registers,
+      collect() {
+        for (const [reason, count] of Object.entries(metrics.source?.tokenAuth?.()?.refused ?? {})) this.inc({ reason }, deltaOf(authSeen, reason, count));
+      },
+    });
+  }
+
   private scrapeTimeMetrics(registers: Registry[]): void {
     const metrics = this;
     new Gauge({
@@ -108,6 +157,7 @@ export class ControllerMetrics {
         state.versionsPublished = now;
       },
     });
+    this.limitMetrics(registers);
     new Counter({
       name: 'meshlet_controller_state_rejections_total', help: 'Registry states refused (the previous version stayed in force)', registers,
       collect() {
@@ -117,6 +167,16 @@ export class ControllerMetrics {
       },
     });
   }
+}
+
+/**
+ * Counts read at scrape time from a part that may be replaced (the agent API server is, at each
+ * serving-certificate renewal): a value lower than the last one starts again from zero.
+ */
+function deltaOf(last: Map<string, number>, key: string, now: number): number {
+  const before = last.get(key) ?? 0;
+  last.set(key, now);
+  return now >= before ? now - before : now;
 }
 
 /**

@@ -3,6 +3,8 @@
  * config streams fed from the {@link StateFeed}, and workload certificate signing. Every call is
  * authenticated by token; the node a call acts for is always the one its credentials prove.
  */
+import { createServer, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import {
   Server,
   ServerCredentials,
@@ -24,7 +26,10 @@ import { ClusterViewCache } from './cluster-view-cache.js';
 import { ConfigStream, type ConfigCall, type ConfigStreamHost } from './config-stream.js';
 import { statusError, toServiceError } from './grpc-status.js';
 import { NodeStatsRecord, type AgentNodeStats, type PushOutcome } from './node-stats.js';
-import { SERVER_CHANNEL_OPTIONS } from './server-options.js';
+import { AGENT_API_LIMITS, ConnectionGuard, type AgentApiLimits, type ConnectionRefusal } from './connection-guard.js';
+import { serverChannelOptions } from './server-options.js';
+import { listen } from '../../ops/listen.js';
+import { ThrottledLog } from '../../ops/throttled-log.js';
 
 export type { AgentNodeStats, PushOutcome } from './node-stats.js';
 
@@ -49,6 +54,8 @@ export interface AgentApiServerOptions {
   readonly helloTimeoutMs?: number;
   /** How long close() waits for calls in flight before cutting them (default 5 s). */
   readonly drainTimeoutMs?: number;
+  /** Connection and message limits (defaults: {@link AGENT_API_LIMITS}). */
+  readonly limits?: Partial<AgentApiLimits>;
 }
 
 /** What {@link AgentApiServer.start} bound. */
@@ -62,6 +69,9 @@ export class AgentApiServer {
   private readonly opts: AgentApiServerOptions;
   private readonly log: Logger;
   private readonly server: Server;
+  private readonly limits: AgentApiLimits;
+  private readonly guard: ConnectionGuard;
+  private listener: NetServer | undefined;
   private readonly views = new ClusterViewCache();
   /** Every live stream, greeted or not. */
   private readonly streams = new Set<ConfigStream>();
@@ -70,6 +80,8 @@ export class AgentApiServer {
   private readonly records = new Map<string, NodeStatsRecord>();
   private readonly host: ConfigStreamHost;
   private unsubscribe: (() => void) | undefined;
+  /** Refused authentications are the caller's to cause at will: one line a minute. */
+  private readonly authLog: ThrottledLog;
   private closing: Promise<void> | undefined;
 
   constructor(opts: AgentApiServerOptions) {
@@ -80,7 +92,10 @@ export class AgentApiServer {
     }
     this.opts = opts;
     this.log = opts.logger.child({ component: 'agent-api' });
-    this.server = new Server(SERVER_CHANNEL_OPTIONS);
+    this.limits = Object.freeze({ ...AGENT_API_LIMITS, ...opts.limits });
+    this.guard = new ConnectionGuard(this.limits, this.log);
+    this.authLog = new ThrottledLog(this.log, 'agent API call refused: authentication failed');
+    this.server = new Server(serverChannelOptions(this.limits));
     this.server.addService(agentApiService(), {
       StreamConfig: (call: ConfigCall) => void this.acceptStream(call),
       SignCertificate: (call: ServerUnaryCall<SignRequest__Output, SignResponse>, callback: sendUnaryData<SignResponse>) =>
@@ -101,14 +116,35 @@ export class AgentApiServer {
   async start(port: number = AGENT_API_PORT, host = '0.0.0.0'): Promise<BoundAddress> {
     if (this.closing !== undefined) throw new MeshletError('MESHLET_ERR_CLOSED', 'the agent API server is closed');
     const { certPem, keyPem } = this.opts.tls;
-    // No client certificates: an agent has none before its first CSR; it proves itself by token.
-    const credentials = ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(certPem), private_key: Buffer.from(keyPem) }], false);
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(target, credentials, (err, p) => (err === null ? resolve(p) : reject(err)));
-    }).catch((err: unknown) => {
-      throw new MeshletError('MESHLET_ERR_CONTROLLER', `agent API could not listen on ${target}: ${(err as Error).message}`, { cause: err });
+    // Our own listener and TLS, so every socket passes the connection limits before grpc-js sees
+    // it, and the guard holds the TLS socket it can close (grpc-js's own TLS hides it). No client
+    // certificates: an agent has none before its first CSR; it proves itself by token.
+    const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
+    const secure = createTlsServer({
+      cert: certPem,
+      key: keyPem,
+      ALPNProtocols: ['h2'],
+      minVersion: 'TLSv1.2',
+      // A backstop only: the guard closes a connection that has not authenticated in time first.
+      handshakeTimeout: 2 * this.limits.authenticateWithinMs,
     });
+    secure.on('secureConnection', (tlsSocket) => {
+      if (this.guard.upgraded(tlsSocket)) injector.injectConnection(tlsSocket);
+    });
+    // A failed handshake is the caller's; the guard counts and closes what it must.
+    secure.on('tlsClientError', (_err, tlsSocket) => tlsSocket.destroy());
+    const listener = createServer({ noDelay: true }, (socket) => {
+      if (this.closing !== undefined) socket.destroy();
+      else if (this.guard.admit(socket)) secure.emit('connection', socket);
+    });
+    const bound = await listen(listener, { port, host }).then(
+      (address) => address.port,
+      (err: unknown) => {
+        throw new MeshletError('MESHLET_ERR_CONTROLLER', `agent API could not listen on ${target}: ${(err as Error).message}`, { cause: err });
+      },
+    );
+    this.listener = listener;
     this.unsubscribe ??= this.opts.feed.subscribe((s) => this.publish(s));
     this.log.info({ host, port: bound }, 'agent API listening');
     return { host, port: bound };
@@ -122,6 +158,16 @@ export class AgentApiServer {
   /** One node's figures, or undefined if it never connected. */
   nodeStats(node: string): AgentNodeStats | undefined {
     return this.records.get(node)?.view();
+  }
+
+  /** Connections open now (all, and those not yet authenticated). */
+  get connections(): { readonly connections: number; readonly unauthenticated: number } {
+    return this.guard.open;
+  }
+
+  /** Connections refused or closed by a limit since start, by reason. */
+  connectionRefusals(): Readonly<Record<ConnectionRefusal, number>> {
+    return this.guard.counters();
   }
 
   /** How many times a cluster view was encoded (one per pushed version, whatever the nodes). */
@@ -143,24 +189,36 @@ export class AgentApiServer {
     this.closing ??= Promise.resolve();
     this.stopFollowing();
     for (const stream of [...this.streams]) stream.end(status.UNAVAILABLE, 'the controller stopped');
+    this.stopListening();
     this.server.forceShutdown();
+    this.guard.destroyAll();
   }
 
   private async drain(): Promise<void> {
     this.stopFollowing();
+    this.stopListening();
     for (const stream of [...this.streams]) stream.end(status.UNAVAILABLE, 'the controller is shutting down');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
+        this.guard.destroyAll();
         resolve();
       }, this.opts.drainTimeoutMs ?? 5_000);
       timer.unref();
       this.server.tryShutdown(() => {
         clearTimeout(timer);
+        // Connections still in their TLS handshake have no HTTP/2 session to close.
+        this.guard.destroyAll();
         resolve();
       });
     });
     this.log.info('agent API closed');
+  }
+
+  /** Stops accepting: the port is free at once (a replacement listener may bind it). */
+  private stopListening(): void {
+    this.listener?.close();
+    this.listener = undefined;
   }
 
   private stopFollowing(): void {
@@ -194,10 +252,11 @@ export class AgentApiServer {
     try {
       principal = await this.authenticate(call.metadata);
     } catch (err) {
-      this.log.warn({ err, peer: call.getPeer() }, 'config stream refused: authentication failed');
+      this.authLog.warn({ err: (err as Error).message, code: (err as { code?: unknown }).code, peer: call.getPeer() });
       call.emit('error', toServiceError(err));
       return;
     }
+    this.guard.authenticated(call.getPeer());
     if (call.cancelled || this.closing !== undefined) {
       if (!call.cancelled) call.emit('error', statusError(status.UNAVAILABLE, 'the controller is shutting down'));
       return;
@@ -239,13 +298,16 @@ export class AgentApiServer {
     let node: string | undefined;
     try {
       const principal = await this.authenticate(call.metadata);
+      this.guard.authenticated(call.getPeer());
       node = principal.node;
       if (csrPem === '' || identity === '') throw new MeshletError('MESHLET_ERR_CERT', 'a SignRequest needs both csr_pem and identity');
       const signed = await this.opts.signer.sign(principal.node, csrPem, identity);
       callback(null, { chainPem: signed.chainPem, trustBundlePem: signed.trustBundlePem });
       this.log.info({ node, identity }, 'workload certificate signed');
     } catch (err) {
-      this.log.warn({ node, identity, peer: call.getPeer(), err }, 'certificate signing refused');
+      // Before authentication anyone can cause this at will: throttled; after, it is the audit trail.
+      if (node === undefined) this.authLog.warn({ err: (err as Error).message, code: (err as { code?: unknown }).code, peer: call.getPeer() });
+      else this.log.warn({ node, identity, peer: call.getPeer(), err }, 'certificate signing refused');
       callback(toServiceError(err));
     }
   }
