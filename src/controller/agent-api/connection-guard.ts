@@ -92,6 +92,8 @@ export class ConnectionGuard {
 
   /** Takes a new connection in, or destroys it and answers false when a limit is reached. */
   admit(socket: Socket): boolean {
+    // A peer that resets is a connection outcome, never an exception in the controller.
+    socket.on('error', ignore);
     const address = socket.remoteAddress ?? 'unknown';
     const refusal =
       this.byPeer.size >= this.limits.maxConnections
@@ -177,6 +179,8 @@ export class ConnectionGuard {
     this.log.warn({ reason, address, counts: this.refusals });
   }
 }
+
+function ignore(): void {}
 
 function close(tracked: Tracked): void {
   tracked.tls?.destroy();
