@@ -177,50 +177,53 @@ async function noRead(rest: string[]): Promise<void> {
   s.on('error', () => undefined);
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const deadline = Date.now() + Number(seconds) * 1000;
-  let accepted = 0;
-  let refused = 0;
   let written = 0;
   const pumps: Promise<void>[] = [];
-  for (let i = 0; i < Number(streams); i++) {
-    const status = await new Promise<number>((resolve) => {
-      let stream: ClientHttp2Stream;
-      try {
-        stream = s.request({ ':method': 'CONNECT', ':authority': target });
-      } catch {
-        resolve(0);
-        return;
-      }
-      stream.on('error', () => resolve(0));
-      stream.once('close', () => resolve(0));
-      stream.once('response', (h) => {
-        const code = Number(h[':status']);
-        resolve(code);
-        if (code !== 200) return;
-        pumps.push(
-          new Promise<void>((done) => {
-            const pump = (): void => {
-              while (Date.now() < deadline && !stream.destroyed) {
-                written += chunk.length;
-                if (!stream.write(chunk)) {
-                  stream.once('drain', pump);
-                  return;
+  // All at once: past the server's concurrent-stream limit the client queues a stream until
+  // another closes, which these never do, so a stream not answered by the deadline is "queued".
+  const statuses = await Promise.all(
+    Array.from({ length: Number(streams) }, () =>
+      new Promise<number | 'queued'>((resolve) => {
+        let stream: ClientHttp2Stream;
+        try {
+          stream = s.request({ ':method': 'CONNECT', ':authority': target });
+        } catch {
+          resolve(0);
+          return;
+        }
+        setTimeout(() => resolve('queued'), Math.max(0, deadline - Date.now())).unref();
+        stream.on('error', () => resolve(0));
+        stream.once('close', () => resolve(0));
+        stream.once('response', (h) => {
+          const code = Number(h[':status']);
+          resolve(code);
+          if (code !== 200) return;
+          pumps.push(
+            new Promise<void>((done) => {
+              const pump = (): void => {
+                while (Date.now() < deadline && !stream.destroyed) {
+                  written += chunk.length;
+                  if (!stream.write(chunk)) {
+                    stream.once('drain', pump);
+                    return;
+                  }
                 }
-              }
-              done();
-            };
-            stream.once('close', () => done());
-            pump();
-            setTimeout(done, Math.max(0, deadline - Date.now())).unref();
-          }),
-        );
-      });
-    });
-    if (status === 200) accepted += 1;
-    else refused += 1;
-    if (Date.now() > deadline) break;
-  }
+                done();
+              };
+              stream.once('close', () => done());
+              pump();
+              setTimeout(done, Math.max(0, deadline - Date.now())).unref();
+            }),
+          );
+        });
+      }),
+    ),
+  );
+  const accepted = statuses.filter((x) => x === 200).length;
+  const queued = statuses.filter((x) => x === 'queued').length;
+  const refused = statuses.length - accepted - queued;
   await Promise.all(pumps);
-  print({ ok: true, accepted, refused, writtenBytes: written });
+  print({ ok: true, accepted, queued, refused, writtenBytes: written });
   s.destroy();
 }
 

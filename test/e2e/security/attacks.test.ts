@@ -222,6 +222,7 @@ spec:
       const peak = agentRss(lab, 'node2');
       t.equal(r['ok'], true, JSON.stringify(r));
       t.ok((r['accepted'] as number) > 0, `some streams were accepted (${JSON.stringify(r)})`);
+      t.ok((r['accepted'] as number) <= 100, 'no more than the streams a session may hold');
       t.ok(peak < AGENT_RSS_BOUND, `agent RSS ${Math.round(peak / MIB)} MiB stays under ${AGENT_RSS_BOUND / MIB} MiB (was ${Math.round(before / MIB)}; the probe wrote ${Math.round((r['writtenBytes'] as number) / MIB)} MiB)`);
       t.equal(await pingOk(lab, 'client', vip('server'), 80), true, 'other traffic flows');
     });
