@@ -129,34 +129,3 @@ export const DEFAULT_TUNNEL_SERVER_LIMITS: TunnelServerLimits = Object.freeze({
   sessionMaxAgeMs: SESSION_MAX_AGE_MS,
   refusalLogIntervalMs: REFUSAL_LOG_INTERVAL_MS,
 });
-
-/** Counts per key (a peer address); keys at zero are dropped so the map holds only live peers. */
-export class PeerCounter {
-  private readonly counts = new Map<string, number>();
-
-  /** The count for `key`. */
-  get(key: string): number {
-    return this.counts.get(key) ?? 0;
-  }
-
-  /** Adds one unless `key` is at `cap`; true when added. */
-  tryAdd(key: string, cap: number): boolean {
-    const n = this.counts.get(key) ?? 0;
-    if (n >= cap) return false;
-    this.counts.set(key, n + 1);
-    return true;
-  }
-
-  /** Removes one (never below zero). */
-  remove(key: string): void {
-    const n = this.counts.get(key);
-    if (n === undefined) return;
-    if (n <= 1) this.counts.delete(key);
-    else this.counts.set(key, n - 1);
-  }
-
-  /** Keys with a non-zero count. */
-  get size(): number {
-    return this.counts.size;
-  }
-}

@@ -19,7 +19,8 @@ import type { Logger } from 'pino';
 import { spiffeIdsFromSubjectAltName } from '../mesh/identity.js';
 import { ThrottledLog } from '../ops/throttled-log.js';
 import type { IdentitySource } from './identity-manager.js';
-import { DEFAULT_TUNNEL_SERVER_LIMITS, PeerCounter, type TunnelLimitReason, type TunnelServerLimits } from './tunnel-limits.js';
+import { PeerCounter } from '../ops/peer-counter.js';
+import { DEFAULT_TUNNEL_SERVER_LIMITS, type TunnelLimitReason, type TunnelServerLimits } from './tunnel-limits.js';
 import { applySessionWindow, TUNNEL_SESSION_MEMORY_MB, TUNNEL_SETTINGS } from './tunnel-settings.js';
 
 /** A CONNECT stream that passed the protocol checks. */

@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { ThrottledLog } from './throttled-log.js';
+import { PeerCounter } from './peer-counter.js';
 
 /** What bounds one local HTTP server. */
 export interface LocalHttpLimits {
@@ -163,21 +164,15 @@ export function createLocalHttpServer(handler: RequestListener, opts: LocalHttpO
 
 /** A `connection` listener closing a peer's connections beyond `max`. */
 function perPeerCap(max: number, refuse: (reason: RefusalReason, detail: Record<string, unknown>) => void): (socket: Socket) => void {
-  const open = new Map<string, number>();
+  const open = new PeerCounter();
   return (socket) => {
     const peer = socket.remoteAddress ?? '';
-    const n = (open.get(peer) ?? 0) + 1;
-    if (n > max) {
+    if (!open.tryAdd(peer, max)) {
       refuse('per_peer', { peer, max });
       socket.destroy();
       return;
     }
-    open.set(peer, n);
-    socket.once('close', () => {
-      const left = (open.get(peer) ?? 1) - 1;
-      if (left <= 0) open.delete(peer);
-      else open.set(peer, left);
-    });
+    socket.once('close', () => open.remove(peer));
   };
 }
 

@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ThrottledLog } from '../../ops/throttled-log.js';
+import { PeerCounter } from '../../ops/peer-counter.js';
 
 /** What the agent API holds per caller, and for how long. */
 export interface AgentApiLimits {
@@ -80,7 +81,7 @@ interface Tracked {
 export class ConnectionGuard {
   private readonly limits: AgentApiLimits;
   private readonly byPeer = new Map<string, Tracked>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new PeerCounter();
   private unauthenticatedCount = 0;
   private readonly refusals: Record<ConnectionRefusal, number> = { max_connections: 0, max_per_address: 0, max_unauthenticated: 0, authentication_timeout: 0 };
   private readonly log: ThrottledLog;
@@ -98,7 +99,7 @@ export class ConnectionGuard {
     const refusal =
       this.byPeer.size >= this.limits.maxConnections
         ? 'max_connections'
-        : (this.perAddress.get(address) ?? 0) >= this.limits.maxConnectionsPerAddress
+        : this.perAddress.get(address) >= this.limits.maxConnectionsPerAddress
           ? 'max_per_address'
           : this.unauthenticatedCount >= this.limits.maxUnauthenticated
             ? 'max_unauthenticated'
@@ -113,7 +114,7 @@ export class ConnectionGuard {
     tracked.timer = setTimeout(() => this.expire(tracked), this.limits.authenticateWithinMs);
     tracked.timer.unref();
     this.byPeer.set(key, tracked);
-    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
+    this.perAddress.add(address);
     this.unauthenticatedCount++;
     socket.once('close', () => this.forget(key, tracked));
     return true;
@@ -168,9 +169,7 @@ export class ConnectionGuard {
   private forget(key: string, tracked: Tracked): void {
     clearTimeout(tracked.timer);
     if (this.byPeer.get(key) === tracked) this.byPeer.delete(key);
-    const left = (this.perAddress.get(tracked.address) ?? 1) - 1;
-    if (left <= 0) this.perAddress.delete(tracked.address);
-    else this.perAddress.set(tracked.address, left);
+    this.perAddress.remove(tracked.address);
     if (!tracked.authenticated) this.unauthenticatedCount--;
   }
 
