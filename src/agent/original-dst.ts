@@ -4,9 +4,9 @@
  * `getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST)` for IPv6, called through the `koffi` FFI on the
  * socket's file descriptor (Node has no binding for it). About 3 µs a call.
  */
-import koffi from 'koffi';
 import type { Socket } from 'node:net';
 import { MeshletError } from '../mesh/errors.js';
+import { describeErrno, lastErrno, libc, socketFd } from '../ops/libc.js';
 
 /** An address and port. */
 export interface SocketAddress {
@@ -25,31 +25,10 @@ const AF_INET6 = 10;
 /** sizeof(struct sockaddr_in6); sockaddr_in (16 bytes) fits in it too. */
 const SOCKADDR_IN6_SIZE = 28;
 
-type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, len: number[]) => number;
-
-let getsockopt: GetSockOpt | undefined;
-
-function bind(): GetSockOpt {
-  if (getsockopt === undefined) {
-    const libc = koffi.load('libc.so.6');
-    getsockopt = libc.func(
-      'int getsockopt(int fd, int level, int optname, _Out_ uint8_t *optval, _Inout_ uint32_t *optlen)',
-    ) as GetSockOpt;
-  }
-  return getsockopt;
-}
-
 // One scratch buffer and length cell for every call: the agent's JS runs on one thread and the
 // call is synchronous, so they are never shared between two calls in flight.
 const scratch = Buffer.alloc(SOCKADDR_IN6_SIZE);
 const scratchLen = [SOCKADDR_IN6_SIZE];
-
-/** The OS file descriptor of a connected net.Socket, or -1 when it has none. */
-export function socketFd(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
-  const fd = handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
-}
 
 /**
  * The original destination of a connection that a nat REDIRECT rule sent to us.
@@ -67,14 +46,14 @@ export function originalDst(socket: Socket): SocketAddress {
 
 /** {@link originalDst} on a raw fd; `ipv6` picks the IPv6 getsockopt level. */
 export function readOriginalDst(fd: number, ipv6: boolean): SocketAddress {
-  const call = bind();
+  const call = libc().getsockopt;
   scratchLen[0] = SOCKADDR_IN6_SIZE;
   const rc = call(fd, ipv6 ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, scratch, scratchLen);
   if (rc !== 0) {
-    const errno = koffi.errno();
+    const errno = lastErrno();
     throw new MeshletError(
       'MESHLET_ERR_ORIGINAL_DST',
-      `getsockopt(${ipv6 ? 'SOL_IPV6' : 'SOL_IP'}, SO_ORIGINAL_DST) on fd ${fd} failed: errno ${errno}`,
+      `getsockopt(${ipv6 ? 'SOL_IPV6' : 'SOL_IP'}, SO_ORIGINAL_DST) on fd ${fd} failed: ${describeErrno(errno)}`,
     );
   }
   return decodeSockaddr(scratch);

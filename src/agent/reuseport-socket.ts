@@ -4,10 +4,10 @@
  * bind their own socket on the same port and the kernel spreads incoming connections between
  * them; the fd is then handed to `server.listen({ fd })`.
  */
-import koffi from 'koffi';
 import { isIP } from 'node:net';
 import { endianness } from 'node:os';
 import { MeshletError } from '../mesh/errors.js';
+import { errnoName, lastErrno, libc, type Libc } from '../ops/libc.js';
 
 // From <sys/socket.h>, <netinet/in.h>, <asm-generic/socket.h> (x86-64 and arm64 share them).
 const AF_INET = 2;
@@ -25,56 +25,21 @@ const SOCKADDR_SIZE = 28;
 /** The kernel caps it at net.core.somaxconn anyway; Node uses 511 too. */
 const DEFAULT_BACKLOG = 511;
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  setsockopt(fd: number, level: number, name: number, value: number[], len: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  listen(fd: number, backlog: number): number;
-  getsockname(fd: number, addr: Buffer, len: number[]): number;
-  inet_pton(af: number, src: string, dst: Buffer): number;
-  close(fd: number): number;
-  strerror(errnum: number): string;
-}
-
-let libc: Libc | undefined;
-
-function load(): Libc {
-  if (libc === undefined) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      socket: lib.func('int socket(int domain, int type, int protocol)'),
-      setsockopt: lib.func('int setsockopt(int fd, int level, int optname, const int *optval, uint32_t optlen)'),
-      bind: lib.func('int bind(int fd, const uint8_t *addr, uint32_t addrlen)'),
-      listen: lib.func('int listen(int fd, int backlog)'),
-      getsockname: lib.func('int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *addrlen)'),
-      inet_pton: lib.func('int inet_pton(int af, const char *src, _Out_ uint8_t *dst)'),
-      close: lib.func('int close(int fd)'),
-      strerror: lib.func('const char *strerror(int errnum)'),
-    } as Libc;
-  }
-  return libc;
-}
-
-/** Names of the errno values a listener meets, so errors read like Node's (`EADDRINUSE`). */
-const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: 'EPERM', 9: 'EBADF', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL',
-};
-
 /** A libc call failed: `code` is the errno name (EADDRINUSE, ...), as on Node's own errors. */
 export class SocketCallError extends MeshletError {
   readonly errno: number;
   readonly syscall: string;
 
   constructor(syscall: string, errno: number, what: string) {
-    const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super('MESHLET_ERR_LISTEN', `${what}: ${syscall}() failed: ${name} (${load().strerror(errno)})`, { details: [name] });
+    const name = errnoName(errno);
+    super('MESHLET_ERR_LISTEN', `${what}: ${syscall}() failed: ${name} (${libc().strerror(errno)})`, { details: [name] });
     this.errno = errno;
     this.syscall = syscall;
   }
 
   /** The errno name, e.g. `EADDRINUSE`. */
   get errnoName(): string {
-    return ERRNO_NAMES[this.errno] ?? `errno ${this.errno}`;
+    return errnoName(this.errno);
   }
 }
 
@@ -103,20 +68,20 @@ export interface ReuseportSocket {
  * @throws SocketCallError naming the call, the errno and the address.
  */
 export function openReuseportSocket(opts: ReuseportSocketOptions): ReuseportSocket {
-  const c = load();
+  const c = libc();
   const ip = isIP(opts.host);
   if (ip !== 4 && ip !== 6) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${JSON.stringify(opts.host)}: not an IP address`);
   const family: 4 | 6 = ip;
   const what = `listener ${family === 6 ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const fd = c.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new SocketCallError('socket', koffi.errno(), what);
+  if (fd < 0) throw new SocketCallError('socket', lastErrno(), what);
   try {
     setOption(c, fd, SOL_SOCKET, SO_REUSEADDR, 'setsockopt(SO_REUSEADDR)', what);
     setOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 'setsockopt(SO_REUSEPORT)', what);
     if (family === 6) setOption(c, fd, IPPROTO_IPV6, IPV6_V6ONLY, 'setsockopt(IPV6_V6ONLY)', what);
     const addr = sockaddr(c, family, opts.host, opts.port);
-    if (c.bind(fd, addr, addr.length) !== 0) throw new SocketCallError('bind', koffi.errno(), what);
-    if (opts.listen && c.listen(fd, opts.backlog ?? DEFAULT_BACKLOG) !== 0) throw new SocketCallError('listen', koffi.errno(), what);
+    if (c.bind(fd, addr, addr.length) !== 0) throw new SocketCallError('bind', lastErrno(), what);
+    if (opts.listen && c.listen(fd, opts.backlog ?? DEFAULT_BACKLOG) !== 0) throw new SocketCallError('listen', lastErrno(), what);
     return { fd, host: opts.host, port: boundPort(c, fd, what) };
   } catch (err) {
     c.close(fd);
@@ -126,11 +91,11 @@ export function openReuseportSocket(opts: ReuseportSocketOptions): ReuseportSock
 
 /** Closes a socket opened here that was not handed to a Node server (which then owns it). */
 export function closeSocketFd(fd: number): void {
-  if (fd >= 0) load().close(fd);
+  if (fd >= 0) libc().close(fd);
 }
 
 function setOption(c: Libc, fd: number, level: number, name: number, call: string, what: string): void {
-  if (c.setsockopt(fd, level, name, [1], 4) !== 0) throw new SocketCallError(call, koffi.errno(), what);
+  if (c.setsockopt(fd, level, name, [1], 4) !== 0) throw new SocketCallError(call, lastErrno(), what);
 }
 
 function sockaddr(c: Libc, family: 4 | 6, host: string, port: number): Buffer {
@@ -148,6 +113,6 @@ function sockaddr(c: Libc, family: 4 | 6, host: string, port: number): Buffer {
 function boundPort(c: Libc, fd: number, what: string): number {
   const buf = Buffer.alloc(SOCKADDR_SIZE);
   const len = [SOCKADDR_SIZE];
-  if (c.getsockname(fd, buf, len) !== 0) throw new SocketCallError('getsockname', koffi.errno(), what);
+  if (c.getsockname(fd, buf, len) !== 0) throw new SocketCallError('getsockname', lastErrno(), what);
   return buf.readUInt16BE(2);
 }

@@ -18,6 +18,7 @@
 import { constants as h2, type Http2Stream } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setLingerReset } from '../ops/libc.js';
 
 /** How a spliced connection ended. */
 export interface SpliceOutcome {
@@ -227,7 +228,14 @@ export function abort(side: Duplex): void {
   if (side.destroyed) return;
   if (side instanceof Socket) {
     if (side.connecting || (side as { _handle?: unknown })._handle == null) side.destroy();
-    else side.resetAndDestroy();
+    else if (side.writableEnded && !side.writableFinished) {
+      // Our FIN may still be queued behind bytes the peer has not read. libuv refuses to reset
+      // a socket with a shutdown pending (uv_tcp_close_reset: EINVAL), and Node then drops
+      // the handle without closing it: the fd leaks and 'close' never comes, so the splice
+      // never completes. Set SO_LINGER 0 ourselves: the close below sends the RST.
+      setLingerReset(side);
+      side.destroy();
+    } else side.resetAndDestroy();
     return;
   }
   if (isHttp2Stream(side)) {

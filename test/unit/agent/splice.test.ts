@@ -1,7 +1,7 @@
 import t from 'tap';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { splice, type SpliceOutcome } from '../../../src/agent/splice.js';
+import { abort, splice, type SpliceOutcome } from '../../../src/agent/splice.js';
 
 /**
  * A client <-> [proxy: splice(accepted, upstream)] <-> server chain on loopback, the same shape
@@ -81,4 +81,41 @@ t.test('splicing with a side that is already gone aborts the other and reports a
   t.equal(outcome.reset, true);
   t.equal(outcome.resetBy, 'a');
   t.ok(alive.destroyed, 'the live side was not left open');
+});
+
+t.test('abort resets a socket whose FIN is still queued behind bytes the peer does not read', async (t) => {
+  // libuv refuses to reset a socket with a shutdown pending, and Node then leaks the handle:
+  // no 'close', ever. abort() must close it and still send a reset.
+  const server = net.createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const sock = net.connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  sock.on('error', () => undefined);
+  await once(sock, 'connect');
+  const [peer] = await accepted;
+  peer.pause();
+  t.teardown(() => {
+    sock.destroy();
+    peer.destroy();
+    server.close();
+  });
+  // More than the loopback socket buffers hold, then our FIN behind it.
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < 32; i++) sock.write(chunk);
+  sock.end();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(sock.writableEnded && !sock.writableFinished, true, 'the FIN is still queued');
+  const closed = once(sock, 'close');
+  abort(sock);
+  await closed;
+  t.equal(sock.destroyed, true, "the socket closed (its 'close' came)");
+  // A reset leaves the peer's socket closed at once, so its next write fails; after a FIN the
+  // same write would still be accepted by its kernel (the FIN waits behind the unread bytes).
+  peer.on('error', () => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const wrote = await new Promise<string>((resolve) => {
+    peer.write('x', (err) => resolve(err ? ((err as NodeJS.ErrnoException).code ?? 'error') : 'the write was accepted'));
+  });
+  t.match(wrote, /^(EPIPE|ECONNRESET)$/, 'the peer saw a reset');
 });
