@@ -75,7 +75,8 @@ async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: re
   const runs = new Map<string, RunRecord[]>(specs.map((s) => [s.id, []]));
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const spec of specs) {
-      const runner = loadRunnerFor(spec.id);
+      // The smoke mode checks the plumbing: no SCHED_IDLE client that a busy machine starves.
+      const runner = loadRunnerFor(spec.id, { idleScheduling: options.mode !== 'smoke' });
       if (runner === undefined) continue;
       for (const path of paths) {
         if (signal.aborted) return runs;

@@ -69,13 +69,17 @@ const MIN_RATE_SHARE = 0.95;
  * Round-trip latency with sockperf under-load at a fixed message rate. sockperf paces its
  * sends by spinning on a core; on a 2-core machine the spin would take a core from the
  * proxies, so it runs under SCHED_IDLE (`chrt --idle 0`): it gets only CPU nobody else wants,
- * and a run where it could not keep its schedule is marked doubtful.
+ * and a run where it could not keep its schedule is marked doubtful. `idleScheduling: false`
+ * (the smoke mode, which checks the plumbing and not the speed) runs it at normal priority:
+ * on a machine kept busy by something else, SCHED_IDLE can starve it so long that it reports
+ * nothing at all.
  */
-export function latencyRunner(rate: number): LoadRunner {
+export function latencyRunner(rate: number, idleScheduling = true): LoadRunner {
   return async (lab, target, pids, seconds) => {
     const meter = new ProcessMeter(pids);
-    const args = ['--idle', '0', 'sockperf', 'under-load', '--tcp', '-i', target.host, '-p', String(PORTS.sockperf), '-m', String(LATENCY_MESSAGE_BYTES), '--mps', String(rate), '-t', String(seconds), '--reply-every', '1'];
-    const r = parseSockperf(await tool(lab, target, 'chrt', args, seconds));
+    const sockperf = ['sockperf', 'under-load', '--tcp', '-i', target.host, '-p', String(PORTS.sockperf), '-m', String(LATENCY_MESSAGE_BYTES), '--mps', String(rate), '-t', String(seconds), '--reply-every', '1'];
+    const [command, args] = idleScheduling ? ['chrt', ['--idle', '0', ...sockperf]] : ['sockperf', sockperf.slice(1)];
+    const r = parseSockperf(await tool(lab, target, command, args, seconds));
     const values: Record<string, number> = { p50Us: r.p50Us, p90Us: r.p90Us, p99Us: r.p99Us, maxUs: r.maxUs };
     // Per round trip: each message crosses both proxies twice (request and echo).
     if (pids.length > 0 && r.received > 0) values['cpuPer1k'] = meter.cpuSince() / (r.received / 1000);
@@ -117,12 +121,18 @@ export const connectRateRunner: LoadRunner = wrkRunner(CONNECT_CONCURRENCY, true
 /** HTTP/1.1 keep-alive requests per second. */
 export const httpRunner: LoadRunner = wrkRunner(HTTP_CONNECTIONS, false, 'rps');
 
+/** How the runners run their tools. */
+export interface LoadRunnerOptions {
+  /** Run the latency client under SCHED_IDLE (see {@link latencyRunner}); default true. */
+  readonly idleScheduling?: boolean;
+}
+
 /** The runner of each load scenario id (see `scenarios.ts`). */
-export function loadRunnerFor(id: string): LoadRunner | undefined {
+export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRunner | undefined {
   const bulk = /^bulk-(\d+)$/.exec(id);
   if (bulk?.[1] !== undefined) return bulkRunner(Number(bulk[1]));
   const lat = /^latency-(\d+)$/.exec(id);
-  if (lat?.[1] !== undefined) return latencyRunner(Number(lat[1]));
+  if (lat?.[1] !== undefined) return latencyRunner(Number(lat[1]), opts.idleScheduling ?? true);
   if (id === 'connect-rate') return connectRateRunner;
   if (id === 'http-rps') return httpRunner;
   return undefined;
