@@ -18,12 +18,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { ControllerClient } from '../src/agent/controller-client.js';
+import { ControllerClient } from '../src/agent/control/client.js';
 import { createJoinToken } from '../src/controller/auth/join-token-edit.js';
 import { buildClusterState } from '../src/mesh/cluster-state.js';
-import { parseObjects } from '../src/mesh/objects.js';
+import { parseObjects } from '../src/mesh/objects/parse.js';
 import { computeSnapshot } from '../src/mesh/snapshot.js';
-import { decodeSnapshot, encodeClusterView, snapshotToWire } from '../src/mesh/snapshot-wire.js';
+import { decodeSnapshot, encodeClusterView, snapshotToWire } from '../src/mesh/snapshot-wire/encode.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = new Map<string, number>();

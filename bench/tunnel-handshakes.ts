@@ -9,7 +9,7 @@
  * Both ends run in this one process, so CPU per session is the client's plus the server's.
  */
 import { once } from 'node:events';
-import { TunnelPool } from '../src/agent/tunnel-client.js';
+import { TunnelPool } from '../src/agent/proxy/tunnel/pool.js';
 import { CLIENT, flags, startTunnelRig } from './tunnel-rig.js';
 
 const args = flags(process.argv);

@@ -9,12 +9,12 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { ConnectionTable } from '../src/agent/connection-table.js';
-import { IdentityManager, type CertificateSigner } from '../src/agent/identity-manager.js';
-import { InboundProxy } from '../src/agent/inbound.js';
-import type { TunnelTarget } from '../src/agent/tunnel-client.js';
-import { TunnelServer } from '../src/agent/tunnel-server.js';
-import { WorkloadIndex } from '../src/agent/workload-index.js';
+import { ConnectionTable } from '../src/agent/proxy/connection-table.js';
+import { IdentityManager, type CertificateSigner } from '../src/agent/identity/manager.js';
+import { InboundProxy } from '../src/agent/proxy/inbound.js';
+import type { TunnelTarget } from '../src/agent/proxy/tunnel/pool.js';
+import { TunnelServer } from '../src/agent/proxy/tunnel/server.js';
+import { WorkloadIndex } from '../src/agent/state/workload-index.js';
 import { CertificateAuthority } from '../src/ca/authority.js';
 
 const TD = 'cluster.local';

@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
-import { TunnelPool } from '../src/agent/tunnel-client.js';
+import { TunnelPool } from '../src/agent/proxy/tunnel/pool.js';
 import { CLIENT, flags, startTunnelRig } from './tunnel-rig.js';
 
 const MB = Number(flags(process.argv).get('mb') ?? 512);

@@ -10,20 +10,20 @@ import type { Logger } from 'pino';
 import { MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
 import type { AgentConfig } from './config.js';
-import type { ConnectionTable } from './connection-table.js';
-import { DataPlane, EMPTY_SNAPSHOT, type ConnectionRow, type DataPlaneAddresses } from './data-plane.js';
-import { IdentityManager, type CertificateSigner } from './identity-manager.js';
-import { LogLevels } from './log-levels.js';
-import { AgentMetrics } from './metrics.js';
-import type { CapturedAddresses } from './outbound.js';
-import { Readiness } from './readiness.js';
-import type { SnapshotStore } from './snapshot-store.js';
-import type { TunnelPool } from './tunnel-client.js';
-import { WorkerDataPath } from './worker-data-path.js';
-import { TicketKeys } from './ticket-keys.js';
-import type { WorkerInfo } from './worker-pool.js';
-import { indexAddressOptions } from './node-addresses.js';
-import { WorkloadIndex, type RefusedEntry } from './workload-index.js';
+import type { ConnectionTable } from './proxy/connection-table.js';
+import { DataPlane, EMPTY_SNAPSHOT, type ConnectionRow, type DataPlaneAddresses } from './proxy/data-plane.js';
+import { IdentityManager, type CertificateSigner } from './identity/manager.js';
+import { LogLevels } from './admin/log-levels.js';
+import { AgentMetrics } from './admin/metrics.js';
+import type { CapturedAddresses } from './proxy/outbound.js';
+import { Readiness } from './admin/readiness.js';
+import type { SnapshotStore } from './control/snapshot-store.js';
+import type { TunnelPool } from './proxy/tunnel/pool.js';
+import { WorkerDataPath } from './workers/data-path.js';
+import { TicketKeys } from './identity/ticket-keys.js';
+import type { WorkerInfo } from './workers/pool.js';
+import { indexAddressOptions } from './proxy/node-addresses.js';
+import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
 import { listen } from '../ops/listen.js';
 
@@ -63,7 +63,7 @@ export interface AgentOptions {
   readonly logLevels?: LogLevels;
   /** How often the capture rules are checked for drift (default 60 s; 0: only on request). */
   readonly driftCheckMs?: number;
-  /** The worker entry script (default: worker-main.js beside this file); for tests. */
+  /** The worker entry script (default: workers/main.js); for tests. */
   readonly workerEntry?: string;
   /**
    * Where the last good snapshot is kept across restarts (controller mode). Given: `start()`

@@ -7,8 +7,8 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
-import { parseAccessLogMode, type AccessLogMode } from './access-log.js';
-import { DEFAULT_ADMIN_TOKEN_FILE } from './admin-token.js';
+import { parseAccessLogMode, type AccessLogMode } from './proxy/access-log.js';
+import { DEFAULT_ADMIN_TOKEN_FILE } from './admin/token.js';
 
 /** How an agent reaches its controller. */
 export interface ControllerEndpoint {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command, type CommanderError } from 'commander';
-import { DEFAULT_ADMIN_TOKEN_FILE } from '../agent/admin-token.js';
+import { DEFAULT_ADMIN_TOKEN_FILE } from '../agent/admin/token.js';
 import { EXIT_USAGE, isMeshletError, MeshletError } from '../mesh/errors.js';
 
 /** The admin API's default address (the agent's `--admin-address`:`--admin-port`). */

@@ -3,7 +3,7 @@
  * through `POST /logging` (all components, or one), then prints the levels in force.
  */
 import type { Command } from 'commander';
-import { RUNTIME_LEVELS } from '../agent/log-levels.js';
+import { RUNTIME_LEVELS } from '../agent/admin/log-levels.js';
 import { MeshletError } from '../mesh/errors.js';
 import { adminClientFor, adminOptions, answerError, asObject, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
 import { renderTable } from './table.js';

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_TTL_SECONDS, type CertificateAuthority, type IssuedCertificate } from '../ca/authority.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
-import { controllerIdentity } from '../mesh/snapshot-wire.js';
+import { controllerIdentity } from '../mesh/snapshot-wire/encode.js';
 import type { NodeCertificateSigner, PublishedState, SignedChain, StateFeed } from './contracts.js';
 
 /** Options of {@link ControllerCertSigner}. */

@@ -6,7 +6,7 @@
  * an outcome or a result, never a node, a version or a request.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { encodeClusterView } from '../mesh/snapshot-wire.js';
+import { encodeClusterView } from '../mesh/snapshot-wire/encode.js';
 import type { PushOutcome } from './agent-api/agent-api-server.js';
 import type { KubernetesAuthCounters } from './auth/kubernetes-token-authenticator.js';
 import type { CertSignerCounters } from './cert-signer.js';

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { buildClusterState } from '../mesh/cluster-state.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
-import { problemsError, type ObjectProblem } from '../mesh/objects-report.js';
+import { problemsError, type ObjectProblem } from '../mesh/objects/report.js';
 import { DEFAULT_TRUST_DOMAIN, type MeshObject } from '../mesh/types.js';
 import type { PublishedState, StateFeed } from './contracts.js';
 import type { RegistrySource } from './registry/registry-source.js';

@@ -3,7 +3,7 @@
  * objects and where they came from, so the user can pick which one to fix.
  */
 import type { StateWorkload } from './cluster-types.js';
-import type { ObjectProblem } from './objects-report.js';
+import type { ObjectProblem } from './objects/report.js';
 import type { MeshObject, NodeObject, SourceRef } from './types.js';
 
 /** `pods.yaml (document 2)`. */

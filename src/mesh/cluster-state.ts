@@ -8,8 +8,8 @@ import { findConflicts } from './cluster-conflicts.js';
 import type { ClusterState, StateWorkload } from './cluster-types.js';
 import { spiffeId, isValidTrustDomain } from './identity.js';
 import { formatSource } from './cluster-conflicts.js';
-import { problemsError, type ObjectProblem } from './objects-report.js';
-import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } from './snapshot-wire-types.js';
+import { problemsError, type ObjectProblem } from './objects/report.js';
+import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } from './snapshot-wire/types.js';
 import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
 import {

@@ -2,7 +2,7 @@
  * The shapes of the cluster state, apart from the code that builds it (`cluster-state.ts`) so
  * the helpers it uses can name them without importing it back.
  */
-import type { ObjectProblem } from './objects-report.js';
+import type { ObjectProblem } from './objects/report.js';
 import type {
   MeshTLSObject,
   NamedPort,

@@ -177,3 +177,10 @@ export interface NodeSnapshot {
   /** Every Service with its endpoints (meshed or not). */
   readonly services: readonly ServiceInfo[];
 }
+
+/** An IP address and port, e.g. a connection's original destination. */
+export interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+}

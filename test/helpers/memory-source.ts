@@ -3,7 +3,7 @@
  * the store hears the change, as it would from a file edit or a watch event.
  */
 import { ChangeListeners, type RegistryContents, type RegistrySource } from '../../src/controller/registry/registry-source.js';
-import type { ObjectProblem } from '../../src/mesh/objects-report.js';
+import type { ObjectProblem } from '../../src/mesh/objects/report.js';
 import type { MeshObject } from '../../src/mesh/types.js';
 
 /** A source whose contents the test sets. */

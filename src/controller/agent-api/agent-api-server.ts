@@ -15,7 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
-import { controllerIdentity } from '../../mesh/snapshot-wire.js';
+import { controllerIdentity } from '../../mesh/snapshot-wire/encode.js';
 import { certificateInfo } from '../../mesh/x509.js';
 import type { Hello__Output } from '../../proto/generated/meshlet/v1/Hello.js';
 import type { SignRequest__Output } from '../../proto/generated/meshlet/v1/SignRequest.js';

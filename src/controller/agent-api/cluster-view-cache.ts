@@ -5,7 +5,7 @@
  * uids, so no per-node snapshot is computed. Pushes always send the newest state, so the
  * newest encoding is all that is kept.
  */
-import { encodeClusterView, type EncodedClusterView, type SnapshotWire } from '../../mesh/snapshot-wire.js';
+import { encodeClusterView, type EncodedClusterView, type SnapshotWire } from '../../mesh/snapshot-wire/encode.js';
 import type { PublishedState } from '../contracts.js';
 
 interface Encoded {

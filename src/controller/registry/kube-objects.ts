@@ -8,7 +8,7 @@
  * a newer Kubernetes adds. Without the cut, a cluster upgrade that adds a PodSpec field would
  * make every pod invalid. Values meshlet reads are still checked in full.
  */
-import { objectsFromValue, type ParseResult } from '../../mesh/objects.js';
+import { objectsFromValue, type ParseResult } from '../../mesh/objects/parse.js';
 import { apiVersionOf, type KubeResource } from './kube-resources.js';
 
 /** Which fields of a value to keep: all of it, some fields of a mapping, or each list item. */

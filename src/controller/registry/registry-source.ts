@@ -6,8 +6,8 @@
  * `contents()` when its debounce fires: a burst of a thousand watch events (a re-list) then
  * costs one flattening of the set instead of a thousand.
  */
-import type { ParseResult } from '../../mesh/objects.js';
-import type { ObjectProblem } from '../../mesh/objects-report.js';
+import type { ParseResult } from '../../mesh/objects/parse.js';
+import type { ObjectProblem } from '../../mesh/objects/report.js';
 import type { MeshObject } from '../../mesh/types.js';
 
 /** Everything one source holds right now. */

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
-import type { ObjectProblem } from '../../mesh/objects-report.js';
+import type { ObjectProblem } from '../../mesh/objects/report.js';
 import { ChangeListeners, type RegistryContents, type RegistrySource } from './registry-source.js';
 import { TreeWatcher } from './tree-watcher.js';
 import { readMeshDirectory, type MeshDirectoryRead } from './yaml-directory.js';

@@ -8,8 +8,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshletError } from '../../mesh/errors.js';
 import { buildClusterState, type ClusterState } from '../../mesh/cluster-state.js';
-import { collectObjects } from '../../mesh/objects.js';
-import { problemsError, type ObjectProblem } from '../../mesh/objects-report.js';
+import { collectObjects } from '../../mesh/objects/parse.js';
+import { problemsError, type ObjectProblem } from '../../mesh/objects/report.js';
 import type { MeshObject } from '../../mesh/types.js';
 import { parseDigest, statKey, textHash, type ParsedYamlFile, type YamlFileCache } from './yaml-file-cache.js';
 

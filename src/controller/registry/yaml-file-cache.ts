@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import type { ObjectProblem } from '../../mesh/objects-report.js';
+import type { ObjectProblem } from '../../mesh/objects/report.js';
 import type { MeshObject } from '../../mesh/types.js';
 
 /** One parsed file. */

@@ -4,7 +4,7 @@
  *   node origdst-probe.js <listen-host> <listen-port> <dial-host> <dial-port>
  */
 import net from 'node:net';
-import { originalDst } from '../../../src/agent/original-dst.js';
+import { originalDst } from '../../../src/agent/proxy/original-dst.js';
 
 const [listenHost, listenPort, dialHost, dialPort] = process.argv.slice(2);
 setTimeout(() => process.exit(3), 10_000).unref();

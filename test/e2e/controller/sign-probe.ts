@@ -6,7 +6,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { ControllerClient } from '../../../src/agent/controller-client.js';
+import { ControllerClient } from '../../../src/agent/control/client.js';
 import { createCsr } from '../../../src/mesh/x509.js';
 
 const [address, caFile, tokenFile, node, identity] = process.argv.slice(2) as [string, string, string, string, string];

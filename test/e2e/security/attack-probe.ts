@@ -22,7 +22,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import net from 'node:net';
 import { pino } from 'pino';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
-import { sniForIdentity } from '../../../src/agent/tunnel-sni.js';
+import { sniForIdentity } from '../../../src/agent/identity/sni.js';
 import { createCsr } from '../../../src/mesh/x509.js';
 
 const [mode, ...args] = process.argv.slice(2);

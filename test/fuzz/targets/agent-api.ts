@@ -23,7 +23,7 @@ import { bearerToken, MAX_TOKEN_LENGTH } from '../../../src/controller/auth/bear
 import type { PublishedState } from '../../../src/controller/contracts.js';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import { certificateInfo, createCsr } from '../../../src/mesh/x509.js';
 import type { AgentMessage__Output } from '../../../src/proto/generated/meshlet/v1/AgentMessage.js';
 import type { SignRequest__Output } from '../../../src/proto/generated/meshlet/v1/SignRequest.js';

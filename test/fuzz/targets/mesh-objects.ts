@@ -13,8 +13,8 @@ import { parseDigest } from '../../../src/controller/registry/yaml-file-cache.js
 import { convertKubeObject, slimKubeObject } from '../../../src/controller/registry/kube-objects.js';
 import { KUBERNETES_RESOURCES } from '../../../src/controller/registry/kube-resources.js';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
-import { collectObjects, objectsFromValue, type ParseResult } from '../../../src/mesh/objects.js';
-import { problemsError } from '../../../src/mesh/objects-report.js';
+import { collectObjects, objectsFromValue, type ParseResult } from '../../../src/mesh/objects/parse.js';
+import { problemsError } from '../../../src/mesh/objects/report.js';
 import { computeSnapshot } from '../../../src/mesh/snapshot.js';
 import type { MeshObject } from '../../../src/mesh/types.js';
 import { textCodec, typedValueCodec } from '../corpus.js';

@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { isIP } from 'node:net';
-import { forwardedFor } from '../../../src/agent/inbound.js';
-import { hostPort } from '../../../src/agent/tunnel-client.js';
-import { parseAuthority } from '../../../src/agent/tunnel-server.js';
+import { forwardedFor } from '../../../src/agent/proxy/inbound.js';
+import { hostPort } from '../../../src/agent/proxy/tunnel/pool.js';
+import { parseAuthority } from '../../../src/agent/proxy/tunnel/server.js';
 import { textCodec, typedValueCodec } from '../corpus.js';
 import { holds, noThrow, same } from '../expect.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';

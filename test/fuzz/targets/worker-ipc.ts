@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { deserialize, serialize } from 'node:v8';
-import { isWireCredentials, parseWorkerMessage, type FromWorker } from '../../../src/agent/worker-protocol.js';
+import { isWireCredentials, parseWorkerMessage, type FromWorker } from '../../../src/agent/workers/protocol.js';
 import type { CorpusCodec } from '../corpus.js';
 import { holds, noThrow, PropertyBroken } from '../expect.js';
 import { edgeValue } from '../mutate.js';

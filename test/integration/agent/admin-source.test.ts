@@ -4,8 +4,8 @@
  */
 import t from 'tap';
 import { pino } from 'pino';
-import { AdminServer } from '../../../src/agent/admin-server.js';
-import { newAdminToken } from '../../../src/agent/admin-token.js';
+import { AdminServer } from '../../../src/agent/admin/server.js';
+import { newAdminToken } from '../../../src/agent/admin/token.js';
 import { adminRig } from './admin-rig.js';
 
 t.test('config_dump reports the agent version and the controller connection', async (t) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, type CaptureRules } from '../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
-import type { CertificateSigner } from '../../../src/agent/identity-manager.js';
+import type { CertificateSigner } from '../../../src/agent/identity/manager.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { constants as h2 } from 'node:http2';
-import type { IdentityCredentials, IdentitySource } from '../../../src/agent/identity-manager.js';
+import type { IdentityCredentials, IdentitySource } from '../../../src/agent/identity/manager.js';
 import { CLIENT_ID, SERVER_ID, limitsRig, outcome, until } from './tunnel-limits-rig.js';
 import { status } from './tunnel-streams.js';
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { constants as h2, type ClientHttp2Stream } from 'node:http2';
 import { CLIENT_ID, limitsRig, outcome, until } from './tunnel-limits-rig.js';
-import { MAX_CONCURRENT_STREAMS, SESSION_RECEIVE_BOUND_BYTES, STREAM_WINDOW_BYTES } from '../../../src/agent/tunnel-settings.js';
+import { MAX_CONCURRENT_STREAMS, SESSION_RECEIVE_BOUND_BYTES, STREAM_WINDOW_BYTES } from '../../../src/agent/proxy/tunnel/settings.js';
 
 t.test('the stream limits are what the documented bound says', async (t) => {
   t.equal(MAX_CONCURRENT_STREAMS, 100);

@@ -14,12 +14,12 @@ import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
-import { ConnectionTable } from '../../../src/agent/connection-table.js';
-import { IdentityManager, sniForIdentity, type CertificateSigner } from '../../../src/agent/identity-manager.js';
-import { InboundProxy } from '../../../src/agent/inbound.js';
-import { TunnelPool } from '../../../src/agent/tunnel-client.js';
-import { TunnelServer } from '../../../src/agent/tunnel-server.js';
-import { WorkloadIndex } from '../../../src/agent/workload-index.js';
+import { ConnectionTable } from '../../../src/agent/proxy/connection-table.js';
+import { IdentityManager, sniForIdentity, type CertificateSigner } from '../../../src/agent/identity/manager.js';
+import { InboundProxy } from '../../../src/agent/proxy/inbound.js';
+import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
+import { TunnelServer } from '../../../src/agent/proxy/tunnel/server.js';
+import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 import { digestBackend, readAll, status } from './tunnel-streams.js';
 

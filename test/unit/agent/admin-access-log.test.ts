@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
-import { AccessLogSampler, formatAccessLogMode, parseAccessLogMode } from '../../../src/agent/access-log.js';
-import { ConnectionTable, type ConnectionRecord } from '../../../src/agent/connection-table.js';
+import { AccessLogSampler, formatAccessLogMode, parseAccessLogMode } from '../../../src/agent/proxy/access-log.js';
+import { ConnectionTable, type ConnectionRecord } from '../../../src/agent/proxy/connection-table.js';
 
 function memoryLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];

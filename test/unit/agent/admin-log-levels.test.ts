@@ -1,7 +1,7 @@
 /** LogLevels: component loggers kept, levels changed for all or one, bad input refused. */
 import t from 'tap';
 import { pino } from 'pino';
-import { LogLevels } from '../../../src/agent/log-levels.js';
+import { LogLevels } from '../../../src/agent/admin/log-levels.js';
 
 t.test('levels change for all components or one, and children are made once', async (t) => {
   const levels = new LogLevels(pino({ level: 'info' }));

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { checkBearer, newAdminToken, writeAdminToken } from '../../../src/agent/admin-token.js';
+import { checkBearer, newAdminToken, writeAdminToken } from '../../../src/agent/admin/token.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
 
 t.test('a token is 32 random bytes in hex', async (t) => {
@@ -58,7 +58,7 @@ t.test('checkBearer: missing, wrong, right', async (t) => {
 
 t.test('checkBearer compares with timingSafeEqual whatever the length presented', async (t) => {
   const calls: Array<[number, number]> = [];
-  const { checkBearer: check } = await t.mockImport<typeof import('../../../src/agent/admin-token.js')>(new URL('../../../src/agent/admin-token.js', import.meta.url).href, {
+  const { checkBearer: check } = await t.mockImport<typeof import('../../../src/agent/admin/token.js')>(new URL('../../../src/agent/admin/token.js', import.meta.url).href, {
     'node:crypto': {
       ...crypto,
       timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {

@@ -56,7 +56,7 @@ t.test('controller mode', async (t) => {
 });
 
 t.test('certificates renew at half of the time left, whatever notBefore says', async (t) => {
-  const { renewalDelayMs } = await import('../../../src/agent/identity-manager.js');
+  const { renewalDelayMs } = await import('../../../src/agent/identity/manager.js');
   const now = Date.parse('2026-11-21T12:00:00Z');
   t.equal(renewalDelayMs(new Date(now + 24 * 3600_000), now), 12 * 3600_000, '24 h certificate: 12 h');
   t.equal(renewalDelayMs(new Date(now + 10_000), now), 5_000, '10 s certificate: 5 s (a backdated notBefore does not matter)');

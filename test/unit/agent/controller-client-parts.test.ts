@@ -5,10 +5,10 @@
 import t from 'tap';
 import type { PeerCertificate } from 'node:tls';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { Backoff } from '../../../src/agent/controller-backoff.js';
-import { fromServiceError } from '../../../src/agent/controller-errors.js';
-import { checkControllerIdentity } from '../../../src/agent/controller-tls.js';
-import { controllerIdentity } from '../../../src/mesh/snapshot-wire.js';
+import { Backoff } from '../../../src/agent/control/backoff.js';
+import { fromServiceError } from '../../../src/agent/control/errors.js';
+import { checkControllerIdentity } from '../../../src/agent/control/tls.js';
+import { controllerIdentity } from '../../../src/mesh/snapshot-wire/encode.js';
 
 t.test('backoff doubles from 200 ms to a 30 s ceiling, jittered within the upper half', async (t) => {
   const low = new Backoff({ random: () => 0 });

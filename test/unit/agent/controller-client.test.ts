@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { ControllerClient } from '../../../src/agent/controller-client.js';
-import { agentApiClientConstructor } from '../../../src/agent/controller-proto.js';
+import { ControllerClient } from '../../../src/agent/control/client.js';
+import { agentApiClientConstructor } from '../../../src/agent/control/proto.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
 import { buildClusterState, computeSnapshot } from '../../../src/mesh/snapshot.js';
 import { certificateInfo } from '../../../src/mesh/x509.js';

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity-manager.js';
+import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity/manager.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
 import { newCa } from '../ca/ca-fixture.js';
 import { captureLogs } from '../controller/auth/auth-fixtures.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeSockaddr } from '../../../src/agent/original-dst.js';
+import { decodeSockaddr } from '../../../src/agent/proxy/original-dst.js';
 
 t.test('decodes sockaddr_in', async (t) => {
   const b = Buffer.alloc(28);

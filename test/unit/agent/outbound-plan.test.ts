@@ -3,9 +3,9 @@
  * snapshot, passthrough only where the snapshot says nothing is meshed (issue 9, finding 8).
  */
 import t from 'tap';
-import { EMPTY_SNAPSHOT } from '../../../src/agent/data-plane.js';
-import { hasSnapshot, planOutbound, type OutboundPlan } from '../../../src/agent/outbound-plan.js';
-import { WorkloadIndex } from '../../../src/agent/workload-index.js';
+import { EMPTY_SNAPSHOT } from '../../../src/agent/proxy/data-plane.js';
+import { hasSnapshot, planOutbound, type OutboundPlan } from '../../../src/agent/policy/outbound-plan.js';
+import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, WorkloadInfo } from '../../../src/mesh/types.js';
 
 function workload(name: string, address: string, node: string): WorkloadInfo {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import { closeSocketFd, openReuseportSocket, SocketCallError } from '../../../src/agent/reuseport-socket.js';
+import { closeSocketFd, openReuseportSocket, SocketCallError } from '../../../src/agent/workers/reuseport-socket.js';
 
 function serve(fd: number, name: string): Promise<net.Server> {
   const server = net.createServer((s) => s.end(name));

@@ -14,7 +14,7 @@ import {
   SNAPSHOT_FILE_FORMAT,
   SNAPSHOT_FILE_NAME,
   SnapshotStore,
-} from '../../../src/agent/snapshot-store.js';
+} from '../../../src/agent/control/snapshot-store.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 const EXPECT = { node: 'node1', trustDomain: 'cluster.local' };

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { splice, spliceIdleTimeouts, SPLICE_IDLE_TIMEOUT_MS, type SpliceOutcome } from '../../../src/agent/splice.js';
+import { splice, spliceIdleTimeouts, SPLICE_IDLE_TIMEOUT_MS, type SpliceOutcome } from '../../../src/agent/proxy/splice.js';
 
 /** client <-> [splice(accepted, upstream, idle)] <-> server on loopback. */
 async function chain(t: { teardown(fn: () => void): void }, idleTimeoutMs: number): Promise<{ client: Socket; server: Socket; outcome: Promise<SpliceOutcome> }> {

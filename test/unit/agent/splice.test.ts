@@ -1,7 +1,7 @@
 import t from 'tap';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { abort, splice, type SpliceOutcome } from '../../../src/agent/splice.js';
+import { abort, splice, type SpliceOutcome } from '../../../src/agent/proxy/splice.js';
 
 /**
  * A client <-> [proxy: splice(accepted, upstream)] <-> server chain on loopback, the same shape

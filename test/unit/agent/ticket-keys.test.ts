@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TICKET_KEY_BYTES, TicketKeys } from '../../../src/agent/ticket-keys.js';
+import { TICKET_KEY_BYTES, TicketKeys } from '../../../src/agent/identity/ticket-keys.js';
 
 t.test('ticket keys are 48 random bytes, replaced on every period and handed on', async (t) => {
   const handed: Buffer[] = [];

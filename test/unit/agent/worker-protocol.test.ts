@@ -3,8 +3,8 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { WorkerPool } from '../../../src/agent/worker-pool.js';
-import { parseWorkerMessage } from '../../../src/agent/worker-protocol.js';
+import { WorkerPool } from '../../../src/agent/workers/pool.js';
+import { parseWorkerMessage } from '../../../src/agent/workers/protocol.js';
 
 const addr = { address: '127.0.0.1', family: 'IPv4', port: 15001 };
 

@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { constants as h2 } from 'node:http2';
-import { agentPortSet, decideInbound } from '../../../src/agent/inbound.js';
-import { WorkloadIndex } from '../../../src/agent/workload-index.js';
+import { agentPortSet, decideInbound } from '../../../src/agent/proxy/inbound.js';
+import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 const NODE_ADDRESS = '198.18.0.11';

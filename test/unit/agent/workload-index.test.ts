@@ -1,6 +1,6 @@
 import t from 'tap';
-import { WorkloadIndex } from '../../../src/agent/workload-index.js';
-import { decideInbound } from '../../../src/agent/inbound.js';
+import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
+import { decideInbound } from '../../../src/agent/proxy/inbound.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 function workload(name: string, address: string, node: string, tlsMode: 'STRICT' | 'PERMISSIVE' = 'PERMISSIVE'): WorkloadInfo {
@@ -90,7 +90,7 @@ t.test('inbound policy: no open relay, identity must match, STRICT refuses plain
 });
 
 t.test('Forwarded header parsing for the access log', async (t) => {
-  const { forwardedFor } = await import('../../../src/agent/inbound.js');
+  const { forwardedFor } = await import('../../../src/agent/proxy/inbound.js');
   t.equal(forwardedFor('for="198.18.1.10:40000"'), '198.18.1.10:40000');
   t.equal(forwardedFor('for="[fd00::1]:80"'), '[fd00::1]:80');
   t.equal(forwardedFor(undefined), undefined);

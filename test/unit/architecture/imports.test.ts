@@ -110,3 +110,42 @@ t.test('src/mesh does no I/O', async (t) => {
   }
   t.same(bad, [], 'mesh is pure');
 });
+
+/** The folder of an agent file (`proxy`, `state`, ...), or '' for the entry and config. */
+const agentFolder = (f: string): string => {
+  const parts = relative(join(SRC, 'agent'), f).split('/');
+  return parts.length > 1 ? (parts[0] as string) : '';
+};
+
+t.test('the agent lives in folders by role', async (t) => {
+  const loose = files.filter((f) => area(f) === 'agent' && agentFolder(f) === '').map((f) => relative(SRC, f));
+  t.same(loose.sort(), ['agent/agent.ts', 'agent/config.ts'], 'only the entry and its config sit outside a folder');
+});
+
+t.test("the agent's state/ and policy/ are pure decisions over data", async (t) => {
+  const IO = /^(node:)?(fs|fs\/promises|net|tls|http|http2|https|dgram|child_process|process|os|dns|cluster|worker_threads|events|stream)$|^(koffi|pino|prom-client|undici|@grpc\/grpc-js|systeminformation)$/;
+  const checked = files.filter((f) => area(f) === 'agent' && ['state', 'policy'].includes(agentFolder(f)));
+  t.ok(checked.length >= 2, `${checked.length} files checked`);
+  const bad: string[] = [];
+  for (const f of checked) {
+    for (const s of external.get(f) ?? []) if (IO.test(s)) bad.push(`${relative(SRC, f)} imports ${s}`);
+    for (const d of graph.get(f) ?? []) {
+      const ok = area(d) === 'mesh' || (area(d) === 'agent' && ['state', 'policy'].includes(agentFolder(d)));
+      if (!ok) bad.push(`${relative(SRC, f)} imports ${relative(SRC, d)}`);
+    }
+    if (/\bprocess\.(env|exit|std\w+|pid|hrtime|nextTick|on)\b|\bset(Timeout|Interval|Immediate)\(|\bDate\.now\(|\bperformance\.now\(/.test(readFileSync(f, 'utf8'))) bad.push(`${relative(SRC, f)} touches the process or the clock`);
+  }
+  t.same(bad, [], 'state/ and policy/ import only mesh, state and policy, and do no I/O');
+});
+
+t.test("the agent's proxy/ and http/ never reach into control/ or workers/", async (t) => {
+  const checked = files.filter((f) => area(f) === 'agent' && ['proxy', 'http'].includes(agentFolder(f)));
+  t.ok(checked.length >= 10, `${checked.length} files checked`);
+  const bad: string[] = [];
+  for (const f of checked) {
+    for (const d of graph.get(f) ?? []) {
+      if (area(d) === 'agent' && ['control', 'workers'].includes(agentFolder(d))) bad.push(`${relative(SRC, f)} imports ${relative(SRC, d)}`);
+    }
+  }
+  t.same(bad, [], 'the data path is given what it needs; it does not fetch it');
+});

@@ -9,7 +9,7 @@ import { ControllerCertSigner } from '../../../src/controller/cert-signer.js';
 import type { PublishedState, StateFeed } from '../../../src/controller/contracts.js';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import { createCsr, certificateInfo } from '../../../src/mesh/x509.js';
 import { newCa, newKey } from '../ca/ca-fixture.js';
 import { captureLogs } from './auth/auth-fixtures.js';

@@ -3,7 +3,7 @@
  */
 import t from 'tap';
 import { inputDigest } from '../../../src/controller/input-digest.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 
 const NS = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  labels: {meshlet.io/mesh: enabled}\n';
 const pod = (labels: string): string =>

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { StateStore, stateDigest, type StateStoreOptions } from '../../../src/controller/state-store.js';
 import type { PublishedState } from '../../../src/controller/contracts.js';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import type { MeshObject } from '../../../src/mesh/types.js';
 import { MemorySource } from '../../helpers/memory-source.js';
 import { recordingLogger } from '../../helpers/registry-rig.js';

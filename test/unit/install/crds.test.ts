@@ -6,7 +6,7 @@
 import t from 'tap';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { stringify } from 'yaml';
-import { parseObjects, collectObjects } from '../../../src/mesh/objects.js';
+import { parseObjects, collectObjects } from '../../../src/mesh/objects/parse.js';
 import { convertKubeObject } from '../../../src/controller/registry/kube-objects.js';
 import { KUBERNETES_RESOURCES, MESHLET_GROUP } from '../../../src/controller/registry/kube-resources.js';
 import { schemaProblems, structuralProblems, type Schema } from './crd-schema-check.js';

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentMetrics } from '../../../src/agent/metrics.js';
+import { AgentMetrics } from '../../../src/agent/admin/metrics.js';
 import { ControllerMetrics } from '../../../src/controller/metrics.js';
 import { REPO } from './install-files.js';
 

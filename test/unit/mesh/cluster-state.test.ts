@@ -4,7 +4,7 @@
 import t from 'tap';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import type { MeshObject } from '../../../src/mesh/types.js';
 import { thrown, twoNodeObjects } from './fixture.js';
 

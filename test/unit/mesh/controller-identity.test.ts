@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { buildClusterState, isPodMeshed, isWorkloadMeshed } from '../../../src/mesh/cluster-state.js';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 
 const MESH = `
 apiVersion: v1

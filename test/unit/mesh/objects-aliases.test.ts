@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { isMeshletError } from '../../../src/mesh/errors.js';
-import { collectObjects, parseObjects } from '../../../src/mesh/objects.js';
+import { collectObjects, parseObjects } from '../../../src/mesh/objects/parse.js';
 import { thrown } from './fixture.js';
 
 const NAMESPACE_WITH_ALIAS = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: *x\n';

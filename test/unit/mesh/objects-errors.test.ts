@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { isMeshletError, type MeshletError } from '../../../src/mesh/errors.js';
-import { objectsFromValue, parseObjects } from '../../../src/mesh/objects.js';
+import { objectsFromValue, parseObjects } from '../../../src/mesh/objects/parse.js';
 import { thrown } from './fixture.js';
 
 /** Parses `text`, expecting a MeshletError; returns it. */

@@ -3,7 +3,7 @@
  * meshlet's own kinds become the typed objects of types.ts.
  */
 import t from 'tap';
-import { parseObjects } from '../../../src/mesh/objects.js';
+import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import type { MeshObject } from '../../../src/mesh/types.js';
 import { twoNodeFiles, twoNodeObjects } from './fixture.js';
 

@@ -13,7 +13,7 @@ import {
   encodeClusterView,
   snapshotToWire,
   type SnapshotWire,
-} from '../../../src/mesh/snapshot-wire.js';
+} from '../../../src/mesh/snapshot-wire/encode.js';
 import { largeClusterState } from '../controller/agent-api/large-cluster.js';
 import { thrown, twoNodeObjects } from './fixture.js';
 

@@ -111,7 +111,7 @@ spec:
   selector: {}
   ports: [{port: 80}]
 `;
-  const { parseObjects } = await import('../../../src/mesh/objects.js');
+  const { parseObjects } = await import('../../../src/mesh/objects/parse.js');
   const state = buildClusterState([...twoNodeObjects(), ...parseObjects(extra, 'extra.yaml')]);
   const { services } = computeSnapshot(state, 'node-a', '1');
   t.same(service(services, 'demo/grpc').endpoints, [], 'no workload declares "grpc": no endpoints');

@@ -7,9 +7,9 @@
 import t, { type Test } from 'tap';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { isMeshletError, MeshletError } from '../../../src/mesh/errors.js';
-import { collectObjects, parseObjects } from '../../../src/mesh/objects.js';
+import { collectObjects, parseObjects } from '../../../src/mesh/objects/parse.js';
 import { buildClusterState, computeSnapshot } from '../../../src/mesh/snapshot.js';
-import { decodeSnapshot, encodeClusterView, snapshotToWire, type SnapshotWire } from '../../../src/mesh/snapshot-wire.js';
+import { decodeSnapshot, encodeClusterView, snapshotToWire, type SnapshotWire } from '../../../src/mesh/snapshot-wire/encode.js';
 import { thrown, twoNodeObjects } from './fixture.js';
 
 const BAD = ['127.0.0.1', '169.254.169.254', '::ffff:127.0.0.1', 'fe80::1%eth0', '0.0.0.0', '::', 'ff02::1'];

@@ -8,7 +8,7 @@ import t from 'tap';
 import { pino } from 'pino';
 import { Agent } from '../../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../../src/agent/config.js';
-import { ControllerClient } from '../../../../src/agent/controller-client.js';
+import { ControllerClient } from '../../../../src/agent/control/client.js';
 import { buildClusterState, computeSnapshot } from '../../../../src/mesh/snapshot.js';
 import { certificateInfo } from '../../../../src/mesh/x509.js';
 import {

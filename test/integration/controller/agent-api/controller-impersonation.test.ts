@@ -6,7 +6,7 @@
 import t from 'tap';
 import { FakeFeed, makePki, startClient, startServer, TRUST_DOMAIN, waitFor } from '../../../unit/controller/agent-api/harness.js';
 import { buildClusterState } from '../../../../src/mesh/cluster-state.js';
-import { controllerIdentity } from '../../../../src/mesh/snapshot-wire.js';
+import { controllerIdentity } from '../../../../src/mesh/snapshot-wire/encode.js';
 import { certificateInfo } from '../../../../src/mesh/x509.js';
 
 const pki = await makePki(t);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { ControllerClient } from '../../../../src/agent/controller-client.js';
+import { ControllerClient } from '../../../../src/agent/control/client.js';
 import { loadControllerConfig } from '../../../../src/controller/config.js';
 import { Controller } from '../../../../src/controller/controller.js';
 import { createJoinToken } from '../../../../src/controller/auth/join-token-edit.js';

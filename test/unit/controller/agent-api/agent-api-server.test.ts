@@ -8,7 +8,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { AgentApiServer } from '../../../../src/controller/agent-api/agent-api-server.js';
 import { MeshletError, isMeshletError } from '../../../../src/mesh/errors.js';
 import { buildClusterState, computeSnapshot } from '../../../../src/mesh/snapshot.js';
-import { decodeSnapshot } from '../../../../src/mesh/snapshot-wire.js';
+import { decodeSnapshot } from '../../../../src/mesh/snapshot-wire/encode.js';
 import { twoNodeObjects } from '../../mesh/fixture.js';
 import { FakeAuthenticator, FakeFeed, FakeSigner, makePki, rawClient, RawAgent, rawSign, silent, startServer, TRUST_DOMAIN, waitFor } from './harness.js';
 import { ERROR_CODE_METADATA } from '../../../../src/controller/agent-api/grpc-status.js';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { ClusterViewCache } from '../../../../src/controller/agent-api/cluster-view-cache.js';
 import type { PublishedState } from '../../../../src/controller/contracts.js';
 import { computeSnapshot } from '../../../../src/mesh/snapshot.js';
-import { snapshotToWire } from '../../../../src/mesh/snapshot-wire.js';
+import { snapshotToWire } from '../../../../src/mesh/snapshot-wire/encode.js';
 import { largeClusterState } from './large-cluster.js';
 
 t.test('wireFor equals snapshotToWire(computeSnapshot) for every node, an unknown one too; one encoding', async (t) => {

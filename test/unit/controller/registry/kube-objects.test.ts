@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { convertKubeObject, kubeObjectKey, kubeSourceName, project, slimKubeObject } from '../../../../src/controller/registry/kube-objects.js';
 import { KUBERNETES_RESOURCES, type KubeResource } from '../../../../src/controller/registry/kube-resources.js';
-import { objectsFromValue } from '../../../../src/mesh/objects.js';
+import { objectsFromValue } from '../../../../src/mesh/objects/parse.js';
 import type { MeshObject } from '../../../../src/mesh/types.js';
 import { readKubeYaml } from '../../../helpers/kube-fixtures.js';
 

@@ -1,0 +1,148 @@
+/**
+ * The agent's Prometheus metrics (prom-client, in a registry of its own): the control plane's
+ * (config, certificates, capture-rule drift, workers, the process) and, when the data path runs
+ * in this process, the data path's ({@link DataPathMetrics}). With worker processes, each
+ * worker keeps its own data-path registry and a scrape sums them into this one's exposition
+ * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
+ */
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { DataPathMetrics } from '../proxy/data-path-metrics.js';
+
+export { connectionLabels, type DataPathSource, type FailureReason } from '../proxy/data-path-metrics.js';
+
+/** One registry's metrics as `getMetricsAsJSON()` gives them (what a worker sends at scrape). */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** What the control-plane metrics read at scrape time. */
+export interface MetricsSource {
+  config(): { readonly version: string; readonly appliedAtMs: number | undefined };
+  certificates(): ReadonlyArray<{ readonly identity: string; readonly notAfter: Date }>;
+  /** Last capture-rule check: true in sync, false drifted, undefined not checked or not managed. */
+  captureInSync(): boolean | undefined;
+  /** Processes serving the data path now (1 when it runs in the agent's own process). */
+  workersRunning(): number;
+}
+
+/** A registry whose exposition adds the workers' registries (summed) to its own metrics. */
+class MergingRegistry extends Registry {
+  others: (() => Promise<MetricsJson[]>) | undefined;
+
+  override async metrics(): Promise<string> {
+    if (this.others === undefined) return super.metrics();
+    const [own, others] = await Promise.all([this.getMetricsAsJSON(), this.others()]);
+    // Process metrics that prom-client marks 'omit' (they make no sense summed over a cluster)
+    // are only this process's here: keep them.
+    const kept = own.map((m) => (m.aggregator === 'omit' ? { ...m, aggregator: 'first' as const } : m));
+    return AggregatorRegistry.aggregate([kept, ...others]).metrics();
+  }
+}
+
+/** Options of {@link AgentMetrics}. */
+export interface AgentMetricsOptions {
+  /** Whether this process counts the data path itself (false in a primary with workers). Default true. */
+  readonly dataPath?: boolean;
+}
+
+/** The agent's metrics registry. */
+export class AgentMetrics {
+  readonly registry: Registry;
+  /** The data path's metrics, when it runs in this process. */
+  readonly dataPath: DataPathMetrics | undefined;
+  private readonly merging: MergingRegistry;
+  private source: MetricsSource | undefined;
+  private readonly restarts: Counter;
+  private readonly snapshotStoreFailures: Counter<'operation'>;
+  private readonly refusedAddresses: Gauge<'field'>;
+
+  constructor(opts: AgentMetricsOptions = {}) {
+    this.merging = new MergingRegistry();
+    this.registry = this.merging;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.dataPath = opts.dataPath === false ? undefined : new DataPathMetrics(this.registry);
+    this.restarts = new Counter({ name: 'meshlet_agent_worker_restarts_total', help: 'Data-path worker processes that died and were started again', registers });
+    this.snapshotStoreFailures = new Counter({
+      name: 'meshlet_agent_snapshot_store_failures_total', help: 'Persisted-snapshot reads (load, at start) and writes (save) that failed', labelNames: ['operation'], registers,
+    });
+    // Both series from the start, so an alert on an increase sees the first failure.
+    for (const operation of ['load', 'save']) this.snapshotStoreFailures.inc({ operation }, 0);
+    this.refusedAddresses = new Gauge({
+      name: 'meshlet_agent_refused_addresses',
+      help: 'Entries of the snapshot in force left out because the address policy refuses an address (loopback, link-local, the node, ...): workload addresses, Service vips, Service endpoints',
+      labelNames: ['field'],
+      registers,
+    });
+    this.setRefusedAddresses([]);
+    this.configMetrics(registers);
+  }
+
+  /** Where scrape-time values come from (the agent, once it is built). */
+  watch(source: MetricsSource): void {
+    this.source = source;
+  }
+
+  /** Where the workers' registries come from at scrape (the worker pool). */
+  mergeWorkers(others: () => Promise<MetricsJson[]>): void {
+    this.merging.others = others;
+  }
+
+  /** A worker died and is being started again. */
+  workerRestarted(): void {
+    this.restarts.inc();
+  }
+
+  /** Reading or writing the persisted snapshot failed (`snapshot-store.ts`). */
+  snapshotStoreFailed(operation: 'load' | 'save'): void {
+    this.snapshotStoreFailures.inc({ operation });
+  }
+
+  /** The snapshot in force left these entries out (`WorkloadIndex.refused`). */
+  setRefusedAddresses(refused: ReadonlyArray<{ readonly field: 'addresses' | 'vips' | 'endpoints' }>): void {
+    for (const field of ['addresses', 'vips', 'endpoints'] as const) this.refusedAddresses.set({ field }, refused.filter((r) => r.field === field).length);
+  }
+
+  /** The exposition text (with the workers' metrics summed in). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private configMetrics(registers: Registry[]): void {
+    const metrics = this;
+    new Gauge({
+      name: 'meshlet_config_info', help: 'The snapshot in force (value 1, version in a label)', labelNames: ['version'], registers,
+      collect() {
+        this.reset();
+        const c = metrics.source?.config();
+        if (c !== undefined && c.appliedAtMs !== undefined) this.set({ version: c.version }, 1);
+      },
+    });
+    new Gauge({
+      name: 'meshlet_config_last_update_seconds', help: 'Seconds since the snapshot in force was applied (-1 before the first)', registers,
+      collect() {
+        const at = metrics.source?.config().appliedAtMs;
+        this.set(at === undefined ? -1 : (Date.now() - at) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshlet_certificate_expiry_seconds', help: 'Seconds until each local workload certificate expires', labelNames: ['identity'], registers,
+      collect() {
+        this.reset();
+        for (const c of metrics.source?.certificates() ?? []) this.set({ identity: c.identity }, (c.notAfter.getTime() - Date.now()) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshlet_agent_workers', help: 'Processes serving the data path now (1: it runs in the agent process itself)', registers,
+      collect() {
+        this.set(metrics.source?.workersRunning() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'meshlet_iptables_in_sync', help: 'Capture rules as last checked: 1 in sync, 0 drifted (absent: not checked or not managed)', registers,
+      collect() {
+        this.reset();
+        const inSync = metrics.source?.captureInSync();
+        if (inSync !== undefined) this.set(inSync ? 1 : 0);
+      },
+    });
+  }
+}

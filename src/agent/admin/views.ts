@@ -1,0 +1,83 @@
+/**
+ * What the admin API shows: plain JSON-able objects built from the agent's state on request.
+ * Certificates are shown by their public facts only; private keys and TLS contexts never.
+ */
+import type { Agent } from '../agent.js';
+
+/** `/certs`: one row per local workload identity. */
+export function certsView(agent: Agent, now = Date.now()): Array<Record<string, string | number>> {
+  return agent.identities
+    .list()
+    .map((c) => ({
+      identity: c.identity,
+      serial: c.serial,
+      notBefore: c.notBefore.toISOString(),
+      notAfter: c.notAfter.toISOString(),
+      secondsLeft: Math.floor((c.notAfter.getTime() - now) / 1000),
+    }))
+    .sort((a, b) => a.identity.localeCompare(b.identity));
+}
+
+/**
+ * `/connections`: live connections, oldest first within each process; `worker` is the pid of
+ * the process holding the connection (the agent's own without worker processes).
+ */
+export function connectionsView(agent: Agent): Promise<Array<Record<string, string | number>>> {
+  return agent.connectionRows();
+}
+
+/** `/workloads`: every workload of the snapshot, local ones marked. */
+export function workloadsView(agent: Agent): Array<Record<string, string | boolean>> {
+  const snapshot = agent.snapshot;
+  const local = new Set(snapshot.localWorkloads.map((w) => w.uid));
+  return snapshot.workloads.map((w) => ({
+    uid: w.uid,
+    addresses: w.addresses.join(','),
+    node: w.node,
+    identity: w.identity,
+    tlsMode: w.tlsMode,
+    local: local.has(w.uid),
+  }));
+}
+
+/** `/services`: the snapshot's services with their VIPs, ports and endpoint count. */
+export function servicesView(agent: Agent): Array<Record<string, string | number>> {
+  return agent.snapshot.services.map((s) => ({
+    key: s.key,
+    vips: s.vips.join(','),
+    ports: s.ports.map((p) => `${p.port}->${p.targetPort}`).join(','),
+    endpoints: s.endpoints.length,
+  }));
+}
+
+/** How the agent gets its snapshots, for `/config_dump` (the CLI knows; the Agent does not). */
+export interface SourceInfo {
+  readonly agentVersion?: string;
+  /** Controller mode: the connection's state now. Absent in static mode. */
+  readonly controller?: () => { readonly address: string; readonly connected: boolean; readonly lastError?: string };
+}
+
+/** `/config_dump`: the snapshot in force, its version and age, the listeners, the certificates. */
+export function configDumpView(agent: Agent, now = Date.now(), source: SourceInfo = {}): Record<string, unknown> {
+  const at = agent.snapshotAppliedAt;
+  return {
+    agentVersion: source.agentVersion ?? null,
+    mode: source.controller === undefined ? 'static' : 'controller',
+    ...(source.controller === undefined ? {} : { controller: source.controller() }),
+    version: agent.snapshot.version,
+    appliedAt: at === undefined ? null : new Date(at).toISOString(),
+    ageSeconds: at === undefined ? null : Math.round((now - at) / 1000),
+    listeners: agent.listeners ?? null,
+    // Every worker binds the same ports (SO_REUSEPORT): one list of listeners, and who serves them.
+    workers: agent.workers(),
+    certificates: certsView(agent, now),
+    snapshot: agent.snapshot,
+  };
+}
+
+/** `/iptables`: whether the agent manages rules, and the last (fresh) drift check. */
+export async function iptablesView(agent: Agent): Promise<Record<string, unknown>> {
+  const drift = await agent.checkCapture();
+  if (drift === undefined) return { managed: false, inSync: null, detail: null };
+  return { managed: true, inSync: drift.inSync, detail: drift.detail };
+}

@@ -1,0 +1,268 @@
+/**
+ * The data path of one process: the capture listeners (:15001 outbound, :15006 inbound), the
+ * tunnel listener (:15008), the tunnel pool and the connection table, over the snapshot in
+ * force. The agent runs one in its own process (`workers: 1`), or each worker process runs
+ * one on SO_REUSEPORT sockets of the same ports.
+ */
+import net, { type AddressInfo, type Server } from 'node:net';
+import type { NodeSnapshot } from '../../mesh/types.js';
+import { AccessLogSampler } from './access-log.js';
+import type { AgentConfig } from '../config.js';
+import { ConnectionTable, connectionBytes } from './connection-table.js';
+import type { DataPathMetrics } from './data-path-metrics.js';
+import type { IdentitySource } from '../identity/manager.js';
+import { agentPortSet, InboundProxy } from './inbound.js';
+import type { LogLevels } from '../admin/log-levels.js';
+import { OutboundProxy, type CapturedAddresses } from './outbound.js';
+import { TunnelPool } from './tunnel/pool.js';
+import { TunnelServer } from './tunnel/server.js';
+import { indexAddressOptions } from './node-addresses.js';
+import { WorkloadIndex } from '../state/workload-index.js';
+import { listen } from '../../ops/listen.js';
+
+/** What a data plane's listeners bound. */
+export interface DataPlaneAddresses {
+  readonly outbound: AddressInfo[];
+  readonly inbound: AddressInfo[];
+  readonly tunnel: AddressInfo;
+}
+
+/** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
+export interface ListenerFds {
+  readonly outbound: readonly number[];
+  readonly inbound: readonly number[];
+  readonly tunnel: number;
+}
+
+/** Options of {@link DataPlane}. */
+export interface DataPlaneOptions {
+  readonly config: AgentConfig;
+  readonly logLevels: LogLevels;
+  readonly identities: IdentitySource;
+  readonly metrics: DataPathMetrics;
+  /** The agent's own ports (connections to them are never proxied); default: the configured ones. */
+  readonly ownPorts?: readonly number[];
+  /** TLS session ticket keys of the tunnel server (shared by the agent's workers; see `ticket-keys.ts`). */
+  readonly ticketKeys?: Buffer;
+  /** A captured connection's source and original destination (default: the kernel's); for tests on loopback. */
+  readonly captured?: (socket: net.Socket) => CapturedAddresses;
+}
+
+/** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
+export type ConnectionRow = Record<string, string | number>;
+
+export const EMPTY_SNAPSHOT: NodeSnapshot = {
+  version: '',
+  node: '',
+  nodeAddress: '',
+  trustDomain: '',
+  localWorkloads: [],
+  workloads: [],
+  services: [],
+};
+
+/** One process's data path. */
+export class DataPlane {
+  readonly connections: ConnectionTable;
+  readonly tunnels: TunnelPool;
+  private readonly config: AgentConfig;
+  private readonly logLevels: LogLevels;
+  private readonly tunnelServer: TunnelServer;
+  private readonly outbound: OutboundProxy;
+  private readonly inbound: InboundProxy;
+  private readonly servers: Server[] = [];
+  /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
+  private readonly agentPorts: Set<number>;
+  private index = new WorkloadIndex(EMPTY_SNAPSHOT);
+  private draining: Promise<{ drained: number; forced: boolean }> | undefined;
+  private force: () => void = () => undefined;
+
+  constructor(opts: DataPlaneOptions) {
+    this.config = opts.config;
+    this.logLevels = opts.logLevels;
+    const log = (component: string) => this.logLevels.child(component);
+    const metrics = opts.metrics;
+    this.connections = new ConnectionTable(log('access'), { sampler: new AccessLogSampler(this.config.accessLog), observer: metrics });
+    const getIndex = (): WorkloadIndex => this.index;
+    this.tunnels = new TunnelPool({
+      identities: opts.identities,
+      logger: log('tunnel-client'),
+      tunnelPort: this.config.ports.tunnel,
+      onHandshakeError: () => metrics.tlsHandshakeFailed('client'),
+    });
+    this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
+    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex, agentPorts: this.agentPorts });
+    this.tunnelServer = new TunnelServer({
+      identities: opts.identities,
+      logger: log('tunnel-server'),
+      onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
+      onTlsError: () => metrics.tlsHandshakeFailed('server'),
+      onLimit: (reason) => metrics.tunnelLimit(reason),
+      ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
+    });
+    const { ports } = this.config;
+    this.outbound = new OutboundProxy({
+      logger: log('outbound'),
+      table: this.connections,
+      index: getIndex,
+      inbound: this.inbound,
+      tunnels: this.tunnels,
+      ownPorts: new Set(opts.ownPorts ?? [ports.outbound, ports.inbound, ports.tunnel]),
+      ...(opts.captured === undefined ? {} : { captured: opts.captured }),
+    });
+    metrics.watch({
+      openedByDirection: () => this.connections.openedByDirection,
+      liveConnections: () => this.connections.list(),
+      tunnelSessions: () => this.tunnels.size,
+    });
+  }
+
+  /** The snapshot in force. */
+  get snapshot(): NodeSnapshot {
+    return this.index.snapshot;
+  }
+
+  /** The lookup tables of the snapshot in force. */
+  get workloadIndex(): WorkloadIndex {
+    return this.index;
+  }
+
+  /** Swaps the lookup tables: new connections use them at once, open ones keep their decision. */
+  setSnapshot(snapshot: NodeSnapshot | WorkloadIndex): void {
+    this.index = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot, indexAddressOptions(this.config));
+  }
+
+  /** Replaces the tunnel server's TLS session ticket keys (a rotation). */
+  setTicketKeys(keys: Buffer): void {
+    this.tunnelServer.server.setTicketKeys(keys);
+  }
+
+  /** Binds the configured ports (the agent's own process). */
+  async listenOnPorts(): Promise<DataPlaneAddresses> {
+    try {
+      const { ports, bindAddress } = this.config;
+      const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
+      const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
+      const tunnel = await this.tunnelServer.listen(ports.tunnel, bindAddress);
+      for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
+      return { outbound, inbound, tunnel };
+    } catch (err) {
+      this.closeListeners();
+      throw err;
+    }
+  }
+
+  /** Listens on sockets opened elsewhere (a worker's SO_REUSEPORT sockets); this data plane then owns them. */
+  async listenOnFds(fds: ListenerFds): Promise<DataPlaneAddresses> {
+    try {
+      const outbound: AddressInfo[] = [];
+      for (const fd of fds.outbound) outbound.push(await listenOnFd(this.captureServer((s) => this.outbound.onConnection(s)), fd));
+      const inbound: AddressInfo[] = [];
+      for (const fd of fds.inbound) inbound.push(await listenOnFd(this.captureServer((s) => this.inbound.onPlaintext(s)), fd));
+      const tunnel = await listenOnFd(this.tunnelServer.server, fds.tunnel);
+      for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
+      return { outbound, inbound, tunnel };
+    } catch (err) {
+      this.closeListeners();
+      throw err;
+    }
+  }
+
+  private captureServer(onConnection: (s: net.Socket) => void): Server {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Binds a capture port on the configured IPv4 address and, when the host has IPv6, on `::`. */
+  private async bindCapture(port: number, onConnection: (s: net.Socket) => void): Promise<AddressInfo[]> {
+    const bound: AddressInfo[] = [];
+    const hosts = this.config.bindAddress === '0.0.0.0' ? ['0.0.0.0', '::'] : [this.config.bindAddress];
+    for (const host of hosts) {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+      try {
+        bound.push(await listen(server, { port: bound[0]?.port ?? port, host, ipv6Only: host === '::' }));
+        this.servers.push(server);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) continue;
+        // Port 0 (tests): the IPv4 listener's random port may be taken on IPv6; IPv4 suffices.
+        if (host === '::' && port === 0 && code === 'EADDRINUSE') continue;
+        throw err;
+      }
+    }
+    return bound;
+  }
+
+  private closeListeners(): void {
+    for (const s of this.servers) s.close();
+    this.tunnelServer.destroy();
+  }
+
+  /** Live connections as `/connections` rows, oldest first; `worker` says which process holds them. */
+  connectionRows(worker: number, now = performance.now()): ConnectionRow[] {
+    return this.connections.list().map((rec) => {
+      const bytes = connectionBytes(rec);
+      return {
+        id: rec.id,
+        worker,
+        direction: rec.direction,
+        mode: rec.mode,
+        source: rec.source,
+        destination: rec.destination,
+        sourceWorkload: rec.sourceWorkload ?? '',
+        sourceIdentity: rec.sourceIdentity ?? '',
+        destinationWorkload: rec.destinationWorkload ?? '',
+        destinationIdentity: rec.destinationIdentity ?? '',
+        service: rec.service ?? '',
+        securityPolicy: rec.securityPolicy,
+        bytesSent: bytes.sent,
+        bytesReceived: bytes.received,
+        ageSeconds: Math.round((now - rec.startedAt) / 100) / 10,
+      };
+    });
+  }
+
+  /**
+   * Drains: stop accepting, ask tunnel peers to stop (GOAWAY), let connections finish until the
+   * deadline, then abort the rest. Idempotent.
+   */
+  drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+    this.draining ??= this.doDrain(deadlineMs);
+    return this.draining;
+  }
+
+  private async doDrain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+    const live = this.connections.size;
+    for (const s of this.servers) s.close();
+    this.tunnelServer.close();
+    this.tunnels.close();
+    const forced = new Promise<boolean>((resolve) => (this.force = () => resolve(false)));
+    const idle = await Promise.race([this.connections.waitIdle(deadlineMs), forced]);
+    if (!idle) {
+      this.logLevels.root.warn({ live: this.connections.size }, 'closing the remaining connections');
+      this.connections.abortAll();
+    }
+    this.tunnels.destroy();
+    this.tunnelServer.destroy();
+    return { drained: live, forced: !idle };
+  }
+
+  /** Closes now, also in the middle of a drain. Idempotent. */
+  destroy(): Promise<{ drained: number; forced: boolean }> {
+    const p = this.drain(0);
+    this.force();
+    return p;
+  }
+}
+
+/** `server.listen({ fd })` as a promise of the bound address (the server then owns the fd). */
+function listenOnFd(server: Server, fd: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

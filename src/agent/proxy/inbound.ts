@@ -1,0 +1,241 @@
+/**
+ * The inbound side: connections arriving for a workload on this node, by one of three ways:
+ * - a tunnel CONNECT stream from another node's agent (mTLS, peer identity known);
+ * - in-process from our own outbound side (same-node traffic, source identity known);
+ * - plaintext captured on :15006 (no identity): allowed only in PERMISSIVE mode.
+ * All three pass the same policy check and the same accounting, then connect to the workload.
+ */
+import { constants as h2, type ServerHttp2Stream } from 'node:http2';
+import net, { type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WorkloadInfo } from '../../mesh/types.js';
+import type { ConnectionOutcome } from '../policy/outcomes.js';
+import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
+import { originalDst } from './original-dst.js';
+import { abort, splice } from './splice.js';
+import { hostPort } from './tunnel/pool.js';
+import type { TunnelRequest } from './tunnel/server.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
+
+/** The outcome of the inbound policy check. */
+export type InboundDecision =
+  | { readonly allow: true; readonly workload: WorkloadInfo }
+  | { readonly allow: false; readonly reason: string; readonly status: number };
+
+/**
+ * Inbound policy. The target must be a meshed workload on this node (never an arbitrary
+ * address: the agent is no open relay; the index holds no address the address policy refuses,
+ * such as loopback, link-local or the node's own), and never one of the agent's own ports on
+ * any address (admin, metrics, readiness, capture, tunnel); an mTLS caller must have asked (by
+ * SNI) for the identity the target really has; plaintext is refused in STRICT mode.
+ * @param agentPorts the agent's own ports, which no inbound connection is ever delivered to
+ */
+export function decideInbound(
+  index: WorkloadIndex,
+  target: { readonly address: string; readonly port: number },
+  via: { readonly kind: 'mtls'; readonly localIdentity: string } | { readonly kind: 'local' } | { readonly kind: 'plaintext' },
+  agentPorts: ReadonlySet<number>,
+): InboundDecision {
+  const { address, port } = target;
+  const workload = index.localWorkload(address);
+  if (workload === undefined) {
+    // Only on refusal: the index already holds no refused address, so the reason is for the log.
+    const why = index.addressProblem(address) ?? 'is not a meshed workload on this node';
+    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `${address} ${why}` };
+  }
+  if (agentPorts.has(port)) {
+    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `port ${port} is one of the agent's own ports, never a workload's` };
+  }
+  if (via.kind === 'mtls' && via.localIdentity !== workload.identity) {
+    return {
+      allow: false,
+      status: h2.HTTP_STATUS_FORBIDDEN,
+      reason: `tunnel was opened for ${via.localIdentity} but ${address} is ${workload.identity}`,
+    };
+  }
+  if (via.kind === 'plaintext' && workload.tlsMode === 'STRICT') {
+    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
+  }
+  return { allow: true, workload };
+}
+
+/** Options of {@link InboundProxy}. */
+export interface InboundProxyOptions {
+  readonly logger: Logger;
+  readonly table: ConnectionTable;
+  readonly index: () => WorkloadIndex;
+  /** A workload that has not accepted the connection by then counts as connect_failed. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * The agent's own ports (see {@link agentPortSet}): a connection to one of them is refused on
+   * any address. A live set: the data plane adds the ports it actually bound.
+   */
+  readonly agentPorts: ReadonlySet<number>;
+}
+
+/**
+ * The ports of an agent that no inbound connection may reach, whatever the address: admin,
+ * metrics, readiness, outbound and inbound capture, tunnel. 0 (an ephemeral port, in tests) is
+ * left out; the data plane adds what it bound.
+ */
+export function agentPortSet(ports: Readonly<Record<string, number>>, extra: readonly number[] = []): Set<number> {
+  return new Set([...Object.values(ports), ...extra].filter((p) => p > 0));
+}
+
+/** Delivers inbound connections to local workloads. */
+export class InboundProxy {
+  private readonly logger: Logger;
+  private readonly table: ConnectionTable;
+  private readonly index: () => WorkloadIndex;
+  private readonly connectTimeoutMs: number;
+  private readonly agentPorts: ReadonlySet<number>;
+
+  constructor(opts: InboundProxyOptions) {
+    this.logger = opts.logger;
+    this.table = opts.table;
+    this.index = opts.index;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.agentPorts = opts.agentPorts;
+  }
+
+  /** A plaintext connection captured on the inbound port. */
+  onPlaintext(socket: Socket): void {
+    socket.on('error', noop);
+    let dst;
+    try {
+      dst = originalDst(socket);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, src: socket.remoteAddress }, 'inbound: no original destination');
+      socket.destroy();
+      return;
+    }
+    const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
+    rec.mode = 'plaintext';
+    const decision = decideInbound(this.index(), dst, { kind: 'plaintext' }, this.agentPorts);
+    if (!decision.allow) {
+      this.deny(rec, decision.reason);
+      abort(socket);
+      return;
+    }
+    this.describe(rec, decision.workload);
+    this.connect(rec, socket, dst.address, dst.port, () => undefined);
+  }
+
+  /** A CONNECT stream from a peer agent. */
+  onTunnelStream(stream: ServerHttp2Stream, req: TunnelRequest): void {
+    const rec = this.table.open('inbound', forwardedFor(req.headers['forwarded']) ?? hostPort(req.peerAddress, 0), hostPort(req.address, req.port), stream);
+    rec.mode = 'tunnel';
+    rec.securityPolicy = 'mutual_tls';
+    rec.sourceIdentity = req.peerIdentity;
+    const decision = decideInbound(this.index(), req, { kind: 'mtls', localIdentity: req.localIdentity }, this.agentPorts);
+    if (!decision.allow) {
+      this.deny(rec, `${decision.reason} (peer ${req.peerIdentity})`);
+      if (!stream.destroyed) stream.respond({ ':status': decision.status }, { endStream: true });
+      return;
+    }
+    this.describe(rec, decision.workload);
+    this.connect(rec, stream, req.address, req.port, (ok, status) => {
+      if (stream.destroyed) return;
+      if (ok) stream.respond({ ':status': h2.HTTP_STATUS_OK });
+      else stream.respond({ ':status': status }, { endStream: true });
+    });
+  }
+
+  /**
+   * Same-node traffic handed over by the outbound side: the source identity is known without
+   * TLS, the policy is the same as for a tunnel.
+   */
+  deliverLocal(
+    socket: Socket,
+    source: WorkloadInfo,
+    address: string,
+    port: number,
+    service: string | undefined,
+    onClose: (outcome: ConnectionOutcome, reason: string | undefined) => void,
+  ): void {
+    const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(address, port), socket);
+    // The outbound record of the same connection ends with the same outcome.
+    rec.onClose = onClose;
+    rec.mode = 'local';
+    rec.securityPolicy = 'mutual_tls';
+    rec.sourceWorkload = source.uid;
+    rec.sourceIdentity = source.identity;
+    if (service !== undefined) rec.service = service;
+    const decision = decideInbound(this.index(), { address, port }, { kind: 'local' }, this.agentPorts);
+    if (!decision.allow) {
+      this.deny(rec, decision.reason);
+      abort(socket);
+      return;
+    }
+    this.describe(rec, decision.workload);
+    this.connect(rec, socket, address, port, () => undefined);
+  }
+
+  private describe(rec: ConnectionRecord, workload: WorkloadInfo): void {
+    rec.destinationWorkload = workload.uid;
+    rec.destinationIdentity = workload.identity;
+  }
+
+  private deny(rec: ConnectionRecord, reason: string): void {
+    this.logger.warn({ code: 'MESHLET_ERR_POLICY_DENIED', src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, reason }, 'inbound connection denied');
+    this.table.close(rec, 'denied', reason);
+  }
+
+  /** Connects to the workload; `answer` is told whether that worked (tunnels reply with a status). */
+  private connect(
+    rec: ConnectionRecord,
+    from: Socket | ServerHttp2Stream,
+    address: string,
+    port: number,
+    answer: (ok: boolean, status: number) => void,
+  ): void {
+    // The last word before a socket is made, whatever path led here: never a refused address,
+    // never an agent port (decideInbound said so already; this holds for any future caller).
+    const problem = this.index().addressProblem(address);
+    if (problem !== undefined || this.agentPorts.has(port)) {
+      answer(false, h2.HTTP_STATUS_FORBIDDEN);
+      if (!('respond' in from)) abort(from);
+      this.deny(rec, `refusing to dial ${hostPort(address, port)}: ${problem ?? 'an agent port'}`);
+      return;
+    }
+    const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    rec.ends.push(upstream);
+    rec.counted = upstream;
+    rec.countedFacesDestination = true;
+    upstream.setTimeout(this.connectTimeoutMs);
+    upstream.once('timeout', onConnectTimeout);
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      upstream.setTimeout(0);
+      upstream.off('timeout', onConnectTimeout);
+      answer(true, h2.HTTP_STATUS_OK);
+      splice(from, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome));
+    });
+    upstream.once('error', (err: NodeJS.ErrnoException) => {
+      if (!connected) {
+        const status = err.code === 'ETIMEDOUT' ? h2.HTTP_STATUS_GATEWAY_TIMEOUT : h2.HTTP_STATUS_SERVICE_UNAVAILABLE;
+        answer(false, status);
+        if (!('respond' in from)) abort(from);
+        this.table.close(rec, 'connect_failed', `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
+      }
+    });
+  }
+}
+
+function noop(): void {}
+
+/**
+ * The original client address a peer agent put in `Forwarded: for="addr:port"` (RFC 7239),
+ * for the access log only: it is the peer's claim, never used for policy.
+ */
+export function forwardedFor(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.length > 128) return undefined;
+  const m = /(?:^|[;,\s])for="?([0-9a-fA-F.:[\]]+)"?/.exec(value);
+  return m?.[1];
+}
+
+function onConnectTimeout(this: Socket): void {
+  this.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
+}

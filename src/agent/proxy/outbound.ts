@@ -1,0 +1,209 @@
+/**
+ * The outbound side: a connection a meshed local workload opened, captured on :15001.
+ * Original destination -> {@link planOutbound} (source workload, Service VIP round robin or
+ * direct address) -> same node (in-process to the inbound side), other node (mTLS tunnel),
+ * plaintext when the snapshot says the destination is not meshed, or a reset: never plaintext
+ * for a meshed workload, and nothing at all before the first snapshot.
+ */
+import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import net, { type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WorkloadInfo } from '../../mesh/types.js';
+import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
+import type { InboundProxy } from './inbound.js';
+import type { SocketAddress } from '../../mesh/types.js';
+import { originalDst } from './original-dst.js';
+import { planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
+import { ThrottledLog } from '../../ops/throttled-log.js';
+import { abort, splice } from './splice.js';
+import { hostPort, type TunnelPool } from './tunnel/pool.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
+
+/** Options of {@link OutboundProxy}. */
+export interface OutboundProxyOptions {
+  readonly logger: Logger;
+  readonly table: ConnectionTable;
+  readonly index: () => WorkloadIndex;
+  readonly inbound: InboundProxy;
+  readonly tunnels: TunnelPool;
+  /** The agent's own listener ports: a connection whose original destination is one of them would loop. */
+  readonly ownPorts: ReadonlySet<number>;
+  /** How long a peer agent may take to answer a CONNECT (it connects to the workload first). */
+  readonly responseTimeoutMs?: number;
+  /**
+   * Where a captured connection came from and was going (default {@link capturedAddresses}: its
+   * peer address and `SO_ORIGINAL_DST`). Tests on loopback, which have no REDIRECT, inject it.
+   */
+  readonly captured?: (socket: Socket) => CapturedAddresses;
+}
+
+/** A captured connection's source address and original destination. */
+export interface CapturedAddresses {
+  readonly source: string;
+  readonly destination: SocketAddress;
+}
+
+/**
+ * The kernel's view of a captured connection: the peer address and `SO_ORIGINAL_DST`.
+ * @throws MeshletError MESHLET_ERR_ORIGINAL_DST when the original destination cannot be read.
+ */
+export function capturedAddresses(socket: Socket): CapturedAddresses {
+  return { source: plainAddress(socket.remoteAddress), destination: originalDst(socket) };
+}
+
+/** Strips the IPv4-mapped prefix a dual-stack socket reports. */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Handles captured outbound connections. */
+export class OutboundProxy {
+  private readonly logger: Logger;
+  private readonly table: ConnectionTable;
+  private readonly index: () => WorkloadIndex;
+  private readonly inbound: InboundProxy;
+  private readonly tunnels: TunnelPool;
+  private readonly ownPorts: ReadonlySet<number>;
+  private readonly responseTimeoutMs: number;
+  private readonly captured: (socket: Socket) => CapturedAddresses;
+  /** A pod can open refused connections at will: one warning a minute (each has its access-log line). */
+  private readonly refusedLog: ThrottledLog;
+
+  constructor(opts: OutboundProxyOptions) {
+    this.logger = opts.logger;
+    this.table = opts.table;
+    this.index = opts.index;
+    this.inbound = opts.inbound;
+    this.tunnels = opts.tunnels;
+    this.ownPorts = opts.ownPorts;
+    // Longer than the peer's own 10 s connect timeout, so its 503/504 arrives first.
+    this.responseTimeoutMs = opts.responseTimeoutMs ?? 15_000;
+    this.captured = opts.captured ?? capturedAddresses;
+    this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
+  }
+
+  /** Entry point for a socket accepted on the outbound capture port (paused). */
+  onConnection(socket: Socket): void {
+    socket.on('error', noop);
+    let srcAddress: string;
+    let dst: SocketAddress;
+    try {
+      ({ source: srcAddress, destination: dst } = this.captured(socket));
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, src: socket.remoteAddress }, 'outbound: no original destination');
+      socket.destroy();
+      return;
+    }
+    if (this.ownPorts.has(dst.port) && dst.address === plainAddress(socket.localAddress)) {
+      // Not redirected: someone dialled the capture port itself. Serving it would loop.
+      this.logger.warn({ src: srcAddress, dst: hostPort(dst.address, dst.port) }, 'outbound: direct connection to the capture port refused');
+      socket.destroy();
+      return;
+    }
+    const rec = this.table.open('outbound', hostPort(srcAddress, socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
+    rec.counted = socket;
+    this.carryOut(rec, socket, planOutbound(this.index(), srcAddress, dst));
+  }
+
+  private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan): void {
+    if (plan.source !== undefined) {
+      rec.sourceWorkload = plan.source.uid;
+      rec.sourceIdentity = plan.source.identity;
+    }
+    if (plan.service !== undefined) rec.service = plan.service.key;
+    switch (plan.kind) {
+      case 'refuse':
+        if (plan.why === 'no-endpoints') {
+          this.logger.warn({ code: 'MESHLET_ERR_NO_ROUTE', service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
+        } else {
+          this.refusedLog.warn({ code: plan.outcome === 'denied' ? 'MESHLET_ERR_POLICY_DENIED' : 'MESHLET_ERR_NO_ROUTE', why: plan.why, src: rec.source, dst: rec.destination });
+        }
+        abort(socket);
+        this.table.close(rec, plan.outcome, plan.reason);
+        return;
+      case 'direct':
+        this.direct(rec, socket, plan.address, plan.port, plan.mode);
+        return;
+      case 'local':
+      case 'tunnel':
+        rec.destinationWorkload = plan.workload.uid;
+        rec.destinationIdentity = plan.workload.identity;
+        rec.securityPolicy = 'mutual_tls';
+        if (plan.kind === 'local') {
+          rec.mode = 'local';
+          // Hand the socket to the inbound side; it keeps its own record (the destination's
+          // view), this one closes with the socket.
+          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (outcome, reason) =>
+            this.table.close(rec, outcome, reason),
+          );
+          return;
+        }
+        rec.mode = 'tunnel';
+        void this.tunnel(rec, socket, plan.source, plan.workload, plan.address, plan.port);
+        return;
+    }
+  }
+
+  /** Plaintext straight to the destination (not meshed, or not the mesh's business). */
+  private direct(rec: ConnectionRecord, socket: Socket, address: string, port: number, mode: 'passthrough' | 'plaintext'): void {
+    rec.mode = mode;
+    rec.destination = hostPort(address, port);
+    const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    rec.ends.push(upstream);
+    let connected = false;
+    upstream.once('connect', () => {
+      connected = true;
+      splice(socket, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome));
+    });
+    upstream.once('error', (err: NodeJS.ErrnoException) => {
+      if (connected) return;
+      abort(socket);
+      this.table.close(rec, 'connect_failed', `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
+    });
+  }
+
+  private async tunnel(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, dest: WorkloadInfo, address: string, port: number): Promise<void> {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = await this.tunnels.open(
+        source.identity,
+        { nodeAddress: dest.nodeAddress, identity: dest.identity, address, port },
+        { forwarded: `for="${rec.source}"` },
+      );
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened');
+      abort(socket);
+      this.table.close(rec, 'tunnel_failed', (err as Error).message);
+      return;
+    }
+    rec.ends.push(stream);
+    // One timer per connection: a peer agent that never answers the CONNECT (overloaded,
+    // or a workload that never accepts) must not hold the application forever.
+    const timer = setTimeout(() => {
+      rec.outcome = 'tunnel_failed';
+      rec.reason = `no answer to CONNECT within ${this.responseTimeoutMs} ms`;
+      abort(socket);
+    }, this.responseTimeoutMs);
+    timer.unref();
+    stream.once('close', () => clearTimeout(timer));
+    stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      clearTimeout(timer);
+      const status = headers[':status'];
+      if (status !== h2.HTTP_STATUS_OK) {
+        rec.outcome = status === h2.HTTP_STATUS_FORBIDDEN ? 'denied' : 'connect_failed';
+        rec.reason = `peer agent answered ${String(status)}`;
+        abort(socket);
+      }
+    });
+    splice(socket, stream, (outcome) => {
+      if (outcome.reset && rec.outcome === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
+        rec.outcome = 'tunnel_failed';
+        rec.reason = outcome.error.message;
+      }
+      this.table.close(rec, rec.outcome, rec.reason, outcome);
+    });
+  }
+}
+
+function noop(): void {}

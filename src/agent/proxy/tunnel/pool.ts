@@ -1,0 +1,352 @@
+/**
+ * The tunnel client: HTTP/2 CONNECT over mutual TLS to another node's agent (the HBONE
+ * pattern). Pooled HTTP/2 sessions per (source identity and the certificate it presents,
+ * destination identity, destination node), each carrying up to `MAX_CONCURRENT_STREAMS`
+ * streams, one per application connection; a full session gets a sibling. A session is used
+ * for new streams only until the earlier of its max age and either certificate's notAfter:
+ * after a renewal new streams go on a session made with the new certificate.
+ *
+ * The client presents the source workload's certificate and accepts the server only if it
+ * proves the destination workload's SPIFFE identity, checked against the mesh trust bundle.
+ */
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import tls, { type PeerCertificate } from 'node:tls';
+import type { Logger } from 'pino';
+import { MeshletError } from '../../../mesh/errors.js';
+import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
+import type { IdentityCredentials, IdentitySource } from '../../identity/manager.js';
+import { SESSION_MAX_AGE_MS } from './limits.js';
+import { sniForIdentity } from '../../identity/sni.js';
+import { applySessionWindow, MAX_CONCURRENT_STREAMS, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './settings.js';
+
+/** Where a tunnel stream should end up. */
+export interface TunnelTarget {
+  /** Tunnel address of the destination node. */
+  readonly nodeAddress: string;
+  /** Identity the destination agent must prove (the destination workload's). */
+  readonly identity: string;
+  /** The destination workload address and port, sent as the CONNECT authority. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Options of {@link TunnelPool}. */
+export interface TunnelPoolOptions {
+  readonly identities: IdentitySource;
+  readonly logger: Logger;
+  /** Port of the peer agents' tunnel listener. */
+  readonly tunnelPort: number;
+  /** An HTTP/2 session with no stream for this long is closed (checked on the keepalive tick). */
+  readonly idleTimeoutMs?: number;
+  /** A TLS + HTTP/2 handshake that has not finished by then fails. */
+  readonly connectTimeoutMs?: number;
+  /** How often an open session PINGs its peer. */
+  readonly pingIntervalMs?: number;
+  /** A PING not answered by then means the peer is gone. */
+  readonly pingTimeoutMs?: number;
+  /** A session failed before it was established (TLS handshake, peer identity, timeout). */
+  readonly onHandshakeError?: () => void;
+  /** A session was established: `resumed` when it took a TLS session ticket instead of a full handshake. */
+  readonly onHandshake?: (resumed: boolean) => void;
+  /** TLS session tickets kept for resumption, one per pool key (default {@link MAX_TLS_TICKETS}); 0 turns resumption off. */
+  readonly maxTickets?: number;
+  /** No new stream on a session older than this (default {@link SESSION_MAX_AGE_MS}); it is closed gracefully. */
+  readonly sessionMaxAgeMs?: number;
+  /** Streams per session before a sibling session is opened (default `MAX_CONCURRENT_STREAMS`, or less if the peer says so). */
+  readonly maxStreamsPerSession?: number;
+}
+
+/** Tickets kept at most: one per (source identity and certificate, destination identity, peer node). */
+export const MAX_TLS_TICKETS = 4_096;
+
+/**
+ * A TLS session ticket from an earlier session with the same peer, as the same source identity
+ * with the same certificate. Resuming skips both certificate signatures and checks (the ticket
+ * carries the verified peer), so a ticket is only offered with the very credentials it was
+ * issued under: a renewed certificate starts afresh.
+ */
+interface Ticket {
+  readonly secureContext: tls.SecureContext;
+  readonly session: Buffer;
+}
+
+interface PoolEntry {
+  readonly key: string;
+  readonly session: ClientHttp2Session;
+  /** Open streams; the session is closed after `idleTimeoutMs` with none. */
+  streams: number;
+  idleSince: number;
+  /** No new stream from then on (ms since the epoch): max age, our certificate's or the peer's notAfter. */
+  expiresAt: number;
+}
+
+const kEntry = Symbol('meshlet.poolEntry');
+
+interface PooledStream extends ClientHttp2Stream {
+  [kEntry]?: PoolEntry;
+}
+
+function onPooledStreamClose(this: PooledStream): void {
+  const entry = this[kEntry];
+  if (entry === undefined) return;
+  entry.streams -= 1;
+  if (entry.streams === 0) entry.idleSince = performance.now();
+}
+
+/** Formats `address:port`, bracketing IPv6. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Returns an Error (the TLS verifier's convention) unless `cert` carries exactly `expected`. */
+export function verifyPeerIdentity(cert: PeerCertificate, expected: string): Error | undefined {
+  const ids = spiffeIdsFromSubjectAltName(cert.subjectaltname ?? '');
+  if (ids.length === 1 && ids[0] === expected) return undefined;
+  return new MeshletError(
+    'MESHLET_ERR_TUNNEL_IDENTITY',
+    `tunnel peer presented ${ids.length === 0 ? 'no SPIFFE identity' : ids.join(', ')}, expected ${expected}`,
+  );
+}
+
+/** A pool of tunnel sessions to peer agents. */
+export class TunnelPool {
+  private readonly identities: IdentitySource;
+  private readonly logger: Logger;
+  private readonly tunnelPort: number;
+  private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly pingTimeoutMs: number;
+  private readonly sessionMaxAgeMs: number;
+  private readonly maxStreamsPerSession: number;
+  /** Sessions by pool key; more than one when a session is full. */
+  private readonly entries = new Map<string, PoolEntry[]>();
+  private readonly onHandshakeError: (() => void) | undefined;
+  private readonly onHandshake: ((resumed: boolean) => void) | undefined;
+  private readonly tickets = new Map<string, Ticket>();
+  private readonly maxTickets: number;
+  private closed = false;
+
+  constructor(opts: TunnelPoolOptions) {
+    this.identities = opts.identities;
+    this.logger = opts.logger;
+    this.tunnelPort = opts.tunnelPort;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
+    this.pingIntervalMs = opts.pingIntervalMs ?? 10_000;
+    this.pingTimeoutMs = opts.pingTimeoutMs ?? 5_000;
+    this.onHandshakeError = opts.onHandshakeError;
+    this.onHandshake = opts.onHandshake;
+    this.maxTickets = opts.maxTickets ?? MAX_TLS_TICKETS;
+    this.sessionMaxAgeMs = opts.sessionMaxAgeMs ?? SESSION_MAX_AGE_MS;
+    this.maxStreamsPerSession = opts.maxStreamsPerSession ?? MAX_CONCURRENT_STREAMS;
+  }
+
+  /** TLS session tickets held for resumption. */
+  get ticketCount(): number {
+    return this.tickets.size;
+  }
+
+  /** Number of open (or opening) HTTP/2 sessions. */
+  get size(): number {
+    let n = 0;
+    for (const list of this.entries.values()) n += list.length;
+    return n;
+  }
+
+  /**
+   * Opens a CONNECT stream to `target` as `sourceIdentity`. The stream is returned at once
+   * (data written before the peer answers is buffered and sent in order); the caller watches
+   * its `response` for the status.
+   */
+  open(sourceIdentity: string, target: TunnelTarget, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
+    // The usual case, credentials in hand, takes no extra promise hop.
+    const have = this.identities.get(sourceIdentity);
+    if (have !== undefined) {
+      try {
+        return Promise.resolve(this.request(have, target, headers));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.identities.ensure(sourceIdentity).then((creds) => this.request(creds, target, headers));
+  }
+
+  private request(creds: IdentityCredentials, target: TunnelTarget, headers: Record<string, string>): ClientHttp2Stream {
+    // Checked after any wait for credentials too: no new session once the pool is closed.
+    if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
+    // The certificate's serial is part of the key: a renewed certificate never rides on a
+    // session made with the previous one.
+    const key = `${creds.identity}|${creds.serial}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
+    const entry = this.usable(key) ?? this.connect(key, creds, target);
+    const stream: PooledStream = entry.session.request(
+      { ':method': 'CONNECT', ':authority': hostPort(target.address, target.port), ...headers },
+      { endStream: false },
+    );
+    stream[kEntry] = entry;
+    entry.streams += 1;
+    stream.once('close', onPooledStreamClose);
+    return stream;
+  }
+
+  /** A session of `key` that may take one more stream; expired ones are closed on the way. */
+  private usable(key: string): PoolEntry | undefined {
+    const list = this.entries.get(key);
+    if (list === undefined) return undefined;
+    const now = Date.now();
+    for (const e of list) {
+      const { session } = e;
+      if (session.closed || session.destroyed) continue;
+      if (now >= e.expiresAt) {
+        this.retire(e);
+        return this.usable(key);
+      }
+      const peerMax = session.connecting ? undefined : session.remoteSettings.maxConcurrentStreams;
+      if (e.streams < Math.min(this.maxStreamsPerSession, peerMax ?? Infinity)) return e;
+    }
+    return undefined;
+  }
+
+  /** No new stream on `entry`: GOAWAY, its streams finish. */
+  private retire(entry: PoolEntry): void {
+    this.drop(entry);
+    entry.session.close();
+  }
+
+  private connect(key: string, creds: IdentityCredentials, target: TunnelTarget): PoolEntry {
+    const { secureContext } = creds;
+    const { nodeAddress, identity } = target;
+    const port = this.tunnelPort;
+    const ticket = this.tickets.get(key);
+    const session = http2.connect(`https://${hostPort(nodeAddress, port)}`, {
+      settings: TUNNEL_SETTINGS,
+      maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
+      createConnection: () => {
+        const socket = tls.connect({
+          host: nodeAddress,
+          port,
+          servername: sniForIdentity(identity),
+          secureContext,
+          ALPNProtocols: ['h2'],
+          rejectUnauthorized: true,
+          // Not called on a resumed session (Node skips it): the ticket is only ever offered
+          // under this same key, i.e. to a peer that proved `identity` when it issued it.
+          checkServerIdentity: (_host, cert) => verifyPeerIdentity(cert, identity),
+          ...(ticket !== undefined && ticket.secureContext === secureContext ? { session: ticket.session } : {}),
+        });
+        if (this.maxTickets > 0) socket.on('session', (ticketBytes: Buffer) => this.keepTicket(key, secureContext, ticketBytes));
+        return socket;
+      },
+    });
+    const entry: PoolEntry = {
+      key,
+      session,
+      streams: 0,
+      idleSince: performance.now(),
+      expiresAt: Math.min(Date.now() + this.sessionMaxAgeMs, creds.notAfter.getTime()),
+    };
+    const list = this.entries.get(key);
+    if (list === undefined) this.entries.set(key, [entry]);
+    else list.push(entry);
+    const log = this.logger.child({ peer: hostPort(nodeAddress, port), identity });
+    const timer = setTimeout(() => {
+      session.destroy(new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} not established within ${this.connectTimeoutMs} ms`));
+    }, this.connectTimeoutMs);
+    timer.unref();
+    session.once('connect', () => {
+      clearTimeout(timer);
+      applySessionWindow(session);
+      const socket = session.socket as tls.TLSSocket | undefined;
+      // The peer's certificate bounds the session too (a resumed session reports the one it proved).
+      const peerNotAfter = Date.parse(socket?.getPeerCertificate().valid_to ?? '');
+      if (!Number.isNaN(peerNotAfter)) entry.expiresAt = Math.min(entry.expiresAt, peerNotAfter);
+      const resumed = socket?.isSessionReused() === true;
+      this.onHandshake?.(resumed);
+      log.debug({ resumed }, 'tunnel session established');
+    });
+    this.keepalive(entry, log);
+    session.on('error', (err: Error) => {
+      if (!session.encrypted || session.connecting) {
+        this.onHandshakeError?.();
+        // Never offer again a ticket that preceded a failure.
+        this.tickets.delete(key);
+      }
+      const wrapped = err instanceof MeshletError ? err : new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel to ${hostPort(nodeAddress, port)} failed: ${err.message}`, { cause: err });
+      log.warn({ code: wrapped.code, err: wrapped.message }, 'tunnel session error');
+    });
+    session.once('goaway', () => this.drop(entry));
+    session.once('close', () => {
+      clearTimeout(timer);
+      this.drop(entry);
+    });
+    return entry;
+  }
+
+  /**
+   * PINGs the peer every interval; a peer that does not answer in time is gone (node down,
+   * cable cut, no FIN), and its session is destroyed so new connections get a fresh one
+   * instead of waiting on a dead socket until TCP gives up (about 15 minutes).
+   */
+  private keepalive(entry: PoolEntry, log: Logger): void {
+    const { session } = entry;
+    // PINGs count as activity, so idleness is judged by open streams, on the same tick.
+    const tick = Math.min(this.pingIntervalMs, this.idleTimeoutMs);
+    const interval = setInterval(() => {
+      if (session.destroyed || !session.socket) return;
+      if (Date.now() >= entry.expiresAt) {
+        this.retire(entry);
+        return;
+      }
+      if (entry.streams === 0 && performance.now() - entry.idleSince >= this.idleTimeoutMs) {
+        session.close();
+        return;
+      }
+      const deadline = setTimeout(() => {
+        log.warn({ code: 'MESHLET_ERR_TUNNEL_HANDSHAKE', timeoutMs: this.pingTimeoutMs }, 'tunnel peer stopped answering PING; closing the session');
+        session.destroy();
+      }, this.pingTimeoutMs);
+      deadline.unref();
+      const sent = session.ping((err) => {
+        clearTimeout(deadline);
+        if (err !== null) session.destroy();
+      });
+      if (!sent) clearTimeout(deadline);
+    }, tick);
+    interval.unref();
+    session.once('close', () => clearInterval(interval));
+  }
+
+  /** Keeps the newest ticket for `key`, the oldest key going first beyond the cap. */
+  private keepTicket(key: string, secureContext: tls.SecureContext, session: Buffer): void {
+    this.tickets.delete(key);
+    this.tickets.set(key, { secureContext, session });
+    if (this.tickets.size > this.maxTickets) {
+      const oldest = this.tickets.keys().next().value;
+      if (oldest !== undefined) this.tickets.delete(oldest);
+    }
+  }
+
+  private drop(entry: PoolEntry): void {
+    const list = this.entries.get(entry.key);
+    if (list === undefined) return;
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.entries.delete(entry.key);
+  }
+
+  /** Stops opening streams and closes sessions once their streams finish. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const list of this.entries.values()) for (const e of list) e.session.close();
+  }
+
+  /** Tears every session down now. Idempotent. */
+  destroy(): void {
+    this.closed = true;
+    this.tickets.clear();
+    for (const list of this.entries.values()) for (const e of list) e.session.destroy();
+    this.entries.clear();
+  }
+}
+
+export type { ClientHttp2Stream };

@@ -1,0 +1,178 @@
+/**
+ * The agent's lookup tables, built once per snapshot: workloads by address, Services by
+ * VIP and port, with a round-robin cursor per Service port. The data path only reads them.
+ */
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, WorkloadInfo } from '../../mesh/types.js';
+import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
+
+/** A snapshot entry the index left out because of an address the address policy refuses. */
+export interface RefusedEntry {
+  /** `Pod/demo/web` for a workload, `Service demo/web` for a VIP or an endpoint. */
+  readonly what: string;
+  readonly field: 'addresses' | 'vips' | 'endpoints';
+  readonly address: string;
+  readonly reason: string;
+}
+
+/** Where a captured outbound connection goes. */
+export type OutboundTarget =
+  /** A meshed workload: through a tunnel (other node) or handed to our inbound side (this node). */
+  | {
+      readonly kind: 'meshed';
+      readonly address: string;
+      readonly port: number;
+      readonly workload: WorkloadInfo;
+      readonly service?: ServiceInfo;
+      readonly local: boolean;
+    }
+  /**
+   * A Service endpoint with no meshed workload in the snapshot: plaintext, straight to it, unless
+   * `endpoint.meshed` says it is meshed after all (its workload missing from the view): then the
+   * connection is refused, never sent in plaintext (see `outbound-plan.ts`).
+   */
+  | { readonly kind: 'plaintext'; readonly address: string; readonly port: number; readonly service: ServiceInfo; readonly endpoint: EndpointInfo }
+  /** A Service VIP with no endpoint for that port. */
+  | { readonly kind: 'no-endpoints'; readonly service: ServiceInfo }
+  /** Not the mesh's business: passed through unchanged to where the workload dialled. */
+  | { readonly kind: 'passthrough'; readonly address: string; readonly port: number };
+
+interface ServicePortEntry {
+  readonly service: ServiceInfo;
+  readonly port: ServicePort;
+  /** Endpoints that have a target port for this Service port. */
+  readonly endpoints: readonly EndpointInfo[];
+  cursor: number;
+}
+
+/** Immutable lookup tables for one snapshot; only the round-robin cursors move. */
+export class WorkloadIndex {
+  readonly snapshot: NodeSnapshot;
+  readonly localByAddress: ReadonlyMap<string, WorkloadInfo>;
+  readonly byAddress: ReadonlyMap<string, WorkloadInfo>;
+  readonly byUid: ReadonlyMap<string, WorkloadInfo>;
+  /** Identities of the local workloads, for certificates and the tunnel server's SNI. */
+  readonly localIdentities: ReadonlySet<string>;
+  /**
+   * Addresses of the local workloads the index serves: exactly what the capture rules should
+   * capture (the rule builder applies the same address policy, so the two never disagree).
+   */
+  readonly localAddresses: readonly string[];
+  /**
+   * Entries left out because the address policy refuses an address of theirs: a workload (all
+   * of it), a Service VIP, or a Service endpoint. The agent logs and counts them.
+   */
+  readonly refused: readonly RefusedEntry[];
+  /** The policy workload addresses were checked with (this node's addresses included). */
+  readonly addressPolicy: AddressPolicy;
+  private readonly servicePorts: Map<string, ServicePortEntry>;
+
+  /**
+   * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
+   *   added); `allowLoopback`: only for in-process tests on 127.0.0.1.
+   */
+  constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}) {
+    this.snapshot = snapshot;
+    const refused: RefusedEntry[] = [];
+    // A workload can never be a node: neither this one nor another (a relay from a pod to a
+    // node's own services with a node's source address), so every node address known is refused.
+    const nodeAddresses = [...(opts.nodeAddresses ?? []), snapshot.nodeAddress, ...snapshot.workloads.map((w) => w.nodeAddress)];
+    this.addressPolicy = addressPolicy({ nodeAddresses: nodeAddresses.filter((a) => a !== ''), allowLoopback: opts.allowLoopback === true });
+    const workloads = acceptWorkloads(snapshot.workloads, this.addressPolicy, refused);
+    const accepted = new Set(workloads.map((w) => w.uid));
+    const local = snapshot.localWorkloads.filter((w) => accepted.has(w.uid));
+    this.localByAddress = indexByAddress(local);
+    this.localAddresses = local.flatMap((w) => w.addresses);
+    this.byAddress = indexByAddress(workloads);
+    this.byUid = new Map(workloads.map((w) => [w.uid, w]));
+    this.localIdentities = new Set(local.map((w) => w.identity));
+    this.servicePorts = new Map();
+    // Endpoints may be a node's address (hostNetwork pods), never loopback, link-local, ...
+    const endpointPolicy = addressPolicy({ allowLoopback: opts.allowLoopback === true });
+    for (const service of snapshot.services) {
+      const what = `Service ${service.key}`;
+      const vips = service.vips.filter((vip) => keep(refused, what, 'vips', vip, workloadAddressProblem(vip, this.addressPolicy)));
+      const usable = service.endpoints.filter((e) => keep(refused, what, 'endpoints', e.address, workloadAddressProblem(e.address, endpointPolicy)));
+      for (const port of service.ports) {
+        const endpoints = usable.filter((e) => e.targetPorts[port.port] !== undefined);
+        for (const vip of vips) {
+          this.servicePorts.set(serviceKey(vip, port.port), { service, port, endpoints, cursor: 0 });
+        }
+      }
+    }
+    this.refused = refused;
+  }
+
+  /** Why the inbound side must not dial `address`, or undefined when it is a workload address. */
+  addressProblem(address: string): string | undefined {
+    return workloadAddressProblem(address, this.addressPolicy);
+  }
+
+  /** The meshed workload on this node that owns `address`, if any. */
+  localWorkload(address: string): WorkloadInfo | undefined {
+    return this.localByAddress.get(address);
+  }
+
+  /** Resolves an original destination into where the connection should go. */
+  resolveOutbound(address: string, port: number): OutboundTarget {
+    const entry = this.servicePorts.get(serviceKey(address, port));
+    if (entry !== undefined) return this.pickEndpoint(entry);
+    const workload = this.byAddress.get(address);
+    if (workload !== undefined) {
+      return { kind: 'meshed', address, port, workload, local: workload.node === this.snapshot.node };
+    }
+    return { kind: 'passthrough', address, port };
+  }
+
+  /**
+   * Whether a connection to `address:port` would reach a meshed workload: the address of one, or
+   * a Service VIP:port with a meshed endpoint. Moves no round-robin cursor.
+   */
+  meshedDestination(address: string, port: number): boolean {
+    if (this.byAddress.has(address)) return true;
+    const entry = this.servicePorts.get(serviceKey(address, port));
+    return entry !== undefined && entry.endpoints.some((e) => e.meshed);
+  }
+
+  /** Round robin over the Service port's endpoints. */
+  private pickEndpoint(entry: ServicePortEntry): OutboundTarget {
+    const n = entry.endpoints.length;
+    if (n === 0) return { kind: 'no-endpoints', service: entry.service };
+    const endpoint = entry.endpoints[entry.cursor % n] as EndpointInfo;
+    entry.cursor = (entry.cursor + 1) % n;
+    const targetPort = endpoint.targetPorts[entry.port.port] as number;
+    const workload = endpoint.meshed ? this.byUid.get(endpoint.workload) : undefined;
+    if (workload === undefined) {
+      return { kind: 'plaintext', address: endpoint.address, port: targetPort, service: entry.service, endpoint };
+    }
+    return {
+      kind: 'meshed',
+      address: endpoint.address,
+      port: targetPort,
+      workload,
+      service: entry.service,
+      local: workload.node === this.snapshot.node,
+    };
+  }
+}
+
+/** The workloads whose every address the policy accepts; the others go to `refused`, whole. */
+function acceptWorkloads(workloads: readonly WorkloadInfo[], policy: AddressPolicy, refused: RefusedEntry[]): WorkloadInfo[] {
+  return workloads.filter((w) => w.addresses.every((a) => keep(refused, w.uid, 'addresses', a, workloadAddressProblem(a, policy))));
+}
+
+/** True when `reason` is undefined; otherwise records the refusal. */
+function keep(refused: RefusedEntry[], what: string, field: RefusedEntry['field'], address: string, reason: string | undefined): boolean {
+  if (reason === undefined) return true;
+  refused.push({ what, field, address, reason });
+  return false;
+}
+
+function indexByAddress(workloads: readonly WorkloadInfo[]): Map<string, WorkloadInfo> {
+  const map = new Map<string, WorkloadInfo>();
+  for (const w of workloads) for (const a of w.addresses) map.set(a, w);
+  return map;
+}
+
+function serviceKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}

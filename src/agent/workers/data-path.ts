@@ -1,0 +1,181 @@
+/**
+ * The agent's data path in N worker processes: the primary reserves the ports (SO_REUSEPORT
+ * sockets bound but never listening, so a port 0 stays the same across worker restarts and no
+ * connection is ever queued on them), keeps a copy of every credential with its key for the
+ * workers, and drives the {@link WorkerPool}.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { NodeSnapshot } from '../../mesh/types.js';
+import type { AgentConfig } from '../config.js';
+import type { ConnectionRow, DataPlaneAddresses } from '../proxy/data-plane.js';
+import type { IdentityCredentials, IdentityManager } from '../identity/manager.js';
+import type { LogLevels } from '../admin/log-levels.js';
+import type { MetricsJson } from '../admin/metrics.js';
+import { closeSocketFd, openReuseportSocket, SocketCallError, type ReuseportSocket } from './reuseport-socket.js';
+import { WorkerPool, type WorkerInfo } from './pool.js';
+import type { WireCredentials, WorkerPorts } from './protocol.js';
+
+/** Options of {@link WorkerDataPath}. */
+export interface WorkerDataPathOptions {
+  readonly config: AgentConfig;
+  readonly logger: Logger;
+  readonly logLevels: LogLevels;
+  readonly identities: () => IdentityManager;
+  readonly snapshot: () => NodeSnapshot;
+  readonly onServing: (serving: number) => void;
+  readonly onRestart: () => void;
+  /** The worker entry (tests may point elsewhere); default main.js beside the pool. */
+  readonly entry?: string;
+  /** The tunnel's TLS session ticket keys in force (a restarted worker gets the current ones). */
+  readonly ticketKeys: () => Buffer;
+}
+
+/** Data-path workers and the ports they share. */
+export class WorkerDataPath {
+  readonly pool: WorkerPool;
+  private readonly opts: WorkerDataPathOptions;
+  private readonly reserved: ReuseportSocket[] = [];
+  private readonly creds = new Map<string, WireCredentials>();
+  private ports: WorkerPorts | undefined;
+
+  constructor(opts: WorkerDataPathOptions) {
+    this.opts = opts;
+    this.pool = new WorkerPool({
+      size: opts.config.workers,
+      logger: opts.logger,
+      init: () => ({
+        config: opts.config,
+        ports: this.ports as WorkerPorts,
+        levels: opts.logLevels.levels(),
+        snapshot: opts.snapshot(),
+        credentials: [...this.creds.values()],
+        ticketKeys: opts.ticketKeys(),
+      }),
+      credentials: (req) => this.answer(req),
+      onServing: opts.onServing,
+      onRestart: opts.onRestart,
+      ...(opts.entry === undefined ? {} : { entry: opts.entry }),
+    });
+  }
+
+  /** Reserves the ports, starts every worker, resolves when all have bound. */
+  async start(): Promise<DataPlaneAddresses> {
+    try {
+      this.ports = this.reservePorts();
+      const bound = await this.pool.start();
+      return { outbound: [...bound.outbound] as AddressInfo[], inbound: [...bound.inbound] as AddressInfo[], tunnel: bound.tunnel as AddressInfo };
+    } catch (err) {
+      await this.pool.destroy();
+      this.release();
+      throw err;
+    }
+  }
+
+  private reservePorts(): WorkerPorts {
+    const { bindAddress, ports } = this.opts.config;
+    const reserve = (host: string, port: number): ReuseportSocket => {
+      const s = openReuseportSocket({ host, port, listen: false });
+      this.reserved.push(s);
+      return s;
+    };
+    const outbound = reserve(bindAddress, ports.outbound).port;
+    const inbound = reserve(bindAddress, ports.inbound).port;
+    const tunnel = reserve(bindAddress, ports.tunnel).port;
+    let ipv6 = false;
+    if (bindAddress === '0.0.0.0') {
+      try {
+        reserve('::', outbound);
+        reserve('::', inbound);
+        ipv6 = true;
+      } catch (err) {
+        const name = err instanceof SocketCallError ? err.errnoName : '';
+        // No IPv6 on this host, or (port 0: tests) the random port is taken on IPv6: IPv4 suffices.
+        const skip = name === 'EAFNOSUPPORT' || name === 'EADDRNOTAVAIL' || (name === 'EADDRINUSE' && (ports.outbound === 0 || ports.inbound === 0));
+        if (!skip) throw err;
+        for (const s of this.reserved.splice(3)) closeSocketFd(s.fd);
+      }
+    }
+    return { outbound, inbound, tunnel, ipv6 };
+  }
+
+  /** Takes an issued or renewed certificate with its key and passes it to every worker. */
+  credentialsIssued(creds: IdentityCredentials, keyPem: string): void {
+    const wire: WireCredentials = {
+      identity: creds.identity, chainPem: creds.chainPem, keyPem, trustBundlePem: creds.trustBundlePem,
+      serial: creds.serial, notBefore: creds.notBefore, notAfter: creds.notAfter, sni: creds.sni,
+    };
+    this.creds.set(creds.identity, wire);
+    this.pool.broadcast({ type: 'credentials', credentials: wire });
+  }
+
+  /** Drops a departed identity here and in every worker. */
+  credentialsForgotten(identity: string): void {
+    this.creds.delete(identity);
+    this.pool.broadcast({ type: 'forget', identity });
+  }
+
+  /** A worker asks for credentials that are not there yet: issue them (or wait for the issuance). */
+  private async answer(req: { identity?: string; sni?: string }): Promise<WireCredentials> {
+    const identities = this.opts.identities();
+    let creds: IdentityCredentials;
+    if (req.identity !== undefined) creds = await identities.ensure(req.identity);
+    else {
+      const pending = identities.ensureBySni(req.sni ?? '');
+      if (pending === undefined) throw new Error(`no local identity for server name ${req.sni ?? ''}`);
+      creds = await pending;
+    }
+    const wire = this.creds.get(creds.identity);
+    if (wire === undefined) throw new Error(`credentials for ${creds.identity} were dropped (its workload left)`);
+    return wire;
+  }
+
+  /** Sends the new snapshot to every worker. */
+  setSnapshot(snapshot: NodeSnapshot): void {
+    this.pool.broadcast({ type: 'snapshot', snapshot });
+  }
+
+  /** Hands rotated ticket keys to every worker. */
+  setTicketKeys(keys: Buffer): void {
+    this.pool.broadcast({ type: 'ticket-keys', keys });
+  }
+
+  /** Passes a log-level change on (already validated by the primary's own LogLevels). */
+  setLogLevel(level: string, component: string | undefined): void {
+    this.pool.broadcast(component === undefined ? { type: 'log-level', level } : { type: 'log-level', level, component });
+  }
+
+  /** Every worker's live connections. */
+  async connectionRows(): Promise<ConnectionRow[]> {
+    const answers = await this.pool.query('connections');
+    return answers.flatMap((a) => (Array.isArray(a) ? (a as ConnectionRow[]) : []));
+  }
+
+  /** Every worker's metrics registry, for the primary's scrape. */
+  async metrics(): Promise<MetricsJson[]> {
+    const answers = await this.pool.query('metrics');
+    return answers.filter((a): a is MetricsJson => Array.isArray(a));
+  }
+
+  /** Each worker's pid, state and restarts. */
+  workers(): WorkerInfo[] {
+    return this.pool.info();
+  }
+
+  /** Drains every worker, then gives the ports up; the workers' connections and whether any was closed at the deadline. */
+  async drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+    const result = await this.pool.drain(deadlineMs);
+    this.release();
+    return result;
+  }
+
+  /** Closes every worker now, then gives the ports up. */
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
+    this.release();
+  }
+
+  private release(): void {
+    for (const s of this.reserved.splice(0)) closeSocketFd(s.fd);
+  }
+}

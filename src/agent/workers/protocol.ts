@@ -1,0 +1,139 @@
+/**
+ * The messages between the agent's primary process (control plane: snapshots, keys, rules)
+ * and its data-path worker processes, over the IPC channel of `child_process.fork` with
+ * `serialization: 'advanced'` (structured clone: Dates and nested objects survive).
+ *
+ * The primary trusts nothing a worker sends: every message is checked by
+ * {@link parseWorkerMessage} before use, and a bad one is logged and dropped.
+ */
+import type { NodeSnapshot } from '../../mesh/types.js';
+import type { AgentConfig } from '../config.js';
+
+/** A workload's credentials as they cross the channel: the worker builds its own TLS context. */
+export interface WireCredentials {
+  readonly identity: string;
+  readonly chainPem: string;
+  readonly keyPem: string;
+  readonly trustBundlePem: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly sni: string;
+}
+
+/** Ports every worker binds (resolved: never 0, the primary reserved them). */
+export interface WorkerPorts {
+  readonly outbound: number;
+  readonly inbound: number;
+  readonly tunnel: number;
+  /** Whether the primary could reserve the IPv6 capture listeners too (`::`, v6only). */
+  readonly ipv6: boolean;
+}
+
+/** An address a worker bound, as `net.Server#address()` gives it. */
+export interface WireAddress {
+  readonly address: string;
+  readonly family: string;
+  readonly port: number;
+}
+
+/** Primary -> worker. */
+export type ToWorker =
+  | {
+      readonly type: 'init';
+      readonly index: number;
+      readonly config: AgentConfig;
+      readonly ports: WorkerPorts;
+      readonly levels: { readonly root: string; readonly components: Readonly<Record<string, string>> };
+      /** The snapshot in force and every credential: a worker never accepts without them. */
+      readonly snapshot: NodeSnapshot;
+      readonly credentials: readonly WireCredentials[];
+      /** The tunnel server's TLS session ticket keys, the same in every worker. */
+      readonly ticketKeys: Uint8Array;
+    }
+  | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
+  | { readonly type: 'snapshot'; readonly snapshot: NodeSnapshot }
+  | { readonly type: 'credentials'; readonly credentials: WireCredentials }
+  | { readonly type: 'forget'; readonly identity: string }
+  | { readonly type: 'log-level'; readonly level: string; readonly component?: string }
+  | { readonly type: 'reply'; readonly id: number; readonly credentials?: WireCredentials; readonly error?: string }
+  | { readonly type: 'query'; readonly id: number; readonly what: WorkerQuery }
+  | { readonly type: 'drain'; readonly deadlineMs: number }
+  | { readonly type: 'destroy' };
+
+/** What the primary can ask a worker. */
+export type WorkerQuery = 'connections' | 'metrics' | 'tunnels';
+
+/** Worker -> primary. */
+export type FromWorker =
+  | { readonly type: 'bound'; readonly outbound: readonly WireAddress[]; readonly inbound: readonly WireAddress[]; readonly tunnel: WireAddress }
+  | { readonly type: 'bind-failed'; readonly error: string }
+  | { readonly type: 'need-credentials'; readonly id: number; readonly identity?: string; readonly sni?: string }
+  | { readonly type: 'answer'; readonly id: number; readonly value?: unknown; readonly error?: string }
+  | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean };
+
+type Checked = Record<string, unknown>;
+
+function isObject(v: unknown): v is Checked {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isString(v: unknown, max = 4096): v is string {
+  return typeof v === 'string' && v.length <= max;
+}
+
+function isId(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function isAddress(v: unknown): v is WireAddress {
+  return isObject(v) && isString(v['address'], 64) && isString(v['family'], 8) && Number.isInteger(v['port']) && (v['port'] as number) > 0 && (v['port'] as number) <= 65535;
+}
+
+function isAddressList(v: unknown): v is WireAddress[] {
+  return Array.isArray(v) && v.length <= 4 && v.every(isAddress);
+}
+
+/** Why a worker message is malformed, or undefined when it is well formed. */
+function problem(m: Checked): string | undefined {
+  switch (m['type']) {
+    case 'bound':
+      return isAddressList(m['outbound']) && isAddressList(m['inbound']) && isAddress(m['tunnel']) ? undefined : 'bound: outbound/inbound/tunnel addresses malformed';
+    case 'bind-failed':
+      return isString(m['error']) ? undefined : 'bind-failed: error must be a string';
+    case 'need-credentials': {
+      if (!isId(m['id'])) return 'need-credentials: id must be a non-negative integer';
+      // Exactly one name, a string, and the other absent: the pool asks by `identity` whenever
+      // it is not undefined, so `identity: 0` beside a string `sni` must not pass (fuzzing).
+      const byIdentity = isString(m['identity'], 512) && m['sni'] === undefined;
+      const bySni = isString(m['sni'], 256) && m['identity'] === undefined;
+      return byIdentity || bySni ? undefined : 'need-credentials: exactly one of identity or sni (strings)';
+    }
+    case 'answer':
+      if (!isId(m['id'])) return 'answer: id must be a non-negative integer';
+      return m['error'] === undefined || isString(m['error']) ? undefined : 'answer: error must be a string';
+    case 'drained':
+      return isId(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
+    default:
+      return `unknown message type ${JSON.stringify(String(m['type'])).slice(0, 40)}`;
+  }
+}
+
+/**
+ * Checks a message from a worker.
+ * @returns the message, or a sentence saying what is wrong with it (for the log).
+ */
+export function parseWorkerMessage(value: unknown): FromWorker | string {
+  if (!isObject(value)) return `not an object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+  const why = problem(value);
+  return why === undefined ? (value as FromWorker) : why;
+}
+
+/** Checks credentials arriving in a worker (from the primary: trusted, but checked cheaply). */
+export function isWireCredentials(v: unknown): v is WireCredentials {
+  return (
+    isObject(v) && isString(v['identity'], 512) && isString(v['chainPem'], 65_536) && isString(v['keyPem'], 16_384) &&
+    isString(v['trustBundlePem'], 262_144) && isString(v['serial'], 128) && v['notBefore'] instanceof Date &&
+    v['notAfter'] instanceof Date && isString(v['sni'], 256)
+  );
+}

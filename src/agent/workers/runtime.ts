@@ -1,0 +1,198 @@
+/**
+ * A data-path worker process: told its configuration, snapshot and credentials by the primary
+ * (`init`), it opens its own SO_REUSEPORT listeners on the agent's ports, reports them bound,
+ * and serves until told to drain or destroy, or until the primary goes away.
+ */
+import type { LevelWithSilent, Logger } from 'pino';
+import { createRootLogger } from '../../ops/root-logger.js';
+import { Registry } from 'prom-client';
+import type { NodeSnapshot } from '../../mesh/types.js';
+import { DataPathMetrics } from '../proxy/data-path-metrics.js';
+import { DataPlane, type ListenerFds } from '../proxy/data-plane.js';
+import { LogLevels } from '../admin/log-levels.js';
+import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
+import { WorkerIdentities } from '../identity/worker-identities.js';
+import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
+import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
+
+type Init = Extract<ToWorker, { type: 'init' }>;
+
+/** The IPC end a worker talks through (the `process` object of a forked child). */
+export interface WorkerChannel {
+  send(message: FromWorker, callback?: (err: Error | null) => void): void;
+  exit(code: number): void;
+}
+
+/** How long a worker waits for the primary to answer a credentials request. */
+const ASK_TIMEOUT_MS = 35_000;
+
+/** The worker's state, driven by the primary's messages. */
+export class WorkerRuntime {
+  private readonly channel: WorkerChannel;
+  private plane: DataPlane | undefined;
+  private identities: WorkerIdentities | undefined;
+  private logLevels: LogLevels | undefined;
+  private registry: Registry | undefined;
+  private nextAsk = 1;
+  private readonly asks = new Map<number, { resolve: (c: WireCredentials) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private stopping = false;
+
+  constructor(channel: WorkerChannel) {
+    this.channel = channel;
+  }
+
+  /** Handles one message from the primary. */
+  onMessage(msg: ToWorker): void {
+    switch (msg.type) {
+      case 'init':
+        void this.init(msg);
+        return;
+      case 'snapshot':
+        this.setSnapshot(msg.snapshot);
+        return;
+      case 'credentials':
+        if (isWireCredentials(msg.credentials)) this.identities?.put(msg.credentials);
+        return;
+      case 'forget':
+        this.identities?.forget(msg.identity);
+        return;
+      case 'ticket-keys':
+        if (msg.keys.byteLength === TICKET_KEY_BYTES) this.plane?.setTicketKeys(Buffer.from(msg.keys));
+        return;
+      case 'log-level':
+        try {
+          this.logLevels?.set(msg.level, msg.component);
+        } catch (err) {
+          // A component of the primary only (identity, admin, ...): nothing of it runs here.
+          this.logLevels?.root.debug({ err: (err as Error).message }, 'log level not changed in this worker');
+        }
+        return;
+      case 'reply':
+        this.onReply(msg);
+        return;
+      case 'query':
+        void this.answer(msg.id, msg.what);
+        return;
+      case 'drain':
+        void this.stop(this.plane?.drain(msg.deadlineMs));
+        return;
+      case 'destroy':
+        void this.stop(this.plane?.destroy());
+        return;
+    }
+  }
+
+  /** The primary is gone (its IPC channel closed): nobody renews keys or answers; stop now. */
+  onDisconnect(): void {
+    this.stopping = true;
+    this.logLevels?.root.error('the agent primary process went away: worker exiting');
+    void (this.plane?.destroy() ?? Promise.resolve()).finally(() => this.channel.exit(1));
+  }
+
+  private async init(msg: Init): Promise<void> {
+    const root = workerLogger(msg);
+    this.logLevels = new LogLevels(root);
+    for (const [component, level] of Object.entries(msg.levels.components)) this.logLevels.child(component).level = level;
+    this.registry = new Registry();
+    const metrics = new DataPathMetrics(this.registry);
+    this.identities = new WorkerIdentities((req) => this.ask(req));
+    for (const c of msg.credentials) this.identities.put(c);
+    const { ports } = msg;
+    this.plane = new DataPlane({
+      config: msg.config,
+      logLevels: this.logLevels,
+      identities: this.identities,
+      metrics,
+      ownPorts: [ports.outbound, ports.inbound, ports.tunnel],
+      ...(msg.ticketKeys.byteLength === TICKET_KEY_BYTES ? { ticketKeys: Buffer.from(msg.ticketKeys) } : {}),
+    });
+    this.setSnapshot(msg.snapshot);
+    let fds: ListenerFds | undefined;
+    try {
+      fds = openListeners(msg);
+      const bound = await this.plane.listenOnFds(fds);
+      root.debug({ bound }, 'worker listening');
+      this.channel.send({ type: 'bound', ...bound });
+    } catch (err) {
+      if (fds === undefined) root.error({ err: (err as Error).message }, 'worker could not open its listeners');
+      this.channel.send({ type: 'bind-failed', error: (err as Error).message }, () => this.channel.exit(1));
+    }
+  }
+
+  private setSnapshot(snapshot: NodeSnapshot): void {
+    if (this.plane === undefined) return; // before 'start': the start message carries the snapshot
+    // The plane builds the index under the agent's address policy (node addresses, loopback).
+    this.plane.setSnapshot(snapshot);
+    this.identities?.setWanted(this.plane.workloadIndex.localIdentities);
+  }
+
+  private ask(req: { readonly identity: string } | { readonly sni: string }): Promise<WireCredentials> {
+    const id = this.nextAsk++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.asks.delete(id);
+        reject(new Error(`the agent primary did not answer within ${ASK_TIMEOUT_MS} ms`));
+      }, ASK_TIMEOUT_MS);
+      timer.unref();
+      this.asks.set(id, { resolve, reject, timer });
+      this.channel.send({ type: 'need-credentials', id, ...req });
+    });
+  }
+
+  private onReply(msg: Extract<ToWorker, { type: 'reply' }>): void {
+    const ask = this.asks.get(msg.id);
+    if (ask === undefined) return;
+    this.asks.delete(msg.id);
+    clearTimeout(ask.timer);
+    if (msg.credentials !== undefined && isWireCredentials(msg.credentials)) ask.resolve(msg.credentials);
+    else ask.reject(new Error(msg.error ?? 'the agent primary sent no credentials'));
+  }
+
+  private async answer(id: number, what: string): Promise<void> {
+    try {
+      let value: unknown;
+      if (what === 'connections') value = this.plane?.connectionRows(process.pid) ?? [];
+      else if (what === 'metrics') value = (await this.registry?.getMetricsAsJSON()) ?? [];
+      else if (what === 'tunnels') value = this.plane?.tunnels.size ?? 0;
+      else throw new Error(`unknown query ${what}`);
+      this.channel.send({ type: 'answer', id, value });
+    } catch (err) {
+      this.channel.send({ type: 'answer', id, error: (err as Error).message });
+    }
+  }
+
+  private async stop(done: Promise<{ drained: number; forced: boolean }> | undefined): Promise<void> {
+    if (this.stopping && done === undefined) return;
+    this.stopping = true;
+    const result = (await done) ?? { drained: 0, forced: false };
+    // Exit once the primary has the answer (the send callback), not before.
+    this.channel.send({ type: 'drained', ...result }, () => this.channel.exit(0));
+  }
+}
+
+/** Opens this worker's SO_REUSEPORT sockets; on a failure, closes the ones already open. */
+function openListeners(msg: Init): ListenerFds {
+  const { ports, config } = msg;
+  const hosts = config.bindAddress === '0.0.0.0' && ports.ipv6 ? [config.bindAddress, '::'] : [config.bindAddress];
+  const opened: number[] = [];
+  const open = (host: string, port: number): number => {
+    const { fd } = openReuseportSocket({ host, port, listen: true });
+    opened.push(fd);
+    return fd;
+  };
+  try {
+    return {
+      outbound: hosts.map((h) => open(h, ports.outbound)),
+      inbound: hosts.map((h) => open(h, ports.inbound)),
+      tunnel: open(config.bindAddress, ports.tunnel),
+    };
+  } catch (err) {
+    for (const fd of opened) closeSocketFd(fd);
+    throw err;
+  }
+}
+
+/** The primary's JSON lines (one write per line), with `worker` in the base bindings. */
+function workerLogger(msg: Init): Logger {
+  return createRootLogger(msg.levels.root as LevelWithSilent, { node: msg.config.node, worker: msg.index });
+}

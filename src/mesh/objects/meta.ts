@@ -1,0 +1,85 @@
+/**
+ * Reading `metadata` (Kubernetes ObjectMeta), shared by every kind.
+ */
+import {
+  checkFields,
+  checkName,
+  isDns1035Label,
+  isDnsLabel,
+  isDnsSubdomain,
+  LABEL_TEXT,
+  optLabels,
+  optMap,
+  optString,
+  reqString,
+  SUBDOMAIN_TEXT,
+  type Fields,
+} from './checks.js';
+import { OBJECT_META_FIELDS } from './fields.js';
+import type { Reporter } from './report.js';
+
+/** How an object's name is checked. */
+export interface NameFormat {
+  readonly check: (value: string) => boolean;
+  readonly text: string;
+}
+
+/** Names of most objects (Pod, Node, Workload, MeshTLS). */
+export const SUBDOMAIN_NAME: NameFormat = { check: isDnsSubdomain, text: SUBDOMAIN_TEXT };
+/** Namespace names. */
+export const LABEL_NAME: NameFormat = { check: isDnsLabel, text: LABEL_TEXT };
+/** Service names: they become DNS labels, so they must start with a letter. */
+export const SERVICE_NAME: NameFormat = {
+  check: isDns1035Label,
+  text: 'a DNS-1035 label (lowercase letters, digits and "-", starting with a letter)',
+};
+
+/** Namespace of a namespaced object that does not name one, as kubectl would apply it. */
+export const DEFAULT_NAMESPACE = 'default';
+
+/** The metadata fields meshlet reads. */
+export interface Meta {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * Reads `metadata` of a `kind` object and names the object on the reporter (`Pod demo/web`),
+ * so every later problem line says which object it is about.
+ */
+export function readMeta(
+  r: Reporter,
+  obj: Fields,
+  kind: string,
+  namespaced: boolean,
+  nameFormat: NameFormat,
+): Meta {
+  const meta = optMap(r, obj, 'metadata', []);
+  if (meta === undefined) {
+    r.object = `${kind} (no name)`;
+    if (obj['metadata'] === undefined || obj['metadata'] === null) r.report(['metadata'], 'required');
+    return { name: '', namespace: namespaced ? DEFAULT_NAMESPACE : '', labels: {} };
+  }
+  const rawName = typeof meta['name'] === 'string' ? meta['name'] : '';
+  let namespace = '';
+  if (namespaced) {
+    const rawNamespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : '';
+    namespace = rawNamespace === '' ? DEFAULT_NAMESPACE : rawNamespace;
+  }
+  const shown = rawName === '' ? '(no name)' : rawName;
+  r.object = namespaced ? `${kind} ${namespace}/${shown}` : `${kind} ${shown}`;
+
+  checkFields(r, meta, ['metadata'], OBJECT_META_FIELDS);
+  const name = reqString(r, meta, 'name', ['metadata']) ?? '';
+  if (name !== '') checkName(r, name, ['metadata', 'name'], nameFormat.check, nameFormat.text);
+  const ns = optString(r, meta, 'namespace', ['metadata']);
+  if (ns !== undefined) {
+    if (!namespaced) r.report(['metadata', 'namespace'], `not allowed: ${kind} is cluster-scoped`);
+    else checkName(r, ns, ['metadata', 'namespace'], isDnsLabel, LABEL_TEXT);
+  }
+  // Annotations are not read; a non-mapping there still means the document is not what it seems.
+  optMap(r, meta, 'annotations', ['metadata']);
+  const labels = optLabels(r, meta, 'labels', ['metadata']);
+  return { name, namespace, labels };
+}
