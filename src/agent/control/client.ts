@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import type { SignResponse__Output } from '../../proto/generated/meshlet/v1/SignResponse.js';
 import type { AgentApiClient } from '../../proto/generated/meshlet/v1/AgentApi.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../../ops/backoff.js';
 import { fromServiceError } from './errors.js';
 import { agentApiClientConstructor } from './proto.js';
 import { ControllerStream, type SnapshotHandler, type StreamOutcome } from './stream.js';

@@ -10,7 +10,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { isMeshletError, MeshletError } from '../../mesh/errors.js';
 import { createCsr, certificateInfo } from '../../mesh/x509.js';
-import { Backoff, type BackoffOptions } from '../control/backoff.js';
+import { Backoff, type BackoffOptions } from '../../ops/backoff.js';
 import { sniForIdentity } from './sni.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);

@@ -6,6 +6,7 @@
  */
 import { ListWatch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Backoff } from '../../ops/backoff.js';
 import { listAll, type RequestLimits } from './kube-client.js';
 import { convertKubeObject, kubeObjectKey, slimKubeObject } from './kube-objects.js';
 import { collectionPath, MESHLET_GROUP, resourceName, type KubeResource } from './kube-resources.js';
@@ -57,7 +58,8 @@ export class ResourceInformer {
   private readonly store: KeyedObjects;
   private readonly onChange: () => void;
   private readonly logger: Logger;
-  private readonly backoff: RestartBackoff;
+  /** Restart delays, indexed by the failures since the last healthy watch. */
+  private readonly restartDelays: Backoff;
   private readonly watch: RegistryWatch;
   private readonly informer: ListWatch<KubernetesObject>;
   private readonly syncWaiters: (() => void)[] = [];
@@ -74,7 +76,7 @@ export class ResourceInformer {
     this.resource = opts.resource;
     this.store = opts.store;
     this.onChange = opts.onChange;
-    this.backoff = opts.backoff;
+    this.restartDelays = new Backoff(opts.backoff);
     this.logger = opts.logger;
     const path = collectionPath(opts.resource);
     this.watch = new RegistryWatch(
@@ -166,9 +168,8 @@ export class ResourceInformer {
     const message = explain(this.resource, err);
     this.lastError = message;
     this.failures++;
-    const base = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** Math.min(this.failures - 1, 20));
-    const delay = base / 2 + Math.random() * (base / 2);
-    this.logger.warn({ resource: resourceName(this.resource), err: message, retryInMs: Math.round(delay) }, 'Kubernetes list/watch failed; retrying');
+    const delay = this.restartDelays.delayFor(this.failures - 1);
+    this.logger.warn({ resource: resourceName(this.resource), err: message, retryInMs: delay }, 'Kubernetes list/watch failed; retrying');
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.counts.restarts++;

@@ -11,6 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { MeshletError } from '../../mesh/errors.js';
+import { Backoff } from '../../ops/backoff.js';
 import { kubeRequest, KubeApiError, statusMessage } from './kube-client.js';
 
 /** What a watch reports to its informer. */
@@ -60,6 +61,8 @@ export class RegistryWatch extends Watch {
   private readonly kc: KubeConfig;
   private readonly hooks: WatchHooks;
   private readonly timing: WatchTiming;
+  /** Delays between re-opens while watches keep ending early; indexed by {@link shortInARow}. */
+  private readonly pacing: Backoff;
   private readonly active = new Set<AbortController>();
   private shortInARow = 0;
   private closed = false;
@@ -70,6 +73,7 @@ export class RegistryWatch extends Watch {
     this.kc = kc;
     this.hooks = hooks;
     this.timing = timing;
+    this.pacing = new Backoff({ initialMs: timing.initialPaceMs, maxMs: timing.maxPaceMs });
   }
 
   /** Opens a watch; never throws: every failure goes to `done`, as ListWatch expects. */
@@ -121,8 +125,7 @@ export class RegistryWatch extends Watch {
   /** Waits before re-opening when the last watches ended at once (bounded, abortable by close). */
   private async pace(): Promise<void> {
     if (this.shortInARow === 0) return;
-    const base = Math.min(this.timing.maxPaceMs, this.timing.initialPaceMs * 2 ** Math.min(this.shortInARow - 1, 20));
-    const delay = base / 2 + Math.random() * (base / 2);
+    const delay = this.pacing.delayFor(this.shortInARow - 1);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
       this.wakeUp = () => {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { PeerCertificate } from 'node:tls';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { Backoff } from '../../../src/agent/control/backoff.js';
+import { Backoff } from '../../../src/ops/backoff.js';
 import { fromServiceError } from '../../../src/agent/control/errors.js';
 import { checkControllerIdentity } from '../../../src/agent/control/tls.js';
 import { controllerIdentity } from '../../../src/mesh/snapshot-wire/encode.js';

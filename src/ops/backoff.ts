@@ -1,6 +1,9 @@
 /**
- * Reconnect delays for the controller connection: exponential with jitter, so the agents of a
- * cluster that lost its controller at the same moment do not all come back at the same moment.
+ * The one retry backoff of meshlet: exponential with jitter and a ceiling, reset after a success.
+ * Jitter matters: the agents of a cluster that lost its controller (or the informers of a
+ * controller that lost its API server) at the same moment must not all come back at once.
+ * Used by the controller client, certificate issuance and the controller's Kubernetes
+ * informers and watches.
  */
 
 /** Options of {@link Backoff}. */
@@ -30,11 +33,20 @@ export class Backoff {
     this.random = opts.random ?? Math.random;
   }
 
-  /** The next delay, in ms. */
+  /** The next delay, in ms; counts one more failed attempt. */
   next(): number {
-    // 2^attempt is capped before it can overflow: past the ceiling it no longer matters.
-    const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30));
+    const delay = this.delayFor(this.attempt);
     this.attempt += 1;
+    return delay;
+  }
+
+  /**
+   * The delay after `attempt` earlier failures (0 for the first retry), in ms, without
+   * counting it: for callers that keep their own failure count.
+   */
+  delayFor(attempt: number): number {
+    // 2^attempt is capped before it can overflow: past the ceiling it no longer matters.
+    const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(Math.max(attempt, 0), 30));
     return Math.round(base / 2 + this.random() * (base / 2));
   }
 
