@@ -7,7 +7,7 @@
  */
 import type { ServiceInfo, SocketAddress, WorkloadInfo } from '../../mesh/types.js';
 import type { ConnectionOutcome } from './outcomes.js';
-import type { WorkloadIndex } from '../state/workload-index.js';
+import type { EndpointPicker, WorkloadIndex } from '../state/workload-index.js';
 
 /** A captured connection's plan. */
 export type OutboundPlan =
@@ -42,16 +42,17 @@ export function hasSnapshot(index: WorkloadIndex): boolean {
 
 /**
  * Plans a connection from `source` (the captured socket's peer address) to `dst` (its original
- * destination). Moves the Service round-robin cursor when it picks an endpoint; nothing else.
+ * destination). `pick` chooses a Service VIP's endpoint (a `BalancerRegistry`'s pick; a test
+ * passes a fixed one); it is called only for an identified source dialling a VIP.
  */
-export function planOutbound(index: WorkloadIndex, source: string, dst: SocketAddress): OutboundPlan {
+export function planOutbound(index: WorkloadIndex, source: string, dst: SocketAddress, pick: EndpointPicker): OutboundPlan {
   if (!hasSnapshot(index)) {
     // The rules outlive the agent (fail closed), so this may be a meshed workload's traffic.
     return { kind: 'refuse', outcome: 'no_route', why: 'no-snapshot', reason: 'no snapshot yet: captured traffic is refused until the first one' };
   }
   const workload = index.localWorkload(source);
   if (workload === undefined) return planUnidentified(index, source, dst);
-  const target = index.resolveOutbound(dst.address, dst.port);
+  const target = index.resolveOutbound(dst.address, dst.port, pick);
   switch (target.kind) {
     case 'no-endpoints':
       return { kind: 'refuse', outcome: 'no_route', why: 'no-endpoints', reason: `service ${target.service.key} has no endpoints for this port`, source: workload, service: target.service };

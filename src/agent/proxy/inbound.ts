@@ -16,48 +16,7 @@ import { abort, splice } from './splice.js';
 import { hostPort } from './tunnel/pool.js';
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
-
-/** The outcome of the inbound policy check. */
-export type InboundDecision =
-  | { readonly allow: true; readonly workload: WorkloadInfo }
-  | { readonly allow: false; readonly reason: string; readonly status: number };
-
-/**
- * Inbound policy. The target must be a meshed workload on this node (never an arbitrary
- * address: the agent is no open relay; the index holds no address the address policy refuses,
- * such as loopback, link-local or the node's own), and never one of the agent's own ports on
- * any address (admin, metrics, readiness, capture, tunnel); an mTLS caller must have asked (by
- * SNI) for the identity the target really has; plaintext is refused in STRICT mode.
- * @param agentPorts the agent's own ports, which no inbound connection is ever delivered to
- */
-export function decideInbound(
-  index: WorkloadIndex,
-  target: { readonly address: string; readonly port: number },
-  via: { readonly kind: 'mtls'; readonly localIdentity: string } | { readonly kind: 'local' } | { readonly kind: 'plaintext' },
-  agentPorts: ReadonlySet<number>,
-): InboundDecision {
-  const { address, port } = target;
-  const workload = index.localWorkload(address);
-  if (workload === undefined) {
-    // Only on refusal: the index already holds no refused address, so the reason is for the log.
-    const why = index.addressProblem(address) ?? 'is not a meshed workload on this node';
-    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `${address} ${why}` };
-  }
-  if (agentPorts.has(port)) {
-    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `port ${port} is one of the agent's own ports, never a workload's` };
-  }
-  if (via.kind === 'mtls' && via.localIdentity !== workload.identity) {
-    return {
-      allow: false,
-      status: h2.HTTP_STATUS_FORBIDDEN,
-      reason: `tunnel was opened for ${via.localIdentity} but ${address} is ${workload.identity}`,
-    };
-  }
-  if (via.kind === 'plaintext' && workload.tlsMode === 'STRICT') {
-    return { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
-  }
-  return { allow: true, workload };
-}
+import { decideInbound } from '../policy/inbound-decision.js';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {

@@ -14,6 +14,7 @@ import type { InboundProxy } from './inbound.js';
 import type { SocketAddress } from '../../mesh/types.js';
 import { originalDst } from './original-dst.js';
 import { planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
+import { BalancerRegistry } from '../policy/balancer.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { abort, splice } from './splice.js';
 import { hostPort, type TunnelPool } from './tunnel/pool.js';
@@ -35,6 +36,8 @@ export interface OutboundProxyOptions {
    * peer address and `SO_ORIGINAL_DST`). Tests on loopback, which have no REDIRECT, inject it.
    */
   readonly captured?: (socket: Socket) => CapturedAddresses;
+  /** The Services' balancers (default: round robin, owned by this proxy); they outlive snapshots. */
+  readonly balancers?: BalancerRegistry;
 }
 
 /** A captured connection's source address and original destination. */
@@ -67,6 +70,7 @@ export class OutboundProxy {
   private readonly ownPorts: ReadonlySet<number>;
   private readonly responseTimeoutMs: number;
   private readonly captured: (socket: Socket) => CapturedAddresses;
+  private readonly balancers: BalancerRegistry;
   /** A pod can open refused connections at will: one warning a minute (each has its access-log line). */
   private readonly refusedLog: ThrottledLog;
 
@@ -80,6 +84,7 @@ export class OutboundProxy {
     // Longer than the peer's own 10 s connect timeout, so its 503/504 arrives first.
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 15_000;
     this.captured = opts.captured ?? capturedAddresses;
+    this.balancers = opts.balancers ?? new BalancerRegistry();
     this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
   }
 
@@ -103,7 +108,10 @@ export class OutboundProxy {
     }
     const rec = this.table.open('outbound', hostPort(srcAddress, socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.counted = socket;
-    this.carryOut(rec, socket, planOutbound(this.index(), srcAddress, dst));
+    const index = this.index();
+    // Tells the balancers about a new snapshot the first time one is used (a no-op otherwise).
+    this.balancers.apply(index);
+    this.carryOut(rec, socket, planOutbound(index, srcAddress, dst, this.balancers.pick));
   }
 
   private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan): void {

@@ -1,6 +1,7 @@
 /**
  * The agent's lookup tables, built once per snapshot: workloads by address, Services by
- * VIP and port, with a round-robin cursor per Service port. The data path only reads them.
+ * VIP and port. Lookups only: which endpoint of a Service gets a connection is a balancer's
+ * choice (`policy/balancer.ts`), whose state outlives the snapshot.
  */
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, WorkloadInfo } from '../../mesh/types.js';
 import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
@@ -36,15 +37,20 @@ export type OutboundTarget =
   /** Not the mesh's business: passed through unchanged to where the workload dialled. */
   | { readonly kind: 'passthrough'; readonly address: string; readonly port: number };
 
-interface ServicePortEntry {
+/** A Service port as the index knows it: what a balancer picks from. */
+export interface ServicePortEntry {
+  /** `demo/web|80`: the same for every VIP of the Service and across snapshots (a balancer's key). */
+  readonly key: string;
   readonly service: ServiceInfo;
   readonly port: ServicePort;
-  /** Endpoints that have a target port for this Service port. */
+  /** Endpoints that have a target port for this Service port (the same array for every VIP). */
   readonly endpoints: readonly EndpointInfo[];
-  cursor: number;
 }
 
-/** Immutable lookup tables for one snapshot; only the round-robin cursors move. */
+/** Chooses one endpoint of a Service port; undefined when it has none. */
+export type EndpointPicker = (entry: ServicePortEntry) => EndpointInfo | undefined;
+
+/** Immutable lookup tables for one snapshot. */
 export class WorkloadIndex {
   readonly snapshot: NodeSnapshot;
   readonly localByAddress: ReadonlyMap<string, WorkloadInfo>;
@@ -65,6 +71,8 @@ export class WorkloadIndex {
   /** The policy workload addresses were checked with (this node's addresses included). */
   readonly addressPolicy: AddressPolicy;
   private readonly servicePorts: Map<string, ServicePortEntry>;
+  /** One entry per Service port, whatever its number of VIPs. */
+  readonly serviceEntries: readonly ServicePortEntry[];
 
   /**
    * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
@@ -86,6 +94,7 @@ export class WorkloadIndex {
     this.byUid = new Map(workloads.map((w) => [w.uid, w]));
     this.localIdentities = new Set(local.map((w) => w.identity));
     this.servicePorts = new Map();
+    const entries: ServicePortEntry[] = [];
     // Endpoints may be a node's address (hostNetwork pods), never loopback, link-local, ...
     const endpointPolicy = addressPolicy({ allowLoopback: opts.allowLoopback === true });
     for (const service of snapshot.services) {
@@ -93,12 +102,12 @@ export class WorkloadIndex {
       const vips = service.vips.filter((vip) => keep(refused, what, 'vips', vip, workloadAddressProblem(vip, this.addressPolicy)));
       const usable = service.endpoints.filter((e) => keep(refused, what, 'endpoints', e.address, workloadAddressProblem(e.address, endpointPolicy)));
       for (const port of service.ports) {
-        const endpoints = usable.filter((e) => e.targetPorts[port.port] !== undefined);
-        for (const vip of vips) {
-          this.servicePorts.set(serviceKey(vip, port.port), { service, port, endpoints, cursor: 0 });
-        }
+        const entry: ServicePortEntry = { key: `${service.key}|${port.port}`, service, port, endpoints: usable.filter((e) => e.targetPorts[port.port] !== undefined) };
+        entries.push(entry);
+        for (const vip of vips) this.servicePorts.set(serviceKey(vip, port.port), entry);
       }
     }
+    this.serviceEntries = entries;
     this.refused = refused;
   }
 
@@ -112,10 +121,18 @@ export class WorkloadIndex {
     return this.localByAddress.get(address);
   }
 
-  /** Resolves an original destination into where the connection should go. */
-  resolveOutbound(address: string, port: number): OutboundTarget {
+  /** The Service port behind `address:port` when it is a VIP's, else undefined. */
+  serviceAt(address: string, port: number): ServicePortEntry | undefined {
+    return this.servicePorts.get(serviceKey(address, port));
+  }
+
+  /**
+   * Resolves an original destination into where the connection should go; for a Service VIP,
+   * `pick` chooses the endpoint (the index only looks up).
+   */
+  resolveOutbound(address: string, port: number, pick: EndpointPicker): OutboundTarget {
     const entry = this.servicePorts.get(serviceKey(address, port));
-    if (entry !== undefined) return this.pickEndpoint(entry);
+    if (entry !== undefined) return this.endpointTarget(entry, pick(entry));
     const workload = this.byAddress.get(address);
     if (workload !== undefined) {
       return { kind: 'meshed', address, port, workload, local: workload.node === this.snapshot.node };
@@ -125,7 +142,7 @@ export class WorkloadIndex {
 
   /**
    * Whether a connection to `address:port` would reach a meshed workload: the address of one, or
-   * a Service VIP:port with a meshed endpoint. Moves no round-robin cursor.
+   * a Service VIP:port with a meshed endpoint. Picks nothing.
    */
   meshedDestination(address: string, port: number): boolean {
     if (this.byAddress.has(address)) return true;
@@ -133,12 +150,9 @@ export class WorkloadIndex {
     return entry !== undefined && entry.endpoints.some((e) => e.meshed);
   }
 
-  /** Round robin over the Service port's endpoints. */
-  private pickEndpoint(entry: ServicePortEntry): OutboundTarget {
-    const n = entry.endpoints.length;
-    if (n === 0) return { kind: 'no-endpoints', service: entry.service };
-    const endpoint = entry.endpoints[entry.cursor % n] as EndpointInfo;
-    entry.cursor = (entry.cursor + 1) % n;
+  /** Where the picked endpoint of a Service port is (no endpoint: `no-endpoints`). */
+  endpointTarget(entry: ServicePortEntry, endpoint: EndpointInfo | undefined): OutboundTarget {
+    if (endpoint === undefined) return { kind: 'no-endpoints', service: entry.service };
     const targetPort = endpoint.targetPorts[entry.port.port] as number;
     const workload = endpoint.meshed ? this.byUid.get(endpoint.workload) : undefined;
     if (workload === undefined) {

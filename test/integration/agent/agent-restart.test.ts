@@ -130,7 +130,7 @@ t.test('restarted with the controller down: the persisted snapshot is in force, 
   t.equal(agent.identities.get(client.identity), undefined, 'no certificate: keys were not persisted and the controller is down');
 
   // Guard: the plan must not be a plaintext dial, so a regression never sends a packet off loopback.
-  const plan = planOutbound(new WorkloadIndex(agent.snapshot), '198.18.1.10', { address: '198.18.2.10', port: 8080, family: 4 });
+  const plan = planOutbound(new WorkloadIndex(agent.snapshot), '198.18.1.10', { address: '198.18.2.10', port: 8080, family: 4 }, () => undefined);
   t.equal(plan.kind, 'tunnel', 'a meshed source to a meshed workload on another node is for a tunnel');
   if (plan.kind !== 'tunnel') return;
 

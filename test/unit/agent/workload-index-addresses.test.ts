@@ -5,9 +5,10 @@
  */
 import t from 'tap';
 import { constants as h2 } from 'node:http2';
-import { agentPortSet, decideInbound } from '../../../src/agent/proxy/inbound.js';
+import { agentPortSet } from '../../../src/agent/proxy/inbound.js';
+import { decideInbound } from '../../../src/agent/policy/inbound-decision.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
-import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
+import type { EndpointInfo, NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 const NODE_ADDRESS = '198.18.0.11';
 
@@ -78,8 +79,8 @@ t.test('the host addresses the agent passes in are refused too', async (t) => {
 
 t.test('a Service cannot route pods to the metadata service or to loopback', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  t.same(index.resolveOutbound('169.254.169.254', 80), { kind: 'passthrough', address: '169.254.169.254', port: 80 }, 'a refused VIP is no VIP');
-  t.equal(index.resolveOutbound('10.96.0.10', 80).kind, 'no-endpoints', 'the loopback endpoint is gone');
+  t.same(index.resolveOutbound('169.254.169.254', 80, first), { kind: 'passthrough', address: '169.254.169.254', port: 80 }, 'a refused VIP is no VIP');
+  t.equal(index.resolveOutbound('10.96.0.10', 80, first).kind, 'no-endpoints', 'the loopback endpoint is gone');
 });
 
 t.test('loopback workloads only when a test asks for them', async (t) => {
@@ -116,3 +117,7 @@ t.test("decideInbound: a meshed workload's address on an agent port is refused",
   const ok = decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'mtls', localIdentity: good.identity }, AGENT_PORTS);
   t.equal(ok.allow, true, 'any other port of the workload is fine');
 });
+
+function first(e: { endpoints: readonly EndpointInfo[] }): EndpointInfo | undefined {
+  return e.endpoints[0];
+}

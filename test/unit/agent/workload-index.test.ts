@@ -1,6 +1,7 @@
 import t from 'tap';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
-import { decideInbound } from '../../../src/agent/proxy/inbound.js';
+import { decideInbound } from '../../../src/agent/policy/inbound-decision.js';
+import { BalancerRegistry } from '../../../src/agent/policy/balancer.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 function workload(name: string, address: string, node: string, tlsMode: 'STRICT' | 'PERMISSIVE' = 'PERMISSIVE'): WorkloadInfo {
@@ -53,7 +54,8 @@ const snapshot: NodeSnapshot = {
 
 t.test('Service VIP round robin over endpoints, meshed and not', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  const picks = [0, 1, 2, 3].map(() => index.resolveOutbound('198.19.0.10', 80));
+  const { pick } = new BalancerRegistry();
+  const picks = [0, 1, 2, 3].map(() => index.resolveOutbound('198.19.0.10', 80, pick));
   t.same(picks.map((p) => p.kind), ['meshed', 'meshed', 'plaintext', 'meshed']);
   t.same(picks.map((p) => ('address' in p ? `${p.address}:${p.port}` : '')), ['198.18.2.10:8080', '198.18.2.11:8080', '198.18.2.20:9090', '198.18.2.10:8080']);
   const first = picks[0];
@@ -62,16 +64,16 @@ t.test('Service VIP round robin over endpoints, meshed and not', async (t) => {
 
 t.test('a Service port with no endpoint for it', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  t.equal(index.resolveOutbound('198.19.0.10', 81).kind, 'no-endpoints');
+  t.equal(index.resolveOutbound('198.19.0.10', 81, (e) => e.endpoints[0]).kind, 'no-endpoints');
 });
 
 t.test('direct pod IPs and passthrough', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  const remote = index.resolveOutbound('198.18.2.11', 8080);
+  const remote = index.resolveOutbound('198.18.2.11', 8080, noPick);
   t.ok(remote.kind === 'meshed' && !remote.local && remote.workload.name === 'server-b');
-  const same = index.resolveOutbound('198.18.1.11', 8080);
+  const same = index.resolveOutbound('198.18.1.11', 8080, noPick);
   t.ok(same.kind === 'meshed' && same.local, 'same-node workload is local');
-  t.same(index.resolveOutbound('198.18.9.9', 443), { kind: 'passthrough', address: '198.18.9.9', port: 443 });
+  t.same(index.resolveOutbound('198.18.9.9', 443, noPick), { kind: 'passthrough', address: '198.18.9.9', port: 443 });
   t.same([...index.localIdentities].sort(), [client.identity, local.identity].sort());
 });
 
@@ -97,3 +99,7 @@ t.test('Forwarded header parsing for the access log', async (t) => {
   t.equal(forwardedFor('by=x'), undefined);
   t.equal(forwardedFor('for="<script>"'), undefined, 'only address characters are taken');
 });
+
+function noPick(): never {
+  throw new Error('a workload address picks no endpoint');
+}

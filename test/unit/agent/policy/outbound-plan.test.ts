@@ -3,10 +3,11 @@
  * snapshot, passthrough only where the snapshot says nothing is meshed (issue 9, finding 8).
  */
 import t from 'tap';
-import { EMPTY_SNAPSHOT } from '../../../src/agent/proxy/data-plane.js';
-import { hasSnapshot, planOutbound, type OutboundPlan } from '../../../src/agent/policy/outbound-plan.js';
-import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, WorkloadInfo } from '../../../src/mesh/types.js';
+import { EMPTY_SNAPSHOT } from '../../../../src/agent/proxy/data-plane.js';
+import { hasSnapshot, planOutbound, type OutboundPlan } from '../../../../src/agent/policy/outbound-plan.js';
+import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
+import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, WorkloadInfo } from '../../../../src/mesh/types.js';
 
 function workload(name: string, address: string, node: string): WorkloadInfo {
   return {
@@ -41,14 +42,14 @@ const snapshot: NodeSnapshot = {
 };
 
 const dst = (address: string, port: number) => ({ address, port, family: 4 as const });
-const plan = (source: string, address: string, port: number): OutboundPlan => planOutbound(new WorkloadIndex(snapshot), source, dst(address, port));
+const plan = (source: string, address: string, port: number): OutboundPlan => planOutbound(new WorkloadIndex(snapshot), source, dst(address, port), new BalancerRegistry().pick);
 
 t.test('before any snapshot, every captured connection is refused, whatever its source and destination', async (t) => {
   const empty = new WorkloadIndex(EMPTY_SNAPSHOT);
   t.equal(hasSnapshot(empty), false);
   t.equal(hasSnapshot(new WorkloadIndex(snapshot)), true);
   for (const [source, address, port] of [['198.18.1.10', '198.18.2.10', 8080], ['198.18.9.9', '93.184.216.34', 443]] as const) {
-    const p = planOutbound(empty, source, dst(address, port));
+    const p = planOutbound(empty, source, dst(address, port), () => { throw new Error('no pick before a snapshot'); });
     t.same({ kind: p.kind, why: p.kind === 'refuse' ? p.why : undefined, outcome: p.kind === 'refuse' ? p.outcome : undefined }, { kind: 'refuse', why: 'no-snapshot', outcome: 'no_route' }, `${source} -> ${address}:${port}`);
   }
 });
@@ -87,7 +88,16 @@ t.test('a source the snapshot does not know: refused towards meshed destinations
 t.test('checking an unidentified source moves no round-robin cursor', async (t) => {
   const two = service('two', '198.19.0.20', [endpoint(server, true, 8080), endpoint({ uid: 'Pod/demo/plain', address: '198.18.2.20' }, false, 9090)]);
   const index = new WorkloadIndex({ ...snapshot, services: [two] });
-  t.equal(planOutbound(index, '198.18.1.99', dst('198.19.0.20', 80)).kind, 'refuse', 'one meshed endpoint makes the VIP meshed');
-  t.match(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80)), { kind: 'tunnel', address: '198.18.2.10' }, 'the first pick is still the first endpoint');
-  t.match(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80)), { kind: 'direct', mode: 'plaintext', address: '198.18.2.20' });
+  const { pick } = new BalancerRegistry();
+  t.equal(planOutbound(index, '198.18.1.99', dst('198.19.0.20', 80), () => { throw new Error('an unidentified source picks nothing'); }).kind, 'refuse', 'one meshed endpoint makes the VIP meshed');
+  t.match(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80), pick), { kind: 'tunnel', address: '198.18.2.10' }, 'the first pick is still the first endpoint');
+  t.match(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80), pick), { kind: 'direct', mode: 'plaintext', address: '198.18.2.20' });
+});
+
+t.test('the plan carries out the picker\'s choice of endpoint', async (t) => {
+  const two = service('two', '198.19.0.20', [endpoint(server, true, 8080), endpoint({ uid: 'Pod/demo/plain', address: '198.18.2.20' }, false, 9090)]);
+  const index = new WorkloadIndex({ ...snapshot, services: [two] });
+  const second = (e: { endpoints: readonly EndpointInfo[] }) => e.endpoints[1];
+  t.same(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80), second), { kind: 'direct', mode: 'plaintext', address: '198.18.2.20', port: 9090, source: client, service: two });
+  t.match(planOutbound(index, '198.18.1.10', dst('198.19.0.20', 80), () => undefined), { kind: 'refuse', why: 'no-endpoints' }, 'a picker with nothing to give: no route');
 });

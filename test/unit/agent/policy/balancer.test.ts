@@ -1,0 +1,72 @@
+/**
+ * Balancers outlive snapshots: round robin is fair, its cursor survives a snapshot that does not
+ * change the endpoints, follows added and removed endpoints, and removed Services lose theirs.
+ */
+import t from 'tap';
+import { BalancerRegistry, RoundRobinBalancer } from '../../../../src/agent/policy/balancer.js';
+import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo } from '../../../../src/mesh/types.js';
+
+function ep(n: number): EndpointInfo {
+  return { workload: `Pod/demo/e${n}`, address: `198.18.2.${n}`, node: 'node2', nodeAddress: '198.18.0.12', meshed: false, targetPorts: { 80: 8080 } };
+}
+
+function service(name: string, vip: string, endpoints: EndpointInfo[]): ServiceInfo {
+  return { key: `demo/${name}`, name, namespace: 'demo', vips: [vip], ports: [{ port: 80, targetPort: 8080 }], endpoints };
+}
+
+function snap(version: string, services: ServiceInfo[]): NodeSnapshot {
+  return { version, node: 'node1', nodeAddress: '198.18.0.11', trustDomain: 'cluster.local', localWorkloads: [], workloads: [], services };
+}
+
+/** `n` picks through the registry for the VIP 198.19.0.10:80 of `index`, as endpoint addresses. */
+function picks(registry: BalancerRegistry, index: WorkloadIndex, n: number, vip = '198.19.0.10'): string[] {
+  registry.apply(index);
+  const entry = index.serviceAt(vip, 80);
+  if (entry === undefined) throw new Error(`no service at ${vip}:80`);
+  return Array.from({ length: n }, () => registry.pick(entry)?.address ?? 'none');
+}
+
+t.test('round robin is fair over N picks', async (t) => {
+  const rr = new RoundRobinBalancer([ep(1), ep(2), ep(3)]);
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    const a = rr.pick()?.address ?? 'none';
+    counts.set(a, (counts.get(a) ?? 0) + 1);
+  }
+  t.same(Object.fromEntries(counts), { '198.18.2.1': 100, '198.18.2.2': 100, '198.18.2.3': 100 });
+  t.equal(new RoundRobinBalancer([]).pick(), undefined, 'no endpoint, no pick');
+});
+
+t.test('a snapshot that does not change the endpoints keeps the cursor', async (t) => {
+  const registry = new BalancerRegistry();
+  const v1 = new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2), ep(3)])]));
+  t.same(picks(registry, v1, 2), ['198.18.2.1', '198.18.2.2']);
+  // New objects, same endpoints (every snapshot is decoded afresh).
+  const v2 = new WorkloadIndex(snap('v2', [service('web', '198.19.0.10', [ep(1), ep(2), ep(3)])]));
+  t.same(picks(registry, v2, 3), ['198.18.2.3', '198.18.2.1', '198.18.2.2'], 'not reset to the first endpoint');
+});
+
+t.test('added and removed endpoints', async (t) => {
+  const registry = new BalancerRegistry();
+  t.same(picks(registry, new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2), ep(3)])])), 1), ['198.18.2.1']);
+  // The next one (e2) stays next; e4 joins the rotation.
+  t.same(picks(registry, new WorkloadIndex(snap('v2', [service('web', '198.19.0.10', [ep(1), ep(2), ep(3), ep(4)])])), 4), ['198.18.2.2', '198.18.2.3', '198.18.2.4', '198.18.2.1']);
+  // e2, the next one, leaves: the rotation goes on without it.
+  t.same(picks(registry, new WorkloadIndex(snap('v3', [service('web', '198.19.0.10', [ep(1), ep(3), ep(4)])])), 3), ['198.18.2.3', '198.18.2.4', '198.18.2.1']);
+  t.same(picks(registry, new WorkloadIndex(snap('v4', [service('web', '198.19.0.10', [ep(4)])])), 2), ['198.18.2.4', '198.18.2.4']);
+});
+
+t.test('VIPs of one Service share a balancer; a removed Service drops it', async (t) => {
+  const registry = new BalancerRegistry();
+  const two: ServiceInfo = { ...service('web', '198.19.0.10', [ep(1), ep(2)]), vips: ['198.19.0.10', '198.19.0.11'] };
+  const v1 = new WorkloadIndex(snap('v1', [two, service('db', '198.19.0.20', [ep(5)])]));
+  t.same([...picks(registry, v1, 1), ...picks(registry, v1, 1, '198.19.0.11')], ['198.18.2.1', '198.18.2.2']);
+  t.equal(registry.size, 2);
+  const v2 = new WorkloadIndex(snap('v2', [service('db', '198.19.0.20', [ep(5)])]));
+  registry.apply(v2);
+  t.equal(registry.size, 1, 'the removed Service has no balancer');
+  const v3 = new WorkloadIndex(snap('v3', [two]));
+  t.same(picks(registry, v3, 1), ['198.18.2.1'], 'a Service that comes back starts afresh');
+  t.equal(registry.size, 1, 'db is gone too');
+});
