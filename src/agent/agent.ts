@@ -7,21 +7,19 @@
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
 import type { AgentConfig } from './config.js';
 import type { ConnectionTable } from './proxy/connection-table.js';
-import { DataPlane, EMPTY_SNAPSHOT, type ConnectionRow, type DataPlaneAddresses } from './proxy/data-plane.js';
+import { DataPlane, EMPTY_SNAPSHOT } from './proxy/data-plane.js';
+import type { ConnectionRow, DataPath, ListenerAddresses, WorkerInfo } from './proxy/data-path.js';
 import { IdentityManager, type CertificateSigner } from './identity/manager.js';
 import { LogLevels } from './admin/log-levels.js';
 import { AgentMetrics } from './admin/metrics.js';
 import type { CapturedAddresses } from './proxy/outbound.js';
 import { Readiness } from './admin/readiness.js';
 import type { SnapshotStore } from './control/snapshot-store.js';
-import type { TunnelPool } from './proxy/tunnel/pool.js';
 import { WorkerDataPath } from './workers/data-path.js';
 import { TicketKeys } from './identity/ticket-keys.js';
-import type { WorkerInfo } from './workers/pool.js';
 import { indexAddressOptions } from './proxy/node-addresses.js';
 import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
@@ -43,10 +41,7 @@ export interface CaptureDrift {
 }
 
 /** What `start()` actually bound (tests use port 0). */
-export interface BoundAddresses {
-  readonly outbound: AddressInfo[];
-  readonly inbound: AddressInfo[];
-  readonly tunnel: AddressInfo;
+export interface BoundAddresses extends ListenerAddresses {
   readonly readiness: AddressInfo;
 }
 
@@ -101,10 +96,10 @@ export class Agent {
   private readonly logger: Logger;
   private readonly capture: CaptureRules | null;
   private readonly retryMs: number;
-  /** The data path in this process (`workers: 1`). */
-  private readonly plane: DataPlane | undefined;
-  /** The data path in worker processes (`workers` >= 2). */
-  private readonly pool: WorkerDataPath | undefined;
+  /** The data path: in this process (`workers: 1`) or in worker processes (`workers` >= 2). */
+  private readonly dataPath: DataPath;
+  /** The in-process data plane's connection table (`workers: 1`); see {@link connections}. */
+  private readonly table: ConnectionTable | undefined;
   private healthServer: http.Server | undefined;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private source: SnapshotSource = 'none';
@@ -137,13 +132,12 @@ export class Agent {
     this.identities = new IdentityManager({
       signer: opts.signer,
       logger: this.logLevels.child('identity'),
-      ...(inProcess
-        ? {}
-        : { onIssued: (c, key) => this.pool?.credentialsIssued(c, key), onForgotten: (id) => this.pool?.credentialsForgotten(id) }),
+      // Worker processes keep their own copy of each credential (the data path's `credentials`).
+      ...(inProcess ? {} : { onIssued: (c, key) => this.dataPath.credentials?.issued(c, key), onForgotten: (id) => this.dataPath.credentials?.forgotten(id) }),
     });
-    this.ticketKeys = new TicketKeys((keys) => (this.plane ?? this.pool)?.setTicketKeys(keys));
+    this.ticketKeys = new TicketKeys((keys) => this.dataPath.setTicketKeys(keys));
     if (inProcess) {
-      this.plane = new DataPlane({
+      const plane = new DataPlane({
         config: this.config,
         logLevels: this.logLevels,
         identities: this.identities,
@@ -151,9 +145,11 @@ export class Agent {
         ticketKeys: this.ticketKeys.current,
         ...(opts.captured === undefined ? {} : { captured: opts.captured }),
       });
+      this.table = plane.connections;
+      this.dataPath = plane;
     } else {
       for (const c of DATA_PATH_COMPONENTS) this.logLevels.child(c);
-      this.pool = new WorkerDataPath({
+      this.dataPath = new WorkerDataPath({
         config: this.config,
         logger: this.logLevels.child('workers'),
         logLevels: this.logLevels,
@@ -164,42 +160,34 @@ export class Agent {
         ticketKeys: () => this.ticketKeys.current,
         ...(opts.workerEntry === undefined ? {} : { entry: opts.workerEntry }),
       });
-      this.metrics.mergeWorkers(() => (this.pool as WorkerDataPath).metrics());
     }
+    const remote = this.dataPath.remoteMetrics;
+    if (remote !== undefined) this.metrics.mergeWorkers(remote);
     this.metrics.watch({
       config: () => ({ version: this.index.snapshot.version, appliedAtMs: this.appliedAtMs }),
       certificates: () => this.identities.list(),
       captureInSync: () => this.lastDrift?.inSync,
-      workersRunning: () => (this.pool === undefined ? (this.bound === undefined || this.draining !== undefined ? 0 : 1) : this.pool.pool.serving),
+      workersRunning: () => this.dataPath.serving(),
     });
   }
 
-  /** The in-process data path's live connections. @throws MeshletError with worker processes (use {@link connectionRows}). */
-  get connections(): ConnectionTable {
-    return this.inProcess('connections').connections;
-  }
-
-  /** The in-process data path's tunnel pool. @throws MeshletError with worker processes. */
-  get tunnels(): TunnelPool {
-    return this.inProcess('tunnels').tunnels;
-  }
-
-  private inProcess(what: string): DataPlane {
-    if (this.plane === undefined) {
-      throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `agent.${what}: the data path runs in ${this.config.workers} worker processes; ask connectionRows() or the admin API`);
-    }
-    return this.plane;
+  /**
+   * The in-process data path's connection table (for tests that open or wait on connections
+   * directly); undefined when the data path runs in worker processes, whose connections are
+   * only seen as rows ({@link connectionRows}).
+   */
+  get connections(): ConnectionTable | undefined {
+    return this.table;
   }
 
   /** Live connections as `/connections` rows, from this process or every worker (`worker` is the pid). */
-  async connectionRows(): Promise<ConnectionRow[]> {
-    if (this.plane !== undefined) return this.plane.connectionRows(process.pid);
-    return (this.pool as WorkerDataPath).connectionRows();
+  connectionRows(): Promise<ConnectionRow[]> {
+    return this.dataPath.connectionRows();
   }
 
   /** The data-path workers (empty when the data path runs in this process). */
   workers(): WorkerInfo[] {
-    return this.pool?.workers() ?? [];
+    return this.dataPath.workers();
   }
 
   /**
@@ -208,7 +196,7 @@ export class Agent {
    */
   setLogLevel(level: string, component?: string): void {
     this.logLevels.set(level, component);
-    this.pool?.setLogLevel(level, component);
+    this.dataPath.setLogLevel(level, component);
   }
 
   /**
@@ -283,15 +271,14 @@ export class Agent {
       return bound;
     } catch (err) {
       // Leave nothing half-bound behind a failed start.
-      await (this.plane?.destroy() ?? this.pool?.destroy());
+      await this.dataPath.destroy();
       this.healthServer?.close();
       throw err;
     }
   }
 
   private async bindAll(): Promise<BoundAddresses> {
-    const data: DataPlaneAddresses = this.plane !== undefined ? await this.plane.listenOnPorts() : await (this.pool as WorkerDataPath).start();
-    const { outbound, inbound, tunnel } = data;
+    const { outbound, inbound, tunnel } = await this.dataPath.start();
     const readiness = await this.bindHealth(this.config.ports.readiness);
     this.readiness.release('listeners');
     this.logger.info({ outbound, inbound, tunnel, readiness, workers: this.config.workers }, 'listeners bound');
@@ -354,8 +341,7 @@ export class Agent {
     this.index = new WorkloadIndex(snapshot, indexAddressOptions(this.config));
     this.reportRefused(this.index.refused);
     this.source = source;
-    this.plane?.setSnapshot(this.index);
-    this.pool?.setSnapshot(snapshot);
+    this.dataPath.setSnapshot(this.index);
     this.appliedAtMs = Date.now();
     if (source === 'live') this.readiness.release('snapshot');
     this.logger.info(
@@ -447,15 +433,8 @@ export class Agent {
         (err: Error) => this.logger.error({ err: err.message }, 'fail-open: capture rules could not be lifted'),
       );
     }
-    let result: { drained: number; forced: boolean };
-    if (this.plane !== undefined) {
-      this.forceDrain = () => void this.plane?.destroy();
-      result = await this.plane.drain(deadlineMs);
-    } else {
-      const pool = this.pool as WorkerDataPath;
-      this.forceDrain = () => void pool.destroy();
-      result = await pool.drain(deadlineMs);
-    }
+    this.forceDrain = () => void this.dataPath.destroy();
+    const result = await this.dataPath.drain(deadlineMs);
     this.identities.close();
     this.ticketKeys.close();
     this.healthServer?.close();

@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
   MESHLET_ERR_LISTEN: 'A listening socket could not be made (socket, setsockopt, bind or listen failed).',
+  MESHLET_ERR_WORKER: 'A data-path worker process failed to start: it exited, reported a failure or did not bind in time.',
   MESHLET_ERR_STATE_FILE: "A file in the agent's state directory (the last good snapshot) could not be read, written or decoded.",
 } as const;
 

@@ -19,20 +19,10 @@ import { TunnelServer } from './tunnel/server.js';
 import { indexAddressOptions } from './node-addresses.js';
 import { WorkloadIndex } from '../state/workload-index.js';
 import { listen } from '../../ops/listen.js';
-
-/** What a data plane's listeners bound. */
-export interface DataPlaneAddresses {
-  readonly outbound: AddressInfo[];
-  readonly inbound: AddressInfo[];
-  readonly tunnel: AddressInfo;
-}
+import type { ConnectionRow, DataPath, DrainResult, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
 
 /** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
-export interface ListenerFds {
-  readonly outbound: readonly number[];
-  readonly inbound: readonly number[];
-  readonly tunnel: number;
-}
+export type ListenerFds = Listeners<readonly number[], number>;
 
 /** Options of {@link DataPlane}. */
 export interface DataPlaneOptions {
@@ -48,9 +38,6 @@ export interface DataPlaneOptions {
   readonly captured?: (socket: net.Socket) => CapturedAddresses;
 }
 
-/** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
-export type ConnectionRow = Record<string, string | number>;
-
 export const EMPTY_SNAPSHOT: NodeSnapshot = {
   version: '',
   node: '',
@@ -62,7 +49,7 @@ export const EMPTY_SNAPSHOT: NodeSnapshot = {
 };
 
 /** One process's data path. */
-export class DataPlane {
+export class DataPlane implements DataPath {
   readonly connections: ConnectionTable;
   readonly tunnels: TunnelPool;
   private readonly config: AgentConfig;
@@ -74,7 +61,8 @@ export class DataPlane {
   /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
   private readonly agentPorts: Set<number>;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
-  private draining: Promise<{ drained: number; forced: boolean }> | undefined;
+  private draining: Promise<DrainResult> | undefined;
+  private listening = false;
   private force: () => void = () => undefined;
 
   constructor(opts: DataPlaneOptions) {
@@ -138,13 +126,14 @@ export class DataPlane {
   }
 
   /** Binds the configured ports (the agent's own process). */
-  async listenOnPorts(): Promise<DataPlaneAddresses> {
+  async start(): Promise<ListenerAddresses> {
     try {
       const { ports, bindAddress } = this.config;
       const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
       const inbound = await this.bindCapture(ports.inbound, (s) => this.inbound.onPlaintext(s));
       const tunnel = await this.tunnelServer.listen(ports.tunnel, bindAddress);
       for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
+      this.listening = this.draining === undefined;
       return { outbound, inbound, tunnel };
     } catch (err) {
       this.closeListeners();
@@ -153,7 +142,7 @@ export class DataPlane {
   }
 
   /** Listens on sockets opened elsewhere (a worker's SO_REUSEPORT sockets); this data plane then owns them. */
-  async listenOnFds(fds: ListenerFds): Promise<DataPlaneAddresses> {
+  async listenOnFds(fds: ListenerFds): Promise<ListenerAddresses> {
     try {
       const outbound: AddressInfo[] = [];
       for (const fd of fds.outbound) outbound.push(await listenOnFd(this.captureServer((s) => this.outbound.onConnection(s)), fd));
@@ -199,8 +188,28 @@ export class DataPlane {
     this.tunnelServer.destroy();
   }
 
+  /** Live connections as `/connections` rows, oldest first (the {@link DataPath} view: this process's pid). */
+  connectionRows(): Promise<ConnectionRow[]> {
+    return Promise.resolve(this.rows(process.pid));
+  }
+
+  /** This process's serving count for readiness: 1 from start until the drain. */
+  serving(): number {
+    return this.listening ? 1 : 0;
+  }
+
+  /** No worker processes: the data path runs here. */
+  workers(): WorkerInfo[] {
+    return [];
+  }
+
+  /** Nothing to pass on: this process's loggers are the caller's own {@link LogLevels}. */
+  setLogLevel(): void {
+    // The components' loggers are children of the shared LogLevels, already changed.
+  }
+
   /** Live connections as `/connections` rows, oldest first; `worker` says which process holds them. */
-  connectionRows(worker: number, now = performance.now()): ConnectionRow[] {
+  rows(worker: number, now = performance.now()): ConnectionRow[] {
     return this.connections.list().map((rec) => {
       const bytes = connectionBytes(rec);
       return {
@@ -227,12 +236,13 @@ export class DataPlane {
    * Drains: stop accepting, ask tunnel peers to stop (GOAWAY), let connections finish until the
    * deadline, then abort the rest. Idempotent.
    */
-  drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+  drain(deadlineMs: number): Promise<DrainResult> {
+    this.listening = false;
     this.draining ??= this.doDrain(deadlineMs);
     return this.draining;
   }
 
-  private async doDrain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+  private async doDrain(deadlineMs: number): Promise<DrainResult> {
     const live = this.connections.size;
     for (const s of this.servers) s.close();
     this.tunnelServer.close();
@@ -249,7 +259,7 @@ export class DataPlane {
   }
 
   /** Closes now, also in the middle of a drain. Idempotent. */
-  destroy(): Promise<{ drained: number; forced: boolean }> {
+  destroy(): Promise<DrainResult> {
     const p = this.drain(0);
     this.force();
     return p;

@@ -8,12 +8,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import type { AgentConfig } from '../config.js';
-import type { ConnectionRow, DataPlaneAddresses } from '../proxy/data-plane.js';
+import type { ConnectionRow, DataPath, DrainResult, ListenerAddresses, WorkerInfo } from '../proxy/data-path.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
 import type { IdentityCredentials, IdentityManager } from '../identity/manager.js';
 import type { LogLevels } from '../admin/log-levels.js';
 import type { MetricsJson } from '../admin/metrics.js';
 import { closeSocketFd, openReuseportSocket, SocketCallError, type ReuseportSocket } from './reuseport-socket.js';
-import { WorkerPool, type WorkerInfo } from './pool.js';
+import { WorkerPool } from './pool.js';
 import type { WireCredentials, WorkerPorts } from './protocol.js';
 
 /** Options of {@link WorkerDataPath}. */
@@ -32,12 +33,19 @@ export interface WorkerDataPathOptions {
 }
 
 /** Data-path workers and the ports they share. */
-export class WorkerDataPath {
+export class WorkerDataPath implements DataPath {
   readonly pool: WorkerPool;
   private readonly opts: WorkerDataPathOptions;
   private readonly reserved: ReuseportSocket[] = [];
   private readonly creds = new Map<string, WireCredentials>();
   private ports: WorkerPorts | undefined;
+  /** The worker processes hold their own copy of each credential with its key. */
+  readonly credentials = {
+    issued: (creds: IdentityCredentials, keyPem: string): void => this.credentialsIssued(creds, keyPem),
+    forgotten: (identity: string): void => this.credentialsForgotten(identity),
+  };
+  /** The workers' metrics registries, merged into the primary's scrape. */
+  readonly remoteMetrics = (): Promise<MetricsJson[]> => this.metrics();
 
   constructor(opts: WorkerDataPathOptions) {
     this.opts = opts;
@@ -60,7 +68,7 @@ export class WorkerDataPath {
   }
 
   /** Reserves the ports, starts every worker, resolves when all have bound. */
-  async start(): Promise<DataPlaneAddresses> {
+  async start(): Promise<ListenerAddresses> {
     try {
       this.ports = this.reservePorts();
       const bound = await this.pool.start();
@@ -130,9 +138,9 @@ export class WorkerDataPath {
     return wire;
   }
 
-  /** Sends the new snapshot to every worker. */
-  setSnapshot(snapshot: NodeSnapshot): void {
-    this.pool.broadcast({ type: 'snapshot', snapshot });
+  /** Sends the new snapshot to every worker (each builds its own lookup tables). */
+  setSnapshot(index: WorkloadIndex): void {
+    this.pool.broadcast({ type: 'snapshot', snapshot: index.snapshot });
   }
 
   /** Hands rotated ticket keys to every worker. */
@@ -157,13 +165,18 @@ export class WorkerDataPath {
     return answers.filter((a): a is MetricsJson => Array.isArray(a));
   }
 
+  /** How many workers serve now. */
+  serving(): number {
+    return this.pool.serving;
+  }
+
   /** Each worker's pid, state and restarts. */
   workers(): WorkerInfo[] {
     return this.pool.info();
   }
 
   /** Drains every worker, then gives the ports up; the workers' connections and whether any was closed at the deadline. */
-  async drain(deadlineMs: number): Promise<{ drained: number; forced: boolean }> {
+  async drain(deadlineMs: number): Promise<DrainResult> {
     const result = await this.pool.drain(deadlineMs);
     this.release();
     return result;

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
+import type { Listeners, WorkerInfo } from '../proxy/data-path.js';
 import { parseWorkerMessage, type FromWorker, type ToWorker, type WireAddress, type WorkerQuery } from './protocol.js';
 
 /** What a worker needs when it (re)starts: built fresh each time from the primary's state. */
@@ -31,19 +32,7 @@ export interface WorkerPoolOptions {
 }
 
 /** What a worker bound. */
-export interface WorkerBound {
-  readonly outbound: readonly WireAddress[];
-  readonly inbound: readonly WireAddress[];
-  readonly tunnel: WireAddress;
-}
-
-/** A worker's facts for `/config_dump`. */
-export interface WorkerInfo {
-  readonly index: number;
-  readonly pid: number | null;
-  readonly serving: boolean;
-  readonly restarts: number;
-}
+export type WorkerBound = Listeners<readonly WireAddress[], WireAddress>;
 
 interface Slot {
   readonly index: number;
@@ -182,7 +171,7 @@ export class WorkerPool {
         settled = true;
         clearTimeout(timer);
         if (child.exitCode === null) child.kill('SIGKILL');
-        reject(new MeshletError('MESHLET_ERR_HOST_TOOL', `data-path worker ${slot.index}: ${why}`));
+        reject(new MeshletError('MESHLET_ERR_WORKER', `data-path worker ${slot.index}: ${why}`));
       };
       child.on('message', (raw: unknown) => {
         const msg = parseWorkerMessage(raw);

@@ -8,6 +8,7 @@
  */
 import type { NodeSnapshot } from '../../mesh/types.js';
 import type { AgentConfig } from '../config.js';
+import type { Listeners } from '../proxy/data-path.js';
 
 /** A workload's credentials as they cross the channel: the worker builds its own TLS context. */
 export interface WireCredentials {
@@ -22,10 +23,7 @@ export interface WireCredentials {
 }
 
 /** Ports every worker binds (resolved: never 0, the primary reserved them). */
-export interface WorkerPorts {
-  readonly outbound: number;
-  readonly inbound: number;
-  readonly tunnel: number;
+export interface WorkerPorts extends Listeners<number> {
   /** Whether the primary could reserve the IPv6 capture listeners too (`::`, v6only). */
   readonly ipv6: boolean;
 }
@@ -66,7 +64,7 @@ export type WorkerQuery = 'connections' | 'metrics' | 'tunnels';
 
 /** Worker -> primary. */
 export type FromWorker =
-  | { readonly type: 'bound'; readonly outbound: readonly WireAddress[]; readonly inbound: readonly WireAddress[]; readonly tunnel: WireAddress }
+  | ({ readonly type: 'bound' } & Listeners<readonly WireAddress[], WireAddress>)
   | { readonly type: 'bind-failed'; readonly error: string }
   | { readonly type: 'need-credentials'; readonly id: number; readonly identity?: string; readonly sni?: string }
   | { readonly type: 'answer'; readonly id: number; readonly value?: unknown; readonly error?: string }

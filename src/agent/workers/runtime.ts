@@ -151,7 +151,7 @@ export class WorkerRuntime {
   private async answer(id: number, what: string): Promise<void> {
     try {
       let value: unknown;
-      if (what === 'connections') value = this.plane?.connectionRows(process.pid) ?? [];
+      if (what === 'connections') value = this.plane?.rows(process.pid) ?? [];
       else if (what === 'metrics') value = (await this.registry?.getMetricsAsJSON()) ?? [];
       else if (what === 'tunnels') value = this.plane?.tunnels.size ?? 0;
       else throw new Error(`unknown query ${what}`);

@@ -123,7 +123,9 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {},
 
 /** Waits (bounded: 2 s) until the agent has no live connection, so every close is counted. */
 export async function idle(agent: Agent): Promise<void> {
-  if (!(await agent.connections.waitIdle(2_000))) throw new Error(`still ${agent.connections.size} live connections`);
+  const table = agent.connections;
+  if (table === undefined) throw new Error('idle(): the rig runs the data path in the agent process');
+  if (!(await table.waitIdle(2_000))) throw new Error(`still ${table.size} live connections`);
 }
 
 export { readAll, status } from './tunnel-streams.js';

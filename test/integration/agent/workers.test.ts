@@ -139,7 +139,8 @@ t.test('connections spread over both workers; /connections and /metrics merge th
   const rig = await workersRig(t);
   const pids = rig.agent.workers().map((w) => w.pid as number);
   t.equal(pids.length, 2, 'two workers');
-  t.ok(pids.every((p) => p !== process.pid && alive(p)), 'each a process of its own');
+  t.same(pids.map((p) => p !== process.pid && alive(p)), [true, true], 'each a process of its own');
+  t.equal(rig.agent.connections, undefined, 'no connection table in the primary: its connections are rows');
   t.equal((await getJson(rig.readiness)).status, 200, 'ready once both bound');
 
   const streams: ClientHttp2Stream[] = [];
@@ -236,7 +237,7 @@ t.test('readiness goes false while no worker serves, and back', async (t) => {
   for (const pid of pids) process.kill(pid, 'SIGKILL');
   // Waiters run right after readiness followed the change, before any restart timer can fire:
   // what readiness says here is what it says while no worker serves.
-  await rig.agent.whenWorkers((ws) => ws.every((w) => !w.serving));
+  await rig.agent.whenWorkers((ws) => ws.length === 2 && ws.every((w) => !w.serving));
   t.equal(rig.agent.readiness.ready, false, 'not ready while no worker serves');
   t.same(rig.agent.readiness.pending(), ['listeners']);
   await rig.agent.whenWorkers((ws) => ws.length === 2 && ws.every((w) => w.serving && !pids.includes(w.pid as number)));

@@ -1,0 +1,73 @@
+/**
+ * The agent's data path as the control plane sees it: the listener set (declared here, once),
+ * and {@link DataPath}, which the in-process {@link DataPlane} (`workers: 1`) and the worker
+ * pool (`workers/data-path.ts`, `workers` >= 2) both implement, so the agent never asks which
+ * one it has.
+ */
+import type { AddressInfo } from 'node:net';
+import type { IdentityCredentials } from '../identity/manager.js';
+import type { MetricsJson } from '../admin/metrics.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
+
+/**
+ * The data path's listeners: two capture ports (outbound :15001, inbound :15006; each on IPv4
+ * and, where the host has it, IPv6) and the tunnel port (:15008, one socket). `C` is what a
+ * capture port has (addresses, fds, ...), `T` what the tunnel port has.
+ */
+export interface Listeners<C, T = C> {
+  readonly outbound: C;
+  readonly inbound: C;
+  readonly tunnel: T;
+}
+
+/** What the data path's listeners bound. */
+export type ListenerAddresses = Listeners<AddressInfo[], AddressInfo>;
+
+/** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
+export type ConnectionRow = Record<string, string | number>;
+
+/** A data-path worker's facts for `/config_dump`. */
+export interface WorkerInfo {
+  readonly index: number;
+  readonly pid: number | null;
+  readonly serving: boolean;
+  readonly restarts: number;
+}
+
+/** How a drain ended: the connections it waited for, and whether some were closed at the deadline. */
+export interface DrainResult {
+  readonly drained: number;
+  readonly forced: boolean;
+}
+
+/** The data path, in this process or in worker processes. */
+export interface DataPath {
+  /** Binds every listener; resolves with what was bound (tests use port 0). */
+  start(): Promise<ListenerAddresses>;
+  /** Puts a snapshot's lookup tables in force for new connections. */
+  setSnapshot(index: WorkloadIndex): void;
+  /** Replaces the tunnel server's TLS session ticket keys (a rotation). */
+  setTicketKeys(keys: Buffer): void;
+  /**
+   * Present when the data path holds its own copy of each credential with its key (worker
+   * processes); the identity manager then reports every issuance and departure.
+   */
+  readonly credentials?: {
+    issued(creds: IdentityCredentials, keyPem: string): void;
+    forgotten(identity: string): void;
+  };
+  /** Live connections as `/connections` rows (`worker` is the pid of the process that holds each). */
+  connectionRows(): Promise<ConnectionRow[]>;
+  /** The worker processes (empty when the data path runs in the agent's process). */
+  workers(): WorkerInfo[];
+  /** Passes a log-level change on to processes with their own loggers (validated by the caller). */
+  setLogLevel(level: string, component: string | undefined): void;
+  /** Present when the data path's metrics live in other processes: their registries, for a scrape. */
+  readonly remoteMetrics?: () => Promise<MetricsJson[]>;
+  /** How many processes serve the listeners now (0 before start, while draining, or when every worker died). */
+  serving(): number;
+  /** Stops accepting, lets connections finish until the deadline, closes the rest. Idempotent. */
+  drain(deadlineMs: number): Promise<DrainResult>;
+  /** Closes now, also in the middle of a drain. Idempotent. */
+  destroy(): Promise<unknown>;
+}
