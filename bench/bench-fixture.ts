@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { sniForIdentity } from '../src/agent/identity/manager.js';
+import { sniForIdentity } from '../src/agent/identity/sni.js';
 import type { Lab } from '../src/lab/index.js';
 import { HTTP_BODY_BYTES } from './bench-options.js';
 import { issueBenchCertificates, type BenchCertificates, type IssuedFiles } from './bench-certificates.js';

@@ -16,13 +16,13 @@ import { ControllerClient } from '../agent/control/client.js';
 import type { SourceInfo } from '../agent/admin/views.js';
 import type { CertificateSigner } from '../agent/identity/manager.js';
 import { LogLevels } from '../agent/admin/log-levels.js';
-import { MetricsServer } from '../agent/admin/metrics-server.js';
+import { PrometheusServer } from '../ops/prometheus-server.js';
 import { SnapshotStore } from '../agent/control/snapshot-store.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { IptablesManager } from '../iptables/manager.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
-import { createRootLogger } from './logger.js';
+import { createRootLogger } from '../ops/root-logger.js';
 import { loadStaticSnapshot, StaticSnapshotWatcher } from './static-source.js';
 
 /** Adds `meshlet agent`. */
@@ -193,7 +193,7 @@ async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: Log
         }),
   };
   const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit, source, token });
-  const metrics = new MetricsServer(agent.metrics, logLevels.child('metrics'));
+  const metrics = new PrometheusServer(agent.metrics.registry, logLevels.child('metrics'));
   const adminBound = await admin.start(config.ports.admin, config.adminAddress);
   const metricsBound = await metrics.start(config.ports.metrics, config.bindAddress);
   logLevels.root.info({ admin: adminBound, adminTokenFile: config.adminTokenFile, metrics: metricsBound }, 'admin and metrics bound');

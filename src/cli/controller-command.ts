@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { loadControllerConfig, type ControllerConfig } from '../controller/config.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
-import { createRootLogger } from './logger.js';
+import { createRootLogger } from '../ops/root-logger.js';
 
 /** Adds `meshlet controller`. */
 export function registerControllerCommand(program: Command): void {

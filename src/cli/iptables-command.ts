@@ -23,7 +23,7 @@ import { buildRules } from '../iptables/rule-builder.js';
 import { createCommandRunner, isValidNetnsName, type CommandRunner, type CommandRunnerOptions } from '../iptables/runner.js';
 import { EXIT_USAGE, MeshletError, isMeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS } from '../ops/root-logger.js';
 import { loadStaticSnapshot } from './static-source.js';
 
 /** What the iptables command needs from its caller. Only `createLogger` is required. */

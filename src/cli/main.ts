@@ -13,7 +13,7 @@ import { registerLabCommand } from './lab-command.js';
 import { registerLogLevelCommand } from './log-level-command.js';
 import { registerProxyConfigCommand } from './proxy-config-command.js';
 import { registerStatusCommand } from './status-command.js';
-import { createRootLogger } from './logger.js';
+import { createRootLogger } from '../ops/root-logger.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -4,7 +4,11 @@
  */
 import type { AddressInfo, ListenOptions, Server } from 'node:net';
 
-/** `server.listen(opts)` as a promise of the address actually bound (port 0 picks one). */
+/**
+ * `server.listen(opts)` as a promise of the address actually bound (port 0 picks one): the one
+ * listen helper of meshlet. `opts` may name a port and host or an inherited `fd` (reuseport
+ * sockets); a bind error rejects instead of escaping as an `'error'` event.
+ */
 export function listen(server: Server, opts: ListenOptions): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -1,7 +1,7 @@
 /**
  * Holds one certificate per local workload identity. Keys are generated here and never leave
- * the agent: a CSR goes to a {@link CertificateSigner} (the static-mode CA in-process today,
- * the controller over gRPC later) and the signed chain comes back. Certificates renew at
+ * the agent: a CSR goes to a {@link CertificateSigner} (the static-mode CA in-process, or the
+ * controller over gRPC) and the signed chain comes back. Certificates renew at
  * half-life; connections already open keep the context they were made with.
  */
 import { generateKeyPair } from 'node:crypto';
@@ -78,9 +78,6 @@ export interface IdentityManagerOptions {
   /** Told when an identity's credentials are dropped (its workload left). */
   readonly onForgotten?: (identity: string) => void;
 }
-
-/** The tunnel server name for an identity (see `tunnel-sni.ts`). */
-export { sniForIdentity };
 
 /**
  * Retry delays of a failing issuance: from 0.5 s (a controller that blinked is retried at once)

@@ -1,5 +1,5 @@
 /**
- * Every live proxied connection, for draining, for the access log and (later) the admin API.
+ * Every live proxied connection, for draining, for the access log and the admin API's `/connections`.
  * Bytes are read from the sockets' own counters once, at close: nothing is counted per chunk.
  */
 import type { Socket } from 'node:net';

@@ -13,7 +13,8 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
-import { IdentityManager, sniForIdentity } from '../../../src/agent/identity/manager.js';
+import { IdentityManager } from '../../../src/agent/identity/manager.js';
+import { sniForIdentity } from '../../../src/agent/identity/sni.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
 
 const [caDir, agent, portText, identity, serverIdentity, ...targets] = process.argv.slice(2);

@@ -15,7 +15,7 @@ import { newAdminToken, writeAdminToken } from '../../../src/agent/admin/token.j
 import { Agent, type CaptureDrift, type CaptureRules } from '../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity/manager.js';
-import { MetricsServer } from '../../../src/agent/admin/metrics-server.js';
+import { PrometheusServer } from '../../../src/ops/prometheus-server.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import type { LocalHttpLimits } from '../../../src/ops/http-limits.js';
@@ -97,7 +97,7 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {},
   const tokenFile = join(dir, 'run', 'admin-token');
   await writeAdminToken(tokenFile, token);
   const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1), token, limits: adminLimits });
-  const metrics = new MetricsServer(agent.metrics, logger);
+  const metrics = new PrometheusServer(agent.metrics.registry, logger);
   t.teardown(() => admin.close());
   t.teardown(() => metrics.close());
   const adminAddr = await admin.start(config.ports.admin, config.adminAddress);

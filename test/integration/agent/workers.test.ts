@@ -18,7 +18,7 @@ import { newAdminToken } from '../../../src/agent/admin/token.js';
 import { Agent } from '../../../src/agent/agent.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity/manager.js';
-import { MetricsServer } from '../../../src/agent/admin/metrics-server.js';
+import { PrometheusServer } from '../../../src/ops/prometheus-server.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
@@ -69,7 +69,7 @@ async function workersRig(t: Teardown): Promise<Rig> {
   const snapshot: NodeSnapshot = { version: 'v1', node: 'node1', nodeAddress: '127.0.0.1', trustDomain: TD, localWorkloads: [serverWorkload], workloads: [serverWorkload], services: [] };
   await agent.applySnapshot(snapshot);
   const admin = new AdminServer({ agent, logger, quit: () => undefined, token: ADMIN_TOKEN });
-  const metrics = new MetricsServer(agent.metrics, logger);
+  const metrics = new PrometheusServer(agent.metrics.registry, logger);
   t.teardown(() => admin.close());
   t.teardown(() => metrics.close());
   const adminAddr = await admin.start(0, '127.0.0.1');

@@ -20,6 +20,7 @@ import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import { ThrottledLog } from '../../../ops/throttled-log.js';
 import type { IdentitySource } from '../../identity/manager.js';
 import { PeerCounter } from '../../../ops/peer-counter.js';
+import { listen } from '../../../ops/listen.js';
 import { DEFAULT_TUNNEL_SERVER_LIMITS, type TunnelLimitReason, type TunnelServerLimits } from './limits.js';
 import { applySessionWindow, TUNNEL_SESSION_MEMORY_MB, TUNNEL_SETTINGS } from './settings.js';
 
@@ -189,13 +190,7 @@ export class TunnelServer {
 
   /** Binds the listener; resolves with the address actually bound. */
   listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listen(this.server, { port, host });
   }
 
   /** Open HTTP/2 sessions. */
