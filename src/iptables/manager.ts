@@ -140,7 +140,7 @@ export class IptablesManager {
       const report: { -readonly [F in IpFamily]?: FamilyDrift } = {};
       for (const family of this.#families) report[family] = diffFamily(rules[family], await this.#save(family));
       const inSync = this.#families.every((f) => report[f]?.inSync === true);
-      if (!inSync) this.#log.warn({ ...report }, 'capture rules drifted');
+      if (!inSync) this.#log.warn({ code: 'MESHLET_ERR_IPTABLES_DRIFT', ...report }, 'capture rules drifted');
       return { inSync, ...report };
     });
   }

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_TUNNEL_HANDSHAKE: 'The mTLS handshake of a tunnel connection failed.',
   MESHLET_ERR_TUNNEL_CONNECT: 'A tunnel CONNECT request failed or was refused.',
   MESHLET_ERR_TUNNEL_IDENTITY: 'A tunnel peer presented an identity other than the expected one.',
+  MESHLET_ERR_TUNNEL_PEER_LOST: 'An established tunnel peer stopped answering keepalive PINGs; its session was closed.',
   MESHLET_ERR_TUNNEL_LIMIT: 'A tunnel peer reached a limit of the tunnel port (connections, handshakes, streams, session age or idleness) and was refused or closed.',
   MESHLET_ERR_POLICY_DENIED: 'Mesh policy refused a connection.',
   MESHLET_ERR_CERT: 'A certificate could not be issued, loaded or verified.',

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CODES, MeshletError, isMeshletError, isNormalDisconnect } from '../../../src/mesh/errors.js';
 
@@ -14,6 +15,23 @@ t.test('every error code is documented in docs/errors.md', async (t) => {
   for (const code of documented) {
     t.ok(code in ERROR_CODES, `${code} in docs exists in code`);
   }
+});
+
+const srcDir = fileURLToPath(new URL('../../../../src', import.meta.url));
+
+/** Every `.ts` file under `dir`, recursively. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+t.test('every error code is raised or logged somewhere in src (a documented code nobody uses is dead)', async (t) => {
+  const files = sourceFiles(srcDir).filter((f) => !f.endsWith(join('mesh', 'errors.ts')));
+  t.ok(files.length > 50, `found ${files.length} source files`);
+  const text = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const unused = Object.keys(ERROR_CODES).filter((code) => !text.includes(`'${code}'`));
+  t.same(unused, []);
 });
 
 t.test('MeshletError carries code, cause and details', async (t) => {

@@ -302,7 +302,7 @@ export class TunnelPool {
         return;
       }
       const deadline = setTimeout(() => {
-        log.warn({ code: 'MESHLET_ERR_TUNNEL_HANDSHAKE', timeoutMs: this.pingTimeoutMs }, 'tunnel peer stopped answering PING; closing the session');
+        log.warn({ code: 'MESHLET_ERR_TUNNEL_PEER_LOST', timeoutMs: this.pingTimeoutMs }, 'tunnel peer stopped answering PING; closing the session');
         session.destroy();
       }, this.pingTimeoutMs);
       deadline.unref();
@@ -348,5 +348,3 @@ export class TunnelPool {
     this.entries.clear();
   }
 }
-
-export type { ClientHttp2Stream };
