@@ -120,7 +120,8 @@ t.test('L4 data path in a two-node lab', async (t) => {
         const tunnels = ss.stdout.trim().split('\n').filter((l) => l.trim() !== '');
         // Each of the agent's data-path workers (one per core by default) pools its own tunnels.
         const workers = availableParallelism();
-        t.ok(tunnels.length >= 1 && tunnels.length <= workers, `at most one TCP connection node1 -> node2:15008 per worker (${workers}): ${ss.stdout.trim()}`);
+        t.ok(tunnels.length >= 1, `a TCP connection node1 -> node2:15008 (found ${tunnels.length}): ${ss.stdout.trim()}`);
+        t.ok(tunnels.length <= workers, `at most one TCP connection node1 -> node2:15008 per worker (found ${tunnels.length}, workers ${workers}): ${ss.stdout.trim()}`);
         holder.stdin?.end();
         holder.kill('SIGTERM');
       });

@@ -52,13 +52,15 @@ t.test('agents start in their node namespace, are ready, stop, restart and die w
 
   await lab.startAgent('n1');
   const secondPid = lab.agentPid('n1');
-  t.ok(secondPid !== undefined && secondPid !== firstPid, 'startAgent started a new process and waited for it');
+  t.type(secondPid, 'number', 'startAgent waited for the new process');
+  t.not(secondPid, firstPid, 'startAgent started a new process');
 
   await lab.killAgent('n2');
   t.equal(lab.agentPid('n2'), undefined, 'killAgent resolves once it is dead');
 
   await lab.down();
-  t.ok(secondPid !== undefined && !pidAlive(secondPid), 'down stopped the remaining agent');
+  t.type(secondPid, 'number', 'the remaining agent had a pid');
+  t.equal(secondPid === undefined ? undefined : pidAlive(secondPid), false, 'down stopped the remaining agent');
   t.same(await listLabNetns('tagent'), []);
 });
 

@@ -71,7 +71,7 @@ t.test("loopback test mode: the agent's own ports are refused, a workload port i
     t.equal(await connectStatus(rig, '127.0.0.1', port), 403, `CONNECT 127.0.0.1:${port} refused`);
   }
   const listeners = rig.agent.listeners;
-  t.ok(listeners !== undefined, 'the agent is listening');
+  t.not(listeners, undefined, 'the agent is listening');
   for (const port of [listeners?.tunnel.port, listeners?.readiness.port, listeners?.inbound[0]?.port, listeners?.outbound[0]?.port]) {
     t.equal(await connectStatus(rig, '127.0.0.1', port ?? 0), 403, `CONNECT to the agent's port ${port} refused`);
   }

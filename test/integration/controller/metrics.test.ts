@@ -53,7 +53,8 @@ t.test('/metrics shows agents, pushes, snapshot bytes and CSRs', async (t) => {
   const bound = await controller.start();
   t.teardown(() => controller.close());
   const metricsPort = controller.metricsBound?.port;
-  t.ok(metricsPort !== undefined && metricsPort > 0, 'metrics bound to a free port');
+  t.type(metricsPort, 'number', 'metrics bound');
+  t.ok((metricsPort ?? 0) > 0, `metrics bound to a free port (${metricsPort})`);
   const url = `http://127.0.0.1:${metricsPort}`;
   const scrape = async (): Promise<string> => (await fetch(`${url}/metrics`)).text();
 

@@ -11,7 +11,8 @@ t.test('defaults and freezing', async (t) => {
   t.equal(c.trustDomain, 'cluster.local');
   t.equal(c.manageIptables, true);
   t.equal(c.drainDeadlineMs, 20_000);
-  t.ok(Object.isFrozen(c) && Object.isFrozen(c.ports), 'deep-frozen');
+  t.ok(Object.isFrozen(c), 'the config is frozen');
+  t.ok(Object.isFrozen(c.ports), 'its ports are frozen (deep)');
 });
 
 t.test('environment fills what flags leave out; flags win', async (t) => {

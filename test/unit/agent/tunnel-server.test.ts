@@ -1,6 +1,6 @@
 /** The tunnel server's CONNECT authority parsing: only `<ip>:<port>` and `[<ip>]:<port>` pass. */
 import t from 'tap';
-import { parseAuthority } from '../../../src/agent/proxy/tunnel/server.js';
+import { parseAuthority } from '../../../src/mesh/address.js';
 
 t.test('IPv4 and bracketed IPv6 authorities parse', async (t) => {
   t.same(parseAuthority('198.18.1.2:8080'), { address: '198.18.1.2', port: 8080 });

@@ -10,7 +10,8 @@ t.test('YAML registry with join tokens: defaults', async (t) => {
   t.same(c.ca, { kind: 'directory', dir: '/var/lib/meshlet-controller/ca' });
   t.equal(c.kubernetesAuth, false);
   t.equal(c.certTtlSeconds, 86_400);
-  t.ok(Object.isFrozen(c) && Object.isFrozen(c.registry));
+  t.ok(Object.isFrozen(c), 'the config is frozen');
+  t.ok(Object.isFrozen(c.registry), 'its registry is frozen (deep)');
 });
 
 t.test('Kubernetes: TokenReview auth on by default; CA in a Secret', async (t) => {
@@ -35,7 +36,8 @@ t.test('every bad field at once', async (t) => {
     loadControllerConfig({ listen: 'nowhere', caCert: '/x', certTtl: '5', logLevel: 'loud', bogus: 1 }, {});
     t.fail('should throw');
   } catch (err) {
-    t.ok(err instanceof MeshletError && err.code === 'MESHLET_ERR_CONFIG_INVALID');
+    t.type(err, MeshletError);
+    t.equal((err as MeshletError).code, 'MESHLET_ERR_CONFIG_INVALID');
     const text = (err as MeshletError).details.join('\n');
     for (const f of ['--registry/--kubernetes', '--listen="nowhere"', '--ca-cert/--ca-key', '--cert-ttl="5"', '--log-level="loud"', 'bogus=1', '--join-tokens']) {
       t.ok(text.includes(f), `names ${f}`);

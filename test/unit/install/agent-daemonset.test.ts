@@ -59,7 +59,8 @@ t.test('the agent has only NET_ADMIN and NET_RAW', async (t) => {
 
 t.test('readiness is /healthz/ready on the readiness port', async (t) => {
   t.same(container.readinessProbe?.httpGet, { path: '/healthz/ready', port: 15021 });
-  t.ok(container.resources?.requests?.['cpu'] && container.resources.requests['memory'], 'resource requests');
+  t.ok(container.resources?.requests?.['cpu'], 'a CPU request');
+  t.ok(container.resources?.requests?.['memory'], 'a memory request');
 });
 
 t.test('the state directory (the persisted snapshot) is a writable hostPath: it outlives the pod', async (t) => {

@@ -61,7 +61,8 @@ t.test('the plan is deterministic and stays inside the benchmark range', async (
     t.ok(ipv4InCidr(p.address, '198.18.0.0/15'), `${p.address} in 198.18.0.0/15`);
     t.notOk(ipv4InCidr(p.address, FABRIC_CIDR), `${p.address} not in the fabric subnet`);
     const node = plan.nodes.find((n) => n.name === p.node);
-    t.ok(node !== undefined && ipv4InCidr(p.address, node.podCidr), `${p.address} in its node's subnet`);
+    t.not(node, undefined, `pod ${p.address} is on a known node (${p.node})`);
+    t.ok(node !== undefined && ipv4InCidr(p.address, node.podCidr), `${p.address} in its node's subnet ${node?.podCidr}`);
   }
   for (const s of plan.services) t.ok(ipv4InCidr(s.vip, SERVICE_CIDR), `${s.vip} in ${SERVICE_CIDR}`);
   t.ok(ipv4InCidr(POD_GATEWAY, '169.254.0.0/16'), 'the gateway is link-local');

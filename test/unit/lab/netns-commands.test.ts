@@ -31,7 +31,8 @@ t.test('every command acts inside a namespace of the lab, never in the host netn
   for (const args of buildNetnsCommands(plan)) {
     const line = args.join(' ');
     const target = args[0] === '-n' ? args[1] : args[0] === 'netns' && (args[1] === 'add' || args[1] === 'exec') ? args[2] : undefined;
-    t.ok(target !== undefined && own.has(target), `scoped to a lab namespace: ip ${line}`);
+    t.not(target, undefined, `names a namespace: ip ${line}`);
+    t.ok(own.has(target ?? ''), `scoped to a lab namespace (${target}): ip ${line}`);
     if (args.includes('route') && args.includes('default')) {
       t.ok(plan.pods.some((p) => p.netns === target), `only pods get a default route (to their node): ${line}`);
     }

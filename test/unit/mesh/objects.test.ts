@@ -98,7 +98,7 @@ spec:
 `;
   const [vm, ...rest] = parseObjects(text, 'vm.yaml');
   t.equal(rest.length, 0, 'empty documents are skipped');
-  t.ok(vm !== undefined && vm.kind === 'Workload');
+  t.equal(vm?.kind, 'Workload', 'the document is a Workload');
   if (vm?.kind !== 'Workload') return;
   t.equal(vm.namespace, 'default', 'namespace defaults to default');
   t.equal(vm.serviceAccount, 'default', 'service account defaults to default');

@@ -69,7 +69,9 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
       { group: 'meshlet.io', version: 'v1alpha1', resource: 'meshtlses', verbs: ['list', 'watch'] },
     ],
   );
-  t.ok(Object.isFrozen(KUBERNETES_RESOURCES) && KUBERNETES_RESOURCES.every((r) => Object.isFrozen(r)));
+  t.ok(Object.isFrozen(KUBERNETES_RESOURCES), 'the list is frozen');
+  t.ok(KUBERNETES_RESOURCES.length > 0, 'the list is not empty');
+  t.same(KUBERNETES_RESOURCES.filter((r) => !Object.isFrozen(r)), [], 'every entry is frozen');
   t.same(KUBERNETES_RESOURCES.map(collectionPath).slice(2, 5), ['/api/v1/pods', '/api/v1/services', '/apis/meshlet.io/v1alpha1/workloads']);
   t.same(KUBERNETES_RESOURCES.map(resourceName).slice(3), ['services', 'workloads.meshlet.io', 'meshtlses.meshlet.io']);
 });
