@@ -109,7 +109,9 @@ t.test('watch: live events, bookmarks only when allowed, timeoutSeconds, cuts', 
   const rv = api.store.rev;
   const live = readEvents(api, `/api/v1/pods?watch=true&resourceVersion=${rv}&allowWatchBookmarks=true`, 2);
   const plain = readEvents(api, `/api/v1/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1`, 5);
-  for (let i = 0; i < 100 && api.activeWatches('pods') < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  // Generous bound (10 s): the watches open as soon as the requests land, even on a busy machine.
+  for (let i = 0; i < 1000 && api.activeWatches('pods') < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(api.activeWatches('pods'), 2, 'both pod watches are open');
   api.apply(pod('a', '198.18.1.1'));
   t.equal(api.bookmark(), 1, 'one watch asked for bookmarks');
   const events = (await live).events;
@@ -119,7 +121,8 @@ t.test('watch: live events, bookmarks only when allowed, timeoutSeconds, cuts', 
   t.ok(timedOut.ended, 'timeoutSeconds ends the watch');
   t.same(timedOut.events.map((e) => e['type']), ['ADDED']);
   const cut = readEvents(api, '/api/v1/nodes?watch=true&resourceVersion=1000', 5);
-  for (let i = 0; i < 100 && api.activeWatches('nodes') < 1; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && api.activeWatches('nodes') < 1; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(api.activeWatches('nodes'), 1, 'the node watch is open');
   t.equal(api.cutWatches(), 1);
   t.ok((await cut).ended);
 });
