@@ -9,6 +9,7 @@
  * own, the cloud metadata service) would make the agent a relay to the node itself (issue 9).
  */
 import { isIP } from 'node:net';
+import { formatIpv6 } from './address.js';
 
 /** An IP family, named after the iptables tool that handles it. */
 export type IpFamily = 'ipv4' | 'ipv6';
@@ -157,28 +158,4 @@ function ipv6Words(value: string): number[] {
   const tailWords = tail === undefined || tail === '' ? [] : tail.split(':');
   const fill = tail === undefined ? [] : new Array<string>(8 - headWords.length - tailWords.length).fill('0');
   return [...headWords, ...fill, ...tailWords].map((w) => Number.parseInt(w, 16));
-}
-
-/** RFC 5952 text: lowercase, no leading zeros, the first longest run (2+) of zero words as `::`. */
-function formatIpv6(words: readonly number[]): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < words.length; ) {
-    if (words[i] !== 0) {
-      i += 1;
-      continue;
-    }
-    let j = i;
-    while (j < words.length && words[j] === 0) j += 1;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = words.map((w) => w.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const left = hex.slice(0, bestStart).join(':');
-  const right = hex.slice(bestStart + bestLen).join(':');
-  return `${left}::${right}`;
 }

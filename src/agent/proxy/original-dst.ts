@@ -5,6 +5,7 @@
  * socket's file descriptor (Node has no binding for it). About 3 µs a call.
  */
 import type { Socket } from 'node:net';
+import { formatIpv6 } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import type { SocketAddress } from '../../mesh/types.js';
 import { describeErrno, lastErrno, libc, socketFd } from '../../ops/libc.js';
@@ -62,32 +63,9 @@ export function decodeSockaddr(buf: Buffer): SocketAddress {
     return { address: `${buf[4]}.${buf[5]}.${buf[6]}.${buf[7]}`, port, family: 4 };
   }
   if (family === AF_INET6) {
-    const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(8 + i * 2).toString(16));
-    return { address: compressIPv6(groups), port, family: 6 };
+    const words: number[] = [];
+    for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(8 + i * 2));
+    return { address: formatIpv6(words), port, family: 6 };
   }
   throw new MeshletError('MESHLET_ERR_ORIGINAL_DST', `unexpected address family ${family} from SO_ORIGINAL_DST`);
-}
-
-/** RFC 5952 text form of eight hex groups: the longest run of two or more zero groups is `::`. */
-function compressIPv6(groups: string[]): string {
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) return groups.join(':');
-  const head = groups.slice(0, bestStart).join(':');
-  const tail = groups.slice(bestStart + bestLen).join(':');
-  return `${head}::${tail}`;
 }

@@ -12,6 +12,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import { hostPort } from '../../../mesh/address.js';
 import { MeshletError } from '../../../mesh/errors.js';
 import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import type { IdentityCredentials, IdentitySource } from '../../identity/manager.js';
@@ -93,10 +94,8 @@ function onPooledStreamClose(this: PooledStream): void {
   if (entry.streams === 0) entry.idleSince = performance.now();
 }
 
-/** Formats `address:port`, bracketing IPv6. */
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
+// Re-exported only until proxy/outbound.ts and proxy/inbound.ts import it from mesh/address.
+export { hostPort };
 
 /** Returns an Error (the TLS verifier's convention) unless `cert` carries exactly `expected`. */
 export function verifyPeerIdentity(cert: PeerCertificate, expected: string): Error | undefined {

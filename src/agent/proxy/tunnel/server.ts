@@ -13,9 +13,10 @@
  * RST_STREAM(REFUSED_STREAM): nothing was done, the client may retry elsewhere.
  */
 import http2, { constants as h2, type Http2SecureServer, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { parseAuthority } from '../../../mesh/address.js';
 import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import { ThrottledLog } from '../../../ops/throttled-log.js';
 import type { IdentitySource } from '../../identity/manager.js';
@@ -107,19 +108,6 @@ interface TunnelSession extends Http2Session {
 
 interface CountedStream extends ServerHttp2Stream {
   [kSession]?: SessionState | undefined;
-}
-
-/** Parses a CONNECT authority (`1.2.3.4:80`, `[::1]:80`). */
-export function parseAuthority(authority: string | undefined): { address: string; port: number } | undefined {
-  if (authority === undefined) return undefined;
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(authority);
-  if (m === null) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  // The pattern only picks the characters: `0`, `127.1` or `999.1.1.1` must not reach a dial,
-  // where getaddrinfo would read them as addresses (found by fuzzing). Brackets hold IPv6 only.
-  if (m[1] !== undefined ? isIP(m[1]) !== 6 : isIP(m[2] ?? '') !== 4) return undefined;
-  return { address: (m[1] ?? m[2]) as string, port };
 }
 
 /** The tunnel listener. */
