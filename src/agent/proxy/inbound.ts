@@ -13,7 +13,7 @@ import type { ConnectionOutcome } from '../policy/outcomes.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import { originalDst } from './original-dst.js';
 import { abort, splice } from './splice.js';
-import { hostPort } from './tunnel/pool.js';
+import { hostPort } from '../../mesh/address.js';
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import { decideInbound } from '../policy/inbound-decision.js';

@@ -17,7 +17,8 @@ import { planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
 import { BalancerRegistry } from '../policy/balancer.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { abort, splice } from './splice.js';
-import { hostPort, type TunnelPool } from './tunnel/pool.js';
+import { hostPort, plainAddress } from '../../mesh/address.js';
+import type { TunnelPool } from './tunnel/pool.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 
 /** Options of {@link OutboundProxy}. */
@@ -52,12 +53,6 @@ export interface CapturedAddresses {
  */
 export function capturedAddresses(socket: Socket): CapturedAddresses {
   return { source: plainAddress(socket.remoteAddress), destination: originalDst(socket) };
-}
-
-/** Strips the IPv4-mapped prefix a dual-stack socket reports. */
-export function plainAddress(address: string | undefined): string {
-  if (address === undefined) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** Handles captured outbound connections. */

@@ -94,9 +94,6 @@ function onPooledStreamClose(this: PooledStream): void {
   if (entry.streams === 0) entry.idleSince = performance.now();
 }
 
-// Re-exported only until proxy/outbound.ts and proxy/inbound.ts import it from mesh/address.
-export { hostPort };
-
 /** Returns an Error (the TLS verifier's convention) unless `cert` carries exactly `expected`. */
 export function verifyPeerIdentity(cert: PeerCertificate, expected: string): Error | undefined {
   const ids = spiffeIdsFromSubjectAltName(cert.subjectaltname ?? '');
