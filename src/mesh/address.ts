@@ -1,6 +1,6 @@
 /**
  * The one module of address text helpers: `host:port` formatting, CONNECT authority parsing,
- * RFC 5952 IPv6 text and IPv4-mapped stripping. Pure (plain strings and numbers in and out), so
+ * RFC 5952 IPv6 text, IPv4-mapped stripping and the `Forwarded: for=` address. Pure (plain strings and numbers in and out), so
  * the agent, the tunnel and the fuzz targets share one behaviour. Whether an address may be a
  * workload's is a separate policy: `workload-address.ts`.
  */
@@ -52,4 +52,15 @@ export function formatIpv6(words: readonly number[]): string {
   const left = hex.slice(0, bestStart).join(':');
   const right = hex.slice(bestStart + bestLen).join(':');
   return `${left}::${right}`;
+}
+
+/**
+ * The original client address a peer agent put in `Forwarded: for="addr:port"` (RFC 7239),
+ * for the access log only: it is the peer's claim, never used for policy.
+ */
+export function forwardedFor(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.length > 128) return undefined;
+  const m = /(?:^|[;,\s])for="?([0-9a-fA-F.:[\]]+)"?/.exec(value);
+  return m?.[1];
 }

@@ -13,7 +13,7 @@ import type { ConnectionOutcome } from '../policy/outcomes.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import { originalDst } from './original-dst.js';
 import { abort, splice } from './splice.js';
-import { hostPort } from '../../mesh/address.js';
+import { forwardedFor, hostPort } from '../../mesh/address.js';
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import { decideInbound } from '../policy/inbound-decision.js';
@@ -183,17 +183,6 @@ export class InboundProxy {
 }
 
 function noop(): void {}
-
-/**
- * The original client address a peer agent put in `Forwarded: for="addr:port"` (RFC 7239),
- * for the access log only: it is the peer's claim, never used for policy.
- */
-export function forwardedFor(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.length > 128) return undefined;
-  const m = /(?:^|[;,\s])for="?([0-9a-fA-F.:[\]]+)"?/.exec(value);
-  return m?.[1];
-}
 
 function onConnectTimeout(this: Socket): void {
   this.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));

@@ -5,9 +5,7 @@
  */
 import fc from 'fast-check';
 import { isIP } from 'node:net';
-import { forwardedFor } from '../../../src/agent/proxy/inbound.js';
-import { hostPort } from '../../../src/mesh/address.js';
-import { parseAuthority } from '../../../src/mesh/address.js';
+import { forwardedFor, hostPort, parseAuthority } from '../../../src/mesh/address.js';
 import { textCodec, typedValueCodec } from '../corpus.js';
 import { holds, noThrow, same } from '../expect.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';

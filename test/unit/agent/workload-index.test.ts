@@ -91,15 +91,6 @@ t.test('inbound policy: no open relay, identity must match, STRICT refuses plain
   t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'local' }, NO_PORTS).allow, true, 'same-node mesh traffic is allowed under STRICT');
 });
 
-t.test('Forwarded header parsing for the access log', async (t) => {
-  const { forwardedFor } = await import('../../../src/agent/proxy/inbound.js');
-  t.equal(forwardedFor('for="198.18.1.10:40000"'), '198.18.1.10:40000');
-  t.equal(forwardedFor('for="[fd00::1]:80"'), '[fd00::1]:80');
-  t.equal(forwardedFor(undefined), undefined);
-  t.equal(forwardedFor('by=x'), undefined);
-  t.equal(forwardedFor('for="<script>"'), undefined, 'only address characters are taken');
-});
-
 function noPick(): never {
   throw new Error('a workload address picks no endpoint');
 }

@@ -3,7 +3,7 @@
  * (test/fuzz/targets/tunnel-headers.ts) and covered in test/unit/agent/tunnel-server.test.ts.
  */
 import t from 'tap';
-import { formatIpv6, hostPort, parseAuthority, plainAddress } from '../../../src/mesh/address.js';
+import { formatIpv6, forwardedFor, hostPort, parseAuthority, plainAddress } from '../../../src/mesh/address.js';
 
 t.test('hostPort brackets IPv6 only', async (t) => {
   t.equal(hostPort('10.0.0.1', 80), '10.0.0.1:80');
@@ -32,4 +32,14 @@ t.test('formatIpv6 is RFC 5952: lowercase, no leading zeros, first longest run o
   t.equal(formatIpv6([0, 0, 0, 0, 0, 0, 0, 1]), '::1');
   t.equal(formatIpv6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 'fe80::');
   t.equal(formatIpv6([0xABCD, 0, 0, 0, 0, 0, 0, 0]), 'abcd::');
+});
+
+t.test('forwardedFor reads the address of Forwarded: for= (access log only)', async (t) => {
+  t.equal(forwardedFor('for="198.18.1.10:40000"'), '198.18.1.10:40000');
+  t.equal(forwardedFor('for="[fd00::1]:80"'), '[fd00::1]:80');
+  t.equal(forwardedFor(undefined), undefined);
+  t.equal(forwardedFor('by=x'), undefined);
+  t.equal(forwardedFor('for="<script>"'), undefined, 'only address characters are taken');
+  t.equal(forwardedFor(['for="10.0.0.1:1"', 'for="10.0.0.2:2"']), '10.0.0.1:1', 'the first of repeated headers');
+  t.equal(forwardedFor(`for="10.0.0.1:1";${'x'.repeat(128)}`), undefined, 'an overlong header is not read');
 });
