@@ -145,10 +145,10 @@ export class DataPlane implements DataPath {
   async listenOnFds(fds: ListenerFds): Promise<ListenerAddresses> {
     try {
       const outbound: AddressInfo[] = [];
-      for (const fd of fds.outbound) outbound.push(await listenOnFd(this.captureServer((s) => this.outbound.onConnection(s)), fd));
+      for (const fd of fds.outbound) outbound.push(await listen(this.captureServer((s) => this.outbound.onConnection(s)), { fd }));
       const inbound: AddressInfo[] = [];
-      for (const fd of fds.inbound) inbound.push(await listenOnFd(this.captureServer((s) => this.inbound.onPlaintext(s)), fd));
-      const tunnel = await listenOnFd(this.tunnelServer.server, fds.tunnel);
+      for (const fd of fds.inbound) inbound.push(await listen(this.captureServer((s) => this.inbound.onPlaintext(s)), { fd }));
+      const tunnel = await listen(this.tunnelServer.server, { fd: fds.tunnel });
       for (const a of [...outbound, ...inbound, tunnel]) this.agentPorts.add(a.port);
       return { outbound, inbound, tunnel };
     } catch (err) {
@@ -264,15 +264,4 @@ export class DataPlane implements DataPath {
     this.force();
     return p;
   }
-}
-
-/** `server.listen({ fd })` as a promise of the bound address (the server then owns the fd). */
-function listenOnFd(server: Server, fd: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd }, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
