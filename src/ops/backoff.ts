@@ -2,8 +2,8 @@
  * The one retry backoff of meshlet: exponential with jitter and a ceiling, reset after a success.
  * Jitter matters: the agents of a cluster that lost its controller (or the informers of a
  * controller that lost its API server) at the same moment must not all come back at once.
- * Used by the controller client, certificate issuance and the controller's Kubernetes
- * informers and watches.
+ * Used by the controller client, certificate issuance, data-path worker restarts and the
+ * controller's Kubernetes informers and watches.
  */
 
 /** Options of {@link Backoff}. */

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
+import { Backoff } from '../../ops/backoff.js';
 import type { Listeners, WorkerInfo } from '../proxy/data-path.js';
 import { parseWorkerMessage, type FromWorker, type ToWorker, type WireAddress, type WorkerQuery } from './protocol.js';
 
@@ -39,13 +40,19 @@ interface Slot {
   child: ChildProcess | undefined;
   serving: boolean;
   restarts: number;
-  backoffMs: number;
+  /** Delays between restarts of this worker (the one Backoff: doubling, jittered, capped). */
+  readonly backoff: Backoff;
   startedAt: number;
   timer: NodeJS.Timeout | undefined;
   exited: Promise<void>;
 }
 
 const QUERY_TIMEOUT_MS = 2_000;
+/**
+ * Restart delays: the first one short (a crashed worker is capacity lost now), doubling to a
+ * ceiling that keeps a worker crashing at start from forking in a loop. The jitter spreads
+ * workers that died together (one bad input reaching them all) over the interval.
+ */
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 /** A worker that served this long before dying restarts after the first backoff step again. */
@@ -70,7 +77,7 @@ export class WorkerPool {
     this.logger = opts.logger;
     this.entry = opts.entry ?? fileURLToPath(new URL('./main.js', import.meta.url));
     this.slots = Array.from({ length: opts.size }, (_, index) => ({
-      index, child: undefined, serving: false, restarts: 0, backoffMs: BACKOFF_FIRST_MS, startedAt: 0, timer: undefined, exited: Promise.resolve(),
+      index, child: undefined, serving: false, restarts: 0, backoff: new Backoff({ initialMs: BACKOFF_FIRST_MS, maxMs: BACKOFF_MAX_MS }), startedAt: 0, timer: undefined, exited: Promise.resolve(),
     }));
   }
 
@@ -230,9 +237,8 @@ export class WorkerPool {
     if (wasServing) this.opts.onServing(this.serving);
     if (this.stopping) return;
     if (!wasServing) return; // a failed start is the caller's to handle (start() rejects)
-    if (Date.now() - slot.startedAt > BACKOFF_RESET_MS) slot.backoffMs = BACKOFF_FIRST_MS;
-    const delay = slot.backoffMs;
-    slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
+    if (Date.now() - slot.startedAt > BACKOFF_RESET_MS) slot.backoff.reset();
+    const delay = slot.backoff.next();
     slot.restarts += 1;
     this.opts.onRestart();
     this.logger.error({ worker: slot.index, workerPid: child.pid, code, signal, restartInMs: delay }, 'data-path worker died; restarting it');
@@ -247,8 +253,7 @@ export class WorkerPool {
       if (this.stopping) return;
       slot.restarts += 1;
       this.opts.onRestart();
-      const delay = slot.backoffMs;
-      slot.backoffMs = Math.min(slot.backoffMs * 2, BACKOFF_MAX_MS);
+      const delay = slot.backoff.next();
       slot.timer = setTimeout(() => this.restart(slot), delay);
       slot.timer.unref();
     });
