@@ -34,7 +34,7 @@ export interface WorkerDataPathOptions {
 
 /** Data-path workers and the ports they share. */
 export class WorkerDataPath implements DataPath {
-  readonly pool: WorkerPool;
+  private readonly pool: WorkerPool;
   private readonly opts: WorkerDataPathOptions;
   private readonly reserved: ReuseportSocket[] = [];
   private readonly creds = new Map<string, WireCredentials>();
@@ -108,7 +108,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   /** Takes an issued or renewed certificate with its key and passes it to every worker. */
-  credentialsIssued(creds: IdentityCredentials, keyPem: string): void {
+  private credentialsIssued(creds: IdentityCredentials, keyPem: string): void {
     const wire: WireCredentials = {
       identity: creds.identity, chainPem: creds.chainPem, keyPem, trustBundlePem: creds.trustBundlePem,
       serial: creds.serial, notBefore: creds.notBefore, notAfter: creds.notAfter, sni: creds.sni,
@@ -118,7 +118,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   /** Drops a departed identity here and in every worker. */
-  credentialsForgotten(identity: string): void {
+  private credentialsForgotten(identity: string): void {
     this.creds.delete(identity);
     this.pool.broadcast({ type: 'forget', identity });
   }
@@ -160,7 +160,7 @@ export class WorkerDataPath implements DataPath {
   }
 
   /** Every worker's metrics registry, for the primary's scrape. */
-  async metrics(): Promise<MetricsJson[]> {
+  private async metrics(): Promise<MetricsJson[]> {
     const answers = await this.pool.query('metrics');
     return answers.filter((a): a is MetricsJson => Array.isArray(a));
   }
