@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { MeshletError } from '../mesh/errors.js';
 import { parseSpiffeId } from '../mesh/identity.js';
-import { isDnsSubdomain } from '../mesh/objects/checks.js';
+import { isDnsSubdomain } from '../mesh/validate/formats.js';
 import { MIN_RSA_BITS, nodeRsaSigner, SAN_URI } from '../mesh/x509.js';
 import { randomSerialHex, validity } from './certificate-fields.js';
 import type { IssuedCertificate } from './leaf-certificate.js';

@@ -14,7 +14,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
-import { formatValue } from '../../mesh/objects/report.js';
+import { formatValue } from '../../mesh/validate/values.js';
 import { decodeSnapshot, encodeClusterView, snapshotToWire, type SnapshotWire } from '../../mesh/snapshot-wire/encode.js';
 import type { SnapshotExpectations } from '../../mesh/snapshot-wire/decode.js';
 import type { NodeSnapshot } from '../../mesh/types.js';

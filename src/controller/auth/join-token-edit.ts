@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isSeq, YAMLSeq } from 'yaml';
 import { writeFileAtomic } from '../../ops/atomic-write.js';
 import { MeshletError } from '../../mesh/errors.js';
-import { isDnsSubdomain } from '../../mesh/objects/checks.js';
+import { isDnsSubdomain } from '../../mesh/validate/formats.js';
 import { generateJoinToken, hashJoinToken, parseJoinTokens, type JoinTokenEntry, type ParsedJoinTokens } from './join-token-file.js';
 
 /** An edit waits this long for another one to finish; an edit takes milliseconds. */

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { MeshletError } from '../../mesh/errors.js';
-import { isDnsSubdomain } from '../../mesh/objects/checks.js';
+import { isDnsSubdomain } from '../../mesh/validate/formats.js';
 
 /**
  * Prefix of tokens meshlet generates. It makes a leaked token recognisable (secret scanners,

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { isMeshletError, MeshletError } from '../../mesh/errors.js';
-import { isDnsSubdomain } from '../../mesh/objects/checks.js';
+import { isDnsSubdomain } from '../../mesh/validate/formats.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import type { AgentAuthenticator, AgentPrincipal } from '../contracts.js';
 import { bearerToken, tokenDigest, unauthenticated } from './bearer-token.js';

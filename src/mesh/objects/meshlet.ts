@@ -3,23 +3,10 @@
  * field is known, so any other field is a mistake. `metadata` is a Kubernetes ObjectMeta, since
  * these kinds are also stored as Kubernetes custom resources.
  */
-import {
-  checkFields,
-  checkName,
-  isDnsSubdomain,
-  isFields,
-  isIanaSvcName,
-  optEnum,
-  optWorkloadIp,
-  optLabels,
-  optList,
-  optMap,
-  optPort,
-  optString,
-  requireField,
-  SUBDOMAIN_TEXT,
-  type Fields,
-} from './checks.js';
+import type { Reporter } from './report.js';
+import { isDnsSubdomain, isIanaSvcName, SUBDOMAIN_TEXT } from '../validate/formats.js';
+import { checkFields, checkName, optEnum, optLabels, optList, optMap, optPort, optString, optWorkloadIp, requireField } from '../validate/readers.js';
+import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import {
   MESH_TLS_SELECTOR_FIELDS,
   MESH_TLS_SPEC_FIELDS,
@@ -29,7 +16,6 @@ import {
 } from './fields.js';
 import { readMeta, SUBDOMAIN_NAME } from './meta.js';
 import { DEFAULT_SERVICE_ACCOUNT } from './pod.js';
-import { formatValue, type FieldPath, type Reporter } from './report.js';
 import type { MeshTLSObject, NamedPort, SourceRef, TlsMode, WorkloadObject } from '../types.js';
 
 /** The `meshlet.io` API version meshlet reads. */

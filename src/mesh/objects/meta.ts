@@ -1,22 +1,11 @@
 /**
  * Reading `metadata` (Kubernetes ObjectMeta), shared by every kind.
  */
-import {
-  checkFields,
-  checkName,
-  isDns1035Label,
-  isDnsLabel,
-  isDnsSubdomain,
-  LABEL_TEXT,
-  optLabels,
-  optMap,
-  optString,
-  reqString,
-  SUBDOMAIN_TEXT,
-  type Fields,
-} from './checks.js';
-import { OBJECT_META_FIELDS } from './fields.js';
 import type { Reporter } from './report.js';
+import { isDns1035Label, isDnsLabel, isDnsSubdomain, LABEL_TEXT, SUBDOMAIN_TEXT } from '../validate/formats.js';
+import { checkFields, checkName, optLabels, optMap, optString, reqString } from '../validate/readers.js';
+import type { Fields } from '../validate/values.js';
+import { OBJECT_META_FIELDS } from './fields.js';
 
 /** How an object's name is checked. */
 export interface NameFormat {

@@ -2,20 +2,12 @@
  * Cluster-scoped kinds: `v1 Namespace` (meshlet reads its labels) and `v1 Node` (meshlet reads
  * its InternalIP, the address other agents tunnel to).
  */
-import {
-  checkFields,
-  isFields,
-  isIpAddress,
-  optEnum,
-  optList,
-  optMap,
-  reqString,
-  requireField,
-  type Fields,
-} from './checks.js';
+import type { Reporter } from './report.js';
+import { isIpAddress } from '../validate/formats.js';
+import { checkFields, optEnum, optList, optMap, reqString, requireField } from '../validate/readers.js';
+import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { NODE_ADDRESS_FIELDS, NODE_ADDRESS_TYPES, NODE_STATUS_FIELDS, OBJECT_FIELDS } from './fields.js';
 import { LABEL_NAME, readMeta, SUBDOMAIN_NAME } from './meta.js';
-import { formatValue, type FieldPath, type Reporter } from './report.js';
 import type { NamespaceObject, NodeObject, SourceRef } from '../types.js';
 
 /** Validates a `v1 Namespace` document and converts it. `spec` and `status` are not read. */

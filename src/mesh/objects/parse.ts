@@ -4,12 +4,13 @@
  * collected before anything is thrown; a document with a problem yields no object.
  */
 import { isAlias, isMap, isSeq, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
-import { checkFields, didYouMean, isFields, optList, type Fields } from './checks.js';
+import { type ObjectProblem, problemsError, Reporter } from './report.js';
+import { checkFields, optList } from '../validate/readers.js';
+import { didYouMean, type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { LIST_FIELDS } from './fields.js';
 import { meshTlsFrom, MESHLET_API_VERSION, workloadFrom } from './meshlet.js';
 import { namespaceFrom, nodeFrom } from './node.js';
 import { podFrom } from './pod.js';
-import { formatValue, problemsError, Reporter, type FieldPath, type ObjectProblem } from './report.js';
 import { serviceFrom } from './service.js';
 import type { MeshObject, SourceRef } from '../types.js';
 

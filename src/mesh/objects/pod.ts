@@ -2,24 +2,10 @@
  * `v1 Pod` validation: the fields meshlet reads are checked, the rest of a real PodSpec and
  * PodStatus is accepted by name.
  */
-import {
-  checkFields,
-  checkName,
-  isDnsSubdomain,
-  isFields,
-  isIanaSvcName,
-  optBool,
-  optEnum,
-  optIp,
-  optList,
-  optMap,
-  optPort,
-  optString,
-  optWorkloadIp,
-  requireField,
-  SUBDOMAIN_TEXT,
-  type Fields,
-} from './checks.js';
+import type { Reporter } from './report.js';
+import { isDnsSubdomain, isIanaSvcName, SUBDOMAIN_TEXT } from '../validate/formats.js';
+import { checkFields, checkName, optBool, optEnum, optIp, optList, optMap, optPort, optString, optWorkloadIp, requireField } from '../validate/readers.js';
+import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import {
   CONTAINER_FIELDS,
   CONTAINER_PORT_FIELDS,
@@ -31,7 +17,6 @@ import {
   PORT_PROTOCOLS,
 } from './fields.js';
 import { readMeta, SUBDOMAIN_NAME } from './meta.js';
-import { formatValue, type FieldPath, type Reporter } from './report.js';
 import type { NamedPort, PodObject, SourceRef } from '../types.js';
 
 /** Service account of a pod that names none (the Kubernetes default). */

@@ -1,12 +1,12 @@
 /**
- * Problem collection for object parsing. Validation never stops at the first problem: every
- * check reports into a {@link Reporter}, and the caller turns the collected lines into one
- * MeshletError at the end, so a user fixes a whole file in one round.
+ * Problem collection for object parsing: the located layer over the validation toolkit
+ * (`src/mesh/validate/`). The toolkit's readers report into a {@link Reporter}, which names the
+ * file, line, document and object in each line; the caller turns the collected problems into
+ * one MeshletError at the end, so a user fixes a whole file in one round.
  */
 import { MeshletError, type MeshletErrorCode } from '../errors.js';
-
-/** A field path inside one document: `['spec', 'ports', 1, 'targetPort']`. */
-export type FieldPath = readonly (string | number)[];
+import type { ProblemSink } from '../validate/problems.js';
+import { formatPath, type FieldPath } from '../validate/values.js';
 
 /** What went wrong, and whether it is a syntax, content or cross-object problem. */
 export interface ObjectProblem {
@@ -15,33 +15,11 @@ export interface ObjectProblem {
   readonly text: string;
 }
 
-/** Renders a field path as `spec.ports[1].targetPort`. */
-export function formatPath(path: FieldPath): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out === '' ? seg : `.${seg}`;
-  }
-  return out;
-}
-
-/** Longest rendering of a bad value in a message: enough to recognise it, not a whole blob. */
-const MAX_VALUE_CHARS = 60;
-
-/** Renders a bad value for a message: strings quoted, collections named by their shape. */
-export function formatValue(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}...` : text;
-}
-
 /**
  * Collects the problems of one document. `object` is filled in as soon as the object's kind and
  * name are known, so later lines say `Pod demo/client` rather than only the document.
  */
-export class Reporter {
+export class Reporter implements ProblemSink {
   object = '';
 
   /**

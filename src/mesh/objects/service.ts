@@ -3,28 +3,12 @@
  * ServiceSpec is accepted by name. Only TCP ports are kept: UDP and SCTP ports are valid but
  * meshlet does not capture them.
  */
-import {
-  checkFields,
-  checkName,
-  checkWorkloadIp,
-  isDnsLabel,
-  isFields,
-  isIanaSvcName,
-  isIpAddress,
-  isPortNumber,
-  LABEL_TEXT,
-  optEnum,
-  optLabels,
-  optList,
-  optMap,
-  optPort,
-  optString,
-  requireField,
-  type Fields,
-} from './checks.js';
+import type { Reporter } from './report.js';
+import { isDnsLabel, isIanaSvcName, isIpAddress, isPortNumber, LABEL_TEXT } from '../validate/formats.js';
+import { checkFields, checkName, checkWorkloadIp, optEnum, optLabels, optList, optMap, optPort, optString, requireField } from '../validate/readers.js';
+import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { OBJECT_FIELDS, PORT_PROTOCOLS, SERVICE_PORT_FIELDS, SERVICE_SPEC_FIELDS } from './fields.js';
 import { readMeta, SERVICE_NAME } from './meta.js';
-import { formatValue, type FieldPath, type Reporter } from './report.js';
 import type { ServiceObject, ServicePort, SourceRef } from '../types.js';
 
 /** `clusterIP` value of a headless Service. */

@@ -1,17 +1,19 @@
 /**
- * Field readers for decoding the snapshot wire format. Each reader checks one field of decoded
- * JSON, records a problem naming the field's path (`cluster.workloads[3].addresses[0]`) when it
- * is wrong, and returns a usable value, so one pass reports every bad field. Paths are built
- * only when something is wrong: a healthy 5,000-workload view must decode in milliseconds.
+ * Field readers for decoding the snapshot wire format: a thin layer over the validation toolkit
+ * (`src/mesh/validate/`) for one hot path. Each reader checks one field of decoded JSON, records
+ * a problem naming the field's path (`cluster.workloads[3].addresses[0]`) when it is wrong, and
+ * returns a usable value, so one pass reports every bad field. Paths are plain strings built
+ * only when something is wrong, and pure checks are cached per decode: a healthy
+ * 5,000-workload view must decode in milliseconds.
  */
-import { isIP } from 'node:net';
-import { isDns1035Label, isDnsLabel, isDnsSubdomain, isIanaSvcName, isLabelKey, isLabelValue, isPortNumber } from '../objects/checks.js';
-import { formatValue } from '../objects/report.js';
+import { isDns1035Label, isDnsLabel, isDnsSubdomain, isIanaSvcName, isIpAddress, isLabelKey, isLabelValue, isPortNumber } from '../validate/formats.js';
+import { Problems } from '../validate/problems.js';
+import { formatValue, isFields, type Fields } from '../validate/values.js';
 import { workloadAddressProblem } from '../workload-address.js';
 import type { NamedPort, TlsMode } from '../types.js';
 
 /** A decoded JSON object. */
-export type WireObject = Readonly<Record<string, unknown>>;
+export type WireObject = Fields;
 
 /** Problems recorded in full; past this many only a count is kept (the list stays small). */
 const MAX_PROBLEMS = 50;
@@ -19,12 +21,14 @@ const MAX_PROBLEMS = 50;
 /** Why a string is bad, or undefined when it is good. */
 export type StringCheck = (value: string) => string | undefined;
 
-/** The problems of one decode. */
-export class WireProblems {
-  readonly lines: string[] = [];
-  total = 0;
+/** The problems of one decode: the toolkit's collector, capped, with a per-decode check cache. */
+export class WireProblems extends Problems {
   /** Results of pure checks by name and value, for this decode only (see {@link cached}). */
   private readonly results = new Map<string, { check: StringCheck; seen: Map<string, string | undefined> }>();
+
+  constructor() {
+    super(MAX_PROBLEMS);
+  }
 
   /**
    * `check`, remembering its result per value for the rest of this decode. A view repeats the
@@ -49,12 +53,6 @@ export class WireProblems {
     }
     return entry.check;
   }
-
-  /** Records `message` for the field at `path`. */
-  add(path: string, message: string): void {
-    this.total += 1;
-    if (this.lines.length < MAX_PROBLEMS) this.lines.push(`${path}: ${message}`);
-  }
 }
 
 /** `base.key`, or `key` at the top level. */
@@ -62,13 +60,9 @@ export function fieldPath(base: string, key: string): string {
   return base === '' ? key : `${base}.${key}`;
 }
 
-function isObject(value: unknown): value is WireObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** `value` as an object; records a problem and returns an empty one otherwise. */
 export function asObject(p: WireProblems, value: unknown, path: string): WireObject {
-  if (isObject(value)) return value;
+  if (isFields(value)) return value;
   p.add(path, `must be an object, got ${formatValue(value)}`);
   return {};
 }
@@ -124,7 +118,7 @@ export function portField(p: WireProblems, obj: WireObject, key: string, base: s
 // Checks for stringField: each returns why a value is bad, or undefined.
 
 /** An IPv4 or IPv6 address. */
-export const ipAddress = (v: string): string | undefined => (isIP(v) !== 0 ? undefined : 'is not an IP address');
+export const ipAddress = (v: string): string | undefined => (isIpAddress(v) ? undefined : 'is not an IP address');
 /**
  * An address a workload, endpoint or VIP may have: an IP address the mesh's address policy
  * accepts (never loopback, link-local, multicast, ...; see `workload-address.ts`).

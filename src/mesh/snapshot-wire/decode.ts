@@ -7,7 +7,7 @@
 import { gunzipSync } from 'node:zlib';
 import { MeshletError } from '../errors.js';
 import { isValidTrustDomain } from '../identity.js';
-import { formatValue } from '../objects/report.js';
+import { formatValue, isFields } from '../validate/values.js';
 import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, WireProblems, type WireObject } from './checks.js';
 import { decodeService, decodeWorkload } from './entries.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
@@ -73,7 +73,7 @@ function readClusterView(wire: SnapshotWire, version: string): WireObject {
   } catch (err) {
     throw fail(`not JSON: ${(err as Error).message}`, err);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`must be a JSON object, got ${formatValue(value)}`);
+  if (!isFields(value)) throw fail(`must be a JSON object, got ${formatValue(value)}`);
   return value as WireObject;
 }
 

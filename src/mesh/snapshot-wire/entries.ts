@@ -4,8 +4,8 @@
  * bytes carried reaches the agent.
  */
 import { parseSpiffeId } from '../identity.js';
-import { isIanaSvcName, isPortNumber } from '../objects/checks.js';
-import { formatValue } from '../objects/report.js';
+import { isIanaSvcName, isPortNumber } from '../validate/formats.js';
+import { formatValue } from '../validate/values.js';
 import {
   addressList,
   asObject,
