@@ -3,9 +3,15 @@
  * value, or rejects naming what was awaited (and the last value seen, to debug a failure).
  */
 
+/** How long {@link waitFor} waits by default (30 s: the condition, not the bound, ends a passing wait). */
+export const WAIT_FOR_DEFAULT_TIMEOUT_MS = 30_000;
+
 /** Options of {@link waitFor}. */
 export interface WaitForOptions {
-  /** Give up after this long. Default 5 s. */
+  /**
+   * Give up after this long. Default {@link WAIT_FOR_DEFAULT_TIMEOUT_MS}: generous, so that a
+   * loaded 2-core machine is slow but not failing; a passing test never waits this long.
+   */
   readonly timeoutMs?: number;
   /** Time between probes. Default 10 ms. */
   readonly intervalMs?: number;
@@ -13,7 +19,7 @@ export interface WaitForOptions {
 
 /** Calls `probe` until it returns something truthy; rejects after `timeoutMs`. */
 export async function waitFor<T>(what: string, probe: () => T | Promise<T>, opts: WaitForOptions = {}): Promise<NonNullable<T>> {
-  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const timeoutMs = opts.timeoutMs ?? WAIT_FOR_DEFAULT_TIMEOUT_MS;
   const intervalMs = opts.intervalMs ?? 10;
   const deadline = Date.now() + timeoutMs;
   const maxProbes = Math.ceil(timeoutMs / intervalMs) + 1;

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import type { PublishedState } from '../../../../src/controller/contracts.js';
 import { YamlDirectorySource } from '../../../../src/controller/registry/yaml-directory-source.js';
 import { StateStore } from '../../../../src/controller/state-store.js';
-import { isMeshletError } from '../../../../src/mesh/errors.js';
+import { MeshletError } from '../../../../src/mesh/errors.js';
 import { recordingLogger, type Teardown } from '../../../helpers/registry-rig.js';
 import { sleep, waitFor } from '../../../helpers/wait-for.js';
 
@@ -57,7 +57,7 @@ async function nextVersion(seen: PublishedState[], count: number, what: string):
 const uids = (s: PublishedState | undefined): string[] => (s?.state.workloads ?? []).map((w) => w.uid);
 
 t.test('add, edit and delete files: a new version each, within a second', async (t) => {
-  const { dir, source, seen } = await rig(t);
+  const { dir, source, store, seen } = await rig(t);
   t.equal(source.name, `yaml:${dir}`);
   t.same(uids(seen[0]), ['Pod/demo/web']);
 
@@ -81,9 +81,15 @@ t.test('add, edit and delete files: a new version each, within a second', async 
   await rm(join(dir, 'apps', 'api.yaml'));
   t.same(uids(await nextVersion(seen, 6, 'a file deleted')), ['Pod/demo/db', 'Pod/demo/web']);
 
+  // Other files change nothing. Proved by the next event rather than by a pause: were notes.txt
+  // read, its broken YAML would reject every later read and the edit below would never publish;
+  // were it published, the edit would be version 8.
   await writeFile(join(dir, 'notes.txt'), 'not yaml: [');
-  await sleep(400);
-  t.equal(seen.length, 6, 'other files change nothing');
+  await writeFile(join(dir, 'apps', 'web.yaml'), pod('web', '198.18.1.12'));
+  const after = await nextVersion(seen, 7, 'an edit after notes.txt');
+  t.same(after.state.workloads.find((w) => w.name === 'web')?.addresses, ['198.18.1.12'], 'the next version is the edit');
+  t.equal(seen.length, 7, 'notes.txt published nothing');
+  t.equal(store.status().rejections, 0, 'notes.txt was not read');
   const versions = seen.map((s) => Number(s.version));
   t.same(versions, [...versions].sort((a, b) => a - b), 'versions grow');
 });
@@ -98,7 +104,7 @@ t.test('an invalid edit is rejected naming file, object and field; the fix publi
   const err = store.status().lastError;
   t.equal(err?.code, 'MESHLET_ERR_OBJECT_INVALID');
   t.same(err?.details, [`${file}:4 (document 1): Pod demo/web: spec.serviceAcountName: unknown field (did you mean serviceAccountName?)`]);
-  t.ok(lines.some((l) => l['level'] === 50 && String(l['msg']).includes('spec.serviceAcountName')), 'logged');
+  t.match(lines.filter((l) => l['level'] === 50), [{ msg: /spec\.serviceAcountName/ }], 'the first error line names the field');
   t.equal(store.current(), good, 'the previous state stays');
 
   await writeFile(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: demo\n');
@@ -160,15 +166,20 @@ t.test('reads that change nothing tell nobody; start() rejects a missing directo
   source.onChange(() => changes++);
   await source.start();
   t.same(source.contents(), { source: `yaml:${dir}`, objects: [], problems: [], excluded: [] }, 'an empty directory is an empty set');
-  // The resync timer re-reads every 50 ms; nothing changed, so nobody hears of it.
+  // A read that finds nothing new tells nobody: once on demand (deterministic), then from the
+  // resync timer, which re-reads every 50 ms. The pause is a negative check: no event marks
+  // "nobody was told", so it gives the timer a few rounds to show.
+  await source.reload();
+  t.equal(changes, 1, 'one change: the first read; the reload found nothing new');
   await sleep(150);
-  t.equal(changes, 1, 'one change: the first read');
+  t.equal(changes, 1, 'the resync reads found nothing new either');
   await source.close();
   await source.close();
 
   const missing = new YamlDirectorySource({ dir: join(dir, 'nope'), logger: silent });
   t.teardown(() => missing.close());
   const err = await missing.start().then(() => undefined, (e: unknown) => e);
-  t.ok(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID'));
+  t.type(err, MeshletError);
+  t.match(err, { code: 'MESHLET_ERR_CONFIG_INVALID' });
   t.match((err as Error).message, /mesh config directory .*nope cannot be read/);
 });
