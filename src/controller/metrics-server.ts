@@ -12,7 +12,11 @@ import type { ControllerMetrics } from './metrics.js';
 /** The controller's metrics port. */
 export const CONTROLLER_METRICS_PORT = 15014;
 
-/** Serves the controller's registry as `GET /metrics` (404 elsewhere, 405 for other methods). */
+/**
+ * Serves the controller's registry as `GET /metrics` (404 elsewhere, 405 for other methods).
+ * What it adds to the shared {@link PrometheusServer} (which, in `ops/`, may not name meshlet's
+ * error codes): a bind failure or a start after close is a {@link MeshletError}, and a log line.
+ */
 export class ControllerMetricsServer extends PrometheusServer {
   private readonly log: Logger;
 
@@ -29,7 +33,8 @@ export class ControllerMetricsServer extends PrometheusServer {
     try {
       address = await super.start(port, host);
     } catch (err) {
-      throw new MeshletError('MESHLET_ERR_CONTROLLER', `metrics could not listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+      // LISTEN, not CONTROLLER: that code is the agent's view of a failed controller connection.
+      throw new MeshletError('MESHLET_ERR_LISTEN', `metrics could not listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
     }
     this.log.info({ host, port: address.port }, 'metrics listening');
     return address;
