@@ -96,7 +96,15 @@ t.test('the controller runs as non-root with no capability, two replicas with on
   t.same(c?.securityContext?.capabilities, { drop: ['ALL'] });
   t.equal(cpod.serviceAccountName, 'meshlet-controller');
   t.equal(controller.spec.replicas, 2, 'two replicas: leader election keeps one active');
-  t.ok(entries.some((e) => e.doc.kind === 'Role' && JSON.stringify(e.doc).includes('coordination.k8s.io')), 'the controller may use the Lease');
+  const role = findObject(entries, 'Role', 'meshlet-controller') as unknown as { rules: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
+  t.same(
+    role.rules.filter((r) => r.apiGroups.includes('coordination.k8s.io')),
+    [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['meshlet-controller'], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ],
+    'the controller may use its Lease, and create it',
+  );
   const pdb = findObject(entries, 'PodDisruptionBudget', 'meshlet-controller') as unknown as { spec: { minAvailable?: number } };
   t.equal(pdb.spec.minAvailable, 1, 'a drain keeps one replica');
   t.notOk(JSON.stringify(c).includes('livenessProbe'), 'no liveness probe on the API port: a standby binds nothing and must not be restarted');

@@ -30,9 +30,9 @@ t.test('the runtime stage has iptables and production dependencies only', async 
   t.match(runs, /rm -rf \/var\/lib\/apt\/lists/);
   t.match(runs, /npm ci --omit=dev/);
   const copies = runtime.filter((l) => l.startsWith('COPY '));
-  t.ok(copies.some((c) => /^COPY proto /.test(c)), 'proto/ (loaded at run time by the agent API)');
-  t.ok(copies.some((c) => /^COPY package\.json /.test(c)), 'package.json (meshlet --version reads it)');
-  t.ok(copies.some((c) => c.includes('--from=build /src/dist/src')), 'the compiled sources, no tests');
+  // package.json (meshlet --version reads it), proto/ (loaded at run time by the agent API), the
+  // compiled sources and no tests.
+  t.same(copies, ['COPY package.json package-lock.json ./', 'COPY proto ./proto', 'COPY --from=build /src/dist/src ./dist/src'], 'what the runtime image holds');
 });
 
 t.test('the entrypoint is the CLI the build produces', async (t) => {

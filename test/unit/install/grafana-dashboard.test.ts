@@ -49,8 +49,8 @@ const queries = dashboard.panels.filter((p) => p.type !== 'row');
 
 t.test('schema version 39, the DS_PROMETHEUS datasource everywhere', async (t) => {
   t.equal(dashboard.schemaVersion, 39);
-  t.ok(dashboard.templating.list.some((v) => v.name === 'DS_PROMETHEUS' && v.type === 'datasource'), 'the datasource variable');
-  t.ok(queries.length > 0);
+  t.match(dashboard.templating.list.filter((v) => v.name === 'DS_PROMETHEUS'), [{ type: 'datasource' }], 'the datasource variable');
+  t.not(queries.length, 0, 'panels with queries to check');
   for (const p of queries) {
     t.equal(p.datasource?.uid, '${DS_PROMETHEUS}', `${p.title ?? ''}: panel datasource`);
     for (const target of p.targets ?? []) t.equal(target.datasource?.uid, '${DS_PROMETHEUS}', `${p.title ?? ''}: target datasource`);

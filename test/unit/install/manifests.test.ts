@@ -87,7 +87,7 @@ t.test("the controller's arguments are accepted by meshlet controller's config",
   const [c] = containersOf(findObject(entries, 'Deployment', 'meshlet-controller'));
   if (c === undefined) throw new Error('no controller container');
   t.equal(c.args[0], 'controller');
-  t.ok(c.env?.some((e) => e.name === 'POD_NAME' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name'), 'POD_NAME from the downward API, for the Lease');
+  t.same(c.env?.find((e) => e.name === 'POD_NAME'), { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, 'POD_NAME from the downward API, for the Lease');
   const config = loadControllerConfig(argsToFlags(c.args.slice(1)), { POD_NAME: 'meshlet-controller-7d9f-abcde' });
   t.match(config, {
     registry: { kind: 'kubernetes' },
