@@ -1,56 +1,22 @@
 /**
  * Endpoint choice for Service traffic, apart from the lookup (`state/workload-index.ts`): one
  * balancer per Service port, kept in a {@link BalancerRegistry} across snapshots, so its state
- * (today a round-robin cursor; later EWMA latencies, outstanding requests, ejections) is not
- * lost whenever a snapshot lands. A balancer is told about endpoint changes and picks per call:
- * per connection for L4, per request for L7. No I/O.
+ * (round-robin cursor, outstanding requests, EWMA latencies, hash rings, ejections) is not lost
+ * whenever a snapshot lands. The algorithms live in `balancers/`; a balancer is told about
+ * endpoint changes and picks per call: per connection for L4, per request for L7. No I/O.
  */
 import type { EndpointInfo } from '../../mesh/types.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import { RoundRobinBalancer } from './balancers/round-robin.js';
+import type { Balancer, EndpointLbState, Lease, PickContext } from './balancers/tracked-balancer.js';
 
-/** Picks endpoints of one Service port. */
-export interface Balancer {
-  /** The endpoint for the next connection or request; undefined when there is none. */
-  pick(): EndpointInfo | undefined;
-  /** The Service port's endpoints changed (a snapshot landed): keep what state still applies. */
-  update(endpoints: readonly EndpointInfo[]): void;
-}
-
-/** An endpoint's identity across snapshots (a new snapshot brings new objects). */
-export function endpointKey(e: EndpointInfo): string {
-  return `${e.workload}|${e.address}|${JSON.stringify(e.targetPorts)}`;
-}
-
-/** Round robin; the cursor survives a snapshot and follows the next endpoint when others come or go. */
-export class RoundRobinBalancer implements Balancer {
-  private endpoints: readonly EndpointInfo[] = [];
-  private keys: readonly string[] = [];
-  private cursor = 0;
-
-  constructor(endpoints: readonly EndpointInfo[]) {
-    this.update(endpoints);
-  }
-
-  pick(): EndpointInfo | undefined {
-    const n = this.endpoints.length;
-    if (n === 0) return undefined;
-    const endpoint = this.endpoints[this.cursor % n];
-    this.cursor = (this.cursor + 1) % n;
-    return endpoint;
-  }
-
-  update(endpoints: readonly EndpointInfo[]): void {
-    const next = this.keys.length === 0 ? undefined : this.keys[this.cursor % this.keys.length];
-    this.endpoints = endpoints;
-    this.keys = endpoints.map(endpointKey);
-    const at = next === undefined ? -1 : this.keys.indexOf(next);
-    // The endpoint that was next stays next; if it left, the position is kept (modulo the new size).
-    this.cursor = at >= 0 ? at : endpoints.length === 0 ? 0 : this.cursor % endpoints.length;
-  }
-}
-
-/** Makes a balancer for a Service port (round robin today; the place for a per-Service choice). */
+/**
+ * Makes a balancer for a Service port. The default is round robin (what L4 has always done);
+ * the place where a TrafficPolicy's algorithm will be chosen (`createBalancer`).
+ */
 export type BalancerFactory = (entry: ServicePortEntry) => Balancer;
+
+const roundRobin: BalancerFactory = (entry) => new RoundRobinBalancer(entry.endpoints);
 
 /** The balancers of every Service port, keyed by `namespace/name|port`, alive across snapshots. */
 export class BalancerRegistry {
@@ -58,7 +24,7 @@ export class BalancerRegistry {
   private index: WorkloadIndex | undefined;
   private readonly make: BalancerFactory;
 
-  constructor(make: BalancerFactory = (entry) => new RoundRobinBalancer(entry.endpoints)) {
+  constructor(make: BalancerFactory = roundRobin) {
     this.make = make;
     this.pick = this.pick.bind(this);
   }
@@ -84,9 +50,30 @@ export class BalancerRegistry {
     for (const key of this.balancers.keys()) if (!seen.has(key)) this.balancers.delete(key);
   }
 
-  /** The endpoint for a connection to `entry` (an {@link EndpointPicker}, bound). */
+  /**
+   * The endpoint for a connection to `entry` (an `EndpointPicker`, bound). The lease is released
+   * at once with no outcome: L4 does not report when a connection ends, so a least-request
+   * balancer sees no load from it (use {@link lease} to hold it for the connection's life).
+   */
   pick(entry: ServicePortEntry): EndpointInfo | undefined {
-    return this.sync(entry).pick();
+    const lease = this.sync(entry).pick();
+    lease?.release();
+    return lease?.endpoint;
+  }
+
+  /** A lease on an endpoint of `entry` for one request (or connection); release it when done. */
+  lease(entry: ServicePortEntry, context?: PickContext): Lease | undefined {
+    return this.sync(entry).pick(context);
+  }
+
+  /** The balancer of `entry` (outlier detection ejects through it). */
+  balancerOf(entry: ServicePortEntry): Balancer {
+    return this.sync(entry);
+  }
+
+  /** Every Service port's endpoints with their balancing state (for `proxy-config endpoints`). */
+  describe(): Array<{ servicePort: string; algorithm: string; endpoints: EndpointLbState[] }> {
+    return [...this.balancers].map(([servicePort, { balancer }]) => ({ servicePort, algorithm: balancer.algorithm, endpoints: balancer.describe() }));
   }
 
   private sync(entry: ServicePortEntry): Balancer {

@@ -3,7 +3,8 @@
  * change the endpoints, follows added and removed endpoints, and removed Services lose theirs.
  */
 import t from 'tap';
-import { BalancerRegistry, RoundRobinBalancer } from '../../../../src/agent/policy/balancer.js';
+import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
+import { RoundRobinBalancer } from '../../../../src/agent/policy/balancers/round-robin.js';
 import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo } from '../../../../src/mesh/types.js';
 
@@ -31,7 +32,7 @@ t.test('round robin is fair over N picks', async (t) => {
   const rr = new RoundRobinBalancer([ep(1), ep(2), ep(3)]);
   const counts = new Map<string, number>();
   for (let i = 0; i < 300; i++) {
-    const a = rr.pick()?.address ?? 'none';
+    const a = rr.pick()?.endpoint.address ?? 'none';
     counts.set(a, (counts.get(a) ?? 0) + 1);
   }
   t.same(Object.fromEntries(counts), { '198.18.2.1': 100, '198.18.2.2': 100, '198.18.2.3': 100 });
