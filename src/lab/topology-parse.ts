@@ -8,6 +8,9 @@
 
 import { MeshletError } from '../mesh/errors.js';
 import type { TlsMode } from '../mesh/types.js';
+import { Problems } from '../mesh/validate/problems.js';
+import { checkFields, optBool, optList, optString, reqString, requireField } from '../mesh/validate/readers.js';
+import { formatValue, isFields, type FieldPath, type Fields } from '../mesh/validate/values.js';
 import type {
   LabMeshTLS,
   LabNamespace,
@@ -19,138 +22,109 @@ import type {
 } from './topology.js';
 import { validateLabTopology } from './topology-validate.js';
 
-type Obj = Record<string, unknown>;
-
-/** Collects "path: problem" lines so the error lists them all at once. */
-class Problems {
-  readonly lines: string[] = [];
-  add(path: string, problem: string): void {
-    this.lines.push(`${path}: ${problem}`);
-  }
+/** A topology is written by hand and short: an unknown field lists the allowed ones. */
+function checkKeys(o: Fields, at: FieldPath, allowed: readonly string[], p: Problems): void {
+  checkFields(p, o, at, allowed, true);
 }
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+function str(o: Fields, key: string, at: FieldPath, p: Problems): string {
+  return reqString(p, o, key, at, 'is required') ?? '';
 }
 
-function checkKeys(o: Obj, path: string, allowed: readonly string[], p: Problems): void {
-  for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) p.add(`${path}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`);
-  }
-}
-
-function str(o: Obj, key: string, path: string, p: Problems): string {
-  const v = o[key];
-  if (typeof v === 'string') return v;
-  p.add(`${path}.${key}`, v === undefined ? 'is required' : `must be a string, got ${JSON.stringify(v)}`);
-  return '';
-}
-
-function optStr(o: Obj, key: string, path: string, p: Problems): string | undefined {
-  return o[key] === undefined ? undefined : str(o, key, path, p);
-}
-
-function labels(v: unknown, path: string, p: Problems): Record<string, string> {
+function labels(v: unknown, at: FieldPath, p: Problems): Record<string, string> {
   if (v === undefined || v === null) return {};
-  if (!isObj(v)) {
-    p.add(path, `must be a map of strings, got ${JSON.stringify(v)}`);
+  if (!isFields(v)) {
+    p.report(at, `must be a map of strings, got ${formatValue(v)}`);
     return {};
   }
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v)) {
     if (typeof val === 'string') out[k] = val;
-    else p.add(`${path}.${k}`, `label values must be strings, got ${JSON.stringify(val)}`);
+    else p.report([...at, k], `label values must be strings, got ${formatValue(val)}`);
   }
   return out;
 }
 
-function list(o: Obj, key: string, path: string, p: Problems, required: boolean): unknown[] {
-  const v = o[key];
-  if (v === undefined || v === null) {
-    if (required) p.add(`${path}.${key}`, 'is required (a list)');
-    return [];
-  }
-  if (Array.isArray(v)) return v;
-  p.add(`${path}.${key}`, `must be a list, got ${JSON.stringify(v)}`);
-  return [];
+function list(o: Fields, key: string, at: FieldPath, p: Problems, required: boolean): readonly unknown[] {
+  if (required && !requireField(p, o, key, at, 'is required (a list)')) return [];
+  return optList(p, o, key, at);
 }
 
 /** Runs `each` on every entry that is a map; reports the others. */
-function entries<T>(items: unknown[], path: string, p: Problems, each: (o: Obj, at: string) => T): T[] {
+function entries<T>(items: readonly unknown[], at: FieldPath, p: Problems, each: (o: Fields, at: FieldPath) => T): T[] {
   const out: T[] = [];
   items.forEach((item, i) => {
-    const at = `${path}[${i}]`;
-    if (isObj(item)) out.push(each(item, at));
-    else p.add(at, `must be a map, got ${JSON.stringify(item)}`);
+    if (isFields(item)) out.push(each(item, [...at, i]));
+    else p.report([...at, i], `must be a map, got ${formatValue(item)}`);
   });
   return out;
 }
 
-function parseNode(o: Obj, at: string, p: Problems): LabNode {
+function parseNode(o: Fields, at: FieldPath, p: Problems): LabNode {
   checkKeys(o, at, ['name'], p);
   return { name: str(o, 'name', at, p) };
 }
 
-function parseNamespace(o: Obj, at: string, p: Problems): LabNamespace {
+function parseNamespace(o: Fields, at: FieldPath, p: Problems): LabNamespace {
   checkKeys(o, at, ['name', 'labels'], p);
-  return { name: str(o, 'name', at, p), labels: labels(o['labels'], `${at}.labels`, p) };
+  return { name: str(o, 'name', at, p), labels: labels(o['labels'], [...at, 'labels'], p) };
 }
 
-function parsePod(o: Obj, at: string, p: Problems): LabPod {
+function parsePod(o: Fields, at: FieldPath, p: Problems): LabPod {
   checkKeys(o, at, ['name', 'namespace', 'node', 'serviceAccount', 'labels', 'meshDisabled'], p);
   const pod: { -readonly [K in keyof LabPod]: LabPod[K] } = {
     name: str(o, 'name', at, p),
     namespace: str(o, 'namespace', at, p),
     node: str(o, 'node', at, p),
-    labels: labels(o['labels'], `${at}.labels`, p),
+    labels: labels(o['labels'], [...at, 'labels'], p),
   };
-  const sa = optStr(o, 'serviceAccount', at, p);
+  const sa = optString(p, o, 'serviceAccount', at);
   if (sa !== undefined) pod.serviceAccount = sa;
-  const md = o['meshDisabled'];
-  if (typeof md === 'boolean') pod.meshDisabled = md;
-  else if (md !== undefined) p.add(`${at}.meshDisabled`, `must be true or false, got ${JSON.stringify(md)}`);
+  const md = optBool(p, o, 'meshDisabled', at);
+  if (md !== undefined) pod.meshDisabled = md;
   return pod;
 }
 
-function parsePort(o: Obj, at: string, p: Problems): LabServicePort {
+function parsePort(o: Fields, at: FieldPath, p: Problems): LabServicePort {
   checkKeys(o, at, ['name', 'port', 'targetPort', 'appProtocol'], p);
+  // Numbers only: the range is checked by validateLabTopology, with the other names.
   const port = o['port'];
-  if (typeof port !== 'number') p.add(`${at}.port`, `must be a number, got ${JSON.stringify(port)}`);
+  if (typeof port !== 'number') p.report([...at, 'port'], `must be a number, got ${formatValue(port)}`);
   const out: { -readonly [K in keyof LabServicePort]: LabServicePort[K] } = {
     port: typeof port === 'number' ? port : 0,
   };
-  const name = optStr(o, 'name', at, p);
+  const name = optString(p, o, 'name', at);
   if (name !== undefined) out.name = name;
   const target = o['targetPort'];
   if (typeof target === 'number') out.targetPort = target;
-  else if (target !== undefined) p.add(`${at}.targetPort`, `must be a port number, got ${JSON.stringify(target)}`);
-  const app = optStr(o, 'appProtocol', at, p);
+  else if (target !== undefined) p.report([...at, 'targetPort'], `must be a port number, got ${formatValue(target)}`);
+  const app = optString(p, o, 'appProtocol', at);
   if (app !== undefined) out.appProtocol = app;
   return out;
 }
 
-function parseService(o: Obj, at: string, p: Problems): LabService {
+function parseService(o: Fields, at: FieldPath, p: Problems): LabService {
   checkKeys(o, at, ['name', 'namespace', 'selector', 'ports'], p);
   return {
     name: str(o, 'name', at, p),
     namespace: str(o, 'namespace', at, p),
-    selector: labels(o['selector'], `${at}.selector`, p),
-    ports: entries(list(o, 'ports', at, p, true), `${at}.ports`, p, (po, pat) => parsePort(po, pat, p)),
+    selector: labels(o['selector'], [...at, 'selector'], p),
+    ports: entries(list(o, 'ports', at, p, true), [...at, 'ports'], p, (po, pat) => parsePort(po, pat, p)),
   };
 }
 
-function parseMeshTLS(o: Obj, at: string, p: Problems): LabMeshTLS {
+function parseMeshTLS(o: Fields, at: FieldPath, p: Problems): LabMeshTLS {
   checkKeys(o, at, ['name', 'namespace', 'mode', 'selector'], p);
   const mode = str(o, 'mode', at, p);
   if (mode !== '' && mode !== 'STRICT' && mode !== 'PERMISSIVE') {
-    p.add(`${at}.mode`, `must be STRICT or PERMISSIVE, got ${JSON.stringify(mode)}`);
+    p.report([...at, 'mode'], `must be STRICT or PERMISSIVE, got ${formatValue(mode)}`);
   }
   const out: { -readonly [K in keyof LabMeshTLS]: LabMeshTLS[K] } = {
     name: str(o, 'name', at, p),
     namespace: str(o, 'namespace', at, p),
     mode: mode as TlsMode,
   };
-  if (o['selector'] !== undefined) out.selector = labels(o['selector'], `${at}.selector`, p);
+  if (o['selector'] !== undefined) out.selector = labels(o['selector'], [...at, 'selector'], p);
   return out;
 }
 
@@ -163,25 +137,22 @@ function parseMeshTLS(o: Obj, at: string, p: Problems): LabMeshTLS {
  */
 export function parseLabTopology(value: unknown, source = 'topology'): LabTopology {
   const p = new Problems();
-  if (!isObj(value)) {
-    throw new MeshletError('MESHLET_ERR_LAB', `${source}: a lab topology must be a map, got ${JSON.stringify(value)}`);
+  if (!isFields(value)) {
+    throw new MeshletError('MESHLET_ERR_LAB', `${source}: a lab topology must be a map, got ${formatValue(value)}`);
   }
-  checkKeys(value, 'topology', ['name', 'nodes', 'namespaces', 'pods', 'services', 'meshTLS'], p);
+  const top = ['topology'];
+  checkKeys(value, top, ['name', 'nodes', 'namespaces', 'pods', 'services', 'meshTLS'], p);
   const topology: LabTopology = {
-    name: str(value, 'name', 'topology', p),
-    nodes: entries(list(value, 'nodes', 'topology', p, true), 'nodes', p, (o, at) => parseNode(o, at, p)),
-    namespaces: entries(list(value, 'namespaces', 'topology', p, false), 'namespaces', p, (o, at) =>
+    name: str(value, 'name', top, p),
+    nodes: entries(list(value, 'nodes', top, p, true), ['nodes'], p, (o, at) => parseNode(o, at, p)),
+    namespaces: entries(list(value, 'namespaces', top, p, false), ['namespaces'], p, (o, at) =>
       parseNamespace(o, at, p),
     ),
-    pods: entries(list(value, 'pods', 'topology', p, false), 'pods', p, (o, at) => parsePod(o, at, p)),
-    services: entries(list(value, 'services', 'topology', p, false), 'services', p, (o, at) => parseService(o, at, p)),
-    meshTLS: entries(list(value, 'meshTLS', 'topology', p, false), 'meshTLS', p, (o, at) => parseMeshTLS(o, at, p)),
+    pods: entries(list(value, 'pods', top, p, false), ['pods'], p, (o, at) => parsePod(o, at, p)),
+    services: entries(list(value, 'services', top, p, false), ['services'], p, (o, at) => parseService(o, at, p)),
+    meshTLS: entries(list(value, 'meshTLS', top, p, false), ['meshTLS'], p, (o, at) => parseMeshTLS(o, at, p)),
   };
-  if (p.lines.length > 0) {
-    throw new MeshletError('MESHLET_ERR_LAB', `${source}: invalid lab topology:\n  ${p.lines.join('\n  ')}`, {
-      details: p.lines,
-    });
-  }
+  p.throwIfAny('MESHLET_ERR_LAB', `${source}: invalid lab topology`);
   validateLabTopology(topology, source);
   return topology;
 }

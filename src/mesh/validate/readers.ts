@@ -46,16 +46,16 @@ export function optString(r: ProblemSink, map: Fields, key: string, path: FieldP
   return undefined;
 }
 
-/** Reports `required` when the field is missing; returns whether it is present. */
+/** Reports `message` (`required`) when the field is missing; returns whether it is present. */
 export function requireField(r: ProblemSink, map: Fields, key: string, path: FieldPath, message = 'required'): boolean {
   if (!isMissing(map[key])) return true;
   r.report([...path, key], message);
   return false;
 }
 
-/** Reads a required string field. */
-export function reqString(r: ProblemSink, map: Fields, key: string, path: FieldPath): string | undefined {
-  return requireField(r, map, key, path) ? optString(r, map, key, path) : undefined;
+/** Reads a required string field; `message` is what a missing one is reported as. */
+export function reqString(r: ProblemSink, map: Fields, key: string, path: FieldPath, message = 'required'): string | undefined {
+  return requireField(r, map, key, path, message) ? optString(r, map, key, path) : undefined;
 }
 
 /** Reads a boolean field. */
