@@ -3,6 +3,7 @@
  */
 import t from 'tap';
 import { adminRig, CLIENT_ID, idle, readAll, SERVER_ID, status, type AdminRig } from './admin-rig.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** fetch with the rig's admin token (the token's own tests are in admin-attacks.test.ts). */
 function afetch(rig: AdminRig, url: string, init: RequestInit = {}): Promise<Response> {
@@ -31,8 +32,8 @@ t.test('/config_dump: version, age, listeners, certificates without keys', async
   t.notMatch(text, /PRIVATE KEY/, 'no private key anywhere');
   const dump = JSON.parse(text) as { version: string; ageSeconds: number; listeners: { tunnel: { port: number } }; certificates: Array<{ identity: string }>; snapshot: { localWorkloads: unknown[] } };
   t.equal(dump.version, 'v1');
-  t.ok(dump.ageSeconds >= 0);
-  t.ok(dump.listeners.tunnel.port > 0, 'the bound listeners');
+  t.ok(dump.ageSeconds >= 0, `the age: ${dump.ageSeconds}`);
+  t.ok(dump.listeners.tunnel.port > 0, `the bound listeners: tunnel port ${dump.listeners.tunnel.port}`);
   t.same(dump.certificates.map((c) => c.identity), [SERVER_ID]);
   t.equal(dump.snapshot.localWorkloads.length, 1);
 });
@@ -44,7 +45,7 @@ t.test('/workloads, /services, /certs (JSON and text)', async (t) => {
   const certs = (await json(rig, `${rig.admin}/certs`)).body as Array<{ identity: string; serial: string; secondsLeft: number; notAfter: string }>;
   t.equal(certs.length, 1);
   t.equal(certs[0]?.identity, SERVER_ID);
-  t.ok((certs[0]?.secondsLeft ?? 0) > 3600);
+  t.ok((certs[0]?.secondsLeft ?? 0) > 3600, `more than an hour left: ${certs[0]?.secondsLeft} s`);
   t.match(certs[0]?.serial, /^[0-9a-fA-F]+$/);
   const text = await afetch(rig, `${rig.admin}/certs?format=text`);
   t.match(text.headers.get('content-type'), /text\/plain/);
@@ -58,12 +59,11 @@ t.test('/connections shows a live connection with its identity, workload and byt
   t.equal(await status(stream), 200);
   stream.write(Buffer.alloc(4321));
   let rows: Array<Record<string, unknown>> = [];
-  // Bounded wait for the bytes to reach the workload (the count is read from its socket).
-  for (let i = 0; i < 50; i++) {
+  // Wait for the bytes to reach the workload (the count is read from its socket).
+  await waitFor('4321 bytes sent', async () => {
     rows = (await json(rig, `${rig.admin}/connections`)).body as Array<Record<string, unknown>>;
-    if (rows[0]?.['bytesSent'] === 4321) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return rows[0]?.['bytesSent'] === 4321;
+  });
   t.equal(rows.length, 1);
   t.match(rows[0], {
     direction: 'inbound', mode: 'tunnel', destination: `127.0.0.1:${rig.backendPort}`, sourceIdentity: CLIENT_ID,
@@ -88,10 +88,11 @@ t.test('/iptables reports the drift the capture rules found', async (t) => {
 t.test('/node: CPU, memory, load, interfaces, kernel, conntrack', async (t) => {
   const rig = await adminRig(t);
   const node = (await json(rig, `${rig.admin}/node`)).body as Record<string, unknown> & { cpu: { cores: number }; interfaces: Array<{ name: string }> };
-  t.ok(node.cpu.cores >= 1);
+  t.ok(node.cpu.cores >= 1, `at least one core: ${node.cpu.cores}`);
   t.match(node, { memory: { totalBytes: Number }, load: Array, kernel: String });
-  t.ok(node.interfaces.some((i) => i.name === 'lo'), 'the loopback interface is listed');
-  t.ok('conntrack' in node, 'conntrack usage (null when the host has none)');
+  const names = node.interfaces.map((i) => i.name);
+  t.same(names.filter((name) => name === 'lo'), ['lo'], `the loopback interface is listed (listed: ${names.join(', ')})`);
+  t.hasOwnProp(node, 'conntrack', 'conntrack usage (null when the host has none)');
 });
 
 t.test('/healthz and /ready', async (t) => {
