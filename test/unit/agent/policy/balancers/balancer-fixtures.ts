@@ -37,14 +37,15 @@ export function countPicks(b: Balancer, n: number, key?: (i: number) => string |
 /**
  * `clients` closed-loop clients send requests for `durationMs` of fake time: each picks, waits
  * its endpoint's latency (`latencyOf(address, now)`), releases with success, and goes again.
- * Returns picks per address, and per address from `fromMs` on.
+ * Returns picks per address: all, before `earlyUntilMs`, and from `fromMs` on.
  */
 export function simulate(
   b: Balancer,
   env: FakeEnv,
-  opts: { clients: number; durationMs: number; latencyOf: (address: string, nowMs: number) => number; fromMs?: number },
-): { all: Record<string, number>; late: Record<string, number> } {
+  opts: { clients: number; durationMs: number; latencyOf: (address: string, nowMs: number) => number; fromMs?: number; earlyUntilMs?: number },
+): { all: Record<string, number>; early: Record<string, number>; late: Record<string, number> } {
   const all: Record<string, number> = {};
+  const early: Record<string, number> = {};
   const late: Record<string, number> = {};
   const inflight: Array<{ at: number; lease: Lease }> = [];
   const start = (): void => {
@@ -53,6 +54,7 @@ export function simulate(
     const a = lease.endpoint.address;
     all[a] = (all[a] ?? 0) + 1;
     if (env.t >= (opts.fromMs ?? Infinity)) late[a] = (late[a] ?? 0) + 1;
+    if (env.t < (opts.earlyUntilMs ?? 0)) early[a] = (early[a] ?? 0) + 1;
     inflight.push({ at: env.t + opts.latencyOf(a, env.t), lease });
   };
   for (let c = 0; c < opts.clients; c++) start();
@@ -66,7 +68,7 @@ export function simulate(
     done.lease.release({ outcome: 'success' });
     start();
   }
-  return { all, late };
+  return { all, early, late };
 }
 
 /** The share of `address` in `counts`. */
