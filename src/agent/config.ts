@@ -5,8 +5,19 @@
  */
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
+import { isIpAddress } from '../mesh/validate/formats.js';
+import { Problems } from '../mesh/validate/problems.js';
+import {
+  checkSettingNames,
+  deepFreeze,
+  numberSetting,
+  oneOfSetting,
+  portSetting,
+  settingLookup,
+  stringSetting,
+  type Environment,
+} from '../mesh/validate/settings.js';
 import { parseAccessLogMode, type AccessLogMode } from './proxy/access-log.js';
 import { DEFAULT_ADMIN_TOKEN_FILE } from './admin/token.js';
 
@@ -93,13 +104,13 @@ export const MAX_WORKERS = 64;
 /** Raw inputs: flags as commander parsed them (strings/booleans/numbers) and environment. */
 export type RawFlags = Readonly<Record<string, unknown>>;
 
-const KNOWN_FLAGS = new Set([
+const KNOWN_FLAGS = [
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
   'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers', 'loopbackWorkloads',
-]);
+] as const;
 
-const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Flag name -> environment variable that can supply it. */
 const ENV: Record<string, string> = {
@@ -119,69 +130,38 @@ const ENV: Record<string, string> = {
   adminTokenFile: 'MESHLET_ADMIN_TOKEN_FILE',
 };
 
-class Problems {
-  readonly list: string[] = [];
-  add(field: string, value: unknown, why: string): void {
-    this.list.push(`${field}=${JSON.stringify(value)}: ${why}`);
-  }
-}
-
-function port(p: Problems, field: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) p.add(field, value, 'must be a port number 0..65535');
-  return n;
-}
-
-function str(p: Problems, field: string, value: unknown, fallback: string | undefined): string {
-  if (value === undefined || value === '') {
-    if (fallback === undefined) p.add(field, value ?? '', 'required');
-    return fallback ?? '';
-  }
-  if (typeof value !== 'string') p.add(field, value, 'must be a string');
-  return String(value);
-}
-
-function seconds(p: Problems, field: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) p.add(field, value, `must be a number of seconds >= ${min}`);
-  return n;
-}
-
 /**
  * Validates flags (falling back to environment variables) into an {@link AgentConfig}.
  * @throws MeshletError MESHLET_ERR_CONFIG_INVALID listing every bad field.
  */
-export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, string | undefined>>): AgentConfig {
+export function loadAgentConfig(flags: RawFlags, env: Environment): AgentConfig {
   const p = new Problems();
-  for (const key of Object.keys(flags)) if (!KNOWN_FLAGS.has(key)) p.add(key, flags[key], 'unknown option');
-  const get = (k: string): unknown => flags[k] ?? (ENV[k] ? env[ENV[k]] : undefined);
-  const node = str(p, '--node', get('node'), undefined);
-  if (node !== '' && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node)) p.add('--node', node, 'must be a DNS-1123 name (a Kubernetes node name)');
-  const logLevel = str(p, '--log-level', get('logLevel'), 'info');
-  if (!LEVELS.has(logLevel)) p.add('--log-level', logLevel, `must be one of ${[...LEVELS].join(', ')}`);
-  const bindAddress = str(p, '--bind', get('bind'), '0.0.0.0');
-  if (isIP(bindAddress) === 0) p.add('--bind', bindAddress, 'must be an IP address');
-  const trustDomain = str(p, '--trust-domain', get('trustDomain'), DEFAULT_TRUST_DOMAIN);
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) p.add('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
+  checkSettingNames(p, flags, KNOWN_FLAGS);
+  const get = settingLookup(flags, env, ENV);
+  const node = stringSetting(p, '--node', get('node'));
+  if (node !== '' && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node)) p.setting('--node', node, 'must be a DNS-1123 name (a Kubernetes node name)');
+  const logLevel = oneOfSetting(p, '--log-level', get('logLevel'), LEVELS, 'info');
+  const bindAddress = stringSetting(p, '--bind', get('bind'), '0.0.0.0');
+  if (!isIpAddress(bindAddress)) p.setting('--bind', bindAddress, 'must be an IP address');
+  const trustDomain = stringSetting(p, '--trust-domain', get('trustDomain'), DEFAULT_TRUST_DOMAIN);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) p.setting('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
   const controller = controllerEndpoint(p, get);
-  const configDir = str(p, '--config', get('config'), controller === undefined ? undefined : '');
-  if (controller !== undefined && configDir !== '') p.add('--config', configDir, 'not with --controller: pick static mode or controller mode');
+  const configDir = stringSetting(p, '--config', get('config'), controller === undefined ? undefined : '');
+  if (controller !== undefined && configDir !== '') p.setting('--config', configDir, 'not with --controller: pick static mode or controller mode');
   const config: AgentConfig = {
     node,
     configDir,
     ...(controller === undefined ? {} : { controller }),
-    stateDir: str(p, '--state-dir', get('stateDir'), '/var/lib/meshlet'),
+    stateDir: stringSetting(p, '--state-dir', get('stateDir'), '/var/lib/meshlet'),
     trustDomain,
     logLevel,
     ports: {
-      outbound: port(p, '--outbound-port', get('outboundPort'), 15001),
-      inbound: port(p, '--inbound-port', get('inboundPort'), 15006),
-      tunnel: port(p, '--tunnel-port', get('tunnelPort'), 15008),
-      readiness: port(p, '--readiness-port', get('readinessPort'), 15021),
-      admin: port(p, '--admin-port', get('adminPort'), 15000),
-      metrics: port(p, '--metrics-port', get('metricsPort'), 15020),
+      outbound: portSetting(p, '--outbound-port', get('outboundPort'), 15001),
+      inbound: portSetting(p, '--inbound-port', get('inboundPort'), 15006),
+      tunnel: portSetting(p, '--tunnel-port', get('tunnelPort'), 15008),
+      readiness: portSetting(p, '--readiness-port', get('readinessPort'), 15021),
+      admin: portSetting(p, '--admin-port', get('adminPort'), 15000),
+      metrics: portSetting(p, '--metrics-port', get('metricsPort'), 15020),
     },
     adminAddress: adminAddress(p, get('adminAddress')),
     adminTokenFile: adminTokenFile(p, get('adminTokenFile')),
@@ -191,14 +171,12 @@ export function loadAgentConfig(flags: RawFlags, env: Readonly<Record<string, st
     // Flags only (never the environment): tests pass it in, an operator cannot turn it on by accident.
     loopbackWorkloads: flags['loopbackWorkloads'] === true,
     // Kubernetes gives a pod 30 s of grace by default; draining for 20 s leaves time to exit.
-    drainDeadlineMs: Math.round(seconds(p, '--drain-seconds', get('drainSeconds'), 20, 0) * 1000),
-    certTtlSeconds: Math.round(seconds(p, '--cert-ttl', get('certTtl'), 86_400, 60)),
-    failureMode: failureMode(p, get('failureMode')),
+    drainDeadlineMs: Math.round(numberSetting(p, '--drain-seconds', get('drainSeconds'), 20, { min: 0, why: 'must be a number of seconds >= 0' }) * 1000),
+    certTtlSeconds: Math.round(numberSetting(p, '--cert-ttl', get('certTtl'), 86_400, { min: 60, why: 'must be a number of seconds >= 60' })),
+    failureMode: oneOfSetting(p, '--failure-mode', get('failureMode'), ['closed', 'open'], 'closed'),
     workers: workers(p, get('workers')),
   };
-  if (p.list.length > 0) {
-    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid agent configuration:\n  ${p.list.join('\n  ')}`, { details: p.list });
-  }
+  p.throwIfAny('MESHLET_ERR_CONFIG_INVALID', 'invalid agent configuration');
   return deepFreeze(config);
 }
 
@@ -206,13 +184,13 @@ function adminAddress(p: Problems, value: unknown): string {
   if (value === undefined) return '127.0.0.1';
   const a = String(value);
   const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1';
-  if (!loopback) p.add('--admin-address', value, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API must not be reachable from pods');
+  if (!loopback) p.setting('--admin-address', value, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API must not be reachable from pods');
   return a;
 }
 
 function adminTokenFile(p: Problems, value: unknown): string {
-  const file = str(p, '--admin-token-file', value, DEFAULT_ADMIN_TOKEN_FILE);
-  if (!file.startsWith('/')) p.add('--admin-token-file', value, 'must be an absolute path');
+  const file = stringSetting(p, '--admin-token-file', value, DEFAULT_ADMIN_TOKEN_FILE);
+  if (!file.startsWith('/')) p.setting('--admin-token-file', value, 'must be an absolute path');
   return file;
 }
 
@@ -220,7 +198,7 @@ function accessLog(p: Problems, value: unknown): AccessLogMode {
   if (value === undefined) return { kind: 'on' };
   const mode = parseAccessLogMode(String(value));
   if (typeof mode === 'string') {
-    p.add('--access-log', value, mode);
+    p.setting('--access-log', value, mode);
     return { kind: 'on' };
   }
   return mode;
@@ -230,19 +208,7 @@ function accessLog(p: Problems, value: unknown): AccessLogMode {
 function workers(p: Problems, value: unknown, cores = availableParallelism()): number {
   if (value === undefined) return 1;
   if (value === 'auto') return Math.min(Math.max(cores, 1), MAX_WORKERS);
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
-    p.add('--workers', value, `must be auto or an integer 1..${MAX_WORKERS}`);
-    return 1;
-  }
-  return n;
-}
-
-function failureMode(p: Problems, value: unknown): 'closed' | 'open' {
-  if (value === undefined || value === 'closed') return 'closed';
-  if (value === 'open') return 'open';
-  p.add('--failure-mode', value, 'must be closed or open');
-  return 'closed';
+  return numberSetting(p, '--workers', value, 1, { min: 1, max: MAX_WORKERS, integer: true, why: `must be auto or an integer 1..${MAX_WORKERS}` });
 }
 
 /** Controller mode flags, checked; undefined in static mode. */
@@ -253,26 +219,18 @@ function controllerEndpoint(p: Problems, get: (k: string) => unknown): Controlle
   const kubeTokenFile = get('kubeTokenFile');
   if (address === undefined || address === '') {
     for (const [flag, v] of [['--controller-ca', caFile], ['--join-token-file', joinTokenFile], ['--kube-token-file', kubeTokenFile]] as const) {
-      if (v !== undefined) p.add(flag, v, 'only with --controller');
+      if (v !== undefined) p.setting(flag, v, 'only with --controller');
     }
     return undefined;
   }
-  if (typeof address !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address)) p.add('--controller', address, 'must be HOST:PORT');
-  if (typeof caFile !== 'string' || caFile === '') p.add('--controller-ca', caFile ?? '', 'required with --controller: the CA bundle the controller certificate chains to');
+  if (typeof address !== 'string' || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address)) p.setting('--controller', address, 'must be HOST:PORT');
+  if (typeof caFile !== 'string' || caFile === '') p.setting('--controller-ca', caFile ?? '', 'required with --controller: the CA bundle the controller certificate chains to');
   if ((joinTokenFile === undefined) === (kubeTokenFile === undefined)) {
-    p.add('--join-token-file/--kube-token-file', joinTokenFile ?? kubeTokenFile ?? '', 'give exactly one credential with --controller');
+    p.setting('--join-token-file/--kube-token-file', joinTokenFile ?? kubeTokenFile ?? '', 'give exactly one credential with --controller');
   }
   const token =
     joinTokenFile !== undefined
       ? { kind: 'join-token' as const, file: String(joinTokenFile) }
       : { kind: 'kubernetes-token' as const, file: String(kubeTokenFile ?? '') };
   return { address: String(address), caFile: String(caFile ?? ''), token };
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object') {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
 }

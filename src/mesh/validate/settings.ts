@@ -84,10 +84,17 @@ export interface NumberRange {
   readonly why: string;
 }
 
-/** A number setting within `range`. Unset: `fallback`. */
+/** A decimal number as text: no exponent, hex or blank (which `Number()` would take). */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+/**
+ * A number setting within `range`, given as a number or decimal text. Absent: `fallback`; an
+ * empty string is reported (it is not a number, and silently meaning 0 or the default would
+ * hide a broken environment variable).
+ */
 export function numberSetting(p: Problems, name: string, value: unknown, fallback: number, range: NumberRange): number {
-  if (unset(value)) return fallback;
-  const n = typeof value === 'number' || typeof value === 'string' ? Number(value) : Number.NaN;
+  if (value === undefined) return fallback;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value) : Number.NaN;
   const ok = Number.isFinite(n) && n >= range.min && n <= (range.max ?? Infinity) && (range.integer !== true || Number.isInteger(n));
   if (!ok) {
     p.setting(name, value, range.why);

@@ -63,3 +63,12 @@ t.test('certificates renew at half of the time left, whatever notBefore says', a
   t.equal(renewalDelayMs(new Date(now + 10_000), now), 5_000, '10 s certificate: 5 s (a backdated notBefore does not matter)');
   t.equal(renewalDelayMs(new Date(now - 1), now), 1_000, 'expired: retry soon, not in a busy loop');
 });
+
+t.test('an unknown option near a known one gets a did-you-mean hint', async (t) => {
+  try {
+    loadAgentConfig({ node: 'n1', config: '/d', tunelPort: '15008', bogus: 1 }, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.same((err as MeshletError).details, ['tunelPort="15008": unknown option (did you mean tunnelPort?)', 'bogus=1: unknown option']);
+  }
+});
