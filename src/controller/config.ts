@@ -2,9 +2,22 @@
  * The controller's configuration: `loadControllerConfig(flags, env)` validates everything at
  * once and returns a deep-frozen object, or throws one MeshletError listing every bad field.
  */
-import { isIP } from 'node:net';
-import { MeshletError } from '../mesh/errors.js';
 import { DEFAULT_TRUST_DOMAIN } from '../mesh/types.js';
+import { isIpAddress } from '../mesh/validate/formats.js';
+import { Problems } from '../mesh/validate/problems.js';
+import {
+  booleanSetting,
+  checkSettingNames,
+  deepFreeze,
+  listSetting,
+  numberSetting,
+  oneOfSetting,
+  optStringSetting,
+  portSetting,
+  settingLookup,
+  type Environment,
+  type RawSettings,
+} from '../mesh/validate/settings.js';
 
 /** Where the controller's CA comes from. */
 export type CaSource =
@@ -46,11 +59,11 @@ export interface ControllerConfig {
   readonly logLevel: string;
 }
 
-const KNOWN = new Set([
+const KNOWN = [
   'registry', 'kubernetes', 'kubeconfig', 'listen', 'stateDir', 'caCert', 'caKey', 'caBundle', 'caSecret',
   'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect', 'metricsPort',
-]);
-const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+] as const;
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ENV: Record<string, string> = {
   registry: 'MESHLET_REGISTRY_DIR',
   listen: 'MESHLET_LISTEN',
@@ -65,44 +78,36 @@ const ENV: Record<string, string> = {
  * Validates flags (falling back to environment variables) into a {@link ControllerConfig}.
  * @throws MeshletError MESHLET_ERR_CONFIG_INVALID listing every bad field.
  */
-export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): ControllerConfig {
-  const problems: string[] = [];
-  const bad = (field: string, value: unknown, why: string): void => void problems.push(`${field}=${JSON.stringify(value)}: ${why}`);
-  for (const k of Object.keys(flags)) if (!KNOWN.has(k)) bad(k, flags[k], 'unknown option');
-  const get = (k: string): unknown => flags[k] ?? (ENV[k] ? env[ENV[k]] : undefined);
-  const str = (k: string): string | undefined => {
-    const v = get(k);
-    if (v === undefined || v === '') return undefined;
-    if (typeof v !== 'string') bad(`--${kebab(k)}`, v, 'must be a string');
-    return String(v);
-  };
+export function loadControllerConfig(flags: RawSettings, env: Environment): ControllerConfig {
+  const p = new Problems();
+  checkSettingNames(p, flags, KNOWN);
+  const get = settingLookup(flags, env, ENV);
+  const str = (k: string): string | undefined => optStringSetting(p, `--${kebab(k)}`, get(k));
 
   const registryDir = str('registry');
   const kubernetes = get('kubernetes') === true;
-  if ((registryDir === undefined) === !kubernetes) bad('--registry/--kubernetes', registryDir ?? kubernetes, 'give exactly one registry: --registry DIR or --kubernetes');
+  if ((registryDir === undefined) === !kubernetes) p.setting('--registry/--kubernetes', registryDir ?? kubernetes, 'give exactly one registry: --registry DIR or --kubernetes');
   const kubeconfig = str('kubeconfig');
-  if (kubeconfig !== undefined && !kubernetes) bad('--kubeconfig', kubeconfig, 'only with --kubernetes');
+  if (kubeconfig !== undefined && !kubernetes) p.setting('--kubeconfig', kubeconfig, 'only with --kubernetes');
   const registry: RegistryConfig = kubernetes ? { kind: 'kubernetes', ...(kubeconfig ? { kubeconfig } : {}) } : { kind: 'directory', dir: registryDir ?? '' };
 
   const listen = str('listen') ?? '0.0.0.0:15012';
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
   const listenHost = (m?.[1] ?? m?.[2]) ?? '';
   const listenPort = Number(m?.[3] ?? NaN);
-  if (m === null || isIP(listenHost) === 0 || !(listenPort >= 0 && listenPort <= 65535)) bad('--listen', listen, 'must be IP:PORT, e.g. 0.0.0.0:15012');
+  if (m === null || !isIpAddress(listenHost) || !(listenPort >= 0 && listenPort <= 65535)) p.setting('--listen', listen, 'must be IP:PORT, e.g. 0.0.0.0:15012');
 
-  const rawMetricsPort = get('metricsPort') ?? '';
-  const metricsPort = rawMetricsPort === '' ? 15014 : Number(rawMetricsPort);
-  if (!/^\d{1,5}$/.test(String(rawMetricsPort || '0')) || metricsPort > 65535) bad('--metrics-port', rawMetricsPort, 'must be a port number 0..65535 (0: any free port)');
+  const metricsPort = portSetting(p, '--metrics-port', get('metricsPort'), 15014, '(0: any free port)');
 
   const stateDir = str('stateDir') ?? '/var/lib/meshlet-controller';
   const caCert = str('caCert');
   const caKey = str('caKey');
   const caBundle = str('caBundle');
-  const caSecret = get('caSecret') === true;
-  if ((caCert === undefined) !== (caKey === undefined)) bad('--ca-cert/--ca-key', caCert ?? caKey, 'give both or neither');
-  if (caBundle !== undefined && caCert === undefined) bad('--ca-bundle', caBundle, 'only with --ca-cert and --ca-key');
-  if (caSecret && caCert !== undefined) bad('--ca-secret', true, 'not with --ca-cert: pick one CA source');
-  if (caSecret && !kubernetes) bad('--ca-secret', true, 'needs --kubernetes');
+  const caSecret = booleanSetting(get('caSecret'), false);
+  if ((caCert === undefined) !== (caKey === undefined)) p.setting('--ca-cert/--ca-key', caCert ?? caKey, 'give both or neither');
+  if (caBundle !== undefined && caCert === undefined) p.setting('--ca-bundle', caBundle, 'only with --ca-cert and --ca-key');
+  if (caSecret && caCert !== undefined) p.setting('--ca-secret', true, 'not with --ca-cert: pick one CA source');
+  if (caSecret && !kubernetes) p.setting('--ca-secret', true, 'needs --kubernetes');
   const ca: CaSource = caSecret
     ? { kind: 'kubernetes-secret', namespace: 'meshlet-system', name: 'meshlet-ca' }
     : caCert !== undefined && caKey !== undefined
@@ -110,27 +115,22 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
       : { kind: 'directory', dir: `${stateDir}/ca` };
 
   const trustDomain = str('trustDomain') ?? DEFAULT_TRUST_DOMAIN;
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) bad('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(trustDomain)) p.setting('--trust-domain', trustDomain, 'must be a lowercase DNS-like name');
   const joinTokensFile = str('joinTokens');
-  const kubernetesAuth = get('kubernetesAuth') === undefined ? kubernetes : get('kubernetesAuth') === true;
-  if (joinTokensFile === undefined && !kubernetesAuth) bad('--join-tokens', '', 'agents need a way in: --join-tokens FILE, or Kubernetes tokens (--kubernetes)');
-  const certTtlSeconds = num(get('certTtl'), 86_400);
+  const kubernetesAuth = booleanSetting(get('kubernetesAuth'), kubernetes);
+  if (joinTokensFile === undefined && !kubernetesAuth) p.setting('--join-tokens', '', 'agents need a way in: --join-tokens FILE, or Kubernetes tokens (--kubernetes)');
   // 10 s at least: renewal happens at half-life and must leave time to reach the controller.
-  if (!Number.isInteger(certTtlSeconds) || certTtlSeconds < 10) bad('--cert-ttl', get('certTtl'), 'must be whole seconds >= 10');
-  const debounceMs = num(get('debounceMs'), 100);
-  if (!Number.isFinite(debounceMs) || debounceMs < 0 || debounceMs > 10_000) bad('--debounce-ms', get('debounceMs'), 'must be 0..10000');
-  const serverNames = list(get('serverName'));
-  const logLevel = str('logLevel') ?? 'info';
-  if (!LEVELS.has(logLevel)) bad('--log-level', logLevel, `must be one of ${[...LEVELS].join(', ')}`);
+  const certTtlSeconds = numberSetting(p, '--cert-ttl', get('certTtl'), 86_400, { min: 10, integer: true, why: 'must be whole seconds >= 10' });
+  const debounceMs = numberSetting(p, '--debounce-ms', get('debounceMs'), 100, { min: 0, max: 10_000, why: 'must be 0..10000' });
+  const serverNames = listSetting(get('serverName'));
+  const logLevel = oneOfSetting(p, '--log-level', get('logLevel'), LEVELS, 'info');
 
-  const leaderElect = get('leaderElect') === undefined ? kubernetes : get('leaderElect') === true;
-  if (leaderElect && !kubernetes) bad('--leader-elect', true, 'needs --kubernetes (the Lease lives in the Kubernetes API)');
+  const leaderElect = booleanSetting(get('leaderElect'), kubernetes);
+  if (leaderElect && !kubernetes) p.setting('--leader-elect', true, 'needs --kubernetes (the Lease lives in the Kubernetes API)');
   const identity = env['POD_NAME'] ?? env['HOSTNAME'] ?? '';
-  if (leaderElect && identity === '') bad('POD_NAME', '', 'leader election needs this replica\'s name (POD_NAME or HOSTNAME)');
+  if (leaderElect && identity === '') p.setting('POD_NAME', '', 'leader election needs this replica\'s name (POD_NAME or HOSTNAME)');
 
-  if (problems.length > 0) {
-    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `invalid controller configuration:\n  ${problems.join('\n  ')}`, { details: problems });
-  }
+  p.throwIfAny('MESHLET_ERR_CONFIG_INVALID', 'invalid controller configuration');
   return deepFreeze({
     registry, listenHost, listenPort, metricsPort, stateDir, ca, trustDomain,
     ...(joinTokensFile ? { joinTokensFile } : {}),
@@ -139,23 +139,6 @@ export function loadControllerConfig(flags: Readonly<Record<string, unknown>>, e
   });
 }
 
-function num(v: unknown, fallback: number): number {
-  return v === undefined ? fallback : Number(v);
-}
-
-function list(v: unknown): string[] {
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map(String);
-}
-
 function kebab(k: string): string {
   return k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object') {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
 }

@@ -62,3 +62,16 @@ t.test('metrics port: default 15014, flag, environment, 0 for any free port', as
     t.throws(() => loadControllerConfig({ ...base, metricsPort: bad }, {}), /--metrics-port/, `${bad} refused`);
   }
 });
+
+t.test('an unknown option near a known one gets a did-you-mean hint; bad numbers name the value', async (t) => {
+  try {
+    loadControllerConfig({ registry: '/r', joinTokens: '/j', debounceMS: '50', certTtl: '1e3', metricsPort: '0x10' }, {});
+    t.fail('should throw');
+  } catch (err) {
+    t.same((err as MeshletError).details, [
+      'debounceMS="50": unknown option (did you mean debounceMs?)',
+      '--metrics-port="0x10": must be a port number 0..65535 (0: any free port)',
+      '--cert-ttl="1e3": must be whole seconds >= 10',
+    ]);
+  }
+});
