@@ -7,6 +7,8 @@
  * {@link parseWorkerMessage} before use, and a bad one is logged and dropped.
  */
 import type { NodeSnapshot } from '../../mesh/types.js';
+import { isBoundedString, isCount, isPortNumber } from '../../mesh/validate/formats.js';
+import { isFields, type Fields } from '../../mesh/validate/values.js';
 import type { AgentConfig } from '../config.js';
 import type { Listeners } from '../proxy/data-path.js';
 
@@ -70,22 +72,11 @@ export type FromWorker =
   | { readonly type: 'answer'; readonly id: number; readonly value?: unknown; readonly error?: string }
   | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean };
 
-type Checked = Record<string, unknown>;
-
-function isObject(v: unknown): v is Checked {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function isString(v: unknown, max = 4096): v is string {
-  return typeof v === 'string' && v.length <= max;
-}
-
-function isId(v: unknown): v is number {
-  return Number.isSafeInteger(v) && (v as number) >= 0;
-}
+/** Longest string a worker may send where no tighter bound applies (an error message). */
+const MAX_TEXT = 4096;
 
 function isAddress(v: unknown): v is WireAddress {
-  return isObject(v) && isString(v['address'], 64) && isString(v['family'], 8) && Number.isInteger(v['port']) && (v['port'] as number) > 0 && (v['port'] as number) <= 65535;
+  return isFields(v) && isBoundedString(v['address'], 64) && isBoundedString(v['family'], 8) && isPortNumber(v['port']);
 }
 
 function isAddressList(v: unknown): v is WireAddress[] {
@@ -93,25 +84,25 @@ function isAddressList(v: unknown): v is WireAddress[] {
 }
 
 /** Why a worker message is malformed, or undefined when it is well formed. */
-function problem(m: Checked): string | undefined {
+function problem(m: Fields): string | undefined {
   switch (m['type']) {
     case 'bound':
       return isAddressList(m['outbound']) && isAddressList(m['inbound']) && isAddress(m['tunnel']) ? undefined : 'bound: outbound/inbound/tunnel addresses malformed';
     case 'bind-failed':
-      return isString(m['error']) ? undefined : 'bind-failed: error must be a string';
+      return isBoundedString(m['error'], MAX_TEXT) ? undefined : 'bind-failed: error must be a string';
     case 'need-credentials': {
-      if (!isId(m['id'])) return 'need-credentials: id must be a non-negative integer';
+      if (!isCount(m['id'])) return 'need-credentials: id must be a non-negative integer';
       // Exactly one name, a string, and the other absent: the pool asks by `identity` whenever
       // it is not undefined, so `identity: 0` beside a string `sni` must not pass (fuzzing).
-      const byIdentity = isString(m['identity'], 512) && m['sni'] === undefined;
-      const bySni = isString(m['sni'], 256) && m['identity'] === undefined;
+      const byIdentity = isBoundedString(m['identity'], 512) && m['sni'] === undefined;
+      const bySni = isBoundedString(m['sni'], 256) && m['identity'] === undefined;
       return byIdentity || bySni ? undefined : 'need-credentials: exactly one of identity or sni (strings)';
     }
     case 'answer':
-      if (!isId(m['id'])) return 'answer: id must be a non-negative integer';
-      return m['error'] === undefined || isString(m['error']) ? undefined : 'answer: error must be a string';
+      if (!isCount(m['id'])) return 'answer: id must be a non-negative integer';
+      return m['error'] === undefined || isBoundedString(m['error'], MAX_TEXT) ? undefined : 'answer: error must be a string';
     case 'drained':
-      return isId(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
+      return isCount(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
     default:
       return `unknown message type ${JSON.stringify(String(m['type'])).slice(0, 40)}`;
   }
@@ -122,7 +113,7 @@ function problem(m: Checked): string | undefined {
  * @returns the message, or a sentence saying what is wrong with it (for the log).
  */
 export function parseWorkerMessage(value: unknown): FromWorker | string {
-  if (!isObject(value)) return `not an object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+  if (!isFields(value)) return `not an object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
   const why = problem(value);
   return why === undefined ? (value as FromWorker) : why;
 }
@@ -130,8 +121,8 @@ export function parseWorkerMessage(value: unknown): FromWorker | string {
 /** Checks credentials arriving in a worker (from the primary: trusted, but checked cheaply). */
 export function isWireCredentials(v: unknown): v is WireCredentials {
   return (
-    isObject(v) && isString(v['identity'], 512) && isString(v['chainPem'], 65_536) && isString(v['keyPem'], 16_384) &&
-    isString(v['trustBundlePem'], 262_144) && isString(v['serial'], 128) && v['notBefore'] instanceof Date &&
-    v['notAfter'] instanceof Date && isString(v['sni'], 256)
+    isFields(v) && isBoundedString(v['identity'], 512) && isBoundedString(v['chainPem'], 65_536) && isBoundedString(v['keyPem'], 16_384) &&
+    isBoundedString(v['trustBundlePem'], 262_144) && isBoundedString(v['serial'], 128) && v['notBefore'] instanceof Date &&
+    v['notAfter'] instanceof Date && isBoundedString(v['sni'], 256)
   );
 }
