@@ -1,10 +1,13 @@
 /**
  * Balancers outlive snapshots: round robin is fair, its cursor survives a snapshot that does not
  * change the endpoints, follows added and removed endpoints, and removed Services lose theirs.
+ * The registry hands out per-request leases, and its L4 pick leaves nothing outstanding.
  */
 import t from 'tap';
 import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { RoundRobinBalancer } from '../../../../src/agent/policy/balancers/round-robin.js';
+import { createBalancer } from '../../../../src/agent/policy/balancers/create-balancer.js';
+import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
 import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo } from '../../../../src/mesh/types.js';
 
@@ -70,4 +73,32 @@ t.test('VIPs of one Service share a balancer; a removed Service drops it', async
   const v3 = new WorkloadIndex(snap('v3', [two]));
   t.same(picks(registry, v3, 1), ['198.18.2.1'], 'a Service that comes back starts afresh');
   t.equal(registry.size, 1, 'db is gone too');
+});
+
+t.test('per-request leases through the registry; an L4 pick leaves no request outstanding', async (t) => {
+  const env = { now: () => 0, random: seededRandom(1) };
+  const registry = new BalancerRegistry((entry) => createBalancer({ algorithm: 'least-request' }, entry.endpoints, { env }));
+  const index = new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2)])]));
+  registry.apply(index);
+  const entry = index.serviceAt('198.19.0.10', 80);
+  if (entry === undefined) throw new Error('no service');
+  t.not(registry.pick(entry), undefined);
+  const outstanding = (): number[] => registry.describe()[0]?.endpoints.map((e) => e.outstanding) ?? [];
+  t.same(outstanding(), [0, 0], 'the L4 pick released its lease');
+  const lease = registry.lease(entry);
+  t.same(outstanding().reduce((a, b) => a + b, 0), 1, 'a request lease is outstanding');
+  // The endpoint refused: release, retry with it excluded, land on the other one.
+  lease?.release({ outcome: 'failure' });
+  const retry = registry.lease(entry, { exclude: new Set([lease?.key ?? '']) });
+  t.not(retry?.key, lease?.key);
+  t.equal(registry.describe()[0]?.algorithm, 'least-request');
+  registry.balancerOf(entry).eject(retry?.key ?? '', 1);
+  t.equal(registry.describe()[0]?.endpoints.filter((e) => e.ejectedUntilMs === 1).length, 1, 'ejected through the registry');
+});
+
+t.test('the default stays round robin (L4 behaviour unchanged)', async (t) => {
+  const registry = new BalancerRegistry();
+  const index = new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2)])]));
+  t.same(picks(registry, index, 4), ['198.18.2.1', '198.18.2.2', '198.18.2.1', '198.18.2.2']);
+  t.equal(registry.describe()[0]?.algorithm, 'round-robin');
 });
