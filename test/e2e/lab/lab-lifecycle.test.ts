@@ -2,9 +2,11 @@ import t from 'tap';
 import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { isMeshletError } from '../../../src/mesh/errors.js';
+import { MeshletError } from '../../../src/mesh/errors.js';
 import { Lab, listLabNetns, withLab, type LabTopology } from '../../../src/lab/index.js';
+import { runCommand } from '../../../src/lab/host-command.js';
+import { parsePids } from '../../../src/lab/netns-cleanup.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { requireNamespaces } from '../helpers/require-root.js';
 
 function small(name: string): LabTopology {
@@ -18,6 +20,12 @@ function small(name: string): LabTopology {
     ],
     services: [],
   };
+}
+
+/** Whether `pid` runs inside `netns` (after `ip netns exec` has entered it). */
+async function runsIn(netns: string, pid: number | undefined): Promise<boolean> {
+  const res = await runCommand('ip', ['netns', 'pids', netns]);
+  return pid !== undefined && parsePids(res.stdout).includes(pid);
 }
 
 function alive(pid: number): boolean {
@@ -36,7 +44,7 @@ t.test('down removes every namespace, the processes and the directory; twice is 
   t.same((await listLabNetns('tdown')).sort(), ['ml-tdown-fabric', 'ml-tdown-n1', 'ml-tdown-n2', 'ml-tdown-p1', 'ml-tdown-p2']);
   t.ok(existsSync(join(lab.dir, 'lab.json')), 'lab.json written');
   const sleeper = lab.spawn('p1', 'sleep', ['300']);
-  await sleep(100);
+  await waitFor('the process in the pod namespace', () => runsIn('ml-tdown-p1', sleeper.pid));
   t.type(sleeper.pid, 'number', 'the process in the pod has a pid');
   t.equal(sleeper.pid === undefined ? undefined : alive(sleeper.pid), true, 'a process runs in the pod');
   const exited = once(sleeper, 'exit');
@@ -69,12 +77,15 @@ t.test('up removes a stale lab of the same name left by a killed run', async (t)
   const first = await Lab.up(small('tstale'), { agents: false });
   const sleeper = first.spawn('p2', 'sleep', ['300']);
   const exited = once(sleeper, 'exit');
+  // Inside the namespace before the stale lab is removed: otherwise `ip netns exec` could find
+  // the namespace gone and exit 1 on its own, and the kill would go untested.
+  await waitFor('the process in the pod namespace', () => runsIn('ml-tstale-p2', sleeper.pid));
   writeFileSync(join(first.dir, 'leftover'), 'x');
   // "Forget" `first`: as if its process had been SIGKILLed. Only the kernel objects remain.
   const second = await Lab.up(small('tstale'), { agents: false });
   t.teardown(() => second.down());
-  await Promise.race([exited, sleep(3000)]);
-  t.ok(sleeper.exitCode !== null || sleeper.signalCode !== null, 'the process of the stale lab was killed');
+  const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+  t.same({ code, signal }, { code: null, signal: 'SIGKILL' }, 'the process of the stale lab was killed');
   t.notOk(existsSync(join(second.dir, 'leftover')), 'the stale lab directory was replaced');
   const res = await second.exec('p1', 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
   t.match(res.stdout, /198\.18\.1\.10\/32/, 'the new lab is built and usable');
@@ -85,7 +96,8 @@ t.test('an invalid topology touches nothing', async (t) => {
   if (!requireNamespaces(t)) return;
   const bad: LabTopology = { ...small('tbad'), pods: [{ name: 'p1', namespace: 'nope', node: 'n9' }] };
   const err: unknown = await Lab.up(bad, { agents: false }).then(() => undefined, (e: unknown) => e);
-  t.ok(isMeshletError(err, 'MESHLET_ERR_LAB'), 'MESHLET_ERR_LAB');
+  t.type(err, MeshletError);
+  t.match(err, { code: 'MESHLET_ERR_LAB' });
   t.match((err as Error).message, /node "n9" is not in nodes/, 'names the bad reference');
   t.match((err as Error).message, /namespace "nope" is not in namespaces/, 'and every other problem');
   t.same(await listLabNetns('tbad'), [], 'no namespace created');
