@@ -5,9 +5,10 @@
  */
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
+import type { ErrorKind } from './respond.js';
 
-/** HTTP 403, the CONNECT answer of every refusal (no `node:http2` import here: policy does no I/O). */
-const FORBIDDEN = 403;
+/** Every refusal here is a policy denial: `respond` says its status (403), outcome and flag. */
+const DENIED = 'policy_denied' satisfies ErrorKind;
 
 /** How the connection arrived. */
 export type InboundVia = { readonly kind: 'mtls'; readonly localIdentity: string } | { readonly kind: 'local' } | { readonly kind: 'plaintext' };
@@ -15,7 +16,7 @@ export type InboundVia = { readonly kind: 'mtls'; readonly localIdentity: string
 /** The outcome of the inbound policy check. */
 export type InboundDecision =
   | { readonly allow: true; readonly workload: WorkloadInfo }
-  | { readonly allow: false; readonly reason: string; readonly status: number };
+  | { readonly allow: false; readonly reason: string; readonly kind: ErrorKind };
 
 /**
  * Inbound policy. The target must be a meshed workload on this node (never an arbitrary
@@ -36,20 +37,20 @@ export function decideInbound(
   if (workload === undefined) {
     // Only on refusal: the index already holds no refused address, so the reason is for the log.
     const why = index.addressProblem(address) ?? 'is not a meshed workload on this node';
-    return { allow: false, status: FORBIDDEN, reason: `${address} ${why}` };
+    return { allow: false, kind: DENIED, reason: `${address} ${why}` };
   }
   if (agentPorts.has(port)) {
-    return { allow: false, status: FORBIDDEN, reason: `port ${port} is one of the agent's own ports, never a workload's` };
+    return { allow: false, kind: DENIED, reason: `port ${port} is one of the agent's own ports, never a workload's` };
   }
   if (via.kind === 'mtls' && via.localIdentity !== workload.identity) {
     return {
       allow: false,
-      status: FORBIDDEN,
+      kind: DENIED,
       reason: `tunnel was opened for ${via.localIdentity} but ${address} is ${workload.identity}`,
     };
   }
   if (via.kind === 'plaintext' && workload.tlsMode === 'STRICT') {
-    return { allow: false, status: FORBIDDEN, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
+    return { allow: false, kind: DENIED, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
   }
   return { allow: true, workload };
 }

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { isNormalDisconnect } from '../../mesh/errors.js';
 import type { ConnectionMode, ConnectionOutcome, Direction } from '../policy/outcomes.js';
+import { respond, responseFlag, spliceEndKind, type ErrorKind, type ResponseFlag } from '../policy/respond.js';
 import { abort, type SpliceOutcome } from './splice.js';
 
 /** A live connection. Mutable fields are filled in as the connection is resolved. */
@@ -31,10 +32,15 @@ export interface ConnectionRecord {
   /** `counted` faces the destination (bytesWritten = sent), not the source. */
   countedFacesDestination: boolean;
   readonly ends: Duplex[];
-  outcome?: ConnectionOutcome;
+  /** How it failed, when known before it closes (a CONNECT refused or unanswered); see `respond`. */
+  failure?: ErrorKind;
   reason?: string;
-  /** Told the outcome when the record closes (same-node hand-over: the outbound record). */
-  onClose?: (outcome: ConnectionOutcome, reason: string | undefined) => void;
+  /** Set at close, from the failure (`ok` when there was none). */
+  outcome?: ConnectionOutcome;
+  /** Set at close: the failure's Envoy-style flag, `-` for none. */
+  responseFlag?: ResponseFlag;
+  /** Told the failure when the record closes (same-node hand-over: the outbound record). */
+  onClose?: (failure: ErrorKind | undefined, reason: string | undefined) => void;
 }
 
 /** Told once per closed connection, with its byte counts (metrics). */
@@ -99,16 +105,22 @@ export class ConnectionTable {
     return rec;
   }
 
-  /** Records the end of a connection (idempotent) and writes its access-log line. */
-  close(rec: ConnectionRecord, outcome?: ConnectionOutcome, reason?: string, splice?: SpliceOutcome): void {
+  /**
+   * Records the end of a connection (idempotent) and writes its access-log line. Its outcome
+   * and response flag come from `failure` or, without one, from how the splice ended.
+   */
+  close(rec: ConnectionRecord, failure?: ErrorKind, reason?: string, splice?: SpliceOutcome): void {
     if (!this.live.delete(rec.id)) return;
-    rec.outcome = outcome ?? (splice?.reset ? 'reset' : 'ok');
+    const kind = failure ?? spliceEndKind(splice);
+    if (kind !== undefined) rec.failure = kind;
+    rec.outcome = kind === undefined ? 'ok' : respond(kind).outcome;
+    rec.responseFlag = responseFlag(kind);
     if (reason !== undefined) rec.reason = reason;
     else if (splice?.error !== undefined && !isNormalDisconnect(splice.error)) rec.reason = splice.error.message;
     const { sent: toDest, received: toSource } = connectionBytes(rec);
     this.observer?.onClosed(rec, toDest, toSource);
     if (this.sampler === undefined || this.sampler.shouldLog(rec.outcome)) this.writeLine(rec, toDest, toSource);
-    rec.onClose?.(rec.outcome, rec.reason);
+    rec.onClose?.(kind, rec.reason);
     if (this.live.size === 0) this.notifyIdle();
   }
 
@@ -129,6 +141,7 @@ export class ConnectionTable {
         bytes_received: toSource,
         duration_ms: Math.round(performance.now() - rec.startedAt),
         outcome: rec.outcome,
+        response_flags: rec.responseFlag,
         reason: rec.reason,
       },
       'connection closed',

@@ -9,7 +9,7 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../../mesh/types.js';
-import type { ConnectionOutcome } from '../policy/outcomes.js';
+import { connectErrorKind, respond, type ErrorKind } from '../policy/respond.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import { originalDst } from './original-dst.js';
 import { abort, splice } from './splice.js';
@@ -72,12 +72,12 @@ export class InboundProxy {
     rec.mode = 'plaintext';
     const decision = decideInbound(this.index(), dst, { kind: 'plaintext' }, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, decision.reason);
+      this.deny(rec, decision.kind, decision.reason);
       abort(socket);
       return;
     }
     this.describe(rec, decision.workload);
-    this.connect(rec, socket, dst.address, dst.port, () => undefined);
+    this.connect(rec, socket, dst.address, dst.port, noAnswer);
   }
 
   /** A CONNECT stream from a peer agent. */
@@ -88,15 +88,15 @@ export class InboundProxy {
     rec.sourceIdentity = req.peerIdentity;
     const decision = decideInbound(this.index(), req, { kind: 'mtls', localIdentity: req.localIdentity }, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, `${decision.reason} (peer ${req.peerIdentity})`);
-      if (!stream.destroyed) stream.respond({ ':status': decision.status }, { endStream: true });
+      this.deny(rec, decision.kind, `${decision.reason} (peer ${req.peerIdentity})`);
+      if (!stream.destroyed) stream.respond({ ':status': respond(decision.kind).httpStatus }, { endStream: true });
       return;
     }
     this.describe(rec, decision.workload);
-    this.connect(rec, stream, req.address, req.port, (ok, status) => {
+    this.connect(rec, stream, req.address, req.port, (failure) => {
       if (stream.destroyed) return;
-      if (ok) stream.respond({ ':status': h2.HTTP_STATUS_OK });
-      else stream.respond({ ':status': status }, { endStream: true });
+      if (failure === undefined) stream.respond({ ':status': h2.HTTP_STATUS_OK });
+      else stream.respond({ ':status': respond(failure).httpStatus }, { endStream: true });
     });
   }
 
@@ -110,7 +110,7 @@ export class InboundProxy {
     address: string,
     port: number,
     service: string | undefined,
-    onClose: (outcome: ConnectionOutcome, reason: string | undefined) => void,
+    onClose: (failure: ErrorKind | undefined, reason: string | undefined) => void,
   ): void {
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(address, port), socket);
     // The outbound record of the same connection ends with the same outcome.
@@ -122,12 +122,12 @@ export class InboundProxy {
     if (service !== undefined) rec.service = service;
     const decision = decideInbound(this.index(), { address, port }, { kind: 'local' }, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, decision.reason);
+      this.deny(rec, decision.kind, decision.reason);
       abort(socket);
       return;
     }
     this.describe(rec, decision.workload);
-    this.connect(rec, socket, address, port, () => undefined);
+    this.connect(rec, socket, address, port, noAnswer);
   }
 
   private describe(rec: ConnectionRecord, workload: WorkloadInfo): void {
@@ -135,26 +135,29 @@ export class InboundProxy {
     rec.destinationIdentity = workload.identity;
   }
 
-  private deny(rec: ConnectionRecord, reason: string): void {
-    this.logger.warn({ code: 'MESHLET_ERR_POLICY_DENIED', src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, reason }, 'inbound connection denied');
-    this.table.close(rec, 'denied', reason);
+  private deny(rec: ConnectionRecord, kind: ErrorKind, reason: string): void {
+    this.logger.warn({ code: respond(kind).errorCode, src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, reason }, 'inbound connection denied');
+    this.table.close(rec, kind, reason);
   }
 
-  /** Connects to the workload; `answer` is told whether that worked (tunnels reply with a status). */
+  /**
+   * Connects to the workload; `answer` is told how that went (undefined: connected), so a
+   * tunnel can reply with the failure's status.
+   */
   private connect(
     rec: ConnectionRecord,
     from: Socket | ServerHttp2Stream,
     address: string,
     port: number,
-    answer: (ok: boolean, status: number) => void,
+    answer: (failure: ErrorKind | undefined) => void,
   ): void {
     // The last word before a socket is made, whatever path led here: never a refused address,
     // never an agent port (decideInbound said so already; this holds for any future caller).
     const problem = this.index().addressProblem(address);
     if (problem !== undefined || this.agentPorts.has(port)) {
-      answer(false, h2.HTTP_STATUS_FORBIDDEN);
+      answer('policy_denied');
       if (!('respond' in from)) abort(from);
-      this.deny(rec, `refusing to dial ${hostPort(address, port)}: ${problem ?? 'an agent port'}`);
+      this.deny(rec, 'policy_denied', `refusing to dial ${hostPort(address, port)}: ${problem ?? 'an agent port'}`);
       return;
     }
     const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
@@ -168,21 +171,24 @@ export class InboundProxy {
       connected = true;
       upstream.setTimeout(0);
       upstream.off('timeout', onConnectTimeout);
-      answer(true, h2.HTTP_STATUS_OK);
+      answer(undefined);
       splice(from, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome));
     });
     upstream.once('error', (err: NodeJS.ErrnoException) => {
       if (!connected) {
-        const status = err.code === 'ETIMEDOUT' ? h2.HTTP_STATUS_GATEWAY_TIMEOUT : h2.HTTP_STATUS_SERVICE_UNAVAILABLE;
-        answer(false, status);
+        const failure = connectErrorKind(err.code);
+        answer(failure);
         if (!('respond' in from)) abort(from);
-        this.table.close(rec, 'connect_failed', `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
+        this.table.close(rec, failure, `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
       }
     });
   }
 }
 
 function noop(): void {}
+
+/** A socket is not answered: it is reset on failure, and simply spliced on success. */
+function noAnswer(): void {}
 
 function onConnectTimeout(this: Socket): void {
   this.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));

@@ -5,7 +5,7 @@
  * plaintext when the snapshot says the destination is not meshed, or a reset: never plaintext
  * for a meshed workload, and nothing at all before the first snapshot.
  */
-import { constants as h2, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../../mesh/types.js';
@@ -15,6 +15,8 @@ import type { SocketAddress } from '../../mesh/types.js';
 import { originalDst } from './original-dst.js';
 import { planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
 import { BalancerRegistry } from '../policy/balancer.js';
+import { connectErrorKind, refusalKind, respond, tunnelAnswerKind } from '../policy/respond.js';
+import { isMeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { abort, splice } from './splice.js';
 import { hostPort, plainAddress } from '../../mesh/address.js';
@@ -68,6 +70,8 @@ export class OutboundProxy {
   private readonly balancers: BalancerRegistry;
   /** A pod can open refused connections at will: one warning a minute (each has its access-log line). */
   private readonly refusedLog: ThrottledLog;
+  /** Peer agents refuse CONNECTs as their policy says, possibly for every connection: throttled too. */
+  private readonly tunnelRefusedLog: ThrottledLog;
 
   constructor(opts: OutboundProxyOptions) {
     this.logger = opts.logger;
@@ -81,6 +85,7 @@ export class OutboundProxy {
     this.captured = opts.captured ?? capturedAddresses;
     this.balancers = opts.balancers ?? new BalancerRegistry();
     this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
+    this.tunnelRefusedLog = new ThrottledLog(opts.logger, 'outbound: the peer agent refused the tunnel CONNECT');
   }
 
   /** Entry point for a socket accepted on the outbound capture port (paused). */
@@ -116,15 +121,18 @@ export class OutboundProxy {
     }
     if (plan.service !== undefined) rec.service = plan.service.key;
     switch (plan.kind) {
-      case 'refuse':
+      case 'refuse': {
+        const failure = refusalKind(plan.why);
+        const code = respond(failure).errorCode;
         if (plan.why === 'no-endpoints') {
-          this.logger.warn({ code: 'MESHLET_ERR_NO_ROUTE', service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
+          this.logger.warn({ code, service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
         } else {
-          this.refusedLog.warn({ code: plan.outcome === 'denied' ? 'MESHLET_ERR_POLICY_DENIED' : 'MESHLET_ERR_NO_ROUTE', why: plan.why, src: rec.source, dst: rec.destination });
+          this.refusedLog.warn({ code, why: plan.why, src: rec.source, dst: rec.destination });
         }
         abort(socket);
-        this.table.close(rec, plan.outcome, plan.reason);
+        this.table.close(rec, failure, plan.reason);
         return;
+      }
       case 'direct':
         this.direct(rec, socket, plan.address, plan.port, plan.mode);
         return;
@@ -137,8 +145,8 @@ export class OutboundProxy {
           rec.mode = 'local';
           // Hand the socket to the inbound side; it keeps its own record (the destination's
           // view), this one closes with the socket.
-          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (outcome, reason) =>
-            this.table.close(rec, outcome, reason),
+          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (failure, reason) =>
+            this.table.close(rec, failure, reason),
           );
           return;
         }
@@ -162,7 +170,7 @@ export class OutboundProxy {
     upstream.once('error', (err: NodeJS.ErrnoException) => {
       if (connected) return;
       abort(socket);
-      this.table.close(rec, 'connect_failed', `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
+      this.table.close(rec, connectErrorKind(err.code), `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
     });
   }
 
@@ -175,7 +183,9 @@ export class OutboundProxy {
         { forwarded: `for="${rec.source}"` },
       );
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened');
+      // The pool's own code (handshake, identity, ...) when it has one, else the table's.
+      const code = isMeshletError(err) ? err.code : respond('tunnel_failed').errorCode;
+      this.logger.warn({ code, err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened');
       abort(socket);
       this.table.close(rec, 'tunnel_failed', (err as Error).message);
       return;
@@ -184,7 +194,7 @@ export class OutboundProxy {
     // One timer per connection: a peer agent that never answers the CONNECT (overloaded,
     // or a workload that never accepts) must not hold the application forever.
     const timer = setTimeout(() => {
-      rec.outcome = 'tunnel_failed';
+      rec.failure = 'tunnel_timeout';
       rec.reason = `no answer to CONNECT within ${this.responseTimeoutMs} ms`;
       abort(socket);
     }, this.responseTimeoutMs);
@@ -192,19 +202,21 @@ export class OutboundProxy {
     stream.once('close', () => clearTimeout(timer));
     stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
       clearTimeout(timer);
-      const status = headers[':status'];
-      if (status !== h2.HTTP_STATUS_OK) {
-        rec.outcome = status === h2.HTTP_STATUS_FORBIDDEN ? 'denied' : 'connect_failed';
+      const status = headers[':status'] ?? 0;
+      // Any 2xx opens the tunnel (RFC 9110, 9.3.6); a meshlet peer answers 200.
+      if (status < 200 || status > 299) {
+        rec.failure = tunnelAnswerKind(status);
         rec.reason = `peer agent answered ${String(status)}`;
+        this.tunnelRefusedLog.warn({ code: respond(rec.failure).errorCode, status, src: rec.source, dst: rec.destination, identity: rec.destinationIdentity });
         abort(socket);
       }
     });
     splice(socket, stream, (outcome) => {
-      if (outcome.reset && rec.outcome === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
-        rec.outcome = 'tunnel_failed';
+      if (outcome.reset && rec.failure === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
+        rec.failure = 'tunnel_reset';
         rec.reason = outcome.error.message;
       }
-      this.table.close(rec, rec.outcome, rec.reason, outcome);
+      this.table.close(rec, rec.failure, rec.reason, outcome);
     });
   }
 }

@@ -76,8 +76,8 @@ t.test('captured connections routed by the plan, end to end on loopback', async 
     backend.close();
   });
 
-  /** One captured connection: what came back, how it ended, and the outbound record's outcome. */
-  async function captured(source: string, address: string, port: number): Promise<{ reply: string; error: string | undefined; mode: string; outcome: string | undefined }> {
+  /** One captured connection: what came back, how it ended, and the outbound record's outcome and flag. */
+  async function captured(source: string, address: string, port: number): Promise<{ reply: string; error: string | undefined; mode: string; outcome: string | undefined; flag: string | undefined }> {
     next = { source, destination: { address, port, family: 4 } };
     const record = once(closed, 'outbound', { signal: AbortSignal.timeout(WAIT_MS) }) as Promise<[ConnectionRecord]>;
     const sock = net.connect(capturePort, '127.0.0.1');
@@ -92,13 +92,13 @@ t.test('captured connections routed by the plan, end to end on loopback', async 
       sock.once('close', () => { clearTimeout(timer); resolve(); });
     });
     const [rec] = await record;
-    return { reply, error, mode: rec.mode, outcome: rec.outcome };
+    return { reply, error, mode: rec.mode, outcome: rec.outcome, flag: rec.responseFlag };
   }
 
-  t.same(await captured('127.0.0.2', '127.0.0.1', backendPort), { reply: 'HELLO', error: undefined, mode: 'local', outcome: 'ok' }, 'a local workload by address gets the bytes in-process');
-  t.same(await captured('127.0.0.2', '127.0.0.9', 80), { reply: 'HELLO', error: undefined, mode: 'local', outcome: 'ok' }, 'by Service VIP: the balancer picks the local endpoint');
+  t.same(await captured('127.0.0.2', '127.0.0.1', backendPort), { reply: 'HELLO', error: undefined, mode: 'local', outcome: 'ok', flag: '-' }, 'a local workload by address gets the bytes in-process');
+  t.same(await captured('127.0.0.2', '127.0.0.9', 80), { reply: 'HELLO', error: undefined, mode: 'local', outcome: 'ok', flag: '-' }, 'by Service VIP: the balancer picks the local endpoint');
   const unknown = await captured('127.0.0.50', '127.0.0.1', backendPort);
-  t.same({ reply: unknown.reply, error: unknown.error, outcome: unknown.outcome }, { reply: '', error: 'ECONNRESET', outcome: 'denied' }, 'an unknown source to a meshed workload is reset');
+  t.same({ reply: unknown.reply, error: unknown.error, outcome: unknown.outcome, flag: unknown.flag }, { reply: '', error: 'ECONNRESET', outcome: 'denied', flag: 'UAEX' }, 'an unknown source to a meshed workload is reset');
   const empty = await captured('127.0.0.2', '127.0.0.10', 80);
-  t.same({ reply: empty.reply, error: empty.error, outcome: empty.outcome }, { reply: '', error: 'ECONNRESET', outcome: 'no_route' }, 'a Service without endpoints is reset');
+  t.same({ reply: empty.reply, error: empty.error, outcome: empty.outcome, flag: empty.flag }, { reply: '', error: 'ECONNRESET', outcome: 'no_route', flag: 'UH' }, 'a Service without endpoints is reset');
 });

@@ -61,11 +61,12 @@ t.test('the table writes lines per mode and tells the observer once per connecti
     b.counted = counted(9, 500);
     b.countedFacesDestination = true;
     table.close(a);
-    table.close(a, 'reset');
-    table.close(b, 'denied', 'policy');
+    table.close(a, 'upstream_reset');
+    table.close(b, 'policy_denied', 'policy');
     t.same(seen, [[a.id, 100, 7], [b.id, 500, 9]], `${formatAccessLogMode(mode)}: observed once each, bytes by direction`);
     t.equal(lines.length, expected, `${formatAccessLogMode(mode)}: ${expected} lines`);
-    if (mode.kind === 'sample') t.match(lines[0], { outcome: 'denied', reason: 'policy' }, 'the failure is the one kept');
+    if (mode.kind === 'sample') t.match(lines[0], { outcome: 'denied', response_flags: 'UAEX', reason: 'policy' }, 'the failure is the one kept');
+    if (mode.kind === 'on') t.same(lines.map((l) => [l['outcome'], l['response_flags']]), [['ok', '-'], ['denied', 'UAEX']], 'outcome and flag of each line');
     t.same(table.openedByDirection, { outbound: 1, inbound: 1 });
   }
 });

@@ -4,7 +4,6 @@
  * ever see one; decideInbound never lets a connection reach a refused address or an agent port.
  */
 import t from 'tap';
-import { constants as h2 } from 'node:http2';
 import { agentPortSet } from '../../../src/agent/proxy/inbound.js';
 import { decideInbound } from '../../../src/agent/policy/inbound-decision.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
@@ -99,7 +98,7 @@ t.test('decideInbound: a CONNECT to 127.0.0.1:<admin port> is refused, whatever 
   const index = new WorkloadIndex(snapshot);
   for (const via of [{ kind: 'mtls', localIdentity: bad[0]?.identity ?? '' }, { kind: 'local' }, { kind: 'plaintext' }] as const) {
     const d = decideInbound(index, { address: '127.0.0.1', port: 15000 }, via, AGENT_PORTS);
-    t.same(d, { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: "127.0.0.1 is a loopback address (127.0.0.0/8, ::1): it would reach the node's own services" }, via.kind);
+    t.same(d, { allow: false, kind: 'policy_denied', reason: "127.0.0.1 is a loopback address (127.0.0.0/8, ::1): it would reach the node's own services" }, via.kind);
   }
   const meta = decideInbound(index, { address: '169.254.169.254', port: 80 }, { kind: 'local' }, AGENT_PORTS);
   t.equal(meta.allow, false);
@@ -112,7 +111,7 @@ t.test("decideInbound: a meshed workload's address on an agent port is refused",
   const index = new WorkloadIndex(snapshot);
   for (const port of AGENT_PORTS) {
     const d = decideInbound(index, { address: '198.18.1.10', port }, { kind: 'mtls', localIdentity: good.identity }, AGENT_PORTS);
-    t.same(d, { allow: false, status: h2.HTTP_STATUS_FORBIDDEN, reason: `port ${port} is one of the agent's own ports, never a workload's` }, `port ${port}`);
+    t.same(d, { allow: false, kind: 'policy_denied', reason: `port ${port} is one of the agent's own ports, never a workload's` }, `port ${port}`);
   }
   const ok = decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'mtls', localIdentity: good.identity }, AGENT_PORTS);
   t.equal(ok.allow, true, 'any other port of the workload is fine');

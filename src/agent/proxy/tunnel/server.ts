@@ -20,6 +20,7 @@ import { parseAuthority } from '../../../mesh/address.js';
 import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import { ThrottledLog } from '../../../ops/throttled-log.js';
 import type { IdentitySource } from '../../identity/manager.js';
+import { respond, type ErrorKind } from '../../policy/respond.js';
 import { PeerCounter } from '../../../ops/peer-counter.js';
 import { listen } from '../../../ops/listen.js';
 import { DEFAULT_TUNNEL_SERVER_LIMITS, type TunnelLimitReason, type TunnelServerLimits } from './limits.js';
@@ -336,7 +337,7 @@ export class TunnelServer {
     const state = session?.[kSession];
     stream.on('error', noop);
     if (state === undefined || session === undefined) {
-      this.refuse(stream, h2.HTTP_STATUS_FORBIDDEN, 'no tunnel session', headers);
+      this.refuse(stream, 'tunnel_unauthenticated', 'no tunnel session', headers);
       return;
     }
     // Limits first: a refused stream costs nothing more, whatever it asks for.
@@ -357,16 +358,16 @@ export class TunnelServer {
     const localIdentity = typeof sni === 'string' ? this.identities.getBySni(sni)?.identity : undefined;
     const peerIdentity = state.peerIdentity;
     if (peerIdentity === undefined || localIdentity === undefined) {
-      this.refuse(stream, h2.HTTP_STATUS_FORBIDDEN, 'peer certificate carries no single SPIFFE identity', headers);
+      this.refuse(stream, 'tunnel_unauthenticated', 'peer certificate carries no single SPIFFE identity', headers);
       return;
     }
     if (headers[':method'] !== 'CONNECT') {
-      this.refuse(stream, h2.HTTP_STATUS_METHOD_NOT_ALLOWED, `method ${String(headers[':method'])} is not CONNECT`, headers);
+      this.refuse(stream, 'tunnel_bad_method', `method ${String(headers[':method'])} is not CONNECT`, headers);
       return;
     }
     const target = parseAuthority(headers[':authority']);
     if (target === undefined) {
-      this.refuse(stream, h2.HTTP_STATUS_BAD_REQUEST, `bad CONNECT authority ${String(headers[':authority'])}`, headers);
+      this.refuse(stream, 'tunnel_bad_authority', `bad CONNECT authority ${String(headers[':authority'])}`, headers);
       return;
     }
     this.onStream(stream, {
@@ -386,9 +387,11 @@ export class TunnelServer {
     if (!stream.destroyed) stream.close(h2.NGHTTP2_REFUSED_STREAM);
   }
 
-  private refuse(stream: ServerHttp2Stream, status: number, reason: string, headers: IncomingHttpHeaders): void {
+  /** A request the tunnel does not serve: answered with the failure's status (see `respond`). */
+  private refuse(stream: ServerHttp2Stream, failure: ErrorKind, reason: string, headers: IncomingHttpHeaders): void {
+    const { httpStatus: status, errorCode: code } = respond(failure);
     this.onLimit('bad_request');
-    this.refusedStreams.warn({ code: 'MESHLET_ERR_TUNNEL_CONNECT', status, reason, authority: headers[':authority'] });
+    this.refusedStreams.warn({ code, status, reason, authority: headers[':authority'] });
     if (!stream.destroyed) stream.respond({ ':status': status }, { endStream: true });
   }
 

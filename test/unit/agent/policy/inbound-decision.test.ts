@@ -28,8 +28,8 @@ const mtls = (localIdentity: string): InboundVia => ({ kind: 'mtls', localIdenti
 const decide = (address: string, port: number, via: InboundVia) => decideInbound(index, { address, port }, via, PORTS);
 
 t.test('refused: not a workload of this node', async (t) => {
-  t.same(decide('198.18.2.10', 8080, mtls(remote.identity)), { allow: false, status: 403, reason: '198.18.2.10 is not a meshed workload on this node' });
-  t.same(decide('203.0.113.5', 8080, { kind: 'local' }), { allow: false, status: 403, reason: '203.0.113.5 is not a meshed workload on this node' });
+  t.same(decide('198.18.2.10', 8080, mtls(remote.identity)), { allow: false, kind: 'policy_denied', reason: '198.18.2.10 is not a meshed workload on this node' });
+  t.same(decide('203.0.113.5', 8080, { kind: 'local' }), { allow: false, kind: 'policy_denied', reason: '203.0.113.5 is not a meshed workload on this node' });
   const loop = decide('127.0.0.1', 8080, { kind: 'plaintext' });
   t.equal(loop.allow, false);
   t.match(loop.allow ? '' : loop.reason, /^127\.0\.0\.1 (?!is not a meshed workload)/, 'the address policy says why');
@@ -37,18 +37,18 @@ t.test('refused: not a workload of this node', async (t) => {
 
 t.test('refused: one of the agent\'s own ports, whatever the way in', async (t) => {
   for (const via of [mtls(open.identity), { kind: 'local' } as const, { kind: 'plaintext' } as const]) {
-    t.same(decide('198.18.1.10', 15008, via), { allow: false, status: 403, reason: "port 15008 is one of the agent's own ports, never a workload's" }, via.kind);
+    t.same(decide('198.18.1.10', 15008, via), { allow: false, kind: 'policy_denied', reason: "port 15008 is one of the agent's own ports, never a workload's" }, via.kind);
   }
 });
 
 t.test('refused: a tunnel opened for another identity', async (t) => {
   t.same(decide('198.18.1.10', 8080, mtls(strict.identity)), {
-    allow: false, status: 403, reason: `tunnel was opened for ${strict.identity} but 198.18.1.10 is ${open.identity}`,
+    allow: false, kind: 'policy_denied', reason: `tunnel was opened for ${strict.identity} but 198.18.1.10 is ${open.identity}`,
   });
 });
 
 t.test('refused: plaintext to a STRICT workload', async (t) => {
-  t.same(decide('198.18.1.11', 8080, { kind: 'plaintext' }), { allow: false, status: 403, reason: 'MeshTLS STRICT: plaintext to Pod/demo/strict refused' });
+  t.same(decide('198.18.1.11', 8080, { kind: 'plaintext' }), { allow: false, kind: 'policy_denied', reason: 'MeshTLS STRICT: plaintext to Pod/demo/strict refused' });
 });
 
 t.test('allowed: matching mTLS, same-node mesh traffic (even STRICT), plaintext to PERMISSIVE', async (t) => {
