@@ -76,6 +76,15 @@ export class BalancerRegistry {
     return [...this.balancers].map(([servicePort, { balancer }]) => ({ servicePort, algorithm: balancer.algorithm, endpoints: balancer.describe() }));
   }
 
+  /**
+   * Drops the balancers of these Service ports (all when none is named), so the next pick makes
+   * them afresh from the factory: for a changed TrafficPolicy. Their state is lost.
+   */
+  forget(servicePortKeys?: Iterable<string>): void {
+    if (servicePortKeys === undefined) this.balancers.clear();
+    else for (const key of servicePortKeys) this.balancers.delete(key);
+  }
+
   private sync(entry: ServicePortEntry): Balancer {
     const held = this.balancers.get(entry.key);
     if (held === undefined) {

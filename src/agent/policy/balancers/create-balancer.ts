@@ -5,6 +5,8 @@
  */
 import { MeshletError } from '../../../mesh/errors.js';
 import type { EndpointInfo } from '../../../mesh/types.js';
+import type { ServicePortEntry } from '../../state/workload-index.js';
+import type { BalancerFactory } from '../balancer.js';
 import { LeastRequestBalancer } from './least-request.js';
 import { DEFAULT_MAGLEV_TABLE_SIZE, MaglevBalancer } from './maglev.js';
 import { PeakEwmaBalancer } from './peak-ewma.js';
@@ -82,4 +84,12 @@ export function createBalancer(spec: BalancerSpec, endpoints: readonly EndpointI
     case 'maglev':
       return new MaglevBalancer(endpoints, { ...opts, tableSize: spec.maglevTableSize });
   }
+}
+
+/**
+ * A {@link BalancerFactory} for a `BalancerRegistry`: each Service port gets the balancer its
+ * spec names (the TrafficPolicy targeting the Service, or {@link DEFAULT_ALGORITHM}).
+ */
+export function balancerFactory(specOf: (entry: ServicePortEntry) => BalancerSpec, opts: BalancerOptions): BalancerFactory {
+  return (entry) => createBalancer(specOf(entry), entry.endpoints, opts);
 }

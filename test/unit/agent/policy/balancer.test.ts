@@ -6,7 +6,7 @@
 import t from 'tap';
 import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { RoundRobinBalancer } from '../../../../src/agent/policy/balancers/round-robin.js';
-import { createBalancer } from '../../../../src/agent/policy/balancers/create-balancer.js';
+import { balancerFactory, createBalancer } from '../../../../src/agent/policy/balancers/create-balancer.js';
 import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
 import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo } from '../../../../src/mesh/types.js';
@@ -101,4 +101,19 @@ t.test('the default stays round robin (L4 behaviour unchanged)', async (t) => {
   const index = new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2)])]));
   t.same(picks(registry, index, 4), ['198.18.2.1', '198.18.2.2', '198.18.2.1', '198.18.2.2']);
   t.equal(registry.describe()[0]?.algorithm, 'round-robin');
+});
+
+t.test("a factory by spec; forget makes a Service port's balancer afresh (a changed policy)", async (t) => {
+  let algorithm: 'maglev' | 'peak-ewma' = 'maglev';
+  const env = { now: () => 0, random: seededRandom(2) };
+  const registry = new BalancerRegistry(balancerFactory(() => ({ algorithm }), { env }));
+  const index = new WorkloadIndex(snap('v1', [service('web', '198.19.0.10', [ep(1), ep(2)])]));
+  registry.apply(index);
+  t.same(registry.describe().map((d) => d.algorithm), ['maglev']);
+  algorithm = 'peak-ewma';
+  registry.apply(index);
+  t.same(registry.describe().map((d) => d.algorithm), ['maglev'], 'kept until told');
+  registry.forget(['demo/web|80']);
+  registry.apply(new WorkloadIndex(snap('v2', [service('web', '198.19.0.10', [ep(1), ep(2)])])));
+  t.same(registry.describe().map((d) => d.algorithm), ['peak-ewma']);
 });
