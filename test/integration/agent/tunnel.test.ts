@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
-import { ConnectionTable } from '../../../src/agent/proxy/connection-table.js';
+import { ConnectionTable, type ConnectionRecord } from '../../../src/agent/proxy/connection-table.js';
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity/manager.js';
 import { sniForIdentity } from '../../../src/agent/identity/sni.js';
 import { InboundProxy } from '../../../src/agent/proxy/inbound.js';
@@ -50,6 +50,8 @@ interface Rig {
   tunnelPort: number;
   backendPort: number;
   table: ConnectionTable;
+  /** Each inbound record as it closes (the access log's fields). */
+  closed: ConnectionRecord[];
   ca: CertificateAuthority;
   dir: string;
   clientIds: IdentityManager;
@@ -75,7 +77,8 @@ async function rig(
   const index = new WorkloadIndex(snapshot, LOOPBACK);
   const serverIds = new IdentityManager({ signer: signerFor(ca), logger });
   await serverIds.reconcile(new Set([SERVER_ID]));
-  const table = new ConnectionTable(logger);
+  const closed: ConnectionRecord[] = [];
+  const table = new ConnectionTable(logger, { observer: { onClosed: (rec) => void closed.push(rec) } });
   const inbound = new InboundProxy({ logger, table, index: () => index, agentPorts: new Set() });
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r), onTlsError: () => void counters.tlsErrors++ });
   const bound = await tunnel.listen(0, '127.0.0.1');
@@ -95,7 +98,7 @@ async function rig(
     clientIds.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { pool, tunnel, tunnelPort: bound.port, backendPort, table, ca, dir, clientIds };
+  return { pool, tunnel, tunnelPort: bound.port, backendPort, table, closed, ca, dir, clientIds };
 }
 
 t.test('bytes go through intact, with half-close, and streams share one session', async (t) => {
@@ -121,6 +124,21 @@ t.test('CONNECT to an address that is not a meshed local workload is refused', a
     t.equal(await status(s), h2.HTTP_STATUS_FORBIDDEN, `${address} refused`);
     s.destroy();
   }
+  t.same(r.closed.map((rec) => [rec.outcome, rec.responseFlag]), [['denied', 'UAEX'], ['denied', 'UAEX']], 'access log: denied by policy');
+});
+
+t.test('a workload that refuses the connection: 503 to the CONNECT, connect_failed with flag UF', async (t) => {
+  const r = await rig(t);
+  // A port nothing listens on: bound, then closed.
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const closedPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const s = await r.pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: closedPort });
+  t.equal(await status(s), h2.HTTP_STATUS_SERVICE_UNAVAILABLE);
+  s.destroy();
+  // The record closes right after the answer is sent, in the same turn of the event loop.
+  t.same(r.closed.map((rec) => [rec.outcome, rec.responseFlag, rec.reason]), [['connect_failed', 'UF', `connect 127.0.0.1:${closedPort}: ECONNREFUSED`]]);
 });
 
 t.test('the client refuses a server that cannot prove the destination identity', async (t) => {
@@ -279,7 +297,8 @@ t.test('a tunnel to a workload whose certificate is still being issued waits for
   }, LOOPBACK);
   const serverIds = new IdentityManager({ signer: slow, logger });
   const issuing = serverIds.reconcile(new Set([SERVER_ID])); // not awaited: the workload just joined
-  const table = new ConnectionTable(logger);
+  const closed: ConnectionRecord[] = [];
+  const table = new ConnectionTable(logger, { observer: { onClosed: (rec) => void closed.push(rec) } });
   const inbound = new InboundProxy({ logger, table, index: () => index, agentPorts: new Set() });
   const tunnel = new TunnelServer({ identities: serverIds, logger, onStream: (s, r) => inbound.onTunnelStream(s, r) });
   const bound = await tunnel.listen(0, '127.0.0.1');
