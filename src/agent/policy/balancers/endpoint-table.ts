@@ -81,7 +81,7 @@ export class EndpointTable {
   update(endpoints: readonly EndpointInfo[]): boolean {
     const next = new Map<string, EndpointState>();
     const states: EndpointState[] = [];
-    let changed = endpoints.length !== this.states.length;
+    let changed = false;
     for (const e of endpoints) {
       const key = endpointKey(e);
       if (next.has(key)) continue;

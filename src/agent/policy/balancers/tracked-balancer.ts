@@ -188,12 +188,20 @@ export abstract class TrackedBalancer implements Balancer {
    * weights exactly.
    */
   protected powerOfChoices(pool: readonly EndpointState[], choices: number, cost: (s: EndpointState) => number): EndpointState {
-    let best = pool[this.sample(pool)] as EndpointState;
+    const first = this.sample(pool);
+    let best = pool[first] as EndpointState;
     let bestCost = cost(best);
     for (let c = 1; c < choices; c++) {
-      let other = pool[this.sample(pool)] as EndpointState;
-      // A second sample equal to the first is drawn again a few times (bounded: weights may be skewed).
-      for (let tries = 0; c === 1 && other === best && tries < MAX_RESAMPLES; tries++) other = pool[this.sample(pool)] as EndpointState;
+      let other: EndpointState;
+      if (c === 1 && this.table.uniformWeights) {
+        // Uniform: the second draw is among the others, so the two always differ.
+        const j = Math.floor(this.env.random() * (pool.length - 1));
+        other = pool[j >= first ? j + 1 : j] as EndpointState;
+      } else {
+        other = pool[this.sample(pool)] as EndpointState;
+        // Weighted: a second draw equal to the first is drawn again a few times (bounded: weights may be skewed).
+        for (let tries = 0; c === 1 && other === best && tries < MAX_RESAMPLES; tries++) other = pool[this.sample(pool)] as EndpointState;
+      }
       const otherCost = cost(other);
       if (otherCost < bestCost) {
         best = other;
