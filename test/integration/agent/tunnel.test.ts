@@ -4,12 +4,13 @@
  * backend standing in for a workload. Certificates come from the real CA.
  */
 import t from 'tap';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { constants as h2 } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
@@ -18,6 +19,7 @@ import { ConnectionTable, type ConnectionRecord } from '../../../src/agent/proxy
 import { IdentityManager, type CertificateSigner } from '../../../src/agent/identity/manager.js';
 import { sniForIdentity } from '../../../src/agent/identity/sni.js';
 import { InboundProxy } from '../../../src/agent/proxy/inbound.js';
+import { OutboundProxy, type CapturedAddresses } from '../../../src/agent/proxy/outbound.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
 import { TunnelServer } from '../../../src/agent/proxy/tunnel/server.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
@@ -386,4 +388,55 @@ t.test('a ticket from another server (keys not shared) falls back to a full hand
   await once1();
   t.same(counters.resumed, [false, false, true], 'shared ticket keys: resumed across servers');
   t.equal(counters.tlsErrors + counters.handshakeErrors, 0);
+});
+
+t.test("a peer agent's refusal of the CONNECT: the outbound record and a TUNNEL_CONNECT warning, from the table", async (t) => {
+  const r = await rig(t);
+  // The client node: its workload on 127.0.0.2; the server workload is on the rig's node.
+  const client: WorkloadInfo = { ...serverWorkload('127.0.0.2'), uid: 'Pod/demo/client', name: 'client', node: 'nodea', serviceAccount: 'client', identity: CLIENT_ID };
+  const snapshot: NodeSnapshot = {
+    version: 'v1', node: 'nodea', nodeAddress: '127.0.0.2', trustDomain: TD,
+    localWorkloads: [client], workloads: [client, serverWorkload('127.0.0.1'), serverWorkload('127.0.0.3')], services: [],
+  };
+  const index = new WorkloadIndex(snapshot, LOOPBACK);
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } });
+  const outboundLog = pino({ level: 'warn' }, sink);
+  const closed = new EventEmitter();
+  const table = new ConnectionTable(logger, { observer: { onClosed: (rec) => void closed.emit(rec.direction, rec) } });
+  const inbound = new InboundProxy({ logger, table, index: () => index, agentPorts: new Set() });
+  let next: CapturedAddresses | undefined;
+  const outbound = new OutboundProxy({
+    logger: outboundLog, table, index: () => index, inbound, tunnels: r.pool, ownPorts: new Set(),
+    captured: () => next as CapturedAddresses,
+  });
+  const capture = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => outbound.onConnection(s));
+  capture.listen(0, '127.0.0.1');
+  await once(capture, 'listening');
+  t.teardown(() => capture.close());
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const closedPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+  async function connectThrough(address: string, port: number): Promise<ConnectionRecord> {
+    next = { source: '127.0.0.2', destination: { address, port, family: 4 } };
+    const record = once(closed, 'outbound', { signal: AbortSignal.timeout(20_000) }) as Promise<[ConnectionRecord]>;
+    const sock = net.connect((capture.address() as AddressInfo).port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.write('hello');
+    const [rec] = await record;
+    sock.destroy();
+    return rec;
+  }
+
+  // 127.0.0.3 is not a workload of the peer's node: its policy answers 403.
+  const denied = await connectThrough('127.0.0.3', r.backendPort);
+  t.same([denied.mode, denied.outcome, denied.responseFlag, denied.reason], ['tunnel', 'denied', 'UAEX', 'peer agent answered 403']);
+  // The peer's workload refuses the connection: the peer answers 503.
+  const refused = await connectThrough('127.0.0.1', closedPort);
+  t.same([refused.outcome, refused.responseFlag, refused.reason], ['connect_failed', 'UF', 'peer agent answered 503']);
+  const warnings = lines.filter((l) => l['msg'] === 'outbound: the peer agent refused the tunnel CONNECT');
+  t.equal(warnings.length, 1, 'one line: the second refusal within the interval is only counted');
+  t.match(warnings[0], { code: 'MESHLET_ERR_TUNNEL_CONNECT', status: 403, identity: SERVER_ID });
 });
