@@ -11,6 +11,7 @@ import { constants, createPrivateKey, createPublicKey, privateEncrypt, type KeyO
 import forge from 'node-forge';
 import { MeshletError } from './errors.js';
 import { parseSpiffeId } from './identity.js';
+import { isFields } from './validate/values.js';
 
 /** What the agent and the CA read from a certificate. */
 export interface CertificateInfo {
@@ -94,16 +95,12 @@ export function createCsr({ identity, privateKeyPem }: { identity: string; priva
 export function uriSubjectAltNames(extensions: readonly unknown[]): string[] {
   const out: string[] = [];
   for (const ext of extensions) {
-    if (!isRecord(ext) || ext['name'] !== 'subjectAltName' || !Array.isArray(ext['altNames'])) continue;
+    if (!isFields(ext) || ext['name'] !== 'subjectAltName' || !Array.isArray(ext['altNames'])) continue;
     for (const alt of ext['altNames'] as unknown[]) {
-      if (isRecord(alt) && alt['type'] === SAN_URI && typeof alt['value'] === 'string') out.push(alt['value']);
+      if (isFields(alt) && alt['type'] === SAN_URI && typeof alt['value'] === 'string') out.push(alt['value']);
     }
   }
   return out;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }
 
 /**

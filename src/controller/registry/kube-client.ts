@@ -14,6 +14,7 @@ import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { MeshletError } from '../../mesh/errors.js';
+import { isFields } from '../../mesh/validate/values.js';
 
 /** Where a pod's service account credentials are mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -149,15 +150,11 @@ function readAnswer(req: http.ClientRequest, path: string, maxBytes: number): Pr
 export function statusMessage(body: string): string {
   try {
     const parsed = JSON.parse(body) as unknown;
-    if (isRecord(parsed) && typeof parsed['message'] === 'string') return parsed['message'];
+    if (isFields(parsed) && typeof parsed['message'] === 'string') return parsed['message'];
   } catch {
     // Not a Status: show the text itself.
   }
   return body.slice(0, 200);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -176,15 +173,15 @@ export async function listAll(
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (token !== '') query.set('continue', token);
     const list = await getJson(kc, `${path}?${query.toString()}`, limits, signal);
-    const meta = isRecord(list) ? list['metadata'] : undefined;
-    const pageItems = isRecord(list) ? list['items'] : undefined;
-    if (!isRecord(meta) || typeof meta['resourceVersion'] !== 'string' || !(Array.isArray(pageItems) || pageItems === null)) {
+    const meta = isFields(list) ? list['metadata'] : undefined;
+    const pageItems = isFields(list) ? list['items'] : undefined;
+    if (!isFields(meta) || typeof meta['resourceVersion'] !== 'string' || !(Array.isArray(pageItems) || pageItems === null)) {
       throw new MeshletError('MESHLET_ERR_REGISTRY', `GET ${path}: not a Kubernetes list (no items or metadata.resourceVersion)`);
     }
-    for (const item of pageItems ?? []) if (isRecord(item) && isRecord(item['metadata'])) items.push(item as KubernetesObject);
+    for (const item of pageItems ?? []) if (isFields(item) && isFields(item['metadata'])) items.push(item as KubernetesObject);
     token = typeof meta['continue'] === 'string' ? meta['continue'] : '';
     if (token === '') {
-      const kind = isRecord(list) && typeof list['kind'] === 'string' ? list['kind'] : 'List';
+      const kind = isFields(list) && typeof list['kind'] === 'string' ? list['kind'] : 'List';
       return { apiVersion: 'v1', kind, metadata: { resourceVersion: meta['resourceVersion'] }, items };
     }
   }

@@ -9,6 +9,7 @@
  * make every pod invalid. Values meshlet reads are still checked in full.
  */
 import { objectsFromValue, type ParseResult } from '../../mesh/objects/parse.js';
+import { isFields } from '../../mesh/validate/values.js';
 import { apiVersionOf, type KubeResource } from './kube-resources.js';
 
 /** Which fields of a value to keep: all of it, some fields of a mapping, or each list item. */
@@ -58,15 +59,11 @@ const SHAPES: Readonly<Record<string, Shape>> = {
   MeshTLS: fields({ apiVersion: ALL, kind: ALL, metadata: META, spec: ALL }),
 };
 
-function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Keeps the fields of `shape`. A value of the wrong type is kept whole, for validation to report. */
 export function project(value: unknown, shape: Shape): unknown {
   if (shape === ALL) return value;
   if ('each' in shape) return Array.isArray(value) ? value.map((v) => project(v, shape.each)) : value;
-  if (!isRecord(value)) return value;
+  if (!isFields(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [key, sub] of Object.entries(shape.fields)) {
     if (Object.hasOwn(value, key)) out[key] = project(value[key], sub);
@@ -81,13 +78,13 @@ export function project(value: unknown, shape: Shape): unknown {
  */
 export function slimKubeObject<T>(resource: KubeResource, raw: T): T {
   const shape = SHAPES[resource.kind];
-  return shape === undefined || !isRecord(raw) ? raw : (project(raw, shape) as T);
+  return shape === undefined || !isFields(raw) ? raw : (project(raw, shape) as T);
 }
 
 /** `metadata.namespace` and `metadata.name` of an API object, '' when missing. */
 function nameOf(raw: unknown): { namespace: string; name: string } {
-  const meta = isRecord(raw) ? raw['metadata'] : undefined;
-  if (!isRecord(meta)) return { namespace: '', name: '' };
+  const meta = isFields(raw) ? raw['metadata'] : undefined;
+  if (!isFields(meta)) return { namespace: '', name: '' };
   const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : '';
   const name = typeof meta['name'] === 'string' ? meta['name'] : '';
   return { namespace, name };
@@ -111,7 +108,7 @@ export function kubeSourceName(key: string): string {
  */
 export function convertKubeObject(resource: KubeResource, raw: unknown): { key: string; result: ParseResult } {
   const key = kubeObjectKey(resource, raw);
-  const typed = isRecord(raw) ? { apiVersion: apiVersionOf(resource), kind: resource.kind, ...raw } : raw;
+  const typed = isFields(raw) ? { apiVersion: apiVersionOf(resource), kind: resource.kind, ...raw } : raw;
   const shape = SHAPES[resource.kind] ?? ALL;
   const result = objectsFromValue(project(typed, shape), { file: kubeSourceName(key), doc: 0 });
   return { key, result };

@@ -154,12 +154,13 @@ export function optLabels(r: ProblemSink, map: Fields, key: string, path: FieldP
   for (const name of Object.keys(labels).sort()) {
     const value = labels[name];
     const at = [...path, key, name];
-    if (!isLabelKey(name)) r.report(at, 'invalid label key (an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_", ".")');
+    const keyOk = isLabelKey(name);
+    if (!keyOk) r.report(at, 'invalid label key (an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_", ".")');
     if (typeof value !== 'string') {
       r.report(at, `label values must be strings (quote it), got ${formatValue(value)}`);
     } else if (!isLabelValue(value)) {
       r.report(at, `invalid label value ${formatValue(value)} (up to 63 letters, digits, "-", "_", ".")`);
-    } else {
+    } else if (keyOk) {
       out[name] = value;
     }
   }

@@ -10,7 +10,7 @@ import { unknownNameMessage } from './values.js';
 /** Raw inputs: flags as the CLI parsed them. */
 export type RawSettings = Readonly<Record<string, unknown>>;
 
-/** The environment, passed in (loaders never read `process.env`). */
+/** The environment variables, passed in: loaders never read the real environment. */
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 /**
