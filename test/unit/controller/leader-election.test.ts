@@ -75,14 +75,21 @@ t.test('release hands over at once; losing the API for a lease duration ends lea
   t.equal(await b.tryAcquireOrRenew(), true, 'b takes a released lease without waiting for expiry');
 
   let lost = 0;
+  let tellLost = (): void => undefined;
+  const lostOnce = new Promise<void>((resolve) => (tellLost = resolve));
   const c = elector(leases, 'pod-c', clock);
   t.equal(await c.tryAcquireOrRenew(), false, 'c sees b holding it');
   clock.now += 16_000; // b stops renewing; c judges expiry by when it saw the lease change
-  await c.acquire(() => void lost++);
+  await c.acquire(() => {
+    lost++;
+    tellLost();
+  });
   t.equal(c.isLeader, true, 'c leads after b expired');
   leases.down = true;
   clock.now += 16_000;
-  await new Promise((r) => setTimeout(r, 100));
+  // The next renewal fails a lease duration after the last one: the event, not a pause, ends
+  // the wait. Once lost, the elector stops renewing, so no second call can follow.
+  await lostOnce;
   t.equal(lost, 1, 'c gave up leadership once renewing failed for a lease duration');
   t.equal(c.isLeader, false);
   await c.release();

@@ -5,8 +5,9 @@
 import t from 'tap';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { LeaderElector, kubernetesLeaseApi } from '../../../../src/controller/leader-election.js';
+import { LeaderElector, kubernetesLeaseApi, type LeaseApi } from '../../../../src/controller/leader-election.js';
 import { FakeKubeApi, statusBody } from '../../../helpers/fake-kube-api.js';
+import { waitFor } from '../../../helpers/wait-for.js';
 
 const PATH = '/apis/coordination.k8s.io/v1/namespaces/meshlet-system/leases';
 
@@ -31,12 +32,25 @@ t.test('two electors through the real client: one leads, the other takes over af
   kc.loadFromString(api.kubeconfig());
   const logger = pino({ level: 'silent' });
   const a = new LeaderElector({ api: kubernetesLeaseApi(kc), identity: 'ctl-a', logger, renewIntervalMs: 50 });
-  const b = new LeaderElector({ api: kubernetesLeaseApi(kc), identity: 'ctl-b', logger, retryIntervalMs: 50 });
+  const bApi = kubernetesLeaseApi(kc);
+  let bReads = 0;
+  const countedApi: LeaseApi = {
+    read: () => {
+      bReads++;
+      return bApi.read();
+    },
+    create: (holder, durationSeconds) => bApi.create(holder, durationSeconds),
+    update: (next) => bApi.update(next),
+  };
+  const b = new LeaderElector({ api: countedApi, identity: 'ctl-b', logger, retryIntervalMs: 50 });
   await a.acquire(() => t.fail('a should not lose'));
   t.equal((lease?.['spec'] as { holderIdentity: string }).holderIdentity, 'ctl-a', 'the Lease names a');
+  const renewedAt = rv;
   let bLeads = false;
   const bWaits = b.acquire(() => undefined).then(() => (bLeads = true));
-  await new Promise((r) => setTimeout(r, 200));
+  // Events, not a pause: b has read the Lease three times (each a refused try) and a has
+  // renewed twice in the meantime (each a new resourceVersion).
+  await waitFor('three tries by b and two renewals by a', () => bReads >= 3 && rv >= renewedAt + 2);
   t.equal(bLeads, false, 'b waits while a renews');
   await a.release();
   await bWaits;
