@@ -104,6 +104,8 @@ t.test('controller: enrollment, node authorization, outages, bad input, renewal'
       const before = lab.agentLog('node2').split('\n').filter((l) => l.includes('"snapshot applied"')).length;
       lab.writeConfig('zz-bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {name: broken, namespace: demo}\nspec: {nodname: node1}\n');
       t.ok(await until(async () => /zz-bad\.yaml/.test(lab.controllerLog()) && /spec\.nodname/.test(lab.controllerLog())), 'the controller names file and field');
+      // A negative check: the rejection is logged (awaited above) in the same read that would
+      // have published, but a snapshot takes a moment to travel; no event marks "none came".
       await new Promise((r) => setTimeout(r, 1000));
       const after = lab.agentLog('node2').split('\n').filter((l) => l.includes('"snapshot applied"')).length;
       t.equal(after, before, 'no new snapshot reached the agents');

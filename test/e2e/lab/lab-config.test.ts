@@ -61,6 +61,8 @@ t.test('config/ holds the objects the topology says, with the lab addresses', as
   });
 
   lab.writeConfig('extra.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: late\n');
-  t.ok(readDocs(join(lab.dir, 'config')).some((d) => d.metadata.name === 'late'), 'writeConfig adds a file');
+  const key = (d: Doc): string => `${d.kind} ${d.metadata.name}`;
+  const before = new Set(docs.map(key));
+  t.same(readDocs(join(lab.dir, 'config')).map(key).filter((k) => !before.has(k)), ['Namespace late'], 'writeConfig adds a file');
   t.throws(() => lab.writeConfig('../escape.yaml', ''), /plain \*\.yaml name/);
 });
