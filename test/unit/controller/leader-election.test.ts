@@ -88,8 +88,10 @@ t.test('release hands over at once; losing the API for a lease duration ends lea
   leases.down = true;
   clock.now += 16_000;
   // The next renewal fails a lease duration after the last one: the event, not a pause, ends
-  // the wait. Once lost, the elector stops renewing, so no second call can follow.
+  // the wait. Then a negative check (no event marks "not called again"): five renewal
+  // intervals in which an elector that kept renewing would call onLost again.
   await lostOnce;
+  await new Promise((r) => setTimeout(r, 100));
   t.equal(lost, 1, 'c gave up leadership once renewing failed for a lease duration');
   t.equal(c.isLeader, false);
   await c.release();
