@@ -1,0 +1,150 @@
+/**
+ * Gateway API routes attached to a Service (GAMMA: `parentRefs` of kind Service), in their
+ * validated, compiled form: plain data, regular expressions compiled once. Parsing and
+ * validation from YAML and Kubernetes objects produce these; the agent matches requests
+ * against them (`agent/policy/route-match.ts`).
+ */
+
+/** A string match: `Exact`, or `RegularExpression` (JavaScript syntax, anchored: a full match). */
+export type StringMatch =
+  | { readonly type: 'Exact'; readonly value: string }
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+
+/** `HTTPPathMatch`. `prefix` is the PathPrefix value without its trailing `/` (`''` for `/`). */
+export type PathMatch =
+  | { readonly type: 'Exact'; readonly value: string }
+  | { readonly type: 'PathPrefix'; readonly value: string; readonly prefix: string }
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+
+/** A header (name lower-cased) or query parameter (name exact) match. */
+export interface NameValueMatch {
+  readonly name: string;
+  readonly match: StringMatch;
+}
+
+/** `HTTPRouteMatch`; a rule without matches has one: PathPrefix `/`. */
+export interface HttpRouteMatch {
+  readonly path: PathMatch;
+  readonly method?: string;
+  readonly headers: readonly NameValueMatch[];
+  readonly queryParams: readonly NameValueMatch[];
+}
+
+/** `GRPCMethodMatch`: at least one of service and method. */
+export interface GrpcMethodMatch {
+  readonly type: 'Exact' | 'RegularExpression';
+  readonly service?: string;
+  readonly method?: string;
+  readonly serviceRegex?: RegExp;
+  readonly methodRegex?: RegExp;
+}
+
+/** `GRPCRouteMatch`; a rule without matches has one with neither method nor headers. */
+export interface GrpcRouteMatch {
+  readonly method?: GrpcMethodMatch;
+  readonly headers: readonly NameValueMatch[];
+}
+
+/** `HTTPHeaderFilter` (RequestHeaderModifier, ResponseHeaderModifier); names lower-cased. */
+export interface HeaderModifier {
+  readonly set: readonly { readonly name: string; readonly value: string }[];
+  readonly add: readonly { readonly name: string; readonly value: string }[];
+  readonly remove: readonly string[];
+}
+
+/** `HTTPPathModifier`. */
+export type PathModifier =
+  | { readonly type: 'ReplaceFullPath'; readonly replaceFullPath: string }
+  | { readonly type: 'ReplacePrefixMatch'; readonly replacePrefixMatch: string };
+
+/** `HTTPRequestRedirectFilter`. */
+export interface RequestRedirect {
+  readonly scheme?: 'http' | 'https';
+  readonly hostname?: string;
+  readonly path?: PathModifier;
+  readonly port?: number;
+  /** 301, 302 (the default), 303, 307 or 308. */
+  readonly statusCode: number;
+}
+
+/** `HTTPURLRewriteFilter`. */
+export interface UrlRewrite {
+  readonly hostname?: string;
+  readonly path?: PathModifier;
+}
+
+/** A route filter. */
+export type RouteFilter =
+  | { readonly type: 'RequestHeaderModifier'; readonly requestHeaderModifier: HeaderModifier }
+  | { readonly type: 'ResponseHeaderModifier'; readonly responseHeaderModifier: HeaderModifier }
+  | { readonly type: 'RequestRedirect'; readonly requestRedirect: RequestRedirect }
+  | { readonly type: 'URLRewrite'; readonly urlRewrite: UrlRewrite };
+
+/** A `backendRef` to a Service; `invalid` says why it does not resolve (requests to it get 500). */
+export interface BackendRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly port?: number;
+  /** Default 1; 0 is never picked. */
+  readonly weight: number;
+  readonly invalid?: string;
+}
+
+/** `HTTPRouteTimeouts`, in milliseconds (absent or 0: none). */
+export interface RouteTimeouts {
+  readonly requestMs?: number;
+  readonly backendRequestMs?: number;
+}
+
+/** A rule of an HTTPRoute. */
+export interface HttpRouteRule {
+  readonly matches: readonly HttpRouteMatch[];
+  readonly filters: readonly RouteFilter[];
+  readonly backendRefs: readonly BackendRef[];
+  readonly timeouts: RouteTimeouts;
+}
+
+/** A rule of a GRPCRoute. */
+export interface GrpcRouteRule {
+  readonly matches: readonly GrpcRouteMatch[];
+  readonly filters: readonly RouteFilter[];
+  readonly backendRefs: readonly BackendRef[];
+}
+
+/** What every route has. */
+interface RouteBase {
+  readonly namespace: string;
+  readonly name: string;
+  /** `metadata.creationTimestamp` in ms since the epoch; 0 when unknown (YAML files). */
+  readonly creationTimestamp: number;
+  /** The Services it attaches to (`parentRefs` of kind Service), with an optional port. */
+  readonly parents: readonly { readonly namespace: string; readonly name: string; readonly port?: number }[];
+}
+
+/** A compiled `gateway.networking.k8s.io/v1 HTTPRoute`. */
+export interface HttpRouteInfo extends RouteBase {
+  readonly kind: 'HTTPRoute';
+  readonly rules: readonly HttpRouteRule[];
+}
+
+/** A compiled `gateway.networking.k8s.io/v1 GRPCRoute`. */
+export interface GrpcRouteInfo extends RouteBase {
+  readonly kind: 'GRPCRoute';
+  readonly rules: readonly GrpcRouteRule[];
+}
+
+/** A compiled route. */
+export type RouteInfo = HttpRouteInfo | GrpcRouteInfo;
+
+/** A PathPrefix match, compiled (the trailing `/` is ignored, as the spec says). */
+export function pathPrefix(value: string): PathMatch {
+  return { type: 'PathPrefix', value, prefix: value.replace(/\/+$/, '') };
+}
+
+/** The match of a rule that lists none: every path. */
+export const DEFAULT_HTTP_MATCH: HttpRouteMatch = Object.freeze({ path: pathPrefix('/'), headers: [], queryParams: [] });
+
+/** A regular expression compiled as a full match, as Envoy's `safe_regex` matches. */
+export function fullMatch(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`);
+}
