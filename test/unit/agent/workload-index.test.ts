@@ -59,7 +59,7 @@ t.test('Service VIP round robin over endpoints, meshed and not', async (t) => {
   t.same(picks.map((p) => p.kind), ['meshed', 'meshed', 'plaintext', 'meshed']);
   t.same(picks.map((p) => ('address' in p ? `${p.address}:${p.port}` : '')), ['198.18.2.10:8080', '198.18.2.11:8080', '198.18.2.20:9090', '198.18.2.10:8080']);
   const first = picks[0];
-  t.ok(first?.kind === 'meshed' && first.local === false && first.service?.key === 'demo/server');
+  t.match(first, { kind: 'meshed', local: false, service: { key: 'demo/server' } });
 });
 
 t.test('a Service port with no endpoint for it', async (t) => {
@@ -70,9 +70,9 @@ t.test('a Service port with no endpoint for it', async (t) => {
 t.test('direct pod IPs and passthrough', async (t) => {
   const index = new WorkloadIndex(snapshot);
   const remote = index.resolveOutbound('198.18.2.11', 8080, noPick);
-  t.ok(remote.kind === 'meshed' && !remote.local && remote.workload.name === 'server-b');
+  t.match(remote, { kind: 'meshed', local: false, workload: { name: 'server-b' } });
   const same = index.resolveOutbound('198.18.1.11', 8080, noPick);
-  t.ok(same.kind === 'meshed' && same.local, 'same-node workload is local');
+  t.match(same, { kind: 'meshed', local: true }, 'same-node workload is local');
   t.same(index.resolveOutbound('198.18.9.9', 443, noPick), { kind: 'passthrough', address: '198.18.9.9', port: 443 });
   t.same([...index.localIdentities].sort(), [client.identity, local.identity].sort());
 });
