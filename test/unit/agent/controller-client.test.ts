@@ -153,6 +153,8 @@ t.test('controller stopped: the agent keeps its snapshot, reconnects with backof
   await first.server.close();
   await waitFor(() => !client.connected, 'the disconnect');
   t.equal(client.heldVersion, 'v1', 'the agent keeps serving with v1');
+  // The controller stays away a while so that retries fail (the scenario, not a wait for an
+  // event); the reconnect's log line below says how many did.
   await new Promise((r) => setTimeout(r, 300));
   const lost = lines.filter((l) => l['level'] === 40);
   t.equal(lost.length, 1, 'the loss is logged once while retries fail');
@@ -160,7 +162,10 @@ t.test('controller stopped: the agent keeps its snapshot, reconnects with backof
 
   // A new controller on the same port, with the same v1 and then a v2.
   const second = await startServer(t, pki, feed, { port: first.port });
-  await waitFor(() => client.connected, 'the reconnect', 5_000);
+  await waitFor(() => client.connected, 'the reconnect', 30_000);
+  const failedAttempts = Number(lines.filter((l) => l['msg'] === 'connected to the controller')[1]?.['failedAttempts']);
+  t.ok(failedAttempts >= 2, `retries failed while the controller was away (${failedAttempts}), yet the loss was logged once`);
+  t.equal(lines.filter((l) => l['level'] === 40).length, 1, 'still one warning');
   await waitFor(() => second.server.nodeStats('node-a')?.lastAckedVersion === 'v1', 'the Hello held v1');
   t.equal(applied.length, 1, 'v1 was not resent: the Hello said the agent holds it');
   t.equal(second.server.nodeStats('node-a')?.snapshotsSent, 0);
