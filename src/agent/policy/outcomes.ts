@@ -7,8 +7,8 @@
 /** Which way a connection goes relative to the workload this agent serves. */
 export type Direction = 'outbound' | 'inbound';
 
-/** How the agent carried it. */
-export type ConnectionMode = 'tunnel' | 'local' | 'plaintext' | 'passthrough';
+/** How the agent carried it (`http`: served at L7, each request sent on its own). */
+export type ConnectionMode = 'tunnel' | 'local' | 'plaintext' | 'passthrough' | 'http';
 
 /** How it ended; the access log's outcome flag. */
 export type ConnectionOutcome =

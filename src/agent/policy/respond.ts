@@ -49,7 +49,15 @@ export type ErrorKind =
   /** No byte either way for the idle timeout: the agent reset both sides. */
   | 'idle_timeout'
   /** The drain deadline passed with the connection still open: the agent closed it. */
-  | 'drained';
+  | 'drained'
+  /** L7: a route's backend does not resolve (no such Service or port): 500, as Envoy's "no cluster". */
+  | 'backend_not_found'
+  /** L7: a route's request or backend-request timeout passed before the response head. */
+  | 'request_timeout'
+  /** L7: a request the HTTP parser refused (malformed, smuggling, oversized headers). */
+  | 'bad_request'
+  /** L7: an application `CONNECT` request (meshlet does not open tunnels for applications). */
+  | 'connect_not_allowed';
 
 /**
  * Envoy's response flags that meshlet sets (Envoy's access-log `%RESPONSE_FLAGS%`), `-` for
@@ -77,7 +85,9 @@ export type ResponseFlag =
   /** UnauthorizedExternalService: denied by authorization policy */
   | 'UAEX'
   /** DownstreamProtocolError: a request the protocol does not allow */
-  | 'DPE';
+  | 'DPE'
+  /** NoClusterFound: the route's backend does not exist */
+  | 'NC';
 
 /** gRPC status codes (grpc/doc/statuscodes.md) the table uses. */
 export const GrpcStatus = {
@@ -86,6 +96,7 @@ export const GrpcStatus = {
   DEADLINE_EXCEEDED: 4,
   PERMISSION_DENIED: 7,
   UNIMPLEMENTED: 12,
+  INTERNAL: 13,
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
 } as const;
@@ -137,6 +148,10 @@ export const RESPONSES: Readonly<Record<ErrorKind, Response>> = Object.freeze({
   downstream_reset: row('reset', 499, G.CANCELLED, 'DC'),
   idle_timeout: row('reset', 504, G.DEADLINE_EXCEEDED, 'SI'),
   drained: row('drained', 503, G.UNAVAILABLE, 'LR'),
+  backend_not_found: row('no_route', 500, G.INTERNAL, 'NC', 'MESHLET_ERR_NO_ROUTE'),
+  request_timeout: row('reset', 504, G.DEADLINE_EXCEEDED, 'UT'),
+  bad_request: row('denied', 400, G.INVALID_ARGUMENT, 'DPE'),
+  connect_not_allowed: row('denied', 405, G.UNIMPLEMENTED, 'DPE'),
 });
 
 /** The response of a failure. */

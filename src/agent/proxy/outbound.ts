@@ -13,7 +13,7 @@ import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import type { InboundProxy } from './inbound.js';
 import type { SocketAddress } from '../../mesh/types.js';
 import { originalDst } from './original-dst.js';
-import { planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
+import { hasSnapshot, planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
 import { BalancerRegistry } from '../policy/balancer.js';
 import { connectErrorKind, refusalKind, respond, tunnelAnswerKind } from '../policy/respond.js';
 import { isMeshletError } from '../../mesh/errors.js';
@@ -21,7 +21,10 @@ import { ThrottledLog } from '../../ops/throttled-log.js';
 import { abort, splice } from './splice.js';
 import { hostPort, plainAddress } from '../../mesh/address.js';
 import type { TunnelPool } from './tunnel/pool.js';
-import type { WorkloadIndex } from '../state/workload-index.js';
+import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { OutboundHttp } from '../http/outbound-http.js';
+import { portProtocol, type PortProtocol } from '../http/port-protocol.js';
+import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
 
 /** Options of {@link OutboundProxy}. */
 export interface OutboundProxyOptions {
@@ -41,6 +44,13 @@ export interface OutboundProxyOptions {
   readonly captured?: (socket: Socket) => CapturedAddresses;
   /** The Services' balancers (default: round robin, owned by this proxy); they outlive snapshots. */
   readonly balancers?: BalancerRegistry;
+  /**
+   * The L7 side: connections to a Service port that is HTTP (declared, or detected) are served
+   * there. Absent: every connection is opaque TCP.
+   */
+  readonly http?: OutboundHttp;
+  /** How long detection waits for a client's first bytes (default {@link DEFAULT_SNIFF_TIMEOUT_MS}). */
+  readonly sniffTimeoutMs?: number;
 }
 
 /** A captured connection's source address and original destination. */
@@ -68,6 +78,8 @@ export class OutboundProxy {
   private readonly responseTimeoutMs: number;
   private readonly captured: (socket: Socket) => CapturedAddresses;
   private readonly balancers: BalancerRegistry;
+  private readonly http: OutboundHttp | undefined;
+  private readonly sniffTimeoutMs: number;
   /** A pod can open refused connections at will: one warning a minute (each has its access-log line). */
   private readonly refusedLog: ThrottledLog;
   /** Peer agents refuse CONNECTs as their policy says, possibly for every connection: throttled too. */
@@ -84,6 +96,8 @@ export class OutboundProxy {
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 15_000;
     this.captured = opts.captured ?? capturedAddresses;
     this.balancers = opts.balancers ?? new BalancerRegistry();
+    this.http = opts.http;
+    this.sniffTimeoutMs = opts.sniffTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS;
     this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
     this.tunnelRefusedLog = new ThrottledLog(opts.logger, 'outbound: the peer agent refused the tunnel CONNECT');
   }
@@ -111,7 +125,58 @@ export class OutboundProxy {
     const index = this.index();
     // Tells the balancers about a new snapshot the first time one is used (a no-op otherwise).
     this.balancers.apply(index);
+    if (this.http !== undefined && hasSnapshot(index)) {
+      const source = index.localWorkload(srcAddress);
+      const entry = source === undefined ? undefined : index.serviceAt(dst.address, dst.port);
+      if (source !== undefined && entry !== undefined && entry.endpoints.length > 0) {
+        const protocol = portProtocol(entry.port);
+        if (protocol !== 'tcp') {
+          this.layer7(rec, socket, source, entry, protocol, srcAddress, dst);
+          return;
+        }
+      }
+    }
     this.carryOut(rec, socket, planOutbound(index, srcAddress, dst, this.balancers.pick));
+  }
+
+  /**
+   * A Service port that is (or may be) HTTP: served at L7 by `OutboundHttp`, each request on its
+   * own. HTTP/2 and gRPC ports are HTTP/2 with prior knowledge; other ports are sniffed first
+   * (an `http` port too, for its version), and what is not HTTP goes on as opaque TCP.
+   */
+  private layer7(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, entry: ServicePortEntry, protocol: Exclude<PortProtocol, 'tcp'>, srcAddress: string, dst: SocketAddress): void {
+    const http = this.http as OutboundHttp;
+    rec.sourceWorkload = source.uid;
+    rec.sourceIdentity = source.identity;
+    rec.service = entry.service.key;
+    const serve = (version: 'http1' | 'h2'): void => {
+      rec.mode = 'http';
+      http.serve(socket, {
+        source,
+        sourceAddress: rec.source,
+        entry,
+        ...(protocol === 'http2' || protocol === 'grpc' ? { upstreamProto: 'HTTP/2' as const } : {}),
+        onClose: (failure, reason) => this.table.close(rec, failure, reason),
+      }, version);
+    };
+    if (protocol === 'http2' || protocol === 'grpc') {
+      serve('h2');
+      return;
+    }
+    void sniff(socket, { timeoutMs: this.sniffTimeoutMs }).then((found) => {
+      if (found.reason === 'closed') {
+        this.table.close(rec, 'downstream_reset', found.error?.message ?? 'closed during protocol detection');
+        return;
+      }
+      if (found.protocol === 'http1' || found.protocol === 'h2') {
+        serve(found.protocol);
+        return;
+      }
+      // Not HTTP (or not yet, or TLS): opaque TCP, decided now with the snapshot in force.
+      const index = this.index();
+      this.balancers.apply(index);
+      this.carryOut(rec, socket, planOutbound(index, srcAddress, dst, this.balancers.pick));
+    });
   }
 
   private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan): void {

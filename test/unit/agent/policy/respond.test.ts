@@ -38,6 +38,10 @@ const EXPECTED: Record<ErrorKind, readonly [string, number, number, string, stri
   downstream_reset: ['reset', 499, 1, 'DC', undefined],
   idle_timeout: ['reset', 504, 4, 'SI', undefined],
   drained: ['drained', 503, 14, 'LR', undefined],
+  backend_not_found: ['no_route', 500, 13, 'NC', 'MESHLET_ERR_NO_ROUTE'],
+  request_timeout: ['reset', 504, 4, 'UT', undefined],
+  bad_request: ['denied', 400, 3, 'DPE', undefined],
+  connect_not_allowed: ['denied', 405, 12, 'DPE', undefined],
 };
 
 t.test('every row of the table', async (t) => {

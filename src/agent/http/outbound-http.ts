@@ -1,0 +1,627 @@
+/**
+ * The source agent's L7 side: a captured connection to a Service port that speaks HTTP
+ * (declared, or detected by `sniff`) is served here instead of being spliced. Node's own HTTP
+ * servers parse it (HTTP/1.x, or HTTP/2 with prior knowledge), fed the captured socket with
+ * `emit('connection')`; each request then gets its own plan (`planRequest`: routes, filters,
+ * weighted backend), its own endpoint (a balancer lease), and its own call:
+ *
+ * - a meshed endpoint on another node: an HTTP/2 request on the pooled mTLS tunnel session;
+ * - a meshed endpoint on this node: the destination side in-process (no socket, no TLS);
+ * - an endpoint that is not meshed: a plaintext upstream pool.
+ *
+ * The response (status, headers, body, trailers) streams back with backpressure both ways.
+ * A call that failed before any byte reached an endpoint (a refused connect, a refused stream)
+ * is tried on another endpoint when the request has no body to replay. One HTTP parse per
+ * agent: the destination agent reads the request from the HTTP/2 frames, never from bytes.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WorkloadInfo } from '../../mesh/types.js';
+import { hostPort } from '../../mesh/address.js';
+import type { HeaderModifier, RouteInfo } from '../../mesh/routes.js';
+import { ThrottledLog } from '../../ops/throttled-log.js';
+import type { BalancerRegistry } from '../policy/balancer.js';
+import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
+import { planRequest, type PlannedHead, type RequestPlan } from '../policy/request-plan.js';
+import { respond, type ErrorKind } from '../policy/respond.js';
+import { applyHeaderModifier, isGrpcRequest } from '../policy/route-match.js';
+import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { TunnelTarget } from '../proxy/tunnel/pool.js';
+import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+import {
+  UpstreamError,
+  type HeaderMap,
+  type HttpProto,
+  type RequestHead,
+  type RequestObserver,
+  type RequestRecord,
+  type RequestSource,
+  type RequestTarget,
+  type UpstreamCall,
+  type UpstreamResponse,
+} from './exchange.js';
+import { streamCall } from './stream-call.js';
+import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER } from './wire.js';
+
+/** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
+export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders) => Promise<ClientHttp2Stream>;
+/** The destination side in-process, for a meshed endpoint on this node. */
+export type LocalCaller = (source: RequestSource, target: RequestTarget, head: RequestHead) => UpstreamCall;
+/** The plaintext upstream pool, for an endpoint that is not meshed. */
+export type PlaintextCaller = (target: RequestTarget, head: RequestHead) => UpstreamCall;
+
+/** What the outbound side knows about a connection it hands over. */
+export interface HttpConnection {
+  readonly source: WorkloadInfo;
+  /** `address:port` of the application's socket. */
+  readonly sourceAddress: string;
+  /** The Service port the application dialled. */
+  readonly entry: ServicePortEntry;
+  /** The upstream protocol the port declares (`HTTP/2` for http2 and grpc ports), else undefined: the application's. */
+  readonly upstreamProto?: HttpProto;
+  /** Called once when the connection closes. */
+  readonly onClose: (failure: ErrorKind | undefined, reason: string | undefined) => void;
+}
+
+/** Bounds of the application-facing HTTP servers. */
+export interface HttpServerLimits {
+  /** A request head not complete by then: 408 (slowloris). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Largest request head, bytes (Node's parser answers 431 beyond). */
+  readonly maxHeaderBytes: number;
+  /** Endpoints tried for one request when earlier ones refused before any byte was sent. */
+  readonly maxConnectAttempts: number;
+}
+
+/**
+ * Node's 60 s head timeout; an idle keep-alive connection is kept 2 minutes (Node's 5 s races
+ * clients that reuse a connection just as the server closes it; Envoy keeps an hour); 16 KiB of
+ * head as Node and Envoy's 60 KiB bound the same attack; three endpoints per request.
+ */
+export const DEFAULT_HTTP_SERVER_LIMITS: HttpServerLimits = Object.freeze({
+  headersTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 120_000,
+  maxHeaderBytes: 16 * 1024,
+  maxConnectAttempts: 3,
+});
+
+/** Options of {@link OutboundHttp}. */
+export interface OutboundHttpOptions {
+  readonly logger: Logger;
+  readonly index: () => WorkloadIndex;
+  readonly balancers: BalancerRegistry;
+  readonly tunnel: TunnelRequester;
+  readonly local: LocalCaller;
+  readonly plaintext: PlaintextCaller;
+  readonly observer?: RequestObserver;
+  /** Routes attached to a Service port (default: none, every request to the Service itself). */
+  readonly routesOf?: (index: WorkloadIndex, entry: ServicePortEntry) => readonly RouteInfo[];
+  /** The consistent-hash key of a request for a Service port's balancer (default: none). */
+  readonly hashKeyOf?: (index: WorkloadIndex, entry: ServicePortEntry, headers: IncomingMessage['headers'], sourceAddress: string) => string | undefined;
+  readonly limits?: Partial<HttpServerLimits>;
+  /** Uniform in [0, 1): weighted backends (tests pass a seeded one). */
+  readonly random?: () => number;
+}
+
+type AnyRequest = IncomingMessage | Http2ServerRequest;
+type AnyResponse = ServerResponse | Http2ServerResponse;
+
+const kConn = Symbol('meshlet.httpConnection');
+interface HttpSocket extends Socket {
+  [kConn]?: ConnState | undefined;
+}
+interface ConnState {
+  readonly conn: HttpConnection;
+  inFlight: number;
+  failure: ErrorKind | undefined;
+  reason: string | undefined;
+}
+
+/** Serves captured HTTP connections of local workloads. */
+export class OutboundHttp {
+  private readonly logger: Logger;
+  private readonly opts: OutboundHttpOptions;
+  readonly limits: HttpServerLimits;
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Map<Http2Session, ConnState>();
+  private readonly h1Sockets = new Set<HttpSocket>();
+  private readonly random: () => number;
+  private readonly badRequests: ThrottledLog;
+  private readonly failures: ThrottledLog;
+  private pendingH2: ConnState | undefined;
+  private draining = false;
+  /** Per snapshot: Service ports by `namespace/name|port`, for route backends. */
+  private lookups = new WeakMap<WorkloadIndex, Map<string, ServicePortEntry>>();
+
+  constructor(opts: OutboundHttpOptions) {
+    this.opts = opts;
+    this.logger = opts.logger;
+    this.random = opts.random ?? Math.random;
+    const limits = (this.limits = Object.freeze({ ...DEFAULT_HTTP_SERVER_LIMITS, ...opts.limits }));
+    this.badRequests = new ThrottledLog(this.logger, 'outbound http: malformed requests refused (throttled; each has its access-log line)');
+    this.failures = new ThrottledLog(this.logger, 'outbound http: requests failed (throttled; each has its access-log line)');
+    this.h1 = http.createServer({
+      // Never the lenient parser: conflicting Content-Length and Transfer-Encoding (request
+      // smuggling) and bad header bytes are refused with 400.
+      insecureHTTPParser: false,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // A long upload or a long-poll is not an attack: no whole-request deadline. The head has one.
+      requestTimeout: 0,
+      headersTimeout: limits.headersTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      noDelay: true,
+    });
+    this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.onH1Request(req, res));
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    this.h1.on('connect', (req: IncomingMessage, socket: Socket) => this.onApplicationConnect(req, socket));
+    this.h2 = http2.createServer({ maxSessionMemory: 32, settings: { enablePush: false, maxConcurrentStreams: 256, maxHeaderListSize: limits.maxHeaderBytes } });
+    this.h2.on('session', (session: Http2Session) => this.onH2Session(session));
+    this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+      const state = this.sessions.get(req.stream.session as Http2Session);
+      if (state === undefined) {
+        res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      this.onRequest(state, req, res, 'HTTP/2');
+    });
+  }
+
+  /** Live HTTP connections (both versions). */
+  get connectionCount(): number {
+    return this.h1Sockets.size + this.sessions.size;
+  }
+
+  /** Serves `socket` (bytes put back by the sniff, or unread) as HTTP/1.x or HTTP/2. */
+  serve(socket: Socket, conn: HttpConnection, version: 'http1' | 'h2'): void {
+    const state: ConnState = { conn, inFlight: 0, failure: undefined, reason: undefined };
+    const s = socket as HttpSocket;
+    s[kConn] = state;
+    socket.once('close', () => {
+      s[kConn] = undefined;
+      this.h1Sockets.delete(s);
+      conn.onClose(state.failure, state.reason);
+    });
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    if (version === 'h2') {
+      // The server makes the session synchronously inside `connection`: it finds its state here.
+      this.pendingH2 = state;
+      try {
+        this.h2.emit('connection', socket);
+      } finally {
+        this.pendingH2 = undefined;
+      }
+      return;
+    }
+    this.h1Sockets.add(s);
+    this.h1.emit('connection', socket);
+    socket.resume();
+  }
+
+  private onH2Session(session: Http2Session): void {
+    const state = this.pendingH2;
+    if (state === undefined) {
+      session.destroy();
+      return;
+    }
+    this.sessions.set(session, state);
+    session.on('error', (err: Error) => {
+      state.failure ??= 'bad_request';
+      state.reason ??= err.message;
+    });
+    session.once('close', () => this.sessions.delete(session));
+  }
+
+  private onH1Request(req: IncomingMessage, res: ServerResponse): void {
+    const state = (req.socket as HttpSocket)[kConn];
+    if (state === undefined) {
+      res.destroy();
+      return;
+    }
+    if (this.draining) res.shouldKeepAlive = false;
+    this.onRequest(state, req, res, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1');
+  }
+
+  /** Malformed HTTP/1.x (Node's parser refused it): 400/431/408 once, then the connection closes. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const state = (socket as HttpSocket)[kConn];
+    const code = err.code ?? '';
+    if (state !== undefined && code !== 'ECONNRESET') {
+      state.failure = 'bad_request';
+      state.reason = `${code}: ${err.message}`;
+      this.badRequests.warn({ code: respond('bad_request').errorCode ?? code, parser: code, src: state.conn.sourceAddress, service: state.conn.entry.service.key });
+    }
+    if (socket.writable && !(socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  }
+
+  /** An application's own CONNECT: refused (meshlet carries Service traffic, it is no forward proxy). */
+  private onApplicationConnect(req: IncomingMessage, socket: Socket): void {
+    const state = (socket as HttpSocket)[kConn];
+    if (state !== undefined) {
+      state.failure = 'connect_not_allowed';
+      state.reason = `application CONNECT ${req.url ?? ''} refused`;
+    }
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  }
+
+  /** Stops taking requests: GOAWAY on HTTP/2, `Connection: close` on HTTP/1.x, idle connections closed. */
+  drain(): void {
+    this.draining = true;
+    for (const session of this.sessions.keys()) session.close();
+    for (const s of this.h1Sockets) if (s[kConn]?.inFlight === 0) s.end();
+  }
+
+  /** The Service ports of `index` by `namespace/name|port`. */
+  private lookup(index: WorkloadIndex): (key: string, port: number) => ServicePortEntry | undefined {
+    let map = this.lookups.get(index);
+    if (map === undefined) {
+      map = new Map(index.serviceEntries.map((e) => [e.key, e]));
+      this.lookups.set(index, map);
+    }
+    const m = map;
+    return (key, port) => m.get(`${key}|${port}`);
+  }
+
+  private onRequest(state: ConnState, req: AnyRequest, res: AnyResponse, proto: HttpProto): void {
+    state.inFlight++;
+    const { conn } = state;
+    const index = this.opts.index();
+    this.opts.balancers.apply(index);
+    const rawHeaders = req.headers;
+    const rawAuthority = proto === 'HTTP/2' ? rawHeaders[':authority'] : rawHeaders.host;
+    const authority = typeof rawAuthority === 'string' ? rawAuthority : conn.entry.service.name;
+    const headers = endToEnd(rawHeaders);
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const grpc = isGrpcRequest(rawHeaders);
+    const rec: RequestRecord = {
+      reporter: 'source',
+      method,
+      authority,
+      path,
+      proto,
+      requestProtocol: grpc ? 'grpc' : 'http',
+      status: 0,
+      sourceWorkload: conn.source.uid,
+      sourceIdentity: conn.source.identity,
+      service: conn.entry.service.key,
+      securityPolicy: 'mutual_tls',
+      requestBytes: 0,
+      responseBytes: 0,
+      startedAt: performance.now(),
+      durationMs: 0,
+    };
+    const exchange = new Exchange(this, state, req, res, rec, grpc);
+    const routes = this.opts.routesOf?.(index, conn.entry) ?? [];
+    const plan = planRequest(conn.entry, routes, { method, path, authority, headers }, this.lookup(index), this.random);
+    exchange.carryOut(index, plan);
+  }
+
+  /** @internal */
+  observe(rec: RequestRecord): void {
+    this.opts.observer?.onRequest(rec);
+  }
+
+  /** @internal One request failed in a way worth a (throttled) warning. */
+  warnFailure(rec: RequestRecord, reason: string): void {
+    this.failures.warn({ code: rec.failure === undefined ? undefined : respond(rec.failure).errorCode, failure: rec.failure, service: rec.service, upstream: rec.upstream, reason });
+  }
+
+  /** @internal */
+  get options(): OutboundHttpOptions {
+    return this.opts;
+  }
+
+  /** @internal */
+  requestDone(state: ConnState, res: AnyResponse): void {
+    state.inFlight--;
+    if (this.draining && state.inFlight === 0 && 'shouldKeepAlive' in res) res.socket?.end();
+  }
+
+  /** Closes every connection now. */
+  destroy(): void {
+    this.draining = true;
+    for (const session of this.sessions.keys()) session.destroy();
+    for (const s of this.h1Sockets) s.destroy();
+  }
+}
+
+/** One request from its head to the end of its response. */
+class Exchange {
+  private call: UpstreamCall | undefined;
+  private lease: Lease | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private done = false;
+  private headSent = false;
+  private readonly tried = new Set<string>();
+
+  constructor(
+    private readonly owner: OutboundHttp,
+    private readonly state: ConnState,
+    private readonly req: AnyRequest,
+    private readonly res: AnyResponse,
+    private readonly rec: RequestRecord,
+    private readonly grpc: boolean,
+  ) {
+    req.on('data', (chunk: Buffer) => {
+      rec.requestBytes += chunk.length;
+    });
+    res.once('close', () => this.finish());
+  }
+
+  /** True when the request has no body: it can be sent again to another endpoint. */
+  private get bodyless(): boolean {
+    const { req } = this;
+    if ('stream' in req) return req.stream.endAfterHeaders || req.readableEnded;
+    const length = req.headers['content-length'];
+    return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+  }
+
+  carryOut(index: WorkloadIndex, plan: RequestPlan): void {
+    const { rec } = this;
+    if (plan.kind !== 'fail' && plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
+    switch (plan.kind) {
+      case 'fail':
+        if (plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
+        this.fail(plan.failure, plan.reason);
+        return;
+      case 'redirect': {
+        const headers: Record<string, string | readonly string[]> = plan.responseHeaders === undefined ? {} : applyHeaderModifier({}, plan.responseHeaders);
+        this.sendHead(plan.status, { ...headers, location: plan.location, 'content-length': '0' });
+        this.res.end();
+        this.req.resume();
+        return;
+      }
+      case 'forward': {
+        const requestMs = plan.timeouts.requestMs ?? 0;
+        const backendMs = plan.timeouts.backendRequestMs ?? 0;
+        const limit = requestMs > 0 && backendMs > 0 ? Math.min(requestMs, backendMs) : requestMs || backendMs;
+        if (limit > 0) {
+          this.timer = setTimeout(() => this.timedOut(limit), limit);
+          this.timer.unref();
+        }
+        rec.service = plan.entry.service.key;
+        this.attempt(index, plan.entry, plan.head, plan.responseHeaders);
+        return;
+      }
+    }
+  }
+
+  private attempt(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[]): void {
+    const { owner, rec, state } = this;
+    const opts = owner.options;
+    const context: PickContext = {
+      hashKey: opts.hashKeyOf?.(index, entry, this.req.headers, state.conn.sourceAddress.slice(0, state.conn.sourceAddress.lastIndexOf(':'))),
+      exclude: this.tried,
+    };
+    const lease = opts.balancers.lease(entry, context);
+    if (lease === undefined) {
+      this.fail(this.tried.size > 0 ? rec.failure ?? 'no_healthy_upstream' : 'no_healthy_upstream', `service ${entry.service.key} has no endpoint left to try`);
+      return;
+    }
+    this.lease = lease;
+    this.tried.add(lease.key);
+    const target = index.endpointTarget(entry, lease.endpoint);
+    const proto = state.conn.upstreamProto ?? rec.proto;
+    const requestHead: RequestHead = { method: head.method, path: head.path, authority: head.authority, proto, headers: plainHeaders(head.headers) };
+    let call: UpstreamCall;
+    switch (target.kind) {
+      case 'meshed':
+        rec.destinationWorkload = target.workload.uid;
+        rec.destinationIdentity = target.workload.identity;
+        rec.upstream = hostPort(target.address, target.port);
+        if (target.local) {
+          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress }, { address: target.address, port: target.port }, requestHead);
+          this.begin(index, entry, head, responseMods, call);
+        } else {
+          this.viaTunnel(index, entry, head, responseMods, target.workload, target.address, target.port, requestHead);
+        }
+        return;
+      case 'plaintext':
+        if (target.endpoint.meshed) {
+          lease.release({ outcome: 'failure' });
+          this.fail('no_route', `endpoint ${target.endpoint.workload} of service ${entry.service.key} is meshed but not in the snapshot: refused rather than sent in plaintext`);
+          return;
+        }
+        rec.upstream = hostPort(target.address, target.port);
+        rec.securityPolicy = 'plaintext';
+        call = opts.plaintext({ address: target.address, port: target.port }, requestHead);
+        this.begin(index, entry, head, responseMods, call);
+        return;
+      case 'no-endpoints':
+      case 'passthrough':
+        lease.release({ outcome: 'cancelled' });
+        this.fail('no_healthy_upstream', `service ${entry.service.key} has no endpoints`);
+        return;
+    }
+  }
+
+  private viaTunnel(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], workload: WorkloadInfo, address: string, port: number, requestHead: RequestHead): void {
+    const { conn } = this.state;
+    const h2Headers: OutgoingHttpHeaders = {
+      ...requestHead.headers,
+      ':method': requestHead.method,
+      ':path': requestHead.path,
+      ':authority': requestHead.authority,
+      ':scheme': 'http',
+      [DST_HEADER]: hostPort(address, port),
+      [PROTO_HEADER]: requestHead.proto,
+      [FORWARDED_HEADER]: `for="${conn.sourceAddress}"`,
+    };
+    const target: TunnelTarget = { nodeAddress: workload.nodeAddress, identity: workload.identity, address, port };
+    this.owner.options.tunnel(conn.source.identity, target, h2Headers).then(
+      (stream) => {
+        if (this.done) {
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
+        this.begin(index, entry, head, responseMods, streamCall(stream));
+      },
+      (err: Error) => {
+        const kind: ErrorKind = err instanceof UpstreamError ? err.kind : 'tunnel_failed';
+        this.failed(index, entry, head, responseMods, new UpstreamError(kind, err.message, true));
+      },
+    );
+  }
+
+  /** The call is made: stream the request body in, wait for the response. */
+  private begin(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], call: UpstreamCall): void {
+    if (this.done) {
+      call.abort();
+      return;
+    }
+    this.call = call;
+    const { req } = this;
+    if (this.bodyless) {
+      call.body.end();
+    } else {
+      req.pipe(call.body);
+    }
+    call.response.then(
+      (response) => this.respondWith(response, responseMods),
+      (err: unknown) => {
+        if (this.call !== call) return;
+        this.call = undefined;
+        req.unpipe(call.body);
+        this.failed(index, entry, head, responseMods, err instanceof UpstreamError ? err : new UpstreamError('upstream_reset', String(err), false));
+      },
+    );
+  }
+
+  /** A call got no response: another endpoint when nothing was sent and nothing must be replayed, else a failure. */
+  private failed(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], err: UpstreamError): void {
+    this.lease?.release({ outcome: 'failure' });
+    this.lease = undefined;
+    if (this.done) return;
+    this.rec.failure = err.kind;
+    const limit = this.owner.limits.maxConnectAttempts;
+    if (err.beforeRequestSent && this.bodyless && this.tried.size < limit) {
+      this.attempt(index, entry, head, responseMods);
+      return;
+    }
+    this.fail(err.kind, err.message);
+  }
+
+  private respondWith(response: UpstreamResponse, responseMods: readonly HeaderModifier[]): void {
+    const { rec, res } = this;
+    if (this.done) {
+      response.body.destroy();
+      return;
+    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const ok = response.failure === undefined && response.status < 500;
+    this.lease?.release({ outcome: ok ? 'success' : 'failure', latencyMs: performance.now() - rec.startedAt });
+    this.lease = undefined;
+    if (response.failure !== undefined) rec.failure = response.failure;
+    else delete rec.failure;
+    let headers: Record<string, string | readonly string[]> = response.headers;
+    for (const mod of responseMods) headers = applyHeaderModifier(headers, mod);
+    if (this.grpc) {
+      const status = headers['grpc-status'];
+      if (typeof status === 'string') rec.grpcStatus = Number(status);
+    }
+    this.sendHead(response.status, headers);
+    const { body } = response;
+    body.on('data', (chunk: Buffer) => {
+      rec.responseBytes += chunk.length;
+    });
+    body.pipe(res as NodeJS.WritableStream, { end: false });
+    body.once('error', () => res.destroy());
+    response.trailers.then(
+      (trailers) => {
+        if (Object.keys(trailers).length > 0) {
+          const status = trailers['grpc-status'];
+          if (typeof status === 'string') rec.grpcStatus = Number(status);
+          res.addTrailers(trailers as Record<string, string>);
+        }
+        res.end();
+      },
+      (err: Error) => {
+        rec.failure = 'upstream_reset';
+        this.owner.warnFailure(rec, err.message);
+        res.destroy();
+      },
+    );
+  }
+
+  private sendHead(status: number, headers: Record<string, string | readonly string[]>): void {
+    const { res } = this;
+    if (this.headSent || res.headersSent) return;
+    this.headSent = true;
+    this.rec.status = status;
+    res.writeHead(status, headers as OutgoingHttpHeaders);
+  }
+
+  /** Answers with the failure's status (a gRPC caller: 200 with grpc-status), or resets when the head went out. */
+  private fail(kind: ErrorKind, reason: string): void {
+    const { rec, res } = this;
+    rec.failure = kind;
+    this.lease?.release({ outcome: 'failure' });
+    this.lease = undefined;
+    if (kind !== 'no_route' && kind !== 'backend_not_found') this.owner.warnFailure(rec, reason);
+    if (this.headSent || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const r = respond(kind);
+    if (this.grpc) {
+      rec.grpcStatus = r.grpcStatus;
+      this.sendHead(200, { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) });
+      res.end();
+    } else {
+      const body = `${reason}\n`;
+      this.sendHead(r.httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-meshlet-failure': kind });
+      res.end(body);
+    }
+    // Whatever is left of the request body is read and dropped, so the connection stays usable.
+    this.req.resume();
+  }
+
+  private timedOut(ms: number): void {
+    this.call?.abort();
+    this.call = undefined;
+    this.fail('request_timeout', `no response within the route's ${ms} ms timeout`);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const { rec } = this;
+    if (!this.res.writableFinished) {
+      // The client went away (or we reset): nothing more to send or read.
+      this.call?.abort();
+      if (rec.failure === undefined && rec.status === 0) rec.failure = 'downstream_reset';
+    }
+    this.lease?.release({ outcome: 'cancelled' });
+    this.lease = undefined;
+    rec.durationMs = performance.now() - rec.startedAt;
+    this.owner.requestDone(this.state, this.res);
+    this.owner.observe(rec);
+  }
+}
+
+/** Route-match headers (possibly modified) as a HeaderMap for the call. */
+function plainHeaders(headers: Readonly<Record<string, string | readonly string[] | undefined>>): HeaderMap {
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    out[name] = typeof v === 'string' ? v : [...v];
+  }
+  return out;
+}
