@@ -9,6 +9,7 @@
  * The client presents the source workload's certificate and accepts the server only if it
  * proves the destination workload's SPIFFE identity, checked against the mesh trust bundle.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import type { IdentityCredentials, IdentitySource } from '../../identity/manager.js';
 import { SESSION_MAX_AGE_MS } from './limits.js';
 import { sniForIdentity } from '../../identity/sni.js';
+import { DST_HEADER } from '../../http/wire.js';
 import { applySessionWindow, MAX_CONCURRENT_STREAMS, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './settings.js';
 
 /** Where a tunnel stream should end up. */
@@ -156,29 +158,46 @@ export class TunnelPool {
    * its `response` for the status.
    */
   open(sourceIdentity: string, target: TunnelTarget, headers: Record<string, string> = {}): Promise<ClientHttp2Stream> {
+    return this.withCredentials(sourceIdentity, (creds) =>
+      this.stream(creds, target, { ':method': 'CONNECT', ':authority': hostPort(target.address, target.port), ...headers }, false),
+    );
+  }
+
+  /**
+   * Opens an L7 request (not CONNECT) to `target` on the same pooled session: `headers` carry
+   * the application's `:method`, `:path`, `:authority` (and `:scheme`, default `http`),
+   * `meshlet-proto`, `forwarded` and the end-to-end headers; `meshlet-dst` is set here from
+   * `target.address`/`target.port` (see `http/wire.ts`). `endStream`: the request has no body.
+   * The caller writes the body into the stream and reads its `response`.
+   */
+  request(sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream = false): Promise<ClientHttp2Stream> {
+    if (headers[':method'] === 'CONNECT') return Promise.reject(new MeshletError('MESHLET_ERR_TUNNEL_CONNECT', 'TunnelPool.request is for L7 requests; CONNECT goes through open()'));
+    return this.withCredentials(sourceIdentity, (creds) =>
+      this.stream(creds, target, { ':scheme': 'http', ...headers, [DST_HEADER]: hostPort(target.address, target.port) }, endStream),
+    );
+  }
+
+  private withCredentials(sourceIdentity: string, make: (creds: IdentityCredentials) => ClientHttp2Stream): Promise<ClientHttp2Stream> {
     // The usual case, credentials in hand, takes no extra promise hop.
     const have = this.identities.get(sourceIdentity);
     if (have !== undefined) {
       try {
-        return Promise.resolve(this.request(have, target, headers));
+        return Promise.resolve(make(have));
       } catch (err) {
         return Promise.reject(err);
       }
     }
-    return this.identities.ensure(sourceIdentity).then((creds) => this.request(creds, target, headers));
+    return this.identities.ensure(sourceIdentity).then(make);
   }
 
-  private request(creds: IdentityCredentials, target: TunnelTarget, headers: Record<string, string>): ClientHttp2Stream {
+  private stream(creds: IdentityCredentials, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
     // Checked after any wait for credentials too: no new session once the pool is closed.
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
     // The certificate's serial is part of the key: a renewed certificate never rides on a
     // session made with the previous one.
     const key = `${creds.identity}|${creds.serial}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
     const entry = this.usable(key) ?? this.connect(key, creds, target);
-    const stream: PooledStream = entry.session.request(
-      { ':method': 'CONNECT', ':authority': hostPort(target.address, target.port), ...headers },
-      { endStream: false },
-    );
+    const stream: PooledStream = entry.session.request(headers, { endStream });
     stream[kEntry] = entry;
     entry.streams += 1;
     stream.once('close', onPooledStreamClose);

@@ -1,7 +1,8 @@
 /**
  * The tunnel server on :15008: mutual TLS (the client must present a certificate from the
  * mesh CA; the server answers with the certificate of the identity the client asked for by
- * SNI), HTTP/2, and one CONNECT stream per application connection. Everything after the
+ * SNI), HTTP/2, and one CONNECT stream per application connection, or one HTTP/2 request
+ * per application request (L7, `meshlet-dst`: see `http/wire.ts`). Everything after the
  * protocol checks (which target, which policy) is the inbound side's job.
  *
  * Pods reach this port directly, so it is bounded against untrusted peers (tunnel-limits.ts,
@@ -17,6 +18,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { parseAuthority } from '../../../mesh/address.js';
+import { DST_HEADER } from '../../http/wire.js';
 import { spiffeIdsFromSubjectAltName } from '../../../mesh/identity.js';
 import { ThrottledLog } from '../../../ops/throttled-log.js';
 import type { IdentitySource } from '../../identity/manager.js';
@@ -26,13 +28,13 @@ import { listen } from '../../../ops/listen.js';
 import { DEFAULT_TUNNEL_SERVER_LIMITS, type TunnelLimitReason, type TunnelServerLimits } from './limits.js';
 import { applySessionWindow, TUNNEL_SESSION_MEMORY_MB, TUNNEL_SETTINGS } from './settings.js';
 
-/** A CONNECT stream that passed the protocol checks. */
+/** A CONNECT stream, or an L7 request stream, that passed the protocol checks. */
 export interface TunnelRequest {
   /** The client's SPIFFE identity, from its verified certificate. */
   readonly peerIdentity: string;
   /** The local identity the client asked for (and verified) by SNI. */
   readonly localIdentity: string;
-  /** CONNECT target. */
+  /** CONNECT target, or the `meshlet-dst` of an L7 request. */
   readonly address: string;
   readonly port: number;
   /** Address of the peer agent. */
@@ -48,6 +50,11 @@ export interface TunnelServerOptions {
   readonly identities: IdentitySource;
   readonly logger: Logger;
   readonly onStream: TunnelStreamHandler;
+  /**
+   * Handles an L7 request: a stream that is not CONNECT and carries `meshlet-dst` (`wire.ts`),
+   * with `address`/`port` from that header. Without this handler such streams are refused (405).
+   */
+  readonly onRequest?: TunnelStreamHandler;
   /** A client failed the mTLS handshake (no or a foreign certificate, an unknown server name). */
   readonly onTlsError?: () => void;
   /** A limit refused a connection or stream, or closed a session (the `reason` of a metric). */
@@ -118,6 +125,7 @@ export class TunnelServer {
   private readonly identities: IdentitySource;
   private readonly logger: Logger;
   private readonly onStream: TunnelStreamHandler;
+  private readonly onRequest: TunnelStreamHandler | undefined;
   private readonly onLimit: (reason: TunnelLimitReason) => void;
   private readonly sessions = new Set<TunnelSession>();
   /** Raw sockets still in their TLS handshake, by `address|port`. */
@@ -133,6 +141,7 @@ export class TunnelServer {
     this.identities = opts.identities;
     this.logger = opts.logger;
     this.onStream = opts.onStream;
+    this.onRequest = opts.onRequest;
     this.onLimit = opts.onLimit ?? noop;
     const limits = (this.limits = Object.freeze({ ...DEFAULT_TUNNEL_SERVER_LIMITS, ...opts.limits }));
     const every = limits.refusalLogIntervalMs;
@@ -361,16 +370,27 @@ export class TunnelServer {
       this.refuse(stream, 'tunnel_unauthenticated', 'peer certificate carries no single SPIFFE identity', headers);
       return;
     }
+    // CONNECT: an L4 tunnel to its authority. Any other method: an L7 request (wire.ts) to the
+    // endpoint its `meshlet-dst` names, checked the same way; without one, refused.
+    let handler = this.onStream;
+    let authority = headers[':authority'];
+    let what = 'CONNECT authority';
     if (headers[':method'] !== 'CONNECT') {
-      this.refuse(stream, 'tunnel_bad_method', `method ${String(headers[':method'])} is not CONNECT`, headers);
-      return;
+      const dst = headers[DST_HEADER];
+      if (this.onRequest === undefined || dst === undefined) {
+        this.refuse(stream, 'tunnel_bad_method', `method ${String(headers[':method'])} is not CONNECT and names no ${DST_HEADER}`, headers);
+        return;
+      }
+      handler = this.onRequest;
+      authority = String(dst);
+      what = DST_HEADER;
     }
-    const target = parseAuthority(headers[':authority']);
+    const target = parseAuthority(authority);
     if (target === undefined) {
-      this.refuse(stream, 'tunnel_bad_authority', `bad CONNECT authority ${String(headers[':authority'])}`, headers);
+      this.refuse(stream, 'tunnel_bad_authority', `bad ${what} ${String(authority).slice(0, 128)}`, headers);
       return;
     }
-    this.onStream(stream, {
+    handler(stream, {
       peerIdentity,
       localIdentity,
       address: target.address,

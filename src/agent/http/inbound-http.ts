@@ -1,0 +1,347 @@
+/**
+ * The destination agent's L7 handler: requests for a workload of this node, arriving as HTTP/2
+ * requests on the tunnel (`onTunnelRequest`, see `wire.ts`) or in-process from this node's own
+ * source side (`call`). Each request passes the same inbound policy as an L4 connection
+ * (`decideInbound`), gets the forwarding headers an Envoy hop adds, goes to the workload on the
+ * upstream pools, and is reported once to the request observer (reporter `destination`).
+ *
+ * A request the agent cannot deliver is answered by the agent (`localReply`): the status of
+ * `respond(kind)` with `meshlet-error: <kind>`; a gRPC request gets HTTP 200 with `grpc-status`
+ * and `grpc-message` in a trailers-only response, as Envoy answers gRPC callers.
+ */
+import { randomUUID } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { constants as h2, type ServerHttp2Stream } from 'node:http2';
+import { Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { forwardedFor, hostPort, parseAuthority } from '../../mesh/address.js';
+import { ThrottledLog } from '../../ops/throttled-log.js';
+import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
+import { respond, type ErrorKind } from '../policy/respond.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
+import type { WorkloadInfo } from '../../mesh/types.js';
+import {
+  UpstreamError,
+  type HeaderMap,
+  type RequestHead,
+  type RequestObserver,
+  type RequestRecord,
+  type RequestSource,
+  type RequestTarget,
+  type UpstreamCall,
+  type UpstreamResponse,
+} from './exchange.js';
+import type { HttpUpstreams, MeteredCall } from './upstream-pool.js';
+import type { TunnelRequest } from '../proxy/tunnel/server.js';
+import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, protoOf } from './wire.js';
+
+/** Who sent a request to this node's workload, and how it arrived. */
+export type InboundSource = RequestSource & {
+  /** `mtls`: a tunnel request from a peer agent; `local`: this node's own source side. */
+  readonly kind: 'mtls' | 'local';
+  /** The identity the peer asked for by SNI (required for `mtls`). */
+  readonly localIdentity?: string;
+};
+
+/** Options of {@link InboundHttp}. */
+export interface InboundHttpOptions {
+  readonly logger: Logger;
+  readonly index: () => WorkloadIndex;
+  /** The agent's own ports: never delivered to (see `agentPortSet`). */
+  readonly agentPorts: ReadonlySet<number>;
+  readonly upstreams: HttpUpstreams;
+  /** Told once per request, at its end. */
+  readonly observer?: RequestObserver;
+  /** Makes `x-request-id` values (default `randomUUID`); tests pass a fixed one. */
+  readonly requestId?: () => string;
+}
+
+/** Options of {@link InboundHttp.call}. */
+export interface InboundCallOptions {
+  /** The request has no body (see `UpstreamCallOptions.endStream`). */
+  readonly endStream?: boolean;
+}
+
+/** True for `application/grpc`, `application/grpc+proto`, ... (gRPC over HTTP/2). */
+export function isGrpc(headers: HeaderMap): boolean {
+  const ct = headers['content-type'];
+  return typeof ct === 'string' && ct.startsWith('application/grpc');
+}
+
+/**
+ * The response the agent makes for a failure: `respond(kind).httpStatus` and
+ * `meshlet-error: <kind>` with a one-line text body; for gRPC, HTTP 200 trailers-only with
+ * `grpc-status` and `grpc-message` (no body, no trailers).
+ */
+export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | 'headers'>): UpstreamResponse {
+  const r = respond(kind);
+  if (isGrpc(head.headers)) {
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': `meshlet: ${kind}`, [ERROR_HEADER]: kind },
+      body: Readable.from([]),
+      trailers: Promise.resolve({}),
+      failure: kind,
+    };
+  }
+  const text = Buffer.from(`meshlet: ${kind}\n`);
+  return {
+    status: r.httpStatus,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length), [ERROR_HEADER]: kind },
+    body: Readable.from(head.method === 'HEAD' ? [] : [text]),
+    trailers: Promise.resolve({}),
+    failure: kind,
+  };
+}
+
+/**
+ * The headers the destination agent adds toward the workload, after Envoy's behaviour on a hop
+ * that uses the remote address: `x-forwarded-for` gets the client's address appended (comma
+ * separated, the port left out); `x-forwarded-proto: http` when absent (the application spoke
+ * plain HTTP; mTLS is the agents' business); `x-request-id` a UUID when absent. Nothing else.
+ */
+export function forwardingHeaders(headers: HeaderMap, clientAddress: string, requestId: () => string): HeaderMap {
+  const out: HeaderMap = { ...headers };
+  const address = parseAuthority(clientAddress)?.address ?? clientAddress.replace(/^\[|\]$/g, '');
+  if (address !== '') {
+    const xff = out['x-forwarded-for'];
+    const prior = Array.isArray(xff) ? xff.join(', ') : xff;
+    out['x-forwarded-for'] = prior === undefined || prior === '' ? address : `${prior}, ${address}`;
+  }
+  out['x-forwarded-proto'] ??= 'http';
+  out['x-request-id'] ??= requestId();
+  return out;
+}
+
+/** A request body that goes nowhere (a denied request): counted and dropped. */
+class Discard extends Writable {
+  bytes = 0;
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    cb();
+  }
+}
+
+/** The destination agent's L7 handler. */
+export class InboundHttp {
+  private readonly logger: Logger;
+  private readonly index: () => WorkloadIndex;
+  private readonly agentPorts: ReadonlySet<number>;
+  private readonly upstreams: HttpUpstreams;
+  private readonly observer: RequestObserver | undefined;
+  private readonly requestId: () => string;
+  private readonly denied: ThrottledLog;
+
+  constructor(opts: InboundHttpOptions) {
+    this.logger = opts.logger;
+    this.index = opts.index;
+    this.agentPorts = opts.agentPorts;
+    this.upstreams = opts.upstreams;
+    this.observer = opts.observer;
+    this.requestId = opts.requestId ?? randomUUID;
+    this.denied = new ThrottledLog(this.logger, 'inbound HTTP requests denied (throttled: one line per interval)');
+  }
+
+  /**
+   * One request for `target`: policy, forwarding headers, the workload. Never rejects: a
+   * failure is a response made by the agent, with `failure` set (a `connect_*` failure means
+   * nothing reached the workload: the source side may try another endpoint).
+   */
+  call(source: InboundSource, target: RequestTarget, head: RequestHead, opts: InboundCallOptions = {}): UpstreamCall {
+    const rec = this.record(source, target, head);
+    const index = this.index();
+    const via: InboundVia = source.kind === 'local' ? { kind: 'local' } : { kind: 'mtls', localIdentity: source.localIdentity ?? '' };
+    const decision = decideInbound(index, target, via, this.agentPorts);
+    let workload: WorkloadInfo | undefined;
+    let refusal: string | undefined;
+    if (!decision.allow) refusal = decision.reason;
+    else {
+      workload = decision.workload;
+      // The last word before a socket is made, as in InboundProxy.connect.
+      const problem = index.addressProblem(target.address);
+      if (problem !== undefined || this.agentPorts.has(target.port)) refusal = `refusing to dial ${hostPort(target.address, target.port)}: ${problem ?? 'an agent port'}`;
+    }
+    if (refusal !== undefined || workload === undefined) {
+      const kind: ErrorKind = decision.allow ? 'policy_denied' : decision.kind;
+      this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, reason: refusal });
+      return this.replied(rec, localReply(kind, head));
+    }
+    rec.destinationWorkload = workload.uid;
+    rec.destinationIdentity = workload.identity;
+    const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
+    let upstream: MeteredCall;
+    try {
+      upstream = this.upstreams.call(target, upstreamHead, opts.endStream === true ? { endStream: true } : {});
+    } catch {
+      // Pools closed: the agent is going away.
+      return this.replied(rec, localReply('drained', head));
+    }
+    const response = upstream.response.then(
+      (res) => this.observe(rec, res, upstream),
+      (err: unknown) => {
+        const kind = err instanceof UpstreamError ? err.kind : 'upstream_reset';
+        return this.observe(rec, localReply(kind, head), upstream);
+      },
+    );
+    return { body: upstream.body, response, abort: () => upstream.abort() };
+  }
+
+  /**
+   * A tunnel request that is not CONNECT (the tunnel server checked `meshlet-dst` into
+   * `req.address`/`req.port`): the HTTP/2 stream becomes a {@link call}, the request body is
+   * piped in and the response piped back with backpressure both ways, trailers as HTTP/2
+   * trailers. `Expect: 100-continue` is answered with a 100 at once (Envoy's default). A reset
+   * from the client aborts the upstream call; a failure after the head resets the stream.
+   */
+  onTunnelRequest(stream: ServerHttp2Stream, req: TunnelRequest): void {
+    const h = req.headers;
+    const headers = endToEnd(h);
+    // The source agent's claim of the client address becomes x-forwarded-for.
+    delete headers[FORWARDED_HEADER];
+    const head: RequestHead = {
+      method: String(h[':method']),
+      path: h[':path'] ?? '/',
+      authority: h[':authority'] ?? h['host'] ?? '',
+      proto: protoOf(h[PROTO_HEADER]),
+      headers,
+    };
+    if (headers['expect'] !== undefined && String(headers['expect']).toLowerCase() === '100-continue') {
+      delete headers['expect'];
+      stream.additionalHeaders({ ':status': 100 });
+    }
+    const source: InboundSource = {
+      kind: 'mtls',
+      identity: req.peerIdentity,
+      localIdentity: req.localIdentity,
+      address: forwardedFor(h[FORWARDED_HEADER]) ?? req.peerAddress,
+    };
+    const call = this.call(source, { address: req.address, port: req.port }, head, { endStream: stream.endAfterHeaders });
+    stream.pipe(call.body);
+    let answered = false;
+    stream.once('close', () => {
+      if (!answered || !stream.writableFinished) call.abort();
+    });
+    call.response.then(
+      (res) => {
+        answered = true;
+        sendResponse(stream, res);
+      },
+      () => {
+        if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      },
+    );
+  }
+
+  /** A call answered by the agent at once; the request body is drained. */
+  private replied(rec: RequestRecord, res: UpstreamResponse): UpstreamCall {
+    const body = new Discard();
+    const counted = { requestBytes: 0, responseBytes: 0 };
+    const response = Promise.resolve(this.observe(rec, res, counted, body));
+    return { body, response, abort: () => res.body.destroy() };
+  }
+
+  private record(source: InboundSource, target: RequestTarget, head: RequestHead): RequestRecord {
+    const rec: RequestRecord = {
+      reporter: 'destination',
+      method: head.method,
+      authority: head.authority,
+      path: head.path,
+      proto: head.proto,
+      requestProtocol: isGrpc(head.headers) ? 'grpc' : 'http',
+      status: 0,
+      securityPolicy: 'mutual_tls',
+      upstream: hostPort(target.address, target.port),
+      requestBytes: 0,
+      responseBytes: 0,
+      startedAt: performance.now(),
+      durationMs: 0,
+    };
+    if (source.identity !== undefined) rec.sourceIdentity = source.identity;
+    if (source.workload !== undefined) rec.sourceWorkload = source.workload;
+    return rec;
+  }
+
+  /**
+   * Reports `rec` once `res.body` closes (ended, or destroyed by a client that went away),
+   * with the bytes, the status and the gRPC status of the trailers or the head.
+   */
+  private observe(
+    rec: RequestRecord,
+    res: UpstreamResponse,
+    counts: { readonly requestBytes: number; readonly responseBytes: number },
+    discard?: Discard,
+  ): UpstreamResponse {
+    rec.status = res.status;
+    if (res.failure !== undefined) rec.failure = res.failure;
+    const observer = this.observer;
+    if (observer === undefined) return res;
+    let done = false;
+    const finish = (trailers: HeaderMap | undefined, failure: ErrorKind | undefined): void => {
+      if (done) return;
+      done = true;
+      rec.durationMs = performance.now() - rec.startedAt;
+      rec.requestBytes = discard?.bytes ?? counts.requestBytes;
+      rec.responseBytes = res.failure === undefined ? counts.responseBytes : Number(res.headers['content-length'] ?? 0);
+      if (failure !== undefined && rec.failure === undefined) rec.failure = failure;
+      const grpc = trailers?.['grpc-status'] ?? res.headers['grpc-status'];
+      if (typeof grpc === 'string' && /^\d+$/.test(grpc)) rec.grpcStatus = Number(grpc);
+      try {
+        observer.onRequest(rec);
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'request observer failed');
+      }
+    };
+    res.body.once('close', () => {
+      if (!res.body.readableEnded) {
+        finish(undefined, 'downstream_reset');
+        return;
+      }
+      res.trailers.then((t) => finish(t, undefined), (err: unknown) => finish(undefined, err instanceof UpstreamError ? err.kind : 'upstream_reset'));
+    });
+    return res;
+  }
+}
+
+/**
+ * Answers a tunnel stream with `res`: the head (trailers-only for a gRPC head that carries
+ * `grpc-status`), the body piped with backpressure, then the trailers (an empty set ends the
+ * stream with an empty DATA frame). A body that fails after the head resets the stream.
+ */
+function sendResponse(stream: ServerHttp2Stream, res: UpstreamResponse): void {
+  if (stream.destroyed || stream.closed) {
+    res.body.destroy();
+    return;
+  }
+  const headers: OutgoingHttpHeaders = { ...res.headers, ':status': res.status };
+  try {
+    if (res.headers['grpc-status'] !== undefined) {
+      stream.respond(headers, { endStream: true });
+      res.body.resume();
+      return;
+    }
+    stream.respond(headers, { waitForTrailers: true });
+  } catch {
+    // Headers Node refuses to send (a value with a control character): nothing was sent.
+    stream.respond({ ':status': 502, [ERROR_HEADER]: 'upstream_reset' }, { endStream: true });
+    res.body.destroy();
+    return;
+  }
+  stream.once('wantTrailers', () => {
+    res.trailers.then(
+      (t) => {
+        if (!stream.destroyed) stream.sendTrailers(t);
+      },
+      () => {
+        if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+      },
+    );
+  });
+  res.body.once('error', () => {
+    if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  });
+  stream.once('close', () => {
+    if (!res.body.readableEnded) res.body.destroy();
+  });
+  res.body.pipe(stream);
+}
+
