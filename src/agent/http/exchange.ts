@@ -126,6 +126,8 @@ export interface RequestRecord {
   /** Body bytes received from the client and sent back to it. */
   requestBytes: number;
   responseBytes: number;
+  /** The request's `x-request-id`, when it had one (the access log's `request_id`). */
+  requestId?: string;
   /** performance.now() at the request head, and the duration to the end of the response. */
   readonly startedAt: number;
   durationMs: number;

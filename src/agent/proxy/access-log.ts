@@ -1,7 +1,8 @@
 /**
- * Access-log modes: one JSON line per connection at close (`on`, the default), none (`off`),
- * or a sample (`sample:<ratio>`). A sample keeps every connection that did not end `ok`:
- * failures are rare and the ones an SRE looks for; only successful connections are thinned.
+ * Access-log modes: one JSON line per connection at close and per HTTP request (`on`, the
+ * default), none (`off`), or a sample (`sample:<ratio>`). A sample keeps every connection that
+ * did not end `ok` and every failed request (`request-log.ts`): failures are rare and the ones
+ * an SRE looks for; only successes are thinned.
  */
 import type { ConnectionOutcome } from '../policy/outcomes.js';
 
@@ -26,7 +27,7 @@ export function formatAccessLogMode(mode: AccessLogMode): string {
   return mode.kind === 'sample' ? `sample:${mode.ratio}` : mode.kind;
 }
 
-/** Decides, per closed connection, whether it gets a line. */
+/** Decides, per closed connection or finished request, whether it gets a line. */
 export class AccessLogSampler {
   private readonly mode: AccessLogMode;
   private readonly random: () => number;
@@ -39,13 +40,21 @@ export class AccessLogSampler {
 
   /** True when this connection's line is written. */
   shouldLog(outcome: ConnectionOutcome): boolean {
+    return this.keep(outcome === 'ok');
+  }
+
+  /**
+   * True when a line is written for an event (a connection or a request) that succeeded (`ok`)
+   * or not: a sample keeps every failure and draws for successes.
+   */
+  keep(ok: boolean): boolean {
     switch (this.mode.kind) {
       case 'on':
         return true;
       case 'off':
         return false;
       case 'sample':
-        return outcome !== 'ok' || this.random() < this.mode.ratio;
+        return !ok || this.random() < this.mode.ratio;
     }
   }
 }

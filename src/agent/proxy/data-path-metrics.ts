@@ -5,12 +5,21 @@
  * and the tunnel pool are read at scrape time from plain fields, so the data path pays nothing
  * for them. With worker processes each worker keeps these in its own registry and the primary
  * sums them at scrape (every one is a counter or a gauge whose sum is the node's figure).
+ *
+ * Beside meshlet's own names, Istio's: ztunnel's `istio_tcp_*` with ztunnel's labels (a
+ * {@link SeriesTable}: one short key and one map lookup per connection for all four), and the
+ * request metrics of `http/request-metrics.ts` (`istio_requests_total`, ...), in the same registry.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { RequestMetrics } from '../http/request-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import type { ConnectionObserver, ConnectionRecord } from './connection-table.js';
+import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type WorkloadLookup } from './istio-labels.js';
+import { SeriesTable } from './series-table.js';
 import { spliceIdleTimeouts } from './splice.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
+
+export { workloadParts } from './istio-labels.js';
 
 /** Why a connection failed, as the `reason` label says it. */
 export type FailureReason = 'deny' | 'connect' | 'tls' | 'no_route';
@@ -28,7 +37,41 @@ export interface DataPathSource {
   openedByDirection(): Readonly<Record<Direction, number>>;
   liveConnections(): readonly ConnectionRecord[];
   tunnelSessions(): number;
+  /** The workloads of the snapshot in force by uid (app, version and canonical labels of the Istio metrics). */
+  workload?: WorkloadLookup;
 }
+
+/** Options of {@link DataPathMetrics}. */
+export interface DataPathMetricsOptions {
+  /**
+   * Also count connections under ztunnel's `istio_tcp_*` names (default true). Off saves their
+   * cost per connection (docs/metrics.md has the figure) and their series.
+   */
+  readonly istioTcp?: boolean;
+  /** Series at most in each Istio table (requests, TCP); see `series-table.ts`. */
+  readonly maxSeries?: number;
+  /** Cluster domain of Istio's `destination_service` host names. Default `cluster.local`. */
+  readonly clusterDomain?: string;
+}
+
+/** ztunnel's label names of the `istio_tcp_*` metrics (its CommonTrafficLabels without locality), in its order. */
+export const ISTIO_TCP_LABELS = [
+  'reporter',
+  'source_workload', 'source_canonical_service', 'source_canonical_revision', 'source_workload_namespace',
+  'source_principal', 'source_app', 'source_version', 'source_cluster',
+  'destination_service', 'destination_service_namespace', 'destination_service_name',
+  'destination_workload', 'destination_canonical_service', 'destination_canonical_revision', 'destination_workload_namespace',
+  'destination_principal', 'destination_app', 'destination_version', 'destination_cluster',
+  'request_protocol', 'response_flags', 'connection_security_policy',
+] as const;
+
+type IstioTcpLabel = (typeof ISTIO_TCP_LABELS)[number];
+
+/** Counter indices in the `istio_tcp_*` table. */
+const TCP_OPENED = 0;
+const TCP_CLOSED = 1;
+const TCP_SENT = 2;
+const TCP_RECEIVED = 3;
 
 const CONNECTION_LABELS = [
   'reporter', 'source_workload', 'source_workload_namespace', 'destination_workload',
@@ -36,13 +79,6 @@ const CONNECTION_LABELS = [
 ] as const;
 
 type ConnectionLabel = (typeof CONNECTION_LABELS)[number];
-
-/** `Pod/<namespace>/<name>` -> [namespace, name]; unknown parts say `unknown`. */
-function workloadParts(uid: string | undefined): [string, string] {
-  if (uid === undefined) return ['unknown', 'unknown'];
-  const parts = uid.split('/');
-  return [parts[1] ?? 'unknown', parts[2] ?? uid];
-}
 
 /** The bounded labels of a connection. */
 export function connectionLabels(rec: ConnectionRecord): Record<ConnectionLabel, string> {
@@ -60,9 +96,52 @@ export function connectionLabels(rec: ConnectionRecord): Record<ConnectionLabel,
   };
 }
 
+/** ztunnel's labels of a connection (`flag`: its response flag, `-` while it is open). Pure. */
+export function istioTcpLabels(rec: ConnectionRecord, flag: string, workload?: WorkloadLookup, clusterDomain = DEFAULT_CLUSTER_DOMAIN): Record<IstioTcpLabel, string> {
+  const src = peerLabels(rec.sourceWorkload, rec.sourceIdentity, rec.sourceWorkload === undefined ? undefined : workload?.(rec.sourceWorkload));
+  const dst = peerLabels(rec.destinationWorkload, rec.destinationIdentity, rec.destinationWorkload === undefined ? undefined : workload?.(rec.destinationWorkload));
+  const svc = serviceLabels(rec.service, clusterDomain);
+  return {
+    reporter: rec.direction === 'outbound' ? 'source' : 'destination',
+    source_workload: src.workload,
+    source_canonical_service: src.canonicalService,
+    source_canonical_revision: src.canonicalRevision,
+    source_workload_namespace: src.namespace,
+    source_principal: src.principal,
+    source_app: src.app,
+    source_version: src.version,
+    source_cluster: UNKNOWN,
+    destination_service: svc.host,
+    destination_service_namespace: svc.namespace,
+    destination_service_name: svc.name,
+    destination_workload: dst.workload,
+    destination_canonical_service: dst.canonicalService,
+    destination_canonical_revision: dst.canonicalRevision,
+    destination_workload_namespace: dst.namespace,
+    destination_principal: dst.principal,
+    destination_app: dst.app,
+    destination_version: dst.version,
+    destination_cluster: UNKNOWN,
+    request_protocol: 'tcp',
+    response_flags: flag,
+    connection_security_policy: securityPolicyLabel(rec.securityPolicy),
+  };
+}
+
+/** The key of a connection's `istio_tcp_*` series: the record's fields its labels are made of. */
+function tcpKey(rec: ConnectionRecord, flag: string): string {
+  return `${rec.direction}\u0001${rec.sourceWorkload}\u0001${rec.sourceIdentity}\u0001${rec.destinationWorkload}\u0001${rec.destinationIdentity}\u0001${rec.service}\u0001${rec.securityPolicy}\u0001${flag}`;
+}
+
 /** Data-path metrics in a registry; the connection table's observer. */
 export class DataPathMetrics implements ConnectionObserver {
+  /** Istio's request metrics (`istio_requests_total`, ...): the data plane's request observer counts into them. */
+  readonly requests: RequestMetrics;
   private source: DataPathSource | undefined;
+  private readonly istioTcp: SeriesTable | undefined;
+  /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
+  private readonly openedCounted = new WeakSet<ConnectionRecord>();
+  private readonly clusterDomain: string;
   private readonly closed: Counter<ConnectionLabel>;
   private readonly sent: Counter<ConnectionLabel>;
   private readonly received: Counter<ConnectionLabel>;
@@ -71,8 +150,30 @@ export class DataPathMetrics implements ConnectionObserver {
   private readonly tlsFailures: Counter<'side'>;
   private readonly tunnelLimits: Counter<'reason'>;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, opts: DataPathMetricsOptions = {}) {
     const registers = [registry];
+    this.clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
+    const dropped = new Counter({
+      name: 'meshlet_metrics_series_dropped_total',
+      help: 'Events not counted under Istio names because their series table was full (family: istio_requests, istio_tcp)',
+      labelNames: ['family'],
+      registers,
+    });
+    for (const family of ['istio_requests', 'istio_tcp']) dropped.inc({ family }, 0);
+    const maxSeries = opts.maxSeries === undefined ? {} : { maxSeries: opts.maxSeries };
+    this.requests = new RequestMetrics(registry, { ...maxSeries, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
+    this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
+      labelNames: ISTIO_TCP_LABELS,
+      metrics: [
+        { type: 'counter', name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened, counted at the first scrape that sees them or at close (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close (ztunnel\'s name and labels)' },
+      ],
+      ...maxSeries,
+      onOverflow: () => dropped.inc({ family: 'istio_tcp' }),
+      collect: () => this.countLiveOpened(),
+    });
     this.closed = new Counter({ name: 'meshlet_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: CONNECTION_LABELS, registers });
     this.sent = new Counter({ name: 'meshlet_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
     this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
@@ -96,6 +197,7 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Where scrape-time values come from (the data plane, once it is built). */
   watch(source: DataPathSource): void {
     this.source = source;
+    if (source.workload !== undefined) this.requests.watch(source.workload);
   }
 
   /** Once per connection, at close. */
@@ -104,10 +206,39 @@ export class DataPathMetrics implements ConnectionObserver {
     this.closed.inc(labels);
     if (bytesSent > 0) this.sent.inc(labels, bytesSent);
     if (bytesReceived > 0) this.received.inc(labels, bytesReceived);
+    if (this.istioTcp !== undefined) this.istioTcpClosed(this.istioTcp, rec, bytesSent, bytesReceived);
     const reason = rec.outcome === undefined ? undefined : FAILURE[rec.outcome];
     if (reason === undefined) return;
     this.failed.inc({ ...labels, reason });
     if (reason === 'deny') this.denials.inc(labels);
+  }
+
+  private istioTcpClosed(table: SeriesTable, rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {
+    const flag = rec.responseFlag ?? '-';
+    const s = this.istioSeries(table, rec, flag);
+    if (s === undefined) return;
+    // ztunnel counts a connection opened when it opens; meshlet knows its labels only once it is
+    // resolved, so it is counted at the first scrape that sees it live, or here.
+    if (!this.openedCounted.has(rec)) s.inc(TCP_OPENED);
+    s.inc(TCP_CLOSED);
+    if (bytesSent > 0) s.inc(TCP_SENT, bytesSent);
+    if (bytesReceived > 0) s.inc(TCP_RECEIVED, bytesReceived);
+  }
+
+  private istioSeries(table: SeriesTable, rec: ConnectionRecord, flag: string): ReturnType<SeriesTable['get']> {
+    const key = tcpKey(rec, flag);
+    return table.get(key) ?? table.add(key, istioTcpLabels(rec, flag, this.source?.workload, this.clusterDomain));
+  }
+
+  /** At scrape: live connections not yet counted as opened are, with their labels so far. */
+  private countLiveOpened(): void {
+    const table = this.istioTcp;
+    if (table === undefined) return;
+    for (const rec of this.source?.liveConnections() ?? []) {
+      if (this.openedCounted.has(rec)) continue;
+      this.openedCounted.add(rec);
+      this.istioSeries(table, rec, '-')?.inc(TCP_OPENED);
+    }
   }
 
   /** A tunnel handshake failed (a rare event: the labelled counter's key cost does not matter). */

@@ -10,8 +10,12 @@ import { AccessLogSampler } from './access-log.js';
 import type { AgentConfig } from '../config.js';
 import { ConnectionTable, connectionBytes } from './connection-table.js';
 import type { DataPathMetrics } from './data-path-metrics.js';
+import type { RequestObserver, RequestRecord } from '../http/exchange.js';
+import { RequestLog } from '../http/request-log.js';
 import type { IdentitySource } from '../identity/manager.js';
 import { agentPortSet, InboundProxy } from './inbound.js';
+import { InboundHttp } from '../http/inbound-http.js';
+import { HttpUpstreams } from '../http/upstream-pool.js';
 import type { LogLevels } from '../admin/log-levels.js';
 import { OutboundProxy, type CapturedAddresses } from './outbound.js';
 import { TunnelPool } from './tunnel/pool.js';
@@ -51,12 +55,17 @@ export const EMPTY_SNAPSHOT: NodeSnapshot = {
 /** One process's data path. */
 export class DataPlane implements DataPath {
   readonly connections: ConnectionTable;
+  /** Told once per finished HTTP request (both reporters): Istio's request metrics, then the access log. */
+  readonly requestObserver: RequestObserver;
   readonly tunnels: TunnelPool;
   private readonly config: AgentConfig;
   private readonly logLevels: LogLevels;
   private readonly tunnelServer: TunnelServer;
   private readonly outbound: OutboundProxy;
   private readonly inbound: InboundProxy;
+  /** The destination side of L7: tunnel requests (and, later, same-node requests) to local workloads. */
+  readonly inboundHttp: InboundHttp;
+  private readonly upstreams: HttpUpstreams;
   private readonly servers: Server[] = [];
   /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
   private readonly agentPorts: Set<number>;
@@ -70,7 +79,15 @@ export class DataPlane implements DataPath {
     this.logLevels = opts.logLevels;
     const log = (component: string) => this.logLevels.child(component);
     const metrics = opts.metrics;
-    this.connections = new ConnectionTable(log('access'), { sampler: new AccessLogSampler(this.config.accessLog), observer: metrics });
+    const sampler = new AccessLogSampler(this.config.accessLog);
+    this.connections = new ConnectionTable(log('access'), { sampler, observer: metrics });
+    const requestLog = new RequestLog(log('access'), sampler);
+    this.requestObserver = {
+      onRequest(rec: RequestRecord): void {
+        metrics.requests.onRequest(rec);
+        requestLog.onRequest(rec);
+      },
+    };
     const getIndex = (): WorkloadIndex => this.index;
     this.tunnels = new TunnelPool({
       identities: opts.identities,
@@ -80,10 +97,13 @@ export class DataPlane implements DataPath {
     });
     this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
     this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex, agentPorts: this.agentPorts });
+    this.upstreams = new HttpUpstreams({ logger: log('upstream-http') });
+    this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver });
     this.tunnelServer = new TunnelServer({
       identities: opts.identities,
       logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
+      onRequest: (stream, req) => this.inboundHttp.onTunnelRequest(stream, req),
       onTlsError: () => metrics.tlsHandshakeFailed('server'),
       onLimit: (reason) => metrics.tunnelLimit(reason),
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
@@ -102,6 +122,7 @@ export class DataPlane implements DataPath {
       openedByDirection: () => this.connections.openedByDirection,
       liveConnections: () => this.connections.list(),
       tunnelSessions: () => this.tunnels.size,
+      workload: (uid) => this.index.byUid.get(uid),
     });
   }
 
@@ -255,6 +276,7 @@ export class DataPlane implements DataPath {
     }
     this.tunnels.destroy();
     this.tunnelServer.destroy();
+    this.upstreams.destroy();
     return { drained: live, forced: !idle };
   }
 

@@ -1,0 +1,224 @@
+/**
+ * A bounded table of labelled series for metrics with many labels (Istio's standard metrics
+ * carry 23 to 25), exported through a prom-client registry.
+ *
+ * Why not prom-client's own Counter and Histogram: each `inc(labels)` / `observe(labels)`
+ * rebuilds a key from every label (house style: a labelled lookup costs ~300 ns in ztunnel,
+ * far more with 25 labels in JavaScript), once per metric. Here the caller finds its series
+ * once per event by a short key made of the event's *inputs* (a few uids and codes), and then
+ * bumps plain numbers in it for every metric of the family; label objects are made only when a
+ * series is new. Two inputs that give the same labels share one series (the table dedupes by
+ * the label values), so the exposition never repeats a series.
+ *
+ * Bounded: at most `maxSeries` series (a new one past that is dropped and counted by
+ * `onOverflow`), and a series nobody touched for `idleMs` is evicted at a scrape (pods come and
+ * go, and their names are label values: without eviction the table would fill up over weeks).
+ * The exposition is prom-client's JSON shape (`getMetricsAsJSON`), so worker processes' tables
+ * are summed by the primary's `AggregatorRegistry.aggregate` like any counter or histogram
+ * (by metric name and label set, `le` included).
+ */
+import type { Metric, Registry } from 'prom-client';
+
+/** Series in one table at most by default: room for a busy node, bounded memory (~2 KB each). */
+export const DEFAULT_MAX_SERIES = 20_000;
+
+/**
+ * A series untouched this long is evicted by default: longer than any scrape interval and the
+ * usual `rate()` windows, so a quiet hour of a live pair of workloads only restarts its counters.
+ */
+export const DEFAULT_SERIES_IDLE_MS = 60 * 60 * 1000;
+
+/** Sweeps for idle series at most this often (every metric of the table asks at each scrape). */
+const SWEEP_EVERY_MS = 1000;
+
+/** One metric of a table: a counter, or a histogram with its finite upper bounds. */
+export type SeriesMetricSpec =
+  | { readonly type: 'counter'; readonly name: string; readonly help: string }
+  | { readonly type: 'histogram'; readonly name: string; readonly help: string; readonly buckets: readonly number[] };
+
+/** One label set's values: counters by index, histograms by index (bucket counts, +Inf, then sum). */
+export class Series {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly counters: Float64Array;
+  readonly histograms: Float64Array[];
+  /** The table's scrape generation when last touched. */
+  seen: number;
+  /** Wall time (ms) of the last scrape that found it touched. */
+  aliveAt: number;
+  private readonly bounds: ReadonlyArray<readonly number[]>;
+
+  constructor(labels: Readonly<Record<string, string>>, counters: number, bounds: ReadonlyArray<readonly number[]>, seen: number, now: number) {
+    this.labels = labels;
+    this.counters = new Float64Array(counters);
+    this.bounds = bounds;
+    this.histograms = bounds.map((b) => new Float64Array(b.length + 2));
+    this.seen = seen;
+    this.aliveAt = now;
+  }
+
+  /** Adds to counter `i` (its index among the table's counters). */
+  inc(i: number, by = 1): void {
+    const c = this.counters;
+    c[i] = (c[i] as number) + by;
+  }
+
+  /** Records a value in histogram `i` (its index among the table's histograms). */
+  observe(i: number, value: number): void {
+    const h = this.histograms[i] as Float64Array;
+    const b = this.bounds[i] as readonly number[];
+    let k = 0;
+    while (k < b.length && value > (b[k] as number)) k++;
+    h[k] = (h[k] as number) + 1;
+    h[b.length + 1] = (h[b.length + 1] as number) + value;
+  }
+}
+
+/** Options of {@link SeriesTable}. */
+export interface SeriesTableOptions {
+  readonly labelNames: readonly string[];
+  readonly metrics: readonly SeriesMetricSpec[];
+  readonly maxSeries?: number;
+  readonly idleMs?: number;
+  /** A new series was refused: the table is full. */
+  readonly onOverflow?: () => void;
+  /** Wall clock (ms), injectable for tests. */
+  readonly now?: () => number;
+  /** Called before each metric of the table is read at a scrape (values read at scrape time). */
+  readonly collect?: () => void;
+}
+
+type ExportValue = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/** A bounded table of series, its metrics registered in a registry. */
+export class SeriesTable {
+  private readonly byKey = new Map<string, Series>();
+  private readonly byLabels = new Map<string, Series>();
+  private readonly labelNames: readonly string[];
+  private readonly counterSpecs: SeriesMetricSpec[];
+  private readonly histogramSpecs: Array<Extract<SeriesMetricSpec, { type: 'histogram' }>>;
+  private readonly maxSeries: number;
+  private readonly idleMs: number;
+  private readonly onOverflow: () => void;
+  private readonly now: () => number;
+  private readonly collect: () => void;
+  private generation = 1;
+  private lastSweep = -Infinity;
+
+  constructor(registry: Registry, opts: SeriesTableOptions) {
+    this.labelNames = opts.labelNames;
+    this.counterSpecs = opts.metrics.filter((m) => m.type === 'counter');
+    this.histogramSpecs = opts.metrics.filter((m): m is Extract<SeriesMetricSpec, { type: 'histogram' }> => m.type === 'histogram');
+    this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
+    this.idleMs = opts.idleMs ?? DEFAULT_SERIES_IDLE_MS;
+    this.onOverflow = opts.onOverflow ?? (() => undefined);
+    this.now = opts.now ?? Date.now;
+    this.collect = opts.collect ?? (() => undefined);
+    this.counterSpecs.forEach((spec, i) => this.register(registry, spec, () => this.counterValues(i)));
+    this.histogramSpecs.forEach((spec, i) => this.register(registry, spec, () => this.histogramValues(spec.name, spec.buckets, i)));
+  }
+
+  /** Series held now. */
+  get size(): number {
+    return this.byLabels.size;
+  }
+
+  /** The series of an input key already seen (touched), or undefined. */
+  get(key: string): Series | undefined {
+    const s = this.byKey.get(key);
+    if (s !== undefined) s.seen = this.generation;
+    return s;
+  }
+
+  /**
+   * The series for `labels` (every label name of the table), remembered under `key`; undefined
+   * when the table is full. Call it after {@link get} missed.
+   */
+  add(key: string, labels: Readonly<Record<string, string>>): Series | undefined {
+    const labelKey = this.labelNames.map((n) => labels[n] ?? '').join('\u0001');
+    let s = this.byLabels.get(labelKey);
+    if (s === undefined) {
+      if (this.byLabels.size >= this.maxSeries) {
+        this.onOverflow();
+        return undefined;
+      }
+      const bounds = this.histogramSpecs.map((h) => h.buckets);
+      s = new Series(Object.freeze({ ...labels }), this.counterSpecs.length, bounds, this.generation, this.now());
+      this.byLabels.set(labelKey, s);
+    }
+    // The input-key map is a cache over the label map: bounded by clearing it when it outgrows it.
+    if (this.byKey.size >= 2 * this.maxSeries) this.byKey.clear();
+    this.byKey.set(key, s);
+    s.seen = this.generation;
+    return s;
+  }
+
+  /** Forgets every series (the registry's `resetMetrics`). */
+  reset(): void {
+    this.byKey.clear();
+    this.byLabels.clear();
+  }
+
+  /** Evicts series idle for `idleMs` (at most once a second; called at scrape). */
+  sweep(): void {
+    const now = this.now();
+    if (now - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = now;
+    const current = this.generation++;
+    let evicted = false;
+    for (const [k, s] of this.byLabels) {
+      if (s.seen === current) s.aliveAt = now;
+      else if (now - s.aliveAt >= this.idleMs) {
+        this.byLabels.delete(k);
+        evicted = true;
+      }
+    }
+    if (!evicted) return;
+    for (const [k, s] of this.byKey) if (!this.byLabels.has(this.labelKeyOf(s))) this.byKey.delete(k);
+  }
+
+  private labelKeyOf(s: Series): string {
+    return this.labelNames.map((n) => s.labels[n] ?? '').join('\u0001');
+  }
+
+  private counterValues(i: number): ExportValue[] {
+    this.collect();
+    this.sweep();
+    const out: ExportValue[] = [];
+    for (const s of this.byLabels.values()) out.push({ labels: { ...s.labels }, value: s.counters[i] as number });
+    return out;
+  }
+
+  private histogramValues(name: string, bounds: readonly number[], i: number): ExportValue[] {
+    this.collect();
+    this.sweep();
+    const out: ExportValue[] = [];
+    for (const s of this.byLabels.values()) {
+      const h = s.histograms[i] as Float64Array;
+      let acc = 0;
+      for (let k = 0; k < bounds.length; k++) {
+        acc += h[k] as number;
+        out.push({ labels: { ...s.labels, le: bounds[k] as number }, value: acc, metricName: `${name}_bucket` });
+      }
+      acc += h[bounds.length] as number;
+      out.push({ labels: { ...s.labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket` });
+      out.push({ labels: { ...s.labels }, value: h[bounds.length + 1] as number, metricName: `${name}_sum` });
+      out.push({ labels: { ...s.labels }, value: acc, metricName: `${name}_count` });
+    }
+    return out;
+  }
+
+  private register(registry: Registry, spec: SeriesMetricSpec, values: () => ExportValue[]): void {
+    const { name, help, type } = spec;
+    const metric = {
+      name,
+      help,
+      type,
+      aggregator: 'sum' as const,
+      get: () => Promise.resolve({ name, help, type, aggregator: 'sum' as const, values: values() }),
+      reset: () => this.reset(),
+    };
+    // prom-client types registerMetric with its own classes; the registry only calls name,
+    // type, get() and reset() (AggregatorRegistry.aggregate registers plain objects the same way).
+    registry.registerMetric(metric as unknown as Metric);
+  }
+}
