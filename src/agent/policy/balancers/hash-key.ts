@@ -6,11 +6,9 @@
  * to the HTTP layer.)
  */
 
-/** One place a hash key can come from. */
-export type HashKeySource =
-  | { readonly kind: 'header'; readonly name: string }
-  | { readonly kind: 'cookie'; readonly name: string }
-  | { readonly kind: 'source-ip' };
+import type { HashKeySource } from '../../../mesh/load-balancer.js';
+
+export type { HashKeySource };
 
 /** What a hash key is read from (Node's `IncomingHttpHeaders` and HTTP/2 headers fit). */
 export interface HashKeyRequest {

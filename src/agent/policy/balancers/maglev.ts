@@ -5,14 +5,14 @@
  * hash mod M: O(1) lookups, even shares, and little more than 1/N of keys move when one of N
  * endpoints leaves.
  */
+import { DEFAULT_MAGLEV_TABLE_SIZE } from '../../../mesh/load-balancer.js';
 import type { EndpointInfo } from '../../../mesh/types.js';
 import type { EndpointState } from './endpoint-table.js';
 import { HashBalancer } from './hash-balancer.js';
 import { murmur3 } from './murmur3.js';
 import type { BalancerOptions } from './tracked-balancer.js';
 
-/** Envoy's default table size (a prime; the paper wants M much larger than N, ~100x or more). */
-export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
+export { DEFAULT_MAGLEV_TABLE_SIZE };
 /** Seeds of the two independent hashes of an endpoint's key. */
 const OFFSET_SEED = 0x9e3779b9;
 const SKIP_SEED = 0x7f4a7c15;

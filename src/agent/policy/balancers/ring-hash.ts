@@ -6,6 +6,7 @@
  * points in all; that makes the points depend on N, and one of 10 endpoints leaving then moved
  * 16% of keys instead of 10% in our test. So this ring takes points per endpoint, Ketama's way.)
  */
+import { DEFAULT_MAX_RING_SIZE } from '../../../mesh/load-balancer.js';
 import type { EndpointInfo } from '../../../mesh/types.js';
 import type { EndpointState } from './endpoint-table.js';
 import { HashBalancer } from './hash-balancer.js';
@@ -17,11 +18,7 @@ import type { BalancerOptions } from './tracked-balancer.js';
  * from the ideal (Ketama uses 160; Envoy's 1,024-point ring gives each of 4 endpoints 256).
  */
 export const DEFAULT_POINTS_PER_ENDPOINT = 256;
-/**
- * Envoy's cap on the ring: 8M points (12 bytes each here, about 100 MB). Past it every endpoint's
- * points are scaled down alike (then keys move more than 1/N on a change).
- */
-export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
+export { DEFAULT_MAX_RING_SIZE };
 
 export interface RingHashOptions extends BalancerOptions {
   readonly pointsPerEndpoint?: number | undefined;

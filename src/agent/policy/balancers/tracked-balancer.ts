@@ -5,11 +5,11 @@
  * peak EWMA see the load they cause. L4 picks per connection through the same interface.
  * Pure: the clock (`now`) and the randomness (`random`) are injected.
  */
+import type { BalancerAlgorithm } from '../../../mesh/load-balancer.js';
 import type { EndpointInfo } from '../../../mesh/types.js';
 import { EndpointTable, type EndpointState, type EndpointTableOptions } from './endpoint-table.js';
 
-/** The algorithms a TrafficPolicy can name. */
-export type BalancerAlgorithm = 'round-robin' | 'least-request' | 'peak-ewma' | 'ring-hash' | 'maglev';
+export type { BalancerAlgorithm };
 
 /** What one pick knows about its request. */
 export interface PickContext {
