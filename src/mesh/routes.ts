@@ -88,6 +88,9 @@ export interface BackendRef {
   /** Default 1; 0 is never picked. */
   readonly weight: number;
   readonly invalid?: string;
+  /** The ref's `group` and `kind` when not a core Service (`InvalidKind`: requests to it get 500). */
+  readonly group?: string;
+  readonly kind?: string;
 }
 
 /** `HTTPRouteTimeouts`, in milliseconds (absent or 0: none). */
@@ -147,4 +150,65 @@ export const DEFAULT_HTTP_MATCH: HttpRouteMatch = Object.freeze({ path: pathPref
 /** A regular expression compiled as a full match, as Envoy's `safe_regex` matches. */
 export function fullMatch(pattern: string): RegExp {
   return new RegExp(`^(?:${pattern})$`);
+}
+
+/**
+ * A value with its compiled regular expressions left out: what travels in a snapshot (over the
+ * controller's wire, into worker processes, through JSON), since a RegExp does not survive JSON.
+ * {@link compileRoute} puts them back from the pattern strings.
+ */
+export type Plain<T> = T extends RegExp
+  ? never
+  : T extends readonly (infer U)[]
+    ? readonly Plain<U>[]
+    : T extends object
+      ? { readonly [K in keyof T as Exclude<T[K], undefined> extends RegExp ? never : K]: Plain<T[K]> }
+      : T;
+
+/** A route as plain data (no RegExp): what objects, cluster state and snapshots hold. */
+export type RouteData = Plain<HttpRouteInfo> | Plain<GrpcRouteInfo>;
+export type HttpRouteData = Plain<HttpRouteInfo>;
+export type GrpcRouteData = Plain<GrpcRouteInfo>;
+
+function compileString(m: Plain<StringMatch>): StringMatch {
+  return m.type === 'Exact' ? { type: 'Exact', value: m.value } : { type: 'RegularExpression', value: m.value, regex: fullMatch(m.value) };
+}
+
+function compileNameValues(ms: readonly Plain<NameValueMatch>[]): NameValueMatch[] {
+  return ms.map((m) => ({ name: m.name, match: compileString(m.match) }));
+}
+
+function compilePath(p: Plain<PathMatch>): PathMatch {
+  if (p.type === 'RegularExpression') return { type: 'RegularExpression', value: p.value, regex: fullMatch(p.value) };
+  return p.type === 'Exact' ? { type: 'Exact', value: p.value } : pathPrefix(p.value);
+}
+
+function compileHttpMatch(m: Plain<HttpRouteMatch>): HttpRouteMatch {
+  const out = { path: compilePath(m.path), headers: compileNameValues(m.headers), queryParams: compileNameValues(m.queryParams) };
+  return m.method === undefined ? out : { ...out, method: m.method };
+}
+
+function compileGrpcMethod(m: Plain<GrpcMethodMatch>): GrpcMethodMatch {
+  if (m.type === 'Exact') return { ...m };
+  return {
+    ...m,
+    ...(m.service === undefined ? {} : { serviceRegex: fullMatch(m.service) }),
+    ...(m.method === undefined ? {} : { methodRegex: fullMatch(m.method) }),
+  };
+}
+
+function compileGrpcMatch(m: Plain<GrpcRouteMatch>): GrpcRouteMatch {
+  const headers = compileNameValues(m.headers);
+  return m.method === undefined ? { headers } : { method: compileGrpcMethod(m.method), headers };
+}
+
+/**
+ * The route with its regular expressions compiled (once per snapshot, by the agent's index).
+ * Throws a SyntaxError for a pattern that does not compile: validation refuses those first.
+ */
+export function compileRoute(route: RouteData): RouteInfo {
+  if (route.kind === 'HTTPRoute') {
+    return { ...route, rules: route.rules.map((r) => ({ ...r, matches: r.matches.map(compileHttpMatch) })) } as HttpRouteInfo;
+  }
+  return { ...route, rules: route.rules.map((r) => ({ ...r, matches: r.matches.map(compileGrpcMatch) })) } as GrpcRouteInfo;
 }

@@ -3,6 +3,9 @@
  * agent runs on. Plain data only; parsing lives in `objects.ts`, derivation in `snapshot.ts`.
  */
 
+import type { BalancerSpec, HashKeySource } from './load-balancer.js';
+import type { GrpcRouteData, HttpRouteData, RouteData } from './routes.js';
+
 /** Label on a Namespace that enrolls its pods into the mesh. */
 export const MESH_LABEL = 'meshlet.io/mesh';
 /** Value of {@link MESH_LABEL} on a Namespace that enrolls it. */
@@ -42,7 +45,12 @@ export interface NodeObject extends ObjectBase {
   readonly kind: 'Node';
   /** InternalIP addresses, first preferred. */
   readonly addresses: readonly string[];
+  /** The `topology.kubernetes.io/zone` label, when set. */
+  readonly zone?: string;
 }
+
+/** The Node label that names its zone (locality-aware load balancing prefers the source's). */
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 /** A named container port, for Service `targetPort` by name. */
 export interface NamedPort {
@@ -79,6 +87,62 @@ export interface ServiceObject extends NamespacedBase {
   /** `spec.selector`; absent means the Service selects nothing (manual endpoints). */
   readonly selector?: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePort[];
+  /** Ports the `meshlet.io/opaque-ports` annotation declares opaque (never sniffed), sorted. */
+  readonly opaquePorts?: readonly number[];
+}
+
+/** Service annotation listing ports that are opaque TCP, never sniffed: `"3306,5432"`. */
+export const OPAQUE_PORTS_ANNOTATION = 'meshlet.io/opaque-ports';
+
+/** A route's `parentRefs` entry as written (defaults filled in). GAMMA attaches kind Service. */
+export interface RouteParentRef {
+  /** '' for the core group. */
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly sectionName?: string;
+  readonly port?: number;
+}
+
+/** Fields of `gateway.networking.k8s.io/v1` HTTPRoute and GRPCRoute objects. */
+interface RouteObjectBase extends NamespacedBase {
+  /** `metadata.creationTimestamp` in ms since the epoch; 0 when absent (YAML files). */
+  readonly creationTimestamp: number;
+  /** Every parentRef, Services and others (a Gateway parent is reported, not attached). */
+  readonly parentRefs: readonly RouteParentRef[];
+}
+
+/** `gateway.networking.k8s.io/v1 HTTPRoute`, validated; `route.parents` are its Service parentRefs. */
+export interface HTTPRouteObject extends RouteObjectBase {
+  readonly kind: 'HTTPRoute';
+  readonly route: HttpRouteData;
+}
+
+/** `gateway.networking.k8s.io/v1 GRPCRoute`, validated. */
+export interface GRPCRouteObject extends RouteObjectBase {
+  readonly kind: 'GRPCRoute';
+  readonly route: GrpcRouteData;
+}
+
+/** A TrafficPolicy compiled for the data path: how a Service's requests are balanced. */
+export interface TrafficPolicyInfo {
+  /** `namespace/name` of the TrafficPolicy, for status and logs. */
+  readonly policy: string;
+  readonly balancer: BalancerSpec;
+  /** Where a consistent-hash key comes from, in order (empty unless the algorithm hashes). */
+  readonly hashKeys: readonly HashKeySource[];
+  /** Prefer endpoints in the source's zone, failing over when none is healthy. */
+  readonly preferLocalZone: boolean;
+}
+
+/** `meshlet.io/v1alpha1 TrafficPolicy`: per-request traffic settings of the Services it targets. */
+export interface TrafficPolicyObject extends NamespacedBase {
+  readonly kind: 'TrafficPolicy';
+  readonly creationTimestamp: number;
+  /** Names of the Services it targets, in its namespace. */
+  readonly targets: readonly string[];
+  readonly policy: TrafficPolicyInfo;
 }
 
 /** `meshlet.io/v1alpha1 Workload`: a VM or a container on a systemd host. */
@@ -108,7 +172,10 @@ export type MeshObject =
   | PodObject
   | ServiceObject
   | WorkloadObject
-  | MeshTLSObject;
+  | MeshTLSObject
+  | HTTPRouteObject
+  | GRPCRouteObject
+  | TrafficPolicyObject;
 
 /** The kind names meshlet reads. */
 export type MeshObjectKind = MeshObject['kind'];
@@ -133,6 +200,8 @@ export interface WorkloadInfo {
   /** Inbound TLS mode in force for this workload. */
   readonly tlsMode: TlsMode;
   readonly namedPorts: readonly NamedPort[];
+  /** Its node's zone (`topology.kubernetes.io/zone`), when known. */
+  readonly zone?: string;
 }
 
 /** An endpoint of a Service. `identity` is absent when the backing workload is not meshed. */
@@ -146,6 +215,8 @@ export interface EndpointInfo {
   readonly identity?: string;
   /** Resolved target port for each Service port (keyed by the Service `port`). */
   readonly targetPorts: Readonly<Record<number, number>>;
+  /** Its node's zone (`topology.kubernetes.io/zone`), when known: for locality. */
+  readonly zone?: string;
 }
 
 /** A Service as the data path sees it. */
@@ -157,6 +228,10 @@ export interface ServiceInfo {
   readonly vips: readonly string[];
   readonly ports: readonly ServicePort[];
   readonly endpoints: readonly EndpointInfo[];
+  /** The TrafficPolicy in force (the oldest one targeting the Service); absent: defaults. */
+  readonly trafficPolicy?: TrafficPolicyInfo;
+  /** Ports declared opaque by the `meshlet.io/opaque-ports` annotation (never sniffed). */
+  readonly opaquePorts?: readonly number[];
 }
 
 /**
@@ -176,6 +251,14 @@ export interface NodeSnapshot {
   readonly workloads: readonly WorkloadInfo[];
   /** Every Service with its endpoints (meshed or not). */
   readonly services: readonly ServiceInfo[];
+  /**
+   * Accepted HTTPRoutes and GRPCRoutes (each with its accepted Service parents, unresolved
+   * backends marked `invalid`), as plain data: the agent compiles their patterns.
+   * Absent: none.
+   */
+  readonly routes?: readonly RouteData[];
+  /** This node's zone (`topology.kubernetes.io/zone`), when known. */
+  readonly zone?: string;
 }
 
 /** An IP address and port, e.g. a connection's original destination. */

@@ -4,7 +4,7 @@
 import type { Reporter } from './report.js';
 import { isDns1035Label, isDnsLabel, isDnsSubdomain, LABEL_TEXT, SUBDOMAIN_TEXT } from '../validate/formats.js';
 import { checkFields, checkName, optLabels, optMap, optString, reqString } from '../validate/readers.js';
-import type { Fields } from '../validate/values.js';
+import { formatValue, isFields, type Fields } from '../validate/values.js';
 import { OBJECT_META_FIELDS } from './fields.js';
 
 /** How an object's name is checked. */
@@ -71,4 +71,31 @@ export function readMeta(
   optMap(r, meta, 'annotations', ['metadata']);
   const labels = optLabels(r, meta, 'labels', ['metadata']);
   return { name, namespace, labels };
+}
+
+/**
+ * `metadata.creationTimestamp` (RFC 3339, as the API server writes it) in ms since the epoch;
+ * 0 when absent (hand-written YAML). Routes and policies use it to break ties: the oldest wins.
+ */
+export function readCreationTimestamp(r: Reporter, obj: Fields): number {
+  const meta = obj['metadata'];
+  if (!isFields(meta)) return 0;
+  const value = meta['creationTimestamp'];
+  if (value === undefined || value === null) return 0;
+  // The yaml library may hand a YAML 1.1 timestamp over as a Date.
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  r.report(['metadata', 'creationTimestamp'], `must be an RFC 3339 time such as "2024-05-01T12:00:00Z", got ${formatValue(value)}`);
+  return 0;
+}
+
+/** The string value of annotation `key`, if any (annotations are otherwise not read). */
+export function readAnnotation(r: Reporter, obj: Fields, key: string): string | undefined {
+  const meta = obj['metadata'];
+  if (!isFields(meta) || !isFields(meta['annotations'])) return undefined;
+  const value = meta['annotations'][key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  r.report(['metadata', 'annotations', key], `annotation values must be strings (quote it), got ${formatValue(value)}`);
+  return undefined;
 }

@@ -8,7 +8,7 @@ import { checkFields, optEnum, optList, optMap, reqString, requireField } from '
 import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { NODE_ADDRESS_FIELDS, NODE_ADDRESS_TYPES, NODE_STATUS_FIELDS, OBJECT_FIELDS } from './fields.js';
 import { LABEL_NAME, readMeta, SUBDOMAIN_NAME } from './meta.js';
-import type { NamespaceObject, NodeObject, SourceRef } from '../types.js';
+import { ZONE_LABEL, type NamespaceObject, type NodeObject, type SourceRef } from '../types.js';
 
 /** Validates a `v1 Namespace` document and converts it. `spec` and `status` are not read. */
 export function namespaceFrom(r: Reporter, obj: Fields, source: SourceRef): NamespaceObject {
@@ -34,7 +34,9 @@ export function nodeFrom(r: Reporter, obj: Fields, source: SourceRef): NodeObjec
     const address = readNodeAddress(r, entry, ['status', 'addresses', i]);
     if (address !== undefined) addresses.push(address);
   });
-  return { kind: 'Node', name: meta.name, labels: meta.labels, source, addresses };
+  const zone = meta.labels[ZONE_LABEL];
+  const node: NodeObject = { kind: 'Node', name: meta.name, labels: meta.labels, source, addresses };
+  return zone === undefined || zone === '' ? node : { ...node, zone };
 }
 
 /** One `NodeAddress`; returns the address when it is an InternalIP. */

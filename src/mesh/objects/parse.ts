@@ -12,6 +12,9 @@ import { meshTlsFrom, MESHLET_API_VERSION, workloadFrom } from './meshlet.js';
 import { namespaceFrom, nodeFrom } from './node.js';
 import { podFrom } from './pod.js';
 import { serviceFrom } from './service.js';
+import { grpcRouteFrom, httpRouteFrom } from './route.js';
+import { GATEWAY_API_V1BETA1, GATEWAY_API_VERSION } from './route-common.js';
+import { trafficPolicyFrom } from './traffic-policy.js';
 import type { MeshObject, SourceRef } from '../types.js';
 
 /** Objects parsed from one source, and every problem found on the way. */
@@ -22,17 +25,25 @@ export interface ParseResult {
 
 type Converter = (r: Reporter, obj: Fields, source: SourceRef) => MeshObject;
 
-/** Every kind meshlet reads, by kind, with its one accepted apiVersion. */
-const KINDS: ReadonlyMap<string, { apiVersion: string; convert: Converter }> = new Map([
+/**
+ * Every kind meshlet reads, by kind, with its apiVersion (and `also`: older versions with the
+ * same schema, read the same way).
+ */
+const KINDS: ReadonlyMap<string, { apiVersion: string; also?: readonly string[]; convert: Converter }> = new Map([
   ['Namespace', { apiVersion: 'v1', convert: namespaceFrom }],
   ['Node', { apiVersion: 'v1', convert: nodeFrom }],
   ['Pod', { apiVersion: 'v1', convert: podFrom }],
   ['Service', { apiVersion: 'v1', convert: serviceFrom }],
   ['Workload', { apiVersion: MESHLET_API_VERSION, convert: workloadFrom }],
   ['MeshTLS', { apiVersion: MESHLET_API_VERSION, convert: meshTlsFrom }],
+  ['TrafficPolicy', { apiVersion: MESHLET_API_VERSION, convert: trafficPolicyFrom }],
+  ['HTTPRoute', { apiVersion: GATEWAY_API_VERSION, also: [GATEWAY_API_V1BETA1], convert: httpRouteFrom }],
+  ['GRPCRoute', { apiVersion: GATEWAY_API_VERSION, convert: grpcRouteFrom }],
 ]);
 
-const KNOWN_KINDS_TEXT = `meshlet reads v1 Namespace, Node, Pod, Service, List and ${MESHLET_API_VERSION} Workload, MeshTLS`;
+const KNOWN_KINDS_TEXT =
+  `meshlet reads v1 Namespace, Node, Pod, Service, List, ${MESHLET_API_VERSION} Workload, MeshTLS, TrafficPolicy ` +
+  `and ${GATEWAY_API_VERSION} HTTPRoute, GRPCRoute`;
 
 /**
  * Parses multi-document YAML into mesh objects; throws one MeshletError listing every problem
@@ -155,7 +166,7 @@ function convertDocument(r: Reporter, value: unknown, source: SourceRef, allowLi
     r.report(['kind'], `unknown kind ${formatValue(kind)} (apiVersion ${formatValue(apiVersion)}); ${suggestion}`);
     return [];
   }
-  if (apiVersion !== entry.apiVersion) {
+  if (apiVersion !== entry.apiVersion && !(typeof apiVersion === 'string' && entry.also?.includes(apiVersion) === true)) {
     r.report(['apiVersion'], `${kind} must have apiVersion ${entry.apiVersion}, got ${formatValue(apiVersion)}`);
     return [];
   }

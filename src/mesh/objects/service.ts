@@ -8,8 +8,8 @@ import { isDnsLabel, isIanaSvcName, isIpAddress, isPortNumber, LABEL_TEXT } from
 import { checkFields, checkName, checkWorkloadIp, optEnum, optLabels, optList, optMap, optPort, optString, requireField } from '../validate/readers.js';
 import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { OBJECT_FIELDS, PORT_PROTOCOLS, SERVICE_PORT_FIELDS, SERVICE_SPEC_FIELDS } from './fields.js';
-import { readMeta, SERVICE_NAME } from './meta.js';
-import type { ServiceObject, ServicePort, SourceRef } from '../types.js';
+import { readAnnotation, readMeta, SERVICE_NAME } from './meta.js';
+import { OPAQUE_PORTS_ANNOTATION, type ServiceObject, type ServicePort, type SourceRef } from '../types.js';
 
 /** `clusterIP` value of a headless Service. */
 const HEADLESS = 'None';
@@ -24,9 +24,30 @@ export function serviceFrom(r: Reporter, obj: Fields, source: SourceRef): Servic
   const clusterIPs = readClusterIPs(r, spec);
   const ports = readServicePorts(r, spec);
   optMap(r, obj, 'status', []);
-  const service: ServiceObject = { kind: 'Service', ...meta, source, clusterIPs, ports };
+  const opaquePorts = readOpaquePorts(r, obj, ports);
+  let service: ServiceObject = { kind: 'Service', ...meta, source, clusterIPs, ports };
+  if (opaquePorts !== undefined) service = { ...service, opaquePorts };
   // An empty selector selects nothing in Kubernetes (endpoints are managed by hand).
   return Object.keys(selector).length > 0 ? { ...service, selector } : service;
+}
+
+/**
+ * The `meshlet.io/opaque-ports` annotation: Service port numbers, comma-separated
+ * (`"3306, 5432"`), each a port of the Service. Sorted, without duplicates.
+ */
+function readOpaquePorts(r: Reporter, obj: Fields, ports: readonly ServicePort[]): number[] | undefined {
+  const text = readAnnotation(r, obj, OPAQUE_PORTS_ANNOTATION);
+  if (text === undefined) return undefined;
+  const path: FieldPath = ['metadata', 'annotations', OPAQUE_PORTS_ANNOTATION];
+  const out = new Set<number>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    const n = /^\d{1,5}$/.test(item) ? Number(item) : NaN;
+    if (!isPortNumber(n)) r.report(path, `must be port numbers separated by commas, e.g. "3306,5432"; ${formatValue(item)} is not a port number 1..65535`);
+    else if (!ports.some((p) => p.port === n)) r.report(path, `${n} is not a TCP port of the Service (${ports.map((p) => p.port).join(', ') || 'none'})`);
+    else out.add(n);
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** `spec.clusterIPs` or `spec.clusterIP`; empty when headless (`None`) or unassigned. */

@@ -67,3 +67,15 @@ export function isBoundedString(value: unknown, max: number): value is string {
 export function isIpAddress(value: string): boolean {
   return isIP(value) !== 0;
 }
+
+/** A Gateway API Duration: 1 to 4 groups of up to 5 digits and a unit (`10s`, `500ms`, `1h2m`). */
+const GATEWAY_DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** A Gateway API Duration in milliseconds (`1h2m` is 3,720,000), or undefined when malformed. */
+export function parseGatewayDuration(value: string): number | undefined {
+  if (!GATEWAY_DURATION.test(value)) return undefined;
+  let ms = 0;
+  for (const m of value.matchAll(/([0-9]+)(ms|h|m|s)/g)) ms += Number(m[1]) * (DURATION_UNIT_MS[m[2] as string] as number);
+  return ms;
+}
