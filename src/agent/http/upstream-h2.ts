@@ -191,7 +191,10 @@ export class H2Call implements MeteredCall {
       });
       stream.once('trailers', (h: IncomingHttpHeaders) => (trailers = endToEnd(h)));
       stream.once('end', () => resolveTrailers(trailers));
-      stream.on('error', noop);
+      stream.on('error', (err: Error & { code?: string; cause?: { code?: string } }) => {
+        // A stream still waiting for its session gets ERR_HTTP2_STREAM_CANCEL, the cause inside.
+        if (!entry.connected) entry.connectCode ??= err.cause?.code ?? err.code;
+      });
       stream.once('close', () => {
         if (stream.rstCode === h2.NGHTTP2_NO_ERROR && stream.readableEnded) return;
         const err = this.failure(stream.rstCode);
