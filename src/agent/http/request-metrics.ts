@@ -19,7 +19,7 @@ import type { Registry } from 'prom-client';
 import type { RequestObserver, RequestRecord } from './exchange.js';
 import { responseFlag } from '../policy/respond.js';
 import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type WorkloadLookup } from '../proxy/istio-labels.js';
-import { SeriesTable } from '../proxy/series-table.js';
+import { SeriesTable, type KeyPart } from '../proxy/series-table.js';
 
 /**
  * Envoy's default histogram buckets (`HistogramSettingsImpl::defaultBuckets`), which Istio's
@@ -123,9 +123,20 @@ export function requestLabels(rec: RequestRecord, opts: Pick<RequestMetricsOptio
   };
 }
 
-/** The key of a request's series: the record's fields its labels are made of (not the labels). */
-function inputKey(rec: RequestRecord): string {
-  return `${rec.reporter}\u0001${rec.sourceWorkload}\u0001${rec.sourceIdentity}\u0001${rec.destinationWorkload}\u0001${rec.destinationIdentity}\u0001${rec.service}\u0001${rec.requestProtocol}\u0001${rec.status}\u0001${rec.grpcStatus}\u0001${rec.failure}\u0001${rec.securityPolicy}`;
+/** The parts of a request's series key: the record's fields its labels are made of (not the labels). */
+function keyParts(rec: RequestRecord, parts: KeyPart[]): KeyPart[] {
+  parts[0] = rec.reporter;
+  parts[1] = rec.sourceWorkload;
+  parts[2] = rec.sourceIdentity;
+  parts[3] = rec.destinationWorkload;
+  parts[4] = rec.destinationIdentity;
+  parts[5] = rec.service;
+  parts[6] = rec.requestProtocol;
+  parts[7] = rec.status;
+  parts[8] = rec.grpcStatus;
+  parts[9] = rec.failure;
+  parts[10] = rec.securityPolicy;
+  return parts;
 }
 
 /** Istio's request metrics in a registry; a {@link RequestObserver}. */
@@ -133,6 +144,8 @@ export class RequestMetrics implements RequestObserver {
   private readonly table: SeriesTable;
   private readonly opts: RequestMetricsOptions;
   private workload: WorkloadLookup | undefined;
+  /** Scratch key parts, reused by every call (one request at a time: the event loop). */
+  private readonly parts: KeyPart[] = new Array<KeyPart>(11);
 
   constructor(registry: Registry, opts: RequestMetricsOptions = {}) {
     this.opts = opts;
@@ -165,8 +178,8 @@ export class RequestMetrics implements RequestObserver {
 
   /** Once per finished request. */
   onRequest(rec: RequestRecord): void {
-    const key = inputKey(rec);
-    const s = this.table.get(key) ?? this.table.add(key, requestLabels(rec, { ...this.opts, ...(this.workload === undefined ? {} : { workload: this.workload }) }));
+    const parts = keyParts(rec, this.parts);
+    const s = this.table.get(parts) ?? this.table.add(parts, requestLabels(rec, { ...this.opts, ...(this.workload === undefined ? {} : { workload: this.workload }) }));
     if (s === undefined) return;
     s.inc(REQUESTS);
     s.observe(DURATION, rec.durationMs);

@@ -15,7 +15,7 @@ import { RequestMetrics } from '../http/request-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import type { ConnectionObserver, ConnectionRecord } from './connection-table.js';
 import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type WorkloadLookup } from './istio-labels.js';
-import { SeriesTable } from './series-table.js';
+import { SeriesTable, type KeyPart } from './series-table.js';
 import { spliceIdleTimeouts } from './splice.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
 
@@ -128,9 +128,17 @@ export function istioTcpLabels(rec: ConnectionRecord, flag: string, workload?: W
   };
 }
 
-/** The key of a connection's `istio_tcp_*` series: the record's fields its labels are made of. */
-function tcpKey(rec: ConnectionRecord, flag: string): string {
-  return `${rec.direction}\u0001${rec.sourceWorkload}\u0001${rec.sourceIdentity}\u0001${rec.destinationWorkload}\u0001${rec.destinationIdentity}\u0001${rec.service}\u0001${rec.securityPolicy}\u0001${flag}`;
+/** The parts of a connection's `istio_tcp_*` series key: the record's fields its labels are made of. */
+function tcpKeyParts(rec: ConnectionRecord, flag: string, parts: KeyPart[]): KeyPart[] {
+  parts[0] = rec.direction;
+  parts[1] = rec.sourceWorkload;
+  parts[2] = rec.sourceIdentity;
+  parts[3] = rec.destinationWorkload;
+  parts[4] = rec.destinationIdentity;
+  parts[5] = rec.service;
+  parts[6] = rec.securityPolicy;
+  parts[7] = flag;
+  return parts;
 }
 
 /** Data-path metrics in a registry; the connection table's observer. */
@@ -142,6 +150,8 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
   private readonly openedCounted = new WeakSet<ConnectionRecord>();
   private readonly clusterDomain: string;
+  /** Scratch key parts of the `istio_tcp_*` table, reused by every call. */
+  private readonly tcpParts: KeyPart[] = new Array<KeyPart>(8);
   private readonly closed: Counter<ConnectionLabel>;
   private readonly sent: Counter<ConnectionLabel>;
   private readonly received: Counter<ConnectionLabel>;
@@ -226,8 +236,8 @@ export class DataPathMetrics implements ConnectionObserver {
   }
 
   private istioSeries(table: SeriesTable, rec: ConnectionRecord, flag: string): ReturnType<SeriesTable['get']> {
-    const key = tcpKey(rec, flag);
-    return table.get(key) ?? table.add(key, istioTcpLabels(rec, flag, this.source?.workload, this.clusterDomain));
+    const parts = tcpKeyParts(rec, flag, this.tcpParts);
+    return table.get(parts) ?? table.add(parts, istioTcpLabels(rec, flag, this.source?.workload, this.clusterDomain));
   }
 
   /** At scrape: live connections not yet counted as opened are, with their labels so far. */
