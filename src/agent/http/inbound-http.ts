@@ -169,6 +169,8 @@ export class InboundHttp {
     rec.destinationWorkload = workload.uid;
     rec.destinationIdentity = workload.identity;
     const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
+    const requestId = upstreamHead.headers['x-request-id'];
+    if (typeof requestId === 'string') rec.requestId = requestId;
     let upstream: MeteredCall;
     try {
       upstream = this.upstreams.call(target, upstreamHead, opts.endStream === true ? { endStream: true } : {});
