@@ -199,6 +199,8 @@ export class OutboundHttp {
       } finally {
         this.pendingH2 = undefined;
       }
+      // Accepted paused (and not sniffed when the port declares HTTP/2): start reading.
+      socket.resume();
       return;
     }
     this.h1Sockets.add(s);
@@ -357,9 +359,6 @@ class Exchange {
     private readonly rec: RequestRecord,
     private readonly grpc: boolean,
   ) {
-    req.on('data', (chunk: Buffer) => {
-      rec.requestBytes += chunk.length;
-    });
     res.once('close', () => this.finish());
   }
 
@@ -489,6 +488,12 @@ class Exchange {
     if (this.bodyless) {
       call.body.end();
     } else {
+      // Counted as it flows, and only from here: a 'data' listener any earlier would start the
+      // body flowing before the call can take it.
+      const { rec } = this;
+      req.on('data', (chunk: Buffer) => {
+        rec.requestBytes += chunk.length;
+      });
       req.pipe(call.body);
     }
     call.response.then(
