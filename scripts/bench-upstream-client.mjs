@@ -14,6 +14,9 @@
  * there: say which in the figures).
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import http from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -59,7 +62,7 @@ async function main() {
     }
   }
   child.disconnect();
-  console.log(`undici ${undici.default?.version ?? readVersion()} | node ${process.version} | ${requests} requests x ${runs} runs, ${CONCURRENCY} concurrent, 1 KiB answers`);
+  console.log(`undici ${undiciVersion()} | node ${process.version} | ${requests} requests x ${runs} runs, ${CONCURRENCY} concurrent, 1 KiB answers`);
   for (const [name, figs] of Object.entries(results)) {
     const rps = median(figs.map((f) => f.rps));
     const cpu = median(figs.map((f) => f.cpuMsPer1k));
@@ -67,8 +70,9 @@ async function main() {
   }
 }
 
-function readVersion() {
-  return process.env.UNDICI ?? 'project';
+function undiciVersion() {
+  const pkg = process.env.UNDICI ? join(dirname(process.env.UNDICI), 'package.json') : createRequire(import.meta.url).resolve('undici/package.json');
+  return JSON.parse(readFileSync(pkg, 'utf8')).version;
 }
 
 async function measure(one, requests) {
