@@ -47,11 +47,15 @@ import { streamCall } from './stream-call.js';
 import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER } from './wire.js';
 
 /** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
-export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders) => Promise<ClientHttp2Stream>;
+export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean) => Promise<ClientHttp2Stream>;
+/** How a call is made: `endStream` when the request has no body (sent without one). */
+export interface CallOptions {
+  readonly endStream: boolean;
+}
 /** The destination side in-process, for a meshed endpoint on this node. */
-export type LocalCaller = (source: RequestSource, target: RequestTarget, head: RequestHead) => UpstreamCall;
+export type LocalCaller = (source: RequestSource, target: RequestTarget, head: RequestHead, opts: CallOptions) => UpstreamCall;
 /** The plaintext upstream pool, for an endpoint that is not meshed. */
-export type PlaintextCaller = (target: RequestTarget, head: RequestHead) => UpstreamCall;
+export type PlaintextCaller = (target: RequestTarget, head: RequestHead, opts: CallOptions) => UpstreamCall;
 
 /** What the outbound side knows about a connection it hands over. */
 export interface HttpConnection {
@@ -424,7 +428,7 @@ class Exchange {
         rec.destinationIdentity = target.workload.identity;
         rec.upstream = hostPort(target.address, target.port);
         if (target.local) {
-          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress }, { address: target.address, port: target.port }, requestHead);
+          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress }, { address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
           this.begin(index, entry, head, responseMods, call);
         } else {
           this.viaTunnel(index, entry, head, responseMods, target.workload, target.address, target.port, requestHead);
@@ -438,7 +442,7 @@ class Exchange {
         }
         rec.upstream = hostPort(target.address, target.port);
         rec.securityPolicy = 'plaintext';
-        call = opts.plaintext({ address: target.address, port: target.port }, requestHead);
+        call = opts.plaintext({ address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
         this.begin(index, entry, head, responseMods, call);
         return;
       case 'no-endpoints':
@@ -462,7 +466,8 @@ class Exchange {
       [FORWARDED_HEADER]: `for="${conn.sourceAddress}"`,
     };
     const target: TunnelTarget = { nodeAddress: workload.nodeAddress, identity: workload.identity, address, port };
-    this.owner.options.tunnel(conn.source.identity, target, h2Headers).then(
+    const endStream = this.bodyless;
+    this.owner.options.tunnel(conn.source.identity, target, h2Headers, endStream).then(
       (stream) => {
         if (this.done) {
           stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -486,7 +491,7 @@ class Exchange {
     this.call = call;
     const { req } = this;
     if (this.bodyless) {
-      call.body.end();
+      if (!call.body.writableEnded) call.body.end();
     } else {
       // Counted as it flows, and only from here: a 'data' listener any earlier would start the
       // body flowing before the call can take it.

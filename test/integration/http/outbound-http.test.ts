@@ -133,9 +133,9 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     logger: silent,
     index: () => index,
     balancers,
-    tunnel: (_identity, target, headers) => {
+    tunnel: (_identity, target, headers, endStream) => {
       if (refusing.has(target.address)) return Promise.reject(new UpstreamError('tunnel_refused', `refused ${target.address}`, true));
-      return Promise.resolve(session().request(headers));
+      return Promise.resolve(session().request(headers, { endStream }));
     },
     local: failLocal,
     plaintext: failLocal,
