@@ -12,6 +12,8 @@ import { problemsError, type ObjectProblem } from './objects/report.js';
 import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } from './snapshot-wire/types.js';
 import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
+import { routeStatus } from './route-status.js';
+import { attachTrafficPolicies } from './traffic-policies.js';
 import {
   DEFAULT_TRUST_DOMAIN,
   MESH_DISABLED,
@@ -53,9 +55,19 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
   if (conflicts.length > 0) throw problemsError(conflicts);
 
   const workloads = members.filter((m) => m.meshed).map((m) => toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE)));
-  const services = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
+  const plainServices = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
+  const policies = attachTrafficPolicies(objects.filter(isKind('TrafficPolicy')), new Set(plainServices.map((s) => s.key)));
+  const services = plainServices.map((s) => {
+    const trafficPolicy = policies.byService.get(s.key);
+    return trafficPolicy === undefined ? s : { ...s, trafficPolicy };
+  });
+  const byKey = new Map(services.map((s) => [s.key, s]));
+  const routeObjects = sortBy([...objects.filter(isKind('HTTPRoute')), ...objects.filter(isKind('GRPCRoute'))], (r) => `${r.kind}/${r.namespace}/${r.name}`);
+  const routeStatuses = routeObjects.map((r) => routeStatus(r, byKey));
+  const routes = routeStatuses.flatMap((s) => (s.resolved === undefined ? [] : [s.resolved]));
   const refused = refusedMembers(objects, namespaces, trustDomain);
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused });
+  const policyConflicts = policies.problems;
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts });
 }
 
 /**
@@ -105,13 +117,19 @@ export function isWorkloadMeshed(workload: WorkloadObject): boolean {
   return workload.labels[MESH_LABEL] !== MESH_DISABLED && !isControllerServiceAccount(workload.namespace, workload.serviceAccount);
 }
 
+/** The member with its node's zone, when the node has one. */
+function withZone(m: StateWorkload, nodes: ReadonlyMap<string, NodeObject>): StateWorkload {
+  const zone = nodes.get(m.node)?.zone;
+  return zone === undefined ? m : { ...m, zone };
+}
+
 function podMember(
   pod: PodObject,
   namespaces: ReadonlyMap<string, NamespaceObject>,
   nodes: ReadonlyMap<string, NodeObject>,
   trustDomain: string,
 ): StateWorkload {
-  return {
+  return withZone({
     uid: `Pod/${pod.namespace}/${pod.name}`,
     kind: 'Pod',
     name: pod.name,
@@ -126,11 +144,11 @@ function podMember(
     hostNetwork: pod.hostNetwork,
     meshed: isPodMeshed(pod, namespaces.get(pod.namespace)),
     source: pod.source,
-  };
+  }, nodes);
 }
 
 function workloadMember(w: WorkloadObject, nodes: ReadonlyMap<string, NodeObject>, trustDomain: string): StateWorkload {
-  return {
+  return withZone({
     uid: `Workload/${w.namespace}/${w.name}`,
     kind: 'Workload',
     name: w.name,
@@ -145,12 +163,13 @@ function workloadMember(w: WorkloadObject, nodes: ReadonlyMap<string, NodeObject
     hostNetwork: false,
     meshed: isWorkloadMeshed(w),
     source: w.source,
-  };
+  }, nodes);
 }
 
 function toWorkloadInfo(m: StateWorkload, tlsMode: TlsMode): WorkloadInfo {
-  const { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, namedPorts } = m;
-  return { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, tlsMode, namedPorts };
+  const { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, namedPorts, zone } = m;
+  const info: WorkloadInfo = { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, tlsMode, namedPorts };
+  return zone === undefined ? info : { ...info, zone };
 }
 
 function isKind<K extends MeshObject['kind']>(kind: K) {

@@ -3,6 +3,8 @@
  * the helpers it uses can name them without importing it back.
  */
 import type { ObjectProblem } from './objects/report.js';
+import type { RouteStatus } from './route-status.js';
+import type { RouteData } from './routes.js';
 import type {
   MeshTLSObject,
   NamedPort,
@@ -32,6 +34,8 @@ export interface StateWorkload {
   readonly hostNetwork: boolean;
   readonly meshed: boolean;
   readonly source: SourceRef;
+  /** Its node's zone, when the Node has the `topology.kubernetes.io/zone` label. */
+  readonly zone?: string;
 }
 
 /** The whole mesh, validated and derived. Build it with {@link buildClusterState}. */
@@ -51,4 +55,13 @@ export interface ClusterState {
    * claiming the controller's own identity (see `isControllerServiceAccount`).
    */
   readonly refused: readonly ObjectProblem[];
+  /** Routes accepted by at least one Service parent, resolved (see `route-status.ts`), sorted. */
+  readonly routes: readonly RouteData[];
+  /** Every HTTPRoute and GRPCRoute with its Gateway API status, sorted by kind/namespace/name. */
+  readonly routeStatuses: readonly RouteStatus[];
+  /**
+   * TrafficPolicies (or some of their targets) set aside: a Service already targeted by an
+   * older policy, or a target that does not exist. The rest applies.
+   */
+  readonly policyConflicts: readonly ObjectProblem[];
 }

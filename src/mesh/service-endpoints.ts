@@ -22,14 +22,17 @@ export function buildServices(services: readonly ServiceObject[], members: reado
   }
   return services
     .filter((s) => s.clusterIPs.length > 0)
-    .map((s) => ({
-      key: `${s.namespace}/${s.name}`,
-      name: s.name,
-      namespace: s.namespace,
-      vips: s.clusterIPs,
-      ports: s.ports,
-      endpoints: endpointsOf(s, byNamespace.get(s.namespace) ?? []),
-    }));
+    .map((s) => {
+      const info: ServiceInfo = {
+        key: `${s.namespace}/${s.name}`,
+        name: s.name,
+        namespace: s.namespace,
+        vips: s.clusterIPs,
+        ports: s.ports,
+        endpoints: endpointsOf(s, byNamespace.get(s.namespace) ?? []),
+      };
+      return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
+    });
 }
 
 /**
@@ -47,8 +50,9 @@ function endpointsOf(service: ServiceObject, members: readonly StateWorkload[]):
     if (address === undefined || !selectorMatches(selector, m.labels)) continue;
     const targetPorts = resolveTargetPorts(service.ports, m.namedPorts);
     if (service.ports.length > 0 && Object.keys(targetPorts).length === 0) continue;
-    const endpoint: EndpointInfo = { workload: m.uid, address, node: m.node, nodeAddress: m.nodeAddress, meshed: m.meshed, targetPorts };
-    out.push(m.meshed ? { ...endpoint, identity: m.identity } : endpoint);
+    let endpoint: EndpointInfo = { workload: m.uid, address, node: m.node, nodeAddress: m.nodeAddress, meshed: m.meshed, targetPorts };
+    if (m.meshed) endpoint = { ...endpoint, identity: m.identity };
+    out.push(m.zone === undefined ? endpoint : { ...endpoint, zone: m.zone });
   }
   return out;
 }

@@ -14,7 +14,7 @@ export { buildClusterState, ROOT_NAMESPACE, type ClusterState, type StateWorkloa
  * start before its Node object is written.
  */
 export function computeSnapshot(state: ClusterState, nodeName: string, version: string): NodeSnapshot {
-  return {
+  const snapshot: NodeSnapshot = {
     version,
     node: nodeName,
     nodeAddress: state.nodes.get(nodeName)?.addresses[0] ?? '',
@@ -23,4 +23,8 @@ export function computeSnapshot(state: ClusterState, nodeName: string, version: 
     workloads: state.workloads,
     services: state.services,
   };
+  // Absent rather than empty, so a mesh without L7 objects has the snapshot it always had.
+  const withRoutes = state.routes.length === 0 ? snapshot : { ...snapshot, routes: state.routes };
+  const zone = state.nodes.get(nodeName)?.zone;
+  return zone === undefined ? withRoutes : { ...withRoutes, zone };
 }

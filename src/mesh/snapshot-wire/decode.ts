@@ -9,7 +9,8 @@ import { MeshletError } from '../errors.js';
 import { isValidTrustDomain } from '../identity.js';
 import { formatValue, isFields } from '../validate/values.js';
 import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, WireProblems, type WireObject } from './checks.js';
-import { decodeService, decodeWorkload } from './entries.js';
+import { decodeService, decodeWorkload, zoneCheck } from './entries.js';
+import { decodeRoutes } from './routes.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
 import type { NodeSnapshot, ServiceInfo, WorkloadInfo } from '../types.js';
 import { ADDRESS_REASONS, addressPolicy, canonicalAddress } from '../workload-address.js';
@@ -49,8 +50,28 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
   const nodeAddress = stringField(p, fields, 'nodeAddress', '', ipOrEmpty);
   noNodeAddresses(p, workloads, nodeAddress);
   const localWorkloads = pickLocal(p, fields, node, workloads);
+  const routes = decodeRoutes(p, view, services);
+  const zone = nodeZone(p, view, node);
   if (p.total > 0) throw invalid(version, p);
-  return { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
+  const plain: NodeSnapshot = { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
+  const snapshot = routes.length === 0 ? plain : { ...plain, routes };
+  return zone === undefined ? snapshot : { ...snapshot, zone };
+}
+
+/** This node's zone from `cluster.nodeZones` (zone by node name), if it is there. */
+function nodeZone(p: WireProblems, view: WireObject, node: string): string | undefined {
+  const zones = view['nodeZones'];
+  if (zones === undefined) return undefined;
+  if (!isFields(zones)) {
+    p.add('cluster.nodeZones', `must be an object, got ${formatValue(zones)}`);
+    return undefined;
+  }
+  for (const [name, zone] of Object.entries(zones)) {
+    const why = typeof zone === 'string' ? zoneCheck(zone) : 'must be a string';
+    if (why !== undefined) p.add(`cluster.nodeZones[${JSON.stringify(name)}]`, `${formatValue(zone)} ${why}`);
+  }
+  const zone = Object.hasOwn(zones, node) ? zones[node] : undefined;
+  return typeof zone === 'string' && zoneCheck(zone) === undefined ? zone : undefined;
 }
 
 /** gunzip + UTF-8 + JSON; a stream that is not one of those cannot be checked field by field. */

@@ -17,7 +17,8 @@
  * of the bytes every node receives. Decoding ({@link decodeSnapshot}) validates every field.
  */
 import { gzipSync } from 'node:zlib';
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, WorkloadInfo } from '../types.js';
+import { routeToWire } from './routes.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
 import {
   CLUSTER_ENCODING,
   CLUSTER_VIEW_FORMAT,
@@ -46,6 +47,8 @@ export function encodeClusterView(view: ClusterView, version: string): EncodedCl
     trustDomain: view.trustDomain,
     workloads: view.workloads.map(workloadToWire),
     services: view.services.map(serviceToWire),
+    routes: (view.routes ?? []).map(routeToWire),
+    nodeZones: nodeZones(view),
   });
   return { version, encoding: CLUSTER_ENCODING, bytes: gzipSync(json, { level: GZIP_LEVEL }) };
 }
@@ -65,6 +68,25 @@ export function snapshotToWire(shared: EncodedClusterView, snapshot: NodeSnapsho
   };
 }
 
+/** Zone by node name: from the state's Nodes, or as the view gives it. */
+function nodeZones(view: ClusterView): Record<string, string> {
+  if (view.nodes === undefined) return { ...view.nodeZones };
+  const out: Record<string, string> = {};
+  for (const [name, node] of view.nodes) if (node.zone !== undefined) out[name] = node.zone;
+  return out;
+}
+
+/** The view of a snapshot (what the agent stores): its routes and its own node's zone. */
+export function clusterViewOfSnapshot(snapshot: NodeSnapshot): ClusterView {
+  return {
+    trustDomain: snapshot.trustDomain,
+    workloads: snapshot.workloads,
+    services: snapshot.services,
+    routes: snapshot.routes,
+    nodeZones: snapshot.zone === undefined ? {} : { [snapshot.node]: snapshot.zone },
+  };
+}
+
 // Field by field, so the wire carries the model's documented fields and nothing else that an
 // object might happen to hold.
 function workloadToWire(w: WorkloadInfo): WorkloadInfo {
@@ -81,6 +103,7 @@ function workloadToWire(w: WorkloadInfo): WorkloadInfo {
     labels: w.labels,
     tlsMode: w.tlsMode,
     namedPorts: w.namedPorts.map((p) => ({ name: p.name, port: p.port })),
+    ...(w.zone === undefined ? {} : { zone: w.zone }),
   };
 }
 
@@ -92,6 +115,17 @@ function serviceToWire(s: ServiceInfo): ServiceInfo {
     vips: s.vips,
     ports: s.ports.map(portToWire),
     endpoints: s.endpoints.map(endpointToWire),
+    ...(s.trafficPolicy === undefined ? {} : { trafficPolicy: policyToWire(s.trafficPolicy) }),
+    ...(s.opaquePorts === undefined ? {} : { opaquePorts: [...s.opaquePorts] }),
+  };
+}
+
+function policyToWire(p: TrafficPolicyInfo): TrafficPolicyInfo {
+  return {
+    policy: p.policy,
+    balancer: { ...p.balancer },
+    hashKeys: p.hashKeys.map((k) => (k.kind === 'source-ip' ? { kind: k.kind } : { kind: k.kind, name: k.name })),
+    preferLocalZone: p.preferLocalZone,
   };
 }
 
@@ -111,5 +145,6 @@ function endpointToWire(e: EndpointInfo): EndpointInfo {
     meshed: e.meshed,
     targetPorts: e.targetPorts,
   };
-  return e.identity === undefined ? out : { ...out, identity: e.identity };
+  const withZone = e.zone === undefined ? out : { ...out, zone: e.zone };
+  return e.identity === undefined ? withZone : { ...withZone, identity: e.identity };
 }

@@ -28,7 +28,9 @@ import {
   workloadAddress,
   type WireProblems,
 } from './checks.js';
-import type { EndpointInfo, ServiceInfo, ServicePort, WorkloadInfo } from '../types.js';
+import { ALGORITHMS, balancerSpecProblems, type BalancerSpec, type HashKeySource } from '../load-balancer.js';
+import { isLabelValue } from '../validate/formats.js';
+import type { EndpointInfo, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
 
 /** `<kind>/<namespace>/<name>`, the form of a workload uid. */
 const WORKLOAD_UID = /^(Pod|Workload)\/[^/]+\/[^/]+$/;
@@ -60,7 +62,7 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
   if (identity !== '' && namespace !== '' && serviceAccount !== '' && identity !== wanted) {
     p.add(fieldPath(path, 'identity'), `${JSON.stringify(identity)} is not the identity of its service account, ${wanted}`);
   }
-  return {
+  const info: WorkloadInfo = {
     uid,
     kind: kind === 'Workload' ? 'Workload' : 'Pod',
     name,
@@ -74,6 +76,17 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
     tlsMode: asTlsMode(stringField(p, o, 'tlsMode', path, tlsMode)),
     namedPorts: namedPortsField(p, o, 'namedPorts', path),
   };
+  return withZone(p, o, path, info);
+}
+
+/** A zone: a label value (it is the `topology.kubernetes.io/zone` label of a Node), not empty. */
+export const zoneCheck = (v: string): string | undefined => (v !== '' && isLabelValue(v) ? undefined : 'is not a zone (a label value)');
+
+/** `value` with the zone of `o`, when it has one. */
+function withZone<T extends { readonly zone?: string }>(p: WireProblems, o: WireObject, path: string, value: T): T {
+  if (o['zone'] === undefined) return value;
+  const zone = stringField(p, o, 'zone', path, p.cached('zone', zoneCheck));
+  return zone === '' ? value : { ...value, zone };
 }
 
 /** One Service with its endpoints. */
@@ -91,7 +104,47 @@ export function decodeService(p: WireProblems, value: unknown, path: string, tru
   const endpoints = listField(p, o, 'endpoints', path).map((v, i) =>
     decodeEndpoint(p, v, `${fieldPath(path, 'endpoints')}[${i}]`, trustDomain, portNumbers),
   );
-  return { key, name, namespace, vips, ports, endpoints };
+  let service: ServiceInfo = { key, name, namespace, vips, ports, endpoints };
+  if (o['trafficPolicy'] !== undefined) service = { ...service, trafficPolicy: decodePolicy(p, o['trafficPolicy'], fieldPath(path, 'trafficPolicy')) };
+  if (o['opaquePorts'] !== undefined) {
+    const opaquePorts = listField(p, o, 'opaquePorts', path).filter((v, i) => {
+      if (typeof v === 'number' && portNumbers.has(v)) return true;
+      p.add(`${fieldPath(path, 'opaquePorts')}[${i}]`, `${formatValue(v)} is not a port of the Service`);
+      return false;
+    }) as number[];
+    service = { ...service, opaquePorts };
+  }
+  return service;
+}
+
+/** Longest policy name (`namespace/name`) and hash-key name accepted. */
+const MAX_POLICY_NAME = 317;
+const MAX_HASH_KEY_NAME = 256;
+
+/** A TrafficPolicy as the data path uses it: the balancer spec is checked with the balancers' own rules. */
+function decodePolicy(p: WireProblems, value: unknown, path: string): TrafficPolicyInfo {
+  const o = asObject(p, value, path);
+  const policy = stringField(p, o, 'policy', path, (v) => (v.length <= MAX_POLICY_NAME && /^[^/]+\/[^/]+$/.test(v) ? undefined : 'is not namespace/name'));
+  const b = asObject(p, o['balancer'], fieldPath(path, 'balancer'));
+  const spec: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(b)) {
+    if (k === 'algorithm' ? typeof v === 'string' && (ALGORITHMS as readonly string[]).includes(v) : typeof v === 'number') spec[k] = v;
+    else p.add(`${fieldPath(path, 'balancer')}.${k}`, `${formatValue(v)} is not a known balancer setting`);
+  }
+  if (spec['algorithm'] === undefined) spec['algorithm'] = 'least-request';
+  const balancer = spec as unknown as BalancerSpec;
+  for (const problem of balancerSpecProblems(balancer)) p.add(`${fieldPath(path, 'balancer')}`, problem);
+  const hashKeys = listField(p, o, 'hashKeys', path).flatMap((v, i): HashKeySource[] => {
+    const k = asObject(p, v, `${fieldPath(path, 'hashKeys')}[${i}]`);
+    if (k['kind'] === 'source-ip') return [{ kind: 'source-ip' }];
+    const name = k['name'];
+    if ((k['kind'] === 'header' || k['kind'] === 'cookie') && typeof name === 'string' && name !== '' && name.length <= MAX_HASH_KEY_NAME) {
+      return [{ kind: k['kind'], name }];
+    }
+    p.add(`${fieldPath(path, 'hashKeys')}[${i}]`, 'is not {kind: header|cookie, name} or {kind: source-ip}');
+    return [];
+  });
+  return { policy, balancer, hashKeys, preferLocalZone: booleanField(p, o, 'preferLocalZone', path) };
 }
 
 function decodePort(p: WireProblems, value: unknown, path: string): ServicePort {
@@ -108,7 +161,7 @@ function decodePort(p: WireProblems, value: unknown, path: string): ServicePort 
 function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDomain: string, servicePorts: ReadonlySet<number>): EndpointInfo {
   const o = asObject(p, value, path);
   const meshed = booleanField(p, o, 'meshed', path);
-  const endpoint: EndpointInfo = {
+  const plain: EndpointInfo = {
     workload: stringField(p, o, 'workload', path, (v) => (WORKLOAD_UID.test(v) ? undefined : 'is not a workload uid <kind>/<namespace>/<name>')),
     address: stringField(p, o, 'address', path, p.cached('workloadAddress', workloadAddress)),
     node: stringField(p, o, 'node', path, p.cached('subdomainOrEmpty', subdomainOrEmpty)),
@@ -116,6 +169,7 @@ function decodeEndpoint(p: WireProblems, value: unknown, path: string, trustDoma
     meshed,
     targetPorts: decodeTargetPorts(p, o, path, servicePorts),
   };
+  const endpoint = withZone(p, o, path, plain);
   if (!meshed) {
     if (o['identity'] !== undefined) p.add(fieldPath(path, 'identity'), 'must be absent for an endpoint that is not meshed');
     return endpoint;

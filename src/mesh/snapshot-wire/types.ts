@@ -4,6 +4,7 @@
  * controller's identity.
  */
 import type { ClusterState } from '../cluster-types.js';
+import type { RouteData } from '../routes.js';
 
 /** The `cluster_encoding` this code writes and reads. A new layout gets a new name. */
 export const CLUSTER_ENCODING = 'meshlet.cluster.v1+json+gzip';
@@ -35,8 +36,16 @@ export interface SnapshotWire {
   readonly localWorkloadUids: readonly string[];
 }
 
-/** What a cluster view holds: the node-independent part of a snapshot. */
-export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'services'>;
+/**
+ * What a cluster view holds: the node-independent part of a snapshot. A ClusterState fits (its
+ * `nodes` give the zones); a NodeSnapshot gives `routes` and its own zone as `nodeZones`.
+ */
+export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'services'> & {
+  readonly routes?: readonly RouteData[] | undefined;
+  readonly nodes?: ReadonlyMap<string, { readonly zone?: string }>;
+  /** Zone by node name, when `nodes` is not given. */
+  readonly nodeZones?: Readonly<Record<string, string>>;
+};
 
 /** Namespace of the controller's identity (the mesh's root namespace). */
 export const CONTROLLER_NAMESPACE = 'meshlet-system';
