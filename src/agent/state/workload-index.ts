@@ -3,7 +3,8 @@
  * VIP and port. Lookups only: which endpoint of a Service gets a connection is a balancer's
  * choice (`policy/balancer.ts`), whose state outlives the snapshot.
  */
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, WorkloadInfo } from '../../mesh/types.js';
+import { compileRoute, type RouteData, type RouteInfo } from '../../mesh/routes.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
 
 /** A snapshot entry the index left out because of an address the address policy refuses. */
@@ -73,6 +74,11 @@ export class WorkloadIndex {
   private readonly servicePorts: Map<string, ServicePortEntry>;
   /** One entry per Service port, whatever its number of VIPs. */
   readonly serviceEntries: readonly ServicePortEntry[];
+  /** Compiled routes per Service port key (`demo/web|80`): the same array for the snapshot's life. */
+  private readonly routesByEntry = new Map<string, readonly RouteInfo[]>();
+  /** Routes whose patterns did not compile (validation refuses those first; kept for the log). */
+  readonly refusedRoutes: readonly { readonly route: string; readonly reason: string }[];
+  private readonly opaqueByService = new Map<string, ReadonlySet<number>>();
 
   /**
    * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
@@ -109,6 +115,46 @@ export class WorkloadIndex {
     }
     this.serviceEntries = entries;
     this.refused = refused;
+    const refusedRoutes: { route: string; reason: string }[] = [];
+    const routes = compileRoutes(snapshot.routes ?? [], refusedRoutes);
+    for (const entry of entries) this.routesByEntry.set(entry.key, routes.filter((r) => attachesTo(r, entry)));
+    this.refusedRoutes = refusedRoutes;
+    for (const service of snapshot.services) {
+      if (service.opaquePorts !== undefined && service.opaquePorts.length > 0) this.opaqueByService.set(service.key, new Set(service.opaquePorts));
+    }
+  }
+
+  /** This node's zone (`topology.kubernetes.io/zone` of its Node), when known: the source zone for locality. */
+  get zone(): string | undefined {
+    return this.snapshot.zone;
+  }
+
+  /**
+   * The HTTPRoutes and GRPCRoutes attached to a Service port (parentRef to the Service with no
+   * port, or with this port), compiled: give them to `matchRoute`. Empty when none. The same
+   * array for every call on this index, so the matcher's sorted table is built once.
+   */
+  routesOf(entry: ServicePortEntry): readonly RouteInfo[] {
+    return this.routesByEntry.get(entry.key) ?? NO_ROUTES;
+  }
+
+  /** The TrafficPolicy in force for a Service (`namespace/name`), or undefined (defaults). */
+  trafficPolicyOf(serviceKey: string): TrafficPolicyInfo | undefined {
+    return this.servicesByKey().get(serviceKey)?.trafficPolicy;
+  }
+
+  /**
+   * Ports of a Service (`namespace/name`) declared opaque by its `meshlet.io/opaque-ports`
+   * annotation: pass as `portProtocol(entry.port, { opaquePorts })`.
+   */
+  opaquePortsOf(serviceKey: string): ReadonlySet<number> {
+    return this.opaqueByService.get(serviceKey) ?? NO_PORTS;
+  }
+
+  private byServiceKey: Map<string, ServiceInfo> | undefined;
+
+  private servicesByKey(): Map<string, ServiceInfo> {
+    return (this.byServiceKey ??= new Map(this.snapshot.services.map((s) => [s.key, s])));
   }
 
   /** Why the inbound side must not dial `address`, or undefined when it is a workload address. */
@@ -167,6 +213,27 @@ export class WorkloadIndex {
       local: workload.node === this.snapshot.node,
     };
   }
+}
+
+const NO_ROUTES: readonly RouteInfo[] = Object.freeze([]);
+const NO_PORTS: ReadonlySet<number> = new Set();
+
+/** The routes with their regular expressions compiled; one that fails is left out and recorded. */
+function compileRoutes(routes: readonly RouteData[], refused: { route: string; reason: string }[]): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  for (const r of routes) {
+    try {
+      out.push(compileRoute(r));
+    } catch (err) {
+      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/** True when `route` has a parent that is `entry`'s Service, on no port or on its port. */
+function attachesTo(route: RouteInfo, entry: ServicePortEntry): boolean {
+  return route.parents.some((p) => p.namespace === entry.service.namespace && p.name === entry.service.name && (p.port === undefined || p.port === entry.port.port));
 }
 
 /** The workloads whose every address the policy accepts; the others go to `refused`, whole. */
