@@ -66,7 +66,9 @@ export class Series {
   }
 
   /** Records a value in histogram `i` (its index among the table's histograms). */
-  observe(i: number, value: number): void {
+  observe(i: number, raw: number): void {
+    // A NaN would poison the sum for good; sizes and durations are never negative.
+    const value = raw >= 0 ? raw : 0;
     const h = this.histograms[i] as Float64Array;
     const b = this.bounds[i] as readonly number[];
     let k = 0;

@@ -62,3 +62,14 @@ t.test('the JSON shape prom-client aggregates: le labels and metric names per va
   registry.resetMetrics();
   t.equal(tbl.size, 0, 'resetMetrics empties the table');
 });
+
+t.test('a NaN or negative value counts as 0: the sum stays a number', async (t) => {
+  const { registry, table: tbl } = table(3);
+  const s = tbl.add(['a'], { code: '200' });
+  s?.observe(0, Number.NaN);
+  s?.observe(0, -5);
+  s?.observe(0, 4);
+  const text = await registry.metrics();
+  t.match(text, /t_ms_sum\{code="200"\} 4\n/);
+  t.match(text, /t_ms_bucket\{code="200",le="1"\} 2\n/);
+});
