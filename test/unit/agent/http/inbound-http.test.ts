@@ -1,0 +1,50 @@
+/**
+ * The destination side's pure parts: the forwarding headers it adds and the responses it makes
+ * for failures (HTTP and gRPC), without sockets.
+ */
+import t from 'tap';
+import { forwardingHeaders, isGrpc, localReply } from '../../../../src/agent/http/inbound-http.js';
+
+async function readBody(body: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const id = (): string => 'fixed-id';
+
+t.test('x-forwarded-for: the client address appended without its port, IPv4 and IPv6', async (t) => {
+  t.equal(forwardingHeaders({}, '10.1.2.3:5555', id)['x-forwarded-for'], '10.1.2.3');
+  t.equal(forwardingHeaders({}, '[fd00::1]:5555', id)['x-forwarded-for'], 'fd00::1');
+  t.equal(forwardingHeaders({}, '10.1.2.3', id)['x-forwarded-for'], '10.1.2.3', 'an address without a port');
+  t.equal(forwardingHeaders({ 'x-forwarded-for': '1.1.1.1' }, '10.1.2.3:1', id)['x-forwarded-for'], '1.1.1.1, 10.1.2.3');
+  t.equal(forwardingHeaders({ 'x-forwarded-for': ['1.1.1.1', '2.2.2.2'] }, '10.1.2.3:1', id)['x-forwarded-for'], '1.1.1.1, 2.2.2.2, 10.1.2.3', 'repeated headers joined first');
+  t.equal(forwardingHeaders({}, '', id)['x-forwarded-for'], undefined, 'no address known: nothing added');
+});
+
+t.test('x-forwarded-proto and x-request-id only when absent; nothing else changes', async (t) => {
+  t.same(forwardingHeaders({ a: 'b' }, '10.0.0.1:1', id), { a: 'b', 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'http', 'x-request-id': 'fixed-id' });
+  t.same(forwardingHeaders({ 'x-forwarded-proto': 'https', 'x-request-id': 'r' }, '10.0.0.1:1', id), { 'x-forwarded-proto': 'https', 'x-request-id': 'r', 'x-forwarded-for': '10.0.0.1' });
+});
+
+t.test('isGrpc: application/grpc and its +suffixes only', async (t) => {
+  t.same(['application/grpc', 'application/grpc+proto', 'application/grpc-web', 'application/json', undefined].map((ct) => isGrpc(ct === undefined ? {} : { 'content-type': ct })), [true, true, true, false, false]);
+});
+
+t.test('localReply: HTTP status of the kind, meshlet-error, a text body (none for HEAD)', async (t) => {
+  const denied = localReply('policy_denied', { method: 'GET', headers: {} });
+  t.same([denied.status, denied.headers['meshlet-error'], denied.failure], [403, 'policy_denied', 'policy_denied']);
+  t.equal((await readBody(denied.body)).toString(), 'meshlet: policy_denied\n');
+  t.equal(denied.headers['content-length'], String('meshlet: policy_denied\n'.length));
+  const head = localReply('connect_timeout', { method: 'HEAD', headers: {} });
+  t.equal(head.status, 504);
+  t.equal((await readBody(head.body)).length, 0);
+  t.same(await head.trailers, {});
+});
+
+t.test('localReply for gRPC: 200, trailers-only with the grpc-status of the kind', async (t) => {
+  const r = localReply('connect_refused', { method: 'POST', headers: { 'content-type': 'application/grpc' } });
+  t.same([r.status, r.headers['grpc-status'], r.headers['grpc-message'], r.headers['meshlet-error']], [200, '14', 'meshlet: connect_refused', 'connect_refused']);
+  t.equal((await readBody(r.body)).length, 0);
+  t.equal(localReply('policy_denied', { method: 'POST', headers: { 'content-type': 'application/grpc' } }).headers['grpc-status'], '7');
+});
