@@ -62,8 +62,8 @@ export function trafficPolicyFrom(r: Reporter, obj: Fields, source: SourceRef): 
 
 /** `spec.targetRefs`: Services of the policy's namespace (group "", kind Service), at least one. */
 function readTargetRefs(r: Reporter, spec: Fields): string[] {
-  requireField(r, spec, 'targetRefs', ['spec'], 'required: at least one Service ({group: "", kind: Service, name})');
   const list = optList(r, spec, 'targetRefs', ['spec']);
+  if (list.length === 0) r.report(['spec', 'targetRefs'], 'required: at least one Service ({group: "", kind: Service, name})');
   if (list.length > MAX_TARGET_REFS) r.report(['spec', 'targetRefs'], `at most ${MAX_TARGET_REFS} entries, got ${list.length}`);
   const out: string[] = [];
   list.slice(0, MAX_TARGET_REFS).forEach((ref, i) => {
