@@ -20,6 +20,7 @@ import {
 } from '../mesh/validate/settings.js';
 import { parseAccessLogMode, type AccessLogMode } from './proxy/access-log.js';
 import { DEFAULT_ADMIN_TOKEN_FILE } from './admin/token.js';
+import { DEFAULT_SNIFF_TIMEOUT_MS } from './http/sniff.js';
 
 /** How an agent reaches its controller. */
 export interface ControllerEndpoint {
@@ -96,7 +97,17 @@ export interface AgentConfig {
    * agent` defaults to `auto`, one per core.
    */
   readonly workers: number;
+  /**
+   * L7: `on` (default) serves HTTP Service ports (declared or detected) request by request;
+   * `off` carries every connection as opaque TCP, as before L7 existed.
+   */
+  readonly l7: 'on' | 'off';
+  /** How long protocol detection waits for a client's first bytes on an undeclared port (ms). */
+  readonly protocolDetectionTimeoutMs: number;
 }
+
+/** Longest protocol-detection wait an operator may set: beyond it server-first clients time out. */
+export const MAX_PROTOCOL_DETECTION_TIMEOUT_MS = 10_000;
 
 /** Most worker processes an agent runs: beyond this, memory grows and nothing gets faster. */
 export const MAX_WORKERS = 64;
@@ -108,6 +119,7 @@ const KNOWN_FLAGS = [
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
   'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers', 'loopbackWorkloads',
+  'l7', 'protocolDetectionTimeout',
 ] as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -128,6 +140,8 @@ const ENV: Record<string, string> = {
   accessLog: 'MESHLET_ACCESS_LOG',
   workers: 'MESHLET_WORKERS',
   adminTokenFile: 'MESHLET_ADMIN_TOKEN_FILE',
+  l7: 'MESHLET_L7',
+  protocolDetectionTimeout: 'MESHLET_PROTOCOL_DETECTION_TIMEOUT',
 };
 
 /**
@@ -175,6 +189,10 @@ export function loadAgentConfig(flags: RawFlags, env: Environment): AgentConfig 
     certTtlSeconds: Math.round(numberSetting(p, '--cert-ttl', get('certTtl'), 86_400, { min: 60, why: 'must be a number of seconds >= 60' })),
     failureMode: oneOfSetting(p, '--failure-mode', get('failureMode'), ['closed', 'open'], 'closed'),
     workers: workers(p, get('workers')),
+    l7: oneOfSetting(p, '--l7', get('l7'), ['on', 'off'], 'on'),
+    protocolDetectionTimeoutMs: numberSetting(p, '--protocol-detection-timeout', get('protocolDetectionTimeout'), DEFAULT_SNIFF_TIMEOUT_MS, {
+      min: 1, max: MAX_PROTOCOL_DETECTION_TIMEOUT_MS, integer: true, why: `must be an integer number of milliseconds 1..${MAX_PROTOCOL_DETECTION_TIMEOUT_MS}`,
+    }),
   };
   p.throwIfAny('MESHLET_ERR_CONFIG_INVALID', 'invalid agent configuration');
   return deepFreeze(config);

@@ -16,6 +16,10 @@ import type { IdentitySource } from '../identity/manager.js';
 import { agentPortSet, InboundProxy } from './inbound.js';
 import { InboundHttp } from '../http/inbound-http.js';
 import { HttpUpstreams } from '../http/upstream-pool.js';
+import { OutboundHttp } from '../http/outbound-http.js';
+import { BalancerRegistry } from '../policy/balancer.js';
+import { balancersToRebuild, hashKeySourcesOf, policyBalancerFactory } from '../policy/balancer-policy.js';
+import { hashKeyOf } from '../policy/balancers/hash-key.js';
 import type { LogLevels } from '../admin/log-levels.js';
 import { OutboundProxy, type CapturedAddresses } from './outbound.js';
 import { TunnelPool } from './tunnel/pool.js';
@@ -66,6 +70,13 @@ export class DataPlane implements DataPath {
   /** The destination side of L7: tunnel requests (and, later, same-node requests) to local workloads. */
   readonly inboundHttp: InboundHttp;
   private readonly upstreams: HttpUpstreams;
+  /** The source side of L7 (absent with `l7: off`). */
+  readonly outboundHttp: OutboundHttp | undefined;
+  /**
+   * Per-request balancers of L7, by TrafficPolicy (default least request). L4 connections keep
+   * the outbound side's own round robin, as before L7.
+   */
+  readonly requestBalancers: BalancerRegistry;
   private readonly servers: Server[] = [];
   /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
   private readonly agentPorts: Set<number>;
@@ -108,6 +119,21 @@ export class DataPlane implements DataPath {
       onLimit: (reason) => metrics.tunnelLimit(reason),
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
     });
+    this.requestBalancers = new BalancerRegistry(policyBalancerFactory(getIndex, { now: () => performance.now(), random: Math.random }));
+    this.outboundHttp = this.config.l7 === 'off' ? undefined : new OutboundHttp({
+      logger: log('outbound-http'),
+      index: getIndex,
+      balancers: this.requestBalancers,
+      tunnel: (identity, target, headers, endStream) => this.tunnels.request(identity, target, headers, endStream),
+      local: (source, target, head, o) => this.inboundHttp.call({ ...source, kind: 'local' }, target, head, o),
+      plaintext: (target, head, o) => this.upstreams.call(target, head, o),
+      observer: this.requestObserver,
+      routesOf: (index, entry) => index.routesOf(entry),
+      hashKeyOf: (index, entry, headers, sourceAddress) => {
+        const sources = hashKeySourcesOf(index, entry);
+        return sources.length === 0 ? undefined : hashKeyOf(sources, { headers, sourceAddress });
+      },
+    });
     const { ports } = this.config;
     this.outbound = new OutboundProxy({
       logger: log('outbound'),
@@ -116,6 +142,8 @@ export class DataPlane implements DataPath {
       inbound: this.inbound,
       tunnels: this.tunnels,
       ownPorts: new Set(opts.ownPorts ?? [ports.outbound, ports.inbound, ports.tunnel]),
+      ...(this.outboundHttp === undefined ? {} : { http: this.outboundHttp }),
+      sniffTimeoutMs: this.config.protocolDetectionTimeoutMs,
       ...(opts.captured === undefined ? {} : { captured: opts.captured }),
     });
     metrics.watch({
@@ -138,7 +166,10 @@ export class DataPlane implements DataPath {
 
   /** Swaps the lookup tables: new connections use them at once, open ones keep their decision. */
   setSnapshot(snapshot: NodeSnapshot | WorkloadIndex): void {
-    this.index = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot, indexAddressOptions(this.config));
+    const next = snapshot instanceof WorkloadIndex ? snapshot : new WorkloadIndex(snapshot, indexAddressOptions(this.config));
+    // A changed TrafficPolicy (or zone) makes its Services' balancers afresh; others keep their state.
+    this.requestBalancers.forget(balancersToRebuild(this.index, next));
+    this.index = next;
   }
 
   /** Replaces the tunnel server's TLS session ticket keys (a rotation). */
@@ -268,6 +299,7 @@ export class DataPlane implements DataPath {
     for (const s of this.servers) s.close();
     this.tunnelServer.close();
     this.tunnels.close();
+    this.outboundHttp?.drain();
     const forced = new Promise<boolean>((resolve) => (this.force = () => resolve(false)));
     const idle = await Promise.race([this.connections.waitIdle(deadlineMs), forced]);
     if (!idle) {
@@ -275,6 +307,7 @@ export class DataPlane implements DataPath {
       this.connections.abortAll();
     }
     this.tunnels.destroy();
+    this.outboundHttp?.destroy();
     this.tunnelServer.destroy();
     this.upstreams.destroy();
     return { drained: live, forced: !idle };

@@ -129,7 +129,7 @@ export class OutboundProxy {
       const source = index.localWorkload(srcAddress);
       const entry = source === undefined ? undefined : index.serviceAt(dst.address, dst.port);
       if (source !== undefined && entry !== undefined && entry.endpoints.length > 0) {
-        const protocol = portProtocol(entry.port);
+        const protocol = portProtocol(entry.port, { opaquePorts: index.opaquePortsOf(entry.service.key) });
         if (protocol !== 'tcp') {
           this.layer7(rec, socket, source, entry, protocol, srcAddress, dst);
           return;
