@@ -19,7 +19,6 @@ import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
-import type { WorkloadInfo } from '../../mesh/types.js';
 import {
   UpstreamError,
   type HeaderMap,
@@ -148,29 +147,10 @@ export class InboundHttp {
    * nothing reached the workload: the source side may try another endpoint).
    */
   call(source: InboundSource, target: RequestTarget, head: RequestHead, opts: InboundCallOptions = {}): UpstreamCall {
-    const rec = this.record(source, target, head);
-    const index = this.index();
-    const via: InboundVia = source.kind === 'local' ? { kind: 'local' } : { kind: 'mtls', localIdentity: source.localIdentity ?? '' };
-    const decision = decideInbound(index, target, via, this.agentPorts);
-    let workload: WorkloadInfo | undefined;
-    let refusal: string | undefined;
-    if (!decision.allow) refusal = decision.reason;
-    else {
-      workload = decision.workload;
-      // The last word before a socket is made, as in InboundProxy.connect.
-      const problem = index.addressProblem(target.address);
-      if (problem !== undefined || this.agentPorts.has(target.port)) refusal = `refusing to dial ${hostPort(target.address, target.port)}: ${problem ?? 'an agent port'}`;
-    }
-    if (refusal !== undefined || workload === undefined) {
-      const kind: ErrorKind = decision.allow ? 'policy_denied' : decision.kind;
-      this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, reason: refusal });
-      return this.replied(rec, localReply(kind, head));
-    }
-    rec.destinationWorkload = workload.uid;
-    rec.destinationIdentity = workload.identity;
-    const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
-    const requestId = upstreamHead.headers['x-request-id'];
-    if (typeof requestId === 'string') rec.requestId = requestId;
+    const admitted = this.admit(source, target, head);
+    const { rec } = admitted;
+    if ('refused' in admitted) return this.replied(rec, localReply(admitted.refused, head));
+    const upstreamHead = admitted.head;
     let upstream: MeteredCall;
     try {
       upstream = this.upstreams.call(target, upstreamHead, opts.endStream === true ? { endStream: true } : {});
@@ -232,6 +212,34 @@ export class InboundHttp {
         if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       },
     );
+  }
+
+  /**
+   * The inbound policy for one request (`decideInbound`, then the last check before a socket
+   * is made, as in InboundProxy.connect): the request record, and either the head to send to
+   * the workload (forwarding headers added) or the failure to answer with.
+   */
+  private admit(source: InboundSource, target: RequestTarget, head: RequestHead): { rec: RequestRecord; head: RequestHead } | { rec: RequestRecord; refused: ErrorKind } {
+    const rec = this.record(source, target, head);
+    const index = this.index();
+    const via: InboundVia = source.kind === 'local' ? { kind: 'local' } : { kind: 'mtls', localIdentity: source.localIdentity ?? '' };
+    const decision = decideInbound(index, target, via, this.agentPorts);
+    let refusal = decision.allow ? undefined : decision.reason;
+    if (decision.allow) {
+      const problem = index.addressProblem(target.address);
+      if (problem !== undefined || this.agentPorts.has(target.port)) refusal = `refusing to dial ${hostPort(target.address, target.port)}: ${problem ?? 'an agent port'}`;
+    }
+    if (!decision.allow || refusal !== undefined) {
+      const kind: ErrorKind = decision.allow ? 'policy_denied' : decision.kind;
+      this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, reason: refusal });
+      return { rec, refused: kind };
+    }
+    rec.destinationWorkload = decision.workload.uid;
+    rec.destinationIdentity = decision.workload.identity;
+    const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
+    const requestId = upstreamHead.headers['x-request-id'];
+    if (typeof requestId === 'string') rec.requestId = requestId;
+    return { rec, head: upstreamHead };
   }
 
   /** A call answered by the agent at once; the request body is drained. */
