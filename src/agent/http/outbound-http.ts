@@ -28,7 +28,7 @@ import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js
 import { planRequest, type PlannedHead, type RequestPlan } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import { applyHeaderModifier, isGrpcRequest } from '../policy/route-match.js';
-import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { TunnelTarget } from '../proxy/tunnel/pool.js';
 import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import {
@@ -66,9 +66,18 @@ export interface HttpConnection {
   readonly entry: ServicePortEntry;
   /** The upstream protocol the port declares (`HTTP/2` for http2 and grpc ports), else undefined: the application's. */
   readonly upstreamProto?: HttpProto;
-  /** Called once when the connection closes. */
+  /** Called once when the connection closes (not after an upgrade: the L4 path reports it then). */
   readonly onClose: (failure: ErrorKind | undefined, reason: string | undefined) => void;
+  /**
+   * An `Upgrade` request (WebSocket, ...) was routed to `target`: the socket, with the request
+   * head to replay in front of its bytes, goes on as an opaque L4 connection to that endpoint
+   * (the workload answers 101 itself; after it the bytes are spliced). Absent: upgrades refused.
+   */
+  readonly upgrade?: (socket: Socket, target: UpgradeTarget, replay: Buffer) => void;
 }
+
+/** Where an upgraded connection goes: the endpoint picked for its request. */
+export type UpgradeTarget = Extract<OutboundTarget, { kind: 'meshed' | 'plaintext' }>;
 
 /** Bounds of the application-facing HTTP servers. */
 export interface HttpServerLimits {
@@ -122,6 +131,8 @@ interface HttpSocket extends Socket {
 interface ConnState {
   readonly conn: HttpConnection;
   inFlight: number;
+  /** Handed to the L4 path by an upgrade: it reports the connection from then on. */
+  upgraded: boolean;
   failure: ErrorKind | undefined;
   reason: string | undefined;
 }
@@ -164,6 +175,7 @@ export class OutboundHttp {
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.onH1Request(req, res));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.h1.on('connect', (req: IncomingMessage, socket: Socket) => this.onApplicationConnect(req, socket));
+    this.h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h2 = http2.createServer({ maxSessionMemory: 32, settings: { enablePush: false, maxConcurrentStreams: 256, maxHeaderListSize: limits.maxHeaderBytes } });
     this.h2.on('session', (session: Http2Session) => this.onH2Session(session));
     this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
@@ -183,13 +195,13 @@ export class OutboundHttp {
 
   /** Serves `socket` (bytes put back by the sniff, or unread) as HTTP/1.x or HTTP/2. */
   serve(socket: Socket, conn: HttpConnection, version: 'http1' | 'h2'): void {
-    const state: ConnState = { conn, inFlight: 0, failure: undefined, reason: undefined };
+    const state: ConnState = { conn, inFlight: 0, upgraded: false, failure: undefined, reason: undefined };
     const s = socket as HttpSocket;
     s[kConn] = state;
     socket.once('close', () => {
       s[kConn] = undefined;
       this.h1Sockets.delete(s);
-      conn.onClose(state.failure, state.reason);
+      if (!state.upgraded) conn.onClose(state.failure, state.reason);
     });
     if (this.draining) {
       socket.destroy();
@@ -261,6 +273,72 @@ export class OutboundHttp {
       state.reason = `application CONNECT ${req.url ?? ''} refused`;
     }
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  }
+
+  /**
+   * An HTTP/1.1 request with `Upgrade`. `h2c` (RFC 7540's cleartext upgrade, gone from RFC 9113)
+   * is declined as Envoy does: the request is served as plain HTTP/1.1, without the upgrade.
+   * Any other token (WebSocket, ...) is routed like a request (routes, filters, a balancer pick),
+   * then the connection is handed to the L4 path toward that endpoint with the request head
+   * replayed: the workload answers `101` itself and the bytes after it are spliced.
+   */
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // Node leaves the socket flowing with no 'data' listener: bytes would be lost until the
+    // L4 path pipes it (after an await for the tunnel).
+    socket.pause();
+    const s = socket as HttpSocket;
+    const state = s[kConn];
+    if (state === undefined) {
+      socket.destroy();
+      return;
+    }
+    const tokens = String(req.headers.upgrade ?? '').toLowerCase().split(',').map((t) => t.trim());
+    if (tokens.length === 1 && tokens[0] === 'h2c') {
+      const headers = endToEnd(req.headers);
+      socket.unshift(Buffer.concat([requestHead(req.method ?? 'GET', req.url ?? '/', req.headers.host, headers), head]));
+      this.h1.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    const index = this.opts.index();
+    this.opts.balancers.apply(index);
+    const { conn } = state;
+    const authority = req.headers.host ?? conn.entry.service.name;
+    const headers = endToEnd(req.headers);
+    const plan = planRequest(conn.entry, this.opts.routesOf?.(index, conn.entry) ?? [], { method: req.method ?? 'GET', path: req.url ?? '/', authority, headers }, this.lookup(index), this.random);
+    const refuse = (status: string, failure: ErrorKind, reason: string): void => {
+      state.failure = failure;
+      state.reason = reason;
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    };
+    if (conn.upgrade === undefined) {
+      refuse('501 Not Implemented', 'connect_not_allowed', 'upgrades are not served here');
+      return;
+    }
+    if (plan.kind === 'fail') {
+      const r = respond(plan.failure);
+      refuse(`${r.httpStatus} ${http.STATUS_CODES[r.httpStatus] ?? ''}`, plan.failure, plan.reason);
+      return;
+    }
+    if (plan.kind === 'redirect') {
+      socket.end(`HTTP/1.1 ${plan.status} ${http.STATUS_CODES[plan.status] ?? ''}\r\nlocation: ${plan.location}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    const context: PickContext = { hashKey: this.opts.hashKeyOf?.(index, plan.entry, req.headers, conn.sourceAddress.slice(0, conn.sourceAddress.lastIndexOf(':'))) };
+    const lease = this.opts.balancers.lease(plan.entry, context);
+    const target = lease === undefined ? undefined : index.endpointTarget(plan.entry, lease.endpoint);
+    if (lease === undefined || target === undefined || (target.kind !== 'meshed' && target.kind !== 'plaintext')) {
+      lease?.release({ outcome: 'cancelled' });
+      refuse('503 Service Unavailable', 'no_healthy_upstream', `service ${plan.entry.service.key} has no endpoints`);
+      return;
+    }
+    // The lease is held while the upgraded connection lives: least-request sees its load.
+    socket.once('close', () => lease.release({ outcome: 'cancelled' }));
+    state.upgraded = true;
+    this.h1Sockets.delete(s);
+    const h = plan.head;
+    const replay = Buffer.concat([requestHead(h.method, h.path, h.authority, plainHeaders(h.headers), String(req.headers.upgrade)), head]);
+    conn.upgrade(socket, target, replay);
   }
 
   /** Stops taking requests: GOAWAY on HTTP/2, `Connection: close` on HTTP/1.x, idle connections closed. */
@@ -623,6 +701,22 @@ class Exchange {
     this.owner.requestDone(this.state, this.res);
     this.owner.observe(rec);
   }
+}
+
+/**
+ * An HTTP/1.1 request head as bytes, to replay in front of a connection's next bytes: with
+ * `connection: upgrade` and its `upgrade` token, or as a plain keep-alive request (an h2c
+ * upgrade declined).
+ */
+function requestHead(method: string, path: string, authority: string | undefined, headers: HeaderMap, upgrade?: string): Buffer {
+  let text = `${method} ${path} HTTP/1.1\r\n`;
+  if (authority !== undefined) text += `host: ${authority}\r\n`;
+  for (const name in headers) {
+    const v = headers[name] as string | string[];
+    for (const one of typeof v === 'string' ? [v] : v) text += `${name}: ${one}\r\n`;
+  }
+  text += upgrade === undefined ? '\r\n' : `connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
+  return Buffer.from(text, 'latin1');
 }
 
 /** Route-match headers (possibly modified) as a HeaderMap for the call. */

@@ -157,6 +157,17 @@ export class OutboundProxy {
         entry,
         ...(protocol === 'http2' || protocol === 'grpc' ? { upstreamProto: 'HTTP/2' as const } : {}),
         onClose: (failure, reason) => this.table.close(rec, failure, reason),
+        upgrade: (sock, target, replay) => {
+          // The upgraded connection is L4 from here, to the endpoint its request was routed to.
+          sock.unshift(replay);
+          const service = { service: entry.service };
+          if (target.kind === 'plaintext') {
+            this.carryOut(rec, sock, { kind: 'direct', mode: 'plaintext', address: target.address, port: target.port, source, ...service });
+            return;
+          }
+          const plan = { source, workload: target.workload, address: target.address, port: target.port, ...service };
+          this.carryOut(rec, sock, target.local ? { kind: 'local', ...plan } : { kind: 'tunnel', ...plan });
+        },
       }, version);
     };
     if (protocol === 'http2' || protocol === 'grpc') {

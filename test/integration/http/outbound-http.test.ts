@@ -42,12 +42,18 @@ const endpoint = (w: WorkloadInfo): EndpointInfo => ({ workload: w.uid, address:
 const service = (name: string, vip: string, backends: WorkloadInfo[], portName?: string): ServiceInfo => ({
   key: `demo/${name}`, name, namespace: 'demo', vips: [vip], ports: [{ port: 80, targetPort: 8080, ...(portName === undefined ? {} : { name: portName }) }], endpoints: backends.map(endpoint),
 });
-const snapshot: NodeSnapshot = {
-  version: 'v1', node: 'node1', nodeAddress: '198.18.0.11', trustDomain: 'cluster.local',
-  localWorkloads: [client], workloads: [client, ...servers, canary],
-  services: [service('web', '127.0.0.9', servers), service('web-canary', '127.0.0.10', [canary]), service('grpc', '127.0.0.11', servers, 'grpc-api'), service('routed', '127.0.0.12', servers)],
-};
-const index = new WorkloadIndex(snapshot, { allowLoopback: true });
+/** A workload on this node whose port is a real upgrade-capable server (set once it listens). */
+const wsWorkload = workload('ws', '127.0.0.1', 'node1');
+let index: WorkloadIndex;
+function makeIndex(wsPort: number): void {
+  const ws: ServiceInfo = { ...service('ws', '127.0.0.13', []), endpoints: [{ ...endpoint(wsWorkload), targetPorts: { 80: wsPort } }] };
+  const snapshot: NodeSnapshot = {
+    version: 'v1', node: 'node1', nodeAddress: '198.18.0.11', trustDomain: 'cluster.local',
+    localWorkloads: [client, wsWorkload], workloads: [client, wsWorkload, ...servers, canary],
+    services: [service('web', '127.0.0.9', servers), service('web-canary', '127.0.0.10', [canary]), service('grpc', '127.0.0.11', servers, 'grpc-api'), service('routed', '127.0.0.12', servers), ws],
+  };
+  index = new WorkloadIndex(snapshot, { allowLoopback: true });
+}
 
 const base = { namespace: 'demo', creationTimestamp: 0 } as const;
 const rule = (over: Partial<HttpRouteInfo['rules'][number]>): HttpRouteInfo['rules'][number] => ({ matches: [{ path: pathPrefix('/'), headers: [], queryParams: [] }], filters: [], backendRefs: [{ name: 'routed', namespace: 'demo', weight: 1 }], timeouts: {}, ...over });
@@ -109,7 +115,24 @@ function fakeDestination(): http2.Http2Server {
   return server;
 }
 
+/** A workload that takes `Upgrade: echo`: answers 101 with the path it saw, then echoes upper-cased. */
+function upgradeServer(): http.Server {
+  const server = http.createServer((_req, res) => res.end('not upgraded'));
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\nx-path: ${req.url ?? ''}\r\nx-host: ${req.headers.host ?? ''}\r\n\r\n`);
+    if (head.length > 0) socket.write(head.toString().toUpperCase());
+    socket.on('data', (d: Buffer) => socket.write(d.toString().toUpperCase()));
+    socket.on('end', () => socket.end());
+  });
+  return server;
+}
+
 t.test('OutboundHttp through a fake destination agent', async (t) => {
+  const upgrades = upgradeServer();
+  upgrades.listen(0, '127.0.0.1');
+  await once(upgrades, 'listening');
+  makeIndex((upgrades.address() as AddressInfo).port);
+  t.teardown(() => upgrades.close());
   const dest = fakeDestination();
   dest.listen(0, '127.0.0.1');
   await once(dest, 'listening');
@@ -306,6 +329,34 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     t.equal(await raw('CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n'), 'HTTP/1.1 405 Method Not Allowed', 'an application CONNECT is refused');
     t.equal(await rawGet(port, '/still-fine'), 200, 'a new connection is served');
     t.equal((await get('/keepalive-fine')).status, 200, 'the keep-alive connection is served');
+  });
+
+  await t.test('an Upgrade request is routed, replayed to the workload, then spliced', async (t) => {
+    use('127.0.0.13');
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    let answer = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (answer += d));
+    s.write('GET /chat?room=1 HTTP/1.1\r\nHost: ws.demo\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly');
+    while (!answer.includes('EARLY')) await once(s, 'data');
+    s.write('later');
+    while (!answer.includes('LATER')) await once(s, 'data');
+    s.end();
+    await once(s, 'close');
+    t.match(answer, /^HTTP\/1\.1 101 Switching Protocols\r\n/, 'the workload answered 101');
+    t.match(answer, /x-path: \/chat\?room=1\r\n/, 'it saw the path');
+    t.match(answer, /x-host: ws\.demo\r\n/, 'and the host');
+    t.match(answer, /EARLY.*LATER/s, 'bytes sent with the head and after the 101 both went through');
+  });
+
+  await t.test('Upgrade: h2c is declined: the request is served as HTTP/1.1', async (t) => {
+    use('127.0.0.9');
+    const r = await get('/h2c-please', { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQAAP__' });
+    t.equal(r.status, 200);
+    const body = JSON.parse(r.body) as { path: string; headers: Record<string, string> };
+    t.same({ path: body.path, upgrade: body.headers['upgrade'], settings: body.headers['http2-settings'] }, { path: '/h2c-please', upgrade: undefined, settings: undefined });
+    t.equal((await get('/after-h2c')).status, 200, 'the connection serves the next request');
   });
 
   await t.test('a client that is not HTTP goes on as opaque TCP', async (t) => {
