@@ -372,6 +372,14 @@ export class OutboundHttp {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const grpc = isGrpcRequest(rawHeaders);
+    if (method === 'CONNECT') {
+      // An application's own tunnel (HTTP/2 CONNECT): refused, as over HTTP/1.1.
+      state.inFlight--;
+      res.writeHead(405, { 'content-length': '0' });
+      res.end();
+      this.badRequests.warn({ code: respond('connect_not_allowed').errorCode, src: conn.sourceAddress, service: conn.entry.service.key, authority });
+      return;
+    }
     const rec: RequestRecord = {
       reporter: 'source',
       method,

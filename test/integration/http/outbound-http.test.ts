@@ -350,6 +350,34 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     t.match(answer, /EARLY.*LATER/s, 'bytes sent with the head and after the 101 both went through');
   });
 
+  await t.test('Expect: 100-continue: the client gets 100, then the answer', async (t) => {
+    use('127.0.0.9');
+    const result = await new Promise<{ continued: boolean; status: number; bytes: number }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request({ host: '127.0.0.1', port, path: '/expect', method: 'POST', agent, headers: { host: 'web.demo', expect: '100-continue', 'content-length': '5' } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ continued, status: res.statusCode ?? 0, bytes: (JSON.parse(body) as { bytes: number }).bytes }));
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end('hello');
+      });
+      req.on('error', reject);
+    });
+    t.same(result, { continued: true, status: 200, bytes: 5 });
+  });
+
+  await t.test('an HTTP/2 CONNECT from the application is refused', async (t) => {
+    use('127.0.0.11');
+    const c = http2.connect(`http://127.0.0.1:${port}`);
+    t.teardown(() => c.destroy());
+    const req = c.request({ ':method': 'CONNECT', ':authority': 'evil.example:443' });
+    const [headers] = (await once(req, 'response')) as [IncomingHttpHeaders];
+    t.equal(headers[':status'], 405);
+    req.close();
+  });
+
   await t.test('Upgrade: h2c is declined: the request is served as HTTP/1.1', async (t) => {
     use('127.0.0.9');
     const r = await get('/h2c-please', { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQAAP__' });
