@@ -11,7 +11,7 @@ import type { NodeSnapshot } from '../mesh/types.js';
 import type { AgentConfig } from './config.js';
 import type { ConnectionTable } from './proxy/connection-table.js';
 import { DataPlane, EMPTY_SNAPSHOT } from './proxy/data-plane.js';
-import type { ConnectionRow, DataPath, ListenerAddresses, WorkerInfo } from './proxy/data-path.js';
+import type { ConnectionRow, DataPath, EndpointRow, ListenerAddresses, WorkerInfo } from './proxy/data-path.js';
 import { IdentityManager, type CertificateSigner } from './identity/manager.js';
 import { LogLevels } from './admin/log-levels.js';
 import { AgentMetrics } from './admin/metrics.js';
@@ -183,6 +183,11 @@ export class Agent {
   /** Live connections as `/connections` rows, from this process or every worker (`worker` is the pid). */
   connectionRows(): Promise<ConnectionRow[]> {
     return this.dataPath.connectionRows();
+  }
+
+  /** Service ports' endpoints with their per-request balancing state, per process (`/endpoints`). */
+  endpointRows(): Promise<EndpointRow[]> {
+    return this.dataPath.endpointRows();
   }
 
   /** The data-path workers (empty when the data path runs in this process). */

@@ -1,5 +1,5 @@
 /**
- * `meshlet proxy-config workloads|services|connections|certs|config`: what the agent on this
+ * `meshlet proxy-config workloads|services|endpoints|connections|certs|config`: what the agent on this
  * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
  * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
  * SRE scans for.
@@ -31,6 +31,14 @@ const VIEWS: Readonly<Record<string, View>> = {
     path: '/services',
     columns: [['SERVICE', 'key'], ['VIPS', 'vips'], ['PORTS', 'ports'], ['ENDPOINTS', 'endpoints']],
   },
+  endpoints: {
+    path: '/endpoints',
+    columns: [
+      ['SERVICE PORT', 'servicePort'], ['LB', 'algorithm'], ['ENDPOINT', 'endpoint'], ['WORKLOAD', 'workload'], ['ZONE', 'zone'],
+      ['WEIGHT', 'weight'], ['OUTSTANDING', 'outstanding'], ['EWMA', 'ewmaMs', (v) => (v === '' || v === undefined ? '-' : `${Number(v).toFixed(1)}ms`)],
+      ['EJECTED', 'ejectedSeconds', (v) => (Number(v) > 0 ? duration(Number(v)) : '')], ['WORKER', 'worker'],
+    ],
+  },
   connections: {
     path: '/connections',
     columns: [
@@ -56,7 +64,7 @@ export interface ProxyConfigOptions extends AdminFlags {
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
   adminOptions(withUsageExits(program.command('proxy-config'), io))
-    .description("what this node's agent holds: workloads, services, connections, certs, or its config (snapshot)")
+    .description("what this node's agent holds: workloads, services, endpoints (with their balancing state), connections, certs, or its config (snapshot)")
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
     .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));

@@ -26,6 +26,17 @@ export function connectionsView(agent: Agent): Promise<Array<Record<string, stri
   return agent.connectionRows();
 }
 
+/**
+ * `/endpoints`: every Service port's endpoints with the per-request balancer's state
+ * (algorithm, outstanding requests, peak-EWMA latency, zone, weight, seconds left of an
+ * ejection), by Service port then endpoint; `worker` is the pid of the process whose balancer
+ * it is (each worker process balances its own requests).
+ */
+export async function endpointsView(agent: Agent): Promise<Array<Record<string, string | number>>> {
+  const rows = await agent.endpointRows();
+  return rows.sort((a, b) => String(a['servicePort']).localeCompare(String(b['servicePort'])) || String(a['endpoint']).localeCompare(String(b['endpoint'])) || Number(a['worker']) - Number(b['worker']));
+}
+
 /** `/workloads`: every workload of the snapshot, local ones marked. */
 export function workloadsView(agent: Agent): Array<Record<string, string | boolean>> {
   const snapshot = agent.snapshot;

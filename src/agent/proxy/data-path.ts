@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import type { IdentityCredentials } from '../identity/manager.js';
 import type { MetricsJson } from '../admin/metrics.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
+import type { EndpointRow } from './endpoint-rows.js';
+
+export type { EndpointRow } from './endpoint-rows.js';
 
 /**
  * The data path's listeners: two capture ports (outbound :15001, inbound :15006; each on IPv4
@@ -58,6 +61,8 @@ export interface DataPath {
   };
   /** Live connections as `/connections` rows (`worker` is the pid of the process that holds each). */
   connectionRows(): Promise<ConnectionRow[]>;
+  /** Service ports' endpoints with their per-request balancing state, per process (`/endpoints`). */
+  endpointRows(): Promise<EndpointRow[]>;
   /** The worker processes (empty when the data path runs in the agent's process). */
   workers(): WorkerInfo[];
   /** Passes a log-level change on to processes with their own loggers (validated by the caller). */

@@ -27,7 +27,8 @@ import { TunnelServer } from './tunnel/server.js';
 import { indexAddressOptions } from './node-addresses.js';
 import { WorkloadIndex } from '../state/workload-index.js';
 import { listen } from '../../ops/listen.js';
-import type { ConnectionRow, DataPath, DrainResult, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
+import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
+import { endpointRows } from './endpoint-rows.js';
 
 /** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
 export type ListenerFds = Listeners<readonly number[], number>;
@@ -238,6 +239,18 @@ export class DataPlane implements DataPath {
   private closeListeners(): void {
     for (const s of this.servers) s.close();
     this.tunnelServer.destroy();
+  }
+
+  /** The L7 balancers' endpoints as `/endpoints` rows (the {@link DataPath} view: this process's pid). */
+  endpointRows(): Promise<EndpointRow[]> {
+    return Promise.resolve(this.lbRows(process.pid));
+  }
+
+  /** The L7 balancers' endpoints with their state; `worker` says which process balances them. */
+  lbRows(worker: number, now = performance.now()): EndpointRow[] {
+    const zones = new Map<string, string>();
+    for (const s of this.index.snapshot.services) for (const e of s.endpoints) if (e.zone !== undefined) zones.set(e.address, e.zone);
+    return endpointRows(this.requestBalancers, worker, now, (address) => zones.get(address));
   }
 
   /** Live connections as `/connections` rows, oldest first (the {@link DataPath} view: this process's pid). */

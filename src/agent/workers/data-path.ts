@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import type { AgentConfig } from '../config.js';
-import type { ConnectionRow, DataPath, DrainResult, ListenerAddresses, WorkerInfo } from '../proxy/data-path.js';
+import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, WorkerInfo } from '../proxy/data-path.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { IdentityCredentials, IdentityManager } from '../identity/manager.js';
 import type { LogLevels } from '../admin/log-levels.js';
@@ -157,6 +157,12 @@ export class WorkerDataPath implements DataPath {
   async connectionRows(): Promise<ConnectionRow[]> {
     const answers = await this.pool.query('connections');
     return answers.flatMap((a) => (Array.isArray(a) ? (a as ConnectionRow[]) : []));
+  }
+
+  /** Every worker's endpoints with its own balancing state (each worker balances its own requests). */
+  async endpointRows(): Promise<EndpointRow[]> {
+    const answers = await this.pool.query('endpoints');
+    return answers.flatMap((a) => (Array.isArray(a) ? (a as EndpointRow[]) : []));
   }
 
   /** Every worker's metrics registry, for the primary's scrape. */

@@ -62,7 +62,7 @@ export type ToWorker =
   | { readonly type: 'destroy' };
 
 /** What the primary can ask a worker. */
-export type WorkerQuery = 'connections' | 'metrics' | 'tunnels';
+export type WorkerQuery = 'connections' | 'endpoints' | 'metrics' | 'tunnels';
 
 /** Worker -> primary. */
 export type FromWorker =

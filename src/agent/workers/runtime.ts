@@ -152,6 +152,7 @@ export class WorkerRuntime {
     try {
       let value: unknown;
       if (what === 'connections') value = this.plane?.rows(process.pid) ?? [];
+      else if (what === 'endpoints') value = this.plane?.lbRows(process.pid) ?? [];
       else if (what === 'metrics') value = (await this.registry?.getMetricsAsJSON()) ?? [];
       else if (what === 'tunnels') value = this.plane?.tunnels.size ?? 0;
       else throw new Error(`unknown query ${what}`);

@@ -119,6 +119,16 @@ t.test('proxy-config: tables, json, yaml', async (t) => {
   t.ok(widest(conns.stdout) <= 100, `fits 100 columns:\n${conns.stdout}`);
 });
 
+t.test('proxy-config endpoints: the balancing-state table and its JSON', async (t) => {
+  const rig = await adminRig(t);
+  const table = await meshlet('proxy-config', 'endpoints', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
+  t.equal(table.code, 0, table.stderr);
+  // No Service in the rig's snapshot: no balancer, the header alone.
+  t.equal(table.stdout, 'SERVICE PORT  LB  ENDPOINT  WORKLOAD  ZONE  WEIGHT  OUTSTANDING  EWMA  EJECTED  WORKER\n');
+  const json = await meshlet('proxy-config', 'endpoints', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
+  t.same(JSON.parse(json.stdout), []);
+});
+
 t.test('log-level: sets all or one component; bad values exit 64 and change nothing', async (t) => {
   const rig = await adminRig(t);
   const all = await meshlet('log-level', 'debug', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
@@ -148,7 +158,7 @@ t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 
   t.match(badOut.stderr, /-o\/--output "xml": must be one of table, json, yaml/);
   const badKind = await meshlet('proxy-config', 'routes');
   t.equal(badKind.code, 64);
-  t.match(badKind.stderr, /kind "routes": must be one of workloads, services, connections, certs, config/);
+  t.match(badKind.stderr, /kind "routes": must be one of workloads, services, endpoints, connections, certs, config/);
   const unknown = await meshlet('status', '--admn', '127.0.0.1:1');
   t.equal(unknown.code, 64, 'commander usage errors exit 64 too');
   t.match(unknown.stderr, /unknown option '--admn'/);
