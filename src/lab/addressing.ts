@@ -73,6 +73,7 @@ export interface ServicePlan {
   readonly vip: string;
   readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly ServicePortPlan[];
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** The resolved lab: every name and address the builder and the YAML writer use. */
@@ -170,6 +171,7 @@ export function planLab(t: LabTopology): LabPlan {
     vip: serviceVipAt(k),
     selector: { ...s.selector },
     ports: s.ports.map((port) => ({ ...port, targetPort: port.targetPort ?? port.port })),
+    ...(s.annotations === undefined ? {} : { annotations: { ...s.annotations } }),
   }));
   return {
     lab: t.name,

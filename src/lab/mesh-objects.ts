@@ -43,7 +43,7 @@ function serviceManifest(s: ServicePlan): ManifestObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: s.name, namespace: s.namespace },
+    metadata: { name: s.name, namespace: s.namespace, ...(s.annotations === undefined ? {} : { annotations: { ...s.annotations } }) },
     spec: {
       type: 'ClusterIP',
       clusterIP: s.vip,

@@ -104,12 +104,13 @@ function parsePort(o: Fields, at: FieldPath, p: Problems): LabServicePort {
 }
 
 function parseService(o: Fields, at: FieldPath, p: Problems): LabService {
-  checkKeys(o, at, ['name', 'namespace', 'selector', 'ports'], p);
+  checkKeys(o, at, ['name', 'namespace', 'selector', 'ports', 'annotations'], p);
   return {
     name: str(o, 'name', at, p),
     namespace: str(o, 'namespace', at, p),
     selector: labels(o['selector'], [...at, 'selector'], p),
     ports: entries(list(o, 'ports', at, p, true), [...at, 'ports'], p, (po, pat) => parsePort(po, pat, p)),
+    ...(o['annotations'] === undefined ? {} : { annotations: labels(o['annotations'], [...at, 'annotations'], p) }),
   };
 }
 

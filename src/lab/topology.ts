@@ -54,6 +54,8 @@ export interface LabService {
   readonly namespace: string;
   readonly selector: Readonly<Record<string, string>>;
   readonly ports: readonly LabServicePort[];
+  /** Service annotations, e.g. `meshlet.io/opaque-ports: "5432"`. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** A `meshlet.io/v1alpha1 MeshTLS` object for a namespace or a label selector inside it. */

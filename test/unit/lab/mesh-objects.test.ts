@@ -46,3 +46,14 @@ t.test('a Service without appProtocol or name leaves them out', async (t) => {
   ]);
   t.same((svc?.['spec'] as { clusterIPs: unknown }).clusterIPs, ['198.19.0.10']);
 });
+
+t.test('Service annotations are written when the topology has them (meshlet.io/opaque-ports)', async (t) => {
+  const withAnnotations: LabTopology = {
+    ...base,
+    services: [{ name: 'db', namespace: 'app', selector: { app: 'web' }, ports: [{ port: 5432 }], annotations: { 'meshlet.io/opaque-ports': '5432' } }],
+  };
+  const [svc] = docs(renderLabConfig(planLab(withAnnotations)).get('services.yaml'));
+  t.same(svc?.['metadata'], { name: 'db', namespace: 'app', annotations: { 'meshlet.io/opaque-ports': '5432' } });
+  const [plain] = docs(renderLabConfig(planLab(base)).get('services.yaml'));
+  t.same(plain?.['metadata'], { name: 'web', namespace: 'app' }, 'no annotations key without annotations');
+});

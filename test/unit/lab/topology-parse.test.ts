@@ -48,3 +48,17 @@ t.test('missing and mistyped fields name their path and value', async (t) => {
   t.match(errorOf(() => parseLabTopology({ name: 'x', nodes: 'n1' })).details, ['topology.nodes: must be a list, got "n1"']);
   t.equal(errorOf(() => parseLabTopology(['x'], 'f.yaml')).message, 'f.yaml: a lab topology must be a map, got a list');
 });
+
+t.test('a Service may carry annotations (strings only)', async (t) => {
+  const topo = parseLabTopology({
+    name: 'lab',
+    nodes: [{ name: 'n1' }],
+    namespaces: [{ name: 'app' }],
+    services: [{ name: 's', namespace: 'app', selector: { app: 's' }, ports: [{ port: 5432 }], annotations: { 'meshlet.io/opaque-ports': '5432' } }],
+  });
+  t.same(topo.services[0]?.annotations, { 'meshlet.io/opaque-ports': '5432' });
+  const err = errorOf(() =>
+    parseLabTopology({ name: 'lab', nodes: [{ name: 'n1' }], namespaces: [{ name: 'app' }], services: [{ name: 's', namespace: 'app', ports: [{ port: 1 }], annotations: { a: 5 } }] }),
+  );
+  t.same(err.details, ['services[0].annotations.a: label values must be strings, got 5']);
+});
