@@ -25,6 +25,13 @@ export const DEFAULT_RESTART_BACKOFF: RestartBackoff = Object.freeze({ initialMs
 /** A watch that lived this long proves the connection works: the backoff starts over. */
 const HEALTHY_WATCH_MS = 10_000;
 
+/**
+ * How often a resource whose CRD is not installed (a 404 on an optional resource) is listed
+ * again: installing the Gateway API CRDs is noticed within a minute, and a cluster without them
+ * costs one cheap GET a minute.
+ */
+export const ABSENT_RECHECK_MS = 60_000;
+
 /** What an informer has done, for status and tests. */
 export interface InformerStatus {
   readonly resource: string;
@@ -36,6 +43,8 @@ export interface InformerStatus {
   /** ListWatch restarts after an error. */
   readonly restarts: number;
   readonly lastError: string | undefined;
+  /** An optional resource the API server does not serve (its CRD is not installed): no objects. */
+  readonly absent?: boolean;
 }
 
 /** Options of {@link ResourceInformer}. */
@@ -50,6 +59,8 @@ export interface ResourceInformerOptions {
   readonly timing: WatchTiming;
   readonly backoff: RestartBackoff;
   readonly listLimits: RequestLimits;
+  /** How often an absent optional resource is listed again; default {@link ABSENT_RECHECK_MS}. */
+  readonly absentRecheckMs?: number;
 }
 
 /** Keeps one resource's objects in the store. */
@@ -71,8 +82,15 @@ export class ResourceInformer {
   private lastError: string | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Keys this informer put in the shared store, to drop them when its CRD goes away. */
+  private readonly keys = new Set<string>();
+  /** Set while an optional resource answers 404; `absentLogged` keeps that to one log line. */
+  private absent = false;
+  private absentLogged = false;
+  private readonly absentRecheckMs: number;
 
   constructor(opts: ResourceInformerOptions) {
+    this.absentRecheckMs = opts.absentRecheckMs ?? ABSENT_RECHECK_MS;
     this.resource = opts.resource;
     this.store = opts.store;
     this.onChange = opts.onChange;
@@ -115,7 +133,8 @@ export class ResourceInformer {
   }
 
   status(): InformerStatus {
-    return { resource: resourceName(this.resource), synced: this.synced, ...this.counts, lastError: this.lastError };
+    const status: InformerStatus = { resource: resourceName(this.resource), synced: this.synced, ...this.counts, lastError: this.lastError };
+    return this.absent ? { ...status, absent: true } : status;
   }
 
   /** Stops for good. Idempotent. */
@@ -135,9 +154,44 @@ export class ResourceInformer {
 
   private onWatchStart(): void {
     this.counts.watches++;
+    if (this.absent) {
+      this.absent = false;
+      this.absentLogged = false;
+      this.logger.info({ resource: resourceName(this.resource) }, 'Kubernetes resource is served now (its CRD was installed); reading its objects');
+    }
+    this.markSynced();
+  }
+
+  private markSynced(): void {
     if (this.synced) return;
     this.synced = true;
     for (const resolve of this.syncWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * An optional resource answered 404: its CRD is not installed (or was removed). It holds no
+   * objects, counts as listed (the registry does not wait for it), and is listed again every
+   * `absentRecheckMs`. One info line, not a warning per retry: a mesh without the Gateway API
+   * is a normal mesh.
+   */
+  private onAbsent(message: string): void {
+    this.absent = true;
+    this.lastError = message;
+    let dropped = false;
+    for (const key of this.keys) dropped = this.store.delete(key) || dropped;
+    this.keys.clear();
+    if (!this.absentLogged) {
+      this.absentLogged = true;
+      this.logger.info({ resource: resourceName(this.resource), recheckInMs: this.absentRecheckMs }, 'Kubernetes resource not served (its CRD is not installed): no objects of it; listing again later');
+    }
+    this.markSynced();
+    if (dropped) this.onChange();
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.counts.restarts++;
+      this.run();
+    }, this.absentRecheckMs);
+    this.restartTimer.unref();
   }
 
   private onEvent(type: string, object: unknown): void {
@@ -153,6 +207,7 @@ export class ResourceInformer {
   private put(raw: KubernetesObject): void {
     const { key, result } = convertKubeObject(this.resource, raw);
     this.store.set(key, result);
+    this.keys.add(key);
     if (result.problems.length > 0) {
       this.logger.warn({ object: key, problems: result.problems.map((p) => p.text) }, 'Kubernetes object left out: it fails validation');
     }
@@ -160,12 +215,18 @@ export class ResourceInformer {
   }
 
   private remove(raw: KubernetesObject): void {
-    if (this.store.delete(kubeObjectKey(this.resource, raw))) this.onChange();
+    const key = kubeObjectKey(this.resource, raw);
+    this.keys.delete(key);
+    if (this.store.delete(key)) this.onChange();
   }
 
   private onError(err: unknown): void {
     if (this.closed) return;
     const message = explain(this.resource, err);
+    if (this.resource.optional === true && (err as { statusCode?: unknown } | null)?.statusCode === 404) {
+      this.onAbsent(message);
+      return;
+    }
     this.lastError = message;
     this.failures++;
     const delay = this.restartDelays.delayFor(this.failures - 1);
@@ -184,6 +245,7 @@ function explain(resource: KubeResource, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
   if (status === 404 && resource.group === MESHLET_GROUP) return `${message} (are meshlet's CustomResourceDefinitions installed?)`;
+  if (status === 404 && resource.optional === true) return `${message} (the ${resourceName(resource)} CRD is not installed)`;
   if (status === 401) return `${message} (the credentials were refused)`;
   if (status === 403) return `${message} (RBAC: the controller needs list and watch on ${resourceName(resource)})`;
   return message;

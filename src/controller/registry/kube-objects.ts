@@ -9,6 +9,7 @@
  * make every pod invalid. Values meshlet reads are still checked in full.
  */
 import { objectsFromValue, type ParseResult } from '../../mesh/objects/parse.js';
+import { OPAQUE_PORTS_ANNOTATION } from '../../mesh/types.js';
 import { isFields } from '../../mesh/validate/values.js';
 import { apiVersionOf, type KubeResource } from './kube-resources.js';
 
@@ -24,6 +25,10 @@ const each = (s: Shape): Shape => ({ each: s });
  * not read either, but the informer's cache needs it (the cut objects are what it keeps).
  */
 const META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL });
+/** A Service's: meshlet's own annotation (`meshlet.io/opaque-ports`) too. */
+const SERVICE_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, annotations: fields({ [OPAQUE_PORTS_ANNOTATION]: ALL }) });
+/** Routes' and TrafficPolicies': `creationTimestamp` breaks ties between them (the oldest wins). */
+const TIMED_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, creationTimestamp: ALL });
 
 /** What meshlet reads from each kind (docs/model.md lists the same fields). */
 const SHAPES: Readonly<Record<string, Shape>> = {
@@ -45,7 +50,7 @@ const SHAPES: Readonly<Record<string, Shape>> = {
   Service: fields({
     apiVersion: ALL,
     kind: ALL,
-    metadata: META,
+    metadata: SERVICE_META,
     spec: fields({
       clusterIP: ALL,
       clusterIPs: ALL,
@@ -57,6 +62,11 @@ const SHAPES: Readonly<Record<string, Shape>> = {
   // one is a mistake worth reporting (a CRD schema may preserve unknown fields).
   Workload: fields({ apiVersion: ALL, kind: ALL, metadata: META, spec: ALL }),
   MeshTLS: fields({ apiVersion: ALL, kind: ALL, metadata: META, spec: ALL }),
+  TrafficPolicy: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
+  // Routes keep their whole spec: a Gateway API field meshlet does not implement must be an
+  // error (named in the route's status), never silently dropped. Their status is not read.
+  HTTPRoute: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
+  GRPCRoute: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
 };
 
 /** Keeps the fields of `shape`. A value of the wrong type is kept whole, for validation to report. */

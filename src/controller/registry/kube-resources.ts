@@ -11,6 +11,13 @@ export const MESHLET_VERSION = 'v1alpha1';
 export const WORKLOADS_RESOURCE = 'workloads';
 /** Plural resource name of `meshlet.io/v1alpha1 MeshTLS`. */
 export const MESHTLSES_RESOURCE = 'meshtlses';
+/** Plural resource name of `meshlet.io/v1alpha1 TrafficPolicy`. */
+export const TRAFFIC_POLICIES_RESOURCE = 'trafficpolicies';
+/** The Gateway API group and the version meshlet reads its routes as. */
+export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_VERSION = 'v1';
+export const HTTPROUTES_RESOURCE = 'httproutes';
+export const GRPCROUTES_RESOURCE = 'grpcroutes';
 
 /** A Kubernetes verb the registry uses. */
 export type KubeVerb = 'list' | 'watch';
@@ -28,6 +35,12 @@ export interface KubeResource {
   readonly kind: string;
   /** Whether its objects live in a namespace. */
   readonly namespaced: boolean;
+  /**
+   * Its CRD may not be installed (the Gateway API's, or a meshlet CRD added by an upgrade whose
+   * manifests are not applied yet): a 404 then means "no objects of it", not a failure, and
+   * the list is tried again every minute (`kube-informer.ts`).
+   */
+  readonly optional?: boolean;
 }
 
 const LIST_WATCH: readonly KubeVerb[] = Object.freeze(['list', 'watch']);
@@ -43,6 +56,9 @@ export const KUBERNETES_RESOURCES: readonly KubeResource[] = Object.freeze([
   { group: '', version: 'v1', resource: 'services', verbs: LIST_WATCH, kind: 'Service', namespaced: true },
   { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: WORKLOADS_RESOURCE, verbs: LIST_WATCH, kind: 'Workload', namespaced: true },
   { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: MESHTLSES_RESOURCE, verbs: LIST_WATCH, kind: 'MeshTLS', namespaced: true },
+  { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: TRAFFIC_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'TrafficPolicy', namespaced: true, optional: true },
+  { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: HTTPROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'HTTPRoute', namespaced: true, optional: true },
+  { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: GRPCROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'GRPCRoute', namespaced: true, optional: true },
 ].map((r) => Object.freeze(r)));
 
 /** `v1` or `meshlet.io/v1alpha1`: the apiVersion of the resource's objects. */

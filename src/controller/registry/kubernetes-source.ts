@@ -26,6 +26,8 @@ export interface KubernetesSourceOptions {
   readonly restartBackoff?: Partial<RestartBackoff>;
   /** Limits of one list page request. Default 60 s and 64 MiB. */
   readonly listLimits?: Partial<RequestLimits>;
+  /** How often a resource whose CRD is not installed is listed again; default 60 s. */
+  readonly absentRecheckMs?: number;
 }
 
 const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
@@ -62,6 +64,7 @@ export class KubernetesSource implements RegistrySource {
           timing,
           backoff,
           listLimits,
+          ...(opts.absentRecheckMs === undefined ? {} : { absentRecheckMs: opts.absentRecheckMs }),
         }),
     );
   }

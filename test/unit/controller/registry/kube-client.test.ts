@@ -67,13 +67,20 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
       { group: '', version: 'v1', resource: 'services', verbs: ['list', 'watch'] },
       { group: 'meshlet.io', version: 'v1alpha1', resource: 'workloads', verbs: ['list', 'watch'] },
       { group: 'meshlet.io', version: 'v1alpha1', resource: 'meshtlses', verbs: ['list', 'watch'] },
+      { group: 'meshlet.io', version: 'v1alpha1', resource: 'trafficpolicies', verbs: ['list', 'watch'] },
+      { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', verbs: ['list', 'watch'] },
+      { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'grpcroutes', verbs: ['list', 'watch'] },
     ],
   );
   t.ok(Object.isFrozen(KUBERNETES_RESOURCES), 'the list is frozen');
   t.ok(KUBERNETES_RESOURCES.length > 0, 'the list is not empty');
   t.same(KUBERNETES_RESOURCES.filter((r) => !Object.isFrozen(r)), [], 'every entry is frozen');
   t.same(KUBERNETES_RESOURCES.map(collectionPath).slice(2, 5), ['/api/v1/pods', '/api/v1/services', '/apis/meshlet.io/v1alpha1/workloads']);
-  t.same(KUBERNETES_RESOURCES.map(resourceName).slice(3), ['services', 'workloads.meshlet.io', 'meshtlses.meshlet.io']);
+  t.same(KUBERNETES_RESOURCES.map(resourceName).slice(3), [
+    'services', 'workloads.meshlet.io', 'meshtlses.meshlet.io', 'trafficpolicies.meshlet.io',
+    'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io',
+  ]);
+  t.same(KUBERNETES_RESOURCES.filter((r) => r.optional === true).map((r) => r.kind), ['TrafficPolicy', 'HTTPRoute', 'GRPCRoute'], 'only CRDs that may be missing are optional');
 });
 
 t.test('statusMessage reads a Status body, or shows the text', async (t) => {
