@@ -30,7 +30,8 @@ import {
   type UpstreamCall,
   type UpstreamResponse,
 } from './exchange.js';
-import type { HttpUpstreams, MeteredCall } from './upstream-pool.js';
+import { upgradeWorkload } from './inbound-upgrade.js';
+import { DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS, type HttpUpstreams, type MeteredCall } from './upstream-pool.js';
 import type { TunnelRequest } from '../proxy/tunnel/server.js';
 import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, protoOf } from './wire.js';
 
@@ -53,6 +54,8 @@ export interface InboundHttpOptions {
   readonly observer?: RequestObserver;
   /** Makes `x-request-id` values (default `randomUUID`); tests pass a fixed one. */
   readonly requestId?: () => string;
+  /** An upgrade request the workload has not answered by then fails (default {@link DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS}). */
+  readonly connectTimeoutMs?: number;
 }
 
 /** Options of {@link InboundHttp.call}. */
@@ -130,6 +133,7 @@ export class InboundHttp {
   private readonly observer: RequestObserver | undefined;
   private readonly requestId: () => string;
   private readonly denied: ThrottledLog;
+  private readonly connectTimeoutMs: number;
 
   constructor(opts: InboundHttpOptions) {
     this.logger = opts.logger;
@@ -138,6 +142,7 @@ export class InboundHttp {
     this.upstreams = opts.upstreams;
     this.observer = opts.observer;
     this.requestId = opts.requestId ?? randomUUID;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS;
     this.denied = new ThrottledLog(this.logger, 'inbound HTTP requests denied (throttled: one line per interval)');
   }
 
@@ -176,27 +181,12 @@ export class InboundHttp {
    * from the client aborts the upstream call; a failure after the head resets the stream.
    */
   onTunnelRequest(stream: ServerHttp2Stream, req: TunnelRequest): void {
-    const h = req.headers;
-    const headers = endToEnd(h);
-    // The source agent's claim of the client address becomes x-forwarded-for.
-    delete headers[FORWARDED_HEADER];
-    const head: RequestHead = {
-      method: String(h[':method']),
-      path: h[':path'] ?? '/',
-      authority: h[':authority'] ?? h['host'] ?? '',
-      proto: protoOf(h[PROTO_HEADER]),
-      headers,
-    };
+    const { head, source } = tunnelRequest(req, String(req.headers[':method']));
+    const { headers } = head;
     if (headers['expect'] !== undefined && String(headers['expect']).toLowerCase() === '100-continue') {
       delete headers['expect'];
       stream.additionalHeaders({ ':status': 100 });
     }
-    const source: InboundSource = {
-      kind: 'mtls',
-      identity: req.peerIdentity,
-      localIdentity: req.localIdentity,
-      address: forwardedFor(h[FORWARDED_HEADER]) ?? req.peerAddress,
-    };
     const call = this.call(source, { address: req.address, port: req.port }, head, { endStream: stream.endAfterHeaders });
     stream.pipe(call.body);
     let answered = false;
@@ -212,6 +202,52 @@ export class InboundHttp {
         if (!stream.destroyed) stream.close(h2.NGHTTP2_INTERNAL_ERROR);
       },
     );
+  }
+
+  /**
+   * A tunnel extended CONNECT (RFC 8441, `:protocol`; the tunnel server checked `meshlet-dst`
+   * into `req.address`/`req.port`): the application's HTTP/1.1 Upgrade (WebSocket, ...). The
+   * same policy and forwarding headers as {@link call}; then `upgrade-workload.ts` sends the
+   * upgrade request on a fresh connection, answers a 101 with `200` + `meshlet-status: 101`
+   * and splices the stream with the socket. One request record when it is over (status 101).
+   */
+  upgrade(stream: ServerHttp2Stream, req: TunnelRequest): void {
+    const { head, source } = tunnelRequest(req, 'GET');
+    const target = { address: req.address, port: req.port };
+    const admitted = this.admit(source, target, head);
+    const { rec } = admitted;
+    const answer = (res: UpstreamResponse, counts: { readonly responseBytes: number }): void =>
+      sendResponse(stream, this.observe(rec, res, { requestBytes: 0, get responseBytes() { return counts.responseBytes; } }));
+    if ('refused' in admitted) {
+      answer(localReply(admitted.refused, head), { responseBytes: 0 });
+      return;
+    }
+    upgradeWorkload({
+      stream,
+      target,
+      head: admitted.head,
+      protocol: String(req.headers[':protocol']),
+      connectTimeoutMs: this.connectTimeoutMs,
+      answer,
+      fail: (kind) => answer(localReply(kind, head), { responseBytes: 0 }),
+      done: (end) => {
+        rec.status = end.status;
+        rec.requestBytes = end.requestBytes;
+        rec.responseBytes = end.responseBytes;
+        if (end.failure !== undefined) rec.failure = end.failure;
+        this.report(rec);
+      },
+    });
+  }
+
+  /** Tells the observer about `rec`, once, now. */
+  private report(rec: RequestRecord): void {
+    rec.durationMs = performance.now() - rec.startedAt;
+    try {
+      this.observer?.onRequest(rec);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'request observer failed');
+    }
   }
 
   /**
@@ -289,17 +325,12 @@ export class InboundHttp {
     const finish = (trailers: HeaderMap | undefined, failure: ErrorKind | undefined): void => {
       if (done) return;
       done = true;
-      rec.durationMs = performance.now() - rec.startedAt;
       rec.requestBytes = discard?.bytes ?? counts.requestBytes;
       rec.responseBytes = res.failure === undefined ? counts.responseBytes : Number(res.headers['content-length'] ?? 0);
       if (failure !== undefined && rec.failure === undefined) rec.failure = failure;
       const grpc = trailers?.['grpc-status'] ?? res.headers['grpc-status'];
       if (typeof grpc === 'string' && /^\d+$/.test(grpc)) rec.grpcStatus = Number(grpc);
-      try {
-        observer.onRequest(rec);
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'request observer failed');
-      }
+      this.report(rec);
     };
     res.body.once('close', () => {
       if (!res.body.readableEnded) {
@@ -310,6 +341,27 @@ export class InboundHttp {
     });
     return res;
   }
+}
+
+/** The head and source of a tunnel request (`forwarded` becomes the source address, then goes). */
+function tunnelRequest(req: TunnelRequest, method: string): { head: RequestHead; source: InboundSource } {
+  const h = req.headers;
+  const headers = endToEnd(h);
+  delete headers[FORWARDED_HEADER];
+  const head: RequestHead = {
+    method,
+    path: h[':path'] ?? '/',
+    authority: h[':authority'] ?? h['host'] ?? '',
+    proto: protoOf(h[PROTO_HEADER]),
+    headers,
+  };
+  const source: InboundSource = {
+    kind: 'mtls',
+    identity: req.peerIdentity,
+    localIdentity: req.localIdentity,
+    address: forwardedFor(h[FORWARDED_HEADER]) ?? req.peerAddress,
+  };
+  return { head, source };
 }
 
 /**

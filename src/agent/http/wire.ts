@@ -24,6 +24,12 @@ export const DST_HEADER = 'meshlet-dst';
 export const PROTO_HEADER = 'meshlet-proto';
 export const ERROR_HEADER = 'meshlet-error';
 export const FORWARDED_HEADER = 'forwarded';
+/**
+ * On the answer to an extended CONNECT (an HTTP/1.1 Upgrade carried as RFC 8441 CONNECT with
+ * `:protocol`): `meshlet-status: 101` says the workload switched protocols (HTTP/2 has no 101:
+ * the answer is 200 and the stream carries the upgraded bytes from then on).
+ */
+export const STATUS_HEADER = 'meshlet-status';
 
 /**
  * Hop-by-hop headers (RFC 9110 7.6.1, plus the legacy ones every proxy drops): never forwarded.
@@ -43,7 +49,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Headers only meshlet sets on a hop; stripped from what applications send. */
-export const MESHLET_HEADERS: ReadonlySet<string> = new Set([DST_HEADER, PROTO_HEADER, ERROR_HEADER]);
+export const MESHLET_HEADERS: ReadonlySet<string> = new Set([DST_HEADER, PROTO_HEADER, ERROR_HEADER, STATUS_HEADER]);
 
 /**
  * The end-to-end headers of an incoming message (Node's `IncomingHttpHeaders`, HTTP/1 or

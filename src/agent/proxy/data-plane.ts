@@ -116,6 +116,7 @@ export class DataPlane implements DataPath {
       logger: log('tunnel-server'),
       onStream: (stream, req) => this.inbound.onTunnelStream(stream, req),
       onRequest: (stream, req) => this.inboundHttp.onTunnelRequest(stream, req),
+      onUpgrade: (stream, req) => this.inboundHttp.upgrade(stream, req),
       onTlsError: () => metrics.tlsHandshakeFailed('server'),
       onLimit: (reason) => metrics.tunnelLimit(reason),
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),

@@ -177,6 +177,20 @@ export class TunnelPool {
     );
   }
 
+  /**
+   * Opens an extended CONNECT (RFC 8441) to `target` for an application's HTTP/1.1 Upgrade:
+   * `headers` carry `:protocol` (the upgrade token), `:path`, `:authority` and the end-to-end
+   * headers; `:method` CONNECT, `:scheme` and `meshlet-dst` are set here. The peer answers 200
+   * with `meshlet-status: 101` when the workload switched protocols; the stream then carries
+   * the upgraded bytes both ways.
+   */
+  upgrade(sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders): Promise<ClientHttp2Stream> {
+    if (headers[':protocol'] === undefined) return Promise.reject(new MeshletError('MESHLET_ERR_TUNNEL_CONNECT', 'TunnelPool.upgrade needs a :protocol'));
+    return this.withCredentials(sourceIdentity, (creds) =>
+      this.stream(creds, target, { ':scheme': 'http', ...headers, ':method': 'CONNECT', [DST_HEADER]: hostPort(target.address, target.port) }, false),
+    );
+  }
+
   private withCredentials(sourceIdentity: string, make: (creds: IdentityCredentials) => ClientHttp2Stream): Promise<ClientHttp2Stream> {
     // The usual case, credentials in hand, takes no extra promise hop.
     const have = this.identities.get(sourceIdentity);

@@ -55,6 +55,12 @@ export interface TunnelServerOptions {
    * with `address`/`port` from that header. Without this handler such streams are refused (405).
    */
   readonly onRequest?: TunnelStreamHandler;
+  /**
+   * Handles an extended CONNECT (RFC 8441: `:protocol`, the server announces
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL) that carries `meshlet-dst`: an application's Upgrade.
+   * Without this handler such streams are refused (405).
+   */
+  readonly onUpgrade?: TunnelStreamHandler;
   /** A client failed the mTLS handshake (no or a foreign certificate, an unknown server name). */
   readonly onTlsError?: () => void;
   /** A limit refused a connection or stream, or closed a session (the `reason` of a metric). */
@@ -126,6 +132,7 @@ export class TunnelServer {
   private readonly logger: Logger;
   private readonly onStream: TunnelStreamHandler;
   private readonly onRequest: TunnelStreamHandler | undefined;
+  private readonly onUpgrade: TunnelStreamHandler | undefined;
   private readonly onLimit: (reason: TunnelLimitReason) => void;
   private readonly sessions = new Set<TunnelSession>();
   /** Raw sockets still in their TLS handshake, by `address|port`. */
@@ -142,6 +149,7 @@ export class TunnelServer {
     this.logger = opts.logger;
     this.onStream = opts.onStream;
     this.onRequest = opts.onRequest;
+    this.onUpgrade = opts.onUpgrade;
     this.onLimit = opts.onLimit ?? noop;
     const limits = (this.limits = Object.freeze({ ...DEFAULT_TUNNEL_SERVER_LIMITS, ...opts.limits }));
     const every = limits.refusalLogIntervalMs;
@@ -152,7 +160,8 @@ export class TunnelServer {
       allowHTTP1: false,
       requestCert: true,
       rejectUnauthorized: true,
-      settings: TUNNEL_SETTINGS,
+      // Extended CONNECT is announced for L7 upgrades; without a handler it is refused (405).
+      settings: { ...TUNNEL_SETTINGS, enableConnectProtocol: true },
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
       sessionTimeout: TLS_TICKET_LIFETIME_S,
       // Node's own timer measures inactivity, so a peer dripping bytes defeats it; our absolute
@@ -372,16 +381,20 @@ export class TunnelServer {
     }
     // CONNECT: an L4 tunnel to its authority. Any other method: an L7 request (wire.ts) to the
     // endpoint its `meshlet-dst` names, checked the same way; without one, refused.
+    // An extended CONNECT (RFC 8441, `:protocol`) is an application's HTTP/1.1 Upgrade, also
+    // to the endpoint its `meshlet-dst` names.
     let handler = this.onStream;
     let authority = headers[':authority'];
     let what = 'CONNECT authority';
-    if (headers[':method'] !== 'CONNECT') {
+    const extended = headers[':protocol'] !== undefined;
+    if (headers[':method'] !== 'CONNECT' || extended) {
+      const l7 = extended ? this.onUpgrade : this.onRequest;
       const dst = headers[DST_HEADER];
-      if (this.onRequest === undefined || dst === undefined) {
-        this.refuse(stream, 'tunnel_bad_method', `method ${String(headers[':method'])} is not CONNECT and names no ${DST_HEADER}`, headers);
+      if (l7 === undefined || dst === undefined) {
+        this.refuse(stream, 'tunnel_bad_method', `method ${String(headers[':method'])}${extended ? ' with :protocol' : ''} is not a plain CONNECT and names no ${DST_HEADER}`, headers);
         return;
       }
-      handler = this.onRequest;
+      handler = l7;
       authority = String(dst);
       what = DST_HEADER;
     }

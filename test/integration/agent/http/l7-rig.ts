@@ -9,6 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { CertificateAuthority } from '../../../../src/ca/authority.js';
@@ -31,6 +32,7 @@ type Teardown = { teardown(fn: () => void | Promise<void>): void };
 
 export type H1Handler = (req: IncomingMessage, res: ServerResponse) => void;
 export type H2Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 function workload(address: string): WorkloadInfo {
   return {
@@ -52,6 +54,8 @@ export interface L7Rig {
   /** Sets what the workloads answer (default: 200 `ok`). */
   onH1(handler: H1Handler): void;
   onH2(handler: H2Handler): void;
+  /** What the HTTP/1.1 workload does with an Upgrade request (default: 426 and close). */
+  onUpgrade(handler: UpgradeHandler): void;
   /** A port nothing listens on. */
   closedPort(): Promise<number>;
 }
@@ -67,10 +71,12 @@ export async function l7Rig(t: Teardown, upstreamOpts: Partial<HttpUpstreamsOpti
     stream.respond({ ':status': 200 });
     stream.end('ok');
   };
+  let upgradeHandler: UpgradeHandler = (_req, socket) => socket.end('HTTP/1.1 426 Upgrade Required\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope');
   const accepted = { h1: 0, h2: 0 };
   const h1 = http.createServer((req, res) => h1Handler(req, res));
   h1.keepAliveTimeout = 60_000;
   h1.on('connection', () => void accepted.h1++);
+  h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgradeHandler(req, socket, head));
   const h2 = http2.createServer();
   h2.on('stream', (stream, headers) => h2Handler(stream, headers));
   h2.on('connection', () => void accepted.h2++);
@@ -93,6 +99,7 @@ export async function l7Rig(t: Teardown, upstreamOpts: Partial<HttpUpstreamsOpti
     logger,
     onStream: (s) => s.respond({ ':status': 500 }, { endStream: true }),
     onRequest: (s, r) => inbound.onTunnelRequest(s, r),
+    onUpgrade: (s, r) => inbound.upgrade(s, r),
   });
   const bound = await tunnel.listen(0, '127.0.0.1');
   const clientIds = new IdentityManager({ signer, logger });
@@ -118,6 +125,7 @@ export async function l7Rig(t: Teardown, upstreamOpts: Partial<HttpUpstreamsOpti
     records,
     onH1: (h) => void (h1Handler = h),
     onH2: (h) => void (h2Handler = h),
+    onUpgrade: (h) => void (upgradeHandler = h),
     closedPort: async () => {
       const probe = net.createServer().listen(0, '127.0.0.1');
       await once(probe, 'listening');
