@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { inputDigest } from './input-digest.js';
 import type { Logger } from 'pino';
-import { buildClusterState } from '../mesh/cluster-state.js';
+import { buildClusterState, setAside } from '../mesh/cluster-state.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
 import { problemsError, type ObjectProblem } from '../mesh/objects/report.js';
@@ -172,16 +172,19 @@ export class StateStore implements StateFeed {
     this.lastError = undefined;
     this.lastErrorAt = undefined;
     this.reportRefused(state);
-    this.excluded = Object.freeze([...excluded, ...state.refused.map((p) => p.text)]);
+    this.excluded = Object.freeze([...excluded, ...setAside(state)]);
     return this.publish(state, digest);
   }
 
   /** Logs the members a new state leaves out (once per change of that list, not per build). */
   private reportRefused(state: ClusterState): void {
     const before = refusedOf(this.published);
-    const now = state.refused.map((p) => p.text);
+    const now = setAside(state);
     if (now.length === before.length && now.every((text, i) => text === before[i])) return;
-    if (now.length > 0) this.logger.warn({ refused: now }, 'workloads left out of the mesh');
+    const members = state.refused.map((p) => p.text);
+    const others = now.slice(members.length);
+    if (members.length > 0) this.logger.warn({ refused: members }, 'workloads left out of the mesh');
+    if (others.length > 0) this.logger.warn({ problems: others }, 'TrafficPolicies or routes set aside (the rest applies)');
   }
 
   private reject(err: unknown): void {
@@ -230,5 +233,5 @@ export function stateDigest(state: ClusterState): string {
 
 /** The refusal lines of a published state (none before the first). */
 function refusedOf(published: PublishedState | undefined): string[] {
-  return published?.state.refused.map((p) => p.text) ?? [];
+  return published === undefined ? [] : setAside(published.state);
 }

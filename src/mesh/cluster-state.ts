@@ -12,7 +12,7 @@ import { problemsError, type ObjectProblem } from './objects/report.js';
 import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } from './snapshot-wire/types.js';
 import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
-import { routeStatus } from './route-status.js';
+import { routeProblems, routeStatus } from './route-status.js';
 import { attachTrafficPolicies } from './traffic-policies.js';
 import {
   DEFAULT_TRUST_DOMAIN,
@@ -68,6 +68,14 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
   const refused = refusedMembers(objects, namespaces, trustDomain);
   const policyConflicts = policies.problems;
   return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts });
+}
+
+/**
+ * What a state sets aside, one line each, for logs and `status`: members left out of the mesh,
+ * TrafficPolicies ignored for a Service, routes not accepted or with unresolved backends.
+ */
+export function setAside(state: ClusterState): string[] {
+  return [...state.refused.map((p) => p.text), ...state.policyConflicts.map((p) => p.text), ...routeProblems(state.routeStatuses)];
 }
 
 /**

@@ -106,3 +106,21 @@ export function routeStatus(route: HTTPRouteObject | GRPCRouteObject, services: 
   if (accepted.length === 0) return base;
   return { ...base, resolved: { ...data, parents: accepted, rules } as RouteData };
 }
+
+/**
+ * One line per route problem an operator should see: a managed parent that did not accept the
+ * route, and backends that do not resolve (once per route). Empty for healthy routes.
+ */
+export function routeProblems(statuses: readonly RouteStatus[]): string[] {
+  const out: string[] = [];
+  for (const s of statuses) {
+    const who = `${s.kind} ${s.namespace}/${s.name}`;
+    for (const p of s.parents) {
+      const accepted = p.conditions.find((c) => c.type === 'Accepted');
+      if (p.managed && accepted?.status === 'False') out.push(`${who}: not accepted (${accepted.reason}): ${accepted.message}`);
+    }
+    const refs = s.parents[0]?.conditions.find((c) => c.type === 'ResolvedRefs');
+    if (refs?.status === 'False') out.push(`${who}: backends not resolved (${refs.reason}), their share of requests gets 500: ${refs.message}`);
+  }
+  return out;
+}
