@@ -1,0 +1,488 @@
+/**
+ * L7 end to end in a lab (issue 11): two nodes with real agents, real capture and tunnels,
+ * real HTTP/1.1, h2c and gRPC clients and servers in pods. node1 has the client; node2 has
+ * three `web` pods, a `canary` and a `stats` pod. One lab serves every subtest, in order.
+ */
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { stringify } from 'yaml';
+import { Lab, REPO_ROOT, labManifests, withLab, type LabTopology } from '../../../src/lab/index.js';
+import { requireNamespaces } from '../helpers/require-root.js';
+
+// Several 100 MB transfers and 10,000 requests through two agents on a shared 2-core host.
+t.setTimeout(420_000);
+
+const PEER = join(REPO_ROOT, 'dist/test/e2e/datapath/http-peer.js');
+const MB = 1024 * 1024;
+/** The agent's default protocol-detection wait (docs/l7.md). */
+const DETECTION_MS = 200;
+
+const httpPort = (name: string, port = 81): { name: string; port: number; targetPort: number } => ({ name, port, targetPort: 8080 });
+const web = { app: 'web' };
+
+const topology: LabTopology = {
+  name: `l7${process.pid % 100000}`,
+  nodes: [{ name: 'node1' }, { name: 'node2' }],
+  namespaces: [{ name: 'demo', labels: { 'meshlet.io/mesh': 'enabled' } }],
+  pods: [
+    { name: 'client', namespace: 'demo', node: 'node1', serviceAccount: 'client', labels: { app: 'client' } },
+    { name: 'web1', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: web },
+    { name: 'web2', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: web },
+    { name: 'web3', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: web },
+    { name: 'canary', namespace: 'demo', node: 'node2', serviceAccount: 'canary', labels: { app: 'canary' } },
+    { name: 'stats', namespace: 'demo', node: 'node2', serviceAccount: 'stats', labels: { app: 'stats' } },
+  ],
+  services: [
+    {
+      name: 'web',
+      namespace: 'demo',
+      selector: web,
+      // 80: undeclared (a name that names no protocol: detected); 81: declared by name; 9090: gRPC by appProtocol.
+      ports: [{ name: 'plain', port: 80, targetPort: 8080 }, httpPort('http-web'), { name: 'rpc', port: 9090, targetPort: 9090, appProtocol: 'grpc' }],
+    },
+    { name: 'canary', namespace: 'demo', selector: { app: 'canary' }, ports: [httpPort('http')] },
+    { name: 'front', namespace: 'demo', selector: web, ports: [httpPort('http-front')] },
+    {
+      name: 'banner',
+      namespace: 'demo',
+      selector: web,
+      // 25: undeclared (sniffed, then opaque); 26: appProtocol tcp; 27: the opaque-ports annotation.
+      ports: [{ name: 'mail', port: 25, targetPort: 7000 }, { name: 'mail-tcp', port: 26, targetPort: 7000, appProtocol: 'tcp' }, { name: 'mail-annotated', port: 27, targetPort: 7000 }],
+      annotations: { 'meshlet.io/opaque-ports': '27' },
+    },
+    { name: 'lb-rr', namespace: 'demo', selector: web, ports: [httpPort('http')] },
+    { name: 'lb', namespace: 'demo', selector: web, ports: [httpPort('http')] },
+    { name: 'lb-hash', namespace: 'demo', selector: web, ports: [httpPort('http')] },
+    { name: 'lb-ewma', namespace: 'demo', selector: web, ports: [httpPort('http')] },
+    { name: 'stats', namespace: 'demo', selector: { app: 'stats' }, ports: [httpPort('http')] },
+  ],
+};
+
+const POLICIES = ['lb-rr: {type: RoundRobin}', 'lb-hash: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x-session}, algorithm: RingHash}}', 'lb-ewma: {type: PeakEWMA}']
+  .map((line) => {
+    const at = line.indexOf(': ');
+    const [svc, lb] = [line.slice(0, at), line.slice(at + 2)];
+    return `apiVersion: meshlet.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: ${svc}, namespace: demo}
+spec:
+  targetRefs: [{group: "", kind: Service, name: ${svc}}]
+  loadBalancer: ${lb}
+`;
+  })
+  .join('---\n');
+
+const FRONT_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: front, namespace: demo}
+spec:
+  parentRefs: [{group: "", kind: Service, name: front, port: 81}]
+  rules:
+    - matches: [{headers: [{name: x-canary, value: "yes"}]}]
+      backendRefs: [{name: canary, port: 81}]
+    - matches: [{path: {type: PathPrefix, value: /v2}}]
+      backendRefs: [{name: canary, port: 81}]
+    - matches: [{path: {type: PathPrefix, value: /old}}]
+      filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}, statusCode: 301}}]
+    - matches: [{path: {type: PathPrefix, value: /rewrite}}]
+      filters: [{type: URLRewrite, urlRewrite: {hostname: rewritten.example, path: {type: ReplacePrefixMatch, replacePrefixMatch: /backend}}}]
+      backendRefs: [{name: web, port: 81}]
+    - backendRefs: [{name: web, port: 81, weight: 90}, {name: canary, port: 81, weight: 10}]
+`;
+
+type Json = Record<string, unknown>;
+type Counts = Record<string, number>;
+
+async function peer(lab: Lab, where: string, args: string[], timeoutMs = 60_000): Promise<Json> {
+  const r = await lab.runNode(where, PEER, args, { timeoutMs });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as Json;
+  } catch {
+    return { ok: false, error: `http-peer printed ${JSON.stringify(r.stdout.slice(-2000))} stderr ${JSON.stringify(r.stderr.slice(-2000))} code ${r.code}` };
+  }
+}
+
+/** The next stdout line of a child that parses as JSON (bounded). */
+async function nextJsonLine(child: ChildProcess, timeoutMs: number): Promise<Json> {
+  let buf = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no JSON line within ${timeoutMs} ms: ${buf}`)), timeoutMs);
+    const onData = (c: Buffer): void => {
+      buf += c.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const v = JSON.parse(line) as Json;
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+          resolve(v);
+          return;
+        } catch {
+          // not JSON: keep reading
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+  });
+}
+
+async function startServer(lab: Lab, pod: string): Promise<void> {
+  const child = lab.spawnNode(pod, PEER, ['serve', pod]);
+  const line = await nextJsonLine(child, 15_000);
+  if (line['pod'] !== pod) throw new Error(`server in ${pod}: ${JSON.stringify(line)}`);
+}
+
+/** Polls `pred` every 250 ms for at most `ms`: true once it held. */
+async function until(pred: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await pred()) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+/** The agent's JSON log lines with `msg`. */
+function logLines(lab: Lab, node: string, msg: string): Json[] {
+  const out: Json[] = [];
+  for (const line of lab.agentLog(node).split('\n')) {
+    if (!line.includes(msg)) continue;
+    try {
+      const v = JSON.parse(line) as Json;
+      if (v['msg'] === msg) out.push(v);
+    } catch {
+      // a partial last line
+    }
+  }
+  return out;
+}
+const requestLines = (lab: Lab, node: string, path: string): Json[] => logLines(lab, node, 'request completed').filter((l) => l['path'] === path);
+const connectionLines = (lab: Lab, node: string, pred: (l: Json) => boolean): Json[] => logLines(lab, node, 'connection closed').filter(pred);
+
+function counts(r: Json, key: string): Counts {
+  return (r[key] ?? {}) as Counts;
+}
+const sum = (c: Counts, pred: (k: string) => boolean = () => true): number => Object.entries(c).reduce((a, [k, v]) => a + (pred(k) ? v : 0), 0);
+
+/** VmRSS of a process in bytes. */
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+/** `istio_requests_total` summed by response_code over the series whose labels include `match`. */
+function requestsByCode(metrics: string, match: Readonly<Record<string, string>>): Counts {
+  const out: Counts = {};
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith('istio_requests_total{')) continue;
+    const close = line.lastIndexOf('}');
+    const labels: Record<string, string> = {};
+    for (const m of line.slice(0, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1] as string] = m[2] as string;
+    if (!Object.entries(match).every(([k, v]) => labels[k] === v)) continue;
+    const code = labels['response_code'] ?? '?';
+    out[code] = (out[code] ?? 0) + Number(line.slice(close + 1).trim());
+  }
+  return out;
+}
+
+/** The error codes of the GOAWAY frames in a server's bytes (HTTP/2 frames, no preface). */
+function goawayCodes(bytes: Buffer): number[] {
+  const codes: number[] = [];
+  for (let at = 0; at + 9 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at, 3);
+    if (bytes[at + 3] === 0x7 && at + 9 + 8 <= bytes.length) codes.push(bytes.readUInt32BE(at + 9 + 4));
+    at += 9 + length;
+  }
+  return codes;
+}
+
+function diff(after: Counts, before: Counts): Counts {
+  const out: Counts = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) !== 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, telemetry, bad input', async (t) => {
+  if (!requireNamespaces(t)) return;
+  await withLab(topology, { agents: false }, async (lab) => {
+    lab.writeConfig('traffic-policies.yaml', POLICIES);
+    for (const node of ['node1', 'node2']) await lab.startAgent(node);
+    for (const pod of ['web1', 'web2', 'web3', 'canary', 'stats']) await startServer(lab, pod);
+    const vip = (name: string): string => lab.serviceVip('demo', name);
+    const nonce = randomBytes(4).toString('hex');
+    const scrape = async (node: string): Promise<string> => {
+      const r = await peer(lab, node, ['metrics', `http://${lab.nodeAddress(node)}:15020/metrics`, 'istio_requests_total{']);
+      if (r['ok'] !== true) throw new Error(`scraping ${node}: ${JSON.stringify(r)}`);
+      return (r['lines'] as string[]).join('\n');
+    };
+
+    await t.test('detection: HTTP/1.1 and h2c on an undeclared port; server-first and opaque ports', async (t) => {
+      const h1Path = `/detect-h1-${nonce}`;
+      const h1 = await peer(lab, 'client', ['once', 'GET', `http://${vip('web')}:80${h1Path}`]);
+      t.equal(h1['status'], 200, JSON.stringify(h1));
+      t.match((h1['body'] as Json)['pod'], /^web[123]$/, 'a web pod answered');
+      t.ok(await until(() => requestLines(lab, 'node1', h1Path).length === 1), 'node1 logged one request line for the HTTP/1.1 request');
+      t.match(requestLines(lab, 'node1', h1Path)[0], { reporter: 'source', method: 'GET', proto: 'HTTP/1.1', status: 200, service: 'demo/web' });
+      t.ok(await until(() => requestLines(lab, 'node2', h1Path).length === 1), 'node2 logged it as the destination');
+
+      const h2Path = `/detect-h2-${nonce}`;
+      const h2 = await peer(lab, 'client', ['h2', `http://${vip('web')}:80${h2Path}`, '5']);
+      t.same(h2['statuses'], { 200: 5 }, JSON.stringify(h2));
+      t.equal(((h2['first'] as Json)['body'] as Json)['version'], '2.0', 'the workload was spoken to in HTTP/2');
+      t.ok(await until(() => requestLines(lab, 'node1', h2Path).length === 5), 'node1 logged five h2c request lines');
+      t.match(requestLines(lab, 'node1', h2Path)[0], { method: 'GET', proto: 'HTTP/2', status: 200 });
+
+      // Server-first on an undeclared port: the agent waits for the client's first bytes, gives
+      // up after the detection timeout, then carries the connection as opaque TCP.
+      const sniffed = await peer(lab, 'client', ['banner', vip('banner'), '25']);
+      t.equal(sniffed['ok'], true, JSON.stringify(sniffed));
+      t.match(sniffed['data'], /^220 web[123] ready\r\n$/, 'the banner arrived');
+      const waited = Number(sniffed['ms']);
+      t.comment(`server-first banner on an undeclared port after ${waited} ms (detection timeout ${DETECTION_MS} ms)`);
+      t.ok(waited >= DETECTION_MS - 20, `the port was sniffed: the banner waited for the detection timeout (${waited} ms)`);
+      t.ok(waited < 2000, `the delay is bounded (${waited} ms < 2000 ms)`);
+
+      for (const port of [26, 27]) {
+        const how = port === 26 ? 'appProtocol: tcp' : 'meshlet.io/opaque-ports';
+        const times: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const r = await peer(lab, 'client', ['banner', vip('banner'), String(port)]);
+          t.equal(r['ok'], true, JSON.stringify(r));
+          times.push(Number(r['ms']));
+        }
+        t.comment(`opaque port ${port} (${how}): banner after ${times.join(', ')} ms`);
+        t.ok(Math.min(...times) < DETECTION_MS, `${how}: the banner comes at once, no detection wait (min ${Math.min(...times)} ms)`);
+        // An HTTP request on an opaque port is bytes: echoed verbatim, never parsed.
+        const probePath = `/opaque-${port}-${nonce}`;
+        const text = `GET ${probePath} HTTP/1.1\r\nHost: banner\r\n\r\n`;
+        const echoed = await peer(lab, 'client', ['banner', vip('banner'), String(port), text]);
+        t.equal(echoed['data'], `${(echoed['data'] as string).split('\r\n')[0]}\r\n${text}`, `${how}: the request bytes reached the server verbatim`);
+        const dst = `${vip('banner')}:${port}`;
+        t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['dst'] === dst).length >= 4), `${how}: node1 logged the connections to ${dst}`);
+        t.same([...new Set(connectionLines(lab, 'node1', (l) => l['dst'] === dst).map((l) => l['mode']))], ['tunnel'], `${how}: carried as opaque TCP`);
+        t.same(requestLines(lab, 'node1', probePath), [], `${how}: no request line: never sniffed`);
+      }
+    });
+
+    await t.test('keep-alive spreads, canary split, matches, redirect and rewrite', async (t) => {
+      const ka = await peer(lab, 'client', ['requests', `http://${vip('web')}:81/ka`, '300', '1']);
+      t.equal(ka['sockets'], 1, 'one client connection');
+      t.same(ka['statuses'], { 200: 300 }, JSON.stringify(ka));
+      const kaPods = counts(ka, 'pods');
+      t.comment(`300 requests on one connection: ${JSON.stringify(kaPods)}`);
+      t.same(Object.keys(kaPods).sort(), ['web1', 'web2', 'web3'], 'all three endpoints served');
+      for (const pod of ['web1', 'web2', 'web3']) t.ok((kaPods[pod] ?? 0) >= 30, `${pod} served ${kaPods[pod]} of 300 (not pinned)`);
+
+      lab.writeConfig('front-route.yaml', FRONT_ROUTE);
+      const routed = await until(async () => {
+        const r = await peer(lab, 'client', ['once', 'GET', `http://${vip('front')}:81/probe`, 'x-canary:yes']);
+        return (r['body'] as Json | undefined)?.['pod'] === 'canary';
+      }, 20_000);
+      t.ok(routed, 'the HTTPRoute written live took effect');
+
+      const split = await peer(lab, 'client', ['requests', `http://${vip('front')}:81/split`, '10000', '32'], 150_000);
+      t.same(split['statuses'], { 200: 10_000 }, `10,000 answered (${JSON.stringify(split['errors'])})`);
+      const splitPods = counts(split, 'pods');
+      const canaryShare = (splitPods['canary'] ?? 0) / 10_000;
+      const webShare = sum(splitPods, (k) => /^web[123]$/.test(k)) / 10_000;
+      t.comment(`90/10 split over 10,000 requests in ${split['ms']} ms: ${JSON.stringify(splitPods)}`);
+      t.ok(Math.abs(canaryShare - 0.1) <= 0.02, `canary share ${canaryShare} within 0.10 ± 0.02`);
+      t.ok(Math.abs(webShare - 0.9) <= 0.02, `web share ${webShare} within 0.90 ± 0.02`);
+
+      const header = await peer(lab, 'client', ['requests', `http://${vip('front')}:81/split`, '20', '4', 'x-canary:yes']);
+      t.same(header['pods'], { canary: 20 }, 'a header match routes to canary');
+      const path = await peer(lab, 'client', ['requests', `http://${vip('front')}:81/v2/thing`, '20', '4']);
+      t.same(path['pods'], { canary: 20 }, 'a path prefix match routes to canary');
+      const notPrefix = await peer(lab, 'client', ['requests', `http://${vip('front')}:81/v2x`, '20', '4']);
+      t.ok(sum(counts(notPrefix, 'pods'), (k) => k.startsWith('web')) > 0, `/v2x is not under the /v2 prefix: the split applies (${JSON.stringify(notPrefix['pods'])})`);
+
+      const redirect = await peer(lab, 'client', ['once', 'GET', `http://${vip('front')}:81/old/x?q=1`]);
+      t.equal(redirect['status'], 301, 'the redirect status of the filter');
+      t.equal((redirect['headers'] as Json)['location'], `http://${vip('front')}:81/new/x?q=1`, 'Location: prefix replaced, host and Service port kept, query kept');
+      t.equal((redirect['headers'] as Json)['x-pod'], undefined, 'answered by the agent, no workload involved');
+
+      const rewrite = await peer(lab, 'client', ['once', 'GET', `http://${vip('front')}:81/rewrite/a/b?x=1`]);
+      t.equal(rewrite['status'], 200);
+      t.match(rewrite['body'], { url: '/backend/a/b?x=1', host: 'rewritten.example', pod: /^web[123]$/ }, 'the server saw the rewritten path and host');
+    });
+
+    await t.test('gRPC unary and streaming; 100 MB each way; a slow reader is not buffered', async (t) => {
+      const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
+      t.equal(g['ok'], true, JSON.stringify(g));
+      t.match(g['unary'], { code: 0, value: { echo: 'hello', pod: /^web[123]$/ }, trailer: { 'x-trailer': /^from-web[123]$/ } }, 'unary: value and trailing metadata');
+      const stream = g['stream'] as Json;
+      t.equal(stream['code'], 0);
+      t.same(stream['items'], Array.from({ length: 200 }, (_, i) => i), '200 streamed messages in order');
+      t.same(stream['trailer'], { 'x-count': '200' }, 'streaming trailers intact');
+
+      const size = 100 * MB;
+      const up = await peer(lab, 'client', ['upload', `http://${vip('web')}:81/upload`, String(size)], 120_000);
+      t.equal(up['status'], 200, JSON.stringify(up).slice(0, 500));
+      t.equal((up['server'] as Json)['bytes'], size, 'the server received 100 MB');
+      t.equal((up['server'] as Json)['sha256'], up['sentSha256'], 'upload: server hash = client hash');
+      t.comment(`100 MB upload in ${up['ms']} ms`);
+      const down = await peer(lab, 'client', ['download', `http://${vip('web')}:81/download?bytes=${size}`, String(size)], 120_000);
+      t.equal(down['bytes'], size, JSON.stringify(down));
+      t.equal(down['sha256'], down['expectedSha256'], 'download: client hash = what the server sent');
+      t.comment(`100 MB download in ${down['ms']} ms`);
+
+      const pids = ['node1', 'node2'].map((n) => lab.agentPid(n) as number);
+      const base = pids.map(rss);
+      const slow = lab.spawnNode('client', PEER, ['download', `http://${vip('web')}:81/download?bytes=${size}`, String(size), String(MB)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const paused = await nextJsonLine(slow, 60_000);
+      t.ok(Number(paused['paused']) >= MB, `the client stopped reading after ${paused['paused']} bytes`);
+      // An agent that buffered the body would take in the rest (~99 MB) while the client sleeps.
+      const peak = [...base];
+      for (let i = 0; i < 20; i++) {
+        await sleep(250);
+        pids.forEach((pid, k) => (peak[k] = Math.max(peak[k] as number, rss(pid))));
+      }
+      const finished = nextJsonLine(slow, 120_000);
+      slow.stdin?.write('go\n');
+      const done = await finished;
+      t.equal(done['sha256'], done['expectedSha256'], 'the slow read completes intact');
+      pids.forEach((_, k) => {
+        const growth = ((peak[k] as number) - (base[k] as number)) / MB;
+        t.comment(`node${k + 1} agent RSS ${((base[k] as number) / MB).toFixed(1)} MB -> peak ${((peak[k] as number) / MB).toFixed(1)} MB during the paused read`);
+        t.ok(growth < 50, `node${k + 1} agent grew ${growth.toFixed(1)} MB (< 50 MB) while a 100 MB body waited on a slow reader`);
+      });
+    });
+
+    await t.test('gRPC: an error status sent trailers-only (NOT_FOUND) reaches the client with its trailers', { todo: 'the source agent forwards a trailers-only response as HEADERS without END_STREAM, then RST_STREAM(NO_ERROR)' }, async (t) => {
+      const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
+      t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`);
+    });
+
+    await t.test('load balancing: least-request vs round robin, consistent hash, peak EWMA', async (t) => {
+      const slowShare = async (svc: string, slowPod: string, n: number, conc: number): Promise<number> => {
+        const r = await peer(lab, 'client', ['requests', `http://${vip(svc)}:81/lb?slow=${slowPod}&ms=50`, String(n), String(conc)], 120_000);
+        t.same(r['statuses'], { 200: n }, `${svc}: all answered (${JSON.stringify(r['errors'])})`);
+        t.comment(`${svc} with ${slowPod} 50 ms slower, ${conc} in flight: ${JSON.stringify(r['pods'])}`);
+        return (counts(r, 'pods')[slowPod] ?? 0) / n;
+      };
+      const rr = await slowShare('lb-rr', 'web3', 300, 12);
+      const lr = await slowShare('lb', 'web3', 300, 12);
+      t.ok(Math.abs(rr - 1 / 3) < 0.05, `round robin gives the slow endpoint its third (${rr.toFixed(3)})`);
+      t.ok(lr < rr * 0.75, `least-request sends the slow endpoint less (${lr.toFixed(3)} < 0.75 x ${rr.toFixed(3)})`);
+
+      // Consistent hash on x-session: each session stays on one endpoint.
+      const hashUrl = `http://${vip('lb-hash')}:81/s`;
+      const before = (await peer(lab, 'client', ['sessions', hashUrl, '30', '6', 'x-session']))['sessions'] as Record<string, string[]>;
+      const keys = Object.keys(before);
+      t.equal(keys.length, 30);
+      t.same(keys.filter((k) => before[k]?.length !== 1), [], 'every session stayed on one endpoint over 6 requests');
+      const owners = new Set(keys.map((k) => before[k]?.[0]));
+      t.ok(owners.size >= 2, `sessions spread over endpoints (${[...owners].join(', ')})`);
+
+      // web3 leaves (its pod is deleted from the registry).
+      const pods = labManifests(lab.plan).get('pods.yaml') ?? [];
+      const render = (objs: readonly Json[]): string => objs.map((o) => stringify(o)).join('---\n');
+      lab.writeConfig('pods.yaml', render(pods.filter((p) => (p['metadata'] as Json)['name'] !== 'web3')));
+      const gone = await until(async () => {
+        const r = await peer(lab, 'client', ['requests', `http://${vip('lb-rr')}:81/gone`, '12', '1']);
+        return r['ok'] === true && counts(r, 'pods')['web3'] === undefined;
+      }, 20_000);
+      t.ok(gone, 'web3 left the endpoints');
+      const after = (await peer(lab, 'client', ['sessions', hashUrl, '30', '6', 'x-session']))['sessions'] as Record<string, string[]>;
+      t.same(keys.filter((k) => after[k]?.length !== 1), [], 'still one endpoint per session');
+      const moved = keys.filter((k) => after[k]?.[0] !== before[k]?.[0]);
+      const fromStaying = moved.filter((k) => before[k]?.[0] !== 'web3');
+      const onWeb3 = keys.filter((k) => before[k]?.[0] === 'web3');
+      t.same(fromStaying, [], 'no session of an endpoint that stayed moved (ring hash)');
+      t.same(moved.sort(), onWeb3.sort(), `only web3's sessions moved (${moved.length} of 30, ~1/3 expected)`);
+      t.ok(moved.length <= 15, `at most about 1/N of the sessions moved (${moved.length} of 30)`);
+      lab.writeConfig('pods.yaml', render(pods));
+      const back = await until(async () => {
+        const r = await peer(lab, 'client', ['requests', `http://${vip('lb-rr')}:81/back`, '12', '1']);
+        return (counts(r, 'pods')['web3'] ?? 0) > 0;
+      }, 20_000);
+      t.ok(back, 'web3 is back');
+
+      // Peak EWMA: web2 becomes slow mid-test; its share drops well below a third.
+      const warm = await peer(lab, 'client', ['requests', `http://${vip('lb-ewma')}:81/lb`, '150', '8']);
+      t.equal(counts(warm, 'statuses')['200'], 150, 'warm-up, nobody slow');
+      const ewma = await slowShare('lb-ewma', 'web2', 300, 8);
+      t.ok(ewma < 0.2, `peak EWMA avoids the endpoint made slow (${ewma.toFixed(3)} < 0.2)`);
+    });
+
+    await t.test('istio_requests_total counts the requests by response code on both reporters', async (t) => {
+      const principal = 'spiffe://cluster.local/ns/demo/sa/stats';
+      const src = { reporter: 'source', destination_principal: principal };
+      const dst = { reporter: 'destination', destination_principal: principal };
+      const before1 = requestsByCode(await scrape('node1'), src);
+      const before2 = requestsByCode(await scrape('node2'), dst);
+      const ok = await peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/200`, '50', '4']);
+      const missing = await peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/404`, '10', '2']);
+      t.same(ok['statuses'], { 200: 50 });
+      t.same(missing['statuses'], { 404: 10 });
+      const want = { 200: 50, 404: 10 };
+      let got1: Counts = {};
+      let got2: Counts = {};
+      await until(async () => {
+        got1 = diff(requestsByCode(await scrape('node1'), src), before1);
+        got2 = diff(requestsByCode(await scrape('node2'), dst), before2);
+        return JSON.stringify(got1) === JSON.stringify(want) && JSON.stringify(got2) === JSON.stringify(want);
+      }, 10_000);
+      t.same(got1, want, 'node1 (reporter source): 50 x 200, 10 x 404');
+      t.same(got2, want, 'node2 (reporter destination): 50 x 200, 10 x 404');
+    });
+
+    await t.test('bad input: 400 and close, nothing else affected, the agent lives', async (t) => {
+      const raw = (port: number, text: string | Buffer, service = 'web'): Promise<Json> =>
+        peer(lab, 'client', ['raw', vip(service), String(port), Buffer.from(text).toString('base64')]);
+      const cases: Record<string, string> = {
+        'a header line without a colon': 'GET /bad HTTP/1.1\r\nHost: web\r\nBad Header\r\n\r\n',
+        'Content-Length and Transfer-Encoding (smuggling)': 'POST /smuggle HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: web\r\n\r\n',
+        'a malformed request line': 'GET /x y HTTP/1.1\r\nHost: web\r\n\r\n',
+      };
+      for (const [what, text] of Object.entries(cases)) {
+        const r = await raw(81, text);
+        t.match(r['data'], /^HTTP\/1\.1 400 /, `${what}: 400`);
+        t.equal(r['closed'], true, `${what}: the connection closes`);
+        t.notMatch(r['data'], /x-pod/i, `${what}: nothing reached a workload's handler`);
+        if (what === 'a malformed request line') continue; // see the todo subtest below
+        const src = `${lab.podAddress('client')}:${String(r['localPort'])}`;
+        t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1), `${what}: node1 logged the connection`);
+        t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http', reason: /HPE_/ }, `${what}: refused by the agent's parser, with its error`);
+      }
+      t.same(requestLines(lab, 'node2', '/smuggled'), [], 'the smuggled request was never forwarded');
+
+      // HTTP/2 garbage on the declared gRPC port: the session ends (GOAWAY), the agent lives.
+      const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+      const junk = Buffer.from([0, 0, 4, 0x63, 0xff, 0, 0, 0, 1, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+      const h2 = await raw(9090, Buffer.concat([preface, Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), junk, junk]));
+      t.same(goawayCodes(Buffer.from(String(h2['data']), 'latin1')), [6], 'invalid HTTP/2 frames: GOAWAY FRAME_SIZE_ERROR (RFC 9113 4.2)');
+
+      const next = await peer(lab, 'client', ['once', 'GET', `http://${vip('web')}:81/after-bad-input`]);
+      t.equal(next['status'], 200, 'a new connection works');
+      const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
+      t.match(g['unary'], { code: 0 }, 'gRPC still works');
+      for (const node of ['node1', 'node2']) {
+        const pid = lab.agentPid(node);
+        t.not(pid, undefined, `${node}'s agent is still running`);
+        const ready = await peer(lab, node, ['once', 'GET', 'http://127.0.0.1:15021/healthz/ready']);
+        t.equal(ready['status'], 200, `${node}'s agent is ready`);
+      }
+    });
+
+    await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', { todo: 'outbound.ts sniffs declared http ports and carries what is not a strict request line as opaque TCP' }, async (t) => {
+      // Node's parser (and most servers) accept two spaces after the method; the detector's
+      // grammar does not, so the request reaches the workload as opaque bytes: no route, no
+      // redirect, no request metrics, no L7 policy.
+      const r = await peer(lab, 'client', ['raw', vip('front'), '81', Buffer.from('GET  /old/x HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n').toString('base64')]);
+      t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`);
+      t.notMatch(r['data'], /x-pod/i, 'no workload saw it');
+      // A malformed request line on a declared HTTP port: the agent's own 400, not the workload's.
+      const bad = await peer(lab, 'client', ['raw', vip('web'), '81', Buffer.from('GET /x y HTTP/1.1\r\nHost: web\r\n\r\n').toString('base64')]);
+      const src = `${lab.podAddress('client')}:${String(bad['localPort'])}`;
+      await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1);
+      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent');
+    });
+  });
+});
