@@ -32,10 +32,12 @@ export interface RequestLogFilter {
 /**
  * Whether a request succeeded, for the sample: it failed when the agent made its answer (a
  * failure), nothing was answered (status 0), the status is 5xx, or its gRPC status is a server
- * failure. 4xx answers are the client's mistakes and are thinned like successes: a scanner's
- * 404s must not bypass the sample.
+ * failure. What the client chose is thinned like a success, so that a client cannot make every
+ * line be written: 4xx answers (a scanner's 404s) and requests the client itself reset or
+ * abandoned (`downstream_reset`, flag DC).
  */
 export function requestOk(rec: RequestRecord): boolean {
+  if (rec.failure === 'downstream_reset') return true;
   if (rec.failure !== undefined || rec.status === 0 || rec.status >= 500) return false;
   return rec.grpcStatus === undefined || !GRPC_SERVER_FAILURES.has(rec.grpcStatus);
 }

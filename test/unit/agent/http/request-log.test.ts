@@ -74,6 +74,8 @@ t.test('requestOk: what the sample keeps whole', async (t) => {
   t.equal(requestOk(record({ status: 404 })), true, 'a client error is thinned like a success');
   t.equal(requestOk(record({ status: 500 })), false);
   t.equal(requestOk(record({ status: 0 })), false, 'no answer');
+  t.equal(requestOk(record({ status: 0, failure: 'downstream_reset' })), true, 'the client went away: its choice, thinned (a client must not force every line)');
+  t.equal(requestOk(record({ status: 0, failure: 'upstream_reset' })), false, 'the workload reset it');
   t.equal(requestOk(record({ failure: 'policy_denied', status: 403 })), false, 'the agent answered');
   t.equal(requestOk(record({ requestProtocol: 'grpc', grpcStatus: 0 })), true);
   t.equal(requestOk(record({ requestProtocol: 'grpc', grpcStatus: 5 })), true, 'NOT_FOUND: the application said so');
