@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { buildClusterState, computeSnapshot } from '../../../src/mesh/snapshot.js';
+import { setAside } from '../../../src/mesh/cluster-state.js';
 import { parseObjects } from '../../../src/mesh/objects/parse.js';
 import { routeStatus } from '../../../src/mesh/route-status.js';
 import type { HTTPRouteObject, ServiceInfo } from '../../../src/mesh/types.js';
@@ -97,4 +98,15 @@ spec: {targetRefs: [{group: "", kind: Service, name: ghost}]}
 `, 'p.yaml');
   const state = buildClusterState(objs);
   t.same(state.policyConflicts.map((p) => p.text), ['TrafficPolicy demo/p in p.yaml (document 1): targets Service demo/ghost, which does not exist (or has no cluster IP); nothing to apply it to']);
+});
+
+t.test('setAside lists ignored policies and route problems, one line each', async (t) => {
+  const lines = setAside(buildClusterState(l7Objects()));
+  t.same(lines.map((l) => l.replace(/:.*/s, '')), [
+    'TrafficPolicy demo/newer in l7.yaml (document 12)',
+    'HTTPRoute demo/web',
+  ]);
+  t.match(lines[1], /^HTTPRoute demo\/web: backends not resolved \(BackendNotFound\), their share of requests gets 500: backendRef demo\/missing/);
+  const orphan = parseObjects(route('[{group: "", kind: Service, name: nope}]', '[]'), 'r.yaml');
+  t.same(setAside(buildClusterState(orphan)), ['HTTPRoute demo/r: not accepted (NoMatchingParent): Service demo/nope does not exist or has no cluster IP']);
 });
