@@ -15,6 +15,7 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { forwardedFor, hostPort, parseAuthority } from '../../mesh/address.js';
+import { MeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
@@ -159,9 +160,11 @@ export class InboundHttp {
     let upstream: MeteredCall;
     try {
       upstream = this.upstreams.call(target, upstreamHead, opts.endStream === true ? { endStream: true } : {});
-    } catch {
-      // Pools closed: the agent is going away.
-      return this.replied(rec, localReply('drained', head));
+    } catch (err) {
+      // Pools closed: the agent is going away. Anything else: nothing was sent.
+      const kind: ErrorKind = err instanceof MeshletError && err.code === 'MESHLET_ERR_CLOSED' ? 'drained' : 'connect_failed';
+      if (kind !== 'drained') this.logger.debug({ err: (err as Error).message }, 'upstream call failed before sending');
+      return this.replied(rec, localReply(kind, head));
     }
     const response = upstream.response.then(
       (res) => this.observe(rec, res, upstream),

@@ -67,11 +67,13 @@ export class H2Target {
   private pick(): Entry {
     let least: Entry | undefined;
     for (const e of this.entries) {
+      // Closing (idle, GOAWAY on its way): a new request on it would throw.
+      if (e.session.closed || e.session.destroyed) continue;
       const peerMax = e.connected ? e.session.remoteSettings.maxConcurrentStreams : undefined;
       if (e.streams < Math.min(this.limits.maxStreamsPerSession, peerMax ?? Infinity)) return e;
       if (least === undefined || e.streams < least.streams) least = e;
     }
-    if (least !== undefined && this.entries.length >= this.limits.maxSessions) return least;
+    if (least !== undefined && this.entries.filter(isOpen).length >= this.limits.maxSessions) return least;
     return this.connect();
   }
 
@@ -128,6 +130,10 @@ export class H2Target {
     for (const e of [...this.entries]) e.session.destroy();
     this.entries.length = 0;
   }
+}
+
+function isOpen(e: Entry): boolean {
+  return !e.session.closed && !e.session.destroyed;
 }
 
 function closeIdle(entry: Entry): void {

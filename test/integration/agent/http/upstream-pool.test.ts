@@ -11,21 +11,26 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { HttpUpstreams } from '../../../../src/agent/http/upstream-pool.js';
 import type { RequestHead } from '../../../../src/agent/http/exchange.js';
+import { waitFor } from '../../../helpers/wait-for.js';
 import { readBody } from './l7-rig.js';
 
 const logger = pino({ level: 'silent' });
 
-async function h1Server(t: { teardown(fn: () => void): void }): Promise<{ port: number; accepted: () => number }> {
+async function h1Server(t: { teardown(fn: () => void): void }): Promise<{ port: number; accepted: () => number; closed: () => number }> {
   let accepted = 0;
+  let closed = 0;
   const server = http.createServer((req, res) => void readBody(req).then(() => res.end(`ok ${req.url ?? ''}`)));
-  server.on('connection', () => void accepted++);
+  server.on('connection', (sock: import('node:net').Socket) => {
+    accepted++;
+    sock.once('close', () => void closed++);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => {
     server.closeAllConnections();
     server.close();
   });
-  return { port: (server.address() as AddressInfo).port, accepted: () => accepted };
+  return { port: (server.address() as AddressInfo).port, accepted: () => accepted, closed: () => closed };
 }
 
 const GET = (path: string, proto: RequestHead['proto'] = 'HTTP/1.1'): RequestHead => ({ method: 'GET', path, authority: 'svc', proto, headers: {} });
@@ -85,4 +90,33 @@ t.test('after close() no new pool is made: the call throws MESHLET_ERR_CLOSED', 
   const u = new HttpUpstreams({ logger });
   await u.close();
   t.throws(() => u.call({ address: '127.0.0.1', port: 9 }, GET('/')), { code: 'MESHLET_ERR_CLOSED' });
+});
+
+t.test('an idle keep-alive socket and an idle h2c session are closed after idleTimeoutMs; the next request opens anew', async (t) => {
+  const s = await h1Server(t);
+  let h2Accepted = 0;
+  let h2Closed = 0;
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    stream.end('ok h2');
+  });
+  server.on('connection', (sock: import('node:net').Socket) => {
+    h2Accepted++;
+    sock.once('close', () => void h2Closed++);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const h2Port = (server.address() as AddressInfo).port;
+  const u = new HttpUpstreams({ logger, idleTimeoutMs: 100 });
+  t.teardown(() => u.destroy());
+  t.equal(await text(u, s.port, GET('/1')), 'ok /1');
+  t.equal(await text(u, h2Port, GET('/1', 'HTTP/2')), 'ok h2');
+  await waitFor('the idle h2c session closed', () => h2Closed === 1);
+  t.equal(await text(u, h2Port, GET('/2', 'HTTP/2')), 'ok h2');
+  t.equal(h2Accepted, 2, 'a new session after the idle one closed');
+  await waitFor('the idle keep-alive socket closed', () => s.closed() === 1);
+  t.equal(await text(u, s.port, GET('/2')), 'ok /2');
+  t.equal(s.accepted(), 2, 'a new socket after the idle one closed');
 });
