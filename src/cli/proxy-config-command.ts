@@ -1,5 +1,5 @@
 /**
- * `meshlet proxy-config workloads|services|endpoints|connections|certs|config`: what the agent on this
+ * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|config`: what the agent on this
  * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
  * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
  * SRE scans for.
@@ -30,6 +30,13 @@ const VIEWS: Readonly<Record<string, View>> = {
   services: {
     path: '/services',
     columns: [['SERVICE', 'key'], ['VIPS', 'vips'], ['PORTS', 'ports'], ['ENDPOINTS', 'endpoints']],
+  },
+  routes: {
+    path: '/routes',
+    columns: [
+      ['ROUTE', 'route'], ['KIND', 'kind'], ['PARENTS', 'parents'], ['RULES', 'rules'], ['BACKENDS', 'backends'],
+      ['ACCEPTED', 'accepted'], ['RESOLVED', 'resolvedRefs'], ['REASON', 'reason'],
+    ],
   },
   endpoints: {
     path: '/endpoints',
@@ -64,7 +71,7 @@ export interface ProxyConfigOptions extends AdminFlags {
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
   adminOptions(withUsageExits(program.command('proxy-config'), io))
-    .description("what this node's agent holds: workloads, services, endpoints (with their balancing state), connections, certs, or its config (snapshot)")
+    .description("what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, or its config (snapshot)")
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
     .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));

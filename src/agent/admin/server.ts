@@ -22,7 +22,7 @@ import { checkBearer } from './token.js';
 import { renderText } from './text.js';
 import { BodyTooLargeError, createLocalHttpServer, readBoundedBody, type LocalHttp, type LocalHttpLimits } from '../../ops/http-limits.js';
 import { listen } from '../../ops/listen.js';
-import { certsView, configDumpView, connectionsView, endpointsView, iptablesView, servicesView, workloadsView, type SourceInfo } from './views.js';
+import { certsView, configDumpView, connectionsView, endpointsView, iptablesView, routesView, servicesView, workloadsView, type SourceInfo } from './views.js';
 import { readNodeFacts } from './node-facts.js';
 
 /** Options of {@link AdminServer}. */
@@ -127,6 +127,7 @@ export class AdminServer {
       ['/workloads', get('workloads of the snapshot, local ones marked', () => ({ body: workloadsView(a) }))],
       ['/services', get('services of the snapshot', () => ({ body: servicesView(a) }))],
       ['/connections', get('live connections with their bytes and age (every worker process\'s)', async () => ({ body: await connectionsView(a) }))],
+      ['/routes', get('HTTPRoutes and GRPCRoutes in force, with their Accepted and ResolvedRefs conditions', () => ({ body: routesView(a) }))],
       ['/endpoints', get('Service endpoints with their per-request balancing state: outstanding requests, EWMA, zone (per worker process)', async () => ({ body: await endpointsView(a) }))],
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],

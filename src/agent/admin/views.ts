@@ -61,6 +61,41 @@ export function servicesView(agent: Agent): Array<Record<string, string | number
   }));
 }
 
+/**
+ * `/routes`: the HTTPRoutes and GRPCRoutes in force on this node (attached to a Service of the
+ * snapshot: the controller only sends accepted ones), with the Gateway API conditions as this
+ * agent sees them: `Accepted` True; `ResolvedRefs` True when every backend is a Service port of
+ * the snapshot, else False with reason `BackendNotFound` (requests routed there get 500).
+ */
+export function routesView(agent: Agent): Array<Record<string, string | number>> {
+  const snapshot = agent.snapshot;
+  const ports = new Set(snapshot.services.flatMap((s) => s.ports.map((p) => `${s.key}|${p.port}`)));
+  const services = new Set(snapshot.services.map((s) => s.key));
+  return (snapshot.routes ?? []).map((route) => {
+    const missing: string[] = [];
+    const backends: string[] = [];
+    for (const rule of route.rules) {
+      for (const b of rule.backendRefs) {
+        const key = `${b.namespace}/${b.name}`;
+        backends.push(`${key}${b.port === undefined ? '' : `:${b.port}`} w${b.weight}`);
+        const resolves = b.invalid === undefined && services.has(key) && (b.port === undefined || ports.has(`${key}|${b.port}`));
+        if (!resolves) missing.push(b.invalid ?? `${key}${b.port === undefined ? '' : `:${b.port}`}`);
+      }
+    }
+    return {
+      route: `${route.namespace}/${route.name}`,
+      kind: route.kind,
+      parents: route.parents.map((p) => `${p.namespace}/${p.name}${p.port === undefined ? '' : `:${p.port}`}`).join(','),
+      rules: route.rules.length,
+      backends: [...new Set(backends)].join(','),
+      accepted: 'True',
+      resolvedRefs: missing.length === 0 ? 'True' : 'False',
+      reason: missing.length === 0 ? 'ResolvedRefs' : 'BackendNotFound',
+      message: missing.length === 0 ? '' : `backends not found: ${[...new Set(missing)].join(', ')}`,
+    };
+  });
+}
+
 /** How the agent gets its snapshots, for `/config_dump` (the CLI knows; the Agent does not). */
 export interface SourceInfo {
   readonly agentVersion?: string;

@@ -129,6 +129,29 @@ t.test('proxy-config endpoints: the balancing-state table and its JSON', async (
   t.same(JSON.parse(json.stdout), []);
 });
 
+t.test('proxy-config routes: routes in force with Accepted and ResolvedRefs', async (t) => {
+  const rig = await adminRig(t);
+  const base = rig.agent.snapshot;
+  const web = { key: 'demo/web', name: 'web', namespace: 'demo', vips: ['10.96.0.10'], ports: [{ port: 80, targetPort: 8080 }], endpoints: [] };
+  const rule = (backendRefs: Array<{ name: string; namespace: string; port?: number; weight: number }>) => ({ matches: [{ path: { type: 'PathPrefix' as const, value: '/', prefix: '' }, headers: [], queryParams: [] }], filters: [], backendRefs, timeouts: {} });
+  await rig.agent.applySnapshot({
+    ...base, version: 'v2', services: [web],
+    routes: [
+      { kind: 'HTTPRoute', namespace: 'demo', name: 'good', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web', port: 80 }], rules: [rule([{ name: 'web', namespace: 'demo', port: 80, weight: 90 }])] },
+      { kind: 'HTTPRoute', namespace: 'demo', name: 'dangling', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web' }], rules: [rule([{ name: 'web', namespace: 'demo', weight: 1 }, { name: 'gone', namespace: 'demo', port: 80, weight: 1 }])] },
+    ],
+  });
+  const json = await meshlet('proxy-config', 'routes', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
+  t.equal(json.code, 0, json.stderr);
+  t.same(JSON.parse(json.stdout), [
+    { route: 'demo/good', kind: 'HTTPRoute', parents: 'demo/web:80', rules: 1, backends: 'demo/web:80 w90', accepted: 'True', resolvedRefs: 'True', reason: 'ResolvedRefs', message: '' },
+    { route: 'demo/dangling', kind: 'HTTPRoute', parents: 'demo/web', rules: 1, backends: 'demo/web w1,demo/gone:80 w1', accepted: 'True', resolvedRefs: 'False', reason: 'BackendNotFound', message: 'backends not found: demo/gone:80' },
+  ]);
+  const table = await meshlet('proxy-config', 'routes', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
+  t.match(table.stdout, /^ROUTE\s+KIND\s+PARENTS\s+RULES\s+BACKENDS\s+ACCEPTED\s+RESOLVED\s+REASON\n/);
+  t.match(table.stdout, /demo\/dangling\s+HTTPRoute\s+demo\/web\s+1\s+.*False\s+BackendNotFound/);
+});
+
 t.test('log-level: sets all or one component; bad values exit 64 and change nothing', async (t) => {
   const rig = await adminRig(t);
   const all = await meshlet('log-level', 'debug', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
@@ -156,9 +179,9 @@ t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 
   const badOut = await meshlet('proxy-config', 'certs', '-o', 'xml', '--admin', '127.0.0.1:1');
   t.equal(badOut.code, 64);
   t.match(badOut.stderr, /-o\/--output "xml": must be one of table, json, yaml/);
-  const badKind = await meshlet('proxy-config', 'routes');
+  const badKind = await meshlet('proxy-config', 'clusters');
   t.equal(badKind.code, 64);
-  t.match(badKind.stderr, /kind "routes": must be one of workloads, services, endpoints, connections, certs, config/);
+  t.match(badKind.stderr, /kind "clusters": must be one of workloads, services, routes, endpoints, connections, certs, config/);
   const unknown = await meshlet('status', '--admn', '127.0.0.1:1');
   t.equal(unknown.code, 64, 'commander usage errors exit 64 too');
   t.match(unknown.stderr, /unknown option '--admn'/);
