@@ -15,9 +15,10 @@ import { sniForIdentity } from '../src/agent/identity/sni.js';
 import type { Lab } from '../src/lab/index.js';
 import { HTTP_BODY_BYTES } from './bench-options.js';
 import { issueBenchCertificates, type BenchCertificates, type IssuedFiles } from './bench-certificates.js';
-import { CLIENT_SA, HAPROXY_TLS_PORT_OFFSET, MESHED_NAMESPACE, PLAIN_NAMESPACE, PORTS, SERVER_SA, pathTargets, spiffeId, type PathTarget } from './bench-topology.js';
+import { CLIENT_SA, HAPROXY_TLS_PORT_OFFSET, L7_PORTS, MESHED_NAMESPACE, PLAIN_NAMESPACE, PORTS, SERVER_SA, pathTargets, spiffeId, type PathTarget } from './bench-topology.js';
 import type { PathName, TlsFacts } from './bench-types.js';
 import { renderOriginConfig, renderPairConfig, type PinnedTls } from './haproxy-config.js';
+import { renderHttpPairConfig, type HttpPairPort } from './haproxy-http-config.js';
 import { startServer, tuneNamespace, type LoggedProcess } from './lab-processes.js';
 
 const TLS_PROBE = fileURLToPath(new URL('./tools/tls-probe.js', import.meta.url));
@@ -33,7 +34,7 @@ export interface BenchFixture {
   readonly targets: Readonly<Record<PathName, PathTarget>>;
   /** Proxy pids of a path, node1's first (empty for direct). */
   readonly proxyPids: Readonly<Record<PathName, readonly number[]>>;
-  readonly tls: Partial<Record<'meshlet' | 'haproxy', TlsFacts>>;
+  readonly tls: Partial<Record<'meshlet' | 'haproxy' | 'haproxy-http', TlsFacts>>;
   /** Connections one HAProxy may hold: two descriptors each under the fd limit. */
   readonly haproxyMaxConnections: number;
   readonly notes: string[];
@@ -52,7 +53,7 @@ async function startPodServers(lab: Lab, pod: string, dir: string): Promise<void
   // 1 KiB of text, newline-terminated so the body reads well in curl by hand.
   writeFileSync(body, `${'x'.repeat(HTTP_BODY_BYTES - 1)}\n`);
   const origin = join(dir, `origin-${pod}.cfg`);
-  writeFileSync(origin, renderOriginConfig({ port: PORTS.web, bodyFile: body, maxConnections: 4096 }));
+  writeFileSync(origin, renderOriginConfig({ port: PORTS.web, h2cPort: L7_PORTS.h2c, bodyFile: body, maxConnections: 4096 }));
   const log = (name: string): string => join(dir, `${name}-${pod}.log`);
   await Promise.all([
     startServer(lab, pod, 'iperf3', PORTS.iperf, 'iperf3', ['-s', '-p', String(PORTS.iperf)], log('iperf3')),
@@ -106,6 +107,37 @@ async function startPair(lab: Lab, dir: string, certs: BenchCertificates, tls: P
   return procs;
 }
 
+/** The HTTP pair's ports: node1 fronts on the L7 Service port numbers, node2 takes TLS 20,000 above. */
+const HTTP_PAIR_PORTS: readonly HttpPairPort[] = [
+  { name: 'http', frontPort: L7_PORTS.http, tlsPort: L7_PORTS.http + HAPROXY_TLS_PORT_OFFSET, serverPort: PORTS.web, protocol: 'http1' },
+  { name: 'http2', frontPort: L7_PORTS.http2, tlsPort: L7_PORTS.http2 + HAPROXY_TLS_PORT_OFFSET, serverPort: L7_PORTS.h2c, protocol: 'h2c' },
+];
+
+/** The HAProxy HTTP pair (mode http, per-request balancing, HTTP/2 over mTLS between the two). */
+async function startHttpPair(lab: Lab, dir: string, certs: BenchCertificates, tls: PinnedTls, opts: FixtureOptions, maxConnections: number): Promise<LoggedProcess[]> {
+  const common = {
+    threads: opts.haproxyThreads,
+    maxConnections,
+    tls,
+    ports: HTTP_PAIR_PORTS,
+    frontAddress: lab.nodeAddress('node1'),
+    backAddress: lab.nodeAddress('node2'),
+    serverAddresses: [lab.podAddress('pserver')],
+    caFile: certs.caFile,
+  };
+  const sides = [
+    { node: 'node1', role: 'client-side' as const, cert: certs.issued['front'], port: L7_PORTS.http },
+    { node: 'node2', role: 'server-side' as const, cert: certs.issued['back'], port: L7_PORTS.http + HAPROXY_TLS_PORT_OFFSET },
+  ];
+  const procs: LoggedProcess[] = [];
+  for (const side of sides) {
+    const cfg = join(dir, `haproxy-http-${side.node}.cfg`);
+    writeFileSync(cfg, renderHttpPairConfig({ ...common, role: side.role, certKeyFile: side.cert?.combinedFile ?? '' }));
+    procs.push(await startServer(lab, side.node, `haproxy http ${side.role}`, side.port, 'haproxy', ['-db', '-f', cfg], join(dir, `haproxy-http-${side.node}.log`)));
+  }
+  return procs;
+}
+
 /**
  * Prepares the lab for the scenarios of `opts.paths`. The meshlet tunnel is probed first; the
  * HAProxy pair is then pinned to what it negotiated and probed in turn. A mismatch or a failed
@@ -116,7 +148,7 @@ export async function prepareFixture(lab: Lab, opts: FixtureOptions): Promise<Be
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
   for (const member of ['mclient', 'pclient', 'node1', 'node2']) await tuneNamespace(lab, member);
-  const serverPods = new Set(opts.paths.map((p) => (p === 'meshlet' ? 'mserver' : 'pserver')));
+  const serverPods = new Set(opts.paths.map((p) => (p === 'meshlet' || p === 'meshlet-l7' ? 'mserver' : 'pserver')));
   for (const pod of serverPods) await startPodServers(lab, pod, dir);
 
   const certs = await issueBenchCertificates(lab.paths.stateDir, join(dir, 'certs'), {
@@ -144,12 +176,19 @@ export async function prepareFixture(lab: Lab, opts: FixtureOptions): Promise<Be
       notes.push(`TLS differs between the paths: meshlet ${JSON.stringify(tls.meshlet)}, HAProxy ${JSON.stringify(tls.haproxy)}`);
     }
   }
+  let httpPair: LoggedProcess[] = [];
+  if (opts.paths.includes('haproxy-http')) {
+    httpPair = await startHttpPair(lab, dir, certs, pinned, opts, haproxyMaxConnections);
+    const hp = await probeTls(lab, 'node1', lab.nodeAddress('node2'), L7_PORTS.http + HAPROXY_TLS_PORT_OFFSET, certs.issued['front'] as IssuedFiles, certs.caFile, '', 'h2');
+    if (hp.facts !== undefined) tls['haproxy-http'] = hp.facts;
+    else notes.push(`could not probe the HAProxy HTTP pair's TLS: ${hp.error}`);
+  }
   const agentPids = ['node1', 'node2'].map((n) => lab.agentPid(n)).filter((p): p is number => p !== undefined);
   return {
     lab,
     workDir: dir,
     targets: pathTargets(lab),
-    proxyPids: { direct: [], meshlet: agentPids, haproxy: pair.map((p) => p.pid) },
+    proxyPids: { direct: [], meshlet: agentPids, haproxy: pair.map((p) => p.pid), 'meshlet-l7': agentPids, 'haproxy-http': httpPair.map((p) => p.pid) },
     tls,
     haproxyMaxConnections,
     notes,

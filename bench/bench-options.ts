@@ -39,7 +39,7 @@ export interface BenchOptions {
 }
 
 /** Every scenario's id, as `--only` takes them. */
-export const SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'idle-memory'];
+export const SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', 'idle-memory'];
 
 /** Connections of the HTTP/1.1 scenario, as the issue asks. */
 export const HTTP_CONNECTIONS = 64;
@@ -49,6 +49,14 @@ export const CONNECT_CONCURRENCY = 16;
 export const LATENCY_MESSAGE_BYTES = 1024;
 /** Body of the HTTP origin's answer: 1 KiB, the same size as a latency message. */
 export const HTTP_BODY_BYTES = 1024;
+/** Request rate of the L7 fixed-rate latency scenario: 1,000/s, like the L4 latency scenario's lower rate. */
+export const L7_FIXED_RATE = 1_000;
+/**
+ * Connections of the fixed-rate scenario: 10 at 100/s each. h2load paces each connection on
+ * its own timer and an HTTP/1.1 connection has one request out at a time, so more connections
+ * hide less of a stall; 10 keeps the load generator's own CPU small on 2 cores.
+ */
+export const L7_FIXED_CONNECTIONS = 10;
 
 /**
  * Per mode. `full` takes about ten minutes on 2 cores; `quick` under two; `smoke` (CI) under

@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultAgentCommand, withLab, type AgentContext, type Lab } from '../src/lab/index.js';
 import type { AgentCommand } from '../src/lab/index.js';
-import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
+import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
 import { prepareFixture, type BenchFixture } from './bench-fixture.js';
 import { benchTopology } from './bench-topology.js';
 import { ALL_PATHS, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
+import { scenarioPaths } from './summary.js';
 import { runIdleMemory, startRssByPath } from './idle-memory.js';
 import { loadRunnerFor, type LoadOutcome } from './load-runs.js';
 import { ProcessMeter } from './proc-stats.js';
@@ -78,7 +79,7 @@ async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: re
       // The smoke mode checks the plumbing: no SCHED_IDLE client that a busy machine starves.
       const runner = loadRunnerFor(spec.id, { idleScheduling: options.mode !== 'smoke' });
       if (runner === undefined) continue;
-      for (const path of paths) {
+      for (const path of scenarioPaths(spec, paths)) {
         if (signal.aborted) return runs;
         const started = Date.now();
         const out = await measure(fixture, path, (pids) => runner(fixture.lab, fixture.targets[path], pids, options.runSeconds));
@@ -92,7 +93,8 @@ async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: re
 
 async function idleRuns(input: RunBenchInput, fixture: BenchFixture, paths: readonly PathName[], startRss: Record<string, number[]>): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
-  for (const path of paths.filter((p) => fixture.targets[p].proxied)) {
+  // The memory scenario is an L4 one: meshlet (at rest the same agents as meshlet L7) and the TCP pair.
+  for (const path of scenarioPaths({}, paths).filter((p) => fixture.targets[p].proxied)) {
     // Two descriptors per connection in each HAProxy (client and server side) against one in an agent.
     const count = path === 'haproxy' ? Math.min(input.options.idleConnections, fixture.haproxyMaxConnections - 100) : input.options.idleConnections;
     const started = Date.now();
@@ -122,7 +124,11 @@ async function stopAgentsForProfiles(lab: Lab, dir: string): Promise<RunBenchOut
 /** Runs the benchmark and returns its raw results (and profile files, when profiled). */
 export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const { options } = input;
-  const paths: readonly PathName[] = options.profile ? ['meshlet'] : ALL_PATHS;
+  const only = options.only;
+  const specs = scenarioSpecs(options).filter((s) => only === undefined || only.includes(s.id));
+  // Only the paths the chosen scenarios use (no HAProxy pair started for L7 scenarios alone).
+  const used = new Set(specs.flatMap((s) => scenarioPaths(s, ALL_PATHS)));
+  const paths: readonly PathName[] = ALL_PATHS.filter((p) => used.has(p) && (!options.profile || p === 'meshlet' || p === 'meshlet-l7'));
   const startedAt = new Date().toISOString();
   const loadStart = loadavg()[0] ?? 0;
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
@@ -131,8 +137,6 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
     input.progress(`lab ${lab.name} up; preparing servers, certificates and the HAProxy pair`);
     const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger });
     const startRss = startRssByPath(fixture);
-    const only = options.only;
-    const specs = scenarioSpecs(options).filter((s) => only === undefined || only.includes(s.id));
     const runs = await loadRounds(input, fixture, specs, paths, signal);
     if (specs.some((s) => s.id === 'idle-memory')) runs.set('idle-memory', await idleRuns(input, fixture, paths, startRss));
     const profileFiles = input.profileDir === undefined ? [] : await stopAgentsForProfiles(lab, input.profileDir);
@@ -154,6 +158,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
           'latency message bytes': LATENCY_MESSAGE_BYTES,
           'HTTP connections': HTTP_CONNECTIONS,
           'HTTP body bytes': HTTP_BODY_BYTES,
+          ...(specs.some((s) => s.id.startsWith('l7-')) ? { 'L7 fixed rate': `${L7_FIXED_RATE}/s over ${L7_FIXED_CONNECTIONS} connections` } : {}),
           'connect-rate loops': CONNECT_CONCURRENCY,
           'idle connections': options.idleConnections,
           'HAProxy threads': options.haproxyThreads,

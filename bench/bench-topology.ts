@@ -1,6 +1,7 @@
 /**
  * The bench lab: two nodes; on node1 a meshed and a plain client pod, on node2 a meshed and a
- * plain server pod, and the three paths between them. Every server pod runs the same servers
+ * plain server pod, and the paths between them (the L7 scenarios add meshlet L7 and the
+ * HAProxy HTTP pair, see {@link L7_PORTS}). Every server pod runs the same servers
  * on the same ports, so a load generator changes nothing but its target between paths.
  *
  * ```
@@ -23,9 +24,9 @@ export const PORTS = {
   /** sockperf server (TCP echo of 1 KiB messages) */
   sockperf: 11111,
   /**
-   * HAProxy answering HTTP/1.1 with a fixed body. The Service port is named `web`, not
-   * `http`: a port named `http*` would be handled at L7 once meshlet has L7, and this
-   * comparison is L4 against HAProxy in TCP mode.
+   * HAProxy answering HTTP/1.1 with a fixed body. The Service port is named `web` and declared
+   * `appProtocol: tcp` (as every port here): the agent neither sniffs nor parses it, so this
+   * comparison stays L4 against HAProxy in TCP mode.
    */
   web: 8080,
   /** conn-holder: accepts and keeps idle connections */
@@ -40,6 +41,25 @@ export type ServerPort = keyof typeof PORTS;
  * 28080, 29000, all below the ephemeral range so they never clash with outgoing connections.
  */
 export const HAPROXY_TLS_PORT_OFFSET = 20_000;
+
+/**
+ * Ports of the L7 scenarios. The origin also answers h2c (HTTP/2 prior knowledge) on `h2c`.
+ * The Service declares each origin twice: opaque (`web`, `h2c`: `appProtocol: tcp`, the
+ * meshlet L4 path) and HTTP (`http` -> web, `http2` -> h2c: the meshlet L7 path), so one
+ * lab, one pair of agents and one origin serve both meshlet columns. The HAProxy HTTP pair's
+ * node1 listens on the `http` and `http2` port numbers (the TCP pair has the others).
+ */
+export const L7_PORTS = {
+  /** h2c origin in the server pods, Service port declared `tcp`. */
+  h2c: 8082,
+  /** Service port `appProtocol: http`, target the HTTP/1.1 origin. */
+  http: 8081,
+  /** Service port `appProtocol: http2`, target the h2c origin. */
+  http2: 8083,
+} as const;
+
+/** HTTP version a load generator speaks in the L7 scenarios. */
+export type HttpVersion = 'http1' | 'h2c';
 
 export const MESHED_NAMESPACE = 'bench';
 export const PLAIN_NAMESPACE = 'plain';
@@ -67,7 +87,12 @@ export function benchTopology(name: string): LabTopology {
         name: SERVICE_NAME,
         namespace: MESHED_NAMESPACE,
         selector: { app: 'server' },
-        ports: Object.entries(PORTS).map(([portName, port]) => ({ name: portName, port })),
+        ports: [
+          ...Object.entries(PORTS).map(([portName, port]) => ({ name: portName, port, appProtocol: 'tcp' })),
+          { name: 'h2c', port: L7_PORTS.h2c, appProtocol: 'tcp' },
+          { name: 'http', port: L7_PORTS.http, targetPort: PORTS.web, appProtocol: 'http' },
+          { name: 'http2', port: L7_PORTS.http2, targetPort: L7_PORTS.h2c, appProtocol: 'http2' },
+        ],
       },
     ],
   };
@@ -86,15 +111,35 @@ export interface PathTarget {
 }
 
 /**
- * The three paths. meshlet dials the Service VIP, as a workload would; the agent resolves it
- * to the server pod. HAProxy's client dials the node1 proxy's own address.
+ * The paths. meshlet dials the Service VIP, as a workload would; the agent resolves it to the
+ * server pod. HAProxy's client dials the node1 proxy's own address.
  */
 export function pathTargets(lab: Lab): Readonly<Record<PathName, PathTarget>> {
+  const vip = lab.serviceVip(MESHED_NAMESPACE, SERVICE_NAME);
   return {
     direct: { path: 'direct', clientPod: 'pclient', host: lab.podAddress('pserver'), serverPod: 'pserver', proxied: false },
-    meshlet: { path: 'meshlet', clientPod: 'mclient', host: lab.serviceVip(MESHED_NAMESPACE, SERVICE_NAME), serverPod: 'mserver', proxied: true },
+    meshlet: { path: 'meshlet', clientPod: 'mclient', host: vip, serverPod: 'mserver', proxied: true },
     haproxy: { path: 'haproxy', clientPod: 'pclient', host: lab.nodeAddress('node1'), serverPod: 'pserver', proxied: true },
+    'meshlet-l7': { path: 'meshlet-l7', clientPod: 'mclient', host: vip, serverPod: 'mserver', proxied: true },
+    'haproxy-http': { path: 'haproxy-http', clientPod: 'pclient', host: lab.nodeAddress('node1'), serverPod: 'pserver', proxied: true },
   };
+}
+
+/**
+ * The port an L7 scenario's client dials on a path: the origin itself (direct), the Service
+ * port declared opaque (meshlet L4) or HTTP (meshlet L7), the HTTP pair's front (HAProxy).
+ */
+export function httpPort(path: PathName, version: HttpVersion): number {
+  const h1 = version === 'http1';
+  switch (path) {
+    case 'direct':
+    case 'meshlet':
+    case 'haproxy':
+      return h1 ? PORTS.web : L7_PORTS.h2c;
+    case 'meshlet-l7':
+    case 'haproxy-http':
+      return h1 ? L7_PORTS.http : L7_PORTS.http2;
+  }
 }
 
 /** SPIFFE ID of a service account in a namespace (trust domain `cluster.local`). */

@@ -6,18 +6,39 @@
  * @module
  */
 
-/** The three ways a client reaches a server in the bench lab. */
-export type PathName = 'direct' | 'meshlet' | 'haproxy';
+/**
+ * The ways a client reaches a server in the bench lab: `meshlet` is the agents at L4 (Service
+ * ports declared `appProtocol: tcp`), `meshlet-l7` the agents at L7 (ports declared `http` /
+ * `http2`), `haproxy` the TCP-mode pair, `haproxy-http` the HTTP-mode pair.
+ */
+export type PathName = 'direct' | 'meshlet' | 'haproxy' | 'meshlet-l7' | 'haproxy-http';
 
 /** Every path, in the order a round runs them (A B C A B C ...). */
-export const ALL_PATHS: readonly PathName[] = ['direct', 'meshlet', 'haproxy'];
+export const ALL_PATHS: readonly PathName[] = ['direct', 'meshlet', 'haproxy', 'meshlet-l7', 'haproxy-http'];
+
+/** The paths of the L4 scenarios (a scenario without its own `paths` runs on these). */
+export const L4_PATHS: readonly PathName[] = ['direct', 'meshlet', 'haproxy'];
+
+/** The paths of the L7 scenarios, side by side: no proxy, meshlet L4, meshlet L7, HAProxy in HTTP mode. */
+export const L7_PATHS: readonly PathName[] = ['direct', 'meshlet', 'meshlet-l7', 'haproxy-http'];
 
 /** How a path is named in tables. */
 export const PATH_LABELS: Readonly<Record<PathName, string>> = {
   direct: 'direct',
   meshlet: 'meshlet',
   haproxy: 'HAProxy pair',
+  'meshlet-l7': 'meshlet L7',
+  'haproxy-http': 'HAProxy HTTP pair',
 };
+
+/** Which path a scenario's ratio columns and checks of the bar compare with which. */
+export interface Comparison {
+  readonly subject: PathName;
+  readonly peer: PathName;
+}
+
+/** The L4 scenarios' comparison: meshlet against the TCP pair. */
+export const L4_COMPARISON: Comparison = { subject: 'meshlet', peer: 'haproxy' };
 
 /** One figure a scenario reports (a row of its table). */
 export interface MetricSpec {
@@ -53,6 +74,12 @@ export interface ScenarioResult {
   readonly runs: readonly RunRecord[];
   /** Paths this scenario does not apply to, with the reason (the direct path has no proxy). */
   readonly notApplicable: Readonly<Partial<Record<PathName, string>>>;
+  /** The paths it runs on, in table order; absent (results before the L7 scenarios): the run's {@link L4_PATHS}. */
+  readonly paths?: readonly PathName[];
+  /** What its ratios compare; absent: {@link L4_COMPARISON}. */
+  readonly compare?: Comparison;
+  /** Column names that differ from {@link PATH_LABELS} in this scenario's table. */
+  readonly labels?: Readonly<Partial<Record<PathName, string>>>;
 }
 
 /** What a TLS handshake negotiated. */
@@ -73,6 +100,8 @@ export interface MachineFacts {
   readonly iperf3: string;
   readonly sockperf: string;
   readonly wrk: string;
+  /** Absent in results from before the L7 scenarios. */
+  readonly h2load?: string;
   readonly fdLimit: number;
 }
 
@@ -111,7 +140,7 @@ export interface BenchResults {
   readonly loadAverage: { readonly start: number; readonly end: number };
   readonly paths: readonly PathName[];
   readonly parameters: Readonly<Record<string, number | string | boolean>>;
-  readonly tls: Readonly<Partial<Record<'meshlet' | 'haproxy', TlsFacts>>>;
+  readonly tls: Readonly<Partial<Record<'meshlet' | 'haproxy' | 'haproxy-http', TlsFacts>>>;
   readonly notes: readonly string[];
   readonly scenarios: readonly ScenarioResult[];
   readonly cpuProfiles?: readonly ProfileSummary[];

@@ -10,9 +10,9 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { MeshletError } from '../src/mesh/errors.js';
-import { PATH_LABELS, type BenchResults, type PathName } from './bench-types.js';
+import type { BenchResults, PathName } from './bench-types.js';
 import { formatNumber } from './report-markdown.js';
-import { metricStat } from './summary.js';
+import { metricStat, pathLabel, scenarioPaths } from './summary.js';
 
 const PANEL_W = 300;
 const PANEL_H = 150;
@@ -20,7 +20,7 @@ const COLS = 4;
 const TOP = 70;
 const BAR_H = 22;
 const LABEL_W = 92;
-const COLORS: Readonly<Record<PathName, string>> = { direct: '#8a8f98', meshlet: '#2f6fde', haproxy: '#e07b24' };
+const COLORS: Readonly<Record<PathName, string>> = { direct: '#8a8f98', meshlet: '#2f6fde', haproxy: '#e07b24', 'meshlet-l7': '#16388a', 'haproxy-http': '#a34f0c' };
 
 /** A panel: one metric of one scenario. */
 interface Panel {
@@ -48,6 +48,10 @@ function panelsFor(r: BenchResults): Panel[] {
     { scenario: 'connect-rate', metric: 'connPerSec', title: 'Connection setup rate', sub: higher('connections/s') },
     { scenario: 'http-rps', metric: 'rps', title: 'HTTP/1.1, 64 connections', sub: higher('requests/s') },
     { scenario: 'http-rps', metric: 'cpuPer1k', title: 'Proxy CPU per 1,000 requests', sub: lower('s') },
+    { scenario: 'l7-h1-rps', metric: 'rps', title: 'L7 HTTP/1.1, 64 connections', sub: higher('requests/s') },
+    { scenario: 'l7-h2-rps', metric: 'rps', title: 'L7 h2c, 64 connections', sub: higher('requests/s') },
+    { scenario: 'l7-h1-rps', metric: 'cpuPer1k', title: 'L7 proxy CPU per 1,000 requests', sub: lower('s') },
+    { scenario: 'l7-latency-1000', metric: 'p50Us', title: 'L7 p50 at 1,000 requests/s', sub: lower('µs') },
     { scenario: 'idle-memory', metric: 'perConnKiB', title: 'Proxy memory per idle connection', sub: lower('KiB') },
   ];
   return candidates.filter((p) => r.scenarios.some((s) => s.id === p.scenario));
@@ -65,7 +69,7 @@ function panelSvg(r: BenchResults, panel: Panel, x: number, y: number): string {
     `<text x="${x}" y="${y + 26}" font-size="10" fill="#555">${esc(panel.sub)}</text>`,
   ];
   if (s === undefined || spec === undefined) return parts.join('');
-  const paths = r.paths.filter((p) => s.notApplicable[p] === undefined && !(spec.proxyOnly === true && p === 'direct'));
+  const paths = scenarioPaths(s, r.paths).filter((p) => s.notApplicable[p] === undefined && !(spec.proxyOnly === true && p === 'direct'));
   const stats = paths.map((p) => ({ p, st: metricStat(s, spec.key, p) }));
   // Scaled to the largest median, so one wild round cannot flatten the bars; whiskers past
   // the edge are clipped there (the report's tables have every range).
@@ -75,7 +79,7 @@ function panelSvg(r: BenchResults, panel: Panel, x: number, y: number): string {
   const at = (v: number): number => x0 + Math.min(1.08, v / top) * width;
   stats.forEach(({ p, st }, i) => {
     const by = y + 36 + i * (BAR_H + 8);
-    parts.push(`<text x="${x}" y="${by + 15}" font-size="11">${esc(PATH_LABELS[p])}</text>`);
+    parts.push(`<text x="${x}" y="${by + 15}" font-size="11">${esc(pathLabel(s, p))}</text>`);
     if (st === undefined) {
       parts.push(`<text x="${x0}" y="${by + 15}" font-size="11" fill="#b00">failed</text>`);
       return;

@@ -52,7 +52,8 @@ export interface PairConfigInput {
   readonly caFile: string;
 }
 
-function globalSection(threads: number, maxConnections: number, tls: PinnedTls | undefined): string[] {
+/** The `global` section: threads, connection cap, logging to stdout and, for the pair, the pinned TLS. */
+export function globalSection(threads: number, maxConnections: number, tls: PinnedTls | undefined): string[] {
   const lines = [
     'global',
     `  nbthread ${threads}`,
@@ -97,14 +98,16 @@ export function renderPairConfig(input: PairConfigInput): string {
 /** Inputs of {@link renderOriginConfig}. */
 export interface OriginConfigInput {
   readonly port: number;
+  /** A second port speaking HTTP/2 with prior knowledge (h2c), for the L7 scenarios' h2load. */
+  readonly h2cPort?: number;
   /** File whose content is every answer's body. */
   readonly bodyFile: string;
   readonly maxConnections: number;
 }
 
 /**
- * HAProxy as an HTTP/1.1 origin: one thread, keep-alive, every request answered 200 with the
- * body file; `Connection: close` requests get the answer and a close.
+ * HAProxy as an HTTP/1.1 origin (and h2c on `h2cPort`): one thread, keep-alive, every request
+ * answered 200 with the body file; `Connection: close` requests get the answer and a close.
  */
 export function renderOriginConfig(input: OriginConfigInput): string {
   return `${[
@@ -120,6 +123,7 @@ export function renderOriginConfig(input: OriginConfigInput): string {
     '',
     'frontend origin',
     `  bind :${input.port}`,
+    ...(input.h2cPort === undefined ? [] : [`  bind :${input.h2cPort} proto h2`]),
     `  http-request return status 200 content-type text/plain file ${input.bodyFile}`,
   ].join('\n')}\n`;
 }

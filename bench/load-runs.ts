@@ -6,13 +6,14 @@
  * @module
  */
 
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, type Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
-import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, LATENCY_MESSAGE_BYTES } from './bench-options.js';
-import { PORTS, type PathTarget } from './bench-topology.js';
+import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES } from './bench-options.js';
+import { PORTS, httpPort, type PathTarget } from './bench-topology.js';
 import { ProcessMeter } from './proc-stats.js';
-import { parseIperfJson, parseSockperf, parseWrkReport } from './tool-parsers.js';
+import { parseH2load, parseH2loadLog, parseIperfJson, parseSockperf, parseWrkReport } from './tool-parsers.js';
 
 /** The wrk script that prints a JSON summary (read from the source tree). */
 const WRK_SCRIPT = join(REPO_ROOT, 'bench/wrk-report.lua');
@@ -93,12 +94,12 @@ export function latencyRunner(rate: number, idleScheduling = true): LoadRunner {
   };
 }
 
-function wrkRunner(connections: number, close: boolean, rateKey: string): LoadRunner {
+function wrkRunner(connections: number, close: boolean, rateKey: string, port: (t: PathTarget) => number = () => PORTS.web): LoadRunner {
   return async (lab, target, pids, seconds) => {
     const meter = new ProcessMeter(pids);
     const args = ['-t', WRK_THREADS, '-c', String(connections), '-d', `${seconds}s`, '--timeout', WRK_TIMEOUT, '-s', WRK_SCRIPT];
     if (close) args.push('-H', 'Connection: close');
-    args.push(`http://${target.host}:${PORTS.web}/`);
+    args.push(`http://${target.host}:${port(target)}/`);
     const r = parseWrkReport(await tool(lab, target, 'wrk', args, seconds));
     const proxy = proxyFigures(meter, pids);
     const values: Record<string, number> = { [rateKey]: r.requests / r.seconds };
@@ -121,6 +122,59 @@ export const connectRateRunner: LoadRunner = wrkRunner(CONNECT_CONCURRENCY, true
 /** HTTP/1.1 keep-alive requests per second. */
 export const httpRunner: LoadRunner = wrkRunner(HTTP_CONNECTIONS, false, 'rps');
 
+/** L7, HTTP/1.1 keep-alive requests per second: wrk on the path's HTTP port. */
+export const l7H1Runner: LoadRunner = wrkRunner(HTTP_CONNECTIONS, false, 'rps', (t) => httpPort(t.path, 'http1'));
+
+let h2loadLogs = 0;
+
+/**
+ * Runs h2load in the client pod with a per-request log (the lab's directory: the pod shares
+ * the host's filesystem), returns its summary and the log's percentiles, and removes the log.
+ */
+async function h2load(lab: Lab, target: PathTarget, args: readonly string[], url: string, seconds: number): Promise<{ summary: ReturnType<typeof parseH2load>; times: ReturnType<typeof parseH2loadLog> }> {
+  h2loadLogs += 1;
+  const log = join(lab.dir, 'bench', `h2load-${target.path}-${process.pid}-${h2loadLogs}.log`);
+  try {
+    // -D ends the run by itself; tool() kills it TOOL_SLACK_MS later if it does not.
+    const out = await tool(lab, target, 'h2load', [...args, '-D', String(seconds), `--log-file=${log}`, url], seconds);
+    return { summary: parseH2load(out), times: parseH2loadLog(readFileSync(log, 'utf8')) };
+  } finally {
+    rmSync(log, { force: true });
+  }
+}
+
+/** L7, h2c requests per second: h2load with 64 connections of one stream each (64 requests in flight, as wrk). */
+export const l7H2Runner: LoadRunner = async (lab, target, pids, seconds) => {
+  const meter = new ProcessMeter(pids);
+  const url = `http://${target.host}:${httpPort(target.path, 'h2c')}/`;
+  const { summary, times } = await h2load(lab, target, ['-t', WRK_THREADS, '-c', String(HTTP_CONNECTIONS), '-m', '1'], url, seconds);
+  const proxy = proxyFigures(meter, pids);
+  if (summary.done === 0) return { values: {}, error: 'h2load completed no request' };
+  const values: Record<string, number> = { rps: summary.rps, p50Ms: times.p50Us / 1000, p99Ms: times.p99Us / 1000 };
+  if (proxy.peakRssMiB !== undefined) {
+    values['cpuPer1k'] = proxy.cpuS / (summary.done / 1000);
+    values['peakRssMiB'] = proxy.peakRssMiB;
+  }
+  return summary.errors > 0 ? { values, error: `${summary.errors} errors in ${summary.done} requests (${summary.counts})` } : { values };
+};
+
+/**
+ * L7, HTTP/1.1 at a fixed rate: h2load `--h1 --rps`, each connection on its own timer; the
+ * percentiles of every request's time, and whether the rate was kept.
+ */
+export const l7FixedRateRunner: LoadRunner = async (lab, target, pids, seconds) => {
+  const meter = new ProcessMeter(pids);
+  const perConnection = L7_FIXED_RATE / L7_FIXED_CONNECTIONS;
+  const url = `http://${target.host}:${httpPort(target.path, 'http1')}/`;
+  const { summary, times } = await h2load(lab, target, ['--h1', '-t', '1', '-c', String(L7_FIXED_CONNECTIONS), `--rps=${perConnection}`], url, seconds);
+  const values: Record<string, number> = { p50Us: times.p50Us, p90Us: times.p90Us, p99Us: times.p99Us };
+  if (pids.length > 0 && summary.done > 0) values['cpuPer1k'] = meter.cpuSince() / (summary.done / 1000);
+  const problems: string[] = [];
+  if (summary.errors > 0) problems.push(`${summary.errors} errors in ${summary.done} requests (${summary.counts})`);
+  if (summary.rps < L7_FIXED_RATE * MIN_RATE_SHARE) problems.push(`h2load kept ${Math.round(summary.rps)}/s of the ${L7_FIXED_RATE}/s asked`);
+  return problems.length > 0 ? { values, error: problems.join('; ') } : { values };
+};
+
 /** How the runners run their tools. */
 export interface LoadRunnerOptions {
   /** Run the latency client under SCHED_IDLE (see {@link latencyRunner}); default true. */
@@ -135,5 +189,8 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   if (lat?.[1] !== undefined) return latencyRunner(Number(lat[1]), opts.idleScheduling ?? true);
   if (id === 'connect-rate') return connectRateRunner;
   if (id === 'http-rps') return httpRunner;
+  if (id === 'l7-h1-rps') return l7H1Runner;
+  if (id === 'l7-h2-rps') return l7H2Runner;
+  if (id === `l7-latency-${L7_FIXED_RATE}`) return l7FixedRateRunner;
   return undefined;
 }

@@ -32,6 +32,7 @@ export function machineFacts(): MachineFacts {
   const iperf = /iperf (\S+)/.exec(firstLine('iperf3', ['--version'], /iperf/));
   const sockperf = /version (\S+)/.exec(firstLine('sockperf', ['--version'], /version/));
   const wrk = /wrk (\S+)/.exec(firstLine('wrk', ['--version'], /wrk/));
+  const h2load = /nghttp2\/(\S+)/.exec(firstLine('h2load', ['--version'], /nghttp2/));
   return {
     cores: list.length,
     cpuModel: list[0]?.model.trim() ?? 'unknown',
@@ -42,6 +43,7 @@ export function machineFacts(): MachineFacts {
     iperf3: iperf?.[1] ?? 'not installed',
     sockperf: sockperf?.[1] ?? 'not installed',
     wrk: wrk?.[1] ?? 'not installed',
+    h2load: h2load?.[1] ?? 'not installed',
     fdLimit: hardFdLimit(),
   };
 }

@@ -35,6 +35,7 @@ const REQUIRED_TOOLS: Readonly<Record<string, string>> = {
   iperf3: 'iperf3',
   sockperf: 'sockperf',
   wrk: 'wrk',
+  h2load: 'nghttp2-client',
   'rsvg-convert': 'librsvg2-bin',
   chrt: 'util-linux',
 };

@@ -6,7 +6,7 @@
  */
 
 import { PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
-import { metricStat, ratio, verdicts, type Stat } from './summary.js';
+import { comparisonOf, metricStat, pathLabel, ratio, scenarioPaths, verdicts, type Stat } from './summary.js';
 
 /** A number with a fixed count of decimals and thousands separators. */
 export function formatNumber(n: number, digits: number): string {
@@ -23,12 +23,15 @@ function ratioCell(r: number | undefined): string {
   return r === undefined ? '—' : `${formatNumber(r, 2)}x`;
 }
 
-/** The markdown table of one scenario. */
-export function scenarioTable(s: ScenarioResult, paths: readonly PathName[]): string {
-  const cols = paths.map((p) => PATH_LABELS[p]);
-  const vsDirect = paths.includes('meshlet') && paths.includes('direct');
-  const vsHaproxy = paths.includes('meshlet') && paths.includes('haproxy');
-  const head = ['metric', ...cols, ...(vsDirect ? ['meshlet/direct'] : []), ...(vsHaproxy ? ['meshlet/HAProxy'] : [])];
+/** The markdown table of one scenario, over the paths of it that the run ran (`runPaths`). */
+export function scenarioTable(s: ScenarioResult, runPaths: readonly PathName[]): string {
+  const paths = scenarioPaths(s, runPaths);
+  const { subject, peer } = comparisonOf(s);
+  const cols = paths.map((p) => pathLabel(s, p));
+  const vsDirect = paths.includes(subject) && paths.includes('direct');
+  const vsHaproxy = paths.includes(subject) && paths.includes(peer);
+  const short = (p: PathName): string => (p === 'haproxy' ? 'HAProxy' : pathLabel(s, p));
+  const head = ['metric', ...cols, ...(vsDirect ? [`${short(subject)}/direct`] : []), ...(vsHaproxy ? [`${short(subject)}/${short(peer)}`] : [])];
   const rows = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const m of s.metrics) {
     const stats = new Map(paths.map((p) => [p, metricStat(s, m.key, p)]));
@@ -38,8 +41,8 @@ export function scenarioTable(s: ScenarioResult, paths: readonly PathName[]): st
       return cell(stats.get(p), m);
     });
     const ratios = [
-      ...(vsDirect ? [m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get('meshlet'), stats.get('direct')))] : []),
-      ...(vsHaproxy ? [ratioCell(ratio(stats.get('meshlet'), stats.get('haproxy')))] : []),
+      ...(vsDirect ? [m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get(subject), stats.get('direct')))] : []),
+      ...(vsHaproxy ? [ratioCell(ratio(stats.get(subject), stats.get(peer)))] : []),
     ];
     rows.push(`| ${m.label}${m.unit === '' ? '' : ` (${m.unit})`} | ${[...values, ...ratios].join(' | ')} |`);
   }
@@ -58,7 +61,7 @@ function machineTable(r: BenchResults): string {
     ['kernel', m.kernel],
     ['Node.js', m.node],
     ['HAProxy', m.haproxy],
-    ['iperf3 / sockperf / wrk', `${m.iperf3} / ${m.sockperf} / ${m.wrk}`],
+    ['iperf3 / sockperf / wrk / h2load', `${m.iperf3} / ${m.sockperf} / ${m.wrk} / ${m.h2load ?? 'not recorded'}`],
     ['open files limit', String(m.fdLimit)],
     ['load average (1 min), start / end', `${formatNumber(r.loadAverage.start, 2)} / ${formatNumber(r.loadAverage.end, 2)} (includes the bench's own processes; far above ${m.cores} means other work competed for the cores)`],
   ];
@@ -67,7 +70,8 @@ function machineTable(r: BenchResults): string {
 
 function tlsLine(r: BenchResults): string {
   const t = (x: { protocol: string; cipher: string; group: string } | undefined): string => (x === undefined ? 'not probed' : `${x.protocol}, ${x.cipher}, ${x.group}`);
-  return `- TLS negotiated (checked with a handshake against each): meshlet tunnel ${t(r.tls.meshlet)}; HAProxy pair ${t(r.tls.haproxy)}.`;
+  const http = r.paths.includes('haproxy-http') ? `; HAProxy HTTP pair ${t(r.tls['haproxy-http'])}` : '';
+  return `- TLS negotiated (checked with a handshake against each): meshlet tunnel ${t(r.tls.meshlet)}; HAProxy pair ${t(r.tls.haproxy)}${http}.`;
 }
 
 function barSection(r: BenchResults): string[] {
@@ -77,7 +81,7 @@ function barSection(r: BenchResults): string[] {
   const lines = [
     '## The bar',
     '',
-    `meshlet meets ${met} of ${vs.length} checks: throughput >= 1.0x HAProxy, added latency over direct <= 1.0x HAProxy's, CPU per 1,000 requests <= 1.0x HAProxy's (medians).`,
+    `meshlet meets ${met} of ${vs.length} checks: throughput >= 1.0x HAProxy, added latency over direct <= 1.0x HAProxy's, CPU per 1,000 requests <= 1.0x HAProxy's (medians; L4 scenarios against the TCP pair, L7 ones meshlet L7 against the HTTP pair).`,
     '',
     '| check | result | figures |',
     '|---|---|---|',
@@ -102,7 +106,7 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
     '',
     '## Setup',
     '',
-    '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection.',
+    '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection. L7 scenarios: meshlet L4 (ports `appProtocol: tcp`), meshlet L7 (ports `appProtocol: http`/`http2`, requests as HTTP/2 streams on the tunnel) and the HAProxy HTTP pair (mode http, per-request `leastconn`, HTTP/2 over mutual TLS between the two with `http-reuse always`, keep-alive to the server).',
     tlsLine(r),
     `- ${Object.entries(r.parameters).map(([k, v]) => `${k} ${String(v)}`).join(', ')}. Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.`,
     ...r.notes.map((n) => `- Note: ${n}`),

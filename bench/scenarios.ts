@@ -5,8 +5,8 @@
  * @module
  */
 
-import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
-import type { MetricSpec, PathName } from './bench-types.js';
+import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
+import { L7_PATHS, type Comparison, type MetricSpec, type PathName } from './bench-types.js';
 
 /** A scenario before it has run. */
 export interface ScenarioSpec {
@@ -15,6 +15,12 @@ export interface ScenarioSpec {
   readonly measures: string;
   readonly metrics: readonly MetricSpec[];
   readonly notApplicable: Readonly<Partial<Record<PathName, string>>>;
+  /** Paths it runs on (absent: the L4 paths). */
+  readonly paths?: readonly PathName[];
+  /** What its ratios and checks compare (absent: meshlet against the TCP pair). */
+  readonly compare?: Comparison;
+  /** Column names that differ from the paths' usual ones. */
+  readonly labels?: Readonly<Partial<Record<PathName, string>>>;
 }
 
 const NO_PROXY = 'no proxy on this path';
@@ -78,6 +84,7 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
       ],
       notApplicable: {},
     },
+    ...l7Scenarios(),
     {
       id: 'idle-memory',
       title: `Proxy memory idle and with ${opts.idleConnections.toLocaleString('en-US')} idle connections`,
@@ -93,6 +100,54 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
         { key: 'perConnKiB', label: 'growth per connection (both proxies)', unit: 'KiB', better: 'lower', digits: 1, proxyOnly: true },
       ],
       notApplicable: { direct: NO_PROXY },
+    },
+  ];
+}
+
+/** The L7 scenarios compare meshlet at L7 with HAProxy in HTTP mode; meshlet at L4 is shown beside them. */
+const L7_COMPARE: Comparison = { subject: 'meshlet-l7', peer: 'haproxy-http' };
+const L7_LABELS: Readonly<Partial<Record<PathName, string>>> = { meshlet: 'meshlet L4' };
+const L7_SETUP =
+  'meshlet L4: the Service port declared `appProtocol: tcp` (bytes spliced on the tunnel); meshlet L7: the same origin behind a port declared `appProtocol: http` / `http2` (each request parsed, balanced and sent as its own HTTP/2 stream on the tunnel session, one access-log line per request); HAProxy HTTP pair: mode http on both nodes, `balance leastconn` per request, HTTP/2 over mutual TLS between the two (`http-reuse always`), keep-alive to the origin, one log line per request.';
+
+function l7Rps(id: string, title: string, tool: string): ScenarioSpec {
+  return {
+    id,
+    title,
+    measures: `${tool}, ${HTTP_CONNECTIONS} keep-alive connections, the origin answering ${HTTP_BODY_BYTES} B; CPU is both proxies' user+system time per 1,000 requests, RSS the proxies' peak during the run. ${L7_SETUP}`,
+    metrics: [
+      { key: 'rps', label: 'requests', unit: '/s', better: 'higher', digits: 0 },
+      { key: 'p50Ms', label: 'latency p50 (closed loop)', unit: 'ms', better: 'lower', digits: 2 },
+      { key: 'p99Ms', label: 'latency p99 (closed loop)', unit: 'ms', better: 'lower', digits: 2 },
+      { key: 'cpuPer1k', label: 'proxy CPU per 1,000 requests', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
+      PEAK_RSS,
+    ],
+    notApplicable: {},
+    paths: L7_PATHS,
+    compare: L7_COMPARE,
+    labels: L7_LABELS,
+  };
+}
+
+/** HTTP/1.1 and h2c at 64 connections, and HTTP/1.1 latency at a fixed rate. */
+export function l7Scenarios(): ScenarioSpec[] {
+  return [
+    l7Rps('l7-h1-rps', `L7: HTTP/1.1 requests per second, ${HTTP_CONNECTIONS} connections`, 'wrk'),
+    l7Rps('l7-h2-rps', `L7: HTTP/2 (h2c) requests per second, ${HTTP_CONNECTIONS} connections`, 'h2load -m 1 (one stream at a time per connection, so 64 requests in flight as with wrk)'),
+    {
+      id: `l7-latency-${L7_FIXED_RATE}`,
+      title: `L7: HTTP/1.1 latency at ${L7_FIXED_RATE.toLocaleString('en-US')} requests/s`,
+      measures: `h2load --h1 --rps: ${L7_FIXED_CONNECTIONS} keep-alive connections each sending ${L7_FIXED_RATE / L7_FIXED_CONNECTIONS} requests/s on a timer (a request due while the previous one is still out waits for it, so a stall longer than ${Math.round((1000 * L7_FIXED_CONNECTIONS) / L7_FIXED_RATE)} ms is partly hidden); each request's time to the end of its response, from h2load's per-request log. ${L7_SETUP}`,
+      metrics: [
+        { key: 'p50Us', label: 'p50', unit: 'µs', better: 'lower', digits: 0 },
+        { key: 'p90Us', label: 'p90', unit: 'µs', better: 'lower', digits: 0 },
+        { key: 'p99Us', label: 'p99', unit: 'µs', better: 'lower', digits: 0 },
+        { key: 'cpuPer1k', label: 'proxy CPU per 1,000 requests', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
+      ],
+      notApplicable: {},
+      paths: L7_PATHS,
+      compare: L7_COMPARE,
+      labels: L7_LABELS,
     },
   ];
 }

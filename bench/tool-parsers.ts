@@ -133,3 +133,73 @@ export function parseWrkReport(output: string): WrkResult {
     maxUs: get('max_us'),
   };
 }
+
+/** What an h2load run counted (its summary block). */
+export interface H2loadResult {
+  /** Length of the measured part of the run. */
+  readonly seconds: number;
+  /** h2load's own rate: requests done over the measured time. */
+  readonly rps: number;
+  readonly done: number;
+  /** Requests that failed, errored or timed out, and answers that were not 2xx. */
+  readonly errors: number;
+  /** h2load's `requests:` and `status codes:` lines, to quote when a run is doubtful. */
+  readonly counts: string;
+}
+
+/** Reads the summary h2load prints (`finished in`, `requests:`, `status codes:`). */
+export function parseH2load(output: string): H2loadResult {
+  const pick = (re: RegExp, what: string): number => {
+    const v = Number(re.exec(output)?.[1] ?? Number.NaN);
+    if (!Number.isFinite(v)) fail('h2load', `no ${what} in the output`, output);
+    return v;
+  };
+  const done = pick(/^requests: \d+ total, \d+ started, (\d+) done/m, 'requests done');
+  const failed = pick(/^requests: .*\b(\d+) failed\b/m, 'failed count');
+  const ok2xx = pick(/^status codes: (\d+) 2xx/m, '2xx count');
+  return {
+    seconds: pick(/^finished in ([0-9.]+)s,/m, 'duration'),
+    rps: pick(/^finished in [0-9.]+s, ([0-9.]+) req\/s/m, 'request rate'),
+    done,
+    // A failed request (errored and timed-out ones included) is done with no status: count it once.
+    errors: Math.max(failed, done - ok2xx),
+    counts: output.split('\n').filter((l) => /^(requests|status codes): /.test(l)).join('; '),
+  };
+}
+
+/** Percentiles of the requests in an h2load `--log-file`, in microseconds. */
+export interface RequestTimes {
+  readonly count: number;
+  /** Rows whose status was not 2xx (h2load logs failed requests with status -1). */
+  readonly non2xx: number;
+  readonly p50Us: number;
+  readonly p90Us: number;
+  readonly p99Us: number;
+  readonly maxUs: number;
+}
+
+/** The nearest-rank percentile `p` (0-100) of ascending `sorted`; NaN when empty. */
+export function nearestRank(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] as number;
+}
+
+/**
+ * Reads h2load's per-request log (tab-separated: start time in µs since the epoch, status,
+ * µs to the end of the response). Throws when it holds no request.
+ */
+export function parseH2loadLog(text: string): RequestTimes {
+  const times: number[] = [];
+  let non2xx = 0;
+  for (const line of text.split('\n')) {
+    const [, status, us] = line.split('\t');
+    const t = Number(us);
+    if (status === undefined || !Number.isFinite(t)) continue;
+    if (!/^2\d\d$/.test(status)) non2xx += 1;
+    times.push(t);
+  }
+  if (times.length === 0) fail('h2load', 'the per-request log holds no request', text);
+  times.sort((a, b) => a - b);
+  return { count: times.length, non2xx, p50Us: nearestRank(times, 50), p90Us: nearestRank(times, 90), p99Us: nearestRank(times, 99), maxUs: times[times.length - 1] as number };
+}

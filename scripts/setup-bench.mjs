@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the tools `npm run bench` (and its CI smoke test) runs are present: HAProxy (the
 // proxy meshlet is compared with, and the HTTP origin), iperf3 (bulk throughput), sockperf
-// (latency at fixed rates), wrk (HTTP and connection rate), rsvg-convert (the PNG chart).
+// (latency at fixed rates), wrk (HTTP and connection rate), h2load (HTTP/2 and fixed-rate HTTP
+// in the L7 scenarios), rsvg-convert (the PNG chart).
 // As root on Debian it installs what is missing with apt-get; otherwise it says exactly what
 // to install. Plain JavaScript with no dependencies: it runs before the build.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ const TOOLS = {
   iperf3: 'iperf3',
   sockperf: 'sockperf',
   wrk: 'wrk',
+  h2load: 'nghttp2-client',
   'rsvg-convert': 'librsvg2-bin',
   chrt: 'util-linux',
   ss: 'iproute2',

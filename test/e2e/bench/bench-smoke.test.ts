@@ -12,15 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchOptions } from '../../../bench/bench-options.js';
-import type { BenchResults } from '../../../bench/bench-types.js';
+import { ALL_PATHS, type BenchResults } from '../../../bench/bench-types.js';
 import { scenarioSpecs } from '../../../bench/scenarios.js';
+import { scenarioPaths } from '../../../bench/summary.js';
 import { listLabNetns } from '../../../src/lab/index.js';
 import { requireNamespaces, type GateableTest } from '../helpers/require-root.js';
 
 const MAIN = fileURLToPath(new URL('../../../bench/main.js', import.meta.url));
 /** The smoke run takes about 45 s alone; a loaded CI machine gets room, then it is killed. */
 const RUN_LIMIT_MS = 150_000;
-const TOOLS = ['haproxy', 'iperf3', 'sockperf', 'wrk', 'rsvg-convert', 'chrt'];
+const TOOLS = ['haproxy', 'iperf3', 'sockperf', 'wrk', 'h2load', 'rsvg-convert', 'chrt'];
 
 /** Like requireNamespaces for the bench's tools: loud skip, or a failure in CI. */
 function requireBenchTools(t: GateableTest): boolean {
@@ -64,11 +65,13 @@ t.test('npm run bench -- --smoke writes every scenario for every path', async (t
     return;
   }
   const results = JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResults;
-  t.same(results.paths, ['direct', 'meshlet', 'haproxy'], 'all three paths ran');
+  t.same(results.paths, ALL_PATHS, 'every path ran (L4 and L7)');
   const expected = scenarioSpecs(benchOptions({ smoke: true }));
   t.same(results.scenarios.map((s) => s.id), expected.map((s) => s.id), 'every scenario is in the results');
   for (const s of results.scenarios) {
-    for (const path of results.paths) {
+    const paths = scenarioPaths(s, results.paths);
+    t.not(paths.length, 0, `${s.id} ran on some path`);
+    for (const path of paths) {
       if (s.notApplicable[path] !== undefined) continue;
       const runs = s.runs.filter((r) => r.path === path);
       const missing = s.metrics
@@ -81,6 +84,7 @@ t.test('npm run bench -- --smoke writes every scenario for every path', async (t
   t.not(results.tls.meshlet, undefined, 'TLS of the meshlet path was probed');
   t.not(results.tls.haproxy, undefined, 'TLS of the haproxy path was probed');
   t.same(results.tls.haproxy, results.tls.meshlet, 'the HAProxy pair negotiates what meshlet negotiates');
+  t.same(results.tls['haproxy-http'], results.tls.meshlet, 'so does the HAProxy HTTP pair');
   const report = readFileSync(join(out, md), 'utf8');
   for (const s of results.scenarios) t.ok(report.includes(`## ${s.title}`), `the report has a table for ${s.id}`);
   t.ok(report.includes('## The bar'), 'the report says whether meshlet meets the bar');
