@@ -24,7 +24,7 @@ import { mutatedSeed, mutatedText, mutatedValue } from '../mutate.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';
 
 const FILE = 'fuzz.yaml';
-const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS']);
+const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS', 'TrafficPolicy', 'HTTPRoute', 'GRPCRoute']);
 
 /** YAML's own syntax and the words of the mesh kinds: mutations that reach the deep checks. */
 const YAML_TOKENS = [
@@ -33,6 +33,9 @@ const YAML_TOKENS = [
   'apiVersion: v1\n', 'kind: Pod\n', 'kind: List\nitems:\n', 'metadata:\n  name: x\n', 'namespace: demo\n', 'labels: {meshlet.io/mesh: enabled}\n',
   'podIP: 127.0.0.1\n', 'podIPs: [{ip: "::1"}]\n', 'clusterIP: None\n', 'port: 65536\n', 'targetPort: http\n', 'selector: {}\n', 'mode: STRICT\n',
   'address: 169.254.169.254\n', 'serviceAccount: meshlet-controller\n', 'namespace: meshlet-system\n', '__proto__: {}\n', 'hostNetwork: true\n',
+  'apiVersion: gateway.networking.k8s.io/v1\n', 'kind: HTTPRoute\n', 'kind: GRPCRoute\n', 'kind: TrafficPolicy\n', 'parentRefs: [{group: "", kind: Service, name: web}]\n',
+  'rules: [{matches: [{path: {type: RegularExpression, value: "/(a+)+$"}}]}]\n', 'backendRefs: [{name: web, port: 80, weight: 1000001}]\n', 'timeouts: {request: 99999h99999m}\n',
+  'loadBalancer: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x}}}\n', 'meshlet.io/opaque-ports: "1,2,,3"\n',
 ];
 
 function checkResult(r: ParseResult, file: string): void {
