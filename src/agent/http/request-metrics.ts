@@ -18,7 +18,7 @@
 import type { Registry } from 'prom-client';
 import type { RequestObserver, RequestRecord } from './exchange.js';
 import { responseFlag } from '../policy/respond.js';
-import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type WorkloadLookup } from '../proxy/istio-labels.js';
+import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type WorkloadLookup, type WorkloadsInForce } from '../proxy/istio-labels.js';
 import { SeriesTable, type KeyPart } from '../proxy/series-table.js';
 
 /**
@@ -56,7 +56,7 @@ const MAX_GRPC_STATUS = 16;
 
 /** Options of {@link RequestMetrics}. */
 export interface RequestMetricsOptions {
-  /** The workloads of the snapshot in force, for app/version/canonical labels (set later with {@link RequestMetrics.watch}). */
+  /** Looks workloads up for app/version/canonical labels (the data plane uses {@link RequestMetrics.watch} instead). */
   readonly workload?: WorkloadLookup;
   /** Cluster domain of `destination_service` host names. Default `cluster.local`. */
   readonly clusterDomain?: string;
@@ -143,13 +143,14 @@ function keyParts(rec: RequestRecord, parts: KeyPart[]): KeyPart[] {
 export class RequestMetrics implements RequestObserver {
   private readonly table: SeriesTable;
   private readonly opts: RequestMetricsOptions;
-  private workload: WorkloadLookup | undefined;
+  private workloads: WorkloadsInForce | undefined;
+  /** The workload map the table's input keys were resolved against. */
+  private resolvedWith: ReadonlyMap<string, unknown> | undefined;
   /** Scratch key parts, reused by every call (one request at a time: the event loop). */
   private readonly parts: KeyPart[] = new Array<KeyPart>(11);
 
   constructor(registry: Registry, opts: RequestMetricsOptions = {}) {
     this.opts = opts;
-    this.workload = opts.workload;
     this.table = new SeriesTable(registry, {
       labelNames: REQUEST_LABELS,
       metrics: [
@@ -166,9 +167,9 @@ export class RequestMetrics implements RequestObserver {
     this.onRequest = this.onRequest.bind(this);
   }
 
-  /** Where workloads are looked up (the data plane's index, once it is built). */
-  watch(workload: WorkloadLookup): void {
-    this.workload = workload;
+  /** Where workloads are looked up: the snapshot in force (the data plane's index, once it is built). */
+  watch(workloads: WorkloadsInForce): void {
+    this.workloads = workloads;
   }
 
   /** Series held now (for tests and the cardinality bound). */
@@ -178,8 +179,14 @@ export class RequestMetrics implements RequestObserver {
 
   /** Once per finished request. */
   onRequest(rec: RequestRecord): void {
+    const map = this.workloads?.();
+    if (map !== this.resolvedWith) {
+      // A new snapshot: labels are computed afresh as inputs come (the series stay).
+      this.resolvedWith = map;
+      this.table.forgetKeys();
+    }
     const parts = keyParts(rec, this.parts);
-    const s = this.table.get(parts) ?? this.table.add(parts, requestLabels(rec, { ...this.opts, ...(this.workload === undefined ? {} : { workload: this.workload }) }));
+    const s = this.table.get(parts) ?? this.table.add(parts, requestLabels(rec, map === undefined ? this.opts : { ...this.opts, workload: (uid) => map.get(uid) }));
     if (s === undefined) return;
     s.inc(REQUESTS);
     s.observe(DURATION, rec.durationMs);

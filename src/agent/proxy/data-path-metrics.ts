@@ -14,7 +14,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from '../http/request-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import type { ConnectionObserver, ConnectionRecord } from './connection-table.js';
-import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type WorkloadLookup } from './istio-labels.js';
+import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type WorkloadLookup, type WorkloadsInForce } from './istio-labels.js';
 import { SeriesTable, type KeyPart } from './series-table.js';
 import { spliceIdleTimeouts } from './splice.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
@@ -38,7 +38,7 @@ export interface DataPathSource {
   liveConnections(): readonly ConnectionRecord[];
   tunnelSessions(): number;
   /** The workloads of the snapshot in force by uid (app, version and canonical labels of the Istio metrics). */
-  workload?: WorkloadLookup;
+  workloads?: WorkloadsInForce;
 }
 
 /** Options of {@link DataPathMetrics}. */
@@ -150,6 +150,8 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
   private readonly openedCounted = new WeakSet<ConnectionRecord>();
   private readonly clusterDomain: string;
+  /** The workload map the `istio_tcp_*` keys were resolved against. */
+  private tcpResolvedWith: ReadonlyMap<string, unknown> | undefined;
   /** Scratch key parts of the `istio_tcp_*` table, reused by every call. */
   private readonly tcpParts: KeyPart[] = new Array<KeyPart>(8);
   private readonly closed: Counter<ConnectionLabel>;
@@ -207,7 +209,7 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Where scrape-time values come from (the data plane, once it is built). */
   watch(source: DataPathSource): void {
     this.source = source;
-    if (source.workload !== undefined) this.requests.watch(source.workload);
+    if (source.workloads !== undefined) this.requests.watch(source.workloads);
   }
 
   /** Once per connection, at close. */
@@ -237,7 +239,13 @@ export class DataPathMetrics implements ConnectionObserver {
 
   private istioSeries(table: SeriesTable, rec: ConnectionRecord, flag: string): ReturnType<SeriesTable['get']> {
     const parts = tcpKeyParts(rec, flag, this.tcpParts);
-    return table.get(parts) ?? table.add(parts, istioTcpLabels(rec, flag, this.source?.workload, this.clusterDomain));
+    const map = this.source?.workloads?.();
+    if (map !== this.tcpResolvedWith) {
+      // A new snapshot: labels are computed afresh as connections come (the series stay).
+      this.tcpResolvedWith = map;
+      table.forgetKeys();
+    }
+    return table.get(parts) ?? table.add(parts, istioTcpLabels(rec, flag, map === undefined ? undefined : (uid) => map.get(uid), this.clusterDomain));
   }
 
   /** At scrape: live connections not yet counted as opened are, with their labels so far. */

@@ -37,6 +37,12 @@ export interface PeerLabels {
 export type WorkloadLookup = (uid: string) => WorkloadInfo | undefined;
 
 /**
+ * The workloads of the snapshot in force by uid (the index's `byUid`): a new map with each
+ * snapshot, which tells the metrics to compute labels afresh (a pod's labels may have changed).
+ */
+export type WorkloadsInForce = () => ReadonlyMap<string, WorkloadInfo>;
+
+/**
  * A peer's labels. App, version and the canonical service/revision come from the pod labels the
  * way Istio's injector derives them (`service.istio.io/canonical-name`, then
  * `app.kubernetes.io/name`, then `app`, then the workload name; revision: the canonical label,

@@ -197,6 +197,14 @@ export class SeriesTable {
     this.trieLeaves = 0;
   }
 
+  /**
+   * Forgets which inputs map to which series (not the series): the next event of each input
+   * computes its labels again. For a new snapshot, whose workload labels may differ.
+   */
+  forgetKeys(): void {
+    this.clearTrie();
+  }
+
   /** Forgets every series (the registry's `resetMetrics`). */
   reset(): void {
     this.clearTrie();

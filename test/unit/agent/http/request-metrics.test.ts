@@ -199,3 +199,18 @@ t.test('idle series are evicted at a scrape; touched ones stay', async (t) => {
   m.onRequest(record({ status: 500 }));
   t.equal(m.series, 2, 'an evicted series comes back when traffic does');
 });
+
+t.test('a new snapshot: labels are computed again, so a relabelled pod shows its new version', async (t) => {
+  const registry = new Registry();
+  const m = new RequestMetrics(registry);
+  const uid = 'Pod/default/reviews-v1-xyz';
+  let inForce: ReadonlyMap<string, WorkloadInfo> = new Map([[uid, workload(uid, { app: 'reviews', version: 'v1' })]]);
+  m.watch(() => inForce);
+  m.onRequest(record());
+  m.onRequest(record());
+  inForce = new Map([[uid, workload(uid, { app: 'reviews', version: 'v2' })]]);
+  m.onRequest(record());
+  const text = await registry.metrics();
+  const byVersion = samples(text, 'istio_requests_total').map(([l, v]) => [labelsOf(l)['destination_version'], v]);
+  t.same(byVersion, [['v1', 2], ['v2', 1]]);
+});
