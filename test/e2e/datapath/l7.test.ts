@@ -354,16 +354,20 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       });
     });
 
-    await t.test('gRPC: an error status sent trailers-only (NOT_FOUND) reaches the client with its trailers', { todo: 'the source agent forwards a trailers-only response as HEADERS without END_STREAM, then RST_STREAM(NO_ERROR)' }, async (t) => {
+    await t.test('gRPC: an error status sent trailers-only (NOT_FOUND) reaches the client with its trailers', async (t) => {
       const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
-      t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`);
+      t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`, {
+        todo: 'the source agent forwards a trailers-only response as HEADERS without END_STREAM, then RST_STREAM(NO_ERROR)',
+      });
     });
 
     await t.test('load balancing: least-request vs round robin, consistent hash, peak EWMA', async (t) => {
+      // Well above what the fast endpoints take on a loaded host (a few ms to tens of ms).
+      const slowMs = 150;
       const slowShare = async (svc: string, slowPod: string, n: number, conc: number): Promise<number> => {
-        const r = await peer(lab, 'client', ['requests', `http://${vip(svc)}:81/lb?slow=${slowPod}&ms=50`, String(n), String(conc)], 120_000);
+        const r = await peer(lab, 'client', ['requests', `http://${vip(svc)}:81/lb?slow=${slowPod}&ms=${slowMs}`, String(n), String(conc)], 120_000);
         t.same(r['statuses'], { 200: n }, `${svc}: all answered (${JSON.stringify(r['errors'])})`);
-        t.comment(`${svc} with ${slowPod} 50 ms slower, ${conc} in flight: ${JSON.stringify(r['pods'])}`);
+        t.comment(`${svc} with ${slowPod} ${slowMs} ms slower, ${conc} in flight: ${JSON.stringify(r['pods'])}`);
         return (counts(r, 'pods')[slowPod] ?? 0) / n;
       };
       const rr = await slowShare('lb-rr', 'web3', 300, 12);
@@ -471,18 +475,19 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       }
     });
 
-    await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', { todo: 'outbound.ts sniffs declared http ports and carries what is not a strict request line as opaque TCP' }, async (t) => {
+    await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', async (t) => {
+      const todo = 'outbound.ts sniffs declared http ports too and carries what is not a strict request line as opaque TCP';
       // Node's parser (and most servers) accept two spaces after the method; the detector's
       // grammar does not, so the request reaches the workload as opaque bytes: no route, no
       // redirect, no request metrics, no L7 policy.
       const r = await peer(lab, 'client', ['raw', vip('front'), '81', Buffer.from('GET  /old/x HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n').toString('base64')]);
-      t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`);
-      t.notMatch(r['data'], /x-pod/i, 'no workload saw it');
+      t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`, { todo });
+      t.notMatch(r['data'], /x-pod/i, 'no workload saw it', { todo });
       // A malformed request line on a declared HTTP port: the agent's own 400, not the workload's.
       const bad = await peer(lab, 'client', ['raw', vip('web'), '81', Buffer.from('GET /x y HTTP/1.1\r\nHost: web\r\n\r\n').toString('base64')]);
       const src = `${lab.podAddress('client')}:${String(bad['localPort'])}`;
       await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1);
-      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent');
+      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent', { todo });
     });
   });
 });
