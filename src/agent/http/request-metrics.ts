@@ -18,7 +18,7 @@
 import type { Registry } from 'prom-client';
 import type { RequestObserver, RequestRecord } from './exchange.js';
 import { responseFlag } from '../policy/respond.js';
-import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type WorkloadLookup, type WorkloadsInForce } from '../proxy/istio-labels.js';
+import { DEFAULT_CLUSTER_DOMAIN, SnapshotView, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type IndexInForce, type WorkloadLookup } from '../proxy/istio-labels.js';
 import { SeriesTable, type KeyPart } from '../proxy/series-table.js';
 
 /**
@@ -87,12 +87,15 @@ export function grpcStatusLabel(rec: Pick<RequestRecord, 'requestProtocol' | 'gr
   return Number.isInteger(s) && s >= 0 && s <= MAX_GRPC_STATUS ? String(s) : '2';
 }
 
-/** The Istio labels of a finished request. Pure. */
-export function requestLabels(rec: RequestRecord, opts: Pick<RequestMetricsOptions, 'workload' | 'clusterDomain' | 'cluster'> = {}): Record<RequestLabel, string> {
+/**
+ * The Istio labels of a finished request. Pure. `service`: the Service it was for (default the
+ * record's; the destination side may know it only from where it delivered the request).
+ */
+export function requestLabels(rec: RequestRecord, opts: Pick<RequestMetricsOptions, 'workload' | 'clusterDomain' | 'cluster'> = {}, service = rec.service): Record<RequestLabel, string> {
   const find = opts.workload;
   const src = peerLabels(rec.sourceWorkload, rec.sourceIdentity, rec.sourceWorkload === undefined ? undefined : find?.(rec.sourceWorkload));
   const dst = peerLabels(rec.destinationWorkload, rec.destinationIdentity, rec.destinationWorkload === undefined ? undefined : find?.(rec.destinationWorkload));
-  const svc = serviceLabels(rec.service, opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN);
+  const svc = serviceLabels(service, opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN);
   const cluster = opts.cluster ?? UNKNOWN;
   return {
     reporter: rec.reporter,
@@ -136,6 +139,8 @@ function keyParts(rec: RequestRecord, parts: KeyPart[]): KeyPart[] {
   parts[8] = rec.grpcStatus;
   parts[9] = rec.failure;
   parts[10] = rec.securityPolicy;
+  // A destination-side record without its Service: the Service comes from where it was delivered.
+  parts[11] = rec.service === undefined && rec.reporter === 'destination' ? rec.upstream : undefined;
   return parts;
 }
 
@@ -143,14 +148,13 @@ function keyParts(rec: RequestRecord, parts: KeyPart[]): KeyPart[] {
 export class RequestMetrics implements RequestObserver {
   private readonly table: SeriesTable;
   private readonly opts: RequestMetricsOptions;
-  private workloads: WorkloadsInForce | undefined;
-  /** The workload map the table's input keys were resolved against. */
-  private resolvedWith: ReadonlyMap<string, unknown> | undefined;
+  private readonly view: SnapshotView;
   /** Scratch key parts, reused by every call (one request at a time: the event loop). */
-  private readonly parts: KeyPart[] = new Array<KeyPart>(11);
+  private readonly parts: KeyPart[] = new Array<KeyPart>(12);
 
   constructor(registry: Registry, opts: RequestMetricsOptions = {}) {
     this.opts = opts;
+    this.view = new SnapshotView(opts.workload);
     this.table = new SeriesTable(registry, {
       labelNames: REQUEST_LABELS,
       metrics: [
@@ -168,8 +172,13 @@ export class RequestMetrics implements RequestObserver {
   }
 
   /** Where workloads are looked up: the snapshot in force (the data plane's index, once it is built). */
-  watch(workloads: WorkloadsInForce): void {
-    this.workloads = workloads;
+  watch(index: IndexInForce): void {
+    this.view.watch(index);
+  }
+
+  private labels(rec: RequestRecord): Record<RequestLabel, string> {
+    const service = rec.service ?? (rec.reporter === 'destination' ? this.view.serviceAt(rec.upstream) : undefined);
+    return requestLabels(rec, { ...this.opts, workload: this.view.workload }, service);
   }
 
   /** Series held now (for tests and the cardinality bound). */
@@ -179,14 +188,10 @@ export class RequestMetrics implements RequestObserver {
 
   /** Once per finished request. */
   onRequest(rec: RequestRecord): void {
-    const map = this.workloads?.();
-    if (map !== this.resolvedWith) {
-      // A new snapshot: labels are computed afresh as inputs come (the series stay).
-      this.resolvedWith = map;
-      this.table.forgetKeys();
-    }
+    // A new snapshot: labels are computed afresh as inputs come (the series stay).
+    if (this.view.refresh()) this.table.forgetKeys();
     const parts = keyParts(rec, this.parts);
-    const s = this.table.get(parts) ?? this.table.add(parts, requestLabels(rec, map === undefined ? this.opts : { ...this.opts, workload: (uid) => map.get(uid) }));
+    const s = this.table.get(parts) ?? this.table.add(parts, this.labels(rec));
     if (s === undefined) return;
     s.inc(REQUESTS);
     s.observe(DURATION, rec.durationMs);

@@ -14,7 +14,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from '../http/request-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import type { ConnectionObserver, ConnectionRecord } from './connection-table.js';
-import { DEFAULT_CLUSTER_DOMAIN, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type WorkloadLookup, type WorkloadsInForce } from './istio-labels.js';
+import { DEFAULT_CLUSTER_DOMAIN, SnapshotView, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type IndexInForce, type WorkloadLookup } from './istio-labels.js';
 import { SeriesTable, type KeyPart } from './series-table.js';
 import { spliceIdleTimeouts } from './splice.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
@@ -37,8 +37,8 @@ export interface DataPathSource {
   openedByDirection(): Readonly<Record<Direction, number>>;
   liveConnections(): readonly ConnectionRecord[];
   tunnelSessions(): number;
-  /** The workloads of the snapshot in force by uid (app, version and canonical labels of the Istio metrics). */
-  workloads?: WorkloadsInForce;
+  /** The snapshot in force: workloads' pod labels and Services for the Istio metrics' labels. */
+  index?: IndexInForce;
 }
 
 /** Options of {@link DataPathMetrics}. */
@@ -96,11 +96,14 @@ export function connectionLabels(rec: ConnectionRecord): Record<ConnectionLabel,
   };
 }
 
-/** ztunnel's labels of a connection (`flag`: its response flag, `-` while it is open). Pure. */
-export function istioTcpLabels(rec: ConnectionRecord, flag: string, workload?: WorkloadLookup, clusterDomain = DEFAULT_CLUSTER_DOMAIN): Record<IstioTcpLabel, string> {
+/**
+ * ztunnel's labels of a connection (`flag`: its response flag, `-` while it is open). Pure.
+ * `service`: the Service it was for (default the record's).
+ */
+export function istioTcpLabels(rec: ConnectionRecord, flag: string, workload?: WorkloadLookup, clusterDomain = DEFAULT_CLUSTER_DOMAIN, service = rec.service): Record<IstioTcpLabel, string> {
   const src = peerLabels(rec.sourceWorkload, rec.sourceIdentity, rec.sourceWorkload === undefined ? undefined : workload?.(rec.sourceWorkload));
   const dst = peerLabels(rec.destinationWorkload, rec.destinationIdentity, rec.destinationWorkload === undefined ? undefined : workload?.(rec.destinationWorkload));
-  const svc = serviceLabels(rec.service, clusterDomain);
+  const svc = serviceLabels(service, clusterDomain);
   return {
     reporter: rec.direction === 'outbound' ? 'source' : 'destination',
     source_workload: src.workload,
@@ -138,6 +141,8 @@ function tcpKeyParts(rec: ConnectionRecord, flag: string, parts: KeyPart[]): Key
   parts[5] = rec.service;
   parts[6] = rec.securityPolicy;
   parts[7] = flag;
+  // An inbound record without its Service: the Service comes from where it was delivered.
+  parts[8] = rec.service === undefined && rec.direction === 'inbound' ? rec.destination : undefined;
   return parts;
 }
 
@@ -150,10 +155,10 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
   private readonly openedCounted = new WeakSet<ConnectionRecord>();
   private readonly clusterDomain: string;
-  /** The workload map the `istio_tcp_*` keys were resolved against. */
-  private tcpResolvedWith: ReadonlyMap<string, unknown> | undefined;
+  /** The snapshot the `istio_tcp_*` labels are worked out from. */
+  private readonly tcpView = new SnapshotView();
   /** Scratch key parts of the `istio_tcp_*` table, reused by every call. */
-  private readonly tcpParts: KeyPart[] = new Array<KeyPart>(8);
+  private readonly tcpParts: KeyPart[] = new Array<KeyPart>(9);
   private readonly closed: Counter<ConnectionLabel>;
   private readonly sent: Counter<ConnectionLabel>;
   private readonly received: Counter<ConnectionLabel>;
@@ -209,7 +214,10 @@ export class DataPathMetrics implements ConnectionObserver {
   /** Where scrape-time values come from (the data plane, once it is built). */
   watch(source: DataPathSource): void {
     this.source = source;
-    if (source.workloads !== undefined) this.requests.watch(source.workloads);
+    if (source.index !== undefined) {
+      this.requests.watch(source.index);
+      this.tcpView.watch(source.index);
+    }
   }
 
   /** Once per connection, at close. */
@@ -239,13 +247,12 @@ export class DataPathMetrics implements ConnectionObserver {
 
   private istioSeries(table: SeriesTable, rec: ConnectionRecord, flag: string): ReturnType<SeriesTable['get']> {
     const parts = tcpKeyParts(rec, flag, this.tcpParts);
-    const map = this.source?.workloads?.();
-    if (map !== this.tcpResolvedWith) {
-      // A new snapshot: labels are computed afresh as connections come (the series stay).
-      this.tcpResolvedWith = map;
-      table.forgetKeys();
-    }
-    return table.get(parts) ?? table.add(parts, istioTcpLabels(rec, flag, map === undefined ? undefined : (uid) => map.get(uid), this.clusterDomain));
+    // A new snapshot: labels are computed afresh as connections come (the series stay).
+    if (this.tcpView.refresh()) table.forgetKeys();
+    const s = table.get(parts);
+    if (s !== undefined) return s;
+    const service = rec.service ?? (rec.direction === 'inbound' ? this.tcpView.serviceAt(rec.destination) : undefined);
+    return table.add(parts, istioTcpLabels(rec, flag, this.tcpView.workload, this.clusterDomain, service));
   }
 
   /** At scrape: live connections not yet counted as opened are, with their labels so far. */

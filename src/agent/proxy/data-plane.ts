@@ -152,7 +152,7 @@ export class DataPlane implements DataPath {
       openedByDirection: () => this.connections.openedByDirection,
       liveConnections: () => this.connections.list(),
       tunnelSessions: () => this.tunnels.size,
-      workloads: () => this.index.byUid,
+      index: () => this.index,
     });
   }
 

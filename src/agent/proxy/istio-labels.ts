@@ -7,6 +7,7 @@
  * Differences from Istio, said in docs/metrics.md: `*_workload` is the pod's (or Workload
  * object's) name, not its Deployment's; `*_cluster` is `unknown` unless set.
  */
+import { hostPort } from '../../mesh/address.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 
 /** What Istio puts in a label it cannot fill (Envoy's stats filter and ztunnel alike). */
@@ -36,11 +37,42 @@ export interface PeerLabels {
 /** Looks a workload up by uid in the snapshot in force (the data plane's index). */
 export type WorkloadLookup = (uid: string) => WorkloadInfo | undefined;
 
+/** What the metrics read of the snapshot in force (a `WorkloadIndex` is one). */
+export interface TelemetryIndex {
+  readonly byUid: ReadonlyMap<string, WorkloadInfo>;
+  readonly serviceEntries: ReadonlyArray<{
+    readonly service: { readonly key: string };
+    readonly port: { readonly port: number };
+    readonly endpoints: ReadonlyArray<{ readonly address: string; readonly targetPorts: Readonly<Record<number, number>> }>;
+  }>;
+}
+
 /**
- * The workloads of the snapshot in force by uid (the index's `byUid`): a new map with each
- * snapshot, which tells the metrics to compute labels afresh (a pod's labels may have changed).
+ * The snapshot in force (the data plane's index): a new object with each snapshot, which tells
+ * the metrics to compute labels afresh (a pod's labels may have changed).
  */
-export type WorkloadsInForce = () => ReadonlyMap<string, WorkloadInfo>;
+export type IndexInForce = () => TelemetryIndex;
+
+/**
+ * Where a destination-side request or connection was delivered (`address:port` of a workload,
+ * as `hostPort` writes it) -> the Service it was for: the one Service with an endpoint at that
+ * address whose target port is that port; `null` when several are (the destination agent
+ * cannot tell which one the client used; Istio's server side reads the `Host` header there,
+ * which a client chooses). Pure; linear in the Service endpoints: made once per snapshot.
+ */
+export function servicesByTarget(index: TelemetryIndex): Map<string, string | null> {
+  const out = new Map<string, string | null>();
+  for (const entry of index.serviceEntries) {
+    for (const e of entry.endpoints) {
+      const target = e.targetPorts[entry.port.port];
+      if (target === undefined) continue;
+      const key = hostPort(e.address, target);
+      const seen = out.get(key);
+      out.set(key, seen === undefined || seen === entry.service.key ? entry.service.key : null);
+    }
+  }
+  return out;
+}
 
 /**
  * A peer's labels. App, version and the canonical service/revision come from the pod labels the
@@ -89,4 +121,48 @@ export function serviceLabels(key: string | undefined, clusterDomain = DEFAULT_C
 /** Istio's `connection_security_policy` value: `mutual_tls`, or `none` for plaintext. */
 export function securityPolicyLabel(policy: 'mutual_tls' | 'plaintext'): string {
   return policy === 'mutual_tls' ? 'mutual_tls' : 'none';
+}
+
+/**
+ * The snapshot-dependent inputs of one series table's labels: workloads by uid and Services by
+ * delivery target, from the snapshot in force. {@link refresh} says when a new snapshot came
+ * in, so the table forgets its input keys and labels are computed afresh.
+ */
+export class SnapshotView {
+  private indexOf: IndexInForce | undefined;
+  private seen: TelemetryIndex | undefined;
+  private targets: Map<string, string | null> | undefined;
+  private readonly fallback: WorkloadLookup | undefined;
+
+  /** `fallback`: a lookup to use while no index is watched (tests). */
+  constructor(fallback?: WorkloadLookup) {
+    this.fallback = fallback;
+    this.workload = this.workload.bind(this);
+  }
+
+  /** Where the snapshot in force comes from (the data plane). */
+  watch(indexOf: IndexInForce): void {
+    this.indexOf = indexOf;
+  }
+
+  /** True when the snapshot changed since the last call. */
+  refresh(): boolean {
+    const index = this.indexOf?.();
+    if (index === this.seen) return false;
+    this.seen = index;
+    this.targets = undefined;
+    return true;
+  }
+
+  /** A workload of the snapshot by uid. */
+  workload(uid: string): WorkloadInfo | undefined {
+    return this.seen === undefined ? this.fallback?.(uid) : this.seen.byUid.get(uid);
+  }
+
+  /** The one Service delivered to at `target` (`address:port`), if exactly one. */
+  serviceAt(target: string | undefined): string | undefined {
+    if (target === undefined || this.seen === undefined) return undefined;
+    this.targets ??= servicesByTarget(this.seen);
+    return this.targets.get(target) ?? undefined;
+  }
 }

@@ -114,6 +114,7 @@ t.test('istio_requests_total counts the requests sent, by code, on both reporter
   const text = await registry.metrics();
   t.match(text, /istio_requests_total\{reporter="source",source_workload="client",source_workload_namespace="demo",source_principal="spiffe:\/\/cluster.local\/ns\/demo\/sa\/client",source_app="client",source_version="v1",[^}]*destination_workload="server",[^}]*destination_service="web.demo.svc.cluster.local"/);
   t.notMatch(text, /status\/|i=\d/, 'no path in the metrics');
+  t.match(text, /istio_requests_total\{reporter="destination",[^}]*destination_workload="server",[^}]*destination_service="web.demo.svc.cluster.local"/, 'the destination side names the Service it delivered for');
   const requestLines = lines.filter((l) => l['msg'] === 'request completed');
   t.same([...new Set(requestLines.map((l) => l['reporter']))].sort(), ['destination', 'source']);
   t.equal(requestLines.filter((l) => l['reporter'] === 'source').length, 11, 'one access-log line per request on the source side');

@@ -77,6 +77,23 @@ t.test('istio_tcp_* with ztunnel\'s labels, beside meshlet_tcp_*', async (t) => 
   t.same([inbound[0]['source_workload'], inbound[0]['source_principal']], ['unknown', 'spiffe://cluster.local/ns/default/sa/productpage']);
 });
 
+t.test('an inbound connection without a Service: the one Service delivered to at its destination', async (t) => {
+  const { registry, metrics } = rig();
+  metrics.watch({
+    openedByDirection: () => ({ outbound: 0, inbound: 0 }), liveConnections: () => [], tunnelSessions: () => 0,
+    index: () => ({ byUid: new Map(), serviceEntries: [{ service: { key: 'default/reviews' }, port: { port: 80 }, endpoints: [{ address: '10.0.0.2', targetPorts: { 80: 9080 } }] }] }),
+  });
+  const inbound = connection({ direction: 'inbound', destination: '10.0.0.2:9080' });
+  delete inbound.service;
+  metrics.onClosed(inbound, 1, 1);
+  const elsewhere = connection({ direction: 'inbound', destination: '10.0.0.3:9080' });
+  delete elsewhere.service;
+  metrics.onClosed(elsewhere, 1, 1);
+  const text = await registry.metrics();
+  t.same(samples(text, 'istio_tcp_connections_closed_total').map(([l]) => l['destination_service']), ['reviews.default.svc.cluster.local', 'unknown']);
+  t.same(samples(text, 'meshlet_tcp_connections_closed_total').map(([l]) => l['destination_service']), ['unknown'], 'meshlet\'s own labels unchanged');
+});
+
 t.test('opened: counted once, at the first scrape that sees it live or at close', async (t) => {
   const { registry, metrics, live } = rig();
   const long = connection({ id: 1 });

@@ -204,13 +204,27 @@ t.test('a new snapshot: labels are computed again, so a relabelled pod shows its
   const registry = new Registry();
   const m = new RequestMetrics(registry);
   const uid = 'Pod/default/reviews-v1-xyz';
-  let inForce: ReadonlyMap<string, WorkloadInfo> = new Map([[uid, workload(uid, { app: 'reviews', version: 'v1' })]]);
+  let inForce = { byUid: new Map([[uid, workload(uid, { app: 'reviews', version: 'v1' })]]), serviceEntries: [] };
   m.watch(() => inForce);
   m.onRequest(record());
   m.onRequest(record());
-  inForce = new Map([[uid, workload(uid, { app: 'reviews', version: 'v2' })]]);
+  inForce = { byUid: new Map([[uid, workload(uid, { app: 'reviews', version: 'v2' })]]), serviceEntries: [] };
   m.onRequest(record());
   const text = await registry.metrics();
   const byVersion = samples(text, 'istio_requests_total').map(([l, v]) => [labelsOf(l)['destination_version'], v]);
   t.same(byVersion, [['v1', 2], ['v2', 1]]);
+});
+
+t.test('destination side without a Service: the one Service delivered to at the target; none when ambiguous', async (t) => {
+  const registry = new Registry();
+  const m = new RequestMetrics(registry);
+  const ep = (address: string, target: number) => ({ address, targetPorts: { 80: target } });
+  const entry = (key: string, endpoints: Array<ReturnType<typeof ep>>) => ({ service: { key }, port: { port: 80 }, endpoints });
+  m.watch(() => ({ byUid: new Map(), serviceEntries: [entry('default/reviews', [ep('10.0.0.7', 9080)]), entry('default/a', [ep('10.0.0.8', 8080)]), entry('default/b', [ep('10.0.0.8', 8080)])] }));
+  m.onRequest(record({ reporter: 'destination', service: undefined, upstream: '10.0.0.7:9080' }));
+  m.onRequest(record({ reporter: 'destination', service: undefined, upstream: '10.0.0.8:8080' }));
+  m.onRequest(record({ reporter: 'source', service: undefined, upstream: '10.0.0.7:9080' }));
+  const text = await registry.metrics();
+  const got = samples(text, 'istio_requests_total').map(([l]) => [labelsOf(l)['reporter'], labelsOf(l)['destination_service']]);
+  t.same(got, [['destination', 'reviews.default.svc.cluster.local'], ['destination', 'unknown'], ['source', 'unknown']], 'one Service: named; two at one target: unknown; the source side names its own or none');
 });
