@@ -21,6 +21,7 @@ import { ClusterViewSize, ControllerMetrics } from './metrics.js';
 import { ControllerMetricsServer } from './metrics-server.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
+import { RouteStatusWriter } from './registry/route-status-writer.js';
 import type { RegistrySource } from './registry/registry-source.js';
 import { YamlDirectorySource } from './registry/yaml-directory-source.js';
 import { StateStore } from './state-store.js';
@@ -35,6 +36,8 @@ export class Controller {
   private readonly logger: Logger;
   private kubeConfig: KubeConfig | undefined;
   private source: RegistrySource | undefined;
+  /** Writes route status to HTTPRoutes and GRPCRoutes (Kubernetes registry, leader only). */
+  private routeStatus: RouteStatusWriter | undefined;
   private joinTokens: JoinTokenAuthenticator | undefined;
   private kubernetesAuth: KubernetesTokenAuthenticator | undefined;
   private server: AgentApiServer | undefined;
@@ -83,6 +86,12 @@ export class Controller {
     this.signer = new ControllerCertSigner({ ca, feed: this.store, logger, ttlSeconds: config.certTtlSeconds });
     this.source = this.registrySource();
     this.store.addSource(this.source);
+    if (config.registry.kind === 'kubernetes') {
+      // Past leader election: only the leader writes status.
+      const writer = new RouteStatusWriter({ kubeConfig: this.kubeConfig as KubeConfig, logger });
+      this.routeStatus = writer;
+      this.store.subscribe((published) => writer.update(published.state.routeStatuses));
+    }
     await this.source.start();
     this.ca = ca;
     this.authn = authenticator;
@@ -192,6 +201,7 @@ export class Controller {
       this.metricsServer?.close();
       await this.server?.close();
       await this.source?.close();
+      this.routeStatus?.close();
       this.store.close();
       this.joinTokens?.close();
       await this.elector?.release(); // the standby takes over at once

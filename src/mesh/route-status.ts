@@ -39,6 +39,8 @@ export interface RouteStatus {
   readonly parents: readonly RouteParentStatus[];
   /** Attached to its accepted Service parents, backends resolved; undefined when none accepted it. */
   readonly resolved?: RouteData;
+  /** The route's `metadata.generation`, when known (Kubernetes): `observedGeneration`. */
+  readonly generation?: number;
 }
 
 const condition = (type: RouteCondition['type'], ok: boolean, reason: string, message: string): RouteCondition => ({
@@ -102,7 +104,7 @@ export function routeStatus(route: HTTPRouteObject | GRPCRouteObject, services: 
     if (a.ok) accepted.push(p.port === undefined ? { namespace: p.namespace, name: p.name } : { namespace: p.namespace, name: p.name, port: p.port });
     return { parentRef: p, managed: a.managed, conditions: [condition('Accepted', a.ok, a.reason, a.message), resolvedRefs] };
   });
-  const base = { kind: route.kind, namespace: route.namespace, name: route.name, parents };
+  const base = { kind: route.kind, namespace: route.namespace, name: route.name, parents, ...(route.generation === undefined ? {} : { generation: route.generation }) };
   if (accepted.length === 0) return base;
   return { ...base, resolved: { ...data, parents: accepted, rules } as RouteData };
 }

@@ -111,6 +111,8 @@ interface RouteObjectBase extends NamespacedBase {
   readonly creationTimestamp: number;
   /** Every parentRef, Services and others (a Gateway parent is reported, not attached). */
   readonly parentRefs: readonly RouteParentRef[];
+  /** `metadata.generation` (Kubernetes sets it): the status's `observedGeneration`. */
+  readonly generation?: number;
 }
 
 /** `gateway.networking.k8s.io/v1 HTTPRoute`, validated; `route.parents` are its Service parentRefs. */

@@ -99,11 +99,13 @@ const PAGE_SIZE = 500;
 const MAX_PAGES = 1_000;
 
 /** Opens a request to the API server with the kubeconfig's TLS and credentials applied. */
-export async function kubeRequest(kc: KubeConfig, path: string, signal?: AbortSignal): Promise<http.ClientRequest> {
+export async function kubeRequest(kc: KubeConfig, path: string, signal?: AbortSignal, method = 'GET'): Promise<http.ClientRequest> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
-  const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (method !== 'GET') headers['Content-Type'] = 'application/json';
+  const opts: https.RequestOptions = { method, headers };
   if (signal !== undefined) opts.signal = signal;
   await kc.applyToHTTPSOptions(opts);
   return url.protocol === 'http:' ? http.request(url, opts) : https.request(url, opts);
@@ -122,10 +124,26 @@ export async function getJson(kc: KubeConfig, path: string, limits: RequestLimit
   }
 }
 
-/** Sends `req` and reads the whole answer, at most `maxBytes`; every failure rejects once. */
-function readAnswer(req: http.ClientRequest, path: string, maxBytes: number): Promise<{ status: number; body: string }> {
+/**
+ * PUTs `body` as JSON to `path` (a status subresource update) and parses the JSON answer; a
+ * non-2xx answer is a {@link KubeApiError} (409: someone wrote first, read again and retry).
+ */
+export async function putJson(kc: KubeConfig, path: string, body: unknown, limits: RequestLimits, signal?: AbortSignal): Promise<unknown> {
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const req = await kubeRequest(kc, path, signal === undefined ? timeout : AbortSignal.any([timeout, signal]), 'PUT');
+  const answer = await readAnswer(req, path, limits.maxBytes, JSON.stringify(body), 'PUT');
+  if (answer.status < 200 || answer.status > 299) throw new KubeApiError(answer.status, `PUT ${path}: ${answer.status} ${statusMessage(answer.body)}`);
+  try {
+    return JSON.parse(answer.body) as unknown;
+  } catch (err) {
+    throw new MeshletError('MESHLET_ERR_REGISTRY', `PUT ${path}: the answer is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Sends `req` (with `body`, if any) and reads the whole answer, at most `maxBytes`; every failure rejects once. */
+function readAnswer(req: http.ClientRequest, path: string, maxBytes: number, body?: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const fail = (err: Error): void => reject(new MeshletError('MESHLET_ERR_REGISTRY', `GET ${path}: ${err.message}`, { cause: err }));
+    const fail = (err: Error): void => reject(new MeshletError('MESHLET_ERR_REGISTRY', `${method} ${path}: ${err.message}`, { cause: err }));
     req.on('error', fail);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -142,7 +160,7 @@ function readAnswer(req: http.ClientRequest, path: string, maxBytes: number): Pr
         else fail(new Error('the connection closed before the whole answer arrived'));
       });
     });
-    req.end();
+    req.end(body);
   });
 }
 

@@ -28,7 +28,7 @@ const META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: A
 /** A Service's: meshlet's own annotation (`meshlet.io/opaque-ports`) too. */
 const SERVICE_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, annotations: fields({ [OPAQUE_PORTS_ANNOTATION]: ALL }) });
 /** Routes' and TrafficPolicies': `creationTimestamp` breaks ties between them (the oldest wins). */
-const TIMED_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, creationTimestamp: ALL });
+const TIMED_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, creationTimestamp: ALL, generation: ALL });
 
 /** What meshlet reads from each kind (docs/model.md lists the same fields). */
 const SHAPES: Readonly<Record<string, Shape>> = {

@@ -47,7 +47,7 @@ export function httpRouteFrom(r: Reporter, obj: Fields, source: SourceRef): HTTP
   });
   if (total > MAX_MATCHES_PER_ROUTE) r.report(['spec', 'rules'], `at most ${MAX_MATCHES_PER_ROUTE} matches across all rules (the Gateway API's limit), got ${total}`);
   const route: HttpRouteData = { kind: 'HTTPRoute', ...routeBase(meta, creationTimestamp, parentRefs), rules };
-  return { kind: 'HTTPRoute', ...meta, source, creationTimestamp, parentRefs, route };
+  return withGeneration(obj, { kind: 'HTTPRoute', ...meta, source, creationTimestamp, parentRefs, route });
 }
 
 /** Validates a GRPCRoute document and converts it. */
@@ -63,7 +63,14 @@ export function grpcRouteFrom(r: Reporter, obj: Fields, source: SourceRef): GRPC
   });
   if (total > MAX_MATCHES_PER_ROUTE) r.report(['spec', 'rules'], `at most ${MAX_MATCHES_PER_ROUTE} matches across all rules (the Gateway API's limit), got ${total}`);
   const route: GrpcRouteData = { kind: 'GRPCRoute', ...routeBase(meta, creationTimestamp, parentRefs), rules };
-  return { kind: 'GRPCRoute', ...meta, source, creationTimestamp, parentRefs, route };
+  return withGeneration(obj, { kind: 'GRPCRoute', ...meta, source, creationTimestamp, parentRefs, route });
+}
+
+/** The object with `metadata.generation` when the API server set one (a positive integer). */
+function withGeneration<T extends HTTPRouteObject | GRPCRouteObject>(obj: Fields, route: T): T {
+  const meta = obj['metadata'];
+  const generation = meta !== null && typeof meta === 'object' ? (meta as Fields)['generation'] : undefined;
+  return Number.isSafeInteger(generation) && (generation as number) > 0 ? { ...route, generation: generation as number } : route;
 }
 
 type RouteMeta = ReturnType<typeof readMeta>;
