@@ -16,7 +16,7 @@ import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNEC
 import { prepareFixture, type BenchFixture } from './bench-fixture.js';
 import { benchTopology } from './bench-topology.js';
 import { ALL_PATHS, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
-import { scenarioPaths } from './summary.js';
+import { comparisonOf, scenarioPaths } from './summary.js';
 import { runIdleMemory, startRssByPath } from './idle-memory.js';
 import { loadRunnerFor, type LoadOutcome } from './load-runs.js';
 import { ProcessMeter } from './proc-stats.js';
@@ -79,7 +79,9 @@ async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: re
       // The smoke mode checks the plumbing: no SCHED_IDLE client that a busy machine starves.
       const runner = loadRunnerFor(spec.id, { idleScheduling: options.mode !== 'smoke' });
       if (runner === undefined) continue;
-      for (const path of scenarioPaths(spec, paths)) {
+      // A profile run measures the meshlet path each scenario compares (L4 or L7), nothing else.
+      const specPaths = options.profile ? [comparisonOf(spec).subject].filter((p) => paths.includes(p)) : scenarioPaths(spec, paths);
+      for (const path of specPaths) {
         if (signal.aborted) return runs;
         const started = Date.now();
         const out = await measure(fixture, path, (pids) => runner(fixture.lab, fixture.targets[path], pids, options.runSeconds));
@@ -127,8 +129,8 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const only = options.only;
   const specs = scenarioSpecs(options).filter((s) => only === undefined || only.includes(s.id));
   // Only the paths the chosen scenarios use (no HAProxy pair started for L7 scenarios alone).
-  const used = new Set(specs.flatMap((s) => scenarioPaths(s, ALL_PATHS)));
-  const paths: readonly PathName[] = ALL_PATHS.filter((p) => used.has(p) && (!options.profile || p === 'meshlet' || p === 'meshlet-l7'));
+  const used = new Set(specs.flatMap((s) => (options.profile ? [comparisonOf(s).subject] : scenarioPaths(s, ALL_PATHS))));
+  const paths: readonly PathName[] = ALL_PATHS.filter((p) => used.has(p));
   const startedAt = new Date().toISOString();
   const loadStart = loadavg()[0] ?? 0;
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });

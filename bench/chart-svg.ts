@@ -19,7 +19,8 @@ const PANEL_H = 150;
 const COLS = 4;
 const TOP = 70;
 const BAR_H = 22;
-const LABEL_W = 92;
+/** Room for the longest path name ("HAProxy HTTP pair") at 11 px. */
+const LABEL_W = 112;
 const COLORS: Readonly<Record<PathName, string>> = { direct: '#8a8f98', meshlet: '#2f6fde', haproxy: '#e07b24', 'meshlet-l7': '#16388a', 'haproxy-http': '#a34f0c' };
 
 /** A panel: one metric of one scenario. */

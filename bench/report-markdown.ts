@@ -70,8 +70,10 @@ function machineTable(r: BenchResults): string {
 
 function tlsLine(r: BenchResults): string {
   const t = (x: { protocol: string; cipher: string; group: string } | undefined): string => (x === undefined ? 'not probed' : `${x.protocol}, ${x.cipher}, ${x.group}`);
+  // Older results list no paths beyond the three of the L4 scenarios: their TCP pair was always there.
+  const tcp = r.paths.includes('haproxy') ? `; HAProxy pair ${t(r.tls.haproxy)}` : '';
   const http = r.paths.includes('haproxy-http') ? `; HAProxy HTTP pair ${t(r.tls['haproxy-http'])}` : '';
-  return `- TLS negotiated (checked with a handshake against each): meshlet tunnel ${t(r.tls.meshlet)}; HAProxy pair ${t(r.tls.haproxy)}${http}.`;
+  return `- TLS negotiated (checked with a handshake against each): meshlet tunnel ${t(r.tls.meshlet)}${tcp}${http}.`;
 }
 
 function barSection(r: BenchResults): string[] {
