@@ -91,6 +91,9 @@ export class Controller {
       const writer = new RouteStatusWriter({ kubeConfig: this.kubeConfig as KubeConfig, logger });
       this.routeStatus = writer;
       this.store.subscribe((published) => writer.update(published.state.routeStatuses));
+      // A route refused by validation changes no state; its status still says why.
+      const source = this.source as KubernetesSource;
+      source.onChange(() => writer.updateInvalid(source.invalidRoutes()));
     }
     await this.source.start();
     this.ca = ca;

@@ -126,3 +126,39 @@ export function routeProblems(statuses: readonly RouteStatus[]): string[] {
   }
   return out;
 }
+
+/** Longest condition message written (the Gateway API's maxLength is 32768). */
+export const MAX_CONDITION_MESSAGE = 32_768;
+
+/**
+ * The status of a route that failed validation (it is not in the state): `Accepted: False`,
+ * reason `UnsupportedValue`, the problems as the message, for each Service parent its raw
+ * `parentRefs` name. Undefined when it names no Service parent (nothing of meshlet's to say).
+ * Pure: reads the raw object leniently, since it is invalid.
+ */
+export function invalidRouteStatus(raw: unknown, problems: readonly string[]): RouteStatus | undefined {
+  const o = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; generation?: unknown }; spec?: { parentRefs?: unknown } } | null;
+  const kind = o?.kind;
+  const name = o?.metadata?.name;
+  const namespace = o?.metadata?.namespace;
+  if ((kind !== 'HTTPRoute' && kind !== 'GRPCRoute') || typeof name !== 'string' || typeof namespace !== 'string') return undefined;
+  const refs = Array.isArray(o?.spec?.parentRefs) ? (o?.spec?.parentRefs as unknown[]) : [];
+  let message = `meshlet cannot use this route: ${problems.join('; ')}`;
+  if (message.length > MAX_CONDITION_MESSAGE) message = `${message.slice(0, MAX_CONDITION_MESSAGE - 3)}...`;
+  const parents: RouteParentStatus[] = [];
+  for (const ref of refs.slice(0, 32)) {
+    const r = ref as { group?: unknown; kind?: unknown; namespace?: unknown; name?: unknown; port?: unknown } | null;
+    if (r?.kind !== 'Service' || (r.group !== '' && r.group !== 'core') || typeof r.name !== 'string') continue;
+    const parentRef: RouteParentRef = {
+      group: r.group,
+      kind: 'Service',
+      namespace: typeof r.namespace === 'string' ? r.namespace : namespace,
+      name: r.name,
+      ...(typeof r.port === 'number' ? { port: r.port } : {}),
+    };
+    parents.push({ parentRef, managed: true, conditions: [condition('Accepted', false, 'UnsupportedValue', message)] });
+  }
+  if (parents.length === 0) return undefined;
+  const generation = o?.metadata?.generation;
+  return { kind, namespace, name, parents, ...(typeof generation === 'number' ? { generation } : {}) };
+}

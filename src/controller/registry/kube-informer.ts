@@ -84,6 +84,8 @@ export class ResourceInformer {
   private closed = false;
   /** Keys this informer put in the shared store, to drop them when its CRD goes away. */
   private readonly keys = new Set<string>();
+  /** Objects left out for failing validation, cut as cached, with their problems (for route status). */
+  private readonly invalid = new Map<string, { raw: unknown; problems: readonly string[] }>();
   /** Set while an optional resource answers 404; `absentLogged` keeps that to one log line. */
   private absent = false;
   private absentLogged = false;
@@ -121,6 +123,11 @@ export class ResourceInformer {
     this.informer.on('error', (err: unknown) => this.onError(err));
   }
 
+  /** The kind of the resource's objects. */
+  get kind(): string {
+    return this.resource.kind;
+  }
+
   /** Starts listing and watching. */
   start(): void {
     this.run();
@@ -130,6 +137,11 @@ export class ResourceInformer {
   whenSynced(): Promise<void> {
     if (this.synced) return Promise.resolve();
     return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  /** Objects of this resource left out for failing validation: the raw (cut) object and its problems. */
+  invalidObjects(): { raw: unknown; problems: readonly string[] }[] {
+    return [...this.invalid.values()];
   }
 
   status(): InformerStatus {
@@ -180,6 +192,7 @@ export class ResourceInformer {
     let dropped = false;
     for (const key of this.keys) dropped = this.store.delete(key) || dropped;
     this.keys.clear();
+    this.invalid.clear();
     if (!this.absentLogged) {
       this.absentLogged = true;
       this.logger.info({ resource: resourceName(this.resource), recheckInMs: this.absentRecheckMs }, 'Kubernetes resource not served (its CRD is not installed): no objects of it; listing again later');
@@ -208,6 +221,9 @@ export class ResourceInformer {
     const { key, result } = convertKubeObject(this.resource, raw);
     this.store.set(key, result);
     this.keys.add(key);
+    // List items carry no kind of their own: the resource's is filled in.
+    if (result.problems.length > 0) this.invalid.set(key, { raw: { ...raw, kind: this.resource.kind }, problems: result.problems.map((p) => p.text) });
+    else this.invalid.delete(key);
     if (result.problems.length > 0) {
       this.logger.warn({ object: key, problems: result.problems.map((p) => p.text) }, 'Kubernetes object left out: it fails validation');
     }
@@ -217,6 +233,7 @@ export class ResourceInformer {
   private remove(raw: KubernetesObject): void {
     const key = kubeObjectKey(this.resource, raw);
     this.keys.delete(key);
+    this.invalid.delete(key);
     if (this.store.delete(key)) this.onChange();
   }
 

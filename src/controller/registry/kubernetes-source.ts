@@ -106,6 +106,14 @@ export class KubernetesSource implements RegistrySource {
     return this.listeners.add(fn);
   }
 
+  /**
+   * HTTPRoutes and GRPCRoutes left out for failing validation, each with its problems: their
+   * Kubernetes status says why (`RouteStatusWriter`).
+   */
+  invalidRoutes(): { raw: unknown; problems: readonly string[] }[] {
+    return this.informers.filter((i) => ['HTTPRoute', 'GRPCRoute'].includes(i.kind)).flatMap((i) => i.invalidObjects());
+  }
+
   /** Per-resource counters and last errors. */
   status(): InformerStatus[] {
     return this.informers.map((i) => i.status());

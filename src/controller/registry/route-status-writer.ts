@@ -10,7 +10,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubernetesApiCall } from '../../ca/kubernetes-api.js';
 import { canonicalJson } from '../canonical-json.js';
-import type { RouteStatus } from '../../mesh/route-status.js';
+import { invalidRouteStatus, type RouteStatus } from '../../mesh/route-status.js';
 import { isFields } from '../../mesh/validate/values.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { getJson, putJson, type RequestLimits } from './kube-client.js';
@@ -48,6 +48,8 @@ export class RouteStatusWriter {
   private readonly failed: ThrottledLog;
   private readonly retryDelayMs: number;
   private readonly now: () => Date;
+  private valid: readonly RouteStatus[] = [];
+  private invalid: readonly RouteStatus[] = [];
   private latest: readonly RouteStatus[] = [];
   /** Route key -> canonical JSON of what was last written (or found already written). */
   private readonly written = new Map<string, string>();
@@ -67,8 +69,25 @@ export class RouteStatusWriter {
 
   /** A new state's route statuses: written by the next pass (one runs at a time). */
   update(statuses: readonly RouteStatus[]): void {
+    this.valid = statuses;
+    this.changed();
+  }
+
+  /**
+   * Routes left out for failing validation (`KubernetesSource.invalidRoutes`): their status says
+   * why (`invalidRouteStatus`). They change without the state changing, hence apart.
+   */
+  updateInvalid(routes: readonly { raw: unknown; problems: readonly string[] }[]): void {
+    this.invalid = routes.flatMap((r) => {
+      const s = invalidRouteStatus(r.raw, r.problems);
+      return s === undefined ? [] : [s];
+    });
+    this.changed();
+  }
+
+  private changed(): void {
     if (this.closed) return;
-    this.latest = statuses;
+    this.latest = [...this.valid, ...this.invalid];
     this.dirty = true;
     this.kick();
   }

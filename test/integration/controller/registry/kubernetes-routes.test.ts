@@ -52,6 +52,11 @@ t.test('served CRDs: routes and policies are read, an unsupported field leaves i
   t.same(svc?.kind === 'Service' ? svc.opaquePorts : undefined, [80], 'the opaque-ports annotation is kept');
   t.match(source.contents()?.excluded.map((p) => p.text), [/^kubernetes:HTTPRoute\/demo\/mirror \(document 1\): HTTPRoute demo\/mirror: spec\.rules\[0\]\.filters\[0\]\.type: RequestMirror is not supported/]);
   t.equal(lines.filter((l) => l['msg'] === 'Kubernetes object left out: it fails validation').length, 1);
+  const invalid = source.invalidRoutes();
+  t.same(invalid.map((r) => (r.raw as { kind: string; metadata: { name: string } }).kind + '/' + (r.raw as { metadata: { name: string } }).metadata.name), ['HTTPRoute/mirror'], 'kept for its status');
+  t.match(invalid[0]?.problems, [/RequestMirror is not supported/]);
+  api.remove('gateway.networking.k8s.io/v1', 'HTTPRoute', 'demo', 'mirror');
+  await waitFor('the invalid route forgotten once deleted', () => source.invalidRoutes().length === 0);
 });
 
 t.test('no Gateway API CRDs: one info line, no warning; the CRDs appearing later are picked up', async (t) => {

@@ -51,6 +51,27 @@ t.test('writes meshlet\'s conditions once per change; a conflict is retried', as
   t.equal(puts.length, 1, 'and not written');
 });
 
+t.test('a route refused by validation: its status says why', async (t) => {
+  const { api, kubeConfig } = await startFakeApi(t);
+  api.store.resources.push(HTTPROUTES, GRPCROUTES);
+  const raw = { kind: 'HTTPRoute', metadata: { name: 'web', namespace: 'demo', generation: 4, resourceVersion: '9' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'web' }, { name: 'gw' }] } };
+  const puts: { status: { parents: { parentRef: { name: string }; conditions: { type: string; status: string; reason: string; message: string; observedGeneration: number }[] }[] } }[] = [];
+  api.route('GET', PATH, () => ({ status: 200, body: { apiVersion: 'gateway.networking.k8s.io/v1', ...raw } }));
+  api.route('PUT', `${PATH}/status`, (_req, body) => {
+    puts.push(JSON.parse(body) as (typeof puts)[number]);
+    return { status: 200, body: JSON.parse(body) as unknown };
+  });
+  const { logger } = recordingLogger();
+  const writer = new RouteStatusWriter({ kubeConfig, logger, retryDelayMs: 20 });
+  t.teardown(() => writer.close());
+  writer.updateInvalid([{ raw, problems: ['kubernetes:HTTPRoute/demo/web (document 1): HTTPRoute demo/web: spec.rules[0].retry: is a Gateway API field meshlet does not support'] }]);
+  await waitFor('the status written', () => puts.length === 1);
+  const parents = puts[0]?.status.parents ?? [];
+  t.same(parents.map((p) => p.parentRef.name), ['web'], 'the Service parent only');
+  t.same(parents[0]?.conditions.map((c) => [c.type, c.status, c.reason, c.observedGeneration]), [['Accepted', 'False', 'UnsupportedValue', 4]]);
+  t.match(parents[0]?.conditions[0]?.message, /^meshlet cannot use this route: .*spec\.rules\[0\]\.retry: is a Gateway API field meshlet does not support/);
+});
+
 t.test('a route not in Kubernetes is skipped', async (t) => {
   const { api, kubeConfig } = await startFakeApi(t);
   api.store.resources.push(HTTPROUTES, GRPCROUTES);
