@@ -11,6 +11,7 @@ import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import { matchRoute } from '../../../src/agent/policy/route-match.js';
 import { portProtocol } from '../../../src/agent/http/port-protocol.js';
 import { l7Objects } from '../mesh/l7-fixture.js';
+import { decodeStoredSnapshot, encodeStoredSnapshot } from '../../../src/agent/control/snapshot-store.js';
 
 const snapshot = computeSnapshot(buildClusterState(l7Objects()), 'node-a', 'v1');
 
@@ -59,6 +60,7 @@ t.test('after structured clone (worker IPC) and JSON, regular expressions still 
   const paths: [string, NodeSnapshot][] = [
     ['structured clone', deserialize(serialize(snapshot)) as NodeSnapshot],
     ['JSON', JSON.parse(JSON.stringify(snapshot)) as NodeSnapshot],
+    ['the state file', decodeStoredSnapshot(encodeStoredSnapshot(snapshot, new Date(0)), { node: 'node-a', trustDomain: 'cluster.local' })],
   ];
   for (const [name, copy] of paths) {
     t.same(copy, snapshot, `${name}: the snapshot survives whole`);

@@ -61,6 +61,7 @@ t.test('every bad field is named, balancer limits included', async (t) => {
     ['no targets', POLICY('', '[]'), /spec\.targetRefs: required: at least one Service/],
     ['target of another kind', POLICY('', '[{group: apps, kind: Deployment, name: web}]'), /spec\.targetRefs\[0\]\.kind: must be Service, got "Deployment"$/],
     ['duplicate target', POLICY('', '[{kind: Service, name: web}, {kind: Service, name: web}]'), /spec\.targetRefs\[1\]\.name: duplicate target "web"$/],
+    ['too many targets', POLICY('', `[${Array.from({ length: 17 }, (_, i) => `{kind: Service, name: s${i}}`).join(', ')}]`), /spec\.targetRefs: at most 16 entries, got 17$/],
   ];
   for (const [name, text, want] of cases) {
     const lines = problems(text);
