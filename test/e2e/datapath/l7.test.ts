@@ -444,10 +444,15 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         'a header line without a colon': 'GET /bad HTTP/1.1\r\nHost: web\r\nBad Header\r\n\r\n',
         'Content-Length and Transfer-Encoding (smuggling)': 'POST /smuggle HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: web\r\n\r\n',
         'a malformed request line': 'GET /x y HTTP/1.1\r\nHost: web\r\n\r\n',
+        // Past the agent's 16 KiB head limit (DEFAULT_HTTP_SERVER_LIMITS.maxHeaderBytes).
+        'oversized headers': `GET /big HTTP/1.1\r\nHost: web\r\nx-big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
       };
+      // Other connections carry on meanwhile: a keep-alive load runs through the bad input.
+      const bystander = lab.spawnNode('client', PEER, ['requests', `http://${vip('web')}:81/bystander`, '200', '2']);
+      const bystanderDone = nextJsonLine(bystander, 120_000);
       for (const [what, text] of Object.entries(cases)) {
         const r = await raw(81, text);
-        t.match(r['data'], /^HTTP\/1\.1 400 /, `${what}: 400`);
+        t.match(r['data'], what === 'oversized headers' ? /^HTTP\/1\.1 431 / : /^HTTP\/1\.1 400 /, `${what}: ${what === 'oversized headers' ? 431 : 400}`);
         t.equal(r['closed'], true, `${what}: the connection closes`);
         t.notMatch(r['data'], /x-pod/i, `${what}: nothing reached a workload's handler`);
         if (what === 'a malformed request line') continue; // see the todo subtest below
@@ -456,6 +461,8 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http', reason: /HPE_/ }, `${what}: refused by the agent's parser, with its error`);
       }
       t.same(requestLines(lab, 'node2', '/smuggled'), [], 'the smuggled request was never forwarded');
+      const other = await bystanderDone;
+      t.same(other['statuses'], { 200: 200 }, `a keep-alive client meanwhile: 200 requests answered (${JSON.stringify(other['errors'])})`);
 
       // HTTP/2 garbage on the declared gRPC port: the session ends (GOAWAY), the agent lives.
       const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -473,6 +480,31 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         const ready = await peer(lab, node, ['once', 'GET', 'http://127.0.0.1:15021/healthz/ready']);
         t.equal(ready['status'], 200, `${node}'s agent is ready`);
       }
+    });
+
+    await t.test('an HTTP/2 client that just closes its TCP connection (FIN, no GOAWAY) is closed by the agent', async (t) => {
+      const todo = 'the agent keeps the captured socket in CLOSE-WAIT and the connection in its table after the client FIN on an HTTP/2 connection';
+      const gauge = 'meshlet_tcp_connections_active{direction="outbound",mode="http"}';
+      const active = async (): Promise<number> => {
+        const r = await peer(lab, 'node1', ['metrics', `http://${lab.nodeAddress('node1')}:15020/metrics`, gauge]);
+        return Number(String((r['lines'] as string[] | undefined)?.[0] ?? `${gauge} 0`).split(' ').pop());
+      };
+      const closeWait = async (): Promise<number> => {
+        const r = await lab.exec('node1', 'ss', ['-tnH', 'state', 'close-wait', '( sport = :15001 )']);
+        return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+      };
+      const [active0, waiting0] = [await active(), await closeWait()];
+      // `h2` closes its session and exits at once: the kernel sends FIN for it.
+      const r = await peer(lab, 'client', ['h2', `http://${vip('web')}:80/fin`, '1']);
+      t.same(r['statuses'], { 200: 1 });
+      let last = { active: -1, waiting: -1 };
+      await until(async () => {
+        last = { active: await active(), waiting: await closeWait() };
+        return last.active <= active0 && last.waiting <= waiting0;
+      }, 10_000);
+      t.comment(`before: ${active0} active, ${waiting0} in CLOSE-WAIT; 10 s after the client left: ${JSON.stringify(last)}`);
+      t.ok(last.active <= active0, `the connection left the agent's table (${gauge} ${last.active}, before ${active0})`, { todo });
+      t.ok(last.waiting <= waiting0, `no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`, { todo });
     });
 
     await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', async (t) => {
