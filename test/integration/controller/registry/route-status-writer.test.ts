@@ -82,3 +82,21 @@ t.test('a route not in Kubernetes is skipped', async (t) => {
   await writer.idle();
   t.same(writer.counters(), { writes: 0, unchanged: 0, failures: 0, passes: 1 });
 });
+
+t.test('at most MAX_ROUTES_PER_PASS routes per pass; the rest in the next one', async (t) => {
+  const { MAX_ROUTES_PER_PASS } = await import('../../../../src/controller/registry/route-status-writer.js');
+  const { api, kubeConfig } = await startFakeApi(t);
+  api.store.resources.push(HTTPROUTES, GRPCROUTES);
+  const { logger } = recordingLogger();
+  const writer = new RouteStatusWriter({ kubeConfig, logger, retryDelayMs: 20 });
+  t.teardown(() => writer.close());
+  const one = buildClusterState(l7Objects()).routeStatuses.find((s) => s.kind === 'HTTPRoute');
+  if (one === undefined) throw new Error('no HTTPRoute status');
+  const many = Array.from({ length: MAX_ROUTES_PER_PASS + 1 }, (_, i) => ({ ...one, name: `r${i}` }));
+  writer.update(many);
+  await waitFor('two passes', () => writer.counters().passes === 2);
+  await writer.idle();
+  const gets = api.requests.filter((r) => r.method === 'GET' && r.path.includes('/httproutes/')).length;
+  t.equal(gets, MAX_ROUTES_PER_PASS + 1, 'every route read once, over two passes');
+  t.equal(writer.counters().passes, 2);
+});
