@@ -43,6 +43,7 @@ export interface NodePlan {
   readonly podCidr: string;
   /** Name of the node's veth end in the fabric namespace (enslaved to `br0`). */
   readonly fabricIface: string;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A pod as built: its namespace, address and the node-side veth name. */
@@ -145,6 +146,7 @@ export function planLab(t: LabTopology): LabPlan {
     address: nodeAddressAt(i),
     podCidr: podCidrAt(i),
     fabricIface: n.name,
+    ...(n.labels === undefined ? {} : { labels: { ...n.labels } }),
   }));
   const nodeIndex = new Map(nodes.map((n) => [n.name, n.index]));
   const perNode = new Map<string, number>();

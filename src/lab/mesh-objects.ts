@@ -72,7 +72,7 @@ export function labManifests(plan: LabPlan): Map<string, ManifestObject[]> {
     plan.nodes.map((n) => ({
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: n.name },
+      metadata: { name: n.name, ...(n.labels === undefined ? {} : { labels: { ...n.labels } }) },
       spec: { podCIDR: n.podCidr },
       status: { addresses: [{ type: 'InternalIP', address: n.address }] },
     })),

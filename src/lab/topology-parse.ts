@@ -61,8 +61,8 @@ function entries<T>(items: readonly unknown[], at: FieldPath, p: Problems, each:
 }
 
 function parseNode(o: Fields, at: FieldPath, p: Problems): LabNode {
-  checkKeys(o, at, ['name'], p);
-  return { name: str(o, 'name', at, p) };
+  checkKeys(o, at, ['name', 'labels'], p);
+  return { name: str(o, 'name', at, p), ...(o['labels'] === undefined ? {} : { labels: labels(o['labels'], [...at, 'labels'], p) }) };
 }
 
 function parseNamespace(o: Fields, at: FieldPath, p: Problems): LabNamespace {

@@ -12,6 +12,8 @@ import type { TlsMode } from '../mesh/types.js';
 export interface LabNode {
   /** Node name, a DNS label of at most 15 characters (it names an interface in the fabric). */
   readonly name: string;
+  /** Node labels, e.g. `topology.kubernetes.io/zone` for locality. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A Kubernetes namespace. Label `meshlet.io/mesh: enabled` enrolls its pods in the mesh. */

@@ -57,3 +57,11 @@ t.test('Service annotations are written when the topology has them (meshlet.io/o
   const [plain] = docs(renderLabConfig(planLab(base)).get('services.yaml'));
   t.same(plain?.['metadata'], { name: 'web', namespace: 'app' }, 'no annotations key without annotations');
 });
+
+t.test('Node labels (a zone) are written when the topology has them', async (t) => {
+  const zoned: LabTopology = { ...base, nodes: [{ name: 'n1', labels: { 'topology.kubernetes.io/zone': 'zone-a' } }] };
+  const [node] = docs(renderLabConfig(planLab(zoned)).get('nodes.yaml'));
+  t.same(node?.['metadata'], { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'zone-a' } });
+  const [plain] = docs(renderLabConfig(planLab(base)).get('nodes.yaml'));
+  t.same(plain?.['metadata'], { name: 'n1' }, 'no labels key without labels');
+});

@@ -26,14 +26,14 @@ t.test('a misspelt field gets a did-you-mean hint; a field far from any lists th
   );
   t.same(err.details, [
     'topology.servces: unknown field (did you mean services?)',
-    'nodes[0].zone: unknown field (allowed: name)',
+    'nodes[0].zone: unknown field (allowed: name, labels)',
     'pods[0].serviceAcount: unknown field (did you mean serviceAccount?)',
   ]);
   t.equal(
     err.message,
     'lab.yaml: invalid lab topology:\n' +
       '  topology.servces: unknown field (did you mean services?)\n' +
-      '  nodes[0].zone: unknown field (allowed: name)\n' +
+      '  nodes[0].zone: unknown field (allowed: name, labels)\n' +
       '  pods[0].serviceAcount: unknown field (did you mean serviceAccount?)',
   );
 });
@@ -61,4 +61,9 @@ t.test('a Service may carry annotations (strings only)', async (t) => {
     parseLabTopology({ name: 'lab', nodes: [{ name: 'n1' }], namespaces: [{ name: 'app' }], services: [{ name: 's', namespace: 'app', ports: [{ port: 1 }], annotations: { a: 5 } }] }),
   );
   t.same(err.details, ['services[0].annotations.a: label values must be strings, got 5']);
+});
+
+t.test('a node may carry labels', async (t) => {
+  const topo = parseLabTopology({ name: 'lab', nodes: [{ name: 'n1', labels: { 'topology.kubernetes.io/zone': 'a' } }] });
+  t.same(topo.nodes[0], { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'a' } });
 });
