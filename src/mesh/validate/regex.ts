@@ -3,7 +3,9 @@
  * proxies, on attacker-chosen input (paths, headers). JavaScript's engine backtracks, so a
  * pattern such as `(a+)+$` takes exponential time on `aaaa…b`: a route could stall the data
  * path. Envoy avoids this with RE2; meshlet refuses what makes backtracking explode and what
- * RE2 refuses too: nested unbounded quantifiers, backreferences and lookaround.
+ * RE2 refuses too: a repeated group holding a quantifier or an alternation (`(a+)+`,
+ * `(a|aa)+`: a character class or a bounded count says the same safely), backreferences and
+ * lookaround. Conservative: some harmless patterns such as `(foo|bar)+` are refused too.
  */
 
 /** Longest pattern accepted: the Gateway API's own cap on a path match value. */
@@ -51,9 +53,15 @@ function nestedQuantifier(p: string): string | undefined {
     } else if (c === ')') {
       const inner = stack.length > 1 ? (stack.pop() as boolean) : false;
       const q = quantifierAt(p, i + 1);
-      if (inner && q?.kind === 'unbounded') return `nested quantifiers (a repeated group that repeats inside, like "(a+)+") can take exponential time; near "${p.slice(0, q.end).slice(-30)}"`;
+      if (inner && q?.kind === 'unbounded') {
+        return `nested quantifiers or alternation in a repeated group (like "(a+)+" or "(a|aa)+") can take exponential time; near "${p.slice(0, q.end).slice(-30)}"`;
+      }
       if (inner || q?.kind === 'unbounded') stack[stack.length - 1] = true;
       i = q === undefined ? i + 1 : q.end;
+    } else if (c === '|') {
+      // Overlapping alternatives repeated backtrack like a nested quantifier.
+      stack[stack.length - 1] = true;
+      i++;
     } else {
       const q = quantifierAt(p, i);
       if (q?.kind === 'unbounded') stack[stack.length - 1] = true;
