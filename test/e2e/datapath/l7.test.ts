@@ -26,7 +26,10 @@ const web = { app: 'web' };
 
 const topology: LabTopology = {
   name: `l7${process.pid % 100000}`,
-  nodes: [{ name: 'node1' }, { name: 'node2' }],
+  nodes: [
+    { name: 'node1', labels: { 'topology.kubernetes.io/zone': 'zone-a' } },
+    { name: 'node2', labels: { 'topology.kubernetes.io/zone': 'zone-b' } },
+  ],
   namespaces: [{ name: 'demo', labels: { 'meshlet.io/mesh': 'enabled' } }],
   pods: [
     { name: 'client', namespace: 'demo', node: 'node1', serviceAccount: 'client', labels: { app: 'client' } },
@@ -35,6 +38,8 @@ const topology: LabTopology = {
     { name: 'web3', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: web },
     { name: 'canary', namespace: 'demo', node: 'node2', serviceAccount: 'canary', labels: { app: 'canary' } },
     { name: 'stats', namespace: 'demo', node: 'node2', serviceAccount: 'stats', labels: { app: 'stats' } },
+    { name: 'near', namespace: 'demo', node: 'node1', serviceAccount: 'loc', labels: { app: 'loc' } },
+    { name: 'far', namespace: 'demo', node: 'node2', serviceAccount: 'loc', labels: { app: 'loc' } },
   ],
   services: [
     {
@@ -59,10 +64,12 @@ const topology: LabTopology = {
     { name: 'lb-hash', namespace: 'demo', selector: web, ports: [httpPort('http')] },
     { name: 'lb-ewma', namespace: 'demo', selector: web, ports: [httpPort('http')] },
     { name: 'stats', namespace: 'demo', selector: { app: 'stats' }, ports: [httpPort('http')] },
+    { name: 'loc', namespace: 'demo', selector: { app: 'loc' }, ports: [httpPort('http')] },
+    { name: 'loc-any', namespace: 'demo', selector: { app: 'loc' }, ports: [httpPort('http')] },
   ],
 };
 
-const POLICIES = ['lb-rr: {type: RoundRobin}', 'lb-hash: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x-session}, algorithm: RingHash}}', 'lb-ewma: {type: PeakEWMA}']
+const POLICIES = ['lb-rr: {type: RoundRobin}', 'lb-hash: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x-session}, algorithm: RingHash}}', 'lb-ewma: {type: PeakEWMA}', 'loc: {type: LeastRequest, zoneAware: {preferLocal: true}}']
   .map((line) => {
     const at = line.indexOf(': ');
     const [svc, lb] = [line.slice(0, at), line.slice(at + 2)];
@@ -132,10 +139,11 @@ async function nextJsonLine(child: ChildProcess, timeoutMs: number): Promise<Jso
   });
 }
 
-async function startServer(lab: Lab, pod: string): Promise<void> {
+async function startServer(lab: Lab, pod: string): Promise<ChildProcess> {
   const child = lab.spawnNode(pod, PEER, ['serve', pod]);
   const line = await nextJsonLine(child, 15_000);
   if (line['pod'] !== pod) throw new Error(`server in ${pod}: ${JSON.stringify(line)}`);
+  return child;
 }
 
 /** Polls `pred` every 250 ms for at most `ms`: true once it held. */
@@ -213,9 +221,12 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
   await withLab(topology, { agents: false }, async (lab) => {
     lab.writeConfig('traffic-policies.yaml', POLICIES);
     for (const node of ['node1', 'node2']) await lab.startAgent(node);
-    for (const pod of ['web1', 'web2', 'web3', 'canary', 'stats']) await startServer(lab, pod);
+    const servers = new Map<string, ChildProcess>();
+    for (const pod of ['web1', 'web2', 'web3', 'canary', 'stats', 'near', 'far']) servers.set(pod, await startServer(lab, pod));
     const vip = (name: string): string => lab.serviceVip('demo', name);
     const nonce = randomBytes(4).toString('hex');
+    const pods = labManifests(lab.plan).get('pods.yaml') ?? [];
+    const render = (objs: readonly Json[]): string => objs.map((o) => stringify(o)).join('---\n');
     const scrape = async (node: string): Promise<string> => {
       const r = await peer(lab, node, ['metrics', `http://${lab.nodeAddress(node)}:15020/metrics`, 'istio_requests_total{']);
       if (r['ok'] !== true) throw new Error(`scraping ${node}: ${JSON.stringify(r)}`);
@@ -385,8 +396,6 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       t.ok(owners.size >= 2, `sessions spread over endpoints (${[...owners].join(', ')})`);
 
       // web3 leaves (its pod is deleted from the registry).
-      const pods = labManifests(lab.plan).get('pods.yaml') ?? [];
-      const render = (objs: readonly Json[]): string => objs.map((o) => stringify(o)).join('---\n');
       lab.writeConfig('pods.yaml', render(pods.filter((p) => (p['metadata'] as Json)['name'] !== 'web3')));
       const gone = await until(async () => {
         const r = await peer(lab, 'client', ['requests', `http://${vip('lb-rr')}:81/gone`, '12', '1']);
@@ -413,6 +422,33 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       t.equal(counts(warm, 'statuses')['200'], 150, 'warm-up, nobody slow');
       const ewma = await slowShare('lb-ewma', 'web2', 300, 8);
       t.ok(ewma < 0.2, `peak EWMA avoids the endpoint made slow (${ewma.toFixed(3)} < 0.2)`);
+    });
+
+    await t.test('locality: the local zone first; a refusing endpoint retried elsewhere; failover when it is gone', async (t) => {
+      const loc = async (svc: string, n: number): Promise<Json> => peer(lab, 'client', ['requests', `http://${vip(svc)}:81/zone`, String(n), '4']);
+      const local = await loc('loc', 60);
+      t.same(local['pods'], { near: 60 }, 'preferLocal: every request to the endpoint in zone-a (node1)');
+      const any = await loc('loc-any', 60);
+      t.same(Object.keys(counts(any, 'pods')).sort(), ['far', 'near'], `without the policy both zones serve (${JSON.stringify(any['pods'])})`);
+      // near's server goes away: its connects are refused before any byte was sent.
+      const near = servers.get('near') as ChildProcess;
+      const exited = new Promise((resolve) => near.once('exit', resolve));
+      near.kill('SIGTERM');
+      await exited;
+      const refused = await loc('loc', 30);
+      // The destination side answers a refused connect with a response (503, meshlet-error:
+      // connect_refused, failure set), which OutboundHttp.respondWith passes on instead of
+      // trying another endpoint; only a rejected call (a refused tunnel stream) is retried.
+      const todo = 'a connect_refused answer from the destination side (in-process or over the tunnel) is passed to the client, not retried on another endpoint';
+      t.same(refused['statuses'], { 200: 30 }, `refused connects retried on another endpoint (${JSON.stringify(refused['statuses'])})`, { todo });
+      t.same(refused['pods'], { far: 30 }, `served from zone-b (${JSON.stringify(refused['pods'])})`, { todo });
+      lab.writeConfig('pods.yaml', render(pods.filter((p) => (p['metadata'] as Json)['name'] !== 'near')));
+      const failedOver = await until(async () => {
+        const r = await peer(lab, 'client', ['requests', `http://${vip('loc')}:81/zone`, '12', '2']);
+        return JSON.stringify(r['pods']) === JSON.stringify({ far: 12 }) && JSON.stringify(r['statuses']) === JSON.stringify({ 200: 12 });
+      }, 20_000);
+      t.ok(failedOver, 'no endpoint left in zone-a: zone-b serves');
+      lab.writeConfig('pods.yaml', render(pods));
     });
 
     await t.test('istio_requests_total counts the requests by response code on both reporters', async (t) => {
