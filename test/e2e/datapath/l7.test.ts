@@ -262,7 +262,8 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       for (const port of [26, 27]) {
         const how = port === 26 ? 'appProtocol: tcp' : 'meshlet.io/opaque-ports';
         const times: number[] = [];
-        for (let i = 0; i < 3; i++) {
+        // The best of five: one slow start on a busy host must not pass for a detection wait.
+        for (let i = 0; i < 5; i++) {
           const r = await peer(lab, 'client', ['banner', vip('banner'), String(port)]);
           t.equal(r['ok'], true, JSON.stringify(r));
           times.push(Number(r['ms']));
@@ -275,7 +276,7 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         const echoed = await peer(lab, 'client', ['banner', vip('banner'), String(port), text]);
         t.equal(echoed['data'], `${(echoed['data'] as string).split('\r\n')[0]}\r\n${text}`, `${how}: the request bytes reached the server verbatim`);
         const dst = `${vip('banner')}:${port}`;
-        t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['dst'] === dst).length >= 4), `${how}: node1 logged the connections to ${dst}`);
+        t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['dst'] === dst).length >= 6), `${how}: node1 logged the connections to ${dst}`);
         t.same([...new Set(connectionLines(lab, 'node1', (l) => l['dst'] === dst).map((l) => l['mode']))], ['tunnel'], `${how}: carried as opaque TCP`);
         t.same(requestLines(lab, 'node1', probePath), [], `${how}: no request line: never sniffed`);
       }
