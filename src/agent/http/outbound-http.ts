@@ -369,6 +369,7 @@ export class OutboundHttp {
     const authority = typeof rawAuthority === 'string' ? rawAuthority : conn.entry.service.name;
     const headers = endToEnd(rawHeaders);
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+    const requestId = headers['x-request-id'];
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const grpc = isGrpcRequest(rawHeaders);
@@ -396,6 +397,7 @@ export class OutboundHttp {
       responseBytes: 0,
       startedAt: performance.now(),
       durationMs: 0,
+      requestId: typeof requestId === 'string' ? requestId : requestId.join(','),
     };
     const exchange = new Exchange(this, state, req, res, rec, grpc);
     const routes = this.opts.routesOf?.(index, conn.entry) ?? [];
@@ -636,9 +638,17 @@ class Exchange {
       rec.responseBytes += chunk.length;
     });
     body.pipe(res as NodeJS.WritableStream, { end: false });
-    body.once('error', () => res.destroy());
-    response.trailers.then(
-      (trailers) => {
+    // The response ends once its body has ended AND its trailers are known: an upstream may
+    // settle its trailers before the body was read (HTTP/1.1 chunked trailers come after it).
+    const bodyDone = new Promise<void>((resolve, reject) => {
+      body.once('end', resolve);
+      body.once('error', reject);
+      body.once('close', () => {
+        if (!body.readableEnded) reject(new Error('the upstream response body closed before its end'));
+      });
+    });
+    Promise.all([response.trailers, bodyDone]).then(
+      ([trailers]) => {
         if (Object.keys(trailers).length > 0) {
           const status = trailers['grpc-status'];
           if (typeof status === 'string') rec.grpcStatus = Number(status);
