@@ -4,7 +4,7 @@
  * exits after {@link SERVER_LIMIT_MS}. Nothing here is shared with the agent's code: it plays
  * the application on both ends.
  *
- *   serve <pod>                          HTTP/1.1 + h2c (prior knowledge) on :8080, gRPC on
+ *   serve <pod>                          HTTP/1.1 (and WebSocket echo) + h2c (prior knowledge) on :8080, gRPC on
  *                                        :9090, a server-first banner service on :7000; prints
  *                                        {"listening":...} once all are bound.
  *   requests <url> <n> <conc> [h:v ...]  n GETs, at most conc at once (keep-alive): counts by
@@ -20,11 +20,12 @@
  *   download <url> <bytes> [pauseAt]     GET and hash; with pauseAt, stop reading after that
  *                                        many bytes, print {"paused":n}, resume on a stdin line
  *                                        (or after PAUSE_LIMIT_MS).
+ *   websocket <url> <n>                  WebSocket handshake, then n messages echoed by the server.
  *   metrics <url> <prefix>               the lines of a Prometheus scrape starting with prefix.
  *   raw <host> <port> <base64>           write raw bytes, read until the server closes (at most
  *                                        5 s): what came back, whether it closed, the local port.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -153,10 +154,59 @@ function handle(pod: string, req: AnyReq, res: AnyRes): void {
   else send();
 }
 
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** One WebSocket frame (FIN, payload under 126 bytes): masked from a client, plain from a server. */
+function wsFrame(payload: Buffer, mask: boolean): Buffer {
+  if (payload.length > 125) throw new Error('frame too long for this peer');
+  if (!mask) return Buffer.concat([Buffer.from([0x81, payload.length]), payload]);
+  const key = randomBytes(4);
+  const masked = Buffer.from(payload.map((b, i) => b ^ (key[i % 4] as number)));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), key, masked]);
+}
+
+/** Whole small frames out of `buf`: their (unmasked) payloads and the bytes left over. */
+function wsParse(buf: Buffer): { payloads: Buffer[]; rest: Buffer } {
+  const payloads: Buffer[] = [];
+  let at = 0;
+  while (at + 2 <= buf.length) {
+    const len = (buf[at + 1] as number) & 0x7f;
+    const masked = ((buf[at + 1] as number) & 0x80) !== 0;
+    const start = at + 2 + (masked ? 4 : 0);
+    if (start + len > buf.length) break;
+    const p = Buffer.from(buf.subarray(start, start + len));
+    if (masked) for (let i = 0; i < len; i++) p[i] = (p[i] as number) ^ (buf[at + 2 + (i % 4)] as number);
+    payloads.push(p);
+    at = start + len;
+  }
+  return { payloads, rest: buf.subarray(at) };
+}
+
+/** A WebSocket echo (RFC 6455 handshake; text frames echoed with the pod name in front). */
+function wsEcho(pod: string, req: http.IncomingMessage, sock: net.Socket, head: Buffer): void {
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    return;
+  }
+  const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+  sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-pod: ${pod}\r\n\r\n`);
+  let buf = head;
+  const onData = (c: Buffer): void => {
+    const { payloads, rest } = wsParse(Buffer.concat([buf, c]));
+    buf = rest;
+    for (const p of payloads) sock.write(wsFrame(Buffer.from(`${pod}:${p.toString('utf8')}`), false));
+  };
+  sock.on('data', onData);
+  sock.on('error', () => undefined);
+  if (head.length > 0) onData(Buffer.alloc(0));
+}
+
 /** One port for HTTP/1.1 and h2c prior knowledge: the first bytes pick the server. */
 function httpServer(pod: string): net.Server {
   const h1 = http.createServer((req, res) => handle(pod, req, res));
   h1.keepAliveTimeout = 30_000;
+  h1.on('upgrade', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => wsEcho(pod, req, sock, head));
   const h2 = http2.createServer((req, res) => handle(pod, req, res));
   const preface = Buffer.from('PRI * HTTP/2.0');
   return net.createServer((sock) => {
@@ -484,6 +534,40 @@ function download(url: string, bytes: number, pauseAt: number): void {
   req.on('error', fail);
 }
 
+/** A WebSocket client: the handshake, then n text messages, each awaited echoed. */
+function websocket(url: string, n: number): void {
+  const key = randomBytes(16).toString('base64');
+  const req = http.request(url, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key } });
+  req.on('response', (res) => out({ ok: false, error: `no upgrade: ${res.statusCode}`, status: res.statusCode }));
+  req.on('error', fail);
+  req.on('upgrade', (res: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
+    const acceptOk = res.headers['sec-websocket-accept'] === createHash('sha1').update(key + WS_GUID).digest('base64');
+    const echoes: string[] = [];
+    let buf = head;
+    let sent = 0;
+    const next = (): void => {
+      if (sent === n) {
+        sock.destroy();
+        out({ ok: true, status: res.statusCode, acceptOk, pod: res.headers['x-pod'] ?? null, echoes });
+      }
+      sock.write(wsFrame(Buffer.from(`message-${sent++}`), true));
+    };
+    const onData = (c: Buffer): void => {
+      const { payloads, rest } = wsParse(Buffer.concat([buf, c]));
+      buf = rest;
+      for (const p of payloads) {
+        echoes.push(p.toString('utf8'));
+        next();
+      }
+    };
+    sock.on('data', onData);
+    sock.on('error', fail);
+    sock.on('close', () => out({ ok: false, error: `closed after ${echoes.length} echoes`, echoes }));
+    next();
+  });
+  req.end();
+}
+
 function raw(host: string, port: number, payload: Buffer): void {
   const sock = net.connect({ host, port });
   const chunks: Buffer[] = [];
@@ -538,10 +622,13 @@ switch (mode) {
   case 'download':
     download(str(0), num(1), args[2] === undefined ? 0 : num(2));
     break;
+  case 'websocket':
+    websocket(str(0), num(1));
+    break;
   case 'raw':
     raw(str(0), num(1), Buffer.from(str(2), 'base64'));
     break;
   default:
-    console.error('usage: http-peer serve|requests|h2|once|metrics|sessions|banner|grpc|upload|download|raw ...');
+    console.error('usage: http-peer serve|requests|h2|once|metrics|sessions|banner|grpc|upload|download|websocket|raw ...');
     process.exit(64);
 }

@@ -366,6 +366,17 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       });
     });
 
+    await t.test('WebSocket echo through the mesh (detected and declared HTTP ports)', async (t) => {
+      for (const port of [80, 81]) {
+        const ws = await peer(lab, 'client', ['websocket', `http://${vip('web')}:${port}/ws`, '20']);
+        t.equal(ws['status'], 101, `port ${port}: 101 Switching Protocols (${JSON.stringify(ws).slice(0, 300)})`);
+        t.equal(ws['acceptOk'], true, `port ${port}: Sec-WebSocket-Accept from the server's own handshake`);
+        const pod = String(ws['pod']);
+        t.match(pod, /^web[123]$/);
+        t.same(ws['echoes'], Array.from({ length: 20 }, (_, i) => `${pod}:message-${i}`), `port ${port}: 20 messages echoed in order after the 101`);
+      }
+    });
+
     await t.test('gRPC: an error status sent trailers-only (NOT_FOUND) reaches the client with its trailers', async (t) => {
       const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
       t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`, {
@@ -428,9 +439,9 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
     await t.test('locality: the local zone first; a refusing endpoint retried elsewhere; failover when it is gone', async (t) => {
       const loc = async (svc: string, n: number): Promise<Json> => peer(lab, 'client', ['requests', `http://${vip(svc)}:81/zone`, String(n), '4']);
       const local = await loc('loc', 60);
-      t.same(local['pods'], { near: 60 }, 'preferLocal: every request to the endpoint in zone-a (node1)');
+      t.same(local['pods'], { near: 60 }, `preferLocal: every request to the endpoint in zone-a (node1) (${JSON.stringify({ statuses: local['statuses'], errors: local['errors'], error: local['error'] })})`);
       const any = await loc('loc-any', 60);
-      t.same(Object.keys(counts(any, 'pods')).sort(), ['far', 'near'], `without the policy both zones serve (${JSON.stringify(any['pods'])})`);
+      t.same(Object.keys(counts(any, 'pods')).sort(), ['far', 'near'], `without the policy both zones serve (${JSON.stringify({ pods: any['pods'], statuses: any['statuses'], errors: any['errors'], error: any['error'] })})`);
       // near's server goes away: its connects are refused before any byte was sent.
       const near = servers.get('near') as ChildProcess;
       const exited = new Promise((resolve) => near.once('exit', resolve));
