@@ -133,6 +133,8 @@ interface ConnState {
   inFlight: number;
   /** Handed to the L4 path by an upgrade: it reports the connection from then on. */
   upgraded: boolean;
+  /** The HTTP/2 session of the connection, once made. */
+  session?: Http2Session | undefined;
   failure: ErrorKind | undefined;
   reason: string | undefined;
 }
@@ -217,6 +219,9 @@ export class OutboundHttp {
       }
       // Accepted paused (and not sniffed when the port declares HTTP/2): start reading.
       socket.resume();
+      // The capture sockets allow half-open, and an HTTP/2 session never ends its side when the
+      // client sends FIN without GOAWAY: close it (streams in flight finish first).
+      socket.once('end', () => state.session?.close());
       return;
     }
     this.h1Sockets.add(s);
@@ -231,6 +236,7 @@ export class OutboundHttp {
       return;
     }
     this.sessions.set(session, state);
+    state.session = session;
     session.on('error', (err: Error) => {
       state.failure ??= 'bad_request';
       state.reason ??= err.message;
@@ -434,6 +440,9 @@ export class OutboundHttp {
   }
 }
 
+/** Agent-made answers that mean no byte of the request reached the workload. */
+const NOTHING_DELIVERED: ReadonlySet<ErrorKind> = new Set(['connect_refused', 'connect_failed', 'connect_timeout']);
+
 /** One request from its head to the end of its response. */
 class Exchange {
   private call: UpstreamCall | undefined;
@@ -590,7 +599,17 @@ class Exchange {
       req.pipe(call.body);
     }
     call.response.then(
-      (response) => this.respondWith(response, responseMods),
+      (response) => {
+        // The destination side could not reach the workload: nothing of the request got there,
+        // so a request without a body tries another endpoint, as for a refused tunnel stream.
+        if (response.failure !== undefined && NOTHING_DELIVERED.has(response.failure) && this.bodyless && this.tried.size < this.owner.limits.maxConnectAttempts && !this.done) {
+          this.call = undefined;
+          response.body.resume();
+          this.failed(index, entry, head, responseMods, new UpstreamError(response.failure, `the destination side answered ${response.status} (${response.failure})`, true));
+          return;
+        }
+        this.respondWith(response, responseMods);
+      },
       (err: unknown) => {
         if (this.call !== call) return;
         this.call = undefined;
@@ -630,7 +649,15 @@ class Exchange {
     for (const mod of responseMods) headers = applyHeaderModifier(headers, mod);
     if (this.grpc) {
       const status = headers['grpc-status'];
-      if (typeof status === 'string') rec.grpcStatus = Number(status);
+      if (typeof status === 'string') {
+        rec.grpcStatus = Number(status);
+        // gRPC's Trailers-Only: the status in the head, no body, no trailers.
+        if (this.trailersOnly(response.status, headers)) {
+          this.call = undefined;
+          response.body.resume();
+          return;
+        }
+      }
     }
     this.sendHead(response.status, headers);
     const { body } = response;
@@ -664,6 +691,20 @@ class Exchange {
     );
   }
 
+  /**
+   * A gRPC Trailers-Only response over HTTP/2: one HEADERS frame with END_STREAM (what gRPC
+   * clients require of it; the compatibility API would send HEADERS, then an empty DATA frame).
+   * False over HTTP/1.x, where the caller sends a head and ends.
+   */
+  private trailersOnly(status: number, headers: Record<string, string | readonly string[]>): boolean {
+    const { res } = this;
+    if (!('stream' in res) || this.headSent || res.headersSent || res.stream.destroyed) return false;
+    this.headSent = true;
+    this.rec.status = status;
+    res.stream.respond({ ...(headers as OutgoingHttpHeaders), ':status': status }, { endStream: true });
+    return true;
+  }
+
   private sendHead(status: number, headers: Record<string, string | readonly string[]>): void {
     const { res } = this;
     if (this.headSent || res.headersSent) return;
@@ -686,8 +727,11 @@ class Exchange {
     const r = respond(kind);
     if (this.grpc) {
       rec.grpcStatus = r.grpcStatus;
-      this.sendHead(200, { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) });
-      res.end();
+      const headers = { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) };
+      if (!this.trailersOnly(200, headers)) {
+        this.sendHead(200, headers);
+        res.end();
+      }
     } else {
       const body = `${reason}\n`;
       this.sendHead(r.httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-meshlet-failure': kind });

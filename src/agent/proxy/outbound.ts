@@ -183,6 +183,12 @@ export class OutboundProxy {
         serve(found.protocol);
         return;
       }
+      if (protocol === 'http') {
+        // Declared HTTP: the sniff only told the version. Whatever is not a request line the
+        // detector knows goes to the HTTP/1.1 parser (a 400 there), never around the L7 layer.
+        serve('http1');
+        return;
+      }
       // Not HTTP (or not yet, or TLS): opaque TCP, decided now with the snapshot in force.
       const index = this.index();
       this.balancers.apply(index);

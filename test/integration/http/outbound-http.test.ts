@@ -50,7 +50,7 @@ function makeIndex(wsPort: number): void {
   const snapshot: NodeSnapshot = {
     version: 'v1', node: 'node1', nodeAddress: '198.18.0.11', trustDomain: 'cluster.local',
     localWorkloads: [client, wsWorkload], workloads: [client, wsWorkload, ...servers, canary],
-    services: [service('web', '127.0.0.9', servers), service('web-canary', '127.0.0.10', [canary]), service('grpc', '127.0.0.11', servers, 'grpc-api'), service('routed', '127.0.0.12', servers), ws],
+    services: [service('web', '127.0.0.9', servers), service('web-canary', '127.0.0.10', [canary]), service('grpc', '127.0.0.11', servers, 'grpc-api'), service('routed', '127.0.0.12', servers), ws, service('declared', '127.0.0.14', servers, 'http-web')],
   };
   index = new WorkloadIndex(snapshot, { allowLoopback: true });
 }
@@ -83,6 +83,16 @@ function fakeDestination(): http2.Http2Server {
     stream.on('error', () => undefined);
     const path = String(headers[':path']);
     if (path.startsWith('/slow')) return;
+    if (path === '/pkg.Svc/NotFound') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such thing' }, { endStream: true });
+      return;
+    }
+    if (path.startsWith('/dest-refuses') && headers['meshlet-dst'] !== '127.0.0.5:8080') {
+      // As the destination agent answers when the workload refused the connect.
+      stream.respond({ ':status': 503, 'meshlet-error': 'connect_refused' });
+      stream.end('refused\n');
+      return;
+    }
     const hash = createHash('sha256');
     let bytes = 0;
     stream.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
@@ -385,6 +395,62 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     const body = JSON.parse(r.body) as { path: string; headers: Record<string, string> };
     t.same({ path: body.path, upgrade: body.headers['upgrade'], settings: body.headers['http2-settings'] }, { path: '/h2c-please', upgrade: undefined, settings: undefined });
     t.equal((await get('/after-h2c')).status, 200, 'the connection serves the next request');
+  });
+
+  await t.test('gRPC Trailers-Only from upstream: one HEADERS frame with END_STREAM', async (t) => {
+    use('127.0.0.11');
+    const c = http2.connect(`http://127.0.0.1:${port}`);
+    t.teardown(() => c.destroy());
+    const req = c.request({ ':path': '/pkg.Svc/NotFound', 'content-type': 'application/grpc', te: 'trailers' });
+    req.end();
+    const [headers, flags] = (await once(req, 'response')) as [IncomingHttpHeaders, number];
+    req.resume();
+    await once(req, 'end');
+    t.same({ status: headers[':status'], grpc: headers['grpc-status'], message: headers['grpc-message'], endStream: (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 },
+      { status: 200, grpc: '5', message: 'no such thing', endStream: true });
+    t.equal(finished.at(-1)?.grpcStatus, 5, 'the request record has the gRPC status');
+  });
+
+  await t.test('the destination side could not reach the workload: another endpoint is tried', async (t) => {
+    use('127.0.0.9');
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`/dest-refuses/${i}`);
+      t.same({ status: r.status, dst: (JSON.parse(r.body) as { dst: string }).dst }, { status: 200, dst: '127.0.0.5:8080' });
+    }
+    const post = await get('/dest-refuses/post', {}, 'POST', Buffer.from('body'));
+    t.ok(post.status === 200 || post.status === 503, `a request with a body is answered as the first endpoint said (${post.status})`);
+  });
+
+  await t.test('an HTTP/2 client that sends FIN without GOAWAY: the agent closes its side', async (t) => {
+    use('127.0.0.11');
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    await once(s, 'connect');
+    // Preface and an empty SETTINGS frame, then FIN.
+    s.end(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+    s.resume();
+    const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    t.equal(closed, true, 'the connection was closed by the agent');
+  });
+
+  await t.test('a declared HTTP port: what is not a request line the detector knows goes to the parser, not around it', async (t) => {
+    use('127.0.0.14');
+    const closedRec = new Promise<ConnectionRecord>((resolve) => {
+      const on = (rec: ConnectionRecord): void => {
+        if (rec.service !== 'demo/declared') return;
+        records.off('closed', on);
+        resolve(rec);
+      };
+      records.on('closed', on);
+    });
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    let answer = '';
+    s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    s.write('GET /x y HTTP/1.1\r\nHost: web\r\n\r\n');
+    await once(s, 'close');
+    const rec = await closedRec;
+    t.same({ status: answer.split('\r\n')[0], mode: rec.mode }, { status: 'HTTP/1.1 400 Bad Request', mode: 'http' });
   });
 
   await t.test('a client that is not HTTP goes on as opaque TCP', async (t) => {
