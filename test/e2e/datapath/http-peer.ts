@@ -30,6 +30,8 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { ECHO_SERVICE, WS_GUID, expectedHash, writeBytes, wsFrame, wsParse, type Json } from './http-peer-common.js';
+import { serve } from './http-peer-server.js';
 
 const [mode, ...args] = process.argv.slice(2);
 /** Client modes end well within the test's own bounds (10,000 requests or 100 MB on a busy 2-core host). */
@@ -38,9 +40,6 @@ const CLIENT_LIMIT_MS = 150_000;
 const SERVER_LIMIT_MS = 600_000;
 /** Longest a paused download waits for the test's go-ahead. */
 const PAUSE_LIMIT_MS = 20_000;
-const HTTP_PORT = 8080;
-const GRPC_PORT = 9090;
-const BANNER_PORT = 7000;
 
 setTimeout(
   () => {
@@ -49,8 +48,6 @@ setTimeout(
   },
   mode === 'serve' ? SERVER_LIMIT_MS : CLIENT_LIMIT_MS,
 ).unref();
-
-type Json = Record<string, unknown>;
 
 function out(result: Json): never {
   console.log(JSON.stringify(result));
@@ -62,47 +59,6 @@ function fail(err: unknown): never {
   out({ ok: false, error: e.code ?? e.message ?? String(err) });
 }
 
-/** Deterministic bytes (xorshift), so both ends can hash the same stream without sending it twice. */
-function block(seed: number, size: number): Buffer {
-  const b = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-}
-const CHUNK = block(11, 64 * 1024);
-
-function chunkOf(left: number): Buffer {
-  return left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
-}
-
-function expectedHash(total: number): string {
-  const h = createHash('sha256');
-  for (let left = total; left > 0; left -= CHUNK.length) h.update(chunkOf(left));
-  return h.digest('hex');
-}
-
-/** Writes `total` deterministic bytes with backpressure, then ends the stream. */
-function writeBytes(w: NodeJS.WritableStream, total: number): void {
-  let left = total;
-  const pump = (): void => {
-    while (left > 0) {
-      const c = chunkOf(left);
-      left -= c.length;
-      if (!w.write(c)) {
-        w.once('drain', pump);
-        return;
-      }
-    }
-    w.end();
-  };
-  pump();
-}
-
 function headerArgs(list: readonly string[]): Record<string, string> {
   const h: Record<string, string> = {};
   for (const a of list) {
@@ -111,194 +67,6 @@ function headerArgs(list: readonly string[]): Record<string, string> {
   }
   return h;
 }
-
-// ---------------------------------------------------------------- server
-
-type AnyReq = http.IncomingMessage | http2.Http2ServerRequest;
-type AnyRes = http.ServerResponse | http2.Http2ServerResponse;
-
-function handle(pod: string, req: AnyReq, res: AnyRes): void {
-  const url = new URL(req.url ?? '/', 'http://x');
-  const send = (): void => {
-    res.setHeader('x-pod', pod);
-    const status = /^\/status\/(\d{3})$/.exec(url.pathname);
-    if (req.method === 'POST' && url.pathname === '/upload') {
-      const h = createHash('sha256');
-      let bytes = 0;
-      req.on('data', (c: Buffer) => {
-        h.update(c);
-        bytes += c.length;
-      });
-      req.on('end', () => {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ pod, bytes, sha256: h.digest('hex') }));
-      });
-      return;
-    }
-    req.resume();
-    if (url.pathname === '/download') {
-      const bytes = Number(url.searchParams.get('bytes') ?? '0');
-      res.setHeader('content-length', String(bytes));
-      res.setHeader('content-type', 'application/octet-stream');
-      writeBytes(res as NodeJS.WritableStream, bytes);
-      return;
-    }
-    res.statusCode = status === null ? 200 : Number(status[1]);
-    res.setHeader('content-type', 'application/json');
-    const authority = 'httpVersionMajor' in req && req.httpVersionMajor === 2 ? req.headers[':authority'] : req.headers.host;
-    res.end(JSON.stringify({ pod, method: req.method, url: req.url, host: authority, version: req.httpVersion, xff: req.headers['x-forwarded-for'] ?? null }));
-  };
-  // `?slow=<pod>&ms=N`: only the named pod answers late (a slow endpoint among fast ones).
-  const delay = url.searchParams.get('slow') === pod ? Number(url.searchParams.get('ms') ?? '0') : 0;
-  if (delay > 0) setTimeout(send, delay);
-  else send();
-}
-
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/** One WebSocket frame (FIN, payload under 126 bytes): masked from a client, plain from a server. */
-function wsFrame(payload: Buffer, mask: boolean): Buffer {
-  if (payload.length > 125) throw new Error('frame too long for this peer');
-  if (!mask) return Buffer.concat([Buffer.from([0x81, payload.length]), payload]);
-  const key = randomBytes(4);
-  const masked = Buffer.from(payload.map((b, i) => b ^ (key[i % 4] as number)));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), key, masked]);
-}
-
-/** Whole small frames out of `buf`: their (unmasked) payloads and the bytes left over. */
-function wsParse(buf: Buffer): { payloads: Buffer[]; rest: Buffer } {
-  const payloads: Buffer[] = [];
-  let at = 0;
-  while (at + 2 <= buf.length) {
-    const len = (buf[at + 1] as number) & 0x7f;
-    const masked = ((buf[at + 1] as number) & 0x80) !== 0;
-    const start = at + 2 + (masked ? 4 : 0);
-    if (start + len > buf.length) break;
-    const p = Buffer.from(buf.subarray(start, start + len));
-    if (masked) for (let i = 0; i < len; i++) p[i] = (p[i] as number) ^ (buf[at + 2 + (i % 4)] as number);
-    payloads.push(p);
-    at = start + len;
-  }
-  return { payloads, rest: buf.subarray(at) };
-}
-
-/** A WebSocket echo (RFC 6455 handshake; text frames echoed with the pod name in front). */
-function wsEcho(pod: string, req: http.IncomingMessage, sock: net.Socket, head: Buffer): void {
-  const key = req.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
-    sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    return;
-  }
-  const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
-  sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nx-pod: ${pod}\r\n\r\n`);
-  let buf = head;
-  const onData = (c: Buffer): void => {
-    const { payloads, rest } = wsParse(Buffer.concat([buf, c]));
-    buf = rest;
-    for (const p of payloads) sock.write(wsFrame(Buffer.from(`${pod}:${p.toString('utf8')}`), false));
-  };
-  sock.on('data', onData);
-  sock.on('error', () => undefined);
-  if (head.length > 0) onData(Buffer.alloc(0));
-}
-
-/** One port for HTTP/1.1 and h2c prior knowledge: the first bytes pick the server. */
-function httpServer(pod: string): net.Server {
-  const h1 = http.createServer((req, res) => handle(pod, req, res));
-  h1.keepAliveTimeout = 30_000;
-  h1.on('upgrade', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => wsEcho(pod, req, sock, head));
-  const h2 = http2.createServer((req, res) => handle(pod, req, res));
-  const preface = Buffer.from('PRI * HTTP/2.0');
-  return net.createServer((sock) => {
-    sock.on('error', () => undefined);
-    // 'readable' and read(), not 'data': a 'data' listener leaves the socket flowing, and the
-    // bytes put back would be emitted to nobody before the server attaches.
-    sock.once('readable', () => {
-      const first = sock.read() as Buffer | null;
-      if (first === null) {
-        sock.destroy();
-        return;
-      }
-      sock.unshift(first);
-      const n = Math.min(first.length, preface.length);
-      const isH2 = first.subarray(0, n).equals(preface.subarray(0, n));
-      (isH2 ? h2 : h1).emit('connection', sock);
-    });
-  });
-}
-
-/** Messages are JSON in buffers: no .proto needed. */
-const json = {
-  serialize: (v: unknown): Buffer => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer): Json => JSON.parse(b.toString('utf8')) as Json,
-};
-const ECHO_SERVICE: grpc.ServiceDefinition = {
-  Unary: {
-    path: '/meshlet.test.Echo/Unary',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  Count: {
-    path: '/meshlet.test.Echo/Count',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
-
-function grpcServer(pod: string, ready: () => void): void {
-  const server = new grpc.Server();
-  server.addService(ECHO_SERVICE, {
-    Unary: (call: grpc.ServerUnaryCall<Json, Json>, cb: grpc.sendUnaryData<Json>) => {
-      const trailer = new grpc.Metadata();
-      trailer.set('x-trailer', `from-${pod}`);
-      if (call.request['missing'] === true) {
-        cb({ code: grpc.status.NOT_FOUND, details: 'no such thing', metadata: trailer });
-        return;
-      }
-      cb(null, { pod, echo: call.request['msg'] }, trailer);
-    },
-    Count: (call: grpc.ServerWritableStream<Json, Json>) => {
-      const n = Number(call.request['n'] ?? 0);
-      for (let i = 0; i < n; i++) call.write({ i, pod });
-      const trailer = new grpc.Metadata();
-      trailer.set('x-count', String(n));
-      call.end(trailer);
-    },
-  });
-  server.bindAsync(`0.0.0.0:${GRPC_PORT}`, grpc.ServerCredentials.createInsecure(), (err) => {
-    if (err !== null) fail(err);
-    ready();
-  });
-}
-
-/** A server-first protocol (SMTP-like): a banner at connect, then everything echoed. */
-function bannerServer(pod: string): net.Server {
-  return net.createServer((sock) => {
-    sock.on('error', () => undefined);
-    sock.write(`220 ${pod} ready\r\n`);
-    sock.pipe(sock);
-  });
-}
-
-function serve(pod: string): void {
-  let pending = 3;
-  const up = (): void => {
-    if (--pending === 0) console.log(JSON.stringify({ listening: [HTTP_PORT, GRPC_PORT, BANNER_PORT], pod }));
-  };
-  httpServer(pod).listen(HTTP_PORT, '0.0.0.0', up);
-  bannerServer(pod).listen(BANNER_PORT, '0.0.0.0', up);
-  grpcServer(pod, up);
-}
-
-// ---------------------------------------------------------------- clients
 
 interface Answer {
   status: number;
@@ -593,7 +361,7 @@ const num = (i: number): number => Number(args[i]);
 const str = (i: number): string => args[i] ?? '';
 switch (mode) {
   case 'serve':
-    serve(str(0));
+    serve(str(0), fail);
     break;
   case 'requests':
     requests(str(0), num(1), num(2), headerArgs(args.slice(3))).catch(fail);

@@ -5,18 +5,32 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { stringify } from 'yaml';
-import { Lab, REPO_ROOT, labManifests, withLab, type LabTopology } from '../../../src/lab/index.js';
+import { labManifests, withLab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
+import {
+  PEER,
+  connectionLines,
+  counts,
+  diff,
+  goawayCodes,
+  nextJsonLine,
+  peer,
+  requestLines,
+  requestsByCode,
+  rss,
+  startServer,
+  sum,
+  until,
+  type Counts,
+  type Json,
+} from './l7-lab.js';
 
 // Several 100 MB transfers and 10,000 requests through two agents on a shared 2-core host.
 t.setTimeout(420_000);
 
-const PEER = join(REPO_ROOT, 'dist/test/e2e/datapath/http-peer.js');
 const MB = 1024 * 1024;
 /** The agent's default protocol-detection wait (docs/l7.md). */
 const DETECTION_MS = 200;
@@ -101,120 +115,6 @@ spec:
     - backendRefs: [{name: web, port: 81, weight: 90}, {name: canary, port: 81, weight: 10}]
 `;
 
-type Json = Record<string, unknown>;
-type Counts = Record<string, number>;
-
-async function peer(lab: Lab, where: string, args: string[], timeoutMs = 60_000): Promise<Json> {
-  const r = await lab.runNode(where, PEER, args, { timeoutMs });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as Json;
-  } catch {
-    return { ok: false, error: `http-peer printed ${JSON.stringify(r.stdout.slice(-2000))} stderr ${JSON.stringify(r.stderr.slice(-2000))} code ${r.code}` };
-  }
-}
-
-/** The next stdout line of a child that parses as JSON (bounded). */
-async function nextJsonLine(child: ChildProcess, timeoutMs: number): Promise<Json> {
-  let buf = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no JSON line within ${timeoutMs} ms: ${buf}`)), timeoutMs);
-    const onData = (c: Buffer): void => {
-      buf += c.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const v = JSON.parse(line) as Json;
-          clearTimeout(timer);
-          child.stdout?.off('data', onData);
-          resolve(v);
-          return;
-        } catch {
-          // not JSON: keep reading
-        }
-      }
-    };
-    child.stdout?.on('data', onData);
-  });
-}
-
-async function startServer(lab: Lab, pod: string): Promise<ChildProcess> {
-  const child = lab.spawnNode(pod, PEER, ['serve', pod]);
-  const line = await nextJsonLine(child, 15_000);
-  if (line['pod'] !== pod) throw new Error(`server in ${pod}: ${JSON.stringify(line)}`);
-  return child;
-}
-
-/** Polls `pred` every 250 ms for at most `ms`: true once it held. */
-async function until(pred: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await pred()) return true;
-    await sleep(250);
-  }
-  return false;
-}
-
-/** The agent's JSON log lines with `msg`. */
-function logLines(lab: Lab, node: string, msg: string): Json[] {
-  const out: Json[] = [];
-  for (const line of lab.agentLog(node).split('\n')) {
-    if (!line.includes(msg)) continue;
-    try {
-      const v = JSON.parse(line) as Json;
-      if (v['msg'] === msg) out.push(v);
-    } catch {
-      // a partial last line
-    }
-  }
-  return out;
-}
-const requestLines = (lab: Lab, node: string, path: string): Json[] => logLines(lab, node, 'request completed').filter((l) => l['path'] === path);
-const connectionLines = (lab: Lab, node: string, pred: (l: Json) => boolean): Json[] => logLines(lab, node, 'connection closed').filter(pred);
-
-function counts(r: Json, key: string): Counts {
-  return (r[key] ?? {}) as Counts;
-}
-const sum = (c: Counts, pred: (k: string) => boolean = () => true): number => Object.entries(c).reduce((a, [k, v]) => a + (pred(k) ? v : 0), 0);
-
-/** VmRSS of a process in bytes. */
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
-}
-
-/** `istio_requests_total` summed by response_code over the series whose labels include `match`. */
-function requestsByCode(metrics: string, match: Readonly<Record<string, string>>): Counts {
-  const out: Counts = {};
-  for (const line of metrics.split('\n')) {
-    if (!line.startsWith('istio_requests_total{')) continue;
-    const close = line.lastIndexOf('}');
-    const labels: Record<string, string> = {};
-    for (const m of line.slice(0, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1] as string] = m[2] as string;
-    if (!Object.entries(match).every(([k, v]) => labels[k] === v)) continue;
-    const code = labels['response_code'] ?? '?';
-    out[code] = (out[code] ?? 0) + Number(line.slice(close + 1).trim());
-  }
-  return out;
-}
-
-/** The error codes of the GOAWAY frames in a server's bytes (HTTP/2 frames, no preface). */
-function goawayCodes(bytes: Buffer): number[] {
-  const codes: number[] = [];
-  for (let at = 0; at + 9 <= bytes.length; ) {
-    const length = bytes.readUIntBE(at, 3);
-    if (bytes[at + 3] === 0x7 && at + 9 + 8 <= bytes.length) codes.push(bytes.readUInt32BE(at + 9 + 4));
-    at += 9 + length;
-  }
-  return codes;
-}
-
-function diff(after: Counts, before: Counts): Counts {
-  const out: Counts = {};
-  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) !== 0) out[k] = v - (before[k] ?? 0);
-  return out;
-}
 
 t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, telemetry, bad input', async (t) => {
   if (!requireNamespaces(t)) return;
@@ -378,10 +278,10 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
     });
 
     await t.test('gRPC: an error status sent trailers-only (NOT_FOUND) reaches the client with its trailers', async (t) => {
+      // Once forwarded as HEADERS without END_STREAM, then RST_STREAM(NO_ERROR): grpc-js saw
+      // "Call ended without gRPC status" (13) instead of 5.
       const g = await peer(lab, 'client', ['grpc', `${vip('web')}:9090`]);
-      t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`, {
-        todo: 'the source agent forwards a trailers-only response as HEADERS without END_STREAM, then RST_STREAM(NO_ERROR)',
-      });
+      t.match(g['notFound'], { code: 5, details: 'no such thing', trailer: { 'x-trailer': /^from-web[123]$/ } }, `NOT_FOUND with its message and trailers: ${JSON.stringify(g['notFound'])}`);
     });
 
     await t.test('load balancing: least-request vs round robin, consistent hash, peak EWMA', async (t) => {
@@ -449,11 +349,9 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       await exited;
       const refused = await loc('loc', 30);
       // The destination side answers a refused connect with a response (503, meshlet-error:
-      // connect_refused, failure set), which OutboundHttp.respondWith passes on instead of
-      // trying another endpoint; only a rejected call (a refused tunnel stream) is retried.
-      const todo = 'a connect_refused answer from the destination side (in-process or over the tunnel) is passed to the client, not retried on another endpoint';
-      t.same(refused['statuses'], { 200: 30 }, `refused connects retried on another endpoint (${JSON.stringify(refused['statuses'])})`, { todo });
-      t.same(refused['pods'], { far: 30 }, `served from zone-b (${JSON.stringify(refused['pods'])})`, { todo });
+      // connect_refused): the source side must try another endpoint, not pass it on.
+      t.same(refused['statuses'], { 200: 30 }, `refused connects retried on another endpoint (${JSON.stringify(refused['statuses'])})`);
+      t.same(refused['pods'], { far: 30 }, `served from zone-b (${JSON.stringify(refused['pods'])})`);
       lab.writeConfig('pods.yaml', render(pods.filter((p) => (p['metadata'] as Json)['name'] !== 'near')));
       const failedOver = await until(async () => {
         const r = await peer(lab, 'client', ['requests', `http://${vip('loc')}:81/zone`, '12', '2']);
@@ -503,7 +401,6 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         t.match(r['data'], what === 'oversized headers' ? /^HTTP\/1\.1 431 / : /^HTTP\/1\.1 400 /, `${what}: ${what === 'oversized headers' ? 431 : 400}`);
         t.equal(r['closed'], true, `${what}: the connection closes`);
         t.notMatch(r['data'], /x-pod/i, `${what}: nothing reached a workload's handler`);
-        if (what === 'a malformed request line') continue; // see the todo subtest below
         const src = `${lab.podAddress('client')}:${String(r['localPort'])}`;
         t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1), `${what}: node1 logged the connection`);
         t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http', reason: /HPE_/ }, `${what}: refused by the agent's parser, with its error`);
@@ -531,7 +428,7 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
     });
 
     await t.test('an HTTP/2 client that just closes its TCP connection (FIN, no GOAWAY) is closed by the agent', async (t) => {
-      const todo = 'the agent keeps the captured socket in CLOSE-WAIT and the connection in its table after the client FIN on an HTTP/2 connection';
+      // Once kept in CLOSE-WAIT, and in the connection table, for good.
       const gauge = 'meshlet_tcp_connections_active{direction="outbound",mode="http"}';
       const active = async (): Promise<number> => {
         const r = await peer(lab, 'node1', ['metrics', `http://${lab.nodeAddress('node1')}:15020/metrics`, gauge]);
@@ -551,23 +448,22 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         return last.active <= active0 && last.waiting <= waiting0;
       }, 10_000);
       t.comment(`before: ${active0} active, ${waiting0} in CLOSE-WAIT; 10 s after the client left: ${JSON.stringify(last)}`);
-      t.ok(last.active <= active0, `the connection left the agent's table (${gauge} ${last.active}, before ${active0})`, { todo });
-      t.ok(last.waiting <= waiting0, `no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`, { todo });
+      t.ok(last.active <= active0, `the connection left the agent's table (${gauge} ${last.active}, before ${active0})`);
+      t.ok(last.waiting <= waiting0, `no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`);
     });
 
     await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', async (t) => {
-      const todo = 'outbound.ts sniffs declared http ports too and carries what is not a strict request line as opaque TCP';
       // Node's parser (and most servers) accept two spaces after the method; the detector's
-      // grammar does not, so the request reaches the workload as opaque bytes: no route, no
-      // redirect, no request metrics, no L7 policy.
+      // grammar does not. Carried as opaque bytes (as it once was), the request would reach the
+      // workload with no route, no redirect, no request metrics, no L7 policy.
       const r = await peer(lab, 'client', ['raw', vip('front'), '81', Buffer.from('GET  /old/x HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n').toString('base64')]);
-      t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`, { todo });
-      t.notMatch(r['data'], /x-pod/i, 'no workload saw it', { todo });
+      t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`);
+      t.notMatch(r['data'], /x-pod/i, 'no workload saw it');
       // A malformed request line on a declared HTTP port: the agent's own 400, not the workload's.
       const bad = await peer(lab, 'client', ['raw', vip('web'), '81', Buffer.from('GET /x y HTTP/1.1\r\nHost: web\r\n\r\n').toString('base64')]);
       const src = `${lab.podAddress('client')}:${String(bad['localPort'])}`;
       await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1);
-      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent', { todo });
+      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent');
     });
   });
 });
