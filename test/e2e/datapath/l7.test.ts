@@ -427,7 +427,7 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       }
     });
 
-    await t.test('an HTTP/2 client that just closes its TCP connection (FIN, no GOAWAY) is closed by the agent', async (t) => {
+    await t.test('an HTTP/2 client that closes its TCP connection (FIN, no GOAWAY) is closed by the agent', async (t) => {
       // Once kept in CLOSE-WAIT, and in the connection table, for good.
       const gauge = 'meshlet_tcp_connections_active{direction="outbound",mode="http"}';
       const active = async (): Promise<number> => {
@@ -438,18 +438,29 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         const r = await lab.exec('node1', 'ss', ['-tnH', 'state', 'close-wait', '( sport = :15001 )']);
         return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
       };
-      const [active0, waiting0] = [await active(), await closeWait()];
-      // `h2` closes its session and exits at once: the kernel sends FIN for it.
-      const r = await peer(lab, 'client', ['h2', `http://${vip('web')}:80/fin`, '1']);
-      t.same(r['statuses'], { 200: 1 });
-      let last = { active: -1, waiting: -1 };
-      await until(async () => {
-        last = { active: await active(), waiting: await closeWait() };
-        return last.active <= active0 && last.waiting <= waiting0;
-      }, 10_000);
-      t.comment(`before: ${active0} active, ${waiting0} in CLOSE-WAIT; 10 s after the client left: ${JSON.stringify(last)}`);
-      t.ok(last.active <= active0, `the connection left the agent's table (${gauge} ${last.active}, before ${active0})`);
-      t.ok(last.waiting <= waiting0, `no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`);
+      const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+      const oversized = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+      const clients: Record<string, () => Promise<Json>> = {
+        // `h2` closes its session and exits at once: the kernel sends FIN for it.
+        'an h2c client that exits after its request': () => peer(lab, 'client', ['h2', `http://${vip('web')}:80/fin`, '1']),
+        // The agent answers GOAWAY FRAME_SIZE_ERROR; the client closes 5 s later.
+        'a client that sent a bad frame and got GOAWAY': () => peer(lab, 'client', ['raw', vip('web'), '9090', Buffer.concat([preface, oversized]).toString('base64')]),
+      };
+      for (const [what, run] of Object.entries(clients)) {
+        const [active0, waiting0] = [await active(), await closeWait()];
+        const r = await run();
+        t.equal(r['ok'], true, `${what}: ${JSON.stringify(r).slice(0, 200)}`);
+        let last = { active: -1, waiting: -1 };
+        await until(async () => {
+          last = { active: await active(), waiting: await closeWait() };
+          return last.active <= active0 && last.waiting <= waiting0;
+        }, 10_000);
+        t.comment(`${what}: before ${active0} active, ${waiting0} in CLOSE-WAIT; after: ${JSON.stringify(last)}`);
+        // After the agent's own GOAWAY (a connection error) the client's FIN is not acted on.
+        const extra = what.includes('GOAWAY') ? { todo: 'after a connection error (GOAWAY sent) the session is not destroyed: the client FIN leaves the socket in CLOSE-WAIT and the connection in the table' } : {};
+        t.ok(last.active <= active0, `${what}: the connection left the agent's table (${gauge} ${last.active}, before ${active0})`, extra);
+        t.ok(last.waiting <= waiting0, `${what}: no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`, extra);
+      }
     });
 
     await t.test('declared HTTP port: what the detector does not take is not carried past the L7 layer', async (t) => {
