@@ -83,7 +83,7 @@ export type UpgradeTarget = Extract<OutboundTarget, { kind: 'meshed' | 'plaintex
 export interface HttpServerLimits {
   /** A request head not complete by then: 408 (slowloris). */
   readonly headersTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this. */
+  /** An idle keep-alive connection (HTTP/1.1) or session (HTTP/2) is closed after this. */
   readonly keepAliveTimeoutMs: number;
   /** Largest request head, bytes (Node's parser answers 431 beyond). */
   readonly maxHeaderBytes: number;
@@ -242,6 +242,13 @@ export class OutboundHttp {
       state.reason ??= err.message;
     });
     session.once('close', () => this.sessions.delete(session));
+    // An idle session is closed as an idle HTTP/1.1 connection is. This also ends a session
+    // after the GOAWAY nghttp2 sends for a protocol error: Node tells JavaScript nothing of it.
+    session.setTimeout(this.limits.keepAliveTimeoutMs, () => {
+      if (session.destroyed) return;
+      if (session.closed) session.destroy();
+      else session.close();
+    });
   }
 
   private onH1Request(req: IncomingMessage, res: ServerResponse): void {

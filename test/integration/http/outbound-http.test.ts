@@ -174,6 +174,8 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     plaintext: failLocal,
     observer: { onRequest: (rec) => { finished.push(rec); records.emit('request', rec); } },
     routesOf: (_index, entry) => routes.filter((r) => r.parents.some((p) => `${p.namespace}/${p.name}` === entry.service.key)),
+    // Short, so the idle-session test ends in seconds; no other subtest idles this long.
+    limits: { keepAliveTimeoutMs: 3_000 },
   });
   const table = new ConnectionTable(silent, { observer: { onClosed: (rec: ConnectionRecord) => void records.emit('closed', rec) } });
   const inbound = new InboundProxy({ logger: silent, table, index: () => index, agentPorts: new Set() });
@@ -431,6 +433,19 @@ t.test('OutboundHttp through a fake destination agent', async (t) => {
     s.resume();
     const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
     t.equal(closed, true, 'the connection was closed by the agent');
+  });
+
+  await t.test('HTTP/2 garbage: after the agent\'s GOAWAY the idle session is closed', async (t) => {
+    use('127.0.0.11');
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    await once(s, 'connect');
+    const junk = Buffer.from([0, 0, 4, 0x63, 0xff, 0, 0, 0, 1, 1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    // Preface, SETTINGS, then a frame of an unknown shape; the socket is NOT ended by the client.
+    s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), junk, junk]));
+    s.resume();
+    const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    t.equal(closed, true, 'the agent closed the connection after its GOAWAY');
   });
 
   await t.test('a declared HTTP port: what is not a request line the detector knows goes to the parser, not around it', async (t) => {
