@@ -3,6 +3,7 @@
  * rejection (every problem named, nothing published, the previous state kept), equal states
  * publishing nothing, monotonic versions, counters and the last error.
  */
+import { mock } from 'node:test';
 import t from 'tap';
 import { pino } from 'pino';
 import { StateStore, stateDigest, type StateStoreOptions } from '../../../src/controller/state-store.js';
@@ -82,18 +83,26 @@ t.test('a burst of changes makes one version with the last set', async (t) => {
 });
 
 t.test('a steady stream of changes still publishes, at most maxDelayMs apart', async (t) => {
-  const store = makeStore(t, { debounceMs: 40, maxDelayMs: 100 });
+  // Simulated time (the store's clock and its timers), so a loaded machine changes nothing:
+  // a change every 15 ms for 450 ms never lets the 40 ms debounce elapse, and the 100 ms bound
+  // publishes anyway, at 100, 200, 300 and 400 ms.
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.teardown(() => mock.timers.reset());
+  let clock = 0;
+  const store = makeStore(t, { debounceMs: 40, maxDelayMs: 100, now: () => clock });
   const seen = record(store);
   const source = new MemorySource();
   store.addSource(source);
-  const started = Date.now();
+  const at: number[] = [];
   let i = 0;
-  while (Date.now() - started < 450 && i < 100) {
+  while (clock < 450) {
     source.set(objects('m.yaml', NS, NODE, pod('web', `198.18.1.${10 + (i++ % 200)}`)));
-    await sleep(15);
+    clock += 15;
+    const before = seen.length;
+    mock.timers.tick(15);
+    if (seen.length > before) at.push(clock);
   }
-  t.ok(seen.length >= 3, `published during the stream (${seen.length} versions for ${i} changes)`);
-  t.ok(seen.length < i / 2, 'but far fewer versions than changes');
+  t.same(at, [105, 210, 315, 420], `published every maxDelayMs while the changes kept coming (${seen.length} versions for ${i} changes)`);
 });
 
 t.test('an invalid set is rejected naming every problem; the previous state stays; a fix publishes', async (t) => {
