@@ -220,8 +220,14 @@ export class OutboundHttp {
       // Accepted paused (and not sniffed when the port declares HTTP/2): start reading.
       socket.resume();
       // The capture sockets allow half-open, and an HTTP/2 session never ends its side when the
-      // client sends FIN without GOAWAY: close it (streams in flight finish first).
-      socket.once('end', () => state.session?.close());
+      // client sends FIN without GOAWAY: close it, letting requests in flight finish; with none
+      // in flight (or after a protocol error, when nghttp2 has ended the session on its own and
+      // a close would wait forever) destroy it.
+      socket.once('end', () => {
+        const session = state.session;
+        if (session === undefined || state.inFlight === 0) socket.destroy();
+        else session.close();
+      });
       return;
     }
     this.h1Sockets.add(s);
