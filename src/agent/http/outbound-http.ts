@@ -25,7 +25,7 @@ import type { HeaderModifier, RouteInfo } from '../../mesh/routes.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import type { BalancerRegistry } from '../policy/balancer.js';
 import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
-import { planRequest, type PlannedHead, type RequestPlan } from '../policy/request-plan.js';
+import { planRequest, type PlannedHead, type RequestPlan, type ServicePortLookup } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import { applyHeaderModifier, isGrpcRequest } from '../policy/route-match.js';
 import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
@@ -62,6 +62,8 @@ export interface HttpConnection {
   readonly source: WorkloadInfo;
   /** `address:port` of the application's socket. */
   readonly sourceAddress: string;
+  /** The same address without the port (a consistent-hash source IP). */
+  readonly sourceIp: string;
   /** The Service port the application dialled. */
   readonly entry: ServicePortEntry;
   /** The upstream protocol the port declares (`HTTP/2` for http2 and grpc ports), else undefined: the application's. */
@@ -154,7 +156,7 @@ export class OutboundHttp {
   private pendingH2: ConnState | undefined;
   private draining = false;
   /** Per snapshot: Service ports by `namespace/name|port`, for route backends. */
-  private lookups = new WeakMap<WorkloadIndex, Map<string, ServicePortEntry>>();
+  private lookups = new WeakMap<WorkloadIndex, ServicePortLookup>();
 
   constructor(opts: OutboundHttpOptions) {
     this.opts = opts;
@@ -343,7 +345,7 @@ export class OutboundHttp {
       socket.end(`HTTP/1.1 ${plan.status} ${http.STATUS_CODES[plan.status] ?? ''}\r\nlocation: ${plan.location}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    const context: PickContext = { hashKey: this.opts.hashKeyOf?.(index, plan.entry, req.headers, conn.sourceAddress.slice(0, conn.sourceAddress.lastIndexOf(':'))) };
+    const context: PickContext = { hashKey: this.opts.hashKeyOf?.(index, plan.entry, req.headers, conn.sourceIp) };
     const lease = this.opts.balancers.lease(plan.entry, context);
     const target = lease === undefined ? undefined : index.endpointTarget(plan.entry, lease.endpoint);
     if (lease === undefined || target === undefined || (target.kind !== 'meshed' && target.kind !== 'plaintext')) {
@@ -368,14 +370,14 @@ export class OutboundHttp {
   }
 
   /** The Service ports of `index` by `namespace/name|port`. */
-  private lookup(index: WorkloadIndex): (key: string, port: number) => ServicePortEntry | undefined {
-    let map = this.lookups.get(index);
-    if (map === undefined) {
-      map = new Map(index.serviceEntries.map((e) => [e.key, e]));
-      this.lookups.set(index, map);
+  private lookup(index: WorkloadIndex): ServicePortLookup {
+    let lookup = this.lookups.get(index);
+    if (lookup === undefined) {
+      const entries = new Map(index.serviceEntries.map((e) => [e.key, e]));
+      lookup = (key, port) => entries.get(`${key}|${port}`);
+      this.lookups.set(index, lookup);
     }
-    const m = map;
-    return (key, port) => m.get(`${key}|${port}`);
+    return lookup;
   }
 
   private onRequest(state: ConnState, req: AnyRequest, res: AnyResponse, proto: HttpProto): void {
@@ -486,10 +488,9 @@ class Exchange {
 
   carryOut(index: WorkloadIndex, plan: RequestPlan): void {
     const { rec } = this;
-    if (plan.kind !== 'fail' && plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
+    if (plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
     switch (plan.kind) {
       case 'fail':
-        if (plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
         this.fail(plan.failure, plan.reason);
         return;
       case 'redirect': {
@@ -518,7 +519,7 @@ class Exchange {
     const { owner, rec, state } = this;
     const opts = owner.options;
     const context: PickContext = {
-      hashKey: opts.hashKeyOf?.(index, entry, this.req.headers, state.conn.sourceAddress.slice(0, state.conn.sourceAddress.lastIndexOf(':'))),
+      hashKey: opts.hashKeyOf?.(index, entry, this.req.headers, state.conn.sourceIp),
       exclude: this.tried,
     };
     const lease = opts.balancers.lease(entry, context);
@@ -678,17 +679,8 @@ class Exchange {
       rec.responseBytes += chunk.length;
     });
     body.pipe(res as NodeJS.WritableStream, { end: false });
-    // The response ends once its body has ended AND its trailers are known: an upstream may
-    // settle its trailers before the body was read (HTTP/1.1 chunked trailers come after it).
-    const bodyDone = new Promise<void>((resolve, reject) => {
-      body.once('end', resolve);
-      body.once('error', reject);
-      body.once('close', () => {
-        if (!body.readableEnded) reject(new Error('the upstream response body closed before its end'));
-      });
-    });
-    Promise.all([response.trailers, bodyDone]).then(
-      ([trailers]) => {
+    response.trailers.then(
+      (trailers) => {
         if (Object.keys(trailers).length > 0) {
           const status = trailers['grpc-status'];
           if (typeof status === 'string') rec.grpcStatus = Number(status);

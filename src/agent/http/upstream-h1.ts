@@ -9,7 +9,8 @@
  * - The response body is a Readable fed by `onData`; when it is full, `onData` answers false
  *   and undici stops reading the socket until the reader asks for more (`_read`): a slow
  *   reader never makes the agent buffer more than the stream's high-water mark.
- * - Chunked trailers arrive in `onComplete` and resolve `trailers` before the body ends.
+ * - Chunked trailers arrive in `onComplete`; `trailers` resolves once the body has been read
+ *   to its end, as `UpstreamResponse` promises.
  * - A reused keep-alive socket that the workload closed as the request went out (the
  *   keep-alive race: a reset before any response byte) is retried once on a fresh connection,
  *   for an idempotent method with no body only, since nothing else can be replayed.
@@ -198,8 +199,19 @@ export class H1Call implements MeteredCall {
 
   /** @internal undici: the response ended, with its chunked trailers if any. */
   onComplete(trailers: readonly (Buffer | string)[] | null): void {
-    this.resolveTrailers(rawHeaderMap(trailers));
-    this.resBody?.push(null);
+    const got = rawHeaderMap(trailers);
+    const body = this.resBody;
+    if (body === undefined || body.readableEnded) {
+      this.resolveTrailers(got);
+      return;
+    }
+    // The contract (exchange.ts): trailers settle once the body has ended, i.e. been read to
+    // its end; a body destroyed before that (the client went away) never ends.
+    body.once('end', () => this.resolveTrailers(got));
+    body.once('close', () => {
+      if (!body.readableEnded) this.rejectTrailers(new UpstreamError('downstream_reset', 'the response body was dropped before its end', false));
+    });
+    body.push(null);
   }
 
   /** @internal undici: the request failed, before or after the response head. */

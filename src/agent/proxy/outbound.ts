@@ -154,6 +154,7 @@ export class OutboundProxy {
       http.serve(socket, {
         source,
         sourceAddress: rec.source,
+        sourceIp: srcAddress,
         entry,
         ...(protocol === 'http2' || protocol === 'grpc' ? { upstreamProto: 'HTTP/2' as const } : {}),
         onClose: (failure, reason) => this.table.close(rec, failure, reason),
