@@ -72,3 +72,19 @@ t.test('an unknown option near a known one gets a did-you-mean hint', async (t) 
     t.same((err as MeshletError).details, ['tunelPort="15008": unknown option (did you mean tunnelPort?)', 'bogus=1: unknown option']);
   }
 });
+
+t.test('--l7 and --protocol-detection-timeout: defaults, environment, and bad values refused', async (t) => {
+  const d = loadAgentConfig({ node: 'n', config: '/d' }, {});
+  t.same({ l7: d.l7, wait: d.protocolDetectionTimeoutMs }, { l7: 'on', wait: 200 });
+  const env = loadAgentConfig({ node: 'n', config: '/d' }, { MESHLET_L7: 'off', MESHLET_PROTOCOL_DETECTION_TIMEOUT: '50' });
+  t.same({ l7: env.l7, wait: env.protocolDetectionTimeoutMs }, { l7: 'off', wait: 50 });
+  for (const [flags, named] of [
+    [{ l7: 'maybe' }, '--l7="maybe"'],
+    [{ protocolDetectionTimeout: '0' }, '--protocol-detection-timeout="0"'],
+    [{ protocolDetectionTimeout: '10001' }, '--protocol-detection-timeout="10001"'],
+    [{ protocolDetectionTimeout: '1.5' }, '--protocol-detection-timeout="1.5"'],
+  ] as const) {
+    const err = t.throws(() => loadAgentConfig({ node: 'n', config: '/d', ...flags }, {})) as MeshletError;
+    t.match(err.details.join('\n'), named, `refused, naming ${named}`);
+  }
+});
