@@ -18,6 +18,7 @@ import { forwardedFor, hostPort, parseAuthority } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
+import { isGrpcRequest } from '../policy/route-match.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import {
@@ -65,12 +66,6 @@ export interface InboundCallOptions {
   readonly endStream?: boolean;
 }
 
-/** True for `application/grpc`, `application/grpc+proto`, ... (gRPC over HTTP/2). */
-export function isGrpc(headers: HeaderMap): boolean {
-  const ct = headers['content-type'];
-  return typeof ct === 'string' && ct.startsWith('application/grpc');
-}
-
 /**
  * The response the agent makes for a failure: `respond(kind).httpStatus` and
  * `meshlet-error: <kind>` with a one-line text body; for gRPC, HTTP 200 trailers-only with
@@ -78,7 +73,7 @@ export function isGrpc(headers: HeaderMap): boolean {
  */
 export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | 'headers'>): UpstreamResponse {
   const r = respond(kind);
-  if (isGrpc(head.headers)) {
+  if (isGrpcRequest(head.headers)) {
     return {
       status: 200,
       headers: { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': `meshlet: ${kind}`, [ERROR_HEADER]: kind },
@@ -296,7 +291,7 @@ export class InboundHttp {
       authority: head.authority,
       path: head.path,
       proto: head.proto,
-      requestProtocol: isGrpc(head.headers) ? 'grpc' : 'http',
+      requestProtocol: isGrpcRequest(head.headers) ? 'grpc' : 'http',
       status: 0,
       securityPolicy: 'mutual_tls',
       upstream: hostPort(target.address, target.port),

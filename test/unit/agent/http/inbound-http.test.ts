@@ -3,7 +3,7 @@
  * for failures (HTTP and gRPC), without sockets.
  */
 import t from 'tap';
-import { forwardingHeaders, isGrpc, localReply } from '../../../../src/agent/http/inbound-http.js';
+import { forwardingHeaders, localReply } from '../../../../src/agent/http/inbound-http.js';
 
 async function readBody(body: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -27,8 +27,10 @@ t.test('x-forwarded-proto and x-request-id only when absent; nothing else change
   t.same(forwardingHeaders({ 'x-forwarded-proto': 'https', 'x-request-id': 'r' }, '10.0.0.1:1', id), { 'x-forwarded-proto': 'https', 'x-request-id': 'r', 'x-forwarded-for': '10.0.0.1' });
 });
 
-t.test('isGrpc: application/grpc and its +suffixes only', async (t) => {
-  t.same(['application/grpc', 'application/grpc+proto', 'application/grpc-web', 'application/json', undefined].map((ct) => isGrpc(ct === undefined ? {} : { 'content-type': ct })), [true, true, true, false, false]);
+t.test('localReply: gRPC (application/grpc and its +/; suffixes) gets Trailers-Only, anything else (grpc-web too, as in Envoy) an HTTP status', async (t) => {
+  const cts = ['application/grpc', 'application/grpc+proto', 'application/grpc;charset=utf-8', 'application/grpc-web', 'application/grpcx', 'application/json', undefined];
+  const statuses = cts.map((ct) => localReply('policy_denied', { method: 'POST', headers: ct === undefined ? {} : { 'content-type': ct } }).status);
+  t.same(statuses, [200, 200, 200, 403, 403, 403, 403]);
 });
 
 t.test('localReply: HTTP status of the kind, meshlet-error, a text body (none for HEAD)', async (t) => {
