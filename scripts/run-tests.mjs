@@ -25,7 +25,51 @@ function findTests(dir) {
 // Pass a path filter through: `npm test -- dist/test/unit/iptables`.
 const filters = process.argv.slice(2);
 
-function runTap(files, jobs) {
+/** Failures kept for the recap printed before the last line (a CI log is often read from its end). */
+const MAX_RECAPPED = 10;
+const MAX_DETAIL_LINES = 25;
+
+/**
+ * Follows tap's output line by line: the subtest path of every `not ok` that is not a TODO or
+ * a SKIP, with the diagnostic lines (YAML) under the innermost ones.
+ */
+class FailureTracker {
+  constructor() {
+    this.path = []; // [{ indent, name }]
+    this.failures = []; // [{ where, detail: [] }]
+    this.open = undefined; // the failure whose diagnostic lines are being read
+  }
+
+  line(line) {
+    const indent = line.length - line.trimStart().length;
+    if (this.open !== undefined) {
+      if (indent > this.open.indent && this.open.detail.length < MAX_DETAIL_LINES) {
+        this.open.detail.push(line.slice(this.open.indent));
+        return;
+      }
+      if (indent <= this.open.indent) this.open = undefined;
+    }
+    const sub = /^\s*# Subtest: (.*)$/.exec(line);
+    if (sub !== null) {
+      while (this.path.length > 0 && this.path[this.path.length - 1].indent >= indent) this.path.pop();
+      this.path.push({ indent, name: sub[1] });
+      return;
+    }
+    const fail = /^\s*not ok \d+ - (.*)$/.exec(line);
+    if (fail === null) return;
+    if (/# (TODO|SKIP)\b/i.test(fail[1])) return;
+    // The subtests enclosing this line are those opened at a smaller indent.
+    const where = this.path.filter((p) => p.indent < indent).map((p) => p.name);
+    // A parent's `not ok` repeats its child's failure: keep the innermost only.
+    const full = [...where, fail[1]].join(' > ');
+    if (this.failures.some((f) => f.where.startsWith(full.replace(/ # time=.*$/, '')))) return;
+    const entry = { where: full, detail: [], indent };
+    this.failures.push(entry);
+    this.open = entry;
+  }
+}
+
+function runTap(files, jobs, tracker) {
   return new Promise((resolve) => {
     const args = ['tap', '--reporter=tap', `--jobs=${jobs}`, ...files];
     const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -37,6 +81,7 @@ function runTap(files, jobs) {
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
       for (const line of lines) {
+        tracker.line(line);
         const m = /^# \{ (total: .*) \}$/.exec(line);
         if (m) summary = Object.fromEntries(m[1].split(', ').map((kv) => kv.split(': ')).map(([k, v]) => [k, Number(v)]));
       }
@@ -82,13 +127,14 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 let exit = 0;
+const tracker = new FailureTracker();
 for (const suite of suites) {
   let files = suite.dirs.flatMap(findTests);
   if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
   if (files.length === 0) continue;
   if (suite.name.startsWith('e2e')) cleanStale();
   console.log(`# suite: ${suite.name} (${files.length} files)`);
-  const { code, summary } = await runTap(files, suite.jobs);
+  const { code, summary } = await runTap(files, suite.jobs, tracker);
   if (summary === null) {
     console.log(`# suite ${suite.name}: tap printed no summary (exit ${code})`);
     failed += 1;
@@ -99,6 +145,13 @@ for (const suite of suites) {
   failed += summary.fail ?? 0;
   skipped += (summary.skip ?? 0) + (summary.todo ?? 0);
   if (code !== 0) exit = 1;
+}
+if (tracker.failures.length > 0) {
+  console.log(`# failed (${tracker.failures.length}${tracker.failures.length > MAX_RECAPPED ? `, the first ${MAX_RECAPPED}` : ''}):`);
+  for (const f of tracker.failures.slice(0, MAX_RECAPPED)) {
+    console.log(`#   ${f.where}`);
+    for (const d of f.detail) console.log(`#       ${d.trimEnd()}`);
+  }
 }
 if (skipped > 0) console.log(`# ${skipped} skipped`);
 console.log(`${passed} passed, ${failed} failed`);
