@@ -1,0 +1,77 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { bufferedStdout, createRootLogger, FLUSH_INTERVAL_MS } from '../../../src/ops/root-logger.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'meshlet-root-logger-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+t.test('lines are gathered, written in order and whole, and a short one within the flush interval', async (t) => {
+  const file = join(dir, 'out.log');
+  const fd = openSync(file, 'w');
+  const logger = createRootLogger('info', { node: 'n1' }, bufferedStdout(fd));
+  logger.info({ n: -1 }, 'first');
+  const lines = (): string[] => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  t.equal(lines().length, 0, 'not written at once: it waits for more or for the timer');
+  t.ok(await until(() => lines().length === 1, FLUSH_INTERVAL_MS * 20), 'written by the periodic flush');
+  for (let n = 0; n < 2_000; n++) logger.info({ n, pad: 'x'.repeat(n % 50) }, 'line');
+  t.ok(await until(() => lines().length === 2_001), 'every line arrives');
+  const parsed = lines().map((l) => JSON.parse(l) as { n: number; node: string; level: string; msg: string });
+  t.same(parsed.map((p) => p.n), [-1, ...Array.from({ length: 2_000 }, (_, i) => i)], 'in order, none cut');
+  t.match(parsed[0], { node: 'n1', level: 'info', msg: 'first' });
+  closeSync(fd);
+});
+
+t.test('a log reader that stops reading: memory is bounded, lines are dropped and counted, the loss is said when it reads again', async (t) => {
+  const fifo = join(dir, 'stalled');
+  execFileSync('mkfifo', [fifo]);
+  // Both ends held here, non-blocking: nobody reads until the test does, as a stuck log shipper.
+  const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const dest = bufferedStdout(writer, { maxPendingBytes: 256 * 1024 });
+  const logger = createRootLogger('info', {}, dest);
+  const line = 'y'.repeat(900);
+  for (let n = 0; n < 2_000; n++) logger.info({ n, line }, 'request completed');
+  t.ok(dest.dropped.lines > 0, `lines beyond the bound were dropped (${dest.dropped.lines})`);
+  t.ok(dest.dropped.bytes >= dest.dropped.lines * 900, 'their bytes counted');
+  // The reader catches up: everything kept arrives, whole, then the loss is reported.
+  let text = '';
+  const buf = Buffer.alloc(1 << 16);
+  const drain = (): void => {
+    for (;;) {
+      try {
+        const n = readSync(reader, buf);
+        if (n <= 0) return;
+        text += buf.subarray(0, n).toString('utf8');
+      } catch {
+        return;
+      }
+    }
+  };
+  t.ok(
+    await until(() => {
+      drain();
+      return text.includes('log lines dropped');
+    }, 15_000),
+    'a warning names the loss once the reader reads again',
+  );
+  const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const kept = lines.filter((l) => l['msg'] === 'request completed');
+  t.ok(kept.length > 0 && kept.length < 2_000, `some lines kept (${kept.length}), none cut`);
+  const warning = lines.find((l) => l['msg'] === 'log lines dropped: stdout was not read fast enough');
+  t.equal((warning?.['droppedLines'] as number) + kept.length, 2_000, 'kept + dropped = written');
+  closeSync(reader);
+  closeSync(writer);
+});
