@@ -150,8 +150,13 @@ function readAnswer(req: http.ClientRequest, path: string, maxBytes: number, bod
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > maxBytes) req.destroy(new Error(`answer larger than ${maxBytes} bytes`));
-        else chunks.push(chunk);
+        if (size > maxBytes) {
+          // Rejected here, not by the request's 'error': the whole answer may have arrived in
+          // this chunk, and the response then closes complete before the destroy is reported.
+          const err = new Error(`answer larger than ${maxBytes} bytes`);
+          fail(err);
+          req.destroy(err);
+        } else chunks.push(chunk);
       });
       res.on('error', fail);
       // 'close' without a complete body (a reset, an abort): rejecting twice is harmless.
