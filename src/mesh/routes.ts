@@ -4,17 +4,44 @@
  * validation from YAML and Kubernetes objects produce these; the agent matches requests
  * against them (`agent/policy/route-match.ts`).
  */
+import type { RE2JS } from 're2js';
+import { compileRegex } from './validate/regex.js';
 
-/** A string match: `Exact`, or `RegularExpression` (JavaScript syntax, anchored: a full match). */
+/**
+ * A route's regular expression, compiled: RE2 syntax, matched against the whole value (as
+ * Envoy's `safe_regex` matches) in time linear in the value's length (`validate/regex.ts` says
+ * why). Matchers only call {@link FullMatch.test}; which engine runs is this class's business.
+ */
+export class FullMatch {
+  readonly #re: RE2JS;
+
+  private constructor(re: RE2JS) {
+    this.#re = re;
+  }
+
+  /** Compiles `pattern`; throws a SyntaxError naming it and why when validation would refuse it. */
+  static compile(pattern: string): FullMatch {
+    const re = compileRegex(pattern);
+    if (typeof re === 'string') throw new SyntaxError(`regular expression ${JSON.stringify(pattern)} refused: ${re}`);
+    return new FullMatch(re);
+  }
+
+  /** True when the whole of `value` matches. */
+  test(value: string): boolean {
+    return this.#re.testExact(value);
+  }
+}
+
+/** A string match: `Exact`, or `RegularExpression` (RE2 syntax, anchored: a full match). */
 export type StringMatch =
   | { readonly type: 'Exact'; readonly value: string }
-  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: FullMatch };
 
 /** `HTTPPathMatch`. `prefix` is the PathPrefix value without its trailing `/` (`''` for `/`). */
 export type PathMatch =
   | { readonly type: 'Exact'; readonly value: string }
   | { readonly type: 'PathPrefix'; readonly value: string; readonly prefix: string }
-  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: RegExp };
+  | { readonly type: 'RegularExpression'; readonly value: string; readonly regex: FullMatch };
 
 /** A header (name lower-cased) or query parameter (name exact) match. */
 export interface NameValueMatch {
@@ -35,8 +62,8 @@ export interface GrpcMethodMatch {
   readonly type: 'Exact' | 'RegularExpression';
   readonly service?: string;
   readonly method?: string;
-  readonly serviceRegex?: RegExp;
-  readonly methodRegex?: RegExp;
+  readonly serviceRegex?: FullMatch;
+  readonly methodRegex?: FullMatch;
 }
 
 /** `GRPCRouteMatch`; a rule without matches has one with neither method nor headers. */
@@ -147,25 +174,26 @@ export function pathPrefix(value: string): PathMatch {
 /** The match of a rule that lists none: every path. */
 export const DEFAULT_HTTP_MATCH: HttpRouteMatch = Object.freeze({ path: pathPrefix('/'), headers: [], queryParams: [] });
 
-/** A regular expression compiled as a full match, as Envoy's `safe_regex` matches. */
-export function fullMatch(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
+/** A regular expression compiled as a full match (see {@link FullMatch}). */
+export function fullMatch(pattern: string): FullMatch {
+  return FullMatch.compile(pattern);
 }
 
 /**
  * A value with its compiled regular expressions left out: what travels in a snapshot (over the
- * controller's wire, into worker processes, through JSON), since a RegExp does not survive JSON.
+ * controller's wire, into worker processes, through JSON), since a compiled program does not
+ * survive JSON.
  * {@link compileRoute} puts them back from the pattern strings.
  */
-export type Plain<T> = T extends RegExp
+export type Plain<T> = T extends FullMatch
   ? never
   : T extends readonly (infer U)[]
     ? readonly Plain<U>[]
     : T extends object
-      ? { readonly [K in keyof T as Exclude<T[K], undefined> extends RegExp ? never : K]: Plain<T[K]> }
+      ? { readonly [K in keyof T as Exclude<T[K], undefined> extends FullMatch ? never : K]: Plain<T[K]> }
       : T;
 
-/** A route as plain data (no RegExp): what objects, cluster state and snapshots hold. */
+/** A route as plain data (nothing compiled): what objects, cluster state and snapshots hold. */
 export type RouteData = Plain<HttpRouteInfo> | Plain<GrpcRouteInfo>;
 export type HttpRouteData = Plain<HttpRouteInfo>;
 export type GrpcRouteData = Plain<GrpcRouteInfo>;
@@ -204,7 +232,8 @@ function compileGrpcMatch(m: Plain<GrpcRouteMatch>): GrpcRouteMatch {
 
 /**
  * The route with its regular expressions compiled (once per snapshot, by the agent's index).
- * Throws a SyntaxError for a pattern that does not compile: validation refuses those first.
+ * Throws a SyntaxError for a pattern that validation (`validate/regex.ts`) refuses: a route
+ * that passed validation never does.
  */
 export function compileRoute(route: RouteData): RouteInfo {
   if (route.kind === 'HTTPRoute') {

@@ -1,86 +1,63 @@
 /**
  * Regular expressions from configuration (route matches) run against every request the agent
- * proxies, on attacker-chosen input (paths, headers). JavaScript's engine backtracks, so a
- * pattern such as `(a+)+$` takes exponential time on `aaaa…b`: a route could stall the data
- * path. Envoy avoids this with RE2; meshlet refuses what makes backtracking explode and what
- * RE2 refuses too: a repeated group holding a quantifier or an alternation (`(a+)+`,
- * `(a|aa)+`: a character class or a bounded count says the same safely), backreferences and
- * lookaround. Conservative: some harmless patterns such as `(foo|bar)+` are refused too.
+ * proxies, on attacker-chosen input (paths, headers). A backtracking engine such as
+ * JavaScript's takes exponential time on `(a+)+$` and a power of the input's length on
+ * `.*.*.*x`: a route could stall the data path. Route patterns are therefore RE2 syntax,
+ * compiled and matched by re2js (a JavaScript port of RE2, the engine Envoy uses), whose
+ * matching time is linear in the input's length times the compiled program's size.
+ *
+ * A pattern is refused when RE2 does not compile it (backreferences, lookaround, `\u`, a
+ * counted repeat over 1000, nested repeats whose product is over 1000: RE2's own message says
+ * which), when it is longer than {@link MAX_REGEX_CHARS}, or when its program is larger than
+ * {@link MAX_REGEX_PROGRAM_SIZE} (that size multiplies the cost of every character matched).
  */
+import { RE2JS } from 're2js';
 
 /** Longest pattern accepted: the Gateway API's own cap on a path match value. */
 export const MAX_REGEX_CHARS = 1024;
 
-/** How a quantifier at `i` repeats: 'unbounded' (`*`, `+`, `{n,}`), 'bounded' (`?`, `{n}`, `{n,m}`) or none. */
-function quantifierAt(p: string, i: number): { kind: 'unbounded' | 'bounded'; end: number } | undefined {
-  const c = p[i];
-  if (c === '*' || c === '+') return { kind: 'unbounded', end: i + 1 };
-  if (c === '?') return { kind: 'bounded', end: i + 1 };
-  if (c !== '{') return undefined;
-  const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i));
-  if (m === null) return undefined;
-  const unbounded = m[2] !== undefined && (m[3] === undefined || m[3] === '');
-  const many = m[2] !== undefined && !unbounded && Number(m[3]) > 1;
-  return { kind: unbounded || many ? 'unbounded' : 'bounded', end: i + m[0].length };
-}
+/**
+ * Largest RE2 program accepted, in re2js instructions (`programSize()`: about one per literal,
+ * class or repeat step). Matching may cost this many steps per input character, so it bounds
+ * the worst case (`bench/route-regex.ts`). A pattern within {@link MAX_REGEX_CHARS} without
+ * counted repeats compiles to at most about 1.5 instructions a character, so only large counted
+ * repeats reach it; route patterns in practice are a few dozen (`/api/v[0-9]+/users/.*` is 19,
+ * `[a-z0-9-]{1,63}` 127). Envoy's default is 100 (`re2.max_program_size.error_level`, counted
+ * by C++ RE2).
+ */
+export const MAX_REGEX_PROGRAM_SIZE = 2000;
 
-/** The index after a character class that opens at `i` (`[...]`, escapes inside skipped). */
-function classEnd(p: string, i: number): number {
-  let j = i + 1;
-  if (p[j] === '^') j++;
-  if (p[j] === ']') j++;
-  for (; j < p.length; j++) {
-    if (p[j] === '\\') j++;
-    else if (p[j] === ']') return j + 1;
-  }
-  return p.length;
-}
-
-/** Why a group structure can backtrack exponentially, or undefined. */
-function nestedQuantifier(p: string): string | undefined {
-  const stack: boolean[] = [false];
-  for (let i = 0; i < p.length; ) {
-    const c = p[i] as string;
-    if (c === '\\') {
-      if (/^\\([1-9]|k<)/.test(p.slice(i))) return 'backreferences are not allowed';
-      i += 2;
-    } else if (c === '[') {
-      i = classEnd(p, i);
-    } else if (c === '(') {
-      if (/^\(\?(=|!|<=|<!)/.test(p.slice(i))) return 'lookahead and lookbehind are not allowed';
-      stack.push(false);
-      i++;
-    } else if (c === ')') {
-      const inner = stack.length > 1 ? (stack.pop() as boolean) : false;
-      const q = quantifierAt(p, i + 1);
-      if (inner && q?.kind === 'unbounded') {
-        return `nested quantifiers or alternation in a repeated group (like "(a+)+" or "(a|aa)+") can take exponential time; near "${p.slice(0, q.end).slice(-30)}"`;
-      }
-      if (inner || q?.kind === 'unbounded') stack[stack.length - 1] = true;
-      i = q === undefined ? i + 1 : q.end;
-    } else if (c === '|') {
-      // Overlapping alternatives repeated backtrack like a nested quantifier.
-      stack[stack.length - 1] = true;
-      i++;
-    } else {
-      const q = quantifierAt(p, i);
-      if (q?.kind === 'unbounded') stack[stack.length - 1] = true;
-      i = q === undefined ? i + 1 : q.end;
-    }
-  }
-  return undefined;
+/** What RE2 lacks that a JavaScript pattern may use, named after RE2's message. */
+function hint(message: string): string {
+  if (/`\\([1-9]|k)/.test(message)) return ' (RE2 has no backreferences)';
+  if (/`\(\?<?[=!]/.test(message)) return ' (RE2 has no lookahead or lookbehind)';
+  if (/`\\u/.test(message)) return ' (RE2 writes a code point as \\x{hhhh})';
+  if (/invalid repeat count/.test(message)) return ' (RE2 allows at most 1000 repeats, nested counts multiplied)';
+  return '';
 }
 
 /**
- * Why `pattern` may not be used as a route's regular expression (too long, does not compile,
- * or can backtrack exponentially), or undefined when it is safe.
+ * The pattern compiled by RE2, or why it may not be used as a route's regular expression
+ * (too long, not RE2 syntax, or too large a program).
  */
-export function regexProblem(pattern: string): string | undefined {
+export function compileRegex(pattern: string): RE2JS | string {
   if (pattern.length > MAX_REGEX_CHARS) return `longer than ${MAX_REGEX_CHARS} characters (${pattern.length})`;
+  let re: RE2JS;
   try {
-    new RegExp(pattern);
+    re = RE2JS.compile(pattern);
   } catch (err) {
-    return `does not compile: ${(err as Error).message}`;
+    const message = (err as Error).message;
+    return `does not compile as RE2: ${message}${hint(message)}`;
   }
-  return nestedQuantifier(pattern);
+  const size = re.programSize();
+  if (size > MAX_REGEX_PROGRAM_SIZE) {
+    return `compiles to an RE2 program of ${size} instructions, more than ${MAX_REGEX_PROGRAM_SIZE} (each one adds to the cost of every character matched: use fewer or smaller counted repeats)`;
+  }
+  return re;
+}
+
+/** Why `pattern` may not be used as a route's regular expression, or undefined when it may. */
+export function regexProblem(pattern: string): string | undefined {
+  const re = compileRegex(pattern);
+  return typeof re === 'string' ? re : undefined;
 }

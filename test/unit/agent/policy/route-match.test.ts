@@ -131,6 +131,28 @@ t.test('GRPCRoute: service and method matches, precedence, and only gRPC request
   t.equal(to([g], req('/pkg.Echo/Say', { method: 'POST', headers: { 'content-type': 'application/grpc+proto' } })), 'svc-method');
 });
 
+t.test('attack: RegularExpression matches on 16 KiB of attacker input finish, whatever the pattern (RE2: linear time)', async (t) => {
+  const rx = (value: string) => ({ type: 'RegularExpression' as const, value, regex: fullMatch(value) });
+  // Polynomial (n^6) and exponential (2^n) for a backtracking engine on these inputs; one pass here.
+  const routes = [route('r', [
+    [m(regex('.*.*.*.*.*.*x'))],
+    [m(pathPrefix('/'), { headers: [{ name: 'x-a', match: rx('(a|aa)+b') }] })],
+    [m(pathPrefix('/'), { queryParams: [{ name: 'q', match: rx('(.*){1,32}x') }] })],
+  ])];
+  const a = 'a'.repeat(16 * 1024);
+  t.equal(to(routes, req(`/${a}`, { headers: { 'x-a': a }, query: `q=${a}` })), 'none', 'none of the three matches');
+  t.equal(to(routes, req(`/${a}x`)), 'r-0', 'path');
+  t.equal(to(routes, req('/', { headers: { 'x-a': `${a}b` } })), 'r-1', 'header');
+  t.equal(to(routes, req('/', { query: `q=${a}x` })), 'r-2', 'query parameter');
+  const g: GrpcRouteInfo = {
+    kind: 'GRPCRoute', namespace: 'demo', name: 'g', creationTimestamp: 0, parents: [],
+    rules: [{ matches: [{ headers: [], method: { type: 'RegularExpression', service: '(a+)+', serviceRegex: fullMatch('(a+)+'), method: 'a*a*a*a*a*b', methodRegex: fullMatch('a*a*a*a*a*b') } }], filters: [], backendRefs: [be('re')] }],
+  };
+  const grpc = (path: string): RouteRequest => req(path, { method: 'POST', headers: { 'content-type': 'application/grpc' } });
+  t.equal(to([g], grpc(`/${a}!/${a}`)), 'none', 'gRPC service and method');
+  t.equal(to([g], grpc(`/${a}/${a}b`)), 're');
+});
+
 t.test('pickBackend: a 90/10 split over 100,000 draws lands within ±1%', async (t) => {
   const rule = { backendRefs: [be('stable', 90), be('canary', 10)] };
   let seed = 12345;
