@@ -35,7 +35,7 @@ import {
 import { upgradeWorkload } from './inbound-upgrade.js';
 import { DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS, type HttpUpstreams, type MeteredCall } from './upstream-pool.js';
 import type { TunnelRequest } from '../proxy/tunnel/server.js';
-import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, protoOf } from './wire.js';
+import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, protoOf, SERVICE_HEADER } from './wire.js';
 
 /** Who sent a request to this node's workload, and how it arrived. */
 export type InboundSource = RequestSource & {
@@ -43,7 +43,53 @@ export type InboundSource = RequestSource & {
   readonly kind: 'mtls' | 'local';
   /** The identity the peer asked for by SNI (required for `mtls`). */
   readonly localIdentity?: string;
+  /**
+   * The Service the source side routed the request to (`namespace/name`; a tunnel request's
+   * `meshlet-service`), for telemetry only; checked by {@link requestService}.
+   */
+  readonly service?: string;
 };
+
+/** A Kubernetes `namespace/name` (two DNS-1123 labels). */
+const SERVICE_KEY = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Per snapshot: the Services each endpoint `address|targetPort` serves, by key. */
+const servicesByEndpoint = new WeakMap<WorkloadIndex, Map<string, string[]>>();
+
+/**
+ * The Service of a request that reached `target`, for `destination_service`: the one the
+ * source side named when it is a well-formed `namespace/name` (the source knows the backend
+ * a route picked); else the one Service of this snapshot with `target` as an endpoint (of
+ * several, the one the authority names, else the first by key); else undefined (`unknown`).
+ * Never a policy input.
+ */
+export function requestService(index: WorkloadIndex, target: RequestTarget, named: string | undefined, authority: string): string | undefined {
+  if (named !== undefined && SERVICE_KEY.test(named)) return named;
+  let table = servicesByEndpoint.get(index);
+  if (table === undefined) {
+    table = new Map();
+    for (const e of index.serviceEntries) {
+      for (const ep of e.endpoints) {
+        const port = ep.targetPorts[e.port.port];
+        if (port === undefined) continue;
+        const k = `${ep.address}|${port}`;
+        const keys = table.get(k) ?? [];
+        if (!keys.includes(e.service.key)) keys.push(e.service.key);
+        table.set(k, keys);
+      }
+    }
+    for (const keys of table.values()) keys.sort();
+    servicesByEndpoint.set(index, table);
+  }
+  const keys = table.get(`${target.address}|${target.port}`);
+  if (keys === undefined) return undefined;
+  if (keys.length === 1) return keys[0];
+  const host = authority.replace(/:\d+$/, '').toLowerCase();
+  return keys.find((k) => {
+    const [namespace, name] = k.split('/') as [string, string];
+    return host === name || host.startsWith(`${name}.${namespace}.`) || host === `${name}.${namespace}`;
+  }) ?? keys[0];
+}
 
 /** Options of {@link InboundHttp}. */
 export interface InboundHttpOptions {
@@ -256,6 +302,8 @@ export class InboundHttp {
   private admit(source: InboundSource, target: RequestTarget, head: RequestHead): { rec: RequestRecord; head: RequestHead } | { rec: RequestRecord; refused: ErrorKind } {
     const rec = this.record(source, target, head);
     const index = this.index();
+    const service = requestService(index, target, source.service, head.authority);
+    if (service !== undefined) rec.service = service;
     const via: InboundVia = source.kind === 'local' ? { kind: 'local' } : { kind: 'mtls', localIdentity: source.localIdentity ?? '' };
     const decision = decideInbound(index, target, via, this.agentPorts);
     let refusal = decision.allow ? undefined : decision.reason;
@@ -353,11 +401,13 @@ function tunnelRequest(req: TunnelRequest, method: string): { head: RequestHead;
     proto: protoOf(h[PROTO_HEADER]),
     headers,
   };
+  const named = h[SERVICE_HEADER];
   const source: InboundSource = {
     kind: 'mtls',
     identity: req.peerIdentity,
     localIdentity: req.localIdentity,
     address: forwardedFor(h[FORWARDED_HEADER]) ?? req.peerAddress,
+    ...(typeof named === 'string' ? { service: named } : {}),
   };
   return { head, source };
 }

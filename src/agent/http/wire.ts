@@ -3,13 +3,17 @@
  *
  * An application request becomes **one HTTP/2 request on the pooled agent-to-agent mTLS
  * session** (the one CONNECT streams use): `:method`, `:path`, `:authority` are the
- * application's, `:scheme` is `http`, and three meshlet headers ride along:
+ * application's, `:scheme` is `http`, and four meshlet headers ride along:
  *
  * - `meshlet-dst: <address>:<port>`: the endpoint the source agent picked (checked by the
  *   destination agent exactly as a CONNECT authority is);
  * - `meshlet-proto: HTTP/1.0 | HTTP/1.1 | HTTP/2`: what the application spoke, restored toward
  *   the workload when the port does not say otherwise;
- * - `forwarded: for="<address:port>"`: the application's address, as on CONNECT.
+ * - `forwarded: for="<address:port>"`: the application's address, as on CONNECT;
+ * - `meshlet-service: <namespace>/<name>`: the Service the request was routed to (the backend
+ *   after a route's weighted pick), for the destination's telemetry (`destination_service`)
+ *   only, never for policy; a value that is not a namespace/name pair is ignored and the
+ *   destination agent derives the Service from the endpoint.
  *
  * The response comes back as the HTTP/2 response of that request, trailers as HTTP/2 trailers;
  * a response the destination agent made itself (a denial, a failed connect) carries
@@ -24,6 +28,7 @@ export const DST_HEADER = 'meshlet-dst';
 export const PROTO_HEADER = 'meshlet-proto';
 export const ERROR_HEADER = 'meshlet-error';
 export const FORWARDED_HEADER = 'forwarded';
+export const SERVICE_HEADER = 'meshlet-service';
 /**
  * On the answer to an extended CONNECT (an HTTP/1.1 Upgrade carried as RFC 8441 CONNECT with
  * `:protocol`): `meshlet-status: 101` says the workload switched protocols (HTTP/2 has no 101:
@@ -49,7 +54,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Headers only meshlet sets on a hop; stripped from what applications send. */
-export const MESHLET_HEADERS: ReadonlySet<string> = new Set([DST_HEADER, PROTO_HEADER, ERROR_HEADER, STATUS_HEADER]);
+export const MESHLET_HEADERS: ReadonlySet<string> = new Set([DST_HEADER, PROTO_HEADER, ERROR_HEADER, STATUS_HEADER, SERVICE_HEADER]);
 
 /**
  * The end-to-end headers of an incoming message (Node's `IncomingHttpHeaders`, HTTP/1 or

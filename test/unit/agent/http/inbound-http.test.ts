@@ -50,3 +50,28 @@ t.test('localReply for gRPC: 200, trailers-only with the grpc-status of the kind
   t.equal((await readBody(r.body)).length, 0);
   t.equal(localReply('policy_denied', { method: 'POST', headers: { 'content-type': 'application/grpc' } }).headers['grpc-status'], '7');
 });
+
+t.test('requestService: the source\'s well-formed name, else the Service of the endpoint (the authority picks among several), else none', async (t) => {
+  const { WorkloadIndex } = await import('../../../../src/agent/state/workload-index.js');
+  const { requestService } = await import('../../../../src/agent/http/inbound-http.js');
+  const pod = {
+    uid: 'Pod/demo/web-1', kind: 'Pod' as const, name: 'web-1', namespace: 'demo', addresses: ['198.18.1.10'], node: 'node2',
+    nodeAddress: '198.18.0.12', serviceAccount: 'web', identity: 'spiffe://cluster.local/ns/demo/sa/web', labels: {}, tlsMode: 'STRICT' as const, namedPorts: [],
+  };
+  const endpoint = { workload: pod.uid, address: '198.18.1.10', node: 'node2', nodeAddress: '198.18.0.12', meshed: true, identity: pod.identity, targetPorts: { 80: 8080 } };
+  const svc = (name: string, vip: string) => ({ key: `demo/${name}`, name, namespace: 'demo', vips: [vip], ports: [{ port: 80, targetPort: 8080 }], endpoints: [endpoint] });
+  const index = new WorkloadIndex({
+    version: 'v1', node: 'node2', nodeAddress: '198.18.0.12', trustDomain: 'cluster.local',
+    localWorkloads: [pod], workloads: [pod], services: [svc('web', '198.19.0.10'), svc('web-canary', '198.19.0.11')],
+  });
+  const target = { address: '198.18.1.10', port: 8080 };
+  t.equal(requestService(index, target, 'other/named', 'x'), 'other/named', 'the source named it');
+  for (const bad of ['no-slash', 'a/b/c', 'UPPER/case', `${'a'.repeat(64)}/b`, 'a/', '/b', 'a/b\n']) {
+    t.equal(requestService(index, target, bad, 'web-canary'), 'demo/web-canary', `a malformed name (${JSON.stringify(bad)}) is ignored`);
+  }
+  t.equal(requestService(index, target, undefined, 'web-canary.demo.svc.cluster.local:80'), 'demo/web-canary', 'the authority picks among the Services of the endpoint');
+  t.equal(requestService(index, target, undefined, 'web.demo:80'), 'demo/web');
+  t.equal(requestService(index, target, undefined, '198.18.1.10:8080'), 'demo/web', 'no name to go by: the first by key');
+  t.equal(requestService(index, { address: '198.18.1.10', port: 9090 }, undefined, 'web'), undefined, 'a port no Service targets: unknown');
+  t.equal(requestService(index, { address: '198.18.1.99', port: 8080 }, undefined, 'web'), undefined, 'not an endpoint: unknown');
+});
