@@ -450,14 +450,16 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         const [active0, waiting0] = [await active(), await closeWait()];
         const r = await run();
         t.equal(r['ok'], true, `${what}: ${JSON.stringify(r).slice(0, 200)}`);
+        // After the agent's own GOAWAY (a connection error) the client's FIN is not acted on
+        // (Node 20; Node 24 does): a short wait then, the check is a TODO.
+        const goaway = what.includes('GOAWAY');
         let last = { active: -1, waiting: -1 };
         await until(async () => {
           last = { active: await active(), waiting: await closeWait() };
           return last.active <= active0 && last.waiting <= waiting0;
-        }, 10_000);
+        }, goaway ? 3_000 : 10_000);
         t.comment(`${what}: before ${active0} active, ${waiting0} in CLOSE-WAIT; after: ${JSON.stringify(last)}`);
-        // After the agent's own GOAWAY (a connection error) the client's FIN is not acted on.
-        const extra = what.includes('GOAWAY') ? { todo: 'after nghttp2 sends GOAWAY for a connection error, Node stops reading the socket and tells JavaScript nothing: the client FIN is not seen, and the session ends only at the 120 s idle timeout' } : {};
+        const extra = goaway ? { todo: 'after nghttp2 sends GOAWAY for a connection error, Node stops reading the socket and tells JavaScript nothing: the client FIN is not seen, and the session ends only at the 120 s idle timeout' } : {};
         t.ok(last.active <= active0, `${what}: the connection left the agent's table (${gauge} ${last.active}, before ${active0})`, extra);
         t.ok(last.waiting <= waiting0, `${what}: no socket left in CLOSE-WAIT on :15001 (${last.waiting}, before ${waiting0})`, extra);
       }
