@@ -43,6 +43,7 @@ import {
   type UpstreamCall,
   type UpstreamResponse,
 } from './exchange.js';
+import { tunnelProtocol, type RoutedUpgrade } from './outbound-upgrade.js';
 import { streamCall } from './stream-call.js';
 import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER } from './wire.js';
 
@@ -71,11 +72,14 @@ export interface HttpConnection {
   /** Called once when the connection closes (not after an upgrade: the L4 path reports it then). */
   readonly onClose: (failure: ErrorKind | undefined, reason: string | undefined) => void;
   /**
-   * An `Upgrade` request (WebSocket, ...) was routed to `target`: the socket, with the request
-   * head to replay in front of its bytes, goes on as an opaque L4 connection to that endpoint
-   * (the workload answers 101 itself; after it the bytes are spliced). Absent: upgrades refused.
+   * An `Upgrade` request (WebSocket, ...) was routed to `target`. To a meshed endpoint on
+   * another node it goes as an extended CONNECT (`routed`, see `outbound-upgrade.ts`) when
+   * `routed.protocol` is set and the peer agent takes one; otherwise the socket, with the
+   * request head `replay`ed in front of its bytes, goes on as an opaque L4 connection to that
+   * endpoint (the workload answers 101 itself; after it the bytes are spliced). Absent:
+   * upgrades refused.
    */
-  readonly upgrade?: (socket: Socket, target: UpgradeTarget, replay: Buffer) => void;
+  readonly upgrade?: (socket: Socket, target: UpgradeTarget, replay: Buffer, routed: RoutedUpgrade) => void;
 }
 
 /** Where an upgraded connection goes: the endpoint picked for its request. */
@@ -300,8 +304,9 @@ export class OutboundHttp {
    * An HTTP/1.1 request with `Upgrade`. `h2c` (RFC 7540's cleartext upgrade, gone from RFC 9113)
    * is declined as Envoy does: the request is served as plain HTTP/1.1, without the upgrade.
    * Any other token (WebSocket, ...) is routed like a request (routes, filters, a balancer pick),
-   * then the connection is handed to the L4 path toward that endpoint with the request head
-   * replayed: the workload answers `101` itself and the bytes after it are spliced.
+   * then handed over (`HttpConnection.upgrade`) with the planned head: as an extended CONNECT
+   * to a meshed endpoint on another node (`tunnelProtocol` says which upgrades qualify), else
+   * to the L4 path toward that endpoint with the request head replayed.
    */
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Node leaves the socket flowing with no 'data' listener: bytes would be lost until the
@@ -358,8 +363,9 @@ export class OutboundHttp {
     state.upgraded = true;
     this.h1Sockets.delete(s);
     const h = plan.head;
-    const replay = Buffer.concat([requestHead(h.method, h.path, h.authority, plainHeaders(h.headers), String(req.headers.upgrade)), head]);
-    conn.upgrade(socket, target, replay);
+    const planned = plainHeaders(h.headers);
+    const replay = Buffer.concat([requestHead(h.method, h.path, h.authority, planned, String(req.headers.upgrade)), head]);
+    conn.upgrade(socket, target, replay, { protocol: tunnelProtocol(req.method, req.headers), path: h.path, authority: h.authority, headers: planned, rest: head, lease });
   }
 
   /** Stops taking requests: GOAWAY on HTTP/2, `Connection: close` on HTTP/1.x, idle connections closed. */

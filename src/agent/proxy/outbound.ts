@@ -23,6 +23,7 @@ import { hostPort, plainAddress } from '../../mesh/address.js';
 import type { TunnelPool } from './tunnel/pool.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { OutboundHttp } from '../http/outbound-http.js';
+import { upgradeViaTunnel } from '../http/outbound-upgrade.js';
 import { portProtocol, type PortProtocol } from '../http/port-protocol.js';
 import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
 
@@ -158,16 +159,42 @@ export class OutboundProxy {
         entry,
         ...(protocol === 'http2' || protocol === 'grpc' ? { upstreamProto: 'HTTP/2' as const } : {}),
         onClose: (failure, reason) => this.table.close(rec, failure, reason),
-        upgrade: (sock, target, replay) => {
-          // The upgraded connection is L4 from here, to the endpoint its request was routed to.
-          sock.unshift(replay);
-          const service = { service: entry.service };
-          if (target.kind === 'plaintext') {
-            this.carryOut(rec, sock, { kind: 'direct', mode: 'plaintext', address: target.address, port: target.port, source, ...service });
+        upgrade: (sock, target, replay, routed) => {
+          // L4 from here, to the endpoint the request was routed to, the request head replayed.
+          const l4 = (): void => {
+            sock.unshift(replay);
+            const service = { service: entry.service };
+            if (target.kind === 'plaintext') {
+              this.carryOut(rec, sock, { kind: 'direct', mode: 'plaintext', address: target.address, port: target.port, source, ...service });
+              return;
+            }
+            const plan = { source, workload: target.workload, address: target.address, port: target.port, ...service };
+            this.carryOut(rec, sock, target.local ? { kind: 'local', ...plan } : { kind: 'tunnel', ...plan });
+          };
+          const { protocol } = routed;
+          if (target.kind === 'plaintext' || target.local || protocol === undefined) {
+            l4();
             return;
           }
-          const plan = { source, workload: target.workload, address: target.address, port: target.port, ...service };
-          this.carryOut(rec, sock, target.local ? { kind: 'local', ...plan } : { kind: 'tunnel', ...plan });
+          // Another node: an extended CONNECT, so the destination agent serves it as a request.
+          const dest = target.workload;
+          rec.mode = 'tunnel';
+          rec.destinationWorkload = dest.uid;
+          rec.destinationIdentity = dest.identity;
+          rec.securityPolicy = 'mutual_tls';
+          upgradeViaTunnel({
+            logger: this.logger,
+            socket: sock,
+            request: { ...routed, protocol },
+            sourceIdentity: source.identity,
+            sourceAddress: rec.source,
+            target: { nodeAddress: dest.nodeAddress, identity: dest.identity, address: target.address, port: target.port },
+            responseTimeoutMs: this.responseTimeoutMs,
+            open: (identity, to, headers) => this.tunnels.upgrade(identity, to, headers),
+            fallback: l4,
+            opened: (stream) => void rec.ends.push(stream),
+            done: (failure, reason, outcome) => this.table.close(rec, failure, reason, outcome),
+          });
         },
       }, version);
     };

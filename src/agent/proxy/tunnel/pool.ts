@@ -96,6 +96,41 @@ function onPooledStreamClose(this: PooledStream): void {
   if (entry.streams === 0) entry.idleSince = performance.now();
 }
 
+/**
+ * True once the peer's SETTINGS are in. The server's first frame is its SETTINGS (RFC 9113
+ * 3.4), so the acknowledgement of ours, which Node counts in `pendingSettingsAck` from the
+ * moment the session is up, comes after it. (While connecting, `pendingSettingsAck` is false:
+ * ours are not sent yet.)
+ */
+function peerSettingsIn(session: ClientHttp2Session): boolean {
+  return !session.connecting && !session.pendingSettingsAck;
+}
+
+/** Resolves when the peer's SETTINGS (or the acknowledgement of ours) arrive; rejects if the session ends first. */
+function peerSettings(session: ClientHttp2Session, peer: string): Promise<void> {
+  if (session.closed || session.destroyed) return Promise.reject(sessionGone(peer));
+  return new Promise((resolve, reject) => {
+    const settled = (): void => {
+      session.off('remoteSettings', settled);
+      session.off('localSettings', settled);
+      session.off('close', gone);
+      resolve();
+    };
+    const gone = (): void => {
+      session.off('remoteSettings', settled);
+      session.off('localSettings', settled);
+      reject(sessionGone(peer));
+    };
+    session.once('remoteSettings', settled);
+    session.once('localSettings', settled);
+    session.once('close', gone);
+  });
+}
+
+function sessionGone(peer: string, how = "ended before the peer's SETTINGS"): MeshletError {
+  return new MeshletError('MESHLET_ERR_TUNNEL_HANDSHAKE', `tunnel session to ${peer} ${how}`);
+}
+
 /** Returns an Error (the TLS verifier's convention) unless `cert` carries exactly `expected`. */
 export function verifyPeerIdentity(cert: PeerCertificate, expected: string): Error | undefined {
   const ids = spiffeIdsFromSubjectAltName(cert.subjectaltname ?? '');
@@ -123,6 +158,8 @@ export class TunnelPool {
   private readonly onHandshake: ((resumed: boolean) => void) | undefined;
   private readonly tickets = new Map<string, Ticket>();
   private readonly maxTickets: number;
+  /** Sessions whose peer refused extended CONNECT, already logged. */
+  private readonly noExtendedConnect = new WeakSet<ClientHttp2Session>();
   private closed = false;
 
   constructor(opts: TunnelPoolOptions) {
@@ -183,12 +220,41 @@ export class TunnelPool {
    * headers; `:method` CONNECT, `:scheme` and `meshlet-dst` are set here. The peer answers 200
    * with `meshlet-status: 101` when the workload switched protocols; the stream then carries
    * the upgraded bytes both ways.
+   *
+   * RFC 8441 forbids `:protocol` before the peer's SETTINGS enabled it, and Node's client would
+   * send it anyway: on a session whose peer SETTINGS are not in yet (still connecting, or our
+   * SETTINGS not yet acknowledged) this waits for them first, holding a stream's place on the
+   * session meanwhile. A peer that does not announce SETTINGS_ENABLE_CONNECT_PROTOCOL (an
+   * agent from before L7 upgrades) gets no stream: the promise resolves `undefined` (logged
+   * once per session) and the caller falls back to a plain CONNECT. The wait ends with the
+   * session: a peer that never sends SETTINGS stops answering PINGs too (keepalive).
    */
-  upgrade(sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders): Promise<ClientHttp2Stream> {
-    if (headers[':protocol'] === undefined) return Promise.reject(new MeshletError('MESHLET_ERR_TUNNEL_CONNECT', 'TunnelPool.upgrade needs a :protocol'));
-    return this.withCredentials(sourceIdentity, (creds) =>
-      this.stream(creds, target, { ':scheme': 'http', ...headers, ':method': 'CONNECT', [DST_HEADER]: hostPort(target.address, target.port) }, false),
-    );
+  async upgrade(sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders): Promise<ClientHttp2Stream | undefined> {
+    if (headers[':protocol'] === undefined) throw new MeshletError('MESHLET_ERR_TUNNEL_CONNECT', 'TunnelPool.upgrade needs a :protocol');
+    const creds = this.identities.get(sourceIdentity) ?? (await this.identities.ensure(sourceIdentity));
+    const entry = this.entryFor(creds, target);
+    const { session } = entry;
+    if (!peerSettingsIn(session)) {
+      // The place is held so that concurrent callers open a sibling rather than overfill it.
+      entry.streams += 1;
+      const peer = hostPort(target.nodeAddress, this.tunnelPort);
+      const ended = await peerSettings(session, peer).then(() => undefined, (err: unknown) => err);
+      entry.streams -= 1;
+      if (entry.streams === 0) entry.idleSince = performance.now();
+      // Closed meanwhile: that is the reason, whatever became of the session.
+      if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
+      if (ended !== undefined) throw ended;
+      // A GOAWAY right after the SETTINGS: no new stream on it.
+      if (session.closed || session.destroyed) throw sessionGone(peer, 'closed as its SETTINGS came in');
+    }
+    if (session.remoteSettings.enableConnectProtocol !== true) {
+      if (!this.noExtendedConnect.has(session)) {
+        this.noExtendedConnect.add(session);
+        this.logger.info({ peer: hostPort(target.nodeAddress, this.tunnelPort), identity: target.identity }, 'peer agent does not announce extended CONNECT (an older agent): HTTP upgrades to it go as plain CONNECT tunnels');
+      }
+      return undefined;
+    }
+    return this.streamOn(entry, { ':scheme': 'http', ...headers, ':method': 'CONNECT', [DST_HEADER]: hostPort(target.address, target.port) }, false);
   }
 
   private withCredentials(sourceIdentity: string, make: (creds: IdentityCredentials) => ClientHttp2Stream): Promise<ClientHttp2Stream> {
@@ -205,12 +271,20 @@ export class TunnelPool {
   }
 
   private stream(creds: IdentityCredentials, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
+    return this.streamOn(this.entryFor(creds, target), headers, endStream);
+  }
+
+  /** The session a new stream of `creds` to `target` goes on: a usable one, else a new one. */
+  private entryFor(creds: IdentityCredentials, target: TunnelTarget): PoolEntry {
     // Checked after any wait for credentials too: no new session once the pool is closed.
     if (this.closed) throw new MeshletError('MESHLET_ERR_CLOSED', 'tunnel pool is closed');
     // The certificate's serial is part of the key: a renewed certificate never rides on a
     // session made with the previous one.
     const key = `${creds.identity}|${creds.serial}|${target.identity}|${hostPort(target.nodeAddress, this.tunnelPort)}`;
-    const entry = this.usable(key) ?? this.connect(key, creds, target);
+    return this.usable(key) ?? this.connect(key, creds, target);
+  }
+
+  private streamOn(entry: PoolEntry, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
     const stream: PooledStream = entry.session.request(headers, { endStream });
     stream[kEntry] = entry;
     entry.streams += 1;

@@ -9,8 +9,14 @@ import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import { waitFor } from '../../../helpers/wait-for.js';
 import { answer, CLIENT_ID, l7Rig, SERVER_ID, type L7Rig } from './l7-rig.js';
 
-function upgrade(rig: L7Rig, headers: OutgoingHttpHeaders = {}, address = '127.0.0.1'): Promise<ClientHttp2Stream> {
-  return rig.pool.upgrade(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address, port: rig.h1Port }, {
+/** The stream of an extended CONNECT (the rig's tunnel server announces it: never undefined). */
+function defined(stream: ClientHttp2Stream | undefined): ClientHttp2Stream {
+  if (stream === undefined) throw new Error('TunnelPool.upgrade gave no stream, though the tunnel server announces extended CONNECT');
+  return stream;
+}
+
+async function upgrade(rig: L7Rig, headers: OutgoingHttpHeaders = {}, address = '127.0.0.1'): Promise<ClientHttp2Stream> {
+  return defined(await rig.pool.upgrade(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address, port: rig.h1Port }, {
     ':protocol': 'websocket',
     ':path': '/ws?room=1',
     ':authority': 'echo.demo.svc',
@@ -18,7 +24,7 @@ function upgrade(rig: L7Rig, headers: OutgoingHttpHeaders = {}, address = '127.0
     'sec-websocket-version': '13',
     forwarded: 'for="127.0.0.9:5555"',
     ...headers,
-  });
+  }));
 }
 
 t.test('a 101 becomes 200 + meshlet-status 101, then bytes flow both ways and half-close', async (t) => {
@@ -65,7 +71,7 @@ t.test('an upgrade to an address that is no local workload: 403, never dialled',
 t.test('an upgrade to a port nothing listens on: 503 connect_refused', async (t) => {
   const rig = await l7Rig(t);
   const port = await rig.closedPort();
-  const stream = await rig.pool.upgrade(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port }, { ':protocol': 'websocket', ':path': '/', ':authority': 'x' });
+  const stream = defined(await rig.pool.upgrade(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port }, { ':protocol': 'websocket', ':path': '/', ':authority': 'x' }));
   const a = await answer(stream);
   t.same([a.status, a.headers['meshlet-error']], [503, 'connect_refused']);
 });
