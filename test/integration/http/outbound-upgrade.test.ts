@@ -67,6 +67,7 @@ const rule = (prefix: string, filters: HttpRouteInfo['rules'][number]['filters']
 const routes: RouteInfo[] = [{
   kind: 'HTTPRoute', namespace: 'demo', name: 'ws', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'ws' }],
   rules: [
+    { ...rule('/old', [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301, path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' } } }]), backendRefs: [] },
     rule('/v1', [
       { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/v2' } } },
       { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-route', value: 'v1' }], add: [], remove: [] } },
@@ -347,4 +348,18 @@ t.test('an older peer agent (no extended CONNECT): the upgrade goes on as an L4 
   t.match(seen.req?.headers, { upgrade: 'WebSocket' }, 'the application\'s Upgrade header as it sent it');
   t.equal(rig.records.length, 0, 'the destination side of the rig saw no request');
   t.equal(lines.filter((l) => String(l['msg']).includes('does not announce extended CONNECT')).length, 1, 'logged once for the session');
+});
+
+t.test('an upgrade the route answers itself (a redirect): the answer, then the connection closes on both sides', async (t) => {
+  const rig = await l7Rig(t);
+  echo(rig);
+  const src = await sourceAgent(t, rig.pool, rig.h1Port);
+  const record = nextClosed(src);
+  const app = application(src.port, '/old/chat', 'early|');
+  await app.until('the redirect', (s) => s.includes('\r\n\r\n'));
+  t.match(app.text(), /^HTTP\/1\.1 301 Moved Permanently\r\nlocation: [^\r]*\/new\/chat\r\n/);
+  app.socket.end();
+  await app.closed;
+  t.match(await record, { mode: 'http', outcome: 'ok' }, 'the agent closed its socket too: the record is closed');
+  t.equal(rig.pool.size, 0, 'nothing crossed');
 });
