@@ -4,31 +4,40 @@
  * validation from YAML and Kubernetes objects produce these; the agent matches requests
  * against them (`agent/policy/route-match.ts`).
  */
-import type { RE2JS } from 're2js';
-import { compileRegex } from './validate/regex.js';
+import { RE2Set } from 're2js';
+import { MAX_REGEX_CACHE_BYTES, regexProblem } from './validate/regex.js';
 
 /**
  * A route's regular expression, compiled: RE2 syntax, matched against the whole value (as
  * Envoy's `safe_regex` matches) in time linear in the value's length (`validate/regex.ts` says
  * why). Matchers only call {@link FullMatch.test}; which engine runs is this class's business.
+ *
+ * The engine is a one-pattern `RE2Set` anchored at both ends: re2js's `RE2JS` keeps a DFA cache
+ * of up to 8 MiB per pattern with no way to lower it, and `RE2Set` is its one public API that
+ * takes the cache's size ({@link MAX_REGEX_CACHE_BYTES}). Its answer is `RE2JS.matches`'s
+ * (`test/unit/mesh/route-regex-memory.test.ts` checks both over generated patterns).
  */
 export class FullMatch {
-  readonly #re: RE2JS;
+  readonly #set: RE2Set;
 
-  private constructor(re: RE2JS) {
-    this.#re = re;
+  private constructor(set: RE2Set) {
+    this.#set = set;
   }
 
   /** Compiles `pattern`; throws a SyntaxError naming it and why when validation would refuse it. */
   static compile(pattern: string): FullMatch {
-    const re = compileRegex(pattern);
-    if (typeof re === 'string') throw new SyntaxError(`regular expression ${JSON.stringify(pattern)} refused: ${re}`);
-    return new FullMatch(re);
+    const problem = regexProblem(pattern);
+    if (problem !== undefined) throw new SyntaxError(`regular expression ${JSON.stringify(pattern)} refused: ${problem}`);
+    const set = new RE2Set(RE2Set.ANCHOR_BOTH, 0, MAX_REGEX_CACHE_BYTES);
+    set.add(pattern);
+    set.compile();
+    return new FullMatch(set);
   }
 
   /** True when the whole of `value` matches. */
   test(value: string): boolean {
-    return this.#re.testExact(value);
+    // The indices of the set's patterns that match: [0] or [].
+    return this.#set.match(value).length !== 0;
   }
 }
 

@@ -10,6 +10,7 @@
  * counted repeat over 1000, nested repeats whose product is over 1000: RE2's own message says
  * which), when it is longer than {@link MAX_REGEX_CHARS}, or when its program is larger than
  * {@link MAX_REGEX_PROGRAM_SIZE} (that size multiplies the cost of every character matched).
+ * Memory is bounded too: each compiled pattern's DFA cache by {@link MAX_REGEX_CACHE_BYTES}.
  */
 import { RE2JS } from 're2js';
 
@@ -27,6 +28,22 @@ export const MAX_REGEX_CHARS = 1024;
  */
 export const MAX_REGEX_PROGRAM_SIZE = 2000;
 
+/**
+ * Most memory the DFA cache of one compiled pattern may hold, in re2js's own accounting (about
+ * 150 bytes a state plus 8 per program instruction in it, and 8 per transition). The engine
+ * builds states lazily; when the budget is spent it clears the cache and goes on, or finishes
+ * the match with its NFA (same answer, nothing cached). re2js's default, as C++ RE2's, is 8 MiB
+ * a pattern, and random paths or headers fill it (`[ab]*a[ab]{30}x` makes a new state for
+ * nearly every character): 6 to 8 MiB kept per pattern was measured, 800 MiB for 100 patterns.
+ * Typical patterns never come near 256 KiB (`.*Firefox.*` uses about 1 KiB, the DNS label
+ * `[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?` about 23 KiB), so their matches stay on the DFA. Only
+ * patterns with many or large states spill to the NFA: no slower than filling the cache for
+ * `[ab]*a[ab]{30}x`, but `(?:.*a){660}x`, whose few large states an 8 MiB cache kept warm, now
+ * pays its cold cost (hundreds of ms on 8 KiB) on every match, within the bound that
+ * {@link MAX_REGEX_PROGRAM_SIZE} sets (`bench/route-regex.ts` measures both).
+ */
+export const MAX_REGEX_CACHE_BYTES = 256 * 1024;
+
 /** What RE2 lacks that a JavaScript pattern may use, named after RE2's message. */
 function hint(message: string): string {
   if (/`\\([1-9]|k)/.test(message)) return ' (RE2 has no backreferences)';
@@ -37,10 +54,11 @@ function hint(message: string): string {
 }
 
 /**
- * The pattern compiled by RE2, or why it may not be used as a route's regular expression
- * (too long, not RE2 syntax, or too large a program).
+ * Why `pattern` may not be used as a route's regular expression (too long, not RE2 syntax, or
+ * too large a program), or undefined when it may. `FullMatch` (`routes.ts`) compiles it for
+ * matching, with its cache bounded.
  */
-export function compileRegex(pattern: string): RE2JS | string {
+export function regexProblem(pattern: string): string | undefined {
   if (pattern.length > MAX_REGEX_CHARS) return `longer than ${MAX_REGEX_CHARS} characters (${pattern.length})`;
   let re: RE2JS;
   try {
@@ -53,11 +71,5 @@ export function compileRegex(pattern: string): RE2JS | string {
   if (size > MAX_REGEX_PROGRAM_SIZE) {
     return `compiles to an RE2 program of ${size} instructions, more than ${MAX_REGEX_PROGRAM_SIZE} (each one adds to the cost of every character matched: use fewer or smaller counted repeats)`;
   }
-  return re;
-}
-
-/** Why `pattern` may not be used as a route's regular expression, or undefined when it may. */
-export function regexProblem(pattern: string): string | undefined {
-  const re = compileRegex(pattern);
-  return typeof re === 'string' ? re : undefined;
+  return undefined;
 }
