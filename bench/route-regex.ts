@@ -1,19 +1,28 @@
 /**
  * Route regular expressions: the cost of one full match with meshlet's engine (re2js, RE2
  * syntax, linear time; `src/mesh/routes.ts` FullMatch) next to V8's RegExp on the same pattern,
- * for typical route patterns and values; then the worst cases RE2 accepts, on a value as long
- * as the default header limit allows (8 KiB), fresh random each time so no DFA state is reused.
+ * for typical route patterns and values, and next to re2js's own `RE2JS.testExact` (what
+ * FullMatch ran before its DFA cache was bounded: 8 MiB a pattern); then the worst cases RE2
+ * accepts, on a value as long as the default header limit allows (8 KiB), fresh random each
+ * time so no DFA state is reused; then the heap each of those patterns keeps after such values,
+ * with the bounded cache (`MAX_REGEX_CACHE_BYTES`) and with re2js's default.
  *
- *   npm run build && node dist/bench/route-regex.js [--iterations 300000]
+ *   npm run build && node --expose-gc dist/bench/route-regex.js [--iterations 300000] [--attack-values 5]
  *
  * Single-threaded and CPU-bound: run it on a quiet machine; numbers are per match.
  */
 import { randomBytes } from 'node:crypto';
+import { RE2JS } from 're2js';
 import { fullMatch } from '../src/mesh/routes.js';
-import { regexProblem } from '../src/mesh/validate/regex.js';
+import { MAX_REGEX_CACHE_BYTES, regexProblem } from '../src/mesh/validate/regex.js';
 
-const flag = process.argv.indexOf('--iterations');
-const ITERATIONS = flag > 0 ? Number(process.argv[flag + 1]) : 300_000;
+function numberFlag(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+const ITERATIONS = numberFlag('--iterations', 300_000);
+/** Random 8 KiB values matched before the heap is read: a few fill an 8 MiB cache (each clears and refills it). */
+const ATTACK_VALUES = numberFlag('--attack-values', 5);
 /** Warm-up calls before timing, so both engines run optimized code and a warm DFA. */
 const WARMUP = 20_000;
 /** The default `maxHeaderBytes`: no path or header value the agent matches is longer. */
@@ -47,17 +56,23 @@ function nsPerCall(test: (s: string) => boolean, value: string): number {
 }
 
 function typical(): void {
-  console.log('pattern                  value  chars   V8 RegExp     re2js   ratio');
+  console.log('pattern                  value  chars   V8 RegExp  FullMatch   ratio  RE2JS (8 MiB cache)');
   for (const [pattern, yes, no] of TYPICAL) {
     const v8 = new RegExp(`^(?:${pattern})$`);
     const re2 = fullMatch(pattern);
+    const unbounded = RE2JS.compile(pattern);
     for (const [label, value] of [['hit', yes], ['miss', no]] as const) {
-      if (v8.test(value) !== re2.test(value)) throw new Error(`engines disagree on ${pattern} against ${value}`);
+      if (v8.test(value) !== re2.test(value) || re2.test(value) !== unbounded.testExact(value)) throw new Error(`engines disagree on ${pattern} against ${value}`);
       const a = nsPerCall((s) => v8.test(s), value);
       const b = nsPerCall((s) => re2.test(s), value);
-      console.log(`${pattern.padEnd(24)} ${label.padEnd(5)} ${String(value.length).padStart(5)} ${a.toFixed(0).padStart(8)} ns ${b.toFixed(0).padStart(6)} ns ${(b / a).toFixed(1).padStart(6)}x`);
+      const c = nsPerCall((s) => unbounded.testExact(s), value);
+      console.log(`${pattern.padEnd(24)} ${label.padEnd(5)} ${String(value.length).padStart(5)} ${a.toFixed(0).padStart(8)} ns ${b.toFixed(0).padStart(7)} ns ${(b / a).toFixed(1).padStart(6)}x ${c.toFixed(0).padStart(8)} ns`);
     }
   }
+}
+
+function randomValue(): string {
+  return Array.from(randomBytes(VALUE_BYTES), (b) => ((b & 1) === 0 ? 'a' : 'b')).join('');
 }
 
 function worst(): void {
@@ -71,7 +86,7 @@ function worst(): void {
     const re2 = fullMatch(pattern);
     const ms: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const value = Array.from(randomBytes(VALUE_BYTES), (b) => ((b & 1) === 0 ? 'a' : 'b')).join('');
+      const value = randomValue();
       const start = process.hrtime.bigint();
       re2.test(value);
       ms.push((Number(process.hrtime.bigint() - start) / 1e6).toFixed(1));
@@ -80,5 +95,56 @@ function worst(): void {
   }
 }
 
+/** Heap used after a full collection (twice: weak references and finalizers settle). */
+function heapAfterGc(gc: () => void): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Copies of each pattern measured together: V8's own allocations (optimized code, feedback) are noise of about 200 KiB, divided among them. */
+const COPIES = 4;
+
+/**
+ * The most heap one compiled pattern keeps, read after each of ATTACK_VALUES random values. A
+ * throwaway copy matches one value first, so the engine's code is compiled (V8 keeps optimized
+ * code on the heap too) before the baseline.
+ */
+function keptKiB(gc: () => void, compile: () => (s: string) => boolean): number {
+  const values = Array.from({ length: ATTACK_VALUES }, randomValue);
+  compile()(randomValue());
+  const tests = Array.from({ length: COPIES }, compile);
+  const before = heapAfterGc(gc);
+  let most = 0;
+  for (const value of values) {
+    for (const test of tests) test(value);
+    most = Math.max(most, heapAfterGc(gc) - before);
+  }
+  return most / tests.length / 1024;
+}
+
+function memory(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    console.log('\nheap kept per pattern: not measured, run with node --expose-gc');
+    return;
+  }
+  console.log(`\nheap kept per pattern after ${ATTACK_VALUES} random ${VALUE_BYTES}-character values (most, read after each; KiB, mean of ${COPIES} copies)`);
+  console.log(`pattern                    FullMatch (${MAX_REGEX_CACHE_BYTES / 1024} KiB cache)  RE2JS (8 MiB cache)`);
+  for (const pattern of WORST) {
+    if (regexProblem(pattern) !== undefined) continue;
+    const a = keptKiB(gc, () => {
+      const bounded = fullMatch(pattern);
+      return (s) => bounded.test(s);
+    });
+    const b = keptKiB(gc, () => {
+      const unbounded = RE2JS.compile(pattern);
+      return (s) => unbounded.testExact(s);
+    });
+    console.log(`${pattern.padEnd(26)} ${a.toFixed(0).padStart(8)} ${b.toFixed(0).padStart(24)}`);
+  }
+}
+
 typical();
 worst();
+memory();
