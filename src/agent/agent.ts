@@ -257,6 +257,11 @@ export class Agent {
     return this.index.snapshot;
   }
 
+  /** Routes of the snapshot in force that this agent does not apply, and why (`WorkloadIndex.refusedRoutes`). */
+  get refusedRoutes(): readonly { readonly route: string; readonly reason: string }[] {
+    return this.index.refusedRoutes;
+  }
+
   /** Where the snapshot in force came from. */
   get snapshotSource(): SnapshotSource {
     return this.source;
@@ -345,6 +350,7 @@ export class Agent {
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot, indexAddressOptions(this.config));
     this.reportRefused(this.index.refused);
+    for (const r of this.index.refusedRoutes) this.logger.warn({ code: 'MESHLET_ERR_CONFIG_INVALID', route: r.route, reason: r.reason, version: snapshot.version }, 'route not applied');
     this.source = source;
     this.dataPath.setSnapshot(this.index);
     this.appliedAtMs = Date.now();

@@ -65,10 +65,13 @@ export function servicesView(agent: Agent): Array<Record<string, string | number
  * `/routes`: the HTTPRoutes and GRPCRoutes in force on this node (attached to a Service of the
  * snapshot: the controller only sends accepted ones), with the Gateway API conditions as this
  * agent sees them: `Accepted` True; `ResolvedRefs` True when every backend is a Service port of
- * the snapshot, else False with reason `BackendNotFound` (requests routed there get 500).
+ * the snapshot, else False with reason `BackendNotFound` (requests routed there get 500). A route
+ * the agent does not apply (its regular expressions over the node's budget, or one that does not
+ * compile) is `Accepted` False with reason `NotApplied` and why.
  */
 export function routesView(agent: Agent): Array<Record<string, string | number>> {
   const snapshot = agent.snapshot;
+  const refused = new Map(agent.refusedRoutes.map((r) => [r.route, r.reason]));
   const ports = new Set(snapshot.services.flatMap((s) => s.ports.map((p) => `${s.key}|${p.port}`)));
   const services = new Set(snapshot.services.map((s) => s.key));
   return (snapshot.routes ?? []).map((route) => {
@@ -82,16 +85,17 @@ export function routesView(agent: Agent): Array<Record<string, string | number>>
         if (!resolves) missing.push(b.invalid ?? `${key}${b.port === undefined ? '' : `:${b.port}`}`);
       }
     }
+    const notApplied = refused.get(`${route.kind} ${route.namespace}/${route.name}`);
     return {
       route: `${route.namespace}/${route.name}`,
       kind: route.kind,
       parents: route.parents.map((p) => `${p.namespace}/${p.name}${p.port === undefined ? '' : `:${p.port}`}`).join(','),
       rules: route.rules.length,
       backends: [...new Set(backends)].join(','),
-      accepted: 'True',
+      accepted: notApplied === undefined ? 'True' : 'False',
       resolvedRefs: missing.length === 0 ? 'True' : 'False',
-      reason: missing.length === 0 ? 'ResolvedRefs' : 'BackendNotFound',
-      message: missing.length === 0 ? '' : `backends not found: ${[...new Set(missing)].join(', ')}`,
+      reason: notApplied !== undefined ? 'NotApplied' : missing.length === 0 ? 'ResolvedRefs' : 'BackendNotFound',
+      message: notApplied ?? (missing.length === 0 ? '' : `backends not found: ${[...new Set(missing)].join(', ')}`),
     };
   });
 }

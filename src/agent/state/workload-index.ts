@@ -3,7 +3,8 @@
  * VIP and port. Lookups only: which endpoint of a Service gets a connection is a balancer's
  * choice (`policy/balancer.ts`), whose state outlives the snapshot.
  */
-import { compileRoute, type RouteData, type RouteInfo } from '../../mesh/routes.js';
+import { compileRoute, regexCount, type RouteData, type RouteInfo } from '../../mesh/routes.js';
+import { MAX_NODE_ROUTE_REGEXES } from '../../mesh/validate/regex.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
 
@@ -218,10 +219,26 @@ export class WorkloadIndex {
 const NO_ROUTES: readonly RouteInfo[] = Object.freeze([]);
 const NO_PORTS: ReadonlySet<number> = new Set();
 
-/** The routes with their regular expressions compiled; one that fails is left out and recorded. */
+/**
+ * The routes with their regular expressions compiled; one that fails is left out and recorded,
+ * and so is one whose patterns would take the node over {@link MAX_NODE_ROUTE_REGEXES} (charged
+ * oldest route first, so a new route never displaces an older one).
+ */
 function compileRoutes(routes: readonly RouteData[], refused: { route: string; reason: string }[]): RouteInfo[] {
+  const overBudget = new Set<RouteData>();
+  let held = 0;
+  const byAge = [...routes].sort((a, b) => a.creationTimestamp - b.creationTimestamp || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  for (const r of byAge) {
+    const n = regexCount(r.rules);
+    if (held + n > MAX_NODE_ROUTE_REGEXES) overBudget.add(r);
+    else held += n;
+  }
   const out: RouteInfo[] = [];
   for (const r of routes) {
+    if (overBudget.has(r)) {
+      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: `its ${regexCount(r.rules)} regular expressions would take the node over ${MAX_NODE_ROUTE_REGEXES} route regular expressions (the older routes applied hold ${held}); not applied` });
+      continue;
+    }
     try {
       out.push(compileRoute(r));
     } catch (err) {

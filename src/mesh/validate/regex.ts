@@ -44,6 +44,15 @@ export const MAX_REGEX_PROGRAM_SIZE = 2000;
  */
 export const MAX_REGEX_CACHE_BYTES = 256 * 1024;
 
+/**
+ * Route regular expressions one node agent holds at most, over every route of its snapshot: with
+ * {@link MAX_REGEX_CACHE_BYTES} and a compiled program of at most ~0.3 MiB each, a worst case of
+ * about 280 MiB (a typical pattern is 8-10 KiB compiled and fills no cache), and a snapshot's
+ * compile work bounded too. Routes are charged oldest first (creation time, then
+ * namespace/name, the Gateway API's precedence): a new route cannot push out an older one.
+ */
+export const MAX_NODE_ROUTE_REGEXES = 512;
+
 /** What RE2 lacks that a JavaScript pattern may use, named after RE2's message. */
 function hint(message: string): string {
   if (/`\\([1-9]|k)/.test(message)) return ' (RE2 has no backreferences)';

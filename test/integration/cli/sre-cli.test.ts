@@ -140,6 +140,11 @@ t.test('proxy-config routes: routes in force with Accepted and ResolvedRefs', as
     routes: [
       { kind: 'HTTPRoute', namespace: 'demo', name: 'good', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web', port: 80 }], rules: [rule([{ name: 'web', namespace: 'demo', port: 80, weight: 90 }])] },
       { kind: 'HTTPRoute', namespace: 'demo', name: 'dangling', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web' }], rules: [rule([{ name: 'web', namespace: 'demo', weight: 1 }, { name: 'gone', namespace: 'demo', port: 80, weight: 1 }])] },
+      // Over the node's budget of route regular expressions: not applied, and said so.
+      {
+        kind: 'HTTPRoute', namespace: 'demo', name: 'greedy', creationTimestamp: 1, parents: [{ namespace: 'demo', name: 'web' }],
+        rules: [{ ...rule([{ name: 'web', namespace: 'demo', weight: 1 }]), matches: Array.from({ length: 513 }, (_, i) => ({ path: { type: 'RegularExpression' as const, value: `/p${i}/.*` }, headers: [], queryParams: [] })) }],
+      },
     ],
   });
   const json = await meshlet('proxy-config', 'routes', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
@@ -147,6 +152,10 @@ t.test('proxy-config routes: routes in force with Accepted and ResolvedRefs', as
   t.same(JSON.parse(json.stdout), [
     { route: 'demo/good', kind: 'HTTPRoute', parents: 'demo/web:80', rules: 1, backends: 'demo/web:80 w90', accepted: 'True', resolvedRefs: 'True', reason: 'ResolvedRefs', message: '' },
     { route: 'demo/dangling', kind: 'HTTPRoute', parents: 'demo/web', rules: 1, backends: 'demo/web w1,demo/gone:80 w1', accepted: 'True', resolvedRefs: 'False', reason: 'BackendNotFound', message: 'backends not found: demo/gone:80' },
+    {
+      route: 'demo/greedy', kind: 'HTTPRoute', parents: 'demo/web', rules: 1, backends: 'demo/web w1', accepted: 'False', resolvedRefs: 'True', reason: 'NotApplied',
+      message: 'its 513 regular expressions would take the node over 512 route regular expressions (the older routes applied hold 0); not applied',
+    },
   ]);
   const table = await meshlet('proxy-config', 'routes', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.match(table.stdout, /^ROUTE\s+KIND\s+PARENTS\s+RULES\s+BACKENDS\s+ACCEPTED\s+RESOLVED\s+REASON\n/);

@@ -71,3 +71,47 @@ t.test('after structured clone (worker IPC) and JSON, regular expressions still 
     t.equal(grpc?.route.kind, 'GRPCRoute', `${name}: gRPC service regex`);
   }
 });
+
+t.test('route regular expressions a node holds are bounded: routes charged oldest first, the newest over the budget refused by name', async (t) => {
+  const { MAX_NODE_ROUTE_REGEXES } = await import('../../../src/mesh/validate/regex.js');
+  const { regexCount } = await import('../../../src/mesh/routes.js');
+  const base = snapshot.routes?.find((r) => r.kind === 'HTTPRoute');
+  if (base === undefined || base.kind !== 'HTTPRoute') throw new Error('no HTTPRoute');
+  // Each attacking route: 100 matches with a path regex and one header regex (200 patterns).
+  const many = (name: string, created: number) => ({
+    ...base,
+    name,
+    creationTimestamp: created,
+    rules: [{
+      ...base.rules[0]!,
+      matches: Array.from({ length: 100 }, (_, i) => ({
+        path: { type: 'RegularExpression' as const, value: `/${name}/${i}/[a-z]+` },
+        headers: [{ name: 'x-n', match: { type: 'RegularExpression' as const, value: `v${i}.*` } }],
+        queryParams: [],
+      })),
+    }],
+  });
+  t.equal(regexCount(many('x', 0).rules), 200, 'path and header patterns counted');
+  const held = regexCount(snapshot.routes);
+  // Listed newest first: the order of the snapshot must not decide who is kept.
+  const routes = [many('r4', 4_000), many('r3', 3_000), many('r2', 2_000), many('r1', 1_000), ...(snapshot.routes ?? [])];
+  const index = new WorkloadIndex({ ...snapshot, routes });
+  const kept = Math.floor((MAX_NODE_ROUTE_REGEXES - held) / 200);
+  const refusedNames = index.refusedRoutes.map((r) => r.route);
+  t.same(refusedNames, ['r4', 'r3', 'r2', 'r1'].slice(0, 4 - kept).map((n) => `HTTPRoute demo/${n}`), `the newest routes beyond ${MAX_NODE_ROUTE_REGEXES} patterns are refused (${kept} of the 4 fit)`);
+  t.match(index.refusedRoutes[0]?.reason, new RegExp(`200 regular expressions would take the node over ${MAX_NODE_ROUTE_REGEXES}`));
+  t.same(index.routesOf(entryOf(index, 'demo/web|80')).filter((r) => r.name === 'web' || r.name === 'greeter').length, 2, 'the fixture\'s older routes still apply');
+  t.ok(index.routesOf(entryOf(index, 'demo/web|80')).some((r) => r.name === 'r1'), 'the oldest attacking route fits and applies');
+});
+
+t.test('a pattern compiled for one snapshot is reused by the next (the same compiled matcher)', async (t) => {
+  const a = new WorkloadIndex(snapshot);
+  const b = new WorkloadIndex(JSON.parse(JSON.stringify(snapshot)) as NodeSnapshot);
+  const regexOf = (index: WorkloadIndex) => {
+    const web = index.routesOf(entryOf(index, 'demo/web|80')).find((r) => r.kind === 'HTTPRoute');
+    const path = web?.kind === 'HTTPRoute' ? web.rules[0]?.matches[0]?.path : undefined;
+    return path?.type === 'RegularExpression' ? path.regex : undefined;
+  };
+  t.ok(regexOf(a) !== undefined);
+  t.equal(regexOf(a), regexOf(b));
+});

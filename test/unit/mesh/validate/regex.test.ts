@@ -8,7 +8,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MAX_REGEX_CACHE_BYTES, MAX_REGEX_CHARS, MAX_REGEX_PROGRAM_SIZE, regexProblem } from '../../../../src/mesh/validate/regex.js';
+import { MAX_NODE_ROUTE_REGEXES, MAX_REGEX_CACHE_BYTES, MAX_REGEX_CHARS, MAX_REGEX_PROGRAM_SIZE, regexProblem } from '../../../../src/mesh/validate/regex.js';
 import { FullMatch, fullMatch } from '../../../../src/mesh/routes.js';
 import { parseGatewayDuration } from '../../../../src/mesh/validate/formats.js';
 import { formatGatewayDuration } from '../../../../src/mesh/objects/route-spec.js';
@@ -86,9 +86,10 @@ t.test('RE2 syntax and meaning where JavaScript differs (docs/l7.md lists these)
   }
 });
 
-t.test('docs/l7.md states the syntax, the limits, the memory bound and the JavaScript differences', async (t) => {
+t.test('docs/l7.md states the syntax, the limits, the memory bounds and the JavaScript differences', async (t) => {
   const docs = readFileSync(fileURLToPath(new URL('../../../../../docs/l7.md', import.meta.url)), 'utf8').replace(/\s+/g, ' ');
-  const said = ['RE2 syntax', 'linear in the value\'s length', 'backreferences', 'lookahead and lookbehind', '`\\uhhhh`: write `\\x{hhhh}`', 'longer than 1,024 characters', 'more than 2,000 instructions', '`.` matches any character but `\\n`', 'ASCII only', 'holds at most 256 KiB (`MAX_REGEX_CACHE_BYTES`)', 'the number of patterns is bounded per route'];
+  const said = ['RE2 syntax', 'linear in the value\'s length', 'backreferences', 'lookahead and lookbehind', '`\\uhhhh`: write `\\x{hhhh}`', 'longer than 1,024 characters', 'more than 2,000 instructions', '`.` matches any character but `\\n`', 'ASCII only', 'holds at most 256 KiB (`MAX_REGEX_CACHE_BYTES`)', 'patterns of all routes together are capped at 512 (`MAX_NODE_ROUTE_REGEXES`'];
+  t.equal(MAX_NODE_ROUTE_REGEXES, 512);
   t.same(said.filter((s) => !docs.includes(s)), [], 'every statement is in the docs');
   t.equal(MAX_REGEX_CHARS, 1024);
   t.equal(MAX_REGEX_CACHE_BYTES, 256 * 1024);
