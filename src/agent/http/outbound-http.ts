@@ -253,13 +253,29 @@ export class OutboundHttp {
       state.failure ??= 'bad_request';
       state.reason ??= err.message;
     });
-    session.once('close', () => this.sessions.delete(session));
-    // An idle session is closed as an idle HTTP/1.1 connection is. This also ends a session
-    // after the GOAWAY nghttp2 sends for a protocol error: Node tells JavaScript nothing of it.
-    session.setTimeout(this.limits.keepAliveTimeoutMs, () => {
+    let deadline: NodeJS.Timeout | undefined;
+    session.once('close', () => {
+      clearTimeout(deadline);
+      this.sessions.delete(session);
+    });
+    // An idle session is closed as an idle HTTP/1.1 connection is: GOAWAY, its streams may
+    // finish. This also ends a session after the GOAWAY nghttp2 sends for a protocol error
+    // (Node 20 tells JavaScript nothing of it). Streams that never finish (a client that grants
+    // no flow-control window, holding the upstream requests open) do not keep it: one more idle
+    // period after the GOAWAY and it is destroyed. (Node runs a session.setTimeout callback
+    // once, and an idle session gets no second 'timeout': hence the deadline.)
+    const idleMs = this.limits.keepAliveTimeoutMs;
+    session.setTimeout(idleMs, () => {
       if (session.destroyed) return;
-      if (session.closed) session.destroy();
-      else session.close();
+      if (session.closed) {
+        session.destroy();
+        return;
+      }
+      session.close();
+      deadline = setTimeout(() => {
+        if (!session.destroyed) session.destroy();
+      }, idleMs);
+      deadline.unref();
     });
   }
 

@@ -303,8 +303,11 @@ t.test('256 streams of endless responses to a client that never grants window: t
   await waitFor('GOAWAY after the idle timeout', () => raw.goaways.length > 0);
   t.same(raw.goaways, [{ lastStreamId: 2 * MAX_STREAMS - 1, errorCode: NGHTTP2_NO_ERROR }]);
   t.equal(upstream.pulled <= bound, true, 'still nothing more read from the upstream');
-  // Not asserted: that the session then ends. It does not (its streams never do, and the idle
-  // callback, registered with session.setTimeout, runs once), so it lives until the teardown.
+  // Its streams never end: one more idle period after the GOAWAY, and the session is destroyed
+  // with every upstream request it held.
+  await waitFor('the connection closed after a second idle period', () => raw.closed);
+  await waitFor('every upstream request released', () => upstream.active === 0);
+  t.equal(raw.closed, true, 'a client that never grants window does not keep its session');
 });
 
 /** The h2 server's maxSessionMemory (32), in bytes: Node counts it in units of 1,000,000. */
