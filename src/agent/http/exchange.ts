@@ -86,6 +86,11 @@ export interface RequestSource {
   readonly workload?: string;
   /** The application's address (`forwarded: for=`), for x-forwarded-for and logs. */
   readonly address: string;
+  /**
+   * The Service (`namespace/name`) the source side routed the request to (on the tunnel,
+   * `meshlet-service`): the destination's `destination_service`, telemetry only, never policy.
+   */
+  readonly service?: string;
 }
 
 /** Where the destination side must deliver a request: a workload address and target port. */

@@ -43,11 +43,6 @@ export type InboundSource = RequestSource & {
   readonly kind: 'mtls' | 'local';
   /** The identity the peer asked for by SNI (required for `mtls`). */
   readonly localIdentity?: string;
-  /**
-   * The Service the source side routed the request to (`namespace/name`; a tunnel request's
-   * `meshlet-service`), for telemetry only; checked by {@link requestService}.
-   */
-  readonly service?: string;
 };
 
 /** A Kubernetes `namespace/name` (two DNS-1123 labels). */

@@ -45,7 +45,7 @@ import {
 } from './exchange.js';
 import { tunnelProtocol, type RoutedUpgrade } from './outbound-upgrade.js';
 import { streamCall } from './stream-call.js';
-import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER } from './wire.js';
+import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
 
 /** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
 export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean) => Promise<ClientHttp2Stream>;
@@ -561,7 +561,7 @@ class Exchange {
         rec.destinationIdentity = target.workload.identity;
         rec.upstream = hostPort(target.address, target.port);
         if (target.local) {
-          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress }, { address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
+          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress, service: entry.service.key }, { address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
           this.begin(index, entry, head, responseMods, call);
         } else {
           this.viaTunnel(index, entry, head, responseMods, target.workload, target.address, target.port, requestHead);
@@ -597,6 +597,7 @@ class Exchange {
       [DST_HEADER]: hostPort(address, port),
       [PROTO_HEADER]: requestHead.proto,
       [FORWARDED_HEADER]: `for="${conn.sourceAddress}"`,
+      [SERVICE_HEADER]: entry.service.key,
     };
     const target: TunnelTarget = { nodeAddress: workload.nodeAddress, identity: workload.identity, address, port };
     const endStream = this.bodyless;

@@ -363,8 +363,11 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
 
     await t.test('istio_requests_total counts the requests by response code on both reporters', async (t) => {
       const principal = 'spiffe://cluster.local/ns/demo/sa/stats';
-      const src = { reporter: 'source', destination_principal: principal };
-      const dst = { reporter: 'destination', destination_principal: principal };
+      // Both reporters name the Service (the destination learns it from the source's
+      // meshlet-service), so Istio's service dashboards see both sides.
+      const service = 'stats.demo.svc.cluster.local';
+      const src = { reporter: 'source', destination_principal: principal, destination_service: service };
+      const dst = { reporter: 'destination', destination_principal: principal, destination_service: service };
       const before1 = requestsByCode(await scrape('node1'), src);
       const before2 = requestsByCode(await scrape('node2'), dst);
       const ok = await peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/200`, '50', '4']);
