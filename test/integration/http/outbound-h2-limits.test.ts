@@ -11,7 +11,6 @@
  */
 import { once } from 'node:events';
 import http2, { type IncomingHttpHeaders } from 'node:http2';
-import net, { type AddressInfo, type Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
@@ -26,6 +25,7 @@ import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, WorkloadInfo } from '../../../src/mesh/types.js';
 import { WAIT_FOR_DEFAULT_TIMEOUT_MS, waitFor } from '../../helpers/wait-for.js';
 import { RawH2Client } from './raw-h2-client.js';
+import { captureListener } from './capture-listener.js';
 
 const silent = pino({ level: 'silent' });
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -172,14 +172,7 @@ async function rig(t: Test, upstream: FakeUpstream, limits: Partial<HttpServerLi
     logger: silent, table, index: () => index, inbound, tunnels: {} as TunnelPool, ownPorts: new Set(), balancers, http: http7,
     captured: () => ({ source: '127.0.0.2', destination: { address: '127.0.0.9', port: 80, family: 4 } }),
   });
-  const capture = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s: Socket) => outbound.onConnection(s));
-  capture.listen(0, '127.0.0.1');
-  await once(capture, 'listening');
-  t.teardown(() => {
-    http7.destroy();
-    capture.close();
-  });
-  return { port: (capture.address() as AddressInfo).port, http7, table };
+  return { port: await captureListener(t, outbound, http7), http7, table };
 }
 
 /** Stream ids 1, 3, 5, ... of `n` client requests. */

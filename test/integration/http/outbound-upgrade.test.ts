@@ -33,6 +33,7 @@ import { pathPrefix, type HttpRouteInfo, type RouteInfo } from '../../../src/mes
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, WorkloadInfo } from '../../../src/mesh/types.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { CLIENT_ID, l7Rig, SERVER_ID, TD, type L7Rig } from '../agent/http/l7-rig.js';
+import { captureListener } from './capture-listener.js';
 
 const silent = pino({ level: 'silent' });
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -113,14 +114,7 @@ async function sourceAgent(t: Teardown, pool: TunnelPool, workloadPort: number, 
     ...(responseTimeoutMs === undefined ? {} : { responseTimeoutMs }),
     captured: () => ({ source: '127.0.0.2', destination: { address: src.vip, port: 80, family: 4 } }),
   });
-  const capture = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s: Socket) => outbound.onConnection(s));
-  capture.listen(0, '127.0.0.1');
-  await once(capture, 'listening');
-  t.teardown(() => {
-    http7.destroy();
-    capture.close();
-  });
-  return Object.assign(src, { port: (capture.address() as AddressInfo).port });
+  return Object.assign(src, { port: await captureListener(t, outbound, http7) });
 }
 
 /** An application's raw connection: what it wrote and everything that came back. */
