@@ -4,18 +4,15 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
- * How stdout is written. A data-path agent logs a line per request: a write(2) per line costs
- * a syscall each (a few per cent of an agent's CPU at L7), and a synchronous write to a log
- * reader that stalls (a full pipe) would stall the event loop and every connection with it.
- * So lines are gathered and written in the background (Envoy's access log is buffered too):
- * at least {@link MIN_WRITE_BYTES} at a time, and whatever is pending every
- * {@link FLUSH_INTERVAL_MS}; what is pending when the process exits (a crash included) is
- * written synchronously then. A reader that falls behind by more than {@link MAX_PENDING_BYTES}
- * loses lines rather than the agent growing without bound: the loss is counted and said on
- * stdout once the reader catches up.
+ * How stdout is written. A synchronous write(2) per line (pino's default) would stall the
+ * event loop, and every connection with it, whenever the log reader stalls (a full pipe). So
+ * lines are written in the background: at once when no write is in flight, and while one is,
+ * the lines that come meanwhile are gathered and written together (under load, a few writes
+ * instead of one per line); what is pending when the process exits (a crash included) is
+ * written synchronously then. A reader that falls behind by more than
+ * {@link MAX_PENDING_BYTES} loses lines rather than the agent growing without bound: the loss
+ * is counted and said on stdout once the reader catches up.
  */
-export const MIN_WRITE_BYTES = 4096;
-export const FLUSH_INTERVAL_MS = 250;
 export const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 /** How often dropped lines are reported (only when some were dropped). */
 export const DROP_REPORT_INTERVAL_MS = 5_000;
@@ -27,14 +24,8 @@ export interface BufferedStdout extends DestinationStream {
 }
 
 /** A stdout destination as described above (`fd` for tests: another descriptor). */
-export function bufferedStdout(fd = 1, opts: { maxPendingBytes?: number; minWriteBytes?: number; flushIntervalMs?: number } = {}): BufferedStdout {
-  const stream = pino.destination({
-    dest: fd,
-    sync: false,
-    minLength: opts.minWriteBytes ?? MIN_WRITE_BYTES,
-    maxLength: opts.maxPendingBytes ?? MAX_PENDING_BYTES,
-    periodicFlush: opts.flushIntervalMs ?? FLUSH_INTERVAL_MS,
-  });
+export function bufferedStdout(fd = 1, opts: { maxPendingBytes?: number } = {}): BufferedStdout {
+  const stream = pino.destination({ dest: fd, sync: false, minLength: 0, maxLength: opts.maxPendingBytes ?? MAX_PENDING_BYTES });
   const dropped = { lines: 0, bytes: 0 };
   stream.on('drop', (data: string | Buffer) => {
     dropped.lines += 1;

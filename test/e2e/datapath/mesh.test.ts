@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, REPO_ROOT, defaultAgentCommand, withLab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { availableParallelism } from 'node:os';
+
+/** An agent's log once it shows `re` (log lines are written in the background), or as it is after a bounded wait. */
+async function logShowing(lab: Lab, node: string, re: RegExp): Promise<string> {
+  await waitFor(`${node}'s log to show ${re}`, () => re.test(lab.agentLog(node)), { timeoutMs: 10_000 }).catch(() => undefined);
+  return lab.agentLog(node);
+}
 
 const PEER = join(REPO_ROOT, 'dist/test/e2e/datapath/peer.js');
 const PROBE = join(REPO_ROOT, 'dist/test/e2e/datapath/tunnel-probe.js');
@@ -109,7 +116,7 @@ t.test('L4 data path in a two-node lab', async (t) => {
         const r = await peer(lab, 'client', ['send', vip('local'), '80', String(MB), String(MB)]);
         t.equal(r['ok'], true, JSON.stringify(r));
         t.equal(r['replySha256'], r['expectedReplySha256']);
-        t.match(lab.agentLog('node1'), /"mode":"local"/, 'the agent logged an in-process delivery');
+        t.match(await logShowing(lab, 'node1', /"mode":"local"/), /"mode":"local"/, 'the agent logged an in-process delivery');
       });
 
       await t.test('many concurrent connections share one tunnel connection per worker', async (t) => {
@@ -172,7 +179,7 @@ t.test('L4 data path in a two-node lab', async (t) => {
         t.equal(permissive['ok'], true, 'plaintext to PERMISSIVE works');
         const meshed = await peer(lab, 'client', ['ping', vip('strict'), '80']);
         t.equal(meshed['ok'], true, 'mTLS to STRICT works');
-        t.match(lab.agentLog('node2'), /MeshTLS STRICT: plaintext to Pod\/demo\/strict refused/, 'the denial is logged');
+        t.match(await logShowing(lab, 'node2', /MeshTLS STRICT: plaintext to Pod\/demo\/strict refused/), /MeshTLS STRICT: plaintext to Pod\/demo\/strict refused/, 'the denial is logged');
       });
 
       await t.test('config edits apply live; a bad edit changes nothing', async (t) => {
@@ -188,7 +195,7 @@ t.test('L4 data path in a two-node lab', async (t) => {
         t.ok(await until(async () => !(await plainOk())), 'STRICT for demo/server took effect without a restart');
         lab.writeConfig('zz-broken.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
         t.ok(await until(async () => /config directory rejected/.test(lab.agentLog('node2'))), 'the bad edit is logged');
-        t.match(lab.agentLog('node2'), /zz-broken\.yaml/, 'the log names the file');
+        t.match(await logShowing(lab, 'node2', /zz-broken\.yaml/), /zz-broken\.yaml/, 'the log names the file');
         t.notOk(await plainOk(), 'the previous snapshot (STRICT) stays in effect');
         t.equal((await peer(lab, 'client', ['ping', vip('server'), '80']))['ok'], true, 'meshed traffic still flows');
         rmSync(join(lab.paths.configDir, 'zz-broken.yaml'));
@@ -207,7 +214,7 @@ t.test('L4 data path in a two-node lab', async (t) => {
         t.equal(out.connects[targets[3] as string], 403, 'a non-meshed pod: refused');
         t.equal(out.connects[targets[4] as string], 200, 'control: the meshed local workload is accepted');
         t.match(out.noCert, /^refused/, `a client without a mesh certificate cannot open a tunnel (${out.noCert})`);
-        t.match(lab.agentLog('node2'), /is not a meshed workload on this node/, 'refusals are logged');
+        t.match(await logShowing(lab, 'node2', /is not a meshed workload on this node/), /is not a meshed workload on this node/, 'refusals are logged');
       });
 
       await t.test('SIGTERM drains: open connections finish, then the agent exits', async (t) => {

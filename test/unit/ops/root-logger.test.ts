@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { bufferedStdout, createRootLogger, FLUSH_INTERVAL_MS } from '../../../src/ops/root-logger.js';
+import { bufferedStdout, createRootLogger } from '../../../src/ops/root-logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshlet-root-logger-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,14 +18,13 @@ async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
   return true;
 }
 
-t.test('lines are gathered, written in order and whole, and a short one within the flush interval', async (t) => {
+t.test('lines are written in the background, in order and whole', async (t) => {
   const file = join(dir, 'out.log');
   const fd = openSync(file, 'w');
   const logger = createRootLogger('info', { node: 'n1' }, bufferedStdout(fd));
   logger.info({ n: -1 }, 'first');
   const lines = (): string[] => readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  t.equal(lines().length, 0, 'not written at once: it waits for more or for the timer');
-  t.ok(await until(() => lines().length === 1, FLUSH_INTERVAL_MS * 20), 'written by the periodic flush');
+  t.ok(await until(() => lines().length === 1), 'a lone line is written without waiting for more');
   for (let n = 0; n < 2_000; n++) logger.info({ n, pad: 'x'.repeat(n % 50) }, 'line');
   t.ok(await until(() => lines().length === 2_001), 'every line arrives');
   const parsed = lines().map((l) => JSON.parse(l) as { n: number; node: string; level: string; msg: string });
@@ -74,4 +73,20 @@ t.test('a log reader that stops reading: memory is bounded, lines are dropped an
   t.equal((warning?.['droppedLines'] as number) + kept.length, 2_000, 'kept + dropped = written');
   closeSync(reader);
   closeSync(writer);
+});
+
+t.test('what is pending when the process exits is written: process.exit right after logging loses nothing', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const logger = fileURLToPath(new URL('../../../src/ops/root-logger.js', import.meta.url));
+  const script = `import { createRootLogger } from ${JSON.stringify(logger)};
+const log = createRootLogger('info');
+for (let n = 0; n < 5000; n++) log.info({ n, pad: 'p'.repeat(200) }, 'line');
+log.fatal('bye');
+process.exit(3);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  t.equal(r.status, 3);
+  const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n?: number; msg: string });
+  t.equal(lines.length, 5001, 'every line, the last one included');
+  t.equal(lines.at(-1)?.msg, 'bye');
 });
