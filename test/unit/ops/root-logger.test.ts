@@ -68,7 +68,8 @@ t.test('a log reader that stops reading: memory is bounded, lines are dropped an
   );
   const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
   const kept = lines.filter((l) => l['msg'] === 'request completed');
-  t.ok(kept.length > 0 && kept.length < 2_000, `some lines kept (${kept.length}), none cut`);
+  t.ok(kept.length > 0, `some lines kept (${kept.length}), none cut`);
+  t.ok(kept.length < 2_000, `not all kept: some were dropped (${kept.length} kept)`);
   const warning = lines.find((l) => l['msg'] === 'log lines dropped: stdout was not read fast enough');
   t.equal((warning?.['droppedLines'] as number) + kept.length, 2_000, 'kept + dropped = written');
   closeSync(reader);
