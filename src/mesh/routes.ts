@@ -212,7 +212,7 @@ export function regexCount(value: unknown): number {
   // A string or path match has one pattern (`value`); a gRPC method match up to two.
   let n = 0;
   if (v.type === 'RegularExpression') n = v.value !== undefined ? 1 : (v.service !== undefined ? 1 : 0) + (v.method !== undefined ? 1 : 0);
-  for (const v of Object.values(value)) if (typeof v === 'object') n += regexCount(v);
+  for (const field of Object.values(value)) if (typeof field === 'object') n += regexCount(field);
   return n;
 }
 

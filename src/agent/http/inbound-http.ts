@@ -18,7 +18,7 @@ import { forwardedFor, hostPort, parseAuthority } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
-import { isGrpcRequest } from '../policy/route-match.js';
+import { hostOf, isGrpcRequest } from '../policy/route-match.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import {
@@ -68,9 +68,9 @@ export function requestService(index: WorkloadIndex, target: RequestTarget, name
         const port = ep.targetPorts[e.port.port];
         if (port === undefined) continue;
         const k = `${ep.address}|${port}`;
-        const keys = table.get(k) ?? [];
+        let keys = table.get(k);
+        if (keys === undefined) table.set(k, (keys = []));
         if (!keys.includes(e.service.key)) keys.push(e.service.key);
-        table.set(k, keys);
       }
     }
     for (const keys of table.values()) keys.sort();
@@ -79,7 +79,7 @@ export function requestService(index: WorkloadIndex, target: RequestTarget, name
   const keys = table.get(`${target.address}|${target.port}`);
   if (keys === undefined) return undefined;
   if (keys.length === 1) return keys[0];
-  const host = authority.replace(/:\d+$/, '').toLowerCase();
+  const host = hostOf(authority).toLowerCase();
   return keys.find((k) => {
     const [namespace, name] = k.split('/') as [string, string];
     return host === name || host.startsWith(`${name}.${namespace}.`) || host === `${name}.${namespace}`;

@@ -223,7 +223,7 @@ export function redirectLocation(req: RedirectRequest, match: HttpRouteMatch | u
 }
 
 /** The host of an authority, without port or IPv6 brackets. */
-function hostOf(authority: string): string {
+export function hostOf(authority: string): string {
   if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
   const colon = authority.lastIndexOf(':');
   return colon < 0 ? authority : authority.slice(0, colon);

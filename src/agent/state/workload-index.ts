@@ -225,18 +225,20 @@ const NO_PORTS: ReadonlySet<number> = new Set();
  * oldest route first, so a new route never displaces an older one).
  */
 function compileRoutes(routes: readonly RouteData[], refused: { route: string; reason: string }[]): RouteInfo[] {
-  const overBudget = new Set<RouteData>();
+  /** Routes over the budget, with their pattern counts. */
+  const overBudget = new Map<RouteData, number>();
   let held = 0;
   const byAge = [...routes].sort((a, b) => a.creationTimestamp - b.creationTimestamp || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   for (const r of byAge) {
     const n = regexCount(r.rules);
-    if (held + n > MAX_NODE_ROUTE_REGEXES) overBudget.add(r);
+    if (held + n > MAX_NODE_ROUTE_REGEXES) overBudget.set(r, n);
     else held += n;
   }
   const out: RouteInfo[] = [];
   for (const r of routes) {
-    if (overBudget.has(r)) {
-      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: `its ${regexCount(r.rules)} regular expressions would take the node over ${MAX_NODE_ROUTE_REGEXES} route regular expressions (the older routes applied hold ${held}); not applied` });
+    const n = overBudget.get(r);
+    if (n !== undefined) {
+      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: `its ${n} regular expressions would take the node over ${MAX_NODE_ROUTE_REGEXES} route regular expressions (the older routes applied hold ${held}); not applied` });
       continue;
     }
     try {
