@@ -4,6 +4,7 @@
  */
 
 import type { BalancerSpec, HashKeySource } from './load-balancer.js';
+import type { AuthorizationPolicyData } from './authz/types.js';
 import type { GrpcRouteData, HttpRouteData, RouteData } from './routes.js';
 
 /** Label on a Namespace that enrolls its pods into the mesh. */
@@ -167,6 +168,15 @@ export interface MeshTLSObject extends NamespacedBase {
   readonly selector?: Readonly<Record<string, string>>;
 }
 
+/**
+ * `meshlet.io/v1alpha1 AuthorizationPolicy`, or Istio's `security.istio.io/v1` (`v1beta1`) one
+ * read as it is: who may reach the workloads it selects (see `authz/types.ts`).
+ */
+export interface AuthorizationPolicyObject extends NamespacedBase {
+  readonly kind: 'AuthorizationPolicy';
+  readonly policy: AuthorizationPolicyData;
+}
+
 /** Every object kind meshlet reads. */
 export type MeshObject =
   | NamespaceObject
@@ -177,7 +187,8 @@ export type MeshObject =
   | MeshTLSObject
   | HTTPRouteObject
   | GRPCRouteObject
-  | TrafficPolicyObject;
+  | TrafficPolicyObject
+  | AuthorizationPolicyObject;
 
 /** The kind names meshlet reads. */
 export type MeshObjectKind = MeshObject['kind'];
@@ -261,6 +272,11 @@ export interface NodeSnapshot {
   readonly routes?: readonly RouteData[];
   /** This node's zone (`topology.kubernetes.io/zone`), when known. */
   readonly zone?: string;
+  /**
+   * Every AuthorizationPolicy of the mesh, sorted by key then apiVersion (the agent selects and
+   * compiles those of its workloads). Absent: none.
+   */
+  readonly authorizationPolicies?: readonly AuthorizationPolicyData[];
 }
 
 /** An IP address and port, e.g. a connection's original destination. */
