@@ -24,7 +24,7 @@ import type { TunnelPool } from './tunnel/pool.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { OutboundHttp } from '../http/outbound-http.js';
 import { upgradeViaTunnel } from '../http/outbound-upgrade.js';
-import { portProtocol, type PortProtocol } from '../http/port-protocol.js';
+import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
 import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
 
 /** Options of {@link OutboundProxy}. */

@@ -9,7 +9,7 @@ import { buildClusterState, computeSnapshot } from '../../../src/mesh/snapshot.j
 import type { NodeSnapshot } from '../../../src/mesh/types.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import { matchRoute } from '../../../src/agent/policy/route-match.js';
-import { portProtocol } from '../../../src/agent/http/port-protocol.js';
+import { portProtocol } from '../../../src/mesh/port-protocol.js';
 import { l7Objects } from '../mesh/l7-fixture.js';
 import { decodeStoredSnapshot, encodeStoredSnapshot } from '../../../src/agent/control/snapshot-store.js';
 

@@ -3,7 +3,7 @@
  * the operator's opaque list, and detection for everything else.
  */
 import t from 'tap';
-import { portProtocol } from '../../../../src/agent/http/port-protocol.js';
+import { portProtocol } from '../../../src/mesh/port-protocol.js';
 
 const port = (name?: string, appProtocol?: string, n = 8080) => ({
   port: n,

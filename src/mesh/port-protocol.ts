@@ -14,7 +14,7 @@
  * Differences from Istio, on purpose: an `appProtocol` meshlet does not know does not hide the
  * port name (Istio stops at `appProtocol`); and an operator's opaque-port list wins over both.
  */
-import type { ServicePort } from '../../mesh/types.js';
+import type { ServicePort } from './types.js';
 
 /**
  * - `http`: HTTP/1.1 or h2c, the version told by the first bytes (HTTP clients speak first, so
