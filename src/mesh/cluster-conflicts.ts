@@ -28,17 +28,30 @@ export function findConflicts(
   return [...duplicateObjects(objects), ...duplicateAddresses(members), ...duplicateClusterIPs(objects), ...unknownNodes(members, nodes)];
 }
 
-/** Two objects with the same kind, namespace and name. */
+/**
+ * Two objects with the same kind, API group, namespace and name. The group matters for
+ * AuthorizationPolicy only: `meshlet.io` and `security.istio.io` are two objects (as in
+ * Kubernetes), and both apply; `security.istio.io/v1` and `v1beta1` of one name are one object
+ * written twice.
+ */
 function duplicateObjects(objects: readonly MeshObject[]): ObjectProblem[] {
   const seen = new Map<string, MeshObject>();
   const out: ObjectProblem[] = [];
   for (const o of objects) {
-    const key = `${o.kind}/${'namespace' in o ? o.namespace : ''}/${o.name}`;
+    const group = o.kind === 'AuthorizationPolicy' ? apiGroupOf(o.policy.apiVersion) : '';
+    const key = `${o.kind}/${group}/${'namespace' in o ? o.namespace : ''}/${o.name}`;
     const first = seen.get(key);
+    const what = group === '' ? describe(o) : `${describe(o)} (${group})`;
     if (first === undefined) seen.set(key, o);
-    else out.push(conflict(`duplicate ${describe(o)}: defined in ${formatSource(first.source)} and again in ${formatSource(o.source)}`));
+    else out.push(conflict(`duplicate ${what}: defined in ${formatSource(first.source)} and again in ${formatSource(o.source)}`));
   }
   return out;
+}
+
+/** `security.istio.io` of `security.istio.io/v1`. */
+function apiGroupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
 
 /** Two pods or workloads with one address. hostNetwork pods share their node's address by design. */

@@ -14,6 +14,7 @@ import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
 import { routeProblems, routeStatus } from './route-status.js';
 import { attachTrafficPolicies } from './traffic-policies.js';
+import { authorizationStatuses } from './authz/cluster-status.js';
 import {
   DEFAULT_TRUST_DOMAIN,
   MESH_DISABLED,
@@ -67,15 +68,37 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
   const routes = routeStatuses.flatMap((s) => (s.resolved === undefined ? [] : [s.resolved]));
   const refused = refusedMembers(objects, namespaces, trustDomain);
   const policyConflicts = policies.problems;
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts });
+  const authz = authorizationOf(objects, workloads, services);
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, ...authz });
+}
+
+/**
+ * Every AuthorizationPolicy, sorted by key then apiVersion (a `meshlet.io` and a
+ * `security.istio.io` policy of one name are two policies, both kept), and its status lines.
+ */
+function authorizationOf(
+  objects: readonly MeshObject[],
+  workloads: readonly WorkloadInfo[],
+  services: ClusterState['services'],
+): Pick<ClusterState, 'authorizationPolicies' | 'authorizationStatuses'> {
+  const policies = objects.filter(isKind('AuthorizationPolicy'));
+  const authorizationPolicies = sortBy(policies, (p) => `${p.policy.key} ${p.policy.apiVersion}`).map((p) => p.policy);
+  const statuses = authorizationStatuses({ policies, workloads, services, serviceObjects: objects.filter(isKind('Service')), rootNamespace: ROOT_NAMESPACE });
+  return { authorizationPolicies, authorizationStatuses: sortBy(statuses, (p) => p.text) };
 }
 
 /**
  * What a state sets aside, one line each, for logs and `status`: members left out of the mesh,
- * TrafficPolicies ignored for a Service, routes not accepted or with unresolved backends.
+ * TrafficPolicies ignored for a Service, routes not accepted or with unresolved backends, and
+ * AuthorizationPolicies that select nothing (or fail closed where their author may not expect).
  */
 export function setAside(state: ClusterState): string[] {
-  return [...state.refused.map((p) => p.text), ...state.policyConflicts.map((p) => p.text), ...routeProblems(state.routeStatuses)];
+  return [
+    ...state.refused.map((p) => p.text),
+    ...state.policyConflicts.map((p) => p.text),
+    ...routeProblems(state.routeStatuses),
+    ...state.authorizationStatuses.map((p) => p.text),
+  ];
 }
 
 /**

@@ -2,6 +2,7 @@
  * The shapes of the cluster state, apart from the code that builds it (`cluster-state.ts`) so
  * the helpers it uses can name them without importing it back.
  */
+import type { AuthorizationPolicyData } from './authz/types.js';
 import type { ObjectProblem } from './objects/report.js';
 import type { RouteStatus } from './route-status.js';
 import type { RouteData } from './routes.js';
@@ -64,4 +65,16 @@ export interface ClusterState {
    * older policy, or a target that does not exist. The rest applies.
    */
   readonly policyConflicts: readonly ObjectProblem[];
+  /**
+   * Every AuthorizationPolicy (`meshlet.io` and `security.istio.io` alike), sorted by key then
+   * apiVersion. None is ever dropped: a policy left out could be a DENY, and leaving it out
+   * would open what it closes.
+   */
+  readonly authorizationPolicies: readonly AuthorizationPolicyData[];
+  /**
+   * What an AuthorizationPolicy does not do that its author may expect, one line each (see
+   * `authz/cluster-status.ts`): it selects no meshed workload, a targetRef names no Service,
+   * or its L7 fields fail closed on a port no Service declares HTTP. Reported, never enforced.
+   */
+  readonly authorizationStatuses: readonly ObjectProblem[];
 }

@@ -9,7 +9,7 @@ export { buildClusterState, ROOT_NAMESPACE, type ClusterState, type StateWorkloa
 
 /**
  * The snapshot for `nodeName`: its local meshed workloads, every meshed workload, every Service
- * with endpoints. Equal states give equal snapshots (everything is sorted). An unknown node gets
+ * with endpoints, every accepted route and every AuthorizationPolicy. Equal states give equal snapshots (everything is sorted). An unknown node gets
  * a snapshot with no local workloads and an empty `nodeAddress`, not an error: an agent may
  * start before its Node object is written.
  */
@@ -25,6 +25,8 @@ export function computeSnapshot(state: ClusterState, nodeName: string, version: 
   };
   // Absent rather than empty, so a mesh without L7 objects has the snapshot it always had.
   const withRoutes = state.routes.length === 0 ? snapshot : { ...snapshot, routes: state.routes };
+  // Every policy to every node (issue #17 will trim): see docs/agent-api.md.
+  const withPolicies = state.authorizationPolicies.length === 0 ? withRoutes : { ...withRoutes, authorizationPolicies: state.authorizationPolicies };
   const zone = state.nodes.get(nodeName)?.zone;
-  return zone === undefined ? withRoutes : { ...withRoutes, zone };
+  return zone === undefined ? withPolicies : { ...withPolicies, zone };
 }
