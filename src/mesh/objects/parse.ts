@@ -7,6 +7,7 @@ import { isAlias, isMap, isSeq, LineCounter, parseAllDocuments, visit, type Docu
 import { type ObjectProblem, problemsError, Reporter } from './report.js';
 import { checkFields, optList } from '../validate/readers.js';
 import { didYouMean, type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
+import { authorizationPolicyFrom, ISTIO_AUTHZ_API_VERSIONS } from './authorization-policy.js';
 import { LIST_FIELDS } from './fields.js';
 import { meshTlsFrom, MESHLET_API_VERSION, workloadFrom } from './meshlet.js';
 import { namespaceFrom, nodeFrom } from './node.js';
@@ -37,13 +38,15 @@ const KINDS: ReadonlyMap<string, { apiVersion: string; also?: readonly string[];
   ['Workload', { apiVersion: MESHLET_API_VERSION, convert: workloadFrom }],
   ['MeshTLS', { apiVersion: MESHLET_API_VERSION, convert: meshTlsFrom }],
   ['TrafficPolicy', { apiVersion: MESHLET_API_VERSION, convert: trafficPolicyFrom }],
+  ['AuthorizationPolicy', { apiVersion: MESHLET_API_VERSION, also: ISTIO_AUTHZ_API_VERSIONS, convert: authorizationPolicyFrom }],
   ['HTTPRoute', { apiVersion: GATEWAY_API_VERSION, also: [GATEWAY_API_V1BETA1], convert: httpRouteFrom }],
   ['GRPCRoute', { apiVersion: GATEWAY_API_VERSION, convert: grpcRouteFrom }],
 ]);
 
 const KNOWN_KINDS_TEXT =
-  `meshlet reads v1 Namespace, Node, Pod, Service, List, ${MESHLET_API_VERSION} Workload, MeshTLS, TrafficPolicy ` +
-  `and ${GATEWAY_API_VERSION} HTTPRoute, GRPCRoute`;
+  `meshlet reads v1 Namespace, Node, Pod, Service, List, ${MESHLET_API_VERSION} Workload, MeshTLS, TrafficPolicy, ` +
+  `AuthorizationPolicy, ${GATEWAY_API_VERSION} HTTPRoute, GRPCRoute ` +
+  `and ${ISTIO_AUTHZ_API_VERSIONS.join(' or ')} AuthorizationPolicy`;
 
 /**
  * Parses multi-document YAML into mesh objects; throws one MeshletError listing every problem
