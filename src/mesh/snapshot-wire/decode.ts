@@ -11,6 +11,7 @@ import { formatValue, isFields } from '../validate/values.js';
 import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, WireProblems, type WireObject } from './checks.js';
 import { decodeService, decodeWorkload, zoneCheck } from './entries.js';
 import { decodeRoutes } from './routes.js';
+import { decodeAuthorizationPolicies } from './authz.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
 import type { NodeSnapshot, ServiceInfo, WorkloadInfo } from '../types.js';
 import { ADDRESS_REASONS, addressPolicy, canonicalAddress } from '../workload-address.js';
@@ -52,10 +53,12 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
   const localWorkloads = pickLocal(p, fields, node, workloads);
   const routes = decodeRoutes(p, view, services);
   const zone = nodeZone(p, view, node);
+  const authorizationPolicies = decodeAuthorizationPolicies(p, view);
   if (p.total > 0) throw invalid(version, p);
   const plain: NodeSnapshot = { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
   const snapshot = routes.length === 0 ? plain : { ...plain, routes };
-  return zone === undefined ? snapshot : { ...snapshot, zone };
+  const withPolicies = authorizationPolicies.length === 0 ? snapshot : { ...snapshot, authorizationPolicies };
+  return zone === undefined ? withPolicies : { ...withPolicies, zone };
 }
 
 /** This node's zone from `cluster.nodeZones` (zone by node name), if it is there. */

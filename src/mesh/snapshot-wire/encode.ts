@@ -5,7 +5,8 @@
  * Per-node snapshots share almost everything: every meshed workload and every Service of the
  * cluster. Only the node's own fields and its list of local workloads differ. So a snapshot is
  * split in two:
- * - the **cluster view** (trust domain, workloads, Services), encoded once per state version by
+ * - the **cluster view** (trust domain, workloads, Services, routes, AuthorizationPolicies),
+ *   encoded once per state version by
  *   {@link encodeClusterView} and sent as the same bytes to every node;
  * - the **node part** (node name, node address, uids of the local workloads), a few protobuf
  *   fields per node ({@link snapshotToWire}).
@@ -17,6 +18,7 @@
  * of the bytes every node receives. Decoding ({@link decodeSnapshot}) validates every field.
  */
 import { gzipSync } from 'node:zlib';
+import { authorizationPolicyToWire } from './authz.js';
 import { routeToWire } from './routes.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
 import {
@@ -49,6 +51,7 @@ export function encodeClusterView(view: ClusterView, version: string): EncodedCl
     services: view.services.map(serviceToWire),
     routes: (view.routes ?? []).map(routeToWire),
     nodeZones: nodeZones(view),
+    authorizationPolicies: (view.authorizationPolicies ?? []).map(authorizationPolicyToWire),
   });
   return { version, encoding: CLUSTER_ENCODING, bytes: gzipSync(json, { level: GZIP_LEVEL }) };
 }
@@ -76,13 +79,14 @@ function nodeZones(view: ClusterView): Record<string, string> {
   return out;
 }
 
-/** The view of a snapshot (what the agent stores): its routes and its own node's zone. */
+/** The view of a snapshot (what the agent stores): its routes, its policies and its own node's zone. */
 export function clusterViewOfSnapshot(snapshot: NodeSnapshot): ClusterView {
   return {
     trustDomain: snapshot.trustDomain,
     workloads: snapshot.workloads,
     services: snapshot.services,
     routes: snapshot.routes,
+    authorizationPolicies: snapshot.authorizationPolicies,
     nodeZones: snapshot.zone === undefined ? {} : { [snapshot.node]: snapshot.zone },
   };
 }

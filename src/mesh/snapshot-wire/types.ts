@@ -3,6 +3,7 @@
  * encoder (`encode.ts`) and the decoder (`decode.ts`), and the
  * controller's identity.
  */
+import type { AuthorizationPolicyData } from '../authz/types.js';
 import type { ClusterState } from '../cluster-types.js';
 import type { RouteData } from '../routes.js';
 
@@ -38,10 +39,13 @@ export interface SnapshotWire {
 
 /**
  * What a cluster view holds: the node-independent part of a snapshot. A ClusterState fits (its
- * `nodes` give the zones); a NodeSnapshot gives `routes` and its own zone as `nodeZones`.
+ * `nodes` give the zones); a NodeSnapshot gives `routes`, `authorizationPolicies` and its own
+ * zone as `nodeZones`.
  */
 export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'services'> & {
   readonly routes?: readonly RouteData[] | undefined;
+  /** Every AuthorizationPolicy; absent: none. */
+  readonly authorizationPolicies?: readonly AuthorizationPolicyData[] | undefined;
   readonly nodes?: ReadonlyMap<string, { readonly zone?: string }>;
   /** Zone by node name, when `nodes` is not given. */
   readonly nodeZones?: Readonly<Record<string, string>>;
