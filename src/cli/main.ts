@@ -11,6 +11,7 @@ import { registerIptablesCommand } from './iptables-command.js';
 import { registerJoinTokenCommand } from './join-token-command.js';
 import { registerLabCommand } from './lab-command.js';
 import { registerLogLevelCommand } from './log-level-command.js';
+import { registerPolicyCommand } from './policy-command.js';
 import { registerProxyConfigCommand } from './proxy-config-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { createRootLogger } from '../ops/root-logger.js';
@@ -29,6 +30,7 @@ registerIptablesCommand(program, { createLogger: (level) => createRootLogger(lev
 registerStatusCommand(program);
 registerProxyConfigCommand(program);
 registerLogLevelCommand(program);
+registerPolicyCommand(program);
 registerLabCommand(program);
 registerDemoCommand(program);
 

@@ -1,5 +1,5 @@
 /**
- * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|config`: what the agent on this
+ * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|policies|config`: what the agent on this
  * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
  * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
  * SRE scans for.
@@ -60,8 +60,13 @@ const VIEWS: Readonly<Record<string, View>> = {
   },
 };
 
-/** The kinds `proxy-config` shows. */
-export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'config'] as const;
+/** The kinds `proxy-config` shows (`policies` and `config` answer an object, not a list). */
+export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'policies', 'config'] as const;
+
+/** `/policies`' table columns: one row per local workload and policy in force. */
+const POLICY_COLUMNS: ReadonlyArray<readonly [header: string, field: string]> = [
+  ['WORKLOAD', 'workload'], ['POLICY', 'policy'], ['ACTION', 'action'], ['BY', 'selectedBy'], ['RULES', 'rules'], ['L7', 'l7'], ['PORTS', 'ports'],
+];
 
 /** Flags of `proxy-config`. */
 export interface ProxyConfigOptions extends AdminFlags {
@@ -71,7 +76,7 @@ export interface ProxyConfigOptions extends AdminFlags {
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
   adminOptions(withUsageExits(program.command('proxy-config'), io))
-    .description("what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, or its config (snapshot)")
+    .description("what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, policies (AuthorizationPolicies in force per local workload), or its config (snapshot)")
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
     .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));
@@ -92,11 +97,12 @@ export async function proxyConfig(io: AdminIo, kind: string, opts: ProxyConfigOp
   const format = parseOutputFormat(opts.output);
   const client = adminClientFor(opts);
   const view = VIEWS[kind];
-  const path = view?.path ?? '/config_dump';
+  const path = view?.path ?? (kind === 'policies' ? '/policies' : '/config_dump');
   const answer = await client.get(path);
   if (answer.status !== 200) throw answerError(path, answer);
   if (format === 'json') io.stdout(`${JSON.stringify(answer.body, null, 2)}\n`);
   else if (format === 'yaml') io.stdout(stringify(answer.body));
+  else if (kind === 'policies') io.stdout(policiesTable(asObject(path, answer.body)));
   else if (view === undefined) io.stdout(configTable(asObject(path, answer.body)));
   else io.stdout(listTable(view, asRows(path, answer.body)));
   return 0;
@@ -106,6 +112,23 @@ function listTable(view: View, rows: ReadonlyArray<Record<string, unknown>>): st
   const headers = view.columns.map(([h]) => h);
   const cells = rows.map((r) => view.columns.map(([, field, show]) => (show ?? cell)(field === '' ? r : r[field])));
   return renderTable(headers, cells);
+}
+
+/**
+ * `policies` as a table: each local workload's policies in evaluation order, a workload no
+ * policy selects on a row of its own (every connection to it is allowed), then the mesh's
+ * policy status lines when the agent has them.
+ */
+function policiesTable(body: Record<string, unknown>): string {
+  const rows = asRows('/policies', body['policies'] ?? []);
+  const without = Array.isArray(body['withoutPolicy']) ? body['withoutPolicy'].map(String) : [];
+  const cells = rows.map((r) => POLICY_COLUMNS.map(([, field]) => (field === 'l7' ? (r[field] === true ? 'yes' : 'no') : cell(r[field]))));
+  for (const w of without) cells.push([w, '(none: all allowed)', '', '', '', '', '']);
+  cells.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+  let out = renderTable(POLICY_COLUMNS.map(([h]) => h), cells);
+  const status = Array.isArray(body['status']) ? body['status'].map(String) : [];
+  if (status.length > 0) out += `\n${status.map((l) => `! ${l}`).join('\n')}\n`;
+  return out;
 }
 
 /** `config` as a table: the summary an SRE wants; `-o yaml` shows the whole snapshot. */

@@ -24,6 +24,7 @@ import { BodyTooLargeError, createLocalHttpServer, readBoundedBody, type LocalHt
 import { listen } from '../../ops/listen.js';
 import { certsView, configDumpView, connectionsView, endpointsView, iptablesView, routesView, servicesView, workloadsView, type SourceInfo } from './views.js';
 import { readNodeFacts } from './node-facts.js';
+import { policiesView, policyExplainView } from './policy-views.js';
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -129,6 +130,8 @@ export class AdminServer {
       ['/connections', get('live connections with their bytes and age (every worker process\'s)', async () => ({ body: await connectionsView(a) }))],
       ['/routes', get('HTTPRoutes and GRPCRoutes in force, with their Accepted and ResolvedRefs conditions', () => ({ body: routesView(a) }))],
       ['/endpoints', get('Service endpoints with their per-request balancing state: outstanding requests, EWMA, zone (per worker process)', async () => ({ body: await endpointsView(a) }))],
+      ['/policies', get('AuthorizationPolicies in force for each local workload: action, how selected, rules, L7, ports', () => ({ body: policiesView(a.snapshot) }))],
+      ['/policy/explain', get('why a source may reach a destination: ?source=..&destination=..[&port=..&method=..&path=..&host=..&header=name:value&sni=..&mode=..]', (u) => ({ body: policyExplainView(a.snapshot, u.searchParams) }))],
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
