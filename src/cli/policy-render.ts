@@ -40,7 +40,6 @@ function renderTarget(result: ExplainResult, t: ExplainTarget): string {
     ['destination', `${t.workload} ${t.address}:${t.port}${t.service === undefined ? '' : ` (Service ${t.service}:${t.servicePort ?? ''})`} on ${t.node || '?'}`],
     ['evaluated', evaluated(t)],
   ];
-  if (e.verdict.decidedBy !== undefined) fields.push(['reason', e.verdict.reason]);
   if (e.verdict.audits.length > 0) fields.push(['audit', e.verdict.audits.map((a) => `${a.policy} rules[${a.rule}]`).join(', ')]);
   for (const n of [...s.notes, ...t.notes]) fields.push(['note', n]);
   let out = `${verdictLine(e.verdict)}\n${renderFields(fields, { maxWidth: FIELDS_WIDTH }).replace(/^(?=.)/gm, '  ')}`;
@@ -90,5 +89,5 @@ export function renderField(rule: number, f: AuthzFieldTrace): string {
   const shown = f.values.slice(0, MAX_VALUES_SHOWN).map((v) => JSON.stringify(v));
   if (f.values.length > MAX_VALUES_SHOWN) shown.push(`… and ${f.values.length - MAX_VALUES_SHOWN} more`);
   const actual = f.actual === undefined ? '(none)' : JSON.stringify(f.actual);
-  return `${mark} ${where}: ${actual} vs [${shown.join(', ')}]${f.note === undefined ? '' : ` (${f.note})`}`;
+  return `${mark} ${where}: ${actual} vs [${shown.join(', ')}]${f.note === undefined ? '' : `; ${f.note}`}`;
 }

@@ -100,7 +100,9 @@ export function resolveSource(text: string, data: ExplainData): ExplainSource {
   if (ip !== undefined) {
     const w = data.workloads.find((x) => x.addresses.some((a) => canonicalAddress(a) === ip));
     if (w !== undefined) return { query: text, workload: w.uid, identity: w.identity, address: ip, notes: [] };
-    return { query: text, address: ip, notes: [`${ip} is no meshed workload's address: a plaintext source with no identity`] };
+    const outside = (data.unmeshed ?? []).find((x) => x.addresses.some((a) => canonicalAddress(a) === ip));
+    const who = outside === undefined ? `${ip} is no meshed workload's address` : `${ip} is ${outside.uid}'s, outside the mesh`;
+    return { query: text, ...(outside === undefined ? {} : { workload: outside.uid }), address: ip, notes: [`${who}: a plaintext source with no identity`] };
   }
   const ref = workloadRef(text);
   if (ref === undefined) throw bad(`source ${quote(text)}: want pod/NS/NAME, workload/NS/NAME, NS/NAME, a SPIFFE ID (spiffe://TD/ns/NS/sa/SA), an IP address or plaintext:<one of these>`);

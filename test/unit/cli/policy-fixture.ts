@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { ExplainData } from '../../../src/mesh/authz/explain-query.js';
 import { buildClusterState, type ClusterState } from '../../../src/mesh/cluster-state.js';
 import { parseObjects } from '../../../src/mesh/objects/parse.js';
-import type { MeshObject } from '../../../src/mesh/types.js';
+import { computeSnapshot } from '../../../src/mesh/snapshot.js';
+import type { MeshObject, NodeSnapshot } from '../../../src/mesh/types.js';
 
 export const MESH_YAML = `apiVersion: v1
 kind: Namespace
@@ -139,6 +140,14 @@ export function explainData(state: ClusterState = meshState()): ExplainData {
     authorizationPolicies: state.authorizationPolicies,
     unmeshed: state.members.filter((m) => !m.meshed),
   };
+}
+
+/**
+ * node-a's snapshot of the mesh (local: client and web-1), named for the agent `asNode` (an
+ * in-process test agent has its own node name), at `version`.
+ */
+export function meshSnapshot(asNode: string, version = 'v2'): NodeSnapshot {
+  return { ...computeSnapshot(meshState(), 'node-a', version), node: asNode };
 }
 
 type Teardown = { teardown(fn: () => void): void };

@@ -83,7 +83,7 @@ t.test('a workload no policy selects says so; several targets end with a summary
 });
 
 t.test('a field: unknown in a connection mode, no actual value, many values cut', async (t) => {
-  t.equal(renderField(2, { field: 'rules[2].to[0].operation.paths', values: ['/a'], matched: 'unknown', note: 'L7 field in connection-opaque: fails closed' }), '? to[0].operation.paths: (none) vs ["/a"] (L7 field in connection-opaque: fails closed)');
+  t.equal(renderField(2, { field: 'rules[2].to[0].operation.paths', values: ['/a'], matched: 'unknown', note: 'L7 field in connection-opaque: fails closed' }), '? to[0].operation.paths: (none) vs ["/a"]; L7 field in connection-opaque: fails closed');
   const many = renderField(0, { field: 'rules[0].from[0].source.namespaces', values: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], actual: 'z', matched: false });
   t.equal(many, '✖ from[0].source.namespaces: "z" vs ["a", "b", "c", "d", "e", "f", … and 2 more]');
   t.equal(renderField(0, { field: 'rules[0].when[0]', values: ['x'], matched: false }), '✖ when[0]: (none) vs ["x"]');

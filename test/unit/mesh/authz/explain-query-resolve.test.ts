@@ -61,6 +61,10 @@ t.test('a source by address: a meshed workload\'s gives its identity, any other 
   t.equal(outside.identity, undefined);
   t.equal(outside.address, '10.9.9.9');
   t.match(outside.notes[0], /no meshed workload's address: a plaintext source/);
+  const legacy = resolveSource('198.18.1.50', data);
+  t.equal(legacy.identity, undefined);
+  t.equal(legacy.workload, 'Pod/plain/legacy');
+  t.match(legacy.notes[0], /198\.18\.1\.50 is Pod\/plain\/legacy's, outside the mesh: a plaintext source/);
   t.equal(resolveSource('2001:DB8::1', data).address, '2001:db8::1', 'IPv6 in its canonical form');
 });
 
