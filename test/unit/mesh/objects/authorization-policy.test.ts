@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { isMeshletError } from '../../../../src/mesh/errors.js';
+import { authorizationPolicyDataProblems } from '../../../../src/mesh/objects/authorization-policy.js';
 import { objectsFromValue, parseObjects } from '../../../../src/mesh/objects/parse.js';
 import type { AuthorizationPolicyData } from '../../../../src/mesh/authz/types.js';
 import type { AuthorizationPolicyObject } from '../../../../src/mesh/types.js';
@@ -20,9 +21,12 @@ metadata:
 /** A policy document with `spec` (indented YAML lines after `spec:`). */
 const POLICY = (spec: string, apiVersion?: string): string => `${HEAD(apiVersion)}spec:\n${spec}`;
 
+/** The policy parsed from `text`; every policy the parser accepts must pass the wire check too. */
 function policyOf(text: string): AuthorizationPolicyData {
   const objects = parseObjects(text, 'authz.yaml');
   const object = objects[0] as AuthorizationPolicyObject;
+  const wire = authorizationPolicyDataProblems(JSON.parse(JSON.stringify(object.policy)) as AuthorizationPolicyData);
+  if (wire.length > 0) throw new Error(`accepted by the parser, refused as data: ${wire.join('; ')}`);
   return object.policy;
 }
 
