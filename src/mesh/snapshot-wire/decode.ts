@@ -12,6 +12,7 @@ import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, Wire
 import { decodeService, decodeWorkload, zoneCheck } from './entries.js';
 import { decodeRoutes } from './routes.js';
 import { decodeAuthorizationPolicies } from './authz.js';
+import { authorizationPolicyDataProblems } from '../objects/authorization-policy.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
 import type { NodeSnapshot, ServiceInfo, WorkloadInfo } from '../types.js';
 import { ADDRESS_REASONS, addressPolicy, canonicalAddress } from '../workload-address.js';
@@ -53,7 +54,7 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
   const localWorkloads = pickLocal(p, fields, node, workloads);
   const routes = decodeRoutes(p, view, services);
   const zone = nodeZone(p, view, node);
-  const authorizationPolicies = decodeAuthorizationPolicies(p, view);
+  const authorizationPolicies = decodeAuthorizationPolicies(p, view, authorizationPolicyDataProblems);
   if (p.total > 0) throw invalid(version, p);
   const plain: NodeSnapshot = { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
   const snapshot = routes.length === 0 ? plain : { ...plain, routes };

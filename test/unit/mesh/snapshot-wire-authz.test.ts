@@ -163,6 +163,15 @@ t.test('each hostile value is refused on its own, naming the policy and the fiel
   }
 });
 
+t.test("a value the parser refuses is refused from the wire too, naming the policy and the field", async (t) => {
+  const problems = failure(mutated((v) => (v['authorizationPolicies'][0]['rules'][0]['from'][1]['source']['ipBlocks'] = ['198.18.0.0/33'])));
+  t.equal(problems.length, 1);
+  t.match(problems[0], /^cluster\.authorizationPolicies\[0\] demo\/web-allow: rules\[0\]\.from\[1\]\.source\.ipBlocks\[0\]: /);
+  const both = failure(mutated((v) => (v['authorizationPolicies'][1]['selector'] = { app: 'web' })));
+  t.equal(both.length, 1);
+  t.match(both[0], /^cluster\.authorizationPolicies\[1\] demo\/web-allow: /, 'a selector and targetServices together');
+});
+
 t.test('the error message names the snapshot and the first problems; nothing of the view is used', async (t) => {
   const err = thrown(() => decodeSnapshot(mutated((v) => (v['authorizationPolicies'][0]['action'] = 'CUSTOM')), EXPECTED));
   t.equal(isMeshletError(err, 'MESHLET_ERR_CONTROLLER'), true);
