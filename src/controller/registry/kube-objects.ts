@@ -11,7 +11,7 @@
 import { objectsFromValue, type ParseResult } from '../../mesh/objects/parse.js';
 import { OPAQUE_PORTS_ANNOTATION } from '../../mesh/types.js';
 import { isFields } from '../../mesh/validate/values.js';
-import { apiVersionOf, type KubeResource } from './kube-resources.js';
+import { apiVersionOf, keyKindOf, type KubeResource } from './kube-resources.js';
 
 /** Which fields of a value to keep: all of it, some fields of a mapping, or each list item. */
 type Shape = 'all' | { readonly fields: Readonly<Record<string, Shape>> } | { readonly each: Shape };
@@ -27,7 +27,10 @@ const each = (s: Shape): Shape => ({ each: s });
 const META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL });
 /** A Service's: meshlet's own annotation (`meshlet.io/opaque-ports`) too. */
 const SERVICE_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, annotations: fields({ [OPAQUE_PORTS_ANNOTATION]: ALL }) });
-/** Routes' and TrafficPolicies': `creationTimestamp` breaks ties between them (the oldest wins). */
+/**
+ * Routes', TrafficPolicies' and AuthorizationPolicies': `creationTimestamp` breaks ties between
+ * them (the oldest wins; policies are evaluated and listed in that order).
+ */
 const TIMED_META = fields({ name: ALL, namespace: ALL, labels: ALL, resourceVersion: ALL, creationTimestamp: ALL, generation: ALL });
 
 /** What meshlet reads from each kind (docs/model.md lists the same fields). */
@@ -67,6 +70,10 @@ const SHAPES: Readonly<Record<string, Shape>> = {
   // error (named in the route's status), never silently dropped. Their status is not read.
   HTTPRoute: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
   GRPCRoute: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
+  // AuthorizationPolicies (meshlet's and Istio's) keep their whole spec: a field meshlet does
+  // not enforce (Istio's `provider`, `requestPrincipals`) must be refused by name, never dropped
+  // (a DENY rule losing a field would deny less, an ALLOW rule would allow more).
+  AuthorizationPolicy: fields({ apiVersion: ALL, kind: ALL, metadata: TIMED_META, spec: ALL }),
 };
 
 /** Keeps the fields of `shape`. A value of the wrong type is kept whole, for validation to report. */
@@ -100,10 +107,14 @@ function nameOf(raw: unknown): { namespace: string; name: string } {
   return { namespace, name };
 }
 
-/** `Pod/demo/web`, `Node/node-a`: the object's key in the registry. */
+/**
+ * `Pod/demo/web`, `Node/node-a`, `AuthorizationPolicy.security.istio.io/demo/deny`: the
+ * object's key in the registry (see `keyKindOf`).
+ */
 export function kubeObjectKey(resource: KubeResource, raw: unknown): string {
   const { namespace, name } = nameOf(raw);
-  return resource.namespaced ? `${resource.kind}/${namespace}/${name}` : `${resource.kind}/${name}`;
+  const kind = keyKindOf(resource);
+  return resource.namespaced ? `${kind}/${namespace}/${name}` : `${kind}/${name}`;
 }
 
 /** The source name problems and conflicts show: `kubernetes:Pod/demo/web`. */

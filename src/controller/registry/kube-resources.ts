@@ -18,6 +18,11 @@ export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
 export const HTTPROUTES_RESOURCE = 'httproutes';
 export const GRPCROUTES_RESOURCE = 'grpcroutes';
+/** Plural resource name of AuthorizationPolicy, meshlet's and Istio's alike. */
+export const AUTHORIZATION_POLICIES_RESOURCE = 'authorizationpolicies';
+/** Istio's security API group and the version meshlet reads its AuthorizationPolicies as. */
+export const ISTIO_SECURITY_GROUP = 'security.istio.io';
+export const ISTIO_SECURITY_VERSION = 'v1';
 
 /** A Kubernetes verb the registry uses. */
 export type KubeVerb = 'list' | 'watch';
@@ -59,7 +64,22 @@ export const KUBERNETES_RESOURCES: readonly KubeResource[] = Object.freeze([
   { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: TRAFFIC_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'TrafficPolicy', namespaced: true, optional: true },
   { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: HTTPROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'HTTPRoute', namespaced: true, optional: true },
   { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: GRPCROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'GRPCRoute', namespaced: true, optional: true },
+  { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: AUTHORIZATION_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'AuthorizationPolicy', namespaced: true, optional: true },
+  // Istio's, read as they are (a cluster moving from Istio keeps its policies); its CRD is
+  // Istio's to install, so it is optional. v1 is the version Istio stores and serves since 1.22.
+  { group: ISTIO_SECURITY_GROUP, version: ISTIO_SECURITY_VERSION, resource: AUTHORIZATION_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'AuthorizationPolicy', namespaced: true, optional: true },
 ].map((r) => Object.freeze(r)));
+
+/**
+ * The kind as the registry's keys name it: the bare kind for the first resource listed with
+ * it (keys and messages unchanged: `Pod/demo/web`), `<kind>.<group>` for another group's kind
+ * of the same name (`AuthorizationPolicy.security.istio.io/demo/deny`), so the objects of two
+ * groups never share a key in the registry.
+ */
+export function keyKindOf(r: KubeResource): string {
+  const first = KUBERNETES_RESOURCES.find((other) => other.kind === r.kind);
+  return first === undefined || first.group === r.group ? r.kind : `${r.kind}.${r.group}`;
+}
 
 /** `v1` or `meshlet.io/v1alpha1`: the apiVersion of the resource's objects. */
 export function apiVersionOf(r: KubeResource): string {

@@ -13,7 +13,7 @@ export type Schema = Readonly<Record<string, unknown>>;
 const KEYWORDS = new Set([
   'type', 'description', 'properties', 'required', 'items', 'additionalProperties', 'enum',
   'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minProperties', 'anyOf', 'format',
-  'x-kubernetes-list-type', 'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-preserve-unknown-fields',
 ]);
 /** What the API server forbids inside anyOf/allOf/oneOf/not of a structural schema. */
 const NOT_IN_JUNCTORS = ['type', 'description', 'default', 'additionalProperties', 'nullable'];
@@ -80,7 +80,7 @@ function objectProblems(value: Record<string, unknown>, s: Schema, path: string)
   for (const [k, v] of Object.entries(value)) {
     if (k in props) out.push(...schemaProblems(v, asSchema(props[k]), `${path}/${k}`));
     else if (isMap(extra)) out.push(...schemaProblems(v, extra, `${path}/${k}`));
-    else if (s['properties'] !== undefined) out.push(`${path}/${k}: unknown field (the API server would prune it)`);
+    else if (s['properties'] !== undefined && s['x-kubernetes-preserve-unknown-fields'] !== true) out.push(`${path}/${k}: unknown field (the API server would prune it)`);
   }
   return out;
 }

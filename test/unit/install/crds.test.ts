@@ -67,7 +67,7 @@ t.test('the checker itself finds what it should (so a pass means something)', as
 });
 
 t.test('every sample validates against its CRD and parses in meshlet', async (t) => {
-  t.equal(samples.length, 5);
+  t.equal(samples.length, 6);
   t.same([...new Set(samples.map((s) => s.kind))].sort(), crds.map((c) => specOf(c).names.kind).sort(), 'a sample of each kind');
   for (const s of samples) t.same(schemaProblems(s, schemaFor(s.kind)), [], `${s.kind} ${s.metadata.name} fits the CRD`);
   t.equal(parseObjects(samplesText, SAMPLES_FILE).length, samples.length);
@@ -81,8 +81,13 @@ t.test('the controller reads a sample from the API exactly as from YAML', async 
     const { result } = convertKubeObject(resource, asListItem(s));
     t.same(result.problems, [], `${s.kind} ${s.metadata.name}: no problems`);
     // The API server stamps creationTimestamp (a TrafficPolicy keeps it for its tie-break).
-    const { source: _a, creationTimestamp: _c, ...fromApi } = result.objects[0] as { source: unknown; creationTimestamp?: unknown };
-    const { source: _b, creationTimestamp: _d, ...expected } = fromYaml[i] as { source: unknown; creationTimestamp?: unknown };
+    // An AuthorizationPolicy keeps it in its policy data.
+    const untimed = (o: unknown): Record<string, unknown> => {
+      const { source: _s, creationTimestamp: _c, ...rest } = o as { source: unknown; creationTimestamp?: unknown; policy?: object };
+      return rest.policy === undefined ? rest : { ...rest, policy: { ...rest.policy, creationTimestamp: 0 } };
+    };
+    const fromApi = untimed(result.objects[0]);
+    const expected = untimed(fromYaml[i]);
     t.same(fromApi, expected, `${s.kind} ${s.metadata.name}: the same object`);
   });
 });
@@ -106,6 +111,12 @@ const BROKEN: { name: string; base: number; edit: (spec: Record<string, unknown>
   { name: 'TrafficPolicy targeting a Deployment', base: 4, edit: (s) => (s['targetRefs'] = [{ group: 'apps', kind: 'Deployment', name: 'web' }]) },
   { name: 'TrafficPolicy with a bad duration', base: 4, edit: (s) => (s['loadBalancer'] = { type: 'PeakEWMA', peakEWMA: { decay: '10 seconds' } }) },
   { name: 'TrafficPolicy with too many choices', base: 4, edit: (s) => (s['loadBalancer'] = { type: 'LeastRequest', leastRequest: { choiceCount: 17 } }) },
+  { name: 'AuthorizationPolicy with a CUSTOM action', base: 5, edit: (s) => (s['action'] = 'CUSTOM') },
+  { name: 'AuthorizationPolicy with a lower-case action', base: 5, edit: (s) => (s['action'] = 'deny') },
+  { name: 'AuthorizationPolicy with rules that are not a list', base: 5, edit: (s) => (s['rules'] = { from: [] }) },
+  { name: 'AuthorizationPolicy with a label value that is not a string', base: 5, edit: (s) => (s['selector'] = { matchLabels: { app: 5 } }) },
+  { name: 'AuthorizationPolicy with a provider', base: 5, edit: (s) => (s['provider'] = { name: 'ext-authz' }) },
+  { name: 'AuthorizationPolicy with a targetRef without name', base: 5, edit: (s) => { delete s['selector']; s['targetRefs'] = [{ kind: 'Service' }]; } },
 ];
 
 t.test('a broken object is refused by both the CRD schema and meshlet', async (t) => {
@@ -115,4 +126,18 @@ t.test('a broken object is refused by both the CRD schema and meshlet', async (t
     t.not(schemaProblems(doc, schemaFor(doc.kind)).length, 0, `${b.name}: CRD refuses it`);
     t.not(collectObjects(stringify(doc), 'broken.yaml').problems.length, 0, `${b.name}: meshlet refuses it`);
   }
+});
+
+t.test('AuthorizationPolicy: rules are left to meshlet (unknown fields kept, so meshlet names them); no short name clashing with Istio\'s `ap`', async (t) => {
+  const crd = crds.find((c) => c.metadata.name === 'authorizationpolicies.meshlet.io') as KubeDoc;
+  const names = specOf(crd).names as { shortNames?: string[] };
+  t.equal(names.shortNames, undefined, 'no short name (Istio\'s CRD has ap)');
+  for (const other of crds) t.notOk(((specOf(other).names as { shortNames?: string[] }).shortNames ?? []).includes('ap'), `${other.metadata.name}: no ap`);
+  const base = samples[5] as KubeDoc & { spec: { rules: Record<string, unknown>[] } };
+  const unknown = structuredClone(base);
+  unknown.spec.rules[0]!['from'] = [{ source: { requestPrincipals: ['*'] } }];
+  t.same(schemaProblems(unknown, schemaFor('AuthorizationPolicy')), [], 'the CRD keeps a rule field it does not list');
+  t.match(collectObjects(stringify(unknown), 'unknown.yaml').problems.map((p) => p.text), [/requestPrincipals/], 'and meshlet names it');
+  const columns = (specOf(crd).versions[0] as unknown as { additionalPrinterColumns: { name: string; jsonPath: string }[] }).additionalPrinterColumns;
+  t.same(columns.map((c) => `${c.name} ${c.jsonPath}`), ['Action .spec.action', 'Age .metadata.creationTimestamp']);
 });

@@ -70,6 +70,8 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
       { group: 'meshlet.io', version: 'v1alpha1', resource: 'trafficpolicies', verbs: ['list', 'watch'] },
       { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', verbs: ['list', 'watch'] },
       { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'grpcroutes', verbs: ['list', 'watch'] },
+      { group: 'meshlet.io', version: 'v1alpha1', resource: 'authorizationpolicies', verbs: ['list', 'watch'] },
+      { group: 'security.istio.io', version: 'v1', resource: 'authorizationpolicies', verbs: ['list', 'watch'] },
     ],
   );
   t.ok(Object.isFrozen(KUBERNETES_RESOURCES), 'the list is frozen');
@@ -79,8 +81,13 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
   t.same(KUBERNETES_RESOURCES.map(resourceName).slice(3), [
     'services', 'workloads.meshlet.io', 'meshtlses.meshlet.io', 'trafficpolicies.meshlet.io',
     'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io',
+    'authorizationpolicies.meshlet.io', 'authorizationpolicies.security.istio.io',
   ]);
-  t.same(KUBERNETES_RESOURCES.filter((r) => r.optional === true).map((r) => r.kind), ['TrafficPolicy', 'HTTPRoute', 'GRPCRoute'], 'only CRDs that may be missing are optional');
+  t.same(
+    KUBERNETES_RESOURCES.filter((r) => r.optional === true).map((r) => r.kind),
+    ['TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy', 'AuthorizationPolicy'],
+    'only CRDs that may be missing are optional',
+  );
 });
 
 t.test('statusMessage reads a Status body, or shows the text', async (t) => {
