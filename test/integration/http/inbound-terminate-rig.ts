@@ -147,6 +147,8 @@ export async function rawOn(s: Duplex, text: string | readonly string[]): Promis
   let answer = '';
   s.on('data', (c: Buffer) => (answer += c.toString('latin1')));
   const closed = once(s, 'close');
+  // The server ended its side (Connection: close): so does a client.
+  s.once('end', () => s.end());
   for (const part of typeof text === 'string' ? [text] : text) s.write(part);
   await closed;
   return answer;
