@@ -28,7 +28,7 @@ function withDeferred(v: AuthzVerdict, slot: VerdictSlot): AuthzVerdict {
 function ruleVerdict(policy: string, action: 'ALLOW' | 'DENY', rule: CompiledRule, slot: VerdictSlot): AuthzVerdict {
   const base: AuthzVerdict = {
     allowed: action === 'ALLOW',
-    decidedBy: { policy, rule: rule.index, action },
+    decidedBy: Object.freeze({ policy, rule: rule.index, action }),
     reason: slot === SLOT_PARTIAL ? `ALLOW ${policy} rule ${rule.index} (on its L4 fields; its L7 fields are checked on each request)` : `${action} ${policy} rule ${rule.index}`,
     audits: NO_AUDITS,
   };
