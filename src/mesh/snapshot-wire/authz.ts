@@ -97,16 +97,12 @@ function conditionToWire(c: AuthzCondition): AuthzCondition {
   };
 }
 
-/** Where one policy's problems go: `cluster.authorizationPolicies[3] demo/deny: rules[0].when`. */
-class PolicyProblems {
-  constructor(
-    private readonly p: WireProblems,
-    private readonly head: string,
-  ) {}
-
-  add(field: string, message: string): void {
-    this.p.add(`${this.head}${field}`, message);
-  }
+/**
+ * Where one policy's problems go: the decode's collector, each field prefixed with the policy
+ * (`cluster.authorizationPolicies[3] demo/deny: rules[0].when`). A view, not a collector.
+ */
+interface PolicyProblems {
+  add(field: string, message: string): void;
 }
 
 /**
@@ -151,7 +147,8 @@ function decodePolicy(wp: WireProblems, value: unknown, path: string): Authoriza
   const namespace = value['namespace'];
   const name = value['name'];
   const keyOk = typeof key === 'string' && typeof namespace === 'string' && typeof name === 'string' && isDnsLabel(namespace) && isDnsSubdomain(name) && key === `${namespace}/${name}`;
-  const p = new PolicyProblems(wp, keyOk ? `${path} ${key}: ` : `${path}.`);
+  const head = keyOk ? `${path} ${key}: ` : `${path}.`;
+  const p: PolicyProblems = { add: (field, message) => wp.add(`${head}${field}`, message) };
   if (!keyOk) keyProblems(p, key, namespace, name);
   exactFields(p, value, POLICY_FIELDS, '');
   const apiVersion = oneOf(p, value['apiVersion'], 'apiVersion', API_VERSIONS);
