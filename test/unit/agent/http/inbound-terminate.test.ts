@@ -3,7 +3,7 @@
  * authority, hop-by-hop headers, Expect) and the replayed head of a declined h2c upgrade.
  */
 import t from 'tap';
-import { upgradeReplay } from '../../../../src/agent/http/inbound-terminate.js';
+import { upgradeReplay } from '../../../../src/agent/http/h1-stream.js';
 import { terminatedHead } from '../../../../src/agent/http/terminated-exchange.js';
 
 const target = { address: '10.0.0.20', port: 8080 };
