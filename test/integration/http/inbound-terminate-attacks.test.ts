@@ -147,3 +147,26 @@ t.test('a stream already closed, or closed before its first byte: done once, no 
   t.equal(rig.fake.calls.length, 0);
   t.equal(rig.terminator.connectionCount, 0);
 });
+
+t.test('idle keep-alive: an HTTP/1.1 connection and an HTTP/2 session are closed after keepAliveTimeoutMs', async (t) => {
+  const rig = await terminateRig(t, { keepAliveTimeoutMs: 300 });
+  const s = net.connect(rig.port, '127.0.0.1');
+  s.on('error', () => undefined);
+  let text = '';
+  s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  const closed = once(s, 'close');
+  s.write(GET('/a'));
+  await closed;
+  t.same(statuses(text), [200], 'answered, then closed when idle');
+  const session = http2.connect(`http://127.0.0.1:${rig.port}`);
+  session.on('error', () => undefined);
+  const goaway = once(session, 'goaway');
+  const st = session.request({ ':path': '/a' });
+  st.resume();
+  await once(st, 'end');
+  await goaway;
+  t.pass('the idle session got GOAWAY');
+  session.close();
+  await waitFor('done', () => rig.done.length === 2);
+  t.same(rig.done.map((d) => d.failure), [undefined, undefined]);
+});
