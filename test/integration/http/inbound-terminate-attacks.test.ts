@@ -170,3 +170,13 @@ t.test('idle keep-alive: an HTTP/1.1 connection and an HTTP/2 session are closed
   await waitFor('done', () => rig.done.length === 2);
   t.same(rig.done.map((d) => d.failure), [undefined, undefined]);
 });
+
+t.test('an HTTP/2 CONNECT is answered 405 and never reaches the call', async (t) => {
+  const rig = await terminateRig(t);
+  const session = http2.connect(`http://127.0.0.1:${rig.port}`);
+  t.teardown(() => session.destroy());
+  const s = session.request({ ':method': 'CONNECT', ':authority': '10.0.0.1:22' });
+  const [headers] = (await once(s, 'response')) as [http2.IncomingHttpHeaders];
+  t.equal(headers[':status'], 405);
+  t.equal(rig.fake.calls.length, 0);
+});
