@@ -24,6 +24,10 @@ t.test('IPv4 addresses and CIDRs', async (t) => {
   t.equal(inBlocks(['0.0.0.0/0'], '1.2.3.4'), true, '/0 covers every IPv4 address');
   t.equal(inBlocks(['0.0.0.0/0'], 'fd00::1'), false, '/0 of IPv4 is not IPv6');
   t.equal(inBlocks(['10.1.2.3/8'], '10.9.9.9'), true, 'host bits of a CIDR are ignored');
+  t.equal(inBlocks(['10.0.0.4/31'], '10.0.0.5'), true, '/31 holds two addresses');
+  t.equal(inBlocks(['10.0.0.4/31'], '10.0.0.6'), false);
+  t.equal(inBlocks(['200.1.2.3', '10.0.0.0/8'], '200.1.2.3'), true, 'an address above 2^31');
+  t.equal(inBlocks(['200.0.0.0/8'], '200.255.0.1'), true, 'a network above 2^31');
 });
 
 t.test('IPv6 addresses and CIDRs', async (t) => {
