@@ -22,6 +22,7 @@ export class AuthzContext {
   attrs: AuthzAttributes = { destinationIp: '', destinationPort: 0 };
   principal: string | undefined = undefined;
   namespace: string | undefined = undefined;
+  private lastId: string | undefined = undefined;
   private pathValue: string | undefined = undefined;
   private hostValue: string | undefined = undefined;
   private hostBare: string | undefined = undefined;
@@ -35,8 +36,12 @@ export class AuthzContext {
   reset(attrs: AuthzAttributes): this {
     this.attrs = attrs;
     const id = attrs.sourcePrincipal;
-    this.principal = id === undefined || id === '' ? undefined : principalOf(id);
-    this.namespace = this.principal === undefined ? undefined : namespaceOf(this.principal);
+    // The same peer opens many connections in a row: reuse the last split (no slice per call).
+    if (id !== this.lastId) {
+      this.lastId = id;
+      this.principal = id === undefined || id === '' ? undefined : principalOf(id);
+      this.namespace = this.principal === undefined ? undefined : namespaceOf(this.principal);
+    }
     this.pathValue = undefined;
     this.hostValue = undefined;
     this.hostBare = undefined;

@@ -283,3 +283,28 @@ t.test('compiled policies are shared between workloads', async (t) => {
   t.equal(a.evaluate(attrs(), 'request').allowed, true);
   t.equal(a.evaluate(attrs(), 'request'), b.evaluate(attrs(), 'request'), 'the same rule verdict object');
 });
+
+t.test('hostile values: long paths, dot segments, odd identities, prototype names', async (t) => {
+  const deny = authz([policy('deny-admin', 'DENY', [{ to: [{ operation: { paths: ['/admin*', '/t/{*}/{**}/end'] } }] }])]);
+  const dots = `${'/x/..'.repeat(20_000)}/admin`;
+  t.equal(deny.evaluate(request({ path: dots }), 'request').allowed, false, '20,000 dot segments still reach /admin');
+  const long = `/t/a/${'b/'.repeat(50_000)}end`;
+  t.equal(deny.evaluate(request({ path: long }), 'request').allowed, false, 'a 100 KB path against a template');
+  t.equal(deny.evaluate(request({ path: `/t/a/${'b/'.repeat(50_000)}nope` }), 'request').allowed, true);
+  const ns = allowOnly({ from: [{ source: { namespaces: ['a'] } }] });
+  t.equal(ns.evaluate(attrs({ sourcePrincipal: 'spiffe://td/ns/a/sa/b/ns/c' }), 'request').allowed, true, 'the first ns segment counts');
+  t.equal(ns.evaluate(attrs({ sourcePrincipal: 'spiffe://td/sa/b/ns/a' }), 'request').allowed, false, 'ns after sa is not a namespace');
+  t.equal(ns.evaluate(attrs({ sourcePrincipal: '' }), 'request').allowed, false, 'an empty identity is none');
+  const header = allowOnly({ when: [{ key: 'request.headers[__proto__]', values: ['*'] }] });
+  t.equal(header.evaluate(request({ headers: {} }), 'request').allowed, false, '__proto__ is no header');
+  const hostile = JSON.parse('{"__proto__": "x"}') as Record<string, string>;
+  t.equal(header.evaluate(request({ headers: hostile }), 'request').allowed, true, 'unless sent as one');
+});
+
+t.test('the same peer in a row: the cached principal follows the attributes', async (t) => {
+  const a = allowOnly({ from: [{ source: { principals: ['cluster.local/ns/demo/sa/web'] } }] });
+  t.equal(a.evaluate(attrs(), 'request').allowed, true);
+  t.equal(a.evaluate(attrs({ sourcePrincipal: 'spiffe://cluster.local/ns/demo/sa/db' }), 'request').allowed, false);
+  t.equal(a.evaluate(without('sourcePrincipal'), 'request').allowed, false);
+  t.equal(a.evaluate(attrs(), 'request').allowed, true);
+});
