@@ -356,7 +356,7 @@ export class Agent {
     this.appliedAtMs = Date.now();
     if (source === 'live') this.readiness.release('snapshot');
     this.logger.info(
-      { version: snapshot.version, previous, source, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length },
+      { version: snapshot.version, previous, source, localWorkloads: snapshot.localWorkloads.length, workloads: snapshot.workloads.length, services: snapshot.services.length, authorizationPolicies: snapshot.authorizationPolicies?.length ?? 0 },
       'snapshot applied',
     );
     clearTimeout(this.retryTimer);

@@ -56,7 +56,8 @@ export function formatIpv6(words: readonly number[]): string {
 
 /**
  * The original client address a peer agent put in `Forwarded: for="addr:port"` (RFC 7239),
- * for the access log only: it is the peer's claim, never used for policy.
+ * for the access log; policy reads it only where the snapshot ties the address to the peer's own
+ * identity (`trustedSourceAddress` in the agent's inbound decision): it is the peer's claim.
  */
 export function forwardedFor(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;

@@ -14,6 +14,7 @@
  * pseudo-headers and without hop-by-hop headers (`wire.ts` strips them).
  */
 import type { Readable, Writable } from 'node:stream';
+import type { AuthzVerdict } from '../../mesh/authz/types.js';
 import type { ErrorKind } from '../policy/respond.js';
 
 /** Header values as Node's http and http2 modules take them. */
@@ -133,6 +134,8 @@ export interface RequestRecord {
   responseBytes: number;
   /** The request's `x-request-id`, when it had one (the access log's `request_id`). */
   requestId?: string;
+  /** Destination side: what authorization said, when a policy decided or an AUDIT rule matched. */
+  authz?: AuthzVerdict;
   /** performance.now() at the request head, and the duration to the end of the response. */
   readonly startedAt: number;
   durationMs: number;

@@ -14,7 +14,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { forwardedFor, hostPort, parseAuthority } from '../../mesh/address.js';
+import { forwardedFor, hostPort, parseAuthority, plainAddress } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
@@ -170,6 +170,7 @@ export class InboundHttp {
   private readonly observer: RequestObserver | undefined;
   private readonly requestId: () => string;
   private readonly denied: ThrottledLog;
+  private readonly audited: ThrottledLog;
   private readonly connectTimeoutMs: number;
 
   constructor(opts: InboundHttpOptions) {
@@ -180,7 +181,8 @@ export class InboundHttp {
     this.observer = opts.observer;
     this.requestId = opts.requestId ?? randomUUID;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS;
-    this.denied = new ThrottledLog(this.logger, 'inbound HTTP requests denied (throttled: one line per interval)');
+    this.denied = new ThrottledLog(this.logger, 'inbound HTTP requests denied (throttled: one line per interval; each has its access-log line)');
+    this.audited = new ThrottledLog(this.logger, 'inbound HTTP requests matched AUDIT authorization rules (throttled; each has its access-log line)');
   }
 
   /**
@@ -290,7 +292,8 @@ export class InboundHttp {
   }
 
   /**
-   * The inbound policy for one request (`decideInbound`, then the last check before a socket
+   * The inbound policy for one request (`decideInbound` in `request` mode: the workload's
+   * AuthorizationPolicies with its method, path, host and headers; then the last check before a socket
    * is made, as in InboundProxy.connect): the request record, and either the head to send to
    * the workload (forwarding headers added) or the failure to answer with.
    */
@@ -299,8 +302,13 @@ export class InboundHttp {
     const index = this.index();
     const service = requestService(index, target, source.service, head.authority);
     if (service !== undefined) rec.service = service;
-    const via: InboundVia = source.kind === 'local' ? { kind: 'local' } : { kind: 'mtls', localIdentity: source.localIdentity ?? '' };
-    const decision = decideInbound(index, target, via, this.agentPorts);
+    const via: InboundVia =
+      source.kind === 'local'
+        ? { kind: 'local', sourceIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) }
+        : { kind: 'mtls', localIdentity: source.localIdentity ?? '', peerIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) };
+    const request = { method: head.method, path: head.path, host: head.authority, headers: head.headers };
+    const decision = decideInbound(index, target, via, this.agentPorts, request);
+    if (decision.authz !== undefined && (decision.authz.decidedBy !== undefined || decision.authz.audits.length > 0)) rec.authz = decision.authz;
     let refusal = decision.allow ? undefined : decision.reason;
     if (decision.allow) {
       const problem = index.addressProblem(target.address);
@@ -308,9 +316,11 @@ export class InboundHttp {
     }
     if (!decision.allow || refusal !== undefined) {
       const kind: ErrorKind = decision.allow ? 'policy_denied' : decision.kind;
-      this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, reason: refusal });
+      const by = decision.authz?.decidedBy;
+      this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, method: head.method, reason: refusal, policy: by?.policy, rule: by?.rule });
       return { rec, refused: kind };
     }
+    if (decision.authz.audits.length > 0) this.audited.warn({ src: source.address, identity: source.identity, dst: rec.upstream, audits: decision.authz.audits.map((a) => `${a.policy}#${a.rule}`) });
     rec.destinationWorkload = decision.workload.uid;
     rec.destinationIdentity = decision.workload.identity;
     const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
@@ -382,6 +392,11 @@ export class InboundHttp {
     });
     return res;
   }
+}
+
+/** The address of an `address:port` (or of a bare address), IPv4-mapped prefix stripped. */
+function addressOf(value: string): string {
+  return plainAddress(parseAuthority(value)?.address ?? value.replace(/^\[|\]$/g, ''));
 }
 
 /** The head and source of a tunnel request (`forwarded` becomes the source address, then goes). */

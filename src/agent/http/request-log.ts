@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import type { RequestObserver, RequestRecord } from './exchange.js';
 import { responseFlag } from '../policy/respond.js';
+import { authzLogFields } from '../policy/authz-fields.js';
 
 /**
  * Characters kept of a logged path, authority or request id: enough for any real URL a log
@@ -75,6 +76,7 @@ export function requestLine(rec: RequestRecord): Record<string, unknown> {
     security_policy: rec.securityPolicy,
     response_flags: responseFlag(rec.failure),
     request_id: requestId,
+    ...authzLogFields(rec.authz),
     ...(truncated ? { truncated: true } : {}),
   };
 }

@@ -56,6 +56,8 @@ const MAX_GRPC_STATUS = 16;
 
 /** Options of {@link RequestMetrics}. */
 export interface RequestMetricsOptions {
+  /** Where the destination side's AuthorizationPolicy decisions are counted (per request). */
+  readonly authz?: { count(level: 'request', v: RequestRecord['authz']): void };
   /** Looks workloads up for app/version/canonical labels (the data plane uses {@link RequestMetrics.watch} instead). */
   readonly workload?: WorkloadLookup;
   /** Cluster domain of `destination_service` host names. Default `cluster.local`. */
@@ -190,6 +192,7 @@ export class RequestMetrics implements RequestObserver {
   onRequest(rec: RequestRecord): void {
     // A new snapshot: labels are computed afresh as inputs come (the series stay).
     if (this.view.refresh()) this.table.forgetKeys();
+    if (rec.authz !== undefined) this.opts.authz?.count('request', rec.authz);
     const parts = keyParts(rec, this.parts);
     const s = this.table.get(parts) ?? this.table.add(parts, this.labels(rec));
     if (s === undefined) return;

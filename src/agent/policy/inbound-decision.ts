@@ -1,29 +1,59 @@
 /**
- * The inbound policy decision, pure: whether a connection arriving for `address:port` (by tunnel,
- * in-process from our outbound side, or captured plaintext) may reach a workload of this node.
- * `InboundProxy` carries it out.
+ * The inbound policy decision, pure: whether a connection (or one HTTP request) arriving for
+ * `address:port` (by tunnel, in-process from our outbound side, or captured plaintext) may reach
+ * a workload of this node. `InboundProxy` and `InboundHttp` carry it out.
  */
+import type { AuthzAttributes, AuthzRequestAttributes, AuthzVerdict } from '../../mesh/authz/types.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { ErrorKind } from './respond.js';
 
-/** Every refusal here is a policy denial: `respond` says its status (403), outcome and flag. */
+/** Every refusal of the mesh's own rules is a policy denial: `respond` says its status (403), outcome and flag. */
 const DENIED = 'policy_denied' satisfies ErrorKind;
+/** A refusal of an AuthorizationPolicy: the same answer, its own metric reason (`policy`). */
+const AUTHZ_DENIED = 'authz_denied' satisfies ErrorKind;
 
-/** How the connection arrived. */
-export type InboundVia = { readonly kind: 'mtls'; readonly localIdentity: string } | { readonly kind: 'local' } | { readonly kind: 'plaintext' };
+/**
+ * How the connection arrived, and who sent it:
+ * - `mtls`: a tunnel stream; `peerIdentity` is the client certificate's SPIFFE ID, `localIdentity`
+ *   the identity it asked for by SNI, `sourceAddress` the application's address the peer agent
+ *   claims (`forwarded: for=`), trusted only when it is an address of a workload with the peer's
+ *   identity (see {@link trustedSourceAddress});
+ * - `local`: this node's own outbound side, the source workload known in-process;
+ * - `plaintext`: captured on the inbound port, no identity; the address is the kernel's.
+ */
+export type InboundVia =
+  | { readonly kind: 'mtls'; readonly localIdentity: string; readonly peerIdentity: string; readonly sourceAddress?: string | undefined }
+  | { readonly kind: 'local'; readonly sourceIdentity: string; readonly sourceAddress: string }
+  | { readonly kind: 'plaintext'; readonly sourceAddress: string };
 
 /** The outcome of the inbound policy check. */
 export type InboundDecision =
-  | { readonly allow: true; readonly workload: WorkloadInfo }
-  | { readonly allow: false; readonly reason: string; readonly kind: ErrorKind };
+  | {
+      readonly allow: true;
+      readonly workload: WorkloadInfo;
+      /** What authorization said (audits to log); its inputs, to check the connection again when policies change. */
+      readonly authz: AuthzVerdict;
+      readonly attributes: AuthzAttributes;
+    }
+  | {
+      readonly allow: false;
+      readonly reason: string;
+      readonly kind: ErrorKind;
+      /** Set when an AuthorizationPolicy refused it. */
+      readonly authz?: AuthzVerdict;
+      readonly attributes?: AuthzAttributes;
+    };
 
 /**
  * Inbound policy. The target must be a meshed workload on this node (never an arbitrary
  * address: the agent is no open relay; the index holds no address the address policy refuses,
  * such as loopback, link-local or the node's own), and never one of the agent's own ports on
  * any address (admin, metrics, readiness, capture, tunnel); an mTLS caller must have asked (by
- * SNI) for the identity the target really has; plaintext is refused in STRICT mode.
+ * SNI) for the identity the target really has; plaintext is refused in STRICT mode. Then the
+ * workload's AuthorizationPolicies: a connection is evaluated in `connection-opaque` mode (its
+ * bytes are not parsed here, so L7 rules fail closed), one HTTP request (`request` given) in
+ * `request` mode.
  * @param agentPorts the agent's own ports, which no inbound connection is ever delivered to
  */
 export function decideInbound(
@@ -31,6 +61,7 @@ export function decideInbound(
   target: { readonly address: string; readonly port: number },
   via: InboundVia,
   agentPorts: ReadonlySet<number>,
+  request?: AuthzRequestAttributes,
 ): InboundDecision {
   const { address, port } = target;
   const workload = index.localWorkload(address);
@@ -52,5 +83,38 @@ export function decideInbound(
   if (via.kind === 'plaintext' && workload.tlsMode === 'STRICT') {
     return { allow: false, kind: DENIED, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
   }
-  return { allow: true, workload };
+  const attributes = inboundAttributes(index, target, via, request);
+  const authz = index.authzOf(workload).evaluate(attributes, request === undefined ? 'connection-opaque' : 'request');
+  if (!authz.allowed) return { allow: false, kind: AUTHZ_DENIED, reason: `authorization: ${authz.reason}`, authz, attributes };
+  return { allow: true, workload, authz, attributes };
+}
+
+/** What authorization evaluates for a connection (or request) that arrived by `via`. */
+export function inboundAttributes(
+  index: WorkloadIndex,
+  target: { readonly address: string; readonly port: number },
+  via: InboundVia,
+  request?: AuthzRequestAttributes,
+): AuthzAttributes {
+  const principal = via.kind === 'mtls' ? via.peerIdentity : via.kind === 'local' ? via.sourceIdentity : undefined;
+  const sourceIp = via.kind === 'mtls' ? trustedSourceAddress(index, via.peerIdentity, via.sourceAddress) : via.sourceAddress;
+  return {
+    ...(principal === undefined ? {} : { sourcePrincipal: principal }),
+    ...(sourceIp === undefined || sourceIp === '' ? {} : { sourceIp }),
+    destinationIp: target.address,
+    destinationPort: target.port,
+    ...(request === undefined ? {} : { request }),
+  };
+}
+
+/**
+ * The source address a peer agent claims for its application, when the snapshot says it is an
+ * address of a workload with the peer's own identity; else undefined: a peer agent (or a
+ * workload's stolen certificate) could otherwise pick any address to pass an `ipBlocks` rule.
+ * An address rule then matches nothing (its `not*` form matches: fail closed for DENY).
+ */
+export function trustedSourceAddress(index: WorkloadIndex, peerIdentity: string, claimed: string | undefined): string | undefined {
+  if (claimed === undefined) return undefined;
+  const owner = index.byAddress.get(claimed);
+  return owner !== undefined && owner.identity === peerIdentity ? claimed : undefined;
 }

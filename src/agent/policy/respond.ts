@@ -14,6 +14,8 @@ import type { ConnectionOutcome } from './outcomes.js';
 export type ErrorKind =
   /** Mesh policy refused it: inbound policy, a refused address or agent port, an unknown source. */
   | 'policy_denied'
+  /** An AuthorizationPolicy refused it (a DENY rule matched, or no ALLOW rule did). */
+  | 'authz_denied'
   /** No snapshot yet: captured traffic waits for the first one. */
   | 'no_snapshot'
   /** Nothing to send it to: a meshed destination whose endpoint is not in the snapshot. */
@@ -130,6 +132,7 @@ const G = GrpcStatus;
  */
 export const RESPONSES: Readonly<Record<ErrorKind, Response>> = Object.freeze({
   policy_denied: row('denied', 403, G.PERMISSION_DENIED, 'UAEX', 'MESHLET_ERR_POLICY_DENIED'),
+  authz_denied: row('denied', 403, G.PERMISSION_DENIED, 'UAEX', 'MESHLET_ERR_POLICY_DENIED'),
   no_snapshot: row('no_route', 503, G.UNAVAILABLE, 'NR', 'MESHLET_ERR_NO_ROUTE'),
   no_route: row('no_route', 404, G.UNIMPLEMENTED, 'NR', 'MESHLET_ERR_NO_ROUTE'),
   no_healthy_upstream: row('no_route', 503, G.UNAVAILABLE, 'UH', 'MESHLET_ERR_NO_ROUTE'),

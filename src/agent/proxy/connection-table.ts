@@ -5,6 +5,9 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { AuthzAttributes, AuthzVerdict } from '../../mesh/authz/types.js';
+import { authzLogFields } from '../policy/authz-fields.js';
+import type { WorkloadInfo } from '../../mesh/types.js';
 import { isNormalDisconnect } from '../../mesh/errors.js';
 import type { ConnectionMode, ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import { respond, responseFlag, spliceEndKind, type ErrorKind, type ResponseFlag } from '../policy/respond.js';
@@ -41,6 +44,10 @@ export interface ConnectionRecord {
   responseFlag?: ResponseFlag;
   /** Told the failure when the record closes (same-node hand-over: the outbound record). */
   onClose?: (failure: ErrorKind | undefined, reason: string | undefined) => void;
+  /** What authorization said: the rule that decided, AUDIT rules that matched (access-log fields). */
+  authz?: AuthzVerdict;
+  /** An inbound connection authorization admitted: what to evaluate again when the policies change. */
+  recheck?: { readonly workload: WorkloadInfo; readonly attributes: AuthzAttributes };
 }
 
 /** Told once per closed connection, with its byte counts (metrics). */
@@ -143,6 +150,7 @@ export class ConnectionTable {
         outcome: rec.outcome,
         response_flags: rec.responseFlag,
         reason: rec.reason,
+        ...authzLogFields(rec.authz),
       },
       'connection closed',
     );

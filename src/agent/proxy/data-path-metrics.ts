@@ -12,6 +12,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from '../http/request-metrics.js';
+import { AuthzMetrics } from './authz-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import type { ConnectionObserver, ConnectionRecord } from './connection-table.js';
 import { DEFAULT_CLUSTER_DOMAIN, SnapshotView, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type IndexInForce, type WorkloadLookup } from './istio-labels.js';
@@ -22,7 +23,7 @@ import type { TunnelLimitReason } from './tunnel/limits.js';
 export { workloadParts } from './istio-labels.js';
 
 /** Why a connection failed, as the `reason` label says it. */
-export type FailureReason = 'deny' | 'connect' | 'tls' | 'no_route';
+export type FailureReason = 'deny' | 'policy' | 'connect' | 'tls' | 'no_route';
 
 const FAILURE: Partial<Record<ConnectionOutcome, FailureReason>> = {
   denied: 'deny',
@@ -150,6 +151,8 @@ function tcpKeyParts(rec: ConnectionRecord, flag: string, parts: KeyPart[]): Key
 export class DataPathMetrics implements ConnectionObserver {
   /** Istio's request metrics (`istio_requests_total`, ...): the data plane's request observer counts into them. */
   readonly requests: RequestMetrics;
+  /** AuthorizationPolicy decisions, connections here and requests through {@link requests}. */
+  readonly authz: AuthzMetrics;
   private source: DataPathSource | undefined;
   private readonly istioTcp: SeriesTable | undefined;
   /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
@@ -178,7 +181,8 @@ export class DataPathMetrics implements ConnectionObserver {
     });
     for (const family of ['istio_requests', 'istio_tcp']) dropped.inc({ family }, 0);
     const maxSeries = opts.maxSeries === undefined ? {} : { maxSeries: opts.maxSeries };
-    this.requests = new RequestMetrics(registry, { ...maxSeries, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
+    this.authz = new AuthzMetrics(registry);
+    this.requests = new RequestMetrics(registry, { ...maxSeries, authz: this.authz, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,
       metrics: [
@@ -194,7 +198,7 @@ export class DataPathMetrics implements ConnectionObserver {
     this.closed = new Counter({ name: 'meshlet_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: CONNECTION_LABELS, registers });
     this.sent = new Counter({ name: 'meshlet_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
     this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
-    this.failed = new Counter({ name: 'meshlet_tcp_connections_failed_total', help: 'TCP connections that failed, by reason (deny, connect, tls, no_route)', labelNames: [...CONNECTION_LABELS, 'reason'], registers });
+    this.failed = new Counter({ name: 'meshlet_tcp_connections_failed_total', help: 'TCP connections that failed, by reason (policy: an AuthorizationPolicy; deny: refusals of the mesh itself such as MeshTLS STRICT; connect, tls, no_route)', labelNames: [...CONNECTION_LABELS, 'reason'], registers });
     this.denials = new Counter({ name: 'meshlet_policy_denials_total', help: 'Connections refused by policy', labelNames: CONNECTION_LABELS, registers });
     this.tlsFailures = new Counter({
       name: 'meshlet_tls_handshake_failures_total',
@@ -227,10 +231,12 @@ export class DataPathMetrics implements ConnectionObserver {
     if (bytesSent > 0) this.sent.inc(labels, bytesSent);
     if (bytesReceived > 0) this.received.inc(labels, bytesReceived);
     if (this.istioTcp !== undefined) this.istioTcpClosed(this.istioTcp, rec, bytesSent, bytesReceived);
-    const reason = rec.outcome === undefined ? undefined : FAILURE[rec.outcome];
+    this.authz.count('connection', rec.authz);
+    // An AuthorizationPolicy's denial has its own reason: an operator tells it from the mesh's own refusals.
+    const reason = rec.failure === 'authz_denied' ? 'policy' : rec.outcome === undefined ? undefined : FAILURE[rec.outcome];
     if (reason === undefined) return;
     this.failed.inc({ ...labels, reason });
-    if (reason === 'deny') this.denials.inc(labels);
+    if (reason === 'deny' || reason === 'policy') this.denials.inc(labels);
   }
 
   private istioTcpClosed(table: SeriesTable, rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {

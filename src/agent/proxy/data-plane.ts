@@ -172,6 +172,8 @@ export class DataPlane implements DataPath {
     // A changed TrafficPolicy (or zone) makes its Services' balancers afresh; others keep their state.
     this.requestBalancers.forget(balancersToRebuild(this.index, next));
     this.index = next;
+    // Open connections the new AuthorizationPolicies deny are reset (with none, nothing is denied).
+    if ((next.snapshot.authorizationPolicies?.length ?? 0) > 0) this.inbound.review(next);
   }
 
   /** Replaces the tunnel server's TLS session ticket keys (a rotation). */

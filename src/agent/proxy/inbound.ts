@@ -9,14 +9,15 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../../mesh/types.js';
+import { ThrottledLog } from '../../ops/throttled-log.js';
 import { connectErrorKind, respond, type ErrorKind } from '../policy/respond.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import { originalDst } from './original-dst.js';
 import { abort, splice } from './splice.js';
-import { forwardedFor, hostPort } from '../../mesh/address.js';
+import { forwardedFor, hostPort, parseAuthority, plainAddress } from '../../mesh/address.js';
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
-import { decideInbound } from '../policy/inbound-decision.js';
+import { decideInbound, type InboundDecision } from '../policy/inbound-decision.js';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {
@@ -48,6 +49,9 @@ export class InboundProxy {
   private readonly index: () => WorkloadIndex;
   private readonly connectTimeoutMs: number;
   private readonly agentPorts: ReadonlySet<number>;
+  /** Authorization denials: a client can make them at will, so one line a minute (each has its access-log line). */
+  private readonly authzDenied: ThrottledLog;
+  private readonly audited: ThrottledLog;
 
   constructor(opts: InboundProxyOptions) {
     this.logger = opts.logger;
@@ -55,6 +59,32 @@ export class InboundProxy {
     this.index = opts.index;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.agentPorts = opts.agentPorts;
+    this.authzDenied = new ThrottledLog(this.logger, 'inbound connections denied by authorization policy (throttled; each has its access-log line)');
+    this.audited = new ThrottledLog(this.logger, 'inbound connections matched AUDIT authorization rules (throttled; each has its access-log line)');
+  }
+
+  /**
+   * Checks every open inbound connection again under `index`'s AuthorizationPolicies and resets
+   * those it denies now (ztunnel does the same): a policy change reaches live connections. A
+   * connection it still allows is left alone. Returns how many were closed.
+   */
+  review(index: WorkloadIndex): number {
+    let closed = 0;
+    for (const rec of this.table.list()) {
+      const check = rec.recheck;
+      if (check === undefined) continue;
+      const workload = index.localWorkload(check.attributes.destinationIp);
+      if (workload === undefined || workload.uid !== check.workload.uid) continue;
+      const verdict = index.authzOf(workload).evaluate(check.attributes, 'connection-opaque');
+      rec.authz = verdict;
+      if (verdict.allowed) continue;
+      for (const end of rec.ends) abort(end);
+      const reason = `authorization: ${verdict.reason} (policies changed while it was open)`;
+      this.authzDenied.warn({ src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, reason, policy: verdict.decidedBy?.policy, rule: verdict.decidedBy?.rule });
+      this.table.close(rec, 'authz_denied', reason);
+      closed += 1;
+    }
+    return closed;
   }
 
   /** A plaintext connection captured on the inbound port. */
@@ -70,13 +100,13 @@ export class InboundProxy {
     }
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.mode = 'plaintext';
-    const decision = decideInbound(this.index(), dst, { kind: 'plaintext' }, this.agentPorts);
+    const decision = decideInbound(this.index(), dst, { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, decision.kind, decision.reason);
+      this.refuse(rec, decision);
       abort(socket);
       return;
     }
-    this.describe(rec, decision.workload);
+    this.admit(rec, decision);
     this.connect(rec, socket, dst.address, dst.port, noAnswer);
   }
 
@@ -86,13 +116,15 @@ export class InboundProxy {
     rec.mode = 'tunnel';
     rec.securityPolicy = 'mutual_tls';
     rec.sourceIdentity = req.peerIdentity;
-    const decision = decideInbound(this.index(), req, { kind: 'mtls', localIdentity: req.localIdentity }, this.agentPorts);
+    const claimed = forwardedFor(req.headers['forwarded']);
+    const via = { kind: 'mtls', localIdentity: req.localIdentity, peerIdentity: req.peerIdentity, sourceAddress: claimed === undefined ? undefined : parseAuthority(claimed)?.address ?? claimed } as const;
+    const decision = decideInbound(this.index(), req, via, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, decision.kind, `${decision.reason} (peer ${req.peerIdentity})`);
+      this.refuse(rec, decision, ` (peer ${req.peerIdentity})`);
       if (!stream.destroyed) stream.respond({ ':status': respond(decision.kind).httpStatus }, { endStream: true });
       return;
     }
-    this.describe(rec, decision.workload);
+    this.admit(rec, decision);
     this.connect(rec, stream, req.address, req.port, (failure) => {
       if (stream.destroyed) return;
       if (failure === undefined) stream.respond({ ':status': h2.HTTP_STATUS_OK });
@@ -120,19 +152,37 @@ export class InboundProxy {
     rec.sourceWorkload = source.uid;
     rec.sourceIdentity = source.identity;
     if (service !== undefined) rec.service = service;
-    const decision = decideInbound(this.index(), { address, port }, { kind: 'local' }, this.agentPorts);
+    const decision = decideInbound(this.index(), { address, port }, { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts);
     if (!decision.allow) {
-      this.deny(rec, decision.kind, decision.reason);
+      this.refuse(rec, decision);
       abort(socket);
       return;
     }
-    this.describe(rec, decision.workload);
+    this.admit(rec, decision);
     this.connect(rec, socket, address, port, noAnswer);
   }
 
-  private describe(rec: ConnectionRecord, workload: WorkloadInfo): void {
+  /** An admitted connection: its destination, what authorization said, and what to check again on a policy change. */
+  private admit(rec: ConnectionRecord, decision: Extract<InboundDecision, { allow: true }>): void {
+    const { workload, authz } = decision;
     rec.destinationWorkload = workload.uid;
     rec.destinationIdentity = workload.identity;
+    // Kept even when no policy selects the workload now: one may later.
+    rec.recheck = { workload, attributes: decision.attributes };
+    if (authz.decidedBy !== undefined || authz.audits.length > 0) rec.authz = authz;
+    if (authz.audits.length > 0) this.audited.warn({ src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, audits: authz.audits.map((a) => `${a.policy}#${a.rule}`) });
+  }
+
+  /** A refused connection: logged (authorization denials throttled) and closed with its kind. */
+  private refuse(rec: ConnectionRecord, decision: Extract<InboundDecision, { allow: false }>, suffix = ''): void {
+    if (decision.authz === undefined) {
+      this.deny(rec, decision.kind, decision.reason + suffix);
+      return;
+    }
+    rec.authz = decision.authz;
+    const by = decision.authz.decidedBy;
+    this.authzDenied.warn({ code: respond(decision.kind).errorCode, src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, reason: decision.reason, policy: by?.policy, rule: by?.rule });
+    this.table.close(rec, decision.kind, decision.reason + suffix);
   }
 
   private deny(rec: ConnectionRecord, kind: ErrorKind, reason: string): void {

@@ -3,6 +3,9 @@
  * VIP and port. Lookups only: which endpoint of a Service gets a connection is a balancer's
  * choice (`policy/balancer.ts`), whose state outlives the snapshot.
  */
+import { WorkloadAuthz } from '../../mesh/authz/engine.js';
+import { selectPolicies } from '../../mesh/authz/select.js';
+import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
 import { compileRoute, regexCount, type RouteData, type RouteInfo } from '../../mesh/routes.js';
 import { MAX_NODE_ROUTE_REGEXES } from '../../mesh/validate/regex.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
@@ -80,6 +83,8 @@ export class WorkloadIndex {
   /** Routes whose patterns did not compile (validation refuses those first; kept for the log). */
   readonly refusedRoutes: readonly { readonly route: string; readonly reason: string }[];
   private readonly opaqueByService = new Map<string, ReadonlySet<number>>();
+  /** The AuthorizationPolicies of each local workload, compiled when the index is built. */
+  private readonly authzByUid = new Map<string, WorkloadAuthz>();
 
   /**
    * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
@@ -123,6 +128,58 @@ export class WorkloadIndex {
     for (const service of snapshot.services) {
       if (service.opaquePorts !== undefined && service.opaquePorts.length > 0) this.opaqueByService.set(service.key, new Set(service.opaquePorts));
     }
+    // Selected and compiled once per snapshot, so a connection's check is a lookup and a walk
+    // over its workload's own rules (`bench/authz.ts` measures both).
+    const policies = snapshot.authorizationPolicies ?? [];
+    if (policies.length > 0) {
+      for (const w of local) this.authzByUid.set(w.uid, WorkloadAuthz.compile(selectPolicies(policies, w, snapshot.services)));
+    }
+  }
+
+  /** Declared protocol of each local workload's target port (`uid|port`), from its Services' ports. */
+  private targetProtocols: Map<string, PortProtocol> | undefined;
+
+  /**
+   * The protocol a Service declares for a local workload's target port (`http`, `http2`, `grpc`
+   * or `tcp`), from the Service ports that send to it; `detect` when none declares one (or two
+   * disagree: then nothing is assumed). The destination side terminates HTTP only on a declared
+   * HTTP port.
+   */
+  targetPortProtocol(workload: Pick<WorkloadInfo, 'uid'>, port: number): PortProtocol {
+    if (this.targetProtocols === undefined) {
+      const table = new Map<string, PortProtocol>();
+      const conflicting = new Set<string>();
+      for (const e of this.serviceEntries) {
+        const protocol = portProtocol(e.port, { opaquePorts: this.opaquePortsOf(e.service.key) });
+        if (protocol === 'detect') continue;
+        for (const ep of e.endpoints) {
+          const target = ep.targetPorts[e.port.port];
+          if (target === undefined || !this.localByUid(ep.workload)) continue;
+          const k = `${ep.workload}|${target}`;
+          const seen = table.get(k);
+          if (seen !== undefined && seen !== protocol) conflicting.add(k);
+          table.set(k, protocol);
+        }
+      }
+      for (const k of conflicting) table.delete(k);
+      this.targetProtocols = table;
+    }
+    return this.targetProtocols.get(`${workload.uid}|${port}`) ?? 'detect';
+  }
+
+  private localUids: Set<string> | undefined;
+
+  private localByUid(uid: string): boolean {
+    this.localUids ??= new Set([...this.localByAddress.values()].map((w) => w.uid));
+    return this.localUids.has(uid);
+  }
+
+  /**
+   * The AuthorizationPolicies in force for a local workload, compiled ({@link WorkloadAuthz.NONE}
+   * when none selects it, or for a workload that is not local: only local ones are enforced here).
+   */
+  authzOf(workload: Pick<WorkloadInfo, 'uid'>): WorkloadAuthz {
+    return this.authzByUid.get(workload.uid) ?? WorkloadAuthz.NONE;
   }
 
   /** This node's zone (`topology.kubernetes.io/zone` of its Node), when known: the source zone for locality. */

@@ -13,6 +13,10 @@
  *   marker <host> <port> <text>        send text, half-close, print the reply.
  *   twice <host> <port> <delayMs>      ping, print "first", wait, ping again on the same
  *                                      connection; print JSON {ok, error}.
+ *   watch <host> <port> <seconds>      ping, print "first", then ping every 100 ms on the same
+ *                                      connection until it closes or <seconds> pass; print
+ *                                      JSON {ok: still open at the end, pongs, closedAt (epoch
+ *                                      ms) when it closed, error}.
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -237,6 +241,34 @@ function twice(host: string, port: number, delayMs: number): void {
   sock.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
 }
 
+function watch(host: string, port: number, seconds: number): void {
+  const sock = net.connect({ host, port });
+  let buf = '';
+  let pongs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (ok: boolean, error?: string): void => {
+    clearInterval(timer);
+    console.log(JSON.stringify({ ok, pongs, ...(ok ? {} : { closedAt: Date.now() }), ...(error ? { error } : {}) }));
+    sock.destroy();
+    process.exit(0);
+  };
+  sock.on('connect', () => sock.write('ping\n'));
+  sock.on('data', (c: Buffer) => {
+    buf += c.toString();
+    while (buf.includes('pong\n')) {
+      buf = buf.slice(buf.indexOf('pong\n') + 5);
+      pongs++;
+      if (pongs === 1) {
+        console.log('first');
+        timer = setInterval(() => sock.write('ping\n'), 100);
+        setTimeout(() => finish(true), seconds * 1000).unref();
+      }
+    }
+  });
+  sock.on('close', () => finish(false, `closed after ${pongs} pongs`));
+  sock.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
+}
+
 const n = (i: number): number => Number(args[i]);
 switch (mode) {
   case 'server':
@@ -256,6 +288,9 @@ switch (mode) {
     break;
   case 'marker':
     marker(args[0] as string, n(1), args[2] as string);
+    break;
+  case 'watch':
+    watch(args[0] as string, n(1), n(2));
     break;
   default:
     console.error('usage: peer server|send|ping|hold|marker ...');

@@ -96,24 +96,24 @@ t.test('agentPortSet: every configured port, 0 left out, bound ports added', asy
 
 t.test('decideInbound: a CONNECT to 127.0.0.1:<admin port> is refused, whatever the snapshot says', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  for (const via of [{ kind: 'mtls', localIdentity: bad[0]?.identity ?? '' }, { kind: 'local' }, { kind: 'plaintext' }] as const) {
+  for (const via of [{ kind: 'mtls', localIdentity: bad[0]?.identity ?? '', peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }, { kind: 'plaintext', sourceAddress: '198.18.9.9' }] as const) {
     const d = decideInbound(index, { address: '127.0.0.1', port: 15000 }, via, AGENT_PORTS);
     t.same(d, { allow: false, kind: 'policy_denied', reason: "127.0.0.1 is a loopback address (127.0.0.0/8, ::1): it would reach the node's own services" }, via.kind);
   }
-  const meta = decideInbound(index, { address: '169.254.169.254', port: 80 }, { kind: 'local' }, AGENT_PORTS);
+  const meta = decideInbound(index, { address: '169.254.169.254', port: 80 }, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }, AGENT_PORTS);
   t.equal(meta.allow, false);
   t.match(!meta.allow && meta.reason, /link-local/);
-  const self = decideInbound(index, { address: NODE_ADDRESS, port: 10250 }, { kind: 'local' }, AGENT_PORTS);
+  const self = decideInbound(index, { address: NODE_ADDRESS, port: 10250 }, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }, AGENT_PORTS);
   t.match(!self.allow && self.reason, "one of the node's own addresses");
 });
 
 t.test("decideInbound: a meshed workload's address on an agent port is refused", async (t) => {
   const index = new WorkloadIndex(snapshot);
   for (const port of AGENT_PORTS) {
-    const d = decideInbound(index, { address: '198.18.1.10', port }, { kind: 'mtls', localIdentity: good.identity }, AGENT_PORTS);
+    const d = decideInbound(index, { address: '198.18.1.10', port }, { kind: 'mtls', localIdentity: good.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, AGENT_PORTS);
     t.same(d, { allow: false, kind: 'policy_denied', reason: `port ${port} is one of the agent's own ports, never a workload's` }, `port ${port}`);
   }
-  const ok = decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'mtls', localIdentity: good.identity }, AGENT_PORTS);
+  const ok = decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'mtls', localIdentity: good.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, AGENT_PORTS);
   t.equal(ok.allow, true, 'any other port of the workload is fine');
 });
 

@@ -79,16 +79,16 @@ t.test('direct pod IPs and passthrough', async (t) => {
 
 t.test('inbound policy: no open relay, identity must match, STRICT refuses plaintext', async (t) => {
   const index = new WorkloadIndex(snapshot);
-  const notLocal = decideInbound(index, { address: '198.18.2.10', port: 8080 }, { kind: 'mtls', localIdentity: s1.identity }, NO_PORTS);
+  const notLocal = decideInbound(index, { address: '198.18.2.10', port: 8080 }, { kind: 'mtls', localIdentity: s1.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, NO_PORTS);
   t.equal(notLocal.allow, false, 'a workload on another node is not ours to connect to');
-  const unknown = decideInbound(index, { address: '203.0.113.5', port: 8080 }, { kind: 'mtls', localIdentity: client.identity }, NO_PORTS);
+  const unknown = decideInbound(index, { address: '203.0.113.5', port: 8080 }, { kind: 'mtls', localIdentity: client.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, NO_PORTS);
   t.equal(unknown.allow, false, 'an arbitrary address is refused');
-  const mismatch = decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: client.identity }, NO_PORTS);
+  const mismatch = decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: client.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, NO_PORTS);
   t.equal(mismatch.allow, false, 'tunnel opened for another identity is refused');
-  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: local.identity }, NO_PORTS).allow, true);
-  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'plaintext' }, NO_PORTS).allow, false, 'STRICT refuses plaintext');
-  t.equal(decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'plaintext' }, NO_PORTS).allow, true, 'PERMISSIVE accepts plaintext');
-  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'local' }, NO_PORTS).allow, true, 'same-node mesh traffic is allowed under STRICT');
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'mtls', localIdentity: local.identity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' }, NO_PORTS).allow, true);
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'plaintext', sourceAddress: '198.18.9.9' }, NO_PORTS).allow, false, 'STRICT refuses plaintext');
+  t.equal(decideInbound(index, { address: '198.18.1.10', port: 8080 }, { kind: 'plaintext', sourceAddress: '198.18.9.9' }, NO_PORTS).allow, true, 'PERMISSIVE accepts plaintext');
+  t.equal(decideInbound(index, { address: '198.18.1.11', port: 8080 }, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }, NO_PORTS).allow, true, 'same-node mesh traffic is allowed under STRICT');
 });
 
 function noPick(): never {

@@ -24,19 +24,19 @@ const snapshot: NodeSnapshot = {
 };
 const index = new WorkloadIndex(snapshot);
 const PORTS: ReadonlySet<number> = new Set([15000, 15008]);
-const mtls = (localIdentity: string): InboundVia => ({ kind: 'mtls', localIdentity });
+const mtls = (localIdentity: string): InboundVia => ({ kind: 'mtls', localIdentity, peerIdentity: 'spiffe://cluster.local/ns/other/sa/peer' });
 const decide = (address: string, port: number, via: InboundVia) => decideInbound(index, { address, port }, via, PORTS);
 
 t.test('refused: not a workload of this node', async (t) => {
   t.same(decide('198.18.2.10', 8080, mtls(remote.identity)), { allow: false, kind: 'policy_denied', reason: '198.18.2.10 is not a meshed workload on this node' });
-  t.same(decide('203.0.113.5', 8080, { kind: 'local' }), { allow: false, kind: 'policy_denied', reason: '203.0.113.5 is not a meshed workload on this node' });
-  const loop = decide('127.0.0.1', 8080, { kind: 'plaintext' });
+  t.same(decide('203.0.113.5', 8080, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }), { allow: false, kind: 'policy_denied', reason: '203.0.113.5 is not a meshed workload on this node' });
+  const loop = decide('127.0.0.1', 8080, { kind: 'plaintext', sourceAddress: '198.18.9.9' });
   t.equal(loop.allow, false);
   t.match(loop.allow ? '' : loop.reason, /^127\.0\.0\.1 (?!is not a meshed workload)/, 'the address policy says why');
 });
 
 t.test('refused: one of the agent\'s own ports, whatever the way in', async (t) => {
-  for (const via of [mtls(open.identity), { kind: 'local' } as const, { kind: 'plaintext' } as const]) {
+  for (const via of [mtls(open.identity), { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' } as const, { kind: 'plaintext', sourceAddress: '198.18.9.9' } as const]) {
     t.same(decide('198.18.1.10', 15008, via), { allow: false, kind: 'policy_denied', reason: "port 15008 is one of the agent's own ports, never a workload's" }, via.kind);
   }
 });
@@ -48,11 +48,11 @@ t.test('refused: a tunnel opened for another identity', async (t) => {
 });
 
 t.test('refused: plaintext to a STRICT workload', async (t) => {
-  t.same(decide('198.18.1.11', 8080, { kind: 'plaintext' }), { allow: false, kind: 'policy_denied', reason: 'MeshTLS STRICT: plaintext to Pod/demo/strict refused' });
+  t.same(decide('198.18.1.11', 8080, { kind: 'plaintext', sourceAddress: '198.18.9.9' }), { allow: false, kind: 'policy_denied', reason: 'MeshTLS STRICT: plaintext to Pod/demo/strict refused' });
 });
 
 t.test('allowed: matching mTLS, same-node mesh traffic (even STRICT), plaintext to PERMISSIVE', async (t) => {
-  t.same(decide('198.18.1.11', 8080, mtls(strict.identity)), { allow: true, workload: strict });
-  t.same(decide('198.18.1.11', 8080, { kind: 'local' }), { allow: true, workload: strict });
-  t.same(decide('198.18.1.10', 8080, { kind: 'plaintext' }), { allow: true, workload: open });
+  t.match(decide('198.18.1.11', 8080, mtls(strict.identity)), { allow: true, workload: strict });
+  t.match(decide('198.18.1.11', 8080, { kind: 'local', sourceIdentity: 'spiffe://cluster.local/ns/other/sa/peer', sourceAddress: '198.18.9.9' }), { allow: true, workload: strict });
+  t.match(decide('198.18.1.10', 8080, { kind: 'plaintext', sourceAddress: '198.18.9.9' }), { allow: true, workload: open });
 });

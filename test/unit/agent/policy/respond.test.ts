@@ -20,6 +20,7 @@ import {
 /** kind: [outcome, HTTP status, gRPC status, response flag, error code]. */
 const EXPECTED: Record<ErrorKind, readonly [string, number, number, string, string | undefined]> = {
   policy_denied: ['denied', 403, 7, 'UAEX', 'MESHLET_ERR_POLICY_DENIED'],
+  authz_denied: ['denied', 403, 7, 'UAEX', 'MESHLET_ERR_POLICY_DENIED'],
   no_snapshot: ['no_route', 503, 14, 'NR', 'MESHLET_ERR_NO_ROUTE'],
   no_route: ['no_route', 404, 12, 'NR', 'MESHLET_ERR_NO_ROUTE'],
   no_healthy_upstream: ['no_route', 503, 14, 'UH', 'MESHLET_ERR_NO_ROUTE'],

@@ -1,0 +1,218 @@
+/**
+ * Authorization end to end in a lab (issue 12): two nodes with real agents, real capture and
+ * tunnels. AuthorizationPolicies are written into the lab's config directory while the agents
+ * run; every case sends real traffic and asks `meshlet policy explain` (offline, on the same
+ * directory) first: the data path and explain must agree.
+ *
+ * node1: client (sa client), other (sa other), near (sa web, app web-near), outsider (namespace
+ * `plain`, not meshed). node2: web (sa web, app web), db (sa db, app db). Every pod of `web`,
+ * `web-near` and `db` runs a ping server on 5000 and the HTTP peer (8080 HTTP, 9090 gRPC).
+ */
+import t, { type Test } from 'tap';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT, withLab, type LabTopology } from '../../../src/lab/index.js';
+import { requireNamespaces } from '../helpers/require-root.js';
+import { connectionLines, logLines, nextJsonLine, peer, requestLines, startServer, until, type Json } from './l7-lab.js';
+
+t.setTimeout(300_000);
+
+const PING = join(REPO_ROOT, 'dist/test/e2e/datapath/peer.js');
+const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+const TD = 'cluster.local';
+const id = (sa: string, ns = 'demo'): string => `${TD}/ns/${ns}/sa/${sa}`;
+
+const topology: LabTopology = {
+  name: `az${process.pid % 100000}`,
+  nodes: [{ name: 'node1' }, { name: 'node2' }],
+  namespaces: [
+    { name: 'demo', labels: { 'meshlet.io/mesh': 'enabled' } },
+    { name: 'plain', labels: {} },
+  ],
+  pods: [
+    { name: 'client', namespace: 'demo', node: 'node1', serviceAccount: 'client', labels: { app: 'client' } },
+    { name: 'other', namespace: 'demo', node: 'node1', serviceAccount: 'other', labels: { app: 'other' } },
+    { name: 'near', namespace: 'demo', node: 'node1', serviceAccount: 'web', labels: { app: 'web-near' } },
+    { name: 'outsider', namespace: 'plain', node: 'node1' },
+    { name: 'web', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: { app: 'web' } },
+    { name: 'db', namespace: 'demo', node: 'node2', serviceAccount: 'db', labels: { app: 'db' } },
+  ],
+  services: [
+    { name: 'web', namespace: 'demo', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'tcp-ping', port: 5000, targetPort: 5000 }] },
+    { name: 'db', namespace: 'demo', selector: { app: 'db' }, ports: [{ name: 'tcp-ping', port: 5000, targetPort: 5000 }] },
+  ],
+  meshTLS: [{ name: 'web-permissive', namespace: 'demo', mode: 'PERMISSIVE', selector: { app: 'web' } }],
+};
+
+/** An AuthorizationPolicy document. */
+function policy(name: string, spec: string, namespace = 'demo', apiVersion = 'meshlet.io/v1alpha1'): string {
+  return `apiVersion: ${apiVersion}\nkind: AuthorizationPolicy\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec:\n${spec.replace(/^/gm, '  ')}\n`;
+}
+
+t.test('authorization through two agents: L4 and L7 rules, every path, live changes, explain agrees', async (t) => {
+  if (!requireNamespaces(t)) return;
+  await withLab(topology, {}, async (lab) => {
+    const children: ChildProcess[] = [];
+    for (const pod of ['web', 'db', 'near']) {
+      children.push(await startServer(lab, pod));
+      const ping = lab.spawnNode(pod, PING, ['server', '5000']);
+      children.push(ping);
+    }
+    const addr = (pod: string): string => lab.podAddress(pod);
+    const vip = (svc: string): string => lab.serviceVip('demo', svc);
+    const ping = async (from: string, to: string, port = 5000): Promise<Json> => {
+      const r = await lab.runNode(from, PING, ['ping', to, String(port)], { timeoutMs: 20_000 });
+      try {
+        return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Json;
+      } catch {
+        return { ok: false, error: `peer printed ${JSON.stringify(r.stdout)} ${JSON.stringify(r.stderr)}` };
+      }
+    };
+    // Wait for the servers (the ping server prints nothing): until a first ping goes through.
+    t.ok(await until(async () => (await ping('client', addr('web')))['ok'] === true, 20_000), 'baseline: client reaches web:5000');
+    t.ok(await until(async () => (await ping('client', addr('near')))['ok'] === true, 20_000), 'baseline: client reaches near:5000 (same node)');
+
+    /** `meshlet policy explain` offline on the lab's config: exit 0 allowed, 1 denied. */
+    const explain = (args: string[]): { allowed: boolean; out: string } => {
+      const r = spawnSync(process.execPath, [CLI, 'policy', 'explain', '--config', lab.paths.configDir, ...args, '-o', 'json'], { encoding: 'utf8', timeout: 30_000 });
+      if (r.status !== 0 && r.status !== 1) throw new Error(`explain ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
+      return { allowed: r.status === 0, out: r.stdout };
+    };
+    /** Applies a config file and waits until both agents applied a new snapshot. */
+    const apply = async (file: string, text: string): Promise<void> => {
+      const before = ['node1', 'node2'].map((n) => logLines(lab, n, 'snapshot applied').length);
+      lab.writeConfig(file, text);
+      const ok = await until(() => ['node1', 'node2'].every((n, i) => logLines(lab, n, 'snapshot applied').length > (before[i] ?? 0)), 20_000);
+      if (!ok) throw new Error(`${file}: no snapshot applied within 20 s: ${lab.agentLog('node2').slice(-3000)}`);
+    };
+    /** Traffic and explain on one case: both must say `expected`. */
+    const check = async (t: Test, what: string, from: string, fromSpec: string, to: string, toSpec: string, port: number, expected: boolean): Promise<void> => {
+      const e = explain(['--source', fromSpec, '--destination', toSpec, '--port', String(port)]);
+      t.equal(e.allowed, expected, `explain: ${what} ${expected ? 'allowed' : 'denied'}`);
+      const r = await ping(from, to, port);
+      t.equal(r['ok'], expected, `traffic: ${what} ${expected ? 'allowed' : 'denied'} ${JSON.stringify(r)}`);
+    };
+
+    await t.test('ALLOW by principal: the allowed pod connects, another is reset, the denial is logged and counted', async (t) => {
+      await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web}}\naction: ALLOW\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
+      await check(t, 'client -> web', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await check(t, 'other -> web', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false);
+      t.ok(await until(() => connectionLines(lab, 'node2', (l) => l['outcome'] === 'denied' && l['src_identity'] === `spiffe://${id('other')}`).length > 0), 'node2 logged the denied connection');
+      const line = connectionLines(lab, 'node2', (l) => l['outcome'] === 'denied' && l['src_identity'] === `spiffe://${id('other')}`)[0] ?? {};
+      t.match(line['authz_reason'], /no ALLOW policy matched/, 'the access log says why');
+      t.equal(line['response_flags'], 'UAEX');
+      const m = await peer(lab, 'node2', ['metrics', `http://${lab.nodeAddress('node2')}:15020/metrics`, 'meshlet_']);
+      const lines = (m['lines'] as string[] | undefined) ?? [];
+      t.ok(lines.some((l) => l.startsWith('meshlet_tcp_connections_failed_total{') && l.includes('reason="policy"') && !l.endsWith(' 0')), 'counted with reason="policy"');
+      t.ok(lines.some((l) => l.startsWith('meshlet_authorization_decisions_total{') && l.includes('decision="deny"')), 'counted per policy decision');
+    });
+
+    await t.test('DENY overrides ALLOW; notPrincipals; port rules', async (t) => {
+      await apply('authz.yaml', [
+        policy('web-allow', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}", "${id('other')}"]}}]`),
+        policy('web-deny', `selector: {matchLabels: {app: web}}\naction: DENY\nrules:\n- from: [{source: {notPrincipals: ["${id('client')}"]}}]\n  to: [{operation: {ports: ["5000"]}}]`),
+      ].join('---\n'));
+      await check(t, 'client -> web (allowed, not denied)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await check(t, 'other -> web:5000 (DENY notPrincipals beats ALLOW)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false);
+      const line = await until(() => connectionLines(lab, 'node2', (l) => l['authz_policy'] === 'demo/web-deny').length > 0);
+      t.ok(line, 'the access log names the DENY policy');
+      t.equal(connectionLines(lab, 'node2', (l) => l['authz_policy'] === 'demo/web-deny')[0]?.['authz_rule'], 0, 'and its rule index');
+    });
+
+    await t.test('the empty ALLOW policy denies everything; namespace-wide and mesh-wide policies apply', async (t) => {
+      await apply('authz.yaml', policy('db-nothing', `selector: {matchLabels: {app: db}}`));
+      await check(t, 'client -> db (empty ALLOW)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, false);
+      await check(t, 'client -> web (no policy selects it)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await apply('authz.yaml', policy('ns-deny-other', `action: DENY\nrules:\n- from: [{source: {principals: ["*/sa/other"]}}]`));
+      await check(t, 'other -> db (namespace-wide DENY)', 'other', 'pod/demo/other', addr('db'), 'pod/demo/db', 5000, false);
+      await check(t, 'client -> db (namespace-wide DENY does not match)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, true);
+      await apply('authz.yaml', policy('mesh-deny-client', `action: DENY\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`, 'meshlet-system'));
+      await check(t, 'client -> web (mesh-wide DENY)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
+      await check(t, 'other -> web (mesh-wide DENY does not match)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, true);
+    });
+
+    await t.test('same-node traffic is checked exactly like cross-node traffic', async (t) => {
+      await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web-near}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
+      await check(t, 'client -> near (same node, allowed)', 'client', 'pod/demo/client', addr('near'), 'pod/demo/near', 5000, true);
+      await check(t, 'other -> near (same node, denied)', 'other', 'pod/demo/other', addr('near'), 'pod/demo/near', 5000, false);
+      t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['mode'] === 'local' && l['outcome'] === 'denied' && typeof l['authz_reason'] === 'string').length > 0), 'node1 logged the same-node denial');
+    });
+
+    await t.test('PERMISSIVE plaintext from a pod outside the mesh: address rules match, identity rules never do', async (t) => {
+      await apply('authz.yaml', policy('web-ip', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {ipBlocks: ["${addr('outsider')}/32"]}}]`));
+      await check(t, 'outsider -> web (ipBlocks)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, true);
+      await check(t, 'client -> web (not in ipBlocks)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
+      await apply('authz.yaml', policy('web-ids', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["*"]}}]`));
+      await check(t, 'outsider -> web (principals ["*"]: no identity)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false);
+      await check(t, 'client -> web (principals ["*"])', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await apply('authz.yaml', policy('web-ns', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {namespaces: ["plain"]}}]`));
+      await check(t, 'outsider -> web (namespaces: plaintext has none)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false);
+    });
+
+    await t.test('a policy change closes a denied open connection within a second; allowed ones survive', async (t) => {
+      await apply('authz.yaml', '# none\n');
+      const doomed = lab.spawnNode('other', PING, ['watch', addr('web'), '5000', '30']);
+      const kept = lab.spawnNode('client', PING, ['watch', addr('web'), '5000', '30']);
+      children.push(doomed, kept);
+      const firstLine = (c: ChildProcess): Promise<string> => new Promise((resolve) => c.stdout?.once('data', (b: Buffer) => resolve(b.toString())));
+      t.match(await firstLine(doomed), /first/, 'other holds a connection to web');
+      t.match(await firstLine(kept), /first/, 'client holds a connection to web');
+      await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
+      const applied = logLines(lab, 'node2', 'snapshot applied').pop() ?? {};
+      const gone = await nextJsonLine(doomed, 10_000);
+      t.equal(gone['ok'], false, `the denied connection was closed: ${JSON.stringify(gone)}`);
+      const lag = Number(gone['closedAt']) - Date.parse(String(applied['time']));
+      t.comment(`closed ${lag} ms after node2 applied the snapshot`);
+      t.ok(lag < 1000, `within a second of the policy applying (${lag} ms)`);
+      await apply('authz-unrelated.yaml', policy('db-nothing', `selector: {matchLabels: {app: db}}`));
+      kept.stdin?.end();
+      const survived = await nextJsonLine(kept, 40_000);
+      t.equal(survived['ok'], true, `the allowed connection survived both changes: ${JSON.stringify(survived)}`);
+      await apply('authz-unrelated.yaml', '# none\n');
+    });
+
+    await t.test('L7: method, path and header rules per request; 403 then the next request on the same connection', async (t) => {
+      await apply('authz.yaml', policy('web-l7', `selector: {matchLabels: {app: web}}\nrules:\n- to: [{operation: {methods: ["GET"], paths: ["/public/*"]}}]\n- to: [{operation: {paths: ["/admin"]}}]\n  when: [{key: "request.headers[x-role]", values: ["admin"]}]`));
+      const url = `http://${vip('web')}:80`;
+      const e1 = explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'GET', '--path', '/public/a']);
+      const r1 = await peer(lab, 'client', ['once', 'GET', `${url}/public/a`]);
+      t.equal(e1.allowed, true, 'explain: GET /public/a allowed');
+      t.equal(r1['status'], 200, `GET /public/a: ${JSON.stringify(r1).slice(0, 300)}`);
+      const e2 = explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'POST', '--path', '/public/a']);
+      const r2 = await peer(lab, 'client', ['once', 'POST', `${url}/public/a`]);
+      t.equal(e2.allowed, false, 'explain: POST /public/a denied');
+      t.equal(r2['status'], 403, 'POST /public/a: 403');
+      const r3 = await peer(lab, 'client', ['once', 'GET', `${url}/admin`, 'x-role:admin']);
+      const r4 = await peer(lab, 'client', ['once', 'GET', `${url}/admin`, 'x-role:guest']);
+      t.equal(r3['status'], 200, 'GET /admin with x-role: admin');
+      t.equal(r4['status'], 403, 'GET /admin with x-role: guest');
+      const pipelined = `GET /private HTTP/1.1\r\nHost: web\r\n\r\nGET /public/b HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`;
+      const raw = await peer(lab, 'client', ['raw', vip('web'), '80', Buffer.from(pipelined).toString('base64')]);
+      const statuses = [...String(raw['data']).matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+      t.same(statuses, [403, 200], `one keep-alive connection: 403 then 200 (${JSON.stringify(raw).slice(0, 400)})`);
+      t.ok(await until(() => requestLines(lab, 'node2', '/private').some((l) => l['status'] === 403 && typeof l['authz_reason'] === 'string')), 'node2 logged the denied request with the reason');
+    });
+
+    await t.test('L7 rules on a port that is not HTTP fail closed', async (t) => {
+      await apply('authz.yaml', policy('web-l7-opaque', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]\n  to: [{operation: {ports: ["5000"], methods: ["GET"]}}]`));
+      await check(t, 'client -> web:5000 (ALLOW with methods on an opaque port)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
+    });
+
+    await t.test('bad input: an error naming file, object and field; the previous policies stay in force', async (t) => {
+      await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
+      const before = logLines(lab, 'node2', 'config directory rejected; the previous snapshot stays in effect').length;
+      lab.writeConfig('authz-bad.yaml', policy('bad', `rules:\n- from: [{source: {principals: ["spiffe://${id('client')}"], ipBlocks: ["10.0.0.0/99"]}}]\n  to: [{operation: {methodz: ["GET"]}}]`));
+      t.ok(await until(() => logLines(lab, 'node2', 'config directory rejected; the previous snapshot stays in effect').length > before), 'the agent rejected the directory');
+      const text = JSON.stringify(logLines(lab, 'node2', 'config directory rejected; the previous snapshot stays in effect').pop());
+      t.match(text, /authz-bad\.yaml/, 'names the file');
+      t.match(text, /principals/, 'names the principal field');
+      t.match(text, /ipBlocks/, 'names the CIDR field');
+      t.match(text, /methodz/, 'names the unknown field');
+      t.equal((await ping('other', addr('web')))['ok'], false, 'other is still denied');
+      t.equal((await ping('client', addr('web')))['ok'], true, 'client is still allowed');
+      lab.writeConfig('authz-bad.yaml', '# fixed\n');
+    });
+
+    for (const c of children) c.kill();
+  });
+});
