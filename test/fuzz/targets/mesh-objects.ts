@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import { parseDigest } from '../../../src/controller/registry/yaml-file-cache.js';
 import { convertKubeObject, slimKubeObject } from '../../../src/controller/registry/kube-objects.js';
-import { KUBERNETES_RESOURCES } from '../../../src/controller/registry/kube-resources.js';
+import { KUBERNETES_RESOURCES, keyKindOf } from '../../../src/controller/registry/kube-resources.js';
 import { buildClusterState } from '../../../src/mesh/cluster-state.js';
 import { collectObjects, objectsFromValue, type ParseResult } from '../../../src/mesh/objects/parse.js';
 import { problemsError } from '../../../src/mesh/objects/report.js';
@@ -24,7 +24,7 @@ import { mutatedSeed, mutatedText, mutatedValue } from '../mutate.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';
 
 const FILE = 'fuzz.yaml';
-const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS', 'TrafficPolicy', 'HTTPRoute', 'GRPCRoute']);
+const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS', 'TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy']);
 
 /** YAML's own syntax and the words of the mesh kinds: mutations that reach the deep checks. */
 const YAML_TOKENS = [
@@ -36,6 +36,8 @@ const YAML_TOKENS = [
   'apiVersion: gateway.networking.k8s.io/v1\n', 'kind: HTTPRoute\n', 'kind: GRPCRoute\n', 'kind: TrafficPolicy\n', 'parentRefs: [{group: "", kind: Service, name: web}]\n',
   'rules: [{matches: [{path: {type: RegularExpression, value: "/(a+)+$"}}]}]\n', 'backendRefs: [{name: web, port: 80, weight: 1000001}]\n', 'timeouts: {request: 99999h99999m}\n',
   'loadBalancer: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x}}}\n', 'meshlet.io/opaque-ports: "1,2,,3"\n',
+  'kind: AuthorizationPolicy\n', 'apiVersion: security.istio.io/v1\n', 'action: DENY\n', 'action: CUSTOM\n', 'rules: [{}]\n', 'principals: ["*/ns/*"]\n',
+  'paths: ["/{**}/x", "/a/{*}"]\n', 'ipBlocks: ["198.18.0.0/33"]\n', 'when: [{key: "request.headers[x]", values: ["*"]}]\n', 'targetRefs: [{kind: Service, name: web}]\n',
 ];
 
 function checkResult(r: ParseResult, file: string): void {
@@ -113,14 +115,15 @@ function asJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value) ?? 'null') as unknown;
 }
 
-const RESOURCE_BY_KIND = new Map(KUBERNETES_RESOURCES.map((r) => [r.kind, r]));
+/** Keyed as the registry keys them: two groups' AuthorizationPolicy are two entries. */
+const RESOURCE_BY_KIND = new Map(KUBERNETES_RESOURCES.map((r) => [keyKindOf(r), r]));
 
 function checkKube([kind, raw]: readonly [string, unknown]): void {
   const resource = RESOURCE_BY_KIND.get(kind);
   if (resource === undefined) return;
   noThrow(() => slimKubeObject(resource, raw), 'slimKubeObject');
   const { key, result } = noThrow(() => convertKubeObject(resource, raw), 'convertKubeObject');
-  holds(typeof key === 'string' && key.startsWith(`${kind}/`), `key ${key}`);
+  holds(typeof key === 'string' && key.startsWith(`${keyKindOf(resource)}/`), `key ${key}`);
   checkResult(result, `kubernetes:${key}`);
   if (result.problems.length === 0) checkState(result.objects);
 }
