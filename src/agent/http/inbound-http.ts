@@ -308,7 +308,8 @@ export class InboundHttp {
         : { kind: 'mtls', localIdentity: source.localIdentity ?? '', peerIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) };
     const request = { method: head.method, path: head.path, host: head.authority, headers: head.headers };
     const decision = decideInbound(index, target, via, this.agentPorts, request);
-    if (decision.authz !== undefined && (decision.authz.decidedBy !== undefined || decision.authz.audits.length > 0)) rec.authz = decision.authz;
+    // A denial always says why ("no ALLOW policy matched" names no policy); an allowed request only when a policy decided it or audited it.
+    if (decision.authz !== undefined && (!decision.allow || decision.authz.decidedBy !== undefined || decision.authz.audits.length > 0)) rec.authz = decision.authz;
     let refusal = decision.allow ? undefined : decision.reason;
     if (decision.allow) {
       const problem = index.addressProblem(target.address);

@@ -49,6 +49,54 @@ export async function nextJsonLine(child: ChildProcess, timeoutMs: number): Prom
   });
 }
 
+/**
+ * Every stdout line of a child, kept from the moment this is called: `next` takes the oldest
+ * line not taken yet (waiting at most `timeoutMs`), so a line printed while the test awaited
+ * something else is not lost (a bare `once('data')` leaves the stream flowing with no reader).
+ */
+export function lineReader(child: ChildProcess): { next(timeoutMs: number): Promise<string>; nextJson(timeoutMs: number): Promise<Json> } {
+  const lines: string[] = [];
+  let buf = '';
+  let wake: (() => void) | undefined;
+  child.stdout?.on('data', (c: Buffer) => {
+    buf += c.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts);
+    wake?.();
+  });
+  const next = async (timeoutMs: number): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    while (lines.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no line within ${timeoutMs} ms (partial: ${JSON.stringify(buf)})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+    return lines.shift() ?? '';
+  };
+  return {
+    next,
+    async nextJson(timeoutMs: number): Promise<Json> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = await next(Math.max(1, deadline - Date.now()));
+        try {
+          return JSON.parse(line) as Json;
+        } catch {
+          // not JSON: keep reading
+        }
+      }
+    },
+  };
+}
+
 /** Starts `http-peer.js serve <pod>` in the pod; resolves once every server listens. */
 export async function startServer(lab: Lab, pod: string): Promise<ChildProcess> {
   const child = lab.spawnNode(pod, PEER, ['serve', pod]);

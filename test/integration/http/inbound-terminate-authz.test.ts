@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { InboundHttp, type InboundSource } from '../../../src/agent/http/inbound-http.js';
 import { InboundTerminator } from '../../../src/agent/http/inbound-terminate.js';
@@ -21,7 +21,10 @@ const logger = pino({ level: 'silent' });
 const SERVER_ID = 'spiffe://cluster.local/ns/demo/sa/server';
 const CLIENT_ID = 'spiffe://cluster.local/ns/demo/sa/client';
 
-t.test('a DENY on /admin: 403 for that request, the requests around it reach the workload', async (t) => {
+type Policy = NonNullable<NodeSnapshot['authorizationPolicies']>[number];
+
+/** The terminator in front of a real InboundHttp whose workload is a real HTTP/1.1 server; `policy` selects it. */
+async function rig(t: Test, policy: Policy): Promise<{ port: number; seen: string[]; records: RequestRecord[]; done: (string | undefined)[]; send(text: string): Promise<string> }> {
   const seen: string[] = [];
   const workloadServer = http.createServer((req, res) => {
     seen.push(req.url ?? '');
@@ -36,11 +39,7 @@ t.test('a DENY on /admin: 403 for that request, the requests around it reach the
   };
   const snapshot: NodeSnapshot = {
     version: 'v1', node: 'nodeb', nodeAddress: '127.0.0.1', trustDomain: 'cluster.local',
-    localWorkloads: [server], workloads: [server], services: [],
-    authorizationPolicies: [{
-      key: 'demo/no-admin', namespace: 'demo', name: 'no-admin', apiVersion: 'security.istio.io/v1', action: 'DENY',
-      selector: { app: 'server' }, rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }], creationTimestamp: 0,
-    }],
+    localWorkloads: [server], workloads: [server], services: [], authorizationPolicies: [policy],
   };
   const index = new WorkloadIndex(snapshot, { allowLoopback: true });
   const records: RequestRecord[] = [];
@@ -61,8 +60,17 @@ t.test('a DENY on /admin: 403 for that request, the requests around it reach the
     workloadServer.closeAllConnections();
     workloadServer.close();
   });
-  const GET = (path: string, close = false): string => `GET ${path} HTTP/1.1\r\nHost: server.demo\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
-  const answer = await raw((capture.address() as AddressInfo).port, GET('/a') + GET('/admin/users') + GET('http://server.demo/admin') + GET('/b', true));
+  return { port, seen, records, done, send: (text) => raw((capture.address() as AddressInfo).port, text) };
+}
+
+const GET = (path: string, close = false): string => `GET ${path} HTTP/1.1\r\nHost: server.demo\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
+
+t.test('a DENY on /admin: 403 for that request, the requests around it reach the workload', async (t) => {
+  const { seen, records, done, send } = await rig(t, {
+    key: 'demo/no-admin', namespace: 'demo', name: 'no-admin', apiVersion: 'security.istio.io/v1', action: 'DENY',
+    selector: { app: 'server' }, rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }], creationTimestamp: 0,
+  });
+  const answer = await send(GET('/a') + GET('/admin/users') + GET('http://server.demo/admin') + GET('/b', true));
   t.same(statuses(answer), [200, 403, 403, 200]);
   t.same(seen, ['/a', '/b'], 'the workload saw only the allowed requests');
   t.match(answer, /ok \/a/);
@@ -75,4 +83,21 @@ t.test('a DENY on /admin: 403 for that request, the requests around it reach the
   t.equal(byPath[1]?.authz?.decidedBy?.policy, 'demo/no-admin');
   await waitFor('done', () => done.length === 1);
   t.same(done, [undefined]);
+});
+
+t.test('an ALLOW on /public only: another path is 403 and its record says why, though no policy decided it', async (t) => {
+  const { seen, records, send } = await rig(t, {
+    key: 'demo/public', namespace: 'demo', name: 'public', apiVersion: 'meshlet.io/v1alpha1', action: 'ALLOW',
+    selector: { app: 'server' }, rules: [{ to: [{ operation: { paths: ['/public/*'] } }] }], creationTimestamp: 0,
+  });
+  const answer = await send(GET('/public/x') + GET('/private', true));
+  t.same(statuses(answer), [200, 403]);
+  t.same(seen, ['/public/x']);
+  await waitFor('two records', () => records.length === 2);
+  const denied = records.find((r) => r.path === '/private');
+  t.equal(denied?.failure, 'authz_denied');
+  t.equal(denied?.authz?.allowed, false);
+  t.equal(denied?.authz?.decidedBy, undefined, 'no single policy decided it');
+  t.match(denied?.authz?.reason, /no ALLOW policy matched/, 'the record carries the reason the access log prints');
+  t.equal(records.find((r) => r.path === '/public/x')?.authz?.decidedBy?.policy, 'demo/public', 'the allowing policy is named');
 });
