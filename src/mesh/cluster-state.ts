@@ -15,6 +15,7 @@ import { buildServices } from './service-endpoints.js';
 import { routeProblems, routeStatus } from './route-status.js';
 import { attachTrafficPolicies } from './traffic-policies.js';
 import { authorizationStatuses } from './authz/cluster-status.js';
+import { DEFAULT_ROOT_NAMESPACE } from './authz/select.js';
 import {
   DEFAULT_TRUST_DOMAIN,
   MESH_DISABLED,
@@ -29,8 +30,12 @@ import {
   type WorkloadObject,
 } from './types.js';
 
-/** The root namespace: a namespace-wide MeshTLS here is the mesh-wide default. */
-export const ROOT_NAMESPACE = 'meshlet-system';
+/**
+ * The root namespace: a namespace-wide MeshTLS here is the mesh-wide default, an
+ * AuthorizationPolicy here applies mesh-wide. One value, defined with the authorization
+ * selection (`authz/select.ts`).
+ */
+export const ROOT_NAMESPACE = DEFAULT_ROOT_NAMESPACE;
 
 /**
  * Builds the cluster state. Throws one MeshletError MESHLET_ERR_OBJECT_CONFLICT listing every

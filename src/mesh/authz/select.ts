@@ -12,9 +12,9 @@ import type { ServiceInfo, WorkloadInfo } from '../types.js';
 import type { AuthorizationPolicyData, AuthzAction, AuthzSelectedBy } from './types.js';
 
 /**
- * The root namespace when the caller names none: a policy there applies mesh-wide. The same
- * value as `ROOT_NAMESPACE` of `cluster-state.ts` (not imported: that module pulls the whole
- * cluster model into the agent).
+ * The root namespace when the caller names none: a policy there applies mesh-wide. The one
+ * literal of it: `cluster-state.ts` re-exports it as `ROOT_NAMESPACE` (this module imports
+ * nothing of the cluster model, so the agent can use it without pulling that in).
  */
 export const DEFAULT_ROOT_NAMESPACE = 'meshlet-system';
 
