@@ -6,22 +6,39 @@
  * (opaque and HTTP) and per request, for the typical workload (median number of policies) and
  * the worst one (most policies); then the address matcher next to node:net's BlockList.
  *
- *   npm run build && node dist/bench/authz.js [--iterations 200000]
+ *   npm run build && node dist/bench/authz.js [--iterations 200000] [--json]
  *
- * Deterministic (seeded), bounded (stops by itself in ~10 s); prints a markdown table.
+ * Deterministic (seeded), bounded (stops by itself in ~10 s at the default iterations); prints
+ * markdown tables, or with `--json` one line of {@link AuthzFigures} (what `npm run bench` reads
+ * for its `authz-1000` scenario).
  */
 import { BlockList } from 'node:net';
 import { WorkloadAuthz } from '../src/mesh/authz/engine.js';
 import { IpBlocks, IpValue } from '../src/mesh/authz/ip-blocks.js';
 import { selectPolicies } from '../src/mesh/authz/select.js';
 import type { AuthorizationPolicyData, AuthzAction, AuthzAttributes, AuthzMode, AuthzRule } from '../src/mesh/authz/types.js';
+import { EXIT_USAGE } from '../src/mesh/errors.js';
+import { authzTables } from './authz-report.js';
+import { MAX_AUTHZ_ITERATIONS } from './bench-options.js';
+import type { AuthzFigures, AuthzWorkloadFigures } from './bench-types.js';
+import { nearestRank } from './tool-parsers.js';
 
-function numberFlag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+/** `--iterations N`: a whole number from 1 to MAX_AUTHZ_ITERATIONS, else exit 2 with the reason. */
+function iterationsFlag(fallback: number): number {
+  const at = process.argv.indexOf('--iterations');
+  if (at < 0) return fallback;
+  const raw = process.argv[at + 1];
+  const n = Number(raw);
+  if (raw === undefined || !Number.isInteger(n) || n < 1 || n > MAX_AUTHZ_ITERATIONS) {
+    process.stderr.write(`authz: --iterations must be an integer from 1 to ${MAX_AUTHZ_ITERATIONS}, got ${JSON.stringify(raw)}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  return n;
 }
-const ITERATIONS = numberFlag('--iterations', 200_000);
-const WARMUP = 20_000;
+const ITERATIONS = iterationsFlag(200_000);
+const JSON_OUTPUT = process.argv.includes('--json');
+/** Warm-up calls before each timed cell (never more than the timed ones, so --iterations bounds the run). */
+const WARMUP = Math.min(20_000, ITERATIONS);
 const POLICIES = 1000;
 const NAMESPACES = 20;
 const WORKLOADS = 100;
@@ -91,29 +108,47 @@ const worst = bySize[bySize.length - 1] as { a: WorkloadAuthz; i: number; n: num
 const connection: AuthzAttributes = { sourcePrincipal: 'spiffe://cluster.local/ns/other/sa/stranger', sourceIp: '10.7.1.2', destinationIp: '10.0.0.9', destinationPort: 8080 };
 const req: AuthzAttributes = { ...connection, request: { method: 'GET', path: '/api/items?page=2', host: 'svc.ns1.svc.cluster.local:8080', headers: { 'x-tenant': 't1', accept: '*/*' } } };
 
-function row(label: string, w: { a: WorkloadAuthz; i: number; n: number }): string {
-  const modes: [AuthzMode, AuthzAttributes][] = [['connection-opaque', connection], ['connection-http', connection], ['request', req]];
-  const cells = modes.map(([mode, at]) => nsPerCall(() => w.a.evaluate(at, mode)).toFixed(0));
-  const rules = w.a.policies.reduce((sum, p) => sum + p.policy.rules.length, 0);
-  return `| ${label} | ${w.n} | ${rules} | ${(compileMs[w.i] ?? 0).toFixed(2)} | ${cells.join(' | ')} |`;
+function figuresOf(w: { a: WorkloadAuthz; i: number; n: number }): AuthzWorkloadFigures {
+  const time = (mode: AuthzMode, at: AuthzAttributes): number => nsPerCall(() => w.a.evaluate(at, mode));
+  return {
+    policies: w.n,
+    rules: w.a.policies.reduce((sum, p) => sum + p.policy.rules.length, 0),
+    compileMs: compileMs[w.i] ?? 0,
+    connectionOpaqueNs: time('connection-opaque', connection),
+    connectionHttpNs: time('connection-http', connection),
+    requestNs: time('request', req),
+  };
+}
+
+/** The engine's address matcher next to node:net BlockList: 20 IPv4 CIDRs, an address outside them. */
+function ipBlockFigures(): AuthzFigures['ipBlocks'] {
+  const cidrs = Array.from({ length: 20 }, (_, i) => `10.${i}.0.0/${16 + (i % 8)}`);
+  const blocks = new IpBlocks(cidrs);
+  const list = new BlockList();
+  for (const c of cidrs) list.addSubnet(c.split('/')[0] as string, Number(c.split('/')[1]), 'ipv4');
+  const ip = new IpValue();
+  const address = '172.16.5.4';
+  const ipBlocksNs = nsPerCall(() => ip.set(address) !== 0 && blocks.has(ip));
+  const blockListNs = nsPerCall(() => list.check(address, 'ipv4'));
+  return { cidrs: cidrs.length, ipBlocksNs, blockListNs };
 }
 
 const sorted = [...compileMs].sort((a, b) => a - b);
-console.log(`${POLICIES} policies, ${WORKLOADS} local workloads; ${ITERATIONS} evaluations per cell (ns per call)\n`);
-console.log(`compile per workload (selectPolicies + compile): first ${(compileMs[0] ?? 0).toFixed(2)} ms, median ${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(2)} ms, max ${(sorted[sorted.length - 1] ?? 0).toFixed(2)} ms, all ${compileMs.reduce((a, b) => a + b, 0).toFixed(1)} ms\n`);
-console.log('| workload | policies | rules | compile ms | connection-opaque ns | connection-http ns | request ns |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
-console.log(row('typical (median)', typical));
-console.log(row('worst (most policies)', worst));
-console.log(`| no policy | 0 | 0 | - | ${nsPerCall(() => WorkloadAuthz.NONE.evaluate(connection, 'connection-opaque')).toFixed(0)} | - | - |`);
-
-// Addresses: the engine's matcher next to node:net BlockList, 20 IPv4 CIDRs, an address outside them.
-const cidrs = Array.from({ length: 20 }, (_, i) => `10.${i}.0.0/${16 + (i % 8)}`);
-const blocks = new IpBlocks(cidrs);
-const list = new BlockList();
-for (const c of cidrs) list.addSubnet(c.split('/')[0] as string, Number(c.split('/')[1]), 'ipv4');
-const ip = new IpValue();
-const address = '172.16.5.4';
-const ours = nsPerCall(() => ip.set(address) !== 0 && blocks.has(ip));
-const node = nsPerCall(() => list.check(address, 'ipv4'));
-console.log(`\n| 20 IPv4 CIDRs, address outside | IpBlocks (parse + check) | node:net BlockList.check |\n|---|---:|---:|\n| ns per check | ${ours.toFixed(0)} | ${node.toFixed(0)} |`);
+const figures: AuthzFigures = {
+  format: 'meshlet-bench-authz/1',
+  policies: POLICIES,
+  workloads: WORKLOADS,
+  iterations: ITERATIONS,
+  compileMs: {
+    first: compileMs[0] ?? 0,
+    median: nearestRank(sorted, 50),
+    p99: nearestRank(sorted, 99),
+    max: sorted[sorted.length - 1] ?? 0,
+    total: compileMs.reduce((a, b) => a + b, 0),
+  },
+  typical: figuresOf(typical),
+  worst: figuresOf(worst),
+  noPolicyNs: nsPerCall(() => WorkloadAuthz.NONE.evaluate(connection, 'connection-opaque')),
+  ipBlocks: ipBlockFigures(),
+};
+process.stdout.write(JSON_OUTPUT ? `${JSON.stringify(figures)}\n` : `${authzTables(figures).join('\n')}\n`);

@@ -36,10 +36,31 @@ export interface BenchOptions {
   readonly outDir: string | undefined;
   /** Lab name (`[a-z0-9]{1,8}`). */
   readonly labName: string;
+  /** Timed evaluations per cell of the `authz-1000` scenario (`bench/authz.ts --iterations`). */
+  readonly authzIterations: number;
 }
 
+/** The scenarios that run in the two-node lab (root, namespaces, the load tools), in report order. */
+export const LAB_SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', 'idle-memory'];
+
+/** The authorization engine with 1,000 policies on a node: `dist/bench/authz.js` in a child process, no lab. */
+export const AUTHZ_SCENARIO_ID = 'authz-1000';
+
 /** Every scenario's id, as `--only` takes them. */
-export const SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', 'idle-memory'];
+export const SCENARIO_IDS: readonly string[] = [...LAB_SCENARIO_IDS, AUTHZ_SCENARIO_ID];
+
+/** Whether the run selects any lab scenario (else it needs no root, no tools and no lab). */
+export function runsLab(options: Pick<BenchOptions, 'only'>): boolean {
+  return options.only === undefined || options.only.some((id) => LAB_SCENARIO_IDS.includes(id));
+}
+
+/**
+ * Whether the run selects the `authz-1000` scenario: by default, except in a profile run (that
+ * profiles the agents in the lab); `--only authz-1000` always.
+ */
+export function runsAuthz(options: Pick<BenchOptions, 'only' | 'profile'>): boolean {
+  return options.only === undefined ? !options.profile : options.only.includes(AUTHZ_SCENARIO_ID);
+}
 
 /** Connections of the HTTP/1.1 scenario, as the issue asks. */
 export const HTTP_CONNECTIONS = 64;
@@ -63,10 +84,13 @@ export const L7_FIXED_CONNECTIONS = 10;
  * a minute, where the numbers mean nothing and only the plumbing is checked.
  */
 const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
-  full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000 },
-  quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000 },
-  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 200 },
+  full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, authzIterations: 200_000 },
+  quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, authzIterations: 50_000 },
+  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 200, authzIterations: 2_000 },
 };
+
+/** Upper bound of `--authz-iterations`: about a minute per cell at the worst workload's cost. */
+export const MAX_AUTHZ_ITERATIONS = 10_000_000;
 
 /** Flags as commander hands them over (strings, booleans, or absent). */
 export type BenchFlags = Readonly<Record<string, unknown>>;
@@ -117,6 +141,7 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
   const rounds = positiveInt(flags, 'rounds', 50, problems) ?? base.rounds;
   const runSeconds = positiveInt(flags, 'seconds', 60, problems) ?? base.runSeconds;
   const idleConnections = positiveInt(flags, 'idleConnections', 15_000, problems) ?? base.idleConnections;
+  const authzIterations = positiveInt(flags, 'authzIterations', MAX_AUTHZ_ITERATIONS, problems) ?? base.authzIterations;
   const haproxyThreads = positiveInt(flags, 'haproxyThreads', 64, problems) ?? 1;
   // The same thread budget on both proxied paths unless told otherwise.
   const agentWorkers = positiveInt(flags, 'workers', 64, problems) ?? haproxyThreads;
@@ -144,5 +169,6 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
     only: only === undefined ? undefined : Object.freeze(only),
     outDir: outDir as string | undefined,
     labName: labName as string,
+    authzIterations,
   });
 }

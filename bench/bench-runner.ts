@@ -1,7 +1,9 @@
 /**
- * A whole run: the bench lab up with real agents (optionally under `node --cpu-prof`), the
- * fixture prepared, every load scenario on every path in rounds (A B C A B C), the memory
- * scenario once per proxied path, and the lab always torn down (withLab).
+ * A whole run: the authorization scenario first (a child process, no lab, on a quiet machine),
+ * then the bench lab up with real agents (optionally under `node --cpu-prof`), the fixture
+ * prepared, every load scenario on every path in rounds (A B C A B C), the memory scenario once
+ * per proxied path, and the lab always torn down (withLab). No lab when no lab scenario is
+ * selected (`--only authz-1000`).
  *
  * @module
  */
@@ -12,10 +14,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultAgentCommand, withLab, type AgentContext, type Lab } from '../src/lab/index.js';
 import type { AgentCommand } from '../src/lab/index.js';
-import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
+import { runAuthzScenario } from './authz-scenario.js';
+import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, runsAuthz, runsLab, type BenchOptions } from './bench-options.js';
 import { prepareFixture, type BenchFixture } from './bench-fixture.js';
 import { benchTopology } from './bench-topology.js';
-import { ALL_PATHS, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
+import { ALL_PATHS, type AuthzScenarioResult, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
 import { comparisonOf, scenarioPaths } from './summary.js';
 import { runIdleMemory, startRssByPath } from './idle-memory.js';
 import { loadRunnerFor, type LoadOutcome } from './load-runs.js';
@@ -123,16 +126,47 @@ async function stopAgentsForProfiles(lab: Lab, dir: string): Promise<RunBenchOut
   return out;
 }
 
+async function authzRun(input: RunBenchInput): Promise<AuthzScenarioResult> {
+  input.progress(`authz-1000: dist/bench/authz.js --iterations ${input.options.authzIterations}`);
+  const a = await runAuthzScenario({ iterations: input.options.authzIterations });
+  const w = a.figures?.worst;
+  input.progress(`authz-1000: ${w === undefined ? `failed: ${a.error ?? '?'}` : `worst workload ${w.policies} policies, ${Math.round(w.connectionOpaqueNs)} ns per connection`} (${a.wallMs} ms)`);
+  return a;
+}
+
+/** What every run's results start with, taken at its end: mode, times, machine, load, the authz scenario. */
+type RunHeader = Pick<BenchResults, 'format' | 'mode' | 'profile' | 'startedAt' | 'finishedAt' | 'machine' | 'loadAverage' | 'authz'>;
+
+function runHeader(input: RunBenchInput, start: { readonly at: string; readonly load: number }, authz: AuthzScenarioResult | undefined): RunHeader {
+  const { options } = input;
+  const header = { format: 'meshlet-bench/1', mode: options.mode, profile: options.profile, startedAt: start.at, finishedAt: new Date().toISOString(), machine: input.machine } as const;
+  return { ...header, loadAverage: { start: start.load, end: loadavg()[0] ?? 0 }, ...(authz === undefined ? {} : { authz }) };
+}
+
+/** The results of a run without a lab (only `authz-1000`): no paths, no lab scenarios. */
+function noLabResults(input: RunBenchInput, header: RunHeader): RunBenchOutput['results'] {
+  const { options } = input;
+  return {
+    ...header,
+    paths: [],
+    parameters: { 'authz iterations': options.authzIterations },
+    tls: {},
+    notes: ['no lab scenario selected: no lab was built.'],
+    scenarios: [],
+  };
+}
+
 /** Runs the benchmark and returns its raw results (and profile files, when profiled). */
 export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const { options } = input;
+  const start = { at: new Date().toISOString(), load: loadavg()[0] ?? 0 };
+  const authz = runsAuthz(options) ? await authzRun(input) : undefined;
+  if (!runsLab(options)) return { profileFiles: [], results: noLabResults(input, runHeader(input, start, authz)) };
   const only = options.only;
   const specs = scenarioSpecs(options).filter((s) => only === undefined || only.includes(s.id));
   // Only the paths the chosen scenarios use (no HAProxy pair started for L7 scenarios alone).
   const used = new Set(specs.flatMap((s) => (options.profile ? [comparisonOf(s).subject] : scenarioPaths(s, ALL_PATHS))));
   const paths: readonly PathName[] = ALL_PATHS.filter((p) => used.has(p));
-  const startedAt = new Date().toISOString();
-  const loadStart = loadavg()[0] ?? 0;
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
   const topology = benchTopology(options.labName);
   return withLab(topology, { agents: true, agentCommand: agentCommand(options, input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
@@ -146,13 +180,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
     return {
       profileFiles,
       results: {
-        format: 'meshlet-bench/1',
-        mode: options.mode,
-        profile: options.profile,
-        startedAt,
-        finishedAt: new Date().toISOString(),
-        machine: input.machine,
-        loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
+        ...runHeader(input, start, authz),
         paths,
         parameters: {
           rounds: options.rounds,
@@ -167,6 +195,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
           'agent workers': options.agentWorkers,
           ...(options.agentNodeFlags.length > 0 ? { 'agent Node.js flags': options.agentNodeFlags.join(' ') } : {}),
           'HAProxy maxconn': fixture.haproxyMaxConnections,
+          ...(authz === undefined ? {} : { 'authz iterations': options.authzIterations }),
         },
         tls: fixture.tls,
         notes: [...fixture.notes, ...(signal.aborted ? ['interrupted: some runs are missing'] : [])],

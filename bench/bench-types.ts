@@ -144,4 +144,44 @@ export interface BenchResults {
   readonly notes: readonly string[];
   readonly scenarios: readonly ScenarioResult[];
   readonly cpuProfiles?: readonly ProfileSummary[];
+  /** The authorization engine's scenario (`authz-1000`), when it ran. */
+  readonly authz?: AuthzScenarioResult;
+}
+
+/** One workload of the authorization benchmark: its policies and ns per `evaluate()` call in each mode. */
+export interface AuthzWorkloadFigures {
+  readonly policies: number;
+  readonly rules: number;
+  /** selectPolicies + compile for this workload, ms. */
+  readonly compileMs: number;
+  readonly connectionOpaqueNs: number;
+  readonly connectionHttpNs: number;
+  readonly requestNs: number;
+}
+
+/** What `node dist/bench/authz.js --json` prints: 1,000 policies on a node with 100 local workloads. */
+export interface AuthzFigures {
+  readonly format: 'meshlet-bench-authz/1';
+  readonly policies: number;
+  readonly workloads: number;
+  /** Timed evaluations per cell (after a warm-up). */
+  readonly iterations: number;
+  /** Compile per workload over the 100 workloads, ms (the first pays for the policies they share). */
+  readonly compileMs: { readonly first: number; readonly median: number; readonly p99: number; readonly max: number; readonly total: number };
+  /** The workload with the median number of policies. */
+  readonly typical: AuthzWorkloadFigures;
+  /** The workload with the most policies. */
+  readonly worst: AuthzWorkloadFigures;
+  /** A workload no policy selects, per connection. */
+  readonly noPolicyNs: number;
+  /** The engine's address matcher next to node:net's BlockList, 20 IPv4 CIDRs, an address outside them. */
+  readonly ipBlocks: { readonly cidrs: number; readonly ipBlocksNs: number; readonly blockListNs: number };
+}
+
+/** The `authz-1000` scenario of a run: its figures, or why there are none. Needs no lab. */
+export interface AuthzScenarioResult {
+  readonly id: string;
+  readonly figures?: AuthzFigures;
+  readonly error?: string;
+  readonly wallMs: number;
 }

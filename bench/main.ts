@@ -3,8 +3,10 @@
  * `npm run bench [-- --quick | --smoke] [--profile] [--out DIR] ...`: meshlet side by side with
  * an HAProxy pair and a direct connection, in a two-node lab. Writes
  * `<out>/<date>-<mode>.md`, the same data as `.json`, and a `.png` chart; `--profile` runs the
- * meshlet path alone with the agents under `node --cpu-prof` and adds their profiles.
- * Needs root (network namespaces) and the tools `scripts/setup-bench.mjs` installs.
+ * meshlet path alone with the agents under `node --cpu-prof` and adds their profiles. The
+ * `authz-1000` scenario (the authorization engine with 1,000 policies) runs in a child process
+ * before the lab. The lab needs root (network namespaces) and the tools
+ * `scripts/setup-bench.mjs` installs; `--only authz-1000` needs neither.
  *
  * @module
  */
@@ -17,14 +19,14 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { REPO_ROOT } from '../src/lab/index.js';
 import { EXIT_USAGE, MeshletError } from '../src/mesh/errors.js';
-import { benchOptions, SCENARIO_IDS, type BenchOptions } from './bench-options.js';
+import { benchOptions, runsLab, SCENARIO_IDS, type BenchOptions } from './bench-options.js';
 import { runBench } from './bench-runner.js';
 import type { BenchResults, ProfileSummary } from './bench-types.js';
 import { writeChartPng } from './chart-svg.js';
 import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
 import { machineFacts } from './machine-facts.js';
 import { renderReport } from './report-markdown.js';
-import { verdicts } from './summary.js';
+import { authzVerdict, verdicts } from './summary.js';
 
 /** Commands the harness runs, and the Debian package of each (see scripts/setup-bench.mjs). */
 const REQUIRED_TOOLS: Readonly<Record<string, string>> = {
@@ -62,11 +64,14 @@ function profileSummaries(files: readonly { node: string; path: string }[], outD
 
 async function run(options: BenchOptions): Promise<void> {
   const progress = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
-  checkTools();
-  if (process.getuid?.() !== 0) throw new MeshletError('MESHLET_ERR_LAB', 'the bench builds network namespaces and needs root');
+  if (runsLab(options)) {
+    checkTools();
+    if (process.getuid?.() !== 0) throw new MeshletError('MESHLET_ERR_LAB', 'the bench builds network namespaces and needs root');
+  }
   const outDir = options.outDir ?? join(REPO_ROOT, 'bench/results');
   mkdirSync(outDir, { recursive: true });
-  const base = `${new Date().toISOString().slice(0, 10)}-${options.mode}${options.profile ? '-profile' : ''}`;
+  // A run without the lab is named apart, so it never overwrites the day's lab report.
+  const base = `${new Date().toISOString().slice(0, 10)}-${options.mode}${options.profile ? '-profile' : ''}${runsLab(options) ? '' : '-authz'}`;
   const profileDir = options.profile ? join(outDir, `${base}-cpuprofile`) : undefined;
   // One root logger for the lab and the CA; warnings only, so progress lines stay readable.
   const logger = pino({ level: 'warn', base: { component: 'bench' } }, pino.destination(2));
@@ -83,16 +88,21 @@ async function run(options: BenchOptions): Promise<void> {
   progress(`done in ${Math.round((Date.now() - begin) / 1000)} s`);
   process.stdout.write(`results: ${md}\n         ${json}\n${existsSync(png) ? `         ${png}\n` : ''}`);
   if (vs > 0) process.stdout.write(`meshlet meets ${verdicts(results).filter((v) => v.meets === true).length} of ${vs} checks of the bar against HAProxy\n`);
+  const target = authzVerdict(results.authz);
+  if (target !== undefined) process.stdout.write(`authz-1000: ${target.meets === undefined ? 'not measured' : target.meets ? 'meets' : 'falls short of'} the target (${target.what}): ${target.detail}\n`);
 }
 
 /** Writes the markdown report and the chart; returns how many checks of the bar there are. */
 async function writeReport(results: BenchResults, md: string, png: string, progress: (l: string) => void): Promise<number> {
-  let chart: string | undefined = basename(png);
-  try {
-    await writeChartPng(results, join(tmpdir(), `meshlet-${basename(png, '.png')}-${process.pid}.svg`), png);
-  } catch (err) {
-    progress((err as Error).message);
-    chart = undefined;
+  // A run without lab scenarios (only authz-1000) has nothing to chart.
+  let chart: string | undefined = results.scenarios.length === 0 ? undefined : basename(png);
+  if (chart !== undefined) {
+    try {
+      await writeChartPng(results, join(tmpdir(), `meshlet-${basename(png, '.png')}-${process.pid}.svg`), png);
+    } catch (err) {
+      progress((err as Error).message);
+      chart = undefined;
+    }
   }
   writeFileSync(md, renderReport(results, chart));
   return verdicts(results).length;
@@ -127,6 +137,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--agent-node-flags <flags>', 'Node.js flags for the agents, e.g. "--max-semi-space-size=16" (to measure a setting)')
     .option('--only <ids>', `only these scenarios, comma-separated (${SCENARIO_IDS.join(', ')})`)
     .option('--name <lab>', 'lab name (default bench)')
+    .option('--authz-iterations <n>', 'evaluations per cell of authz-1000 (default: full 200000, quick 50000, smoke 2000)')
     .option('--render <results.json>', 'only re-render the report and chart of an earlier run')
     .showHelpAfterError();
   program.parse([...argv]);

@@ -1,10 +1,12 @@
 /**
  * The markdown report of a run: machine facts, setup, the bar in plain words, then one table
- * per scenario (median of the rounds with min–max, and meshlet's ratios). Pure.
+ * per scenario (median of the rounds with min–max, and meshlet's ratios), and the
+ * authorization engine's section with its target when `authz-1000` ran. Pure.
  *
  * @module
  */
 
+import { authzSection } from './authz-report.js';
 import { PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
 import { comparisonOf, metricStat, pathLabel, ratio, scenarioPaths, verdicts, type Stat } from './summary.js';
 
@@ -95,12 +97,16 @@ function barSection(r: BenchResults): string[] {
   return [...lines, ''];
 }
 
+/** The lab, in words (runs with lab scenarios only). */
+const LAB_SETUP =
+  '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection. L7 scenarios: meshlet L4 (ports `appProtocol: tcp`), meshlet L7 (ports `appProtocol: http`/`http2`, requests as HTTP/2 streams on the tunnel) and the HAProxy HTTP pair (mode http, per-request `leastconn`, HTTP/2 over mutual TLS between the two with `http-reuse always`, keep-alive to the server).';
+
 /** The whole report. `chartFile` is the PNG's name next to it (omitted when none was made). */
 export function renderReport(r: BenchResults, chartFile?: string): string {
   const out = [
     `# meshlet benchmark: ${r.mode} run${r.profile ? ' (profile)' : ''}, ${r.startedAt.slice(0, 10)}`,
     '',
-    `Started ${r.startedAt}, finished ${r.finishedAt}. Paths: ${r.paths.map((p) => PATH_LABELS[p]).join(', ')}.`,
+    `Started ${r.startedAt}, finished ${r.finishedAt}. Paths: ${r.paths.length === 0 ? 'none (no lab scenario ran)' : r.paths.map((p) => PATH_LABELS[p]).join(', ')}.`,
     '',
     '## Machine',
     '',
@@ -108,9 +114,8 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
     '',
     '## Setup',
     '',
-    '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection. L7 scenarios: meshlet L4 (ports `appProtocol: tcp`), meshlet L7 (ports `appProtocol: http`/`http2`, requests as HTTP/2 streams on the tunnel) and the HAProxy HTTP pair (mode http, per-request `leastconn`, HTTP/2 over mutual TLS between the two with `http-reuse always`, keep-alive to the server).',
-    tlsLine(r),
-    `- ${Object.entries(r.parameters).map(([k, v]) => `${k} ${String(v)}`).join(', ')}. Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.`,
+    ...(r.paths.length === 0 ? [] : [LAB_SETUP, tlsLine(r)]),
+    `- ${Object.entries(r.parameters).map(([k, v]) => `${k} ${String(v)}`).join(', ')}.${r.paths.length === 0 ? '' : ' Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.'}`,
     ...r.notes.map((n) => `- Note: ${n}`),
     '',
     ...barSection(r),
@@ -121,6 +126,7 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
     const bad = doubtful(s);
     if (bad.length > 0) out.push('Doubtful runs:', '', ...bad, '');
   }
+  if (r.authz !== undefined) out.push(...authzSection(r.authz));
   for (const p of r.cpuProfiles ?? []) out.push(...profileSection(p));
   return `${out.join('\n').trimEnd()}\n`;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { L4_COMPARISON, L4_PATHS, PATH_LABELS, type BenchResults, type Comparison, type PathName, type ScenarioResult } from './bench-types.js';
+import { L4_COMPARISON, L4_PATHS, PATH_LABELS, type AuthzScenarioResult, type BenchResults, type Comparison, type PathName, type ScenarioResult } from './bench-types.js';
 
 /** Median and range of one metric on one path over the rounds. */
 export interface Stat {
@@ -52,7 +52,7 @@ export function ratio(a: Stat | undefined, b: Stat | undefined): number | undefi
 
 /** One check of the bar. `meets` is undefined when a figure is missing. */
 export interface Verdict {
-  readonly area: 'throughput' | 'latency' | 'cpu';
+  readonly area: 'throughput' | 'latency' | 'cpu' | 'authz';
   readonly what: string;
   readonly meets: boolean | undefined;
   /** The figures behind it, in words. */
@@ -151,4 +151,21 @@ export function verdicts(results: Pick<BenchResults, 'scenarios' | 'paths'>): Ve
     if (s !== undefined) out.push(cpuVerdict(s, key));
   }
   return out;
+}
+
+/**
+ * The authorization target: one per-connection check (opaque or HTTP port) of the workload with
+ * the most of 1,000 policies on the node takes under 50 µs. A budget next to a connection's
+ * mTLS handshake and dial, not a comparison with HAProxy (which has no such engine here).
+ */
+export const AUTHZ_CONNECTION_TARGET_NS = 50_000;
+
+/** The `authz-1000` scenario against its target; undefined when the scenario did not run. */
+export function authzVerdict(a: AuthzScenarioResult | undefined): Verdict | undefined {
+  if (a === undefined) return undefined;
+  const what = `per-connection check, 1,000 policies on the node, worst workload: < ${fmt(AUTHZ_CONNECTION_TARGET_NS / 1000, 0)} µs`;
+  const w = a.figures?.worst;
+  if (w === undefined) return { area: 'authz', what, meets: undefined, detail: 'not measured' };
+  const worst = Math.max(w.connectionOpaqueNs, w.connectionHttpNs);
+  return { area: 'authz', what, meets: worst < AUTHZ_CONNECTION_TARGET_NS, detail: `${fmt(worst / 1000)} µs worst (${w.policies} policies, ${w.rules} rules)` };
 }
