@@ -24,6 +24,12 @@ import type { ServicePort } from './types.js';
  */
 export type PortProtocol = 'http' | 'http2' | 'grpc' | 'tcp' | 'detect';
 
+/**
+ * Protocols declared HTTP: their connections carry requests the destination can check one by
+ * one (authorization's `connection-http` mode). `detect` is not one: it may be opaque.
+ */
+export const HTTP_PROTOCOLS: ReadonlySet<PortProtocol> = new Set(['http', 'http2', 'grpc']);
+
 /** Protocol words of port names and `appProtocol` values (Istio's list), lower case. */
 const PROTOCOL_WORDS: ReadonlyMap<string, PortProtocol> = new Map([
   ['http', 'http'],

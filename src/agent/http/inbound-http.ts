@@ -39,8 +39,12 @@ import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, protoOf, SERVIC
 
 /** Who sent a request to this node's workload, and how it arrived. */
 export type InboundSource = RequestSource & {
-  /** `mtls`: a tunnel request from a peer agent; `local`: this node's own source side. */
-  readonly kind: 'mtls' | 'local';
+  /**
+   * `mtls`: a tunnel request from a peer agent (or a tunnel CONNECT this agent terminated);
+   * `local`: this node's own source side; `plaintext`: a captured plaintext connection this
+   * agent terminated (no identity; MeshTLS STRICT refuses it).
+   */
+  readonly kind: 'mtls' | 'local' | 'plaintext';
   /** The identity the peer asked for by SNI (required for `mtls`). */
   readonly localIdentity?: string;
 };
@@ -305,7 +309,9 @@ export class InboundHttp {
     const via: InboundVia =
       source.kind === 'local'
         ? { kind: 'local', sourceIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) }
-        : { kind: 'mtls', localIdentity: source.localIdentity ?? '', peerIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) };
+        : source.kind === 'plaintext'
+          ? { kind: 'plaintext', sourceAddress: addressOf(source.address) }
+          : { kind: 'mtls', localIdentity: source.localIdentity ?? '', peerIdentity: source.identity ?? '', sourceAddress: addressOf(source.address) };
     const request = { method: head.method, path: head.path, host: head.authority, headers: head.headers };
     const decision = decideInbound(index, target, via, this.agentPorts, request);
     // A denial always says why ("no ALLOW policy matched" names no policy); an allowed request only when a policy decided it or audited it.
@@ -347,7 +353,7 @@ export class InboundHttp {
       proto: head.proto,
       requestProtocol: isGrpcRequest(head.headers) ? 'grpc' : 'http',
       status: 0,
-      securityPolicy: 'mutual_tls',
+      securityPolicy: source.kind === 'plaintext' ? 'plaintext' : 'mutual_tls',
       upstream: hostPort(target.address, target.port),
       requestBytes: 0,
       responseBytes: 0,

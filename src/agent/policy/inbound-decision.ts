@@ -4,6 +4,7 @@
  * a workload of this node. `InboundProxy` and `InboundHttp` carry it out.
  */
 import type { AuthzAttributes, AuthzRequestAttributes, AuthzVerdict } from '../../mesh/authz/types.js';
+import { HTTP_PROTOCOLS } from '../../mesh/port-protocol.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { ErrorKind } from './respond.js';
@@ -35,6 +36,13 @@ export type InboundDecision =
       /** What authorization said (audits to log); its inputs, to check the connection again when policies change. */
       readonly authz: AuthzVerdict;
       readonly attributes: AuthzAttributes;
+      /**
+       * A connection only: serve it as HTTP and check each request (an L7 rule may decide
+       * them: see `canTerminate`); else its bytes are spliced and its verdict is final.
+       */
+      readonly terminate: boolean;
+      /** The mode to evaluate the connection in again when the policies change. */
+      readonly recheckMode: 'connection-http' | 'connection-opaque';
     }
   | {
       readonly allow: false;
@@ -51,10 +59,13 @@ export type InboundDecision =
  * such as loopback, link-local or the node's own), and never one of the agent's own ports on
  * any address (admin, metrics, readiness, capture, tunnel); an mTLS caller must have asked (by
  * SNI) for the identity the target really has; plaintext is refused in STRICT mode. Then the
- * workload's AuthorizationPolicies: a connection is evaluated in `connection-opaque` mode (its
- * bytes are not parsed here, so L7 rules fail closed), one HTTP request (`request` given) in
- * `request` mode.
+ * workload's AuthorizationPolicies: one HTTP request (`request` given) in `request` mode; a
+ * connection in `connection-opaque` mode (its bytes are not parsed, so L7 rules fail closed),
+ * except when the caller can terminate HTTP, the workload's policies have L7 rules and the port
+ * is declared HTTP (http, http2, grpc): then in `connection-http` mode, and when an L7 rule may
+ * still decide its requests (`deferred`) the connection is to be terminated (`terminate`).
  * @param agentPorts the agent's own ports, which no inbound connection is ever delivered to
+ * @param canTerminate the caller can serve the connection as HTTP (an `InboundTerminator`)
  */
 export function decideInbound(
   index: WorkloadIndex,
@@ -62,6 +73,7 @@ export function decideInbound(
   via: InboundVia,
   agentPorts: ReadonlySet<number>,
   request?: AuthzRequestAttributes,
+  canTerminate = false,
 ): InboundDecision {
   const { address, port } = target;
   const workload = index.localWorkload(address);
@@ -84,9 +96,14 @@ export function decideInbound(
     return { allow: false, kind: DENIED, reason: `MeshTLS STRICT: plaintext to ${workload.uid} refused` };
   }
   const attributes = inboundAttributes(index, target, via, request);
-  const authz = index.authzOf(workload).evaluate(attributes, request === undefined ? 'connection-opaque' : 'request');
+  const policies = index.authzOf(workload);
+  const http = request === undefined && canTerminate && policies.hasL7 && HTTP_PROTOCOLS.has(index.targetPortProtocol(workload, port));
+  const authz = policies.evaluate(attributes, request !== undefined ? 'request' : http ? 'connection-http' : 'connection-opaque');
   if (!authz.allowed) return { allow: false, kind: AUTHZ_DENIED, reason: `authorization: ${authz.reason}`, authz, attributes };
-  return { allow: true, workload, authz, attributes };
+  // A final connection-http verdict is the connection-opaque one (no L7 rule could decide):
+  // such a connection is spliced, and checked again as opaque.
+  const terminate = http && authz.deferred === true;
+  return { allow: true, workload, authz, attributes, terminate, recheckMode: terminate ? 'connection-http' : 'connection-opaque' };
 }
 
 /** What authorization evaluates for a connection (or request) that arrived by `via`. */

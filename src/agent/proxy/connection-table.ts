@@ -47,7 +47,7 @@ export interface ConnectionRecord {
   /** What authorization said: the rule that decided, AUDIT rules that matched (access-log fields). */
   authz?: AuthzVerdict;
   /** An inbound connection authorization admitted: what to evaluate again when the policies change. */
-  recheck?: { readonly workload: WorkloadInfo; readonly attributes: AuthzAttributes };
+  recheck?: { readonly workload: WorkloadInfo; readonly attributes: AuthzAttributes; readonly mode: 'connection-http' | 'connection-opaque' };
 }
 
 /** Told once per closed connection, with its byte counts (metrics). */

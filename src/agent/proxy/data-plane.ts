@@ -15,6 +15,7 @@ import { RequestLog } from '../http/request-log.js';
 import type { IdentitySource } from '../identity/manager.js';
 import { agentPortSet, InboundProxy } from './inbound.js';
 import { InboundHttp } from '../http/inbound-http.js';
+import { InboundTerminator } from '../http/inbound-terminate.js';
 import { HttpUpstreams } from '../http/upstream-pool.js';
 import { OutboundHttp } from '../http/outbound-http.js';
 import { BalancerRegistry } from '../policy/balancer.js';
@@ -70,6 +71,8 @@ export class DataPlane implements DataPath {
   private readonly inbound: InboundProxy;
   /** The destination side of L7: tunnel requests (and, later, same-node requests) to local workloads. */
   readonly inboundHttp: InboundHttp;
+  /** Serves inbound byte streams as HTTP when L7 authorization rules must see their requests (absent with `--l7 off`). */
+  private readonly terminator: InboundTerminator | undefined;
   private readonly upstreams: HttpUpstreams;
   /** The source side of L7 (absent with `l7: off`). */
   readonly outboundHttp: OutboundHttp | undefined;
@@ -108,9 +111,18 @@ export class DataPlane implements DataPath {
       onHandshakeError: () => metrics.tlsHandshakeFailed('client'),
     });
     this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
-    this.inbound = new InboundProxy({ logger: log('inbound'), table: this.connections, index: getIndex, agentPorts: this.agentPorts });
     this.upstreams = new HttpUpstreams({ logger: log('upstream-http') });
     this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver });
+    // With L7 on, a connection whose workload has L7 authorization rules on a port declared HTTP
+    // is served as HTTP here, each request checked; with it off, such rules fail closed.
+    this.terminator = this.config.l7 === 'off' ? undefined : new InboundTerminator({ logger: log('inbound-http'), http: this.inboundHttp });
+    this.inbound = new InboundProxy({
+      logger: log('inbound'),
+      table: this.connections,
+      index: getIndex,
+      agentPorts: this.agentPorts,
+      ...(this.terminator === undefined ? {} : { terminator: this.terminator }),
+    });
     this.tunnelServer = new TunnelServer({
       identities: opts.identities,
       logger: log('tunnel-server'),
@@ -316,6 +328,7 @@ export class DataPlane implements DataPath {
     this.tunnelServer.close();
     this.tunnels.close();
     this.outboundHttp?.drain();
+    this.terminator?.close();
     const forced = new Promise<boolean>((resolve) => (this.force = () => resolve(false)));
     const idle = await Promise.race([this.connections.waitIdle(deadlineMs), forced]);
     if (!idle) {
@@ -324,6 +337,7 @@ export class DataPlane implements DataPath {
     }
     this.tunnels.destroy();
     this.outboundHttp?.destroy();
+    this.terminator?.destroy();
     this.tunnelServer.destroy();
     this.upstreams.destroy();
     return { drained: live, forced: !idle };

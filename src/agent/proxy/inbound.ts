@@ -3,7 +3,10 @@
  * - a tunnel CONNECT stream from another node's agent (mTLS, peer identity known);
  * - in-process from our own outbound side (same-node traffic, source identity known);
  * - plaintext captured on :15006 (no identity): allowed only in PERMISSIVE mode.
- * All three pass the same policy check and the same accounting, then connect to the workload.
+ * All three pass the same policy check and the same accounting, then connect to the workload;
+ * or, when the workload's AuthorizationPolicies have L7 rules that may decide requests on a port
+ * declared HTTP, the connection is served as HTTP by the {@link InboundTerminator}, each request
+ * checked on its own (`InboundHttp`).
  */
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
@@ -18,6 +21,9 @@ import { forwardedFor, hostPort, parseAuthority, plainAddress } from '../../mesh
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import { decideInbound, type InboundDecision } from '../policy/inbound-decision.js';
+import type { InboundSource } from '../http/inbound-http.js';
+import type { InboundTerminator } from '../http/inbound-terminate.js';
+import type { Duplex } from 'node:stream';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {
@@ -31,6 +37,11 @@ export interface InboundProxyOptions {
    * any address. A live set: the data plane adds the ports it actually bound.
    */
   readonly agentPorts: ReadonlySet<number>;
+  /**
+   * Serves a connection as HTTP when its workload's L7 authorization rules must see each request
+   * (absent: such a connection is checked as opaque, where L7 rules fail closed).
+   */
+  readonly terminator?: InboundTerminator;
 }
 
 /**
@@ -49,6 +60,7 @@ export class InboundProxy {
   private readonly index: () => WorkloadIndex;
   private readonly connectTimeoutMs: number;
   private readonly agentPorts: ReadonlySet<number>;
+  private readonly terminator: InboundTerminator | undefined;
   /** Authorization denials: a client can make them at will, so one line a minute (each has its access-log line). */
   private readonly authzDenied: ThrottledLog;
   private readonly audited: ThrottledLog;
@@ -59,6 +71,7 @@ export class InboundProxy {
     this.index = opts.index;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.agentPorts = opts.agentPorts;
+    this.terminator = opts.terminator;
     this.authzDenied = new ThrottledLog(this.logger, 'inbound connections denied by authorization policy (throttled; each has its access-log line)');
     this.audited = new ThrottledLog(this.logger, 'inbound connections matched AUDIT authorization rules (throttled; each has its access-log line)');
   }
@@ -66,7 +79,10 @@ export class InboundProxy {
   /**
    * Checks every open inbound connection again under `index`'s AuthorizationPolicies and resets
    * those it denies now (ztunnel does the same): a policy change reaches live connections. A
-   * connection it still allows is left alone. Returns how many were closed.
+   * connection it still allows is left alone. A spliced connection is checked as opaque (an L7
+   * rule that now applies to it fails closed: the client's next connection is terminated and
+   * checked per request); a terminated one as HTTP (its next requests are checked anyway).
+   * Returns how many were closed.
    */
   review(index: WorkloadIndex): number {
     let closed = 0;
@@ -75,7 +91,7 @@ export class InboundProxy {
       if (check === undefined) continue;
       const workload = index.localWorkload(check.attributes.destinationIp);
       if (workload === undefined || workload.uid !== check.workload.uid) continue;
-      const verdict = index.authzOf(workload).evaluate(check.attributes, 'connection-opaque');
+      const verdict = index.authzOf(workload).evaluate(check.attributes, check.mode);
       rec.authz = verdict;
       if (verdict.allowed) continue;
       for (const end of rec.ends) abort(end);
@@ -100,13 +116,18 @@ export class InboundProxy {
     }
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.mode = 'plaintext';
-    const decision = decideInbound(this.index(), dst, { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts);
+    const decision = decideInbound(this.index(), dst, { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision);
       abort(socket);
       return;
     }
     this.admit(rec, decision);
+    if (decision.terminate) {
+      rec.counted = socket;
+      this.terminate(rec, socket, { kind: 'plaintext', address: rec.source }, dst);
+      return;
+    }
     this.connect(rec, socket, dst.address, dst.port, noAnswer);
   }
 
@@ -118,13 +139,24 @@ export class InboundProxy {
     rec.sourceIdentity = req.peerIdentity;
     const claimed = forwardedFor(req.headers['forwarded']);
     const via = { kind: 'mtls', localIdentity: req.localIdentity, peerIdentity: req.peerIdentity, sourceAddress: claimed === undefined ? undefined : parseAuthority(claimed)?.address ?? claimed } as const;
-    const decision = decideInbound(this.index(), req, via, this.agentPorts);
+    const decision = decideInbound(this.index(), req, via, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision, ` (peer ${req.peerIdentity})`);
       if (!stream.destroyed) stream.respond({ ':status': respond(decision.kind).httpStatus }, { endStream: true });
       return;
     }
     this.admit(rec, decision);
+    if (decision.terminate) {
+      // The tunnel is up for the source; what it carries is served here, request by request.
+      if (stream.destroyed) {
+        this.table.close(rec, 'upstream_reset', 'the tunnel stream closed before it was answered');
+        return;
+      }
+      stream.respond({ ':status': h2.HTTP_STATUS_OK });
+      const source: InboundSource = { kind: 'mtls', identity: req.peerIdentity, localIdentity: req.localIdentity, address: claimed ?? hostPort(req.peerAddress, 0) };
+      this.terminate(rec, stream, source, { address: req.address, port: req.port });
+      return;
+    }
     this.connect(rec, stream, req.address, req.port, (failure) => {
       if (stream.destroyed) return;
       if (failure === undefined) stream.respond({ ':status': h2.HTTP_STATUS_OK });
@@ -152,13 +184,19 @@ export class InboundProxy {
     rec.sourceWorkload = source.uid;
     rec.sourceIdentity = source.identity;
     if (service !== undefined) rec.service = service;
-    const decision = decideInbound(this.index(), { address, port }, { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts);
+    const decision = decideInbound(this.index(), { address, port }, { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision);
       abort(socket);
       return;
     }
     this.admit(rec, decision);
+    if (decision.terminate) {
+      rec.counted = socket;
+      const from: InboundSource = { kind: 'local', identity: source.identity, workload: source.uid, address: rec.source, ...(service === undefined ? {} : { service }) };
+      this.terminate(rec, socket, from, { address, port });
+      return;
+    }
     this.connect(rec, socket, address, port, noAnswer);
   }
 
@@ -168,9 +206,20 @@ export class InboundProxy {
     rec.destinationWorkload = workload.uid;
     rec.destinationIdentity = workload.identity;
     // Kept even when no policy selects the workload now: one may later.
-    rec.recheck = { workload, attributes: decision.attributes };
+    rec.recheck = { workload, attributes: decision.attributes, mode: decision.recheckMode };
     if (authz.decidedBy !== undefined || authz.audits.length > 0) rec.authz = authz;
     if (authz.audits.length > 0) this.audited.warn({ src: rec.source, dst: rec.destination, identity: rec.sourceIdentity, audits: authz.audits.map((a) => `${a.policy}#${a.rule}`) });
+  }
+
+  /**
+   * Serves an admitted connection as HTTP: each request is checked and delivered by
+   * `InboundHttp` (its own record and request-log line); the connection's record closes with it.
+   */
+  private terminate(rec: ConnectionRecord, from: Socket | ServerHttp2Stream, source: InboundSource, target: { address: string; port: number }): void {
+    const done = (failure: ErrorKind | undefined, reason: string | undefined): void => this.table.close(rec, failure, reason);
+    // decideInbound says `terminate` only when it was told a terminator exists.
+    if (this.terminator === undefined) throw new Error('InboundProxy: terminate without a terminator');
+    this.terminator.serve(from as Duplex, source, target, done);
   }
 
   /** A refused connection: logged (authorization denials throttled) and closed with its kind. */

@@ -9,7 +9,7 @@
 import { parseAuthority } from '../address.js';
 import { MeshletError } from '../errors.js';
 import { parseSpiffeId } from '../identity.js';
-import { portProtocol, type PortProtocol } from '../port-protocol.js';
+import { HTTP_PROTOCOLS, portProtocol, type PortProtocol } from '../port-protocol.js';
 import { isDnsLabel, isDnsSubdomain } from '../validate/formats.js';
 import { canonicalAddress } from '../workload-address.js';
 import type { ServiceInfo, ServicePort, WorkloadInfo } from '../types.js';
@@ -55,8 +55,7 @@ export interface ExplainSource {
 
 /** Query texts longer than this are not names or addresses (a SPIFFE ID is at most 2048). */
 const MAX_REF = 2048;
-/** Protocols whose connections are HTTP (requests evaluated one by one). */
-export const HTTP_PROTOCOLS: ReadonlySet<PortProtocol> = new Set(['http', 'http2', 'grpc']);
+export { HTTP_PROTOCOLS };
 
 export function bad(message: string): MeshletError {
   return new MeshletError('MESHLET_ERR_CONFIG_INVALID', message);

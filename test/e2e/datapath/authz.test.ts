@@ -194,6 +194,23 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
       t.ok(await until(() => requestLines(lab, 'node2', '/private').some((l) => l['status'] === 403 && typeof l['authz_reason'] === 'string')), 'node2 logged the denied request with the reason');
     });
 
+    await t.test('L7 rules for plaintext on a port declared HTTP: the destination agent terminates HTTP and checks each request', async (t) => {
+      await apply('authz.yaml', policy('web-plain-l7', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {ipBlocks: ["${addr('outsider')}/32"]}}]\n  to: [{operation: {methods: ["GET"], paths: ["/public/*"]}}]`));
+      const outsider = `plaintext:${addr('outsider')}`;
+      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080']).allowed, true, 'explain: the connection is let in (its requests are checked)');
+      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/public/b']).allowed, true, 'explain: GET /public/b allowed');
+      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/private']).allowed, false, 'explain: GET /private denied');
+      const pipelined = `GET /private HTTP/1.1\r\nHost: web\r\n\r\nGET /public/b HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`;
+      const raw = await peer(lab, 'outsider', ['raw', addr('web'), '8080', Buffer.from(pipelined).toString('base64')]);
+      const statuses = [...String(raw['data']).matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+      t.same(statuses, [403, 200], `one plaintext keep-alive connection: 403 then 200 (${JSON.stringify(raw).slice(0, 400)})`);
+      t.ok(await until(() => requestLines(lab, 'node2', '/private').some((l) => l['security_policy'] === 'plaintext')), 'node2 logged the plaintext request');
+      const line = requestLines(lab, 'node2', '/private').find((l) => l['security_policy'] === 'plaintext') ?? {};
+      t.equal(line['status'], 403, 'as denied');
+      t.match(line['authz_reason'], /no ALLOW policy matched/, 'with the reason');
+      t.equal((await ping('outsider', addr('web')))['ok'], false, 'port 5000 is not HTTP: the same policy fails closed there');
+    });
+
     await t.test('L7 rules on a port that is not HTTP fail closed', async (t) => {
       await apply('authz.yaml', policy('web-l7-opaque', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]\n  to: [{operation: {ports: ["5000"], methods: ["GET"]}}]`));
       await check(t, 'client -> web:5000 (ALLOW with methods on an opaque port)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
