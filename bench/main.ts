@@ -119,7 +119,7 @@ async function render(file: string): Promise<void> {
   if (fresh.length > 0) writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   const base = join(dirname(file), basename(file, '.json'));
   await writeReport(results, `${base}.md`, `${base}.png`, (l) => void process.stderr.write(`bench: ${l}\n`));
-  process.stdout.write(`rendered ${base}.md and ${base}.png\n`);
+  process.stdout.write(`rendered ${base}.md${existsSync(`${base}.png`) ? ` and ${base}.png` : ''}\n`);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
