@@ -139,6 +139,10 @@ t.test('the child process: figures from the real script, failures recorded, boun
   t.equal(real.figures?.iterations, 50, 'the iterations are handed to it');
   t.equal(real.figures?.policies, 1000);
   t.equal(real.id, 'authz-1000');
+  for (const bad of [0, MAX_AUTHZ_ITERATIONS + 1]) {
+    const refused = await runAuthzScenario({ iterations: bad });
+    t.match(refused.error ?? '', /--iterations must be an integer from 1 to 10000000/, `the script itself refuses --iterations ${bad}`);
+  }
 
   const dir = mkdtempSync(join(tmpdir(), 'meshlet-authz-bench-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
