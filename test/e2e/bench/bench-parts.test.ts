@@ -5,7 +5,7 @@
  * bench's test folder (it would belong in `test/unit/bench/`).
  */
 import t from 'tap';
-import { benchOptions, SCENARIO_IDS } from '../../../bench/bench-options.js';
+import { benchOptions, LAB_SCENARIO_IDS } from '../../../bench/bench-options.js';
 import type { BenchResults, RunRecord, ScenarioResult } from '../../../bench/bench-types.js';
 import { renderChartSvg } from '../../../bench/chart-svg.js';
 import { categoryOf, summarizeCpuProfile, type CpuProfile } from '../../../bench/cpu-profile.js';
@@ -110,7 +110,7 @@ t.test('options: agent workers follow the HAProxy threads, node flags and a scen
   t.same(benchOptions({ agentNodeFlags: ' --max-semi-space-size=16  --no-opt ' }).agentNodeFlags, ['--max-semi-space-size=16', '--no-opt']);
   t.same(benchOptions({ only: 'bulk-1, http-rps' }).only, ['bulk-1', 'http-rps']);
   t.equal(benchOptions({}).only, undefined);
-  t.same(SCENARIO_IDS, scenarioSpecs({ latencyRates: [1_000, 10_000], idleConnections: 1 }).map((s) => s.id), 'every scenario id, and only those');
+  t.same(LAB_SCENARIO_IDS, scenarioSpecs({ latencyRates: [1_000, 10_000], idleConnections: 1 }).map((s) => s.id), 'every lab scenario id, and only those');
   try {
     benchOptions({ only: 'bulk-1,nope', agentNodeFlags: 'rm -rf', workers: '0' });
     t.fail('bad flags were accepted');
