@@ -140,7 +140,7 @@ function explainTarget(d: Destination, source: ExplainSource, request: Partial<A
   const mode: AuthzMode = q.mode ?? (request !== undefined ? 'request' : HTTP_PROTOCOLS.has(protocol) ? 'connection-http' : 'connection-opaque');
   if (mode === 'request' && protocol === 'tcp') notes.push(`port ${d.port} is declared opaque: the proxy never parses requests there, so what is enforced is the connection-opaque answer`);
   if (data.node !== undefined && d.workload.node !== data.node) notes.push(`${d.workload.uid} runs on node ${d.workload.node}: its agent enforces this, with the same policies if its snapshot is as recent`);
-  if (mode !== 'request' && protocol === 'detect') notes.push(`port ${d.port} declares no protocol: the proxy sniffs it; if the traffic is HTTP each request is evaluated (give --method or --path to see one)`);
+  if (mode !== 'request' && protocol === 'detect') notes.push(`port ${d.port} declares no protocol: a meshed client's source agent sniffs it and, if the traffic is HTTP, sends each request to be evaluated (give --method or --path to see one); a connection that arrives as bytes (plaintext) is evaluated as shown`);
   const attributes: AuthzAttributes = {
     ...(source.identity === undefined ? {} : { sourcePrincipal: source.identity }),
     ...(source.address === undefined ? {} : { sourceIp: source.address }),

@@ -43,7 +43,7 @@ t.test('the mode: connection-http on an HTTP port, connection-opaque on an opaqu
   const undeclared = first(explain({ destination: 'pod/demo/client', port: 1234, source: 'pod/demo/web-1' }));
   t.equal(undeclared.protocol, 'detect');
   t.equal(undeclared.mode, 'connection-opaque');
-  t.match(undeclared.notes.join('\n'), /port 1234 declares no protocol: the proxy sniffs it/);
+  t.match(undeclared.notes.join('\n'), /port 1234 declares no protocol: a meshed client's source agent sniffs it/);
   t.match(first(explain({ destination: 'svc/demo/web:9000', path: '/' })).notes.join('\n'), /port 9000 is declared opaque: the proxy never parses requests there/);
 });
 
