@@ -312,6 +312,8 @@ export class InboundTerminator {
       conn.reason ??= 'closed by the agent';
       conn.stream.destroy();
     }
+    // Stops the head-deadline check timer (never listening, the server holds nothing else).
+    this.h1.close();
   }
 }
 

@@ -178,8 +178,14 @@ export class OutboundHttp {
       requestTimeout: 0,
       headersTimeout: limits.headersTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks head deadlines on this interval (default 30 s): a quarter of the deadline
+      // keeps the overshoot under 25%, at one unref'd timer per process.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
       noDelay: true,
     });
+    // Node tracks connections for the head deadline only from 'listening', and this server never
+    // listens (it is fed captured sockets): without this, a head that never ends is never timed out.
+    this.h1.emit('listening');
     this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.onH1Request(req, res));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
     this.h1.on('connect', (req: IncomingMessage, socket: Socket) => this.onApplicationConnect(req, socket));
@@ -474,6 +480,8 @@ export class OutboundHttp {
     this.draining = true;
     for (const session of this.sessions.keys()) session.destroy();
     for (const s of this.h1Sockets) s.destroy();
+    // Stops the head-deadline check timer (never listening, the server holds nothing else).
+    this.h1.close();
   }
 }
 
