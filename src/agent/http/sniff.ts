@@ -56,6 +56,11 @@ export interface SniffOptions {
   readonly timeoutMs?: number;
   /** Bytes to look at before answering opaque. */
   readonly maxBytes?: number;
+  /**
+   * What the bytes so far say (default {@link classify}: HTTP/1.x, the HTTP/2 preface, TLS);
+   * `need-more` keeps reading. Authorization reads a ClientHello's server name with its own.
+   */
+  readonly decide?: (bytes: Buffer) => Detected;
 }
 
 /**
@@ -67,8 +72,13 @@ export function sniff(socket: Duplex, options: SniffOptions = {}): Promise<Sniff
   const timeoutMs = options.timeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS;
   if (!(timeoutMs > 0)) throw new RangeError(`sniff timeoutMs must be positive, got ${timeoutMs}`);
   return new Promise((resolve) => {
-    new Sniffer(socket, timeoutMs, options.maxBytes ?? DEFAULT_SNIFF_MAX_BYTES, resolve).start();
+    new Sniffer(socket, timeoutMs, options.maxBytes ?? DEFAULT_SNIFF_MAX_BYTES, options.decide ?? classifyAll, resolve).start();
   });
+}
+
+/** The default decision: every byte counts until `maxBytes` (the sniffer's own bound). */
+function classifyAll(bytes: Buffer): Detected {
+  return classify(bytes, Infinity);
 }
 
 /** True once the readable side has seen EOF, even before `end` is emitted. */
@@ -90,6 +100,7 @@ class Sniffer {
     private readonly socket: Duplex,
     private readonly timeoutMs: number,
     private readonly maxBytes: number,
+    private readonly decide: (bytes: Buffer) => Detected,
     private readonly resolve: (r: SniffResult) => void,
   ) {
     this.onReadable = this.onReadable.bind(this);
@@ -120,7 +131,7 @@ class Sniffer {
       this.length += chunk.length;
     }
     const bytes = this.bytes();
-    const decided = classify(bytes, Infinity);
+    const decided = this.decide(bytes);
     if (decided !== 'need-more') this.finish(decided, 'decided');
     else if (this.length >= this.maxBytes) this.finish('opaque', 'limit');
     else if (readEnded(this.socket)) this.finish('opaque', 'eof');

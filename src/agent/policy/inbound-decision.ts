@@ -23,10 +23,14 @@ const AUTHZ_DENIED = 'authz_denied' satisfies ErrorKind;
  * - `local`: this node's own outbound side, the source workload known in-process;
  * - `plaintext`: captured on the inbound port, no identity; the address is the kernel's.
  */
-export type InboundVia =
+export type InboundVia = (
   | { readonly kind: 'mtls'; readonly localIdentity: string; readonly peerIdentity: string; readonly sourceAddress?: string | undefined }
   | { readonly kind: 'local'; readonly sourceIdentity: string; readonly sourceAddress: string }
-  | { readonly kind: 'plaintext'; readonly sourceAddress: string };
+  | { readonly kind: 'plaintext'; readonly sourceAddress: string }
+) & {
+  /** The server name of the application's TLS ClientHello, when it was read (`connection.sni`). */
+  readonly sni?: string | undefined;
+};
 
 /** The outcome of the inbound policy check. */
 export type InboundDecision =
@@ -120,6 +124,7 @@ export function inboundAttributes(
     ...(sourceIp === undefined || sourceIp === '' ? {} : { sourceIp }),
     destinationIp: target.address,
     destinationPort: target.port,
+    ...(via.sni === undefined ? {} : { sni: via.sni }),
     ...(request === undefined ? {} : { request }),
   };
 }

@@ -121,6 +121,7 @@ export class DataPlane implements DataPath {
       table: this.connections,
       index: getIndex,
       agentPorts: this.agentPorts,
+      sniTimeoutMs: this.config.protocolDetectionTimeoutMs,
       ...(this.terminator === undefined ? {} : { terminator: this.terminator }),
     });
     this.tunnelServer = new TunnelServer({

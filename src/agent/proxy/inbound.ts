@@ -20,7 +20,9 @@ import { abort, splice } from './splice.js';
 import { forwardedFor, hostPort, parseAuthority, plainAddress } from '../../mesh/address.js';
 import type { TunnelRequest } from './tunnel/server.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
-import { decideInbound, type InboundDecision } from '../policy/inbound-decision.js';
+import { decideInbound, type InboundDecision, type InboundVia } from '../policy/inbound-decision.js';
+import { clientHelloSni, MAX_CLIENT_HELLO_BYTES } from '../policy/client-hello.js';
+import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
 import type { InboundSource } from '../http/inbound-http.js';
 import type { InboundTerminator } from '../http/inbound-terminate.js';
 import type { Duplex } from 'node:stream';
@@ -42,6 +44,8 @@ export interface InboundProxyOptions {
    * (absent: such a connection is checked as opaque, where L7 rules fail closed).
    */
   readonly terminator?: InboundTerminator;
+  /** How long to wait for a client's ClientHello when a policy has `connection.sni` conditions (default the protocol-detection timeout, 200 ms). */
+  readonly sniTimeoutMs?: number;
 }
 
 /**
@@ -61,6 +65,7 @@ export class InboundProxy {
   private readonly connectTimeoutMs: number;
   private readonly agentPorts: ReadonlySet<number>;
   private readonly terminator: InboundTerminator | undefined;
+  private readonly sniTimeoutMs: number;
   /** Authorization denials: a client can make them at will, so one line a minute (each has its access-log line). */
   private readonly authzDenied: ThrottledLog;
   private readonly audited: ThrottledLog;
@@ -72,6 +77,7 @@ export class InboundProxy {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.agentPorts = opts.agentPorts;
     this.terminator = opts.terminator;
+    this.sniTimeoutMs = opts.sniTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS;
     this.authzDenied = new ThrottledLog(this.logger, 'inbound connections denied by authorization policy (throttled; each has its access-log line)');
     this.audited = new ThrottledLog(this.logger, 'inbound connections matched AUDIT authorization rules (throttled; each has its access-log line)');
   }
@@ -116,7 +122,13 @@ export class InboundProxy {
     }
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.mode = 'plaintext';
-    const decision = decideInbound(this.index(), dst, { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts, undefined, this.terminator !== undefined);
+    const via: InboundVia = { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) };
+    if (this.needsSni(dst.address)) void this.readSni(rec, socket).then((sni) => sni !== null && this.plaintextVia(rec, socket, dst, { ...via, sni }));
+    else this.plaintextVia(rec, socket, dst, via);
+  }
+
+  private plaintextVia(rec: ConnectionRecord, socket: Socket, dst: { address: string; port: number }, via: InboundVia): void {
+    const decision = decideInbound(this.index(), dst, via, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision);
       abort(socket);
@@ -138,11 +150,23 @@ export class InboundProxy {
     rec.securityPolicy = 'mutual_tls';
     rec.sourceIdentity = req.peerIdentity;
     const claimed = forwardedFor(req.headers['forwarded']);
-    const via = { kind: 'mtls', localIdentity: req.localIdentity, peerIdentity: req.peerIdentity, sourceAddress: claimed === undefined ? undefined : parseAuthority(claimed)?.address ?? claimed } as const;
+    const via: InboundVia = { kind: 'mtls', localIdentity: req.localIdentity, peerIdentity: req.peerIdentity, sourceAddress: claimed === undefined ? undefined : parseAuthority(claimed)?.address ?? claimed };
+    if (!this.needsSni(req.address)) {
+      this.tunnelVia(rec, stream, req, via, false);
+      return;
+    }
+    // The application's first bytes come after the tunnel is up: answer first, read them, then
+    // decide; a refusal is then a reset of the stream, not a status.
+    stream.respond({ ':status': h2.HTTP_STATUS_OK });
+    void this.readSni(rec, stream).then((sni) => sni !== null && this.tunnelVia(rec, stream, req, { ...via, sni }, true));
+  }
+
+  private tunnelVia(rec: ConnectionRecord, stream: ServerHttp2Stream, req: TunnelRequest, via: InboundVia & { kind: 'mtls' }, answered: boolean): void {
     const decision = decideInbound(this.index(), req, via, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision, ` (peer ${req.peerIdentity})`);
-      if (!stream.destroyed) stream.respond({ ':status': respond(decision.kind).httpStatus }, { endStream: true });
+      if (answered) abort(stream);
+      else if (!stream.destroyed) stream.respond({ ':status': respond(decision.kind).httpStatus }, { endStream: true });
       return;
     }
     this.admit(rec, decision);
@@ -152,14 +176,16 @@ export class InboundProxy {
         this.table.close(rec, 'upstream_reset', 'the tunnel stream closed before it was answered');
         return;
       }
-      stream.respond({ ':status': h2.HTTP_STATUS_OK });
-      const source: InboundSource = { kind: 'mtls', identity: req.peerIdentity, localIdentity: req.localIdentity, address: claimed ?? hostPort(req.peerAddress, 0) };
+      if (!answered) stream.respond({ ':status': h2.HTTP_STATUS_OK });
+      const source: InboundSource = { kind: 'mtls', identity: req.peerIdentity, localIdentity: req.localIdentity, address: forwardedFor(req.headers['forwarded']) ?? hostPort(req.peerAddress, 0) };
       this.terminate(rec, stream, source, { address: req.address, port: req.port });
       return;
     }
     this.connect(rec, stream, req.address, req.port, (failure) => {
       if (stream.destroyed) return;
-      if (failure === undefined) stream.respond({ ':status': h2.HTTP_STATUS_OK });
+      if (answered) {
+        if (failure !== undefined) abort(stream);
+      } else if (failure === undefined) stream.respond({ ':status': h2.HTTP_STATUS_OK });
       else stream.respond({ ':status': respond(failure).httpStatus }, { endStream: true });
     });
   }
@@ -184,7 +210,14 @@ export class InboundProxy {
     rec.sourceWorkload = source.uid;
     rec.sourceIdentity = source.identity;
     if (service !== undefined) rec.service = service;
-    const decision = decideInbound(this.index(), { address, port }, { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) }, this.agentPorts, undefined, this.terminator !== undefined);
+    const via: InboundVia = { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) };
+    const target = { address, port };
+    if (this.needsSni(address)) void this.readSni(rec, socket).then((sni) => sni !== null && this.localVia(rec, socket, source, target, service, { ...via, sni }));
+    else this.localVia(rec, socket, source, target, service, via);
+  }
+
+  private localVia(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, target: { address: string; port: number }, service: string | undefined, via: InboundVia): void {
+    const decision = decideInbound(this.index(), target, via, this.agentPorts, undefined, this.terminator !== undefined);
     if (!decision.allow) {
       this.refuse(rec, decision);
       abort(socket);
@@ -194,10 +227,33 @@ export class InboundProxy {
     if (decision.terminate) {
       rec.counted = socket;
       const from: InboundSource = { kind: 'local', identity: source.identity, workload: source.uid, address: rec.source, ...(service === undefined ? {} : { service }) };
-      this.terminate(rec, socket, from, { address, port });
+      this.terminate(rec, socket, from, target);
       return;
     }
-    this.connect(rec, socket, address, port, noAnswer);
+    this.connect(rec, socket, target.address, target.port, noAnswer);
+  }
+
+  /** Whether the workload at `address` has a policy with a `connection.sni` condition (the ClientHello must be read first). */
+  private needsSni(address: string): boolean {
+    const index = this.index();
+    const workload = index.localWorkload(address);
+    return workload !== undefined && index.authzOf(workload).usesSni;
+  }
+
+  /**
+   * Reads the application's first bytes (then gives them back) for the server name of its TLS
+   * ClientHello: the name, undefined when there is none (not TLS, no SNI, nothing sent within
+   * the detection timeout), or null when the connection closed meanwhile (its record is closed).
+   */
+  private async readSni(rec: ConnectionRecord, stream: Socket | ServerHttp2Stream): Promise<string | null | undefined> {
+    const r = await sniff(stream, { timeoutMs: this.sniTimeoutMs, maxBytes: MAX_CLIENT_HELLO_BYTES, decide: helloDecided });
+    if (r.reason === 'closed' || stream.destroyed) {
+      abort(stream);
+      this.table.close(rec, undefined, 'closed before its first bytes were read');
+      return null;
+    }
+    const hello = clientHelloSni(r.bytes);
+    return hello.state === 'sni' ? hello.name : undefined;
   }
 
   /** An admitted connection: its destination, what authorization said, and what to check again on a policy change. */
@@ -285,6 +341,11 @@ export class InboundProxy {
 }
 
 function noop(): void {}
+
+/** The sniff's decision for a ClientHello: read until it is whole (or is not one). */
+function helloDecided(bytes: Buffer): 'need-more' | 'opaque' {
+  return clientHelloSni(bytes).state === 'incomplete' ? 'need-more' : 'opaque';
+}
 
 /** A socket is not answered: it is reset on failure, and simply spliced on success. */
 function noAnswer(): void {}

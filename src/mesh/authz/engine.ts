@@ -81,6 +81,8 @@ export class WorkloadAuthz {
   readonly empty: boolean;
   /** Some rule of some policy has an L7 field. */
   readonly hasL7: boolean;
+  /** Some rule of some policy has a `connection.sni` condition: the ClientHello must be read. */
+  readonly usesSni: boolean;
   private readonly bound: readonly BoundPolicy[];
   private readonly deny: readonly BoundPolicy[];
   private readonly allow: readonly BoundPolicy[];
@@ -99,6 +101,7 @@ export class WorkloadAuthz {
     this.allow = this.bound.filter((b) => b.action === 'ALLOW');
     this.audit = this.bound.filter((b) => b.action === 'AUDIT');
     this.hasL7 = this.bound.some((b) => b.compiled.l7);
+    this.usesSni = selected.some((s) => s.policy.rules.some((r) => r.when?.some((c) => c.key === 'connection.sni') === true));
     this.noAllowReason = noAllowReason(this.allow);
   }
 

@@ -85,6 +85,7 @@ export const AUTHZ_CONDITION_KEYS: Readonly<Record<string, AuthzValueKind>> = {
   'remote.ip': 'ip',
   'destination.ip': 'ip',
   'destination.port': 'port',
+  'connection.sni': 'host',
 };
 
 const JWT = 'not supported: needs RequestAuthentication (JWT), which meshlet does not have';
@@ -103,9 +104,6 @@ const UNSUPPORTED_SOURCE: Readonly<Record<string, string>> = {
 /** Istio condition keys meshlet does not enforce: a prefix (or the whole key), and why. */
 const UNSUPPORTED_KEYS: readonly (readonly [key: string, prefix: boolean, reason: string])[] = [
   ['request.auth.', true, JWT],
-  // The engine can match it (AuthzAttributes.sni), but no path of the agent reads the client's
-  // TLS ClientHello: accepted, a DENY on it would never deny.
-  ['connection.sni', false, 'not supported yet: the agent does not read the TLS ClientHello of the connections it delivers, so the condition could never match (a DENY on it would deny nothing)'],
   ['source.serviceAccount', false, 'not supported: write key source.principal with values ["*/ns/<namespace>/sa/<service-account>"]'],
   ['request.experimental.inline.headers[', true, 'not supported (an experimental Istio key): write request.headers[<name>]'],
   ['experimental.envoy.filters.', true, 'not supported: it reads Envoy filter metadata, and meshlet has no Envoy'],

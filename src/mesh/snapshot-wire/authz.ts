@@ -48,7 +48,7 @@ const SOURCE_FIELDS: readonly (keyof AuthzSource)[] = [
 ];
 const OPERATION_FIELDS: readonly (keyof AuthzOperation)[] = ['ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths', 'hosts', 'notHosts'];
 const CONDITION_KEYS: readonly string[] = [
-  'source.principal', 'source.namespace', 'source.ip', 'remote.ip', 'destination.ip', 'destination.port',
+  'source.principal', 'source.namespace', 'source.ip', 'remote.ip', 'destination.ip', 'destination.port', 'connection.sni',
 ];
 /** `request.headers[name]`, the name lowercased (an HTTP field name's characters). */
 const HEADER_CONDITION = /^request\.headers\[[!#$%&'*+\-.^_`|~0-9a-z]{1,256}\]$/;

@@ -187,6 +187,8 @@ t.test('every supported condition key', async (t) => {
       values: ["fd00::1"]
     - key: destination.port
       values: ["80", 443]
+    - key: connection.sni
+      values: ["www.example.com", "*.example.org"]
     - key: request.headers[User-Agent]
       values: ["Mozilla/*"]
 `));
@@ -197,6 +199,7 @@ t.test('every supported condition key', async (t) => {
     { key: 'remote.ip', values: ['192.0.2.0/24'], notValues: ['192.0.2.1'] },
     { key: 'destination.ip', values: ['fd00::1'] },
     { key: 'destination.port', values: ['80', '443'] },
+    { key: 'connection.sni', values: ['www.example.com', '*.example.org'] },
     { key: 'request.headers[user-agent]', values: ['Mozilla/*'] },
   ]);
 });

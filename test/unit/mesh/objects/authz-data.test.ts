@@ -40,6 +40,7 @@ const ACCEPTED = [
     - {key: remote.ip, notValues: ["10.0.0.0/24"]}
     - {key: destination.ip, values: ["fd00::/8"]}
     - {key: destination.port, values: ["80", 443]}
+    - {key: connection.sni, values: ["*.example.com"]}
     - {key: "request.headers[X-Forwarded-Proto]", values: ["https"]}
     - {key: "request.headers[user-agent]", values: ["Mozilla/*", "*bot", "*"]}`,
 ];
@@ -103,12 +104,12 @@ t.test('hostile data is refused, each problem naming its field', async (t) => {
     ['port as a number', (d) => { operation(d)['ports'] = [8080]; }, /^rules\[0\]\.to\[0\]\.operation\.ports\[0\]: must be a string, got 8080$/],
     ['port not canonical', (d) => { operation(d)['ports'] = ['08080']; }, /^rules\[0\]\.to\[0\]\.operation\.ports\[0\]: must be a port number 1\.\.65535/],
     ['extra operation key', (d) => { operation(d)['headers'] = ['x']; }, /^rules\[0\]\.to\[0\]\.operation\.headers: unknown field/],
-    ['unknown condition key', (d) => { when(d).push({ key: 'request.auth.claims[iss]', values: ['x'] }); }, /^rules\[0\]\.when\[8\]\.key: not supported: needs RequestAuthentication/],
-    ['made-up condition key', (d) => { when(d).push({ key: 'source.everything', values: ['x'] }); }, /^rules\[0\]\.when\[8\]\.key: unknown condition key/],
-    ['header name not lowercase', (d) => { when(d).push({ key: 'request.headers[X-A]', values: ['x'] }); }, /^rules\[0\]\.when\[8\]\.key: the header name must be lowercase in plain data/],
-    ['condition key not a string', (d) => { when(d).push({ key: 7, values: ['x'] }); }, /^rules\[0\]\.when\[8\]\.key: must be a string, got 7$/],
-    ['extra condition key', (d) => { when(d).push({ key: 'source.ip', values: ['1.2.3.4'], match: 'regex' }); }, /^rules\[0\]\.when\[8\]\.match: unknown field/],
-    ['condition without values', (d) => { when(d).push({ key: 'source.ip' }); }, /^rules\[0\]\.when\[8\]: at least one of values or notValues must be set$/],
+    ['unknown condition key', (d) => { when(d).push({ key: 'request.auth.claims[iss]', values: ['x'] }); }, /^rules\[0\]\.when\[9\]\.key: not supported: needs RequestAuthentication/],
+    ['made-up condition key', (d) => { when(d).push({ key: 'source.everything', values: ['x'] }); }, /^rules\[0\]\.when\[9\]\.key: unknown condition key/],
+    ['header name not lowercase', (d) => { when(d).push({ key: 'request.headers[X-A]', values: ['x'] }); }, /^rules\[0\]\.when\[9\]\.key: the header name must be lowercase in plain data/],
+    ['condition key not a string', (d) => { when(d).push({ key: 7, values: ['x'] }); }, /^rules\[0\]\.when\[9\]\.key: must be a string, got 7$/],
+    ['extra condition key', (d) => { when(d).push({ key: 'source.ip', values: ['1.2.3.4'], match: 'regex' }); }, /^rules\[0\]\.when\[9\]\.match: unknown field/],
+    ['condition without values', (d) => { when(d).push({ key: 'source.ip' }); }, /^rules\[0\]\.when\[9\]: at least one of values or notValues must be set$/],
     ['empty selector', (d) => { d['selector'] = {}; }, /^selector: must hold 1 to 64 labels/],
     ['selector null', (d) => { d['selector'] = null; }, /^selector: must be a mapping of labels, got null$/],
     ['bad label', (d) => { d['selector'] = { app: 'a b' }; }, /^selector\.app: invalid label value "a b"$/],

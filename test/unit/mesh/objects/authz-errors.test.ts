@@ -163,7 +163,7 @@ t.test('malformed values, each named by its index', async (t) => {
     ['condition port', WHEN('{key: destination.port, notValues: ["http"]}'), /when\[0\]\.notValues\[0\]: must be a port number/],
     ['condition principal', WHEN('{key: source.principal, values: ["spiffe://td/ns/a/sa/b"]}'), /when\[0\]\.values\[0\]: drop the "spiffe:\/\/" prefix/],
     ['condition namespace', WHEN('{key: source.namespace, values: ["A"]}'), /when\[0\]\.values\[0\]: must be a DNS-1123 label/],
-    ['condition SNI (not read by the agent)', WHEN('{key: connection.sni, values: ["www.example.com"]}'), /when\[0\]\.key: .*not supported yet: the agent does not read the TLS ClientHello/],
+    ['condition SNI', WHEN('{key: connection.sni, values: ["a b"]}'), /when\[0\]\.values\[0\]: must be a host name/],
     ['bad label in selector', POLICY('  selector: {matchLabels: {app: "*"}}\n'), /spec\.selector\.matchLabels\.app: invalid label value "\*"/],
   ]);
 });
