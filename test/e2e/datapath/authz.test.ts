@@ -216,6 +216,21 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
       await check(t, 'client -> web:5000 (ALLOW with methods on an opaque port)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
     });
 
+    await t.test('connection.sni: the destination agent reads the ClientHello of a tunnelled connection', async (t) => {
+      await apply('authz.yaml', policy('web-sni', `selector: {matchLabels: {app: web}}\nrules:\n- to: [{operation: {ports: ["5000"]}}]\n  when: [{key: connection.sni, values: ["api.example.com"]}]`));
+      const hello = async (name: string): Promise<Json> => {
+        const r = await lab.runNode('client', PING, ['hello', addr('web'), '5000', name], { timeoutMs: 20_000 });
+        return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Json;
+      };
+      t.equal(explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'api.example.com']).allowed, true, 'explain: api.example.com allowed');
+      t.equal(explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'evil.example.com']).allowed, false, 'explain: evil.example.com denied');
+      const allowed = await hello('api.example.com');
+      t.equal(allowed['ok'], true, `api.example.com: held open (${JSON.stringify(allowed)})`);
+      const denied = await hello('evil.example.com');
+      t.equal(denied['ok'], false, `evil.example.com: reset (${JSON.stringify(denied)})`);
+      t.ok(await until(() => connectionLines(lab, 'node2', (l) => l['outcome'] === 'denied' && l['authz_policy'] === undefined && l['mode'] === 'tunnel').length > 0), 'node2 logged the denial');
+    });
+
     await t.test('bad input: an error naming file, object and field; the previous policies stay in force', async (t) => {
       await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
       const before = logLines(lab, 'node2', 'config directory rejected; the previous snapshot stays in effect').length;

@@ -17,9 +17,13 @@
  *                                      connection until it closes or <seconds> pass; print
  *                                      JSON {ok: still open at the end, pongs, closedAt (epoch
  *                                      ms) when it closed, error}.
+ *   hello <host> <port> <servername>   send a TLS ClientHello with this server name (the other
+ *                                      end need not speak TLS); print JSON {ok: still open after
+ *                                      1.5 s, error} (a refusal is a reset).
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 
 const [mode, ...args] = process.argv.slice(2);
 const LIMIT_MS = 60_000;
@@ -269,6 +273,18 @@ function watch(host: string, port: number, seconds: number): void {
   sock.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
 }
 
+function hello(host: string, port: number, servername: string): void {
+  const sock = tls.connect({ host, port, servername, rejectUnauthorized: false });
+  const done = (ok: boolean, error?: string): void => {
+    console.log(JSON.stringify({ ok, ...(error === undefined ? {} : { error }) }));
+    sock.destroy();
+    process.exit(0);
+  };
+  sock.on('error', (err: NodeJS.ErrnoException) => done(false, err.code ?? err.message));
+  sock.on('close', () => done(false, 'closed'));
+  setTimeout(() => done(true), 1500).unref();
+}
+
 const n = (i: number): number => Number(args[i]);
 switch (mode) {
   case 'server':
@@ -291,6 +307,9 @@ switch (mode) {
     break;
   case 'watch':
     watch(args[0] as string, n(1), n(2));
+    break;
+  case 'hello':
+    hello(args[0] as string, n(1), args[2] as string);
     break;
   default:
     console.error('usage: peer server|send|ping|hold|marker ...');
