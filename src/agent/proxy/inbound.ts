@@ -157,6 +157,10 @@ export class InboundProxy {
     }
     // The application's first bytes come after the tunnel is up: answer first, read them, then
     // decide; a refusal is then a reset of the stream, not a status.
+    if (stream.destroyed) {
+      this.table.close(rec, 'upstream_reset', 'the tunnel stream closed before it was answered');
+      return;
+    }
     stream.respond({ ':status': h2.HTTP_STATUS_OK });
     void this.readSni(rec, stream).then((sni) => sni !== null && this.tunnelVia(rec, stream, req, { ...via, sni }, true));
   }
