@@ -1,6 +1,7 @@
 /**
  * A traffic peer that e2e tests run inside lab pods (`ip netns exec <pod> node peer.js ...`).
- * Every mode is bounded in time and exits by itself.
+ * Every mode is bounded in time and exits by itself (a server after ten minutes, the others
+ * after one).
  *
  *   server <port>                      for each connection: read to EOF, hash it, then send
  *                                      the number of bytes the client asked for (first line
@@ -26,7 +27,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 
 const [mode, ...args] = process.argv.slice(2);
-const LIMIT_MS = 60_000;
+/** Clients a minute; a server ten (a test with many steps keeps one for its whole run, as http-peer's). */
+const LIMIT_MS = mode === 'server' ? 600_000 : 60_000;
 setTimeout(() => {
   console.log(JSON.stringify({ ok: false, error: 'peer time limit reached' }));
   process.exit(3);
