@@ -123,7 +123,7 @@ export class InboundProxy {
     const rec = this.table.open('inbound', hostPort(socket.remoteAddress ?? '', socket.remotePort ?? 0), hostPort(dst.address, dst.port), socket);
     rec.mode = 'plaintext';
     const via: InboundVia = { kind: 'plaintext', sourceAddress: plainAddress(socket.remoteAddress) };
-    if (this.needsSni(dst.address)) void this.readSni(rec, socket).then((sni) => sni !== null && this.plaintextVia(rec, socket, dst, { ...via, sni }));
+    if (this.needsSni(dst.address)) this.afterSni(rec, socket, (sni) => this.plaintextVia(rec, socket, dst, { ...via, sni }));
     else this.plaintextVia(rec, socket, dst, via);
   }
 
@@ -162,7 +162,7 @@ export class InboundProxy {
       return;
     }
     stream.respond({ ':status': h2.HTTP_STATUS_OK });
-    void this.readSni(rec, stream).then((sni) => sni !== null && this.tunnelVia(rec, stream, req, { ...via, sni }, true));
+    this.afterSni(rec, stream, (sni) => this.tunnelVia(rec, stream, req, { ...via, sni }, true));
   }
 
   private tunnelVia(rec: ConnectionRecord, stream: ServerHttp2Stream, req: TunnelRequest, via: InboundVia & { kind: 'mtls' }, answered: boolean): void {
@@ -216,7 +216,7 @@ export class InboundProxy {
     if (service !== undefined) rec.service = service;
     const via: InboundVia = { kind: 'local', sourceIdentity: source.identity, sourceAddress: plainAddress(socket.remoteAddress) };
     const target = { address, port };
-    if (this.needsSni(address)) void this.readSni(rec, socket).then((sni) => sni !== null && this.localVia(rec, socket, source, target, service, { ...via, sni }));
+    if (this.needsSni(address)) this.afterSni(rec, socket, (sni) => this.localVia(rec, socket, source, target, service, { ...via, sni }));
     else this.localVia(rec, socket, source, target, service, via);
   }
 
@@ -242,6 +242,19 @@ export class InboundProxy {
     const index = this.index();
     const workload = index.localWorkload(address);
     return workload !== undefined && index.authzOf(workload).usesSni;
+  }
+
+  /** Reads the server name, then `then(sni)` unless the connection closed meanwhile; a throw resets the connection, never the process. */
+  private afterSni(rec: ConnectionRecord, stream: Socket | ServerHttp2Stream, then: (sni: string | undefined) => void): void {
+    this.readSni(rec, stream)
+      .then((sni) => {
+        if (sni !== null) then(sni);
+      })
+      .catch((err: unknown) => {
+        this.logger.warn({ err: (err as Error).message, src: rec.source, dst: rec.destination }, 'inbound: failed after reading the ClientHello');
+        abort(stream);
+        this.table.close(rec, 'policy_denied', `failed after reading the ClientHello: ${(err as Error).message}`);
+      });
   }
 
   /**
