@@ -71,7 +71,7 @@ t.test('a server name that is not a host name counts as none', async (t) => {
 
 t.test('any bytes: never throws, an answer of the three kinds', async (t) => {
   const hello = await helloOf({ servername: 'x.example' });
-  fc.assert(
+  t.doesNotThrow(() => fc.assert(
     fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat({ max: hello.length }), fc.nat({ max: 255 }), (noise, at, value) => {
       const mutated = Buffer.from(hello);
       if (at < mutated.length) mutated[at] = value;
@@ -83,6 +83,5 @@ t.test('any bytes: never throws, an answer of the three kinds', async (t) => {
       return true;
     }),
     { numRuns: 2000, seed: 12 },
-  );
-  t.pass('2,000 inputs');
+  ), '2,000 inputs, each of the three kinds and never a throw');
 });
