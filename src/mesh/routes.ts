@@ -109,12 +109,24 @@ export interface UrlRewrite {
   readonly path?: PathModifier;
 }
 
+/**
+ * `HTTPRequestMirrorFilter`: a copy of each request (or of `percent` of them) goes to
+ * `backendRef`, fire-and-forget, its authority suffixed `-shadow` as Envoy does; its answer is
+ * dropped and it never delays the primary request.
+ */
+export interface RequestMirror {
+  readonly backendRef: Omit<BackendRef, 'weight'>;
+  /** In [0, 100]; from `percent`, or `fraction` (numerator / denominator x 100); default 100. */
+  readonly percent: number;
+}
+
 /** A route filter. */
 export type RouteFilter =
   | { readonly type: 'RequestHeaderModifier'; readonly requestHeaderModifier: HeaderModifier }
   | { readonly type: 'ResponseHeaderModifier'; readonly responseHeaderModifier: HeaderModifier }
   | { readonly type: 'RequestRedirect'; readonly requestRedirect: RequestRedirect }
-  | { readonly type: 'URLRewrite'; readonly urlRewrite: UrlRewrite };
+  | { readonly type: 'URLRewrite'; readonly urlRewrite: UrlRewrite }
+  | { readonly type: 'RequestMirror'; readonly requestMirror: RequestMirror };
 
 /** A `backendRef` to a Service; `invalid` says why it does not resolve (requests to it get 500). */
 export interface BackendRef {
@@ -135,12 +147,24 @@ export interface RouteTimeouts {
   readonly backendRequestMs?: number;
 }
 
+/**
+ * `HTTPRouteRetry` (Gateway API, GEP-1731): `codes` retried, `attempts` retries, `backoff` the
+ * base of the exponential backoff. The Service's TrafficPolicy supplies the rest (triggers,
+ * per-try timeout, budget); the route's fields win where both say.
+ */
+export interface RouteRetry {
+  readonly codes: readonly number[];
+  readonly attempts?: number;
+  readonly backoffMs?: number;
+}
+
 /** A rule of an HTTPRoute. */
 export interface HttpRouteRule {
   readonly matches: readonly HttpRouteMatch[];
   readonly filters: readonly RouteFilter[];
   readonly backendRefs: readonly BackendRef[];
   readonly timeouts: RouteTimeouts;
+  readonly retry?: RouteRetry;
 }
 
 /** A rule of a GRPCRoute. */

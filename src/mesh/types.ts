@@ -6,6 +6,7 @@
 import type { BalancerSpec, HashKeySource } from './load-balancer.js';
 import type { AuthorizationPolicyData } from './authz/types.js';
 import type { GrpcRouteData, HttpRouteData, RouteData } from './routes.js';
+import type { ResiliencePolicy, ROUTE_POLICY_SECTIONS } from './resilience.js';
 
 /** Label on a Namespace that enrolls its pods into the mesh. */
 export const MESH_LABEL = 'meshlet.io/mesh';
@@ -129,7 +130,7 @@ export interface GRPCRouteObject extends RouteObjectBase {
 }
 
 /** A TrafficPolicy compiled for the data path: how a Service's requests are balanced. */
-export interface TrafficPolicyInfo {
+export interface TrafficPolicyInfo extends ResiliencePolicy {
   /** `namespace/name` of the TrafficPolicy, for status and logs. */
   readonly policy: string;
   readonly balancer: BalancerSpec;
@@ -277,7 +278,21 @@ export interface NodeSnapshot {
    * compiles those of its workloads). Absent: none.
    */
   readonly authorizationPolicies?: readonly AuthorizationPolicyData[];
+  /**
+   * TrafficPolicies that target a route (HTTPRoute or GRPCRoute) rather than a Service: only the
+   * per-request sections ({@link ROUTE_POLICY_SECTIONS}). Absent: none.
+   */
+  readonly routePolicies?: readonly RoutePolicyData[];
 }
+
+/** A TrafficPolicy attached to a route: `route` is `<kind>/<namespace>/<name>`. */
+export interface RoutePolicyData {
+  readonly route: string;
+  readonly policy: RoutePolicyInfo;
+}
+
+/** The sections of a TrafficPolicy that apply per route. */
+export type RoutePolicyInfo = { readonly policy: string } & Pick<ResiliencePolicy, (typeof ROUTE_POLICY_SECTIONS)[number]>;
 
 /** An IP address and port, e.g. a connection's original destination. */
 export interface SocketAddress {

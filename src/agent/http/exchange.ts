@@ -134,6 +134,16 @@ export interface RequestRecord {
   responseBytes: number;
   /** The request's `x-request-id`, when it had one (the access log's `request_id`). */
   requestId?: string;
+  /** Source side: tries made (1 + retries + hedges); absent: 1. The access log's `attempts`. */
+  attempts?: number;
+  /** Source side: why no further try was made although the last failed (`budget`, `attempts`, `method`, `body`, `breaker`). */
+  retryStop?: 'budget' | 'attempts' | 'method' | 'body' | 'breaker';
+  /** Source side: a hedge was sent; `won` when its answer was the one returned. */
+  hedge?: 'sent' | 'won';
+  /** Fault injection: the delay applied (ms), and whether it aborted the request. */
+  faultDelayMs?: number;
+  /** Circuit breaker or limiter that refused it (`max_requests`, `max_pending`, `max_retries`, `adaptive`, `rate_limit`...). */
+  overflow?: string;
   /** Destination side: what authorization said, when a policy decided or an AUDIT rule matched. */
   authz?: AuthzVerdict;
   /** performance.now() at the request head, and the duration to the end of the response. */

@@ -59,7 +59,13 @@ export type ErrorKind =
   /** L7: a request the HTTP parser refused (malformed, smuggling, oversized headers). */
   | 'bad_request'
   /** L7: an application `CONNECT` request (meshlet does not open tunnels for applications). */
-  | 'connect_not_allowed';
+  | 'connect_not_allowed'
+  /** A circuit breaker's threshold (connections, pending, requests, retries) or the adaptive limit was reached: refused at once. */
+  | 'overflow'
+  /** A local rate limit had no token for the request. */
+  | 'rate_limited'
+  /** Fault injection answered the request (its status is the policy's) or reset the connection. */
+  | 'fault_abort';
 
 /**
  * Envoy's response flags that meshlet sets (Envoy's access-log `%RESPONSE_FLAGS%`), `-` for
@@ -89,7 +95,17 @@ export type ResponseFlag =
   /** DownstreamProtocolError: a request the protocol does not allow */
   | 'DPE'
   /** NoClusterFound: the route's backend does not exist */
-  | 'NC';
+  | 'NC'
+  /** UpstreamOverflow: a circuit breaker (or the adaptive concurrency limit) refused it */
+  | 'UO'
+  /** RateLimited: a local rate limit refused it */
+  | 'RL'
+  /** FaultInjected: fault injection aborted it */
+  | 'FI'
+  /** DelayInjected: fault injection delayed it (set beside the failure's flag, if any) */
+  | 'DI'
+  /** UpstreamRetryLimitExceeded: the last try's failure, returned because no retry was left (tries or budget) */
+  | 'URX';
 
 /** gRPC status codes (grpc/doc/statuscodes.md) the table uses. */
 export const GrpcStatus = {
@@ -97,6 +113,7 @@ export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
@@ -155,6 +172,10 @@ export const RESPONSES: Readonly<Record<ErrorKind, Response>> = Object.freeze({
   request_timeout: row('reset', 504, G.DEADLINE_EXCEEDED, 'UT'),
   bad_request: row('denied', 400, G.INVALID_ARGUMENT, 'DPE'),
   connect_not_allowed: row('denied', 405, G.UNIMPLEMENTED, 'DPE'),
+  overflow: row('denied', 503, G.UNAVAILABLE, 'UO'),
+  rate_limited: row('denied', 429, G.RESOURCE_EXHAUSTED, 'RL'),
+  // The status a fault answers with is the policy's; 503 when it names none.
+  fault_abort: row('denied', 503, G.UNAVAILABLE, 'FI'),
 });
 
 /** The response of a failure. */

@@ -10,6 +10,7 @@
  * {@link SeriesTable}: one short key and one map lookup per connection for all four), and the
  * request metrics of `http/request-metrics.ts` (`istio_requests_total`, ...), in the same registry.
  */
+import { ResilienceMetrics } from './resilience-metrics.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from '../http/request-metrics.js';
 import { AuthzMetrics } from './authz-metrics.js';
@@ -153,6 +154,8 @@ export class DataPathMetrics implements ConnectionObserver {
   readonly requests: RequestMetrics;
   /** AuthorizationPolicy decisions, connections here and requests through {@link requests}. */
   readonly authz: AuthzMetrics;
+  /** Retries, hedges, overflows, ejections, faults, rate limits, timeouts, mirrors (issue 13). */
+  readonly resilience: ResilienceMetrics;
   private source: DataPathSource | undefined;
   private readonly istioTcp: SeriesTable | undefined;
   /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
@@ -182,6 +185,7 @@ export class DataPathMetrics implements ConnectionObserver {
     for (const family of ['istio_requests', 'istio_tcp']) dropped.inc({ family }, 0);
     const maxSeries = opts.maxSeries === undefined ? {} : { maxSeries: opts.maxSeries };
     this.authz = new AuthzMetrics(registry);
+    this.resilience = new ResilienceMetrics(registry);
     this.requests = new RequestMetrics(registry, { ...maxSeries, authz: this.authz, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,

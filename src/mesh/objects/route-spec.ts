@@ -42,6 +42,10 @@ function filter(f: Plain<RouteFilter>): Json {
       return { type: f.type, requestRedirect: { ...f.requestRedirect } };
     case 'URLRewrite':
       return { type: f.type, urlRewrite: { ...f.urlRewrite } };
+    case 'RequestMirror': {
+      const { name, namespace, port } = f.requestMirror.backendRef;
+      return { type: f.type, requestMirror: { backendRef: { name, namespace, ...(port === undefined ? {} : { port }) }, percent: f.requestMirror.percent } };
+    }
   }
 }
 

@@ -43,6 +43,9 @@ const EXPECTED: Record<ErrorKind, readonly [string, number, number, string, stri
   request_timeout: ['reset', 504, 4, 'UT', undefined],
   bad_request: ['denied', 400, 3, 'DPE', undefined],
   connect_not_allowed: ['denied', 405, 12, 'DPE', undefined],
+  overflow: ['denied', 503, 14, 'UO', undefined],
+  rate_limited: ['denied', 429, 8, 'RL', undefined],
+  fault_abort: ['denied', 503, 14, 'FI', undefined],
 };
 
 t.test('every row of the table', async (t) => {
