@@ -18,11 +18,43 @@ export type BalancerFactory = (entry: ServicePortEntry) => Balancer;
 
 const roundRobin: BalancerFactory = (entry) => new RoundRobinBalancer(entry.endpoints);
 
+/** Outlier detection's view of one endpoint, shown beside its balancing state. */
+export interface EndpointHealth {
+  /** Ejection backoff: the next ejection lasts base x (this + 1), capped; decays in rotation. */
+  readonly timesEjected: number;
+  /** Ejections since the endpoint appeared. */
+  readonly ejectionsTotal: number;
+  readonly consecutive5xx: number;
+  readonly consecutiveGatewayErrors: number;
+  /** Success rate (percent) of the last interval in which it had enough requests to be judged. */
+  readonly successRate?: number;
+  /** While ejected: until when (the balancers' clock), for how long in all, and why. */
+  readonly ejectedUntilMs?: number;
+  readonly ejectionMs?: number;
+  readonly ejectionReason?: string;
+}
+
+/**
+ * Where a registry learns about ejections that outlive a balancer (outlier detection): a
+ * balancer made afresh (a new Service port, or one forgotten for a changed TrafficPolicy) is
+ * told the ejections in force, and `describe()` shows each endpoint's health.
+ */
+export interface EndpointHealthSource {
+  /** The ejections in force of a Service port: endpoint key and until when (the balancers' clock). */
+  ejectionsOf(servicePortKey: string): Iterable<readonly [endpointKey: string, untilMs: number]>;
+  /** One endpoint's health; undefined when no passive health check watches it. */
+  healthOf(servicePortKey: string, endpointKey: string): EndpointHealth | undefined;
+}
+
+/** An endpoint's balancing state with its health, as `describe()` answers it. */
+export type EndpointView = EndpointLbState & { readonly health?: EndpointHealth };
+
 /** The balancers of every Service port, keyed by `namespace/name|port`, alive across snapshots. */
 export class BalancerRegistry {
   private readonly balancers = new Map<string, { balancer: Balancer; endpoints: readonly EndpointInfo[] }>();
   private index: WorkloadIndex | undefined;
   private readonly make: BalancerFactory;
+  private health: EndpointHealthSource | undefined;
 
   constructor(make: BalancerFactory = roundRobin) {
     this.make = make;
@@ -71,9 +103,47 @@ export class BalancerRegistry {
     return this.sync(entry);
   }
 
-  /** Every Service port's endpoints with their balancing state (for `proxy-config endpoints`). */
-  describe(): Array<{ servicePort: string; algorithm: string; endpoints: EndpointLbState[] }> {
-    return [...this.balancers].map(([servicePort, { balancer }]) => ({ servicePort, algorithm: balancer.algorithm, endpoints: balancer.describe() }));
+  /**
+   * Every Service port's endpoints with their balancing state (for `proxy-config endpoints`),
+   * and their health when a {@link EndpointHealthSource} watches them.
+   */
+  describe(): Array<{ servicePort: string; algorithm: string; endpoints: EndpointView[] }> {
+    const health = this.health;
+    return [...this.balancers].map(([servicePort, { balancer }]) => {
+      const endpoints: EndpointView[] = balancer.describe();
+      if (health === undefined) return { servicePort, algorithm: balancer.algorithm, endpoints };
+      return {
+        servicePort,
+        algorithm: balancer.algorithm,
+        endpoints: endpoints.map((e) => {
+          const h = health.healthOf(servicePort, e.key);
+          return h === undefined ? e : { ...e, health: h };
+        }),
+      };
+    });
+  }
+
+  /**
+   * Outlier detection attaches here: balancers made from now on start with its ejections in
+   * force. One source per registry (a second replaces the first).
+   */
+  watchHealth(source: EndpointHealthSource | undefined): void {
+    this.health = source;
+  }
+
+  /**
+   * Ejects an endpoint of a Service port until `untilMs` (the balancers' clock), if that port
+   * has a balancer now; one made later learns it from the {@link EndpointHealthSource}. Never
+   * makes or updates a balancer, so a caller holding an older snapshot's entry cannot turn a
+   * balancer's endpoints back.
+   */
+  eject(servicePortKey: string, endpointKey: string, untilMs: number): void {
+    this.balancers.get(servicePortKey)?.balancer.eject(endpointKey, untilMs);
+  }
+
+  /** Puts an endpoint back in rotation (its ejection ended, or its policy went away). */
+  uneject(servicePortKey: string, endpointKey: string): void {
+    this.balancers.get(servicePortKey)?.balancer.uneject(endpointKey);
   }
 
   /**
@@ -90,6 +160,7 @@ export class BalancerRegistry {
     if (held === undefined) {
       const balancer = this.make(entry);
       this.balancers.set(entry.key, { balancer, endpoints: entry.endpoints });
+      if (this.health !== undefined) for (const [key, untilMs] of this.health.ejectionsOf(entry.key)) balancer.eject(key, untilMs);
       return balancer;
     }
     if (held.endpoints !== entry.endpoints) {
