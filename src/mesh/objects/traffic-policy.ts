@@ -1,8 +1,11 @@
 /**
  * `meshlet.io/v1alpha1 TrafficPolicy`: per-request traffic settings for the Services it targets,
- * modelled on Envoy Gateway's BackendTrafficPolicy (`targetRefs`, `loadBalancer`). Issue 13 adds
- * resilience fields (retries, timeouts, circuit breaking) beside `loadBalancer`: each is its own
- * optional section of `spec`, compiled into its own field of {@link TrafficPolicyInfo}.
+ * modelled on Envoy Gateway's BackendTrafficPolicy (`targetRefs`, `loadBalancer`). The
+ * resilience sections (issue 13: `timeout`, `retry`, `hedging`, `circuitBreaker`, `healthCheck`,
+ * `adaptiveConcurrency`, `faultInjection`, `rateLimit`) are read by
+ * `traffic-policy-resilience.ts`, each into its own optional field of {@link TrafficPolicyInfo}.
+ * A policy targets Services, or HTTPRoutes/GRPCRoutes (then only the per-request sections of
+ * `ROUTE_POLICY_SECTIONS`); docs/traffic-policy.md describes every field.
  *
  * ```yaml
  * spec:
@@ -14,13 +17,15 @@
  * ```
  */
 import type { Reporter } from './report.js';
-import { isDns1035Label, parseGatewayDuration } from '../validate/formats.js';
+import { isDns1035Label, isDnsSubdomain, parseGatewayDuration, SUBDOMAIN_TEXT } from '../validate/formats.js';
 import { checkFields, checkName, optBool, optEnum, optInt, optList, optMap, optString, reqString, requireField } from '../validate/readers.js';
 import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import { balancerSpecProblems, DEFAULT_ALGORITHM, type BalancerSpec, type HashKeySource } from '../load-balancer.js';
 import { MESHLET_OBJECT_FIELDS } from './fields.js';
 import { readCreationTimestamp, readMeta, SUBDOMAIN_NAME } from './meta.js';
 import type { SourceRef, TrafficPolicyInfo, TrafficPolicyObject } from '../types.js';
+import { GATEWAY_GROUP } from './route-common.js';
+import { readResilience, RESILIENCE_SECTIONS } from './traffic-policy-resilience.js';
 
 /** `spec.loadBalancer.type` values and the algorithm each names. */
 export const LOAD_BALANCER_TYPES = ['RoundRobin', 'LeastRequest', 'PeakEWMA', 'ConsistentHash'] as const;
@@ -28,10 +33,12 @@ export const LOAD_BALANCER_TYPES = ['RoundRobin', 'LeastRequest', 'PeakEWMA', 'C
 export const CONSISTENT_HASH_TYPES = ['SourceIP', 'Header', 'Cookie'] as const;
 /** The consistent-hash algorithms: Maglev (Envoy Gateway's) or a ring. */
 export const CONSISTENT_HASH_ALGORITHMS = ['Maglev', 'RingHash'] as const;
-/** Services one policy may target: more is a mistake, not a policy. */
+/** Services (or routes) one policy may target: more is a mistake, not a policy. */
 export const MAX_TARGET_REFS = 16;
+/** Route kinds a policy may target (group `gateway.networking.k8s.io`). */
+export const POLICY_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
 
-const SPEC_FIELDS = ['targetRefs', 'loadBalancer'];
+const SPEC_FIELDS = ['targetRefs', 'loadBalancer', ...RESILIENCE_SECTIONS];
 const LB_FIELDS = ['type', 'leastRequest', 'peakEWMA', 'consistentHash', 'zoneAware'];
 
 /** Where each BalancerSpec field is written in a TrafficPolicy, for problems. */
@@ -54,16 +61,22 @@ export function trafficPolicyFrom(r: Reporter, obj: Fields, source: SourceRef): 
   const spec = optMap(r, obj, 'spec', []) ?? {};
   checkFields(r, spec, ['spec'], SPEC_FIELDS, true);
   const targets = readTargetRefs(r, spec);
-  const lb = optMap(r, spec, 'loadBalancer', ['spec']);
+  const scope = targets.some((t) => t.includes('/')) ? 'route' : 'service';
+  const lb = scope === 'route' ? undefined : optMap(r, spec, 'loadBalancer', ['spec']);
   const compiled = readLoadBalancer(r, lb ?? {});
-  const policy: TrafficPolicyInfo = { policy: `${meta.namespace}/${meta.name}`, ...compiled };
+  const resilience = readResilience(r, spec, ['spec'], scope);
+  const policy: TrafficPolicyInfo = { policy: `${meta.namespace}/${meta.name}`, ...compiled, ...resilience };
   return { kind: 'TrafficPolicy', ...meta, source, creationTimestamp, targets, policy };
 }
 
-/** `spec.targetRefs`: Services of the policy's namespace (group "", kind Service), at least one. */
+/**
+ * `spec.targetRefs`: Services of the policy's namespace (group "", kind Service) as their names,
+ * or routes (group gateway.networking.k8s.io, kind HTTPRoute or GRPCRoute) as `<kind>/<name>`;
+ * at least one, and not both kinds of target in one policy (their sections differ).
+ */
 function readTargetRefs(r: Reporter, spec: Fields): string[] {
   const list = optList(r, spec, 'targetRefs', ['spec']);
-  if (list.length === 0) r.report(['spec', 'targetRefs'], 'required: at least one Service ({group: "", kind: Service, name})');
+  if (list.length === 0) r.report(['spec', 'targetRefs'], 'required: at least one Service ({group: "", kind: Service, name}) or route');
   if (list.length > MAX_TARGET_REFS) r.report(['spec', 'targetRefs'], `at most ${MAX_TARGET_REFS} entries, got ${list.length}`);
   const out: string[] = [];
   list.slice(0, MAX_TARGET_REFS).forEach((ref, i) => {
@@ -72,17 +85,32 @@ function readTargetRefs(r: Reporter, spec: Fields): string[] {
       r.report(at, `must be a mapping {group: "", kind: Service, name}, got ${formatValue(ref)}`);
       return;
     }
-    checkFields(r, ref, at, ['group', 'kind', 'name'], true);
-    const group = ref['group'];
-    if (group !== undefined && group !== null && group !== '' && group !== 'core') r.report([...at, 'group'], `must be "" (the core group of Service), got ${formatValue(group)}`);
-    const kind = reqString(r, ref, 'kind', at);
-    if (kind !== undefined && kind !== 'Service') r.report([...at, 'kind'], `must be Service, got ${formatValue(kind)}`);
-    const name = reqString(r, ref, 'name', at);
-    if (name === undefined || !checkName(r, name, [...at, 'name'], isDns1035Label, 'a Service name (DNS-1035 label)')) return;
-    if (out.includes(name)) r.report([...at, 'name'], `duplicate target ${formatValue(name)}`);
-    else out.push(name);
+    const target = readTargetRef(r, ref, at);
+    if (target === undefined) return;
+    if (out.includes(target)) r.report([...at, 'name'], `duplicate target ${formatValue(target.slice(target.indexOf('/') + 1))}`);
+    else out.push(target);
   });
+  const routes = out.filter((t) => t.includes('/')).length;
+  if (routes > 0 && routes < out.length) r.report(['spec', 'targetRefs'], 'targets Services and routes at once: a policy targets either Services or routes (write two policies)');
   return out;
+}
+
+/** One targetRef: a Service name, or `<kind>/<name>` for a route. */
+function readTargetRef(r: Reporter, ref: Fields, at: FieldPath): string | undefined {
+  checkFields(r, ref, at, ['group', 'kind', 'name'], true);
+  const raw = ref['group'];
+  const group = raw === undefined || raw === null || raw === 'core' ? '' : raw;
+  const kind = reqString(r, ref, 'kind', at);
+  const name = reqString(r, ref, 'name', at);
+  if (group === GATEWAY_GROUP) {
+    if (kind !== undefined && !(POLICY_ROUTE_KINDS as readonly string[]).includes(kind)) r.report([...at, 'kind'], `must be HTTPRoute or GRPCRoute in group ${GATEWAY_GROUP}, got ${formatValue(kind)}`);
+    if (name === undefined || kind === undefined || !checkName(r, name, [...at, 'name'], isDnsSubdomain, `a route name, ${SUBDOMAIN_TEXT}`)) return undefined;
+    return (POLICY_ROUTE_KINDS as readonly string[]).includes(kind) ? `${kind}/${name}` : undefined;
+  }
+  if (group !== '') r.report([...at, 'group'], `must be "" (the core group of Service) or ${GATEWAY_GROUP} (a route), got ${formatValue(raw)}`);
+  if (kind !== undefined && kind !== 'Service') r.report([...at, 'kind'], `must be Service, got ${formatValue(kind)}`);
+  if (name === undefined || !checkName(r, name, [...at, 'name'], isDns1035Label, 'a Service name (DNS-1035 label)')) return undefined;
+  return group === '' && kind === 'Service' ? name : undefined;
 }
 
 type Compiled = Omit<TrafficPolicyInfo, 'policy'>;

@@ -56,7 +56,7 @@ t.test('every bad field is named, balancer limits included', async (t) => {
     ['header hash without header', POLICY('  loadBalancer: {type: ConsistentHash, consistentHash: {type: Header}}\n'), /spec\.loadBalancer\.consistentHash\.header: required when type is Header/],
     ['tableSize on a ring', POLICY('  loadBalancer: {type: ConsistentHash, consistentHash: {type: SourceIP, algorithm: RingHash, tableSize: 7}}\n'), /consistentHash\.tableSize: only applies when algorithm is Maglev$/],
     ['unknown lb field', POLICY('  loadBalancer: {slowStart: {window: 1s}}\n'), /spec\.loadBalancer\.slowStart: unknown field \(allowed: type, leastRequest, peakEWMA, consistentHash, zoneAware\)$/],
-    ['a resilience field not there yet', POLICY('  retry: {numRetries: 3}\n'), /spec\.retry: unknown field \(allowed: targetRefs, loadBalancer\)$/],
+    ['an Envoy Gateway field meshlet does not read', POLICY('  proxyProtocol: {version: V2}\n'), /spec\.proxyProtocol: unknown field \(allowed: targetRefs, loadBalancer, timeout, retry, /],
     ['preferLocal not a boolean', POLICY('  loadBalancer: {zoneAware: {preferLocal: yes please}}\n'), /spec\.loadBalancer\.zoneAware\.preferLocal: must be true or false/],
     ['no targets', POLICY('', '[]'), /spec\.targetRefs: required: at least one Service/],
     ['target of another kind', POLICY('', '[{group: apps, kind: Deployment, name: web}]'), /spec\.targetRefs\[0\]\.kind: must be Service, got "Deployment"$/],
