@@ -10,9 +10,9 @@
  * - an endpoint that is not meshed: a plaintext upstream pool.
  *
  * The response (status, headers, body, trailers) streams back with backpressure both ways.
- * A call that failed before any byte reached an endpoint (a refused connect, a refused stream)
- * is tried on another endpoint when the request has no body to replay. One HTTP parse per
- * agent: the destination agent reads the request from the HTTP/2 frames, never from bytes.
+ * Each request is an {@link Exchange} (`outbound-exchange.ts`): timeouts, retries, hedging,
+ * circuit breaking, fault injection and mirroring happen there. One HTTP parse per agent: the
+ * destination agent reads the request from the HTTP/2 frames, never from bytes.
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -20,32 +20,25 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Ses
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../../mesh/types.js';
-import { hostPort } from '../../mesh/address.js';
-import type { HeaderModifier, RouteInfo } from '../../mesh/routes.js';
+import type { RequestMirror, RouteInfo } from '../../mesh/routes.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import type { BalancerRegistry } from '../policy/balancer.js';
-import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
-import { planRequest, type PlannedHead, type RequestPlan, type ServicePortLookup } from '../policy/request-plan.js';
+import type { PickContext } from '../policy/balancers/tracked-balancer.js';
+import { planRequest, type PlannedHead, type ServicePortLookup } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
-import { applyHeaderModifier, isGrpcRequest } from '../policy/route-match.js';
+import { ServiceStates } from '../policy/resilience/service-state.js';
+import { isGrpcRequest } from '../policy/route-match.js';
+import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { TunnelTarget } from '../proxy/tunnel/pool.js';
 import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
-import {
-  UpstreamError,
-  type HeaderMap,
-  type HttpProto,
-  type RequestHead,
-  type RequestObserver,
-  type RequestRecord,
-  type RequestSource,
-  type RequestTarget,
-  type UpstreamCall,
-  type UpstreamResponse,
-} from './exchange.js';
+import type { HeaderMap, HttpProto, RequestHead, RequestObserver, RequestRecord, RequestSource, RequestTarget, UpstreamCall } from './exchange.js';
+import { Exchange, plainHeaders } from './outbound-exchange.js';
+import type { ExchangeHost, OutlierReporter } from './outbound-host.js';
+import { MirrorSender } from './outbound-mirror.js';
 import { tunnelProtocol, type RoutedUpgrade } from './outbound-upgrade.js';
-import { streamCall } from './stream-call.js';
-import { DST_HEADER, endToEnd, FORWARDED_HEADER, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
+import type { ReplayBody } from './replay-body.js';
+import { endToEnd } from './wire.js';
 
 /** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
 export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean) => Promise<ClientHttp2Stream>;
@@ -93,20 +86,18 @@ export interface HttpServerLimits {
   readonly keepAliveTimeoutMs: number;
   /** Largest request head, bytes (Node's parser answers 431 beyond). */
   readonly maxHeaderBytes: number;
-  /** Endpoints tried for one request when earlier ones refused before any byte was sent. */
-  readonly maxConnectAttempts: number;
 }
 
 /**
  * Node's 60 s head timeout; an idle keep-alive connection is kept 2 minutes (Node's 5 s races
  * clients that reuse a connection just as the server closes it; Envoy keeps an hour); 16 KiB of
- * head as Node and Envoy's 60 KiB bound the same attack; three endpoints per request.
+ * head as Node and Envoy's 60 KiB bound the same attack. (How many endpoints a request may try
+ * is the retry policy's: `policy/resilience/request-policy.ts`.)
  */
 export const DEFAULT_HTTP_SERVER_LIMITS: HttpServerLimits = Object.freeze({
   headersTimeoutMs: 60_000,
   keepAliveTimeoutMs: 120_000,
   maxHeaderBytes: 16 * 1024,
-  maxConnectAttempts: 3,
 });
 
 /** Options of {@link OutboundHttp}. */
@@ -123,8 +114,14 @@ export interface OutboundHttpOptions {
   /** The consistent-hash key of a request for a Service port's balancer (default: none). */
   readonly hashKeyOf?: (index: WorkloadIndex, entry: ServicePortEntry, headers: IncomingMessage['headers'], sourceAddress: string) => string | undefined;
   readonly limits?: Partial<HttpServerLimits>;
-  /** Uniform in [0, 1): weighted backends (tests pass a seeded one). */
+  /** Uniform in [0, 1): weighted backends, fault injection, backoff jitter (tests pass a seeded one). */
   readonly random?: () => number;
+  /** Monotonic milliseconds for the retry budgets (default `performance.now`). */
+  readonly now?: () => number;
+  /** Where retries, overflows, faults, timeouts and mirrors are counted. */
+  readonly metrics?: ResilienceMetrics;
+  /** Outlier detection: told the outcome of every try. */
+  readonly outliers?: OutlierReporter;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -146,7 +143,7 @@ interface ConnState {
 }
 
 /** Serves captured HTTP connections of local workloads. */
-export class OutboundHttp {
+export class OutboundHttp implements ExchangeHost {
   private readonly logger: Logger;
   private readonly opts: OutboundHttpOptions;
   readonly limits: HttpServerLimits;
@@ -154,7 +151,13 @@ export class OutboundHttp {
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Map<Http2Session, ConnState>();
   private readonly h1Sockets = new Set<HttpSocket>();
-  private readonly random: () => number;
+  readonly random: () => number;
+  /** Per Service port: budgets, circuit-breaker counters, latencies (kept across snapshots). */
+  readonly states = new ServiceStates();
+  readonly metrics: ResilienceMetrics | undefined;
+  readonly outliers: OutlierReporter | undefined;
+  private readonly mirrors: MirrorSender;
+  private readonly clock: () => number;
   private readonly badRequests: ThrottledLog;
   private readonly failures: ThrottledLog;
   private pendingH2: ConnState | undefined;
@@ -166,6 +169,10 @@ export class OutboundHttp {
     this.opts = opts;
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
+    this.clock = opts.now ?? (() => performance.now());
+    this.metrics = opts.metrics;
+    this.outliers = opts.outliers;
+    this.mirrors = new MirrorSender({ balancers: opts.balancers, tunnel: opts.tunnel, local: opts.local, plaintext: opts.plaintext, lookup: (index) => this.lookup(index), metrics: opts.metrics });
     const limits = (this.limits = Object.freeze({ ...DEFAULT_HTTP_SERVER_LIMITS, ...opts.limits }));
     this.badRequests = new ThrottledLog(this.logger, 'outbound http: malformed requests refused (throttled; each has its access-log line)');
     this.failures = new ThrottledLog(this.logger, 'outbound http: requests failed (throttled; each has its access-log line)');
@@ -397,15 +404,26 @@ export class OutboundHttp {
     for (const s of this.h1Sockets) if (s[kConn]?.inFlight === 0) s.end();
   }
 
-  /** The Service ports of `index` by `namespace/name|port`. */
+  /** The Service ports of `index` by `namespace/name|port` (a new index also drops the state of ports gone). */
   private lookup(index: WorkloadIndex): ServicePortLookup {
     let lookup = this.lookups.get(index);
     if (lookup === undefined) {
       const entries = new Map(index.serviceEntries.map((e) => [e.key, e]));
       lookup = (key, port) => entries.get(`${key}|${port}`);
       this.lookups.set(index, lookup);
+      this.states.retain(new Set(entries.keys()));
     }
     return lookup;
+  }
+
+  /** @internal */
+  now(): number {
+    return this.clock();
+  }
+
+  /** @internal */
+  mirror(index: WorkloadIndex, entry: ServicePortEntry, m: RequestMirror, head: PlannedHead, conn: HttpConnection, proto: HttpProto, body: ReplayBody | undefined): void {
+    this.mirrors.send(index, entry, m, head, conn, proto, body);
   }
 
   private onRequest(state: ConnState, req: AnyRequest, res: AnyResponse, proto: HttpProto): void {
@@ -470,9 +488,10 @@ export class OutboundHttp {
   }
 
   /** @internal */
-  requestDone(state: ConnState, res: AnyResponse): void {
+  requestDone(state: ConnState, res: unknown): void {
     state.inFlight--;
-    if (this.draining && state.inFlight === 0 && 'shouldKeepAlive' in res) res.socket?.end();
+    const r = res as AnyResponse;
+    if (this.draining && state.inFlight === 0 && 'shouldKeepAlive' in r) r.socket?.end();
   }
 
   /** Closes every connection now. */
@@ -482,322 +501,6 @@ export class OutboundHttp {
     for (const s of this.h1Sockets) s.destroy();
     // Stops the head-deadline check timer (never listening, the server holds nothing else).
     this.h1.close();
-  }
-}
-
-/** Agent-made answers that mean no byte of the request reached the workload. */
-const NOTHING_DELIVERED: ReadonlySet<ErrorKind> = new Set(['connect_refused', 'connect_failed', 'connect_timeout']);
-
-/** One request from its head to the end of its response. */
-class Exchange {
-  private call: UpstreamCall | undefined;
-  private lease: Lease | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private done = false;
-  private headSent = false;
-  private readonly tried = new Set<string>();
-
-  constructor(
-    private readonly owner: OutboundHttp,
-    private readonly state: ConnState,
-    private readonly req: AnyRequest,
-    private readonly res: AnyResponse,
-    private readonly rec: RequestRecord,
-    private readonly grpc: boolean,
-  ) {
-    res.once('close', () => this.finish());
-  }
-
-  /** True when the request has no body: it can be sent again to another endpoint. */
-  private get bodyless(): boolean {
-    const { req } = this;
-    if ('stream' in req) return req.stream.endAfterHeaders || req.readableEnded;
-    const length = req.headers['content-length'];
-    return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
-  }
-
-  carryOut(index: WorkloadIndex, plan: RequestPlan): void {
-    const { rec } = this;
-    if (plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
-    switch (plan.kind) {
-      case 'fail':
-        this.fail(plan.failure, plan.reason);
-        return;
-      case 'redirect': {
-        const headers: Record<string, string | readonly string[]> = plan.responseHeaders === undefined ? {} : applyHeaderModifier({}, plan.responseHeaders);
-        this.sendHead(plan.status, { ...headers, location: plan.location, 'content-length': '0' });
-        this.res.end();
-        this.req.resume();
-        return;
-      }
-      case 'forward': {
-        const requestMs = plan.timeouts.requestMs ?? 0;
-        const backendMs = plan.timeouts.backendRequestMs ?? 0;
-        const limit = requestMs > 0 && backendMs > 0 ? Math.min(requestMs, backendMs) : requestMs || backendMs;
-        if (limit > 0) {
-          this.timer = setTimeout(() => this.timedOut(limit), limit);
-          this.timer.unref();
-        }
-        rec.service = plan.entry.service.key;
-        this.attempt(index, plan.entry, plan.head, plan.responseHeaders);
-        return;
-      }
-    }
-  }
-
-  private attempt(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[]): void {
-    const { owner, rec, state } = this;
-    const opts = owner.options;
-    const context: PickContext = {
-      hashKey: opts.hashKeyOf?.(index, entry, this.req.headers, state.conn.sourceIp),
-      exclude: this.tried,
-    };
-    const lease = opts.balancers.lease(entry, context);
-    if (lease === undefined) {
-      this.fail(this.tried.size > 0 ? rec.failure ?? 'no_healthy_upstream' : 'no_healthy_upstream', `service ${entry.service.key} has no endpoint left to try`);
-      return;
-    }
-    this.lease = lease;
-    this.tried.add(lease.key);
-    const target = index.endpointTarget(entry, lease.endpoint);
-    const proto = state.conn.upstreamProto ?? rec.proto;
-    const requestHead: RequestHead = { method: head.method, path: head.path, authority: head.authority, proto, headers: plainHeaders(head.headers) };
-    let call: UpstreamCall;
-    switch (target.kind) {
-      case 'meshed':
-        rec.destinationWorkload = target.workload.uid;
-        rec.destinationIdentity = target.workload.identity;
-        rec.upstream = hostPort(target.address, target.port);
-        if (target.local) {
-          call = opts.local({ identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress, service: entry.service.key }, { address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
-          this.begin(index, entry, head, responseMods, call);
-        } else {
-          this.viaTunnel(index, entry, head, responseMods, target.workload, target.address, target.port, requestHead);
-        }
-        return;
-      case 'plaintext':
-        if (target.endpoint.meshed) {
-          lease.release({ outcome: 'failure' });
-          this.fail('no_route', `endpoint ${target.endpoint.workload} of service ${entry.service.key} is meshed but not in the snapshot: refused rather than sent in plaintext`);
-          return;
-        }
-        rec.upstream = hostPort(target.address, target.port);
-        rec.securityPolicy = 'plaintext';
-        call = opts.plaintext({ address: target.address, port: target.port }, requestHead, { endStream: this.bodyless });
-        this.begin(index, entry, head, responseMods, call);
-        return;
-      case 'no-endpoints':
-      case 'passthrough':
-        lease.release({ outcome: 'cancelled' });
-        this.fail('no_healthy_upstream', `service ${entry.service.key} has no endpoints`);
-        return;
-    }
-  }
-
-  private viaTunnel(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], workload: WorkloadInfo, address: string, port: number, requestHead: RequestHead): void {
-    const { conn } = this.state;
-    const h2Headers: OutgoingHttpHeaders = {
-      ...requestHead.headers,
-      ':method': requestHead.method,
-      ':path': requestHead.path,
-      ':authority': requestHead.authority,
-      ':scheme': 'http',
-      [DST_HEADER]: hostPort(address, port),
-      [PROTO_HEADER]: requestHead.proto,
-      [FORWARDED_HEADER]: `for="${conn.sourceAddress}"`,
-      [SERVICE_HEADER]: entry.service.key,
-    };
-    const target: TunnelTarget = { nodeAddress: workload.nodeAddress, identity: workload.identity, address, port };
-    const endStream = this.bodyless;
-    this.owner.options.tunnel(conn.source.identity, target, h2Headers, endStream).then(
-      (stream) => {
-        if (this.done) {
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        this.begin(index, entry, head, responseMods, streamCall(stream));
-      },
-      (err: Error) => {
-        const kind: ErrorKind = err instanceof UpstreamError ? err.kind : 'tunnel_failed';
-        this.failed(index, entry, head, responseMods, new UpstreamError(kind, err.message, true));
-      },
-    );
-  }
-
-  /** The call is made: stream the request body in, wait for the response. */
-  private begin(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], call: UpstreamCall): void {
-    if (this.done) {
-      call.abort();
-      return;
-    }
-    this.call = call;
-    const { req } = this;
-    if (this.bodyless) {
-      if (!call.body.writableEnded) call.body.end();
-    } else {
-      // Counted as it flows, and only from here: a 'data' listener any earlier would start the
-      // body flowing before the call can take it.
-      const { rec } = this;
-      req.on('data', (chunk: Buffer) => {
-        rec.requestBytes += chunk.length;
-      });
-      req.pipe(call.body);
-    }
-    call.response.then(
-      (response) => {
-        // The destination side could not reach the workload: nothing of the request got there,
-        // so a request without a body tries another endpoint, as for a refused tunnel stream.
-        if (response.failure !== undefined && NOTHING_DELIVERED.has(response.failure) && this.bodyless && this.tried.size < this.owner.limits.maxConnectAttempts && !this.done) {
-          this.call = undefined;
-          response.body.resume();
-          this.failed(index, entry, head, responseMods, new UpstreamError(response.failure, `the destination side answered ${response.status} (${response.failure})`, true));
-          return;
-        }
-        this.respondWith(response, responseMods);
-      },
-      (err: unknown) => {
-        if (this.call !== call) return;
-        this.call = undefined;
-        req.unpipe(call.body);
-        this.failed(index, entry, head, responseMods, err instanceof UpstreamError ? err : new UpstreamError('upstream_reset', String(err), false));
-      },
-    );
-  }
-
-  /** A call got no response: another endpoint when nothing was sent and nothing must be replayed, else a failure. */
-  private failed(index: WorkloadIndex, entry: ServicePortEntry, head: PlannedHead, responseMods: readonly HeaderModifier[], err: UpstreamError): void {
-    this.lease?.release({ outcome: 'failure' });
-    this.lease = undefined;
-    if (this.done) return;
-    this.rec.failure = err.kind;
-    const limit = this.owner.limits.maxConnectAttempts;
-    if (err.beforeRequestSent && this.bodyless && this.tried.size < limit) {
-      this.attempt(index, entry, head, responseMods);
-      return;
-    }
-    this.fail(err.kind, err.message);
-  }
-
-  private respondWith(response: UpstreamResponse, responseMods: readonly HeaderModifier[]): void {
-    const { rec, res } = this;
-    if (this.done) {
-      response.body.destroy();
-      return;
-    }
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    const ok = response.failure === undefined && response.status < 500;
-    this.lease?.release({ outcome: ok ? 'success' : 'failure', latencyMs: performance.now() - rec.startedAt });
-    this.lease = undefined;
-    if (response.failure !== undefined) rec.failure = response.failure;
-    else delete rec.failure;
-    let headers: Record<string, string | readonly string[]> = response.headers;
-    for (const mod of responseMods) headers = applyHeaderModifier(headers, mod);
-    if (this.grpc) {
-      const status = headers['grpc-status'];
-      if (typeof status === 'string') {
-        rec.grpcStatus = Number(status);
-        // gRPC's Trailers-Only: the status in the head, no body, no trailers.
-        if (this.trailersOnly(response.status, headers)) {
-          this.call = undefined;
-          response.body.resume();
-          return;
-        }
-      }
-    }
-    this.sendHead(response.status, headers);
-    const { body } = response;
-    body.on('data', (chunk: Buffer) => {
-      rec.responseBytes += chunk.length;
-    });
-    body.pipe(res as NodeJS.WritableStream, { end: false });
-    response.trailers.then(
-      (trailers) => {
-        if (Object.keys(trailers).length > 0) {
-          const status = trailers['grpc-status'];
-          if (typeof status === 'string') rec.grpcStatus = Number(status);
-          res.addTrailers(trailers as Record<string, string>);
-        }
-        res.end();
-      },
-      (err: Error) => {
-        rec.failure = 'upstream_reset';
-        this.owner.warnFailure(rec, err.message);
-        res.destroy();
-      },
-    );
-  }
-
-  /**
-   * A gRPC Trailers-Only response over HTTP/2: one HEADERS frame with END_STREAM (what gRPC
-   * clients require of it; the compatibility API would send HEADERS, then an empty DATA frame).
-   * False over HTTP/1.x, where the caller sends a head and ends.
-   */
-  private trailersOnly(status: number, headers: Record<string, string | readonly string[]>): boolean {
-    const { res } = this;
-    if (!('stream' in res) || this.headSent || res.headersSent || res.stream.destroyed) return false;
-    this.headSent = true;
-    this.rec.status = status;
-    res.stream.respond({ ...(headers as OutgoingHttpHeaders), ':status': status }, { endStream: true });
-    return true;
-  }
-
-  private sendHead(status: number, headers: Record<string, string | readonly string[]>): void {
-    const { res } = this;
-    if (this.headSent || res.headersSent) return;
-    this.headSent = true;
-    this.rec.status = status;
-    res.writeHead(status, headers as OutgoingHttpHeaders);
-  }
-
-  /** Answers with the failure's status (a gRPC caller: 200 with grpc-status), or resets when the head went out. */
-  private fail(kind: ErrorKind, reason: string): void {
-    const { rec, res } = this;
-    rec.failure = kind;
-    this.lease?.release({ outcome: 'failure' });
-    this.lease = undefined;
-    if (kind !== 'no_route' && kind !== 'backend_not_found') this.owner.warnFailure(rec, reason);
-    if (this.headSent || res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const r = respond(kind);
-    if (this.grpc) {
-      rec.grpcStatus = r.grpcStatus;
-      const headers = { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) };
-      if (!this.trailersOnly(200, headers)) {
-        this.sendHead(200, headers);
-        res.end();
-      }
-    } else {
-      const body = `${reason}\n`;
-      this.sendHead(r.httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-meshlet-failure': kind });
-      res.end(body);
-    }
-    // Whatever is left of the request body is read and dropped, so the connection stays usable.
-    this.req.resume();
-  }
-
-  private timedOut(ms: number): void {
-    this.call?.abort();
-    this.call = undefined;
-    this.fail('request_timeout', `no response within the route's ${ms} ms timeout`);
-  }
-
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    const { rec } = this;
-    if (!this.res.writableFinished) {
-      // The client went away (or we reset): nothing more to send or read.
-      this.call?.abort();
-      if (rec.failure === undefined && rec.status === 0) rec.failure = 'downstream_reset';
-    }
-    this.lease?.release({ outcome: 'cancelled' });
-    this.lease = undefined;
-    rec.durationMs = performance.now() - rec.startedAt;
-    this.owner.requestDone(this.state, this.res);
-    this.owner.observe(rec);
   }
 }
 
@@ -815,15 +518,4 @@ function requestHead(method: string, path: string, authority: string | undefined
   }
   text += upgrade === undefined ? '\r\n' : `connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
   return Buffer.from(text, 'latin1');
-}
-
-/** Route-match headers (possibly modified) as a HeaderMap for the call. */
-function plainHeaders(headers: Readonly<Record<string, string | readonly string[] | undefined>>): HeaderMap {
-  const out: HeaderMap = {};
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    out[name] = typeof v === 'string' ? v : [...v];
-  }
-  return out;
 }

@@ -48,6 +48,22 @@ export function capField(value: string, max = MAX_LOGGED_FIELD_CHARS): string {
   return value.length <= max ? value : value.slice(0, max) + TRUNCATED_MARKER;
 }
 
+/**
+ * Envoy's `%RESPONSE_FLAGS%` of a request: its failure's flag, DI when fault injection delayed
+ * it, URX when its last try failed and no retry was left (tries or budget); `-` for none,
+ * several joined with `,` as Envoy prints them.
+ */
+export function requestFlags(rec: RequestRecord): string {
+  const base = responseFlag(rec.failure);
+  const failed = rec.failure !== undefined || rec.status >= 500;
+  const urx = failed && (rec.retryStop === 'attempts' || rec.retryStop === 'budget');
+  if (rec.faultDelayMs === undefined && !urx) return base;
+  const flags = base === '-' ? [] : [base];
+  if (rec.faultDelayMs !== undefined) flags.push('DI');
+  if (urx) flags.push('URX');
+  return flags.join(',');
+}
+
 /** The line's fields (pure; the log writes them). */
 export function requestLine(rec: RequestRecord): Record<string, unknown> {
   const path = capField(rec.path);
@@ -74,8 +90,13 @@ export function requestLine(rec: RequestRecord): Record<string, unknown> {
     dst_workload: rec.destinationWorkload,
     dst_identity: rec.destinationIdentity,
     security_policy: rec.securityPolicy,
-    response_flags: responseFlag(rec.failure),
+    response_flags: requestFlags(rec),
     request_id: requestId,
+    ...(rec.attempts === undefined ? {} : { attempts: rec.attempts }),
+    ...(rec.retryStop === undefined ? {} : { retry_stop: rec.retryStop }),
+    ...(rec.hedge === undefined ? {} : { hedge: rec.hedge }),
+    ...(rec.faultDelayMs === undefined ? {} : { fault_delay_ms: rec.faultDelayMs }),
+    ...(rec.overflow === undefined ? {} : { overflow: rec.overflow }),
     ...authzLogFields(rec.authz),
     ...(truncated ? { truncated: true } : {}),
   };

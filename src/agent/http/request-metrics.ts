@@ -17,7 +17,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { RequestObserver, RequestRecord } from './exchange.js';
-import { responseFlag } from '../policy/respond.js';
+import { requestFlags } from './request-log.js';
 import { DEFAULT_CLUSTER_DOMAIN, SnapshotView, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, type IndexInForce, type WorkloadLookup } from '../proxy/istio-labels.js';
 import { SeriesTable, type KeyPart } from '../proxy/series-table.js';
 
@@ -123,7 +123,7 @@ export function requestLabels(rec: RequestRecord, opts: Pick<RequestMetricsOptio
     request_protocol: rec.requestProtocol,
     response_code: responseCodeLabel(rec.status),
     grpc_response_status: grpcStatusLabel(rec),
-    response_flags: responseFlag(rec.failure),
+    response_flags: requestFlags(rec),
     connection_security_policy: securityPolicyLabel(rec.securityPolicy),
   };
 }

@@ -9,7 +9,7 @@
  * Service's own endpoints, as at L4). With routes attached and none matching: 404, as the
  * Gateway API says for GAMMA.
  */
-import type { HeaderModifier, HttpRouteMatch, RouteInfo, RouteTimeouts } from '../../mesh/routes.js';
+import type { HeaderModifier, HttpRouteMatch, RequestMirror, RouteInfo, RouteRetry, RouteTimeouts } from '../../mesh/routes.js';
 import type { ServicePortEntry } from '../state/workload-index.js';
 import type { ErrorKind } from './respond.js';
 import { applyHeaderModifier, matchRoute, pickBackend, redirectLocation, rewritePath, type Headers } from './route-match.js';
@@ -38,19 +38,24 @@ export type RequestPlan =
       /** The ResponseHeaderModifier filters of the rule, applied in order to the response. */
       readonly responseHeaders: readonly HeaderModifier[];
       readonly timeouts: RouteTimeouts;
+      /** The rule's Gateway API `retry`, when it has one. */
+      readonly retry?: RouteRetry;
+      /** The rule's RequestMirror filters (each with its share of requests). */
+      readonly mirrors: readonly RequestMirror[];
     };
 
 /** Finds a Service port by `namespace/name` and port number in the snapshot in force. */
 export type ServicePortLookup = (serviceKey: string, port: number) => ServicePortEntry | undefined;
 
 const NO_TIMEOUTS: RouteTimeouts = Object.freeze({});
+const NO_MIRRORS: readonly RequestMirror[] = Object.freeze([]);
 
 /**
  * Plans a request that arrived for `entry` (the Service port the application dialled), with the
  * routes attached to it.
  */
 export function planRequest(entry: ServicePortEntry, routes: readonly RouteInfo[], head: PlannedHead, lookup: ServicePortLookup, random: () => number): RequestPlan {
-  if (routes.length === 0) return { kind: 'forward', entry, head, responseHeaders: [], timeouts: NO_TIMEOUTS };
+  if (routes.length === 0) return { kind: 'forward', entry, head, responseHeaders: [], timeouts: NO_TIMEOUTS, mirrors: NO_MIRRORS };
   const q = head.path.indexOf('?');
   const path = q < 0 ? head.path : head.path.slice(0, q);
   const query = q < 0 ? '' : head.path.slice(q + 1);
@@ -59,6 +64,7 @@ export function planRequest(entry: ServicePortEntry, routes: readonly RouteInfo[
   const { route, rule } = found;
   const match = 'path' in found.match ? (found.match as HttpRouteMatch) : undefined;
   const responseHeaders: HeaderModifier[] = [];
+  let mirrors = NO_MIRRORS;
   let headers = head.headers;
   let newPath = path;
   let authority = head.authority;
@@ -79,6 +85,9 @@ export function planRequest(entry: ServicePortEntry, routes: readonly RouteInfo[
         if (filter.urlRewrite.path !== undefined) newPath = rewritePath(newPath, match, filter.urlRewrite.path);
         if (filter.urlRewrite.hostname !== undefined) authority = filter.urlRewrite.hostname;
         break;
+      case 'RequestMirror':
+        mirrors = [...mirrors, filter.requestMirror];
+        break;
     }
   }
   const backend = pickBackend(rule, random);
@@ -90,6 +99,7 @@ export function planRequest(entry: ServicePortEntry, routes: readonly RouteInfo[
     return { kind: 'fail', failure: 'backend_not_found', reason: `route ${route.namespace}/${route.name}: backend ${backend.namespace}/${backend.name} port ${port} does not exist`, route };
   }
   const timeouts = 'timeouts' in rule ? rule.timeouts : NO_TIMEOUTS;
+  const retry = 'retry' in rule ? rule.retry : undefined;
   return {
     kind: 'forward',
     entry: target,
@@ -97,6 +107,8 @@ export function planRequest(entry: ServicePortEntry, routes: readonly RouteInfo[
     route,
     responseHeaders,
     timeouts,
+    ...(retry === undefined ? {} : { retry }),
+    mirrors,
   };
 }
 

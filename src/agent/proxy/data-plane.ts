@@ -143,6 +143,7 @@ export class DataPlane implements DataPath {
       local: (source, target, head, o) => this.inboundHttp.call({ ...source, kind: 'local' }, target, head, o),
       plaintext: (target, head, o) => this.upstreams.call(target, head, o),
       observer: this.requestObserver,
+      metrics: metrics.resilience,
       routesOf: (index, entry) => index.routesOf(entry),
       hashKeyOf: (index, entry, headers, sourceAddress) => {
         const sources = hashKeySourcesOf(index, entry);

@@ -8,7 +8,7 @@ import { selectPolicies } from '../../mesh/authz/select.js';
 import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
 import { compileRoute, regexCount, type RouteData, type RouteInfo } from '../../mesh/routes.js';
 import { MAX_NODE_ROUTE_REGEXES } from '../../mesh/validate/regex.js';
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, RoutePolicyInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
 
 /** A snapshot entry the index left out because of an address the address policy refuses. */
@@ -199,6 +199,16 @@ export class WorkloadIndex {
   /** The TrafficPolicy in force for a Service (`namespace/name`), or undefined (defaults). */
   trafficPolicyOf(serviceKey: string): TrafficPolicyInfo | undefined {
     return this.servicesByKey().get(serviceKey)?.trafficPolicy;
+  }
+
+  private routePolicies: Map<string, RoutePolicyInfo> | undefined;
+
+  /** The TrafficPolicy that targets a route (`kind/namespace/name`), or undefined. */
+  routePolicyOf(route: Pick<RouteInfo, 'kind' | 'namespace' | 'name'>): RoutePolicyInfo | undefined {
+    const list = this.snapshot.routePolicies;
+    if (list === undefined || list.length === 0) return undefined;
+    this.routePolicies ??= new Map(list.map((p) => [p.route, p.policy]));
+    return this.routePolicies.get(`${route.kind}/${route.namespace}/${route.name}`);
   }
 
   /**
