@@ -20,6 +20,8 @@ import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
 import { hostOf, isGrpcRequest } from '../policy/route-match.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
+import { deferredCall } from '../policy/resilience/deferred-call.js';
+import { FREE_PASSAGE, InboundGate, type GateVerdict, type Passage } from '../policy/resilience/inbound-gate.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import {
   UpstreamError,
@@ -103,6 +105,11 @@ export interface InboundHttpOptions {
   readonly requestId?: () => string;
   /** An upgrade request the workload has not answered by then fails (default {@link DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS}). */
   readonly connectTimeoutMs?: number;
+  /**
+   * Local rate limits and adaptive concurrency of the workloads (default: a gate of this process
+   * alone, without metrics; a worker passes one whose rate limiter leases tokens from the primary).
+   */
+  readonly gate?: InboundGate;
 }
 
 /** Options of {@link InboundHttp.call}. */
@@ -116,12 +123,12 @@ export interface InboundCallOptions {
  * `meshlet-error: <kind>` with a one-line text body; for gRPC, HTTP 200 trailers-only with
  * `grpc-status` and `grpc-message` (no body, no trailers).
  */
-export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | 'headers'>): UpstreamResponse {
+export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | 'headers'>, extra?: Readonly<Record<string, string>>): UpstreamResponse {
   const r = respond(kind);
   if (isGrpcRequest(head.headers)) {
     return {
       status: 200,
-      headers: { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': `meshlet: ${kind}`, [ERROR_HEADER]: kind },
+      headers: { ...extra, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': `meshlet: ${kind}`, [ERROR_HEADER]: kind },
       body: Readable.from([]),
       trailers: Promise.resolve({}),
       failure: kind,
@@ -130,7 +137,7 @@ export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | '
   const text = Buffer.from(`meshlet: ${kind}\n`);
   return {
     status: r.httpStatus,
-    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length), [ERROR_HEADER]: kind },
+    headers: { ...extra, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length), [ERROR_HEADER]: kind },
     body: Readable.from(head.method === 'HEAD' ? [] : [text]),
     trailers: Promise.resolve({}),
     failure: kind,
@@ -176,6 +183,8 @@ export class InboundHttp {
   private readonly denied: ThrottledLog;
   private readonly audited: ThrottledLog;
   private readonly connectTimeoutMs: number;
+  /** Rate limits and adaptive concurrency (its `limits()` feed `meshlet_adaptive_concurrency_limit`). */
+  readonly gate: InboundGate;
 
   constructor(opts: InboundHttpOptions) {
     this.logger = opts.logger;
@@ -185,6 +194,7 @@ export class InboundHttp {
     this.observer = opts.observer;
     this.requestId = opts.requestId ?? randomUUID;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS;
+    this.gate = opts.gate ?? new InboundGate();
     this.denied = new ThrottledLog(this.logger, 'inbound HTTP requests denied (throttled: one line per interval; each has its access-log line)');
     this.audited = new ThrottledLog(this.logger, 'inbound HTTP requests matched AUDIT authorization rules (throttled; each has its access-log line)');
   }
@@ -198,19 +208,46 @@ export class InboundHttp {
     const admitted = this.admit(source, target, head);
     const { rec } = admitted;
     if ('refused' in admitted) return this.replied(rec, localReply(admitted.refused, head));
-    const upstreamHead = admitted.head;
+    // Rate limits and adaptive concurrency, after authorization: a denied request takes no token.
+    const verdict = this.gate.enter(this.index(), admitted.workload, target.port, { identity: source.kind === 'plaintext' ? undefined : source.identity, headers: head.headers });
+    if (verdict instanceof Promise) return deferredCall(verdict.then((v) => () => this.pass(v, rec, target, head, admitted.head, opts)));
+    return this.pass(verdict, rec, target, head, admitted.head, opts);
+  }
+
+  /** Answers a request the gate refused (429 with the RateLimit headers, or 503 overflow), or forwards it. */
+  private pass(verdict: GateVerdict, rec: RequestRecord, target: RequestTarget, head: RequestHead, upstreamHead: RequestHead, opts: InboundCallOptions): UpstreamCall {
+    if ('pass' in verdict) return this.forward(rec, target, head, upstreamHead, opts, verdict.pass);
+    if (verdict.refused === 'rate_limited') {
+      rec.overflow = 'rate_limit';
+      return this.replied(rec, localReply('rate_limited', head, verdict.headers));
+    }
+    rec.overflow = 'adaptive';
+    return this.replied(rec, localReply('overflow', head));
+  }
+
+  /** Sends an admitted request to the workload; `passage` is released when its response is over. */
+  private forward(rec: RequestRecord, target: RequestTarget, head: RequestHead, upstreamHead: RequestHead, opts: InboundCallOptions, passage: Passage): UpstreamCall {
     let upstream: MeteredCall;
     try {
       upstream = this.upstreams.call(target, upstreamHead, opts.endStream === true ? { endStream: true } : {});
     } catch (err) {
+      passage.release(undefined);
       // Pools closed: the agent is going away. Anything else: nothing was sent.
       const kind: ErrorKind = err instanceof MeshletError && err.code === 'MESHLET_ERR_CLOSED' ? 'drained' : 'connect_failed';
       if (kind !== 'drained') this.logger.debug({ err: (err as Error).message }, 'upstream call failed before sending');
       return this.replied(rec, localReply(kind, head));
     }
     const response = upstream.response.then(
-      (res) => this.observe(rec, res, upstream),
+      (res) => {
+        // Latency to the response head (Envoy's sample); the request holds its place until the body is over.
+        if (passage !== FREE_PASSAGE) {
+          const headAt = this.gate.now();
+          res.body.once('close', () => passage.release(headAt));
+        }
+        return this.observe(rec, res, upstream);
+      },
       (err: unknown) => {
+        passage.release(undefined);
         const kind = err instanceof UpstreamError ? err.kind : 'upstream_reset';
         return this.observe(rec, localReply(kind, head), upstream);
       },
@@ -267,10 +304,35 @@ export class InboundHttp {
       answer(localReply(admitted.refused, head), { responseBytes: 0 });
       return;
     }
+    const verdict = this.gate.enter(this.index(), admitted.workload, target.port, { identity: source.identity, headers: head.headers });
+    const go = (v: GateVerdict): void => {
+      if ('pass' in v) {
+        // An upgraded connection lives on: it holds no concurrency place past its answer.
+        v.pass.release(undefined);
+        this.upgradeAdmitted(stream, req, head, admitted.head, rec, answer);
+        return;
+      }
+      rec.overflow = v.refused === 'rate_limited' ? 'rate_limit' : 'adaptive';
+      answer(localReply(v.refused, head, 'headers' in v ? v.headers : undefined), { responseBytes: 0 });
+    };
+    if (verdict instanceof Promise) void verdict.then(go);
+    else go(verdict);
+  }
+
+  /** An upgrade the policy and the gate admitted: to the workload on a fresh connection. */
+  private upgradeAdmitted(
+    stream: ServerHttp2Stream,
+    req: TunnelRequest,
+    head: RequestHead,
+    upstreamHead: RequestHead,
+    rec: RequestRecord,
+    answer: (res: UpstreamResponse, counts: { readonly responseBytes: number }) => void,
+  ): void {
+    const target = { address: req.address, port: req.port };
     upgradeWorkload({
       stream,
       target,
-      head: admitted.head,
+      head: upstreamHead,
       protocol: String(req.headers[':protocol']),
       connectTimeoutMs: this.connectTimeoutMs,
       answer,
@@ -301,7 +363,7 @@ export class InboundHttp {
    * is made, as in InboundProxy.connect): the request record, and either the head to send to
    * the workload (forwarding headers added) or the failure to answer with.
    */
-  private admit(source: InboundSource, target: RequestTarget, head: RequestHead): { rec: RequestRecord; head: RequestHead } | { rec: RequestRecord; refused: ErrorKind } {
+  private admit(source: InboundSource, target: RequestTarget, head: RequestHead): { rec: RequestRecord; head: RequestHead; workload: string } | { rec: RequestRecord; refused: ErrorKind } {
     const rec = this.record(source, target, head);
     const index = this.index();
     const service = requestService(index, target, source.service, head.authority);
@@ -333,7 +395,7 @@ export class InboundHttp {
     const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
     const requestId = upstreamHead.headers['x-request-id'];
     if (typeof requestId === 'string') rec.requestId = requestId;
-    return { rec, head: upstreamHead };
+    return { rec, head: upstreamHead, workload: decision.workload.uid };
   }
 
   /** A call answered by the agent at once; the request body is drained. */

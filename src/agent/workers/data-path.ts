@@ -16,6 +16,7 @@ import type { MetricsJson } from '../admin/metrics.js';
 import { closeSocketFd, openReuseportSocket, SocketCallError, type ReuseportSocket } from './reuseport-socket.js';
 import { WorkerPool } from './pool.js';
 import type { WireCredentials, WorkerPorts } from './protocol.js';
+import { TokenGrants } from './token-grants.js';
 
 /** Options of {@link WorkerDataPath}. */
 export interface WorkerDataPathOptions {
@@ -39,6 +40,8 @@ export class WorkerDataPath implements DataPath {
   private readonly reserved: ReuseportSocket[] = [];
   private readonly creds = new Map<string, WireCredentials>();
   private ports: WorkerPorts | undefined;
+  /** The buckets of the workloads' local rate limits, shared by every worker through leases. */
+  private readonly grants = new TokenGrants();
   /** The worker processes hold their own copy of each credential with its key. */
   readonly credentials = {
     issued: (creds: IdentityCredentials, keyPem: string): void => this.credentialsIssued(creds, keyPem),
@@ -61,6 +64,7 @@ export class WorkerDataPath implements DataPath {
         ticketKeys: opts.ticketKeys(),
       }),
       credentials: (req) => this.answer(req),
+      tokens: (ask) => this.grants.grant(ask),
       onServing: opts.onServing,
       onRestart: opts.onRestart,
       ...(opts.entry === undefined ? {} : { entry: opts.entry }),
@@ -140,6 +144,8 @@ export class WorkerDataPath implements DataPath {
 
   /** Sends the new snapshot to every worker (each builds its own lookup tables). */
   setSnapshot(index: WorkloadIndex): void {
+    // The primary's buckets follow the snapshot first: a worker that has the new one asks for its rules.
+    this.grants.setIndex(index);
     this.pool.broadcast({ type: 'snapshot', snapshot: index.snapshot });
   }
 

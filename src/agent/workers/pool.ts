@@ -11,6 +11,7 @@ import { MeshletError } from '../../mesh/errors.js';
 import { Backoff } from '../../ops/backoff.js';
 import type { Listeners, WorkerInfo } from '../proxy/data-path.js';
 import { parseWorkerMessage, type FromWorker, type ToWorker, type WireAddress, type WorkerQuery } from './protocol.js';
+import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
 
 /** What a worker needs when it (re)starts: built fresh each time from the primary's state. */
 export type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'index'>;
@@ -26,6 +27,8 @@ export interface WorkerPoolOptions {
   readonly onServing: (serving: number) => void;
   /** Told when a worker died and will be started again. */
   readonly onRestart: () => void;
+  /** Grants rate-limit tokens to a worker (the primary's buckets); absent: every ask gets `unknown`. */
+  readonly tokens?: (ask: LeaseAsk) => LeaseGrant;
   /** The worker entry (default: main.js beside this file). */
   readonly entry?: string;
   /** A worker that has not bound by then has failed its start. */
@@ -223,6 +226,10 @@ export class WorkerPool {
         (credentials) => send(child, credentials === undefined ? { type: 'reply', id: msg.id, error: 'no credentials' } : { type: 'reply', id: msg.id, credentials }),
         (err: Error) => send(child, { type: 'reply', id: msg.id, error: err.message }),
       );
+    } else if (msg.type === 'tokens') {
+      // Answered at once: a request may be waiting on it (a few ms at most).
+      const grant = this.opts.tokens?.(msg) ?? { id: msg.id, granted: 0, unknown: true };
+      send(child, { type: 'granted', ...grant });
     } else if (msg.type === 'drained') {
       this.drainTotals.drained += msg.drained;
       this.drainTotals.forced ||= msg.forced;

@@ -11,6 +11,7 @@ import { isBoundedString, isCount, isPortNumber } from '../../mesh/validate/form
 import { isFields, type Fields } from '../../mesh/validate/values.js';
 import type { AgentConfig } from '../config.js';
 import type { Listeners } from '../proxy/data-path.js';
+import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
 
 /** A workload's credentials as they cross the channel: the worker builds its own TLS context. */
 export interface WireCredentials {
@@ -59,7 +60,9 @@ export type ToWorker =
   | { readonly type: 'reply'; readonly id: number; readonly credentials?: WireCredentials; readonly error?: string }
   | { readonly type: 'query'; readonly id: number; readonly what: WorkerQuery }
   | { readonly type: 'drain'; readonly deadlineMs: number }
-  | { readonly type: 'destroy' };
+  | { readonly type: 'destroy' }
+  /** Tokens of a rate-limit bucket, the answer to a `tokens` ask (see `rate-lease.ts`). */
+  | ({ readonly type: 'granted' } & LeaseGrant);
 
 /** What the primary can ask a worker. */
 export type WorkerQuery = 'connections' | 'endpoints' | 'metrics' | 'tunnels';
@@ -70,10 +73,26 @@ export type FromWorker =
   | { readonly type: 'bind-failed'; readonly error: string }
   | { readonly type: 'need-credentials'; readonly id: number; readonly identity?: string; readonly sni?: string }
   | { readonly type: 'answer'; readonly id: number; readonly value?: unknown; readonly error?: string }
-  | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean };
+  | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean }
+  /** A lease of rate-limit tokens (the primary owns the buckets: `token-grants.ts`). */
+  | ({ readonly type: 'tokens' } & LeaseAsk);
 
 /** Longest string a worker may send where no tighter bound applies (an error message). */
 const MAX_TEXT = 4096;
+/** Bounds of a `tokens` ask: a rule id is `<namespace>/<name>#<n>`, a uid `<kind>/<namespace>/<name>`, a source a SPIFFE id. */
+const MAX_RULE_ID = 320;
+const MAX_UID = 320;
+const MAX_SOURCE = 512;
+/** Tokens one ask may want (the primary grants at most a lease anyway). */
+export const MAX_TOKENS_ASKED = 1000;
+
+function tokensProblem(m: Fields): string | undefined {
+  if (!isCount(m['id'])) return 'tokens: id must be a non-negative integer';
+  if (!isBoundedString(m['rule'], MAX_RULE_ID) || !isBoundedString(m['workload'], MAX_UID)) return 'tokens: rule and workload must be short strings';
+  if (m['source'] !== undefined && !isBoundedString(m['source'], MAX_SOURCE)) return 'tokens: source must be a short string when present';
+  const want = m['want'];
+  return isCount(want) && want >= 1 && want <= MAX_TOKENS_ASKED ? undefined : `tokens: want must be an integer 1..${MAX_TOKENS_ASKED}`;
+}
 
 function isAddress(v: unknown): v is WireAddress {
   return isFields(v) && isBoundedString(v['address'], 64) && isBoundedString(v['family'], 8) && isPortNumber(v['port']);
@@ -101,6 +120,8 @@ function problem(m: Fields): string | undefined {
     case 'answer':
       if (!isCount(m['id'])) return 'answer: id must be a non-negative integer';
       return m['error'] === undefined || isBoundedString(m['error'], MAX_TEXT) ? undefined : 'answer: error must be a string';
+    case 'tokens':
+      return tokensProblem(m);
     case 'drained':
       return isCount(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
     default:

@@ -14,6 +14,7 @@ import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
 import { WorkerIdentities } from '../identity/worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
 import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
+import { LeasedRateLimiter } from './rate-lease.js';
 
 type Init = Extract<ToWorker, { type: 'init' }>;
 
@@ -36,9 +37,12 @@ export class WorkerRuntime {
   private nextAsk = 1;
   private readonly asks = new Map<number, { resolve: (c: WireCredentials) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private stopping = false;
+  /** Rate-limit tokens leased from the primary, which owns the buckets (a limit holds across workers). */
+  readonly rateLimiter: LeasedRateLimiter;
 
   constructor(channel: WorkerChannel) {
     this.channel = channel;
+    this.rateLimiter = new LeasedRateLimiter((ask) => this.channel.send({ type: 'tokens', ...ask }));
   }
 
   /** Handles one message from the primary. */
@@ -69,6 +73,9 @@ export class WorkerRuntime {
         return;
       case 'reply':
         this.onReply(msg);
+        return;
+      case 'granted':
+        this.rateLimiter.onGrant(msg);
         return;
       case 'query':
         void this.answer(msg.id, msg.what);
@@ -106,6 +113,7 @@ export class WorkerRuntime {
       ownPorts: [ports.outbound, ports.inbound, ports.tunnel],
       ...(msg.ticketKeys.byteLength === TICKET_KEY_BYTES ? { ticketKeys: Buffer.from(msg.ticketKeys) } : {}),
     });
+    this.plane.inboundHttp.gate.useLimiter(this.rateLimiter);
     this.setSnapshot(msg.snapshot);
     let fds: ListenerFds | undefined;
     try {

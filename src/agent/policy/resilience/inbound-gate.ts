@@ -1,0 +1,147 @@
+/**
+ * The destination side's resilience stage, between authorization and the workload: the local
+ * rate limits of the request's workload (a token of every rule that matches, from this process's
+ * buckets or, in a worker, from the leases the primary grants), then its adaptive concurrency
+ * limit (per workload port and per process). InboundHttp asks {@link InboundGate.enter} for every
+ * request and releases the ticket when the request is over. The decision is synchronous unless a
+ * worker's lease is empty; then it is a promise, bounded by the lease's wait.
+ */
+import type { WorkloadIndex } from '../../state/workload-index.js';
+import type { OverflowThreshold } from '../../proxy/resilience-metrics.js';
+import { GradientController, type ConcurrencyTicket } from './adaptive-concurrency.js';
+import { inboundPolicies, type InboundAdaptive } from './inbound-policies.js';
+import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from './rate-limit.js';
+
+/** The counters the gate feeds (`ResilienceMetrics` has them). */
+export interface InboundGateMetrics {
+  limited(scope: 'inbound', target: string): void;
+  overflow(service: string, threshold: OverflowThreshold): void;
+}
+
+export interface InboundGateOptions {
+  /** Where tokens come from (default: a {@link LocalRateLimiter} of this process). */
+  readonly limiter?: RateLimiter;
+  readonly metrics?: InboundGateMetrics;
+  /** Monotonic ms (default `performance.now`); tests pass a fake clock. */
+  readonly now?: () => number;
+}
+
+/** A request admitted: release it when it is over (`headAt`: when its response head came). */
+export interface Passage {
+  release(headAt: number | undefined): void;
+}
+
+/** What the gate says about one request. */
+export type GateVerdict =
+  | { readonly pass: Passage }
+  | { readonly refused: 'rate_limited'; readonly headers: Record<string, string> }
+  | { readonly refused: 'overflow' };
+
+/** The one passage of requests nothing limits (nothing to release: callers may skip the bookkeeping). */
+export const FREE_PASSAGE: Passage = Object.freeze({ release: () => undefined });
+const OPEN: GateVerdict = Object.freeze({ pass: FREE_PASSAGE });
+const OVERFLOW: GateVerdict = Object.freeze({ refused: 'overflow' as const });
+
+interface Slot {
+  readonly adaptive: InboundAdaptive;
+  readonly controller: GradientController;
+  readonly workload: string;
+  readonly port: number;
+}
+
+export class InboundGate {
+  private limiter: RateLimiter;
+  private readonly metrics: InboundGateMetrics | undefined;
+  readonly now: () => number;
+  /** Controllers by `uid|port`: kept across snapshots while their policy is the same. */
+  private readonly controllers = new Map<string, Slot>();
+  private prunedFor: WorkloadIndex | undefined;
+
+  constructor(opts: InboundGateOptions = {}) {
+    this.limiter = opts.limiter ?? new LocalRateLimiter();
+    this.metrics = opts.metrics;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /**
+   * The verdict for one request to local workload `workloadUid` on `port`, from a source with
+   * `req.identity` (authenticated, or undefined for plaintext).
+   */
+  enter(index: WorkloadIndex, workloadUid: string, port: number, req: RateRequest): GateVerdict | Promise<GateVerdict> {
+    const policies = inboundPolicies(index, workloadUid, port);
+    if (policies.rateRules.length === 0 && policies.adaptive === undefined) return OPEN;
+    const workload = workloadName(index, workloadUid);
+    const charges = policies.rateRules.length === 0 ? [] : chargesFor(policies.rateRules, workloadUid, req);
+    const refusal = charges.length === 0 ? undefined : this.limiter.take(charges, this.now());
+    const after = (r: RateRefusal | undefined): GateVerdict => {
+      if (r !== undefined) {
+        this.metrics?.limited('inbound', workload);
+        return { refused: 'rate_limited', headers: rateLimitHeaders(r) };
+      }
+      return policies.adaptive === undefined ? OPEN : this.acquire(index, workloadUid, workload, port, policies.adaptive);
+    };
+    return refusal instanceof Promise ? refusal.then(after) : after(refusal);
+  }
+
+  /**
+   * Takes tokens from `limiter` from now on: a worker process's leases from the primary. Called
+   * once, when the worker builds its data plane, before it accepts anything.
+   */
+  useLimiter(limiter: RateLimiter): void {
+    this.limiter = limiter;
+  }
+
+  /** The adaptive limits in force, for `meshlet_adaptive_concurrency_limit` (`ResilienceMetrics.watchLimits`). */
+  limits(): { labels: Record<string, string>; value: number }[] {
+    return [...this.controllers.values()].map((s) => ({ labels: { workload: s.workload, port: String(s.port) }, value: s.controller.limit }));
+  }
+
+  private acquire(index: WorkloadIndex, uid: string, workload: string, port: number, adaptive: InboundAdaptive): GateVerdict {
+    if (this.prunedFor !== index) this.prune(index);
+    const key = `${uid}|${port}`;
+    let slot = this.controllers.get(key);
+    const now = this.now();
+    if (slot === undefined || slot.adaptive.policy !== adaptive.policy) {
+      slot = { adaptive, controller: new GradientController(adaptive.policy, now), workload, port };
+      this.controllers.set(key, slot);
+    }
+    const ticket = slot.controller.tryAcquire(now);
+    if (ticket === undefined) {
+      this.metrics?.overflow(adaptive.service, 'adaptive_concurrency');
+      return OVERFLOW;
+    }
+    return { pass: new Admitted(slot.controller, ticket, this.now) };
+  }
+
+  /** Drops the controllers of workload ports that no longer have adaptive concurrency. */
+  private prune(index: WorkloadIndex): void {
+    this.prunedFor = index;
+    for (const [key, slot] of this.controllers) {
+      const [uid, port] = key.split('|') as [string, string];
+      if (inboundPolicies(index, uid, Number(port)).adaptive?.policy !== slot.adaptive.policy) this.controllers.delete(key);
+    }
+  }
+}
+
+/** One admitted request's hold on its controller; released once. */
+class Admitted implements Passage {
+  private done = false;
+
+  constructor(
+    private readonly controller: GradientController,
+    private readonly ticket: ConcurrencyTicket,
+    private readonly now: () => number,
+  ) {}
+
+  release(headAt: number | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.controller.release(this.ticket, headAt, this.now());
+  }
+}
+
+/** `namespace/name` of a workload, for metric labels (the uid when the index does not know it). */
+function workloadName(index: WorkloadIndex, uid: string): string {
+  const w = index.byUid.get(uid);
+  return w === undefined ? uid : `${w.namespace}/${w.name}`;
+}
