@@ -13,7 +13,7 @@ import { CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, controllerIdentity } 
 import { resolveTlsMode } from './tls-mode.js';
 import { buildServices } from './service-endpoints.js';
 import { routeProblems, routeStatus } from './route-status.js';
-import { attachTrafficPolicies } from './traffic-policies.js';
+import { attachTrafficPolicies, routePolicyKey, routePolicyList } from './traffic-policies.js';
 import { authorizationStatuses } from './authz/cluster-status.js';
 import { DEFAULT_ROOT_NAMESPACE } from './authz/select.js';
 import {
@@ -25,6 +25,7 @@ import {
   type NamespaceObject,
   type NodeObject,
   type PodObject,
+  type RoutePolicyData,
   type TlsMode,
   type WorkloadInfo,
   type WorkloadObject,
@@ -62,19 +63,23 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
 
   const workloads = members.filter((m) => m.meshed).map((m) => toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE)));
   const plainServices = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
-  const policies = attachTrafficPolicies(objects.filter(isKind('TrafficPolicy')), new Set(plainServices.map((s) => s.key)));
+  const routeObjects = sortBy([...objects.filter(isKind('HTTPRoute')), ...objects.filter(isKind('GRPCRoute'))], (r) => `${r.kind}/${r.namespace}/${r.name}`);
+  // Routes are resolved against the Services before policies attach (a route's status does not
+  // depend on a policy), and policies attach to the routes the data path gets.
+  const plainByKey = new Map(plainServices.map((s) => [s.key, s]));
+  const routeStatuses = routeObjects.map((r) => routeStatus(r, plainByKey));
+  const routes = routeStatuses.flatMap((s) => (s.resolved === undefined ? [] : [s.resolved]));
+  const routeKeys = new Set(routes.map((r) => routePolicyKey(r.kind, r.namespace, r.name)));
+  const policies = attachTrafficPolicies(objects.filter(isKind('TrafficPolicy')), new Set(plainServices.map((s) => s.key)), routeKeys);
   const services = plainServices.map((s) => {
     const trafficPolicy = policies.byService.get(s.key);
     return trafficPolicy === undefined ? s : { ...s, trafficPolicy };
   });
-  const byKey = new Map(services.map((s) => [s.key, s]));
-  const routeObjects = sortBy([...objects.filter(isKind('HTTPRoute')), ...objects.filter(isKind('GRPCRoute'))], (r) => `${r.kind}/${r.namespace}/${r.name}`);
-  const routeStatuses = routeObjects.map((r) => routeStatus(r, byKey));
-  const routes = routeStatuses.flatMap((s) => (s.resolved === undefined ? [] : [s.resolved]));
+  const routePolicies = routePolicyList(policies.byRoute);
   const refused = refusedMembers(objects, namespaces, trustDomain);
   const policyConflicts = policies.problems;
   const authz = authorizationOf(objects, workloads, services);
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, ...authz });
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, routePolicies, ...authz });
 }
 
 /**
@@ -238,3 +243,12 @@ function deepFreeze<T>(value: T): T {
   return Object.freeze(value);
 }
 export type { ClusterState, StateWorkload } from './cluster-types.js';
+
+/**
+ * The TrafficPolicies attached to routes in a state made by {@link buildClusterState}, sorted
+ * by route key (`<kind>/<namespace>/<name>`): what `NodeSnapshot.routePolicies` carries.
+ */
+export function routePoliciesOf(state: ClusterState): readonly RoutePolicyData[] {
+  // Read through a widened type until ClusterState declares the field (cluster-types.ts).
+  return (state as ClusterState & { readonly routePolicies?: readonly RoutePolicyData[] }).routePolicies ?? [];
+}

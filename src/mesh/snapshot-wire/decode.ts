@@ -11,6 +11,7 @@ import { formatValue, isFields } from '../validate/values.js';
 import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, WireProblems, type WireObject } from './checks.js';
 import { decodeService, decodeWorkload, zoneCheck } from './entries.js';
 import { decodeRoutes } from './routes.js';
+import { decodeRoutePolicies } from './policies.js';
 import { decodeAuthorizationPolicies } from './authz.js';
 import { authorizationPolicyDataProblems } from '../objects/authorization-policy.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
@@ -53,12 +54,14 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
   noNodeAddresses(p, workloads, nodeAddress);
   const localWorkloads = pickLocal(p, fields, node, workloads);
   const routes = decodeRoutes(p, view, services);
+  const routePolicies = decodeRoutePolicies(p, view, routes);
   const zone = nodeZone(p, view, node);
   const authorizationPolicies = decodeAuthorizationPolicies(p, view, authorizationPolicyDataProblems);
   if (p.total > 0) throw invalid(version, p);
   const plain: NodeSnapshot = { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
   const snapshot = routes.length === 0 ? plain : { ...plain, routes };
-  const withPolicies = authorizationPolicies.length === 0 ? snapshot : { ...snapshot, authorizationPolicies };
+  const withAuthz = authorizationPolicies.length === 0 ? snapshot : { ...snapshot, authorizationPolicies };
+  const withPolicies = routePolicies.length === 0 ? withAuthz : { ...withAuthz, routePolicies };
   return zone === undefined ? withPolicies : { ...withPolicies, zone };
 }
 

@@ -20,6 +20,7 @@
 import { gzipSync } from 'node:zlib';
 import { authorizationPolicyToWire } from './authz.js';
 import { routeToWire } from './routes.js';
+import { resilienceToWire, routePoliciesToWire } from './policies.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
 import {
   CLUSTER_ENCODING,
@@ -52,6 +53,7 @@ export function encodeClusterView(view: ClusterView, version: string): EncodedCl
     routes: (view.routes ?? []).map(routeToWire),
     nodeZones: nodeZones(view),
     authorizationPolicies: (view.authorizationPolicies ?? []).map(authorizationPolicyToWire),
+    ...(view.routePolicies === undefined || view.routePolicies.length === 0 ? {} : { routePolicies: routePoliciesToWire(view.routePolicies) }),
   });
   return { version, encoding: CLUSTER_ENCODING, bytes: gzipSync(json, { level: GZIP_LEVEL }) };
 }
@@ -87,6 +89,7 @@ export function clusterViewOfSnapshot(snapshot: NodeSnapshot): ClusterView {
     services: snapshot.services,
     routes: snapshot.routes,
     authorizationPolicies: snapshot.authorizationPolicies,
+    routePolicies: snapshot.routePolicies,
     nodeZones: snapshot.zone === undefined ? {} : { [snapshot.node]: snapshot.zone },
   };
 }
@@ -124,13 +127,15 @@ function serviceToWire(s: ServiceInfo): ServiceInfo {
   };
 }
 
+/** The balancer fields as they are, the resilience sections in their `spec` form (`policies.ts`). */
 function policyToWire(p: TrafficPolicyInfo): TrafficPolicyInfo {
   return {
     policy: p.policy,
     balancer: { ...p.balancer },
     hashKeys: p.hashKeys.map((k) => (k.kind === 'source-ip' ? { kind: k.kind } : { kind: k.kind, name: k.name })),
     preferLocalZone: p.preferLocalZone,
-  };
+    ...resilienceToWire(p),
+  } as TrafficPolicyInfo;
 }
 
 function portToWire(p: ServicePort): ServicePort {

@@ -28,6 +28,7 @@ import {
   workloadAddress,
   type WireProblems,
 } from './checks.js';
+import { decodeResilience, policyName } from './policies.js';
 import { ALGORITHMS, balancerSpecProblems, type BalancerSpec, type HashKeySource } from '../load-balancer.js';
 import { isLabelValue } from '../validate/formats.js';
 import type { EndpointInfo, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
@@ -117,14 +118,16 @@ export function decodeService(p: WireProblems, value: unknown, path: string, tru
   return service;
 }
 
-/** Longest policy name (`namespace/name`) and hash-key name accepted. */
-const MAX_POLICY_NAME = 317;
+/** Longest hash-key name accepted. */
 const MAX_HASH_KEY_NAME = 256;
 
-/** A TrafficPolicy as the data path uses it: the balancer spec is checked with the balancers' own rules. */
+/**
+ * A TrafficPolicy as the data path uses it: the balancer spec is checked with the balancers' own
+ * rules, the resilience sections with the file's own readers (`policies.ts`).
+ */
 function decodePolicy(p: WireProblems, value: unknown, path: string): TrafficPolicyInfo {
   const o = asObject(p, value, path);
-  const policy = stringField(p, o, 'policy', path, (v) => (v.length <= MAX_POLICY_NAME && /^[^/]+\/[^/]+$/.test(v) ? undefined : 'is not namespace/name'));
+  const policy = stringField(p, o, 'policy', path, policyName);
   const b = asObject(p, o['balancer'], fieldPath(path, 'balancer'));
   const spec: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(b)) {
@@ -144,7 +147,8 @@ function decodePolicy(p: WireProblems, value: unknown, path: string): TrafficPol
     p.add(`${fieldPath(path, 'hashKeys')}[${i}]`, 'is not {kind: header|cookie, name} or {kind: source-ip}');
     return [];
   });
-  return { policy, balancer, hashKeys, preferLocalZone: booleanField(p, o, 'preferLocalZone', path) };
+  const resilience = decodeResilience(p, o['resilience'], path, 'service');
+  return { policy, balancer, hashKeys, preferLocalZone: booleanField(p, o, 'preferLocalZone', path), ...resilience };
 }
 
 function decodePort(p: WireProblems, value: unknown, path: string): ServicePort {

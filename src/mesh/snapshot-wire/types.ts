@@ -6,6 +6,7 @@
 import type { AuthorizationPolicyData } from '../authz/types.js';
 import type { ClusterState } from '../cluster-types.js';
 import type { RouteData } from '../routes.js';
+import type { RoutePolicyData } from '../types.js';
 
 /** The `cluster_encoding` this code writes and reads. A new layout gets a new name. */
 export const CLUSTER_ENCODING = 'meshlet.cluster.v1+json+gzip';
@@ -46,6 +47,8 @@ export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'serv
   readonly routes?: readonly RouteData[] | undefined;
   /** Every AuthorizationPolicy; absent: none. */
   readonly authorizationPolicies?: readonly AuthorizationPolicyData[] | undefined;
+  /** TrafficPolicies attached to routes, sorted by route key; absent: none. */
+  readonly routePolicies?: readonly RoutePolicyData[] | undefined;
   readonly nodes?: ReadonlyMap<string, { readonly zone?: string }>;
   /** Zone by node name, when `nodes` is not given. */
   readonly nodeZones?: Readonly<Record<string, string>>;
