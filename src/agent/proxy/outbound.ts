@@ -8,20 +8,23 @@
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { WorkloadInfo } from '../../mesh/types.js';
+import type { EndpointInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import type { ConnectionRecord, ConnectionTable } from './connection-table.js';
 import type { InboundProxy } from './inbound.js';
 import type { SocketAddress } from '../../mesh/types.js';
 import { originalDst } from './original-dst.js';
 import { hasSnapshot, planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
 import { BalancerRegistry } from '../policy/balancer.js';
-import { connectErrorKind, refusalKind, respond, tunnelAnswerKind } from '../policy/respond.js';
+import { connectErrorKind, refusalKind, respond, tunnelAnswerKind, type ErrorKind } from '../policy/respond.js';
+import type { OutlierRegistry } from '../policy/resilience/outlier.js';
+import { admitTcp, ConnectionCounts, hasTcpPolicy } from '../policy/resilience/tcp-admission.js';
+import type { ResilienceMetrics } from './resilience-metrics.js';
 import { isMeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
-import { abort, splice } from './splice.js';
+import { abort, splice, type SpliceOptions } from './splice.js';
 import { hostPort, plainAddress } from '../../mesh/address.js';
 import type { TunnelPool } from './tunnel/pool.js';
-import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { EndpointPicker, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { OutboundHttp } from '../http/outbound-http.js';
 import { upgradeViaTunnel } from '../http/outbound-upgrade.js';
 import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
@@ -52,6 +55,45 @@ export interface OutboundProxyOptions {
   readonly http?: OutboundHttp;
   /** How long detection waits for a client's first bytes (default {@link DEFAULT_SNIFF_TIMEOUT_MS}). */
   readonly sniffTimeoutMs?: number;
+  /**
+   * Passive health: each L4 connect to a Service endpoint is reported (a failure as a gateway
+   * error), and its ejections skip endpoints of this proxy's balancers too.
+   */
+  readonly outliers?: OutlierRegistry;
+  /** Counts refusals by `maxConnections` and injected TCP faults. */
+  readonly resilience?: Pick<ResilienceMetrics, 'overflow' | 'fault'>;
+  /** The dice of TCP fault injection, uniform in [0, 1) (default `Math.random`). */
+  readonly random?: () => number;
+}
+
+/**
+ * How one L4 connection to a Service port is carried out: the endpoint picked (for passive
+ * health) and the TrafficPolicy's timeouts (undefined: the agent's own).
+ */
+interface L4Target {
+  readonly entry: ServicePortEntry | undefined;
+  readonly endpoint: EndpointInfo | undefined;
+  readonly connectTimeoutMs: number | undefined;
+  readonly idleTimeoutMs: number | undefined;
+}
+
+const NO_TARGET: L4Target = Object.freeze({ entry: undefined, endpoint: undefined, connectTimeoutMs: undefined, idleTimeoutMs: undefined });
+
+/** Failures that say the endpoint could not be reached (passive health counts them). */
+const CONNECT_FAILURES: ReadonlySet<ErrorKind | undefined> = new Set<ErrorKind | undefined>(['connect_refused', 'connect_failed', 'connect_timeout']);
+
+const kCounted = Symbol('meshlet.countedConnection');
+
+/** A captured socket counted against its Service port's `maxConnections` until it closes. */
+interface CountedSocket extends Socket {
+  [kCounted]?: { readonly counts: ConnectionCounts; readonly key: string } | undefined;
+}
+
+function onCountedClose(this: CountedSocket): void {
+  const c = this[kCounted];
+  if (c === undefined) return;
+  this[kCounted] = undefined;
+  c.counts.close(c.key);
 }
 
 /** A captured connection's source address and original destination. */
@@ -85,6 +127,15 @@ export class OutboundProxy {
   private readonly refusedLog: ThrottledLog;
   /** Peer agents refuse CONNECTs as their policy says, possibly for every connection: throttled too. */
   private readonly tunnelRefusedLog: ThrottledLog;
+  private readonly outliers: OutlierRegistry | undefined;
+  private readonly resilience: OutboundProxyOptions['resilience'];
+  private readonly random: () => number;
+  /** Open connections per Service port that has a `maxConnections` (this process). */
+  readonly openConnections = new ConnectionCounts();
+  /** The endpoint the last L4 pick chose (set synchronously inside `planOutbound`). */
+  private picked: EndpointInfo | undefined;
+  /** The L4 balancers' pick, remembering the endpoint for passive health (one closure per proxy). */
+  private readonly pickL4: EndpointPicker = (entry) => (this.picked = this.balancers.pick(entry));
 
   constructor(opts: OutboundProxyOptions) {
     this.logger = opts.logger;
@@ -101,6 +152,10 @@ export class OutboundProxy {
     this.sniffTimeoutMs = opts.sniffTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS;
     this.refusedLog = new ThrottledLog(opts.logger, 'outbound: captured connection refused rather than sent in plaintext');
     this.tunnelRefusedLog = new ThrottledLog(opts.logger, 'outbound: the peer agent refused the tunnel CONNECT');
+    this.outliers = opts.outliers;
+    this.resilience = opts.resilience;
+    this.random = opts.random ?? Math.random;
+    this.outliers?.attach(this.balancers);
   }
 
   /** Entry point for a socket accepted on the outbound capture port (paused). */
@@ -126,6 +181,7 @@ export class OutboundProxy {
     const index = this.index();
     // Tells the balancers about a new snapshot the first time one is used (a no-op otherwise).
     this.balancers.apply(index);
+    this.outliers?.apply(index);
     if (this.http !== undefined && hasSnapshot(index)) {
       const source = index.localWorkload(srcAddress);
       const entry = source === undefined ? undefined : index.serviceAt(dst.address, dst.port);
@@ -137,7 +193,15 @@ export class OutboundProxy {
         }
       }
     }
-    this.carryOut(rec, socket, planOutbound(index, srcAddress, dst, this.balancers.pick));
+    this.planAndCarryOut(rec, socket, index, srcAddress, dst);
+  }
+
+  /** Plans an opaque TCP connection with the snapshot in force and carries the plan out. */
+  private planAndCarryOut(rec: ConnectionRecord, socket: Socket, index: WorkloadIndex, srcAddress: string, dst: SocketAddress): void {
+    this.picked = undefined;
+    const plan = planOutbound(index, srcAddress, dst, this.pickL4);
+    const entry = plan.service === undefined ? undefined : index.serviceAt(dst.address, dst.port);
+    this.carryOut(rec, socket, plan, entry, this.picked);
   }
 
   /**
@@ -165,11 +229,11 @@ export class OutboundProxy {
             sock.unshift(replay);
             const service = { service: entry.service };
             if (target.kind === 'plaintext') {
-              this.carryOut(rec, sock, { kind: 'direct', mode: 'plaintext', address: target.address, port: target.port, source, ...service });
+              this.carryOut(rec, sock, { kind: 'direct', mode: 'plaintext', address: target.address, port: target.port, source, ...service }, entry);
               return;
             }
             const plan = { source, workload: target.workload, address: target.address, port: target.port, ...service };
-            this.carryOut(rec, sock, target.local ? { kind: 'local', ...plan } : { kind: 'tunnel', ...plan });
+            this.carryOut(rec, sock, target.local ? { kind: 'local', ...plan } : { kind: 'tunnel', ...plan }, entry);
           };
           const { protocol } = routed;
           if (target.kind === 'plaintext' || target.local || protocol === undefined) {
@@ -220,31 +284,96 @@ export class OutboundProxy {
       // Not HTTP (or not yet, or TLS): opaque TCP, decided now with the snapshot in force.
       const index = this.index();
       this.balancers.apply(index);
-      this.carryOut(rec, socket, planOutbound(index, srcAddress, dst, this.balancers.pick));
+      this.outliers?.apply(index);
+      this.planAndCarryOut(rec, socket, index, srcAddress, dst);
     });
   }
 
-  private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan): void {
+  /**
+   * Carries a plan out. `entry`: the Service port dialled (a VIP), whose TrafficPolicy may refuse
+   * the connection (maxConnections, an injected reset), delay it, or bound its connect and idle
+   * time; `endpoint`: the endpoint the L4 balancer picked there, for passive health.
+   */
+  private carryOut(rec: ConnectionRecord, socket: Socket, plan: OutboundPlan, entry?: ServicePortEntry, endpoint?: EndpointInfo): void {
     if (plan.source !== undefined) {
       rec.sourceWorkload = plan.source.uid;
       rec.sourceIdentity = plan.source.identity;
     }
     if (plan.service !== undefined) rec.service = plan.service.key;
-    switch (plan.kind) {
-      case 'refuse': {
-        const failure = refusalKind(plan.why);
-        const code = respond(failure).errorCode;
-        if (plan.why === 'no-endpoints') {
-          this.logger.warn({ code, service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
-        } else {
-          this.refusedLog.warn({ code, why: plan.why, src: rec.source, dst: rec.destination });
-        }
-        abort(socket);
-        this.table.close(rec, failure, plan.reason);
-        return;
+    if (plan.kind === 'refuse') {
+      const failure = refusalKind(plan.why);
+      const code = respond(failure).errorCode;
+      if (plan.why === 'no-endpoints') {
+        this.logger.warn({ code, service: rec.service, dst: rec.destination }, 'outbound: service has no endpoints');
+      } else {
+        this.refusedLog.warn({ code, why: plan.why, src: rec.source, dst: rec.destination });
       }
+      abort(socket);
+      this.table.close(rec, failure, plan.reason);
+      return;
+    }
+    if (entry === undefined) {
+      this.connect(rec, socket, plan, NO_TARGET);
+      return;
+    }
+    const policy = this.index().trafficPolicyOf(entry.service.key);
+    if (!hasTcpPolicy(policy)) {
+      // Without passive health either, nothing is allocated for the connection.
+      this.connect(rec, socket, plan, endpoint === undefined || this.outliers === undefined ? NO_TARGET : { ...NO_TARGET, entry, endpoint });
+      return;
+    }
+    this.admit(rec, socket, plan, entry, endpoint, policy as TrafficPolicyInfo);
+  }
+
+  /**
+   * A connection to a Service port with a TrafficPolicy for L4: refused at once over
+   * `maxConnections` (UO) or by an injected reset (FI), else counted while it lives and
+   * connected, after an injected delay if one is drawn.
+   */
+  private admit(rec: ConnectionRecord, socket: Socket, plan: Exclude<OutboundPlan, { kind: 'refuse' }>, entry: ServicePortEntry, endpoint: EndpointInfo | undefined, policy: TrafficPolicyInfo): void {
+    const open = this.openConnections.get(entry.key);
+    const a = admitTcp(policy, open, this.random);
+    const service = entry.service.key;
+    if (a.refuse !== undefined) {
+      if (a.refuse === 'overflow') this.resilience?.overflow(service, 'max_connections');
+      else this.resilience?.fault(service, 'reset');
+      abort(socket);
+      this.table.close(rec, a.refuse, a.refuse === 'overflow' ? `${open} connections open to ${entry.key}: circuitBreaker.maxConnections reached` : 'tcpFault: connection reset injected');
+      return;
+    }
+    if (a.counted) {
+      this.openConnections.open(entry.key);
+      (socket as CountedSocket)[kCounted] = { counts: this.openConnections, key: entry.key };
+      socket.once('close', onCountedClose);
+    }
+    const target: L4Target = { entry, endpoint, connectTimeoutMs: a.connectTimeoutMs, idleTimeoutMs: a.idleTimeoutMs };
+    if (a.delayMs === 0) {
+      this.connect(rec, socket, plan, target);
+      return;
+    }
+    this.resilience?.fault(service, 'delay');
+    setTimeout(onDelayed, a.delayMs, this, rec, socket, plan, target);
+  }
+
+  /** After an injected delay (called by the delay's timer): the client may have gone meanwhile. */
+  delayed(rec: ConnectionRecord, socket: Socket, plan: Exclude<OutboundPlan, { kind: 'refuse' }>, target: L4Target): void {
+    if (socket.destroyed) {
+      this.table.close(rec, 'downstream_reset', 'the client went away during an injected delay');
+      return;
+    }
+    this.connect(rec, socket, plan, target);
+  }
+
+  /** Reports a connect's result to passive health (a failure is a gateway error without a status). */
+  private reportConnect(target: L4Target, status: number): void {
+    if (this.outliers === undefined || target.entry === undefined || target.endpoint === undefined) return;
+    this.outliers.reportEndpoint(target.entry, target.endpoint, status, status === 0);
+  }
+
+  private connect(rec: ConnectionRecord, socket: Socket, plan: Exclude<OutboundPlan, { kind: 'refuse' }>, target: L4Target): void {
+    switch (plan.kind) {
       case 'direct':
-        this.direct(rec, socket, plan.address, plan.port, plan.mode);
+        this.direct(rec, socket, plan.address, plan.port, plan.mode, target);
         return;
       case 'local':
       case 'tunnel':
@@ -255,37 +384,79 @@ export class OutboundProxy {
           rec.mode = 'local';
           // Hand the socket to the inbound side; it keeps its own record (the destination's
           // view), this one closes with the socket.
-          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (failure, reason) =>
-            this.table.close(rec, failure, reason),
-          );
+          this.inbound.deliverLocal(socket, plan.source, plan.address, plan.port, plan.service?.key, (failure, reason) => {
+            // Known only at the end here: a connect failure, or a connection that was made.
+            if (CONNECT_FAILURES.has(failure)) this.reportConnect(target, 0);
+            else if (failure === undefined) this.reportConnect(target, 200);
+            this.table.close(rec, failure, reason);
+          });
           return;
         }
         rec.mode = 'tunnel';
-        void this.tunnel(rec, socket, plan.source, plan.workload, plan.address, plan.port);
+        void this.tunnel(rec, socket, plan.source, plan.workload, plan.address, plan.port, target);
         return;
     }
   }
 
   /** Plaintext straight to the destination (not meshed, or not the mesh's business). */
-  private direct(rec: ConnectionRecord, socket: Socket, address: string, port: number, mode: 'passthrough' | 'plaintext'): void {
+  private direct(rec: ConnectionRecord, socket: Socket, address: string, port: number, mode: 'passthrough' | 'plaintext', target: L4Target): void {
     rec.mode = mode;
     rec.destination = hostPort(address, port);
     const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
     rec.ends.push(upstream);
     let connected = false;
+    const connectMs = target.connectTimeoutMs;
+    if (connectMs !== undefined) {
+      // The socket's own inactivity timer bounds the connect (no timer of ours); off once connected.
+      upstream.setTimeout(connectMs);
+      upstream.once('timeout', () => {
+        if (connected) return;
+        upstream.destroy();
+        abort(socket);
+        this.reportConnect(target, 0);
+        this.table.close(rec, 'connect_timeout', `connect ${hostPort(address, port)}: not connected within ${connectMs} ms`);
+      });
+    }
     upstream.once('connect', () => {
       connected = true;
-      splice(socket, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome));
+      if (connectMs !== undefined) upstream.setTimeout(0);
+      this.reportConnect(target, 200);
+      splice(socket, upstream, (outcome) => this.table.close(rec, undefined, undefined, outcome), spliceOptions(target));
     });
     upstream.once('error', (err: NodeJS.ErrnoException) => {
       if (connected) return;
       abort(socket);
+      this.reportConnect(target, 0);
       this.table.close(rec, connectErrorKind(err.code), `connect ${hostPort(address, port)}: ${err.code ?? err.message}`);
     });
   }
 
-  private async tunnel(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, dest: WorkloadInfo, address: string, port: number): Promise<void> {
-    let stream: ClientHttp2Stream;
+  /**
+   * Through a tunnel stream. Without a connect timeout the peer has `responseTimeoutMs` to answer
+   * the CONNECT once the stream is open (tunnel_timeout); with one, opening the stream and its
+   * answer together must fit in it (connect_timeout).
+   */
+  private async tunnel(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo, dest: WorkloadInfo, address: string, port: number, target: L4Target): Promise<void> {
+    const connectMs = target.connectTimeoutMs;
+    let stream: ClientHttp2Stream | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    // One timer per connection: a peer agent that never answers the CONNECT (overloaded,
+    // or a workload that never accepts) must not hold the application forever.
+    const expire = (): void => {
+      expired = true;
+      const kind = connectMs === undefined ? 'tunnel_timeout' : 'connect_timeout';
+      rec.failure = kind;
+      rec.reason = connectMs === undefined ? `no answer to CONNECT within ${this.responseTimeoutMs} ms` : `tunnel stream not open and answered within ${connectMs} ms`;
+      this.reportConnect(target, 0);
+      abort(socket);
+      // Before the stream exists nothing is spliced yet to close the record.
+      if (stream === undefined) this.table.close(rec, kind, rec.reason);
+    };
+    if (connectMs !== undefined) {
+      timer = setTimeout(expire, connectMs);
+      timer.unref();
+    }
     try {
       stream = await this.tunnels.open(
         source.identity,
@@ -293,32 +464,41 @@ export class OutboundProxy {
         { forwarded: `for="${rec.source}"` },
       );
     } catch (err) {
+      clearTimeout(timer);
+      if (expired) return;
       // The pool's own code (handshake, identity, ...) when it has one, else the table's.
       const code = isMeshletError(err) ? err.code : respond('tunnel_failed').errorCode;
       this.logger.warn({ code, err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened');
       abort(socket);
+      this.reportConnect(target, 0);
       this.table.close(rec, 'tunnel_failed', (err as Error).message);
       return;
     }
+    if (expired) {
+      // The connect timeout passed while the stream was being opened: the connection is gone.
+      abort(stream);
+      return;
+    }
     rec.ends.push(stream);
-    // One timer per connection: a peer agent that never answers the CONNECT (overloaded,
-    // or a workload that never accepts) must not hold the application forever.
-    const timer = setTimeout(() => {
-      rec.failure = 'tunnel_timeout';
-      rec.reason = `no answer to CONNECT within ${this.responseTimeoutMs} ms`;
-      abort(socket);
-    }, this.responseTimeoutMs);
-    timer.unref();
-    stream.once('close', () => clearTimeout(timer));
+    if (timer === undefined) {
+      timer = setTimeout(expire, this.responseTimeoutMs);
+      timer.unref();
+    }
+    const t = timer;
+    stream.once('close', () => clearTimeout(t));
     stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
-      clearTimeout(timer);
+      clearTimeout(t);
       const status = headers[':status'] ?? 0;
       // Any 2xx opens the tunnel (RFC 9110, 9.3.6); a meshlet peer answers 200.
       if (status < 200 || status > 299) {
         rec.failure = tunnelAnswerKind(status);
         rec.reason = `peer agent answered ${String(status)}`;
         this.tunnelRefusedLog.warn({ code: respond(rec.failure).errorCode, status, src: rec.source, dst: rec.destination, identity: rec.destinationIdentity });
+        // A policy refusal (403) says nothing of the endpoint's health; the peer's failed connect does.
+        if (rec.failure !== 'tunnel_denied') this.reportConnect(target, 0);
         abort(socket);
+      } else {
+        this.reportConnect(target, 200);
       }
     });
     splice(socket, stream, (outcome) => {
@@ -327,8 +507,20 @@ export class OutboundProxy {
         rec.reason = outcome.error.message;
       }
       this.table.close(rec, rec.failure, rec.reason, outcome);
-    });
+    }, spliceOptions(target));
   }
+}
+
+/** The splice's options for a target: its idle timeout when the policy sets one. */
+function spliceOptions(target: L4Target): SpliceOptions {
+  return target.idleTimeoutMs === undefined ? NO_SPLICE_OPTIONS : { idleTimeoutMs: target.idleTimeoutMs };
+}
+
+const NO_SPLICE_OPTIONS: SpliceOptions = Object.freeze({});
+
+/** The timer of an injected delay (module-level: no closure per connection). */
+function onDelayed(proxy: OutboundProxy, rec: ConnectionRecord, socket: Socket, plan: Exclude<OutboundPlan, { kind: 'refuse' }>, target: L4Target): void {
+  proxy.delayed(rec, socket, plan, target);
 }
 
 function noop(): void {}
