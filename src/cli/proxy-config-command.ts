@@ -43,7 +43,7 @@ const VIEWS: Readonly<Record<string, View>> = {
     columns: [
       ['SERVICE PORT', 'servicePort'], ['LB', 'algorithm'], ['ENDPOINT', 'endpoint'], ['WORKLOAD', 'workload'], ['ZONE', 'zone'],
       ['WEIGHT', 'weight'], ['OUTSTANDING', 'outstanding'], ['EWMA', 'ewmaMs', (v) => (v === '' || v === undefined ? '-' : `${Number(v).toFixed(1)}ms`)],
-      ['EJECTED', 'ejectedSeconds', (v) => (Number(v) > 0 ? duration(Number(v)) : '')], ['WORKER', 'worker'],
+      ['EJECTED', '', ejectedCell], ['OUTLIER', '', outlierCell], ['WORKER', 'worker'],
     ],
   },
   connections: {
@@ -160,6 +160,35 @@ function addresses(value: unknown): string {
       return String(address).includes(':') ? `[${String(address)}]:${String(port)}` : `${String(address)}:${String(port)}`;
     })
     .join(', ');
+}
+
+/** An ejection in force: time left, and its whole length when known (`12s/30s`); empty otherwise. */
+export function ejectedCell(row: unknown): string {
+  const r = (row ?? {}) as Record<string, unknown>;
+  const left = Number(r['ejectedSeconds']);
+  if (!(left > 0)) return '';
+  const total = Number(r['ejectionSeconds']);
+  return total > 0 ? `${duration(left)}/${duration(total)}` : duration(left);
+}
+
+/**
+ * Outlier detection's counters, only those that say something: consecutive 5xx and gateway
+ * errors, the last success rate, ejections so far (`5xx:3 gw:3 sr:62.5% ej:2`); empty for a
+ * Service without passive health or an endpoint with nothing to report.
+ */
+export function outlierCell(row: unknown): string {
+  const r = (row ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  const count = (field: string, label: string): void => {
+    const n = Number(r[field]);
+    if (r[field] !== '' && r[field] !== undefined && n > 0) parts.push(`${label}:${n}`);
+  };
+  count('consecutive5xx', '5xx');
+  count('consecutiveGatewayErrors', 'gw');
+  const sr = r['successRate'];
+  if (sr !== '' && sr !== undefined && Number.isFinite(Number(sr))) parts.push(`sr:${Number(sr).toFixed(1)}%`);
+  count('ejectionsTotal', 'ej');
+  return parts.join(' ');
 }
 
 /** A connection's two workloads in one column, `source -> destination` (`-` for outside the mesh). */
