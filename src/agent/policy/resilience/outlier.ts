@@ -48,6 +48,11 @@ interface PortDetector {
 
 /** A timer shorter than this is not armed: due work waits at most this long (bounds the rate of wake-ups). */
 const MIN_TIMER_MS = 10;
+/**
+ * Node fires a timeout above 2^31 - 1 ms after 1 ms instead (TimeoutOverflowWarning): a policy
+ * with a huge interval would spin the timer. Longer waits are taken in steps of this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Outlier detection of one process, per Service port. */
 export class OutlierRegistry implements EndpointHealthSource {
@@ -227,7 +232,7 @@ export class OutlierRegistry implements EndpointHealthSource {
     if (due >= this.timerDueMs && this.timer !== undefined) return;
     this.disarm();
     this.timerDueMs = due;
-    this.timer = this.timers.set(this.tick, Math.max(MIN_TIMER_MS, due - this.now()));
+    this.timer = this.timers.set(this.tick, Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, due - this.now())));
   }
 
   private disarm(): void {

@@ -10,7 +10,7 @@ import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { policyBalancerFactory } from '../../../../src/agent/policy/balancer-policy.js';
 import { endpointKey } from '../../../../src/agent/policy/balancers/endpoint-table.js';
 import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
-import { OutlierRegistry, type OutlierTimers } from '../../../../src/agent/policy/resilience/outlier.js';
+import { MAX_TIMER_MS, OutlierRegistry, type OutlierTimers } from '../../../../src/agent/policy/resilience/outlier.js';
 import { WorkloadIndex, type ServicePortEntry } from '../../../../src/agent/state/workload-index.js';
 import { DEFAULT_PASSIVE_HEALTH, type PassiveHealthPolicy } from '../../../../src/mesh/resilience.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, TrafficPolicyInfo } from '../../../../src/mesh/types.js';
@@ -199,4 +199,16 @@ t.test('attack: a flood of failures across every endpoint ejects no more than al
   for (let round = 0; round < 1000; round++) for (const n of [1, 2, 3, 4]) outliers.report(entry, endpointKey(ep(n)), 503, true);
   t.equal(outliers.describe()[0]?.ejected, 2, '50% of 4');
   t.equal(picked(l7, entry, 40).size, 2, 'the other two still take traffic');
+});
+
+t.test('attack: a huge interval or ejection time never arms a timer Node would fire at once', async (t) => {
+  const huge: PassiveHealthPolicy = { ...HEALTH, consecutive5xx: 1, intervalMs: 1e12, baseEjectionMs: 1e12, maxEjectionMs: 1e13 };
+  const { time, idx, outliers } = setup(traffic(huge));
+  const armedAt = time.clock.now;
+  t.equal(time.timers.dueAt, armedAt + MAX_TIMER_MS, 'clamped to the longest timeout Node keeps');
+  outliers.report(entryOf(idx), endpointKey(ep(1)), 500, false);
+  const before = time.timers.armed;
+  time.advance(MAX_TIMER_MS);
+  t.equal(time.timers.armed, before + 1, 'one wake-up per clamped step, not a spin');
+  t.equal(outliers.describe()[0]?.ejected, 1, 'the ejection still holds');
 });
