@@ -82,20 +82,6 @@ const NO_TARGET: L4Target = Object.freeze({ entry: undefined, endpoint: undefine
 /** Failures that say the endpoint could not be reached (passive health counts them). */
 const CONNECT_FAILURES: ReadonlySet<ErrorKind | undefined> = new Set<ErrorKind | undefined>(['connect_refused', 'connect_failed', 'connect_timeout']);
 
-const kCounted = Symbol('meshlet.countedConnection');
-
-/** A captured socket counted against its Service port's `maxConnections` until it closes. */
-interface CountedSocket extends Socket {
-  [kCounted]?: { readonly counts: ConnectionCounts; readonly key: string } | undefined;
-}
-
-function onCountedClose(this: CountedSocket): void {
-  const c = this[kCounted];
-  if (c === undefined) return;
-  this[kCounted] = undefined;
-  c.counts.close(c.key);
-}
-
 /** A captured connection's source address and original destination. */
 export interface CapturedAddresses {
   readonly source: string;
@@ -341,11 +327,7 @@ export class OutboundProxy {
       this.table.close(rec, a.refuse, a.refuse === 'overflow' ? `${open} connections open to ${entry.key}: circuitBreaker.maxConnections reached` : 'tcpFault: connection reset injected');
       return;
     }
-    if (a.counted) {
-      this.openConnections.open(entry.key);
-      (socket as CountedSocket)[kCounted] = { counts: this.openConnections, key: entry.key };
-      socket.once('close', onCountedClose);
-    }
+    if (a.counted) this.openConnections.holdUntilClosed(entry.key, socket);
     const target: L4Target = { entry, endpoint, connectTimeoutMs: a.connectTimeoutMs, idleTimeoutMs: a.idleTimeoutMs };
     if (a.delayMs === 0) {
       this.connect(rec, socket, plan, target);

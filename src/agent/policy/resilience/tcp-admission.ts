@@ -48,9 +48,35 @@ export function admitTcp(policy: ResiliencePolicy | undefined, open: number, ran
   };
 }
 
+/** What a counted connection is: something that says once when it has closed (a socket). */
+interface Closable {
+  once(event: 'close', listener: () => void): unknown;
+}
+
+const kCounted = Symbol('meshlet.countedConnection');
+
+interface Counted extends Closable {
+  [kCounted]?: { readonly counts: ConnectionCounts; readonly key: string } | undefined;
+}
+
+/** Module-level, so that a counted connection costs no closure. */
+function onCountedClose(this: Counted): void {
+  const c = this[kCounted];
+  if (c === undefined) return;
+  this[kCounted] = undefined;
+  c.counts.close(c.key);
+}
+
 /** Open L4 connections per Service port (`namespace/name|port`) in this process. */
 export class ConnectionCounts {
   private readonly counts = new Map<string, number>();
+
+  /** Counts a connection of `key` until `conn` closes (once, however often it says so). */
+  holdUntilClosed(key: string, conn: Closable): void {
+    this.open(key);
+    (conn as Counted)[kCounted] = { counts: this, key };
+    conn.once('close', onCountedClose);
+  }
 
   get(key: string): number {
     return this.counts.get(key) ?? 0;

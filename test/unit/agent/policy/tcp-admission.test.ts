@@ -4,6 +4,7 @@
  * only for admitted connections), the policy's timeouts handed on, and the open-connection
  * counts (a port with none left is forgotten).
  */
+import { EventEmitter } from 'node:events';
 import t from 'tap';
 import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
 import { admitTcp, ConnectionCounts, hasTcpPolicy } from '../../../../src/agent/policy/resilience/tcp-admission.js';
@@ -79,4 +80,15 @@ t.test('connection counts: per Service port, forgotten at zero', async (t) => {
   c.close('never-opened|80');
   t.equal(c.get('never-opened|80'), 0, 'an extra close never goes negative');
   t.equal(c.size, 0);
+});
+
+t.test('a held connection is released once when it closes, however often it says so', async (t) => {
+  const c = new ConnectionCounts();
+  const conn = new EventEmitter();
+  c.holdUntilClosed('a|80', conn);
+  c.holdUntilClosed('a|80', new EventEmitter());
+  t.equal(c.get('a|80'), 2);
+  conn.emit('close');
+  conn.emit('close');
+  t.equal(c.get('a|80'), 1, 'one release for one connection');
 });
