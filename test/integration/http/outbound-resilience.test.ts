@@ -150,7 +150,8 @@ t.test('timeouts', async (t) => {
     const r = await rig.request('/');
     t.equal(r.status, 504);
     t.ok(Math.abs(r.ms - 300) <= 50, `the request timeout ended it after ${r.ms.toFixed(1)} ms (300 +-50)`);
-    t.ok(rig.calls.length >= 2 && rig.calls.length <= 3, `${rig.calls.length} tries of 100 ms each fit in 300 ms`);
+    t.ok(rig.calls.length >= 2, `${rig.calls.length} tries: at least two of 100 ms`);
+    t.ok(rig.calls.length <= 3, `${rig.calls.length} tries: at most three of 100 ms fit in 300 ms`);
   });
 });
 
