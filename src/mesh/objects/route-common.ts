@@ -5,9 +5,15 @@
  */
 import type { Reporter } from './report.js';
 import { regexProblem } from '../validate/regex.js';
-import { checkFields, optEnum, optList, reqString } from '../validate/readers.js';
+import { checkFields, checkName, optEnum, optList, optPort, optString, reqString, requireField } from '../validate/readers.js';
+import { isDnsLabel, isDnsSubdomain, LABEL_TEXT, SUBDOMAIN_TEXT } from '../validate/formats.js';
 import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
-import type { NameValueMatch, Plain, StringMatch } from '../routes.js';
+import type { BackendRef, NameValueMatch, Plain, StringMatch } from '../routes.js';
+
+/** The core group, as a parentRef or backendRef may spell it. */
+export const CORE_GROUPS = ['', 'core'];
+/** The fields of a BackendObjectReference (a backendRef less its weight, a mirror's backendRef). */
+export const OBJECT_REF_FIELDS = ['group', 'kind', 'name', 'namespace', 'port'] as const;
 
 /** The Gateway API group. */
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
@@ -139,4 +145,31 @@ export function uniqueName(r: Reporter, seen: Set<string>, name: string, path: F
   }
   seen.add(name);
   return true;
+}
+
+/** A ref's `namespace`: a DNS-1123 label, or undefined (the route's own). */
+export function readRefNamespace(r: Reporter, ref: Fields, at: FieldPath): string | undefined {
+  const ns = optString(r, ref, 'namespace', at);
+  if (ns !== undefined && !checkName(r, ns, [...at, 'namespace'], isDnsLabel, LABEL_TEXT)) return undefined;
+  return ns;
+}
+
+/**
+ * A BackendObjectReference (a backendRef's or a RequestMirror's): a Service (group "", kind
+ * Service, port required) or another kind kept with its group and kind (the status says
+ * InvalidKind). The caller checks the fields of `b`.
+ */
+export function readObjectRef(r: Reporter, b: Fields, at: FieldPath, namespace: string): Omit<BackendRef, 'weight'> | undefined {
+  const group = typeof b['group'] === 'string' ? b['group'] : '';
+  if (b['group'] !== undefined && typeof b['group'] !== 'string') r.report([...at, 'group'], `must be a string, got ${formatValue(b['group'])}`);
+  const kind = optString(r, b, 'kind', at) ?? 'Service';
+  const name = reqString(r, b, 'name', at);
+  if (name !== undefined) checkName(r, name, [...at, 'name'], isDnsSubdomain, SUBDOMAIN_TEXT);
+  const ns = readRefNamespace(r, b, at) ?? namespace;
+  const port = optPort(r, b, 'port', at);
+  const service = kind === 'Service' && CORE_GROUPS.includes(group);
+  if (service && port === undefined) requireField(r, b, 'port', at, 'required for a Service backend (the spec\'s rule)');
+  if (name === undefined) return undefined;
+  const ref = { name, namespace: ns, ...(port === undefined ? {} : { port }) };
+  return service ? ref : { ...ref, group, kind };
 }

@@ -1,22 +1,26 @@
 /**
  * Route filters meshlet implements: RequestHeaderModifier, ResponseHeaderModifier,
- * RequestRedirect and URLRewrite (HTTPRoute; GRPCRoute has only the two header modifiers).
- * RequestMirror, ExtensionRef, CORS and ExternalAuth are refused with a clear error.
+ * RequestRedirect, URLRewrite and RequestMirror (HTTPRoute; GRPCRoute has the two header
+ * modifiers and RequestMirror). ExtensionRef, CORS and ExternalAuth are refused with a clear error.
  */
 import type { Reporter } from './report.js';
 import { isDnsSubdomain, SUBDOMAIN_TEXT } from '../validate/formats.js';
-import { checkName, optEnum, optPort, optString, reqString, requireField } from '../validate/readers.js';
+import { checkName, optEnum, optInt, optMap, optPort, optString, reqString, requireField } from '../validate/readers.js';
+import { optNumber } from './traffic-policy-readers.js';
 import { type FieldPath, type Fields, formatValue, isFields } from '../validate/values.js';
 import {
-  cappedList, checkRouteFields, eachMap, MAX_FILTERS, MAX_HEADER_MODIFIER_ENTRIES, MAX_HEADER_VALUE, MAX_PATH_VALUE, readHeaderName,
+  cappedList, checkRouteFields, eachMap, MAX_FILTERS, MAX_HEADER_MODIFIER_ENTRIES, MAX_HEADER_VALUE, MAX_PATH_VALUE, OBJECT_REF_FIELDS, readHeaderName,
+  readObjectRef,
 } from './route-common.js';
-import type { HeaderModifier, PathModifier, Plain, RequestRedirect, RouteFilter, UrlRewrite } from '../routes.js';
+import type { HeaderModifier, PathModifier, Plain, RequestMirror, RequestRedirect, RouteFilter, UrlRewrite } from '../routes.js';
 
 /** Filter types of the Gateway API that meshlet implements, per route kind. */
-export const HTTP_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'] as const;
-export const GRPC_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier'] as const;
+export const HTTP_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror'] as const;
+export const GRPC_FILTER_TYPES = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
 /** Filter types the Gateway API defines that meshlet does not implement (yet). */
-const UNSUPPORTED_FILTER_TYPES = ['RequestMirror', 'ExtensionRef', 'CORS', 'ExternalAuth'];
+const UNSUPPORTED_FILTER_TYPES = ['ExtensionRef', 'CORS', 'ExternalAuth'];
+/** The one filter type a rule may hold several of (the spec allows several mirrors). */
+const REPEATABLE_FILTER_TYPES = ['RequestMirror'];
 /** The field that holds each filter type's settings. */
 const FILTER_FIELD: Readonly<Record<string, string>> = {
   RequestHeaderModifier: 'requestHeaderModifier',
@@ -32,8 +36,11 @@ const FILTER_FIELD: Readonly<Record<string, string>> = {
 /** Redirect status codes the spec allows (302 is the default). */
 const REDIRECT_CODES = [301, 302, 303, 307, 308];
 
-/** The filters of a rule (HTTP or gRPC), each type at most once, as the CRD's rules say. */
-export function readFilters(r: Reporter, rule: Fields, path: FieldPath, grpc: boolean): Plain<RouteFilter>[] {
+/**
+ * The filters of a rule (HTTP or gRPC), each type at most once but RequestMirror, as the CRD's
+ * rules say; `namespace` is the route's (a mirror's backendRef defaults to it).
+ */
+export function readFilters(r: Reporter, rule: Fields, path: FieldPath, grpc: boolean, namespace: string): Plain<RouteFilter>[] {
   const allowed: readonly string[] = grpc ? GRPC_FILTER_TYPES : HTTP_FILTER_TYPES;
   const out: Plain<RouteFilter>[] = [];
   const seen = new Set<string>();
@@ -49,12 +56,12 @@ export function readFilters(r: Reporter, rule: Fields, path: FieldPath, grpc: bo
       r.report([...at, 'type'], `${why}; supported: ${allowed.join(', ')}`);
       return;
     }
-    if (seen.has(type)) r.report([...at, 'type'], `${type} may appear only once in a rule`);
+    if (seen.has(type) && !REPEATABLE_FILTER_TYPES.includes(type)) r.report([...at, 'type'], `${type} may appear only once in a rule`);
     seen.add(type);
     for (const [t, field] of Object.entries(FILTER_FIELD)) {
       if (t !== type && f[field] !== undefined && f[field] !== null) r.report([...at, field], `must not be set when type is ${type}`);
     }
-    const filter = readFilter(r, f, at, type);
+    const filter = readFilter(r, f, at, type, namespace);
     if (filter !== undefined) out.push(filter);
   });
   if (seen.has('RequestRedirect') && seen.has('URLRewrite')) {
@@ -63,7 +70,7 @@ export function readFilters(r: Reporter, rule: Fields, path: FieldPath, grpc: bo
   return out;
 }
 
-function readFilter(r: Reporter, f: Fields, at: FieldPath, type: string): Plain<RouteFilter> | undefined {
+function readFilter(r: Reporter, f: Fields, at: FieldPath, type: string, namespace: string): Plain<RouteFilter> | undefined {
   const field = FILTER_FIELD[type] as string;
   if (!isFields(f[field])) {
     r.report([...at, field], f[field] === undefined || f[field] === null ? `required when type is ${type}` : `must be a mapping, got ${formatValue(f[field])}`);
@@ -78,6 +85,10 @@ function readFilter(r: Reporter, f: Fields, at: FieldPath, type: string): Plain<
       return { type, responseHeaderModifier: readHeaderModifier(r, settings, sat) };
     case 'RequestRedirect':
       return { type, requestRedirect: readRedirect(r, settings, sat) };
+    case 'RequestMirror': {
+      const requestMirror = readMirror(r, settings, sat, namespace);
+      return requestMirror === undefined ? undefined : { type, requestMirror };
+    }
     default:
       return { type: 'URLRewrite', urlRewrite: readRewrite(r, settings, sat) };
   }
@@ -169,6 +180,34 @@ function readRewrite(r: Reporter, m: Fields, path: FieldPath): UrlRewrite {
   const pm = isFields(m['path']) ? readPathModifier(r, m['path'], [...path, 'path']) : undefined;
   if (m['path'] !== undefined && m['path'] !== null && !isFields(m['path'])) r.report([...path, 'path'], `must be a mapping, got ${formatValue(m['path'])}`);
   return { ...(hostname === undefined ? {} : { hostname }), ...(pm === undefined ? {} : { path: pm }) };
+}
+
+/**
+ * HTTPRequestMirrorFilter: `backendRef` (required; a Service with a port), and the share of
+ * requests mirrored as `percent` (0..100, decimals allowed so any `fraction` reads back) or
+ * `fraction` `{numerator, denominator = 100}`, not both; default 100.
+ */
+function readMirror(r: Reporter, m: Fields, path: FieldPath, namespace: string): RequestMirror | undefined {
+  checkRouteFields(r, m, path, ['backendRef', 'percent', 'fraction']);
+  const b = optMap(r, m, 'backendRef', path);
+  if (b === undefined) requireField(r, m, 'backendRef', path);
+  if (b !== undefined) checkRouteFields(r, b, [...path, 'backendRef'], OBJECT_REF_FIELDS);
+  const backendRef = b === undefined ? undefined : readObjectRef(r, b, [...path, 'backendRef'], namespace);
+  const written = m['percent'] !== undefined && m['percent'] !== null;
+  const percent = optNumber(r, m, 'percent', path, 0, 100);
+  const fraction = optMap(r, m, 'fraction', path);
+  if (written && fraction !== undefined) r.report([...path, 'fraction'], 'must not be set with percent (one or the other)');
+  let share = percent ?? 100;
+  if (fraction !== undefined) {
+    const fat = [...path, 'fraction'];
+    checkRouteFields(r, fraction, fat, ['numerator', 'denominator']);
+    requireField(r, fraction, 'numerator', fat);
+    const numerator = optInt(r, fraction, 'numerator', fat, 0, 2_147_483_647);
+    const denominator = optInt(r, fraction, 'denominator', fat, 1, 2_147_483_647) ?? 100;
+    if (numerator !== undefined && numerator > denominator) r.report([...fat, 'numerator'], `must not be above the denominator (${denominator}), got ${numerator}`);
+    else if (numerator !== undefined) share = (numerator / denominator) * 100;
+  }
+  return backendRef === undefined ? undefined : { backendRef, percent: share };
 }
 
 /** True when a filter's path modifier is ReplacePrefixMatch (the rule then needs one PathPrefix match). */

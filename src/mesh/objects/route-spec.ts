@@ -5,7 +5,7 @@
  * routes with the very validator that checked the files (and names the field when one is bad).
  */
 import { GATEWAY_API_VERSION } from './route-common.js';
-import type { BackendRef, HeaderModifier, NameValueMatch, Plain, RouteData, RouteFilter, RouteTimeouts } from '../routes.js';
+import type { BackendRef, HeaderModifier, NameValueMatch, Plain, RouteData, RouteFilter, RouteRetry, RouteTimeouts } from '../routes.js';
 
 type Json = Record<string, unknown>;
 
@@ -43,8 +43,11 @@ function filter(f: Plain<RouteFilter>): Json {
     case 'URLRewrite':
       return { type: f.type, urlRewrite: { ...f.urlRewrite } };
     case 'RequestMirror': {
-      const { name, namespace, port } = f.requestMirror.backendRef;
-      return { type: f.type, requestMirror: { backendRef: { name, namespace, ...(port === undefined ? {} : { port }) }, percent: f.requestMirror.percent } };
+      // `percent` only (never `fraction`): the parser takes a decimal percent, so any fraction
+      // reads back as the same share.
+      const { name, namespace, port, group, kind } = f.requestMirror.backendRef;
+      const ref = { name, namespace, ...(port === undefined ? {} : { port }), ...(kind === undefined ? {} : { group: group ?? '', kind }) };
+      return { type: f.type, requestMirror: { backendRef: ref, percent: f.requestMirror.percent } };
     }
   }
 }
@@ -64,6 +67,13 @@ function timeouts(t: RouteTimeouts): Json | undefined {
   if (t.requestMs !== undefined) out['request'] = formatGatewayDuration(t.requestMs);
   if (t.backendRequestMs !== undefined) out['backendRequest'] = formatGatewayDuration(t.backendRequestMs);
   return Object.keys(out).length === 0 ? undefined : out;
+}
+
+function retry(r: RouteRetry): Json {
+  const out: Json = { codes: [...r.codes] };
+  if (r.attempts !== undefined) out['attempts'] = r.attempts;
+  if (r.backoffMs !== undefined) out['backoff'] = formatGatewayDuration(r.backoffMs);
+  return out;
 }
 
 function rules(route: RouteData): Json[] {
@@ -86,7 +96,9 @@ function rules(route: RouteData): Json[] {
       backendRefs: r.backendRefs.map(backendRef),
     };
     const t = timeouts(r.timeouts);
-    return t === undefined ? out : { ...out, timeouts: t };
+    if (t !== undefined) out['timeouts'] = t;
+    if (r.retry !== undefined) out['retry'] = retry(r.retry);
+    return out;
   });
 }
 

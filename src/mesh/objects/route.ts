@@ -5,26 +5,27 @@
  * does not implement are errors, never silently dropped; docs/l7.md lists what is supported.
  */
 import type { Reporter } from './report.js';
-import { isDnsLabel, isDnsSubdomain, LABEL_TEXT, parseGatewayDuration, SUBDOMAIN_TEXT } from '../validate/formats.js';
-import { checkName, optInt, optMap, optPort, optString, reqString, requireField } from '../validate/readers.js';
+import { isDnsSubdomain, parseGatewayDuration, SUBDOMAIN_TEXT } from '../validate/formats.js';
+import { optInt, optMap, optPort, optString, reqString, requireField } from '../validate/readers.js';
 import { type FieldPath, type Fields, formatValue } from '../validate/values.js';
 import { OBJECT_FIELDS } from './fields.js';
 import { readCreationTimestamp, readMeta, SUBDOMAIN_NAME } from './meta.js';
 import {
-  cappedList, checkRouteFields, eachMap, MAX_BACKEND_REFS, MAX_HOSTNAMES, MAX_MATCHES_PER_ROUTE, MAX_PARENT_REFS, MAX_RULES,
-  MAX_WEIGHT, GATEWAY_GROUP,
+  cappedList, checkRouteFields, CORE_GROUPS, eachMap, MAX_BACKEND_REFS, MAX_HOSTNAMES, MAX_MATCHES_PER_ROUTE, MAX_PARENT_REFS, MAX_RULES,
+  MAX_WEIGHT, GATEWAY_GROUP, OBJECT_REF_FIELDS, readObjectRef, readRefNamespace,
 } from './route-common.js';
+import { MAX_RETRIES } from '../resilience.js';
+import { readStatusCodes } from './traffic-policy-resilience.js';
+import { HOUR_MS, optDuration } from './traffic-policy-readers.js';
 import { readFilters, usesPrefixReplace } from './route-filters.js';
 import { readGrpcMatches, readHttpMatches } from './route-matches.js';
 import type { GRPCRouteObject, HTTPRouteObject, RouteParentRef, SourceRef } from '../types.js';
-import type { BackendRef, GrpcRouteData, HttpRouteData, RouteTimeouts } from '../routes.js';
+import type { BackendRef, GrpcRouteData, HttpRouteData, RouteRetry, RouteTimeouts } from '../routes.js';
 
 /** Matches per rule: the CRDs' limits (HTTPRoute 64, GRPCRoute 8). */
 export const MAX_HTTP_MATCHES = 64;
 export const MAX_GRPC_MATCHES = 8;
 
-/** The core group, as a parentRef or backendRef may spell it. */
-const CORE_GROUPS = ['', 'core'];
 
 /** Validates an HTTPRoute document and converts it. */
 export function httpRouteFrom(r: Reporter, obj: Fields, source: SourceRef): HTTPRouteObject {
@@ -32,10 +33,10 @@ export function httpRouteFrom(r: Reporter, obj: Fields, source: SourceRef): HTTP
   let total = 0;
   const rules: HttpRouteData['rules'][number][] = [];
   eachMap(r, cappedList(r, spec, 'rules', ['spec'], MAX_RULES), ['spec', 'rules'], (rule, at) => {
-    checkRouteFields(r, rule, at, ['name', 'matches', 'filters', 'backendRefs', 'timeouts'], ['retry', 'sessionPersistence']);
+    checkRouteFields(r, rule, at, ['name', 'matches', 'filters', 'backendRefs', 'timeouts', 'retry'], ['sessionPersistence']);
     const matches = readHttpMatches(r, rule, at, MAX_HTTP_MATCHES);
     total += matches.length;
-    const filters = readFilters(r, rule, at, false);
+    const filters = readFilters(r, rule, at, false, meta.namespace);
     const backendRefs = readBackendRefs(r, rule, at, meta.namespace);
     if (usesPrefixReplace(filters) && (matches.length !== 1 || matches[0]?.path.type !== 'PathPrefix')) {
       r.report([...at, 'matches'], 'a ReplacePrefixMatch path modifier needs exactly one match, of type PathPrefix (the spec\'s rule)');
@@ -43,7 +44,8 @@ export function httpRouteFrom(r: Reporter, obj: Fields, source: SourceRef): HTTP
     if (filters.some((f) => f.type === 'RequestRedirect') && backendRefs.length > 0) {
       r.report([...at, 'backendRefs'], 'must be empty when the rule has a RequestRedirect filter (the spec\'s rule)');
     }
-    rules.push({ matches, filters, backendRefs, timeouts: readTimeouts(r, rule, at) });
+    const retry = readRouteRetry(r, rule, at);
+    rules.push({ matches, filters, backendRefs, timeouts: readTimeouts(r, rule, at), ...(retry === undefined ? {} : { retry }) });
   });
   if (total > MAX_MATCHES_PER_ROUTE) r.report(['spec', 'rules'], `at most ${MAX_MATCHES_PER_ROUTE} matches across all rules (the Gateway API's limit), got ${total}`);
   const route: HttpRouteData = { kind: 'HTTPRoute', ...routeBase(meta, creationTimestamp, parentRefs), rules };
@@ -59,7 +61,7 @@ export function grpcRouteFrom(r: Reporter, obj: Fields, source: SourceRef): GRPC
     checkRouteFields(r, rule, at, ['name', 'matches', 'filters', 'backendRefs'], ['sessionPersistence']);
     const matches = readGrpcMatches(r, rule, at, MAX_GRPC_MATCHES);
     total += matches.length;
-    rules.push({ matches, filters: readFilters(r, rule, at, true), backendRefs: readBackendRefs(r, rule, at, meta.namespace) });
+    rules.push({ matches, filters: readFilters(r, rule, at, true, meta.namespace), backendRefs: readBackendRefs(r, rule, at, meta.namespace) });
   });
   if (total > MAX_MATCHES_PER_ROUTE) r.report(['spec', 'rules'], `at most ${MAX_MATCHES_PER_ROUTE} matches across all rules (the Gateway API's limit), got ${total}`);
   const route: GrpcRouteData = { kind: 'GRPCRoute', ...routeBase(meta, creationTimestamp, parentRefs), rules };
@@ -135,12 +137,6 @@ function readParentRefs(r: Reporter, spec: Fields, namespace: string): RoutePare
   return out;
 }
 
-function readRefNamespace(r: Reporter, ref: Fields, at: FieldPath): string | undefined {
-  const ns = optString(r, ref, 'namespace', at);
-  if (ns !== undefined && !checkName(r, ns, [...at, 'namespace'], isDnsLabel, LABEL_TEXT)) return undefined;
-  return ns;
-}
-
 /**
  * `backendRefs`: Services (group "", kind Service) with a port and a weight (default 1). A ref
  * to another kind is kept with its group and kind: the status says InvalidKind and its share
@@ -149,23 +145,29 @@ function readRefNamespace(r: Reporter, ref: Fields, at: FieldPath): string | und
 function readBackendRefs(r: Reporter, rule: Fields, path: FieldPath, namespace: string): BackendRef[] {
   const out: BackendRef[] = [];
   eachMap(r, cappedList(r, rule, 'backendRefs', path, MAX_BACKEND_REFS), [...path, 'backendRefs'], (b, at) => {
-    checkRouteFields(r, b, at, ['group', 'kind', 'name', 'namespace', 'port', 'weight'], ['filters']);
-    const group = typeof b['group'] === 'string' ? b['group'] : '';
-    if (b['group'] !== undefined && typeof b['group'] !== 'string') r.report([...at, 'group'], `must be a string, got ${formatValue(b['group'])}`);
-    const kind = optString(r, b, 'kind', at) ?? 'Service';
-    const name = reqString(r, b, 'name', at);
-    if (name !== undefined) checkName(r, name, [...at, 'name'], isDnsSubdomain, SUBDOMAIN_TEXT);
-    const ns = readRefNamespace(r, b, at) ?? namespace;
-    const port = optPort(r, b, 'port', at);
-    const service = kind === 'Service' && CORE_GROUPS.includes(group);
-    if (service && port === undefined) requireField(r, b, 'port', at, 'required for a Service backend (the spec\'s rule)');
+    checkRouteFields(r, b, at, [...OBJECT_REF_FIELDS, 'weight'], ['filters']);
     const weight = optInt(r, b, 'weight', at, 0, MAX_WEIGHT) ?? 1;
-    if (name === undefined) return;
-    let ref: BackendRef = { name, namespace: ns, weight, ...(port === undefined ? {} : { port }) };
-    if (!service) ref = { ...ref, group, kind };
-    out.push(ref);
+    const ref = readObjectRef(r, b, at, namespace);
+    if (ref === undefined) return;
+    const { name, namespace: ns, ...rest } = ref;
+    out.push({ name, namespace: ns, weight, ...rest });
   });
   return out;
+}
+
+/**
+ * `retry` (GEP-1731): `codes` retried (400..599, unique), `attempts` retries (0..MAX_RETRIES),
+ * `backoff` the base of the exponential backoff; the TrafficPolicy supplies the rest.
+ */
+function readRouteRetry(r: Reporter, rule: Fields, path: FieldPath): RouteRetry | undefined {
+  const m = optMap(r, rule, 'retry', path);
+  if (m === undefined) return undefined;
+  const at = [...path, 'retry'];
+  checkRouteFields(r, m, at, ['codes', 'attempts', 'backoff']);
+  const codes = readStatusCodes(r, m, at, 'codes');
+  const attempts = optInt(r, m, 'attempts', at, 0, MAX_RETRIES);
+  const backoffMs = optDuration(r, m, 'backoff', at, 1, HOUR_MS);
+  return { codes, ...(attempts === undefined ? {} : { attempts }), ...(backoffMs === undefined ? {} : { backoffMs }) };
 }
 
 /** `timeouts.request` and `timeouts.backendRequest`: Gateway API durations; `0s` is no timeout. */

@@ -15,15 +15,25 @@ import { listField, type WireObject, type WireProblems } from './checks.js';
 /** Longest `invalid` reason accepted for a backend: a sentence, not a payload. */
 const MAX_REASON = 1024;
 
-/** A route as it travels: the object, and `[rule, backendRef, reason]` for each unresolved backend. */
-export function routeToWire(route: RouteData): { object: Record<string, unknown>; invalid: [number, number, string][] } {
-  const invalid: [number, number, string][] = [];
-  route.rules.forEach((rule, i) =>
+/** An unresolved ref on the wire: `[rule, index, reason]` (index of a backendRef, or of a filter). */
+type InvalidMark = [number, number, string];
+
+/**
+ * A route as it travels: the object, `[rule, backendRef, reason]` for each unresolved backend,
+ * and `[rule, filter, reason]` for each RequestMirror whose backend is unresolved (when any).
+ */
+export function routeToWire(route: RouteData): { object: Record<string, unknown>; invalid: InvalidMark[]; invalidMirrors?: InvalidMark[] } {
+  const invalid: InvalidMark[] = [];
+  const mirrors: InvalidMark[] = [];
+  route.rules.forEach((rule, i) => {
     rule.backendRefs.forEach((b: BackendRef, j: number) => {
       if (b.invalid !== undefined) invalid.push([i, j, b.invalid]);
-    }),
-  );
-  return { object: routeToObject(route), invalid };
+    });
+    rule.filters.forEach((f, j) => {
+      if (f.type === 'RequestMirror' && f.requestMirror.backendRef.invalid !== undefined) mirrors.push([i, j, f.requestMirror.backendRef.invalid]);
+    });
+  });
+  return { object: routeToObject(route), invalid, ...(mirrors.length === 0 ? {} : { invalidMirrors: mirrors }) };
 }
 
 /** Decodes `cluster.routes`: each must validate, attach to Services of the view and mark only its own backends. */
@@ -67,7 +77,28 @@ function decodeRoute(p: WireProblems, value: unknown, path: string, services: Re
     if (service === undefined) p.add(at, `Service ${parent.namespace}/${parent.name} is not a Service of the cluster view`);
     else if (parent.port !== undefined && !service.ports.some((sp) => sp.port === parent.port)) p.add(at, `port ${parent.port} is not a port of Service ${service.key}`);
   });
-  return markInvalid(p, value['invalid'], `${path}.invalid`, route);
+  const marked = markInvalid(p, value['invalid'], `${path}.invalid`, route);
+  return marked === undefined || value['invalidMirrors'] === undefined ? marked : markMirrors(p, value['invalidMirrors'], `${path}.invalidMirrors`, marked);
+}
+
+/** The route with the RequestMirror backends the wire names marked `invalid`. */
+function markMirrors(p: WireProblems, invalid: unknown, path: string, route: RouteData): RouteData {
+  const marks = new Map<string, string>();
+  listField(p, { invalidMirrors: invalid }, 'invalidMirrors', path.slice(0, -'.invalidMirrors'.length)).forEach((entry, k) => {
+    const [rule, index, reason] = Array.isArray(entry) ? (entry as unknown[]) : [];
+    const filter = typeof rule === 'number' && typeof index === 'number' ? route.rules[rule]?.filters[index] : undefined;
+    if (filter?.type !== 'RequestMirror' || typeof reason !== 'string' || reason === '' || reason.length > MAX_REASON) {
+      p.add(`${path}[${k}]`, `must be [rule, filter, reason] naming a RequestMirror filter of the route, with a reason of 1 to ${MAX_REASON} characters`);
+    } else marks.set(`${rule as number}/${index as number}`, reason);
+  });
+  if (marks.size === 0) return route;
+  const mark = (i: number) => <F extends RouteData['rules'][number]['filters'][number]>(f: F, j: number): F => {
+    const reason = marks.get(`${i}/${j}`);
+    if (reason === undefined || f.type !== 'RequestMirror') return f;
+    return { ...f, requestMirror: { ...f.requestMirror, backendRef: { ...f.requestMirror.backendRef, invalid: reason } } };
+  };
+  if (route.kind === 'HTTPRoute') return { ...route, rules: route.rules.map((r, i) => ({ ...r, filters: r.filters.map(mark(i)) })) };
+  return { ...route, rules: route.rules.map((r, i) => ({ ...r, filters: r.filters.map(mark(i)) })) };
 }
 
 /** The route with the unresolved backends the wire names marked `invalid`. */

@@ -170,9 +170,10 @@ const MANY = (n: number, item: string): string => `[${Array.from({ length: n }, 
 t.test('every bad field is named with file, object and field', async (t) => {
   const cases: [string, string, RegExp][] = [
     ['unknown rule field', RULE('    - backendRef: []\n'), /spec\.rules\[0\]\.backendRef: unknown field \(did you mean backendRefs\?\)$/],
-    ['retry is not supported', RULE('    - retry: {attempts: 3}\n'), /spec\.rules\[0\]\.retry: is a Gateway API field meshlet does not support/],
+    ['retry attempts past the bound', RULE('    - retry: {attempts: 11}\n'), /spec\.rules\[0\]\.retry\.attempts: must be an integer 0\.\.10, got 11$/],
     ['sessionPersistence is not supported', RULE('    - sessionPersistence: {sessionName: a}\n'), /spec\.rules\[0\]\.sessionPersistence: is a Gateway API field meshlet does not support/],
-    ['mirror filter', RULE('    - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}}}]\n'), /spec\.rules\[0\]\.filters\[0\]\.type: RequestMirror is not supported by meshlet on a HTTPRoute; supported: /],
+    ['mirror without a port', RULE('    - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: a}}}]\n'), /spec\.rules\[0\]\.filters\[0\]\.requestMirror\.backendRef\.port: required for a Service backend/],
+    ['CORS filter', RULE('    - filters: [{type: CORS, cors: {}}]\n'), /spec\.rules\[0\]\.filters\[0\]\.type: CORS is not supported by meshlet on a HTTPRoute; supported: /],
     ['unknown filter type', RULE('    - filters: [{type: Fancy}]\n'), /filters\[0\]\.type: unknown filter type "Fancy"/],
     ['filter settings missing', RULE('    - filters: [{type: URLRewrite}]\n'), /filters\[0\]\.urlRewrite: required when type is URLRewrite$/],
     ['filter twice', RULE('    - filters: [{type: URLRewrite, urlRewrite: {hostname: a}}, {type: URLRewrite, urlRewrite: {hostname: b}}]\n'), /filters\[1\]\.type: URLRewrite may appear only once in a rule$/],
