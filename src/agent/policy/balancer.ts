@@ -98,7 +98,7 @@ export class BalancerRegistry {
     return this.sync(entry).pick(context);
   }
 
-  /** The balancer of `entry` (outlier detection ejects through it). */
+  /** The balancer of `entry`, made or brought up to `entry`'s endpoints first. */
   balancerOf(entry: ServicePortEntry): Balancer {
     return this.sync(entry);
   }
