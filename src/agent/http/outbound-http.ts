@@ -140,6 +140,10 @@ interface ConnState {
   session?: Http2Session | undefined;
   failure: ErrorKind | undefined;
   reason: string | undefined;
+  /** The Service's `timeout.http.connectionIdleTimeout` (ms), when it sets one. */
+  idleMs: number | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+  socket: Socket;
 }
 
 /** Serves captured HTTP connections of local workloads. */
@@ -216,10 +220,13 @@ export class OutboundHttp implements ExchangeHost {
 
   /** Serves `socket` (bytes put back by the sniff, or unread) as HTTP/1.x or HTTP/2. */
   serve(socket: Socket, conn: HttpConnection, version: 'http1' | 'h2'): void {
-    const state: ConnState = { conn, inFlight: 0, upgraded: false, failure: undefined, reason: undefined };
+    const idleMs = this.opts.index().trafficPolicyOf(conn.entry.service.key)?.timeout?.httpIdleMs;
+    const state: ConnState = { conn, inFlight: 0, upgraded: false, failure: undefined, reason: undefined, idleMs, idleTimer: undefined, socket };
     const s = socket as HttpSocket;
     s[kConn] = state;
+    this.armIdle(state);
     socket.once('close', () => {
+      clearTimeout(state.idleTimer);
       s[kConn] = undefined;
       this.h1Sockets.delete(s);
       if (!state.upgraded) conn.onClose(state.failure, state.reason);
@@ -426,8 +433,30 @@ export class OutboundHttp implements ExchangeHost {
     this.mirrors.send(index, entry, m, head, conn, proto, body);
   }
 
+  /**
+   * The Service's connection idle timeout: a connection with no request in flight for `idleMs`
+   * is closed (HTTP/1.x: FIN; HTTP/2: GOAWAY, then closed). Node's own keep-alive bound
+   * (`keepAliveTimeoutMs`) applies as well; the shorter wins.
+   */
+  private armIdle(state: ConnState): void {
+    const ms = state.idleMs;
+    if (ms === undefined) return;
+    clearTimeout(state.idleTimer);
+    state.idleTimer = setTimeout(() => {
+      state.idleTimer = undefined;
+      if (state.inFlight > 0 || state.upgraded) return;
+      if (state.session !== undefined) state.session.close();
+      else state.socket.end();
+    }, ms);
+    state.idleTimer.unref();
+  }
+
   private onRequest(state: ConnState, req: AnyRequest, res: AnyResponse, proto: HttpProto): void {
     state.inFlight++;
+    if (state.idleTimer !== undefined) {
+      clearTimeout(state.idleTimer);
+      state.idleTimer = undefined;
+    }
     const { conn } = state;
     const index = this.opts.index();
     this.opts.balancers.apply(index);
@@ -443,6 +472,7 @@ export class OutboundHttp implements ExchangeHost {
     if (method === 'CONNECT') {
       // An application's own tunnel (HTTP/2 CONNECT): refused, as over HTTP/1.1.
       state.inFlight--;
+      if (state.inFlight === 0) this.armIdle(state);
       res.writeHead(405, { 'content-length': '0' });
       res.end();
       this.badRequests.warn({ code: respond('connect_not_allowed').errorCode, src: conn.sourceAddress, service: conn.entry.service.key, authority });
@@ -490,6 +520,7 @@ export class OutboundHttp implements ExchangeHost {
   /** @internal */
   requestDone(state: ConnState, res: unknown): void {
     state.inFlight--;
+    if (state.inFlight === 0) this.armIdle(state);
     const r = res as AnyResponse;
     if (this.draining && state.inFlight === 0 && 'shouldKeepAlive' in r) r.socket?.end();
   }

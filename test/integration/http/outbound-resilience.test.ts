@@ -7,6 +7,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import type { RetryPolicy } from '../../../src/mesh/resilience.js';
 import { pathPrefix, type HttpRouteInfo } from '../../../src/mesh/routes.js';
 import { requestFlags } from '../../../src/agent/http/request-log.js';
@@ -268,4 +269,23 @@ t.test('mirroring: the shadow gets its share, marked -shadow, and a slow shadow 
   t.ok(shadow.every((c) => c.body.toString() === 'payload'), 'the mirror got the body');
   times.sort((a, b) => a - b);
   t.ok((times[Math.floor(times.length * 0.99)] as number) < 100, `primary p99 ${(times[Math.floor(times.length * 0.99)] as number).toFixed(1)} ms: the 500 ms shadow did not slow it`);
+});
+
+t.test('the Service\'s connection idle timeout closes an idle keep-alive connection, not a busy one', async (t) => {
+  const rig = new ResilienceRig({ policy: { timeout: { httpIdleMs: 300 } } });
+  await rig.start();
+  t.teardown(() => rig.close());
+  rig.behaviour = (_a, head) => ({ kind: 'status', status: 200, delayMs: head.path === '/slow' ? 600 : 0 });
+  const socket = net.connect(rig.port, '127.0.0.1');
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+  let got = '';
+  socket.on('data', (c: Buffer) => {
+    got += c.toString();
+  });
+  socket.write('GET /slow HTTP/1.1\r\nhost: web.demo\r\n\r\n');
+  const sent = performance.now();
+  const at = await closed;
+  t.match(got, /^HTTP\/1\.1 200/, 'the request in flight for 600 ms was answered first');
+  t.ok(at - sent >= 600 + 250, `closed ${(at - sent).toFixed(0)} ms after the request: its 600 ms, then 300 idle`);
+  t.ok(at - sent <= 600 + 300 + 200, `and not much later (${(at - sent).toFixed(0)} ms)`);
 });
