@@ -126,22 +126,33 @@ export interface InboundCallOptions {
 export function localReply(kind: ErrorKind, head: Pick<RequestHead, 'method' | 'headers'>, extra?: Readonly<Record<string, string>>): UpstreamResponse {
   const r = respond(kind);
   if (isGrpcRequest(head.headers)) {
+    const body = Readable.from([]);
     return {
       status: 200,
       headers: { ...extra, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': `meshlet: ${kind}`, [ERROR_HEADER]: kind },
-      body: Readable.from([]),
-      trailers: Promise.resolve({}),
+      body,
+      trailers: endOf(body),
       failure: kind,
     };
   }
   const text = Buffer.from(`meshlet: ${kind}\n`);
+  const body = Readable.from(head.method === 'HEAD' ? [] : [text]);
   return {
     status: r.httpStatus,
     headers: { ...extra, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length), [ERROR_HEADER]: kind },
-    body: Readable.from(head.method === 'HEAD' ? [] : [text]),
-    trailers: Promise.resolve({}),
+    body,
+    trailers: endOf(body),
     failure: kind,
   };
+}
+
+/**
+ * No trailers, once `body` has ended (the contract of `UpstreamResponse.trailers`: a caller that
+ * ends its response when they resolve must not cut the body short). Never settles for a body
+ * destroyed before its end: its reader sees the close.
+ */
+function endOf(body: Readable): Promise<HeaderMap> {
+  return new Promise((resolve) => body.once('end', () => resolve({})));
 }
 
 /**

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import t from 'tap';
 import { pino } from 'pino';
+import { localReply } from '../../../src/agent/http/inbound-http.js';
 import { InboundTerminator } from '../../../src/agent/http/inbound-terminate.js';
 import { DEFAULT_ADAPTIVE_CONCURRENCY } from '../../../src/mesh/resilience.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -130,4 +131,16 @@ t.test('no policy: nothing is limited and no state is kept', async (t) => {
   const r = await rig(t, {});
   for (let i = 0; i < 20; i++) t.equal((await r.get(mtlsFrom(ALICE))).res.status, 200);
   t.same(r.gate.limits(), []);
+});
+
+t.test('an agent-made answer resolves its trailers only once its body has ended (a caller ending on them must not cut the body)', async (t) => {
+  const res = localReply('rate_limited', { method: 'GET', headers: {} }, { 'retry-after': '1' });
+  let settled = false;
+  void res.trailers.then(() => (settled = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(settled, false, 'not before the body is read');
+  let body = '';
+  for await (const c of res.body) body += (c as Buffer).toString();
+  t.equal(body, 'meshlet: rate_limited\n');
+  t.same(await res.trailers, {});
 });

@@ -1,0 +1,127 @@
+/**
+ * Local rate limits end to end (issue 13): real agents, capture and tunnels. Two clients send
+ * GETs for 12 s at 150/s each to a workload whose Service has a TrafficPolicy of 100 requests
+ * per second: one on node1 (through its agent and a tunnel), one on the workload's own node
+ * (same-node: its 64 connections spread over the destination agent's worker processes). The
+ * destination agent runs its data path in the agent process (`--workers 1`, node2) or in two
+ * worker processes that lease tokens from the primary (`--workers 2`, node3; the test checks
+ * that both workers answered). The workload counts what reaches it: in the 10 s after the
+ * first two (the burst of 100 spent, the bucket in its steady state), 1,000 +-5%.
+ */
+import t from 'tap';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { defaultAgentCommand, REPO_ROOT, withLab, type LabTopology } from '../../../src/lab/index.js';
+import { requireNamespaces } from '../helpers/require-root.js';
+import { lineReader, logLines, type Json } from './l7-lab.js';
+
+t.setTimeout(180_000);
+
+const RATE_PEER = join(REPO_ROOT, 'dist/test/e2e/datapath/rate-peer.js');
+/** Destination nodes and their worker processes. */
+const WORKERS: Readonly<Record<string, number>> = { node1: 1, node2: 1, node3: 2 };
+const LOAD_SECONDS = 12;
+/** The first seconds spend the burst (a bucket starts full: 100 on top of the rate). */
+const SKIP_MS = 2_000;
+/** Per client (two clients). */
+const OFFERED_PER_SECOND = 150;
+const LIMIT_PER_SECOND = 100;
+
+const topology: LabTopology = {
+  name: `rl${process.pid % 100000}`,
+  nodes: [{ name: 'node1' }, { name: 'node2' }, { name: 'node3' }],
+  namespaces: [{ name: 'demo', labels: { 'meshlet.io/mesh': 'enabled' } }],
+  pods: [
+    { name: 'client', namespace: 'demo', node: 'node1', serviceAccount: 'client', labels: { app: 'client' } },
+    { name: 'one', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: { app: 'one' } },
+    { name: 'two', namespace: 'demo', node: 'node3', serviceAccount: 'web', labels: { app: 'two' } },
+    { name: 'near2', namespace: 'demo', node: 'node2', serviceAccount: 'near', labels: { app: 'near' } },
+    { name: 'near3', namespace: 'demo', node: 'node3', serviceAccount: 'near', labels: { app: 'near' } },
+  ],
+  services: [
+    { name: 'one', namespace: 'demo', selector: { app: 'one' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    { name: 'two', namespace: 'demo', selector: { app: 'two' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  ],
+};
+
+const POLICIES = ['one', 'two']
+  .map((svc) => `apiVersion: meshlet.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: limit-${svc}, namespace: demo}
+spec:
+  targetRefs: [{group: "", kind: Service, name: ${svc}}]
+  rateLimit:
+    type: Local
+    local:
+      rules:
+      - limit: {requests: 100, unit: Second}
+`)
+  .join('---\n');
+
+t.test('100 requests per second hold at the destination whatever its worker processes', async (t) => {
+  if (!requireNamespaces(t)) return;
+  await withLab(
+    topology,
+    {
+      agents: false,
+      agentCommand: (node, ctx) => {
+        const base = defaultAgentCommand(node, ctx);
+        return { ...base, args: [...base.args, '--workers', String(WORKERS[node] ?? 1)] };
+      },
+    },
+    async (lab) => {
+      lab.writeConfig('traffic-policies.yaml', POLICIES);
+      for (const node of ['node1', 'node2', 'node3']) await lab.startAgent(node);
+      const servers = new Map<string, { child: ChildProcess; lines: ReturnType<typeof lineReader> }>();
+      for (const pod of ['one', 'two']) {
+        const child = lab.spawnNode(pod, RATE_PEER, ['serve', '8080'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const lines = lineReader(child);
+        const first = await lines.nextJson(15_000);
+        t.equal(first['listening'], 8080, `${pod} serves`);
+        servers.set(pod, { child, lines });
+      }
+      /** `load` from a pod: its JSON answer. */
+      const load = async (from: string, url: string): Promise<Json> => {
+        const r = await lab.runNode(from, RATE_PEER, ['load', url, String(LOAD_SECONDS), String(OFFERED_PER_SECOND), '64'], { timeoutMs: 60_000 });
+        try {
+          return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Json;
+        } catch {
+          return { error: `rate-peer printed ${JSON.stringify(r.stdout.slice(-1000))} ${JSON.stringify(r.stderr.slice(-1000))}` };
+        }
+      };
+      for (const [svc, node, near] of [['one', 'node2', 'near2'], ['two', 'node3', 'near3']] as const) {
+        await t.test(`${svc}: the destination agent with ${WORKERS[node]} worker process(es)`, async (t) => {
+          const url = `http://${lab.serviceVip('demo', svc)}:80/`;
+          const loads = await Promise.all([load('client', url), load(near, url)]);
+          let ok200 = 0;
+          for (const [i, l] of loads.entries()) {
+            const statuses = (l['statuses'] ?? {}) as Record<string, number>;
+            ok200 += statuses['200'] ?? 0;
+            t.ok((statuses['429'] ?? 0) > 0, `${i === 0 ? 'remote' : 'same-node'} client: the excess was refused with 429 (${JSON.stringify(l['statuses'])}, errors ${String(l['errors'])}, skipped ${String(l['skipped'])}${String(l['error'] ?? '')})`);
+          }
+          const limited = (loads[0]?.['limited'] ?? {}) as Record<string, string>;
+          t.equal(limited['ratelimit-limit'], '100');
+          t.equal(limited['ratelimit-remaining'], '0');
+          t.equal(limited['retry-after'], '1');
+          t.equal(limited['meshlet-error'], undefined, 'meshlet-error stays inside the mesh');
+          const server = servers.get(svc);
+          if (server === undefined) throw new Error(`no server ${svc}`);
+          // The window both clients were sending in, the first seconds left out.
+          const from = Math.max(...loads.map((l) => Number(l['start']))) + SKIP_MS;
+          const to = Math.min(...loads.map((l) => Number(l['start']))) + LOAD_SECONDS * 1000;
+          server.child.stdin?.write(`count ${from} ${to}\n`);
+          const seen = await server.lines.nextJson(10_000);
+          const admitted = Number(seen['count']);
+          const expected = (LIMIT_PER_SECOND * (to - from)) / 1000;
+          t.ok(admitted >= expected * 0.95, `at least 95% of ${expected} admitted in ${to - from} ms (${admitted}; ${String(seen['total'])} in all, burst included)`);
+          t.ok(admitted <= expected * 1.05, `at most 105% of ${expected} (${admitted})`);
+          t.equal(ok200, Number(seen['total']), 'every 200 the clients saw reached the workload');
+          if ((WORKERS[node] ?? 1) > 1) {
+            const workers = new Set(logLines(lab, node, 'request completed').filter((l) => l['reporter'] === 'destination' && l['service'] === `demo/${svc}`).map((l) => l['worker']));
+            t.same([...workers].sort(), [0, 1], 'both worker processes answered requests (the limit held across them)');
+          }
+        });
+      }
+    },
+  );
+});
