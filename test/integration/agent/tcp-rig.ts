@@ -89,6 +89,8 @@ export interface TcpRigOptions {
   readonly tunnels?: TunnelPool;
   /** Workloads of other nodes the endpoints may be (meshed endpoints are tunnelled to them). */
   readonly remote?: WorkloadInfo[];
+  /** Meshed workloads of this node besides `client` (their endpoints are handed over in-process). */
+  readonly local?: WorkloadInfo[];
 }
 
 const noIdentities = {
@@ -99,7 +101,8 @@ const noIdentities = {
 
 export async function tcpRig(t: Teardown, opts: TcpRigOptions): Promise<TcpRig> {
   const client = workload('client', '127.0.0.2');
-  let index = indexOf(client, opts.endpoints, opts.policy, opts.remote ?? []);
+  const others = { remote: opts.remote ?? [], local: opts.local ?? [] };
+  let index = indexOf(client, opts.endpoints, opts.policy, others);
   const closed = new EventEmitter();
   // Every concurrent client waits for its own record here.
   closed.setMaxListeners(0);
@@ -134,19 +137,19 @@ export async function tcpRig(t: Teardown, opts: TcpRigOptions): Promise<TcpRig> 
   return {
     proxy, outliers, counted, closed, records, capturePort: (capture.address() as AddressInfo).port,
     setService(endpoints, policy) {
-      index = indexOf(client, endpoints, policy, opts.remote ?? []);
+      index = indexOf(client, endpoints, policy, others);
     },
   };
 }
 
-function indexOf(client: WorkloadInfo, endpoints: EndpointInfo[], policy: TrafficPolicyInfo | undefined, remote: WorkloadInfo[]): WorkloadIndex {
+function indexOf(client: WorkloadInfo, endpoints: EndpointInfo[], policy: TrafficPolicyInfo | undefined, others: { remote: WorkloadInfo[]; local: WorkloadInfo[] }): WorkloadIndex {
   const svc: ServiceInfo = {
     key: 'demo/web', name: 'web', namespace: 'demo', vips: [VIP], ports: [{ port: 80, targetPort: 80 }], endpoints,
     ...(policy === undefined ? {} : { trafficPolicy: policy }),
   };
   const snapshot: NodeSnapshot = {
     version: `v${Math.random()}`, node: 'node1', nodeAddress: '198.18.0.11', trustDomain: 'cluster.local',
-    localWorkloads: [client], workloads: [client, ...remote], services: [svc],
+    localWorkloads: [client, ...others.local], workloads: [client, ...others.local, ...others.remote], services: [svc],
   };
   return new WorkloadIndex(snapshot, { allowLoopback: true });
 }
