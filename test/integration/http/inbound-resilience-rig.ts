@@ -15,6 +15,7 @@ import type { HeaderMap, RequestRecord, UpstreamResponse } from '../../../src/ag
 import { InboundHttp, type InboundSource } from '../../../src/agent/http/inbound-http.js';
 import { HttpUpstreams } from '../../../src/agent/http/upstream-pool.js';
 import { InboundGate } from '../../../src/agent/policy/resilience/inbound-gate.js';
+import type { RateLimiter } from '../../../src/agent/policy/resilience/rate-limit.js';
 import { ResilienceMetrics } from '../../../src/agent/proxy/resilience-metrics.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { ResiliencePolicy } from '../../../src/mesh/resilience.js';
@@ -33,6 +34,9 @@ export interface Rig {
   readonly gate: InboundGate;
   readonly registry: Registry;
   readonly records: RequestRecord[];
+  readonly index: WorkloadIndex;
+  /** Request bodies the workload received (non-empty ones). */
+  readonly bodies: string[];
   /** Requests the workload received. */
   readonly reached: () => number;
   readonly port: number;
@@ -45,14 +49,19 @@ export interface Rig {
 }
 
 /** The rig, its workload selected by Service `demo/server` (port 80 -> the workload's port) with `sections`. */
-export async function rig(t: Test, sections: ResiliencePolicy): Promise<Rig> {
+export async function rig(t: Test, sections: ResiliencePolicy, limiter?: RateLimiter): Promise<Rig> {
   let received = 0;
+  const bodies: string[] = [];
   let inFlight = 0;
   const state = { slow: 0 };
   const workloadServer = http.createServer((req, res) => {
     received++;
     inFlight++;
-    req.resume();
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.once('end', () => {
+      if (body !== '') bodies.push(body);
+    });
     setTimeout(() => {
       inFlight--;
       res.end('ok');
@@ -77,7 +86,7 @@ export async function rig(t: Test, sections: ResiliencePolicy): Promise<Rig> {
   const index = new WorkloadIndex(snapshot, { allowLoopback: true });
   const registry = new Registry();
   const metrics = new ResilienceMetrics(registry);
-  const gate = new InboundGate({ metrics });
+  const gate = new InboundGate({ metrics, ...(limiter === undefined ? {} : { limiter }) });
   metrics.watchLimits(() => gate.limits());
   const records: RequestRecord[] = [];
   const upstreams = new HttpUpstreams({ logger });
@@ -88,7 +97,7 @@ export async function rig(t: Test, sections: ResiliencePolicy): Promise<Rig> {
     workloadServer.close();
   });
   const r: Rig = {
-    inbound, gate, registry, records, port, reached: () => received,
+    inbound, gate, registry, records, port, index, bodies, reached: () => received,
     get slowMsPerInFlight() {
       return state.slow;
     },

@@ -13,6 +13,8 @@ import { localReply } from '../../../src/agent/http/inbound-http.js';
 import { InboundTerminator } from '../../../src/agent/http/inbound-terminate.js';
 import { DEFAULT_ADAPTIVE_CONCURRENCY } from '../../../src/mesh/resilience.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { LeasedRateLimiter } from '../../../src/agent/workers/rate-lease.js';
+import { TokenGrants } from '../../../src/agent/workers/token-grants.js';
 import { raw, statuses } from './inbound-terminate-rig.js';
 import { ALICE, BOB, mtlsFrom, rig } from './inbound-resilience-rig.js';
 
@@ -143,4 +145,26 @@ t.test('an agent-made answer resolves its trailers only once its body has ended 
   for await (const c of res.body) body += (c as Buffer).toString();
   t.equal(body, 'meshlet: rate_limited\n');
   t.same(await res.trailers, {});
+});
+
+t.test('a worker whose lease is empty: the request waits for the primary, its body flows through once admitted', async (t) => {
+  const grants = new TokenGrants();
+  // The primary answers a millisecond later, as over IPC.
+  const limiter: LeasedRateLimiter = new LeasedRateLimiter((ask) => setTimeout(() => limiter.onGrant(grants.grant(ask)), 1));
+  const r = await rig(t, { rateLimit: { rules: [rule(2, 60_000)] } }, limiter);
+  grants.setIndex(r.index);
+  const post = async (): Promise<{ status: number; body: string }> => {
+    const call = r.inbound.call(mtlsFrom(ALICE), { address: '127.0.0.1', port: r.port }, { method: 'POST', path: '/', authority: 'server.demo', proto: 'HTTP/1.1', headers: { 'content-length': '5' } });
+    call.body.end('hello');
+    const res = await call.response;
+    let body = '';
+    for await (const c of res.body) body += (c as Buffer).toString();
+    return { status: res.status, body };
+  };
+  t.same(await post(), { status: 200, body: 'ok' });
+  t.same(await post(), { status: 200, body: 'ok' });
+  const third = await post();
+  t.equal(third.status, 429);
+  t.equal(r.reached(), 2);
+  t.same(r.bodies, ['hello', 'hello'], 'the workload got each admitted body whole');
 });

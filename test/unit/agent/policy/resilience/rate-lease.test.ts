@@ -9,7 +9,7 @@
 import t from 'tap';
 import { chargesFor, type RateRefusal } from '../../../../../src/agent/policy/resilience/rate-limit.js';
 import { inboundPolicies } from '../../../../../src/agent/policy/resilience/inbound-policies.js';
-import { LeasedRateLimiter, leaseSize, MAX_LEASE, MAX_WAITERS, type LeaseAsk } from '../../../../../src/agent/workers/rate-lease.js';
+import { LeasedRateLimiter, leaseSize, MAX_LEASE, MAX_LEASES, MAX_WAITERS, type LeaseAsk } from '../../../../../src/agent/workers/rate-lease.js';
 import { TokenGrants } from '../../../../../src/agent/workers/token-grants.js';
 import { MAX_TOKENS_ASKED, parseWorkerMessage } from '../../../../../src/agent/workers/protocol.js';
 import { indexOf, rule, service, trafficPolicy, workload } from './inbound-fixture.js';
@@ -137,4 +137,21 @@ t.test('an unknown rule at the primary (a newer snapshot dropped it) admits for 
   const w: LeasedRateLimiter = new LeasedRateLimiter((ask) => queueMicrotask(() => w.onGrant({ id: ask.id, granted: 0, unknown: true })), () => 0);
   t.equal(await outcome(w.take(charges, 0)), true);
   t.equal(await outcome(w.take(charges, 0)), true);
+});
+
+t.test('attack: a flood of source identities keeps the leases and the remembered asks bounded', async (t) => {
+  const per = trafficPolicy('per', { rateLimit: { rules: [rule(10, 1000, { perSource: true })] } });
+  const idx = indexOf([service('api', [api], 80, 8080, per)], [api]);
+  const rules = inboundPolicies(idx, api.uid, 8080).rateRules;
+  let sent = 0;
+  const w = new LeasedRateLimiter(() => void sent++, () => 0);
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < MAX_LEASES + 2000; i++) {
+    const v = w.take(chargesFor(rules, api.uid, { identity: `spiffe://evil/ns/x/sa/${i}`, headers: {} }), 0);
+    if (v instanceof Promise) pending.push(v);
+  }
+  t.equal(w.size, MAX_LEASES, 'leases stay at the bound');
+  t.equal(sent, MAX_LEASES + 2000, 'one ask per new identity');
+  const results = await Promise.all(pending);
+  t.equal(results.filter((r) => r === undefined).length, 0, 'no answer: every one refused after its wait');
 });
