@@ -15,8 +15,7 @@ import {
   MAX_WEIGHT, GATEWAY_GROUP, OBJECT_REF_FIELDS, readObjectRef, readRefNamespace,
 } from './route-common.js';
 import { MAX_RETRIES } from '../resilience.js';
-import { readStatusCodes } from './traffic-policy-resilience.js';
-import { HOUR_MS, optDuration } from './traffic-policy-readers.js';
+import { HOUR_MS, optDuration, readStatusCodes } from './traffic-policy-readers.js';
 import { readFilters, usesPrefixReplace } from './route-filters.js';
 import { readGrpcMatches, readHttpMatches } from './route-matches.js';
 import type { GRPCRouteObject, HTTPRouteObject, RouteParentRef, SourceRef } from '../types.js';

@@ -18,6 +18,8 @@ export const DAY_MS = 24 * HOUR_MS;
 
 /** Header conditions per fault or rate-limit rule: a rule, not a header dump. */
 export const MAX_HEADER_CONDITIONS = 16;
+/** Retriable status codes per list: 200 is every code of 400..599 there is. */
+export const MAX_STATUS_CODES = 200;
 /** Longest header value in a condition (the Gateway API's header value bound). */
 export const MAX_CONDITION_VALUE = 4096;
 /** Longest header name (the Gateway API's HTTPHeaderName bound). */
@@ -111,4 +113,15 @@ export function readHeaderConditions(r: ProblemSink, map: Fields, key: string, p
     else out.push(typeof value === 'string' ? { name, value } : { name });
   });
   return out;
+}
+
+/** Retriable statuses: unique integers in 400..599 (a 1xx-3xx is not a failure to retry). */
+export function readStatusCodes(r: ProblemSink, m: Fields, at: FieldPath, key = 'httpStatusCodes'): number[] {
+  const codes: number[] = [];
+  boundedList(r, m, key, at, MAX_STATUS_CODES).forEach((v, i) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 400 || v > 599) r.report([...at, key, i], `must be an HTTP status 400..599, got ${formatValue(v)}`);
+    else if (codes.includes(v)) r.report([...at, key, i], `duplicate status ${v}`);
+    else codes.push(v);
+  });
+  return codes;
 }

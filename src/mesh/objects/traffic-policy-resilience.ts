@@ -15,7 +15,7 @@ import {
   type AdaptiveConcurrencyPolicy, type CircuitBreakerPolicy, type HedgePolicy, type PassiveHealthPolicy, type ResiliencePolicy,
   type RetryBudget, type RetryPolicy, type RetryTrigger, type TimeoutPolicy,
 } from '../resilience.js';
-import { boundedList, DAY_MS, HOUR_MS, MINUTE_MS, optDuration, optNumber, optPercent, optSection, SECOND_MS } from './traffic-policy-readers.js';
+import { boundedList, DAY_MS, HOUR_MS, MINUTE_MS, optDuration, optNumber, optPercent, optSection, readStatusCodes, SECOND_MS } from './traffic-policy-readers.js';
 import { readFault, readRateLimit } from './traffic-policy-fault.js';
 
 /** The resilience sections of `spec`, as written. */
@@ -156,17 +156,6 @@ function readRetryOn(r: ProblemSink, m: Fields, at: FieldPath): { triggers: Retr
   const byCode = effective.includes('retriable-status-codes');
   if (codes.length > 0 && !byCode) r.report([...oat, 'httpStatusCodes'], 'has no effect unless triggers includes retriable-status-codes');
   return { triggers: effective, statusCodes: byCode ? (codes.length > 0 ? codes : [...DEFAULT_RETRY_STATUS_CODES]) : [] };
-}
-
-/** Retriable statuses: unique integers in 400..599 (a 1xx-3xx is not a failure to retry). */
-export function readStatusCodes(r: ProblemSink, m: Fields, at: FieldPath, key = 'httpStatusCodes'): number[] {
-  const codes: number[] = [];
-  boundedList(r, m, key, at, 200).forEach((v, i) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 400 || v > 599) r.report([...at, key, i], `must be an HTTP status 400..599, got ${formatValue(v)}`);
-    else if (codes.includes(v)) r.report([...at, key, i], `duplicate status ${v}`);
-    else codes.push(v);
-  });
-  return codes;
 }
 
 /** `retry.budget: {percent, minRetriesPerSecond, ttl}` (Linkerd's retry budget). */

@@ -12,7 +12,8 @@ import { formatGatewayDuration } from '../../../src/mesh/objects/route-spec.js';
 import { routePoliciesOf } from '../../../src/mesh/cluster-state.js';
 import { buildClusterState, computeSnapshot } from '../../../src/mesh/snapshot.js';
 import { clusterViewOfSnapshot, decodeSnapshot, encodeClusterView, snapshotToWire, type SnapshotWire } from '../../../src/mesh/snapshot-wire/encode.js';
-import { decodeResilience, resilienceToWire } from '../../../src/mesh/snapshot-wire/policies.js';
+import { decodeResilience, decodeRoutePolicies, resilienceToWire, routePoliciesToWire } from '../../../src/mesh/snapshot-wire/policies.js';
+import { routePolicyInfo } from '../../../src/mesh/traffic-policies.js';
 import { WireProblems } from '../../../src/mesh/snapshot-wire/checks.js';
 import { RETRY_TRIGGERS, type ResiliencePolicy } from '../../../src/mesh/resilience.js';
 import type { NodeSnapshot, TrafficPolicyObject } from '../../../src/mesh/types.js';
@@ -188,4 +189,36 @@ t.test('property: parse -> compile -> wire -> decode equals compile', async (t) 
     { numRuns: 300 },
   );
   t.equal(checked, 300);
+});
+
+/** `s` less what a route target may not set. */
+function routeSpec(s: Record<string, any>): Record<string, any> {
+  const { circuitBreaker: _c, healthCheck: _h, adaptiveConcurrency: _a, ...rest } = s;
+  const out: Record<string, any> = structuredClone(rest);
+  if (out['timeout'] !== undefined) out['timeout'] = out['timeout']['http']?.['requestTimeout'] === undefined ? {} : { http: { requestTimeout: out['timeout']['http']['requestTimeout'] } };
+  if (out['faultInjection'] !== undefined) delete out['faultInjection']['tcp'];
+  return out;
+}
+
+t.test('property: a route policy reads back equal from the wire', async (t) => {
+  const route = state.routes.find((r) => r.kind === 'HTTPRoute');
+  if (route === undefined) throw new Error('the fixture has an HTTPRoute');
+  const key = `HTTPRoute/${route.namespace}/${route.name}`;
+  let checked = 0;
+  fc.assert(
+    fc.property(spec.map(routeSpec), (s) => {
+      const object = { apiVersion: 'meshlet.io/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p', namespace: 'demo' }, spec: { targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: route.name }], ...s } };
+      const { objects, problems } = objectsFromValue(JSON.parse(JSON.stringify(object)), { file: 'p.yaml', doc: 0 });
+      if (problems.length > 0) throw new Error(problems.map((p) => p.text).join('\n'));
+      const policy = routePolicyInfo((objects[0] as TrafficPolicyObject).policy);
+      const p = new WireProblems();
+      const view = JSON.parse(JSON.stringify({ routePolicies: routePoliciesToWire([{ route: key, policy }]) })) as Record<string, unknown>;
+      const decoded = decodeRoutePolicies(p, view, [route]);
+      if (p.total > 0) throw new Error(p.lines.join('\n'));
+      t.same(decoded, [{ route: key, policy }]);
+      checked += 1;
+    }),
+    { numRuns: 200 },
+  );
+  t.equal(checked, 200);
 });
