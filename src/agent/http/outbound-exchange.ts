@@ -342,7 +342,9 @@ export class Exchange {
       host.metrics?.overflow(service, 'max_retries');
       return this.stop(t, 'breaker');
     }
-    if (this.port !== undefined && !this.port.budget(policy.budget).withdraw(host.now())) return this.stop(t, 'budget');
+    // A try that reached no endpoint did no work anywhere: sending it elsewhere multiplies
+    // nothing, so it does not draw from the budget (the retry count still bounds it).
+    if (result.kind !== 'connect-failure' && this.port !== undefined && !this.port.budget(policy.budget).withdraw(host.now())) return this.stop(t, 'budget');
     this.retries++;
     delete rec.retryStop;
     host.metrics?.retried(service, result.kind === 'timeout' ? 'per_try_timeout' : decision);

@@ -14,6 +14,8 @@ import type { ReplayBody } from './replay-body.js';
 
 /** Outlier detection's intake: one report per try (status 0 when the try got no response head). */
 export interface OutlierReporter {
+  /** A snapshot is in force (cheap when it is the one already applied). */
+  apply(index: WorkloadIndex): void;
   report(entry: ServicePortEntry, endpointKey: string, status: number, gateway: boolean): void;
 }
 

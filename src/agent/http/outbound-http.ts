@@ -460,6 +460,7 @@ export class OutboundHttp implements ExchangeHost {
     const { conn } = state;
     const index = this.opts.index();
     this.opts.balancers.apply(index);
+    this.outliers?.apply(index);
     const rawHeaders = req.headers;
     const rawAuthority = proto === 'HTTP/2' ? rawHeaders[':authority'] : rawHeaders.host;
     const authority = typeof rawAuthority === 'string' ? rawAuthority : conn.entry.service.name;

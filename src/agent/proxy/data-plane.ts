@@ -19,6 +19,7 @@ import { InboundTerminator } from '../http/inbound-terminate.js';
 import { HttpUpstreams } from '../http/upstream-pool.js';
 import { OutboundHttp } from '../http/outbound-http.js';
 import { BalancerRegistry } from '../policy/balancer.js';
+import { OutlierRegistry } from '../policy/resilience/outlier.js';
 import { balancersToRebuild, hashKeySourcesOf, policyBalancerFactory } from '../policy/balancer-policy.js';
 import { hashKeyOf } from '../policy/balancers/hash-key.js';
 import type { LogLevels } from '../admin/log-levels.js';
@@ -81,6 +82,8 @@ export class DataPlane implements DataPath {
    * the outbound side's own round robin, as before L7.
    */
   readonly requestBalancers: BalancerRegistry;
+  /** Outlier detection (passive health) of this process, L7 and L4. */
+  readonly outliers: OutlierRegistry;
   private readonly servers: Server[] = [];
   /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
   private readonly agentPorts: Set<number>;
@@ -135,6 +138,11 @@ export class DataPlane implements DataPath {
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
     });
     this.requestBalancers = new BalancerRegistry(policyBalancerFactory(getIndex, { now: () => performance.now(), random: Math.random }));
+    // Passive health: one detector per Service port with a policy, ejecting in the L7 balancers
+    // here and in the L4 ones (the outbound proxy attaches its own).
+    this.outliers = new OutlierRegistry({ now: () => performance.now(), onEject: (service, reason) => metrics.resilience.ejected(service, reason) });
+    this.outliers.attach(this.requestBalancers);
+    metrics.resilience.watchEjected(() => this.outliers.ejectedByService());
     this.outboundHttp = this.config.l7 === 'off' ? undefined : new OutboundHttp({
       logger: log('outbound-http'),
       index: getIndex,
@@ -144,6 +152,7 @@ export class DataPlane implements DataPath {
       plaintext: (target, head, o) => this.upstreams.call(target, head, o),
       observer: this.requestObserver,
       metrics: metrics.resilience,
+      outliers: this.outliers,
       routesOf: (index, entry) => index.routesOf(entry),
       hashKeyOf: (index, entry, headers, sourceAddress) => {
         const sources = hashKeySourcesOf(index, entry);
@@ -159,6 +168,8 @@ export class DataPlane implements DataPath {
       tunnels: this.tunnels,
       ownPorts: new Set(opts.ownPorts ?? [ports.outbound, ports.inbound, ports.tunnel]),
       ...(this.outboundHttp === undefined ? {} : { http: this.outboundHttp }),
+      outliers: this.outliers,
+      resilience: metrics.resilience,
       sniffTimeoutMs: this.config.protocolDetectionTimeoutMs,
       ...(opts.captured === undefined ? {} : { captured: opts.captured }),
     });
@@ -186,6 +197,7 @@ export class DataPlane implements DataPath {
     // A changed TrafficPolicy (or zone) makes its Services' balancers afresh; others keep their state.
     this.requestBalancers.forget(balancersToRebuild(this.index, next));
     this.index = next;
+    this.outliers.apply(next);
     // Open connections the new AuthorizationPolicies deny are reset (with none, nothing is denied).
     if ((next.snapshot.authorizationPolicies?.length ?? 0) > 0) this.inbound.review(next);
   }
@@ -338,6 +350,7 @@ export class DataPlane implements DataPath {
       this.connections.abortAll();
     }
     this.tunnels.destroy();
+    this.outliers.close();
     this.outboundHttp?.destroy();
     this.terminator?.destroy();
     this.tunnelServer.destroy();

@@ -51,7 +51,7 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
   await withLab(topology, {}, async (lab) => {
     const servers = new Map<string, Server>();
     const start = async (pod: string): Promise<void> => {
-      const child = lab.spawnNode(pod, PEER, ['serve', pod, '8080']);
+      const child = lab.spawnNode(pod, PEER, ['serve', pod, '8080'], { stdio: ['pipe', 'pipe', 'pipe'] });
       const lines = lineReader(child);
       const first = await lines.nextJson(20_000);
       if (first['listening'] !== 8080) throw new Error(`${pod}: ${JSON.stringify(first)}`);

@@ -125,7 +125,7 @@ t.test('proxy-config endpoints: the balancing-state table and its JSON', async (
   const table = await meshlet('proxy-config', 'endpoints', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(table.code, 0, table.stderr);
   // No Service in the rig's snapshot: no balancer, the header alone.
-  t.equal(table.stdout, 'SERVICE PORT  LB  ENDPOINT  WORKLOAD  ZONE  WEIGHT  OUTSTANDING  EWMA  EJECTED  WORKER\n');
+  t.equal(table.stdout, 'SERVICE PORT  LB  ENDPOINT  WORKLOAD  ZONE  WEIGHT  OUTSTANDING  EWMA  EJECTED  OUTLIER  WORKER\n');
   const json = await meshlet('proxy-config', 'endpoints', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
   t.same(JSON.parse(json.stdout), []);
 });

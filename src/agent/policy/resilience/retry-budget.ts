@@ -3,8 +3,10 @@
  * retry, every retry (or hedge) withdraws one, and deposits expire after `ttlMs`; on top, a
  * reserve of `minPerSecond` retries per second of the window is always there, so that a service
  * with little traffic can still retry. When every endpoint fails, retries therefore add at most
- * `ratio` of the requests plus the reserve: retries cannot multiply an outage. Pure: the clock
- * is passed in. One per Service port and agent process.
+ * `ratio` of the requests plus the reserve: retries cannot multiply an outage. A try that reached
+ * no endpoint (a refused connect or stream) did no work anywhere, and sending it elsewhere does
+ * not draw from the budget (`outbound-exchange.ts`). Pure: the clock is passed in. One per
+ * Service port and agent process.
  */
 import type { RetryBudget } from '../../../mesh/resilience.js';
 
