@@ -249,6 +249,5 @@ export type { ClusterState, StateWorkload } from './cluster-types.js';
  * by route key (`<kind>/<namespace>/<name>`): what `NodeSnapshot.routePolicies` carries.
  */
 export function routePoliciesOf(state: ClusterState): readonly RoutePolicyData[] {
-  // Read through a widened type until ClusterState declares the field (cluster-types.ts).
-  return (state as ClusterState & { readonly routePolicies?: readonly RoutePolicyData[] }).routePolicies ?? [];
+  return state.routePolicies;
 }

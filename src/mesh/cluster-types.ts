@@ -14,6 +14,7 @@ import type {
   ServiceInfo,
   SourceRef,
   WorkloadInfo,
+  RoutePolicyData,
 } from './types.js';
 
 /** A Pod or Workload object as the state sees it, meshed or not. */
@@ -71,6 +72,8 @@ export interface ClusterState {
    * would open what it closes.
    */
   readonly authorizationPolicies: readonly AuthorizationPolicyData[];
+  /** TrafficPolicies attached to routes (oldest wins per route), sorted by route key `<kind>/<namespace>/<name>`. */
+  readonly routePolicies: readonly RoutePolicyData[];
   /**
    * What an AuthorizationPolicy does not do that its author may expect, one line each (see
    * `authz/cluster-status.ts`): it selects no meshed workload, a targetRef names no Service,

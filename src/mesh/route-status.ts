@@ -94,7 +94,17 @@ export function routeStatus(route: HTTPRouteObject | GRPCRouteObject, services: 
       problems.push(problem);
       return { ...ref, invalid: `${problem[0]}: ${problem[1]}` };
     });
-  const rules = data.rules.map((rule) => ({ ...rule, backendRefs: resolveRefs(rule.backendRefs) }));
+  // A RequestMirror's backend resolves like a backendRef; an unresolved one is marked (the
+  // agent counts its copies as failed) and reported in ResolvedRefs.
+  const resolveFilters = <F extends RouteData['rules'][number]['filters'][number]>(filters: readonly F[]): F[] =>
+    filters.map((f) => {
+      if (f.type !== 'RequestMirror') return f;
+      const problem = backendProblem({ ...f.requestMirror.backendRef, weight: 1 }, route.namespace, services);
+      if (problem === undefined) return f;
+      problems.push(problem);
+      return { ...f, requestMirror: { ...f.requestMirror, backendRef: { ...f.requestMirror.backendRef, invalid: `${problem[0]}: ${problem[1]}` } } };
+    });
+  const rules = data.rules.map((rule) => ({ ...rule, filters: resolveFilters(rule.filters), backendRefs: resolveRefs(rule.backendRefs) }));
   const resolvedRefs = problems.length === 0
     ? condition('ResolvedRefs', true, 'ResolvedRefs', 'every backendRef resolves')
     : condition('ResolvedRefs', false, (problems[0] as [string, string])[0], problems.map((p) => p[1]).join('; '));

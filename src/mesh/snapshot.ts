@@ -26,7 +26,8 @@ export function computeSnapshot(state: ClusterState, nodeName: string, version: 
   // Absent rather than empty, so a mesh without L7 objects has the snapshot it always had.
   const withRoutes = state.routes.length === 0 ? snapshot : { ...snapshot, routes: state.routes };
   // Every policy to every node (issue #17 will trim): see docs/agent-api.md.
-  const withPolicies = state.authorizationPolicies.length === 0 ? withRoutes : { ...withRoutes, authorizationPolicies: state.authorizationPolicies };
+  const withAuthz = state.authorizationPolicies.length === 0 ? withRoutes : { ...withRoutes, authorizationPolicies: state.authorizationPolicies };
+  const withPolicies = state.routePolicies.length === 0 ? withAuthz : { ...withAuthz, routePolicies: state.routePolicies };
   const zone = state.nodes.get(nodeName)?.zone;
   return zone === undefined ? withPolicies : { ...withPolicies, zone };
 }

@@ -10,7 +10,7 @@
  *                                       requests since the last `reset`.
  *   load <url> <n> <conc> [method] [bodyBytes] [h:v ...]
  *                                       n requests, conc at a time (keep-alive): {"statuses",
- *                                       "errors","p50","p99","max","byPod","flags"}.
+ *                                       "errors","min","p50","p99","max","byPod","flags"}.
  *
  * Every mode exits by itself within {@link LIMIT_MS}. It plays the application; nothing of the
  * agent's code is used.
@@ -128,7 +128,7 @@ async function load(url: string, n: number, conc: number, method: string, bodyBy
   agent.destroy();
   times.sort((a, b) => a - b);
   const at = (p: number): number => Math.round((times[Math.min(times.length - 1, Math.floor(times.length * p))] ?? 0) * 10) / 10;
-  console.log(JSON.stringify({ statuses, errors, p50: at(0.5), p99: at(0.99), max: at(1), byPod, flags }));
+  console.log(JSON.stringify({ statuses, errors, min: at(0), p50: at(0.5), p99: at(0.99), max: at(1), byPod, flags }));
 }
 
 switch (mode) {

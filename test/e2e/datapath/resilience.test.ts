@@ -9,7 +9,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { loadStaticSnapshot } from '../../../src/cli/static-source.js';
-import { REPO_ROOT, withLab, type Lab, type LabTopology } from '../../../src/lab/index.js';
+import { defaultAgentCommand, REPO_ROOT, withLab, type Lab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
 import { lineReader, logLines, until, type Json } from './l7-lab.js';
 
@@ -48,7 +48,15 @@ interface Server {
 
 t.test('resilience through two agents: retries, ejection, a dead endpoint, budget, hedging, breaker, faults, mirroring, timeouts, bad input', async (t) => {
   if (!requireNamespaces(t)) return;
-  await withLab(topology, {}, async (lab) => {
+  // The source agent runs one data-path process: its thresholds, budget and latency window are
+  // per process (docs/resilience.md), and the figures below are that process's. The destination
+  // agent runs two workers.
+  const workers: Readonly<Record<string, number>> = { node1: 1, node2: 2 };
+  const agentCommand = (node: string, ctx: Parameters<typeof defaultAgentCommand>[1]): ReturnType<typeof defaultAgentCommand> => {
+    const base = defaultAgentCommand(node, ctx);
+    return { ...base, args: [...base.args, '--workers', String(workers[node] ?? 1)] };
+  };
+  await withLab(topology, { agentCommand }, async (lab) => {
     const servers = new Map<string, Server>();
     const start = async (pod: string): Promise<void> => {
       const child = lab.spawnNode(pod, PEER, ['serve', pod, '8080'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -139,11 +147,16 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       await set(WEB, { fail: 100 });
       await resetCounts();
       const n = 500;
+      const mark = logLines(lab, 'node1', 'request completed').length;
       const r = await load(n, 10);
       const c = await counts(WEB);
       t.equal(status(r, 503), n, 'every request failed');
+      await until(() => logLines(lab, 'node1', 'request completed').length >= mark + n, 5000);
+      const lines = logLines(lab, 'node1', 'request completed').slice(mark);
+      const tries = lines.reduce((a, l) => a + (typeof l['attempts'] === 'number' ? l['attempts'] : 1), 0);
+      const destLines = logLines(lab, 'node2', 'request completed').filter((l) => l['reporter'] === 'destination').length;
       // The budget is per source agent process: 20% of the requests plus the 10-retry reserve.
-      t.ok(sum(c) <= n * 1.2 + 10 + 2, `${sum(c)} attempts at the servers for ${n} requests (at most 1.2x + 10)`);
+      t.ok(sum(c) <= n * 1.2 + 10 + 2, `${sum(c)} attempts at the servers for ${n} requests (at most 1.2x + 10); the source agent logged ${lines.length} requests and ${tries} tries; node2 has ${destLines} destination lines in all`);
       t.ok(sum(c) > n, `${sum(c)} attempts: retries were made while the budget lasted`);
       await set(WEB, {});
     });
@@ -184,13 +197,15 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
     await t.test('circuit breaker: with max parallel requests N, request N+1 gets 503/UO at once', async (t) => {
       await apply('policy.yaml', trafficPolicy('circuitBreaker: {maxParallelRequests: 4}'));
       await set(WEB, { delayMs: 1500 });
-      const held = load(4, 4);
-      await new Promise((r) => setTimeout(r, 600));
-      const extra = await load(1, 1);
-      t.equal(status(extra, 503), 1, `the fifth request refused (${JSON.stringify(extra)})`);
-      t.equal((extra['flags'] as Json | undefined)?.['overflow'], 1, 'x-meshlet-failure: overflow');
-      t.ok(Number(extra['max']) < 200, `at once: ${String(extra['max'])} ms`);
-      t.equal(status(await held, 200), 4, 'the four admitted were served');
+      // Five at once: four are in flight for 1.5 s when the fifth arrives.
+      const mark = logLines(lab, 'node1', 'request completed').length;
+      const r = await load(5, 5);
+      await until(() => logLines(lab, 'node1', 'request completed').length >= mark + 5, 5000);
+      const seen = logLines(lab, 'node1', 'request completed').slice(mark).map((l) => `${String(l['status'])} ${String(l['response_flags'])} ${String(l['duration_ms'])} ${String(l['service'])}`);
+      t.equal(status(r, 503), 1, `the fifth request refused (${JSON.stringify(r)}; source lines: ${seen.join(' | ')})`);
+      t.equal((r['flags'] as Json | undefined)?.['overflow'], 1, 'x-meshlet-failure: overflow');
+      t.ok(Number(r['min']) < 200, `at once: ${String(r['min'])} ms`);
+      t.equal(status(r, 200), 4, 'the four admitted were served');
       const line = requestLines(lab, 'node1', (l) => l['response_flags'] === 'UO').at(-1);
       t.equal(line?.['overflow'], 'max_requests', 'the access log names the threshold');
       await set(WEB, {});
