@@ -26,7 +26,7 @@ import type { BalancerRegistry } from '../policy/balancer.js';
 import type { PickContext } from '../policy/balancers/tracked-balancer.js';
 import { planRequest, type PlannedHead, type ServicePortLookup } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
-import { ServiceStates } from '../policy/resilience/service-state.js';
+import { ServiceStates, type ServicePortView } from '../policy/resilience/service-state.js';
 import { isGrpcRequest } from '../policy/route-match.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
@@ -421,6 +421,11 @@ export class OutboundHttp implements ExchangeHost {
       this.states.retain(new Set(entries.keys()));
     }
     return lookup;
+  }
+
+  /** The live resilience state of every Service port this process sent requests to (`/resilience`). */
+  describeResilience(): ServicePortView[] {
+    return this.states.describe(this.clock());
   }
 
   /** @internal */

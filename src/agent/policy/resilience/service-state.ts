@@ -17,6 +17,11 @@ export class ServicePortState {
   readonly latencies = new LatencyWindow();
   private budgetState: RetryBudgetState | undefined;
 
+  /** The budget in use (undefined before the first request under a policy). */
+  get currentBudget(): RetryBudgetState | undefined {
+    return this.budgetState;
+  }
+
   /** The budget's state for `budget` (made afresh when the policy's budget changed). */
   budget(budget: RetryBudget): RetryBudgetState {
     const b = this.budgetState;
@@ -69,4 +74,41 @@ export class ServiceStates {
   get size(): number {
     return this.states.size;
   }
+
+  /** Every Service port's live counters, for the admin API (`/resilience`). */
+  describe(nowMs: number): ServicePortView[] {
+    return [...this.states].map(([servicePort, s]) => {
+      const b = s.currentBudget;
+      const p50 = s.latencies.percentile(50);
+      const p99 = s.latencies.percentile(99);
+      return {
+        servicePort,
+        requests: s.requests,
+        pending: s.pending,
+        retries: s.retries,
+        ...(b === undefined ? {} : { retryBudget: { ...b.budget, available: Math.floor(b.balance(nowMs)) } }),
+        ...(p50 === undefined ? {} : { latencyP50Ms: round(p50) }),
+        ...(p99 === undefined ? {} : { latencyP99Ms: round(p99) }),
+      };
+    });
+  }
 }
+
+/** One Service port's live resilience state at this agent process. */
+export interface ServicePortView {
+  /** `namespace/name|port`. */
+  readonly servicePort: string;
+  /** Requests in flight (what `maxParallelRequests` bounds). */
+  readonly requests: number;
+  /** Tries waiting for a tunnel stream (`maxPendingRequests`). */
+  readonly pending: number;
+  /** Retries and hedges in flight (`maxParallelRetries`). */
+  readonly retries: number;
+  /** The retry budget and the retries it would allow now. */
+  readonly retryBudget?: RetryBudget & { readonly available: number };
+  /** Recent successful tries' latencies (what hedging waits for), once 20 are known. */
+  readonly latencyP50Ms?: number;
+  readonly latencyP99Ms?: number;
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
