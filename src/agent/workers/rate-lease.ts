@@ -11,7 +11,7 @@
  * waiting per lease, {@link MAX_LEASES} leases (LRU, like the primary's per-source buckets).
  */
 import type { RateCharge, RateLimiter, RateRefusal } from '../policy/resilience/rate-limit.js';
-import { MAX_SOURCE_BUCKETS } from '../policy/resilience/rate-limit.js';
+import { MAX_SOURCE_BUCKETS, ruleIdOf } from '../policy/resilience/rate-limit.js';
 import { refillMs } from '../policy/resilience/token-bucket.js';
 
 /** A lease is this long at the rule's rate: small against the burst, long against an IPC round trip (~0.1 ms). */
@@ -107,6 +107,11 @@ export class LeasedRateLimiter implements RateLimiter {
     else a.lease.quietUntil = now + a.quietMs;
     a.lease.asking = undefined;
     a.done();
+  }
+
+  /** Drops the leases of rules a new snapshot no longer has (their tokens are of no use). */
+  forget(known: (ruleId: string) => boolean): void {
+    for (const key of this.leases.keys()) if (!known(ruleIdOf(key))) this.leases.delete(key);
   }
 
   /** Leases held (for tests and the bound). */

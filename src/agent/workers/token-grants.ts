@@ -6,7 +6,7 @@
  * or a workload the snapshot does not have gets `unknown`. Pure but for the clock.
  */
 import { inboundRateRule } from '../policy/resilience/inbound-policies.js';
-import { BucketStore, bucketKey } from '../policy/resilience/rate-limit.js';
+import { BucketStore, bucketKey, ruleIdOf } from '../policy/resilience/rate-limit.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
 import { MAX_LEASE } from './rate-lease.js';
@@ -24,10 +24,7 @@ export class TokenGrants {
   /** The snapshot in force; buckets of rules it no longer has are dropped. */
   setIndex(index: WorkloadIndex): void {
     this.index = index;
-    this.store.prune((key) => {
-      const id = key.slice(0, key.indexOf('|'));
-      return inboundRateRule(index, id) !== undefined;
-    });
+    this.store.prune((key) => inboundRateRule(index, ruleIdOf(key)) !== undefined);
   }
 
   /** Answers one ask (already checked for shape by `parseWorkerMessage`). */

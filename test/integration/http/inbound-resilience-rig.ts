@@ -22,6 +22,8 @@ import type { ResiliencePolicy } from '../../../src/mesh/resilience.js';
 import type { NodeSnapshot, WorkloadInfo } from '../../../src/mesh/types.js';
 
 const logger = pino({ level: 'silent' });
+/** Slow mode's latency floor: timers, not the CPU, make the latency (a busy host skews less). */
+const BASE_MS = 5;
 export const SERVER_ID = 'spiffe://cluster.local/ns/demo/sa/server';
 export const ALICE = 'spiffe://cluster.local/ns/demo/sa/alice';
 export const BOB = 'spiffe://cluster.local/ns/demo/sa/bob';
@@ -40,7 +42,7 @@ export interface Rig {
   /** Requests the workload received. */
   readonly reached: () => number;
   readonly port: number;
-  /** Latency per request in flight (ms) in slow mode; 0: answers at once. */
+  /** Slow mode: latency of 5 ms plus this per request in flight (ms); 0: answers at once. */
   slowMsPerInFlight: number;
   /** One GET through `call` (the same-node and terminated way in): the response, body read. */
   get(source: InboundSource, headers?: HeaderMap): Promise<{ res: UpstreamResponse; body: string }>;
@@ -65,7 +67,7 @@ export async function rig(t: Test, sections: ResiliencePolicy, limiter?: RateLim
     setTimeout(() => {
       inFlight--;
       res.end('ok');
-    }, state.slow * inFlight);
+    }, state.slow === 0 ? 0 : BASE_MS + state.slow * inFlight);
   });
   workloadServer.keepAliveTimeout = 60_000;
   workloadServer.listen(0, '127.0.0.1');

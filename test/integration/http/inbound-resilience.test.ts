@@ -103,12 +103,12 @@ t.test('adaptive concurrency: a workload that slows down under load gets its lim
   while (Date.now() < deadline) await Promise.all([r.get(mtlsFrom(ALICE)), r.get(mtlsFrom(ALICE))]);
   const grown = r.gate.limits()[0]?.value ?? 0;
   t.ok(grown >= 10, `the unloaded limit grew (${grown})`);
-  // Now each request in flight adds 5 ms: a flood queues in the workload.
-  r.slowMsPerInFlight = 5;
+  // Now each request in flight adds 10 ms: a flood queues in the workload.
+  r.slowMsPerInFlight = 10;
   let refused = 0;
   const failures = new Set<string | undefined>();
   const flood = async (): Promise<void> => {
-    const end = Date.now() + 1500;
+    const end = Date.now() + 2000;
     while (Date.now() < end) {
       const { res } = await r.get(mtlsFrom(ALICE));
       if (res.status === 503) {

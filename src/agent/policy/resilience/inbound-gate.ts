@@ -9,7 +9,7 @@
 import type { WorkloadIndex } from '../../state/workload-index.js';
 import type { OverflowThreshold } from '../../proxy/resilience-metrics.js';
 import { GradientController, type ConcurrencyTicket } from './adaptive-concurrency.js';
-import { inboundPolicies, type InboundAdaptive } from './inbound-policies.js';
+import { inboundPolicies, inboundRateRule, type InboundAdaptive } from './inbound-policies.js';
 import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from './rate-limit.js';
 
 /** The counters the gate feeds (`ResilienceMetrics` has them). */
@@ -55,7 +55,8 @@ export class InboundGate {
   readonly now: () => number;
   /** Controllers by `uid|port`: kept across snapshots while their policy is the same. */
   private readonly controllers = new Map<string, Slot>();
-  private prunedFor: WorkloadIndex | undefined;
+  /** The snapshot of the last request: a different one prunes state (see {@link newIndex}). */
+  private seen: WorkloadIndex | undefined;
 
   constructor(opts: InboundGateOptions = {}) {
     this.limiter = opts.limiter ?? new LocalRateLimiter();
@@ -68,6 +69,7 @@ export class InboundGate {
    * `req.identity` (authenticated, or undefined for plaintext).
    */
   enter(index: WorkloadIndex, workloadUid: string, port: number, req: RateRequest): GateVerdict | Promise<GateVerdict> {
+    if (index !== this.seen) this.newIndex(index);
     const policies = inboundPolicies(index, workloadUid, port);
     if (policies.rateRules.length === 0 && policies.adaptive === undefined) return OPEN;
     const workload = workloadName(index, workloadUid);
@@ -78,7 +80,7 @@ export class InboundGate {
         this.metrics?.limited('inbound', workload);
         return { refused: 'rate_limited', headers: rateLimitHeaders(r) };
       }
-      return policies.adaptive === undefined ? OPEN : this.acquire(index, workloadUid, workload, port, policies.adaptive);
+      return policies.adaptive === undefined ? OPEN : this.acquire(workloadUid, workload, port, policies.adaptive);
     };
     return refusal instanceof Promise ? refusal.then(after) : after(refusal);
   }
@@ -96,8 +98,7 @@ export class InboundGate {
     return [...this.controllers.values()].map((s) => ({ labels: { workload: s.workload, port: String(s.port) }, value: s.controller.limit }));
   }
 
-  private acquire(index: WorkloadIndex, uid: string, workload: string, port: number, adaptive: InboundAdaptive): GateVerdict {
-    if (this.prunedFor !== index) this.prune(index);
+  private acquire(uid: string, workload: string, port: number, adaptive: InboundAdaptive): GateVerdict {
     const key = `${uid}|${port}`;
     let slot = this.controllers.get(key);
     const now = this.now();
@@ -113,9 +114,13 @@ export class InboundGate {
     return { pass: new Admitted(slot.controller, ticket, this.now) };
   }
 
-  /** Drops the controllers of workload ports that no longer have adaptive concurrency. */
-  private prune(index: WorkloadIndex): void {
-    this.prunedFor = index;
+  /**
+   * A new snapshot (seen at its first request): the controllers of workload ports that no longer
+   * have adaptive concurrency, and the rate-limit state of rules it no longer has, go.
+   */
+  private newIndex(index: WorkloadIndex): void {
+    this.seen = index;
+    this.limiter.forget?.((id) => inboundRateRule(index, id) !== undefined);
     for (const [key, slot] of this.controllers) {
       const [uid, port] = key.split('|') as [string, string];
       if (inboundPolicies(index, uid, Number(port)).adaptive?.policy !== slot.adaptive.policy) this.controllers.delete(key);

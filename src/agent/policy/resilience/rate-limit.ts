@@ -46,6 +46,14 @@ export interface RateRefusal {
 /** Takes one token per charge, all or none: undefined when admitted. */
 export interface RateLimiter {
   take(charges: readonly RateCharge[], now: number): RateRefusal | undefined | Promise<RateRefusal | undefined>;
+  /** A new snapshot: state of rules it no longer has may go (`ruleId` of a bucket name: `known` says whether it is still in force). */
+  forget?(known: (ruleId: string) => boolean): void;
+}
+
+/** The rule id of a bucket name (see the module comment). */
+export function ruleIdOf(key: string): string {
+  const bar = key.indexOf('|');
+  return bar < 0 ? key : key.slice(0, bar);
 }
 
 /** Whether `rule` applies to `req`. */
@@ -124,6 +132,10 @@ export class LocalRateLimiter implements RateLimiter {
 
   take(charges: readonly RateCharge[], now: number): RateRefusal | undefined {
     return takeAll(this.store, charges, now);
+  }
+
+  forget(known: (ruleId: string) => boolean): void {
+    this.store.prune((key) => known(ruleIdOf(key)));
   }
 }
 
