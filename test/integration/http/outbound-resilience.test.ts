@@ -289,3 +289,21 @@ t.test('the Service\'s connection idle timeout closes an idle keep-alive connect
   t.ok(at - sent >= 600 + 250, `closed ${(at - sent).toFixed(0)} ms after the request: its 600 ms, then 300 idle`);
   t.ok(at - sent <= 600 + 300 + 200, `and not much later (${(at - sent).toFixed(0)} ms)`);
 });
+
+t.test('gRPC: a Trailers-Only UNAVAILABLE is retried on the unavailable trigger; INTERNAL is not', async (t) => {
+  const rig = new ResilienceRig({ policy: { retry: retry({ triggers: ['unavailable'] }), retryBudget: { ratio: 1, minPerSecond: 1000, ttlMs: 10_000 } } });
+  await rig.start();
+  t.teardown(() => rig.close());
+  const grpcHeaders = { 'content-type': 'application/grpc' };
+  let n = 0;
+  rig.behaviour = () => (n++ === 0 ? { kind: 'status', status: 200, headers: { 'grpc-status': '14' } } : OK);
+  const r = await rig.request('/pkg.Svc/Call', { method: 'POST', headers: grpcHeaders, body: Buffer.from([0, 0, 0, 0, 0]) });
+  t.equal(r.status, 200);
+  t.equal(rig.calls.length, 2, 'retried once (a gRPC POST is retried on a gRPC trigger)');
+  t.equal(r.headers['grpc-status'], undefined, 'the answer is the second try\'s');
+  rig.reset();
+  rig.behaviour = () => ({ kind: 'status', status: 200, headers: { 'grpc-status': '13' } });
+  const internal = await rig.request('/pkg.Svc/Call', { method: 'POST', headers: grpcHeaders, body: Buffer.from([0, 0, 0, 0, 0]) });
+  t.equal(internal.headers['grpc-status'], '13', 'INTERNAL passed on');
+  t.equal(rig.calls.length, 1, 'not retried: not a trigger of the policy');
+});
