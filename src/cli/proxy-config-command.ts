@@ -1,5 +1,5 @@
 /**
- * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|policies|config`: what the agent on this
+ * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|policies|resilience|config`: what the agent on this
  * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
  * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
  * SRE scans for.
@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
 import { adminClientFor, adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { resilienceTable } from './resilience-table.js';
 import { renderFields, renderTable } from './table.js';
 
 /** Output formats of the SRE commands. */
@@ -60,8 +61,11 @@ const VIEWS: Readonly<Record<string, View>> = {
   },
 };
 
-/** The kinds `proxy-config` shows (`policies` and `config` answer an object, not a list). */
-export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'policies', 'config'] as const;
+/** The kinds `proxy-config` shows (`policies`, `resilience` and `config` answer an object, not a list). */
+export const PROXY_CONFIG_KINDS = [...Object.keys(VIEWS), 'policies', 'resilience', 'config'] as const;
+
+/** Paths of the kinds that answer an object. */
+const OBJECT_PATHS: Readonly<Record<string, string>> = { policies: '/policies', resilience: '/resilience', config: '/config_dump' };
 
 /** `/policies`' table columns: one row per local workload and policy in force. */
 const POLICY_COLUMNS: ReadonlyArray<readonly [header: string, field: string]> = [
@@ -76,7 +80,11 @@ export interface ProxyConfigOptions extends AdminFlags {
 /** Adds `meshlet proxy-config`. */
 export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
   adminOptions(withUsageExits(program.command('proxy-config'), io))
-    .description("what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, policies (AuthorizationPolicies in force per local workload), or its config (snapshot)")
+    .description(
+      "what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, " +
+        'policies (AuthorizationPolicies in force per local workload), resilience (timeouts, retries and budgets, breakers, hedging, faults, rate limits in force, ' +
+        'with live counters per Service port and worker process), or its config (snapshot)',
+    )
     .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
     .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));
@@ -97,12 +105,13 @@ export async function proxyConfig(io: AdminIo, kind: string, opts: ProxyConfigOp
   const format = parseOutputFormat(opts.output);
   const client = adminClientFor(opts);
   const view = VIEWS[kind];
-  const path = view?.path ?? (kind === 'policies' ? '/policies' : '/config_dump');
+  const path = view?.path ?? OBJECT_PATHS[kind] ?? '/config_dump';
   const answer = await client.get(path);
   if (answer.status !== 200) throw answerError(path, answer);
   if (format === 'json') io.stdout(`${JSON.stringify(answer.body, null, 2)}\n`);
   else if (format === 'yaml') io.stdout(stringify(answer.body));
   else if (kind === 'policies') io.stdout(policiesTable(asObject(path, answer.body)));
+  else if (kind === 'resilience') io.stdout(resilienceTable(answer.body));
   else if (view === undefined) io.stdout(configTable(asObject(path, answer.body)));
   else io.stdout(listTable(view, asRows(path, answer.body)));
   return 0;

@@ -25,6 +25,8 @@ import { listen } from '../../ops/listen.js';
 import { certsView, configDumpView, connectionsView, endpointsView, iptablesView, routesView, servicesView, workloadsView, type SourceInfo } from './views.js';
 import { readNodeFacts } from './node-facts.js';
 import { policiesView, policyExplainView } from './policy-views.js';
+import type { ProcessResilience } from './resilience-rows.js';
+import { resilienceView } from './resilience-view.js';
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -42,6 +44,11 @@ export interface AdminServerOptions {
   readonly limits?: Partial<LocalHttpLimits>;
   /** Where refusals are counted (default: the agent's registry). */
   readonly registry?: Registry;
+  /**
+   * Every data-path process's live resilience state for `/resilience` (`resilience-rows.ts`);
+   * absent, or failing: `/resilience` shows the configuration only, with `live: false`.
+   */
+  readonly resilience?: () => Promise<readonly ProcessResilience[]>;
 }
 
 /**
@@ -81,6 +88,7 @@ export class AdminServer {
   private readonly routes: ReadonlyMap<string, Route>;
   private readonly token: string;
   private readonly http: LocalHttp;
+  private readonly resilience: (() => Promise<readonly ProcessResilience[]>) | undefined;
   private quitting = false;
   private closed = false;
 
@@ -90,6 +98,7 @@ export class AdminServer {
     this.quit = opts.quit;
     this.nodeFacts = opts.nodeFacts ?? readNodeFacts;
     this.source = opts.source ?? {};
+    this.resilience = opts.resilience;
     this.routes = this.buildRoutes();
     if (!/^[0-9a-f]{32,}$/i.test(opts.token)) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'admin token: want at least 16 random bytes in hex');
     this.token = opts.token;
@@ -130,6 +139,7 @@ export class AdminServer {
       ['/connections', get('live connections with their bytes and age (every worker process\'s)', async () => ({ body: await connectionsView(a) }))],
       ['/routes', get('HTTPRoutes and GRPCRoutes in force, with their Accepted and ResolvedRefs conditions', () => ({ body: routesView(a) }))],
       ['/endpoints', get('Service endpoints with their per-request balancing state: outstanding requests, EWMA, zone (per worker process)', async () => ({ body: await endpointsView(a) }))],
+      ['/resilience', get('resilience in force per Service and route (TrafficPolicy sections, route retry/timeouts/mirrors) and live state per Service port and worker process', async () => ({ body: resilienceView(a.snapshot, await this.liveResilience()) }))],
       ['/policies', get('AuthorizationPolicies in force for each local workload: action, how selected, rules, L7, ports', () => ({ body: policiesView(a.snapshot) }))],
       ['/policy/explain', get('why a source may reach a destination: ?source=..&destination=..[&port=..&method=..&path=..&host=..&header=name:value&sni=..&mode=..]', (u) => ({ body: policyExplainView(a.snapshot, u.searchParams) }))],
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
@@ -204,6 +214,17 @@ export class AdminServer {
     this.agent.setLogLevel(level, component);
     this.logger.warn({ newLevel: level, component: component ?? '*' }, 'log level changed through the admin API');
     return { body: this.agent.logLevels.levels() };
+  }
+
+  /** The processes' live state, or undefined when there is no source or it failed (logged). */
+  private async liveResilience(): Promise<readonly ProcessResilience[] | undefined> {
+    if (this.resilience === undefined) return undefined;
+    try {
+      return await this.resilience();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'live resilience state unavailable');
+      return undefined;
+    }
   }
 
   private ready(): Answer {

@@ -64,8 +64,11 @@ export type ToWorker =
   /** Tokens of a rate-limit bucket, the answer to a `tokens` ask (see `rate-lease.ts`). */
   | ({ readonly type: 'granted' } & LeaseGrant);
 
-/** What the primary can ask a worker. */
-export type WorkerQuery = 'connections' | 'endpoints' | 'metrics' | 'tunnels';
+/**
+ * What the primary can ask a worker. `resilience` answers the worker's live resilience state
+ * (`admin/resilience-rows.ts`), checked by `parseProcessResilience` before use.
+ */
+export type WorkerQuery = 'connections' | 'endpoints' | 'metrics' | 'resilience' | 'tunnels';
 
 /** Worker -> primary. */
 export type FromWorker =

@@ -10,6 +10,7 @@ import type { NodeSnapshot } from '../../mesh/types.js';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 import { DataPlane, type ListenerFds } from '../proxy/data-plane.js';
 import { LogLevels } from '../admin/log-levels.js';
+import { processResilience } from '../admin/resilience-rows.js';
 import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
 import { WorkerIdentities } from '../identity/worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
@@ -161,6 +162,7 @@ export class WorkerRuntime {
       let value: unknown;
       if (what === 'connections') value = this.plane?.rows(process.pid) ?? [];
       else if (what === 'endpoints') value = this.plane?.lbRows(process.pid) ?? [];
+      else if (what === 'resilience') value = this.plane === undefined ? { worker: process.pid, servicePorts: [], adaptiveLimits: [] } : processResilience(this.plane, process.pid);
       else if (what === 'metrics') value = (await this.registry?.getMetricsAsJSON()) ?? [];
       else if (what === 'tunnels') value = this.plane?.tunnels.size ?? 0;
       else throw new Error(`unknown query ${what}`);
