@@ -4,10 +4,10 @@
  * next one when it runs low (before it is empty), and a request that finds its lease empty waits
  * for the primary's answer at most {@link LEASE_WAIT_MS}, then is refused.
  *
- * Accuracy: every admitted request spent a token taken from the primary's bucket, so the workers
- * together never admit more than one bucket would; tokens sitting in a lease a worker no longer
- * needs are lost to the others, at most one lease (about {@link LEASE_MS} of the rule's rate)
- * per worker and bucket. Bounded: one ask in flight per lease, {@link MAX_WAITERS} requests
+ * Accuracy: every admitted request spent a token taken from the primary's bucket; a lease is
+ * spent within {@link LEASE_TTL_MS} of its grant or dropped, so a burst can pass the bucket's by
+ * at most one lease (about {@link LEASE_MS} of the rule's rate) per worker, and tokens a worker
+ * no longer needs are lost to the others by as much. Bounded: one ask in flight per lease, {@link MAX_WAITERS} requests
  * waiting per lease, {@link MAX_LEASES} leases (LRU, like the primary's per-source buckets).
  */
 import type { RateCharge, RateLimiter, RateRefusal } from '../policy/resilience/rate-limit.js';
@@ -20,6 +20,8 @@ export const LEASE_MS = 50;
 export const MAX_LEASE = 64;
 /** How long a request with no token waits for the primary's answer: a few ms, as a local bucket would refuse at once. */
 export const LEASE_WAIT_MS = 5;
+/** A lease not spent by then is dropped: tokens taken long ago must not add to a later burst. */
+export const LEASE_TTL_MS = 1000;
 /** Requests waiting on one empty lease at most; more are refused at once. */
 export const MAX_WAITERS = 256;
 /** Leases kept at most (per-source rules make one per identity). */
@@ -47,6 +49,8 @@ export interface LeaseGrant {
 
 interface Lease {
   tokens: number;
+  /** The tokens are dropped after this (see {@link LEASE_TTL_MS}). */
+  expiresAt: number;
   /** The ask in flight, resolved by its answer or after {@link LEASE_WAIT_MS}. */
   asking: Promise<void> | undefined;
   waiters: number;
@@ -77,6 +81,7 @@ export class LeasedRateLimiter implements RateLimiter {
   take(charges: readonly RateCharge[], now: number): RateRefusal | undefined | Promise<RateRefusal | undefined> {
     if (charges.length === 0) return undefined;
     const leases = charges.map((c) => this.lease(c.key));
+    for (const l of leases) if (l.tokens > 0 && now > l.expiresAt) l.tokens = 0;
     const first = this.tryTake(charges, leases, now);
     if (first === undefined) return undefined;
     const pending: Promise<void>[] = [];
@@ -103,7 +108,10 @@ export class LeasedRateLimiter implements RateLimiter {
     clearTimeout(a.timer);
     const now = this.now();
     if (grant.unknown === true) a.lease.openUntil = now + 1000;
-    else if (grant.granted > 0) a.lease.tokens += grant.granted;
+    else if (grant.granted > 0) {
+      a.lease.tokens += grant.granted;
+      a.lease.expiresAt = now + LEASE_TTL_MS;
+    }
     else a.lease.quietUntil = now + a.quietMs;
     a.lease.asking = undefined;
     a.done();
@@ -123,6 +131,7 @@ export class LeasedRateLimiter implements RateLimiter {
   private tryTake(charges: readonly RateCharge[], leases: readonly Lease[], now: number): RateRefusal | undefined {
     for (let i = 0; i < leases.length; i++) {
       const l = leases[i] as Lease;
+      if (l.tokens > 0 && now > l.expiresAt) l.tokens = 0;
       if (l.tokens < 1 && l.openUntil <= now) {
         const rule = (charges[i] as RateCharge).rule.rule;
         return { rule, resetMs: refillMs(rule) };
@@ -169,7 +178,7 @@ export class LeasedRateLimiter implements RateLimiter {
       this.leases.set(key, l);
       return l;
     }
-    l = { tokens: 0, asking: undefined, waiters: 0, quietUntil: 0, openUntil: 0 };
+    l = { tokens: 0, expiresAt: 0, asking: undefined, waiters: 0, quietUntil: 0, openUntil: 0 };
     this.leases.set(key, l);
     if (this.leases.size > MAX_LEASES) {
       const oldest = this.leases.keys().next().value;

@@ -9,7 +9,7 @@
 import t from 'tap';
 import { chargesFor, type RateRefusal } from '../../../../../src/agent/policy/resilience/rate-limit.js';
 import { inboundPolicies } from '../../../../../src/agent/policy/resilience/inbound-policies.js';
-import { LeasedRateLimiter, leaseSize, MAX_LEASE, MAX_LEASES, MAX_WAITERS, type LeaseAsk } from '../../../../../src/agent/workers/rate-lease.js';
+import { LEASE_TTL_MS, LeasedRateLimiter, leaseSize, MAX_LEASE, MAX_LEASES, MAX_WAITERS, type LeaseAsk } from '../../../../../src/agent/workers/rate-lease.js';
 import { TokenGrants } from '../../../../../src/agent/workers/token-grants.js';
 import { MAX_TOKENS_ASKED, parseWorkerMessage } from '../../../../../src/agent/workers/protocol.js';
 import { indexOf, rule, service, trafficPolicy, workload } from './inbound-fixture.js';
@@ -154,4 +154,18 @@ t.test('attack: a flood of source identities keeps the leases and the remembered
   t.equal(sent, MAX_LEASES + 2000, 'one ask per new identity');
   const results = await Promise.all(pending);
   t.equal(results.filter((r) => r === undefined).length, 0, 'no answer: every one refused after its wait');
+});
+
+t.test(`a lease not spent within ${LEASE_TTL_MS} ms is dropped: old tokens do not add to a later burst`, async (t) => {
+  const clock = { now: 0 };
+  const { grants, workers } = cluster(2, clock);
+  const [a, b] = workers as [LeasedRateLimiter, LeasedRateLimiter];
+  t.equal(await outcome(a.take(charges, 0)), true, 'worker a holds a lease now');
+  t.equal(await outcome(b.take(charges, 0)), true, 'so does b');
+  clock.now = 10_000;
+  // The bucket is full again (100); a and b hold leftovers from 10 s ago, which must not count.
+  let admitted = 0;
+  for (let i = 0; i < 300; i++) if (await outcome((i % 2 === 0 ? a : b).take(charges, clock.now))) admitted++;
+  t.equal(admitted, 100, 'the burst of one bucket, no more');
+  t.same(grants.size, { shared: 1, perSource: 0 });
 });
