@@ -7,6 +7,7 @@
  */
 
 import { MeshletError } from '../src/mesh/errors.js';
+import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 
 /** How much to run. */
 export type BenchMode = 'full' | 'quick' | 'smoke';
@@ -41,7 +42,7 @@ export interface BenchOptions {
 }
 
 /** The scenarios that run in the two-node lab (root, namespaces, the load tools), in report order. */
-export const LAB_SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', 'idle-memory'];
+export const LAB_SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', RESILIENCE_SCENARIO_ID, 'idle-memory'];
 
 /** The authorization engine with 1,000 policies on a node: `dist/bench/authz.js` in a child process, no lab. */
 export const AUTHZ_SCENARIO_ID = 'authz-1000';

@@ -12,6 +12,8 @@ import { REPO_ROOT, type Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
 import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES } from './bench-options.js';
 import { PORTS, httpPort, type PathTarget } from './bench-topology.js';
+import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
+import { resilienceRunner } from './resilience-scenario.js';
 import { ProcessMeter } from './proc-stats.js';
 import { parseH2load, parseH2loadLog, parseIperfJson, parseSockperf, parseWrkReport } from './tool-parsers.js';
 
@@ -192,5 +194,6 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   if (id === 'l7-h1-rps') return l7H1Runner;
   if (id === 'l7-h2-rps') return l7H2Runner;
   if (id === `l7-latency-${L7_FIXED_RATE}`) return l7FixedRateRunner;
+  if (id === RESILIENCE_SCENARIO_ID) return resilienceRunner(l7H1Runner);
   return undefined;
 }

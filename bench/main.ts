@@ -26,6 +26,8 @@ import { writeChartPng } from './chart-svg.js';
 import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
 import { machineFacts } from './machine-facts.js';
 import { renderReport } from './report-markdown.js';
+import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
+import { resilienceVerdict } from './resilience-report.js';
 import { authzVerdict, verdicts } from './summary.js';
 
 /** Commands the harness runs, and the Debian package of each (see scripts/setup-bench.mjs). */
@@ -90,6 +92,11 @@ async function run(options: BenchOptions): Promise<void> {
   if (vs > 0) process.stdout.write(`meshlet meets ${verdicts(results).filter((v) => v.meets === true).length} of ${vs} checks of the bar against HAProxy\n`);
   const target = authzVerdict(results.authz);
   if (target !== undefined) process.stdout.write(`authz-1000: ${target.meets === undefined ? 'not measured' : target.meets ? 'meets' : 'falls short of'} the target (${target.what}): ${target.detail}\n`);
+  const resilience = results.scenarios.find((s) => s.id === RESILIENCE_SCENARIO_ID);
+  if (resilience !== undefined) {
+    const v = resilienceVerdict(resilience);
+    process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${v.meets === undefined ? 'not measured' : v.meets ? 'meets' : 'falls short of'} the target (${v.what}): ${v.detail}\n`);
+  }
 }
 
 /** Writes the markdown report and the chart; returns how many checks of the bar there are. */

@@ -8,6 +8,8 @@
 
 import { authzSection } from './authz-report.js';
 import { PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
+import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
+import { resilienceSection } from './resilience-report.js';
 import { comparisonOf, metricStat, pathLabel, ratio, scenarioPaths, verdicts, type Stat } from './summary.js';
 
 /** A number with a fixed count of decimals and thousands separators. */
@@ -122,7 +124,8 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
   ];
   if (chartFile !== undefined) out.push(`![meshlet, HAProxy and direct side by side](${chartFile})`, '');
   for (const s of r.scenarios) {
-    out.push(`## ${s.title}`, '', s.measures, '', scenarioTable(s, r.paths), '');
+    // The resilience scenario compares two configurations on one path: its own table.
+    out.push(`## ${s.title}`, '', s.measures, '', ...(s.id === RESILIENCE_SCENARIO_ID ? resilienceSection(s) : [scenarioTable(s, r.paths)]), '');
     const bad = doubtful(s);
     if (bad.length > 0) out.push('Doubtful runs:', '', ...bad, '');
   }

@@ -7,6 +7,8 @@
 
 import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
 import { L7_PATHS, type Comparison, type MetricSpec, type PathName } from './bench-types.js';
+import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
+import { RESILIENCE_MEASURES, RESILIENCE_METRICS, RESILIENCE_TITLE } from './resilience-report.js';
 
 /** A scenario before it has run. */
 export interface ScenarioSpec {
@@ -85,6 +87,7 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
       notApplicable: {},
     },
     ...l7Scenarios(),
+    resilienceScenario(),
     {
       id: 'idle-memory',
       title: `Proxy memory idle and with ${opts.idleConnections.toLocaleString('en-US')} idle connections`,
@@ -150,4 +153,22 @@ export function l7Scenarios(): ScenarioSpec[] {
       labels: L7_LABELS,
     },
   ];
+}
+
+/**
+ * L7 with every resilience feature configured but not triggering, against none configured: one
+ * path (meshlet L7), two runs per round (see `resilience-scenario.ts`); its own section in the
+ * report (`resilience-report.ts`).
+ */
+export function resilienceScenario(): ScenarioSpec {
+  return {
+    id: RESILIENCE_SCENARIO_ID,
+    title: RESILIENCE_TITLE,
+    measures: RESILIENCE_MEASURES,
+    metrics: RESILIENCE_METRICS,
+    notApplicable: {},
+    paths: ['meshlet-l7'],
+    compare: L7_COMPARE,
+    labels: L7_LABELS,
+  };
 }

@@ -1,0 +1,144 @@
+/**
+ * The `l7-resilience` scenario's pure parts: how one round's two runs become its recorded values
+ * (each figure with nothing and with everything configured, their ratios for the round, the
+ * counters' growth), its rows, its section of the report, and the issue's target: with all of
+ * it configured but not triggering, L7 throughput and CPU per 1,000 requests within 5% of none.
+ *
+ * @module
+ */
+
+import { HTTP_BODY_BYTES, HTTP_CONNECTIONS } from './bench-options.js';
+import type { MetricSpec, ScenarioResult } from './bench-types.js';
+import { RESILIENCE_COUNTERS } from './resilience-counters.js';
+import { metricStat, stat, type Stat } from './summary.js';
+
+/** What one load run gives (a `LoadOutcome` of `load-runs.ts`). */
+export interface VariantOutcome {
+  readonly values: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+
+/** The issue's bound: throughput at least 95% and CPU per 1,000 requests at most 105% of none configured. */
+export const RESILIENCE_TOLERANCE = 0.05;
+
+/** The path the scenario runs on. */
+const PATH = 'meshlet-l7';
+
+/** The load's figures, as `l7H1Runner` names them, with their rows. */
+const FIGURES: readonly { readonly key: string; readonly label: string; readonly unit: string; readonly better: 'higher' | 'lower'; readonly digits: number }[] = [
+  { key: 'rps', label: 'requests', unit: '/s', better: 'higher', digits: 0 },
+  { key: 'p50Ms', label: 'latency p50 (closed loop)', unit: 'ms', better: 'lower', digits: 2 },
+  { key: 'p99Ms', label: 'latency p99 (closed loop)', unit: 'ms', better: 'lower', digits: 2 },
+  { key: 'cpuPer1k', label: 'proxy CPU per 1,000 requests', unit: 's', better: 'lower', digits: 3 },
+  { key: 'peakRssMiB', label: 'proxies peak RSS (sum)', unit: 'MiB', better: 'lower', digits: 1 },
+];
+
+/** Figures whose configured/none ratio is recorded per round (peak RSS is not a per-request cost). */
+const RATIO_KEYS: readonly string[] = ['rps', 'p50Ms', 'p99Ms', 'cpuPer1k'];
+
+/** Every value a round records, as rows (the JSON's and the generic table's view). */
+export const RESILIENCE_METRICS: readonly MetricSpec[] = [
+  ...FIGURES.flatMap((f) => [
+    { ...f, key: `${f.key}None`, label: `${f.label}, nothing configured` },
+    { ...f, key: `${f.key}All`, label: `${f.label}, everything configured` },
+  ]),
+  ...FIGURES.filter((f) => RATIO_KEYS.includes(f.key)).map((f) => ({ key: `${f.key}Ratio`, label: `${f.label}, configured / nothing (same round)`, unit: 'x', better: f.better, digits: 3 })),
+  ...Object.entries(RESILIENCE_COUNTERS).map(([key, name]) => ({ key, label: `${name} growth, configured run`, unit: '', better: 'lower' as const, digits: 0 })),
+];
+
+/** The scenario's title and what it measures. */
+export const RESILIENCE_TITLE = `L7: resilience configured but not triggering, HTTP/1.1, ${HTTP_CONNECTIONS} connections`;
+export const RESILIENCE_MEASURES = `The l7-h1-rps load (wrk, ${HTTP_CONNECTIONS} keep-alive connections, ${HTTP_BODY_BYTES} B answers) on the meshlet L7 path, twice per round over the same lab and agents: first with nothing configured, then with a TrafficPolicy on the Service that sets every section (request timeout 30s; retry: 2 retries on gateway-error, connect-failure, reset, per-try timeout 10s, budget 20%; hedging at p99, minDelay 5s; circuit breaker thresholds 100,000; passive health with success rate; adaptive concurrency min 1,000, max 100,000; a fault injection behind a header no load request has; a local rate limit of 1,000,000 requests/s) and an HTTPRoute on the port with its own timeout and retry and a RequestMirror at 0%. A probe request with the fault header before each load shows which configuration is in force; the agents' resilience counters are scraped around the configured load (any growth marks the round doubtful). CPU is both agents' user+system time per 1,000 requests of the load alone.`;
+
+function mergeError(none: VariantOutcome, all: VariantOutcome): string | undefined {
+  const parts = [none.error === undefined ? undefined : `nothing configured: ${none.error}`, all.error === undefined ? undefined : `everything configured: ${all.error}`];
+  const kept = parts.filter((p) => p !== undefined);
+  return kept.length === 0 ? undefined : kept.join('; ');
+}
+
+/** One round's values from its two runs and the counters' growth over the configured one. */
+export function combineRuns(none: VariantOutcome, all: VariantOutcome, counters: Readonly<Record<string, number>>): VariantOutcome {
+  const values: Record<string, number> = {};
+  for (const { key } of FIGURES) {
+    const a = none.values[key];
+    const b = all.values[key];
+    if (a !== undefined) values[`${key}None`] = a;
+    if (b !== undefined) values[`${key}All`] = b;
+    if (RATIO_KEYS.includes(key) && a !== undefined && b !== undefined && a > 0) values[`${key}Ratio`] = b / a;
+  }
+  for (const key of Object.keys(RESILIENCE_COUNTERS)) {
+    const c = counters[key];
+    if (c !== undefined) values[key] = c;
+  }
+  const error = mergeError(none, all);
+  return error === undefined ? { values } : { values, error };
+}
+
+function num(n: number, digits: number): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function cell(s: Stat | undefined, digits: number, suffix = ''): string {
+  if (s === undefined) return 'failed';
+  const median = `${num(s.median, digits)}${suffix}`;
+  return s.n > 1 ? `${median} (${num(s.min, digits)}–${num(s.max, digits)})` : median;
+}
+
+/** The target, from the medians of the rounds' own ratios. */
+export interface ResilienceVerdict {
+  readonly what: string;
+  /** Undefined when a figure is missing or a counter grew (the run measured something else). */
+  readonly meets: boolean | undefined;
+  readonly detail: string;
+}
+
+/** Sum over the rounds of each counter's growth. */
+export function counterTotals(s: ScenarioResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(RESILIENCE_COUNTERS)) out[key] = s.runs.reduce((sum, r) => sum + (r.values[key] ?? 0), 0);
+  return out;
+}
+
+/** The issue's target for the scenario's results. */
+export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
+  const pct = num(RESILIENCE_TOLERANCE * 100, 0);
+  const what = `resilience configured but not triggering: throughput >= ${num(1 - RESILIENCE_TOLERANCE, 2)}x and CPU per 1,000 requests <= ${num(1 + RESILIENCE_TOLERANCE, 2)}x of nothing configured (within ${pct}%)`;
+  const rps = metricStat(s, 'rpsRatio', PATH);
+  const cpu = metricStat(s, 'cpuPer1kRatio', PATH);
+  if (rps === undefined || cpu === undefined) return { what, meets: undefined, detail: 'not measured' };
+  const figures = `throughput ${num(rps.median, 3)}x, CPU per 1,000 requests ${num(cpu.median, 3)}x (medians of ${rps.n} rounds' ratios)`;
+  const fired = Object.entries(counterTotals(s)).filter(([, v]) => v > 0);
+  if (fired.length > 0) return { what, meets: undefined, detail: `not measured: resilience fired (${fired.map(([k, v]) => `${RESILIENCE_COUNTERS[k]} ${v}`).join(', ')}); ${figures}` };
+  // A hair of rounding must not flip the verdict: compare with the tolerance plus 1e-9.
+  const meets = rps.median >= 1 - RESILIENCE_TOLERANCE - 1e-9 && cpu.median <= 1 + RESILIENCE_TOLERANCE + 1e-9;
+  return { what, meets, detail: figures };
+}
+
+/** The scenario's section of the report: both runs side by side, the target, the counters. */
+export function resilienceSection(s: ScenarioResult): string[] {
+  const head = ['| metric | nothing configured | everything configured | configured / nothing (per round) |', '|---|---:|---:|---:|'];
+  const rows = FIGURES.map((f) => {
+    const ratio = RATIO_KEYS.includes(f.key) ? cell(metricStat(s, `${f.key}Ratio`, PATH), 3, 'x') : '—';
+    return `| ${f.label} (${f.unit}) | ${cell(metricStat(s, `${f.key}None`, PATH), f.digits)} | ${cell(metricStat(s, `${f.key}All`, PATH), f.digits)} | ${ratio} |`;
+  });
+  const v = resilienceVerdict(s);
+  const verdict = v.meets === undefined ? 'not measured' : v.meets ? 'meets' : '**falls short**';
+  const totals = counterTotals(s);
+  const rounds = stat(s.runs.filter((r) => r.path === PATH && r.values['rpsAll'] !== undefined).map((r) => r.round))?.n ?? 0;
+  const fired = Object.values(totals).some((x) => x > 0);
+  const counterRows = Object.entries(RESILIENCE_COUNTERS).map(([key, name]) => `| \`${name}\` | ${num(totals[key] ?? 0, 0)} |`);
+  return [
+    `Target (issue 13): ${verdict}; ${v.detail}.`,
+    '',
+    ...head,
+    ...rows,
+    '',
+    `Resilience counters of both agents, growth over the configured runs (${rounds} round${rounds === 1 ? '' : 's'}, summed; each should be 0):`,
+    '',
+    '| counter | growth |',
+    '|---|---:|',
+    ...counterRows,
+    '',
+    fired ? '**A counter grew: some feature fired, and the configured run measured more than configuration.**' : 'All zero: nothing fired, so the configured runs measured the cost of having it configured.',
+  ];
+}

@@ -1,0 +1,180 @@
+/**
+ * The `l7-resilience` scenario's run: the `l7-h1-rps` load twice over the same lab and agents,
+ * first with nothing configured, then with the TrafficPolicy and HTTPRoute of
+ * `resilience-policy.ts` (every feature on, none able to trigger). Each round runs both in turn
+ * (A B, A B, ...), so drift on a shared machine hits both. Before each load a probe request
+ * with the fault header shows which configuration is in force; around the configured load the
+ * agents' resilience counters are scraped, and any growth marks the round doubtful (it measured
+ * something that fired). The configuration is removed again at the end of each round, so the
+ * scenarios after it run as before.
+ *
+ * @module
+ */
+
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadStaticSnapshot } from '../src/cli/static-source.js';
+import type { Lab } from '../src/lab/index.js';
+import { MeshletError } from '../src/mesh/errors.js';
+import { httpPort, MESHED_NAMESPACE, SERVICE_NAME, type PathTarget } from './bench-topology.js';
+import { counterGrowth, RESILIENCE_COUNTERS, sumCounters, triggered } from './resilience-counters.js';
+import { FAULT_HEADER, FAULT_HEADER_VALUE, FAULT_PROBE_STATUS, RESILIENCE_CONFIG_FILE, resilienceConfigYaml } from './resilience-policy.js';
+import { combineRuns, type VariantOutcome } from './resilience-report.js';
+
+/** The run the scenario wraps (`l7H1Runner`), typed here to keep `load-runs.ts` out of this module's imports. */
+export type InnerRunner = (lab: Lab, target: PathTarget, pids: readonly number[], seconds: number) => Promise<VariantOutcome>;
+
+/** The lab's trust domain (its SPIFFE ids are `spiffe://cluster.local/...`). */
+const TRUST_DOMAIN = 'cluster.local';
+/** Both agents: the source one (node1) enforces most sections, the destination one (node2) the rest. */
+const NODES = ['node1', 'node2'] as const;
+/** How long both agents may take to apply a changed config directory (the watcher debounces). */
+const APPLY_TIMEOUT_MS = 30_000;
+const APPLY_POLL_MS = 100;
+/** After the primary logged the snapshot, its workers get it over IPC; this leaves them ample time. */
+const SETTLE_MS = 1_000;
+/** The agents' Prometheus port (`--metrics-port` default). */
+const METRICS_PORT = 15020;
+/** The agent log is read in pieces of this size (it holds one access-log line per request). */
+const LOG_CHUNK_BYTES = 1 << 20;
+
+function noteVersions(text: string, state: { version: string | undefined }): void {
+  for (const line of text.split('\n')) {
+    if (!line.includes('"snapshot applied"')) continue;
+    try {
+      const v = (JSON.parse(line) as { version?: unknown }).version;
+      if (typeof v === 'string') state.version = v;
+    } catch {
+      // not a JSON line
+    }
+  }
+}
+
+/**
+ * The version of the last `snapshot applied` line of an agent's JSON log. Each `read()` reads
+ * only what was appended since the last one, in bounded pieces: the log holds one access-log
+ * line per request, hundreds of MiB after a long run. A partial last line is read once whole;
+ * a line longer than a piece is skipped (a snapshot line is far shorter).
+ */
+export class AppliedVersionReader {
+  private offset = 0;
+  version: string | undefined;
+  private readonly buf: Buffer;
+  private readonly file: string;
+
+  constructor(file: string, chunkBytes = LOG_CHUNK_BYTES) {
+    this.file = file;
+    this.buf = Buffer.alloc(chunkBytes);
+  }
+
+  /** Reads what is new and returns the last version seen (undefined: none yet). */
+  read(): string | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'r');
+    } catch {
+      return this.version; // not written yet
+    }
+    try {
+      const size = fstatSync(fd).size;
+      while (this.offset < size) {
+        const n = readSync(fd, this.buf, 0, Math.min(this.buf.length, size - this.offset), this.offset);
+        if (n === 0) break;
+        const end = this.buf.lastIndexOf(0x0a, n - 1);
+        if (end < 0 && n < this.buf.length) break; // a partial last line: read it whole next time
+        if (end >= 0) noteVersions(this.buf.toString('utf8', 0, end + 1), this);
+        this.offset += end < 0 ? n : end + 1;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return this.version;
+  }
+}
+
+/** One reader per lab and node, so each wait reads only the log written since the last. */
+const readers = new WeakMap<Lab, Map<string, AppliedVersionReader>>();
+
+function appliedVersion(lab: Lab, node: string): string | undefined {
+  const byNode = readers.get(lab) ?? new Map<string, AppliedVersionReader>();
+  readers.set(lab, byNode);
+  const reader = byNode.get(node) ?? new AppliedVersionReader(join(lab.paths.logsDir, `${node}.log`));
+  byNode.set(node, reader);
+  return reader.read();
+}
+
+/** Writes the scenario's config file and waits until both agents have applied what it yields. */
+async function applyConfig(lab: Lab, yamlText: string): Promise<void> {
+  lab.writeConfig(RESILIENCE_CONFIG_FILE, yamlText);
+  const want = await Promise.all(NODES.map(async (n) => (await loadStaticSnapshot(lab.paths.configDir, n, TRUST_DOMAIN)).version));
+  const deadline = Date.now() + APPLY_TIMEOUT_MS;
+  while (!NODES.every((n, i) => appliedVersion(lab, n) === want[i])) {
+    if (Date.now() > deadline) {
+      const have = NODES.map((n) => `${n} ${appliedVersion(lab, n) ?? 'none'}`).join(', ');
+      throw new MeshletError('MESHLET_ERR_LAB', `the agents did not apply ${RESILIENCE_CONFIG_FILE} within ${APPLY_TIMEOUT_MS} ms (want ${want.join(', ')}; applied ${have}); see their logs`);
+    }
+    await sleep(APPLY_POLL_MS);
+  }
+  await sleep(SETTLE_MS);
+}
+
+/** Prints the status of one GET with the fault header (node's own fetch; exits at once). */
+const PROBE_JS = `fetch(process.argv[1], { headers: { [process.argv[2]]: process.argv[3] } }).then(async (r) => { await r.arrayBuffer(); console.log(r.status); process.exit(0); }, (e) => { console.error(e.message); process.exit(2); })`;
+
+/** One request with the fault header from the client pod; throws unless it answers `want`. */
+async function probe(lab: Lab, target: PathTarget, want: number, what: string): Promise<void> {
+  const url = `http://${target.host}:${httpPort(target.path, 'http1')}/`;
+  const r = await lab.exec(target.clientPod, process.execPath, ['-e', PROBE_JS, url, FAULT_HEADER, FAULT_HEADER_VALUE], { timeoutMs: 15_000 });
+  const got = Number(r.stdout.trim());
+  if (r.code !== 0 || got !== want) {
+    throw new MeshletError('MESHLET_ERR_LAB', `probe with ${FAULT_HEADER}: ${FAULT_HEADER_VALUE} got ${JSON.stringify(r.stdout.trim() || r.stderr.trim().slice(-300))}, want ${want} (${what})`);
+  }
+}
+
+/** Prints GET URL's body (the agent's /metrics), or fails. */
+const SCRAPE_JS = `fetch(process.argv[1]).then(async (r) => { const t = await r.text(); if (!r.ok) { console.error(r.status); process.exit(2); } process.stdout.write(t); process.exit(0); }, (e) => { console.error(e.message); process.exit(2); })`;
+
+/** The resilience counters of both agents, summed. */
+async function scrape(lab: Lab): Promise<Record<string, number>> {
+  const sum: Record<string, number> = {};
+  for (const node of NODES) {
+    const url = `http://${lab.nodeAddress(node)}:${METRICS_PORT}/metrics`;
+    const r = await lab.exec(node, process.execPath, ['-e', SCRAPE_JS, url], { timeoutMs: 15_000 });
+    if (r.code !== 0) throw new MeshletError('MESHLET_ERR_LAB', `scraping ${url} in ${node} failed: ${r.stderr.trim().slice(-300)}`);
+    for (const [k, v] of Object.entries(sumCounters(r.stdout, RESILIENCE_COUNTERS))) sum[k] = (sum[k] ?? 0) + v;
+  }
+  return sum;
+}
+
+/** Runs `inner` with nothing configured, then with everything configured; always restores the first. */
+async function bothRuns(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<VariantOutcome> {
+  await applyConfig(lab, '');
+  await probe(lab, target, 200, 'nothing configured: the header must change nothing');
+  const none = await inner(lab, target, pids, seconds);
+  let all: VariantOutcome;
+  let counters: Record<string, number>;
+  try {
+    await applyConfig(lab, resilienceConfigYaml({ namespace: MESHED_NAMESPACE, service: SERVICE_NAME, port: httpPort('meshlet-l7', 'http1') }));
+    await probe(lab, target, FAULT_PROBE_STATUS, 'everything configured: the fault answers the header');
+    const before = await scrape(lab);
+    all = await inner(lab, target, pids, seconds);
+    counters = counterGrowth(before, await scrape(lab));
+  } finally {
+    // The scenarios after this one measure the agents as they were.
+    await applyConfig(lab, '');
+  }
+  const merged = combineRuns(none, all, counters);
+  const fired = triggered(counters);
+  const problems = [merged.error, fired.length === 0 ? undefined : `resilience fired during the configured run (it measured something else): ${fired.join(', ')}`].filter((p) => p !== undefined);
+  return problems.length === 0 ? { values: merged.values } : { values: merged.values, error: problems.join('; ') };
+}
+
+/**
+ * The scenario's runner around `inner` (the `l7-h1-rps` load on the meshlet L7 path). Its
+ * values are `combineRuns`'s: each figure with and without the configuration, their ratios
+ * for this round, and the counters' growth.
+ */
+export function resilienceRunner(inner: InnerRunner): InnerRunner {
+  return (lab, target, pids, seconds) => bothRuns(inner, lab, target, pids, seconds);
+}
