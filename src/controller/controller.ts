@@ -22,6 +22,9 @@ import { ControllerMetricsServer } from './metrics-server.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
 import { RouteStatusWriter } from './registry/route-status-writer.js';
+import { TrafficPolicyStatusWriter } from './registry/traffic-policy-status-writer.js';
+import { trafficPolicyStatusesOf } from '../mesh/traffic-policy-status.js';
+import type { TrafficPolicyObject } from '../mesh/types.js';
 import type { RegistrySource } from './registry/registry-source.js';
 import { YamlDirectorySource } from './registry/yaml-directory-source.js';
 import { StateStore } from './state-store.js';
@@ -38,6 +41,8 @@ export class Controller {
   private source: RegistrySource | undefined;
   /** Writes route status to HTTPRoutes and GRPCRoutes (Kubernetes registry, leader only). */
   private routeStatus: RouteStatusWriter | undefined;
+  /** Writes TrafficPolicy status (Kubernetes registry, leader only). */
+  private policyStatus: TrafficPolicyStatusWriter | undefined;
   private joinTokens: JoinTokenAuthenticator | undefined;
   private kubernetesAuth: KubernetesTokenAuthenticator | undefined;
   private server: AgentApiServer | undefined;
@@ -94,6 +99,13 @@ export class Controller {
       // A route refused by validation changes no state; its status still says why.
       const source = this.source as KubernetesSource;
       source.onChange(() => writer.updateInvalid(source.invalidRoutes()));
+      // TrafficPolicy status (GEP-713): valid policies with each state, invalid ones (left out
+      // of the state) from the source's exclusions.
+      const policies = new TrafficPolicyStatusWriter({ kubeConfig: this.kubeConfig as KubeConfig, logger });
+      this.policyStatus = policies;
+      const policyObjects = (): TrafficPolicyObject[] => (source.contents()?.objects ?? []).filter((o): o is TrafficPolicyObject => o.kind === 'TrafficPolicy');
+      this.store.subscribe((published) => policies.update(trafficPolicyStatusesOf(published.state, policyObjects())));
+      source.onChange(() => policies.updateInvalid(source.contents()?.excluded ?? []));
     }
     await this.source.start();
     this.ca = ca;
@@ -205,6 +217,7 @@ export class Controller {
       await this.server?.close();
       await this.source?.close();
       this.routeStatus?.close();
+      this.policyStatus?.close();
       this.store.close();
       this.joinTokens?.close();
       await this.elector?.release(); // the standby takes over at once
