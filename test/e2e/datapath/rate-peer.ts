@@ -3,8 +3,9 @@
  *
  *   serve <port>                           HTTP/1.1 server answering 200 at once, remembering when
  *                                          each request arrived; prints {"listening":port}, then
- *                                          answers stdin lines `count <fromMs> <toMs>` (epoch ms,
- *                                          [from, to)) with {"count":n,"total":n}.
+ *                                          answers stdin lines `count <fromMs> <toMs>` (epoch ms)
+ *                                          with the requests that arrived in [from, to):
+ *                                          {"count","total"}.
  *   load <url> <seconds> <rate> <conc>     GETs at `rate` per second for `seconds` (keep-alive, at
  *                                          most `conc` in flight; a tick that finds them all busy
  *                                          skips): {"start","end","statuses","errors","skipped",
