@@ -48,7 +48,7 @@ export const RESILIENCE_METRICS: readonly MetricSpec[] = [
 
 /** The scenario's title and what it measures. */
 export const RESILIENCE_TITLE = `L7: resilience configured but not triggering, HTTP/1.1, ${HTTP_CONNECTIONS} connections`;
-export const RESILIENCE_MEASURES = `The l7-h1-rps load (wrk, ${HTTP_CONNECTIONS} keep-alive connections, ${HTTP_BODY_BYTES} B answers) on the meshlet L7 path, twice per round over the same lab and agents: first with nothing configured, then with a TrafficPolicy on the Service that sets every section (request timeout 30s; retry: 2 retries on gateway-error, connect-failure, reset, per-try timeout 10s, budget 20%; hedging at p99, minDelay 5s; circuit breaker thresholds 100,000; passive health with success rate; adaptive concurrency min 1,000, max 100,000; a fault injection behind a header no load request has; a local rate limit of 1,000,000 requests/s) and an HTTPRoute on the port with its own timeout and retry and a RequestMirror at 0%. A probe request with the fault header before each load shows which configuration is in force; the agents' resilience counters are scraped around the configured load (any growth marks the round doubtful). CPU is both agents' user+system time per 1,000 requests of the load alone.`;
+export const RESILIENCE_MEASURES = `The l7-h1-rps load (wrk, ${HTTP_CONNECTIONS} keep-alive connections, ${HTTP_BODY_BYTES} B answers) on the meshlet L7 path, twice per round over the same lab and agents, in alternating order (odd rounds nothing configured first, even rounds everything configured first, so drift and any advantage of going first fall on both alike): once with nothing configured, once with a TrafficPolicy on the Service that sets every section (request timeout 30s; retry: 2 retries on gateway-error, connect-failure, reset, per-try timeout 10s, budget 20%; hedging at p99, minDelay 5s; circuit breaker thresholds 100,000; passive health with success rate; adaptive concurrency min 1,000, max 100,000; a fault injection behind a header no load request has; a local rate limit of 1,000,000 requests/s) and an HTTPRoute on the port with its own timeout and retry and a RequestMirror at 0%. Before the first round both configurations run once unrecorded (2 s each) so that neither is measured on cold code. A probe request with the fault header before each load shows which configuration is in force; the agents' resilience counters are scraped around the configured load (any growth marks the round doubtful). CPU is both agents' user+system time per 1,000 requests of the load alone.`;
 
 function mergeError(none: VariantOutcome, all: VariantOutcome): string | undefined {
   const parts = [none.error === undefined ? undefined : `nothing configured: ${none.error}`, all.error === undefined ? undefined : `everything configured: ${all.error}`];
@@ -87,7 +87,10 @@ function cell(s: Stat | undefined, digits: number, suffix = ''): string {
 /** The target, from the medians of the rounds' own ratios. */
 export interface ResilienceVerdict {
   readonly what: string;
-  /** Undefined when a figure is missing or a counter grew (the run measured something else). */
+  /**
+   * Undefined when a figure is missing, a counter grew (the run measured something else) or
+   * the rounds disagree by more than twice the bound (noise).
+   */
   readonly meets: boolean | undefined;
   readonly detail: string;
 }
@@ -109,6 +112,9 @@ export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
   const figures = `throughput ${num(rps.median, 3)}x, CPU per 1,000 requests ${num(cpu.median, 3)}x (medians of ${rps.n} rounds' ratios)`;
   const fired = Object.entries(counterTotals(s)).filter(([, v]) => v > 0);
   if (fired.length > 0) return { what, meets: undefined, detail: `not measured: resilience fired (${fired.map(([k, v]) => `${RESILIENCE_COUNTERS[k]} ${v}`).join(', ')}); ${figures}` };
+  // Rounds that disagree by more than twice the bound cannot tell 5% from noise (a busy machine).
+  const spread = Math.max(rps.max - rps.min, cpu.max - cpu.min);
+  if (spread > 2 * RESILIENCE_TOLERANCE + 1e-9) return { what, meets: undefined, detail: `inconclusive: the rounds' ratios differ by up to ${num(spread, 3)}, more than ${num(2 * RESILIENCE_TOLERANCE, 2)} (noise; run more rounds on a quieter machine); ${figures}` };
   // A hair of rounding must not flip the verdict: compare with the tolerance plus 1e-9.
   const meets = rps.median >= 1 - RESILIENCE_TOLERANCE - 1e-9 && cpu.median <= 1 + RESILIENCE_TOLERANCE + 1e-9;
   return { what, meets, detail: figures };
@@ -122,7 +128,7 @@ export function resilienceSection(s: ScenarioResult): string[] {
     return `| ${f.label} (${f.unit}) | ${cell(metricStat(s, `${f.key}None`, PATH), f.digits)} | ${cell(metricStat(s, `${f.key}All`, PATH), f.digits)} | ${ratio} |`;
   });
   const v = resilienceVerdict(s);
-  const verdict = v.meets === undefined ? 'not measured' : v.meets ? 'meets' : '**falls short**';
+  const verdict = v.meets === undefined ? (v.detail.startsWith('inconclusive') ? 'inconclusive' : 'not measured') : v.meets ? 'meets' : '**falls short**';
   const totals = counterTotals(s);
   const rounds = stat(s.runs.filter((r) => r.path === PATH && r.values['rpsAll'] !== undefined).map((r) => r.round))?.n ?? 0;
   const fired = Object.values(totals).some((x) => x > 0);

@@ -1,12 +1,13 @@
 /**
- * The `l7-resilience` scenario's run: the `l7-h1-rps` load twice over the same lab and agents,
- * first with nothing configured, then with the TrafficPolicy and HTTPRoute of
- * `resilience-policy.ts` (every feature on, none able to trigger). Each round runs both in turn
- * (A B, A B, ...), so drift on a shared machine hits both. Before each load a probe request
- * with the fault header shows which configuration is in force; around the configured load the
- * agents' resilience counters are scraped, and any growth marks the round doubtful (it measured
- * something that fired). The configuration is removed again at the end of each round, so the
- * scenarios after it run as before.
+ * The `l7-resilience` scenario's run: the `l7-h1-rps` load twice per round over the same lab and
+ * agents, once with nothing configured and once with the TrafficPolicy and HTTPRoute of
+ * `resilience-policy.ts` (every feature on, none able to trigger), the order alternating by
+ * round (A B, B A, A B, ...) so drift on a shared machine hits both alike. Before each load a
+ * probe request with the fault header shows which configuration is in force; around the
+ * configured load the agents' resilience counters are scraped, and any growth marks the round
+ * doubtful (it measured something that fired). Each round ends with nothing configured, so the
+ * scenarios after it run as before. Before the first round on a lab, both configurations run
+ * once unrecorded, so that neither round-1 run meets cold code.
  *
  * @module
  */
@@ -147,34 +148,86 @@ async function scrape(lab: Lab): Promise<Record<string, number>> {
   return sum;
 }
 
-/** Runs `inner` with nothing configured, then with everything configured; always restores the first. */
-async function bothRuns(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<VariantOutcome> {
+/** The scenario's configuration for the bench Service's HTTP/1.1 L7 port. */
+function configured(): string {
+  return resilienceConfigYaml({ namespace: MESHED_NAMESPACE, service: SERVICE_NAME, port: httpPort('meshlet-l7', 'http1') });
+}
+
+/** The load with nothing configured (the probe shows the header changes nothing). */
+async function runNone(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<VariantOutcome> {
   await applyConfig(lab, '');
   await probe(lab, target, 200, 'nothing configured: the header must change nothing');
-  const none = await inner(lab, target, pids, seconds);
-  let all: VariantOutcome;
-  let counters: Record<string, number>;
+  return inner(lab, target, pids, seconds);
+}
+
+/** The load with everything configured, the counters' growth over it; always restores nothing configured. */
+async function runAll(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<{ outcome: VariantOutcome; counters: Record<string, number> }> {
   try {
-    await applyConfig(lab, resilienceConfigYaml({ namespace: MESHED_NAMESPACE, service: SERVICE_NAME, port: httpPort('meshlet-l7', 'http1') }));
+    await applyConfig(lab, configured());
     await probe(lab, target, FAULT_PROBE_STATUS, 'everything configured: the fault answers the header');
     const before = await scrape(lab);
-    all = await inner(lab, target, pids, seconds);
-    counters = counterGrowth(before, await scrape(lab));
+    const outcome = await inner(lab, target, pids, seconds);
+    return { outcome, counters: counterGrowth(before, await scrape(lab)) };
   } finally {
     // The scenarios after this one measure the agents as they were.
     await applyConfig(lab, '');
   }
-  const merged = combineRuns(none, all, counters);
-  const fired = triggered(counters);
+}
+
+/**
+ * One round: both loads, in the order given. Rounds alternate the order (A B, then B A): a
+ * drift that grows through a round, or an advantage of going first or second, then falls on
+ * both configurations alike over two rounds.
+ */
+async function bothRuns(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number, configuredFirst: boolean): Promise<VariantOutcome> {
+  let none: VariantOutcome;
+  let all: { outcome: VariantOutcome; counters: Record<string, number> };
+  if (configuredFirst) {
+    all = await runAll(inner, lab, target, pids, seconds);
+    none = await runNone(inner, lab, target, pids, seconds);
+  } else {
+    none = await runNone(inner, lab, target, pids, seconds);
+    all = await runAll(inner, lab, target, pids, seconds);
+  }
+  const merged = combineRuns(none, all.outcome, all.counters);
+  const fired = triggered(all.counters);
   const problems = [merged.error, fired.length === 0 ? undefined : `resilience fired during the configured run (it measured something else): ${fired.join(', ')}`].filter((p) => p !== undefined);
   return problems.length === 0 ? { values: merged.values } : { values: merged.values, error: problems.join('; ') };
 }
 
 /**
+ * Seconds of each unrecorded warm-up load: the first round would otherwise measure its first
+ * configuration on cold code (JIT, pools) and the second on warm code, a bias of more than the
+ * 5% the scenario looks for.
+ */
+const WARMUP_SECONDS = 2;
+
+/** Rounds run per lab (their parity picks the order); absent: not warmed up yet. */
+const roundsRun = new WeakMap<Lab, number>();
+
+/** Both configurations under load once, unrecorded; ends with nothing configured. */
+async function warmUp(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<void> {
+  const s = Math.min(seconds, WARMUP_SECONDS);
+  try {
+    await applyConfig(lab, configured());
+    await inner(lab, target, pids, s);
+  } finally {
+    await applyConfig(lab, '');
+  }
+  await inner(lab, target, pids, s);
+}
+
+/**
  * The scenario's runner around `inner` (the `l7-h1-rps` load on the meshlet L7 path). Its
  * values are `combineRuns`'s: each figure with and without the configuration, their ratios
- * for this round, and the counters' growth.
+ * for this round, and the counters' growth. The first call on a lab warms both up first;
+ * odd rounds run nothing configured first, even rounds everything configured first.
  */
 export function resilienceRunner(inner: InnerRunner): InnerRunner {
-  return (lab, target, pids, seconds) => bothRuns(inner, lab, target, pids, seconds);
+  return async (lab, target, pids, seconds) => {
+    const done = roundsRun.get(lab);
+    if (done === undefined) await warmUp(inner, lab, target, pids, seconds);
+    roundsRun.set(lab, (done ?? 0) + 1);
+    return bothRuns(inner, lab, target, pids, seconds, (done ?? 0) % 2 === 1);
+  };
 }

@@ -158,7 +158,11 @@ t.test('the target: within 5% on throughput and CPU, from the medians of the rou
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 0.95, cpuPer1kRatio: 1.05 })])).meets, true, 'exactly 5% is within');
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 0.94 })])).meets, false, '6% fewer requests');
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.06 })])).meets, false, '6% more CPU');
-  t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 0.5 }), run(2, { ...ROUND, ...ZERO }), run(3, { ...ROUND, ...ZERO })])).meets, true, 'one bad round of three: the median');
+  const noisy = resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 1.21 }), run(2, { ...ROUND, ...ZERO, rpsRatio: 2.12 })]));
+  t.equal(noisy.meets, undefined, 'rounds 0.91 apart cannot tell 5% from noise');
+  t.match(noisy.detail, /^inconclusive: the rounds' ratios differ by up to 0\.910, more than 0\.10/);
+  t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 0.99 }), run(2, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.09 })])).meets, true, 'rounds 0.10 apart are not noise yet: the median 1.04 is within');
+  t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 0.98 }), run(2, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.09 })])).meets, undefined, '0.11 apart: inconclusive');
   const fired = resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, hedges: 2 })]));
   t.equal(fired.meets, undefined, 'a feature fired: the run measured something else');
   t.match(fired.detail, /not measured: resilience fired \(meshlet_request_hedges_total 2\)/);
@@ -200,6 +204,8 @@ t.test('report: both runs side by side, the per-round ratio, the target and the 
   t.match(fired, /\| `meshlet_rate_limited_total` \| 12 \|/);
   t.match(fired, /\*\*A counter grew: some feature fired/);
   t.match(fired, /Target \(issue 13\): not measured; not measured: resilience fired/);
+  const noisy = renderReport(results(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 1.3 }), run(2, { ...ROUND, ...ZERO, rpsRatio: 0.9 })])));
+  t.match(noisy, /Target \(issue 13\): inconclusive; inconclusive: the rounds' ratios differ by up to 0\.400/);
   t.match(fired, /Doubtful runs:\n\n- round 1, meshlet L7: resilience fired/);
 
   const none = renderReport(results(scenario([])));
