@@ -27,7 +27,7 @@ import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
 import { machineFacts } from './machine-facts.js';
 import { renderReport } from './report-markdown.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
-import { resilienceVerdict } from './resilience-report.js';
+import { resilienceVerdict, verdictWord } from './resilience-report.js';
 import { authzVerdict, verdicts } from './summary.js';
 
 /** Commands the harness runs, and the Debian package of each (see scripts/setup-bench.mjs). */
@@ -95,7 +95,7 @@ async function run(options: BenchOptions): Promise<void> {
   const resilience = results.scenarios.find((s) => s.id === RESILIENCE_SCENARIO_ID);
   if (resilience !== undefined) {
     const v = resilienceVerdict(resilience);
-    process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${v.meets === undefined ? 'not measured' : v.meets ? 'meets' : 'falls short of'} the target (${v.what}): ${v.detail}\n`);
+    process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${verdictWord(v)} (target: ${v.what}): ${v.detail}\n`);
   }
 }
 

@@ -120,6 +120,12 @@ export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
   return { what, meets, detail: figures };
 }
 
+/** The verdict in one word: meets, falls short, inconclusive (noise) or not measured. */
+export function verdictWord(v: ResilienceVerdict): string {
+  if (v.meets !== undefined) return v.meets ? 'meets' : 'falls short';
+  return v.detail.startsWith('inconclusive') ? 'inconclusive' : 'not measured';
+}
+
 /** The scenario's section of the report: both runs side by side, the target, the counters. */
 export function resilienceSection(s: ScenarioResult): string[] {
   const head = ['| metric | nothing configured | everything configured | configured / nothing (per round) |', '|---|---:|---:|---:|'];
@@ -128,7 +134,7 @@ export function resilienceSection(s: ScenarioResult): string[] {
     return `| ${f.label} (${f.unit}) | ${cell(metricStat(s, `${f.key}None`, PATH), f.digits)} | ${cell(metricStat(s, `${f.key}All`, PATH), f.digits)} | ${ratio} |`;
   });
   const v = resilienceVerdict(s);
-  const verdict = v.meets === undefined ? (v.detail.startsWith('inconclusive') ? 'inconclusive' : 'not measured') : v.meets ? 'meets' : '**falls short**';
+  const verdict = v.meets === false ? '**falls short**' : verdictWord(v);
   const totals = counterTotals(s);
   const rounds = stat(s.runs.filter((r) => r.path === PATH && r.values['rpsAll'] !== undefined).map((r) => r.round))?.n ?? 0;
   const fired = Object.values(totals).some((x) => x > 0);

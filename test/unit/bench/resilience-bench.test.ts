@@ -19,7 +19,7 @@ import { loadRunnerFor } from '../../../bench/load-runs.js';
 import { renderReport } from '../../../bench/report-markdown.js';
 import { counterGrowth, MAX_SCRAPE_BYTES, RESILIENCE_COUNTERS, sumCounters, triggered } from '../../../bench/resilience-counters.js';
 import { ADAPTIVE_MIN_CONCURRENCY, FAR_ABOVE_LOAD, FAULT_HEADER, FAULT_PROBE_STATUS, RATE_LIMIT_PER_SECOND, RESILIENCE_CONFIG_FILE, RESILIENCE_SCENARIO_ID, resilienceConfigYaml } from '../../../bench/resilience-policy.js';
-import { combineRuns, RESILIENCE_METRICS, resilienceVerdict } from '../../../bench/resilience-report.js';
+import { combineRuns, RESILIENCE_METRICS, resilienceVerdict, verdictWord } from '../../../bench/resilience-report.js';
 import { AppliedVersionReader } from '../../../bench/resilience-scenario.js';
 import { resilienceScenario, scenarioSpecs } from '../../../bench/scenarios.js';
 
@@ -167,6 +167,10 @@ t.test('the target: within 5% on throughput and CPU, from the medians of the rou
   t.equal(fired.meets, undefined, 'a feature fired: the run measured something else');
   t.match(fired.detail, /not measured: resilience fired \(meshlet_request_hedges_total 2\)/);
   t.equal(resilienceVerdict(scenario([])).meets, undefined, 'no runs: not measured');
+  t.equal(verdictWord(noisy), 'inconclusive');
+  t.equal(verdictWord(fired), 'not measured');
+  t.equal(verdictWord(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO })]))), 'meets');
+  t.equal(verdictWord(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 0.9 })]))), 'falls short');
   t.equal(resilienceVerdict(scenario([run(1, {}, 'probe failed')])).detail, 'not measured');
 });
 
