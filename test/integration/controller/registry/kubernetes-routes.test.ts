@@ -41,7 +41,7 @@ t.test('served CRDs: routes and policies are read, an unsupported field leaves i
   const { logger, lines } = recordingLogger();
   const { api, kubeConfig } = await startFakeApi(t);
   api.store.resources.push(...L7_RESOURCES);
-  api.apply(service, route('good'), route('mirror', { filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'web', port: 80 } } }] }), policy);
+  api.apply(service, route('good'), route('extref', { filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Thing', name: 'x' } }] }), policy);
   const source = kubernetesSource(t, kubeConfig, logger);
   await source.start();
   t.same(describeObjects(source.contents()?.objects), ['HTTPRoute demo/good', 'Service demo/web', 'TrafficPolicy demo/p']);
@@ -50,12 +50,12 @@ t.test('served CRDs: routes and policies are read, an unsupported field leaves i
   t.equal(good?.kind === 'HTTPRoute' && good.creationTimestamp > Date.parse('2020-01-01T00:00:00Z'), true, 'creationTimestamp is kept');
   const svc = source.contents()?.objects.find((o) => o.kind === 'Service');
   t.same(svc?.kind === 'Service' ? svc.opaquePorts : undefined, [80], 'the opaque-ports annotation is kept');
-  t.match(source.contents()?.excluded.map((p) => p.text), [/^kubernetes:HTTPRoute\/demo\/mirror \(document 1\): HTTPRoute demo\/mirror: spec\.rules\[0\]\.filters\[0\]\.type: RequestMirror is not supported/]);
+  t.match(source.contents()?.excluded.map((p) => p.text), [/^kubernetes:HTTPRoute\/demo\/extref \(document 1\): HTTPRoute demo\/extref: spec\.rules\[0\]\.filters\[0\]\.type: ExtensionRef is not supported/]);
   t.equal(lines.filter((l) => l['msg'] === 'Kubernetes object left out: it fails validation').length, 1);
   const invalid = source.invalidRoutes();
-  t.same(invalid.map((r) => (r.raw as { kind: string; metadata: { name: string } }).kind + '/' + (r.raw as { metadata: { name: string } }).metadata.name), ['HTTPRoute/mirror'], 'kept for its status');
-  t.match(invalid[0]?.problems, [/RequestMirror is not supported/]);
-  api.remove('gateway.networking.k8s.io/v1', 'HTTPRoute', 'demo', 'mirror');
+  t.same(invalid.map((r) => (r.raw as { kind: string; metadata: { name: string } }).kind + '/' + (r.raw as { metadata: { name: string } }).metadata.name), ['HTTPRoute/extref'], 'kept for its status');
+  t.match(invalid[0]?.problems, [/ExtensionRef is not supported/]);
+  api.remove('gateway.networking.k8s.io/v1', 'HTTPRoute', 'demo', 'extref');
   await waitFor('the invalid route forgotten once deleted', () => source.invalidRoutes().length === 0);
 });
 
