@@ -101,8 +101,9 @@ async function run(options: BenchOptions): Promise<void> {
 
 /** Writes the markdown report and the chart; returns how many checks of the bar there are. */
 async function writeReport(results: BenchResults, md: string, png: string, progress: (l: string) => void): Promise<number> {
-  // A run without lab scenarios (only authz-1000) has nothing to chart.
-  let chart: string | undefined = results.scenarios.length === 0 ? undefined : basename(png);
+  // A run without lab scenarios (only authz-1000) has nothing to chart, nor has l7-resilience
+  // (its own table compares two configurations on one path; the chart compares paths).
+  let chart: string | undefined = results.scenarios.every((s) => s.id === RESILIENCE_SCENARIO_ID) ? undefined : basename(png);
   if (chart !== undefined) {
     try {
       await writeChartPng(results, join(tmpdir(), `meshlet-${basename(png, '.png')}-${process.pid}.svg`), png);
