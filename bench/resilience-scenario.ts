@@ -134,7 +134,7 @@ async function probe(lab: Lab, target: PathTarget, want: number, what: string): 
 }
 
 /** Prints GET URL's body (the agent's /metrics), or fails. */
-const SCRAPE_JS = `fetch(process.argv[1]).then(async (r) => { const t = await r.text(); if (!r.ok) { console.error(r.status); process.exit(2); } process.stdout.write(t); process.exit(0); }, (e) => { console.error(e.message); process.exit(2); })`;
+const SCRAPE_JS = `fetch(process.argv[1]).then(async (r) => { const t = await r.text(); if (!r.ok) { console.error(r.status); process.exit(2); } process.stdout.write(t, () => process.exit(0)); }, (e) => { console.error(e.message); process.exit(2); })`;
 
 /** The resilience counters of both agents, summed. */
 async function scrape(lab: Lab): Promise<Record<string, number>> {
