@@ -28,20 +28,13 @@ export function ms(v: unknown): string {
   return `${v / 60_000}m`;
 }
 
-/** `req 2s conn 500ms` from a `timeout` section and/or a route rule's `timeouts`. */
+/** The request timeout (`2s`) from a `timeout` section and/or route rules' `timeouts` (connect and idle: `-o yaml`). */
 export function timeoutCell(timeout: unknown, ruleTimeouts: readonly unknown[] = []): string {
-  const t = obj(timeout);
-  const parts: string[] = [];
-  if (has(t['requestMs'])) parts.push(`req ${ms(t['requestMs'])}`);
-  if (has(t['connectMs'])) parts.push(`conn ${ms(t['connectMs'])}`);
-  for (const rt of ruleTimeouts.map(obj)) {
-    if (has(rt['requestMs'])) parts.push(`req ${ms(rt['requestMs'])}`);
-    if (has(rt['backendRequestMs'])) parts.push(`try ${ms(rt['backendRequestMs'])}`);
-  }
-  return parts.length === 0 ? '-' : [...new Set(parts)].join(' ');
+  const all = [obj(timeout)['requestMs'], ...ruleTimeouts.map((rt) => obj(rt)['requestMs'])].filter(has);
+  return all.length === 0 ? '-' : [...new Set(all.map(ms))].join(',');
 }
 
-/** `3 5xx,reset` (retries and triggers; codes when it retries listed statuses) from a `retry` section. */
+/** `3 5xx,reset,409` (retries, triggers, then the statuses retried under retriable-status-codes) from a `retry` section. */
 export function retryCell(retry: unknown): string {
   if (!has(retry)) return '-';
   const r = obj(retry);
@@ -55,57 +48,67 @@ function routeRetryCell(retry: Row): string {
   return `${has(retry['attempts']) ? num(retry['attempts']) : '?'} ${list(retry['codes']).map(String).join(',')}`.trim();
 }
 
-/** `0.2/10, 12`: ratio/minPerSecond from the section, then the retries available now at this process. */
+/** `0.2/10,12`: ratio/minPerSecond from the section, then the retries available now at this process. */
 export function budgetCell(budget: unknown, live: Row | undefined): string {
   const b = obj(budget);
   const config = has(budget) ? `${num(b['ratio'])}/${num(b['minPerSecond'])}` : '-';
   const now = live === undefined ? undefined : obj(live['retryBudget'])['available'];
-  return has(now) ? `${config}, ${num(now)}` : config;
+  return has(now) ? `${config},${num(now)}` : config;
 }
 
-/** `3/1024 r1/3`: requests in flight / max, retries in flight / max (`-` for no threshold). */
+/**
+ * `7/100`: requests in flight at this process / the breaker's maxRequests (`-` where there is
+ * no live state or no threshold); `+r1` and `+p2` when retries or tries waiting are in flight.
+ */
 export function breakerCell(breaker: unknown, live: Row | undefined): string {
   if (!has(breaker) && live === undefined) return '-';
-  const b = obj(breaker);
-  const max = (f: string): string => (has(breaker) ? num(b[f]) : '-');
-  const now = (f: string): string => (live === undefined ? '-' : num(live[f]));
-  const pending = live !== undefined && Number(live['pending']) > 0 ? ` p${num(live['pending'])}/${max('maxPendingRequests')}` : '';
-  return `${now('requests')}/${max('maxRequests')} r${now('retries')}/${max('maxRetries')}${pending}`;
+  const max = has(breaker) ? num(obj(breaker)['maxRequests']) : '-';
+  const now = live === undefined ? '-' : num(live['requests']);
+  const extra = (f: string, tag: string): string => (live !== undefined && Number(live[f]) > 0 ? ` +${tag}${num(live[f])}` : '');
+  return `${now}/${max}${extra('retries', 'r')}${extra('pending', 'p')}`;
 }
 
-/** `p95>=20ms x1`. */
+/** `p95>=20ms` (`x2` when it may hedge twice). */
 export function hedgeCell(hedge: unknown): string {
   if (!has(hedge)) return '-';
   const h = obj(hedge);
-  return `p${num(h['percentile'])}>=${ms(h['minDelayMs'])} x${num(h['maxHedges'])}`;
+  return `p${num(h['percentile'])}>=${ms(h['minDelayMs'])}${Number(h['maxHedges']) > 1 ? ` x${num(h['maxHedges'])}` : ''}`;
 }
 
-/** `abort 503 10% delay 100ms 5% tcp-reset 5%`. */
+/** `503@10%,+100ms@5%,rst@2%`: abort status, delay, TCP delay and reset, each with its share; `?` when only some requests (headers) qualify. */
 export function faultCell(fault: unknown, tcpFault: unknown): string {
   const parts: string[] = [];
   const f = obj(fault);
   const abort = obj(f['abort']);
   const delay = obj(f['delay']);
-  if (has(f['abort'])) parts.push(`abort ${num(abort['httpStatus'])} ${num(abort['percent'])}%`);
-  if (has(f['delay'])) parts.push(`delay ${ms(delay['ms'])} ${num(delay['percent'])}%`);
-  if (list(f['headers']).length > 0) parts.push('(headers)');
+  const when = list(f['headers']).length > 0 ? '?' : '';
+  if (has(f['abort'])) parts.push(`${num(abort['httpStatus'])}@${num(abort['percent'])}%${when}`);
+  if (has(f['delay'])) parts.push(`+${ms(delay['ms'])}@${num(delay['percent'])}%${when}`);
   const t = obj(tcpFault);
   const tdelay = obj(t['delay']);
-  if (has(t['delay'])) parts.push(`tcp-delay ${ms(tdelay['ms'])} ${num(tdelay['percent'])}%`);
-  if (Number(t['resetPercent']) > 0) parts.push(`tcp-reset ${num(t['resetPercent'])}%`);
-  return parts.length === 0 ? '-' : parts.join(' ');
+  if (has(t['delay'])) parts.push(`tcp+${ms(tdelay['ms'])}@${num(tdelay['percent'])}%`);
+  if (Number(t['resetPercent']) > 0) parts.push(`rst@${num(t['resetPercent'])}%`);
+  return parts.length === 0 ? '-' : parts.join(',');
 }
 
-/** `100/1s,10/1s/src`: each rule's requests per period (`/src`: a bucket per source). */
+/** `100/1s+1`: the first rule's requests per period (`/src`: a bucket per source), `+N` more rules. */
 export function rateLimitCell(rateLimit: unknown): string {
   const rules = list(obj(rateLimit)['rules']).map(obj);
-  if (rules.length === 0) return '-';
-  return rules.map((r) => `${num(r['requests'])}/${ms(r['periodMs'])}${r['perSource'] === true ? '/src' : ''}`).join(',');
+  const first = rules[0];
+  if (first === undefined) return '-';
+  return `${num(first['requests'])}/${ms(first['periodMs'])}${first['perSource'] === true ? '/src' : ''}${rules.length > 1 ? `+${rules.length - 1}` : ''}`;
 }
 
-function sectionCells(policy: unknown, s: Row, live: Row | undefined, ruleTimeouts: readonly unknown[] = []): string[] {
+/** A policy's name, without its namespace when it is the Service's or route's own. */
+function policyCell(policy: unknown, owner: string): string {
+  if (typeof policy !== 'string') return '-';
+  const ns = owner.split('/').at(-2) ?? '';
+  return policy.startsWith(`${ns}/`) ? policy.slice(ns.length + 1) : policy;
+}
+
+function sectionCells(policy: string, s: Row, live: Row | undefined, ruleTimeouts: readonly unknown[] = []): string[] {
   return [
-    typeof policy === 'string' ? policy : '-',
+    policy,
     timeoutCell(s['timeout'], ruleTimeouts),
     retryCell(s['retry']),
     budgetCell(s['retryBudget'], live),
@@ -129,8 +132,9 @@ function serviceRows(body: Row): string[][] {
     for (const port of list(svc['ports'])) {
       const key = `${String(svc['service'])}|${String(port)}`;
       const at = live.get(key) ?? [];
-      if (at.length === 0) rows.push([key, ...sectionCells(svc['policy'], s, undefined), '-']);
-      for (const l of at) rows.push([key, ...sectionCells(svc['policy'], s, l), num(l['worker'])]);
+      const policy = policyCell(svc['policy'], key);
+      if (at.length === 0) rows.push([key, ...sectionCells(policy, s, undefined), '-']);
+      for (const l of at) rows.push([key, ...sectionCells(policy, s, l), num(l['worker'])]);
     }
   }
   return rows;
@@ -140,7 +144,7 @@ function serviceRows(body: Row): string[][] {
 function routeRows(routes: readonly Row[]): string[][] {
   return routes.map((route) => {
     const rules = list(route['rules']).map(obj);
-    const cells = sectionCells(route['policy'], obj(route['sections']), undefined, rules.map((r) => r['timeouts']).filter(has));
+    const cells = sectionCells(policyCell(route['policy'], String(route['route'])), obj(route['sections']), undefined, rules.map((r) => r['timeouts']).filter(has));
     const own = rules.filter((r) => has(r['retry'])).map((r) => routeRetryCell(obj(r['retry'])));
     if (cells[2] === '-' && own.length > 0) cells[2] = own.join(';');
     return [String(route['route']), ...cells, '-'];
@@ -161,12 +165,18 @@ function extraTables(body: Row, routes: readonly Row[]): string {
   return out;
 }
 
+/** The main table's cells, one row per Service port per process, then one per route (before fitting to the width). */
+export function resilienceCells(answer: unknown): string[][] {
+  const body = asObject(PATH, answer);
+  return [...serviceRows(body), ...routeRows(asRows(PATH, body['routes'] ?? []))];
+}
+
 /** The whole text of `proxy-config resilience` (table format). */
 export function resilienceTable(answer: unknown): string {
   const body = asObject(PATH, answer);
   const routes = asRows(PATH, body['routes'] ?? []);
-  let out = renderTable(RESILIENCE_COLUMNS, [...serviceRows(body), ...routeRows(routes)]);
+  let out = renderTable(RESILIENCE_COLUMNS, resilienceCells(body));
   out += extraTables(body, routes);
   if (body['live'] === false) out += '\n(live state unavailable: configuration only)\n';
-  return out;
+  return `${out}\n(-o yaml or -o json for every field of every section)\n`;
 }
