@@ -74,6 +74,7 @@ export class TrafficPolicyStatusWriter {
   private readonly loop: StatusWriteLoop<Item>;
   private valid: readonly TrafficPolicyStatus[] = [];
   private invalid: readonly InvalidTrafficPolicy[] = [];
+  private invalidDigest = canonicalJson([]);
 
   constructor(opts: { kubeConfig: KubeConfig; logger: Logger; retryDelayMs?: number; now?: () => Date }) {
     this.kubeConfig = opts.kubeConfig;
@@ -97,9 +98,16 @@ export class TrafficPolicyStatusWriter {
     this.changed();
   }
 
-  /** The source's exclusions now: the TrafficPolicies among them get `Invalid`. */
+  /**
+   * The source's exclusions now: the TrafficPolicies among them get `Invalid`. Called on every
+   * source change (a busy cluster has pod events all the time): the same set is no new pass.
+   */
   updateInvalid(excluded: readonly ObjectProblem[]): void {
-    this.invalid = invalidTrafficPolicies(excluded);
+    const invalid = invalidTrafficPolicies(excluded);
+    const digest = canonicalJson(invalid);
+    if (digest === this.invalidDigest) return;
+    this.invalidDigest = digest;
+    this.invalid = invalid;
     this.changed();
   }
 
