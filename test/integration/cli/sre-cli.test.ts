@@ -191,7 +191,7 @@ t.test('bad flags exit 64 naming the flag and value; an unreachable agent exits 
   t.match(badOut.stderr, /-o\/--output "xml": must be one of table, json, yaml/);
   const badKind = await meshlet('proxy-config', 'clusters');
   t.equal(badKind.code, 64);
-  t.match(badKind.stderr, /kind "clusters": must be one of workloads, services, routes, endpoints, connections, certs, policies, config/);
+  t.match(badKind.stderr, /kind "clusters": must be one of workloads, services, routes, endpoints, connections, certs, policies, resilience, config/);
   const unknown = await meshlet('status', '--admn', '127.0.0.1:1');
   t.equal(unknown.code, 64, 'commander usage errors exit 64 too');
   t.match(unknown.stderr, /unknown option '--admn'/);
