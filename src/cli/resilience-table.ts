@@ -177,6 +177,8 @@ export function resilienceTable(answer: unknown): string {
   const routes = asRows(PATH, body['routes'] ?? []);
   let out = renderTable(RESILIENCE_COLUMNS, resilienceCells(body));
   out += extraTables(body, routes);
+  const pids = list(body['processes']).map(num);
   if (body['live'] === false) out += '\n(live state unavailable: configuration only)\n';
+  else if (pids.length > 0) out += `\nlive state of process${pids.length > 1 ? 'es' : ''} ${pids.join(', ')}\n`;
   return `${out}\n(-o yaml or -o json for every field of every section)\n`;
 }

@@ -58,6 +58,8 @@ export interface ResilienceView {
   readonly adaptiveLimits: ReadonlyArray<AdaptiveLimitView & { readonly worker: number }>;
   /** False when the live state could not be read (only the configuration is shown). */
   readonly live: boolean;
+  /** The pids of the processes whose live state is shown (each worker's, or the agent's own). */
+  readonly processes: readonly number[];
 }
 
 const SECTIONS = ['timeout', 'retry', 'retryBudget', 'hedge', 'circuitBreaker', 'passiveHealth', 'adaptiveConcurrency', 'fault', 'tcpFault', 'rateLimit'] as const;
@@ -120,5 +122,12 @@ export function resilienceView(snapshot: NodeSnapshot, processes: readonly Proce
   const adaptiveLimits = blocks
     .flatMap((p) => p.adaptiveLimits.map((l) => ({ ...l, worker: p.worker })))
     .sort((a, b) => a.workload.localeCompare(b.workload) || a.port - b.port || a.worker - b.worker);
-  return { services: servicesOf(snapshot, servicePorts), routes: routesOf(snapshot), servicePorts, adaptiveLimits, live: processes !== undefined };
+  return {
+    services: servicesOf(snapshot, servicePorts),
+    routes: routesOf(snapshot),
+    servicePorts,
+    adaptiveLimits,
+    live: processes !== undefined,
+    processes: blocks.map((p) => p.worker).sort((a, b) => a - b),
+  };
 }

@@ -87,6 +87,7 @@ t.test('the table: every column from the policy, live counters per process, rout
   t.match(out, /^HTTPRoute\/demo\/web-route\s+0\s+demo\/shadow:80\s+10%$/m);
   t.match(out, /^HTTPRoute\/demo\/web-route\s+0\s+demo\/gone\s+100%\s+Service demo\/gone not found$/m);
   t.notMatch(out, /live state unavailable/);
+  t.match(out, /^live state of processes 3001, 3002$/m);
   t.match(out, /\(-o yaml or -o json for every field of every section\)\n$/);
 
   // The cells before the table is fitted to 100 columns (long cells are cut with an ellipsis there).
@@ -105,12 +106,13 @@ t.test('-o json: the whole answer, live blocks merged per Service port', async (
   const { admin, tokenFile } = await liveAdmin(t, rig, async () => PROCESSES);
   const run = await meshlet('proxy-config', 'resilience', '-o', 'json', '--admin', admin, '--admin-token-file', tokenFile);
   t.equal(run.code, 0, run.stderr);
-  const body = JSON.parse(run.stdout) as { services: Array<{ service: string; policy: string; sections: Record<string, unknown> }>; servicePorts: Array<{ worker: number }>; live: boolean };
+  const body = JSON.parse(run.stdout) as { services: Array<{ service: string; policy: string; sections: Record<string, unknown> }>; servicePorts: Array<{ worker: number }>; live: boolean; processes: number[] };
   t.equal(body.live, true);
   t.same(body.services.map((s) => s.service), ['demo/web']);
   t.equal(body.services[0]?.policy, 'demo/web-resilience');
   t.equal(Object.keys(body.services[0]?.sections ?? {}).length, 10, 'every section');
   t.same(body.servicePorts.map((r) => r.worker), [3001, 3002]);
+  t.same(body.processes, [3001, 3002]);
 });
 
 t.test('no live source, or a failing one: the configuration alone, said so', async (t) => {
@@ -133,7 +135,7 @@ t.test('/resilience needs the admin token', async (t) => {
   t.equal(res.status, 401);
   const ok = await fetch(`${rig.admin}/resilience`, { headers: rig.auth });
   t.equal(ok.status, 200);
-  t.same(await ok.json(), { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: false });
+  t.same(await ok.json(), { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: false, processes: [] });
 });
 
 t.test('an unknown kind still names resilience among the kinds', async (t) => {

@@ -71,6 +71,7 @@ t.test('live blocks: rows per Service port then pid, a Service with live state b
     { workload: 'demo/web', port: 8080, limit: 17, worker: 202 },
   ]);
   t.same(view.services.map((s) => s.service), ['demo/api', 'demo/web']);
+  t.same(view.processes, [101, 202], 'every process that answered, by pid');
   const api = view.services[0];
   t.equal(api?.policy, null);
   t.same(api?.sections, {});
@@ -79,6 +80,7 @@ t.test('live blocks: rows per Service port then pid, a Service with live state b
 t.test('no live state: the configuration alone, marked', async (t) => {
   const view = resilienceView(resilienceSnapshot(), undefined);
   t.equal(view.live, false);
+  t.same(view.processes, []);
   t.same(view.servicePorts, []);
   t.same(view.adaptiveLimits, []);
   t.equal(view.services.length, 1);
@@ -86,5 +88,5 @@ t.test('no live state: the configuration alone, marked', async (t) => {
 
 t.test('an empty snapshot: empty lists', async (t) => {
   const view = resilienceView({ version: '', node: 'n', nodeAddress: '127.0.0.1', trustDomain: 'td', localWorkloads: [], workloads: [], services: [] }, []);
-  t.same(view, { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: true });
+  t.same(view, { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: true, processes: [] });
 });
