@@ -89,7 +89,7 @@ export interface ResilienceVerdict {
   readonly what: string;
   /**
    * Undefined when a figure is missing, a counter grew (the run measured something else) or
-   * the rounds disagree by more than twice the bound (noise).
+   * the rounds are too noisy to say (see `judge`).
    */
   readonly meets: boolean | undefined;
   readonly detail: string;
@@ -102,6 +102,26 @@ export function counterTotals(s: ScenarioResult): Record<string, number> {
   return out;
 }
 
+/** Share of the rounds that must agree when they are noisy: three in four, and at least 4 rounds. */
+export const NOISY_AGREEMENT = 0.75;
+const NOISY_MIN_ROUNDS = 4;
+
+/**
+ * One metric against its bound. Rounds within twice the bound of each other: the median
+ * decides. Noisier rounds (a busy machine): only a clear majority of rounds on one side
+ * decides ({@link NOISY_AGREEMENT}), else undefined.
+ */
+function judge(ratios: readonly number[], within: (r: number) => boolean): { meets: boolean | undefined; inside: number } {
+  const st = stat(ratios);
+  const inside = ratios.filter(within).length;
+  if (st === undefined) return { meets: undefined, inside };
+  if (st.max - st.min <= 2 * RESILIENCE_TOLERANCE + 1e-9) return { meets: within(st.median), inside };
+  if (ratios.length < NOISY_MIN_ROUNDS) return { meets: undefined, inside };
+  if (inside >= NOISY_AGREEMENT * ratios.length) return { meets: true, inside };
+  if (ratios.length - inside >= NOISY_AGREEMENT * ratios.length) return { meets: false, inside };
+  return { meets: undefined, inside };
+}
+
 /** The issue's target for the scenario's results. */
 export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
   const pct = num(RESILIENCE_TOLERANCE * 100, 0);
@@ -109,15 +129,18 @@ export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
   const rps = metricStat(s, 'rpsRatio', PATH);
   const cpu = metricStat(s, 'cpuPer1kRatio', PATH);
   if (rps === undefined || cpu === undefined) return { what, meets: undefined, detail: 'not measured' };
-  const figures = `throughput ${num(rps.median, 3)}x, CPU per 1,000 requests ${num(cpu.median, 3)}x (medians of ${rps.n} rounds' ratios)`;
   const fired = Object.entries(counterTotals(s)).filter(([, v]) => v > 0);
-  if (fired.length > 0) return { what, meets: undefined, detail: `not measured: resilience fired (${fired.map(([k, v]) => `${RESILIENCE_COUNTERS[k]} ${v}`).join(', ')}); ${figures}` };
-  // Rounds that disagree by more than twice the bound cannot tell 5% from noise (a busy machine).
-  const spread = Math.max(rps.max - rps.min, cpu.max - cpu.min);
-  if (spread > 2 * RESILIENCE_TOLERANCE + 1e-9) return { what, meets: undefined, detail: `inconclusive: the rounds' ratios differ by up to ${num(spread, 3)}, more than ${num(2 * RESILIENCE_TOLERANCE, 2)} (noise; run more rounds on a quieter machine); ${figures}` };
+  const ratios = (key: string): number[] => s.runs.filter((r) => r.path === PATH).map((r) => r.values[key]).filter((v): v is number => v !== undefined && Number.isFinite(v));
   // A hair of rounding must not flip the verdict: compare with the tolerance plus 1e-9.
-  const meets = rps.median >= 1 - RESILIENCE_TOLERANCE - 1e-9 && cpu.median <= 1 + RESILIENCE_TOLERANCE + 1e-9;
-  return { what, meets, detail: figures };
+  const r = judge(ratios('rpsRatio'), (x) => x >= 1 - RESILIENCE_TOLERANCE - 1e-9);
+  const c = judge(ratios('cpuPer1kRatio'), (x) => x <= 1 + RESILIENCE_TOLERANCE + 1e-9);
+  const figures = `throughput ${num(rps.median, 3)}x (${r.inside} of ${rps.n} rounds within), CPU per 1,000 requests ${num(cpu.median, 3)}x (${c.inside} of ${cpu.n} within); medians of the rounds' own ratios`;
+  if (fired.length > 0) return { what, meets: undefined, detail: `not measured: resilience fired (${fired.map(([k, v]) => `${RESILIENCE_COUNTERS[k]} ${v}`).join(', ')}); ${figures}` };
+  const spread = Math.max(rps.max - rps.min, cpu.max - cpu.min);
+  const noisy = spread > 2 * RESILIENCE_TOLERANCE + 1e-9 ? `; noisy: the rounds' ratios differ by up to ${num(spread, 3)}` : '';
+  if (r.meets === false || c.meets === false) return { what, meets: false, detail: `${figures}${noisy}` };
+  if (r.meets === true && c.meets === true) return { what, meets: true, detail: `${figures}${noisy}` };
+  return { what, meets: undefined, detail: `inconclusive: the rounds disagree by more than ${num(2 * RESILIENCE_TOLERANCE, 2)} and fewer than ${num(NOISY_AGREEMENT * 100, 0)}% of at least ${NOISY_MIN_ROUNDS} rounds fall on one side (run more rounds on a quieter machine); ${figures}${noisy}` };
 }
 
 /** The verdict in one word: meets, falls short, inconclusive (noise) or not measured. */
