@@ -37,7 +37,7 @@ import { UpstreamError, type HeaderMap, type HttpProto, type RequestHead, type R
 import type { ExchangeHost, HttpConnectionState } from './outbound-host.js';
 import { ReplayBody } from './replay-body.js';
 import { streamCall } from './stream-call.js';
-import { DST_HEADER, FORWARDED_HEADER, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
+import { DST_HEADER, FORWARDED_HEADER, MESHLET_HEADERS, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 type AnyResponse = ServerResponse | Http2ServerResponse;
@@ -459,7 +459,7 @@ export class Exchange {
 
   private respondWith(t: Try, response: UpstreamResponse): void {
     const { rec, res } = this;
-    let headers: Record<string, string | readonly string[]> = response.headers;
+    let headers: Record<string, string | readonly string[]> = withoutMeshletHeaders(response.headers);
     for (const mod of this.responseMods) headers = applyHeaderModifier(headers, mod);
     if (this.grpc) {
       const status = headers['grpc-status'];
@@ -482,13 +482,18 @@ export class Exchange {
     this.lastCall = t.call;
     response.trailers.then(
       (trailers) => {
-        this.lastCall = undefined;
-        if (Object.keys(trailers).length > 0) {
-          const status = trailers['grpc-status'];
-          if (typeof status === 'string') rec.grpcStatus = Number(status);
-          res.addTrailers(trailers as Record<string, string>);
-        }
-        res.end();
+        const end = (): void => {
+          this.lastCall = undefined;
+          if (Object.keys(trailers).length > 0) {
+            const status = trailers['grpc-status'];
+            if (typeof status === 'string') rec.grpcStatus = Number(status);
+            res.addTrailers(trailers as Record<string, string>);
+          }
+          res.end();
+        };
+        // Whatever resolves the trailers, the body's last bytes go out first.
+        if (body.readableEnded || body.destroyed) end();
+        else body.once('end', end);
       },
       (err: Error) => {
         this.lastCall = undefined;
@@ -623,6 +628,20 @@ export function tunnelRequestHeaders(head: RequestHead, address: string, port: n
     [FORWARDED_HEADER]: `for="${sourceAddress}"`,
     [SERVICE_HEADER]: serviceKey,
   };
+}
+
+/**
+ * The response head without the agents' own `meshlet-*` headers (a same-node call's answer
+ * carries `meshlet-error` as the tunnel's does; the tunnel path strips them as it reads).
+ */
+function withoutMeshletHeaders(headers: HeaderMap): HeaderMap {
+  let out: HeaderMap | undefined;
+  for (const name of MESHLET_HEADERS) {
+    if (headers[name] === undefined) continue;
+    out ??= { ...headers };
+    delete out[name];
+  }
+  return out ?? headers;
 }
 
 /** `grpc-status` of a response head (a Trailers-Only answer), when it has one. */

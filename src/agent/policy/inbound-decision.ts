@@ -3,6 +3,7 @@
  * `address:port` (by tunnel, in-process from our outbound side, or captured plaintext) may reach
  * a workload of this node. `InboundProxy` and `InboundHttp` carry it out.
  */
+import { inboundPolicies, NO_INBOUND_POLICIES } from './resilience/inbound-policies.js';
 import type { AuthzAttributes, AuthzRequestAttributes, AuthzVerdict } from '../../mesh/authz/types.js';
 import { HTTP_PROTOCOLS } from '../../mesh/port-protocol.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
@@ -101,12 +102,16 @@ export function decideInbound(
   }
   const attributes = inboundAttributes(index, target, via, request);
   const policies = index.authzOf(workload);
-  const http = request === undefined && canTerminate && policies.hasL7 && HTTP_PROTOCOLS.has(index.targetPortProtocol(workload, port));
+  const httpPort = request === undefined && canTerminate && HTTP_PROTOCOLS.has(index.targetPortProtocol(workload, port));
+  const http = httpPort && policies.hasL7;
   const authz = policies.evaluate(attributes, request !== undefined ? 'request' : http ? 'connection-http' : 'connection-opaque');
   if (!authz.allowed) return { allow: false, kind: AUTHZ_DENIED, reason: `authorization: ${authz.reason}`, authz, attributes };
   // A final connection-http verdict is the connection-opaque one (no L7 rule could decide):
   // such a connection is spliced, and checked again as opaque.
-  const terminate = http && authz.deferred === true;
+  // Rate limits and adaptive concurrency count requests: a connection to a port they govern is
+  // served as HTTP too, or it would pass them as bytes.
+  const limited = httpPort && inboundPolicies(index, workload.uid, port) !== NO_INBOUND_POLICIES;
+  const terminate = (http && authz.deferred === true) || limited;
   return { allow: true, workload, authz, attributes, terminate, recheckMode: terminate ? 'connection-http' : 'connection-opaque' };
 }
 

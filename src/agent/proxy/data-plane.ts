@@ -16,6 +16,7 @@ import type { IdentitySource } from '../identity/manager.js';
 import { agentPortSet, InboundProxy } from './inbound.js';
 import { InboundHttp } from '../http/inbound-http.js';
 import { InboundTerminator } from '../http/inbound-terminate.js';
+import { InboundGate } from '../policy/resilience/inbound-gate.js';
 import { HttpUpstreams } from '../http/upstream-pool.js';
 import { OutboundHttp } from '../http/outbound-http.js';
 import { BalancerRegistry } from '../policy/balancer.js';
@@ -115,7 +116,10 @@ export class DataPlane implements DataPath {
     });
     this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
     this.upstreams = new HttpUpstreams({ logger: log('upstream-http') });
-    this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver });
+    // Rate limits and adaptive concurrency of the local workloads (a worker's runtime swaps in its leases from the primary).
+    const inboundGate = new InboundGate({ metrics: metrics.resilience });
+    metrics.resilience.watchLimits(() => inboundGate.limits());
+    this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver, gate: inboundGate });
     // With L7 on, a connection whose workload has L7 authorization rules on a port declared HTTP
     // is served as HTTP here, each request checked; with it off, such rules fail closed.
     this.terminator = this.config.l7 === 'off' ? undefined : new InboundTerminator({ logger: log('inbound-http'), http: this.inboundHttp });

@@ -22,7 +22,7 @@ t.test('a request head that does not complete in time: 408 and closed (slow head
   };
   const http7 = new OutboundHttp({
     logger: pino({ level: 'silent' }),
-    index: () => ({}) as WorkloadIndex,
+    index: () => ({ trafficPolicyOf: () => undefined }) as unknown as WorkloadIndex,
     balancers: new BalancerRegistry(),
     tunnel: () => Promise.reject(new Error('no request may get this far')),
     local: never,

@@ -307,3 +307,15 @@ t.test('gRPC: a Trailers-Only UNAVAILABLE is retried on the unavailable trigger;
   t.equal(internal.headers['grpc-status'], '13', 'INTERNAL passed on');
   t.equal(rig.calls.length, 1, 'not retried: not a trigger of the policy');
 });
+
+t.test('the agents\' own meshlet-* headers of an answer never reach the application', async (t) => {
+  const rig = new ResilienceRig();
+  await rig.start();
+  t.teardown(() => rig.close());
+  rig.behaviour = () => ({ kind: 'status', status: 429, headers: { 'meshlet-error': 'rate_limited', 'meshlet-dst': '127.0.0.3:8080', 'retry-after': '1' } });
+  const r = await rig.request('/');
+  t.equal(r.status, 429);
+  t.equal(r.headers['meshlet-error'], undefined, 'meshlet-error stripped');
+  t.equal(r.headers['meshlet-dst'], undefined, 'meshlet-dst stripped');
+  t.equal(r.headers['retry-after'], '1', 'the rest kept');
+});

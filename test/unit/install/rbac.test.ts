@@ -8,6 +8,7 @@ import { KUBERNETES_RESOURCES } from '../../../src/controller/registry/kube-reso
 import { AUTH_KUBERNETES_API_CALLS } from '../../../src/controller/auth/kubernetes-api-calls.js';
 import { LEADER_ELECTION_API_CALLS } from '../../../src/controller/leader-election.js';
 import { ROUTE_STATUS_API_CALLS } from '../../../src/controller/registry/route-status-writer.js';
+import { TRAFFIC_POLICY_STATUS_API_CALLS } from '../../../src/controller/registry/traffic-policy-status-writer.js';
 import { loadManifests, type KubeDoc } from './install-files.js';
 
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
@@ -25,7 +26,7 @@ const grant = (scope: string, group: string, resource: string, verb: string, nam
 
 function expectedGrants(): string[] {
   const out = KUBERNETES_RESOURCES.flatMap((r) => r.verbs.map((v) => grant('cluster', r.group, r.resource, v)));
-  for (const c of [...AUTH_KUBERNETES_API_CALLS, ...LEADER_ELECTION_API_CALLS, ...ROUTE_STATUS_API_CALLS]) out.push(...c.verbs.map((v) => grant(c.scope, c.group, c.resource, v, c.resourceNames)));
+  for (const c of [...AUTH_KUBERNETES_API_CALLS, ...LEADER_ELECTION_API_CALLS, ...ROUTE_STATUS_API_CALLS, ...TRAFFIC_POLICY_STATUS_API_CALLS]) out.push(...c.verbs.map((v) => grant(c.scope, c.group, c.resource, v, c.resourceNames)));
   return [...out, ...KNOWN_ADDITIONS].sort();
 }
 

@@ -27,7 +27,7 @@ const match = (prefix: string): HttpRouteInfo['rules'][number]['matches'] => [{ 
 
 t.test('no route attached: every request to the Service itself, unchanged', async (t) => {
   const plan = planRequest(web, [], head('/a?b=c', { 'x-a': '1' }), lookup, Math.random);
-  t.same(plan, { kind: 'forward', entry: web, head: head('/a?b=c', { 'x-a': '1' }), responseHeaders: [], timeouts: {} });
+  t.same(plan, { kind: 'forward', entry: web, head: head('/a?b=c', { 'x-a': '1' }), responseHeaders: [], timeouts: {}, mirrors: [] });
 });
 
 t.test('routes attached and none matches: 404 (no_route)', async (t) => {
@@ -72,6 +72,7 @@ t.test('filters: redirect answers here; rewrite and header modifiers shape the f
     head: { method: 'GET', path: '/v2/items?z=9', authority: 'other.demo', headers: { 'x-add': 'a,b', 'x-keep': 'k', 'x-set': 's' } },
     responseHeaders: [{ set: [], add: [], remove: ['server'] }],
     timeouts: { requestMs: 1500, backendRequestMs: 500 },
+    mirrors: [],
   });
 });
 
