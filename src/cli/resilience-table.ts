@@ -9,6 +9,8 @@ import { asObject, asRows } from './admin-client.js';
 import { renderTable } from './table.js';
 
 const PATH = '/resilience';
+/** The widest the SERVICE PORT column is kept whole (a short `ns/name|port`): wider, the sections would be cut to a letter or two. */
+const MAX_KEY_COLUMN = 16;
 
 type Row = Record<string, unknown>;
 
@@ -175,7 +177,12 @@ export function resilienceCells(answer: unknown): string[][] {
 export function resilienceTable(answer: unknown): string {
   const body = asObject(PATH, answer);
   const routes = asRows(PATH, body['routes'] ?? []);
-  let out = renderTable(RESILIENCE_COLUMNS, resilienceCells(body));
+  const cells = resilienceCells(body);
+  // A header's width is the floor its column is cut to (table.ts): the SERVICE PORT header,
+  // padded to the longest key, keeps the keys whole while the section columns give way.
+  const keyWidth = Math.min(MAX_KEY_COLUMN, Math.max(0, ...cells.map((r) => (r[0] ?? '').length)));
+  const headers = RESILIENCE_COLUMNS.map((h, i) => (i === 0 ? h.padEnd(keyWidth) : h));
+  let out = renderTable(headers, cells);
   out += extraTables(body, routes);
   const pids = list(body['processes']).map(num);
   if (body['live'] === false) out += '\n(live state unavailable: configuration only)\n';
