@@ -80,7 +80,7 @@ t.test('the table: every column from the policy, live counters per process, rout
   t.ok(Math.max(...out.split('\n').map((l) => l.length)) <= 100, 'fits 100 columns');
   t.match(out, /^demo\/web\|80 .* 3001$/m, 'worker 3001 has a row');
   t.match(out, /^demo\/web\|80 .* 3002$/m, 'worker 3002 has its own row');
-  t.match(out, /^demo\/web\|8080 .* -$/m, "a port with no live state: WORKER -, its key whole");
+  t.match(out, /^demo\/web\|8080 .* -$/m, 'a port with no live state: WORKER -, its key whole');
   t.notMatch(out, /^demo\/api/m, 'a Service with no policy and no live state is not listed');
   t.match(out, /^HTTPRoute\/demo\/web-route /m);
   t.match(out, /adaptive concurrency \(destination side\)\nWORKLOAD\s+PORT\s+LIMIT\s+WORKER\ndemo\/web\s+8080\s+17\s+3001\n/);
