@@ -27,6 +27,8 @@ import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js
 import type { PlannedHead, RequestPlan } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import { decideFault } from '../policy/resilience/http-fault.js';
+import { rateLimitHeaders, type RateRefusal } from '../policy/resilience/rate-limit.js';
+import { routeCharges, routeKeyOf } from '../policy/resilience/route-rate-limit.js';
 import { requestResilience, type RequestResilience } from '../policy/resilience/request-policy.js';
 import { backoffMs, retryTrigger, type TryResult } from '../policy/resilience/retry-decision.js';
 import { admitPending, admitRequest, admitRetry, type ServicePortState } from '../policy/resilience/service-state.js';
@@ -146,6 +148,39 @@ export class Exchange {
       const ms = this.policy.requestMs;
       this.timer = setTimeout(() => this.timedOut(ms), ms);
     }
+    if (routePolicy?.rateLimit !== undefined && plan.route !== undefined && this.host.rateLimiter !== undefined) {
+      const routeKey = routeKeyOf(plan.route);
+      const charges = routeCharges(routeKey, routePolicy, { identity: this.state.conn.source.identity, headers: plan.head.headers });
+      const refusal = charges.length === 0 ? undefined : this.host.rateLimiter.take(charges, this.host.now());
+      if (refusal instanceof Promise) {
+        refusal.then((r) => this.admitted(r, routeKey, plan), () => this.admitted(undefined, routeKey, plan));
+        return;
+      }
+      if (refusal !== undefined) {
+        this.refuseRate(refusal, routeKey);
+        return;
+      }
+    }
+    this.proceed(plan);
+  }
+
+  /** A route rate limit's answer came from the primary (a worker's lease was empty). */
+  private admitted(refusal: RateRefusal | undefined, routeKey: string, plan: Extract<RequestPlan, { kind: 'forward' }>): void {
+    if (this.done) return;
+    if (refusal !== undefined) this.refuseRate(refusal, routeKey);
+    else this.proceed(plan);
+  }
+
+  /** 429 (gRPC RESOURCE_EXHAUSTED) with the RateLimit headers: the route's limit had no token. */
+  private refuseRate(refusal: RateRefusal, routeKey: string): void {
+    this.rec.overflow = 'rate_limit';
+    this.host.metrics?.limited('route', routeKey);
+    this.fail('rate_limited', `route ${routeKey}: rate limit of ${refusal.rule.requests} requests reached`, rateLimitHeaders(refusal));
+  }
+
+  /** Mirrors, faults, then the first try. */
+  private proceed(plan: Extract<RequestPlan, { kind: 'forward' }>): void {
+    const { rec } = this;
     for (const mirror of plan.mirrors) this.mirror(mirror);
     const fault = decideFault(this.policy.fault, plan.head.headers, this.host.random);
     if (fault.delayMs === 0 && fault.abort === undefined) {
@@ -154,7 +189,7 @@ export class Exchange {
     }
     if (fault.delayMs > 0) {
       rec.faultDelayMs = fault.delayMs;
-      this.host.metrics?.fault(rec.service, 'delay');
+      this.host.metrics?.fault(rec.service ?? '', 'delay');
     }
     const go = (): void => {
       this.waitTimer = undefined;
@@ -548,12 +583,12 @@ export class Exchange {
   }
 
   /** Answers with the failure's status (a gRPC caller: 200 with grpc-status), or resets when the head went out. */
-  private fail(kind: ErrorKind, reason: string): void {
+  private fail(kind: ErrorKind, reason: string, extra?: Record<string, string>): void {
     const { rec, res } = this;
     rec.failure = kind;
     for (const t of [...this.tries]) this.dropTry(t, 'failure');
     this.clearTimers();
-    if (kind !== 'no_route' && kind !== 'backend_not_found' && kind !== 'overflow') this.host.warnFailure(rec, reason);
+    if (kind !== 'no_route' && kind !== 'backend_not_found' && kind !== 'overflow' && kind !== 'rate_limited') this.host.warnFailure(rec, reason);
     if (this.headSent || res.headersSent) {
       res.destroy();
       return;
@@ -561,14 +596,14 @@ export class Exchange {
     const r = respond(kind);
     if (this.grpc) {
       rec.grpcStatus = r.grpcStatus;
-      const headers = { 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) };
+      const headers = { ...extra, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(reason) };
       if (!this.trailersOnly(200, headers)) {
         this.sendHead(200, headers);
         res.end();
       }
     } else {
       const body = `${reason}\n`;
-      this.sendHead(r.httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-meshlet-failure': kind });
+      this.sendHead(r.httpStatus, { ...extra, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-meshlet-failure': kind });
       res.end(body);
     }
     // Whatever is left of the request body is read and dropped, so the connection stays usable.

@@ -5,6 +5,7 @@
  */
 import type { RequestMirror } from '../../mesh/routes.js';
 import type { PlannedHead } from '../policy/request-plan.js';
+import type { RateLimiter } from '../policy/resilience/rate-limit.js';
 import type { ServiceStates } from '../policy/resilience/service-state.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
@@ -32,6 +33,8 @@ export interface ExchangeHost {
   readonly outliers: OutlierReporter | undefined;
   /** Uniform in [0, 1). */
   readonly random: () => number;
+  /** Where a route's local rate limits take their tokens (the destination side's limiter), if any. */
+  readonly rateLimiter: RateLimiter | undefined;
   /** Monotonic milliseconds (the retry budget's clock). */
   now(): number;
   observe(rec: RequestRecord): void;

@@ -26,6 +26,7 @@ import type { BalancerRegistry } from '../policy/balancer.js';
 import type { PickContext } from '../policy/balancers/tracked-balancer.js';
 import { planRequest, type PlannedHead, type ServicePortLookup } from '../policy/request-plan.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
+import { LocalRateLimiter, type RateLimiter } from '../policy/resilience/rate-limit.js';
 import { ServiceStates, type ServicePortView } from '../policy/resilience/service-state.js';
 import { isGrpcRequest } from '../policy/route-match.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
@@ -122,6 +123,8 @@ export interface OutboundHttpOptions {
   readonly metrics?: ResilienceMetrics;
   /** Outlier detection: told the outcome of every try. */
   readonly outliers?: OutlierReporter;
+  /** Where route rate limits take tokens (default: a limiter of this process). */
+  readonly rateLimiter?: () => RateLimiter;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -427,6 +430,13 @@ export class OutboundHttp implements ExchangeHost {
   describeResilience(): ServicePortView[] {
     return this.states.describe(this.clock());
   }
+
+  /** @internal The route rate limits' limiter. */
+  get rateLimiter(): RateLimiter {
+    return this.opts.rateLimiter?.() ?? this.localLimiter;
+  }
+
+  private readonly localLimiter = new LocalRateLimiter();
 
   /** @internal */
   now(): number {

@@ -157,6 +157,8 @@ export class DataPlane implements DataPath {
       observer: this.requestObserver,
       metrics: metrics.resilience,
       outliers: this.outliers,
+      // Route rate limits take tokens where the destination side's do (in a worker: the primary's leases).
+      rateLimiter: () => this.inboundHttp.gate.rateLimiter,
       routesOf: (index, entry) => index.routesOf(entry),
       hashKeyOf: (index, entry, headers, sourceAddress) => {
         const sources = hashKeySourcesOf(index, entry);

@@ -6,6 +6,7 @@
  * or a workload the snapshot does not have gets `unknown`. Pure but for the clock.
  */
 import { inboundRateRule } from '../policy/resilience/inbound-policies.js';
+import { routeRateRule } from '../policy/resilience/route-rate-limit.js';
 import { BucketStore, bucketKey, ruleIdOf } from '../policy/resilience/rate-limit.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
@@ -24,15 +25,18 @@ export class TokenGrants {
   /** The snapshot in force; buckets of rules it no longer has are dropped. */
   setIndex(index: WorkloadIndex): void {
     this.index = index;
-    this.store.prune((key) => inboundRateRule(index, ruleIdOf(key)) !== undefined);
+    this.store.prune((key) => inboundRateRule(index, ruleIdOf(key)) !== undefined || routeRateRule(index, ruleIdOf(key)) !== undefined);
   }
 
   /** Answers one ask (already checked for shape by `parseWorkerMessage`). */
   grant(ask: LeaseAsk): LeaseGrant {
     const index = this.index;
-    const found = index === undefined ? undefined : inboundRateRule(index, ask.rule);
-    const local = index?.byUid.get(ask.workload);
-    if (found === undefined || local === undefined || !index?.localIdentities.has(local.identity)) return { id: ask.id, granted: 0, unknown: true };
+    const route = index === undefined ? undefined : routeRateRule(index, ask.rule);
+    const found = route ?? (index === undefined ? undefined : inboundRateRule(index, ask.rule));
+    // A destination rule's bucket is a local workload's; a route rule's is the route's (its key is in the rule id).
+    const local = route === undefined ? index?.byUid.get(ask.workload) : undefined;
+    const known = route !== undefined ? ask.rule.startsWith(`route:${ask.workload}#`) : local !== undefined && index?.localIdentities.has(local.identity) === true;
+    if (found === undefined || !known) return { id: ask.id, granted: 0, unknown: true };
     const perSource = found.rule.perSource;
     // A per-source rule needs the source ('' for plaintext); a shared one ignores any.
     if (perSource && ask.source === undefined) return { id: ask.id, granted: 0, unknown: true };

@@ -319,3 +319,27 @@ t.test('the agents\' own meshlet-* headers of an answer never reach the applicat
   t.equal(r.headers['meshlet-dst'], undefined, 'meshlet-dst stripped');
   t.equal(r.headers['retry-after'], '1', 'the rest kept');
 });
+
+t.test('a route\'s rate limit at the source: 429 with RateLimit headers past its tokens; other routes untouched', async (t) => {
+  const rule = (prefix: string): HttpRouteInfo['rules'][number] => ({ matches: [{ path: pathPrefix(prefix), headers: [], queryParams: [] }], filters: [], backendRefs: [{ name: 'web', namespace: 'demo', weight: 1 }], timeouts: {} });
+  const limited: HttpRouteInfo = { kind: 'HTTPRoute', name: 'limited', namespace: 'demo', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web' }], rules: [rule('/api')] };
+  const open: HttpRouteInfo = { kind: 'HTTPRoute', name: 'open', namespace: 'demo', creationTimestamp: 0, parents: [{ namespace: 'demo', name: 'web' }], rules: [rule('/free')] };
+  const routePolicies = [{ route: 'HTTPRoute/demo/limited', policy: { policy: 'demo/rl', rateLimit: { rules: [{ requests: 5, periodMs: 60_000, perSource: false, sources: [], headers: [] }] } } }];
+  const rig = new ResilienceRig({ routes: [limited, open], routePolicies });
+  await rig.start();
+  t.teardown(() => rig.close());
+  const statuses = await rig.many(20, 4, () => rig.request('/api/x'));
+  t.equal(statuses.filter((s) => s === 200).length, 5, 'the bucket\'s 5 tokens admitted');
+  t.equal(statuses.filter((s) => s === 429).length, 15, 'the rest refused');
+  const refused = await rig.request('/api/y');
+  t.equal(refused.headers['ratelimit-limit'], '5');
+  t.equal(refused.headers['ratelimit-remaining'], '0');
+  t.ok(Number(refused.headers['retry-after']) >= 1, `retry-after ${String(refused.headers['retry-after'])}`);
+  t.equal(refused.headers['x-meshlet-failure'], 'rate_limited');
+  const rec = rig.records.find((r) => r.failure === 'rate_limited');
+  t.equal(rec === undefined ? '' : requestFlags(rec), 'RL');
+  t.equal(rig.calls.length, 5, 'refused requests never reached an endpoint');
+  const free = await rig.many(20, 4, () => rig.request('/free/x'));
+  t.equal(free.filter((s) => s === 200).length, 20, 'another route is not limited');
+  t.equal(await rig.metricValue('meshlet_rate_limited_total', { scope: 'route', target: 'HTTPRoute/demo/limited' }), 16);
+});

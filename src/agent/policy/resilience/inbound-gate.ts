@@ -10,6 +10,7 @@ import type { WorkloadIndex } from '../../state/workload-index.js';
 import type { OverflowThreshold } from '../../proxy/resilience-metrics.js';
 import { GradientController, type ConcurrencyTicket } from './adaptive-concurrency.js';
 import { inboundPolicies, inboundRateRule, type InboundAdaptive } from './inbound-policies.js';
+import { routeRateRule } from './route-rate-limit.js';
 import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from './rate-limit.js';
 
 /** The counters the gate feeds (`ResilienceMetrics` has them). */
@@ -85,6 +86,11 @@ export class InboundGate {
     return refusal instanceof Promise ? refusal.then(after) : after(refusal);
   }
 
+  /** Where tokens come from: the source side's route limits take theirs here too. */
+  get rateLimiter(): RateLimiter {
+    return this.limiter;
+  }
+
   /**
    * Takes tokens from `limiter` from now on: a worker process's leases from the primary. Called
    * once, when the worker builds its data plane, before it accepts anything.
@@ -120,7 +126,7 @@ export class InboundGate {
    */
   private newIndex(index: WorkloadIndex): void {
     this.seen = index;
-    this.limiter.forget?.((id) => inboundRateRule(index, id) !== undefined);
+    this.limiter.forget?.((id) => inboundRateRule(index, id) !== undefined || routeRateRule(index, id) !== undefined);
     for (const [key, slot] of this.controllers) {
       const [uid, port] = key.split('|') as [string, string];
       if (inboundPolicies(index, uid, Number(port)).adaptive?.policy !== slot.adaptive.policy) this.controllers.delete(key);
