@@ -211,6 +211,32 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       await set(WEB, {});
     });
 
+    await t.test('adaptive concurrency: a server that slows under load gets its concurrency cut; admitted requests stay fast', async (t) => {
+      // Each pod answers in 10 ms per request in flight: 100 answers/s each however many wait,
+      // 300/s for the three. 400/s offered (open loop) for 5 s: without a limit the backlog grows
+      // and so does every answer's time; with one, the excess is refused and the rest stay fast.
+      const rate = async (): Promise<Json> => {
+        const r = await lab.runNode('client', PEER, ['rate', url, '5', '400', '600'], { timeoutMs: 120_000 });
+        try {
+          return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Json;
+        } catch {
+          return { error: `rate printed ${JSON.stringify(r.stdout)} ${JSON.stringify(r.stderr)}` };
+        }
+      };
+      await apply('policy.yaml', trafficPolicy('retry: {numRetries: 0}'));
+      await set(WEB, { loadDelayMs: 10 });
+      const plain = await rate();
+      await apply('policy.yaml', trafficPolicy('retry: {numRetries: 0}\nadaptiveConcurrency: {sampleInterval: 100ms, percentile: 90, minRTTInterval: 60s, minRTTRequests: 20, bufferPercent: 50, minConcurrency: 2, maxConcurrency: 500}'));
+      const limited = await rate();
+      t.ok(Number(plain['okP99']) >= 1000, `without the limit the backlog grows: p99 ${String(plain['okP99'])} ms (${JSON.stringify(plain['statuses'])})`);
+      t.ok(status(limited, 503) > 0, `with it, requests over the limit are refused at once (${JSON.stringify(limited['statuses'])})`);
+      t.ok(Number(limited['okP99']) < Number(plain['okP99']) / 2, `admitted requests' p99 ${String(limited['okP99'])} ms < half of ${String(plain['okP99'])} ms`);
+      t.ok(Number(limited['okP99']) < 500, `and bounded: ${String(limited['okP99'])} ms`);
+      const m = await lab.runNode('node2', PEER.replace('resilience-peer', 'http-peer'), ['metrics', `http://${lab.nodeAddress('node2')}:15020/metrics`, 'meshlet_adaptive_concurrency_limit'], { timeoutMs: 20_000 });
+      t.match(m.stdout, /meshlet_adaptive_concurrency_limit\{/, 'the limits in force are exported');
+      await set(WEB, {});
+    });
+
     await t.test('fault injection: 10% aborts within 1.5%, a 200 ms delay, header scope', async (t) => {
       await apply('policy.yaml', trafficPolicy('faultInjection:\n  abort: {httpStatus: 418, percentage: 10}'));
       const r = await load(5000, 16);
