@@ -20,7 +20,7 @@ import http2, { type OutgoingHttpHeaders } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hostPort } from '../../mesh/address.js';
-import { IDEMPOTENT_METHODS } from '../../mesh/resilience.js';
+import { DEFAULT_RETRY_BUFFER_BYTES, IDEMPOTENT_METHODS } from '../../mesh/resilience.js';
 import type { HeaderModifier, RequestMirror } from '../../mesh/routes.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
@@ -139,7 +139,8 @@ export class Exchange {
     this.counted = true;
     port.budget(this.policy.budget).deposit(this.host.now());
     if (!this.bodyless) {
-      const limit = this.policy.replay ? this.policy.retry.bufferBytes : 0;
+      // Kept for a replay, or for a mirror whose stream opens after the first bytes went out.
+      const limit = this.policy.replay ? this.policy.retry.bufferBytes : plan.mirrors.length > 0 ? DEFAULT_RETRY_BUFFER_BYTES : 0;
       this.body = new ReplayBody(this.req, limit, (n) => {
         rec.requestBytes += n;
       });
