@@ -4,6 +4,7 @@
  * {@link DataPlane}) or in N worker processes sharing the listeners through SO_REUSEPORT
  * ({@link WorkerDataPath}). Drains on shutdown.
  */
+import type { ProcessResilience } from './admin/resilience-rows.js';
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -188,6 +189,11 @@ export class Agent {
   /** Service ports' endpoints with their per-request balancing state, per process (`/endpoints`). */
   endpointRows(): Promise<EndpointRow[]> {
     return this.dataPath.endpointRows();
+  }
+
+  /** Every data-path process's live resilience state, one block per process (`/resilience`). */
+  resilienceRows(): Promise<ProcessResilience[]> {
+    return this.dataPath.resilienceRows();
   }
 
   /** The data-path workers (empty when the data path runs in this process). */

@@ -46,7 +46,7 @@ export interface AdminServerOptions {
   readonly registry?: Registry;
   /**
    * Every data-path process's live resilience state for `/resilience` (`resilience-rows.ts`);
-   * absent, or failing: `/resilience` shows the configuration only, with `live: false`.
+   * default: the agent's. Failing: `/resilience` shows the configuration only, with `live: false`.
    */
   readonly resilience?: () => Promise<readonly ProcessResilience[]>;
 }
@@ -98,7 +98,7 @@ export class AdminServer {
     this.quit = opts.quit;
     this.nodeFacts = opts.nodeFacts ?? readNodeFacts;
     this.source = opts.source ?? {};
-    this.resilience = opts.resilience;
+    this.resilience = opts.resilience ?? (() => opts.agent.resilienceRows());
     this.routes = this.buildRoutes();
     if (!/^[0-9a-f]{32,}$/i.test(opts.token)) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'admin token: want at least 16 random bytes in hex');
     this.token = opts.token;

@@ -9,6 +9,7 @@ import type { IdentityCredentials } from '../identity/manager.js';
 import type { MetricsJson } from '../admin/metrics.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { EndpointRow } from './endpoint-rows.js';
+import type { ProcessResilience } from '../admin/resilience-rows.js';
 
 export type { EndpointRow } from './endpoint-rows.js';
 
@@ -63,6 +64,8 @@ export interface DataPath {
   connectionRows(): Promise<ConnectionRow[]>;
   /** Service ports' endpoints with their per-request balancing state, per process (`/endpoints`). */
   endpointRows(): Promise<EndpointRow[]>;
+  /** Every data-path process's live resilience state, one block per process (`/resilience`). */
+  resilienceRows(): Promise<ProcessResilience[]>;
   /** The worker processes (empty when the data path runs in the agent's process). */
   workers(): WorkerInfo[];
   /** Passes a log-level change on to processes with their own loggers (validated by the caller). */

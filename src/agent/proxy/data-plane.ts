@@ -32,6 +32,7 @@ import { WorkloadIndex } from '../state/workload-index.js';
 import { listen } from '../../ops/listen.js';
 import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
 import { endpointRows } from './endpoint-rows.js';
+import { processResilience, type ProcessResilience } from '../admin/resilience-rows.js';
 
 /** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
 export type ListenerFds = Listeners<readonly number[], number>;
@@ -286,6 +287,11 @@ export class DataPlane implements DataPath {
     const zones = new Map<string, string>();
     for (const s of this.index.snapshot.services) for (const e of s.endpoints) if (e.zone !== undefined) zones.set(e.address, e.zone);
     return endpointRows(this.requestBalancers, worker, now, (address) => zones.get(address));
+  }
+
+  /** This process's live resilience state (the data path runs in the agent's process). */
+  resilienceRows(): Promise<ProcessResilience[]> {
+    return Promise.resolve([processResilience(this, process.pid)]);
   }
 
   /** Live connections as `/connections` rows, oldest first (the {@link DataPath} view: this process's pid). */

@@ -4,6 +4,7 @@
  * connection is ever queued on them), keeps a copy of every credential with its key for the
  * workers, and drives the {@link WorkerPool}.
  */
+import { mergeWorkerResilience, type ProcessResilience } from '../admin/resilience-rows.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeSnapshot } from '../../mesh/types.js';
@@ -169,6 +170,12 @@ export class WorkerDataPath implements DataPath {
   async endpointRows(): Promise<EndpointRow[]> {
     const answers = await this.pool.query('endpoints');
     return answers.flatMap((a) => (Array.isArray(a) ? (a as EndpointRow[]) : []));
+  }
+
+  /** Every worker's live resilience state, each answer checked (a malformed one is logged and left out). */
+  async resilienceRows(): Promise<ProcessResilience[]> {
+    const answers = await this.pool.query('resilience');
+    return mergeWorkerResilience(answers, (why) => this.opts.logger.warn({ why }, 'worker resilience answer refused'));
   }
 
   /** Every worker's metrics registry, for the primary's scrape. */

@@ -270,3 +270,15 @@ t.test('destroy leaves no child process', async (t) => {
   t.same(pids.map(alive), [false, false], 'no worker left');
   await t.resolves(rig.agent.destroy(), 'destroy is idempotent');
 });
+
+t.test('/resilience: one live block per worker, under each worker\'s pid', async (t) => {
+  const rig = await workersRig(t);
+  const res = await getJson(`${rig.admin}/resilience`);
+  t.equal(res.status, 200);
+  const body = res.body as { live: boolean; processes: number[] };
+  t.equal(body.live, true);
+  const pids = rig.agent.workers().map((w) => w.pid ?? -1).sort((a, b) => a - b);
+  t.equal(pids.length, 2);
+  t.same(body.processes, pids, 'each worker answered');
+  t.equal(body.processes.includes(process.pid), false, 'not the primary');
+});

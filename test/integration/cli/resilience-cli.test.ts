@@ -115,12 +115,12 @@ t.test('-o json: the whole answer, live blocks merged per Service port', async (
   t.same(body.processes, [3001, 3002]);
 });
 
-t.test('no live source, or a failing one: the configuration alone, said so', async (t) => {
+t.test('the agent\'s own live state by default; a failing source: the configuration alone, said so', async (t) => {
   const rig = await rigWithPolicies(t);
   const plain = await meshlet('proxy-config', 'resilience', '--admin', rig.admin, '--admin-token-file', rig.tokenFile);
   t.equal(plain.code, 0, plain.stderr);
-  t.match(plain.stdout, /^demo\/web\|80 .*-$/m);
-  t.match(plain.stdout, /^\(live state unavailable: configuration only\)$/m);
+  t.match(plain.stdout, /^demo\/web\|80 .*-$/m, 'no request yet: no live row');
+  t.match(plain.stdout, new RegExp(`^live state of process ${process.pid}$`, 'm'), 'the in-process data path answers under the agent\'s pid');
   const { admin, tokenFile } = await liveAdmin(t, rig, async () => {
     throw new Error('a worker died');
   });
@@ -135,7 +135,7 @@ t.test('/resilience needs the admin token', async (t) => {
   t.equal(res.status, 401);
   const ok = await fetch(`${rig.admin}/resilience`, { headers: rig.auth });
   t.equal(ok.status, 200);
-  t.same(await ok.json(), { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: false, processes: [] });
+  t.same(await ok.json(), { services: [], routes: [], servicePorts: [], adaptiveLimits: [], live: true, processes: [process.pid] });
 });
 
 t.test('an unknown kind still names resilience among the kinds', async (t) => {
