@@ -653,17 +653,22 @@ export class Exchange {
 
 /** The HTTP/2 request head of a call on the tunnel (see `wire.ts`). */
 export function tunnelRequestHeaders(head: RequestHead, address: string, port: number, sourceAddress: string, serviceKey: string): OutgoingHttpHeaders {
-  return {
-    ...head.headers,
+  // Built by assignment, pseudo-headers first: an object literal spreading the request's headers
+  // beside computed keys left V8 a dictionary-mode object, and 3% of the source agent's CPU here
+  // under load (a CPU profile of `npm run bench -- --only l7-resilience --profile`).
+  const out: OutgoingHttpHeaders = {
     ':method': head.method,
     ':path': head.path,
     ':authority': head.authority,
     ':scheme': 'http',
-    [DST_HEADER]: hostPort(address, port),
-    [PROTO_HEADER]: head.proto,
-    [FORWARDED_HEADER]: `for="${sourceAddress}"`,
-    [SERVICE_HEADER]: serviceKey,
   };
+  const h = head.headers;
+  for (const name in h) out[name] = h[name];
+  out[DST_HEADER] = hostPort(address, port);
+  out[PROTO_HEADER] = head.proto;
+  out[FORWARDED_HEADER] = `for="${sourceAddress}"`;
+  out[SERVICE_HEADER] = serviceKey;
+  return out;
 }
 
 /**
