@@ -162,7 +162,9 @@ function endOf(body: Readable): Promise<HeaderMap> {
  * plain HTTP; mTLS is the agents' business); `x-request-id` a UUID when absent. Nothing else.
  */
 export function forwardingHeaders(headers: HeaderMap, clientAddress: string, requestId: () => string): HeaderMap {
-  const out: HeaderMap = { ...headers };
+  // Copied by assignment: a spread of a header object costs far more per request (a profile).
+  const out: HeaderMap = {};
+  for (const name in headers) out[name] = headers[name] as string | string[];
   const address = parseAuthority(clientAddress)?.address ?? clientAddress.replace(/^\[|\]$/g, '');
   if (address !== '') {
     const xff = out['x-forwarded-for'];
@@ -512,7 +514,9 @@ function sendResponse(stream: ServerHttp2Stream, res: UpstreamResponse): void {
     res.body.destroy();
     return;
   }
-  const headers: OutgoingHttpHeaders = { ...res.headers, ':status': res.status };
+  const headers: OutgoingHttpHeaders = { ':status': res.status };
+  const from = res.headers;
+  for (const name in from) headers[name] = from[name];
   try {
     if (res.headers['grpc-status'] !== undefined) {
       stream.respond(headers, { endStream: true });
