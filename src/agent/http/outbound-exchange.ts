@@ -37,6 +37,7 @@ import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js
 import type { TunnelTarget } from '../proxy/tunnel/pool.js';
 import { UpstreamError, type HeaderMap, type HttpProto, type RequestHead, type RequestRecord, type UpstreamCall, type UpstreamResponse } from './exchange.js';
 import type { ExchangeHost, HttpConnectionState } from './outbound-host.js';
+import type { Deadline } from './deadlines.js';
 import { ReplayBody } from './replay-body.js';
 import { streamCall } from './stream-call.js';
 import { DST_HEADER, FORWARDED_HEADER, MESHLET_HEADERS, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
@@ -61,7 +62,7 @@ interface Try {
   readonly plaintext: boolean;
   call: UpstreamCall | undefined;
   pending: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: Deadline | undefined;
 }
 
 export class Exchange {
@@ -69,9 +70,9 @@ export class Exchange {
   private readonly tried = new Set<string>();
   private attempts = 0;
   private retries = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private waitTimer: NodeJS.Timeout | undefined;
-  private hedgeTimer: NodeJS.Timeout | undefined;
+  private timer: Deadline | undefined;
+  private waitTimer: Deadline | undefined;
+  private hedgeTimer: Deadline | undefined;
   private done = false;
   private headSent = false;
   private body: ReplayBody | undefined;
@@ -147,7 +148,7 @@ export class Exchange {
     }
     if (this.policy.requestMs > 0) {
       const ms = this.policy.requestMs;
-      this.timer = setTimeout(() => this.timedOut(ms), ms);
+      this.timer = this.host.deadlines.add(ms, () => this.timedOut(ms));
     }
     if (routePolicy?.rateLimit !== undefined && plan.route !== undefined && this.host.rateLimiter !== undefined) {
       const routeKey = routeKeyOf(plan.route);
@@ -202,7 +203,7 @@ export class Exchange {
       this.host.metrics?.fault(rec.service ?? '', 'abort');
       this.answerFault(fault.abort.httpStatus, fault.abort.grpcStatus);
     };
-    if (fault.delayMs > 0) this.waitTimer = setTimeout(go, fault.delayMs);
+    if (fault.delayMs > 0) this.waitTimer = this.host.deadlines.add(fault.delayMs, go);
     else go();
   }
 
@@ -248,7 +249,7 @@ export class Exchange {
     if (kind !== 'first' && this.port !== undefined) this.port.retries++;
     if (this.policy.perTryMs > 0) {
       const ms = this.policy.perTryMs;
-      t.timer = setTimeout(() => this.perTryTimedOut(t, ms), ms);
+      t.timer = this.host.deadlines.add(ms, () => this.perTryTimedOut(t, ms));
     }
     const h = this.head;
     const headers = plainHeaders(h.headers);
@@ -391,7 +392,7 @@ export class Exchange {
       this.waitTimer = undefined;
       if (!this.done) this.startTry('retry', result.kind !== 'connect-failure');
     };
-    if (wait > 0) this.waitTimer = setTimeout(again, wait);
+    if (wait > 0) this.waitTimer = host.deadlines.add(wait, again);
     else again();
     return true;
   }
@@ -433,9 +434,9 @@ export class Exchange {
       this.rec.hedge = 'sent';
       this.host.metrics?.hedge(service, 'sent');
       this.startTry('hedge');
-      if (sent < hedge.maxHedges) this.hedgeTimer = setTimeout(fire, delay);
+      if (sent < hedge.maxHedges) this.hedgeTimer = this.host.deadlines.add(delay, fire);
     };
-    this.hedgeTimer = setTimeout(fire, delay);
+    this.hedgeTimer = this.host.deadlines.add(delay, fire);
   }
 
   /** `t`'s response is the answer: the other tries are cancelled. */
@@ -480,7 +481,7 @@ export class Exchange {
 
   private forget(t: Try): void {
     if (!this.tries.delete(t)) return;
-    clearTimeout(t.timer);
+    this.host.deadlines.cancel(t.timer);
     this.settlePending(t);
     if (t.kind !== 'first' && this.port !== undefined) this.port.retries--;
   }
@@ -620,9 +621,10 @@ export class Exchange {
   }
 
   private clearTimers(): void {
-    clearTimeout(this.timer);
-    clearTimeout(this.waitTimer);
-    clearTimeout(this.hedgeTimer);
+    const { deadlines } = this.host;
+    deadlines.cancel(this.timer);
+    deadlines.cancel(this.waitTimer);
+    deadlines.cancel(this.hedgeTimer);
     this.timer = this.waitTimer = this.hedgeTimer = undefined;
   }
 

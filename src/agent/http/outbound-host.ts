@@ -11,6 +11,7 @@ import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { HttpProto, RequestRecord } from './exchange.js';
 import type { HttpConnection, OutboundHttpOptions } from './outbound-http.js';
+import type { Deadlines } from './deadlines.js';
 import type { ReplayBody } from './replay-body.js';
 
 /** Outlier detection's intake: one report per try (status 0 when the try got no response head). */
@@ -35,6 +36,8 @@ export interface ExchangeHost {
   readonly random: () => number;
   /** Where a route's local rate limits take their tokens (the destination side's limiter), if any. */
   readonly rateLimiter: RateLimiter | undefined;
+  /** The per-request timers (timeouts, hedges, backoffs, fault delays): one Node timer for all. */
+  readonly deadlines: Deadlines;
   /** Monotonic milliseconds (the retry budget's clock). */
   now(): number;
   observe(rec: RequestRecord): void;

@@ -36,6 +36,7 @@ import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import type { HeaderMap, HttpProto, RequestHead, RequestObserver, RequestRecord, RequestSource, RequestTarget, UpstreamCall } from './exchange.js';
 import { Exchange, plainHeaders } from './outbound-exchange.js';
 import type { ExchangeHost, OutlierReporter } from './outbound-host.js';
+import { Deadlines } from './deadlines.js';
 import { MirrorSender } from './outbound-mirror.js';
 import { tunnelProtocol, type RoutedUpgrade } from './outbound-upgrade.js';
 import type { ReplayBody } from './replay-body.js';
@@ -163,6 +164,7 @@ export class OutboundHttp implements ExchangeHost {
   readonly states = new ServiceStates();
   readonly metrics: ResilienceMetrics | undefined;
   readonly outliers: OutlierReporter | undefined;
+  readonly deadlines: Deadlines;
   private readonly mirrors: MirrorSender;
   private readonly clock: () => number;
   private readonly badRequests: ThrottledLog;
@@ -177,6 +179,8 @@ export class OutboundHttp implements ExchangeHost {
     this.logger = opts.logger;
     this.random = opts.random ?? Math.random;
     this.clock = opts.now ?? (() => performance.now());
+    // Real time always: a test's frozen budget clock must not freeze the timers.
+    this.deadlines = new Deadlines();
     this.metrics = opts.metrics;
     this.outliers = opts.outliers;
     this.mirrors = new MirrorSender({ balancers: opts.balancers, tunnel: opts.tunnel, local: opts.local, plaintext: opts.plaintext, lookup: (index) => this.lookup(index), metrics: opts.metrics });
