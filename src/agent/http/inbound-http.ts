@@ -20,8 +20,8 @@ import { ThrottledLog } from '../../ops/throttled-log.js';
 import { decideInbound, type InboundVia } from '../policy/inbound-decision.js';
 import { hostOf, isGrpcRequest } from '../policy/route-match.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
-import { deferredCall } from '../policy/resilience/deferred-call.js';
-import { FREE_PASSAGE, InboundGate, type GateVerdict, type Passage } from '../policy/resilience/inbound-gate.js';
+import { deferredCall } from './deferred-call.js';
+import { FREE_PASSAGE, InboundGate, type GateVerdict, type Passage } from './inbound-gate.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import {
   UpstreamError,

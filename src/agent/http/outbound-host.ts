@@ -10,7 +10,7 @@ import type { ServiceStates } from '../policy/resilience/service-state.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { HttpProto, RequestRecord } from './exchange.js';
-import type { HttpConnection, OutboundHttpOptions } from './outbound-http.js';
+import type { ExchangeCalls, HttpConnection } from './outbound-types.js';
 import type { Deadlines } from './deadlines.js';
 import type { ReplayBody } from './replay-body.js';
 
@@ -28,7 +28,7 @@ export interface HttpConnectionState {
 }
 
 export interface ExchangeHost {
-  readonly options: OutboundHttpOptions;
+  readonly options: ExchangeCalls;
   readonly states: ServiceStates;
   readonly metrics: ResilienceMetrics | undefined;
   readonly outliers: OutlierReporter | undefined;

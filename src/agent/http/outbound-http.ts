@@ -19,7 +19,6 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { WorkloadInfo } from '../../mesh/types.js';
 import type { RequestMirror, RouteInfo } from '../../mesh/routes.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
 import type { BalancerRegistry } from '../policy/balancer.js';
@@ -30,55 +29,18 @@ import { LocalRateLimiter, type RateLimiter } from '../policy/resilience/rate-li
 import { ServiceStates, type ServicePortView } from '../policy/resilience/service-state.js';
 import { isGrpcRequest } from '../policy/route-match.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
-import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
-import type { TunnelTarget } from '../proxy/tunnel/pool.js';
-import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
-import type { HeaderMap, HttpProto, RequestHead, RequestObserver, RequestRecord, RequestSource, RequestTarget, UpstreamCall } from './exchange.js';
+import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { HeaderMap, HttpProto, RequestObserver, RequestRecord } from './exchange.js';
 import { Exchange, plainHeaders } from './outbound-exchange.js';
 import type { ExchangeHost, OutlierReporter } from './outbound-host.js';
 import { Deadlines } from './deadlines.js';
 import { MirrorSender } from './outbound-mirror.js';
-import { tunnelProtocol, type RoutedUpgrade } from './outbound-upgrade.js';
+import { tunnelProtocol } from './outbound-upgrade.js';
+import type { HttpConnection, LocalCaller, PlaintextCaller, TunnelRequester } from './outbound-types.js';
 import type { ReplayBody } from './replay-body.js';
 import { endToEnd } from './wire.js';
 
-/** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
-export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean) => Promise<ClientHttp2Stream>;
-/** How a call is made: `endStream` when the request has no body (sent without one). */
-export interface CallOptions {
-  readonly endStream: boolean;
-}
-/** The destination side in-process, for a meshed endpoint on this node. */
-export type LocalCaller = (source: RequestSource, target: RequestTarget, head: RequestHead, opts: CallOptions) => UpstreamCall;
-/** The plaintext upstream pool, for an endpoint that is not meshed. */
-export type PlaintextCaller = (target: RequestTarget, head: RequestHead, opts: CallOptions) => UpstreamCall;
-
-/** What the outbound side knows about a connection it hands over. */
-export interface HttpConnection {
-  readonly source: WorkloadInfo;
-  /** `address:port` of the application's socket. */
-  readonly sourceAddress: string;
-  /** The same address without the port (a consistent-hash source IP). */
-  readonly sourceIp: string;
-  /** The Service port the application dialled. */
-  readonly entry: ServicePortEntry;
-  /** The upstream protocol the port declares (`HTTP/2` for http2 and grpc ports), else undefined: the application's. */
-  readonly upstreamProto?: HttpProto;
-  /** Called once when the connection closes (not after an upgrade: the L4 path reports it then). */
-  readonly onClose: (failure: ErrorKind | undefined, reason: string | undefined) => void;
-  /**
-   * An `Upgrade` request (WebSocket, ...) was routed to `target`. To a meshed endpoint on
-   * another node it goes as an extended CONNECT (`routed`, see `outbound-upgrade.ts`) when
-   * `routed.protocol` is set and the peer agent takes one; otherwise the socket, with the
-   * request head `replay`ed in front of its bytes, goes on as an opaque L4 connection to that
-   * endpoint (the workload answers 101 itself; after it the bytes are spliced). Absent:
-   * upgrades refused.
-   */
-  readonly upgrade?: (socket: Socket, target: UpgradeTarget, replay: Buffer, routed: RoutedUpgrade) => void;
-}
-
-/** Where an upgraded connection goes: the endpoint picked for its request. */
-export type UpgradeTarget = Extract<OutboundTarget, { kind: 'meshed' | 'plaintext' }>;
+export type { CallOptions, ExchangeCalls, HttpConnection, LocalCaller, PlaintextCaller, TunnelRequester, UpgradeTarget } from './outbound-types.js';
 
 /** Bounds of the application-facing HTTP servers. */
 export interface HttpServerLimits {

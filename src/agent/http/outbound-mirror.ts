@@ -13,7 +13,7 @@ import type { PlannedHead, ServicePortLookup } from '../policy/request-plan.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { HttpProto, RequestHead, UpstreamCall } from './exchange.js';
-import type { HttpConnection, LocalCaller, PlaintextCaller, TunnelRequester } from './outbound-http.js';
+import type { HttpConnection, LocalCaller, PlaintextCaller, TunnelRequester } from './outbound-types.js';
 import { plainHeaders, tunnelRequestHeaders } from './outbound-exchange.js';
 import type { ReplayBody } from './replay-body.js';
 import { streamCall } from './stream-call.js';

@@ -16,7 +16,7 @@ import { originalDst } from './original-dst.js';
 import { hasSnapshot, planOutbound, type OutboundPlan } from '../policy/outbound-plan.js';
 import { BalancerRegistry } from '../policy/balancer.js';
 import { connectErrorKind, refusalKind, respond, tunnelAnswerKind, type ErrorKind } from '../policy/respond.js';
-import type { OutlierRegistry } from '../policy/resilience/outlier.js';
+import type { OutlierRegistry } from './outlier-registry.js';
 import { admitTcp, ConnectionCounts, hasTcpPolicy } from '../policy/resilience/tcp-admission.js';
 import type { ResilienceMetrics } from './resilience-metrics.js';
 import { isMeshletError } from '../../mesh/errors.js';

@@ -8,12 +8,9 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** Why a failed try got no retry (the access log's `retry_stop`). */
-export type RetryStopReason = 'budget' | 'attempts' | 'method' | 'body' | 'breaker';
-/** Which threshold refused: Envoy's four circuit-breaker thresholds, or the adaptive limit. */
-export type OverflowThreshold = 'max_connections' | 'max_pending_requests' | 'max_requests' | 'max_retries' | 'adaptive_concurrency';
-export type EjectionReason = 'consecutive_5xx' | 'consecutive_gateway_errors' | 'success_rate';
-export type FaultKind = 'delay' | 'abort' | 'reset';
+import type { EjectionReason, FaultKind, OverflowThreshold, RetryStopReason } from '../policy/resilience/reasons.js';
+
+export type { EjectionReason, FaultKind, OverflowThreshold, RetryStopReason };
 
 /** A gauge's values at scrape time. */
 export type GaugeSource = () => Iterable<{ readonly labels: Record<string, string>; readonly value: number }>;

@@ -13,7 +13,7 @@ import type { IdentitySource } from '../../../src/agent/identity/manager.js';
 import { InboundProxy } from '../../../src/agent/proxy/inbound.js';
 import { OutboundProxy } from '../../../src/agent/proxy/outbound.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
-import { OutlierRegistry } from '../../../src/agent/policy/resilience/outlier.js';
+import { OutlierRegistry } from '../../../src/agent/proxy/outlier-registry.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, TrafficPolicyInfo, WorkloadInfo } from '../../../src/mesh/types.js';
 

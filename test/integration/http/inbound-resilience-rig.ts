@@ -14,7 +14,7 @@ import type { Test } from 'tap';
 import type { HeaderMap, RequestRecord, UpstreamResponse } from '../../../src/agent/http/exchange.js';
 import { InboundHttp, type InboundSource } from '../../../src/agent/http/inbound-http.js';
 import { HttpUpstreams } from '../../../src/agent/http/upstream-pool.js';
-import { InboundGate } from '../../../src/agent/policy/resilience/inbound-gate.js';
+import { InboundGate } from '../../../src/agent/http/inbound-gate.js';
 import type { RateLimiter } from '../../../src/agent/policy/resilience/rate-limit.js';
 import { ResilienceMetrics } from '../../../src/agent/proxy/resilience-metrics.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import type { OutboundHttp } from '../../../src/agent/http/outbound-http.js';
-import { InboundGate } from '../../../src/agent/policy/resilience/inbound-gate.js';
+import { InboundGate } from '../../../src/agent/http/inbound-gate.js';
 import { parseProcessResilience, processResilience, type ProcessResilience } from '../../../src/agent/admin/resilience-rows.js';
 import { resilienceView } from '../../../src/agent/admin/resilience-view.js';
 import type { WorkloadIndex } from '../../../src/agent/state/workload-index.js';

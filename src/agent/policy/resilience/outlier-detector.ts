@@ -8,7 +8,7 @@
  * (the balancers skip an ejected endpoint).
  */
 import type { PassiveHealthPolicy } from '../../../mesh/resilience.js';
-import type { EjectionReason } from '../../proxy/resilience-metrics.js';
+import type { EjectionReason } from './reasons.js';
 
 export type { EjectionReason };
 

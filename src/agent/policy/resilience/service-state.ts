@@ -5,7 +5,7 @@
  * process (each worker has its own, as each Envoy has its own thresholds). No I/O.
  */
 import { DEFAULT_CIRCUIT_BREAKER, type CircuitBreakerPolicy, type RetryBudget } from '../../../mesh/resilience.js';
-import type { OverflowThreshold } from '../../proxy/resilience-metrics.js';
+import type { OverflowThreshold } from './reasons.js';
 import { LatencyWindow } from './latency-window.js';
 import { RetryBudgetState } from './retry-budget.js';
 

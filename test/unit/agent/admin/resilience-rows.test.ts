@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { MAX_RESILIENCE_ROWS, mergeWorkerResilience, parseProcessResilience, processResilience } from '../../../../src/agent/admin/resilience-rows.js';
-import { InboundGate } from '../../../../src/agent/policy/resilience/inbound-gate.js';
+import { InboundGate } from '../../../../src/agent/http/inbound-gate.js';
 import { ServiceStates } from '../../../../src/agent/policy/resilience/service-state.js';
 import type { FromWorker } from '../../../../src/agent/workers/protocol.js';
 import { WorkerRuntime } from '../../../../src/agent/workers/runtime.js';

@@ -10,7 +10,7 @@ import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { policyBalancerFactory } from '../../../../src/agent/policy/balancer-policy.js';
 import { endpointKey } from '../../../../src/agent/policy/balancers/endpoint-table.js';
 import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
-import { MAX_TIMER_MS, OutlierRegistry, type OutlierTimers } from '../../../../src/agent/policy/resilience/outlier.js';
+import { MAX_TIMER_MS, OutlierRegistry, type OutlierTimers } from '../../../../src/agent/proxy/outlier-registry.js';
 import { WorkloadIndex, type ServicePortEntry } from '../../../../src/agent/state/workload-index.js';
 import { DEFAULT_PASSIVE_HEALTH, type PassiveHealthPolicy } from '../../../../src/mesh/resilience.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, TrafficPolicyInfo } from '../../../../src/mesh/types.js';

@@ -9,7 +9,7 @@ import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { policyBalancerFactory } from '../../../../src/agent/policy/balancer-policy.js';
 import { endpointKey } from '../../../../src/agent/policy/balancers/endpoint-table.js';
 import { seededRandom } from '../../../../src/agent/policy/balancers/seeded-random.js';
-import { OutlierRegistry } from '../../../../src/agent/policy/resilience/outlier.js';
+import { OutlierRegistry } from '../../../../src/agent/proxy/outlier-registry.js';
 import { endpointRows } from '../../../../src/agent/proxy/endpoint-rows.js';
 import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
 import { ejectedCell, outlierCell } from '../../../../src/cli/proxy-config-command.js';

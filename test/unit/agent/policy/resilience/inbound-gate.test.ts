@@ -4,7 +4,7 @@
  * gauge, and what a new snapshot keeps (a controller whose policy is unchanged) and drops.
  */
 import t from 'tap';
-import { FREE_PASSAGE, InboundGate, type GateVerdict } from '../../../../../src/agent/policy/resilience/inbound-gate.js';
+import { FREE_PASSAGE, InboundGate, type GateVerdict } from '../../../../../src/agent/http/inbound-gate.js';
 import { LocalRateLimiter } from '../../../../../src/agent/policy/resilience/rate-limit.js';
 import { ADAPTIVE, indexOf, rule, service, trafficPolicy, workload } from './inbound-fixture.js';
 

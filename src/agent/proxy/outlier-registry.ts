@@ -7,11 +7,11 @@
  * (success rates, decay) and the ends of ejections. A Service without `passiveHealth` costs a
  * map lookup per report. Per process: each worker process judges the tries it makes.
  */
-import type { PassiveHealthPolicy } from '../../../mesh/resilience.js';
-import type { ServicePortEntry, WorkloadIndex } from '../../state/workload-index.js';
-import type { BalancerRegistry, EndpointHealth, EndpointHealthSource } from '../balancer.js';
-import { endpointKey } from '../balancers/endpoint-table.js';
-import { OutlierDetector, type EjectionReason, type Ejection } from './outlier-detector.js';
+import type { PassiveHealthPolicy } from '../../mesh/resilience.js';
+import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
+import type { BalancerRegistry, EndpointHealth, EndpointHealthSource } from '../policy/balancer.js';
+import { endpointKey } from '../policy/balancers/endpoint-table.js';
+import { OutlierDetector, type EjectionReason, type Ejection } from '../policy/resilience/outlier-detector.js';
 
 /** The timer functions, injected so that tests drive time (defaults: `setTimeout`, unref'd). */
 export interface OutlierTimers {

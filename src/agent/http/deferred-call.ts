@@ -6,7 +6,7 @@
  * on into it. An abort before the start aborts the call as soon as it exists.
  */
 import { PassThrough } from 'node:stream';
-import type { UpstreamCall } from '../../http/exchange.js';
+import type { UpstreamCall } from './exchange.js';
 
 /** A call started once `decided` resolves (`decided` must never reject). */
 export function deferredCall(decided: Promise<() => UpstreamCall>): UpstreamCall {

@@ -6,12 +6,12 @@
  * request and releases the ticket when the request is over. The decision is synchronous unless a
  * worker's lease is empty; then it is a promise, bounded by the lease's wait.
  */
-import type { WorkloadIndex } from '../../state/workload-index.js';
-import type { OverflowThreshold } from '../../proxy/resilience-metrics.js';
-import { GradientController, type ConcurrencyTicket } from './adaptive-concurrency.js';
-import { inboundPolicies, inboundRateRule, type InboundAdaptive } from './inbound-policies.js';
-import { routeRateRule } from './route-rate-limit.js';
-import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from './rate-limit.js';
+import type { WorkloadIndex } from '../state/workload-index.js';
+import type { OverflowThreshold } from '../proxy/resilience-metrics.js';
+import { GradientController, type ConcurrencyTicket } from '../policy/resilience/adaptive-concurrency.js';
+import { inboundPolicies, inboundRateRule, type InboundAdaptive } from '../policy/resilience/inbound-policies.js';
+import { routeRateRule } from '../policy/resilience/route-rate-limit.js';
+import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from '../policy/resilience/rate-limit.js';
 
 /** The counters the gate feeds (`ResilienceMetrics` has them). */
 export interface InboundGateMetrics {
