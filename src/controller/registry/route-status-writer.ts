@@ -4,7 +4,8 @@
  * written by one pass at a time: GET the route (for its status and resourceVersion), merge
  * (`route-status-patch.ts`), PUT `/status` when meshlet's entries change. A route whose status
  * did not change since the last write is not even read. A conflict (409) or a failure is
- * retried on the next pass, after a delay; routes not in Kubernetes (404) are skipped.
+ * retried on the next pass, after a delay; routes not in Kubernetes (404) are skipped. The loop
+ * is `status-write-loop.ts`'s, shared with the TrafficPolicy status writer.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -12,10 +13,10 @@ import type { KubernetesApiCall } from '../../ca/kubernetes-api.js';
 import { canonicalJson } from '../canonical-json.js';
 import { invalidRouteStatus, type RouteStatus } from '../../mesh/route-status.js';
 import { isFields } from '../../mesh/validate/values.js';
-import { ThrottledLog } from '../../ops/throttled-log.js';
 import { getJson, putJson, type RequestLimits } from './kube-client.js';
 import { GATEWAY_GROUP, GATEWAY_VERSION, GRPCROUTES_RESOURCE, HTTPROUTES_RESOURCE } from './kube-resources.js';
 import { routeStatusBody } from './route-status-patch.js';
+import { StatusWriteLoop, type StatusWriteCounters } from './status-write-loop.js';
 
 /** The calls the writer makes; the RBAC manifests are derived from them (test/unit/install/rbac.test.ts). */
 export const ROUTE_STATUS_API_CALLS: readonly KubernetesApiCall[] = Object.freeze([
@@ -35,36 +36,30 @@ export const RETRY_DELAY_MS = 5_000;
 const LIMITS: RequestLimits = { timeoutMs: 30_000, maxBytes: 4 * 1024 * 1024 };
 
 /** What the writer has done, for tests and logs. */
-export interface RouteStatusCounters {
-  readonly writes: number;
-  readonly unchanged: number;
-  readonly failures: number;
-  readonly passes: number;
-}
+export type RouteStatusCounters = StatusWriteCounters;
 
 export class RouteStatusWriter {
   private readonly kubeConfig: KubeConfig;
-  private readonly logger: Logger;
-  private readonly failed: ThrottledLog;
-  private readonly retryDelayMs: number;
   private readonly now: () => Date;
+  private readonly loop: StatusWriteLoop<RouteStatus>;
   private valid: readonly RouteStatus[] = [];
   private invalid: readonly RouteStatus[] = [];
-  private latest: readonly RouteStatus[] = [];
-  /** Route key -> canonical JSON of what was last written (or found already written). */
-  private readonly written = new Map<string, string>();
-  private running: Promise<void> | undefined;
-  private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private counts = { writes: 0, unchanged: 0, failures: 0, passes: 0 };
 
   constructor(opts: { kubeConfig: KubeConfig; logger: Logger; retryDelayMs?: number; now?: () => Date }) {
     this.kubeConfig = opts.kubeConfig;
-    this.logger = opts.logger.child({ component: 'route-status' });
-    this.failed = new ThrottledLog(this.logger, 'route status write failed; retrying (throttled: one line a minute)');
-    this.retryDelayMs = opts.retryDelayMs ?? RETRY_DELAY_MS;
     this.now = opts.now ?? (() => new Date());
+    this.loop = new StatusWriteLoop({
+      ops: {
+        key: (st) => `${st.kind}/${st.namespace}/${st.name}`,
+        wanted: (st) => canonicalJson({ parents: st.parents, generation: st.generation }),
+        write: (st) => this.write(st),
+      },
+      logger: opts.logger.child({ component: 'route-status' }),
+      failureMessage: 'route status write failed; retrying (throttled: one line a minute)',
+      keyField: 'route',
+      retryDelayMs: opts.retryDelayMs ?? RETRY_DELAY_MS,
+      maxPerPass: MAX_ROUTES_PER_PASS,
+    });
   }
 
   /** A new state's route statuses: written by the next pass (one runs at a time). */
@@ -85,73 +80,26 @@ export class RouteStatusWriter {
     this.changed();
   }
 
+  /** Only routes with a parent meshlet manages get a status from meshlet. */
   private changed(): void {
-    if (this.closed) return;
-    this.latest = [...this.valid, ...this.invalid];
-    this.dirty = true;
-    this.kick();
+    this.loop.set([...this.valid, ...this.invalid].filter((st) => st.parents.some((p) => p.managed)));
   }
 
   counters(): RouteStatusCounters {
-    return { ...this.counts };
+    return this.loop.counters();
   }
 
   /** Resolves when no pass is running or due (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.running !== undefined) await this.running;
+    await this.loop.idle();
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
+    this.loop.close();
   }
 
-  private kick(): void {
-    if (this.running !== undefined || this.closed || !this.dirty) return;
-    this.dirty = false;
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-      this.kick();
-    });
-  }
-
-  private async pass(): Promise<void> {
-    this.counts.passes++;
-    let retry = false;
-    let done = 0;
-    for (const status of this.latest) {
-      if (this.closed) return;
-      if (!status.parents.some((p) => p.managed)) continue;
-      const key = `${status.kind}/${status.namespace}/${status.name}`;
-      const wanted = canonicalJson({ parents: status.parents, generation: status.generation });
-      if (this.written.get(key) === wanted) continue;
-      if (done++ >= MAX_ROUTES_PER_PASS) {
-        retry = true;
-        break;
-      }
-      try {
-        if (await this.write(status)) this.written.set(key, wanted);
-      } catch (err) {
-        retry = true;
-        this.counts.failures++;
-        this.failed.warn({ route: key, err: (err as Error).message });
-      }
-    }
-    // Forget routes that are gone, so the map stays as large as the set of routes.
-    const keys = new Set(this.latest.map((st) => `${st.kind}/${st.namespace}/${st.name}`));
-    for (const key of this.written.keys()) if (!keys.has(key)) this.written.delete(key);
-    if (retry && !this.closed) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => {
-        this.dirty = true;
-        this.kick();
-      }, this.retryDelayMs);
-      this.timer.unref();
-    }
-  }
-
-  /** One route: true when its status is as wanted (written now, already, or the route is not in Kubernetes). */
-  private async write(status: RouteStatus): Promise<boolean> {
+  /** One route: written now, already as wanted, or not in Kubernetes; throws to be retried. */
+  private async write(status: RouteStatus): Promise<'written' | 'unchanged' | 'absent'> {
     const resource = status.kind === 'HTTPRoute' ? HTTPROUTES_RESOURCE : GRPCROUTES_RESOURCE;
     const path = `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}/namespaces/${encodeURIComponent(status.namespace)}/${resource}/${encodeURIComponent(status.name)}`;
     let object: unknown;
@@ -159,17 +107,13 @@ export class RouteStatusWriter {
       object = await getJson(this.kubeConfig, path, LIMITS);
     } catch (err) {
       // Not in Kubernetes (deleted meanwhile, or read from elsewhere): nothing to write.
-      if ((err as { statusCode?: unknown }).statusCode === 404) return true;
+      if ((err as { statusCode?: unknown }).statusCode === 404) return 'absent';
       throw err;
     }
     if (!isFields(object)) throw new Error(`GET ${path}: not an object`);
     const body = routeStatusBody(object['status'], status, this.now().toISOString().replace(/\.\d+Z$/, 'Z'));
-    if (body === undefined) {
-      this.counts.unchanged++;
-      return true;
-    }
+    if (body === undefined) return 'unchanged';
     await putJson(this.kubeConfig, `${path}/status`, { ...object, status: body }, LIMITS);
-    this.counts.writes++;
-    return true;
+    return 'written';
   }
 }

@@ -3,8 +3,8 @@
  * pass at a time; an item whose wanted status was written before is not even read; at most
  * `maxPerPass` writes per pass (a bound on the API calls one change causes); a failure (a
  * conflict, the API away) is retried by a later pass after `retryDelayMs`. What one write is
- * (GET, merge, PUT `/status`) is the caller's. The route status writer predates it and has the
- * same loop inline; `TrafficPolicyStatusWriter` uses this one.
+ * (GET, merge, PUT `/status`) is the caller's: `RouteStatusWriter` and
+ * `TrafficPolicyStatusWriter` use it.
  */
 import type { Logger } from 'pino';
 import { ThrottledLog } from '../../ops/throttled-log.js';
@@ -35,6 +35,8 @@ export interface StatusWriteLoopOptions<T> {
   readonly logger: Logger;
   /** The throttled warning logged on failures. */
   readonly failureMessage: string;
+  /** The field of the failure line that names the item (default `object`). */
+  readonly keyField?: string;
   readonly retryDelayMs: number;
   readonly maxPerPass: number;
 }
@@ -112,7 +114,7 @@ export class StatusWriteLoop<T> {
       } catch (err) {
         retry = true;
         this.counts.failures++;
-        this.failed.warn({ object: key, err: (err as Error).message });
+        this.failed.warn({ [this.opts.keyField ?? 'object']: key, err: (err as Error).message });
       }
     }
     // Forget items that are gone, so the map stays as large as the set of items.
