@@ -20,7 +20,7 @@ import http2, { type OutgoingHttpHeaders } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hostPort } from '../../mesh/address.js';
-import { DEFAULT_RETRY_BUFFER_BYTES, IDEMPOTENT_METHODS } from '../../mesh/resilience.js';
+import { DEFAULT_RETRY_BUFFER_BYTES, IDEMPOTENT_METHODS, type CircuitBreakerPolicy } from '../../mesh/resilience.js';
 import type { HeaderModifier, RequestMirror } from '../../mesh/routes.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
@@ -82,6 +82,8 @@ export class Exchange {
   private entry!: ServicePortEntry;
   private head!: PlannedHead;
   private responseMods: readonly HeaderModifier[] = [];
+  /** The backend Service's circuit breaker, read once per request. */
+  private breaker: CircuitBreakerPolicy | undefined;
   private counted = false;
 
   constructor(
@@ -126,6 +128,7 @@ export class Exchange {
     this.responseMods = plan.responseHeaders;
     rec.service = plan.entry.service.key;
     const service = index.trafficPolicyOf(plan.entry.service.key);
+    this.breaker = service?.circuitBreaker;
     const routePolicy = plan.route === undefined ? undefined : index.routePolicyOf(plan.route);
     this.policy = requestResilience(service, routePolicy, { timeouts: plan.timeouts, ...(plan.retry === undefined ? {} : { retry: plan.retry }) });
     const port = (this.port = this.host.states.get(plan.entry.key));
@@ -269,8 +272,7 @@ export class Exchange {
 
   private viaTunnel(t: Try, workload: WorkloadInfo, address: string, port: number, requestHead: RequestHead, endStream: boolean): void {
     const { conn } = this.state;
-    const breaker = this.index.trafficPolicyOf(this.entry.service.key)?.circuitBreaker;
-    if (this.port !== undefined && !admitPending(this.port, breaker)) {
+    if (this.port !== undefined && !admitPending(this.port, this.breaker)) {
       this.rec.overflow = 'max_pending_requests';
       this.host.metrics?.overflow(this.rec.service ?? '', 'max_pending_requests');
       this.tryFailed(t, new UpstreamError('overflow', `service ${this.entry.service.key}: max_pending_requests reached (circuit breaker)`, true), undefined);
@@ -374,8 +376,7 @@ export class Exchange {
       return true;
     }
     if (this.retries >= policy.retry.retries) return this.stop(t, 'attempts');
-    const breaker = this.index.trafficPolicyOf(this.entry.service.key)?.circuitBreaker;
-    if (this.port !== undefined && !admitRetry(this.port, breaker)) {
+    if (this.port !== undefined && !admitRetry(this.port, this.breaker)) {
       host.metrics?.overflow(service, 'max_retries');
       return this.stop(t, 'breaker');
     }
@@ -425,8 +426,7 @@ export class Exchange {
       this.hedgeTimer = undefined;
       if (this.done || this.headSent || this.tries.size === 0 || this.waitTimer !== undefined) return;
       const service = this.rec.service ?? '';
-      const breaker = this.index.trafficPolicyOf(this.entry.service.key)?.circuitBreaker;
-      if (this.port === undefined || !admitRetry(this.port, breaker) || !this.port.budget(this.policy.budget).withdraw(this.host.now())) {
+      if (this.port === undefined || !admitRetry(this.port, this.breaker) || !this.port.budget(this.policy.budget).withdraw(this.host.now())) {
         this.host.metrics?.hedge(service, 'skipped_budget');
         return;
       }
