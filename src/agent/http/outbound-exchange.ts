@@ -29,7 +29,7 @@ import { respond, type ErrorKind } from '../policy/respond.js';
 import { decideFault } from '../policy/resilience/http-fault.js';
 import { rateLimitHeaders, type RateRefusal } from '../policy/resilience/rate-limit.js';
 import { routeCharges, routeKeyOf } from '../policy/resilience/route-rate-limit.js';
-import { requestResilience, type RequestResilience } from '../policy/resilience/request-policy.js';
+import { CONNECT_ONLY_RETRY, requestResilience, type RequestResilience } from '../policy/resilience/request-policy.js';
 import { backoffMs, retryTrigger, type TryResult } from '../policy/resilience/retry-decision.js';
 import { admitPending, admitRequest, admitRetry, type ServicePortState } from '../policy/resilience/service-state.js';
 import { applyHeaderModifier } from '../policy/route-match.js';
@@ -405,7 +405,7 @@ export class Exchange {
       return true;
     }
     // Connect-only retries are meshlet's default, not a policy: running out of them is not news.
-    if (this.policy.retry.triggers.length > 1 || why === 'budget' || why === 'breaker') {
+    if (this.policy.retry !== CONNECT_ONLY_RETRY || why === 'budget' || why === 'breaker') {
       this.rec.retryStop = why;
       this.host.metrics?.retryStopped(this.rec.service ?? '', why);
     }
