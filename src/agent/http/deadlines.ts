@@ -7,7 +7,8 @@
  *
  * Deadlines are grouped in slots of {@link SLOT_MS}; a callback runs in the first timer turn at
  * or after its slot's end, so at most one slot late (never early). Slot numbers are kept in a
- * binary min-heap; an emptied slot stays in the heap until its turn (lazy deletion). The timer is
+ * binary min-heap; an emptied slot stays in the heap until its turn (lazy deletion), and a
+ * cancelled deadline stays in its slot's list with its callback cleared (cancel is O(1)). The timer is
  * unref'd: deadlines never keep a process alive.
  */
 
@@ -17,15 +18,32 @@ export const SLOT_MS = 5;
 /** A scheduled callback; pass it to {@link Deadlines.cancel}. */
 export interface Deadline {
   readonly slot: number;
-  readonly fn: () => void;
 }
 
+/** A deadline as the wheel keeps it: cancelling clears `fn` (no search, no hashing). */
+interface Entry extends Deadline {
+  fn: (() => void) | undefined;
+  readonly bucket: Bucket;
+}
+
+/** The deadlines of one slot, in the order they were added, and how many are still live. */
+interface Bucket {
+  entries: Entry[];
+  live: number;
+}
+
+/** A slot's list is compacted when fewer than half its entries are live and it has at least this many. */
+const COMPACT_AT = 16;
+
 export class Deadlines {
-  private readonly slots = new Map<number, Set<Deadline>>();
+  private readonly slots = new Map<number, Bucket>();
   private readonly heap: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerSlot = Infinity;
   private readonly now: () => number;
+  /** The slot of the last add and its bucket: requests arriving together share one, skipping the Map. */
+  private lastSlot = -1;
+  private lastBucket: Bucket | undefined;
 
   constructor(now: () => number = () => performance.now()) {
     this.now = now;
@@ -35,20 +53,31 @@ export class Deadlines {
   /** Deadlines pending (for tests and bounds). */
   get size(): number {
     let n = 0;
-    for (const s of this.slots.values()) n += s.size;
+    for (const b of this.slots.values()) n += b.live;
+    return n;
+  }
+
+  /** Entries kept, live or cancelled and not compacted yet (for tests of the memory bound). */
+  get retained(): number {
+    let n = 0;
+    for (const b of this.slots.values()) n += b.entries.length;
     return n;
   }
 
   /** Runs `fn` `delayMs` from now (at most {@link SLOT_MS} later). */
   add(delayMs: number, fn: () => void): Deadline {
     const slot = Math.ceil((this.now() + Math.max(0, delayMs)) / SLOT_MS);
-    const d: Deadline = { slot, fn };
-    let set = this.slots.get(slot);
-    if (set === undefined) {
-      this.slots.set(slot, (set = new Set()));
+    let bucket = slot === this.lastSlot ? this.lastBucket : this.slots.get(slot);
+    if (bucket === undefined) {
+      bucket = { entries: [], live: 0 };
+      this.slots.set(slot, bucket);
       this.push(slot);
     }
-    set.add(d);
+    this.lastSlot = slot;
+    this.lastBucket = bucket;
+    const d: Entry = { slot, fn, bucket };
+    bucket.entries.push(d);
+    bucket.live++;
     if (slot < this.timerSlot) this.arm(slot);
     return d;
   }
@@ -56,7 +85,16 @@ export class Deadlines {
   /** Forgets `d` (nothing when it ran or was cancelled already). */
   cancel(d: Deadline | undefined): void {
     if (d === undefined) return;
-    this.slots.get(d.slot)?.delete(d);
+    const e = d as Entry;
+    if (e.fn === undefined) return;
+    e.fn = undefined;
+    const b = e.bucket;
+    b.live--;
+    // Cancelled entries would otherwise stay until their slot's turn: at thousands of requests a
+    // second and a long timeout, that is memory in proportion to rate × timeout. Compacting
+    // when half are dead keeps a slot's list within twice its live deadlines, at O(1) amortized.
+    if (b.live === 0) b.entries.length = 0;
+    else if (b.entries.length >= COMPACT_AT && b.live * 2 < b.entries.length) b.entries = b.entries.filter((x) => x.fn !== undefined);
   }
 
   private arm(slot: number): void {
@@ -72,12 +110,16 @@ export class Deadlines {
     const due = Math.floor(this.now() / SLOT_MS);
     while (this.heap.length > 0 && (this.heap[0] as number) <= due) {
       const slot = this.pop();
-      const set = this.slots.get(slot);
-      this.slots.delete(slot);
-      if (set === undefined) continue;
-      for (const d of set) {
+      const bucket = this.slots.get(slot);
+      this.forget(slot);
+      if (bucket === undefined || bucket.live === 0) continue;
+      for (const d of bucket.entries) {
+        const fn = d.fn;
+        if (fn === undefined) continue;
+        d.fn = undefined;
+        bucket.live--;
         try {
-          d.fn();
+          fn();
         } catch (err) {
           // A deadline's callback must not stop the others; surface it as Node would.
           queueMicrotask(() => {
@@ -87,8 +129,16 @@ export class Deadlines {
       }
     }
     // Skip emptied slots at the front (cancelled deadlines) so the timer is not armed for nothing.
-    while (this.heap.length > 0 && (this.slots.get(this.heap[0] as number)?.size ?? 0) === 0) this.slots.delete(this.pop());
+    while (this.heap.length > 0 && (this.slots.get(this.heap[0] as number)?.live ?? 0) === 0) this.forget(this.pop());
     if (this.heap.length > 0) this.arm(this.heap[0] as number);
+  }
+
+  private forget(slot: number): void {
+    this.slots.delete(slot);
+    if (slot === this.lastSlot) {
+      this.lastSlot = -1;
+      this.lastBucket = undefined;
+    }
   }
 
   private push(slot: number): void {

@@ -79,3 +79,35 @@ t.test('10,000 deadlines over a second: one pass each, none lost', async (t) => 
   t.equal(ran, 10_000 - cancelled.size);
   t.equal(d.size, 0, 'nothing left behind');
 });
+
+t.test('cancelled deadlines do not pile up: memory follows live deadlines, not rate × timeout', async (t) => {
+  let now = 0;
+  const d = new Deadlines(() => now);
+  // A request every 0.1 ms for 10 s, each with a one-hour timeout cancelled when it finishes a
+  // millisecond later: what a busy Service with a long request timeout does to the wheel.
+  const live: ReturnType<Deadlines['add']>[] = [];
+  let maxRetained = 0;
+  for (let i = 0; i < 100_000; i++) {
+    now = i * 0.1;
+    live.push(d.add(3_600_000, () => undefined));
+    if (live.length > 10) d.cancel(live.shift());
+    maxRetained = Math.max(maxRetained, d.retained);
+  }
+  t.equal(d.size, 10, 'ten in flight');
+  t.ok(maxRetained < 1_000, `at most ${maxRetained} entries kept for 10 live (100,000 cancelled)`);
+  for (const h of live) d.cancel(h);
+  t.equal(d.size, 0);
+  t.equal(d.retained, 0, 'a slot whose deadlines were all cancelled keeps none');
+});
+
+t.test('a cancelled deadline in a compacted slot never runs, the live ones all do', async (t) => {
+  const d = new Deadlines();
+  const ran = new Set<number>();
+  const handles = [];
+  for (let i = 0; i < 100; i++) handles.push(d.add(10, () => ran.add(i)));
+  for (let i = 0; i < 100; i++) if (i % 4 !== 0) d.cancel(handles[i]);
+  t.ok(d.retained < 100, `compacted (${d.retained} kept)`);
+  await new Promise((r) => setTimeout(r, 60));
+  t.same([...ran].sort((a, b) => a - b), Array.from({ length: 25 }, (_, i) => i * 4));
+  t.equal(d.size, 0);
+});
