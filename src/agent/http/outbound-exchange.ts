@@ -29,7 +29,7 @@ import { respond, type ErrorKind } from '../policy/respond.js';
 import { decideFault } from '../policy/resilience/http-fault.js';
 import { rateLimitHeaders, type RateRefusal } from '../policy/resilience/rate-limit.js';
 import { routeCharges, routeKeyOf } from '../policy/resilience/route-rate-limit.js';
-import { CONNECT_ONLY_RETRY, requestResilience, type RequestResilience } from '../policy/resilience/request-policy.js';
+import { CONNECT_ONLY_RETRY, requestResilienceOf, type RequestResilience } from '../policy/resilience/request-policy.js';
 import { backoffMs, retryTrigger, type TryResult } from '../policy/resilience/retry-decision.js';
 import { admitPending, admitRequest, admitRetry, type ServicePortState } from '../policy/resilience/service-state.js';
 import { applyHeaderModifier } from '../policy/route-match.js';
@@ -130,7 +130,7 @@ export class Exchange {
     const service = index.trafficPolicyOf(plan.entry.service.key);
     this.breaker = service?.circuitBreaker;
     const routePolicy = plan.route === undefined ? undefined : index.routePolicyOf(plan.route);
-    this.policy = requestResilience(service, routePolicy, { timeouts: plan.timeouts, ...(plan.retry === undefined ? {} : { retry: plan.retry }) });
+    this.policy = requestResilienceOf(service, routePolicy, plan.timeouts, plan.retry);
     const port = (this.port = this.host.states.get(plan.entry.key));
     const overflow = admitRequest(port, service?.circuitBreaker);
     if (overflow !== undefined) {

@@ -105,3 +105,31 @@ export function requestResilience(service: TrafficPolicyInfo | undefined, route:
 function positive(v: number | undefined): number | undefined {
   return v !== undefined && v > 0 ? v : undefined;
 }
+
+/** Stands for an absent input in {@link requestResilienceOf}'s cache keys. */
+const ABSENT: object = Object.freeze({});
+const NO_RULE_TIMEOUTS: RouteTimeouts = Object.freeze({});
+
+type Memo<V> = WeakMap<object, V>;
+const memo: Memo<Memo<Memo<Memo<RequestResilience>>>> = new WeakMap();
+
+function level<V>(m: Memo<V>, key: object, make: () => V): V {
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = make()));
+  return v;
+}
+
+/**
+ * {@link requestResilience}, computed once per combination of its inputs: they are snapshot
+ * objects, the same for every request of a route rule until the next snapshot, so a request
+ * pays four WeakMap lookups instead of building its policy (and a merged retry) afresh. The
+ * cache holds nothing alive: a new snapshot's objects are new keys, the old ones are collected.
+ */
+export function requestResilienceOf(service: TrafficPolicyInfo | undefined, route: RoutePolicyInfo | undefined, timeouts: RouteTimeouts | undefined, retry: RouteRetry | undefined): RequestResilience {
+  if (service === undefined && route === undefined && retry === undefined && (timeouts === undefined || (timeouts.requestMs === undefined && timeouts.backendRequestMs === undefined))) return NO_RESILIENCE;
+  const byRoute = level(memo, service ?? ABSENT, () => new WeakMap());
+  const byRetry = level(byRoute, route ?? ABSENT, () => new WeakMap());
+  const byTimeouts = level(byRetry, retry ?? ABSENT, () => new WeakMap());
+  const t = timeouts ?? NO_RULE_TIMEOUTS;
+  return level(byTimeouts, t, () => requestResilience(service, route, { timeouts: t, ...(retry === undefined ? {} : { retry }) }));
+}

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { DEFAULT_RETRY_BUDGET, type RetryPolicy } from '../../../../../src/mesh/resilience.js';
 import type { TrafficPolicyInfo } from '../../../../../src/mesh/types.js';
-import { CONNECT_ONLY_RETRY, NO_RESILIENCE, requestResilience } from '../../../../../src/agent/policy/resilience/request-policy.js';
+import { CONNECT_ONLY_RETRY, NO_RESILIENCE, requestResilience, requestResilienceOf } from '../../../../../src/agent/policy/resilience/request-policy.js';
 
 const retry: RetryPolicy = { retries: 3, triggers: ['5xx'], statusCodes: [], perTryTimeoutMs: 80, backoffBaseMs: 10, backoffMaxMs: 100, nonIdempotent: false, bufferBytes: 4096 };
 const svc = (over: Partial<TrafficPolicyInfo>): TrafficPolicyInfo => ({ policy: 'demo/p', balancer: { algorithm: 'least-request' }, hashKeys: [], preferLocalZone: false, ...over });
@@ -51,4 +51,22 @@ t.test('a route retry with no policy: meshlet\'s defaults', async (t) => {
   t.same(r.retry.triggers, ['connect-failure', 'reset', 'retriable-status-codes']);
   t.equal(r.retry.bufferBytes, 64 * 1024);
   t.equal(r.budget, DEFAULT_RETRY_BUDGET);
+});
+
+t.test('requestResilienceOf: the same answer as requestResilience, computed once per set of snapshot objects', async (t) => {
+  t.equal(requestResilienceOf(undefined, undefined, undefined, undefined), NO_RESILIENCE);
+  t.equal(requestResilienceOf(undefined, undefined, {}, undefined), NO_RESILIENCE);
+  const service = svc({ retry, timeout: { requestMs: 500 } });
+  const route = { policy: 'demo/rp', timeout: { requestMs: 400 } };
+  const timeouts = { backendRequestMs: 50 };
+  const rr = { codes: [409], attempts: 1, backoffMs: 7 };
+  const first = requestResilienceOf(service, route, timeouts, rr);
+  t.same(first, requestResilience(service, route, { timeouts, retry: rr }), 'what requestResilience says');
+  t.equal(requestResilienceOf(service, route, timeouts, rr), first, 'the same object for the same inputs');
+  t.same(requestResilienceOf(service, undefined, timeouts, rr), requestResilience(service, undefined, { timeouts, retry: rr }), 'no route policy: its own answer');
+  t.not(requestResilienceOf(service, undefined, timeouts, rr), first);
+  const next = svc({ retry, timeout: { requestMs: 900 } });
+  t.equal(requestResilienceOf(next, route, timeouts, rr).requestMs, 400, 'a new snapshot object is a new key (the route policy still wins)');
+  t.equal(requestResilienceOf(next, undefined, {}, undefined).requestMs, 900, 'no rule fields, no route policy: the Service timeout');
+  t.same(requestResilienceOf(service, undefined, undefined, undefined), requestResilience(service, undefined, undefined), 'absent timeouts are no timeouts');
 });
