@@ -9,7 +9,7 @@
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { OverflowThreshold } from '../proxy/resilience-metrics.js';
 import { GradientController, type ConcurrencyTicket } from '../policy/resilience/adaptive-concurrency.js';
-import { inboundPolicies, inboundRateRule, type InboundAdaptive } from '../policy/resilience/inbound-policies.js';
+import { inboundPolicies, inboundRateRule, type InboundAdaptive, type InboundPolicies } from '../policy/resilience/inbound-policies.js';
 import { routeRateRule } from '../policy/resilience/route-rate-limit.js';
 import { chargesFor, LocalRateLimiter, rateLimitHeaders, type RateLimiter, type RateRefusal, type RateRequest } from '../policy/resilience/rate-limit.js';
 
@@ -58,6 +58,8 @@ export class InboundGate {
   private readonly controllers = new Map<string, Slot>();
   /** The snapshot of the last request: a different one prunes state (see {@link newIndex}). */
   private seen: WorkloadIndex | undefined;
+  /** The controller of each workload port's policies object (objects of the snapshot in force). */
+  private slotOf = new WeakMap<InboundPolicies, Slot>();
 
   constructor(opts: InboundGateOptions = {}) {
     this.limiter = opts.limiter ?? new LocalRateLimiter();
@@ -73,17 +75,18 @@ export class InboundGate {
     if (index !== this.seen) this.newIndex(index);
     const policies = inboundPolicies(index, workloadUid, port);
     if (policies.rateRules.length === 0 && policies.adaptive === undefined) return OPEN;
-    const workload = workloadName(index, workloadUid);
-    const charges = policies.rateRules.length === 0 ? [] : chargesFor(policies.rateRules, workloadUid, req);
-    const refusal = charges.length === 0 ? undefined : this.limiter.take(charges, this.now());
-    const after = (r: RateRefusal | undefined): GateVerdict => {
-      if (r !== undefined) {
-        this.metrics?.limited('inbound', workload);
-        return { refused: 'rate_limited', headers: rateLimitHeaders(r) };
-      }
-      return policies.adaptive === undefined ? OPEN : this.acquire(workloadUid, workload, port, policies.adaptive);
-    };
-    return refusal instanceof Promise ? refusal.then(after) : after(refusal);
+    const charges = policies.rateRules.length === 0 ? undefined : chargesFor(policies.rateRules, workloadUid, req);
+    const refusal = charges === undefined || charges.length === 0 ? undefined : this.limiter.take(charges, this.now());
+    if (refusal instanceof Promise) return refusal.then((r) => this.verdict(r, policies, workloadUid, port));
+    return this.verdict(refusal, policies, workloadUid, port);
+  }
+
+  private verdict(refusal: RateRefusal | undefined, policies: InboundPolicies, workloadUid: string, port: number): GateVerdict {
+    if (refusal !== undefined) {
+      this.metrics?.limited('inbound', policies.workload);
+      return { refused: 'rate_limited', headers: rateLimitHeaders(refusal) };
+    }
+    return policies.adaptive === undefined ? OPEN : this.acquire(workloadUid, port, policies);
   }
 
   /** Where tokens come from: the source side's route limits take theirs here too. */
@@ -104,13 +107,20 @@ export class InboundGate {
     return [...this.controllers.values()].map((s) => ({ labels: { workload: s.workload, port: String(s.port) }, value: s.controller.limit }));
   }
 
-  private acquire(uid: string, workload: string, port: number, adaptive: InboundAdaptive): GateVerdict {
-    const key = `${uid}|${port}`;
-    let slot = this.controllers.get(key);
+  private acquire(uid: string, port: number, policies: InboundPolicies): GateVerdict {
+    const adaptive = policies.adaptive as InboundAdaptive;
     const now = this.now();
-    if (slot === undefined || slot.adaptive.policy !== adaptive.policy) {
-      slot = { adaptive, controller: new GradientController(adaptive.policy, now), workload, port };
-      this.controllers.set(key, slot);
+    // A snapshot's policies object stands for its workload port: the Map (and its key string) is
+    // consulted once per snapshot, not per request.
+    let slot = this.slotOf.get(policies);
+    if (slot === undefined) {
+      const key = `${uid}|${port}`;
+      slot = this.controllers.get(key);
+      if (slot === undefined || slot.adaptive.policy !== adaptive.policy) {
+        slot = { adaptive, controller: new GradientController(adaptive.policy, now), workload: policies.workload, port };
+        this.controllers.set(key, slot);
+      }
+      this.slotOf.set(policies, slot);
     }
     const ticket = slot.controller.tryAcquire(now);
     if (ticket === undefined) {
@@ -126,6 +136,7 @@ export class InboundGate {
    */
   private newIndex(index: WorkloadIndex): void {
     this.seen = index;
+    this.slotOf = new WeakMap();
     this.limiter.forget?.((id) => inboundRateRule(index, id) !== undefined || routeRateRule(index, id) !== undefined);
     for (const [key, slot] of this.controllers) {
       const [uid, port] = key.split('|') as [string, string];
@@ -149,10 +160,4 @@ class Admitted implements Passage {
     this.done = true;
     this.controller.release(this.ticket, headAt, this.now());
   }
-}
-
-/** `namespace/name` of a workload, for metric labels (the uid when the index does not know it). */
-function workloadName(index: WorkloadIndex, uid: string): string {
-  const w = index.byUid.get(uid);
-  return w === undefined ? uid : `${w.namespace}/${w.name}`;
 }

@@ -384,10 +384,16 @@ export class OutboundHttp implements ExchangeHost {
   private lookup(index: WorkloadIndex): ServicePortLookup {
     let lookup = this.lookups.get(index);
     if (lookup === undefined) {
-      const entries = new Map(index.serviceEntries.map((e) => [e.key, e]));
-      lookup = (key, port) => entries.get(`${key}|${port}`);
+      // By Service, then port: a request's lookup builds no `key|port` string.
+      const byService = new Map<string, Map<number, ServicePortEntry>>();
+      for (const e of index.serviceEntries) {
+        let ports = byService.get(e.service.key);
+        if (ports === undefined) byService.set(e.service.key, (ports = new Map()));
+        ports.set(e.port.port, e);
+      }
+      lookup = (key, port) => byService.get(key)?.get(port);
       this.lookups.set(index, lookup);
-      this.states.retain(new Set(entries.keys()));
+      this.states.retain(new Set(index.serviceEntries.map((e) => e.key)));
     }
     return lookup;
   }

@@ -38,12 +38,15 @@ export interface InboundPolicies {
    * Service key decides (one limit per port: two controllers would fight over one queue).
    */
   readonly adaptive: InboundAdaptive | undefined;
+  /** `namespace/name` of the workload (metric labels), computed with the table rather than per request. */
+  readonly workload: string;
 }
 
-export const NO_INBOUND_POLICIES: InboundPolicies = Object.freeze({ rateRules: Object.freeze([]), adaptive: undefined });
+export const NO_INBOUND_POLICIES: InboundPolicies = Object.freeze({ rateRules: Object.freeze([]), adaptive: undefined, workload: '' });
 
 interface Table {
-  readonly byTarget: Map<string, InboundPolicies>;
+  /** By workload uid, then target port: a request's lookup builds no string. */
+  readonly byTarget: Map<string, Map<number, InboundPolicies>>;
   readonly rules: Map<string, InboundRateRule>;
 }
 
@@ -51,7 +54,7 @@ const tables = new WeakMap<WorkloadIndex, Table>();
 
 /** The policies of local workload `workloadUid` on target port `port`. */
 export function inboundPolicies(index: WorkloadIndex, workloadUid: string, port: number): InboundPolicies {
-  return tableOf(index).byTarget.get(`${workloadUid}|${port}`) ?? NO_INBOUND_POLICIES;
+  return tableOf(index).byTarget.get(workloadUid)?.get(port) ?? NO_INBOUND_POLICIES;
 }
 
 /** A rule by its {@link InboundRateRule.id} in this snapshot (the primary checks a worker's ask with it). */
@@ -99,9 +102,14 @@ function build(index: WorkloadIndex): Table {
       }
     }
   }
-  const byTarget = new Map<string, InboundPolicies>();
+  const byTarget = new Map<string, Map<number, InboundPolicies>>();
   for (const k of new Set([...rate.keys(), ...adaptive.keys()])) {
-    byTarget.set(k, Object.freeze({ rateRules: Object.freeze(rate.get(k) ?? []), adaptive: adaptive.get(k) }));
+    const bar = k.lastIndexOf('|');
+    const uid = k.slice(0, bar);
+    const w = index.byUid.get(uid);
+    let ports = byTarget.get(uid);
+    if (ports === undefined) byTarget.set(uid, (ports = new Map()));
+    ports.set(Number(k.slice(bar + 1)), Object.freeze({ rateRules: Object.freeze(rate.get(k) ?? []), adaptive: adaptive.get(k), workload: w === undefined ? uid : `${w.namespace}/${w.name}` }));
   }
   return { byTarget, rules };
 }
