@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hostPort } from '../../mesh/address.js';
 import { DEFAULT_RETRY_BUFFER_BYTES, IDEMPOTENT_METHODS, type CircuitBreakerPolicy } from '../../mesh/resilience.js';
-import type { HeaderModifier, RequestMirror } from '../../mesh/routes.js';
+import type { HeaderModifier, RequestMirror, RouteInfo } from '../../mesh/routes.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import type { Lease, PickContext } from '../policy/balancers/tracked-balancer.js';
 import type { PlannedHead, RequestPlan } from '../policy/request-plan.js';
@@ -43,6 +43,15 @@ import { streamCall } from './stream-call.js';
 import { DST_HEADER, FORWARDED_HEADER, MESHLET_HEADERS, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
+
+/** `namespace/name` of each route object (the access log's `route`), made once per snapshot's route. */
+const routeLabels = new WeakMap<RouteInfo, string>();
+
+function routeLabel(route: RouteInfo): string {
+  let label = routeLabels.get(route);
+  if (label === undefined) routeLabels.set(route, (label = `${route.namespace}/${route.name}`));
+  return label;
+}
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
 /** Agent-made answers that mean no byte of the request reached the workload. */
@@ -107,7 +116,7 @@ export class Exchange {
 
   carryOut(index: WorkloadIndex, plan: RequestPlan): void {
     const { rec } = this;
-    if (plan.route !== undefined) rec.route = `${plan.route.namespace}/${plan.route.name}`;
+    if (plan.route !== undefined) rec.route = routeLabel(plan.route);
     switch (plan.kind) {
       case 'fail':
         this.fail(plan.failure, plan.reason);

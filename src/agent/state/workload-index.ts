@@ -56,6 +56,9 @@ export interface ServicePortEntry {
 export type EndpointPicker = (entry: ServicePortEntry) => EndpointInfo | undefined;
 
 /** Immutable lookup tables for one snapshot. */
+/** Marks a route known to have no TrafficPolicy (a WeakMap cannot hold undefined as a value to tell apart). */
+const NO_ROUTE_POLICY: unique symbol = Symbol('no route policy');
+
 export class WorkloadIndex {
   readonly snapshot: NodeSnapshot;
   readonly localByAddress: ReadonlyMap<string, WorkloadInfo>;
@@ -207,9 +210,16 @@ export class WorkloadIndex {
   routePolicyOf(route: Pick<RouteInfo, 'kind' | 'namespace' | 'name'>): RoutePolicyInfo | undefined {
     const list = this.snapshot.routePolicies;
     if (list === undefined || list.length === 0) return undefined;
+    // By route object first: a request of a routed Service builds no `kind/namespace/name` key.
+    const known = this.routePolicyByRoute.get(route);
+    if (known !== undefined) return known === NO_ROUTE_POLICY ? undefined : known;
     this.routePolicies ??= new Map(list.map((p) => [p.route, p.policy]));
-    return this.routePolicies.get(`${route.kind}/${route.namespace}/${route.name}`);
+    const found = this.routePolicies.get(`${route.kind}/${route.namespace}/${route.name}`);
+    this.routePolicyByRoute.set(route, found ?? NO_ROUTE_POLICY);
+    return found;
   }
+
+  private readonly routePolicyByRoute = new WeakMap<object, RoutePolicyInfo | typeof NO_ROUTE_POLICY>();
 
   /**
    * Ports of a Service (`namespace/name`) declared opaque by its `meshlet.io/opaque-ports`
