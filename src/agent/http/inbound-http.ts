@@ -251,14 +251,8 @@ export class InboundHttp {
       return this.replied(rec, localReply(kind, head));
     }
     const response = upstream.response.then(
-      (res) => {
-        // Latency to the response head (Envoy's sample); the request holds its place until the body is over.
-        if (passage !== FREE_PASSAGE) {
-          const headAt = this.gate.now();
-          res.body.once('close', () => passage.release(headAt));
-        }
-        return this.observe(rec, res, upstream);
-      },
+      // Latency to the response head (Envoy's sample); the request holds its place until the body is over.
+      (res) => this.observe(rec, res, upstream, undefined, passage === FREE_PASSAGE ? undefined : { passage, headAt: this.gate.now() }),
       (err: unknown) => {
         passage.release(undefined);
         const kind = err instanceof UpstreamError ? err.kind : 'upstream_reset';
@@ -442,18 +436,23 @@ export class InboundHttp {
 
   /**
    * Reports `rec` once `res.body` closes (ended, or destroyed by a client that went away),
-   * with the bytes, the status and the gRPC status of the trailers or the head.
+   * with the bytes, the status and the gRPC status of the trailers or the head; `hold` (the
+   * inbound gate's place of an admitted request) is released then too, on the same listener.
    */
   private observe(
     rec: RequestRecord,
     res: UpstreamResponse,
     counts: { readonly requestBytes: number; readonly responseBytes: number },
     discard?: Discard,
+    hold?: { readonly passage: Passage; readonly headAt: number },
   ): UpstreamResponse {
     rec.status = res.status;
     if (res.failure !== undefined) rec.failure = res.failure;
     const observer = this.observer;
-    if (observer === undefined) return res;
+    if (observer === undefined) {
+      if (hold !== undefined) res.body.once('close', () => hold.passage.release(hold.headAt));
+      return res;
+    }
     let done = false;
     const finish = (trailers: HeaderMap | undefined, failure: ErrorKind | undefined): void => {
       if (done) return;
@@ -465,7 +464,9 @@ export class InboundHttp {
       if (typeof grpc === 'string' && /^\d+$/.test(grpc)) rec.grpcStatus = Number(grpc);
       this.report(rec);
     };
+    // One listener for both: the gate's hold ends with the body, then the record is written.
     res.body.once('close', () => {
+      hold?.passage.release(hold.headAt);
       if (!res.body.readableEnded) {
         finish(undefined, 'downstream_reset');
         return;
