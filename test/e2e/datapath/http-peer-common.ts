@@ -36,6 +36,17 @@ export function expectedHash(total: number): string {
   return h.digest('hex');
 }
 
+/** The error codes of the GOAWAY frames in a server's bytes (HTTP/2 frames, no preface). */
+export function goawayCodes(bytes: Buffer): number[] {
+  const codes: number[] = [];
+  for (let at = 0; at + 9 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at, 3);
+    if (bytes[at + 3] === 0x7 && at + 9 + 8 <= bytes.length) codes.push(bytes.readUInt32BE(at + 9 + 4));
+    at += 9 + length;
+  }
+  return codes;
+}
+
 /** Writes `total` deterministic bytes with backpressure, then ends the stream. */
 export function writeBytes(w: NodeJS.WritableStream, total: number): void {
   let left = total;

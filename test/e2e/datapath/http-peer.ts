@@ -22,15 +22,17 @@
  *                                        (or after PAUSE_LIMIT_MS).
  *   websocket <url> <n>                  WebSocket handshake, then n messages echoed by the server.
  *   metrics <url> <prefix>               the lines of a Prometheus scrape starting with prefix.
- *   raw <host> <port> <base64>           write raw bytes, read until the server closes (at most
+ *   raw <host> <port> <base64> [goaway]  write raw bytes, read until the server closes (at most
  *                                        5 s): what came back, whether it closed, the local port.
+ *                                        With goaway, also done 0.5 s after an HTTP/2 GOAWAY frame
+ *                                        came back (closed: false if the server had not closed).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { ECHO_SERVICE, WS_GUID, expectedHash, writeBytes, wsFrame, wsParse, type Json } from './http-peer-common.js';
+import { ECHO_SERVICE, WS_GUID, expectedHash, goawayCodes, writeBytes, wsFrame, wsParse, type Json } from './http-peer-common.js';
 import { serve } from './http-peer-server.js';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -336,10 +338,14 @@ function websocket(url: string, n: number): void {
   req.end();
 }
 
-function raw(host: string, port: number, payload: Buffer): void {
+/** `raw ... goaway`: how long to keep reading after the first GOAWAY frame. */
+const GOAWAY_LINGER_MS = 500;
+
+function raw(host: string, port: number, payload: Buffer, untilGoaway: boolean): void {
   const sock = net.connect({ host, port });
   const chunks: Buffer[] = [];
   let localPort = 0;
+  let lingering = false;
   const finish = (closed: boolean): never => out({ ok: true, closed, localPort, data: Buffer.concat(chunks).toString('latin1') });
   const timer = setTimeout(() => {
     sock.destroy();
@@ -349,7 +355,18 @@ function raw(host: string, port: number, payload: Buffer): void {
     localPort = sock.localPort ?? 0;
     sock.write(payload);
   });
-  sock.on('data', (c: Buffer) => chunks.push(c));
+  sock.on('data', (c: Buffer) => {
+    chunks.push(c);
+    // The server's first bytes are its SETTINGS, not the preface: frames from offset 0.
+    if (!untilGoaway || lingering || goawayCodes(Buffer.concat(chunks)).length === 0) return;
+    // A little longer, so what the server sends right after its GOAWAY is still seen.
+    lingering = true;
+    clearTimeout(timer);
+    setTimeout(() => {
+      sock.destroy();
+      finish(false);
+    }, GOAWAY_LINGER_MS);
+  });
   sock.on('close', () => {
     clearTimeout(timer);
     finish(true);
@@ -394,7 +411,7 @@ switch (mode) {
     websocket(str(0), num(1));
     break;
   case 'raw':
-    raw(str(0), num(1), Buffer.from(str(2), 'base64'));
+    raw(str(0), num(1), Buffer.from(str(2), 'base64'), str(3) === 'goaway');
     break;
   default:
     console.error('usage: http-peer serve|requests|h2|once|metrics|sessions|banner|grpc|upload|download|websocket|raw ...');

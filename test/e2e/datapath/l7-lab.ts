@@ -159,16 +159,8 @@ export function requestsByCode(metrics: string, match: Readonly<Record<string, s
   return out;
 }
 
-/** The error codes of the GOAWAY frames in a server's bytes (HTTP/2 frames, no preface). */
-export function goawayCodes(bytes: Buffer): number[] {
-  const codes: number[] = [];
-  for (let at = 0; at + 9 <= bytes.length; ) {
-    const length = bytes.readUIntBE(at, 3);
-    if (bytes[at + 3] === 0x7 && at + 9 + 8 <= bytes.length) codes.push(bytes.readUInt32BE(at + 9 + 4));
-    at += 9 + length;
-  }
-  return codes;
-}
+/** The error codes of the GOAWAY frames in a server's bytes (shared with the peer's `raw ... goaway`). */
+export { goawayCodes } from './http-peer-common.js';
 
 /** after - before, per key, leaving out the keys that did not change. */
 export function diff(after: Counts, before: Counts): Counts {
