@@ -9,7 +9,7 @@
  * `web-near` and `db` runs a ping server on 5000 and the HTTP peer (8080 HTTP, 9090 gRPC).
  */
 import t, { type Test } from 'tap';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { loadStaticSnapshot } from '../../../src/cli/static-source.js';
 import { REPO_ROOT, withLab, type LabTopology } from '../../../src/lab/index.js';
@@ -73,12 +73,18 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
     t.ok(await until(async () => (await ping('client', addr('web')))['ok'] === true, 20_000), 'baseline: client reaches web:5000');
     t.ok(await until(async () => (await ping('client', addr('near')))['ok'] === true, 20_000), 'baseline: client reaches near:5000 (same node)');
 
-    /** `meshlet policy explain` offline on the lab's config: exit 0 allowed, 1 denied. */
-    const explain = (args: string[]): { allowed: boolean; out: string } => {
-      const r = spawnSync(process.execPath, [CLI, 'policy', 'explain', '--config', lab.paths.configDir, ...args, '-o', 'json'], { encoding: 'utf8', timeout: 30_000 });
-      if (r.status !== 0 && r.status !== 1) throw new Error(`explain ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
-      return { allowed: r.status === 0, out: r.stdout };
-    };
+    /**
+     * `meshlet policy explain` offline on the lab's config: exit 0 allowed, 1 denied. A child
+     * process that runs while the traffic of the same case is sent (it reads files only).
+     */
+    const explain = (args: string[]): Promise<{ allowed: boolean; out: string }> =>
+      new Promise((resolve, reject) => {
+        execFile(process.execPath, [CLI, 'policy', 'explain', '--config', lab.paths.configDir, ...args, '-o', 'json'], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+          const status = err === null ? 0 : err.code;
+          if (status !== 0 && status !== 1) reject(new Error(`explain ${args.join(' ')} exited ${String(err?.code ?? err?.signal)}: ${stderr}${stdout}`));
+          else resolve({ allowed: status === 0, out: stdout });
+        });
+      });
     /**
      * Applies a config file and waits until each agent's last applied snapshot is the one of the
      * directory as it is now (its version, computed here as the agent computes it): counting
@@ -93,9 +99,8 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
     };
     /** Traffic and explain on one case: both must say `expected`. */
     const check = async (t: Test, what: string, from: string, fromSpec: string, to: string, toSpec: string, port: number, expected: boolean): Promise<void> => {
-      const e = explain(['--source', fromSpec, '--destination', toSpec, '--port', String(port)]);
+      const [e, r] = await Promise.all([explain(['--source', fromSpec, '--destination', toSpec, '--port', String(port)]), ping(from, to, port)]);
       t.equal(e.allowed, expected, `explain: ${what} ${expected ? 'allowed' : 'denied'}`);
-      const r = await ping(from, to, port);
       t.equal(r['ok'], expected, `traffic: ${what} ${expected ? 'allowed' : 'denied'} ${JSON.stringify(r)}`);
     };
 
@@ -184,12 +189,16 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
     await t.test('L7: method, path and header rules per request; 403 then the next request on the same connection', async (t) => {
       await apply('authz.yaml', policy('web-l7', `selector: {matchLabels: {app: web}}\nrules:\n- to: [{operation: {methods: ["GET"], paths: ["/public/*"]}}]\n- to: [{operation: {paths: ["/admin"]}}]\n  when: [{key: "request.headers[x-role]", values: ["admin"]}]`));
       const url = `http://${vip('web')}:80`;
-      const e1 = explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'GET', '--path', '/public/a']);
-      const r1 = await peer(lab, 'client', ['once', 'GET', `${url}/public/a`]);
+      const [e1, r1] = await Promise.all([
+        explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'GET', '--path', '/public/a']),
+        peer(lab, 'client', ['once', 'GET', `${url}/public/a`]),
+      ]);
       t.equal(e1.allowed, true, 'explain: GET /public/a allowed');
       t.equal(r1['status'], 200, `GET /public/a: ${JSON.stringify(r1).slice(0, 300)}`);
-      const e2 = explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'POST', '--path', '/public/a']);
-      const r2 = await peer(lab, 'client', ['once', 'POST', `${url}/public/a`]);
+      const [e2, r2] = await Promise.all([
+        explain(['--source', 'pod/demo/client', '--destination', 'svc/demo/web:80', '--method', 'POST', '--path', '/public/a']),
+        peer(lab, 'client', ['once', 'POST', `${url}/public/a`]),
+      ]);
       t.equal(e2.allowed, false, 'explain: POST /public/a denied');
       t.equal(r2['status'], 403, 'POST /public/a: 403');
       const r3 = await peer(lab, 'client', ['once', 'GET', `${url}/admin`, 'x-role:admin']);
@@ -206,11 +215,16 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
     await t.test('L7 rules for plaintext on a port declared HTTP: the destination agent terminates HTTP and checks each request', async (t) => {
       await apply('authz.yaml', policy('web-plain-l7', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {ipBlocks: ["${addr('outsider')}/32"]}}]\n  to: [{operation: {methods: ["GET"], paths: ["/public/*"]}}]`));
       const outsider = `plaintext:${addr('outsider')}`;
-      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080']).allowed, true, 'explain: the connection is let in (its requests are checked)');
-      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/public/b']).allowed, true, 'explain: GET /public/b allowed');
-      t.equal(explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/private']).allowed, false, 'explain: GET /private denied');
       const pipelined = `GET /private HTTP/1.1\r\nHost: web\r\n\r\nGET /public/b HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n`;
-      const raw = await peer(lab, 'outsider', ['raw', addr('web'), '8080', Buffer.from(pipelined).toString('base64')]);
+      const [connection, getPublic, getPrivate, raw] = await Promise.all([
+        explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080']),
+        explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/public/b']),
+        explain(['--source', outsider, '--destination', 'pod/demo/web', '--port', '8080', '--method', 'GET', '--path', '/private']),
+        peer(lab, 'outsider', ['raw', addr('web'), '8080', Buffer.from(pipelined).toString('base64')]),
+      ]);
+      t.equal(connection.allowed, true, 'explain: the connection is let in (its requests are checked)');
+      t.equal(getPublic.allowed, true, 'explain: GET /public/b allowed');
+      t.equal(getPrivate.allowed, false, 'explain: GET /private denied');
       const statuses = [...String(raw['data']).matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
       t.same(statuses, [403, 200], `one plaintext keep-alive connection: 403 then 200 (${JSON.stringify(raw).slice(0, 400)})`);
       t.ok(await until(() => requestLines(lab, 'node2', '/private').some((l) => l['security_policy'] === 'plaintext')), 'node2 logged the plaintext request');
@@ -231,9 +245,13 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
         const r = await lab.runNode('client', PING, ['hello', addr('web'), '5000', name], { timeoutMs: 20_000 });
         return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Json;
       };
-      t.equal(explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'api.example.com']).allowed, true, 'explain: api.example.com allowed');
-      t.equal(explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'evil.example.com']).allowed, false, 'explain: evil.example.com denied');
-      const allowed = await hello('api.example.com');
+      const [api, evil, allowed] = await Promise.all([
+        explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'api.example.com']),
+        explain(['--source', 'pod/demo/client', '--destination', 'pod/demo/web', '--port', '5000', '--sni', 'evil.example.com']),
+        hello('api.example.com'),
+      ]);
+      t.equal(api.allowed, true, 'explain: api.example.com allowed');
+      t.equal(evil.allowed, false, 'explain: evil.example.com denied');
       t.equal(allowed['ok'], true, `api.example.com: held open (${JSON.stringify(allowed)})`);
       const denied = await hello('evil.example.com');
       t.equal(denied['ok'], false, `evil.example.com: reset (${JSON.stringify(denied)})`);
