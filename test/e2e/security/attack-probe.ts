@@ -3,9 +3,11 @@
  * attack-probe.js ...`). Every mode is bounded in count and time and exits by itself; each
  * prints one JSON line.
  *
- *   halfopen <host> <port> <count> <holdMs>
+ *   halfopen <host> <port> <count> <holdMs> [early]
  *       opens <count> TCP connections (at most <holdMs> in all), each sending the first bytes of
  *       a TLS ClientHello and never the rest; reports how many the server closed, and how soon.
+ *       With early, it also stops once a line came on stdin (the caller is done) and the server
+ *       has closed every connection: there is nothing left to hold.
  *   tunnel <ca-dir> <host> <port> <identity> <sni-identity> <ttlSeconds> <waitMs> <target>...
  *       one HTTP/2 session over mutual TLS with a fresh certificate for <identity> (lifetime
  *       <ttlSeconds>), asking for <sni-identity> by SNI; CONNECTs to every <target> (addr:port),
@@ -41,7 +43,18 @@ function print(o: Json): void {
 /** A TLS record header announcing a 512-byte ClientHello, and the first bytes of it. */
 const PARTIAL_HELLO = Buffer.from('160301020001000200fc0303' + '00'.repeat(20), 'hex');
 
-async function halfOpen(host: string, port: number, count: number, holdMs: number): Promise<void> {
+/** Resolves once `done()` holds (polled) or after `ms`. */
+async function holdWhile(ms: number, done: () => boolean): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && !done()) await new Promise((r) => setTimeout(r, Math.min(100, deadline - Date.now())));
+}
+
+async function halfOpen(host: string, port: number, count: number, holdMs: number, early: boolean): Promise<void> {
+  let released = false;
+  if (early) {
+    process.stdin.on('data', () => (released = true));
+    process.stdin.on('end', () => (released = true));
+  }
   const started = Date.now();
   const closedAfter: number[] = [];
   let opened = 0;
@@ -71,7 +84,7 @@ async function halfOpen(host: string, port: number, count: number, holdMs: numbe
     setTimeout(resolve, Math.min(holdMs, 20_000)).unref();
   });
   const left = holdMs - (Date.now() - started);
-  if (left > 0) await new Promise((r) => setTimeout(r, left));
+  if (left > 0) await holdWhile(left, () => early && released && sockets.every((s) => s.destroyed));
   const stillOpen = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
   for (const s of sockets) s.destroy();
   closedAfter.sort((a, b) => a - b);
@@ -229,7 +242,7 @@ async function noRead(rest: string[]): Promise<void> {
 
 switch (mode) {
   case 'halfopen':
-    await halfOpen(args[0] as string, Number(args[1]), Number(args[2]), Number(args[3]));
+    await halfOpen(args[0] as string, Number(args[1]), Number(args[2]), Number(args[3]), args[4] === 'early');
     process.exit(0);
     break;
   case 'tunnel':
