@@ -16,7 +16,7 @@
  * configured a request takes one try (plus up to two more when an endpoint refused before
  * anything was sent) and no timer, buffer or copy.
  */
-import http2, { type OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hostPort } from '../../mesh/address.js';
@@ -34,13 +34,12 @@ import { backoffMs, retryTrigger, type TryResult } from '../policy/resilience/re
 import { admitPending, admitRequest, admitRetry, type ServicePortState } from '../policy/resilience/service-state.js';
 import { applyHeaderModifier } from '../policy/route-match.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
-import type { TunnelTarget } from '../proxy/tunnel/pool.js';
 import { UpstreamError, type HeaderMap, type HttpProto, type RequestHead, type RequestRecord, type UpstreamCall, type UpstreamResponse } from './exchange.js';
 import type { ExchangeHost, HttpConnectionState } from './outbound-host.js';
 import type { Deadline } from './deadlines.js';
 import { ReplayBody } from './replay-body.js';
-import { streamCall } from './stream-call.js';
-import { DST_HEADER, FORWARDED_HEADER, MESHLET_HEADERS, PROTO_HEADER, SERVICE_HEADER } from './wire.js';
+import { openCall, plainHeaders, viaTunnel } from './open-call.js';
+import { MESHLET_HEADERS } from './wire.js';
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 
@@ -267,44 +266,30 @@ export class Exchange {
     const headers = plainHeaders(h.headers);
     if (this.attempts > 1) headers[ATTEMPT_HEADER] = String(this.attempts);
     const requestHead: RequestHead = { method: h.method, path: h.path, authority: h.authority, proto: state.conn.upstreamProto ?? rec.proto, headers };
-    const endStream = this.body === undefined;
-    if (target.kind === 'meshed' && !target.local) {
-      this.viaTunnel(t, target.workload, target.address, target.port, requestHead, endStream);
-    } else if (target.kind === 'meshed') {
-      const source = { identity: state.conn.source.identity, workload: state.conn.source.uid, address: state.conn.sourceAddress, service: entry.service.key };
-      this.begin(t, host.options.local(source, { address: target.address, port: target.port }, requestHead, { endStream }));
-    } else {
-      this.begin(t, host.options.plaintext({ address: target.address, port: target.port }, requestHead, { endStream }));
+    if (viaTunnel(target) && this.port !== undefined && !admitPending(this.port, this.breaker)) {
+      this.rec.overflow = 'max_pending_requests';
+      host.metrics?.overflow(this.rec.service ?? '', 'max_pending_requests');
+      this.tryFailed(t, new UpstreamError('overflow', `service ${entry.service.key}: max_pending_requests reached (circuit breaker)`, true), undefined);
+      return;
     }
+    const call = openCall(host.options, state.conn, entry.service.key, target, requestHead, this.body === undefined);
+    if (call instanceof Promise) this.awaitCall(t, call);
+    else this.begin(t, call);
     if (kind === 'first') this.armHedge();
   }
 
-  private viaTunnel(t: Try, workload: WorkloadInfo, address: string, port: number, requestHead: RequestHead, endStream: boolean): void {
-    const { conn } = this.state;
-    if (this.port !== undefined && !admitPending(this.port, this.breaker)) {
-      this.rec.overflow = 'max_pending_requests';
-      this.host.metrics?.overflow(this.rec.service ?? '', 'max_pending_requests');
-      this.tryFailed(t, new UpstreamError('overflow', `service ${this.entry.service.key}: max_pending_requests reached (circuit breaker)`, true), undefined);
-      return;
-    }
-    const h2Headers = tunnelRequestHeaders(requestHead, address, port, conn.sourceAddress, this.entry.service.key);
-    const target: TunnelTarget = { nodeAddress: workload.nodeAddress, identity: workload.identity, address, port };
+  /** A try whose call waits for a tunnel stream: it counts as pending (the breaker's `maxPendingRequests`) until then. */
+  private awaitCall(t: Try, call: Promise<UpstreamCall>): void {
     t.pending = true;
     if (this.port !== undefined) this.port.pending++;
-    this.host.options.tunnel(conn.source.identity, target, h2Headers, endStream).then(
-      (stream) => {
+    call.then(
+      (c) => {
         this.settlePending(t);
-        if (this.done || !this.tries.has(t)) {
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        this.begin(t, streamCall(stream));
+        this.begin(t, c);
       },
-      (err: Error) => {
+      (err: UpstreamError) => {
         this.settlePending(t);
-        if (!this.tries.has(t)) return;
-        const kind: ErrorKind = err instanceof UpstreamError ? err.kind : 'tunnel_failed';
-        this.tryFailed(t, new UpstreamError(kind, err.message, true), undefined);
+        if (this.tries.has(t)) this.tryFailed(t, err, undefined);
       },
     );
   }
@@ -662,26 +647,6 @@ export class Exchange {
   }
 }
 
-/** The HTTP/2 request head of a call on the tunnel (see `wire.ts`). */
-export function tunnelRequestHeaders(head: RequestHead, address: string, port: number, sourceAddress: string, serviceKey: string): OutgoingHttpHeaders {
-  // Built by assignment, pseudo-headers first: an object literal spreading the request's headers
-  // beside computed keys left V8 a dictionary-mode object, and 3% of the source agent's CPU here
-  // under load (a CPU profile of `npm run bench -- --only l7-resilience --profile`).
-  const out: OutgoingHttpHeaders = {
-    ':method': head.method,
-    ':path': head.path,
-    ':authority': head.authority,
-    ':scheme': 'http',
-  };
-  const h = head.headers;
-  for (const name in h) out[name] = h[name];
-  out[DST_HEADER] = hostPort(address, port);
-  out[PROTO_HEADER] = head.proto;
-  out[FORWARDED_HEADER] = `for="${sourceAddress}"`;
-  out[SERVICE_HEADER] = serviceKey;
-  return out;
-}
-
 /**
  * The response head without the agents' own `meshlet-*` headers (a same-node call's answer
  * carries `meshlet-error` as the tunnel's does; the tunnel path strips them as it reads).
@@ -700,17 +665,6 @@ function withoutMeshletHeaders(headers: HeaderMap): HeaderMap {
 function headGrpcStatus(headers: HeaderMap): number | undefined {
   const v = headers['grpc-status'];
   return typeof v === 'string' ? Number(v) : undefined;
-}
-
-/** Route-match headers (possibly modified) as a HeaderMap for the call. */
-export function plainHeaders(headers: Readonly<Record<string, string | readonly string[] | undefined>>): HeaderMap {
-  const out: HeaderMap = {};
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    out[name] = typeof v === 'string' ? v : [...v];
-  }
-  return out;
 }
 
 export type { HttpProto };

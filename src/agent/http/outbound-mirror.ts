@@ -6,7 +6,6 @@
  * bounded per process ({@link MAX_MIRRORS_IN_FLIGHT}) and each is cancelled after
  * {@link MIRROR_TIMEOUT_MS}. Counted in `meshlet_requests_mirrored_total`.
  */
-import http2 from 'node:http2';
 import type { RequestMirror } from '../../mesh/routes.js';
 import type { BalancerRegistry } from '../policy/balancer.js';
 import type { PlannedHead, ServicePortLookup } from '../policy/request-plan.js';
@@ -14,9 +13,8 @@ import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { HttpProto, RequestHead, UpstreamCall } from './exchange.js';
 import type { HttpConnection, LocalCaller, PlaintextCaller, TunnelRequester } from './outbound-types.js';
-import { plainHeaders, tunnelRequestHeaders } from './outbound-exchange.js';
+import { openCall, plainHeaders } from './open-call.js';
 import type { ReplayBody } from './replay-body.js';
-import { streamCall } from './stream-call.js';
 
 export const MAX_MIRRORS_IN_FLIGHT = 256;
 export const MIRROR_TIMEOUT_MS = 30_000;
@@ -105,21 +103,8 @@ export class MirrorSender {
       );
     };
     count('sent');
-    if (target.kind === 'meshed' && !target.local) {
-      const headers = tunnelRequestHeaders(requestHead, target.address, target.port, conn.sourceAddress, mirrorEntry.service.key);
-      const tunnelTarget = { nodeAddress: target.workload.nodeAddress, identity: target.workload.identity, address: target.address, port: target.port };
-      opts.tunnel(conn.source.identity, tunnelTarget, headers, endStream).then(
-        (stream) => {
-          if (finished) stream.close(http2.constants.NGHTTP2_CANCEL);
-          else run(streamCall(stream));
-        },
-        () => end('failure'),
-      );
-    } else if (target.kind === 'meshed') {
-      const source = { identity: conn.source.identity, workload: conn.source.uid, address: conn.sourceAddress, service: mirrorEntry.service.key };
-      run(opts.local(source, { address: target.address, port: target.port }, requestHead, { endStream }));
-    } else {
-      run(opts.plaintext({ address: target.address, port: target.port }, requestHead, { endStream }));
-    }
+    const opened = openCall(opts, conn, mirrorEntry.service.key, target, requestHead, endStream);
+    if (opened instanceof Promise) opened.then(run, () => end('failure'));
+    else run(opened);
   }
 }
