@@ -18,7 +18,9 @@
  * `streamIdleTimeoutMs`, or no body byte for as long, `idle_timeout`.
  */
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import type { Pool as PoolType } from 'undici';
+// The Pool module alone, not the package's index (see `src/types/undici-pool.d.ts`).
+import Pool from 'undici/lib/dispatcher/pool.js';
 import { hostPort } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
@@ -90,7 +92,7 @@ export interface UpstreamCallOptions {
 
 /** Keep-alive pools toward the workloads of this node. */
 export class HttpUpstreams {
-  private readonly h1 = new Map<string, Pool>();
+  private readonly h1 = new Map<string, PoolType>();
   private readonly h2 = new Map<string, H2Target>();
   private readonly opts: Required<Omit<HttpUpstreamsOptions, 'logger'>>;
   private readonly evicted: ThrottledLog;
@@ -128,7 +130,7 @@ export class HttpUpstreams {
     return new H1Call(this.h1Pool(key), `http://${key}`, head, endStream);
   }
 
-  private h1Pool(key: string): Pool {
+  private h1Pool(key: string): PoolType {
     let pool = this.h1.get(key);
     if (pool !== undefined) {
       // Most recently used last: the first entry is the one to evict.
