@@ -167,7 +167,8 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
       // A policy that selects no pod here: every connection is allowed (and the file changes the snapshot, whatever ran before).
       await apply('authz.yaml', policy('placeholder', `selector: {matchLabels: {app: nothing-here}}`));
       const doomed = lab.spawnNode('other', PING, ['watch', addr('web'), '5000', '10']);
-      const kept = lab.spawnNode('client', PING, ['watch', addr('web'), '5000', '10']);
+      // Held until both changes below applied (20 s at most), then told to stop.
+      const kept = lab.spawnNode('client', PING, ['watch', addr('web'), '5000', '20', 'stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
       children.push(doomed, kept);
       const doomedOut = lineReader(doomed);
       const keptOut = lineReader(kept);
@@ -181,7 +182,11 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
       t.comment(`closed ${lag} ms after node2 applied the snapshot`);
       t.ok(lag < 1000, `within a second of the policy applying (${lag} ms)`);
       await apply('authz-unrelated.yaml', policy('db-nothing', `selector: {matchLabels: {app: db}}`));
-      const survived = await keptOut.nextJson(20_000); // the watch ends by itself after 10 s
+      // A connection the change closed would be closed within a second of it (checked above).
+      await new Promise((r) => setTimeout(r, 1000));
+      kept.stdin!.on('error', () => undefined); // it may have ended already (a failure, seen below)
+      kept.stdin!.write('done\n');
+      const survived = await keptOut.nextJson(20_000);
       t.equal(survived['ok'], true, `the allowed connection survived both changes: ${JSON.stringify(survived)}`);
       await apply('authz-unrelated.yaml', '# none\n');
     });

@@ -14,8 +14,9 @@
  *   marker <host> <port> <text>        send text, half-close, print the reply.
  *   twice <host> <port> <delayMs>      ping, print "first", wait, ping again on the same
  *                                      connection; print JSON {ok, error}.
- *   watch <host> <port> <seconds>      ping, print "first", then ping every 100 ms on the same
- *                                      connection until it closes or <seconds> pass; print
+ *   watch <host> <port> <seconds> [stdin]  ping, print "first", then ping every 100 ms on the
+ *                                      same connection until it closes or <seconds> pass (with
+ *                                      stdin: or a line comes on stdin after "first"); print
  *                                      JSON {ok: still open at the end, pongs, closedAt (epoch
  *                                      ms) when it closed, error}.
  *   hello <host> <port> <servername>   send a TLS ClientHello with this server name (the other
@@ -247,7 +248,7 @@ function twice(host: string, port: number, delayMs: number): void {
   sock.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
 }
 
-function watch(host: string, port: number, seconds: number): void {
+function watch(host: string, port: number, seconds: number, untilStdin: boolean): void {
   const sock = net.connect({ host, port });
   let buf = '';
   let pongs = 0;
@@ -268,6 +269,7 @@ function watch(host: string, port: number, seconds: number): void {
         console.log('first');
         timer = setInterval(() => sock.write('ping\n'), 100);
         setTimeout(() => finish(true), seconds * 1000).unref();
+        if (untilStdin) process.stdin.once('data', () => finish(true));
       }
     }
   });
@@ -308,7 +310,7 @@ switch (mode) {
     marker(args[0] as string, n(1), args[2] as string);
     break;
   case 'watch':
-    watch(args[0] as string, n(1), n(2));
+    watch(args[0] as string, n(1), n(2), args[3] === 'stdin');
     break;
   case 'hello':
     hello(args[0] as string, n(1), args[2] as string);
