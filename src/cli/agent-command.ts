@@ -12,7 +12,7 @@ import { AdminServer } from '../agent/admin/server.js';
 import { newAdminToken, writeAdminToken } from '../agent/admin/token.js';
 import { Agent, type CaptureRules } from '../agent/agent.js';
 import { loadAgentConfig, type AgentConfig } from '../agent/config.js';
-import { ControllerClient } from '../agent/control/client.js';
+import type { ControllerClient } from '../agent/control/client.js';
 import type { SourceInfo } from '../agent/admin/views.js';
 import type { CertificateSigner } from '../agent/identity/manager.js';
 import { LogLevels } from '../agent/admin/log-levels.js';
@@ -151,6 +151,9 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
   const logger = logLevels.root;
   const endpoint = config.controller as NonNullable<AgentConfig['controller']>;
   let agent: Agent | undefined;
+  // Loaded here, not at the top: grpc-js and protobufjs are about 8 MiB of a static-mode
+  // agent's memory that it never uses (docs/performance.md, memory at rest).
+  const { ControllerClient } = await import('../agent/control/client.js');
   const client = new ControllerClient({
     address: endpoint.address,
     caPem,
