@@ -25,16 +25,21 @@ t.test('meshlet status, proxy-config and log-level on a lab node', async (t) => 
   await withLab(topology, { controller: true }, async (lab) => {
     // The agent's token file: in a lab each node's is in the lab directory (a real node: /run/meshlet/admin-token).
     const run = (args: string[]) => lab.exec('node1', process.execPath, [CLI, ...args, '--admin-token-file', lab.adminTokenFile('node1')], { timeoutMs: 20_000 });
-    const status = await run(['status']);
+    // The read-only calls and the refused ones change nothing on the node: run them together.
+    const [status, workloads, table, noToken, unreachable] = await Promise.all([
+      run(['status']),
+      run(['proxy-config', 'workloads', '-o', 'json']),
+      run(['proxy-config', 'services']),
+      lab.exec('node1', process.execPath, [CLI, 'log-level', 'info', '--admin-token-file', `${lab.adminTokenFile('node1')}.missing`], { timeoutMs: 20_000 }),
+      lab.exec('node2', process.execPath, [CLI, 'status', '--admin', '127.0.0.1:1'], { timeoutMs: 20_000 }),
+    ]);
     t.equal(status.code, 0, `status exits 0 on a healthy node (${status.stdout}${status.stderr})`);
     t.match(status.stdout, /healthy/);
     t.match(status.stdout, /controller\s+connected/, 'the controller connection is shown');
     t.match(status.stdout, /iptables\s+in sync/);
 
-    const workloads = await run(['proxy-config', 'workloads', '-o', 'json']);
     t.equal(workloads.code, 0, workloads.stderr);
     t.match(workloads.stdout, /Pod\/demo\/client/, 'the local workload is listed');
-    const table = await run(['proxy-config', 'services']);
     t.equal(table.code, 0, table.stderr);
     t.match(table.stdout, /demo\/server/);
     t.ok(table.stdout.split('\n').every((l) => l.length <= 100), 'the table fits 100 columns');
@@ -53,11 +58,9 @@ t.test('meshlet status, proxy-config and log-level on a lab node', async (t) => 
     t.equal(drifted.code, 2, `status exits 2 when the rules drifted (${drifted.stdout})`);
     t.match(drifted.stdout, /UNHEALTHY/);
 
-    const noToken = await lab.exec('node1', process.execPath, [CLI, 'log-level', 'info', '--admin-token-file', `${lab.adminTokenFile('node1')}.missing`], { timeoutMs: 20_000 });
     t.equal(noToken.code, 1, 'without the admin token log-level exits 1');
     t.match(noToken.stderr, /answered 401: cannot read the admin token file/);
 
-    const unreachable = await lab.exec('node2', process.execPath, [CLI, 'status', '--admin', '127.0.0.1:1'], { timeoutMs: 20_000 });
     t.equal(unreachable.code, 1, 'an unreachable admin port exits 1');
   });
 });
