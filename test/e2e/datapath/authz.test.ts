@@ -97,17 +97,31 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
       const ok = await until(() => nodes.every((n, i) => logLines(lab, n, 'snapshot applied').at(-1)?.['version'] === want[i]), 20_000);
       if (!ok) throw new Error(`${file}: snapshot ${want.join(', ')} not applied within 20 s: ${lab.agentLog('node2').slice(-3000)}`);
     };
-    /** Traffic and explain on one case: both must say `expected`. */
-    const check = async (t: Test, what: string, from: string, fromSpec: string, to: string, toSpec: string, port: number, expected: boolean): Promise<void> => {
-      const [e, r] = await Promise.all([explain(['--source', fromSpec, '--destination', toSpec, '--port', String(port)]), ping(from, to, port)]);
-      t.equal(e.allowed, expected, `explain: ${what} ${expected ? 'allowed' : 'denied'}`);
-      t.equal(r['ok'], expected, `traffic: ${what} ${expected ? 'allowed' : 'denied'} ${JSON.stringify(r)}`);
+    /** One case: what, source pod and its explain spec, destination address and spec, port, expected. */
+    type Case = readonly [what: string, from: string, fromSpec: string, to: string, toSpec: string, port: number, expected: boolean];
+    /**
+     * Traffic and explain on each case: both must say `expected`. The cases of one call are
+     * independent (different connections, explain reads files): they run at once, and are
+     * asserted in order.
+     */
+    const check = async (t: Test, ...cases: Case[]): Promise<void> => {
+      const results = await Promise.all(
+        cases.map(([, from, fromSpec, to, toSpec, port]) => Promise.all([explain(['--source', fromSpec, '--destination', toSpec, '--port', String(port)]), ping(from, to, port)])),
+      );
+      cases.forEach(([what, , , , , , expected], i) => {
+        const [e, r] = results[i] as [{ allowed: boolean }, Json];
+        t.equal(e.allowed, expected, `explain: ${what} ${expected ? 'allowed' : 'denied'}`);
+        t.equal(r['ok'], expected, `traffic: ${what} ${expected ? 'allowed' : 'denied'} ${JSON.stringify(r)}`);
+      });
     };
 
     await t.test('ALLOW by principal: the allowed pod connects, another is reset, the denial is logged and counted', async (t) => {
       await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web}}\naction: ALLOW\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
-      await check(t, 'client -> web', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
-      await check(t, 'other -> web', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false);
+      await check(
+        t,
+        ['client -> web', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true],
+        ['other -> web', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false],
+      );
       t.ok(await until(() => connectionLines(lab, 'node2', (l) => l['outcome'] === 'denied' && l['src_identity'] === `spiffe://${id('other')}`).length > 0), 'node2 logged the denied connection');
       const line = connectionLines(lab, 'node2', (l) => l['outcome'] === 'denied' && l['src_identity'] === `spiffe://${id('other')}`)[0] ?? {};
       t.match(line['authz_reason'], /no ALLOW policy matched/, 'the access log says why');
@@ -126,8 +140,11 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
         policy('web-allow', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}", "${id('other')}"]}}]`),
         policy('web-deny', `selector: {matchLabels: {app: web}}\naction: DENY\nrules:\n- from: [{source: {notPrincipals: ["${id('client')}"]}}]\n  to: [{operation: {ports: ["5000"]}}]`),
       ].join('---\n'));
-      await check(t, 'client -> web (allowed, not denied)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
-      await check(t, 'other -> web:5000 (DENY notPrincipals beats ALLOW)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false);
+      await check(
+        t,
+        ['client -> web (allowed, not denied)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true],
+        ['other -> web:5000 (DENY notPrincipals beats ALLOW)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, false],
+      );
       const line = await until(() => connectionLines(lab, 'node2', (l) => l['authz_policy'] === 'demo/web-deny').length > 0);
       t.ok(line, 'the access log names the DENY policy');
       t.equal(connectionLines(lab, 'node2', (l) => l['authz_policy'] === 'demo/web-deny')[0]?.['authz_rule'], 0, 'and its rule index');
@@ -135,32 +152,50 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
 
     await t.test('the empty ALLOW policy denies everything; namespace-wide and mesh-wide policies apply', async (t) => {
       await apply('authz.yaml', policy('db-nothing', `selector: {matchLabels: {app: db}}`));
-      await check(t, 'client -> db (empty ALLOW)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, false);
-      await check(t, 'client -> web (no policy selects it)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await check(
+        t,
+        ['client -> db (empty ALLOW)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, false],
+        ['client -> web (no policy selects it)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true],
+      );
       await apply('authz.yaml', policy('ns-deny-other', `action: DENY\nrules:\n- from: [{source: {principals: ["*/sa/other"]}}]`));
-      await check(t, 'other -> db (namespace-wide DENY)', 'other', 'pod/demo/other', addr('db'), 'pod/demo/db', 5000, false);
-      await check(t, 'client -> db (namespace-wide DENY does not match)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, true);
+      await check(
+        t,
+        ['other -> db (namespace-wide DENY)', 'other', 'pod/demo/other', addr('db'), 'pod/demo/db', 5000, false],
+        ['client -> db (namespace-wide DENY does not match)', 'client', 'pod/demo/client', addr('db'), 'pod/demo/db', 5000, true],
+      );
       await apply('authz.yaml', policy('mesh-deny-client', `action: DENY\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`, 'meshlet-system'));
-      await check(t, 'client -> web (mesh-wide DENY)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
-      await check(t, 'other -> web (mesh-wide DENY does not match)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, true);
+      await check(
+        t,
+        ['client -> web (mesh-wide DENY)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false],
+        ['other -> web (mesh-wide DENY does not match)', 'other', 'pod/demo/other', addr('web'), 'pod/demo/web', 5000, true],
+      );
     });
 
     await t.test('same-node traffic is checked exactly like cross-node traffic', async (t) => {
       await apply('authz.yaml', policy('web-allow', `selector: {matchLabels: {app: web-near}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]`));
-      await check(t, 'client -> near (same node, allowed)', 'client', 'pod/demo/client', addr('near'), 'pod/demo/near', 5000, true);
-      await check(t, 'other -> near (same node, denied)', 'other', 'pod/demo/other', addr('near'), 'pod/demo/near', 5000, false);
+      await check(
+        t,
+        ['client -> near (same node, allowed)', 'client', 'pod/demo/client', addr('near'), 'pod/demo/near', 5000, true],
+        ['other -> near (same node, denied)', 'other', 'pod/demo/other', addr('near'), 'pod/demo/near', 5000, false],
+      );
       t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['mode'] === 'local' && l['outcome'] === 'denied' && typeof l['authz_reason'] === 'string').length > 0), 'node1 logged the same-node denial');
     });
 
     await t.test('PERMISSIVE plaintext from a pod outside the mesh: address rules match, identity rules never do', async (t) => {
       await apply('authz.yaml', policy('web-ip', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {ipBlocks: ["${addr('outsider')}/32"]}}]`));
-      await check(t, 'outsider -> web (ipBlocks)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, true);
-      await check(t, 'client -> web (not in ipBlocks)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
+      await check(
+        t,
+        ['outsider -> web (ipBlocks)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, true],
+        ['client -> web (not in ipBlocks)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false],
+      );
       await apply('authz.yaml', policy('web-ids', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["*"]}}]`));
-      await check(t, 'outsider -> web (principals ["*"]: no identity)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false);
-      await check(t, 'client -> web (principals ["*"])', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true);
+      await check(
+        t,
+        ['outsider -> web (principals ["*"]: no identity)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false],
+        ['client -> web (principals ["*"])', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, true],
+      );
       await apply('authz.yaml', policy('web-ns', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {namespaces: ["plain"]}}]`));
-      await check(t, 'outsider -> web (namespaces: plaintext has none)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false);
+      await check(t, ['outsider -> web (namespaces: plaintext has none)', 'outsider', `plaintext:${addr('outsider')}`, addr('web'), 'pod/demo/web', 5000, false]);
     });
 
     await t.test('a policy change closes a denied open connection within a second; allowed ones survive', async (t) => {
@@ -241,7 +276,7 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
 
     await t.test('L7 rules on a port that is not HTTP fail closed', async (t) => {
       await apply('authz.yaml', policy('web-l7-opaque', `selector: {matchLabels: {app: web}}\nrules:\n- from: [{source: {principals: ["${id('client')}"]}}]\n  to: [{operation: {ports: ["5000"], methods: ["GET"]}}]`));
-      await check(t, 'client -> web:5000 (ALLOW with methods on an opaque port)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false);
+      await check(t, ['client -> web:5000 (ALLOW with methods on an opaque port)', 'client', 'pod/demo/client', addr('web'), 'pod/demo/web', 5000, false]);
     });
 
     await t.test('connection.sni: the destination agent reads the ClientHello of a tunnelled connection', async (t) => {
