@@ -370,8 +370,10 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       const dst = { reporter: 'destination', destination_principal: principal, destination_service: service };
       const before1 = requestsByCode(await scrape('node1'), src);
       const before2 = requestsByCode(await scrape('node2'), dst);
-      const ok = await peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/200`, '50', '4']);
-      const missing = await peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/404`, '10', '2']);
+      const [ok, missing] = await Promise.all([
+        peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/200`, '50', '4']),
+        peer(lab, 'client', ['requests', `http://${vip('stats')}:81/status/404`, '10', '2']),
+      ]);
       t.same(ok['statuses'], { 200: 50 });
       t.same(missing['statuses'], { 404: 10 });
       const want = { 200: 50, 404: 10 };
@@ -399,8 +401,10 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       // Other connections carry on meanwhile: a keep-alive load runs through the bad input.
       const bystander = lab.spawnNode('client', PEER, ['requests', `http://${vip('web')}:81/bystander`, '200', '2']);
       const bystanderDone = nextJsonLine(bystander, 120_000);
-      for (const [what, text] of Object.entries(cases)) {
-        const r = await raw(81, text);
+      // Each case on its own connection: sent at once, checked in order.
+      const answers = await Promise.all(Object.values(cases).map((text) => raw(81, text)));
+      for (const [i, [what]] of Object.entries(cases).entries()) {
+        const r = answers[i] as Json;
         t.match(r['data'], what === 'oversized headers' ? /^HTTP\/1\.1 431 / : /^HTTP\/1\.1 400 /, `${what}: ${what === 'oversized headers' ? 431 : 400}`);
         t.equal(r['closed'], true, `${what}: the connection closes`);
         t.notMatch(r['data'], /x-pod/i, `${what}: nothing reached a workload's handler`);
