@@ -240,10 +240,17 @@ spec:
 
     await t.test('plaintext to a STRICT workload is refused on every port, 15008 included', async (t) => {
       const strict = lab.podAddress('strict');
-      t.equal(await pingOk(lab, 'outsider', strict, 8080), false, 'port 8080: refused');
-      t.equal(await pingOk(lab, 'outsider', strict, 15008), false, 'port 15008: refused');
-      t.equal(await pingOk(lab, 'outsider', lab.podAddress('server'), 8080), true, 'control: plaintext to a PERMISSIVE workload works');
-      t.equal(await pingOk(lab, 'client', vip('strict'), 80), true, 'control: mTLS to the STRICT workload works');
+      // Four independent connections: at once, checked in order.
+      const [to8080, to15008, permissive, mtls] = await Promise.all([
+        pingOk(lab, 'outsider', strict, 8080),
+        pingOk(lab, 'outsider', strict, 15008),
+        pingOk(lab, 'outsider', lab.podAddress('server'), 8080),
+        pingOk(lab, 'client', vip('strict'), 80),
+      ]);
+      t.equal(to8080, false, 'port 8080: refused');
+      t.equal(to15008, false, 'port 15008: refused');
+      t.equal(permissive, true, 'control: plaintext to a PERMISSIVE workload works');
+      t.equal(mtls, true, 'control: mTLS to the STRICT workload works');
     });
 
     await t.test('an expired client certificate is refused', async (t) => {
@@ -256,9 +263,11 @@ spec:
 
     await t.test('a forged SNI is refused', async (t) => {
       const target = `${lab.podAddress('server')}:8080`;
-      const elsewhere = await run(lab, 'node1', PROBE, ['tunnel', caDir, node2, '15008', CLIENT_ID, CLIENT_ID, '3600', '0', target]);
+      const [elsewhere, other] = await Promise.all([
+        run(lab, 'node1', PROBE, ['tunnel', caDir, node2, '15008', CLIENT_ID, CLIENT_ID, '3600', '0', target]),
+        run(lab, 'node1', PROBE, ['tunnel', caDir, node2, '15008', CLIENT_ID, STRICT_ID, '3600', '0', target]),
+      ]);
       t.match(elsewhere['handshake'], /^refused/, `an identity that does not live on node2: handshake refused (${String(elsewhere['handshake'])})`);
-      const other = await run(lab, 'node1', PROBE, ['tunnel', caDir, node2, '15008', CLIENT_ID, STRICT_ID, '3600', '0', target]);
       t.equal(other['handshake'], 'ok', 'the STRICT identity lives on node2');
       t.equal(((other['first'] ?? {}) as Json)[target], 403, 'but a CONNECT to another identity\'s workload is refused');
     });
