@@ -5,6 +5,7 @@
  * worker keeps its own data-path registry and a scrape sums them into this one's exposition
  * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
  */
+import { RuntimePauses } from '../../ops/runtime-pauses.js';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 
@@ -50,6 +51,8 @@ export class AgentMetrics {
   readonly dataPath: DataPathMetrics | undefined;
   private readonly merging: MergingRegistry;
   private source: MetricsSource | undefined;
+  /** GC pauses and event-loop delay of this process (workers have their own, merged at scrape). */
+  readonly pauses: RuntimePauses;
   private readonly restarts: Counter;
   private readonly snapshotStoreFailures: Counter<'operation'>;
   private readonly refusedAddresses: Gauge<'field'>;
@@ -59,6 +62,7 @@ export class AgentMetrics {
     this.registry = this.merging;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    this.pauses = new RuntimePauses(this.registry);
     this.dataPath = opts.dataPath === false ? undefined : new DataPathMetrics(this.registry);
     this.restarts = new Counter({ name: 'meshlet_agent_worker_restarts_total', help: 'Data-path worker processes that died and were started again', registers });
     this.snapshotStoreFailures = new Counter({

@@ -6,6 +6,7 @@
 import type { LevelWithSilent, Logger } from 'pino';
 import { createRootLogger } from '../../ops/root-logger.js';
 import { Registry } from 'prom-client';
+import { RuntimePauses } from '../../ops/runtime-pauses.js';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 import { DataPlane, type ListenerFds } from '../proxy/data-plane.js';
@@ -102,6 +103,7 @@ export class WorkerRuntime {
     this.logLevels = new LogLevels(root);
     for (const [component, level] of Object.entries(msg.levels.components)) this.logLevels.child(component).level = level;
     this.registry = new Registry();
+    new RuntimePauses(this.registry);
     const metrics = new DataPathMetrics(this.registry);
     this.identities = new WorkerIdentities((req) => this.ask(req));
     for (const c of msg.credentials) this.identities.put(c);
