@@ -10,6 +10,7 @@
 import { HTTP_BODY_BYTES, HTTP_CONNECTIONS } from './bench-options.js';
 import type { MetricSpec, ScenarioResult } from './bench-types.js';
 import { RESILIENCE_COUNTERS } from './resilience-counters.js';
+import { ratioInterval, type RatioInterval } from './ratio-interval.js';
 import { metricStat, stat, type Stat } from './summary.js';
 
 /** What one load run gives (a `LoadOutcome` of `load-runs.ts`). */
@@ -102,24 +103,40 @@ export function counterTotals(s: ScenarioResult): Record<string, number> {
   return out;
 }
 
-/** Share of the rounds that must agree when they are noisy: three in four, and at least 4 rounds. */
-export const NOISY_AGREEMENT = 0.75;
+/** Fewer noisy rounds than this decide nothing, whatever their interval says. */
 const NOISY_MIN_ROUNDS = 4;
 
+/** One metric's judgement: met, not met, or undecided; how many rounds fell within; the interval when the rounds were noisy. */
+interface Judgement {
+  readonly meets: boolean | undefined;
+  readonly inside: number;
+  readonly interval?: RatioInterval;
+}
+
 /**
- * One metric against its bound. Rounds within twice the bound of each other: the median
- * decides. Noisier rounds (a busy machine): only a clear majority of rounds on one side
- * decides ({@link NOISY_AGREEMENT}), else undefined.
+ * One metric against its bound (`side`: the ratio must stay at least `bound`, or at most).
+ * Rounds within twice the tolerance of each other (a quiet machine): their median decides.
+ * Noisier rounds: the 90% interval of their geometric mean decides when it lies wholly on one
+ * side of the bound (equivalence testing's two one-sided tests); else nothing is decided and
+ * more rounds are needed.
  */
-function judge(ratios: readonly number[], within: (r: number) => boolean): { meets: boolean | undefined; inside: number } {
+function judge(ratios: readonly number[], bound: number, side: 'at-least' | 'at-most'): Judgement {
+  // A hair of rounding must not flip the verdict: compare with the bound plus 1e-9.
+  const within = (r: number): boolean => (side === 'at-least' ? r >= bound - 1e-9 : r <= bound + 1e-9);
   const st = stat(ratios);
   const inside = ratios.filter(within).length;
   if (st === undefined) return { meets: undefined, inside };
   if (st.max - st.min <= 2 * RESILIENCE_TOLERANCE + 1e-9) return { meets: within(st.median), inside };
-  if (ratios.length < NOISY_MIN_ROUNDS) return { meets: undefined, inside };
-  if (inside >= NOISY_AGREEMENT * ratios.length) return { meets: true, inside };
-  if (ratios.length - inside >= NOISY_AGREEMENT * ratios.length) return { meets: false, inside };
-  return { meets: undefined, inside };
+  const interval = ratioInterval(ratios);
+  if (interval === undefined || ratios.length < NOISY_MIN_ROUNDS) return { meets: undefined, inside, ...(interval === undefined ? {} : { interval }) };
+  const [near, far] = side === 'at-least' ? [interval.low, interval.high] : [interval.high, interval.low];
+  if (within(near)) return { meets: true, inside, interval };
+  if (!within(far)) return { meets: false, inside, interval };
+  return { meets: undefined, inside, interval };
+}
+
+function intervalText(j: Judgement): string {
+  return j.interval === undefined ? '' : `, 90% interval ${num(j.interval.low, 3)}–${num(j.interval.high, 3)}x`;
 }
 
 /** The issue's target for the scenario's results. */
@@ -131,16 +148,19 @@ export function resilienceVerdict(s: ScenarioResult): ResilienceVerdict {
   if (rps === undefined || cpu === undefined) return { what, meets: undefined, detail: 'not measured' };
   const fired = Object.entries(counterTotals(s)).filter(([, v]) => v > 0);
   const ratios = (key: string): number[] => s.runs.filter((r) => r.path === PATH).map((r) => r.values[key]).filter((v): v is number => v !== undefined && Number.isFinite(v));
-  // A hair of rounding must not flip the verdict: compare with the tolerance plus 1e-9.
-  const r = judge(ratios('rpsRatio'), (x) => x >= 1 - RESILIENCE_TOLERANCE - 1e-9);
-  const c = judge(ratios('cpuPer1kRatio'), (x) => x <= 1 + RESILIENCE_TOLERANCE + 1e-9);
-  const figures = `throughput ${num(rps.median, 3)}x (${r.inside} of ${rps.n} rounds within), CPU per 1,000 requests ${num(cpu.median, 3)}x (${c.inside} of ${cpu.n} within); medians of the rounds' own ratios`;
+  const r = judge(ratios('rpsRatio'), 1 - RESILIENCE_TOLERANCE, 'at-least');
+  const c = judge(ratios('cpuPer1kRatio'), 1 + RESILIENCE_TOLERANCE, 'at-most');
+  const figures = `throughput ${num(rps.median, 3)}x (${r.inside} of ${rps.n} rounds within${intervalText(r)}), CPU per 1,000 requests ${num(cpu.median, 3)}x (${c.inside} of ${cpu.n} within${intervalText(c)}); medians of the rounds' own ratios`;
   if (fired.length > 0) return { what, meets: undefined, detail: `not measured: resilience fired (${fired.map(([k, v]) => `${RESILIENCE_COUNTERS[k]} ${v}`).join(', ')}); ${figures}` };
   const spread = Math.max(rps.max - rps.min, cpu.max - cpu.min);
   const noisy = spread > 2 * RESILIENCE_TOLERANCE + 1e-9 ? `; noisy: the rounds' ratios differ by up to ${num(spread, 3)}` : '';
   if (r.meets === false || c.meets === false) return { what, meets: false, detail: `${figures}${noisy}` };
   if (r.meets === true && c.meets === true) return { what, meets: true, detail: `${figures}${noisy}` };
-  return { what, meets: undefined, detail: `inconclusive: the rounds disagree by more than ${num(2 * RESILIENCE_TOLERANCE, 2)} and fewer than ${num(NOISY_AGREEMENT * 100, 0)}% of at least ${NOISY_MIN_ROUNDS} rounds fall on one side (run more rounds on a quieter machine); ${figures}${noisy}` };
+  return {
+    what,
+    meets: undefined,
+    detail: `inconclusive: the rounds disagree by more than ${num(2 * RESILIENCE_TOLERANCE, 2)} and the 90% interval of their geometric mean (at least ${NOISY_MIN_ROUNDS} rounds) straddles the bound (run more rounds); ${figures}${noisy}`,
+  };
 }
 
 /** The verdict in one word: meets, falls short, inconclusive (noise) or not measured. */

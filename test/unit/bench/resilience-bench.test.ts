@@ -20,6 +20,7 @@ import { renderReport } from '../../../bench/report-markdown.js';
 import { counterGrowth, MAX_SCRAPE_BYTES, RESILIENCE_COUNTERS, sumCounters, triggered } from '../../../bench/resilience-counters.js';
 import { ADAPTIVE_MIN_CONCURRENCY, FAR_ABOVE_LOAD, FAULT_HEADER, FAULT_PROBE_STATUS, RATE_LIMIT_PER_SECOND, RESILIENCE_CONFIG_FILE, RESILIENCE_SCENARIO_ID, resilienceConfigYaml } from '../../../bench/resilience-policy.js';
 import { combineRuns, RESILIENCE_METRICS, resilienceVerdict, verdictWord } from '../../../bench/resilience-report.js';
+import { ratioInterval, t95 } from '../../../bench/ratio-interval.js';
 import { AppliedVersionReader } from '../../../bench/resilience-scenario.js';
 import { resilienceScenario, scenarioSpecs } from '../../../bench/scenarios.js';
 
@@ -160,7 +161,7 @@ t.test('the target: within 5% on throughput and CPU, from the medians of the rou
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.06 })])).meets, false, '6% more CPU');
   const noisy = resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, rpsRatio: 1.21 }), run(2, { ...ROUND, ...ZERO, rpsRatio: 2.12 })]));
   t.equal(noisy.meets, undefined, 'rounds 0.91 apart cannot tell 5% from noise');
-  t.match(noisy.detail, /^inconclusive: the rounds disagree by more than 0\.10 and fewer than 75% of at least 4 rounds fall on one side/);
+  t.match(noisy.detail, /^inconclusive: the rounds disagree by more than 0\.10 and the 90% interval of their geometric mean \(at least 4 rounds\) straddles the bound/);
   t.match(noisy.detail, /noisy: the rounds' ratios differ by up to 0\.910$/);
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 0.99 }), run(2, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.09 })])).meets, true, 'rounds 0.10 apart are not noise yet: the median 1.04 is within');
   t.equal(resilienceVerdict(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 0.98 }), run(2, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.09 })])).meets, undefined, '0.11 apart: inconclusive');
@@ -169,10 +170,14 @@ t.test('the target: within 5% on throughput and CPU, from the medians of the rou
   t.match(fired.detail, /not measured: resilience fired \(meshlet_request_hedges_total 2\)/);
   const rounds = (cpu: readonly number[]): ScenarioResult => scenario(cpu.map((c, i) => run(i + 1, { ...ROUND, ...ZERO, cpuPer1kRatio: c })));
   const slow = resilienceVerdict(rounds([1.09, 1.17, 1.12, 1.08, 1.22, 1.26, 1.06, 1.04]));
-  t.equal(slow.meets, false, 'noisy rounds, but 7 of 8 above 1.05: falls short');
-  t.match(slow.detail, /CPU per 1,000 requests 1\.105x \(1 of 8 within\)/);
+  t.equal(slow.meets, false, 'noisy rounds whose whole interval is above 1.05: falls short');
+  t.match(slow.detail, /CPU per 1,000 requests 1\.105x \(1 of 8 within, 90% interval 1\.077–1\.181x\)/);
   t.match(slow.detail, /noisy: the rounds' ratios differ by up to 0\.220$/);
-  t.equal(resilienceVerdict(rounds([1.01, 0.9, 1.0, 1.02, 1.2, 0.98, 1.03, 1.04])).meets, true, 'noisy rounds, 7 of 8 within: meets');
+  t.equal(resilienceVerdict(rounds([1.01, 0.9, 1.0, 1.02, 1.2, 0.98, 1.03, 1.04])).meets, undefined, 'noisy rounds, 7 of 8 within, but 8 cannot show that the truth is: inconclusive');
+  const many = resilienceVerdict(rounds(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? 0.92 : 1.1))));
+  t.equal(many.meets, true, '30 rounds swinging ±9% around 1.006: the interval is within 1.05');
+  t.match(many.detail, /CPU per 1,000 requests 1\.010x \(15 of 30 within, 90% interval 0\.978–1\.035x\)/);
+  t.equal(resilienceVerdict(rounds(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? 0.98 : 1.16)))).meets, undefined, 'the same swing around 1.066: the interval straddles 1.05');
   t.equal(resilienceVerdict(rounds([1.01, 0.9, 1.2, 1.12, 1.2, 0.98, 1.03, 1.09])).meets, undefined, 'noisy rounds split 5 to 3: inconclusive');
   t.equal(resilienceVerdict(rounds([1.2, 1.3, 1.1])).meets, undefined, 'noisy and fewer than 4 rounds: inconclusive, whatever side');
   t.equal(resilienceVerdict(rounds([1.2, 1.3, 1.1, 1.25])).meets, false, '4 noisy rounds all above: falls short');
@@ -264,4 +269,19 @@ t.test('registered: a lab scenario after the other L7 ones, selectable, with its
   } catch (err) {
     t.ok(isMeshletError(err, 'MESHLET_ERR_CONFIG_INVALID'), 'a near miss is refused');
   }
+});
+
+t.test('ratioInterval: the geometric mean and Student t interval of log ratios', async (t) => {
+  t.equal(ratioInterval([1.1]), undefined, 'one round has no spread');
+  const same = ratioInterval([1.02, 1.02, 1.02]);
+  t.equal(same?.mean.toFixed(6), '1.020000');
+  t.equal(same?.low.toFixed(6), '1.020000', 'no spread: a point');
+  const sym = ratioInterval([0.8, 1.25]);
+  t.equal(sym?.mean.toFixed(6), '1.000000', '0.8x and 1.25x are symmetric about 1');
+  t.ok((sym?.low ?? 1) < 0.5, 'two rounds: a wide interval (t = 6.3)');
+  t.equal(t95(1), 6.314);
+  t.equal(t95(29), 1.699);
+  t.equal(t95(1000), 1.645);
+  t.equal(t95(0), Infinity);
+  t.equal(ratioInterval([0, -1, Number.NaN, 1.1]), undefined, 'non-positive and non-finite ratios are not rounds');
 });
