@@ -5,7 +5,9 @@
  * round (A B, B A, A B, ...) so drift on a shared machine hits both alike. Before each load a
  * probe request with the fault header shows which configuration is in force; around the
  * configured load the agents' resilience counters are scraped, and any growth marks the round
- * doubtful (it measured something that fired). Each round ends with nothing configured, so the
+ * doubtful (it measured something that fired). Every load runs on a snapshot of its own (a
+ * marker Service changes with each), so both configurations pay alike for a snapshot change.
+ * Each round ends with nothing configured, so the
  * scenarios after it run as before. Before the first round on a lab, both configurations run
  * once unrecorded, so that neither round-1 run meets cold code.
  *
@@ -15,6 +17,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
 import { loadStaticSnapshot } from '../src/cli/static-source.js';
 import type { Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
@@ -148,14 +151,37 @@ async function scrape(lab: Lab): Promise<Record<string, number>> {
   return sum;
 }
 
+/** Loads measured so far: each gets its own marker, so its configuration is a new snapshot. */
+let markers = 0;
+
+/**
+ * A Service that selects nothing, with a port that differs for every load: it makes every
+ * load's configuration a new snapshot, so that both configurations are measured right after a
+ * snapshot change (tables rebuilt, capture rules and certificates reconciled, caches cold).
+ * Without it only the configured loads came right after one, and paid alone for it.
+ */
+function marker(): string {
+  markers += 1;
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'bench-marker', namespace: MESHED_NAMESPACE },
+    spec: { type: 'ClusterIP', clusterIP: MARKER_VIP, clusterIPs: [MARKER_VIP], selector: { 'bench-marker': 'none' }, ports: [{ protocol: 'TCP', port: 10_000 + (markers % 50_000), targetPort: 9 }] },
+  };
+  return stringify(service, { lineWidth: 0 });
+}
+
+/** The marker Service's address: in the lab's Service range, used by nothing else. */
+const MARKER_VIP = '198.19.0.250';
+
 /** The scenario's configuration for the bench Service's HTTP/1.1 L7 port. */
 function configured(): string {
-  return resilienceConfigYaml({ namespace: MESHED_NAMESPACE, service: SERVICE_NAME, port: httpPort('meshlet-l7', 'http1') });
+  return `${resilienceConfigYaml({ namespace: MESHED_NAMESPACE, service: SERVICE_NAME, port: httpPort('meshlet-l7', 'http1') })}---\n${marker()}`;
 }
 
 /** The load with nothing configured (the probe shows the header changes nothing). */
 async function runNone(inner: InnerRunner, lab: Lab, target: PathTarget, pids: readonly number[], seconds: number): Promise<VariantOutcome> {
-  await applyConfig(lab, '');
+  await applyConfig(lab, marker());
   await probe(lab, target, 200, 'nothing configured: the header must change nothing');
   return inner(lab, target, pids, seconds);
 }
