@@ -68,7 +68,9 @@ export function bucketKey(ruleId: string, workload: string, source: string | und
 }
 
 /** The charges of one request to local workload `workload`: one per matching rule. */
-export function chargesFor(rules: readonly InboundRateRule[], workload: string, req: RateRequest): RateCharge[] {
+export function chargesFor(rules: readonly InboundRateRule[], workload: string, req: RateRequest): readonly RateCharge[] {
+  const fixed = fixedCharges(rules, workload);
+  if (fixed !== undefined) return fixed;
   const out: RateCharge[] = [];
   for (const r of rules) {
     if (!ruleMatches(r.rule, req)) continue;
@@ -76,6 +78,29 @@ export function chargesFor(rules: readonly InboundRateRule[], workload: string, 
     out.push({ rule: r, workload, source, key: bucketKey(r.id, workload, source) });
   }
   return out;
+}
+
+/** Rule lists whose charges depend on nothing of the request, by workload (snapshot objects: collected with it). */
+const FIXED = new WeakMap<readonly InboundRateRule[], Map<string, readonly RateCharge[]> | null>();
+
+/**
+ * The charges of `rules` for `workload` when no rule reads the request (no source or header
+ * condition, not per source): the same every request, so made once rather than per request.
+ * Undefined when a rule reads the request.
+ */
+function fixedCharges(rules: readonly InboundRateRule[], workload: string): readonly RateCharge[] | undefined {
+  let byWorkload = FIXED.get(rules);
+  if (byWorkload === undefined) {
+    const fixed = rules.every((r) => !r.rule.perSource && r.rule.sources.length === 0 && r.rule.headers.length === 0);
+    FIXED.set(rules, (byWorkload = fixed ? new Map() : null));
+  }
+  if (byWorkload === null) return undefined;
+  let charges = byWorkload.get(workload);
+  if (charges === undefined) {
+    charges = Object.freeze(rules.map((r) => Object.freeze({ rule: r, workload, source: undefined, key: bucketKey(r.id, workload, undefined) })));
+    byWorkload.set(workload, charges);
+  }
+  return charges;
 }
 
 /** Buckets by name: shared ones in a plain map, per-source ones in a bounded LRU. */
@@ -142,6 +167,14 @@ export class LocalRateLimiter implements RateLimiter {
 /** Takes one token from the bucket of every charge, or none when one has no token. */
 export function takeAll(store: BucketStore, charges: readonly RateCharge[], now: number): RateRefusal | undefined {
   if (charges.length === 0) return undefined;
+  if (charges.length === 1) {
+    // The usual case (one rule), without the array of buckets.
+    const c = charges[0] as RateCharge;
+    const b = store.bucket(c.key, c.rule.rule, c.source !== undefined, now);
+    if (b.tokens(now) < 1) return { rule: c.rule.rule, resetMs: b.msUntilToken(now) };
+    b.tryTake(now);
+    return undefined;
+  }
   const buckets = charges.map((c) => store.bucket(c.key, c.rule.rule, c.source !== undefined, now));
   for (let i = 0; i < buckets.length; i++) {
     const b = buckets[i] as TokenBucket;

@@ -36,7 +36,7 @@ export function routeRateRules(routeKey: string, policy: RoutePolicyInfo): reado
 }
 
 /** The charges of one request on `route` (bucket "workload" part: the route's key). */
-export function routeCharges(routeKey: string, policy: RoutePolicyInfo, req: RateRequest): RateCharge[] {
+export function routeCharges(routeKey: string, policy: RoutePolicyInfo, req: RateRequest): readonly RateCharge[] {
   const rules = routeRateRules(routeKey, policy);
   return rules.length === 0 ? [] : chargesFor(rules, routeKey, req);
 }

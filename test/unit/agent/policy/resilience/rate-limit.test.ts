@@ -49,6 +49,20 @@ t.test('chargesFor: one charge per matching rule; per-source buckets by identity
   t.equal(bucketKey('demo/p#1', 'Pod/demo/api', undefined), 'demo/p#1|Pod/demo/api');
 });
 
+t.test('chargesFor: rules that read nothing of the request are charged from one list made once per workload', async (t) => {
+  const rules = [ref('demo/p#0'), ref('demo/p#1', rule(5, 1000))];
+  const first = chargesFor(rules, 'w', { identity: ALICE, headers: {} });
+  t.equal(chargesFor(rules, 'w', { identity: BOB, headers: { 'x-any': 'thing' } }), first, 'the same list whoever asks');
+  t.same(first.map((c) => c.key), ['demo/p#0|w', 'demo/p#1|w']);
+  t.same(chargesFor(rules, 'v', { identity: ALICE, headers: {} }).map((c) => c.key), ['demo/p#0|v', 'demo/p#1|v'], 'another workload, its own list');
+  t.ok(Object.isFrozen(first), 'shared, so frozen');
+  const conditional = [ref('demo/p#0'), ref('demo/p#2', rule(1, 1000, { headers: [{ name: 'x-tier', value: 'free' }] }))];
+  t.same(chargesFor(conditional, 'w', { identity: ALICE, headers: {} }).map((c) => c.key), ['demo/p#0|w'], 'a header rule still reads the request');
+  t.same(chargesFor(conditional, 'w', { identity: ALICE, headers: { 'x-tier': 'free' } }).map((c) => c.key), ['demo/p#0|w', 'demo/p#2|w']);
+  const per = [ref('demo/p#3', rule(1, 1000, { perSource: true }))];
+  t.not(chargesFor(per, 'w', { identity: ALICE, headers: {} })[0]?.key, chargesFor(per, 'w', { identity: BOB, headers: {} })[0]?.key, 'per source: never shared');
+});
+
 t.test('takeAll: refused when any bucket is empty, and then takes from none', async (t) => {
   const store = new BucketStore();
   const big = ref('demo/p#0', rule(10, 1000));
