@@ -181,6 +181,8 @@ export const l7FixedRateRunner: LoadRunner = async (lab, target, pids, seconds) 
 export interface LoadRunnerOptions {
   /** Run the latency client under SCHED_IDLE (see {@link latencyRunner}); default true. */
   readonly idleScheduling?: boolean;
+  /** Warm both `l7-resilience` configurations up before its first round (default true; the smoke mode, which checks the plumbing, skips it). */
+  readonly warmUp?: boolean;
 }
 
 /** The runner of each load scenario id (see `scenarios.ts`). */
@@ -194,6 +196,6 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   if (id === 'l7-h1-rps') return l7H1Runner;
   if (id === 'l7-h2-rps') return l7H2Runner;
   if (id === `l7-latency-${L7_FIXED_RATE}`) return l7FixedRateRunner;
-  if (id === RESILIENCE_SCENARIO_ID) return resilienceRunner(l7H1Runner);
+  if (id === RESILIENCE_SCENARIO_ID) return resilienceRunner(l7H1Runner, opts.warmUp ?? true);
   return undefined;
 }

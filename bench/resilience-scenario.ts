@@ -246,13 +246,14 @@ async function warmUp(inner: InnerRunner, lab: Lab, target: PathTarget, pids: re
 /**
  * The scenario's runner around `inner` (the `l7-h1-rps` load on the meshlet L7 path). Its
  * values are `combineRuns`'s: each figure with and without the configuration, their ratios
- * for this round, and the counters' growth. The first call on a lab warms both up first;
+ * for this round, and the counters' growth. The first call on a lab warms both up first
+ * (unless `warm` is false: the smoke mode checks the plumbing, not the speed);
  * odd rounds run nothing configured first, even rounds everything configured first.
  */
-export function resilienceRunner(inner: InnerRunner): InnerRunner {
+export function resilienceRunner(inner: InnerRunner, warm = true): InnerRunner {
   return async (lab, target, pids, seconds) => {
     const done = roundsRun.get(lab);
-    if (done === undefined) await warmUp(inner, lab, target, pids, seconds);
+    if (done === undefined && warm) await warmUp(inner, lab, target, pids, seconds);
     roundsRun.set(lab, (done ?? 0) + 1);
     return bothRuns(inner, lab, target, pids, seconds, (done ?? 0) % 2 === 1);
   };
