@@ -26,6 +26,7 @@ import { writeChartPng } from './chart-svg.js';
 import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
 import { machineFacts } from './machine-facts.js';
 import { renderReport } from './report-markdown.js';
+import { poolResults } from './pool-results.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceVerdict, verdictWord } from './resilience-report.js';
 import { authzVerdict, verdicts } from './summary.js';
@@ -130,6 +131,22 @@ async function render(file: string): Promise<void> {
   process.stdout.write(`rendered ${base}.md${existsSync(`${base}.png`) ? ` and ${base}.png` : ''}\n`);
 }
 
+/** `--pool A.json,B.json,...`: one report over the rounds of several earlier runs, written beside the first. */
+async function pool(list: string): Promise<void> {
+  const names = list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const files = names.map((name) => ({ name: basename(name), results: JSON.parse(readFileSync(name, 'utf8')) as BenchResults }));
+  const pooled = poolResults(files);
+  const base = join(dirname(names[0] as string), `${basename(names[0] as string, '.json')}-pooled`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(pooled, null, 2)}\n`);
+  await writeReport(pooled, `${base}.md`, `${base}.png`, (l) => void process.stderr.write(`bench: ${l}\n`));
+  process.stdout.write(`pooled ${files.length} runs: ${base}.md\n`);
+  const resilience = pooled.scenarios.find((s) => s.id === RESILIENCE_SCENARIO_ID);
+  if (resilience !== undefined) {
+    const v = resilienceVerdict(resilience);
+    process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${verdictWord(v)} (target: ${v.what}): ${v.detail}\n`);
+  }
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('bench')
     .description('meshlet side by side with an HAProxy pair and a direct connection, in a two-node lab')
@@ -147,8 +164,17 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--name <lab>', 'lab name (default bench)')
     .option('--authz-iterations <n>', 'evaluations per cell of authz-1000 (default: full 200000, quick 50000, smoke 2000)')
     .option('--render <results.json>', 'only re-render the report and chart of an earlier run')
+    .option('--pool <files>', 'one report over the rounds of earlier runs (comma-separated results .json of the same mode and paths), written beside the first')
     .showHelpAfterError();
   program.parse([...argv]);
+  const poolFiles = program.opts()['pool'];
+  if (typeof poolFiles === 'string') {
+    await pool(poolFiles).catch((err: Error) => {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exit(1);
+    });
+    return;
+  }
   const renderFile = program.opts()['render'];
   if (typeof renderFile === 'string') {
     await render(renderFile).catch((err: Error) => {
@@ -159,7 +185,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   let options: BenchOptions;
   try {
-    const { render: _render, ...flags } = program.opts();
+    const { render: _render, pool: _pool, ...flags } = program.opts();
     options = benchOptions(flags);
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);

@@ -21,6 +21,7 @@ import { counterGrowth, MAX_SCRAPE_BYTES, RESILIENCE_COUNTERS, sumCounters, trig
 import { ADAPTIVE_MIN_CONCURRENCY, FAR_ABOVE_LOAD, FAULT_HEADER, FAULT_PROBE_STATUS, RATE_LIMIT_PER_SECOND, RESILIENCE_CONFIG_FILE, RESILIENCE_SCENARIO_ID, resilienceConfigYaml } from '../../../bench/resilience-policy.js';
 import { combineRuns, RESILIENCE_METRICS, resilienceVerdict, verdictWord } from '../../../bench/resilience-report.js';
 import { ratioInterval, t95 } from '../../../bench/ratio-interval.js';
+import { poolResults } from '../../../bench/pool-results.js';
 import { AppliedVersionReader } from '../../../bench/resilience-scenario.js';
 import { resilienceScenario, scenarioSpecs } from '../../../bench/scenarios.js';
 
@@ -284,4 +285,25 @@ t.test('ratioInterval: the geometric mean and Student t interval of log ratios',
   t.equal(t95(1000), 1.645);
   t.equal(t95(0), Infinity);
   t.equal(ratioInterval([0, -1, Number.NaN, 1.1]), undefined, 'non-positive and non-finite ratios are not rounds');
+});
+
+t.test('poolResults: the rounds of several runs as one, renumbered; runs taken differently refused', async (t) => {
+  const a = results(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 1.2 }), run(2, { ...ROUND, ...ZERO })]));
+  const b = { ...results(scenario([run(1, { ...ROUND, ...ZERO, cpuPer1kRatio: 0.9 })])), startedAt: '2026-12-06T22:00:00.000Z', finishedAt: '2026-12-07T01:00:00.000Z' };
+  const pooled = poolResults([{ name: 'a.json', results: a }, { name: 'b.json', results: b }]);
+  const runs = pooled.scenarios[0]?.runs ?? [];
+  t.same(runs.map((r) => r.round), [1, 2, 3], 'the second run\'s rounds follow the first\'s');
+  t.same(runs.map((r) => r.values['cpuPer1kRatio']), [1.2, 1.03, 0.9]);
+  t.equal(pooled.startedAt, '2026-12-06T22:00:00.000Z', 'the earliest start');
+  t.equal(pooled.finishedAt, '2026-12-07T01:00:00.000Z', 'the latest end');
+  t.match(pooled.notes[0] ?? '', /rounds pooled from 2 runs: a\.json, b\.json/);
+  const refused = (files: Parameters<typeof poolResults>[0], why: RegExp, what: string): void => {
+    t.throws(() => poolResults(files), why, what);
+  };
+  refused([{ name: 'a.json', results: a }], /at least two/, 'one file is no pool');
+  refused([{ name: 'a.json', results: a }, { name: 'c.json', results: { ...b, mode: 'full' } }], /c\.json is a full run, the first file a quick run/, 'another mode');
+  refused([{ name: 'a.json', results: a }, { name: 'c.json', results: { ...b, paths: ['direct', 'meshlet-l7'] } }], /c\.json ran paths direct, meshlet-l7/, 'other paths');
+  refused([{ name: 'a.json', results: a }, { name: 'c.json', results: { ...b, profile: true } }], /profile run/, 'a profile run');
+  refused([{ name: 'a.json', results: a }, { name: 'c.json', results: { ...b, format: 'other/1' } as unknown as BenchResults }], /not a meshlet bench results file/, 'another format');
+  refused(Array.from({ length: 21 }, (_, i) => ({ name: `${i}.json`, results: a })), /at most 20/, 'a bounded number of files');
 });
