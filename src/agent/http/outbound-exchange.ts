@@ -42,6 +42,7 @@ import { openCall, plainHeaders, viaTunnel } from './open-call.js';
 import { MESHLET_HEADERS } from './wire.js';
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
+type AnyResponse = ServerResponse | Http2ServerResponse;
 
 /** `namespace/name` of each route object (the access log's `route`), made once per snapshot's route. */
 const routeLabels = new WeakMap<RouteInfo, string>();
@@ -51,7 +52,6 @@ function routeLabel(route: RouteInfo): string {
   if (label === undefined) routeLabels.set(route, (label = `${route.namespace}/${route.name}`));
   return label;
 }
-type AnyResponse = ServerResponse | Http2ServerResponse;
 
 /** Agent-made answers that mean no byte of the request reached the workload. */
 const NOTHING_DELIVERED: ReadonlySet<ErrorKind> = new Set(['connect_refused', 'connect_failed', 'connect_timeout']);
