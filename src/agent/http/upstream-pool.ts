@@ -19,7 +19,7 @@
  */
 import type { Logger } from 'pino';
 import type { Pool as PoolType } from 'undici';
-// The Pool module alone, not the package's index (see `src/types/undici-pool.d.ts`).
+// The Pool module alone, not the package's index (see `undici-pool.d.ts` beside it).
 import Pool from 'undici/lib/dispatcher/pool.js';
 import { hostPort } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
