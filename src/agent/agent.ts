@@ -454,6 +454,7 @@ export class Agent {
     const result = await this.dataPath.drain(deadlineMs);
     this.identities.close();
     this.ticketKeys.close();
+    this.metrics.pauses.stop();
     this.healthServer?.close();
     this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers }, 'drained');
   }

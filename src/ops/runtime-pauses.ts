@@ -69,6 +69,7 @@ export class RuntimePauses {
     });
   }
 
+  /** Stops the GC observer and the loop monitor (its timer); the metrics keep their last values. Idempotent. */
   stop(): void {
     this.observer.disconnect();
     this.loop.disable();
