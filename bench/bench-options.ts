@@ -87,7 +87,8 @@ export const L7_FIXED_CONNECTIONS = 10;
 const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
   full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, authzIterations: 200_000 },
   quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, authzIterations: 50_000 },
-  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 200, authzIterations: 2_000 },
+  // One latency rate: 10,000/s runs the same code, and a slow shared CI machine cannot keep it.
+  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000], idleConnections: 200, authzIterations: 2_000 },
 };
 
 /** Upper bound of `--authz-iterations`: about a minute per cell at the worst workload's cost. */

@@ -6,9 +6,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+// timeout: seconds a test file may run (tap's --timeout). A namespace test file starts real
+// agents again and again; on a loaded shared CI machine one took over 180 s.
 const suites = [
-  { name: 'unit+integration', dirs: ['dist/test/unit', 'dist/test/integration'], jobs: 2 },
-  { name: 'e2e (network namespaces)', dirs: ['dist/test/e2e'], jobs: 1 },
+  { name: 'unit+integration', dirs: ['dist/test/unit', 'dist/test/integration'], jobs: 2, timeout: 180 },
+  { name: 'e2e (network namespaces)', dirs: ['dist/test/e2e'], jobs: 1, timeout: 600 },
 ];
 
 function findTests(dir) {
@@ -69,9 +71,9 @@ class FailureTracker {
   }
 }
 
-function runTap(files, jobs, tracker) {
+function runTap(files, jobs, timeout, tracker) {
   return new Promise((resolve) => {
-    const args = ['tap', '--reporter=tap', `--jobs=${jobs}`, ...files];
+    const args = ['tap', '--reporter=tap', `--jobs=${jobs}`, `--timeout=${timeout}`, ...files];
     const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let summary = null;
     let buf = '';
@@ -141,7 +143,7 @@ for (const suite of suites) {
   if (files.length === 0) continue;
   if (suite.name.startsWith('e2e')) cleanStale();
   console.log(`# suite: ${suite.name} (${files.length} files)`);
-  const { code, summary } = await runTap(files, suite.jobs, tracker);
+  const { code, summary } = await runTap(files, suite.jobs, suite.timeout, tracker);
   if (summary === null) {
     console.log(`# suite ${suite.name}: tap printed no summary (exit ${code})`);
     failed += 1;

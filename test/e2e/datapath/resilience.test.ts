@@ -183,19 +183,23 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
     });
 
     await t.test('hedging lowers the p99 with one slow endpoint, its extra requests within the budget', async (t) => {
+      // web1 answers after SLOW ms: without hedging a third of the requests wait that long; with
+      // it, none should (the hedge to another endpoint answers first). The bound is the slow
+      // answer itself, not a figure of this machine's speed (a loaded CI machine is slow).
+      const SLOW = 1000;
       await apply('policy.yaml', trafficPolicy('retry:\n  numRetries: 0\n  budget: {percent: 50, minRetriesPerSecond: 10, ttl: 10s}'));
-      await set(['web1'], { delayMs: 200 });
-      const plain = await load(300, 4);
+      await set(['web1'], { delayMs: SLOW });
+      const plain = await load(150, 6);
       await apply('policy.yaml', trafficPolicy('hedging: {percentile: 50, minDelay: 20ms}\nretry:\n  numRetries: 0\n  budget: {percent: 50, minRetriesPerSecond: 10, ttl: 10s}'));
       await load(60, 4);
       await resetCounts();
-      const hedged = await load(300, 4);
+      const hedged = await load(150, 6);
       const c = await counts(WEB);
-      t.ok(Number(plain['p99']) >= 200, `without hedging p99 ${String(plain['p99'])} ms (the slow endpoint)`);
-      t.ok(Number(hedged['p99']) < 120, `with hedging p99 ${String(hedged['p99'])} ms`);
-      t.ok(sum(c) > 300, `hedges were sent (${sum(c)} tries)`);
-      t.ok(sum(c) <= 300 * 1.5 + 100, `${sum(c)} tries for 300 requests: within the budget (50% + 100)`);
-      t.equal(status(hedged, 200), 300);
+      t.ok(Number(plain['p99']) >= SLOW, `without hedging p99 ${String(plain['p99'])} ms (the slow endpoint)`);
+      t.ok(Number(hedged['p99']) < SLOW, `with hedging p99 ${String(hedged['p99'])} ms: no request waited for the slow endpoint`);
+      t.ok(sum(c) > 150, `hedges were sent (${sum(c)} tries)`);
+      t.ok(sum(c) <= 150 * 1.5 + 100, `${sum(c)} tries for 150 requests: within the budget (50% + 100)`);
+      t.equal(status(hedged, 200), 150);
       await set(['web1'], {});
     });
 
@@ -209,7 +213,7 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       const seen = logLines(lab, 'node1', 'request completed').slice(mark).map((l) => `${String(l['status'])} ${String(l['response_flags'])} ${String(l['duration_ms'])} ${String(l['service'])}`);
       t.equal(status(r, 503), 1, `the fifth request refused (${JSON.stringify(r)}; source lines: ${seen.join(' | ')})`);
       t.equal((r['flags'] as Json | undefined)?.['overflow'], 1, 'x-meshlet-failure: overflow');
-      t.ok(Number(r['min']) < 200, `at once: ${String(r['min'])} ms`);
+      t.ok(Number(r['min']) < 1000, `at once, not after the 1.5 s the admitted take: ${String(r['min'])} ms`);
       t.equal(status(r, 200), 4, 'the four admitted were served');
       const line = requestLines(lab, 'node1', (l) => l['response_flags'] === 'UO').at(-1);
       t.equal(line?.['overflow'], 'max_requests', 'the access log names the threshold');
@@ -217,11 +221,12 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
     });
 
     await t.test('adaptive concurrency: a server that slows under load gets its concurrency cut; admitted requests stay fast', async (t) => {
-      // Each pod answers in 10 ms per request in flight: 100 answers/s each however many wait,
-      // 300/s for the three. 400/s offered (open loop) for 5 s: without a limit the backlog grows
+      // Each pod answers in 30 ms per request in flight: 33 answers/s each however many wait,
+      // 100/s for the three. 150/s offered (open loop) for 5 s: without a limit the backlog grows
       // and so does every answer's time; with one, the excess is refused and the rest stay fast.
+      // (A low rate: the agents themselves must not be what queues, on a slow CI machine too.)
       const rate = async (): Promise<Json> => {
-        const r = await lab.runNode('client', PEER, ['rate', url, '5', '400', '600'], { timeoutMs: 120_000 });
+        const r = await lab.runNode('client', PEER, ['rate', url, '5', '150', '600'], { timeoutMs: 120_000 });
         try {
           return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Json;
         } catch {
@@ -229,7 +234,7 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
         }
       };
       await apply('policy.yaml', trafficPolicy('retry: {numRetries: 0}'));
-      await set(WEB, { loadDelayMs: 10 });
+      await set(WEB, { loadDelayMs: 30 });
       const plain = await rate();
       await apply('policy.yaml', trafficPolicy('retry: {numRetries: 0}\nadaptiveConcurrency: {sampleInterval: 100ms, percentile: 90, minRTTInterval: 60s, minRTTRequests: 20, bufferPercent: 50, minConcurrency: 2, maxConcurrency: 500}'));
       const limited = await rate();
@@ -248,12 +253,12 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       const share = status(r, 418) / 5000;
       t.ok(Math.abs(share - 0.1) <= 0.015, `${status(r, 418)} of 5,000 aborted (${(share * 100).toFixed(2)}%)`);
       t.equal(status(r, 200) + status(r, 418), 5000, 'the others were served');
-      await apply('policy.yaml', trafficPolicy('faultInjection:\n  delay: {fixedDelay: 200ms, percentage: 100}\n  headers: [{name: x-chaos, value: "on"}]'));
+      await apply('policy.yaml', trafficPolicy('faultInjection:\n  delay: {fixedDelay: 500ms, percentage: 100}\n  headers: [{name: x-chaos, value: "on"}]'));
       const delayed = await load(5, 1, ['GET', '0', 'x-chaos:on']);
       const plain = await load(5, 1);
-      t.ok(Number(delayed['p50']) >= 200, `with the header: delayed (p50 ${String(delayed['p50'])} ms)`);
-      t.ok(Number(delayed['p50']) < 260, `by about 200 ms (p50 ${String(delayed['p50'])} ms)`);
-      t.ok(Number(plain['max']) < 100, `without it: not delayed (max ${String(plain['max'])} ms)`);
+      t.ok(Number(delayed['min']) >= 500, `with the header: every request delayed (min ${String(delayed['min'])} ms)`);
+      t.ok(Number(delayed['p50']) < 500 + 50 + Number(plain['max']), `by about 500 ms (p50 ${String(delayed['p50'])} ms; undelayed max ${String(plain['max'])} ms)`);
+      t.ok(Number(plain['max']) < 500, `without it: not delayed (max ${String(plain['max'])} ms)`);
     });
 
     await t.test('mirroring: the shadow gets its share, a slow shadow does not slow the primary', async (t) => {
@@ -265,24 +270,29 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
         '    backendRefs: [{name: web, port: 80}]', '',
       ].join('\n'));
       await applied();
-      await set(['shadow'], { delayMs: 500 });
+      // The shadow answers after 1 s: a primary that waited for it would take that long.
+      await set(['shadow'], { delayMs: 1000 });
       await resetCounts();
       const r = await load(400, 8);
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 1500));
       const c = await counts(['shadow']);
       t.ok(Math.abs((c['shadow'] ?? 0) / 400 - 0.5) <= 0.1, `the shadow got ${c['shadow'] ?? 0} of 400 (50% +-10%)`);
-      t.ok(Number(r['p99']) < 150, `primary p99 ${String(r['p99'])} ms with a 500 ms shadow`);
+      t.ok(Number(r['p99']) < 1000, `primary p99 ${String(r['p99'])} ms with a 1 s shadow: no request waited for it`);
       lab.writeConfig('mirror.yaml', '');
       await applied();
       await set(['shadow'], {});
     });
 
-    await t.test('timeouts fire within 50 ms of their setting', async (t) => {
+    await t.test('timeouts fire at their setting: within 50 ms plus what an answered request takes here', async (t) => {
+      // A loaded machine delays every answer, the timed-out ones too: the lateness allowed is
+      // 50 ms plus the slowest of a few answered requests measured just before.
       await apply('policy.yaml', trafficPolicy('timeout: {http: {requestTimeout: 300ms}}\nretry: {numRetries: 0}'));
+      const base = Number((await load(5, 1))['max']);
       await set(WEB, { hang: true });
       const r = await load(3, 1);
       t.equal(status(r, 504), 3, 'answered 504');
-      t.ok(Math.abs(Number(r['p50']) - 300) <= 50, `after ${String(r['p50'])} ms (300 +-50)`);
+      t.ok(Number(r['p50']) >= 300, `not before the setting: ${String(r['p50'])} ms`);
+      t.ok(Number(r['p50']) <= 300 + 50 + base, `after ${String(r['p50'])} ms (300, +50 +${base} ms an answer takes here)`);
       const line = requestLines(lab, 'node1', (l) => l['status'] === 504).at(-1);
       t.equal(line?.['response_flags'], 'UT');
       await apply('policy.yaml', trafficPolicy('retry:\n  numRetries: 2\n  retryOn: {triggers: [gateway-error]}\n  perRetry: {timeout: 100ms, backOff: {baseInterval: 1ms}}'));
@@ -292,7 +302,7 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       const per = await load(30, 1);
       t.equal(status(per, 200), 30, 'the per-try timeout moved each request on web1 to another endpoint');
       t.ok(Number(per['max']) >= 100, `the slowest took the per-try timeout (${String(per['max'])} ms)`);
-      t.ok(Number(per['max']) <= 150 + 30, `and not much more (${String(per['max'])} ms)`);
+      t.ok(Number(per['max']) < 200 + base, `and one per-try timeout only, not two (${String(per['max'])} ms; an answer takes ${base} ms here)`);
       await set(['web1'], {});
     });
 

@@ -77,12 +77,12 @@ t.test('an agent that ignores SIGTERM is SIGKILLed after the grace', async (t) =
 
 t.test('an agent that never gets ready fails up with its log tail, and nothing is left', async (t) => {
   if (!requireNamespaces(t)) return;
-  const err: unknown = await Lab.up(topo('tnoready'), { ...fake(['--never-ready']), readyTimeoutMs: 700 }).then(
+  const err: unknown = await Lab.up(topo('tnoready'), { ...fake(['--never-ready']), readyTimeoutMs: 4000 }).then(
     () => undefined,
     (e: unknown) => e,
   );
   t.ok(isMeshletError(err, 'MESHLET_ERR_LAB'), 'MESHLET_ERR_LAB');
-  t.match((err as Error).message, /agent of node n1 not ready after 700 ms/);
+  t.match((err as Error).message, /agent of node n1 not ready after 4000 ms/);
   t.match((err as Error).message, /agent starting/, 'quotes the log tail');
   t.same(await listLabNetns('tnoready'), [], 'the half-built lab was torn down');
 });
