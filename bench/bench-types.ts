@@ -22,6 +22,9 @@ export const L4_PATHS: readonly PathName[] = ['direct', 'meshlet', 'haproxy'];
 /** The paths of the L7 scenarios, side by side: no proxy, meshlet L4, meshlet L7, HAProxy in HTTP mode. */
 export const L7_PATHS: readonly PathName[] = ['direct', 'meshlet', 'meshlet-l7', 'haproxy-http'];
 
+/** The paths whose proxies are meshlet agents. */
+export const AGENT_PATHS: readonly PathName[] = ['meshlet', 'meshlet-l7'];
+
 /** How a path is named in tables. */
 export const PATH_LABELS: Readonly<Record<PathName, string>> = {
   direct: 'direct',
@@ -51,6 +54,14 @@ export interface MetricSpec {
   readonly digits: number;
   /** A property of the proxies (CPU, RSS): the direct path has none. */
   readonly proxyOnly?: boolean;
+  /** Measured on these paths only (the agents' own runtime figures); absent: every path. */
+  readonly onlyPaths?: readonly PathName[];
+}
+
+/** Whether metric `m` has a value on `path` (not a proxy figure on the direct path, not outside its `onlyPaths`). */
+export function metricOnPath(m: MetricSpec, path: PathName): boolean {
+  if (m.proxyOnly === true && path === 'direct') return false;
+  return m.onlyPaths === undefined || m.onlyPaths.includes(path);
 }
 
 /** One measurement: one scenario on one path in one round. */

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { MeshletError } from '../src/mesh/errors.js';
-import type { BenchResults, PathName } from './bench-types.js';
+import { metricOnPath, type BenchResults, type PathName } from './bench-types.js';
 import { formatNumber } from './report-markdown.js';
 import { metricStat, pathLabel, scenarioPaths } from './summary.js';
 
@@ -70,7 +70,7 @@ function panelSvg(r: BenchResults, panel: Panel, x: number, y: number): string {
     `<text x="${x}" y="${y + 26}" font-size="10" fill="#555">${esc(panel.sub)}</text>`,
   ];
   if (s === undefined || spec === undefined) return parts.join('');
-  const paths = scenarioPaths(s, r.paths).filter((p) => s.notApplicable[p] === undefined && !(spec.proxyOnly === true && p === 'direct'));
+  const paths = scenarioPaths(s, r.paths).filter((p) => s.notApplicable[p] === undefined && metricOnPath(spec, p));
   const stats = paths.map((p) => ({ p, st: metricStat(s, spec.key, p) }));
   // Scaled to the largest median, so one wild round cannot flatten the bars; whiskers past
   // the edge are clipped there (the report's tables have every range).

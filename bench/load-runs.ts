@@ -12,6 +12,7 @@ import { REPO_ROOT, type Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
 import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES } from './bench-options.js';
 import { PORTS, httpPort, type PathTarget } from './bench-topology.js';
+import { withAgentPauses } from './agent-pauses.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceRunner } from './resilience-scenario.js';
 import { ProcessMeter } from './proc-stats.js';
@@ -190,12 +191,12 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   const bulk = /^bulk-(\d+)$/.exec(id);
   if (bulk?.[1] !== undefined) return bulkRunner(Number(bulk[1]));
   const lat = /^latency-(\d+)$/.exec(id);
-  if (lat?.[1] !== undefined) return latencyRunner(Number(lat[1]), opts.idleScheduling ?? true);
+  if (lat?.[1] !== undefined) return withAgentPauses(latencyRunner(Number(lat[1]), opts.idleScheduling ?? true));
   if (id === 'connect-rate') return connectRateRunner;
   if (id === 'http-rps') return httpRunner;
   if (id === 'l7-h1-rps') return l7H1Runner;
   if (id === 'l7-h2-rps') return l7H2Runner;
-  if (id === `l7-latency-${L7_FIXED_RATE}`) return l7FixedRateRunner;
+  if (id === `l7-latency-${L7_FIXED_RATE}`) return withAgentPauses(l7FixedRateRunner);
   if (id === RESILIENCE_SCENARIO_ID) return resilienceRunner(l7H1Runner, opts.warmUp ?? true);
   return undefined;
 }

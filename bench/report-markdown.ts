@@ -7,7 +7,7 @@
  */
 
 import { authzSection } from './authz-report.js';
-import { PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
+import { metricOnPath, PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceSection } from './resilience-report.js';
 import { comparisonOf, metricStat, pathLabel, ratio, scenarioPaths, verdicts, type Stat } from './summary.js';
@@ -41,12 +41,12 @@ export function scenarioTable(s: ScenarioResult, runPaths: readonly PathName[]):
     const stats = new Map(paths.map((p) => [p, metricStat(s, m.key, p)]));
     const values = paths.map((p) => {
       const na = s.notApplicable[p];
-      if (na !== undefined || (m.proxyOnly === true && p === 'direct')) return '—';
+      if (na !== undefined || !metricOnPath(m, p)) return '—';
       return cell(stats.get(p), m);
     });
     const ratios = [
-      ...(vsDirect ? [m.proxyOnly === true || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get(subject), stats.get('direct')))] : []),
-      ...(vsHaproxy ? [ratioCell(ratio(stats.get(subject), stats.get(peer)))] : []),
+      ...(vsDirect ? [!metricOnPath(m, 'direct') || s.notApplicable.direct !== undefined ? '—' : ratioCell(ratio(stats.get(subject), stats.get('direct')))] : []),
+      ...(vsHaproxy ? [metricOnPath(m, peer) ? ratioCell(ratio(stats.get(subject), stats.get(peer))) : '—'] : []),
     ];
     rows.push(`| ${m.label}${m.unit === '' ? '' : ` (${m.unit})`} | ${[...values, ...ratios].join(' | ')} |`);
   }

@@ -21,6 +21,7 @@ import { stringify } from 'yaml';
 import { loadStaticSnapshot } from '../src/cli/static-source.js';
 import type { Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
+import { scrapeAgent } from './agent-pauses.js';
 import { httpPort, MESHED_NAMESPACE, SERVICE_NAME, type PathTarget } from './bench-topology.js';
 import { counterGrowth, RESILIENCE_COUNTERS, sumCounters, triggered } from './resilience-counters.js';
 import { FAULT_HEADER, FAULT_HEADER_VALUE, FAULT_PROBE_STATUS, RESILIENCE_CONFIG_FILE, resilienceConfigYaml } from './resilience-policy.js';
@@ -38,8 +39,6 @@ const APPLY_TIMEOUT_MS = 30_000;
 const APPLY_POLL_MS = 100;
 /** After the primary logged the snapshot, its workers get it over IPC; this leaves them ample time. */
 const SETTLE_MS = 1_000;
-/** The agents' Prometheus port (`--metrics-port` default). */
-const METRICS_PORT = 15020;
 /** The agent log is read in pieces of this size (it holds one access-log line per request). */
 const LOG_CHUNK_BYTES = 1 << 20;
 
@@ -136,17 +135,11 @@ async function probe(lab: Lab, target: PathTarget, want: number, what: string): 
   }
 }
 
-/** Prints GET URL's body (the agent's /metrics), or fails. */
-const SCRAPE_JS = `fetch(process.argv[1]).then(async (r) => { const t = await r.text(); if (!r.ok) { console.error(r.status); process.exit(2); } process.stdout.write(t, () => process.exit(0)); }, (e) => { console.error(e.message); process.exit(2); })`;
-
 /** The resilience counters of both agents, summed. */
 async function scrape(lab: Lab): Promise<Record<string, number>> {
   const sum: Record<string, number> = {};
   for (const node of NODES) {
-    const url = `http://${lab.nodeAddress(node)}:${METRICS_PORT}/metrics`;
-    const r = await lab.exec(node, process.execPath, ['-e', SCRAPE_JS, url], { timeoutMs: 15_000 });
-    if (r.code !== 0) throw new MeshletError('MESHLET_ERR_LAB', `scraping ${url} in ${node} failed: ${r.stderr.trim().slice(-300)}`);
-    for (const [k, v] of Object.entries(sumCounters(r.stdout, RESILIENCE_COUNTERS))) sum[k] = (sum[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(sumCounters(await scrapeAgent(lab, node), RESILIENCE_COUNTERS))) sum[k] = (sum[k] ?? 0) + v;
   }
   return sum;
 }

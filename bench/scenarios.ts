@@ -6,7 +6,7 @@
  */
 
 import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
-import { L7_PATHS, type Comparison, type MetricSpec, type PathName } from './bench-types.js';
+import { AGENT_PATHS, L7_PATHS, type Comparison, type MetricSpec, type PathName } from './bench-types.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { RESILIENCE_MEASURES, RESILIENCE_METRICS, RESILIENCE_TITLE } from './resilience-report.js';
 
@@ -40,6 +40,17 @@ function bulk(streams: number): ScenarioSpec {
   };
 }
 
+/**
+ * The agents' own pauses over a latency run (`agent-pauses.ts`): where a tail beyond the
+ * kernel's comes from. Meshlet paths only; HAProxy exports nothing comparable.
+ */
+const AGENT_PAUSE_METRICS: readonly MetricSpec[] = [
+  { key: 'loopP99Us', label: 'agent event-loop delay p99 (worse node)', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
+  { key: 'loopMaxUs', label: 'agent event-loop delay max (worse node)', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
+  { key: 'gcMsPerS', label: 'agent GC pauses per second of run (both nodes)', unit: 'ms/s', better: 'lower', digits: 2, onlyPaths: AGENT_PATHS },
+  { key: 'gcMeanUs', label: 'agent mean GC pause', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
+];
+
 function latency(rate: number): ScenarioSpec {
   return {
     id: `latency-${rate}`,
@@ -51,6 +62,7 @@ function latency(rate: number): ScenarioSpec {
       { key: 'p99Us', label: 'p99', unit: 'µs', better: 'lower', digits: 0 },
       { key: 'maxUs', label: 'max', unit: 'µs', better: 'lower', digits: 0 },
       { key: 'cpuPer1k', label: 'proxy CPU per 1,000 round trips', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
+      ...AGENT_PAUSE_METRICS,
     ],
     notApplicable: {},
   };
@@ -146,6 +158,7 @@ export function l7Scenarios(): ScenarioSpec[] {
         { key: 'p90Us', label: 'p90', unit: 'µs', better: 'lower', digits: 0 },
         { key: 'p99Us', label: 'p99', unit: 'µs', better: 'lower', digits: 0 },
         { key: 'cpuPer1k', label: 'proxy CPU per 1,000 requests', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
+        ...AGENT_PAUSE_METRICS,
       ],
       notApplicable: {},
       paths: L7_PATHS,

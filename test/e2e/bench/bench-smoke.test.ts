@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchOptions } from '../../../bench/bench-options.js';
-import { ALL_PATHS, type BenchResults } from '../../../bench/bench-types.js';
+import { ALL_PATHS, metricOnPath, type BenchResults } from '../../../bench/bench-types.js';
 import { scenarioSpecs } from '../../../bench/scenarios.js';
 import { scenarioPaths } from '../../../bench/summary.js';
 import { listLabNetns } from '../../../src/lab/index.js';
@@ -75,7 +75,7 @@ t.test('npm run bench -- --smoke writes every scenario for every path', async (t
       if (s.notApplicable[path] !== undefined) continue;
       const runs = s.runs.filter((r) => r.path === path);
       const missing = s.metrics
-        .filter((m) => !(m.proxyOnly === true && path === 'direct'))
+        .filter((m) => metricOnPath(m, path))
         .filter((m) => !runs.some((r) => Number.isFinite(r.values[m.key])))
         .map((m) => m.key);
       t.same(missing, [], `${s.id} on ${path}: every metric has a value`, { runs });

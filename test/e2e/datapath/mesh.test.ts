@@ -227,7 +227,9 @@ t.test('L4 data path in a two-node lab', async (t) => {
         conn.stdout!.on('data', (c: Buffer) => chunks.push(c));
         await connExited;
         const result = JSON.parse(Buffer.concat(chunks).toString().trim().split('\n').pop() ?? '{}') as Json;
-        t.equal(result['ok'], true, `the open connection kept working during the drain (${JSON.stringify(result)})`);
+        // On failure, the agents' last lines say who closed it.
+        const tails = result['ok'] === true ? '' : `; node1 log tail:\n${lab.agentLog('node1').slice(-4000)}\nnode2 log tail:\n${lab.agentLog('node2').slice(-3000)}`;
+        t.equal(result['ok'], true, `the open connection kept working during the drain (${JSON.stringify(result)})${tails}`);
         await stopping;
         t.match(lab.agentLog('node1'), /"msg":"drained"/, 'the agent drained');
       });
