@@ -23,6 +23,8 @@ export interface BenchOptions {
   readonly latencyRates: readonly number[];
   /** Idle connections held through the proxies for the memory scenario. */
   readonly idleConnections: number;
+  /** Capture both nodes during the latency runs and report each proxy hop's added time (`added-time.ts`). */
+  readonly addedTime: boolean;
   /** Run the meshlet path only, with the agents under `node --cpu-prof`. */
   readonly profile: boolean;
   /** HAProxy threads per proxy (`nbthread`). */
@@ -84,7 +86,7 @@ export const L7_FIXED_CONNECTIONS = 10;
  * Per mode. `full` takes about ten minutes on 2 cores; `quick` under two; `smoke` (CI) under
  * a minute, where the numbers mean nothing and only the plumbing is checked.
  */
-const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
+const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'addedTime' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
   full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, authzIterations: 200_000 },
   quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, authzIterations: 50_000 },
   // One latency rate: 10,000/s runs the same code, and a slow shared CI machine cannot keep it.
@@ -165,6 +167,8 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
     latencyRates: Object.freeze([...base.latencyRates]),
     idleConnections,
     profile: flags['profile'] === true,
+    // The smoke mode (CI) checks the capture's plumbing too.
+    addedTime: flags['addedTime'] === true || mode === 'smoke',
     haproxyThreads,
     agentWorkers,
     agentNodeFlags: Object.freeze(agentNodeFlags),

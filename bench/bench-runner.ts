@@ -80,7 +80,7 @@ async function loadRounds(input: RunBenchInput, fixture: BenchFixture, specs: re
   for (let round = 1; round <= options.rounds; round += 1) {
     for (const spec of specs) {
       // The smoke mode checks the plumbing: no SCHED_IDLE client that a busy machine starves.
-      const runner = loadRunnerFor(spec.id, { idleScheduling: options.mode !== 'smoke', warmUp: options.mode !== 'smoke' });
+      const runner = loadRunnerFor(spec.id, { idleScheduling: options.mode !== 'smoke', warmUp: options.mode !== 'smoke', addedTime: options.addedTime });
       if (runner === undefined) continue;
       // A profile run measures the meshlet path each scenario compares (L4 or L7), nothing else.
       const specPaths = options.profile ? [comparisonOf(spec).subject].filter((p) => paths.includes(p)) : scenarioPaths(spec, paths);

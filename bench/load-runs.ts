@@ -12,6 +12,7 @@ import { REPO_ROOT, type Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
 import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES } from './bench-options.js';
 import { PORTS, httpPort, type PathTarget } from './bench-topology.js';
+import { withAddedTime } from './added-time.js';
 import { withAgentPauses } from './agent-pauses.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceRunner } from './resilience-scenario.js';
@@ -182,6 +183,8 @@ export const l7FixedRateRunner: LoadRunner = async (lab, target, pids, seconds) 
 export interface LoadRunnerOptions {
   /** Run the latency client under SCHED_IDLE (see {@link latencyRunner}); default true. */
   readonly idleScheduling?: boolean;
+  /** Capture the latency runs and report each proxy hop's added time (`added-time.ts`); default false. */
+  readonly addedTime?: boolean;
   /** Warm both `l7-resilience` configurations up before its first round (default true; the smoke mode, which checks the plumbing, skips it). */
   readonly warmUp?: boolean;
 }
@@ -191,7 +194,11 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   const bulk = /^bulk-(\d+)$/.exec(id);
   if (bulk?.[1] !== undefined) return bulkRunner(Number(bulk[1]));
   const lat = /^latency-(\d+)$/.exec(id);
-  if (lat?.[1] !== undefined) return withAgentPauses(latencyRunner(Number(lat[1]), opts.idleScheduling ?? true));
+  if (lat?.[1] !== undefined) {
+    const runner = latencyRunner(Number(lat[1]), opts.idleScheduling ?? true);
+    // The capture inside the pause scrapes: the scrapes' own traffic is not captured.
+    return withAgentPauses(opts.addedTime === true ? withAddedTime(runner) : runner);
+  }
   if (id === 'connect-rate') return connectRateRunner;
   if (id === 'http-rps') return httpRunner;
   if (id === 'l7-h1-rps') return l7H1Runner;

@@ -159,6 +159,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000)')
     .option('--haproxy-threads <n>', 'nbthread of each HAProxy of the pair (default 1, like one agent event loop)')
     .option('--workers <n>', "data-path workers per agent (meshlet agent --workers; default: the same as --haproxy-threads)")
+    .option('--added-time', 'capture both nodes with tcpdump during the latency runs and report the time each proxy hop adds to each message (always on with --smoke)')
     .option('--agent-node-flags <flags>', 'Node.js flags for the agents, e.g. "--max-semi-space-size=16" (to measure a setting)')
     .option('--only <ids>', `only these scenarios, comma-separated (${SCENARIO_IDS.join(', ')})`)
     .option('--name <lab>', 'lab name (default bench)')

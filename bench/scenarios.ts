@@ -7,6 +7,7 @@
 
 import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, type BenchOptions } from './bench-options.js';
 import { AGENT_PATHS, L7_PATHS, type Comparison, type MetricSpec, type PathName } from './bench-types.js';
+import { ADDED_TIME_PATHS } from './added-time.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { RESILIENCE_MEASURES, RESILIENCE_METRICS, RESILIENCE_TITLE } from './resilience-report.js';
 
@@ -51,7 +52,16 @@ const AGENT_PAUSE_METRICS: readonly MetricSpec[] = [
   { key: 'gcMeanUs', label: 'agent mean GC pause', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
 ];
 
-function latency(rate: number): ScenarioSpec {
+/** Each proxy hop's added time per message, from captures (`added-time.ts`, `--added-time`). */
+const ADDED_TIME_METRICS: readonly MetricSpec[] = [
+  { key: 'hopP50Us', label: 'added per proxy hop, p50 (captured)', unit: 'µs', better: 'lower', digits: 0, onlyPaths: ADDED_TIME_PATHS },
+  { key: 'hopP90Us', label: 'added per proxy hop, p90', unit: 'µs', better: 'lower', digits: 0, onlyPaths: ADDED_TIME_PATHS },
+  { key: 'hopP99Us', label: 'added per proxy hop, p99', unit: 'µs', better: 'lower', digits: 0, onlyPaths: ADDED_TIME_PATHS },
+  { key: 'hopP999Us', label: 'added per proxy hop, p99.9', unit: 'µs', better: 'lower', digits: 0, onlyPaths: ADDED_TIME_PATHS },
+  { key: 'hopMaxUs', label: 'added per proxy hop, max', unit: 'µs', better: 'lower', digits: 0, onlyPaths: ADDED_TIME_PATHS },
+];
+
+function latency(rate: number, addedTime: boolean): ScenarioSpec {
   return {
     id: `latency-${rate}`,
     title: `Request/response latency, ${LATENCY_MESSAGE_BYTES} B messages at ${rate.toLocaleString('en-US')}/s`,
@@ -63,17 +73,18 @@ function latency(rate: number): ScenarioSpec {
       { key: 'maxUs', label: 'max', unit: 'µs', better: 'lower', digits: 0 },
       { key: 'cpuPer1k', label: 'proxy CPU per 1,000 round trips', unit: 's', better: 'lower', digits: 3, proxyOnly: true },
       ...AGENT_PAUSE_METRICS,
+      ...(addedTime ? ADDED_TIME_METRICS : []),
     ],
     notApplicable: {},
   };
 }
 
 /** Every scenario of a run with these options, in report order. */
-export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleConnections'>): ScenarioSpec[] {
+export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleConnections'> & Partial<Pick<BenchOptions, 'addedTime'>>): ScenarioSpec[] {
   return [
     bulk(1),
     bulk(8),
-    ...opts.latencyRates.map(latency),
+    ...opts.latencyRates.map((rate) => latency(rate, opts.addedTime === true)),
     {
       id: 'connect-rate',
       title: 'Connection setup rate',

@@ -82,8 +82,8 @@ export interface LabSpawnOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Default bound of agent readiness: an agent starts in about a second; CI machines are slow. */
-const DEFAULT_READY_TIMEOUT_MS = 20_000;
+/** Default bound of agent readiness: an agent starts in about a second; a loaded CI machine was seen past 20 s. */
+const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** Agents drain for a while on SIGTERM; a lab does not need to wait long. */
 const DEFAULT_STOP_GRACE_MS = 5_000;
 
