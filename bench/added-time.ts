@@ -19,16 +19,18 @@
  *   coalesced several messages counts each. A message split across records (a proxy that read
  *   half of one) would be miscounted: the count check below then refuses the run.
  *
- * The two sides of a hop are paired in order after a short skip (the client's warm-up, and a
- * TLS handshake made when the connection opened): the first message in after the skip, with
- * the first message out after that time. The counts after the pairing point must then be equal;
- * if they are not, the pairing is wrong and the run reports an error, never figures.
+ * Both sides of a hop count every message of the run's connection from its first, so the k-th
+ * message in pairs with the k-th out. TLS records before the first message (the handshake,
+ * session tickets) count for nothing; after it, every record must hold whole messages, and
+ * only a short tail may lack a pair (the client's reset at its exit drops what the proxies had
+ * not passed on); otherwise the pairing could be wrong and the run reports an error, never
+ * figures. The client's warm-up (the first {@link SKIP_NS}) is paired but not reported.
  *
  * @module
  */
 
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../src/lab/index.js';
@@ -61,14 +63,32 @@ export function plainMessageTimes(chunks: readonly StreamChunk[], unit = MESSAGE
   return out;
 }
 
+/** The most framing a record may carry beyond whole messages (DATA frame headers, a control frame) and still count. */
+export const MAX_FRAMING = 64;
+
+/** The messages of a TLS stream, and the first record that makes counting them wrong. */
+export interface TlsMessages {
+  /** When each message's record ended (ns). */
+  readonly times: number[];
+  /**
+   * When the first irregular record after the stream's first message ended: application data
+   * with more than {@link MAX_FRAMING} bytes beyond whole messages, that is part of a message
+   * (a proxy that read half of one) or handshake data. Irregular records before the first
+   * message are the handshake and session tickets, and count for nothing; one after it means
+   * the count cannot be trusted.
+   */
+  readonly splitAt: number | undefined;
+}
+
 /**
- * The time of each message in a TLS stream: the records' headers are walked across segments;
- * an application-data record counts `floor((length - 17) / unit)` messages at the time its last
- * byte was seen.
- * Throws `MESHLET_ERR_HOST_TOOL` when the stream is not TLS records from its first byte.
+ * The messages of a TLS stream: the records' headers are walked across segments; an
+ * application-data record of whole messages counts `floor((length - 17) / unit)` of them at
+ * the time its last byte was seen. Throws `MESHLET_ERR_HOST_TOOL` when the stream is not TLS
+ * records from its first byte.
  */
-export function tlsMessageTimes(chunks: readonly StreamChunk[], unit = MESSAGE_BYTES, flow = 'stream'): number[] {
-  const out: number[] = [];
+export function tlsMessages(chunks: readonly StreamChunk[], unit = MESSAGE_BYTES, flow = 'stream'): TlsMessages {
+  const times: number[] = [];
+  let splitAt: number | undefined;
   const head = Buffer.alloc(5);
   let headFill = 0;
   let body = 0;
@@ -82,8 +102,13 @@ export function tlsMessageTimes(chunks: readonly StreamChunk[], unit = MESSAGE_B
         body -= take;
         i += take;
         if (body === 0 && type === 23) {
-          const messages = Math.floor((recordLength(head) - TLS13_RECORD_OVERHEAD) / unit);
-          for (let k = 0; k < messages; k += 1) out.push(c.tsNs);
+          const plain = recordLength(head) - TLS13_RECORD_OVERHEAD;
+          const messages = Math.floor(plain / unit);
+          if (plain - messages * unit > MAX_FRAMING) {
+            if (times.length > 0) splitAt ??= c.tsNs;
+          } else {
+            for (let k = 0; k < messages; k += 1) times.push(c.tsNs);
+          }
         }
         continue;
       }
@@ -99,38 +124,42 @@ export function tlsMessageTimes(chunks: readonly StreamChunk[], unit = MESSAGE_B
     }
     offset += c.data.length;
   }
-  return out;
+  return { times, splitAt };
 }
 
 function recordLength(head: Buffer): number {
   return head.readUInt16BE(3);
 }
 
+/** The most messages in that may lack a pair, as a share of those in: the client's reset drops a tail. */
+export const MAX_TAIL_SHARE = 0.05;
+
 /**
- * Pairs a hop's messages in and out (times in ns, ascending): from the first message in at
- * least `skipNs` after the first one, with the first message out not before it, one for one.
- * Returns the hop times (ns). Throws `MESHLET_ERR_HOST_TOOL` when the counts after the pairing
- * point differ or a pair would go back in time.
+ * Pairs a hop's messages in and out (times in ns, ascending), the k-th in with the k-th out:
+ * both sides count every message of the connection from its first, exactly (plain bytes, or
+ * TLS records of whole messages; `splitAt` says when a TLS side stopped being countable, which
+ * refuses the run). The last messages in may lack a pair: a client that closes with replies
+ * unread resets its connection, and what the proxies had not passed on yet is dropped; at most
+ * {@link MAX_TAIL_SHARE} of them. Returns the hop times (ns) of the messages that came in at or
+ * after `fromNs` (the client's warm-up is left out). Throws `MESHLET_ERR_HOST_TOOL` when the
+ * sides cannot be paired.
  */
-export function pairHop(inTimes: readonly number[], outTimes: readonly number[], skipNs: number, hop = 'hop'): number[] {
-  if (inTimes.length === 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${hop}: no message in`);
-  const from = (inTimes[0] as number) + skipNs;
-  let a = 0;
-  while (a < inTimes.length && (inTimes[a] as number) < from) a += 1;
-  if (a === inTimes.length) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${hop}: no message in after the first ${skipNs / 1e6} ms (${inTimes.length} in all)`);
-  const start = inTimes[a] as number;
-  let b = 0;
-  while (b < outTimes.length && (outTimes[b] as number) < start) b += 1;
-  const n = inTimes.length - a;
-  if (outTimes.length - b !== n) {
-    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${hop}: ${n} messages in and ${outTimes.length - b} out after the pairing point (of ${inTimes.length} and ${outTimes.length}): the capture cannot be paired`);
-  }
-  const out = new Array<number>(n);
+export function pairHop(inTimes: readonly number[], outTimes: readonly number[], fromNs: number, hop = 'hop', splitAt?: number): number[] {
+  const fail = (why: string): never => {
+    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${hop}: ${why}: the capture cannot be paired`);
+  };
+  if (splitAt !== undefined) fail(`a TLS record at ${(splitAt / 1e6).toFixed(3)} ms of the capture carries part of a message`);
+  const n = outTimes.length;
+  if (inTimes.length === 0) fail('no message in');
+  if (n > inTimes.length) fail(`${inTimes.length} messages in and ${n} out`);
+  if (inTimes.length - n > Math.max(1, MAX_TAIL_SHARE * inTimes.length)) fail(`${inTimes.length} messages in and only ${n} out`);
+  const out: number[] = [];
   for (let i = 0; i < n; i += 1) {
-    const d = (outTimes[b + i] as number) - (inTimes[a + i] as number);
-    if (d < 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${hop}: message ${i} out ${-d} ns before it came in: the capture cannot be paired`);
-    out[i] = d;
+    const d = (outTimes[i] as number) - (inTimes[i] as number);
+    if (d < 0) fail(`message ${i} out ${-d} ns before it came in`);
+    if ((inTimes[i] as number) >= fromNs) out.push(d);
   }
+  if (out.length === 0) fail(`no message paired after the pairing point (${n} before it)`);
   return out;
 }
 
@@ -145,25 +174,37 @@ export interface NodeSides {
 
 /**
  * A node's two hops from its reassembled capture: pod in -> fabric out, and fabric in -> pod
- * out. Flows touching neither address are ignored; several flows of one side (a second tunnel
- * session) are merged in time order.
+ * out, each reported from `skipNs` after the node's first pod-side message. Flows touching neither address are ignored; several flows of
+ * one side (a second tunnel session) are merged in time order.
  */
 export function nodeHops(streams: ReadonlyMap<string, readonly StreamChunk[]>, sides: NodeSides, skipNs: number): { readonly out: number[]; readonly back: number[] } {
   const podIn: number[] = [];
   const podOut: number[] = [];
   const fabricIn: number[] = [];
   const fabricOut: number[] = [];
+  let splitIn: number | undefined;
+  let splitOut: number | undefined;
   for (const [flow, chunks] of streams) {
     const [src, dst] = flow.split('>').map((e) => e.slice(0, e.lastIndexOf(':')));
     if (src === sides.podAddress) podIn.push(...plainMessageTimes(chunks));
     else if (dst === sides.podAddress) podOut.push(...plainMessageTimes(chunks));
-    else if (src === sides.peerAddress) fabricIn.push(...tlsMessageTimes(chunks, MESSAGE_BYTES, flow));
-    else if (dst === sides.peerAddress) fabricOut.push(...tlsMessageTimes(chunks, MESSAGE_BYTES, flow));
+    else if (src === sides.peerAddress || dst === sides.peerAddress) {
+      const m = tlsMessages(chunks, MESSAGE_BYTES, flow);
+      if (src === sides.peerAddress) {
+        fabricIn.push(...m.times);
+        splitIn ??= m.splitAt;
+      } else {
+        fabricOut.push(...m.times);
+        splitOut ??= m.splitAt;
+      }
+    }
   }
   for (const list of [podIn, podOut, fabricIn, fabricOut]) list.sort((x, y) => x - y);
+  const first = Math.min(podIn[0] ?? Infinity, podOut[0] ?? Infinity);
+  if (first === Infinity) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${sides.node}: no message of ${sides.podAddress} in the capture`);
   return {
-    out: pairHop(podIn, fabricOut, skipNs, `${sides.node} pod -> fabric`),
-    back: pairHop(fabricIn, podOut, skipNs, `${sides.node} fabric -> pod`),
+    out: pairHop(podIn, fabricOut, first + skipNs, `${sides.node} pod -> fabric`, splitOut),
+    back: pairHop(fabricIn, podOut, first + skipNs, `${sides.node} fabric -> pod`, splitIn),
   };
 }
 
@@ -197,6 +238,8 @@ export function addedTimeFigures(samplesNs: readonly number[]): AddedTimeFigures
 
 /** What sockperf does first, unmeasured: its own warm-up is 400 ms; the pairing starts after it. */
 export const SKIP_NS = 500e6;
+/** How long the capture goes on after the client exits. */
+const TAIL_MS = 300;
 /** How long tcpdump may take to start listening, and to flush and exit. */
 const TCPDUMP_WAIT_MS = 10_000;
 
@@ -237,6 +280,16 @@ async function stopCapture(cap: Capture): Promise<Buffer> {
   return readFileSync(cap.file);
 }
 
+/** With `MESHLET_BENCH_CAPTURES=DIR`, each run's captures are copied there (`<path>-<n>-node1.pcap`), to read with tcpdump -r or Wireshark. */
+let kept = 0;
+function keepCaptures(dir: string, path: PathName): void {
+  const into = process.env['MESHLET_BENCH_CAPTURES'];
+  if (into === undefined || into === '') return;
+  mkdirSync(into, { recursive: true });
+  kept += 1;
+  for (const node of ['node1', 'node2']) copyFileSync(join(dir, `${node}.pcap`), join(into, `${path}-${kept}-${node}.pcap`));
+}
+
 /** The two nodes of a path and what each sees on its sides. */
 function sidesOf(lab: Lab, target: PathTarget): NodeSides[] {
   const n1 = lab.nodeAddress('node1');
@@ -260,8 +313,11 @@ export function withAddedTime(runner: LoadRunner): LoadRunner {
     try {
       for (const node of ['node1', 'node2']) captures.push(await startCapture(lab, node, dir));
       const outcome = await runner(lab, target, pids, seconds);
+      // What the proxies still carry when the client exits reaches the capture too.
+      await new Promise((r) => setTimeout(r, TAIL_MS));
       try {
         const files = await Promise.all(captures.splice(0).map(stopCapture));
+        keepCaptures(dir, target.path);
         const samples: number[] = [];
         sidesOf(lab, target).forEach((sides, i) => {
           const hops = nodeHops(reassemble(readPcap(files[i] as Buffer)), sides, SKIP_NS);

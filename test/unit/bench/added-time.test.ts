@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { addedTimeFigures, MESSAGE_BYTES, nodeHops, pairHop, plainMessageTimes, tlsMessageTimes } from '../../../bench/added-time.js';
+import { addedTimeFigures, MESSAGE_BYTES, nodeHops, pairHop, plainMessageTimes, tlsMessages } from '../../../bench/added-time.js';
 import { reassemble, readPcap, type StreamChunk } from '../../../bench/pcap.js';
 import { isMeshletError } from '../../../src/mesh/errors.js';
 
@@ -136,26 +136,35 @@ t.test('TLS streams: records walked across segments; control records count nothi
   // Split anywhere: inside a header, inside a body.
   const cut1 = 13 + 5 + 17 + 3;
   const cut2 = cut1 + 700;
-  const times = tlsMessageTimes(chunks([1, stream.subarray(0, cut1)], [2, stream.subarray(cut1, cut2)], [3, stream.subarray(cut2)]));
-  t.same(times, [3, 3, 3, 3], 'one + two + one messages, all ending in the last segment');
-  t.same(tlsMessageTimes(chunks([5, one], [6, record(MESSAGE_BYTES + 9 + 13)])), [5, 6], 'a DATA frame with a WINDOW_UPDATE in one record is one message');
-  refused(t, () => tlsMessageTimes(chunks([1, Buffer.concat([one, Buffer.from('GET / HTTP/1.1\r\n')])]), MESSAGE_BYTES, 'f'), new RegExp(`f: no TLS record header at byte ${one.length}`), 'a stream that is not TLS');
-  refused(t, () => tlsMessageTimes(chunks([1, one.subarray(100)])), /at byte 0/, 'a capture that starts inside a record');
+  const m = tlsMessages(chunks([1, stream.subarray(0, cut1)], [2, stream.subarray(cut1, cut2)], [3, stream.subarray(cut2)]));
+  t.same(m.times, [3, 3, 3, 3], 'one + two + one messages, all ending in the last segment');
+  t.equal(m.splitAt, undefined, 'whole messages and small control records only');
+  t.same(tlsMessages(chunks([5, one], [6, record(MESSAGE_BYTES + 9 + 13)])).times, [5, 6], 'a DATA frame with a WINDOW_UPDATE in one record is one message');
+  const hello = tlsMessages(chunks([1, record(1788)], [2, record(264)], [3, one], [4, record(13)]));
+  t.same(hello.times, [3], 'a certificate flight and a ticket before the first message count nothing');
+  t.equal(hello.splitAt, undefined, 'and do not spoil the count');
+  const split = tlsMessages(chunks([6, one], [7, record(MESSAGE_BYTES + 512)], [8, record(512 + 9)]));
+  t.equal(split.splitAt, 7, 'a message and a half after the first message: counting stops being exact there');
+  refused(t, () => tlsMessages(chunks([1, Buffer.concat([one, Buffer.from('GET / HTTP/1.1\r\n')])]), MESSAGE_BYTES, 'f'), new RegExp(`f: no TLS record header at byte ${one.length}`), 'a stream that is not TLS');
+  refused(t, () => tlsMessages(chunks([1, one.subarray(100)])), /at byte 0/, 'a capture that starts inside a record');
 });
 
-t.test('pairHop: after the skip, in and out one for one; a count that differs is refused', async (t) => {
+t.test('pairHop: the k-th in with the k-th out, reported from the pairing point; what could be paired wrong is refused', async (t) => {
   const ms = 1e6;
-  const ins = [0, 1, 2, 3, 4].map((i) => i * ms);
-  // A handshake record before the first message out, then each message 50 µs later.
-  const outs = [-5 * ms, ...ins.map((x) => x + 50_000)];
-  t.same(pairHop(ins, outs, 1.5 * ms), [50_000, 50_000, 50_000]);
-  t.same(pairHop(ins, outs, 0), [50_000, 50_000, 50_000, 50_000, 50_000]);
+  const ins = Array.from({ length: 40 }, (_, i) => i * ms);
+  const outs = ins.map((x) => x + 50_000);
+  t.same(pairHop(ins, outs, 37.5 * ms), [50_000, 50_000], 'the messages after the pairing point');
+  t.equal(pairHop(ins, outs, 0).length, 40);
   // Queueing: message 2 waited; 3 came out right behind it.
-  t.same(pairHop(ins, [0.1, 1.1, 3.2, 3.3, 4.1].map((x) => x * ms), 0).map((d) => Math.round(d / 1000)), [100, 100, 1200, 300, 100]);
-  refused(t, () => pairHop(ins, outs.slice(0, -1), 0, 'h'), /h: 5 messages in and 4 out/, 'one message lost');
-  refused(t, () => pairHop([0, 1], [0.5, 0.7, 2], 0, 'h'), /2 messages in and 3 out/, 'one message too many');
-  refused(t, () => pairHop([], [1], 0, 'h'), /h: no message in/, 'nothing in');
-  refused(t, () => pairHop([0, 1], [0.5, 1.5], 5, 'h'), /no message in after the first/, 'nothing after the skip');
+  t.same(pairHop(ins.slice(0, 5), [0.1, 1.1, 3.2, 3.3, 4.1].map((x) => x * ms), 0).map((d) => Math.round(d / 1000)), [100, 100, 1200, 300, 100]);
+  // The client reset at its exit: the last two messages in never went out.
+  t.equal(pairHop(ins, outs.slice(0, 38), 0).length, 38, 'a short tail without a pair is left out');
+  refused(t, () => pairHop(ins, outs.slice(0, 37), 0, 'h'), /h: 40 messages in and only 37 out/, 'more lost than a tail');
+  refused(t, () => pairHop(ins.slice(0, 2), [0.5, 0.7, 2].map((x) => x * ms), 0, 'h'), /h: 2 messages in and 3 out/, 'one message too many');
+  refused(t, () => pairHop(ins, outs, 0, 'h', 2.5 * ms), /h: a TLS record at 2\.500 ms of the capture carries part of a message/, 'a split record');
+  refused(t, () => pairHop(ins.slice(0, 3), [0.5, 0.7, 3].map((x) => x * ms), 0, 'h'), /h: message 1 out 300000 ns before it came in/, 'a pair that goes back in time');
+  refused(t, () => pairHop([], [], 0, 'h'), /h: no message in/, 'nothing in');
+  refused(t, () => pairHop(ins.slice(0, 2), outs.slice(0, 2), 5 * ms, 'h'), /no message paired after the pairing point \(2 before it\)/, 'nothing after the pairing point');
 });
 
 t.test('nodeHops: a node\'s capture, pod side and fabric side, both ways', async (t) => {
@@ -187,7 +196,9 @@ t.test('nodeHops: a node\'s capture, pod side and fabric side, both ways', async
   const hops = nodeHops(reassemble(readPcap(pcap(pkts))), { node: 'node1', podAddress: pod, peerAddress: peer }, 5e6);
   t.equal(hops.out.length, 15, 'pod -> fabric: the messages after the 5 ms skip');
   t.same(hops.out, Array.from({ length: 15 }, (_, i) => 30_000 + i + 5));
-  t.same(hops.back, Array.from({ length: 15 }, () => 20_000), 'fabric -> pod');
+  // The session ticket at 0 ns does not move the pairing point: the pod side's first message does.
+  t.same(hops.back, Array.from({ length: 15 }, () => 20_000), 'fabric -> pod, from the same point');
+  refused(t, () => nodeHops(reassemble(readPcap(pcap(pkts))), { node: 'node1', podAddress: '198.18.1.99', peerAddress: peer }, 0), /node1: no message of 198\.18\.1\.99/, 'a capture without the pod');
   const f = addedTimeFigures([...hops.out, ...hops.back]);
   t.equal(f.hops, 30);
   t.equal(f.hopP50Us, 20, 'p50: half the hops are 20 µs');
