@@ -18,15 +18,18 @@ export interface CommandResult {
 
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
-  /** Killed with SIGKILL after this long; default 10 s. */
+  /** Killed with SIGKILL after this long; default 60 s. */
   readonly timeoutMs?: number;
   /** Written to the command's stdin, which is then closed (it is closed at once without). */
   readonly input?: string | Buffer;
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Default bound of one command: `ip` takes milliseconds, a test client a few seconds. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+/**
+ * Default bound of one command: `ip` takes milliseconds, a test client a few seconds, but a
+ * node process starting on a loaded CI machine was seen past 10 s. Only a hang waits this long.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 /** Output kept per stream; commands the lab runs print far less. */
 const MAX_OUTPUT = 16 * 1024 * 1024;
 

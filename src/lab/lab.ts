@@ -195,7 +195,7 @@ export class Lab {
     return m.netns;
   }
 
-  /** Runs a command inside a pod or node namespace to completion (bounded, default 10 s). */
+  /** Runs a command inside a pod or node namespace to completion (bounded, default 60 s). */
   exec(podOrNode: string, command: string, args: readonly string[], opts: RunCommandOptions = {}): Promise<CommandResult> {
     return runCommand('ip', ['netns', 'exec', this.netnsOf(podOrNode), command, ...args], opts);
   }

@@ -117,8 +117,8 @@ export async function runTcpClient(
 ): Promise<TcpClientResult> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const args = ['--host', host, '--port', String(port), '--bytes', String(opts.bytes ?? 65536), '--mode', opts.mode ?? 'sink', '--timeout-ms', String(timeoutMs)];
-  // The process bound is the client's own bound plus node's start-up time.
-  const res = await lab.runNode(where, TCP_CLIENT_SCRIPT, args, { timeoutMs: timeoutMs + 5000 });
+  // The process bound is the client's own bound plus node's start-up time (past 5 s on a loaded CI machine).
+  const res = await lab.runNode(where, TCP_CLIENT_SCRIPT, args, { timeoutMs: timeoutMs + 30_000 });
   const line = res.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as TcpClientResult;
