@@ -2,7 +2,7 @@
 // Makes sure the tools `npm run bench` (and its CI smoke test) runs are present: HAProxy (the
 // proxy meshlet is compared with, and the HTTP origin), iperf3 (bulk throughput), sockperf
 // (latency at fixed rates), wrk (HTTP and connection rate), h2load (HTTP/2 and fixed-rate HTTP
-// in the L7 scenarios), rsvg-convert (the PNG chart).
+// in the L7 scenarios), rsvg-convert (the PNG chart), tcpdump (`--added-time`, on in --smoke).
 // As root on Debian it installs what is missing with apt-get; otherwise it says exactly what
 // to install. Plain JavaScript with no dependencies: it runs before the build.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ const TOOLS = {
   'rsvg-convert': 'librsvg2-bin',
   chrt: 'util-linux',
   ss: 'iproute2',
+  tcpdump: 'tcpdump',
 };
 /** rsvg-convert draws the chart's text with this font; without any font the labels are blank. */
 const FONT = { file: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', pkg: 'fonts-dejavu-core' };

@@ -21,7 +21,7 @@ import { requireNamespaces, type GateableTest } from '../helpers/require-root.js
 const MAIN = fileURLToPath(new URL('../../../bench/main.js', import.meta.url));
 /** The smoke run takes about 45 s alone and was seen at 142 s on a loaded CI machine; room, then it is killed. */
 const RUN_LIMIT_MS = 400_000;
-const TOOLS = ['haproxy', 'iperf3', 'sockperf', 'wrk', 'h2load', 'rsvg-convert', 'chrt'];
+const TOOLS = ['haproxy', 'iperf3', 'sockperf', 'wrk', 'h2load', 'rsvg-convert', 'chrt', 'tcpdump'];
 
 /** Like requireNamespaces for the bench's tools: loud skip, or a failure in CI. */
 function requireBenchTools(t: GateableTest): boolean {
