@@ -263,6 +263,30 @@ t.test('a peer that stops answering PING loses its session', async (t) => {
   s2.destroy();
 });
 
+t.test('a closed session (retired or draining) keeps its open streams across keepalive ticks', async (t) => {
+  const r = await rig(t);
+  const identities = new IdentityManager({ signer: signerFor(r.ca), logger });
+  t.teardown(() => identities.close());
+  const pool = new TunnelPool({ identities, logger, tunnelPort: r.tunnelPort, pingIntervalMs: 50, pingTimeoutMs: 200 });
+  t.teardown(() => pool.destroy());
+  const s = await pool.open(CLIENT_ID, { nodeAddress: '127.0.0.1', identity: SERVER_ID, address: '127.0.0.1', port: r.backendPort });
+  t.equal(await status(s), 200);
+  s.write('before');
+  // What an agent's drain does: GOAWAY on every pooled session, open streams go on.
+  pool.close();
+  let reset = '';
+  s.on('error', (err: Error) => (reset = err.message));
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(reset, '', 'no reset after 8 keepalive ticks');
+  t.equal(s.destroyed, false, 'the stream is still open');
+  if (s.destroyed) return;
+  const done = Promise.race([readAll(s), once(s, 'close').then(() => 'closed before its end')]);
+  s.end('after');
+  const got = await done;
+  t.match(got, /^\{"n":11,/, 'the stream carried its bytes to the end');
+  t.equal(s.rstCode, 0, 'and ended cleanly');
+});
+
 t.test('an idle session is closed after the idle timeout', async (t) => {
   const r = await rig(t);
   const identities = new IdentityManager({ signer: signerFor(r.ca), logger });

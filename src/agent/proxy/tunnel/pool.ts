@@ -404,6 +404,10 @@ export class TunnelPool {
         session.close();
         return;
       }
+      // A closed session (GOAWAY sent: retired, or the agent draining) only lets its streams
+      // finish. Node refuses to PING it and calls back with ERR_HTTP2_PING_CANCEL, which is no
+      // sign of a lost peer: destroying the session for it would reset every stream still open.
+      if (session.closed) return;
       const deadline = setTimeout(() => {
         log.warn({ code: 'MESHLET_ERR_TUNNEL_PEER_LOST', timeoutMs: this.pingTimeoutMs }, 'tunnel peer stopped answering PING; closing the session');
         session.destroy();
