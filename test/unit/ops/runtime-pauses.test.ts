@@ -40,6 +40,18 @@ t.test('a full GC is counted as a major pause', async (t) => {
   t.ok((count?.value ?? 0) >= 2, `two forced collections counted (${count?.value})`);
 });
 
+t.test('an idle loop reads a delay near zero, not the monitor\'s own period', async (t) => {
+  const registry = new Registry();
+  const pauses = new RuntimePauses(registry);
+  t.teardown(() => pauses.stop());
+  await values(registry, 'meshlet_event_loop_delay_seconds');
+  await new Promise((r) => setTimeout(r, 20 * LOOP_RESOLUTION_MS));
+  const median = (await values(registry, 'meshlet_event_loop_delay_seconds')).find((v) => v.labels['quantile'] === '0.5');
+  t.ok(median !== undefined, 'a median');
+  // Node's histogram holds the ticks' whole intervals (>= the period); the period is taken off.
+  t.ok((median?.value ?? 1) < LOOP_RESOLUTION_MS / 1000, `median ${median?.value} s, below the ${LOOP_RESOLUTION_MS} ms period`);
+});
+
 t.test('a blocked loop shows in the next scrape, and the one after starts afresh', async (t) => {
   const registry = new Registry();
   const pauses = new RuntimePauses(registry);
