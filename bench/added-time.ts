@@ -39,7 +39,7 @@ import { LATENCY_MESSAGE_BYTES } from './bench-options.js';
 import type { PathName } from './bench-types.js';
 import type { PathTarget } from './bench-topology.js';
 import type { LoadRunner } from './load-runs.js';
-import { reassemble, readPcap, type StreamChunk } from './pcap.js';
+import { reassemble, readPcap, type Stream, type StreamChunk } from './pcap.js';
 
 export const MESSAGE_BYTES = LATENCY_MESSAGE_BYTES;
 
@@ -177,15 +177,14 @@ export interface NodeSides {
  * out, each reported from `skipNs` after the node's first pod-side message. Flows touching neither address are ignored; several flows of
  * one side (a second tunnel session) are merged in time order.
  */
-export function nodeHops(streams: ReadonlyMap<string, readonly StreamChunk[]>, sides: NodeSides, skipNs: number): { readonly out: number[]; readonly back: number[] } {
+export function nodeHops(streams: ReadonlyMap<string, Stream>, sides: NodeSides, skipNs: number): { readonly out: number[]; readonly back: number[] } {
   const podIn: number[] = [];
   const podOut: number[] = [];
   const fabricIn: number[] = [];
   const fabricOut: number[] = [];
   let splitIn: number | undefined;
   let splitOut: number | undefined;
-  for (const [flow, chunks] of streams) {
-    const [src, dst] = flow.split('>').map((e) => e.slice(0, e.lastIndexOf(':')));
+  for (const [flow, { src, dst, chunks }] of streams) {
     if (src === sides.podAddress) podIn.push(...plainMessageTimes(chunks));
     else if (dst === sides.podAddress) podOut.push(...plainMessageTimes(chunks));
     else if (src === sides.peerAddress || dst === sides.peerAddress) {

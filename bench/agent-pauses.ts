@@ -13,7 +13,7 @@ import type { Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
 import { AGENT_PATHS } from './bench-types.js';
 import type { LoadRunner } from './load-runs.js';
-import { MAX_SCRAPE_BYTES } from './resilience-counters.js';
+import { sumCounters } from './resilience-counters.js';
 
 /** The nodes whose agents carry a bench path's bytes. */
 const AGENT_NODES = ['node1', 'node2'] as const;
@@ -41,25 +41,18 @@ const GC_COUNT = 'meshlet_gc_pause_seconds_count';
  * quantile (an agent without the pause metrics is not one this bench can explain).
  */
 export function parsePauses(text: string): PauseSample {
-  if (text.length > MAX_SCRAPE_BYTES) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `metrics scrape of ${text.length} bytes, more than ${MAX_SCRAPE_BYTES}`);
+  // Every kind's GC series added up; sumCounters also bounds the scrape and checks each sample.
+  const { gcCount = 0, gcSeconds = 0 } = sumCounters(text, { gcCount: GC_COUNT, gcSeconds: GC_SUM });
   const loop = new Map<string, number>();
-  let gcCount = 0;
-  let gcSeconds = 0;
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n += 1) {
     const line = lines[n] as string;
-    if (!line.startsWith('meshlet_')) continue;
-    const m = /^([a-z_]+)(?:\{([^}]*)\})?[ \t]+(\S+)/.exec(line);
-    const name = m?.[1];
-    if (m === null || (name !== LOOP && name !== GC_SUM && name !== GC_COUNT)) continue;
-    const value = Number(m[3]);
-    if (!Number.isFinite(value) || value < 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `metrics scrape line ${n + 1}: ${JSON.stringify(line.slice(0, 200))} is not a sample >= 0`);
-    if (name === GC_SUM) gcSeconds += value;
-    else if (name === GC_COUNT) gcCount += value;
-    else {
-      const q = /(?:^|,)quantile="([^"]*)"/.exec(m[2] ?? '')?.[1];
-      if (q !== undefined) loop.set(q, value);
-    }
+    if (!line.startsWith(`${LOOP}{`)) continue;
+    const m = /^[a-z_]+\{([^}]*)\}[ \t]+(\S+)/.exec(line);
+    const value = Number(m?.[2]);
+    if (m === null || !Number.isFinite(value) || value < 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `metrics scrape line ${n + 1}: ${JSON.stringify(line.slice(0, 200))} is not a sample >= 0`);
+    const q = /(?:^|,)quantile="([^"]*)"/.exec(m[1] ?? '')?.[1];
+    if (q !== undefined) loop.set(q, value);
   }
   const loopP99 = loop.get('0.99');
   const loopMax = loop.get('1');

@@ -168,20 +168,18 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--pool <files>', 'one report over the rounds of earlier runs (comma-separated results .json of the same mode and paths), written beside the first')
     .showHelpAfterError();
   program.parse([...argv]);
+  const failed = (err: Error): never => {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(1);
+  };
   const poolFiles = program.opts()['pool'];
   if (typeof poolFiles === 'string') {
-    await pool(poolFiles).catch((err: Error) => {
-      process.stderr.write(`bench: ${err.message}\n`);
-      process.exit(1);
-    });
+    await pool(poolFiles).catch(failed);
     return;
   }
   const renderFile = program.opts()['render'];
   if (typeof renderFile === 'string') {
-    await render(renderFile).catch((err: Error) => {
-      process.stderr.write(`bench: ${err.message}\n`);
-      process.exit(1);
-    });
+    await render(renderFile).catch(failed);
     return;
   }
   let options: BenchOptions;

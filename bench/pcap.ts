@@ -129,14 +129,21 @@ export interface StreamChunk {
   readonly data: Buffer;
 }
 
+/** One direction of a TCP connection: its endpoints and its bytes in order. */
+export interface Stream {
+  readonly src: string;
+  readonly dst: string;
+  readonly chunks: StreamChunk[];
+}
+
 /**
  * Reassembles each flow direction (`Segment.flow`) of `segments`: retransmitted bytes are
  * dropped (the first copy's time counts), and a gap (bytes the capture missed) is an error,
  * because everything after it would be counted against the wrong message.
  */
-export function reassemble(segments: readonly Segment[]): Map<string, StreamChunk[]> {
+export function reassemble(segments: readonly Segment[]): Map<string, Stream> {
   const next = new Map<string, number>();
-  const out = new Map<string, StreamChunk[]>();
+  const out = new Map<string, Stream>();
   for (const s of segments) {
     if (s.seq < 0) bad(`a segment of ${s.flow} was cut short by the snapshot length (capture with -s 0)`);
     const expected = next.get(s.flow);
@@ -149,9 +156,9 @@ export function reassemble(segments: readonly Segment[]): Map<string, StreamChun
       data = data.subarray(-ahead);
     }
     next.set(s.flow, (s.seq + s.payload.length) >>> 0);
-    let list = out.get(s.flow);
-    if (list === undefined) out.set(s.flow, (list = []));
-    list.push({ tsNs: s.tsNs, data });
+    let stream = out.get(s.flow);
+    if (stream === undefined) out.set(s.flow, (stream = { src: s.src, dst: s.dst, chunks: [] }));
+    stream.chunks.push({ tsNs: s.tsNs, data });
   }
   return out;
 }

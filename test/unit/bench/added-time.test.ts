@@ -116,11 +116,11 @@ t.test('readPcap refuses what it cannot read, naming it', async (t) => {
 t.test('reassemble: retransmissions count once (first time), overlaps are trimmed, a gap is refused', async (t) => {
   const seg = (ns: number, seq: number, text: string): Pkt => ({ ...base, ns, seq, payload: Buffer.from(text) });
   const streams = reassemble(readPcap(pcap([seg(1, 100, 'abc'), seg(2, 100, 'abc'), seg(3, 102, 'cde'), seg(4, 105, 'f')])));
-  const list = streams.get(`${A}:40000>${B}:80`) ?? [];
+  const list = streams.get(`${A}:40000>${B}:80`)?.chunks ?? [];
   t.same(list.map((c) => [c.tsNs, c.data.toString()]), [[1, 'abc'], [3, 'de'], [4, 'f']]);
   // Sequence numbers wrap at 2^32.
   const wrapped = reassemble(readPcap(pcap([seg(1, 0xfffffffe, 'ab'), seg(2, 0, 'cd')])));
-  t.same((wrapped.get(`${A}:40000>${B}:80`) ?? []).map((c) => c.data.toString()), ['ab', 'cd'], 'across the wrap');
+  t.same((wrapped.get(`${A}:40000>${B}:80`)?.chunks ?? []).map((c) => c.data.toString()), ['ab', 'cd'], 'across the wrap');
   refused(t, () => reassemble(readPcap(pcap([seg(1, 100, 'abc'), seg(2, 110, 'x')]))), /7 bytes of .* missing/, 'a gap');
 });
 
