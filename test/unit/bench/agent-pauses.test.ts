@@ -27,15 +27,13 @@ t.test('parsePauses reads the loop quantiles and adds GC pauses of every kind', 
   t.same(parsePauses(SCRAPE), { loopP99: 0.0123, loopMax: 0.031, gcCount: 12, gcSeconds: 0.01 });
 });
 
-t.test('parsePauses reads what the agent itself exports', async (t) => {
+t.test('parsePauses reads what the agent itself exports (it throws on anything it cannot read)', async (t) => {
   const registry = new Registry();
   const pauses = new RuntimePauses(registry);
   t.teardown(() => pauses.stop());
   await new Promise((r) => setTimeout(r, 50));
   const s = parsePauses(await registry.metrics());
   t.ok(s.loopMax >= s.loopP99, `max ${s.loopMax} >= p99 ${s.loopP99}`);
-  t.ok(s.loopP99 >= 0, 'a delay');
-  t.ok(s.gcCount >= 0, 'a GC count');
 });
 
 t.test('parsePauses refuses what it cannot trust, naming it', async (t) => {
