@@ -37,6 +37,8 @@ export interface BenchFixture {
   readonly tls: Partial<Record<'meshlet' | 'haproxy' | 'haproxy-http', TlsFacts>>;
   /** Connections one HAProxy may hold: two descriptors each under the fd limit. */
   readonly haproxyMaxConnections: number;
+  /** Pids of the servers in the server pods (iperf3, sockperf, the HTTP origin). */
+  readonly serverPids: readonly number[];
   readonly notes: string[];
 }
 
@@ -46,16 +48,18 @@ export interface FixtureOptions {
   readonly haproxyThreads: number;
   readonly fdLimit: number;
   readonly logger: Logger;
+  /** `--pin`: the CPUs the HAProxy processes run on (`taskset -c`); absent: wherever the kernel puts them. */
+  readonly proxyCpus?: readonly number[];
 }
 
-async function startPodServers(lab: Lab, pod: string, dir: string): Promise<void> {
+async function startPodServers(lab: Lab, pod: string, dir: string): Promise<LoggedProcess[]> {
   const body = join(dir, 'body.txt');
   // 1 KiB of text, newline-terminated so the body reads well in curl by hand.
   writeFileSync(body, `${'x'.repeat(HTTP_BODY_BYTES - 1)}\n`);
   const origin = join(dir, `origin-${pod}.cfg`);
   writeFileSync(origin, renderOriginConfig({ port: PORTS.web, h2cPort: L7_PORTS.h2c, bodyFile: body, maxConnections: 4096 }));
   const log = (name: string): string => join(dir, `${name}-${pod}.log`);
-  await Promise.all([
+  return Promise.all([
     startServer(lab, pod, 'iperf3', PORTS.iperf, 'iperf3', ['-s', '-p', String(PORTS.iperf)], log('iperf3')),
     startServer(lab, pod, 'sockperf', PORTS.sockperf, 'sockperf', ['server', '--tcp', '-i', '0.0.0.0', '-p', String(PORTS.sockperf)], log('sockperf')),
     startServer(lab, pod, 'origin', PORTS.web, 'haproxy', ['-db', '-f', origin], log('origin')),
@@ -102,7 +106,7 @@ async function startPair(lab: Lab, dir: string, certs: BenchCertificates, tls: P
   for (const side of sides) {
     const cfg = join(dir, `haproxy-${side.node}.cfg`);
     writeFileSync(cfg, renderPairConfig({ ...common, role: side.role, certKeyFile: side.cert?.combinedFile ?? '' }));
-    procs.push(await startServer(lab, side.node, `haproxy ${side.role}`, side.port, 'haproxy', ['-db', '-f', cfg], join(dir, `haproxy-${side.node}.log`)));
+    procs.push(await startServer(lab, side.node, `haproxy ${side.role}`, side.port, 'haproxy', ['-db', '-f', cfg], join(dir, `haproxy-${side.node}.log`), opts.proxyCpus));
   }
   return procs;
 }
@@ -133,7 +137,7 @@ async function startHttpPair(lab: Lab, dir: string, certs: BenchCertificates, tl
   for (const side of sides) {
     const cfg = join(dir, `haproxy-http-${side.node}.cfg`);
     writeFileSync(cfg, renderHttpPairConfig({ ...common, role: side.role, certKeyFile: side.cert?.combinedFile ?? '' }));
-    procs.push(await startServer(lab, side.node, `haproxy http ${side.role}`, side.port, 'haproxy', ['-db', '-f', cfg], join(dir, `haproxy-http-${side.node}.log`)));
+    procs.push(await startServer(lab, side.node, `haproxy http ${side.role}`, side.port, 'haproxy', ['-db', '-f', cfg], join(dir, `haproxy-http-${side.node}.log`), opts.proxyCpus));
   }
   return procs;
 }
@@ -149,7 +153,8 @@ export async function prepareFixture(lab: Lab, opts: FixtureOptions): Promise<Be
   const notes: string[] = [];
   for (const member of ['mclient', 'pclient', 'node1', 'node2']) await tuneNamespace(lab, member);
   const serverPods = new Set(opts.paths.map((p) => (p === 'meshlet' || p === 'meshlet-l7' ? 'mserver' : 'pserver')));
-  for (const pod of serverPods) await startPodServers(lab, pod, dir);
+  const servers: LoggedProcess[] = [];
+  for (const pod of serverPods) servers.push(...(await startPodServers(lab, pod, dir)));
 
   const certs = await issueBenchCertificates(lab.paths.stateDir, join(dir, 'certs'), {
     probe: spiffeId(MESHED_NAMESPACE, CLIENT_SA),
@@ -191,6 +196,7 @@ export async function prepareFixture(lab: Lab, opts: FixtureOptions): Promise<Be
     proxyPids: { direct: [], meshlet: agentPids, haproxy: pair.map((p) => p.pid), 'meshlet-l7': agentPids, 'haproxy-http': httpPair.map((p) => p.pid) },
     tls,
     haproxyMaxConnections,
+    serverPids: servers.map((s) => s.pid),
     notes,
   };
 }

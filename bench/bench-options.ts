@@ -1,12 +1,13 @@
 /**
  * The harness's parameters: a mode (`full`, `--quick`, `--smoke`) picks rounds, run lengths and
- * connection counts; a few flags override them. Pure: `benchOptions(flags)` validates and
- * freezes, and every problem is listed at once.
+ * connection counts; a few flags override them. `benchOptions(flags)` validates and freezes,
+ * and every problem is listed at once; pure but for reading the online CPUs, which tests pass in.
  *
  * @module
  */
 
 import { MeshletError } from '../src/mesh/errors.js';
+import { cpuPinning, readOnlineCpus, type CpuPinning } from './cpu-pinning.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 
 /** How much to run. */
@@ -41,6 +42,15 @@ export interface BenchOptions {
   readonly labName: string;
   /** Timed evaluations per cell of the `authz-1000` scenario (`bench/authz.ts --iterations`). */
   readonly authzIterations: number;
+  /** `--pin`: the proxies on one CPU set, everything else on another (`cpu-pinning.ts`); undefined: no pinning. */
+  readonly pin: CpuPinning | undefined;
+  /** CPUs online when the options were read (what `--pin` was checked against). */
+  readonly onlineCpus: readonly number[];
+  /**
+   * `--scaling 1,2`: the run once per count, agents with that many workers and each HAProxy
+   * with that many threads, then one table over the counts (`scaling-report.ts`); ascending.
+   */
+  readonly scaling: readonly number[] | undefined;
 }
 
 /** The scenarios that run in the two-node lab (root, namespaces, the load tools), in report order. */
@@ -86,7 +96,7 @@ export const L7_FIXED_CONNECTIONS = 10;
  * Per mode. `full` takes about ten minutes on 2 cores; `quick` under two; `smoke` (CI) under
  * a minute, where the numbers mean nothing and only the plumbing is checked.
  */
-const MODES: Readonly<Record<BenchMode, Omit<BenchOptions, 'mode' | 'profile' | 'addedTime' | 'haproxyThreads' | 'agentWorkers' | 'agentNodeFlags' | 'only' | 'outDir' | 'labName'>>> = {
+const MODES: Readonly<Record<BenchMode, Pick<BenchOptions, 'rounds' | 'runSeconds' | 'latencyRates' | 'idleConnections' | 'authzIterations'>>> = {
   full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, authzIterations: 200_000 },
   quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, authzIterations: 50_000 },
   // One latency rate: 10,000/s runs the same code, and a slow shared CI machine cannot keep it.
@@ -133,10 +143,41 @@ function scenarioList(raw: unknown, problems: string[]): string[] | undefined {
 }
 
 /**
+ * The scenarios of a `--scaling` run without `--only`: bulk with eight streams (what workers
+ * can spread), HTTP/1.1 at 64 connections (the same), and latency at 10,000/s (one connection:
+ * what workers cannot help). Cheap: three scenarios per count.
+ */
+export const SCALING_DEFAULT_SCENARIOS: readonly string[] = ['bulk-8', 'http-rps', 'latency-10000'];
+
+/** Most worker counts one `--scaling` run takes: each is a whole run with its own lab. */
+export const MAX_SCALING_COUNTS = 8;
+
+/** `--scaling 1,2,4`: distinct worker counts from 1 to 64, ascending. */
+function scalingCounts(raw: unknown, problems: string[]): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const parts = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()) : [];
+  const counts = parts.map(Number);
+  const ok = counts.length > 0 && counts.every((n) => Number.isInteger(n) && n >= 1 && n <= 64) && parts.every((p) => /^\d+$/.test(p));
+  const ascending = counts.every((n, i) => i === 0 || n > (counts[i - 1] as number));
+  if (!ok || !ascending || counts.length > MAX_SCALING_COUNTS) {
+    problems.push(`--scaling takes up to ${MAX_SCALING_COUNTS} ascending worker counts from 1 to 64, comma-separated like "1,2", got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  return counts;
+}
+
+/** What `--scaling` cannot be combined with: each count sets the workers and threads, and only the lab has workers. */
+function scalingConflicts(flags: BenchFlags, only: readonly string[] | undefined, problems: string[]): void {
+  if (flags['workers'] !== undefined || flags['haproxyThreads'] !== undefined) problems.push('--scaling sets the workers and HAProxy threads of each run: drop --workers and --haproxy-threads');
+  if (flags['profile'] === true) problems.push('--scaling and --profile exclude each other');
+  if (only?.includes(AUTHZ_SCENARIO_ID) === true) problems.push(`--scaling runs lab scenarios only: ${AUTHZ_SCENARIO_ID} has no workers`);
+}
+
+/**
  * Validates the flags and returns frozen options. Throws `MESHLET_ERR_CONFIG_INVALID` listing
  * every bad flag (in `details` too).
  */
-export function benchOptions(flags: BenchFlags): BenchOptions {
+export function benchOptions(flags: BenchFlags, onlineCpus: () => readonly number[] = readOnlineCpus): BenchOptions {
   const problems: string[] = [];
   if (flags['quick'] === true && flags['smoke'] === true) problems.push('--quick and --smoke exclude each other');
   const mode: BenchMode = flags['smoke'] === true ? 'smoke' : flags['quick'] === true ? 'quick' : 'full';
@@ -150,7 +191,11 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
   // The same thread budget on both proxied paths unless told otherwise.
   const agentWorkers = positiveInt(flags, 'workers', 64, problems) ?? haproxyThreads;
   const agentNodeFlags = nodeFlags(flags['agentNodeFlags'], problems);
-  const only = scenarioList(flags['only'], problems);
+  const scaling = scalingCounts(flags['scaling'], problems);
+  const only = scenarioList(flags['only'], problems) ?? (flags['scaling'] === undefined ? undefined : [...SCALING_DEFAULT_SCENARIOS]);
+  if (flags['scaling'] !== undefined) scalingConflicts(flags, only, problems);
+  const online = [...onlineCpus()];
+  const pin = cpuPinning({ pin: flags['pin'], pinProxies: flags['pinProxies'], pinLoad: flags['pinLoad'] }, online, problems);
   const labName = flags['name'] ?? 'bench';
   if (typeof labName !== 'string' || !/^[a-z0-9]{1,8}$/.test(labName)) {
     problems.push(`--name must match [a-z0-9]{1,8}, got ${JSON.stringify(labName)}`);
@@ -176,5 +221,8 @@ export function benchOptions(flags: BenchFlags): BenchOptions {
     outDir: outDir as string | undefined,
     labName: labName as string,
     authzIterations,
+    pin,
+    onlineCpus: Object.freeze(online),
+    scaling: scaling === undefined ? undefined : Object.freeze(scaling),
   });
 }

@@ -17,12 +17,14 @@ import type { AgentCommand } from '../src/lab/index.js';
 import { runAuthzScenario } from './authz-scenario.js';
 import { CONNECT_CONCURRENCY, HTTP_BODY_BYTES, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES, runsAuthz, runsLab, type BenchOptions } from './bench-options.js';
 import { prepareFixture, type BenchFixture } from './bench-fixture.js';
+import { describePinning, pinnedCommand, pinningMismatches, type PinExpectation } from './cpu-pinning.js';
 import { benchTopology } from './bench-topology.js';
 import { ALL_PATHS, type AuthzScenarioResult, type BenchResults, type MachineFacts, type PathName, type RunRecord, type ScenarioResult } from './bench-types.js';
 import { comparisonOf, scenarioPaths } from './summary.js';
 import { runIdleMemory, startRssByPath } from './idle-memory.js';
 import { loadRunnerFor, type LoadOutcome } from './load-runs.js';
-import { ProcessMeter } from './proc-stats.js';
+import { processTree, ProcessMeter } from './proc-stats.js';
+import { PINNING_PARAMETER } from './report-markdown.js';
 import { scenarioSpecs, type ScenarioSpec } from './scenarios.js';
 
 /** Agents drain briefly on SIGTERM: the lab's stop grace is 5 s, and a profile is written only on a clean exit. */
@@ -45,14 +47,18 @@ export interface RunBenchOutput {
   readonly profileFiles: readonly { readonly node: string; readonly path: string }[];
 }
 
-function agentCommand(options: BenchOptions, profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
+/**
+ * The agents' command: `meshlet agent` with the run's workers and Node.js flags, under
+ * `taskset -c <proxy CPUs>` with `--pin` (the workers it forks inherit the set).
+ */
+export function agentCommand(options: Pick<BenchOptions, 'agentNodeFlags' | 'agentWorkers' | 'pin'>, profileDir: string | undefined): (node: string, ctx: AgentContext) => AgentCommand {
   return (node, ctx) => {
     const base = defaultAgentCommand(node, ctx);
     // Workers inherit the node flags; Node's default file name (with the pid) keeps each
     // process's profile apart, a directory per node tells whose they are.
     const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, node)}`];
     const args = [...prof, ...options.agentNodeFlags, ...base.args, '--drain-seconds', AGENT_DRAIN_SECONDS, '--workers', String(options.agentWorkers)];
-    return { command: base.command, args };
+    return pinnedCommand(options.pin?.proxies, base.command, args);
   };
 }
 
@@ -156,6 +162,24 @@ function noLabResults(input: RunBenchInput, header: RunHeader): RunBenchOutput['
   };
 }
 
+/**
+ * With `--pin`, whether the pinning took: every process of every proxy (agents with their
+ * workers, the HAProxy processes) on the proxy CPUs, the harness and the servers on the load
+ * CPUs. Each process that is not becomes a note in the report.
+ */
+function pinningNotes(options: BenchOptions, fixture: BenchFixture): string[] {
+  const pin = options.pin;
+  if (pin === undefined) return [];
+  const proxies = [...new Set(Object.values(fixture.proxyPids).flat())];
+  const expected: PinExpectation[] = [
+    ...proxies.flatMap((pid) => processTree(pid).map((p) => ({ what: p === pid ? 'proxy' : `proxy ${pid}'s child`, pid: p, cpus: pin.proxies }))),
+    ...fixture.serverPids.map((pid) => ({ what: 'server', pid, cpus: pin.load })),
+    { what: 'the harness', pid: process.pid, cpus: pin.load },
+  ];
+  const bad = pinningMismatches(expected);
+  return bad.length === 0 ? [] : [`the CPU pinning did not take for ${bad.length} process(es): ${bad.join('; ')}`];
+}
+
 /** Runs the benchmark and returns its raw results (and profile files, when profiled). */
 export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const { options } = input;
@@ -171,7 +195,8 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const topology = benchTopology(options.labName);
   return withLab(topology, { agents: true, agentCommand: agentCommand(options, input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
     input.progress(`lab ${lab.name} up; preparing servers, certificates and the HAProxy pair`);
-    const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger });
+    const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger, ...(options.pin === undefined ? {} : { proxyCpus: options.pin.proxies }) });
+    const pinNotes = pinningNotes(options, fixture);
     const startRss = startRssByPath(fixture);
     const runs = await loadRounds(input, fixture, specs, paths, signal);
     if (specs.some((s) => s.id === 'idle-memory')) runs.set('idle-memory', await idleRuns(input, fixture, paths, startRss));
@@ -193,12 +218,13 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
           'idle connections': options.idleConnections,
           'HAProxy threads': options.haproxyThreads,
           'agent workers': options.agentWorkers,
+          [PINNING_PARAMETER]: describePinning(options.pin, options.onlineCpus.length),
           ...(options.agentNodeFlags.length > 0 ? { 'agent Node.js flags': options.agentNodeFlags.join(' ') } : {}),
           'HAProxy maxconn': fixture.haproxyMaxConnections,
           ...(authz === undefined ? {} : { 'authz iterations': options.authzIterations }),
         },
         tls: fixture.tls,
-        notes: [...fixture.notes, ...(signal.aborted ? ['interrupted: some runs are missing'] : [])],
+        notes: [...fixture.notes, ...pinNotes, ...(signal.aborted ? ['interrupted: some runs are missing'] : [])],
         scenarios,
       },
     };

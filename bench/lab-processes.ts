@@ -11,6 +11,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from '../src/lab/index.js';
 import { MeshletError } from '../src/mesh/errors.js';
+import { pinnedCommand } from './cpu-pinning.js';
 
 /** A started process and where its output goes. */
 export interface LoggedProcess {
@@ -63,7 +64,10 @@ export async function waitListening(lab: Lab, member: string, port: number, proc
   throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${proc.name} in ${member} not listening on ${port} after ${timeoutMs} ms: ${tail(proc.logFile)}`);
 }
 
-/** Starts a server and waits until it listens. */
+/**
+ * Starts a server and waits until it listens; on `cpus` when given (`taskset -c`, which execs
+ * the command in place: the pid is still the server's), else on the harness's own CPUs.
+ */
 export async function startServer(
   lab: Lab,
   member: string,
@@ -72,8 +76,10 @@ export async function startServer(
   command: string,
   args: readonly string[],
   logFile: string,
+  cpus?: readonly number[],
 ): Promise<LoggedProcess> {
-  const proc = spawnLogged(lab, member, name, command, args, logFile);
+  const pinned = pinnedCommand(cpus, command, args);
+  const proc = spawnLogged(lab, member, name, pinned.command, pinned.args, logFile);
   await waitListening(lab, member, port, proc);
   return proc;
 }

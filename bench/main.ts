@@ -3,7 +3,9 @@
  * `npm run bench [-- --quick | --smoke] [--profile] [--out DIR] ...`: meshlet side by side with
  * an HAProxy pair and a direct connection, in a two-node lab. Writes
  * `<out>/<date>-<mode>.md`, the same data as `.json`, and a `.png` chart; `--profile` runs the
- * meshlet path alone with the agents under `node --cpu-prof` and adds their profiles. The
+ * meshlet path alone with the agents under `node --cpu-prof` and adds their profiles; `--pin`
+ * puts the proxies and everything else on separate CPUs; `--scaling 1,2` runs once per worker
+ * count and writes one table over the counts (`scaling-report.ts`). The
  * `authz-1000` scenario (the authorization engine with 1,000 policies) runs in a child process
  * before the lab. The lab needs root (network namespaces) and the tools
  * `scripts/setup-bench.mjs` installs; `--only authz-1000` needs neither.
@@ -21,12 +23,14 @@ import { REPO_ROOT } from '../src/lab/index.js';
 import { EXIT_USAGE, MeshletError } from '../src/mesh/errors.js';
 import { benchOptions, runsLab, SCENARIO_IDS, type BenchOptions } from './bench-options.js';
 import { runBench } from './bench-runner.js';
+import { checkTaskset, describePinning, pinProcess } from './cpu-pinning.js';
 import type { BenchResults, ProfileSummary } from './bench-types.js';
 import { writeChartPng } from './chart-svg.js';
 import { readCpuProfile, summarizeCpuProfile } from './cpu-profile.js';
 import { machineFacts } from './machine-facts.js';
 import { renderReport } from './report-markdown.js';
 import { poolResults } from './pool-results.js';
+import { renderScalingReport, type ScalingResults, type ScalingRun } from './scaling-report.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceVerdict, verdictWord } from './resilience-report.js';
 import { authzVerdict, verdicts } from './summary.js';
@@ -71,10 +75,23 @@ async function run(options: BenchOptions): Promise<void> {
     checkTools();
     if (process.getuid?.() !== 0) throw new MeshletError('MESHLET_ERR_LAB', 'the bench builds network namespaces and needs root');
   }
+  if (options.pin !== undefined) {
+    checkTaskset();
+    // Before anything is started: every process the harness starts inherits the load CPUs;
+    // the proxies are started under taskset on theirs (bench-runner.ts, bench-fixture.ts).
+    pinProcess(process.pid, options.pin.load);
+    progress(`pinned: ${describePinning(options.pin, options.onlineCpus.length)}`);
+  }
   const outDir = options.outDir ?? join(REPO_ROOT, 'bench/results');
   mkdirSync(outDir, { recursive: true });
-  // A run without the lab is named apart, so it never overwrites the day's lab report.
-  const base = `${new Date().toISOString().slice(0, 10)}-${options.mode}${options.profile ? '-profile' : ''}${runsLab(options) ? '' : '-authz'}`;
+  // A run without the lab is named apart, so it never overwrites the day's lab report; so is a pinned one.
+  const base = `${new Date().toISOString().slice(0, 10)}-${options.mode}${options.profile ? '-profile' : ''}${options.pin === undefined ? '' : '-pinned'}${runsLab(options) ? '' : '-authz'}`;
+  if (options.scaling === undefined) await runOnce(options, outDir, base, progress);
+  else await runScaling(options, options.scaling, outDir, `${base}-scaling`, progress);
+}
+
+/** One run of the harness, its results written as `<base>.json`, `.md` and `.png` in `outDir`. */
+async function runOnce(options: BenchOptions, outDir: string, base: string, progress: (l: string) => void): Promise<{ results: BenchResults; json: string }> {
   const profileDir = options.profile ? join(outDir, `${base}-cpuprofile`) : undefined;
   // One root logger for the lab and the CA; warnings only, so progress lines stay readable.
   const logger = pino({ level: 'warn', base: { component: 'bench' } }, pino.destination(2));
@@ -98,6 +115,34 @@ async function run(options: BenchOptions): Promise<void> {
     const v = resilienceVerdict(resilience);
     process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${verdictWord(v)} (target: ${v.what}): ${v.detail}\n`);
   }
+  return { results, json };
+}
+
+/**
+ * `--scaling`: the ordinary run once per worker count (`<base>-w<N>.*`, each with its own lab),
+ * agents with N workers and each HAProxy with N threads, then one report over them (`<base>.md`,
+ * and `<base>.json` holding every run's results).
+ */
+async function runScaling(options: BenchOptions, counts: readonly number[], outDir: string, base: string, progress: (l: string) => void): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const runs: ScalingRun[] = [];
+  for (const n of counts) {
+    progress(`scaling: ${n} agent worker(s), ${n} HAProxy thread(s)`);
+    const { results, json } = await runOnce({ ...options, agentWorkers: n, haproxyThreads: n, scaling: undefined }, outDir, `${base}-w${n}`, progress);
+    runs.push({ workers: n, file: basename(json), results });
+  }
+  const scaling: ScalingResults = {
+    format: 'meshlet-bench-scaling/1',
+    mode: options.mode,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    pinning: describePinning(options.pin, options.onlineCpus.length),
+    proxyCpus: options.pin?.proxies.length ?? options.onlineCpus.length,
+    runs,
+  };
+  writeFileSync(join(outDir, `${base}.json`), `${JSON.stringify(scaling, null, 2)}\n`);
+  writeFileSync(join(outDir, `${base}.md`), renderScalingReport(scaling));
+  process.stdout.write(`scaling: ${join(outDir, `${base}.md`)}\n         ${join(outDir, `${base}.json`)}\n`);
 }
 
 /** Writes the markdown report and the chart; returns how many checks of the bar there are. */
@@ -119,7 +164,14 @@ async function writeReport(results: BenchResults, md: string, png: string, progr
 
 /** `--render FILE.json`: the report and chart again from a results file, without running anything. */
 async function render(file: string): Promise<void> {
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as BenchResults | ScalingResults;
+  if (parsed.format === 'meshlet-bench-scaling/1') {
+    const md = join(dirname(file), `${basename(file, '.json')}.md`);
+    writeFileSync(md, renderScalingReport(parsed));
+    process.stdout.write(`rendered ${md}\n`);
+    return;
+  }
+  const stored = parsed;
   if (stored.format !== 'meshlet-bench/1') throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${file} is not a meshlet bench results file`);
   // Raw profiles still beside the results are summarised again (the summary may have improved).
   const profiles = (stored.cpuProfiles ?? []).map((p) => ({ node: p.node, path: join(dirname(file), p.file) }));
@@ -161,6 +213,10 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--workers <n>', "data-path workers per agent (meshlet agent --workers; default: the same as --haproxy-threads)")
     .option('--added-time', 'capture both nodes with tcpdump during the latency runs and report the time each proxy hop adds to each message (always on with --smoke)')
     .option('--agent-node-flags <flags>', 'Node.js flags for the agents, e.g. "--max-semi-space-size=16" (to measure a setting)')
+    .option('--pin', 'proxies (both agents with their workers, both HAProxy processes) on one CPU set, load generators, servers and the harness on the others (taskset; default: proxies on the upper half of the online CPUs, on 2 CPUs proxies on CPU 1, the rest on CPU 0)')
+    .option('--pin-proxies <cpus>', 'with --pin: the proxies\' CPU list, e.g. "1" or "2-3" (implies --pin; the load gets the other online CPUs unless --pin-load says)')
+    .option('--pin-load <cpus>', 'with --pin: the CPU list of everything else, e.g. "0" (implies --pin; must not overlap --pin-proxies)')
+    .option('--scaling <counts>', 'one run per worker count, e.g. "1,2": agents with N workers, each HAProxy with N threads, and one table over the counts (default scenarios: bulk-8, http-rps, latency-10000)')
     .option('--only <ids>', `only these scenarios, comma-separated (${SCENARIO_IDS.join(', ')})`)
     .option('--name <lab>', 'lab name (default bench)')
     .option('--authz-iterations <n>', 'evaluations per cell of authz-1000 (default: full 200000, quick 50000, smoke 2000)')

@@ -69,6 +69,9 @@ function machineTable(r: BenchResults): string {
     ['open files limit', String(m.fdLimit)],
     ['load average (1 min), start / end', `${formatNumber(r.loadAverage.start, 2)} / ${formatNumber(r.loadAverage.end, 2)} (includes the bench's own processes; far above ${m.cores} means other work competed for the cores)`],
   ];
+  // Results from before --pin have no such parameter: their processes were not pinned.
+  const pinning = r.parameters[PINNING_PARAMETER];
+  if (pinning !== undefined) rows.push(['CPU pinning', String(pinning)]);
   return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
 }
 
@@ -99,6 +102,9 @@ function barSection(r: BenchResults): string[] {
   return [...lines, ''];
 }
 
+/** The run parameter that says how the processes were pinned to CPUs (`--pin`): shown with the machine, not among the parameters. */
+export const PINNING_PARAMETER = 'CPU pinning';
+
 /** The lab, in words (runs with lab scenarios only). */
 const LAB_SETUP =
   '- Lab: two nodes in network namespaces; clients on node1, servers on node2. direct: plain client to plain server pod (routed by both nodes, no proxy). meshlet: meshed client to the Service VIP, both node agents, one mTLS HTTP/2 tunnel. HAProxy pair: plain client to HAProxy on node1 (TCP mode), mutual TLS to HAProxy on node2, plaintext to the plain server pod; one TLS connection per client connection. L7 scenarios: meshlet L4 (ports `appProtocol: tcp`), meshlet L7 (ports `appProtocol: http`/`http2`, requests as HTTP/2 streams on the tunnel) and the HAProxy HTTP pair (mode http, per-request `leastconn`, HTTP/2 over mutual TLS between the two with `http-reuse always`, keep-alive to the server).';
@@ -117,7 +123,7 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
     '## Setup',
     '',
     ...(r.paths.length === 0 ? [] : [LAB_SETUP, tlsLine(r)]),
-    `- ${Object.entries(r.parameters).map(([k, v]) => `${k} ${String(v)}`).join(', ')}.${r.paths.length === 0 ? '' : ' Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.'}`,
+    `- ${Object.entries(r.parameters).filter(([k]) => k !== PINNING_PARAMETER).map(([k, v]) => `${k} ${String(v)}`).join(', ')}.${r.paths.length === 0 ? '' : ' Rounds run every scenario on every path in turn (A B C A B C), so drift spreads over all paths; tables show the median of the rounds and min–max.'}`,
     ...r.notes.map((n) => `- Note: ${n}`),
     '',
     ...barSection(r),
