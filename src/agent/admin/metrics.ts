@@ -6,6 +6,7 @@
  * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
  */
 import { RuntimePauses } from '../../ops/runtime-pauses.js';
+import { registerProcessMemory } from '../../ops/process-memory.js';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 
@@ -63,6 +64,8 @@ export class AgentMetrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.pauses = new RuntimePauses(this.registry);
+    // This process's memory by kind; each worker registers its own under its name.
+    registerProcessMemory(this.registry, 'agent');
     this.dataPath = opts.dataPath === false ? undefined : new DataPathMetrics(this.registry);
     this.restarts = new Counter({ name: 'meshlet_agent_worker_restarts_total', help: 'Data-path worker processes that died and were started again', registers });
     this.snapshotStoreFailures = new Counter({

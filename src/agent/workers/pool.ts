@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import { Backoff } from '../../ops/backoff.js';
+import { hasOldSpaceFlag, heapCapFor, readOwnMemoryMax } from '../../ops/heap-cap.js';
 import type { Listeners, WorkerInfo } from '../proxy/data-path.js';
 import { parseWorkerMessage, type FromWorker, type ToWorker, type WireAddress, type WorkerQuery } from './protocol.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
@@ -33,6 +34,8 @@ export interface WorkerPoolOptions {
   readonly entry?: string;
   /** A worker that has not bound by then has failed its start. */
   readonly startTimeoutMs?: number;
+  /** The text of the agent's cgroup `memory.max` (default: read it; undefined: none). */
+  readonly memoryMax?: () => string | undefined;
 }
 
 /** What a worker bound. */
@@ -69,6 +72,8 @@ export class WorkerPool {
   private readonly logger: Logger;
   private readonly slots: Slot[];
   private readonly entry: string;
+  /** Node flags of every worker: the primary's, plus an old-space cap under a memory limit. */
+  readonly execArgv: readonly string[];
   private readonly queries = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private nextQuery = 1;
   private stopping = false;
@@ -79,6 +84,7 @@ export class WorkerPool {
     this.opts = opts;
     this.logger = opts.logger;
     this.entry = opts.entry ?? fileURLToPath(new URL('./main.js', import.meta.url));
+    this.execArgv = workerExecArgv(opts.logger, opts.size, (opts.memoryMax ?? readOwnMemoryMax)());
     this.slots = Array.from({ length: opts.size }, (_, index) => ({
       index, child: undefined, serving: false, restarts: 0, backoff: new Backoff({ initialMs: BACKOFF_FIRST_MS, maxMs: BACKOFF_MAX_MS }), startedAt: 0, timer: undefined, exited: Promise.resolve(),
     }));
@@ -167,7 +173,7 @@ export class WorkerPool {
 
   /** Forks a worker, sends it `init`, resolves when it has bound (rejects when it cannot). */
   private spawn(slot: Slot): Promise<WorkerBound> {
-    const child = fork(this.entry, [], { execArgv: process.execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(this.entry, [], { execArgv: [...this.execArgv], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     slot.child = child;
     slot.serving = false;
     slot.startedAt = Date.now();
@@ -265,6 +271,24 @@ export class WorkerPool {
       slot.timer.unref();
     });
   }
+}
+
+/**
+ * The workers' Node flags: the primary's own, and under a cgroup memory limit an old-space cap
+ * of a share of it per process (the primary and each worker: `heap-cap.ts`), unless the
+ * operator set one (on the command line or in NODE_OPTIONS, which the workers inherit).
+ */
+function workerExecArgv(logger: Logger, workers: number, memoryMax: string | undefined): string[] {
+  const own = [...process.execArgv];
+  if (hasOldSpaceFlag(own) || hasOldSpaceFlag((process.env['NODE_OPTIONS'] ?? '').split(/\s+/))) return own;
+  const cap = heapCapFor(memoryMax, workers + 1);
+  if (cap.kind === 'invalid') {
+    logger.warn({ problem: cap.why }, 'cgroup memory limit unreadable: workers get no old-space cap');
+    return own;
+  }
+  if (cap.kind === 'none') return own;
+  logger.info({ limitMiB: Math.round(cap.limitBytes / 1048576), processes: workers + 1, maxOldSpaceMiB: cap.mib }, 'old-space cap of each worker sized to the memory limit');
+  return [...own, `--max-old-space-size=${cap.mib}`];
 }
 
 function send(child: ChildProcess | undefined, msg: ToWorker): void {

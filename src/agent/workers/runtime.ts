@@ -7,6 +7,7 @@ import type { LevelWithSilent, Logger } from 'pino';
 import { createRootLogger } from '../../ops/root-logger.js';
 import { Registry } from 'prom-client';
 import { RuntimePauses } from '../../ops/runtime-pauses.js';
+import { registerProcessMemory } from '../../ops/process-memory.js';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 import { DataPlane, type ListenerFds } from '../proxy/data-plane.js';
@@ -104,6 +105,7 @@ export class WorkerRuntime {
     for (const [component, level] of Object.entries(msg.levels.components)) this.logLevels.child(component).level = level;
     this.registry = new Registry();
     new RuntimePauses(this.registry);
+    registerProcessMemory(this.registry, `worker-${msg.index}`);
     const metrics = new DataPathMetrics(this.registry);
     this.identities = new WorkerIdentities((req) => this.ask(req));
     for (const c of msg.credentials) this.identities.put(c);
