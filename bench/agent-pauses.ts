@@ -29,6 +29,9 @@ export interface PauseSample {
   /** GC pauses since the process started: their count and total seconds (all processes, all kinds). */
   readonly gcCount: number;
   readonly gcSeconds: number;
+  /** The same, minor (young-generation scavenge) pauses only. */
+  readonly gcMinorCount: number;
+  readonly gcMinorSeconds: number;
 }
 
 const LOOP = 'meshlet_event_loop_delay_seconds';
@@ -44,9 +47,14 @@ export function parsePauses(text: string): PauseSample {
   // Every kind's GC series added up; sumCounters also bounds the scrape and checks each sample.
   const { gcCount = 0, gcSeconds = 0 } = sumCounters(text, { gcCount: GC_COUNT, gcSeconds: GC_SUM });
   const loop = new Map<string, number>();
+  let gcMinorCount = 0;
+  let gcMinorSeconds = 0;
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n += 1) {
     const line = lines[n] as string;
+    // Already checked by sumCounters: a finite number >= 0.
+    if (line.startsWith(`${GC_COUNT}{`) && MINOR.test(line)) gcMinorCount += sampleValue(line);
+    else if (line.startsWith(`${GC_SUM}{`) && MINOR.test(line)) gcMinorSeconds += sampleValue(line);
     if (!line.startsWith(`${LOOP}{`)) continue;
     const m = /^[a-z_]+\{([^}]*)\}[ \t]+(\S+)/.exec(line);
     const value = Number(m?.[2]);
@@ -57,7 +65,15 @@ export function parsePauses(text: string): PauseSample {
   const loopP99 = loop.get('0.99');
   const loopMax = loop.get('1');
   if (loopP99 === undefined || loopMax === undefined) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `metrics scrape without ${LOOP}{quantile="0.99"} and {quantile="1"}`);
-  return { loopP99, loopMax, gcCount, gcSeconds };
+  return { loopP99, loopMax, gcCount, gcSeconds, gcMinorCount, gcMinorSeconds };
+}
+
+/** A GC series line of the minor kind. */
+const MINOR = /[{,]kind="minor"[,}]/;
+
+/** The value of a sample line `name{labels} value [timestamp]`. */
+function sampleValue(line: string): number {
+  return Number(line.slice(line.lastIndexOf('}') + 1).trim().split(/[ \t]+/)[0]);
 }
 
 /** The figures a run adds: both agents' worst loop delay, and their GC pauses added up. */
@@ -69,6 +85,10 @@ export interface PauseFigures {
   readonly gcMsPerS: number;
   /** The longest GC pause is not known from a histogram; the mean one is, in µs. */
   readonly gcMeanUs: number;
+  /** Share of the GC pause time spent in minor (young-generation) pauses, percent. */
+  readonly gcMinorSharePct: number;
+  /** The mean minor pause, µs (0 without one). */
+  readonly gcMinorMeanUs: number;
 }
 
 /**
@@ -80,18 +100,25 @@ export function pauseFigures(before: readonly PauseSample[], after: readonly Pau
   if (!(seconds > 0)) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `a run of ${seconds} s`);
   let gcCount = 0;
   let gcSeconds = 0;
+  let minorCount = 0;
+  let minorSeconds = 0;
   for (let i = 0; i < after.length; i += 1) {
     const a = after[i] as PauseSample;
     const b = before[i] as PauseSample;
     if (a.gcCount < b.gcCount || a.gcSeconds < b.gcSeconds) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `GC pause counters went down (${b.gcCount} -> ${a.gcCount}): did an agent restart?`);
+    if (a.gcMinorCount < b.gcMinorCount || a.gcMinorSeconds < b.gcMinorSeconds) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `minor GC pause counters went down (${b.gcMinorCount} -> ${a.gcMinorCount}): did an agent restart?`);
     gcCount += a.gcCount - b.gcCount;
     gcSeconds += a.gcSeconds - b.gcSeconds;
+    minorCount += a.gcMinorCount - b.gcMinorCount;
+    minorSeconds += a.gcMinorSeconds - b.gcMinorSeconds;
   }
   return {
     loopP99Us: Math.max(...after.map((s) => s.loopP99)) * 1e6,
     loopMaxUs: Math.max(...after.map((s) => s.loopMax)) * 1e6,
     gcMsPerS: (gcSeconds * 1000) / seconds,
     gcMeanUs: gcCount === 0 ? 0 : (gcSeconds / gcCount) * 1e6,
+    gcMinorSharePct: gcSeconds === 0 ? 0 : (minorSeconds / gcSeconds) * 100,
+    gcMinorMeanUs: minorCount === 0 ? 0 : (minorSeconds / minorCount) * 1e6,
   };
 }
 
@@ -112,7 +139,7 @@ async function samples(lab: Lab): Promise<PauseSample[]> {
 
 /**
  * `runner`, and on an agent path the agents' pauses over its run added to its values
- * (`loopP99Us`, `loopMaxUs`, `gcMsPerS`, `gcMeanUs`). A scrape that fails marks the run
+ * (`loopP99Us`, `loopMaxUs`, `gcMsPerS`, `gcMeanUs`, `gcMinorSharePct`, `gcMinorMeanUs`). A scrape that fails marks the run
  * doubtful and keeps its latency figures.
  */
 export function withAgentPauses(runner: LoadRunner): LoadRunner {

@@ -50,6 +50,8 @@ const AGENT_PAUSE_METRICS: readonly MetricSpec[] = [
   { key: 'loopMaxUs', label: 'agent event-loop delay max (worse node)', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
   { key: 'gcMsPerS', label: 'agent GC pauses per second of run (both nodes)', unit: 'ms/s', better: 'lower', digits: 2, onlyPaths: AGENT_PATHS },
   { key: 'gcMeanUs', label: 'agent mean GC pause', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
+  { key: 'gcMinorSharePct', label: 'agent GC pause time in minor (young-generation) pauses', unit: '%', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
+  { key: 'gcMinorMeanUs', label: 'agent mean minor GC pause', unit: 'µs', better: 'lower', digits: 0, onlyPaths: AGENT_PATHS },
 ];
 
 /** Each proxy hop's added time per message, from captures (`added-time.ts`, `--added-time`). */
@@ -114,7 +116,7 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
     {
       id: 'idle-memory',
       title: `Proxy memory idle and with ${opts.idleConnections.toLocaleString('en-US')} idle connections`,
-      measures: `RSS (VmRSS) of each node's proxy: right after start, idle after the load scenarios, and holding ${opts.idleConnections} idle client connections open through it; per connection is the growth of both proxies over the connections held.`,
+      measures: `RSS (VmRSS) of each node's proxy: right after start, idle after the load scenarios, and holding ${opts.idleConnections} idle client connections open through it; per connection is the growth of both proxies over the connections held. Per process: the largest process of each proxy (an agent is its primary and its data-path workers), and the private memory (RssAnon: not the shared pages of the binary) of all its processes.`,
       metrics: [
         { key: 'rssStartNode1', label: 'node1 proxy at start', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         { key: 'rssStartNode2', label: 'node2 proxy at start', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
@@ -122,12 +124,22 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
         { key: 'rssIdleNode2', label: 'node2 proxy idle after load', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         { key: 'rssHeldNode1', label: 'node1 proxy holding the connections', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         { key: 'rssHeldNode2', label: 'node2 proxy holding the connections', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
+        ...perProcessMemoryMetrics(),
         { key: 'held', label: 'connections held', unit: '', better: 'higher', digits: 0, proxyOnly: true },
         { key: 'perConnKiB', label: 'growth per connection (both proxies)', unit: 'KiB', better: 'lower', digits: 1, proxyOnly: true },
       ],
       notApplicable: { direct: NO_PROXY },
     },
   ];
+}
+
+/** The idle-memory rows per process: the largest process's RSS, and the private memory of all of a proxy's processes. */
+function perProcessMemoryMetrics(): MetricSpec[] {
+  const phases = [['Start', 'at start'], ['Idle', 'idle after load'], ['Held', 'holding the connections']] as const;
+  return phases.flatMap(([phase, when]) => [1, 2].flatMap((n): MetricSpec[] => [
+    { key: `rss${phase}MaxNode${n}`, label: `node${n} proxy ${when}, largest process`, unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
+    { key: `priv${phase}Node${n}`, label: `node${n} proxy ${when}, private (RssAnon)`, unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
+  ]));
 }
 
 /** The L7 scenarios compare meshlet at L7 with HAProxy in HTTP mode; meshlet at L4 is shown beside them. */

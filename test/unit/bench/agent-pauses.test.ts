@@ -24,7 +24,10 @@ const SCRAPE = [
 ].join('\n');
 
 t.test('parsePauses reads the loop quantiles and adds GC pauses of every kind', async (t) => {
-  t.same(parsePauses(SCRAPE), { loopP99: 0.0123, loopMax: 0.031, gcCount: 12, gcSeconds: 0.01 });
+  t.same(parsePauses(SCRAPE), { loopP99: 0.0123, loopMax: 0.031, gcCount: 12, gcSeconds: 0.01, gcMinorCount: 10, gcMinorSeconds: 0.004 });
+  // The minor series is picked by its label wherever the label stands, and only it.
+  const reordered = SCRAPE.replace('_sum{kind="minor"} 0.004', '_sum{worker="1",kind="minor"} 0.004').replace('_count{kind="major"} 2', '_count{kind="minorish"} 2');
+  t.same(parsePauses(reordered), { loopP99: 0.0123, loopMax: 0.031, gcCount: 12, gcSeconds: 0.01, gcMinorCount: 10, gcMinorSeconds: 0.004 });
 });
 
 t.test('parsePauses reads what the agent itself exports (it throws on anything it cannot read)', async (t) => {
@@ -55,7 +58,7 @@ t.test('parsePauses refuses what it cannot trust, naming it', async (t) => {
 });
 
 t.test('pauseFigures: the worse node\'s loop delay, both nodes\' GC growth per second', async (t) => {
-  const at = (loopP99: number, loopMax: number, gcCount: number, gcSeconds: number): PauseSample => ({ loopP99, loopMax, gcCount, gcSeconds });
+  const at = (loopP99: number, loopMax: number, gcCount: number, gcSeconds: number, gcMinorCount = 0, gcMinorSeconds = 0): PauseSample => ({ loopP99, loopMax, gcCount, gcSeconds, gcMinorCount, gcMinorSeconds });
   const f = pauseFigures([at(0, 0, 10, 0.01), at(0, 0, 5, 0.005)], [at(0.002, 0.004, 30, 0.03), at(0.001, 0.009, 25, 0.025)], 4);
   t.equal(Math.round(f.loopP99Us), 2000);
   t.equal(Math.round(f.loopMaxUs), 9000);
@@ -63,6 +66,14 @@ t.test('pauseFigures: the worse node\'s loop delay, both nodes\' GC growth per s
   t.equal(Number(f.gcMsPerS.toFixed(6)), 10);
   t.equal(Math.round(f.gcMeanUs), 1000);
   t.equal(pauseFigures([at(0, 0, 3, 0.1)], [at(0, 0, 3, 0.1)], 1).gcMeanUs, 0, 'no pause: a mean of 0, not NaN');
+  // 10 ms of pauses of which 6 ms in 30 minor ones (both nodes).
+  const k = pauseFigures([at(0, 0, 10, 0.01, 8, 0.002), at(0, 0, 0, 0, 0, 0)], [at(0, 0, 30, 0.015, 28, 0.006), at(0, 0, 12, 0.005, 10, 0.002)], 1);
+  t.equal(Math.round(k.gcMinorSharePct), 60, 'minor share of the pause time');
+  t.equal(Math.round(k.gcMinorMeanUs), 200, 'mean minor pause');
+  const none = pauseFigures([at(0, 0, 3, 0.1, 3, 0.1)], [at(0, 0, 3, 0.1, 3, 0.1)], 1);
+  t.equal(none.gcMinorSharePct, 0, 'no pause: a share of 0, not NaN');
+  t.equal(none.gcMinorMeanUs, 0, 'no minor pause: a mean of 0, not NaN');
+  t.throws(() => pauseFigures([at(0, 0, 10, 0.01, 9, 0.005)], [at(0, 0, 12, 0.02, 2, 0.001)], 1), /minor GC pause counters went down/, 'the minor series restarting is caught too');
   t.throws(() => pauseFigures([at(0, 0, 10, 0.01)], [at(0, 0, 2, 0.001)], 1), /went down .* restart/, 'an agent restarted between the scrapes');
   t.throws(() => pauseFigures([at(0, 0, 1, 0)], [], 1), /1 agents before and 0 after/);
   t.throws(() => pauseFigures([at(0, 0, 1, 0)], [at(0, 0, 1, 0)], 0), /a run of 0 s/);
