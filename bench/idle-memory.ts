@@ -4,6 +4,12 @@
  * crosses both proxies), then the connections are closed and the harness waits until the
  * server has seen them all go.
  *
+ * Each figure is also taken per process (an agent is a primary and its data-path workers):
+ * the largest process's RSS (the per-process bar), the private memory (RssAnon) of all of a
+ * proxy's processes together (what really adds up: the binary's pages in RssFile are shared),
+ * and in the results JSON each process's own (`rssStartNode1Proc0`: node1's proxy, its first
+ * process, the agent primary; `Proc1`... its workers in pid order).
+ *
  * @module
  */
 
@@ -11,17 +17,26 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_STREAMS_PER_PEER } from '../src/agent/proxy/tunnel/limits.js';
 import { MeshletError } from '../src/mesh/errors.js';
 import type { BenchFixture } from './bench-fixture.js';
 import { PORTS, type PathTarget } from './bench-topology.js';
 import type { LoadOutcome } from './load-runs.js';
-import { treeRssKiB } from './proc-stats.js';
+import { proxyProcessMemory, type ProcessMemoryRow } from './proc-stats.js';
 
 const HOLDER = fileURLToPath(new URL('./tools/conn-holder.js', import.meta.url));
 /** Connections being set up at once by the holder client: enough to be quick, few enough not to hit the accept backlog. */
 const CONNECT_CONCURRENCY = 200;
 /** Upper bound on the whole hold (connect, settle, read, close): each holder exits by then. */
 const HOLD_LIMIT_S = 180;
+/**
+ * Most idle connections held through meshlet: all of them cross one tunnel to one peer node,
+ * whose agent refuses streams past its per-peer cap (`MAX_STREAMS_PER_PEER`, 512); a few
+ * below it, so a connection still closing from an earlier scenario does not push the hold
+ * over. More would stall the hold at the cap, not measure memory: the growth per connection
+ * is per connection held either way, and `held` shows the count.
+ */
+const MESHLET_HOLD_MAX = MAX_STREAMS_PER_PEER - 12;
 /** Time for both proxies to finish work for the last connections before RSS is read. */
 const SETTLE_MS = 1000;
 
@@ -84,21 +99,51 @@ async function holderServer(fixture: BenchFixture, pod: string): Promise<JsonLin
   return lines;
 }
 
-function rssMiB(pids: readonly number[]): number[] {
-  return pids.map((pid) => treeRssKiB(pid) / 1024);
+/** Each proxy's processes and their memory now (node1 first). */
+type ProxiesMemory = readonly (readonly ProcessMemoryRow[])[];
+
+/** Per-process memory of each path's proxies right after the lab started. */
+const startMemory = new WeakMap<BenchFixture, Record<string, ProxiesMemory>>();
+
+function memoryNow(pids: readonly number[]): ProxiesMemory {
+  return pids.map(proxyProcessMemory);
+}
+
+/** Each proxy's RSS (all its processes), MiB. */
+function rssMiB(mem: ProxiesMemory): number[] {
+  return mem.map((procs) => procs.reduce((sum, p) => sum + p.rssKiB, 0) / 1024);
+}
+
+/** The per-process figures of one moment (`phase`: Start, Idle, Held), MiB, by node. */
+export function perProcessValues(phase: string, mem: ProxiesMemory): Record<string, number> {
+  const out: Record<string, number> = {};
+  mem.forEach((procs, i) => {
+    const node = `Node${i + 1}`;
+    if (procs.length === 0) return;
+    out[`rss${phase}Max${node}`] = Math.max(...procs.map((p) => p.rssKiB)) / 1024;
+    out[`priv${phase}${node}`] = procs.reduce((sum, p) => sum + p.anonKiB, 0) / 1024;
+    procs.forEach((p, k) => {
+      out[`rss${phase}${node}Proc${k}`] = p.rssKiB / 1024;
+      out[`priv${phase}${node}Proc${k}`] = p.anonKiB / 1024;
+    });
+  });
+  return out;
 }
 
 /**
  * Holds `count` idle connections through a path's proxies and reports their RSS before and
  * during. `startRss` is each proxy's RSS right after the lab started (MiB, node1 first).
  */
-export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, count: number, startRss: readonly number[]): Promise<LoadOutcome> {
+export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, wanted: number, startRss: readonly number[]): Promise<LoadOutcome> {
+  const count = target.path === 'meshlet' || target.path === 'meshlet-l7' ? Math.min(wanted, MESHLET_HOLD_MAX) : wanted;
   const pids = fixture.proxyPids[target.path];
   const server = await holderServer(fixture, target.serverPod);
   const open = server.lastWith('open')?.['open'];
   if (open !== undefined && open !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `conn-holder server in ${target.serverPod} still holds ${String(open)} connections`);
   const mark = server.count;
-  const idle = rssMiB(pids);
+  const idleMem = memoryNow(pids);
+  const idle = rssMiB(idleMem);
+  let heldMem: ProxiesMemory = [];
   const client = fixture.lab.spawnNode(target.clientPod, HOLDER, ['client', target.host, String(PORTS.hold), String(count), String(CONNECT_CONCURRENCY), String(HOLD_LIMIT_S)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -112,7 +157,8 @@ export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, c
     if (done['failed'] !== 0) error = `${String(done['failed'])} of ${count} connections failed: ${String(done['error'])}`;
     await server.until((l) => typeof l['open'] === 'number' && l['open'] >= held, 60_000, mark);
     await sleep(SETTLE_MS);
-    during = rssMiB(pids);
+    heldMem = memoryNow(pids);
+    during = rssMiB(heldMem);
   } finally {
     client.stdin?.end();
     await clientLines.until((l) => typeof l['closed'] === 'number', 30_000).catch(() => client.kill('SIGKILL'));
@@ -127,14 +173,26 @@ export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, c
     rssHeldNode1: during[0] ?? Number.NaN,
     rssHeldNode2: during[1] ?? Number.NaN,
     held,
+    ...perProcessValues('Start', startMemory.get(fixture)?.[target.path] ?? []),
+    ...perProcessValues('Idle', idleMem),
+    ...perProcessValues('Held', heldMem),
   };
   if (held > 0) values['perConnKiB'] = ((sum(during) - sum(idle)) * 1024) / held;
   return error === undefined ? { values } : { values, error };
 }
 
-/** RSS of each proxy of every proxied path now (MiB, node1 first): the "at start" figures. */
+/**
+ * RSS of each proxy of every proxied path now (MiB, node1 first): the "at start" figures. The
+ * per-process figures of the same moment are kept for {@link runIdleMemory}.
+ */
 export function startRssByPath(fixture: BenchFixture): Record<string, number[]> {
   const out: Record<string, number[]> = {};
-  for (const [path, pids] of Object.entries(fixture.proxyPids)) if (pids.length > 0) out[path] = rssMiB(pids);
+  const perProcess: Record<string, ProxiesMemory> = {};
+  for (const [path, pids] of Object.entries(fixture.proxyPids)) {
+    if (pids.length === 0) continue;
+    perProcess[path] = memoryNow(pids);
+    out[path] = rssMiB(perProcess[path]);
+  }
+  startMemory.set(fixture, perProcess);
   return out;
 }

@@ -22,6 +22,8 @@ export interface MemoryStatus {
   readonly rssKiB: number;
   /** Peak resident set size since start or the last {@link resetPeakRss}. */
   readonly peakKiB: number;
+  /** Private resident memory (`RssAnon`: heap, stacks, buffers; not the shared binary's pages), where the kernel gives it. */
+  readonly anonKiB?: number;
 }
 
 let ticksPerSecond: number | undefined;
@@ -62,7 +64,8 @@ export function parseProcStatus(text: string): MemoryStatus {
     if (m?.[1] === undefined) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `no ${name} in /proc status`);
     return Number(m[1]);
   };
-  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') };
+  const anon = /^RssAnon:\s+(\d+) kB$/m.exec(text)?.[1];
+  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM'), ...(anon === undefined ? {} : { anonKiB: Number(anon) }) };
 }
 
 /** CPU seconds (user + system) a process has used. */
@@ -171,4 +174,34 @@ function memoryStatusOr0(pid: number): MemoryStatus {
 /** RSS of a proxy now: the process and its descendants, in KiB. */
 export function treeRssKiB(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + memoryStatusOr0(p).rssKiB, 0);
+}
+
+/** One process of a proxy now, in KiB. */
+export interface ProcessMemoryRow {
+  readonly pid: number;
+  readonly rssKiB: number;
+  /** Private (RssAnon); NaN where the kernel does not give it. */
+  readonly anonKiB: number;
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Memory of each process of a proxy now: the root first, then its descendants that run the
+ * same program (an agent's data-path workers; not a short-lived `iptables-save` it runs).
+ */
+export function proxyProcessMemory(pid: number): ProcessMemoryRow[] {
+  const program = commOf(pid);
+  return processTree(pid)
+    .filter((p) => p === pid || commOf(p) === program)
+    .map((p) => {
+      const m = memoryStatusOr0(p);
+      return { pid: p, rssKiB: m.rssKiB, anonKiB: m.anonKiB ?? Number.NaN };
+    });
 }

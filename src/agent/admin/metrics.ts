@@ -6,7 +6,7 @@
  * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
  */
 import { RuntimePauses } from '../../ops/runtime-pauses.js';
-import { registerProcessMemory } from '../../ops/process-memory.js';
+import { MEMORY_KINDS, registerProcessMemory } from '../../ops/process-memory.js';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
 
@@ -23,6 +23,29 @@ export interface MetricsSource {
   captureInSync(): boolean | undefined;
   /** Processes serving the data path now (1 when it runs in the agent's own process). */
   workersRunning(): number;
+}
+
+/** One agent process's memory in bytes by kind (`/memory`): `process` is `agent` or `worker-N`. */
+export type ProcessMemoryRow = { readonly process: string } & Readonly<Partial<Record<(typeof MEMORY_KINDS)[number], number>>>;
+
+const MEMORY_FAMILY = 'meshlet_process_memory_bytes';
+
+/** The memory rows of some registries' JSON (the primary's and each worker's), one per process. */
+export function memoryRows(registries: readonly MetricsJson[]): ProcessMemoryRow[] {
+  const rows = new Map<string, Record<string, number | string>>();
+  for (const json of registries) {
+    for (const v of json.find((m) => m.name === MEMORY_FAMILY)?.values ?? []) {
+      const proc = v.labels['process'];
+      const kind = v.labels['kind'];
+      if (typeof proc !== 'string' || typeof kind !== 'string' || !(MEMORY_KINDS as readonly string[]).includes(kind)) continue;
+      let row = rows.get(proc);
+      if (row === undefined) rows.set(proc, (row = { process: proc }));
+      row[kind] = v.value;
+    }
+  }
+  // The primary first, then the workers by index.
+  const order = (p: string): number => (p === 'agent' ? -1 : Number(p.slice('worker-'.length)));
+  return [...rows.values()].sort((a, b) => order(String(a['process'])) - order(String(b['process']))) as ProcessMemoryRow[];
 }
 
 /** A registry whose exposition adds the workers' registries (summed) to its own metrics. */
@@ -106,6 +129,12 @@ export class AgentMetrics {
   /** The snapshot in force left these entries out (`WorkloadIndex.refused`). */
   setRefusedAddresses(refused: ReadonlyArray<{ readonly field: 'addresses' | 'vips' | 'endpoints' }>): void {
     for (const field of ['addresses', 'vips', 'endpoints'] as const) this.refusedAddresses.set({ field }, refused.filter((r) => r.field === field).length);
+  }
+
+  /** Each process's memory now: this one's and, with workers, each worker's (asked at once). */
+  async processMemory(): Promise<ProcessMemoryRow[]> {
+    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.merging.others?.() ?? Promise.resolve([])]);
+    return memoryRows([own, ...others]);
   }
 
   /** The exposition text (with the workers' metrics summed in). */

@@ -145,6 +145,7 @@ export class AdminServer {
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
+      ['/memory', get('memory of each agent process (the primary, each worker): rss, private (rss_anon), shared file pages, V8 heap, external', async () => ({ body: await a.metrics.processMemory() }))],
       ['/logging', { method: 'POST', help: 'change log levels: ?level=debug[&component=outbound] (GET shows them)', handler: (u, b) => this.setLevel(u, b) }],
       ['/healthz', get('liveness', () => ({ body: { ok: true } }))],
       ['/ready', get('readiness and what still blocks it', () => this.ready())],
