@@ -32,7 +32,7 @@ export function registerStatusCommand(program: Command, io: AdminIo = processIo)
 /** Runs `status`; answers the exit code. */
 export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
   const client = adminClientFor(opts);
-  const [dump, ready, iptables, connections] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections'].map((p) => client.get(p)));
+  const [dump, ready, iptables, connections, memory] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections', '/memory'].map((p) => client.get(p)));
   for (const [path, a] of [['/config_dump', dump], ['/iptables', iptables], ['/connections', connections]] as const) {
     if (a?.status !== 200) throw answerError(path, a ?? { status: 0, body: null });
   }
@@ -41,6 +41,8 @@ export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
     ready: asObject('/ready', ready?.body),
     iptables: asObject('/iptables', iptables?.body),
     connections: asRows('/connections', connections?.body).length,
+    // An agent older than /memory answers 404: the line says so, the status stands.
+    memory: memory?.status === 200 ? memory.body : undefined,
   });
   io.stdout(`agent ${client.base}\n${renderFields(result.fields)}`);
   if (result.problems.length === 0) {
@@ -57,6 +59,8 @@ export interface StatusInput {
   readonly ready: Record<string, unknown>;
   readonly iptables: Record<string, unknown>;
   readonly connections: number;
+  /** `/memory`'s rows (undefined: not answered). */
+  readonly memory?: unknown;
   readonly now?: number;
 }
 
@@ -71,12 +75,49 @@ export function assess(input: StatusInput): NodeStatus {
     ['snapshot', snapshotLine(dump, problems)],
     ['workloads', `${len(snapshot['localWorkloads'])} on this node, ${len(snapshot['workloads'])} in the mesh; ${len(snapshot['services'])} services`],
     ['connections', `${input.connections} open`],
+    ['memory', memoryLine(input.memory)],
     ['certificates', certificatesLine(dump['certificates'], input.now ?? Date.now(), problems)],
     ['iptables', iptablesLine(input.iptables, problems)],
     ['controller', controllerLine(dump['controller'])],
     ['ready', readyLine(input.ready, problems)],
   ];
   return { fields, problems };
+}
+
+const MIB = 1024 * 1024;
+
+/** `a` or `a-b` in whole MiB. */
+function mibRange(values: readonly number[]): string {
+  const lo = Math.round(Math.min(...values) / MIB);
+  const hi = Math.round(Math.max(...values) / MIB);
+  return lo === hi ? String(lo) : `${lo}-${hi}`;
+}
+
+/**
+ * The primary's RSS (private part in brackets), the workers' as a range, and the private
+ * memory of all the processes together: what the agent adds to the node (the rest of RSS is
+ * the binary's pages, shared). One line whatever the number of workers.
+ */
+export function memoryLine(value: unknown): string {
+  const rows = Array.isArray(value) ? (value as Array<Record<string, unknown>>) : [];
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const read = rows.flatMap((r) => {
+    const rss = num(r['rss']);
+    return rss === undefined || typeof r['process'] !== 'string' ? [] : [{ process: r['process'], rss, anon: num(r['rss_anon']) }];
+  });
+  const show = (rss: number[], anon: Array<number | undefined>): string => {
+    const known = anon.filter((a): a is number => a !== undefined);
+    return `${mibRange(rss)} MiB${known.length === anon.length ? ` (${mibRange(known)} private)` : ''}`;
+  };
+  const primary = read.filter((r) => r.process === 'agent');
+  const workers = read.filter((r) => r.process !== 'agent');
+  if (read.length === 0) return 'unknown (no /memory: an older agent)';
+  const parts = primary.map((p) => `agent ${show([p.rss], [p.anon])}`);
+  if (workers.length > 0) {
+    parts.push(`${workers.length} worker${workers.length === 1 ? '' : 's'} ${show(workers.map((w) => w.rss), workers.map((w) => w.anon))}`);
+    if (read.every((r) => r.anon !== undefined)) parts.push(`${Math.round(read.reduce((sum, r) => sum + (r.anon ?? 0), 0) / MIB)} MiB private in all`);
+  }
+  return parts.join('; ');
 }
 
 function snapshotLine(dump: Record<string, unknown>, problems: string[]): string {
