@@ -9,13 +9,15 @@
  *
  * Prints one JSON line: round trips, heap bytes allocated per round trip (an estimate from
  * samples every 512 bytes, both tunnel ends and the client's own driving code included), CPU
- * per round trip, and the stacks that allocate the most (self bytes per round trip, the allocating function
+ * per round trip and the minor GC pauses (count per 1,000 round trips, mean and longest,
+ * read in a first pass without the profiler, which slows allocation), and the stacks that allocate the most (self bytes per round trip, the allocating function
  * and `--depth` - 1 callers).
  * Both ends run in this process, so a round trip is four crossings of agent code: the client
  * stream's write and read, and the inbound side's two directions.
  */
 import { once } from 'node:events';
 import { Session } from 'node:inspector';
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { TunnelPool } from '../src/agent/proxy/tunnel/pool.js';
 import { CLIENT, flags, startTunnelRig } from './tunnel-rig.js';
 
@@ -74,6 +76,26 @@ async function roundTrips(n: number): Promise<void> {
 }
 
 await roundTrips(WARMUP);
+
+// First the round trips alone, with the GC pauses they cause (the heap profiler below slows
+// allocation, so pauses and CPU are read without it).
+const pauses: number[] = [];
+const observer = new PerformanceObserver((list) => {
+  for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+    // kind 1: minor (scavenge); the others are mark-compact phases and weak callbacks.
+    if (e.detail?.kind === 1) pauses.push(e.duration * 1000);
+  }
+});
+observer.observe({ entryTypes: ['gc'] });
+const plainCpu0 = process.cpuUsage();
+const plainT0 = performance.now();
+await roundTrips(MESSAGES);
+const plainWallMs = performance.now() - plainT0;
+const plainCpu = process.cpuUsage(plainCpu0);
+await new Promise((r) => setImmediate(r));
+observer.disconnect();
+pauses.sort((a, b) => a - b);
+
 const session = new Session();
 session.connect();
 await post(session, 'HeapProfiler.enable');
@@ -82,11 +104,7 @@ await post(session, 'HeapProfiler.startSampling', {
   includeObjectsCollectedByMajorGC: true,
   includeObjectsCollectedByMinorGC: true,
 });
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
 await roundTrips(MESSAGES);
-const wallMs = performance.now() - t0;
-const cpu = process.cpuUsage(cpu0);
 const { profile } = await post<{ profile: { head: SamplingNode } }>(session, 'HeapProfiler.stopSampling');
 session.disconnect();
 
@@ -117,8 +135,12 @@ process.stdout.write(
     roundTrips: MESSAGES,
     messageBytes: BYTES,
     heapBytesPerRoundTrip: Math.round(total / MESSAGES),
-    cpuMicrosPerRoundTrip: Math.round(((cpu.user + cpu.system) / MESSAGES) * 10) / 10,
-    wallMicrosPerRoundTrip: Math.round(((wallMs * 1000) / MESSAGES) * 10) / 10,
+    cpuMicrosPerRoundTrip: Math.round(((plainCpu.user + plainCpu.system) / MESSAGES) * 10) / 10,
+    wallMicrosPerRoundTrip: Math.round(((plainWallMs * 1000) / MESSAGES) * 10) / 10,
+    minorGcPerThousandRoundTrips: Math.round((pauses.length / MESSAGES) * 1000 * 100) / 100,
+    minorGcMeanMicros: pauses.length === 0 ? 0 : Math.round(pauses.reduce((a, b) => a + b, 0) / pauses.length),
+    minorGcMaxMicros: Math.round(pauses[pauses.length - 1] ?? 0),
+    execArgv: process.execArgv,
     node: process.version,
     top,
   })}\n`,
