@@ -37,6 +37,12 @@ const HOLD_LIMIT_S = 180;
  * is per connection held either way, and `held` shows the count.
  */
 const MESHLET_HOLD_MAX = MAX_STREAMS_PER_PEER - 12;
+/**
+ * Quiet time before the "idle after load" read: a proxy that just finished a load is still
+ * settling (collections, freeing); the figure is of a proxy at rest, as a node's is most of
+ * the time (the agents give freed memory back after 2-4 s idle: `src/ops/idle-trim.ts`).
+ */
+const IDLE_SETTLE_MS = 6_000;
 /** Time for both proxies to finish work for the last connections before RSS is read. */
 const SETTLE_MS = 1000;
 
@@ -141,6 +147,7 @@ export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, w
   const open = server.lastWith('open')?.['open'];
   if (open !== undefined && open !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `conn-holder server in ${target.serverPod} still holds ${String(open)} connections`);
   const mark = server.count;
+  await sleep(IDLE_SETTLE_MS);
   const idleMem = memoryNow(pids);
   const idle = rssMiB(idleMem);
   let heldMem: ProxiesMemory = [];

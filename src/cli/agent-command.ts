@@ -23,6 +23,7 @@ import { IptablesManager } from '../iptables/manager.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
 import { createRootLogger } from '../ops/root-logger.js';
+import { startIdleTrim } from '../ops/idle-trim.js';
 import { loadStaticSnapshot, StaticSnapshotWatcher } from './static-source.js';
 
 /** Adds `meshlet agent`. */
@@ -94,6 +95,8 @@ async function runAgent(opts: Record<string, unknown>): Promise<void> {
   }
   const logger = createRootLogger(config.logLevel as 'info', { node: config.node });
   const logLevels = new LogLevels(logger);
+  // The process's freed malloc memory goes back to the kernel when it goes idle (idle-trim.ts).
+  startIdleTrim();
   if (config.controller !== undefined) await runWithController(config, controllerCaPem, logLevels, adminToken);
   else await runStatic(config, snapshot as NodeSnapshot, logLevels, adminToken);
 }

@@ -41,6 +41,24 @@ export function libc(): Libc {
   return bound;
 }
 
+let trimmer: ((pad: number) => number) | null | undefined;
+
+/**
+ * glibc's `malloc_trim`, which hands the heap's free memory back to the kernel (`idle-trim.ts`),
+ * or undefined where the C library has none (musl). Bound apart from {@link libc} so its
+ * absence disables only itself.
+ */
+export function mallocTrim(): ((pad: number) => number) | undefined {
+  if (trimmer === undefined) {
+    try {
+      trimmer = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    } catch {
+      trimmer = null;
+    }
+  }
+  return trimmer ?? undefined;
+}
+
 /** errno of the last failed call on this thread. */
 export function lastErrno(): number {
   return koffi.errno();

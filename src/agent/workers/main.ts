@@ -3,6 +3,7 @@
  * `child_process.fork` (not `node:cluster`: a cluster worker's `listen({ fd })` would be
  * forwarded to the primary). Everything it does is driven by the primary's messages.
  */
+import { startIdleTrim } from '../../ops/idle-trim.js';
 import { WorkerRuntime } from './runtime.js';
 import type { ToWorker } from './protocol.js';
 
@@ -18,6 +19,9 @@ const runtime = new WorkerRuntime({
   },
   exit: (code) => process.exit(code),
 });
+
+// The worker's freed malloc memory goes back to the kernel when it goes idle (idle-trim.ts).
+startIdleTrim();
 
 // Ctrl-C reaches the whole process group and systemd signals the whole cgroup: the primary
 // decides when workers drain and tells them, so the signals themselves are ignored here.
