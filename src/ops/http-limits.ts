@@ -13,7 +13,7 @@
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from './prom.js';
 import { ThrottledLog } from './throttled-log.js';
 import { PeerCounter } from './peer-counter.js';
 

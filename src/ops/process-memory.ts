@@ -7,7 +7,7 @@
  * `agent`, `worker-0`, ...), so the primary's sum at scrape adds nothing to nothing.
  */
 import { readFileSync } from 'node:fs';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from './prom.js';
 
 /** The kinds of memory exported, as the `kind` label. */
 export const MEMORY_KINDS = ['rss', 'rss_anon', 'rss_file', 'heap_used', 'heap_total', 'external', 'array_buffers'] as const;

@@ -11,7 +11,7 @@
  * each): a scraper that compares two scrapes around a load reads that load's delays.
  */
 import { constants, monitorEventLoopDelay, PerformanceObserver, type EntryType, type IntervalHistogram } from 'node:perf_hooks';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from './prom.js';
 
 /** Seconds: 50 µs to 100 ms, finer where a proxy's pauses usually are. */
 export const PAUSE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];

@@ -5,7 +5,7 @@
  * `policy` is `namespace/name` (bounded by the policies an operator writes), or `-` for a denial
  * because no ALLOW rule matched.
  */
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../../ops/prom.js';
 import type { AuthzVerdict } from '../../mesh/authz/types.js';
 
 /** Where the decision was taken: a whole connection, or one HTTP request. */

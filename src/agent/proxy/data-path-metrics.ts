@@ -11,7 +11,7 @@
  * request metrics of `http/request-metrics.ts` (`istio_requests_total`, ...), in the same registry.
  */
 import { ResilienceMetrics } from './resilience-metrics.js';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../ops/prom.js';
 import { RequestMetrics } from '../http/request-metrics.js';
 import { AuthzMetrics } from './authz-metrics.js';
 import type { ConnectionOutcome, Direction } from '../policy/outcomes.js';

@@ -6,7 +6,7 @@
  * by the snapshot. The per-request outcome is also in Istio's `response_flags` (UO, RL, FI, DI,
  * UT, URX) of `istio_requests_total` and of the access log.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../ops/prom.js';
 
 import type { EjectionReason, FaultKind, OverflowThreshold, RetryStopReason } from '../policy/resilience/reasons.js';
 

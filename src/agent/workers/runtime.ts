@@ -5,7 +5,7 @@
  */
 import type { LevelWithSilent, Logger } from 'pino';
 import { createRootLogger } from '../../ops/root-logger.js';
-import { Registry } from 'prom-client';
+import { Registry } from '../../ops/prom.js';
 import { RuntimePauses } from '../../ops/runtime-pauses.js';
 import { registerProcessMemory } from '../../ops/process-memory.js';
 import type { NodeSnapshot } from '../../mesh/types.js';

@@ -27,7 +27,7 @@ const READY_MS = 90_000;
 /** Packages no agent process uses in static mode. */
 const NEVER = ['@grpc/grpc-js', 'protobufjs', '@kubernetes/client-node', 'systeminformation'];
 /** Packages a data-path worker does not use on top of those. */
-const NOT_IN_WORKER = [...NEVER, 'node-forge', 'yaml', 'commander'];
+const NOT_IN_WORKER = [...NEVER, 'node-forge', 'yaml', 'commander', '@opentelemetry/api'];
 /** The project's own folders a running agent has no use for (other commands' code). */
 const OWN_NEVER = ['src/lab/', 'src/cli/policy-', 'src/cli/lab-', 'src/cli/demo-', 'src/controller/auth/'];
 const OWN_NOT_IN_WORKER = [...OWN_NEVER, 'src/cli/', 'src/ca/', 'src/controller/'];
