@@ -4,7 +4,8 @@
  * data-path workers, under a `--import` preload that records every module each process loads
  * (`load-recorder.ts`; the workers inherit it through execArgv). Neither loads the controller
  * client (grpc-js, protobufjs), the Kubernetes client or the CLI's other commands; a worker
- * loads neither node-forge (it signs nothing), nor yaml, nor commander. And the metrics port
+ * loads neither node-forge (it signs nothing), nor yaml, nor commander, nor `@opentelemetry/api`
+ * (prom-client's index brings it; workers import the metric classes alone, `src/ops/prom.ts`). And the metrics port
  * gives `meshlet_process_memory_bytes` for each process apart. In controller mode (a controller
  * that is not there) the agent loads the controller client, still not the Kubernetes client.
  */
