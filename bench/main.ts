@@ -208,7 +208,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--out <dir>', 'results directory (default bench/results)')
     .option('--rounds <n>', 'rounds (default: full 5, quick 2, smoke 1)')
     .option('--seconds <n>', 'seconds per load run (default: full 5, quick 2, smoke 1)')
-    .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000)')
+    .option('--idle-connections <n>', 'idle connections of the memory scenario (default: full 10000; through meshlet at most 500, under its per-peer stream cap)')
     .option('--haproxy-threads <n>', 'nbthread of each HAProxy of the pair (default 1, like one agent event loop)')
     .option('--workers <n>', "data-path workers per agent (meshlet agent --workers; default: the same as --haproxy-threads)")
     .option('--added-time', 'capture both nodes with tcpdump during the latency runs and report the time each proxy hop adds to each message (always on with --smoke)')
