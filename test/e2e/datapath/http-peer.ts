@@ -31,9 +31,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { ECHO_SERVICE, WS_GUID, expectedHash, goawayCodes, writeBytes, wsFrame, wsParse, type Json } from './http-peer-common.js';
-import { serve } from './http-peer-server.js';
+// grpc-js and the server module are loaded by the modes that use them (`grpc`, `serve`): the
+// test runs this script about a hundred times, and loading grpc-js doubles a client's start-up.
 
 const [mode, ...args] = process.argv.slice(2);
 /** Client modes end well within the test's own bounds (10,000 requests or 100 MB on a busy 2-core host). */
@@ -226,15 +227,16 @@ function banner(host: string, port: number, text: string | undefined): void {
 }
 
 async function grpcCalls(target: string): Promise<void> {
-  const Client = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
-  const client = new Client(target, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  const rpc = await import('@grpc/grpc-js');
+  const Client = rpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+  const client = new Client(target, rpc.credentials.createInsecure()) as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
   const deadline = (): Date => new Date(Date.now() + 20_000);
   const unary = (req: Json): Promise<Json> =>
     new Promise((resolve) => {
       let trailer: Record<string, unknown> = {};
       const call = (client['Unary'] as (r: Json, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Json) => void) => grpc.ClientUnaryCall)(
         req,
-        new grpc.Metadata(),
+        new rpc.Metadata(),
         { deadline: deadline() },
         (err, value) => {
           // The status (with the trailers) may come after the callback: give it a tick.
@@ -378,7 +380,7 @@ const num = (i: number): number => Number(args[i]);
 const str = (i: number): string => args[i] ?? '';
 switch (mode) {
   case 'serve':
-    serve(str(0), fail);
+    import('./http-peer-server.js').then(({ serve }) => serve(str(0), fail), fail);
     break;
   case 'requests':
     requests(str(0), num(1), num(2), headerArgs(args.slice(3))).catch(fail);

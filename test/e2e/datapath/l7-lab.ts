@@ -105,12 +105,22 @@ export async function startServer(lab: Lab, pod: string): Promise<ChildProcess> 
   return child;
 }
 
-/** Polls `pred` every 250 ms for at most `ms`: true once it held. */
+/**
+ * 100 ms: most predicates read the agents' log files (a few MB at most) or run a peer process,
+ * which costs more than the wait; 250 ms added about 125 ms to each of a file's many waits.
+ */
+const UNTIL_POLL_MS = 100;
+
+/**
+ * Polls `pred` every {@link UNTIL_POLL_MS} for at most `ms`: true once it held. The deadline
+ * is what keeps a busy machine passing; the interval only sets how long a caller waits past
+ * the moment the condition became true.
+ */
 export async function until(pred: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await pred()) return true;
-    await sleep(250);
+    await sleep(UNTIL_POLL_MS);
   }
   return false;
 }
