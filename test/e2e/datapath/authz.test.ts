@@ -54,11 +54,9 @@ t.test('authorization through two agents: L4 and L7 rules, every path, live chan
   if (!requireNamespaces(t)) return;
   await withLab(topology, {}, async (lab) => {
     const children: ChildProcess[] = [];
-    for (const pod of ['web', 'db', 'near']) {
-      children.push(await startServer(lab, pod));
-      const ping = lab.spawnNode(pod, PING, ['server', '5000']);
-      children.push(ping);
-    }
+    // Independent pods: their servers start at once (each resolves when its own listens).
+    children.push(...(await Promise.all(['web', 'db', 'near'].map((pod) => startServer(lab, pod)))));
+    for (const pod of ['web', 'db', 'near']) children.push(lab.spawnNode(pod, PING, ['server', '5000']));
     const addr = (pod: string): string => lab.podAddress(pod);
     const vip = (svc: string): string => lab.serviceVip('demo', svc);
     const ping = async (from: string, to: string, port = 5000): Promise<Json> => {

@@ -65,7 +65,8 @@ t.test('resilience through two agents: retries, ejection, a dead endpoint, budge
       if (first['listening'] !== 8080) throw new Error(`${pod}: ${JSON.stringify(first)}`);
       servers.set(pod, { child, lines });
     };
-    for (const pod of [...WEB, 'shadow']) await start(pod);
+    // Independent pods: started at once (each resolves when its own server listens).
+    await Promise.all([...WEB, 'shadow'].map(start));
     const tell = async (pod: string, line: string): Promise<Json> => {
       const s = servers.get(pod);
       if (s === undefined) throw new Error(`no server ${pod}`);
