@@ -106,21 +106,27 @@ export async function startServer(lab: Lab, pod: string): Promise<ChildProcess> 
 }
 
 /**
- * 100 ms: most predicates read the agents' log files (a few MB at most) or run a peer process,
- * which costs more than the wait; 250 ms added about 125 ms to each of a file's many waits.
+ * 100 ms between polls, and at least three times the CPU the last poll took in this process:
+ * a predicate that parses an agent log of many MB (after thousands of requests) then keeps
+ * under a quarter of a core, leaving the agents theirs; one that runs a peer process (its own
+ * CPU, not ours) or reads a short log polls every 100 ms. A fixed 250 ms added about 125 ms
+ * to each of a file's many waits.
  */
 const UNTIL_POLL_MS = 100;
+const UNTIL_CPU_FACTOR = 3;
 
 /**
- * Polls `pred` every {@link UNTIL_POLL_MS} for at most `ms`: true once it held. The deadline
- * is what keeps a busy machine passing; the interval only sets how long a caller waits past
- * the moment the condition became true.
+ * Polls `pred` (see {@link UNTIL_POLL_MS}) for at most `ms`: true once it held. The deadline is
+ * what keeps a busy machine passing; the interval only sets how long a caller waits past the
+ * moment the condition became true.
  */
 export async function until(pred: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    const cpu = process.cpuUsage();
     if (await pred()) return true;
-    await sleep(UNTIL_POLL_MS);
+    const used = process.cpuUsage(cpu);
+    await sleep(Math.max(UNTIL_POLL_MS, (UNTIL_CPU_FACTOR * (used.user + used.system)) / 1000));
   }
   return false;
 }
