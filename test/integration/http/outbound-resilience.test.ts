@@ -112,7 +112,7 @@ t.test('timeouts', async (t) => {
   await rig.start();
   t.teardown(() => rig.close());
 
-  await t.test('a per-try timeout fires within 50 ms and the next endpoint answers', async (t) => {
+  await t.test('a per-try timeout fires (not before it, within two) and the next endpoint answers', async (t) => {
     rig.behaviour = (address) => (address === A ? { kind: 'hang' } : OK);
     for (let i = 0; i < 6; i++) {
       rig.reset();
@@ -131,7 +131,7 @@ t.test('timeouts', async (t) => {
     t.ok(await rig.metricValue('meshlet_request_timeouts_total', { kind: 'per_try' }) > 0, 'per-try timeouts counted');
   });
 
-  await t.test('the request timeout: 504, flag UT, within 50 ms of its setting', async (t) => {
+  await t.test('the request timeout: 504, flag UT, not before its setting and within twice it', async (t) => {
     rig.setPolicy({ timeout: { requestMs: 200 } });
     rig.reset();
     rig.behaviour = () => ({ kind: 'hang' });
@@ -163,7 +163,7 @@ t.test('timeouts', async (t) => {
   });
 });
 
-t.test('circuit breaker: with max requests N, request N+1 gets 503/UO at once', async (t) => {
+t.test('circuit breaker: with max requests N, request N+1 gets 503/UO before any admitted one finishes', async (t) => {
   const rig = new ResilienceRig({ policy: { circuitBreaker: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 4, maxRetries: 3 } } });
   await rig.start();
   t.teardown(() => rig.close());
