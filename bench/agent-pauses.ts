@@ -47,14 +47,11 @@ export function parsePauses(text: string): PauseSample {
   // Every kind's GC series added up; sumCounters also bounds the scrape and checks each sample.
   const { gcCount = 0, gcSeconds = 0 } = sumCounters(text, { gcCount: GC_COUNT, gcSeconds: GC_SUM });
   const loop = new Map<string, number>();
-  let gcMinorCount = 0;
-  let gcMinorSeconds = 0;
   const lines = text.split('\n');
+  // The minor kind's series alone, read by the same parser.
+  const { gcMinorCount = 0, gcMinorSeconds = 0 } = sumCounters(lines.filter((l) => MINOR.test(l)).join('\n'), { gcMinorCount: GC_COUNT, gcMinorSeconds: GC_SUM });
   for (let n = 0; n < lines.length; n += 1) {
     const line = lines[n] as string;
-    // Already checked by sumCounters: a finite number >= 0.
-    if (line.startsWith(`${GC_COUNT}{`) && MINOR.test(line)) gcMinorCount += sampleValue(line);
-    else if (line.startsWith(`${GC_SUM}{`) && MINOR.test(line)) gcMinorSeconds += sampleValue(line);
     if (!line.startsWith(`${LOOP}{`)) continue;
     const m = /^[a-z_]+\{([^}]*)\}[ \t]+(\S+)/.exec(line);
     const value = Number(m?.[2]);
@@ -71,10 +68,6 @@ export function parsePauses(text: string): PauseSample {
 /** A GC series line of the minor kind. */
 const MINOR = /[{,]kind="minor"[,}]/;
 
-/** The value of a sample line `name{labels} value [timestamp]`. */
-function sampleValue(line: string): number {
-  return Number(line.slice(line.lastIndexOf('}') + 1).trim().split(/[ \t]+/)[0]);
-}
 
 /** The figures a run adds: both agents' worst loop delay, and their GC pauses added up. */
 export interface PauseFigures {

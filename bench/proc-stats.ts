@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { MeshletError } from '../src/mesh/errors.js';
+import { parseRssSplit } from '../src/ops/process-memory.js';
 
 /** CPU time of a process, all threads, in seconds. */
 export interface CpuTimes {
@@ -64,8 +65,8 @@ export function parseProcStatus(text: string): MemoryStatus {
     if (m?.[1] === undefined) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `no ${name} in /proc status`);
     return Number(m[1]);
   };
-  const anon = /^RssAnon:\s+(\d+) kB$/m.exec(text)?.[1];
-  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM'), ...(anon === undefined ? {} : { anonKiB: Number(anon) }) };
+  const anon = parseRssSplit(text).rss_anon;
+  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM'), ...(anon === undefined ? {} : { anonKiB: anon / 1024 }) };
 }
 
 /** CPU seconds (user + system) a process has used. */

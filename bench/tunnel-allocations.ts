@@ -17,8 +17,9 @@
  */
 import { once } from 'node:events';
 import { Session } from 'node:inspector';
-import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { TunnelPool } from '../src/agent/proxy/tunnel/pool.js';
+import { gcKind } from '../src/ops/runtime-pauses.js';
 import { CLIENT, flags, startTunnelRig } from './tunnel-rig.js';
 
 const args = flags(process.argv);
@@ -81,10 +82,7 @@ await roundTrips(WARMUP);
 // allocation, so pauses and CPU are read without it).
 const pauses: number[] = [];
 const observer = new PerformanceObserver((list) => {
-  for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
-    // kind 1: minor (scavenge); the others are mark-compact phases and weak callbacks.
-    if (e.detail?.kind === 1) pauses.push(e.duration * 1000);
-  }
+  for (const e of list.getEntries()) if (gcKind(e as { detail?: unknown }) === 'minor') pauses.push(e.duration * 1000);
 });
 observer.observe({ entryTypes: ['gc'] });
 const plainCpu0 = process.cpuUsage();
