@@ -146,11 +146,11 @@ export class CertificateAuthority {
   static async fromFiles(opts: FromFilesOptions): Promise<CertificateAuthority> {
     checkTrustDomain(opts.trustDomain);
     const now = opts.now ?? ((): Date => new Date());
-    const [certificatePem, privateKeyPem, bundlePem] = await Promise.all([
-      readCaFile(opts.certFile),
-      readCaFile(opts.keyFile),
-      opts.bundleFile === undefined ? undefined : readCaFile(opts.bundleFile),
-    ]);
+    // One after another: when several cannot be read, the error names the first of them, the
+    // same one every time (read at once, whichever failed first won).
+    const certificatePem = await readCaFile(opts.certFile);
+    const privateKeyPem = await readCaFile(opts.keyFile);
+    const bundlePem = opts.bundleFile === undefined ? undefined : await readCaFile(opts.bundleFile);
     const names = { certificate: opts.certFile, key: opts.keyFile, bundle: opts.bundleFile ?? '(no bundle)' };
     const material = loadOperatorCa({ certificatePem, privateKeyPem, bundlePem, names }, opts.trustDomain, now());
     const ca = new CertificateAuthority(material, opts.trustDomain, now, opts.certFile);
