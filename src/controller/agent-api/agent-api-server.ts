@@ -206,10 +206,13 @@ export class AgentApiServer {
       }, this.opts.drainTimeoutMs ?? 5_000);
       timer.unref();
       this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        // Connections still in their TLS handshake have no HTTP/2 session to close.
-        this.guard.destroyAll();
-        resolve();
+        // Connections still in their TLS handshake have no HTTP/2 session to close. The others
+        // close as their agents hang up (the timer above bounds the wait).
+        this.guard.destroyHandshaking();
+        void this.guard.allClosed().then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     });
     this.log.info('agent API closed');

@@ -85,6 +85,7 @@ export class ConnectionGuard {
   private unauthenticatedCount = 0;
   private readonly refusals: Record<ConnectionRefusal, number> = { max_connections: 0, max_per_address: 0, max_unauthenticated: 0, authentication_timeout: 0 };
   private readonly log: ThrottledLog;
+  private closedWaiters: Array<() => void> = [];
 
   constructor(limits: AgentApiLimits, logger: Logger) {
     this.limits = limits;
@@ -159,6 +160,22 @@ export class ConnectionGuard {
     for (const tracked of [...this.byPeer.values()]) close(tracked);
   }
 
+  /** Destroys the connections still in their TLS handshake: they carry no call to finish. */
+  destroyHandshaking(): void {
+    for (const tracked of [...this.byPeer.values()]) if (tracked.tls === undefined) close(tracked);
+  }
+
+  /**
+   * Resolves once every tracked connection has closed. A drained HTTP/2 session half-closes its
+   * socket and waits for the agent to hang up; destroying it earlier would answer the agent's
+   * last frames with a reset, which makes the agent's kernel drop what it had not read yet (the
+   * controller's final status among it).
+   */
+  allClosed(): Promise<void> {
+    if (this.byPeer.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
   private expire(tracked: Tracked): void {
     tracked.timer = undefined;
     if (tracked.authenticated || tracked.socket.destroyed) return;
@@ -171,6 +188,11 @@ export class ConnectionGuard {
     if (this.byPeer.get(key) === tracked) this.byPeer.delete(key);
     this.perAddress.remove(tracked.address);
     if (!tracked.authenticated) this.unauthenticatedCount--;
+    if (this.byPeer.size === 0 && this.closedWaiters.length > 0) {
+      const waiters = this.closedWaiters;
+      this.closedWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
   }
 
   private refuse(reason: ConnectionRefusal, address: string): void {
