@@ -80,10 +80,26 @@ export class Controller {
       this.kubeConfig = loadKubeConfig({ env: this.env, ...(kubeconfig === undefined ? {} : { kubeconfig }) });
     }
     if (config.leaderElection !== undefined) {
-      // A standby waits here, serving nothing (its readiness probe fails, so the Service
-      // routes agents to the leader); losing the Lease later ends the process (onLost).
       this.elector = new LeaderElector({ api: kubernetesLeaseApi(this.kubeConfig as KubeConfig), identity: config.leaderElection.identity, logger });
-      logger.info({ identity: config.leaderElection.identity }, 'waiting to become leader');
+    }
+    // /metrics first, so a standby is seen waiting (meshlet_controller_leader 0): alerts tell
+    // a cluster without a leader from controllers that are not scraped.
+    await this.serveMetrics();
+    try {
+      return await this.startServing();
+    } catch (err) {
+      // Leave nothing half-bound behind a failed start.
+      this.metricsServer?.close();
+      throw err;
+    }
+  }
+
+  private async startServing(): Promise<BoundAddress> {
+    const { config, logger } = this;
+    if (this.elector !== undefined) {
+      // A standby waits here, serving no agents (its readiness probe fails, so the Service
+      // routes agents to the leader); losing the Lease later ends the process (onLost).
+      logger.info({ identity: config.leaderElection?.identity }, 'waiting to become leader');
       await this.elector.acquire(this.onLost);
     }
     const ca = await this.loadCa();
@@ -111,7 +127,6 @@ export class Controller {
     this.ca = ca;
     this.authn = authenticator;
     const bound = await this.serve(config.listenPort);
-    await this.serveMetrics();
     logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name }, 'controller ready');
     return bound;
   }
@@ -168,6 +183,8 @@ export class Controller {
       state: () => this.store.status(),
       agentApi: () => (this.server === undefined ? undefined : { ...this.server.connections, refused: this.server.connectionRefusals() }),
       tokenAuth: () => this.kubernetesAuth?.counters(),
+      // Without leader election this replica is the only one, and serves from the start.
+      leader: () => this.elector?.isLeader ?? true,
     });
     this.metricsServer = new ControllerMetricsServer(this.metrics, this.logger);
     const address = await this.metricsServer.start(this.config.metricsPort, this.config.listenHost);

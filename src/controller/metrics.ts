@@ -26,6 +26,11 @@ export interface ControllerMetricsSource {
   agentApi?(): AgentApiConnectionFigures | undefined;
   /** The Kubernetes token authenticator's counters (undefined: it does not run). */
   tokenAuth?(): KubernetesAuthCounters | undefined;
+  /**
+   * True while this replica is the one serving agents: it holds the Lease, or runs without
+   * leader election (undefined: read as not leading).
+   */
+  leader?(): boolean;
 }
 
 /** What the agent API server reports about its connections. */
@@ -123,6 +128,14 @@ export class ControllerMetrics {
       name: 'meshlet_controller_agents_connected', help: 'Agents with an accepted config stream', registers,
       collect() {
         this.set(metrics.source?.agentsConnected() ?? 0);
+      },
+    });
+    new Gauge({
+      // A standby waiting for the Lease serves /metrics too and says 0, so "no replica says 1"
+      // tells a cluster without a leader from one whose controllers are not scraped at all.
+      name: 'meshlet_controller_leader', help: '1 on the replica that serves agents (holds the Lease, or runs without leader election), 0 on a standby', registers,
+      collect() {
+        this.set(metrics.source?.leader?.() === true ? 1 : 0);
       },
     });
     new Gauge({
