@@ -14,6 +14,7 @@ import type { ConnectionTable } from './proxy/connection-table.js';
 import { DataPlane, EMPTY_SNAPSHOT } from './proxy/data-plane.js';
 import type { ConnectionRow, DataPath, EndpointRow, ListenerAddresses, WorkerInfo } from './proxy/data-path.js';
 import { IdentityManager, type CertificateSigner } from './identity/manager.js';
+import type { BackoffOptions } from '../ops/backoff.js';
 import { LogLevels } from './admin/log-levels.js';
 import { AgentMetrics } from './admin/metrics.js';
 import type { CapturedAddresses } from './proxy/outbound.js';
@@ -55,6 +56,8 @@ export interface AgentOptions {
   readonly capture: CaptureRules | null;
   /** Delay before a snapshot whose certificates or rules failed is applied again (default 5 s). */
   readonly retryMs?: number;
+  /** Backoff between attempts of a failed certificate issuance (default `ISSUE_RETRY_BACKOFF`). */
+  readonly issueRetryBackoff?: BackoffOptions;
   /** The component loggers (default: made from `logger`); the admin API changes their levels. */
   readonly logLevels?: LogLevels;
   /** How often the capture rules are checked for drift (default 60 s; 0: only on request). */
@@ -110,6 +113,8 @@ export class Agent {
   private applying: Promise<void> = Promise.resolve();
   private draining: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The retry {@link retryTimer} will run, until it has. */
+  private pendingRetry: (() => void) | undefined;
   private forceDrain: () => void = () => undefined;
   private appliedAtMs: number | undefined;
   private bound: BoundAddresses | undefined;
@@ -133,6 +138,7 @@ export class Agent {
     this.identities = new IdentityManager({
       signer: opts.signer,
       logger: this.logLevels.child('identity'),
+      ...(opts.issueRetryBackoff === undefined ? {} : { retryBackoff: opts.issueRetryBackoff }),
       // Worker processes keep their own copy of each credential (the data path's `credentials`).
       ...(inProcess ? {} : { onIssued: (c, key) => this.dataPath.credentials?.issued(c, key), onForgotten: (id) => this.dataPath.credentials?.forgotten(id) }),
     });
@@ -366,6 +372,7 @@ export class Agent {
       'snapshot applied',
     );
     clearTimeout(this.retryTimer);
+    this.pendingRetry = undefined;
     const certs = this.reconcileCertificates(this.index);
     const rules = this.capture === null ? Promise.resolve() : this.queueCapture();
     return Promise.all([certs, rules]).then(() => undefined);
@@ -422,10 +429,28 @@ export class Agent {
     if (this.draining !== undefined || this.index !== index) return;
     this.logger.error({ version: index.snapshot.version, err: what }, `snapshot not fully applied; retrying in ${this.retryMs} ms`);
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
+    const retry = (): void => {
+      this.pendingRetry = undefined;
       if (this.index === index && this.draining === undefined) void this.install(index.snapshot, this.source === 'persisted' ? 'persisted' : 'live').catch(() => undefined);
-    }, this.retryMs);
+    };
+    this.pendingRetry = retry;
+    this.retryTimer = setTimeout(retry, this.retryMs);
     this.retryTimer.unref();
+  }
+
+  /**
+   * The controller is back (the usual cause of a failed certificate request): certificate
+   * issuances waiting out their backoff (up to a minute after a long outage) and a scheduled
+   * snapshot retry run now. Nothing when neither is waiting.
+   */
+  retryNow(): void {
+    if (this.draining !== undefined) return;
+    const issuances = this.identities.retryFailedNow();
+    const retry = this.pendingRetry;
+    if (issuances === 0 && retry === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.logger.info({ version: this.index.snapshot.version, issuances, snapshot: retry !== undefined }, 'the controller is back: retrying now');
+    retry?.();
   }
 
   /**

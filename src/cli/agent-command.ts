@@ -170,6 +170,8 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
       // In use as soon as the tables are swapped; certificates and rules follow (and retry).
       agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not fully applied; the agent retries'));
     },
+    // Back after an outage: certificates that failed meanwhile are asked for again at once.
+    onConnected: () => agent?.retryNow(),
   });
   const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
   // The last good snapshot, so a restart while the controller is down knows which workloads are

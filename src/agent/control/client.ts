@@ -30,6 +30,8 @@ export interface ControllerClientOptions {
   readonly logger: Logger;
   /** Applies a decoded, validated snapshot. Resolving ACKs it; rejecting NACKs it. */
   readonly onSnapshot: SnapshotHandler;
+  /** Told each time a stream is accepted after the agent was not connected (at start too). */
+  readonly onConnected?: () => void;
   /** The agent's software version, sent in the Hello. */
   readonly agentVersion?: string;
   /** A snapshot version the agent already holds, so an unchanged state is not resent. */
@@ -172,6 +174,7 @@ export class ControllerClient implements CertificateSigner {
     this.isConnected = true;
     this.log.info({ address: this.opts.address, held: this.held, failedAttempts: this.backoff.attempts }, 'connected to the controller');
     this.loggedFailure = undefined;
+    this.opts.onConnected?.();
   }
 
   /** Logs a state change once: connected -> not, or a new kind of failure; retries stay quiet. */

@@ -341,6 +341,26 @@ export class IdentityManager implements IdentitySource {
     this.timers.delete(identity);
   }
 
+  /**
+   * The signer is back (the agent reconnected to its controller): every wanted identity whose
+   * last issuance or renewal failed and now waits out its backoff is tried again at once. The
+   * backoff is kept, so a signer that fails again is not asked faster than before. Answers how
+   * many were started.
+   */
+  retryFailedNow(): number {
+    if (this.closed) return 0;
+    let started = 0;
+    for (const [identity, attempt] of this.attempts) {
+      if (attempt.lastError === undefined || this.pending.has(identity) || !this.wanted.has(identity)) continue;
+      attempt.retryAt = 0;
+      clearTimeout(this.timers.get(identity));
+      this.timers.delete(identity);
+      void this.renew(identity);
+      started++;
+    }
+    return started;
+  }
+
   /** Stops renewals. Idempotent. */
   close(): void {
     this.closed = true;

@@ -97,6 +97,35 @@ t.test('a failing signer holds back neither the capture rules nor later snapshot
   t.equal(agent.readiness.ready, true, 'the retry issued the certificate');
 });
 
+t.test('retryNow() (the controller is back) runs a pending retry at once, and nothing when none is pending', async (t) => {
+  const real = await caSigner(t);
+  let failures = 1;
+  let calls = 0;
+  const signer: CertificateSigner = {
+    sign: async (csr, id) => {
+      calls += 1;
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error('controller unreachable');
+      }
+      return real.sign(csr, id);
+    },
+  };
+  // Retry delays the test would time out on: only retryNow() can issue the certificate.
+  const agent = new Agent({ config, logger, signer, capture: new RecordingCapture(), retryMs: 600_000, issueRetryBackoff: { initialMs: 600_000, maxMs: 600_000 } });
+  t.teardown(() => agent.destroy());
+  await agent.start();
+  await t.rejects(agent.applySnapshot(snapshot('v1', workload('a', '198.18.1.10'))), /controller unreachable/);
+  t.equal(agent.readiness.ready, false, 'certificates still missing');
+  agent.retryNow();
+  await waitFor('the certificate after retryNow()', () => agent.readiness.ready);
+  t.ok(agent.identities.get('spiffe://cluster.local/ns/demo/sa/a'), 'certificate issued');
+  t.equal(calls, 2, 'one failed request, one retried');
+  agent.retryNow();
+  await new Promise((r) => setImmediate(r));
+  t.equal(calls, 2, 'no retry pending: retryNow() asks for nothing');
+});
+
 t.test('failed capture rules are retried; a newer snapshot wins', async (t) => {
   const capture = new RecordingCapture();
   capture.failNext = 1;

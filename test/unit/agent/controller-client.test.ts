@@ -148,8 +148,10 @@ t.test('controller stopped: the agent keeps its snapshot, reconnects with backof
   feed.publish(state1, 'v1');
   const first = await startServer(t, pki, feed);
   const { logger, lines } = recordingLogger();
-  const { client, applied } = startClient(t, pki, first.address, { logger, backoff: { initialMs: 20, maxMs: 100 } });
+  let connects = 0;
+  const { client, applied } = startClient(t, pki, first.address, { logger, backoff: { initialMs: 20, maxMs: 100 }, onConnected: () => (connects += 1) });
   await waitFor(() => client.heldVersion === 'v1', 'v1');
+  t.equal(connects, 1, 'onConnected told of the first connection');
   await first.server.close();
   await waitFor(() => !client.connected, 'the disconnect');
   t.equal(client.heldVersion, 'v1', 'the agent keeps serving with v1');
@@ -172,6 +174,7 @@ t.test('controller stopped: the agent keeps its snapshot, reconnects with backof
   feed.publish(state2, 'v2');
   await waitFor(() => client.heldVersion === 'v2', 'v2 after the reconnect');
   t.equal(lines.filter((l) => l['msg'] === 'connected to the controller').length, 2, 'connected, then reconnected');
+  t.equal(connects, 2, 'onConnected told of the reconnection (the agent retries failed certificates then), not of each failed retry');
 });
 
 t.test('a controller back with a newer state resyncs the agent at once', async (t) => {

@@ -92,3 +92,34 @@ t.test('a renewal makes a new key once, then reuses it across its own retries', 
   await waitFor('the renewed certificate', () => ids.get(ID)?.serial !== before, { timeoutMs: 30_000 });
   t.equal(ids.keysGenerated, 2);
 });
+
+t.test('retryFailedNow(): the signer is back, a failed issuance is tried at once, not after its backoff', async (t) => {
+  const signer = await flakySigner(t);
+  const logs = captureLogs();
+  // A backoff the test would time out on: only retryFailedNow() can issue the certificate.
+  const ids = new IdentityManager({ signer, logger: logs.logger, retryBackoff: { initialMs: 600_000, maxMs: 600_000, random: () => 0 } });
+  t.teardown(() => ids.close());
+  t.equal(ids.retryFailedNow(), 0, 'nothing failed yet: nothing to retry');
+  await t.rejects(ids.reconcile(new Set([ID])), /ECONNREFUSED/);
+  signer.down = false;
+  t.equal(ids.retryFailedNow(), 1, 'the failed identity is tried again');
+  t.equal(ids.retryFailedNow(), 0, 'an attempt under way is not started twice');
+  await waitFor('the certificate', () => ids.get(ID) !== undefined, { timeoutMs: 30_000 });
+  t.equal(signer.csrs.length, 2, 'one failed call, one that worked');
+  t.equal(ids.keysGenerated, 1, 'the retry used the same key');
+  t.equal(ids.retryFailedNow(), 0, 'issued: nothing to retry');
+});
+
+t.test('retryFailedNow() leaves an identity no longer wanted alone, and keeps the backoff when the signer fails again', async (t) => {
+  const signer = await flakySigner(t);
+  const logs = captureLogs();
+  const ids = new IdentityManager({ signer, logger: logs.logger, retryBackoff: { initialMs: 600_000, maxMs: 600_000, random: () => 0 } });
+  t.teardown(() => ids.close());
+  await t.rejects(ids.reconcile(new Set([ID])), /ECONNREFUSED/);
+  t.equal(ids.retryFailedNow(), 1);
+  await waitFor('the second failure', () => ids.failures === 2, { timeoutMs: 30_000 });
+  t.equal(signer.csrs.length, 2, 'still down: one more call, then the backoff holds');
+  await ids.reconcile(new Set());
+  t.equal(ids.retryFailedNow(), 0, 'a departed identity is not asked for');
+  t.equal(signer.csrs.length, 2);
+});
