@@ -1,15 +1,21 @@
 /**
- * Serves one prom-client registry as `GET /metrics` on a port of its own: 404 elsewhere, 405
- * for other methods. The agent (:15020) and the controller (:15014) each run one. Any pod can
- * reach it, so its connections, timeouts and request sizes are bounded (`LOCAL_HTTP_LIMITS`);
- * refusals are counted in the same registry.
+ * Serves one prom-client registry as `GET /metrics` on a port of its own, and the same at
+ * `/stats/prometheus` (the path Istio's proxies serve, which scrape configs written for Istio
+ * name): 404 elsewhere, 405 for other methods. Prometheus text by default, OpenMetrics when
+ * `Accept` asks for it (`exposition-format.ts`). The agent (:15020) and the controller
+ * (:15014) each run one. Any pod can reach it, so its connections, timeouts and request sizes
+ * are bounded (`LOCAL_HTTP_LIMITS`); refusals are counted in the same registry.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { expositionContentType, expositionFormat, openMetricsText } from './exposition-format.js';
 import { createLocalHttpServer, type LocalHttpLimits } from './http-limits.js';
 import { listen } from './listen.js';
+
+/** The paths that answer the metrics: Prometheus' usual one and Istio's. */
+export const METRICS_PATHS: readonly string[] = ['/metrics', '/stats/prometheus'];
 
 /** Options of {@link PrometheusServer}. */
 export interface PrometheusServerOptions {
@@ -55,7 +61,7 @@ export class PrometheusServer {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') {
+    if (path === undefined || !METRICS_PATHS.includes(path)) {
       res.writeHead(404).end();
       return;
     }
@@ -63,8 +69,11 @@ export class PrometheusServer {
       res.writeHead(405, { allow: 'GET' }).end();
       return;
     }
-    this.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+    const format = expositionFormat(req.headers.accept);
+    const text = format === 'openmetrics' ? this.registry.getMetricsAsJSON().then(openMetricsText) : this.registry.metrics();
+    text.then(
+      // Vary: a cache between the scraper and the port must not answer one format for the other.
+      (body) => res.writeHead(200, { 'content-type': expositionContentType(format), vary: 'accept' }).end(body),
       (err: Error) => {
         this.logger.error({ err: err.message }, 'metrics collection failed');
         res.writeHead(500).end();

@@ -48,17 +48,36 @@ export function memoryRows(registries: readonly MetricsJson[]): ProcessMemoryRow
   return [...rows.values()].sort((a, b) => order(String(a['process'])) - order(String(b['process']))) as ProcessMemoryRow[];
 }
 
-/** A registry whose exposition adds the workers' registries (summed) to its own metrics. */
+/**
+ * A registry whose exposition adds the workers' registries (summed) to its own metrics: in the
+ * text (`metrics()`) and in the JSON (`getMetricsAsJSON()`, which the OpenMetrics format is
+ * made from).
+ */
 class MergingRegistry extends Registry {
   others: (() => Promise<MetricsJson[]>) | undefined;
 
-  override async metrics(): Promise<string> {
-    if (this.others === undefined) return super.metrics();
-    const [own, others] = await Promise.all([this.getMetricsAsJSON(), this.others()]);
+  /** This process's metrics alone. */
+  ownJson(): Promise<MetricsJson> {
+    return super.getMetricsAsJSON();
+  }
+
+  private async merged(): Promise<Registry | undefined> {
+    if (this.others === undefined) return undefined;
+    const [own, others] = await Promise.all([this.ownJson(), this.others()]);
     // Process metrics that prom-client marks 'omit' (they make no sense summed over a cluster)
     // are only this process's here: keep them.
     const kept = own.map((m) => (m.aggregator === 'omit' ? { ...m, aggregator: 'first' as const } : m));
-    return AggregatorRegistry.aggregate([kept, ...others]).metrics();
+    return AggregatorRegistry.aggregate([kept, ...others]);
+  }
+
+  override async metrics(): Promise<string> {
+    const merged = await this.merged();
+    return merged === undefined ? super.metrics() : merged.metrics();
+  }
+
+  override async getMetricsAsJSON(): Promise<MetricsJson> {
+    const merged = await this.merged();
+    return merged === undefined ? super.getMetricsAsJSON() : merged.getMetricsAsJSON();
   }
 }
 
@@ -133,7 +152,7 @@ export class AgentMetrics {
 
   /** Each process's memory now: this one's and, with workers, each worker's (asked at once). */
   async processMemory(): Promise<ProcessMemoryRow[]> {
-    const [own, others] = await Promise.all([this.registry.getMetricsAsJSON(), this.merging.others?.() ?? Promise.resolve([])]);
+    const [own, others] = await Promise.all([this.merging.ownJson(), this.merging.others?.() ?? Promise.resolve([])]);
     return memoryRows([own, ...others]);
   }
 

@@ -3,7 +3,9 @@
  * metrics are touched once per connection, at close, with labels that stay bounded
  * (workloads, namespaces, services: never addresses or ports); connections opened and live
  * and the tunnel pool are read at scrape time from plain fields, so the data path pays nothing
- * for them. With worker processes each worker keeps these in its own registry and the primary
+ * for them. Bytes are counted as they flow without per-chunk work: a sweep every
+ * {@link LIVE_SWEEP_MS} and at each scrape reads the live connections' socket counters and
+ * adds what each moved since the last sweep; the close adds the remainder. With worker processes each worker keeps these in its own registry and the primary
  * sums them at scrape (every one is a counter or a gauge whose sum is the node's figure).
  *
  * Beside meshlet's own names, Istio's: ztunnel's `istio_tcp_*` with ztunnel's labels (a
@@ -68,6 +70,21 @@ export const ISTIO_TCP_LABELS = [
 ] as const;
 
 type IstioTcpLabel = (typeof ISTIO_TCP_LABELS)[number];
+
+/**
+ * How often live connections' bytes are counted between scrapes: well under the usual 15-30 s
+ * scrape interval, so a long transfer reads as a steady rate, not a spike at its end; a sweep
+ * over 10,000 live connections costs a few milliseconds (docs/metrics.md has the figure).
+ */
+export const LIVE_SWEEP_MS = 5000;
+
+/** What the sweeps counted of a live connection so far. */
+interface LiveCount {
+  sent: number;
+  received: number;
+  /** The `istio_tcp_*` table was full for it: it is left out of Istio's names (counted dropped once). */
+  refused: boolean;
+}
 
 /** Counter indices in the `istio_tcp_*` table. */
 const TCP_OPENED = 0;
@@ -158,8 +175,17 @@ export class DataPathMetrics implements ConnectionObserver {
   readonly resilience: ResilienceMetrics;
   private source: DataPathSource | undefined;
   private readonly istioTcp: SeriesTable | undefined;
-  /** Connections already counted in `istio_tcp_connections_opened_total` (at a scrape while live). */
-  private readonly openedCounted = new WeakSet<ConnectionRecord>();
+  /**
+   * Live connections a sweep has seen, with the bytes counted so far (their opening is counted in
+   * `istio_tcp_connections_opened_total` at that first sweep). Weak: a closed record goes with it.
+   */
+  private readonly liveCounts = new WeakMap<ConnectionRecord, LiveCount>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** A scrape's metrics each ask for a sweep in one synchronous turn: the first one does it. */
+  private sweptThisTurn = false;
+  private readonly endTurn = (): void => {
+    this.sweptThisTurn = false;
+  };
   private readonly clusterDomain: string;
   /** The snapshot the `istio_tcp_*` labels are worked out from. */
   private readonly tcpView = new SnapshotView();
@@ -190,18 +216,19 @@ export class DataPathMetrics implements ConnectionObserver {
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,
       metrics: [
-        { type: 'counter', name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened, counted at the first scrape that sees them or at close (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened, counted at the first sweep (every 5 s, and at each scrape) that sees them or at close (ztunnel\'s name and labels)' },
         { type: 'counter', name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed (ztunnel\'s name and labels)' },
-        { type: 'counter', name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close (ztunnel\'s name and labels)' },
-        { type: 'counter', name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted as they flow: every 5 s, at each scrape and at close (ztunnel\'s name and labels)' },
+        { type: 'counter', name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination, counted as they flow: every 5 s, at each scrape and at close (ztunnel\'s name and labels)' },
       ],
       ...maxSeries,
       onOverflow: () => dropped.inc({ family: 'istio_tcp' }),
-      collect: () => this.countLiveOpened(),
+      collect: () => this.scrapeSweep(),
     });
     this.closed = new Counter({ name: 'meshlet_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: CONNECTION_LABELS, registers });
-    this.sent = new Counter({ name: 'meshlet_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
-    this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted at close', labelNames: CONNECTION_LABELS, registers });
+    const collect = (): void => this.scrapeSweep();
+    this.sent = new Counter({ name: 'meshlet_tcp_sent_bytes_total', help: 'Bytes sent toward the destination, counted as they flow: every 5 s, at each scrape and at close', labelNames: CONNECTION_LABELS, registers, collect });
+    this.received = new Counter({ name: 'meshlet_tcp_received_bytes_total', help: 'Bytes received from the destination, counted as they flow: every 5 s, at each scrape and at close', labelNames: CONNECTION_LABELS, registers, collect });
     this.failed = new Counter({ name: 'meshlet_tcp_connections_failed_total', help: 'TCP connections that failed, by reason (policy: an AuthorizationPolicy; deny: refusals of the mesh itself such as MeshTLS STRICT; connect, tls, no_route)', labelNames: [...CONNECTION_LABELS, 'reason'], registers });
     this.denials = new Counter({ name: 'meshlet_policy_denials_total', help: 'Connections refused by policy', labelNames: CONNECTION_LABELS, registers });
     this.tlsFailures = new Counter({
@@ -219,22 +246,101 @@ export class DataPathMetrics implements ConnectionObserver {
     this.scrapeTimeMetrics(registers);
   }
 
-  /** Where scrape-time values come from (the data plane, once it is built). */
+  /**
+   * Where scrape-time values come from (the data plane, once it is built); starts the periodic
+   * sweep of live connections' bytes (an unref'd timer: it never keeps the process up).
+   */
   watch(source: DataPathSource): void {
     this.source = source;
     if (source.index !== undefined) {
       this.requests.watch(source.index);
       this.tcpView.watch(source.index);
     }
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(() => this.sweepLive(), LIVE_SWEEP_MS);
+      this.sweepTimer.unref();
+    }
   }
 
-  /** Once per connection, at close. */
+  /** Stops the periodic sweep (scrapes still sweep). Idempotent. */
+  close(): void {
+    clearInterval(this.sweepTimer);
+  }
+
+  /**
+   * Counts what every live connection moved since the last sweep, from its counted socket's
+   * `bytesRead`/`bytesWritten` (no per-chunk work), and the opening of connections seen for the
+   * first time. Bytes go to the labels the connection has so far; for `istio_tcp_*`, to its
+   * series with `response_flags="-"` (an open connection has no flag yet, as in ztunnel).
+   */
+  sweepLive(): void {
+    const live = this.source?.liveConnections();
+    if (live === undefined) return;
+    for (const rec of live) this.sweepOne(rec);
+  }
+
+  private sweepOne(rec: ConnectionRecord): void {
+    let c = this.liveCounts.get(rec);
+    if (c === undefined) {
+      c = { sent: 0, received: 0, refused: false };
+      this.liveCounts.set(rec, c);
+      // ztunnel counts a connection opened when it opens; meshlet knows its labels only once it
+      // is resolved, so it is counted at the first sweep that sees it live, or at close.
+      if (this.istioTcp !== undefined) {
+        const s = this.istioSeries(this.istioTcp, rec, '-');
+        if (s === undefined) c.refused = true;
+        else s.inc(TCP_OPENED);
+      }
+    }
+    const sock = rec.counted;
+    if (sock === undefined) return;
+    const read = sock.bytesRead;
+    const written = sock.bytesWritten;
+    const sent = rec.countedFacesDestination ? written : read;
+    const received = rec.countedFacesDestination ? read : written;
+    // Only forward: a socket counter that is not a number yet (or went back) adds nothing.
+    const dSent = sent > c.sent ? sent - c.sent : 0;
+    const dReceived = received > c.received ? received - c.received : 0;
+    if (dSent === 0 && dReceived === 0) return;
+    c.sent += dSent;
+    c.received += dReceived;
+    this.countLiveBytes(rec, c, dSent, dReceived);
+  }
+
+  /** Bytes a sweep found under meshlet's labels and (unless refused) Istio's, flag `-`. */
+  private countLiveBytes(rec: ConnectionRecord, c: LiveCount, sent: number, received: number): void {
+    const labels = connectionLabels(rec);
+    if (sent > 0) this.sent.inc(labels, sent);
+    if (received > 0) this.received.inc(labels, received);
+    if (this.istioTcp === undefined || c.refused) return;
+    const s = this.istioSeries(this.istioTcp, rec, '-');
+    if (s === undefined) {
+      c.refused = true;
+      return;
+    }
+    if (sent > 0) s.inc(TCP_SENT, sent);
+    if (received > 0) s.inc(TCP_RECEIVED, received);
+  }
+
+  /** At a scrape: one sweep, whichever of the byte metrics asks first (they all read its result). */
+  private scrapeSweep(): void {
+    if (this.sweptThisTurn) return;
+    this.sweptThisTurn = true;
+    queueMicrotask(this.endTurn);
+    this.sweepLive();
+  }
+
+  /** Once per connection, at close: its totals, of which the sweeps counted some already. */
   onClosed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {
     const labels = connectionLabels(rec);
     this.closed.inc(labels);
-    if (bytesSent > 0) this.sent.inc(labels, bytesSent);
-    if (bytesReceived > 0) this.received.inc(labels, bytesReceived);
-    if (this.istioTcp !== undefined) this.istioTcpClosed(this.istioTcp, rec, bytesSent, bytesReceived);
+    const c = this.liveCounts.get(rec);
+    // The remainder: a connection's total is counted exactly once, whatever the sweeps saw.
+    const sent = bytesSent > (c?.sent ?? 0) ? bytesSent - (c?.sent ?? 0) : 0;
+    const received = bytesReceived > (c?.received ?? 0) ? bytesReceived - (c?.received ?? 0) : 0;
+    if (sent > 0) this.sent.inc(labels, sent);
+    if (received > 0) this.received.inc(labels, received);
+    if (this.istioTcp !== undefined && c?.refused !== true) this.istioTcpClosed(this.istioTcp, rec, c !== undefined, sent, received);
     this.authz.count('connection', rec.authz);
     // An AuthorizationPolicy's denial has its own reason: an operator tells it from the mesh's own refusals.
     const reason = rec.failure === 'authz_denied' ? 'policy' : rec.outcome === undefined ? undefined : FAILURE[rec.outcome];
@@ -243,13 +349,12 @@ export class DataPathMetrics implements ConnectionObserver {
     if (reason === 'deny' || reason === 'policy') this.denials.inc(labels);
   }
 
-  private istioTcpClosed(table: SeriesTable, rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {
+  private istioTcpClosed(table: SeriesTable, rec: ConnectionRecord, openedCounted: boolean, bytesSent: number, bytesReceived: number): void {
     const flag = rec.responseFlag ?? '-';
     const s = this.istioSeries(table, rec, flag);
     if (s === undefined) return;
-    // ztunnel counts a connection opened when it opens; meshlet knows its labels only once it is
-    // resolved, so it is counted at the first scrape that sees it live, or here.
-    if (!this.openedCounted.has(rec)) s.inc(TCP_OPENED);
+    // Not seen live by a sweep: its opening is counted here.
+    if (!openedCounted) s.inc(TCP_OPENED);
     s.inc(TCP_CLOSED);
     if (bytesSent > 0) s.inc(TCP_SENT, bytesSent);
     if (bytesReceived > 0) s.inc(TCP_RECEIVED, bytesReceived);
@@ -263,17 +368,6 @@ export class DataPathMetrics implements ConnectionObserver {
     if (s !== undefined) return s;
     const service = rec.service ?? (rec.direction === 'inbound' ? this.tcpView.serviceAt(rec.destination) : undefined);
     return table.add(parts, istioTcpLabels(rec, flag, this.tcpView.workload, this.clusterDomain, service));
-  }
-
-  /** At scrape: live connections not yet counted as opened are, with their labels so far. */
-  private countLiveOpened(): void {
-    const table = this.istioTcp;
-    if (table === undefined) return;
-    for (const rec of this.source?.liveConnections() ?? []) {
-      if (this.openedCounted.has(rec)) continue;
-      this.openedCounted.add(rec);
-      this.istioSeries(table, rec, '-')?.inc(TCP_OPENED);
-    }
   }
 
   /** A tunnel handshake failed (a rare event: the labelled counter's key cost does not matter). */
