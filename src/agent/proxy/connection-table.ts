@@ -12,6 +12,7 @@ import { isNormalDisconnect } from '../../mesh/errors.js';
 import type { ConnectionMode, ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import { respond, responseFlag, spliceEndKind, type ErrorKind, type ResponseFlag } from '../policy/respond.js';
 import { abort, type SpliceOutcome } from './splice.js';
+import type { TapPoint } from '../tap/tap-point.js';
 
 /** A live connection. Mutable fields are filled in as the connection is resolved. */
 export interface ConnectionRecord {
@@ -65,6 +66,8 @@ export interface ConnectionTableOptions {
   /** Which connections get an access-log line (default: all). */
   readonly sampler?: AccessLogFilter;
   readonly observer?: ConnectionObserver;
+  /** Live traffic for `meshlet tap`: told of opens and closes only while it is `active`. */
+  readonly tap?: TapPoint;
 }
 
 /** Bytes so far: sent toward the destination and received from it (read from the socket's own counters). */
@@ -80,6 +83,8 @@ export class ConnectionTable {
   private readonly accessLog: Logger;
   private readonly sampler: AccessLogFilter | undefined;
   private readonly observer: ConnectionObserver | undefined;
+  /** The process's tap point (`meshlet tap`), when it has one. */
+  readonly tap: TapPoint | undefined;
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
   /** Connections opened since start. */
@@ -91,6 +96,7 @@ export class ConnectionTable {
     this.accessLog = accessLog;
     this.sampler = opts.sampler;
     this.observer = opts.observer;
+    this.tap = opts.tap;
   }
 
   /** Starts tracking a connection. */
@@ -109,6 +115,7 @@ export class ConnectionTable {
     this.live.set(rec.id, rec);
     this.opened += 1;
     this.openedByDirection[direction] += 1;
+    if (this.tap?.active === true) this.tap.opened(rec);
     return rec;
   }
 
@@ -126,6 +133,7 @@ export class ConnectionTable {
     else if (splice?.error !== undefined && !isNormalDisconnect(splice.error)) rec.reason = splice.error.message;
     const { sent: toDest, received: toSource } = connectionBytes(rec);
     this.observer?.onClosed(rec, toDest, toSource);
+    if (this.tap?.active === true) this.tap.closed(rec, toDest, toSource);
     if (this.sampler === undefined || this.sampler.shouldLog(rec.outcome)) this.writeLine(rec, toDest, toSource);
     rec.onClose?.(kind, rec.reason);
     if (this.live.size === 0) this.notifyIdle();

@@ -33,6 +33,7 @@ import { listen } from '../../ops/listen.js';
 import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
 import { endpointRows } from './endpoint-rows.js';
 import { processResilience, type ProcessResilience } from '../admin/resilience-rows.js';
+import { TapPoint } from '../tap/tap-point.js';
 
 /** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
 export type ListenerFds = Listeners<readonly number[], number>;
@@ -64,6 +65,8 @@ export const EMPTY_SNAPSHOT: NodeSnapshot = {
 /** One process's data path. */
 export class DataPlane implements DataPath {
   readonly connections: ConnectionTable;
+  /** This process's live traffic for `meshlet tap` (off until the admin API or the primary sets filters). */
+  readonly tap = new TapPoint();
   /** Told once per finished HTTP request (both reporters): Istio's request metrics, then the access log. */
   readonly requestObserver: RequestObserver;
   readonly tunnels: TunnelPool;
@@ -100,12 +103,14 @@ export class DataPlane implements DataPath {
     const log = (component: string) => this.logLevels.child(component);
     const metrics = opts.metrics;
     const sampler = new AccessLogSampler(this.config.accessLog);
-    this.connections = new ConnectionTable(log('access'), { sampler, observer: metrics });
+    const tap = this.tap;
+    this.connections = new ConnectionTable(log('access'), { sampler, observer: metrics, tap });
     const requestLog = new RequestLog(log('access'), sampler);
     this.requestObserver = {
       onRequest(rec: RequestRecord): void {
         metrics.requests.onRequest(rec);
         requestLog.onRequest(rec);
+        if (tap.active) tap.request(rec);
       },
     };
     const getIndex = (): WorkloadIndex => this.index;
