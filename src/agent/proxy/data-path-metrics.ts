@@ -99,6 +99,18 @@ const CONNECTION_LABELS = [
 
 type ConnectionLabel = (typeof CONNECTION_LABELS)[number];
 
+/** Bytes of a sweep under one set of meshlet's connection labels. */
+interface LabelSum {
+  readonly labels: Record<ConnectionLabel, string>;
+  sent: number;
+  received: number;
+}
+
+/** The record's fields {@link connectionLabels} are made of, as one key (a sweep groups by it). */
+function connectionKey(rec: ConnectionRecord): string {
+  return `${rec.direction}\u0001${rec.sourceWorkload}\u0001${rec.destinationWorkload}\u0001${rec.service}\u0001${rec.securityPolicy}`;
+}
+
 /** The bounded labels of a connection. */
 export function connectionLabels(rec: ConnectionRecord): Record<ConnectionLabel, string> {
   const [srcNs, src] = workloadParts(rec.sourceWorkload);
@@ -276,10 +288,17 @@ export class DataPathMetrics implements ConnectionObserver {
   sweepLive(): void {
     const live = this.source?.liveConnections();
     if (live === undefined) return;
-    for (const rec of live) this.sweepOne(rec);
+    // meshlet's labelled counters are added to once per label set, not once per connection:
+    // prom-client's labelled inc costs ~1 us (it checks and hashes every label).
+    const sums = new Map<string, LabelSum>();
+    for (const rec of live) this.sweepOne(rec, sums);
+    for (const sum of sums.values()) {
+      if (sum.sent > 0) this.sent.inc(sum.labels, sum.sent);
+      if (sum.received > 0) this.received.inc(sum.labels, sum.received);
+    }
   }
 
-  private sweepOne(rec: ConnectionRecord): void {
+  private sweepOne(rec: ConnectionRecord, sums: Map<string, LabelSum>): void {
     let c = this.liveCounts.get(rec);
     if (c === undefined) {
       c = { sent: 0, received: 0, refused: false };
@@ -304,14 +323,16 @@ export class DataPathMetrics implements ConnectionObserver {
     if (dSent === 0 && dReceived === 0) return;
     c.sent += dSent;
     c.received += dReceived;
-    this.countLiveBytes(rec, c, dSent, dReceived);
+    const key = connectionKey(rec);
+    let sum = sums.get(key);
+    if (sum === undefined) sums.set(key, (sum = { labels: connectionLabels(rec), sent: 0, received: 0 }));
+    sum.sent += dSent;
+    sum.received += dReceived;
+    this.countLiveIstio(rec, c, dSent, dReceived);
   }
 
-  /** Bytes a sweep found under meshlet's labels and (unless refused) Istio's, flag `-`. */
-  private countLiveBytes(rec: ConnectionRecord, c: LiveCount, sent: number, received: number): void {
-    const labels = connectionLabels(rec);
-    if (sent > 0) this.sent.inc(labels, sent);
-    if (received > 0) this.received.inc(labels, received);
+  /** Bytes a sweep found under Istio's labels (unless the connection was refused a series), flag `-`. */
+  private countLiveIstio(rec: ConnectionRecord, c: LiveCount, sent: number, received: number): void {
     if (this.istioTcp === undefined || c.refused) return;
     const s = this.istioSeries(this.istioTcp, rec, '-');
     if (s === undefined) {
