@@ -27,6 +27,9 @@ import { readNodeFacts } from './node-facts.js';
 import { policiesView, policyExplainView } from './policy-views.js';
 import type { ProcessResilience } from './resilience-rows.js';
 import { resilienceView } from './resilience-view.js';
+import { localTapSource, TapHub, workerTapSource, type TapSource } from '../tap/tap-hub.js';
+import type { TapStreamLimits } from '../tap/tap-stream.js';
+import { workerPoolOf } from '../workers/pool.js';
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -49,6 +52,8 @@ export interface AdminServerOptions {
    * default: the agent's. Failing: `/resilience` shows the configuration only, with `live: false`.
    */
   readonly resilience?: () => Promise<readonly ProcessResilience[]>;
+  /** Overrides of the tap's bounds (`tap-hub.ts`, `tap-stream.ts`); tests use small ones. */
+  readonly tap?: { readonly maxStreams?: number; readonly limits?: Partial<TapStreamLimits> };
 }
 
 /**
@@ -89,6 +94,8 @@ export class AdminServer {
   private readonly token: string;
   private readonly http: LocalHttp;
   private readonly resilience: (() => Promise<readonly ProcessResilience[]>) | undefined;
+  /** `GET /tap`: live traffic events (`meshlet tap`, `meshlet top`). */
+  readonly tap: TapHub;
   private quitting = false;
   private closed = false;
 
@@ -102,6 +109,13 @@ export class AdminServer {
     this.routes = this.buildRoutes();
     if (!/^[0-9a-f]{32,}$/i.test(opts.token)) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'admin token: want at least 16 random bytes in hex');
     this.token = opts.token;
+    this.tap = new TapHub({
+      source: () => tapSourceOf(opts.agent),
+      registry: opts.registry ?? opts.agent.metrics.registry,
+      logger: opts.logger,
+      ...(opts.tap?.maxStreams === undefined ? {} : { maxStreams: opts.tap.maxStreams }),
+      ...(opts.tap?.limits === undefined ? {} : { limits: opts.tap.limits }),
+    });
     this.http = createLocalHttpServer((req, res) => void this.onRequest(req, res), {
       listener: 'admin',
       limits: { ...ADMIN_HTTP_LIMITS, ...opts.limits },
@@ -125,6 +139,7 @@ export class AdminServer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tap.close();
     this.http.server.close();
     this.http.server.closeAllConnections();
   }
@@ -146,6 +161,9 @@ export class AdminServer {
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
       ['/memory', get('memory of each agent process (the primary, each worker): rss, private (rss_anon), shared file pages, V8 heap, external', async () => ({ body: await a.metrics.processMemory() }))],
+      ['/tap', get('live traffic events as NDJSON lines, one per connection opened or closed and request finished: ?namespace=..&workload=..&identity=..&service=..&outcome=..&kind=connection|request[&max=N&duration=S] (docs/admin.md)', () => {
+        throw new Error('/tap is served as a stream'); // answered by onRequest, never through here
+      })],
       ['/logging', { method: 'POST', help: 'change log levels: ?level=debug[&component=outbound] (GET shows them)', handler: (u, b) => this.setLevel(u, b) }],
       ['/healthz', get('liveness', () => ({ body: { ok: true } }))],
       ['/ready', get('readiness and what still blocks it', () => this.ready())],
@@ -166,6 +184,10 @@ export class AdminServer {
       else if (req.method !== route.method) {
         res.setHeader('allow', url.pathname === '/logging' ? 'GET, POST' : route.method);
         answer = { status: 405, body: { error: `${url.pathname} takes ${route.method} only` } };
+      } else if (url.pathname === '/tap') {
+        const refused = this.tap.open(url, req, res);
+        if (refused === undefined) return; // streaming
+        answer = refused;
       } else answer = await route.handler(url, await readBoundedBody(req, res, this.http));
     } catch (err) {
       if (err instanceof BodyTooLargeError) return; // answered 413 already
@@ -242,6 +264,18 @@ export class AdminServer {
     }
     return { status: 202, body: { draining: true } };
   }
+}
+
+/**
+ * Where the agent's tap events come from: its own data path's tap point, or its worker pool.
+ * The pool is found by the agent's `workers` logger (see `workerPoolOf`), asked for only when
+ * the data path is not in this process (so no `workers` component appears where there is none).
+ */
+function tapSourceOf(agent: Agent): TapSource | undefined {
+  const table = agent.connections;
+  if (table !== undefined) return table.tap === undefined ? undefined : localTapSource(table.tap);
+  const pool = workerPoolOf(agent.logLevels.child('workers'));
+  return pool === undefined ? undefined : workerTapSource(pool);
 }
 
 function parseJsonObject(text: string): Record<string, unknown> {

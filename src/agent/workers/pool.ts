@@ -13,6 +13,23 @@ import { hasOldSpaceFlag, heapCapFor, readOwnMemoryMax } from '../../ops/heap-ca
 import type { Listeners, WorkerInfo } from '../proxy/data-path.js';
 import { parseWorkerMessage, type FromWorker, type ToWorker, type WireAddress, type WorkerQuery } from './protocol.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
+import type { TapFilter } from '../tap/tap-filter.js';
+import type { TapBatch } from '../tap/tap-batcher.js';
+
+/** What the pool tells the tap of each batch a worker sends (already checked by parseWorkerMessage). */
+export type TapBatchListener = (batch: TapBatch, worker: number) => void;
+
+/**
+ * Each pool by the logger it was given. The agent gives its pool its `workers` component logger
+ * (one per LogLevels), which the admin API reaches through the agent's LogLevels: so the tap
+ * finds its agent's workers without a field on the agent for it.
+ */
+const POOLS = new WeakMap<Logger, WorkerPool>();
+
+/** The pool made with `logger`, if any (see {@link POOLS}). */
+export function workerPoolOf(logger: Logger): WorkerPool | undefined {
+  return POOLS.get(logger);
+}
 
 /** What a worker needs when it (re)starts: built fresh each time from the primary's state. */
 export type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'index'>;
@@ -79,6 +96,9 @@ export class WorkerPool {
   private stopping = false;
   /** Connections the workers reported at their drain, and whether any had to close some. */
   private readonly drainTotals = { drained: 0, forced: false };
+  /** The tap subscribers' filters (empty: no tap open, the workers build no event). */
+  private tapFilters: readonly TapFilter[] = [];
+  private tapListener: TapBatchListener | undefined;
 
   constructor(opts: WorkerPoolOptions) {
     this.opts = opts;
@@ -88,6 +108,17 @@ export class WorkerPool {
     this.slots = Array.from({ length: opts.size }, (_, index) => ({
       index, child: undefined, serving: false, restarts: 0, backoff: new Backoff({ initialMs: BACKOFF_FIRST_MS, maxMs: BACKOFF_MAX_MS }), startedAt: 0, timer: undefined, exited: Promise.resolve(),
     }));
+    POOLS.set(opts.logger, this);
+  }
+
+  /**
+   * Taps every worker with `filters` (a worker started later is told when it has bound);
+   * `listener` gets their batches. No filters: the workers stop tapping and the listener is dropped.
+   */
+  tap(filters: readonly TapFilter[], listener: TapBatchListener | undefined): void {
+    this.tapFilters = filters;
+    this.tapListener = filters.length === 0 ? undefined : listener;
+    this.broadcast({ type: 'tap', filters });
   }
 
   /** Starts every worker; resolves with the first one's listeners once all have bound. */
@@ -215,6 +246,7 @@ export class WorkerPool {
   private onBound(slot: Slot, msg: WorkerBound): void {
     slot.serving = true;
     this.logger.info({ worker: slot.index, workerPid: slot.child?.pid, outbound: msg.outbound, inbound: msg.inbound, tunnel: msg.tunnel }, 'worker bound');
+    if (this.tapFilters.length > 0) send(slot.child, { type: 'tap', filters: this.tapFilters });
     this.opts.onServing(this.serving);
   }
 
@@ -236,6 +268,8 @@ export class WorkerPool {
       // Answered at once: a request may be waiting on it (a few ms at most).
       const grant = this.opts.tokens?.(msg) ?? { id: msg.id, granted: 0, unknown: true };
       send(child, { type: 'granted', ...grant });
+    } else if (msg.type === 'tap-events') {
+      this.tapListener?.(msg, slot.index);
     } else if (msg.type === 'drained') {
       this.drainTotals.drained += msg.drained;
       this.drainTotals.forced ||= msg.forced;

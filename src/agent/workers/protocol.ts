@@ -12,6 +12,9 @@ import { isFields, type Fields } from '../../mesh/validate/values.js';
 import type { AgentConfig } from '../config.js';
 import type { Listeners } from '../proxy/data-path.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
+import type { TapFilter } from '../tap/tap-filter.js';
+import { isTapEvent, type TapEvent } from '../tap/tap-event.js';
+import { TAP_MAX_BATCH } from '../tap/tap-batcher.js';
 
 /** A workload's credentials as they cross the channel: the worker builds its own TLS context. */
 export interface WireCredentials {
@@ -62,7 +65,9 @@ export type ToWorker =
   | { readonly type: 'drain'; readonly deadlineMs: number }
   | { readonly type: 'destroy' }
   /** Tokens of a rate-limit bucket, the answer to a `tokens` ask (see `rate-lease.ts`). */
-  | ({ readonly type: 'granted' } & LeaseGrant);
+  | ({ readonly type: 'granted' } & LeaseGrant)
+  /** The tap subscribers' filters (`meshlet tap`); none: stop tapping. Sent only while some tap is open. */
+  | { readonly type: 'tap'; readonly filters: readonly TapFilter[] };
 
 /**
  * What the primary can ask a worker. `resilience` answers the worker's live resilience state
@@ -78,7 +83,9 @@ export type FromWorker =
   | { readonly type: 'answer'; readonly id: number; readonly value?: unknown; readonly error?: string }
   | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean }
   /** A lease of rate-limit tokens (the primary owns the buckets: `token-grants.ts`). */
-  | ({ readonly type: 'tokens' } & LeaseAsk);
+  | ({ readonly type: 'tokens' } & LeaseAsk)
+  /** Tap events (`tap-batcher.ts`): at most TAP_MAX_BATCH, and how many were dropped since the last batch. */
+  | { readonly type: 'tap-events'; readonly events: readonly TapEvent[]; readonly dropped: number };
 
 /** Longest string a worker may send where no tighter bound applies (an error message). */
 const MAX_TEXT = 4096;
@@ -125,6 +132,13 @@ function problem(m: Fields): string | undefined {
       return m['error'] === undefined || isBoundedString(m['error'], MAX_TEXT) ? undefined : 'answer: error must be a string';
     case 'tokens':
       return tokensProblem(m);
+    case 'tap-events': {
+      const events = m['events'];
+      if (!Array.isArray(events) || events.length > TAP_MAX_BATCH) return `tap-events: events must be a list of at most ${TAP_MAX_BATCH}`;
+      if (!isCount(m['dropped'])) return 'tap-events: dropped must be a non-negative integer';
+      const bad = events.findIndex((e) => !isTapEvent(e));
+      return bad < 0 ? undefined : `tap-events: event ${bad} malformed (unknown type or field, or a value too long)`;
+    }
     case 'drained':
       return isCount(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
     default:

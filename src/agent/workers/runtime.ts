@@ -18,6 +18,8 @@ import { WorkerIdentities } from '../identity/worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
 import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
 import { LeasedRateLimiter } from './rate-lease.js';
+import { TapBatcher } from '../tap/tap-batcher.js';
+import { isTapFilter, type TapFilter } from '../tap/tap-filter.js';
 
 type Init = Extract<ToWorker, { type: 'init' }>;
 
@@ -26,6 +28,9 @@ export interface WorkerChannel {
   send(message: FromWorker, callback?: (err: Error | null) => void): void;
   exit(code: number): void;
 }
+
+/** Filters a `tap` message may carry: the primary caps its subscribers far below this. */
+const MAX_TAP_FILTERS = 64;
 
 /** How long a worker waits for the primary to answer a credentials request. */
 const ASK_TIMEOUT_MS = 35_000;
@@ -42,10 +47,13 @@ export class WorkerRuntime {
   private stopping = false;
   /** Rate-limit tokens leased from the primary, which owns the buckets (a limit holds across workers). */
   readonly rateLimiter: LeasedRateLimiter;
+  /** This worker's tap events, batched for the primary (`meshlet tap`). */
+  private readonly tapBatcher: TapBatcher;
 
   constructor(channel: WorkerChannel) {
     this.channel = channel;
     this.rateLimiter = new LeasedRateLimiter((ask) => this.channel.send({ type: 'tokens', ...ask }));
+    this.tapBatcher = new TapBatcher((batch, done) => this.channel.send({ type: 'tap-events', ...batch }, () => done()));
   }
 
   /** Handles one message from the primary. */
@@ -82,6 +90,9 @@ export class WorkerRuntime {
         return;
       case 'query':
         void this.answer(msg.id, msg.what);
+        return;
+      case 'tap':
+        this.setTap(msg.filters);
         return;
       case 'drain':
         void this.stop(this.plane?.drain(msg.deadlineMs));
@@ -130,6 +141,14 @@ export class WorkerRuntime {
       if (fds === undefined) root.error({ err: (err as Error).message }, 'worker could not open its listeners');
       this.channel.send({ type: 'bind-failed', error: (err as Error).message }, () => this.channel.exit(1));
     }
+  }
+
+  /** Taps with the subscribers' filters (from the primary: checked cheaply; a bad list turns the tap off). */
+  private setTap(filters: unknown): void {
+    const ok = Array.isArray(filters) && filters.length <= MAX_TAP_FILTERS && filters.every(isTapFilter);
+    const list: readonly TapFilter[] = ok ? (filters as TapFilter[]) : [];
+    if (list.length === 0) this.tapBatcher.clear();
+    this.plane?.tap.set(list, this.tapBatcher);
   }
 
   private setSnapshot(snapshot: NodeSnapshot): void {
