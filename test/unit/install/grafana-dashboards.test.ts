@@ -96,11 +96,11 @@ t.test('a Prometheus data source variable, used by every panel and query', async
   }
 });
 
-t.test('namespace, workload and agent variables from label_values()', async (t) => {
+t.test('namespace, workload, node and agent variables from label_values()', async (t) => {
   const queryVars = (file: string): string[] => dashboard(file).templating.list.filter((v) => v.type === 'query').map((v) => v.name);
   t.same(queryVars('mesh-overview.json'), ['namespace']);
   t.same(queryVars('workload.json'), ['namespace', 'workload']);
-  t.same(queryVars('node-agent.json'), ['instance']);
+  t.same(queryVars('node-agent.json'), ['node', 'instance']);
   for (const [file, d] of dashboards) {
     for (const v of d.templating.list.filter((x) => x.type === 'query')) {
       t.match(v.definition, /^label_values\(/, `${file} variable ${v.name}: label_values()`);
@@ -109,6 +109,8 @@ t.test('namespace, workload and agent variables from label_values()', async (t) 
   }
   const workloadVar = dashboard('workload.json').templating.list.find((v) => v.name === 'workload');
   t.match(workloadVar?.definition, /\$namespace/, 'the workload list follows the namespace chosen');
+  const instanceVar = dashboard('node-agent.json').templating.list.find((v) => v.name === 'instance');
+  t.match(instanceVar?.definition, /\$node/, 'the agent list follows the node chosen');
 });
 
 t.test('every expression parses and names only metrics the agent or the controller exports', async (t) => {
