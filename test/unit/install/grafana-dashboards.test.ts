@@ -47,6 +47,13 @@ t.test('the three views the issue asks for', async (t) => {
   for (const [file, d] of dashboards) t.equal(d.schemaVersion, 39, `${file}: schema version`);
 });
 
+t.test('the rows of each view', async (t) => {
+  const rows = (file: string): (string | undefined)[] => dashboard(file).panels.filter((p) => p.type === 'row').map((p) => p.title);
+  t.same(rows('mesh-overview.json'), ['Mesh at a glance', 'HTTP and gRPC services', 'TCP', 'Security and resilience']);
+  t.same(rows('workload.json'), ['Inbound: served by $workload', 'Outbound: calls from $workload', 'Identity']);
+  t.same(rows('node-agent.json'), ['Agents', 'Node traffic', 'Security', 'Agent processes', 'Controller']);
+});
+
 t.test('one ConfigMap per dashboard, for the Grafana sidecar, with the JSON unchanged', async (t) => {
   t.equal(configMaps.length, files.length, 'as many ConfigMaps as dashboards');
   for (const [file, d] of dashboards) {
