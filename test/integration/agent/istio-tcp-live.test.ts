@@ -122,4 +122,11 @@ t.test('/stats/prometheus and OpenMetrics on the agent\'s metrics port, with two
   const again = await (await fetch(rig.metrics)).text();
   t.match(again.split('\n')[0], /^# HELP /, 'plain text again without Accept');
   t.equal(again.includes('# EOF'), false);
+  // Series only grow between two scrapes: every sample name of the OpenMetrics scrape is in the
+  // later text one (a counter not named *_total would read *_total in OpenMetrics only).
+  const sampleNames = (text: string): Set<string> => new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => /^[^{ ]+/.exec(l)?.[0] ?? l));
+  const later = sampleNames(again);
+  const omNames = [...sampleNames(omText)];
+  t.not(omNames.length, 0, 'samples to compare');
+  t.same(omNames.filter((n) => !later.has(n)), [], 'the same sample names in both formats');
 });
