@@ -65,9 +65,13 @@ function stopSignal(signal: AbortSignal | undefined, io: AdminIo): { signal: Abo
   return { signal: ctl.signal, done: () => process.off('SIGINT', onInt) };
 }
 
-/** A workload uid without its kind (`Pod/demo/client` -> `demo/client`), or the address. */
-function who(uid: unknown, address: unknown): string {
+/**
+ * A side of the connection as short as it stays clear: the workload uid without its kind
+ * (`Pod/demo/client` -> `demo/client`), else the identity (`sa:demo/client`), else the address.
+ */
+function who(uid: unknown, identity: unknown, address: unknown): string {
   if (typeof uid === 'string') return uid.split('/').slice(-2).join('/');
+  if (typeof identity === 'string') return identity.replace(/^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/(.+)$/, 'sa:$1/$2');
   return typeof address === 'string' ? address : '?';
 }
 
@@ -82,7 +86,7 @@ export function shortBytes(n: number): string {
 export function tapLine(e: Record<string, unknown>): string | undefined {
   const time = typeof e['time'] === 'number' ? new Date(e['time']).toISOString().slice(11, 23) : '--:--:--.---';
   const service = typeof e['service'] === 'string' ? ` svc=${e['service']}` : '';
-  const pair = `${who(e['src_workload'], e['src'])} -> ${who(e['dst_workload'], e['dst'])}`;
+  const pair = `${who(e['src_workload'], e['src_identity'], e['src'])} -> ${who(e['dst_workload'], e['dst_identity'], e['dst'])}`;
   switch (e['type']) {
     case 'connection.open':
       return `${time} open    ${String(e['direction'])} ${String(e['mode'])}  ${pair}${service}  ${String(e['src'])} -> ${String(e['dst'])}`;

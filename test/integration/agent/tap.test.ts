@@ -87,7 +87,7 @@ t.test('filters: an event that does not match is not shown', async (t) => {
   t.equal(await cli, 0, 'the matching tap got its two events and exited 0');
   const shown = io.out.split('\n').filter((l) => l !== '');
   t.equal(shown.length, 2, 'two human lines');
-  t.match(shown[0], /^\d\d:\d\d:\d\d\.\d{3} open {4}inbound tunnel {2}\S+ -> demo\/server {2}/, 'an open line naming the destination workload');
+  t.match(shown[0], /^\d\d:\d\d:\d\d\.\d{3} open {4}inbound tunnel {2}sa:demo\/client -> demo\/server {2}/, 'an open line naming the destination workload');
   t.match(shown[1], / close {3}inbound tunnel .* sent=8B .* ok flags=-$/, 'a close line with its bytes and outcome');
   // The hub writes an event to every stream it matches in the same turn; ending the streams now
   // puts tap.end behind anything they were sent.
