@@ -46,7 +46,8 @@ function connectionFields(rec: ConnectionRecord, out: Record<string, string | nu
 
 /** Copies an access-log line's fields: strings, numbers, booleans; a list (AUDIT rules) joined with `,`. */
 function copyPlain(line: Record<string, unknown>, out: Record<string, string | number | boolean>): void {
-  for (const [k, v] of Object.entries(line)) {
+  for (const k in line) {
+    const v = line[k];
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
     else if (Array.isArray(v)) out[k] = v.join(',');
   }

@@ -97,39 +97,82 @@ export function parseTapFilter(query: URLSearchParams, extra: readonly string[] 
   return Object.freeze(filter) as TapFilter;
 }
 
-/** The namespace of a uid (`Kind/namespace/name`) or a Service key (`namespace/name`). */
-function namespaceOf(key: string | undefined): string | undefined {
-  if (key === undefined) return undefined;
-  const parts = key.split('/');
-  return parts.length === 3 ? parts[1] : parts.length === 2 ? parts[0] : undefined;
-}
-
-function workloadIs(uid: string | undefined, want: string): boolean {
-  return uid !== undefined && (uid === want || uid.endsWith(`/${want}`));
-}
-
-function identityIs(id: string | undefined, want: string): boolean {
-  if (id === undefined) return false;
-  if (want.startsWith('spiffe://')) return id === want;
-  const slash = want.indexOf('/');
-  return id.endsWith(`/ns/${want.slice(0, slash)}/sa/${want.slice(slash + 1)}`);
-}
-
-function serviceIs(key: string | undefined, want: string): boolean {
-  if (key === undefined) return false;
-  if (want.includes('/')) return key === want;
-  const dot = want.indexOf('.');
-  if (dot < 0) return key.endsWith(`/${want}`);
-  // name.namespace[.svc.cluster.local]
-  const [name, ns] = want.split('.');
-  return key === `${ns}/${name}`;
-}
-
 /**
- * Whether an event with these facts passes `f`. Positional arguments so that the data path can
- * test a record's fields without making an object first. `outcome` undefined: an opened
- * connection, which no outcome filter passes.
+ * A filter made ready for the data path: the strings it compares with are made once, so a
+ * test allocates nothing (`/name` suffixes, `/ns/N/sa/S`, `N/` prefixes).
  */
+export class TapMatcher {
+  readonly filter: TapFilter;
+  private readonly kind: TapKind | undefined;
+  private readonly outcome: string | undefined;
+  private readonly workload: string | undefined;
+  private readonly workloadSuffix: string;
+  /** An exact SPIFFE id, or the `/ns/N/sa/S` suffix of one. */
+  private readonly identity: string | undefined;
+  private readonly identityExact: boolean;
+  /** An exact Service key, or (a bare name) the `/name` suffix of one. */
+  private readonly service: string | undefined;
+  private readonly serviceExact: boolean;
+  /** `namespace/`: the prefix of a Service key, and of a uid once its kind is skipped. */
+  private readonly namespacePrefix: string | undefined;
+
+  constructor(f: TapFilter) {
+    this.filter = f;
+    this.kind = f.kind;
+    this.outcome = f.outcome;
+    this.workload = f.workload;
+    this.workloadSuffix = `/${f.workload ?? ''}`;
+    this.identityExact = f.identity?.startsWith('spiffe://') ?? false;
+    this.identity = f.identity === undefined || this.identityExact ? f.identity : `/ns/${f.identity.replace('/', '/sa/')}`;
+    const svc = f.service;
+    this.serviceExact = svc !== undefined && (svc.includes('/') || svc.includes('.'));
+    // name.namespace[.svc.cluster.local] is the key namespace/name.
+    this.service = svc === undefined ? undefined : svc.includes('/') ? svc : svc.includes('.') ? `${svc.split('.')[1]}/${svc.split('.')[0]}` : `/${svc}`;
+    this.namespacePrefix = f.namespace === undefined ? undefined : `${f.namespace}/`;
+  }
+
+  /**
+   * Whether an event with these facts passes. Positional arguments so that the data path tests
+   * a record's fields without making an object first. `outcome` undefined: an opened
+   * connection, which no outcome filter passes.
+   */
+  matches(
+    kind: TapKind,
+    srcWorkload: string | undefined,
+    dstWorkload: string | undefined,
+    srcIdentity: string | undefined,
+    dstIdentity: string | undefined,
+    service: string | undefined,
+    outcome: string | undefined,
+  ): boolean {
+    if (this.kind !== undefined && this.kind !== kind) return false;
+    if (this.outcome !== undefined) {
+      if (outcome === undefined) return false;
+      if (this.outcome === 'failed' ? outcome === 'ok' : outcome !== this.outcome) return false;
+    }
+    if (this.workload !== undefined && !this.workloadIs(srcWorkload) && !this.workloadIs(dstWorkload)) return false;
+    if (this.identity !== undefined && !this.identityIs(srcIdentity) && !this.identityIs(dstIdentity)) return false;
+    if (this.service !== undefined && (service === undefined || !(this.serviceExact ? service === this.service : service.endsWith(this.service)))) return false;
+    const ns = this.namespacePrefix;
+    if (ns !== undefined && !uidIn(srcWorkload, ns) && !uidIn(dstWorkload, ns) && !(service !== undefined && service.startsWith(ns))) return false;
+    return true;
+  }
+
+  private workloadIs(uid: string | undefined): boolean {
+    return uid !== undefined && (uid === this.workload || uid.endsWith(this.workloadSuffix));
+  }
+
+  private identityIs(id: string | undefined): boolean {
+    return id !== undefined && (this.identityExact ? id === this.identity : id.endsWith(this.identity as string));
+  }
+}
+
+/** Whether a uid (`Kind/namespace/name`) is in the namespace whose prefix is `nsPrefix` (`namespace/`). */
+function uidIn(uid: string | undefined, nsPrefix: string): boolean {
+  return uid !== undefined && uid.startsWith(nsPrefix, uid.indexOf('/') + 1);
+}
+
+/** Whether an event with these facts passes `f` (see {@link TapMatcher.matches}; tests and one-offs). */
 export function matchesFacts(
   f: TapFilter,
   kind: TapKind,
@@ -140,24 +183,12 @@ export function matchesFacts(
   service: string | undefined,
   outcome: string | undefined,
 ): boolean {
-  if (f.kind !== undefined && f.kind !== kind) return false;
-  if (f.outcome !== undefined) {
-    if (outcome === undefined) return false;
-    if (f.outcome === 'failed' ? outcome === 'ok' : outcome !== f.outcome) return false;
-  }
-  if (f.workload !== undefined && !workloadIs(srcWorkload, f.workload) && !workloadIs(dstWorkload, f.workload)) return false;
-  if (f.identity !== undefined && !identityIs(srcIdentity, f.identity) && !identityIs(dstIdentity, f.identity)) return false;
-  if (f.service !== undefined && !serviceIs(service, f.service)) return false;
-  if (f.namespace !== undefined) {
-    const ns = f.namespace;
-    if (namespaceOf(srcWorkload) !== ns && namespaceOf(dstWorkload) !== ns && namespaceOf(service) !== ns) return false;
-  }
-  return true;
+  return new TapMatcher(f).matches(kind, srcWorkload, dstWorkload, srcIdentity, dstIdentity, service, outcome);
 }
 
-/** Whether any of `filters` passes the facts (see {@link matchesFacts}). */
+/** Whether any of `matchers` passes the facts. */
 export function anyMatches(
-  filters: readonly TapFilter[],
+  matchers: readonly TapMatcher[],
   kind: TapKind,
   srcWorkload: string | undefined,
   dstWorkload: string | undefined,
@@ -166,7 +197,7 @@ export function anyMatches(
   service: string | undefined,
   outcome: string | undefined,
 ): boolean {
-  for (const f of filters) if (matchesFacts(f, kind, srcWorkload, dstWorkload, srcIdentity, dstIdentity, service, outcome)) return true;
+  for (let i = 0; i < matchers.length; i++) if ((matchers[i] as TapMatcher).matches(kind, srcWorkload, dstWorkload, srcIdentity, dstIdentity, service, outcome)) return true;
   return false;
 }
 

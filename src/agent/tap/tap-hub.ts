@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import type { Registry } from '../../ops/prom.js';
-import { matchesFacts, parseTapFilter, type TapFilter, type TapKind } from './tap-filter.js';
+import { parseTapFilter, type TapFilter, type TapKind, type TapMatcher } from './tap-filter.js';
 import type { TapEvent } from './tap-event.js';
 import type { TapPoint } from './tap-point.js';
 import type { WorkerPool } from '../workers/pool.js';
@@ -128,7 +128,7 @@ export class TapHub implements TapStreamOwner, TapDelivery {
     let line: string | undefined;
     const kind: TapKind = e.type === 'request' ? 'request' : 'connection';
     for (const s of this.streams) {
-      if (!matchesEvent(s.filter, kind, e)) continue;
+      if (!matchesEvent(s.matcher, kind, e)) continue;
       line ??= `${JSON.stringify(e)}\n`;
       s.event(line);
     }
@@ -169,10 +169,10 @@ export class TapHub implements TapStreamOwner, TapDelivery {
   }
 }
 
-function matchesEvent(f: TapFilter, kind: TapKind, e: TapEvent): boolean {
+function matchesEvent(m: TapMatcher, kind: TapKind, e: TapEvent): boolean {
   const str = (k: string): string | undefined => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
   const outcome = e.type === 'connection.open' ? undefined : str('outcome');
-  return matchesFacts(f, kind, str('src_workload'), str('dst_workload'), str('src_identity'), str('dst_identity'), str('service'), outcome);
+  return m.matches(kind, str('src_workload'), str('dst_workload'), str('src_identity'), str('dst_identity'), str('service'), outcome);
 }
 
 function optionalNumber(url: URL, name: string, min: number, max: number, integer: boolean): number | undefined {

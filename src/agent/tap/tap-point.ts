@@ -10,7 +10,7 @@
  */
 import type { ConnectionRecord } from '../proxy/connection-table.js';
 import type { RequestRecord } from '../http/exchange.js';
-import { anyMatches, type TapFilter } from './tap-filter.js';
+import { anyMatches, TapMatcher, type TapFilter } from './tap-filter.js';
 import { closedEvent, openedEvent, requestEvent, requestOutcome, type TapEvent } from './tap-event.js';
 
 /** Where a tap point's events go. */
@@ -45,7 +45,7 @@ export interface TapPointOptions {
 export class TapPoint {
   /** True while at least one filter is set: the only thing the data path reads when nobody taps. */
   active = false;
-  private filters: readonly TapFilter[] = [];
+  private matchers: readonly TapMatcher[] = [];
   private sink: TapSink | undefined;
   private readonly worker: number;
   private readonly maxPerSecond: number;
@@ -59,13 +59,13 @@ export class TapPoint {
   constructor(opts: TapPointOptions = {}) {
     this.worker = opts.worker ?? process.pid;
     this.maxPerSecond = opts.maxPerSecond ?? TAP_MAX_EVENTS_PER_SECOND;
-    this.flushOpened = this.flushOpened.bind(this);
+    this.onImmediate = this.onImmediate.bind(this);
     this.reportDropped = this.reportDropped.bind(this);
   }
 
   /** Taps with these filters into `sink` (none: off, and what was pending is forgotten). */
   set(filters: readonly TapFilter[], sink: TapSink | undefined): void {
-    this.filters = filters;
+    this.matchers = filters.map((f) => new TapMatcher(f));
     this.sink = filters.length === 0 ? undefined : sink;
     this.active = this.sink !== undefined;
     if (!this.active) this.pending = [];
@@ -83,32 +83,37 @@ export class TapPoint {
       return;
     }
     this.pending.push(rec);
+    // One immediate per turn of the loop, however many connections it accepted.
     if (!this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(this.flushOpened);
+      setImmediate(this.onImmediate);
     }
   }
 
   /** A connection closed (its open event, if still pending, goes first). */
   closed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void {
     if (this.pending.length > 0) this.flushOpened();
-    if (!anyMatches(this.filters, 'connection', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, rec.outcome ?? 'ok')) return;
+    if (!anyMatches(this.matchers, 'connection', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, rec.outcome ?? 'ok')) return;
     if (this.admit()) this.sink?.event(closedEvent(rec, bytesSent, bytesReceived, Date.now(), this.worker));
   }
 
   /** A request finished. */
   request(rec: RequestRecord): void {
-    if (!anyMatches(this.filters, 'request', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, requestOutcome(rec))) return;
+    if (!anyMatches(this.matchers, 'request', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, requestOutcome(rec))) return;
     if (this.admit()) this.sink?.event(requestEvent(rec, Date.now(), this.worker));
   }
 
-  private flushOpened(): void {
+  private onImmediate(): void {
     this.flushQueued = false;
+    if (this.pending.length > 0) this.flushOpened();
+  }
+
+  private flushOpened(): void {
     const pending = this.pending;
     this.pending = [];
     const now = Date.now();
     for (const rec of pending) {
-      if (!anyMatches(this.filters, 'connection', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, undefined)) continue;
+      if (!anyMatches(this.matchers, 'connection', rec.sourceWorkload, rec.destinationWorkload, rec.sourceIdentity, rec.destinationIdentity, rec.service, undefined)) continue;
       if (this.admit()) this.sink?.event(openedEvent(rec, now, this.worker));
     }
   }

@@ -5,7 +5,7 @@
  * anything or growing the agent's memory. Events are never held back for it.
  */
 import type { ServerResponse } from 'node:http';
-import type { TapFilter } from './tap-filter.js';
+import { TapMatcher, type TapFilter } from './tap-filter.js';
 
 /** The bounds of one stream. */
 export interface TapStreamLimits {
@@ -50,6 +50,8 @@ export interface TapStreamOptions {
 /** One open tap stream. */
 export class TapStream {
   readonly filter: TapFilter;
+  /** The filter made ready for testing each event. */
+  readonly matcher: TapMatcher;
   private readonly res: ServerResponse;
   private readonly owner: TapStreamOwner;
   private readonly limits: TapStreamLimits;
@@ -65,6 +67,7 @@ export class TapStream {
     this.res = res;
     this.owner = owner;
     this.filter = opts.filter;
+    this.matcher = new TapMatcher(opts.filter);
     this.limits = opts.limits;
     this.max = opts.max ?? Infinity;
     this.onDrain = this.onDrain.bind(this);
