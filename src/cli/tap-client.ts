@@ -4,6 +4,7 @@
  * errors (`admin-client.ts`).
  */
 import http from 'node:http';
+import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { MeshletError } from '../mesh/errors.js';
 import { parseTapFilter, TAP_FILTER_PARAMS, TAP_OUTCOMES } from '../agent/tap/tap-filter.js';
@@ -90,38 +91,14 @@ export function streamTap(flags: AdminFlags, query: URLSearchParams, onLine: (li
   const base = parseAdminAddress(flags.admin);
   const token = readAdminToken(flags.adminTokenFile);
   const headers: Record<string, string> = 'token' in token ? { authorization: `Bearer ${token.token}` } : {};
-  const path = `/tap?${query.toString()}`;
   return new Promise<TapEnd>((resolve, reject) => {
-    let ended: Record<string, unknown> | undefined;
-    const req = http.get(new URL(path, base), { headers }, (res) => {
+    const req = http.get(new URL(`/tap?${query.toString()}`, base), { headers }, (res) => {
       clearTimeout(headTimer);
-      if (res.statusCode !== 200) {
-        refusal(res, base.origin, token, reject);
-        return;
-      }
-      let rest = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        rest += chunk;
-        let nl: number;
-        while ((nl = rest.indexOf('\n')) >= 0) {
-          const text = rest.slice(0, nl);
-          rest = rest.slice(nl + 1);
-          if (text.trim() === '') continue;
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            req.destroy();
-            reject(new AdminUnreachableError(`${base.origin}/tap sent a line that is not JSON: is this the agent's admin port?`));
-            return;
-          }
-          if (line['type'] === 'tap.end') ended = line;
-          onLine(line);
-        }
+      if (res.statusCode !== 200) refusal(res, base.origin, token, reject);
+      else readLines(res, base.origin, onLine, signal).then(resolve, (err: Error) => {
+        req.destroy();
+        reject(err);
       });
-      res.on('end', () => resolve(ended === undefined ? { reason: 'closed' } : { reason: String(ended['reason']), line: ended }));
-      res.on('error', () => resolve(ended === undefined ? { reason: signal?.aborted === true ? 'stopped' : 'closed' } : { reason: String(ended['reason']), line: ended }));
     });
     const headTimer = setTimeout(() => req.destroy(new Error(`no answer within ${HEAD_TIMEOUT_MS / 1000} s`)), HEAD_TIMEOUT_MS);
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -129,11 +106,31 @@ export function streamTap(flags: AdminFlags, query: URLSearchParams, onLine: (li
       if (signal?.aborted === true) resolve({ reason: 'stopped' });
       else reject(new AdminUnreachableError(`cannot reach the agent's admin API at ${base.origin} (${err.code ?? err.message})`, { cause: err }));
     });
-    signal?.addEventListener('abort', () => {
-      resolve({ reason: 'stopped' });
-      req.destroy();
-    }, { once: true });
+    signal?.addEventListener('abort', () => req.destroy(), { once: true });
   });
+}
+
+/** Reads the stream's lines to its end (or until it is torn down); how it ended. */
+async function readLines(res: http.IncomingMessage, origin: string, onLine: (line: Record<string, unknown>) => void, signal: AbortSignal | undefined): Promise<TapEnd> {
+  let ended: Record<string, unknown> | undefined;
+  try {
+    for await (const text of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (text.trim() === '') continue;
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new AdminUnreachableError(`${origin}/tap sent a line that is not JSON: is this the agent's admin port?`);
+      }
+      if (line['type'] === 'tap.end') ended = line;
+      onLine(line);
+    }
+  } catch (err) {
+    if (err instanceof AdminUnreachableError) throw err;
+    // Torn down (asked to stop, or the agent went away): how it ended is said below.
+  }
+  if (ended !== undefined) return { reason: String(ended['reason']), line: ended };
+  return { reason: signal?.aborted === true ? 'stopped' : 'closed' };
 }
 
 /** A non-200 answer to `/tap`, as an error of the admin client's kinds. */
