@@ -185,7 +185,7 @@ export class AdminServer {
         res.setHeader('allow', url.pathname === '/logging' ? 'GET, POST' : route.method);
         answer = { status: 405, body: { error: `${url.pathname} takes ${route.method} only` } };
       } else if (url.pathname === '/tap') {
-        const refused = this.tap.open(url, req, res);
+        const refused = this.tap.open(url, res);
         if (refused === undefined) return; // streaming
         answer = refused;
       } else answer = await route.handler(url, await readBoundedBody(req, res, this.http));

@@ -6,7 +6,7 @@
  * event is built only when some stream wants it; here each event is written to the streams
  * whose filter it passes, serialized once.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
 import type { Registry } from '../../ops/prom.js';
@@ -99,7 +99,7 @@ export class TapHub implements TapStreamOwner, TapDelivery {
    * Answers `GET /tap`: a stream (undefined: the response is taken), or a refusal to write.
    * @throws MeshletError MESHLET_ERR_CONFIG_INVALID naming a bad parameter (a 400).
    */
-  open(url: URL, _req: IncomingMessage, res: ServerResponse): TapRefusal | undefined {
+  open(url: URL, res: ServerResponse): TapRefusal | undefined {
     const filter = parseTapFilter(url.searchParams, STREAM_PARAMS);
     const max = optionalNumber(url, 'max', 1, MAX_MAX, true);
     const duration = optionalNumber(url, 'duration', 0.001, MAX_DURATION_S, false);

@@ -135,7 +135,7 @@ t.test('a tap client that never reads is cut off; traffic through the agent goes
   stalled.destroy();
 });
 
-t.test('the cap on concurrent streams: 429 beyond it, counted', async (t) => {
+t.test('the cap on concurrent streams: 429 beyond it, counted; drops at the source reach every stream', async (t) => {
   const rig = await tapRig(t, { tap: { maxStreams: 2 } });
   const a = rawTap(rig, '');
   const b = rawTap(rig, 'kind=request');
@@ -146,6 +146,11 @@ t.test('the cap on concurrent streams: 429 beyond it, counted', async (t) => {
   const metrics = await rig.agent.metrics.registry.metrics();
   t.match(metrics, /^meshlet_tap_refused_total 1$/m, 'the refusal is counted');
   t.match(metrics, /^meshlet_tap_subscribers 2$/m, 'two streams open');
+  // Events dropped at a source (a process over its per-second cap, a worker's full channel) are told to every stream.
+  rig.adminServer.tap.dropped(5);
+  await until('both streams got the drop line', () => a.lines.length === 2 && b.lines.length === 2);
+  for (const o of [a, b]) t.match(o.lines[1], { type: 'tap.dropped', count: 5, reason: 'source_rate' });
+  t.match(await rig.agent.metrics.registry.metrics(), /^meshlet_tap_events_dropped_total\{reason="source_rate"\} 5$/m, 'and counted');
   a.abort();
   await until('the first stream is gone', () => rig.adminServer.tap.size === 1);
   const again = rawTap(rig, '');
