@@ -30,6 +30,7 @@ import { resilienceView } from './resilience-view.js';
 import { localTapSource, TapHub, workerTapSource, type TapSource } from '../tap/tap-hub.js';
 import type { TapStreamLimits } from '../tap/tap-stream.js';
 import { workerPoolOf } from '../workers/pool.js';
+import { isUiPath, serveUi } from './ui/ui-handler.js';
 
 /** Options of {@link AdminServer}. */
 export interface AdminServerOptions {
@@ -58,7 +59,9 @@ export interface AdminServerOptions {
 
 /**
  * Endpoints anyone on the node may GET without the token: the index and the two health
- * answers, which say nothing about the mesh (a local probe or `curl` needs no secret).
+ * answers, which say nothing about the mesh (a local probe or `curl` needs no secret). The
+ * web page's static files (`/ui`, `/ui/...`) are public too, served before the token check:
+ * they hold no data, and the page sends the token itself (`ui/ui-handler.ts`).
  */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/', '/healthz', '/ready']);
 
@@ -175,6 +178,7 @@ export class AdminServer {
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (isUiPath(url.pathname)) return serveUi(req, res, url.pathname);
     const route = this.routes.get(url.pathname);
     if (!this.authorized(req, res, url)) return;
     let answer: Answer;
