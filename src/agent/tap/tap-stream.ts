@@ -72,7 +72,11 @@ export class TapStream {
     this.max = opts.max ?? Infinity;
     this.onDrain = this.onDrain.bind(this);
     res.on('close', () => this.closed());
+    // A write racing the client's hang-up must never become an uncaught error in the agent.
+    res.on('error', () => undefined);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    // The head now: a client knows it is subscribed before the first line.
+    res.flushHeaders();
     if (opts.durationMs !== undefined) {
       this.timer = setTimeout(() => this.end('duration'), opts.durationMs);
       this.timer.unref();
@@ -107,6 +111,7 @@ export class TapStream {
   }
 
   private onDrain(): void {
+    if (this.ended) return;
     this.waiting = false;
     const queue = this.queue;
     this.queue = [];
@@ -136,11 +141,15 @@ export class TapStream {
   /** Ends the stream with a `tap.end` line saying why. Idempotent. */
   end(reason: TapEndReason, extra: Record<string, unknown> = {}): void {
     if (this.ended) return;
-    // The final line goes after what is already in the socket's buffer, not after the dropped queue.
-    this.res.write(`${JSON.stringify({ type: 'tap.end', time: Date.now(), reason, events: this.sent, ...extra })}\n`);
     this.ended = true;
     clearTimeout(this.timer);
-    this.res.end();
+    this.res.off('drain', this.onDrain);
+    // What is queued goes first (bounded by the queue's limits; a cut-off reader's was discarded),
+    // then the final line.
+    for (const line of this.queue) this.res.write(line);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.res.end(`${JSON.stringify({ type: 'tap.end', time: Date.now(), reason, events: this.sent, ...extra })}\n`);
     const grace = setTimeout(() => this.res.destroy(), this.limits.endGraceMs);
     grace.unref();
     this.res.once('finish', () => clearTimeout(grace));
