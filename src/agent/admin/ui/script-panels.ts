@@ -142,7 +142,7 @@ export function signals(rows, overflow) {
     ['workload', (r) => r.workload],
     ['side', (r) => r.side],
     ['of', (r) => r.kind],
-    ['rate (1 min)', (r) => r.rate.toFixed(2) + '/s'],
+    ['rate (1 min)', (r) => r.rate.toFixed(2) + ' /s'],
     ['errors (1 min)', (r) => (100 * r.errorShare).toFixed(1) + ' %', errClass],
     ['p50 (5 min)', (r) => ms(r.p50)],
     ['p99 (5 min)', (r) => ms(r.p99)],
