@@ -23,7 +23,7 @@ export interface TapFilterFlags {
 /** Adds the filter flags (the same names as `GET /tap`'s parameters). */
 export function tapFilterOptions(cmd: Command): Command {
   return cmd
-    .option('--namespace <ns>', 'source or destination workload (or the Service) in this namespace')
+    .option('--namespace <ns>', 'source or destination workload, Service or identity in this namespace')
     .option('--workload <name>', 'source or destination workload: name, namespace/name or Kind/namespace/name')
     .option('--identity <id>', 'source or destination identity: a SPIFFE id or namespace/serviceaccount')
     .option('--service <svc>', 'the Service: namespace/name, name.namespace or name')

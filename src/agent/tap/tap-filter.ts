@@ -23,7 +23,7 @@ export const TAP_OUTCOMES: readonly string[] = ['ok', 'error', 'reset', 'denied'
 
 /** One subscriber's filter: every field present must match (plain data: it crosses the worker channel). */
 export interface TapFilter {
-  /** Source or destination workload (or the Service) in this namespace. */
+  /** Source or destination workload (or the Service, or an identity) in this namespace. */
   readonly namespace?: string;
   /** Source or destination workload: `name`, `namespace/name` or the uid `Kind/namespace/name`. */
   readonly workload?: string;
@@ -115,6 +115,8 @@ export class TapMatcher {
   private readonly serviceExact: boolean;
   /** `namespace/`: the prefix of a Service key, and of a uid once its kind is skipped. */
   private readonly namespacePrefix: string | undefined;
+  /** `/ns/namespace/sa/`: the namespace in a SPIFFE id (a peer on another node is known by its identity alone). */
+  private readonly namespaceInId: string;
 
   constructor(f: TapFilter) {
     this.filter = f;
@@ -129,6 +131,7 @@ export class TapMatcher {
     // name.namespace[.svc.cluster.local] is the key namespace/name.
     this.service = svc === undefined ? undefined : svc.includes('/') ? svc : svc.includes('.') ? `${svc.split('.')[1]}/${svc.split('.')[0]}` : `/${svc}`;
     this.namespacePrefix = f.namespace === undefined ? undefined : `${f.namespace}/`;
+    this.namespaceInId = `/ns/${f.namespace ?? ''}/sa/`;
   }
 
   /**
@@ -154,12 +157,16 @@ export class TapMatcher {
     if (this.identity !== undefined && !this.identityIs(srcIdentity) && !this.identityIs(dstIdentity)) return false;
     if (this.service !== undefined && (service === undefined || !(this.serviceExact ? service === this.service : service.endsWith(this.service)))) return false;
     const ns = this.namespacePrefix;
-    if (ns !== undefined && !uidIn(srcWorkload, ns) && !uidIn(dstWorkload, ns) && !(service !== undefined && service.startsWith(ns))) return false;
+    if (ns !== undefined && !uidIn(srcWorkload, ns) && !uidIn(dstWorkload, ns) && !(service !== undefined && service.startsWith(ns)) && !this.idIn(srcIdentity) && !this.idIn(dstIdentity)) return false;
     return true;
   }
 
   private workloadIs(uid: string | undefined): boolean {
     return uid !== undefined && (uid === this.workload || uid.endsWith(this.workloadSuffix));
+  }
+
+  private idIn(id: string | undefined): boolean {
+    return id !== undefined && id.includes(this.namespaceInId);
   }
 
   private identityIs(id: string | undefined): boolean {
