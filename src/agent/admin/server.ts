@@ -29,6 +29,7 @@ import type { ProcessResilience } from './resilience-rows.js';
 import { resilienceView } from './resilience-view.js';
 import { localTapSource, TapHub, workerTapSource, type TapSource } from '../tap/tap-hub.js';
 import type { TapStreamLimits } from '../tap/tap-stream.js';
+import { TapPoint } from '../tap/tap-point.js';
 import { workerPoolOf } from '../workers/pool.js';
 import { isUiPath, serveUi } from './ui/ui-handler.js';
 
@@ -277,7 +278,7 @@ export class AdminServer {
  */
 function tapSourceOf(agent: Agent): TapSource | undefined {
   const table = agent.connections;
-  if (table !== undefined) return table.tap === undefined ? undefined : localTapSource(table.tap);
+  if (table !== undefined) return table.tap instanceof TapPoint ? localTapSource(table.tap) : undefined;
   const pool = workerPoolOf(agent.logLevels.child('workers'));
   return pool === undefined ? undefined : workerTapSource(pool);
 }

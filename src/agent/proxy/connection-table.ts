@@ -12,7 +12,6 @@ import { isNormalDisconnect } from '../../mesh/errors.js';
 import type { ConnectionMode, ConnectionOutcome, Direction } from '../policy/outcomes.js';
 import { respond, responseFlag, spliceEndKind, type ErrorKind, type ResponseFlag } from '../policy/respond.js';
 import { abort, type SpliceOutcome } from './splice.js';
-import type { TapPoint } from '../tap/tap-point.js';
 
 /** A live connection. Mutable fields are filled in as the connection is resolved. */
 export interface ConnectionRecord {
@@ -56,6 +55,13 @@ export interface ConnectionObserver {
   onClosed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void;
 }
 
+/** Live traffic for `meshlet tap` (`TapPoint`, `src/agent/tap/tap-point.ts`): told only while `active`. */
+export interface ConnectionTap {
+  readonly active: boolean;
+  opened(rec: ConnectionRecord): void;
+  closed(rec: ConnectionRecord, bytesSent: number, bytesReceived: number): void;
+}
+
 /** Decides which closed connections get an access-log line (`AccessLogSampler`). */
 export interface AccessLogFilter {
   shouldLog(outcome: ConnectionOutcome): boolean;
@@ -67,7 +73,7 @@ export interface ConnectionTableOptions {
   readonly sampler?: AccessLogFilter;
   readonly observer?: ConnectionObserver;
   /** Live traffic for `meshlet tap`: told of opens and closes only while it is `active`. */
-  readonly tap?: TapPoint;
+  readonly tap?: ConnectionTap;
 }
 
 /** Bytes so far: sent toward the destination and received from it (read from the socket's own counters). */
@@ -84,7 +90,7 @@ export class ConnectionTable {
   private readonly sampler: AccessLogFilter | undefined;
   private readonly observer: ConnectionObserver | undefined;
   /** The process's tap point (`meshlet tap`), when it has one. */
-  readonly tap: TapPoint | undefined;
+  readonly tap: ConnectionTap | undefined;
   private nextId = 1;
   private idleWaiters: Array<() => void> = [];
   /** Connections opened since start. */

@@ -8,7 +8,7 @@
  * Bounded: at most {@link TAP_MAX_EVENTS_PER_SECOND} events a second leave a process; the rest
  * are counted and the count is reported to the sink once the second is over, never queued.
  */
-import type { ConnectionRecord } from '../proxy/connection-table.js';
+import type { ConnectionRecord, ConnectionTap } from '../proxy/connection-table.js';
 import type { RequestRecord } from '../http/exchange.js';
 import { anyMatches, TapMatcher, type TapFilter } from './tap-filter.js';
 import { closedEvent, openedEvent, requestEvent, requestOutcome, type TapEvent } from './tap-event.js';
@@ -42,7 +42,7 @@ export interface TapPointOptions {
 }
 
 /** One process's tap: off (nothing built) until {@link set} gives it filters and a sink. */
-export class TapPoint {
+export class TapPoint implements ConnectionTap {
   /** True while at least one filter is set: the only thing the data path reads when nobody taps. */
   active = false;
   private matchers: readonly TapMatcher[] = [];
