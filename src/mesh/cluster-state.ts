@@ -15,6 +15,7 @@ import { buildServices } from './service-endpoints.js';
 import { routeProblems, routeStatus } from './route-status.js';
 import { attachTrafficPolicies, routePolicyKey, routePolicyList } from './traffic-policies.js';
 import { authorizationStatuses } from './authz/cluster-status.js';
+import { telemetryData } from './objects/telemetry.js';
 import { DEFAULT_ROOT_NAMESPACE } from './authz/select.js';
 import {
   DEFAULT_TRUST_DOMAIN,
@@ -79,7 +80,8 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
   const refused = refusedMembers(objects, namespaces, trustDomain);
   const policyConflicts = policies.problems;
   const authz = authorizationOf(objects, workloads, services);
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, routePolicies, ...authz });
+  const telemetry = sortBy(objects.filter(isKind('Telemetry')), (o) => `${o.namespace}/${o.name}`).map(telemetryData);
+  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, routePolicies, telemetry, ...authz });
 }
 
 /**

@@ -15,6 +15,7 @@ import type {
   SourceRef,
   WorkloadInfo,
   RoutePolicyData,
+  TelemetryData,
 } from './types.js';
 
 /** A Pod or Workload object as the state sees it, meshed or not. */
@@ -74,6 +75,8 @@ export interface ClusterState {
   readonly authorizationPolicies: readonly AuthorizationPolicyData[];
   /** TrafficPolicies attached to routes (oldest wins per route), sorted by route key `<kind>/<namespace>/<name>`. */
   readonly routePolicies: readonly RoutePolicyData[];
+  /** Telemetry objects (tracing settings by namespace), sorted by namespace/name. */
+  readonly telemetry: readonly TelemetryData[];
   /**
    * What an AuthorizationPolicy does not do that its author may expect, one line each (see
    * `authz/cluster-status.ts`): it selects no meshed workload, a targetRef names no Service,

@@ -28,6 +28,7 @@ export function computeSnapshot(state: ClusterState, nodeName: string, version: 
   // Every policy to every node (issue #17 will trim): see docs/agent-api.md.
   const withAuthz = state.authorizationPolicies.length === 0 ? withRoutes : { ...withRoutes, authorizationPolicies: state.authorizationPolicies };
   const withPolicies = state.routePolicies.length === 0 ? withAuthz : { ...withAuthz, routePolicies: state.routePolicies };
+  const withTelemetry = state.telemetry.length === 0 ? withPolicies : { ...withPolicies, telemetry: state.telemetry };
   const zone = state.nodes.get(nodeName)?.zone;
-  return zone === undefined ? withPolicies : { ...withPolicies, zone };
+  return zone === undefined ? withTelemetry : { ...withTelemetry, zone };
 }

@@ -178,6 +178,30 @@ export interface AuthorizationPolicyObject extends NamespacedBase {
   readonly policy: AuthorizationPolicyData;
 }
 
+/** The tracing settings of a namespace. */
+export interface TracingSettings {
+  /** The collector's OTLP/HTTP URL (`http:` or `https:`). */
+  readonly collector: string;
+  /** Percentage (0-100) of new traces sampled; a caller's decision is always honoured. */
+  readonly samplingPercentage: number;
+}
+
+/** A Telemetry object as agents get it (in the snapshot). */
+export interface TelemetryData {
+  readonly namespace: string;
+  readonly name: string;
+  readonly creationTimestamp: number;
+  /** Absent: this namespace has no tracing (it does not fall back to the mesh-wide one). */
+  readonly tracing?: TracingSettings;
+}
+
+/** `meshlet.io/v1alpha1 Telemetry` (`objects/telemetry.ts`): tracing settings of a namespace, or of the mesh in the root namespace. */
+export interface TelemetryObject extends TelemetryData {
+  readonly kind: 'Telemetry';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly source: SourceRef;
+}
+
 /** Every object kind meshlet reads. */
 export type MeshObject =
   | NamespaceObject
@@ -189,7 +213,8 @@ export type MeshObject =
   | HTTPRouteObject
   | GRPCRouteObject
   | TrafficPolicyObject
-  | AuthorizationPolicyObject;
+  | AuthorizationPolicyObject
+  | TelemetryObject;
 
 /** The kind names meshlet reads. */
 export type MeshObjectKind = MeshObject['kind'];
@@ -283,6 +308,8 @@ export interface NodeSnapshot {
    * per-request sections ({@link ROUTE_POLICY_SECTIONS}). Absent: none.
    */
   readonly routePolicies?: readonly RoutePolicyData[];
+  /** Telemetry objects (tracing settings by namespace), sorted by namespace/name. Absent: none. */
+  readonly telemetry?: readonly TelemetryData[];
 }
 
 /** A TrafficPolicy attached to a route: `route` is `<kind>/<namespace>/<name>`. */

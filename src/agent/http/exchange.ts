@@ -16,6 +16,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { AuthzVerdict } from '../../mesh/authz/types.js';
 import type { ErrorKind } from '../policy/respond.js';
+import type { SpanContext } from '../trace/trace-context.js';
 
 /** Header values as Node's http and http2 modules take them. */
 export type HeaderMap = Record<string, string | string[]>;
@@ -146,9 +147,20 @@ export interface RequestRecord {
   overflow?: string;
   /** Destination side: what authorization said, when a policy decided or an AUDIT rule matched. */
   authz?: AuthzVerdict;
+  /** The agent's span of this request (ids always; exported when sampled), when tracing is on for it. */
+  trace?: SpanContext;
   /** performance.now() at the request head, and the duration to the end of the response. */
   readonly startedAt: number;
   durationMs: number;
+}
+
+/**
+ * Joins a request to the application's trace at its head (`trace/tracer.ts`): reads the
+ * caller's context from `headers`, and (when `write`) writes the agent's span into them for the
+ * next hop. `namespace`: the workload whose tracing settings apply. Undefined: not traced.
+ */
+export interface RequestTracer {
+  begin(headers: HeaderMap, namespace: string | undefined, write?: boolean): SpanContext | undefined;
 }
 
 /** Told once per finished request (request metrics, the access log). */

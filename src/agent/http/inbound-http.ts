@@ -31,6 +31,7 @@ import {
   type RequestRecord,
   type RequestSource,
   type RequestTarget,
+  type RequestTracer,
   type UpstreamCall,
   type UpstreamResponse,
 } from './exchange.js';
@@ -110,6 +111,8 @@ export interface InboundHttpOptions {
    * alone, without metrics; a worker passes one whose rate limiter leases tokens from the primary).
    */
   readonly gate?: InboundGate;
+  /** Joins requests to the application's trace (a SERVER span each; `trace/tracer.ts`). Default: none. */
+  readonly tracer?: RequestTracer;
 }
 
 /** Options of {@link InboundHttp.call}. */
@@ -192,6 +195,7 @@ export class InboundHttp {
   private readonly agentPorts: ReadonlySet<number>;
   private readonly upstreams: HttpUpstreams;
   private readonly observer: RequestObserver | undefined;
+  private readonly tracer: RequestTracer | undefined;
   private readonly requestId: () => string;
   private readonly denied: ThrottledLog;
   private readonly audited: ThrottledLog;
@@ -205,6 +209,7 @@ export class InboundHttp {
     this.agentPorts = opts.agentPorts;
     this.upstreams = opts.upstreams;
     this.observer = opts.observer;
+    this.tracer = opts.tracer;
     this.requestId = opts.requestId ?? randomUUID;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS;
     this.gate = opts.gate ?? new InboundGate();
@@ -391,6 +396,8 @@ export class InboundHttp {
       if (problem !== undefined || this.agentPorts.has(target.port)) refusal = `refusing to dial ${hostPort(target.address, target.port)}: ${problem ?? 'an agent port'}`;
     }
     if (!decision.allow || refusal !== undefined) {
+      // A refused request has its span too (nothing goes on: the context is only read).
+      if (this.tracer !== undefined) this.traced(rec, head.headers, index.byAddress.get(target.address)?.namespace, false);
       const kind: ErrorKind = decision.allow ? 'policy_denied' : decision.kind;
       const by = decision.authz?.decidedBy;
       this.denied.warn({ code: respond(kind).errorCode, src: source.address, identity: source.identity, dst: rec.upstream, method: head.method, reason: refusal, policy: by?.policy, rule: by?.rule });
@@ -400,9 +407,17 @@ export class InboundHttp {
     rec.destinationWorkload = decision.workload.uid;
     rec.destinationIdentity = decision.workload.identity;
     const upstreamHead: RequestHead = { ...head, headers: forwardingHeaders(head.headers, source.address, this.requestId) };
+    // The server span, child of the caller's (the source agent's client span); the workload gets it as its parent.
+    if (this.tracer !== undefined) this.traced(rec, upstreamHead.headers, decision.workload.namespace, true);
     const requestId = upstreamHead.headers['x-request-id'];
     if (typeof requestId === 'string') rec.requestId = requestId;
     return { rec, head: upstreamHead, workload: decision.workload.uid };
+  }
+
+  /** Sets `rec.trace` when the tracer traces it. */
+  private traced(rec: RequestRecord, headers: HeaderMap, namespace: string | undefined, write: boolean): void {
+    const span = this.tracer?.begin(headers, namespace, write);
+    if (span !== undefined) rec.trace = span;
   }
 
   /** A call answered by the agent at once; the request body is drained. */

@@ -30,7 +30,7 @@ import { ServiceStates, type ServicePortView } from '../policy/resilience/servic
 import { isGrpcRequest } from '../policy/route-match.js';
 import type { ResilienceMetrics } from '../proxy/resilience-metrics.js';
 import type { ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
-import type { HeaderMap, HttpProto, RequestObserver, RequestRecord } from './exchange.js';
+import type { HeaderMap, HttpProto, RequestObserver, RequestRecord, RequestTracer } from './exchange.js';
 import { Exchange } from './outbound-exchange.js';
 import { plainHeaders } from './open-call.js';
 import type { ExchangeHost, OutlierReporter } from './outbound-host.js';
@@ -89,6 +89,8 @@ export interface OutboundHttpOptions {
   readonly outliers?: OutlierReporter;
   /** Where route rate limits take tokens (default: a limiter of this process). */
   readonly rateLimiter?: () => RateLimiter;
+  /** Joins requests to the application's trace (a CLIENT span each; `trace/tracer.ts`). Default: none. */
+  readonly tracer?: RequestTracer;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -455,6 +457,8 @@ export class OutboundHttp implements ExchangeHost {
     const headers = endToEnd(rawHeaders);
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     const requestId = headers['x-request-id'];
+    // The client span: its context goes on in the headers, to the destination agent and the workload.
+    const trace = this.opts.tracer?.begin(headers, conn.source.namespace);
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const grpc = isGrpcRequest(rawHeaders);
@@ -485,6 +489,7 @@ export class OutboundHttp implements ExchangeHost {
       durationMs: 0,
       requestId: typeof requestId === 'string' ? requestId : requestId.join(','),
     };
+    if (trace !== undefined) rec.trace = trace;
     const exchange = new Exchange(this, state, req, res, rec, grpc);
     const routes = this.opts.routesOf?.(index, conn.entry) ?? [];
     const plan = planRequest(conn.entry, routes, { method, path, authority, headers }, this.lookup(index), this.random);

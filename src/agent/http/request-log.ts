@@ -92,6 +92,7 @@ export function requestLine(rec: RequestRecord): Record<string, unknown> {
     security_policy: rec.securityPolicy,
     response_flags: requestFlags(rec),
     request_id: requestId,
+    ...(rec.trace === undefined ? {} : { trace_id: rec.trace.traceId, span_id: rec.trace.spanId }),
     ...(rec.attempts === undefined ? {} : { attempts: rec.attempts }),
     ...(rec.retryStop === undefined ? {} : { retry_stop: rec.retryStop }),
     ...(rec.hedge === undefined ? {} : { hedge: rec.hedge }),

@@ -12,6 +12,7 @@
  * {@link SeriesTable}: one short key and one map lookup per connection for all four), and the
  * request metrics of `http/request-metrics.ts` (`istio_requests_total`, ...), in the same registry.
  */
+import { TraceMetrics } from '../trace/trace-metrics.js';
 import { ResilienceMetrics } from './resilience-metrics.js';
 import { Counter, Gauge, type Registry } from '../../ops/prom.js';
 import { RequestMetrics } from '../http/request-metrics.js';
@@ -185,6 +186,8 @@ export class DataPathMetrics implements ConnectionObserver {
   readonly authz: AuthzMetrics;
   /** Retries, hedges, overflows, ejections, faults, rate limits, timeouts, mirrors (issue 13). */
   readonly resilience: ResilienceMetrics;
+  /** Trace spans exported and dropped (`trace/trace-metrics.ts`). */
+  readonly tracing: TraceMetrics;
   private source: DataPathSource | undefined;
   private readonly istioTcp: SeriesTable | undefined;
   /**
@@ -224,6 +227,7 @@ export class DataPathMetrics implements ConnectionObserver {
     const maxSeries = opts.maxSeries === undefined ? {} : { maxSeries: opts.maxSeries };
     this.authz = new AuthzMetrics(registry);
     this.resilience = new ResilienceMetrics(registry);
+    this.tracing = new TraceMetrics(registry);
     this.requests = new RequestMetrics(registry, { ...maxSeries, authz: this.authz, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,

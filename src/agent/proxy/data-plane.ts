@@ -34,6 +34,8 @@ import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddress
 import { endpointRows } from './endpoint-rows.js';
 import { processResilience, type ProcessResilience } from '../admin/resilience-rows.js';
 import { TapPoint } from '../tap/tap-point.js';
+import { Tracer } from '../trace/tracer.js';
+import { ROOT_NAMESPACE } from '../../mesh/snapshot.js';
 
 /** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
 export type ListenerFds = Listeners<readonly number[], number>;
@@ -69,6 +71,8 @@ export class DataPlane implements DataPath {
   readonly tap = new TapPoint();
   /** Told once per finished HTTP request (both reporters): Istio's request metrics, then the access log. */
   readonly requestObserver: RequestObserver;
+  /** Trace propagation and span export, by the snapshot's Telemetry objects (off without one). */
+  readonly tracer: Tracer;
   readonly tunnels: TunnelPool;
   private readonly config: AgentConfig;
   private readonly logLevels: LogLevels;
@@ -106,8 +110,10 @@ export class DataPlane implements DataPath {
     const tap = this.tap;
     this.connections = new ConnectionTable(log('access'), { sampler, observer: metrics, tap });
     const requestLog = new RequestLog(log('access'), sampler);
+    const tracer = (this.tracer = new Tracer({ node: this.config.node, rootNamespace: ROOT_NAMESPACE, workload: (uid) => this.index.byUid.get(uid), counters: metrics.tracing }));
     this.requestObserver = {
       onRequest(rec: RequestRecord): void {
+        if (rec.trace !== undefined) tracer.onRequest(rec);
         metrics.requests.onRequest(rec);
         requestLog.onRequest(rec);
         if (tap.active) tap.request(rec);
@@ -125,7 +131,7 @@ export class DataPlane implements DataPath {
     // Rate limits and adaptive concurrency of the local workloads (a worker's runtime swaps in its leases from the primary).
     const inboundGate = new InboundGate({ metrics: metrics.resilience });
     metrics.resilience.watchLimits(() => inboundGate.limits());
-    this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver, gate: inboundGate });
+    this.inboundHttp = new InboundHttp({ logger: log('inbound-http'), index: getIndex, agentPorts: this.agentPorts, upstreams: this.upstreams, observer: this.requestObserver, gate: inboundGate, tracer });
     // With L7 on, a connection whose workload has L7 authorization rules on a port declared HTTP
     // is served as HTTP here, each request checked; with it off, such rules fail closed.
     this.terminator = this.config.l7 === 'off' ? undefined : new InboundTerminator({ logger: log('inbound-http'), http: this.inboundHttp });
@@ -161,6 +167,7 @@ export class DataPlane implements DataPath {
       local: (source, target, head, o) => this.inboundHttp.call({ ...source, kind: 'local' }, target, head, o),
       plaintext: (target, head, o) => this.upstreams.call(target, head, o),
       observer: this.requestObserver,
+      tracer,
       metrics: metrics.resilience,
       outliers: this.outliers,
       // Route rate limits take tokens where the destination side's do (in a worker: the primary's leases).
@@ -210,6 +217,7 @@ export class DataPlane implements DataPath {
     this.requestBalancers.forget(balancersToRebuild(this.index, next));
     this.index = next;
     this.outliers.apply(next);
+    this.tracer.configure(next.snapshot.telemetry ?? []);
     // Open connections the new AuthorizationPolicies deny are reset (with none, nothing is denied).
     if ((next.snapshot.authorizationPolicies?.length ?? 0) > 0) this.inbound.review(next);
   }
@@ -368,6 +376,8 @@ export class DataPlane implements DataPath {
     }
     this.tunnels.destroy();
     this.outliers.close();
+    // The last spans go out (bounded by the export timeout); the rest are dropped and counted.
+    await this.tracer.close();
     this.outboundHttp?.destroy();
     this.terminator?.destroy();
     this.tunnelServer.destroy();

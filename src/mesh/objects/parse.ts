@@ -15,6 +15,7 @@ import { podFrom } from './pod.js';
 import { serviceFrom } from './service.js';
 import { grpcRouteFrom, httpRouteFrom } from './route.js';
 import { GATEWAY_API_V1BETA1, GATEWAY_API_VERSION } from './route-common.js';
+import { telemetryFrom } from './telemetry.js';
 import { trafficPolicyFrom } from './traffic-policy.js';
 import type { MeshObject, SourceRef } from '../types.js';
 
@@ -38,13 +39,14 @@ const KINDS: ReadonlyMap<string, { apiVersion: string; also?: readonly string[];
   ['Workload', { apiVersion: MESHLET_API_VERSION, convert: workloadFrom }],
   ['MeshTLS', { apiVersion: MESHLET_API_VERSION, convert: meshTlsFrom }],
   ['TrafficPolicy', { apiVersion: MESHLET_API_VERSION, convert: trafficPolicyFrom }],
+  ['Telemetry', { apiVersion: MESHLET_API_VERSION, convert: telemetryFrom }],
   ['AuthorizationPolicy', { apiVersion: MESHLET_API_VERSION, also: ISTIO_AUTHZ_API_VERSIONS, convert: authorizationPolicyFrom }],
   ['HTTPRoute', { apiVersion: GATEWAY_API_VERSION, also: [GATEWAY_API_V1BETA1], convert: httpRouteFrom }],
   ['GRPCRoute', { apiVersion: GATEWAY_API_VERSION, convert: grpcRouteFrom }],
 ]);
 
 const KNOWN_KINDS_TEXT =
-  `meshlet reads v1 Namespace, Node, Pod, Service, List, ${MESHLET_API_VERSION} Workload, MeshTLS, TrafficPolicy, ` +
+  `meshlet reads v1 Namespace, Node, Pod, Service, List, ${MESHLET_API_VERSION} Workload, MeshTLS, TrafficPolicy, Telemetry, ` +
   `AuthorizationPolicy, ${GATEWAY_API_VERSION} HTTPRoute, GRPCRoute ` +
   `and ${ISTIO_AUTHZ_API_VERSIONS.join(' or ')} AuthorizationPolicy`;
 

@@ -12,6 +12,7 @@ import { fieldPath, ipOrEmpty, listField, nonEmpty, stringField, subdomain, Wire
 import { decodeService, decodeWorkload, zoneCheck } from './entries.js';
 import { decodeRoutes } from './routes.js';
 import { decodeRoutePolicies } from './policies.js';
+import { decodeTelemetry } from './telemetry.js';
 import { decodeAuthorizationPolicies } from './authz.js';
 import { authorizationPolicyDataProblems } from '../objects/authorization-policy.js';
 import { CLUSTER_ENCODING, CLUSTER_VIEW_FORMAT, MAX_CLUSTER_VIEW_BYTES, type SnapshotWire } from './types.js';
@@ -56,13 +57,15 @@ export function decodeSnapshot(wire: SnapshotWire, expected: SnapshotExpectation
   const routes = decodeRoutes(p, view, services);
   const routePolicies = decodeRoutePolicies(p, view, routes);
   const zone = nodeZone(p, view, node);
+  const telemetry = decodeTelemetry(p, view);
   const authorizationPolicies = decodeAuthorizationPolicies(p, view, authorizationPolicyDataProblems);
   if (p.total > 0) throw invalid(version, p);
   const plain: NodeSnapshot = { version, node, nodeAddress, trustDomain, localWorkloads, workloads, services };
   const snapshot = routes.length === 0 ? plain : { ...plain, routes };
   const withAuthz = authorizationPolicies.length === 0 ? snapshot : { ...snapshot, authorizationPolicies };
   const withPolicies = routePolicies.length === 0 ? withAuthz : { ...withAuthz, routePolicies };
-  return zone === undefined ? withPolicies : { ...withPolicies, zone };
+  const withTelemetry = telemetry.length === 0 ? withPolicies : { ...withPolicies, telemetry };
+  return zone === undefined ? withTelemetry : { ...withTelemetry, zone };
 }
 
 /** This node's zone from `cluster.nodeZones` (zone by node name), if it is there. */

@@ -21,6 +21,7 @@ import { gzipSync } from 'node:zlib';
 import { authorizationPolicyToWire } from './authz.js';
 import { routeToWire } from './routes.js';
 import { resilienceToWire, routePoliciesToWire } from './policies.js';
+import { telemetryToWire } from './telemetry.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
 import {
   CLUSTER_ENCODING,
@@ -54,6 +55,7 @@ export function encodeClusterView(view: ClusterView, version: string): EncodedCl
     nodeZones: nodeZones(view),
     authorizationPolicies: (view.authorizationPolicies ?? []).map(authorizationPolicyToWire),
     ...(view.routePolicies === undefined || view.routePolicies.length === 0 ? {} : { routePolicies: routePoliciesToWire(view.routePolicies) }),
+    ...(view.telemetry === undefined || view.telemetry.length === 0 ? {} : { telemetry: telemetryToWire(view.telemetry) }),
   });
   return { version, encoding: CLUSTER_ENCODING, bytes: gzipSync(json, { level: GZIP_LEVEL }) };
 }
@@ -90,6 +92,7 @@ export function clusterViewOfSnapshot(snapshot: NodeSnapshot): ClusterView {
     routes: snapshot.routes,
     authorizationPolicies: snapshot.authorizationPolicies,
     routePolicies: snapshot.routePolicies,
+    telemetry: snapshot.telemetry,
     nodeZones: snapshot.zone === undefined ? {} : { [snapshot.node]: snapshot.zone },
   };
 }

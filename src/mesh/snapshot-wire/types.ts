@@ -6,7 +6,7 @@
 import type { AuthorizationPolicyData } from '../authz/types.js';
 import type { ClusterState } from '../cluster-types.js';
 import type { RouteData } from '../routes.js';
-import type { RoutePolicyData } from '../types.js';
+import type { RoutePolicyData, TelemetryData } from '../types.js';
 
 /** The `cluster_encoding` this code writes and reads. A new layout gets a new name. */
 export const CLUSTER_ENCODING = 'meshlet.cluster.v1+json+gzip';
@@ -49,6 +49,8 @@ export type ClusterView = Pick<ClusterState, 'trustDomain' | 'workloads' | 'serv
   readonly authorizationPolicies?: readonly AuthorizationPolicyData[] | undefined;
   /** TrafficPolicies attached to routes, sorted by route key; absent: none. */
   readonly routePolicies?: readonly RoutePolicyData[] | undefined;
+  /** Telemetry objects, sorted by namespace/name; absent: none. */
+  readonly telemetry?: readonly TelemetryData[] | undefined;
   readonly nodes?: ReadonlyMap<string, { readonly zone?: string }>;
   /** Zone by node name, when `nodes` is not given. */
   readonly nodeZones?: Readonly<Record<string, string>>;
