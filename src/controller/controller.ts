@@ -18,7 +18,7 @@ import { ControllerCertSigner } from './cert-signer.js';
 import { LeaderElector, kubernetesLeaseApi } from './leader-election.js';
 import type { ControllerConfig } from './config.js';
 import { ClusterViewSize, ControllerMetrics } from './metrics.js';
-import { ControllerMetricsServer } from './metrics-server.js';
+import { ControllerMetricsServer, type ControllerHealth } from './metrics-server.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
 import { RouteStatusWriter } from './registry/route-status-writer.js';
@@ -55,6 +55,8 @@ export class Controller {
   readonly metrics = new ControllerMetrics();
   private metricsServer: ControllerMetricsServer | undefined;
   private metricsAddress: BoundAddress | undefined;
+  /** The agent API has served since the start finished (a renewal replaces its listener in place). */
+  private agentApiServing = false;
 
   private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly onLost: () => void;
@@ -127,6 +129,7 @@ export class Controller {
     this.ca = ca;
     this.authn = authenticator;
     const bound = await this.serve(config.listenPort);
+    this.agentApiServing = true;
     logger.info({ address: bound, version: this.store.current()?.version, registry: this.source.name }, 'controller ready');
     return bound;
   }
@@ -168,6 +171,17 @@ export class Controller {
     return bound;
   }
 
+  /** The replica's role and what keeps it from serving agents (the metrics port's `/ready`). */
+  health(): ControllerHealth {
+    const role = this.elector === undefined ? 'single' : this.elector.isLeader ? 'leader' : 'standby';
+    const pending: string[] = [];
+    if (this.closing !== undefined) pending.push('draining');
+    if (role === 'standby') pending.push('leadership');
+    if (this.store.current() === undefined) pending.push('state');
+    if (!this.agentApiServing) pending.push('agent-api');
+    return { role, pending };
+  }
+
   /** Where `/metrics` is served, once started. */
   get metricsBound(): BoundAddress | undefined {
     return this.metricsAddress;
@@ -186,7 +200,7 @@ export class Controller {
       // Without leader election this replica is the only one, and serves from the start.
       leader: () => this.elector?.isLeader ?? true,
     });
-    this.metricsServer = new ControllerMetricsServer(this.metrics, this.logger);
+    this.metricsServer = new ControllerMetricsServer(this.metrics, this.logger, () => this.health());
     const address = await this.metricsServer.start(this.config.metricsPort, this.config.listenHost);
     this.metricsAddress = { host: this.config.listenHost, port: address.port };
   }

@@ -59,8 +59,17 @@ export class PrometheusServer {
     return this.closed;
   }
 
+  /**
+   * Other paths a subclass serves on the same port (the controller's health): true when it
+   * answered `req`. None here.
+   */
+  protected answer(_path: string, _req: http.IncomingMessage, _res: http.ServerResponse): boolean {
+    return false;
+  }
+
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (path !== undefined && this.answer(path, req, res)) return;
     if (path === undefined || !METRICS_PATHS.includes(path)) {
       res.writeHead(404).end();
       return;

@@ -1,6 +1,7 @@
 /**
  * The controller's wiring of `meshlet_controller_leader`: without leader election (a YAML
- * registry, one replica) the controller serves agents from the start and says 1.
+ * registry, one replica) the controller serves agents from the start, says 1, and its /ready
+ * says so.
  * The standby's 0 and the hand-over are in test/unit/controller/leader-metric.test.ts.
  */
 import t from 'tap';
@@ -30,4 +31,11 @@ t.test('a controller without leader election says it leads', async (t) => {
   const text = await (await fetch(`http://127.0.0.1:${controller.metricsBound?.port ?? 0}/metrics`)).text();
   t.match(text, /^# TYPE meshlet_controller_leader gauge$/m, 'the gauge is exported');
   t.match(text, /^meshlet_controller_leader 1$/m, 'and says 1');
+  const ready = await fetch(`http://127.0.0.1:${controller.metricsBound?.port ?? 0}/ready`);
+  t.equal(ready.status, 200, 'serving agents: ready');
+  t.same(await ready.json(), { ready: true, role: 'single', pending: [] });
+  t.same(controller.health(), { role: 'single', pending: [] });
+  const closing = controller.close();
+  t.same(controller.health().pending.includes('draining'), true, 'a stopping controller says it drains');
+  await closing;
 });

@@ -17,8 +17,9 @@ interface PodSpec {
   tolerations?: { operator?: string; key?: string }[];
   containers: {
     args: string[];
-    ports: { containerPort: number }[];
+    ports: { name?: string; containerPort: number }[];
     readinessProbe?: Probe;
+    livenessProbe?: Probe;
     resources?: { requests?: Record<string, string> };
     securityContext?: { runAsUser?: number; allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
     volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
@@ -107,5 +108,8 @@ t.test('the controller runs as non-root with no capability, two replicas with on
   );
   const pdb = findObject(entries, 'PodDisruptionBudget', 'meshlet-controller') as unknown as { spec: { minAvailable?: number } };
   t.equal(pdb.spec.minAvailable, 1, 'a drain keeps one replica');
-  t.notOk(JSON.stringify(c).includes('livenessProbe'), 'no liveness probe on the API port: a standby binds nothing and must not be restarted');
+  const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.containerPort]));
+  t.equal(ports.get('metrics'), 15014, 'the metrics port, which a standby serves too');
+  t.same(c?.readinessProbe?.httpGet, { path: '/ready', port: 'metrics' }, 'ready: the replica serving agents');
+  t.same(c?.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' }, 'alive: answered by a standby as well, so waiting for the Lease never restarts it');
 });
