@@ -197,7 +197,10 @@ export class RequestMetrics implements RequestObserver {
     const s = this.table.get(parts) ?? this.table.add(parts, this.labels(rec));
     if (s === undefined) return;
     s.inc(REQUESTS);
-    s.observe(DURATION, rec.durationMs);
+    // A sampled request's trace is the duration's exemplar (OpenMetrics scrapes show it).
+    const trace = rec.trace;
+    if (trace !== undefined && trace.sampled) s.observeWithExemplar(DURATION, rec.durationMs, { trace_id: trace.traceId, span_id: trace.spanId }, Date.now() / 1000);
+    else s.observe(DURATION, rec.durationMs);
     s.observe(REQUEST_BYTES, rec.requestBytes);
     s.observe(RESPONSE_BYTES, rec.responseBytes);
   }

@@ -39,6 +39,14 @@ export type SeriesMetricSpec =
   | { readonly type: 'counter'; readonly name: string; readonly help: string }
   | { readonly type: 'histogram'; readonly name: string; readonly help: string; readonly buckets: readonly number[] };
 
+/** An OpenMetrics exemplar: the trace of one observation, as prom-client's formatter prints it. */
+export interface SeriesExemplar {
+  readonly labelSet: Readonly<Record<string, string>>;
+  readonly value: number;
+  /** Seconds since the epoch. */
+  readonly timestamp: number;
+}
+
 /** One label set's values: counters by index, histograms by index (bucket counts, +Inf, then sum). */
 export class Series {
   readonly labels: Readonly<Record<string, string>>;
@@ -49,6 +57,8 @@ export class Series {
   /** Wall time (ms) of the last scrape that found it touched. */
   aliveAt: number;
   private readonly bounds: ReadonlyArray<readonly number[]>;
+  /** Per histogram, the latest exemplar of each bucket (+Inf last); made at the first exemplar. */
+  exemplars: Array<Array<SeriesExemplar | undefined> | undefined> | undefined;
 
   constructor(labels: Readonly<Record<string, string>>, counters: number, bounds: ReadonlyArray<readonly number[]>, seen: number, now: number) {
     this.labels = labels;
@@ -76,6 +86,21 @@ export class Series {
     h[k] = (h[k] as number) + 1;
     h[b.length + 1] = (h[b.length + 1] as number) + value;
   }
+
+  /**
+   * Records `value` in histogram `i` with an exemplar (`labelSet`: a trace id and span id): it
+   * replaces the bucket's previous one, as Prometheus keeps one exemplar per bucket line.
+   */
+  observeWithExemplar(i: number, raw: number, labelSet: Readonly<Record<string, string>>, timestampSeconds: number): void {
+    this.observe(i, raw);
+    const value = raw >= 0 ? raw : 0;
+    const b = this.bounds[i] as readonly number[];
+    let k = 0;
+    while (k < b.length && value > (b[k] as number)) k++;
+    const all = (this.exemplars ??= new Array<Array<SeriesExemplar | undefined> | undefined>(this.bounds.length));
+    const mine = (all[i] ??= new Array<SeriesExemplar | undefined>(b.length + 1));
+    mine[k] = { labelSet, value, timestamp: timestampSeconds };
+  }
 }
 
 /** Options of {@link SeriesTable}. */
@@ -97,7 +122,7 @@ export type KeyPart = string | number | undefined;
 
 type Trie = Map<KeyPart, Trie | Series>;
 
-type ExportValue = { labels: Record<string, string | number>; value: number; metricName?: string };
+type ExportValue = { labels: Record<string, string | number>; value: number; metricName?: string; exemplar?: SeriesExemplar };
 
 /** A bounded table of series, its metrics registered in a registry. */
 export class SeriesTable {
@@ -243,13 +268,16 @@ export class SeriesTable {
     const out: ExportValue[] = [];
     for (const s of this.byLabels.values()) {
       const h = s.histograms[i] as Float64Array;
+      const ex = s.exemplars?.[i];
       let acc = 0;
       for (let k = 0; k < bounds.length; k++) {
         acc += h[k] as number;
-        out.push({ labels: { ...s.labels, le: bounds[k] as number }, value: acc, metricName: `${name}_bucket` });
+        const exemplar = ex?.[k];
+        out.push({ labels: { ...s.labels, le: bounds[k] as number }, value: acc, metricName: `${name}_bucket`, ...(exemplar === undefined ? {} : { exemplar }) });
       }
       acc += h[bounds.length] as number;
-      out.push({ labels: { ...s.labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket` });
+      const last = ex?.[bounds.length];
+      out.push({ labels: { ...s.labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket`, ...(last === undefined ? {} : { exemplar: last }) });
       out.push({ labels: { ...s.labels }, value: h[bounds.length + 1] as number, metricName: `${name}_sum` });
       out.push({ labels: { ...s.labels }, value: acc, metricName: `${name}_count` });
     }
