@@ -11,6 +11,7 @@ export const PAGE_HTML = String.raw`<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>meshlet node</title>
 <link rel="stylesheet" href="/ui/style.css">
+<link rel="icon" href="data:,">
 <script type="module" src="/ui/app.js"></script>
 </head>
 <body>

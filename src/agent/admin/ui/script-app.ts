@@ -103,6 +103,7 @@ function draw() {
 }
 
 function onEvent(e) {
+  panels.nameSides(e);
   feed.push(e);
   if (feed.length > MAX_FEED) feed.shift();
   if (e.outcome === 'denied') {

@@ -21,10 +21,10 @@ export function el(tag, attrs, ...children) {
   return e;
 }
 
-/** Replaces a panel's body. */
+/** Replaces a panel's body (null and undefined nodes are left out). */
 export function fill(id, ...nodes) {
   const host = document.querySelector('#' + id + ' .body');
-  if (host !== null) host.replaceChildren(...nodes);
+  if (host !== null) host.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
 }
 
 /**

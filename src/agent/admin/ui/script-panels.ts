@@ -56,6 +56,7 @@ export function certClass(cert) {
 
 export function workloads(list, certs, err) {
   if (err !== undefined) return fill('workloads', el('p', { class: 'bad' }, err.message));
+  byAddress = new Map(list.flatMap((w) => String(w.addresses).split(',').filter((a) => a !== '').map((a) => [a, w.uid])));
   const byIdentity = new Map((certs || []).map((c) => [c.identity, c]));
   const sorted = [...list].sort((a, b) => Number(b.local) - Number(a.local) || a.uid.localeCompare(b.uid));
   const cert = (w) => byIdentity.get(w.identity);
@@ -78,8 +79,9 @@ export function connections(rows, err) {
   if (rows.length === 0) return fill('connections', el('p', { class: 'muted' }, 'no open connection'));
   fill('connections', table([
     ['direction', (r) => r.direction],
-    ['source', (r) => r.sourceWorkload || r.source],
-    ['destination', (r) => r.destinationWorkload || r.destination],
+    ['source', (r) => r.sourceWorkload || workloadAt(r.source) || r.source],
+    ['source identity', (r) => r.sourceIdentity],
+    ['destination', (r) => r.destinationWorkload || workloadAt(r.destination) || r.destination],
     ['service', (r) => r.service],
     ['mode', (r) => r.mode],
     ['security', (r) => r.securityPolicy],
@@ -89,8 +91,34 @@ export function connections(rows, err) {
   ], rows, MAX_ROWS));
 }
 
+/** Workload names by address, from the last /workloads answer. */
+let byAddress = new Map();
+
+function hostOf(address) {
+  const a = String(address);
+  const colon = a.lastIndexOf(':');
+  const host = colon > 0 && a.indexOf(':') === colon ? a.slice(0, colon) : a.replace(/^\[(.*)\]:\d+$/, '$1');
+  return host;
+}
+
+/** The workload at an address ('ip:port' or 'ip'), if the snapshot has one. */
+export function workloadAt(address) {
+  return address ? byAddress.get(hostOf(address)) : undefined;
+}
+
+/**
+ * Names the sides of an event the agent reported by address only (a refused plaintext
+ * connection is refused before its workload is looked up), from the snapshot's workloads.
+ */
+export function nameSides(e) {
+  if (!e.src_workload && workloadAt(e.src) !== undefined) e.src_workload = workloadAt(e.src);
+  if (!e.dst_workload && workloadAt(e.dst) !== undefined) e.dst_workload = workloadAt(e.dst);
+  return e;
+}
+
+/** A side of an event: its workload, else its identity (an inbound tunnel knows the peer by it), else its address. */
 function who(e, side) {
-  return e[side + '_workload'] || e[side] || '';
+  return e[side + '_workload'] || e[side + '_identity'] || e[side] || '';
 }
 
 function detail(e) {
@@ -144,6 +172,7 @@ export function signals(rows, overflow) {
     ['of', (r) => r.kind],
     ['rate (1 min)', (r) => r.rate.toFixed(2) + ' /s'],
     ['errors (1 min)', (r) => (100 * r.errorShare).toFixed(1) + ' %', errClass],
+    ['seen (5 min)', (r) => r.total + ', ' + r.failed + ' failed', (r) => (r.failed === 0 ? undefined : 'bad')],
     ['p50 (5 min)', (r) => ms(r.p50)],
     ['p99 (5 min)', (r) => ms(r.p99)],
     ['last 5 min (blue: all, red: errors)', (r) => sparkline([{ values: r.counts, cls: 'rate' }, { values: r.errors, cls: 'errors' }], 150, 24)],

@@ -80,6 +80,7 @@ export class Signals {
         rate: recent / (RECENT_BUCKETS * BUCKET_MS / 1000),
         errorShare: recent === 0 ? 0 : recentErrors / recent,
         total: counts.reduce((a, v) => a + v, 0),
+        failed: errors.reduce((a, v) => a + v, 0),
         p50: quantile(latency, 0.5), p99: quantile(latency, 0.99),
         counts, errors,
       });

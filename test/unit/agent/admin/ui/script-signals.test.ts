@@ -13,6 +13,7 @@ interface Row {
   rate: number;
   errorShare: number;
   total: number;
+  failed: number;
   p50: number | undefined;
   p99: number | undefined;
   counts: number[];
@@ -65,6 +66,7 @@ t.test('rate, errors and latency over the window; older events only in the chart
   t.equal(inbound?.rate, 100 / 60, 'per second over the last minute');
   t.equal(inbound?.errorShare, 6 / 100);
   t.equal(inbound?.total, 101, 'the chart holds all five minutes');
+  t.equal(inbound?.failed, 7, 'and its failures');
   t.equal(inbound?.p50, 51);
   t.equal(inbound?.p99, 100);
   t.equal(inbound?.counts.length, m.BUCKETS);
