@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Makes sure the host tools meshlet's lab, demo and namespace tests need are present.
+// Makes sure the host tools meshlet's lab, demo, namespace and browser tests need are present.
 // As root on Debian it installs what is missing with apt-get; otherwise it says exactly what
 // to install. Runs before the build, so it is plain JavaScript with no dependencies.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,6 +13,8 @@ const TOOLS = {
   ip6tables: 'iptables',
   'ip6tables-restore': 'iptables',
   tcpdump: 'tcpdump',
+  // The web page's browser test (test/e2e/admin/web-ui.test.ts) drives headless Chromium.
+  chromium: 'chromium',
 };
 
 function has(cmd) {
