@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   // real agent pays on its own node. The simulated agents here pay it one after another.
   const decodeMs = timeDecode(wire, node(0));
 
-  const controller = spawn(process.execPath, [...controllerNodeOptions, join(REPO, 'dist/src/cli/main.js'), 'controller', '--registry', registry, '--join-tokens', tokensFile, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const controller = spawn(process.execPath, [...controllerNodeOptions, join(REPO, 'dist/src/cli/main.js'), 'controller', '--registry', registry, '--join-tokens', tokensFile, '--listen', '127.0.0.1:0', '--debug-port', '0', '--state-dir', join(dir, 'state'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => controller.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

@@ -17,6 +17,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--kubeconfig <file>', 'kubeconfig file for --kubernetes')
     .option('--listen <ip:port>', 'agent API address (default 0.0.0.0:15012; env MESHLET_LISTEN)')
     .option('--metrics-port <port>', 'Prometheus /metrics port, plain HTTP on the --listen address (default 15014; env MESHLET_METRICS_PORT)')
+    .option('--debug-port <port>', 'debug port on 127.0.0.1 for meshlet proxy-status (default 15013; env MESHLET_DEBUG_PORT)')
     .option('--state-dir <dir>', 'state directory; the generated CA lives in <dir>/ca (default /var/lib/meshlet-controller)')
     .option('--ca-cert <file>', 'operator-provided CA certificate (a root, or an intermediate followed by its chain)')
     .option('--ca-key <file>', 'its private key')

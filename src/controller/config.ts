@@ -37,6 +37,8 @@ export interface ControllerConfig {
   readonly listenPort: number;
   /** Prometheus `/metrics` port (plain HTTP, on `listenHost`); 0 picks a free port. */
   readonly metricsPort: number;
+  /** The debug port on 127.0.0.1 (`meshlet proxy-status`). */
+  readonly debugPort: number;
   readonly stateDir: string;
   readonly ca: CaSource;
   readonly trustDomain: string;
@@ -61,7 +63,7 @@ export interface ControllerConfig {
 
 const KNOWN = [
   'registry', 'kubernetes', 'kubeconfig', 'listen', 'stateDir', 'caCert', 'caKey', 'caBundle', 'caSecret',
-  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect', 'metricsPort',
+  'trustDomain', 'joinTokens', 'kubernetesAuth', 'certTtl', 'debounceMs', 'serverName', 'logLevel', 'leaderElect', 'metricsPort', 'debugPort',
 ] as const;
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ENV: Record<string, string> = {
@@ -72,6 +74,7 @@ const ENV: Record<string, string> = {
   joinTokens: 'MESHLET_JOIN_TOKENS',
   logLevel: 'MESHLET_LOG_LEVEL',
   metricsPort: 'MESHLET_METRICS_PORT',
+  debugPort: 'MESHLET_DEBUG_PORT',
 };
 
 /**
@@ -98,6 +101,7 @@ export function loadControllerConfig(flags: RawSettings, env: Environment): Cont
   if (m === null || !isIpAddress(listenHost) || !(listenPort >= 0 && listenPort <= 65535)) p.setting('--listen', listen, 'must be IP:PORT, e.g. 0.0.0.0:15012');
 
   const metricsPort = portSetting(p, '--metrics-port', get('metricsPort'), 15014, '(0: any free port)');
+  const debugPort = portSetting(p, '--debug-port', get('debugPort'), 15013, '(0: any free port)');
 
   const stateDir = str('stateDir') ?? '/var/lib/meshlet-controller';
   const caCert = str('caCert');
@@ -132,7 +136,7 @@ export function loadControllerConfig(flags: RawSettings, env: Environment): Cont
 
   p.throwIfAny('MESHLET_ERR_CONFIG_INVALID', 'invalid controller configuration');
   return deepFreeze({
-    registry, listenHost, listenPort, metricsPort, stateDir, ca, trustDomain,
+    registry, listenHost, listenPort, metricsPort, debugPort, stateDir, ca, trustDomain,
     ...(joinTokensFile ? { joinTokensFile } : {}),
     kubernetesAuth, certTtlSeconds, debounceMs, serverNames, logLevel,
     ...(leaderElect ? { leaderElection: { identity } } : {}),

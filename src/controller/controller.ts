@@ -19,6 +19,8 @@ import { LeaderElector, kubernetesLeaseApi } from './leader-election.js';
 import type { ControllerConfig } from './config.js';
 import { ClusterViewSize, ControllerMetrics } from './metrics.js';
 import { ControllerMetricsServer, type ControllerHealth } from './metrics-server.js';
+import { ControllerDebugServer } from './debug-server.js';
+import { proxyStatusView, type ProxyStatusView } from './proxy-status.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
 import { RouteStatusWriter } from './registry/route-status-writer.js';
@@ -55,6 +57,8 @@ export class Controller {
   readonly metrics = new ControllerMetrics();
   private metricsServer: ControllerMetricsServer | undefined;
   private metricsAddress: BoundAddress | undefined;
+  private debugServer: ControllerDebugServer | undefined;
+  private debugAddress: BoundAddress | undefined;
   /** The agent API has served since the start finished (a renewal replaces its listener in place). */
   private agentApiServing = false;
 
@@ -88,10 +92,12 @@ export class Controller {
     // a cluster without a leader from controllers that are not scraped.
     await this.serveMetrics();
     try {
+      await this.serveDebug();
       return await this.startServing();
     } catch (err) {
       // Leave nothing half-bound behind a failed start.
       this.metricsServer?.close();
+      this.debugServer?.close();
       throw err;
     }
   }
@@ -182,6 +188,22 @@ export class Controller {
     return { role, pending };
   }
 
+  /** Every agent this replica knows and where it stands (`meshlet proxy-status`). */
+  proxyStatus(): ProxyStatusView {
+    return proxyStatusView(this.server?.stats() ?? [], this.store.current()?.version, this.health().role);
+  }
+
+  /** Where the debug port listens (127.0.0.1), once started. */
+  get debugBound(): BoundAddress | undefined {
+    return this.debugAddress;
+  }
+
+  private async serveDebug(): Promise<void> {
+    this.debugServer = new ControllerDebugServer(this, this.metrics.registry, this.logger);
+    const address = await this.debugServer.start(this.config.debugPort);
+    this.debugAddress = { host: '127.0.0.1', port: address.port };
+  }
+
   /** Where `/metrics` is served, once started. */
   get metricsBound(): BoundAddress | undefined {
     return this.metricsAddress;
@@ -245,6 +267,7 @@ export class Controller {
     this.closing ??= (async () => {
       clearTimeout(this.renewTimer);
       this.metricsServer?.close();
+      this.debugServer?.close();
       await this.server?.close();
       await this.source?.close();
       this.routeStatus?.close();

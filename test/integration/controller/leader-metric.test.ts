@@ -23,7 +23,7 @@ t.test('a controller without leader election says it leads', async (t) => {
   cpSync(FIXTURE, registry, { recursive: true });
   const joinTokens = join(dir, 'join-tokens.yaml');
   await createJoinToken(joinTokens, { node: 'node-a' }); // agents need a way in
-  const config = loadControllerConfig({ registry, joinTokens, listen: '127.0.0.1:0', metricsPort: '0', stateDir: join(dir, 'state') }, {});
+  const config = loadControllerConfig({ registry, joinTokens, listen: '127.0.0.1:0', metricsPort: '0', debugPort: '0', stateDir: join(dir, 'state') }, {});
   t.equal(config.leaderElection, undefined, 'no leader election with a YAML registry');
   const controller = new Controller(config, pino({ level: 'silent' }));
   await controller.start();

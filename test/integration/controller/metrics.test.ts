@@ -48,7 +48,7 @@ t.test('/metrics shows agents, pushes, snapshot bytes and CSRs', async (t) => {
   cpSync(FIXTURE, registry, { recursive: true });
   const tokens = join(dir, 'join-tokens.yaml');
   const a = await createJoinToken(tokens, { node: 'node-a' });
-  const config = loadControllerConfig({ registry, joinTokens: tokens, listen: '127.0.0.1:0', metricsPort: '0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
+  const config = loadControllerConfig({ registry, joinTokens: tokens, listen: '127.0.0.1:0', metricsPort: '0', debugPort: '0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
   const controller = new Controller(config, logger);
   const bound = await controller.start();
   t.teardown(() => controller.close());

@@ -63,6 +63,17 @@ t.test('metrics port: default 15014, flag, environment, 0 for any free port', as
   }
 });
 
+t.test('debug port: default 15013, flag, environment, 0 for any free port', async (t) => {
+  const base = { registry: '/r', joinTokens: '/j' };
+  t.equal(loadControllerConfig(base, {}).debugPort, 15013);
+  t.equal(loadControllerConfig({ ...base, debugPort: '9105' }, {}).debugPort, 9105);
+  t.equal(loadControllerConfig(base, { MESHLET_DEBUG_PORT: '9106' }).debugPort, 9106);
+  t.equal(loadControllerConfig({ ...base, debugPort: '0' }, {}).debugPort, 0);
+  for (const bad of ['70000', '-1', 'x']) {
+    t.throws(() => loadControllerConfig({ ...base, debugPort: bad }, {}), /--debug-port/, `${bad} refused`);
+  }
+});
+
 t.test('an unknown option near a known one gets a did-you-mean hint; bad numbers name the value', async (t) => {
   try {
     loadControllerConfig({ registry: '/r', joinTokens: '/j', debounceMS: '50', certTtl: '1e3', metricsPort: '0x10' }, {});

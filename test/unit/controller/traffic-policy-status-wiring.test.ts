@@ -45,7 +45,7 @@ t.test('every TrafficPolicy gets its status; a fixed one gets the new one', asyn
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, api.kubeconfig());
-  const config = loadControllerConfig({ kubernetes: true, kubeconfig, leaderElect: false, listen: '127.0.0.1:0', metricsPort: '0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
+  const config = loadControllerConfig({ kubernetes: true, kubeconfig, leaderElect: false, listen: '127.0.0.1:0', metricsPort: '0', debugPort: '0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
   const controller = new Controller(config, pino({ level: 'silent' }));
   await controller.start();
   t.teardown(() => controller.close());

@@ -26,7 +26,7 @@ async function rig(t: { teardown(fn: () => void | Promise<void>): void }) {
   cpSync(FIXTURE, registry, { recursive: true });
   const tokens = join(dir, 'join-tokens.yaml');
   const a = await createJoinToken(tokens, { node: 'node-a' });
-  const config = loadControllerConfig({ registry, joinTokens: tokens, listen: '127.0.0.1:0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
+  const config = loadControllerConfig({ registry, joinTokens: tokens, listen: '127.0.0.1:0', metricsPort: '0', debugPort: '0', stateDir: join(dir, 'state'), debounceMs: '20' }, {});
   const controller = new Controller(config, logger);
   const bound = await controller.start();
   t.teardown(() => controller.close());
