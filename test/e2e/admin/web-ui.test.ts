@@ -90,8 +90,22 @@ t.test('the web page in Chromium shows the lab node: workloads, a live connectio
       t.ok(loaded.length > 0, `the page loaded its files (${loaded.join(', ')})`);
       t.same(loaded.filter((p) => !p.startsWith('/ui/')), [], 'and asked for no data without the token (nor a favicon)');
 
-      const token = readFileSync(lab.adminTokenFile('node2'), 'utf8').trim();
-      await page.evaluate(`(() => { document.getElementById('token').value = ${JSON.stringify(token)}; document.getElementById('login-form').requestSubmit(); })()`);
+      const submit = (token: string): Promise<unknown> =>
+        page.evaluate(`(() => { document.getElementById('token').value = ${JSON.stringify(token)}; document.getElementById('login-form').requestSubmit(); })()`);
+      // A wrong token: the agent refuses it, and the form comes back saying so.
+      await submit('0'.repeat(64));
+      const refused = await waitFor('the form to come back after a wrong token', async () => {
+        const shown = await page.evaluate<string>("document.getElementById('login').hidden ? '' : document.getElementById('login-error').innerText");
+        return shown === '' ? undefined : shown;
+      }, { timeoutMs: SCREEN_WAIT_MS, intervalMs: 100 });
+      t.match(refused, /does not match/, 'a wrong token is refused, on the screen');
+      t.equal(await page.evaluate<boolean>("document.getElementById('panels').hidden"), true, 'and the panels stay hidden');
+      t.equal(await page.evaluate<string | null>("sessionStorage.getItem('meshlet-admin-token')"), null, 'it is not kept');
+
+      t.ok(page.networkErrors.length > 0, 'the browser saw the refusals');
+      const refusals = page.networkErrors.length;
+
+      await submit(readFileSync(lab.adminTokenFile('node2'), 'utf8').trim());
 
       const wl = await screenShows(page, 'workloads', 'the lab\'s workloads', (s) => ['Pod/demo/client', 'Pod/demo/server', 'Pod/demo/vault'].every((w) => s.includes(w)));
       t.match(wl, /2 on this node, 1 elsewhere/, 'node2 holds two of the three meshed pods');
@@ -135,11 +149,12 @@ t.test('the web page in Chromium shows the lab node: workloads, a live connectio
       writeFileSync(shot, await page.screenshot());
       t.comment(`screenshot: ${shot}`);
       t.same(page.pageErrors, [], 'the page raised no error');
+      t.same(page.networkErrors.slice(refusals), [], 'and with the token every fetch succeeded');
       hold.stdin?.end();
     } catch (err) {
       t.comment(`on the screen: ${await page.evaluate<string>('document.body.innerText').catch((e: Error) => e.message)}`);
       t.comment(`browser stderr (last 4 KB): ${browserLog}`);
-      t.comment(`page errors: ${page.pageErrors.join('\n')}`);
+      t.comment(`page errors: ${[...page.pageErrors, ...page.networkErrors].join('\n')}`);
       throw err;
     } finally {
       await page.close();

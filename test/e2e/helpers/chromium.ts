@@ -67,8 +67,10 @@ export class DevToolsPipe {
   private readonly pending = new Map<number, Pending>();
   private rest = Buffer.alloc(0);
   private sessionId: string | undefined;
-  /** Exceptions and console errors the page raised, for the test log. */
+  /** Exceptions and console errors the page raised. */
   readonly pageErrors: string[] = [];
+  /** What the browser logged about failed loads and fetches (an answer of 4xx or 5xx among them). */
+  readonly networkErrors: string[] = [];
 
   constructor(
     private readonly child: ChildProcess,
@@ -113,8 +115,8 @@ export class DevToolsPipe {
     const params = (msg['params'] ?? {}) as Record<string, unknown>;
     if (msg['method'] === 'Runtime.exceptionThrown') this.pageErrors.push(JSON.stringify(params['exceptionDetails']).slice(0, 2000));
     if (msg['method'] === 'Log.entryAdded') {
-      const entry = params['entry'] as { level?: string; text?: string; url?: string } | undefined;
-      if (entry?.level === 'error') this.pageErrors.push(`${entry.text ?? ''} ${entry.url ?? ''}`);
+      const entry = params['entry'] as { level?: string; source?: string; text?: string; url?: string } | undefined;
+      if (entry?.level === 'error') (entry.source === 'network' ? this.networkErrors : this.pageErrors).push(`${entry.text ?? ''} ${entry.url ?? ''}`);
     }
   }
 

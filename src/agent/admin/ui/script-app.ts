@@ -21,6 +21,8 @@ const MAX_DENIALS = 100;
 const DRAW_MS = 1000;
 
 let running = false;
+/** Each start() is a generation: a late answer of an earlier one (an old token's) is ignored. */
+let generation = 0;
 let timer;
 let round = 0;
 let tap;
@@ -48,6 +50,7 @@ function showLogin(message) {
 
 function stop() {
   running = false;
+  generation++;
   clearTimeout(timer);
   if (tap !== undefined) tap.stop();
   tap = undefined;
@@ -68,14 +71,14 @@ async function settle(promise) {
   }
 }
 
-async function refresh() {
+async function refresh(gen) {
   const slow = round % SLOW_EVERY === 0;
   round++;
   const [ready, wl, certs, conns, dump, ipt] = await Promise.all([
     settle(getJson('ready')), settle(getJson('workloads')), settle(getJson('certs')), settle(getJson('connections')),
     slow ? settle(getJson('configDump')) : undefined, slow ? settle(getJson('iptables')) : undefined,
   ]);
-  if (!running) return;
+  if (gen !== generation) return;
   panels.health(...ready);
   panels.workloads(wl[0] || [], certs[0] || [], wl[1] || certs[1]);
   panels.connections(...conns);
@@ -84,15 +87,16 @@ async function refresh() {
   status('updated ' + new Date().toLocaleTimeString(), 'muted');
 }
 
-async function loop() {
-  if (!running) return;
+async function loop(gen) {
+  if (gen !== generation || !running) return;
   try {
-    await refresh();
+    await refresh(gen);
   } catch (err) {
+    if (gen !== generation) return;
     if (err instanceof AuthError) return onAuth(err);
     status('refresh failed: ' + err.message, 'bad');
   }
-  if (running) timer = setTimeout(loop, FAST_MS);
+  if (gen === generation && running) timer = setTimeout(() => loop(gen), FAST_MS);
 }
 
 function draw() {
@@ -131,12 +135,13 @@ function start() {
   signals = new Signals();
   draw();
   running = true;
+  const gen = ++generation;
   round = 0;
   status('loading');
   tapStatus('connecting');
   tap = new TapFeed(onEvent, tapStatus, onAuth);
   tap.start();
-  void loop();
+  void loop(gen);
 }
 
 $('login-form').addEventListener('submit', (ev) => {

@@ -42,8 +42,9 @@ export class TapFeed {
         const ended = await this.once();
         if (ended) retry = RETRY_MIN_MS;
       } catch (err) {
-        if (err instanceof AuthError) { this.stopped = true; this.onAuth(err); return; }
+        // Stopped: an answer that arrives late is of a token the page no longer uses.
         if (this.stopped) return;
+        if (err instanceof AuthError) { this.stopped = true; this.onAuth(err); return; }
         this.onStatus('stream failed: ' + err.message + '; again in ' + Math.round(retry / 1000) + ' s', 'bad');
       }
       await new Promise((r) => setTimeout(r, retry));
