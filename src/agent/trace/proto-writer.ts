@@ -12,6 +12,14 @@ const FIXED64 = 1;
 const LEN = 2;
 const FIXED32 = 5;
 
+/** Strings shorter than this (in UTF-16 units) are tried as ASCII, with a one-byte length. */
+const SHORT_STRING = 128;
+
+/** The value of a lowercase hex digit (ids are validated lowercase hex before they get here). */
+function nibble(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
+}
+
 /** Bytes of `n` (a non-negative integer below 2^53) as a varint. */
 function varintSize(n: number): number {
   let size = 1;
@@ -66,6 +74,33 @@ export class ProtoWriter {
 
   /** A string field, UTF-8. */
   string(field: number, s: string): void {
+    // Short ASCII strings (attribute keys, most values) byte by byte: a native write per
+    // string costs more than the string (a profile of a 512-span batch).
+    if (s.length < SHORT_STRING) {
+      this.tag(field, LEN);
+      this.ensure(s.length + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let at = start + 1;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at++] = c;
+      }
+      if (i === s.length) {
+        buf[start] = s.length;
+        this.pos = at;
+        return;
+      }
+      // Not ASCII: written the general way below, over what was started (the tag stays).
+      const len = Buffer.byteLength(s, 'utf8');
+      this.pos = start;
+      this.rawVarint(len);
+      this.ensure(len);
+      this.pos += this.buf.write(s, this.pos, len, 'utf8');
+      return;
+    }
     const len = Buffer.byteLength(s, 'utf8');
     this.tag(field, LEN);
     this.rawVarint(len);
@@ -73,13 +108,15 @@ export class ProtoWriter {
     this.pos += this.buf.write(s, this.pos, len, 'utf8');
   }
 
-  /** A bytes field given as hex (trace and span ids). */
+  /** A bytes field given as lowercase hex (trace and span ids, 8 or 16 bytes). */
   hexBytes(field: number, hex: string): void {
     const len = hex.length >>> 1;
     this.tag(field, LEN);
     this.rawVarint(len);
     this.ensure(len);
-    this.pos += this.buf.write(hex, this.pos, len, 'hex');
+    const buf = this.buf;
+    for (let i = 0; i < len; i++) buf[this.pos + i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
+    this.pos += len;
   }
 
   /** A fixed64 field. */
