@@ -3,9 +3,9 @@
  * in node2's network namespace (where an SRE's SSH tunnel or port-forward lands: the node's
  * loopback), loads the page, is given the admin token through the form as a person would,
  * and the test reads what is on the screen: the lab's workloads with their certificates, the
- * controller connection, a connection opened during the test (live table and tap feed), and a
- * denial (plaintext from a pod outside the mesh to a STRICT workload). A screenshot is saved
- * under `.tap/screenshots/` for people to look at.
+ * controller connection, a connection opened during the test (live table and tap feed), a
+ * denial (plaintext from a pod outside the mesh to a STRICT workload), and HTTP requests in the
+ * golden signals. A screenshot is saved under `.tap/screenshots/` for people to look at.
  */
 import t from 'tap';
 import { once } from 'node:events';
@@ -16,6 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { REPO_ROOT, withLab, type Lab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
 import { chromiumArgs, DevToolsPipe, requireChromium } from '../helpers/chromium.js';
+import { peer as httpPeer, startServer as startHttpServer } from '../datapath/l7-lab.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 t.setTimeout(300_000);
@@ -40,10 +41,13 @@ const topology: LabTopology = {
     { name: 'outsider', namespace: 'plain', node: 'node1', labels: { app: 'outsider' } },
     { name: 'server', namespace: 'demo', node: 'node2', serviceAccount: 'server', labels: { app: 'server' } },
     { name: 'vault', namespace: 'demo', node: 'node2', serviceAccount: 'vault', labels: { app: 'vault' } },
+    { name: 'web', namespace: 'demo', node: 'node2', serviceAccount: 'web', labels: { app: 'web' } },
   ],
   services: [
     { name: 'server', namespace: 'demo', selector: { app: 'server' }, ports: [{ port: 80, targetPort: 8080 }] },
     { name: 'vault', namespace: 'demo', selector: { app: 'vault' }, ports: [{ port: 80, targetPort: 8080 }] },
+    // Named http: the agents serve it at L7 and report each request.
+    { name: 'web', namespace: 'demo', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
   ],
   meshTLS: [{ name: 'vault-strict', namespace: 'demo', mode: 'STRICT', selector: { app: 'vault' } }],
 };
@@ -71,7 +75,7 @@ t.test('the web page in Chromium shows the lab node: workloads, a live connectio
   const chromium = requireChromium(t);
   if (chromium === undefined) return;
   await withLab(topology, { controller: true }, async (lab) => {
-    const children = [await startServer(lab, 'server'), await startServer(lab, 'vault')];
+    const children = await Promise.all([startServer(lab, 'server'), startServer(lab, 'vault'), startHttpServer(lab, 'web')]);
     const profile = mkdtempSync(join(tmpdir(), 'meshlet-chromium-'));
     t.teardown(() => rmSync(profile, { recursive: true, force: true }));
     const browser = lab.spawn('node2', chromium, chromiumArgs(profile, WIDTH, HEIGHT), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
@@ -108,11 +112,11 @@ t.test('the web page in Chromium shows the lab node: workloads, a live connectio
       await submit(readFileSync(lab.adminTokenFile('node2'), 'utf8').trim());
 
       const wl = await screenShows(page, 'workloads', 'the lab\'s workloads', (s) => ['Pod/demo/client', 'Pod/demo/server', 'Pod/demo/vault'].every((w) => s.includes(w)));
-      t.match(wl, /2 on this node, 1 elsewhere/, 'node2 holds two of the three meshed pods');
+      t.match(wl, /3 on this node, 1 elsewhere/, 'node2 holds three of the four meshed pods');
       t.notMatch(wl, /outsider/, 'a pod outside the mesh is no workload');
       t.match(wl, /Pod\/demo\/server\tthis node\t.*spiffe:\/\/cluster\.local\/ns\/demo\/sa\/server/, 'a local workload with its identity');
       const certCells = await page.evaluate<string[]>("[...document.querySelectorAll('#workloads td.ok, #workloads td.warn, #workloads td.bad')].map((c) => c.className + ' ' + c.innerText)");
-      t.equal(certCells.length, 2, `a certificate's time left for each local workload (${certCells.join('; ')})`);
+      t.equal(certCells.length, 3, `a certificate's time left for each local workload (${certCells.join('; ')})`);
       t.match(certCells[0], /^ok \d/, 'fresh: shown in the ok colour');
       t.match(await screenShows(page, 'health', 'readiness', (s) => s.includes('snapshot version')), /(^|\n)ready snapshot version \d+/, 'the node is ready');
       t.match(await screenShows(page, 'controller', 'the controller connection', (s) => s.includes('connected')), /connection\tconnected/, 'connected to the controller');
@@ -144,8 +148,15 @@ t.test('the web page in Chromium shows the lab node: workloads, a live connectio
       t.match(signals, /Pod\/demo\/vault\tinbound\tconnections\t[^\n]*\t1, 1 failed\t/, 'golden signals: vault\'s one connection failed');
       t.equal(await page.evaluate<number>("document.querySelectorAll('#signals svg.spark polyline').length") > 0, true, 'with charts');
 
+      // Requests through both agents: node2's reports each one it served, with its latency.
+      const reqs = await httpPeer(lab, 'client', ['requests', `http://${lab.serviceVip('demo', 'web')}/signals`, '20', '2']);
+      t.same(reqs['statuses'], { 200: 20 }, `twenty requests answered (${JSON.stringify(reqs).slice(0, 300)})`);
+      const web = await screenShows(page, 'signals', 'the requests', (s) => /Pod\/demo\/web\tinbound\trequests\t[^\n]*\t20, 0 failed\t/.test(s));
+      t.match(web, /Pod\/demo\/web\tinbound\trequests\t[\d.]+ \/s\t0\.0 %\t20, 0 failed\t[\d.]+ ms\t[\d.]+ ms\t/, 'golden signals of web: rate, no errors, p50 and p99');
+      t.match(await panel(page, 'feed'), /\trequest\tdestination\tspiffe:\/\/cluster\.local\/ns\/demo\/sa\/client\tPod\/demo\/web\tdemo\/web\tmutual_tls\tok\t\tGET \S+\/signals -> 200/, 'each request in the feed, its client by identity');
+
       mkdirSync(SHOTS, { recursive: true });
-      const shot = join(SHOTS, `web-ui-${lab.name}-node2.png`);
+      const shot = join(SHOTS, 'web-ui-node2.png'); // one file, replaced at each run
       writeFileSync(shot, await page.screenshot());
       t.comment(`screenshot: ${shot}`);
       t.same(page.pageErrors, [], 'the page raised no error');
