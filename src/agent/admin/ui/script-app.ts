@@ -157,6 +157,8 @@ $('logout').addEventListener('click', () => {
   showLogin('');
 });
 window.addEventListener('pagehide', stop);
+// Back to the page from the browser's history cache: start again (pagehide stopped it).
+window.addEventListener('pageshow', (ev) => { if (ev.persisted && token() !== null) start(); });
 // Signals' charts move with time even without traffic.
 setInterval(() => { if (running && !drawPending) draw(); }, 10000);
 
