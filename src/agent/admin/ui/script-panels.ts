@@ -56,7 +56,7 @@ export function certClass(cert) {
 
 export function workloads(list, certs, err) {
   if (err !== undefined) return fill('workloads', el('p', { class: 'bad' }, err.message));
-  byAddress = new Map(list.flatMap((w) => String(w.addresses).split(',').filter((a) => a !== '').map((a) => [a, w.uid])));
+  learnWorkloads(list);
   const byIdentity = new Map((certs || []).map((c) => [c.identity, c]));
   const sorted = [...list].sort((a, b) => Number(b.local) - Number(a.local) || a.uid.localeCompare(b.uid));
   const cert = (w) => byIdentity.get(w.identity);
@@ -101,7 +101,12 @@ function hostOf(address) {
   return host;
 }
 
-/** The workload at an address ('ip:port' or 'ip'), if the snapshot has one. */
+/** Learns the workloads' addresses (from /workloads) for {@link workloadAt}. */
+export function learnWorkloads(list) {
+  byAddress = new Map(list.flatMap((w) => String(w.addresses).split(',').filter((a) => a !== '').map((a) => [a, w.uid])));
+}
+
+/** The workload at an address ('ip:port', '[ipv6]:port' or 'ip'), if the snapshot has one. */
 export function workloadAt(address) {
   return address ? byAddress.get(hostOf(address)) : undefined;
 }
