@@ -10,8 +10,9 @@
  *
  *   npm run build && node dist/bench/trace-cost.js [--requests 4000] [--rounds 5] [--concurrency 8]
  *
- * Prints a Markdown table: per mode, the median and range of CPU microseconds per request,
- * spans exported and dropped.
+ * Prints a Markdown table: per mode, the median and range of CPU microseconds per request, and
+ * of its difference from the same round's "off" figure (paired, so the shared machine's drift
+ * cancels); spans exported and dropped.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -89,8 +90,14 @@ try {
   const exported = rig.counts.exported - counts.exported;
   const dropped = rig.counts.dropped.export_failed + rig.counts.dropped.queue_full - counts.dropped;
   process.stdout.write(`requests per round: ${REQUESTS}, concurrency ${CONCURRENCY}, ${ROUNDS} rounds per mode, alternating; node ${process.version}\n\n`);
-  process.stdout.write('| tracing | CPU µs per request, median | range |\n|---|---|---|\n');
-  for (const [mode, xs] of results) process.stdout.write(`| ${mode} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)} |\n`);
+  // Each round's "on" figure less the "off" one of the same round: the machine's drift cancels.
+  const off = results.get('off') ?? [];
+  process.stdout.write('| tracing | CPU µs per request, median | range | more than off, same round: median | range |\n|---|---|---|---|---|\n');
+  for (const [mode, xs] of results) {
+    const diffs = xs.map((x, i) => x - (off[i] as number));
+    const paired = mode === 'off' ? '- | -' : `${median(diffs).toFixed(1)} | ${Math.min(...diffs).toFixed(1)} to ${Math.max(...diffs).toFixed(1)}`;
+    process.stdout.write(`| ${mode} | ${median(xs).toFixed(1)} | ${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)} | ${paired} |\n`);
+  }
   process.stdout.write(`\nspans exported ${exported}, dropped ${dropped}\n`);
 } finally {
   for (const fn of teardowns.reverse()) await fn();
