@@ -23,6 +23,7 @@ import { IptablesManager } from '../iptables/manager.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
 import { createRootLogger } from '../ops/root-logger.js';
+import { PACKAGE_VERSION } from '../ops/package-version.js';
 import { startIdleTrim } from '../ops/idle-trim.js';
 import { loadStaticSnapshot, StaticSnapshotWatcher } from './static-source.js';
 
@@ -63,7 +64,7 @@ export function registerAgentCommand(program: Command): void {
 }
 
 /** This package's version, for the admin API. */
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 
 /** Prints a configuration error and exits with EX_USAGE: nothing has been bound or applied yet. */
 function usageExit(err: unknown): never {

@@ -3,6 +3,7 @@
  * certificate signing, over one TLS channel. It reconnects forever with jittered exponential
  * backoff; while the controller is away the agent keeps serving with what it has.
  */
+import { PACKAGE_VERSION } from '../../ops/package-version.js';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MeshletError } from '../../mesh/errors.js';
@@ -32,7 +33,7 @@ export interface ControllerClientOptions {
   readonly onSnapshot: SnapshotHandler;
   /** Told each time a stream is accepted after the agent was not connected (at start too). */
   readonly onConnected?: () => void;
-  /** The agent's software version, sent in the Hello. */
+  /** The agent's software version, sent in the Hello (default: meshlet's package version). */
   readonly agentVersion?: string;
   /** A snapshot version the agent already holds, so an unchanged state is not resent. */
   readonly heldVersion?: string;
@@ -154,7 +155,7 @@ export class ControllerClient implements CertificateSigner {
     const stream = new ControllerStream(this.client.StreamConfig(metadata), {
       node: this.opts.node,
       trustDomain: this.opts.trustDomain,
-      agentVersion: this.opts.agentVersion ?? '',
+      agentVersion: this.opts.agentVersion ?? PACKAGE_VERSION,
       logger: this.log,
       onSnapshot: this.opts.onSnapshot,
       heldVersion: () => this.held,

@@ -26,6 +26,8 @@ import { ClusterViewCache } from './cluster-view-cache.js';
 import { ConfigStream, type ConfigCall, type ConfigStreamHost } from './config-stream.js';
 import { statusError, toServiceError } from './grpc-status.js';
 import { NodeStatsRecord, type AgentNodeStats, type PushOutcome } from './node-stats.js';
+import { agentVersionRefusal } from './version-skew.js';
+import { PACKAGE_VERSION } from '../../ops/package-version.js';
 import { AGENT_API_LIMITS, ConnectionGuard, type AgentApiLimits, type ConnectionRefusal } from './connection-guard.js';
 import { serverChannelOptions } from './server-options.js';
 import { listen } from '../../ops/listen.js';
@@ -52,6 +54,8 @@ export interface AgentApiServerOptions {
   readonly onPush?: (outcome: PushOutcome) => void;
   /** How long an authenticated stream may stay silent before its Hello (default 30 s). */
   readonly helloTimeoutMs?: number;
+  /** The controller's version, for the version-skew policy (default: meshlet's package version). */
+  readonly controllerVersion?: string;
   /** How long close() waits for calls in flight before cutting them (default 5 s). */
   readonly drainTimeoutMs?: number;
   /** Connection and message limits (defaults: {@link AGENT_API_LIMITS}). */
@@ -107,6 +111,7 @@ export class AgentApiServer {
       trustBundlePem: opts.tls.trustBundlePem,
       onPush: opts.onPush,
       helloTimeoutMs: opts.helloTimeoutMs ?? 30_000,
+      agentVersionRefusal: (agentVersion) => agentVersionRefusal(agentVersion, opts.controllerVersion ?? PACKAGE_VERSION),
       accepted: (stream, hello) => this.accepted(stream, hello),
       ended: (stream) => this.ended(stream),
     };

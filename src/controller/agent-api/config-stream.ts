@@ -28,6 +28,8 @@ export interface ConfigStreamHost {
   readonly onPush: ((outcome: PushOutcome) => void) | undefined;
   /** How long an authenticated stream may stay without a Hello. */
   readonly helloTimeoutMs: number;
+  /** Why an agent of this version is refused (the version-skew policy), or undefined. */
+  agentVersionRefusal(agentVersion: string): string | undefined;
   /** The stream said a valid Hello: register it and {@link ConfigStream.begin} pushing. */
   accepted(stream: ConfigStream, hello: Hello__Output): void;
   /** Called once when the stream is over, however it ended. */
@@ -145,9 +147,19 @@ export class ConfigStream {
       this.end(status.PERMISSION_DENIED, `credentials are for node ${JSON.stringify(this.node)}, not ${JSON.stringify(hello.node)}`);
       return;
     }
+    // A string from every decoded Hello; anything else is no version at all.
+    const agentVersion = typeof hello.agentVersion === 'string' ? hello.agentVersion.slice(0, 64) : '';
+    this.stats.agentVersion = agentVersion;
+    const refusal = this.host.agentVersionRefusal(agentVersion);
+    if (refusal !== undefined) {
+      // Outside the skew policy: the agent keeps serving with what it holds and retries with
+      // backoff; its log and `meshlet proxy-status` say which side to upgrade.
+      this.log.warn({ agentVersion }, `agent refused: ${refusal}`);
+      this.end(status.FAILED_PRECONDITION, refusal);
+      return;
+    }
     this.greeted = true;
     clearTimeout(this.helloTimer);
-    this.stats.agentVersion = hello.agentVersion;
     this.log.info({ agentVersion: hello.agentVersion, heldVersion: hello.heldVersion }, 'agent connected');
     this.host.accepted(this, hello);
   }

@@ -5,6 +5,7 @@
  * identity (`CertificateAuthority.sign`, what `ControllerCertSigner` calls), and the bearer
  * token in the metadata (`bearerToken`). Any agent with a valid token (or none) sends these.
  */
+import { agentVersionRefusal } from '../../../src/controller/agent-api/version-skew.js';
 import fc from 'fast-check';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ import { edgeValue, mutatedBytes, mutatedText } from '../mutate.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';
 
 const NODE = 'node-a';
+/** The controller version the fuzzed streams are judged against (the skew policy's input). */
+const CONTROLLER_VERSION = '0.1.0';
 const IDENTITY = 'spiffe://cluster.local/ns/demo/sa/web';
 const silent = pino({ level: 'silent' });
 const MAX_REASON_CHARS = 2_000;
@@ -90,6 +93,7 @@ function checkStream(events: readonly StreamEvent[], published: readonly Publish
     trustBundlePem: 'bundle',
     onPush: (o) => pushes.push(o.outcome),
     helloTimeoutMs: 600_000,
+    agentVersionRefusal: (v) => agentVersionRefusal(v, CONTROLLER_VERSION),
     accepted: (stream, hello) => {
       accepted += 1;
       stream.begin(published[0], hello.heldVersion);
@@ -115,9 +119,13 @@ function checkStream(events: readonly StreamEvent[], published: readonly Publish
   noThrow(() => call.emit('close'), 'ConfigStream on close');
   same(ended, 1, 'ended once');
   const f = first as Partial<AgentMessage__Output> | undefined;
-  const goodHello = f?.message === 'hello' && typeof f.hello === 'object' && f.hello !== null && f.hello.node === NODE;
-  same(accepted, goodHello ? 1 : 0, 'accepted exactly when the first message is a Hello for the authenticated node');
-  if (sawMessage && !goodHello) {
+  const ownHello = f?.message === 'hello' && typeof f.hello === 'object' && f.hello !== null && f.hello.node === NODE;
+  const refused = ownHello && agentVersionRefusal(typeof f.hello?.agentVersion === 'string' ? f.hello.agentVersion.slice(0, 64) : '', CONTROLLER_VERSION) !== undefined;
+  const goodHello = ownHello && !refused;
+  same(accepted, goodHello ? 1 : 0, 'accepted exactly when the first message is a Hello for the authenticated node, from an agent version the skew policy serves');
+  if (refused) {
+    same(call.status?.code, status.FAILED_PRECONDITION, 'an agent outside the version-skew policy is refused with FAILED_PRECONDITION');
+  } else if (sawMessage && !goodHello) {
     holds(call.status?.code === status.INVALID_ARGUMENT || call.status?.code === status.PERMISSION_DENIED, `a bad first message ended with status ${String(call.status?.code)}`);
   }
   holds(call.written.length <= 1 + pushes.length, `${call.written.length} snapshots sent for ${pushes.length} answers: more than one in flight`);
@@ -130,7 +138,7 @@ function version(): fc.Arbitrary<string> {
 
 /** Decoded AgentMessages, consistent or not in their oneof. */
 function agentMessage(): fc.Arbitrary<unknown> {
-  const hello = fc.record({ node: fc.oneof(fc.constantFrom(NODE, 'node-b', '', 'NODE-A', `${NODE}\u0000`), fc.string({ maxLength: 300 })), agentVersion: fc.string({ maxLength: 20 }), heldVersion: version() });
+  const hello = fc.record({ node: fc.oneof(fc.constantFrom(NODE, 'node-b', '', 'NODE-A', `${NODE}\u0000`), fc.string({ maxLength: 300 })), agentVersion: fc.oneof(fc.constantFrom(CONTROLLER_VERSION, '0.0.9', '0.2.0', '1.1.0', '', '0.1.0-rc.1'), fc.string({ maxLength: 20 })), heldVersion: version() });
   const ack = fc.record({ version: version() });
   const nack = fc.record({ version: version(), reason: fc.oneof(fc.string({ maxLength: 40 }), fc.nat({ max: 10_000 }).map((n) => 'x'.repeat(n))) });
   return fc.oneof(

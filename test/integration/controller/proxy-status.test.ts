@@ -15,6 +15,7 @@ import { loadControllerConfig } from '../../../src/controller/config.js';
 import { Controller } from '../../../src/controller/controller.js';
 import type { ProxyStatusView } from '../../../src/controller/proxy-status.js';
 import { proxyStatus } from '../../../src/cli/proxy-status-command.js';
+import { PACKAGE_VERSION } from '../../../src/ops/package-version.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../test/fixtures/mesh/two-node/', import.meta.url));
@@ -79,7 +80,7 @@ t.test('proxy-status: a synced agent, a NACKing one with its reason, one that le
   t.same(view.agents.map((r) => [r.node, r.state]), [['node-a', 'SYNCED'], ['node-b', 'NACKED'], ['node-c', 'DISCONNECTED']]);
   const [synced, nacked] = view.agents;
   t.equal(synced?.ackedVersion, version, 'SYNCED: acknowledged the version in force');
-  t.equal(synced?.agentVersion, '', 'the version the agent said in its Hello (none from this test client)');
+  t.equal(synced?.agentVersion, PACKAGE_VERSION, 'the version the agent said in its Hello');
   t.type(synced?.connectedSince, 'string');
   t.equal(nacked?.nackedVersion, version, 'NACKED: the version it refused');
   t.match(nacked?.nackReason, /iptables-restore exited 4/, 'with the agent\'s reason');

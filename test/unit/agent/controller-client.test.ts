@@ -30,7 +30,8 @@ const state2 = buildClusterState(twoNodeObjects().filter((o) => !(o.kind === 'Po
 t.test('connects, applies each snapshot through onSnapshot and ACKs it', async (t) => {
   const feed = new FakeFeed();
   feed.publish(state1, 'v1');
-  const { server, address } = await startServer(t, pki, feed);
+  // An agent one minor behind its controller: served (the version-skew policy).
+  const { server, address } = await startServer(t, pki, feed, { controllerVersion: '1.3.0' });
   const metas: string[] = [];
   const { client, applied } = startClient(t, pki, address, {
     agentVersion: '1.2.3',

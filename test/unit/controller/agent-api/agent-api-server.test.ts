@@ -3,6 +3,7 @@
  * hello -> snapshot -> ack, pushes on new states, NACKs, authentication and node checks,
  * coalescing, one stream per node, one encoding per version, drain.
  */
+import { PACKAGE_VERSION } from '../../../../src/ops/package-version.js';
 import t from 'tap';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { AgentApiServer } from '../../../../src/controller/agent-api/agent-api-server.js';
@@ -34,7 +35,7 @@ t.test('hello -> snapshot -> ack, with figures per node', async (t) => {
   t.ok(wire.publishedAtMs > 0);
   t.strictSame(decodeSnapshot(wire, { node: 'node-a', trustDomain: TRUST_DOMAIN }), computeSnapshot(state1, 'node-a', 'v1'));
   t.ok(agent.headers, 'headers told the agent it was accepted');
-  t.match(server.nodeStats('node-a'), { connected: true, agentVersion: 'test', lastSentVersion: 'v1', lastAckedVersion: undefined });
+  t.match(server.nodeStats('node-a'), { connected: true, agentVersion: PACKAGE_VERSION, lastSentVersion: 'v1', lastAckedVersion: undefined });
 
   agent.ack('v1');
   await waitFor(() => server.nodeStats('node-a')?.lastAckedVersion === 'v1', 'the ACK');

@@ -3,6 +3,7 @@
  * a fake state feed, authenticator and signer, the real server on 127.0.0.1:0, the real client,
  * and a raw agent for driving the stream by hand.
  */
+import { PACKAGE_VERSION } from '../../../../src/ops/package-version.js';
 import { generateKeyPair } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -253,8 +254,8 @@ export class RawAgent {
     this.call.write(message);
   }
 
-  hello(node = 'node-a', heldVersion = ''): void {
-    this.send({ hello: { node, agentVersion: 'test', heldVersion } });
+  hello(node = 'node-a', heldVersion = '', agentVersion = PACKAGE_VERSION): void {
+    this.send({ hello: { node, agentVersion, heldVersion } });
   }
 
   ack(version: string): void {
