@@ -274,6 +274,11 @@ export class Agent {
     return this.index.refusedRoutes;
   }
 
+  /** The node this agent serves (`--node`). */
+  get node(): string {
+    return this.config.node;
+  }
+
   /** Where the snapshot in force came from. */
   get snapshotSource(): SnapshotSource {
     return this.source;

@@ -31,19 +31,7 @@ export function registerProxyStatusCommand(program: Command, io: AdminIo = proce
 
 /** Runs `proxy-status`; answers the exit code: 0, or 1 when an agent refused (NACKed) a snapshot. */
 export async function proxyStatus(io: AdminIo, opts: ProxyStatusOptions): Promise<number> {
-  const url = `${controllerUrl(opts.controller)}/debug/proxy-status`;
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  } catch (err) {
-    throw new MeshletError(
-      'MESHLET_ERR_ADMIN_UNREACHABLE',
-      `the controller's debug port ${opts.controller} did not answer (${(err as Error).message}); it listens on the controller's loopback only: on Kubernetes run \`kubectl -n meshlet-system port-forward deploy/meshlet-controller 15013\` first`,
-      { cause: err },
-    );
-  }
-  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-  const view = parseView(await res.json());
+  const view = await fetchProxyStatus(opts.controller);
   if (opts.output === 'json') {
     io.stdout(`${JSON.stringify(view, null, 2)}\n`);
   } else {
@@ -56,6 +44,23 @@ export async function proxyStatus(io: AdminIo, opts: ProxyStatusOptions): Promis
     }
   }
   return view.agents.some((a) => a.state === 'NACKED') ? 1 : 0;
+}
+
+/** The controller's `/debug/proxy-status` at `address` (`--controller`), checked. */
+export async function fetchProxyStatus(address: string): Promise<ProxyStatusView> {
+  const url = `${controllerUrl(address)}/debug/proxy-status`;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    throw new MeshletError(
+      'MESHLET_ERR_ADMIN_UNREACHABLE',
+      `the controller's debug port ${address} did not answer (${(err as Error).message}); it listens on the controller's loopback only: on Kubernetes run \`kubectl -n meshlet-system port-forward deploy/meshlet-controller 15013\` first`,
+      { cause: err },
+    );
+  }
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+  return parseView(await res.json());
 }
 
 function row(a: ProxyStatusRow): string[] {

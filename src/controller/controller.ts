@@ -20,6 +20,7 @@ import type { ControllerConfig } from './config.js';
 import { ClusterViewSize, ControllerMetrics } from './metrics.js';
 import { ControllerMetricsServer, type ControllerHealth } from './metrics-server.js';
 import { ControllerDebugServer } from './debug-server.js';
+import { PACKAGE_VERSION } from '../ops/package-version.js';
 import { proxyStatusView, type ProxyStatusView } from './proxy-status.js';
 import { loadKubeConfig } from './registry/kube-client.js';
 import { KubernetesSource } from './registry/kubernetes-source.js';
@@ -190,7 +191,7 @@ export class Controller {
 
   /** Every agent this replica knows and where it stands (`meshlet proxy-status`). */
   proxyStatus(): ProxyStatusView {
-    return proxyStatusView(this.server?.stats() ?? [], this.store.current()?.version, this.health().role);
+    return proxyStatusView(this.server?.stats() ?? [], this.store.current()?.version, this.health().role, PACKAGE_VERSION);
   }
 
   /** Where the debug port listens (127.0.0.1), once started. */

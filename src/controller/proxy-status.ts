@@ -37,7 +37,8 @@ export interface ProxyStatusRow {
 
 /** What the debug port answers at `/debug/proxy-status`. */
 export interface ProxyStatusView {
-  readonly controller: { readonly version?: string; readonly role: string };
+  /** `version`: the state version in force; `meshletVersion`: the controller's software. */
+  readonly controller: { readonly version?: string; readonly role: string; readonly meshletVersion?: string };
   readonly agents: readonly ProxyStatusRow[];
 }
 
@@ -49,7 +50,7 @@ export function syncState(s: AgentNodeStats, current: string | undefined): SyncS
 }
 
 /** Every agent's row, by node name, with the controller's version in force and role. */
-export function proxyStatusView(stats: readonly AgentNodeStats[], current: string | undefined, role: string): ProxyStatusView {
+export function proxyStatusView(stats: readonly AgentNodeStats[], current: string | undefined, role: string, meshletVersion?: string): ProxyStatusView {
   const agents = [...stats]
     .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
     .map((s): ProxyStatusRow => ({
@@ -67,5 +68,5 @@ export function proxyStatusView(stats: readonly AgentNodeStats[], current: strin
       acks: s.acks,
       nacks: s.nacks,
     }));
-  return { controller: { ...(current === undefined ? {} : { version: current }), role }, agents };
+  return { controller: { ...(current === undefined ? {} : { version: current }), role, ...(meshletVersion === undefined ? {} : { meshletVersion }) }, agents };
 }

@@ -164,6 +164,7 @@ export class AdminServer {
       ['/certs', get('local workload certificates and seconds left', () => ({ body: certsView(a) }))],
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
+      ['/version', get('the agent\'s meshlet version, its Node.js runtime and node name', () => ({ body: { agentVersion: this.source.agentVersion ?? null, node: a.node, runtime: process.version } }))],
       ['/memory', get('memory of each agent process (the primary, each worker): rss, private (rss_anon), shared file pages, V8 heap, external', async () => ({ body: await a.metrics.processMemory() }))],
       ['/tap', get('live traffic events as NDJSON lines, one per connection opened or closed and request finished: ?namespace=..&workload=..&identity=..&service=..&outcome=..&kind=connection|request[&max=N&duration=S] (docs/admin.md)', () => {
         throw new Error('/tap is served as a stream'); // answered by onRequest, never through here

@@ -20,7 +20,7 @@ t.test('GET / lists every endpoint; unknown paths are 404', async (t) => {
   const index = await json(rig, `${rig.admin}/`);
   t.equal(index.status, 200);
   const paths = (index.body as Array<{ path: string }>).map((e) => e.path).sort();
-  t.same(paths, ['/', '/certs', '/config_dump', '/connections', '/endpoints', '/healthz', '/iptables', '/logging', '/memory', '/node', '/policies', '/policy/explain', '/quitquitquit', '/ready', '/resilience', '/routes', '/services', '/tap', '/workloads']);
+  t.same(paths, ['/', '/certs', '/config_dump', '/connections', '/endpoints', '/healthz', '/iptables', '/logging', '/memory', '/node', '/policies', '/policy/explain', '/quitquitquit', '/ready', '/resilience', '/routes', '/services', '/tap', '/version', '/workloads']);
   t.equal((await afetch(rig, `${rig.admin}/nope`)).status, 404);
 });
 

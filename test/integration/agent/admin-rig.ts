@@ -3,6 +3,7 @@
  * servers, a local workload (a digest backend), and a tunnel client standing in for a peer
  * node's agent. Shared by the admin and metrics integration tests.
  */
+import { PACKAGE_VERSION } from '../../../src/ops/package-version.js';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { ClientHttp2Stream } from 'node:http2';
@@ -96,7 +97,7 @@ export async function adminRig(t: Teardown, flags: Record<string, unknown> = {},
   const token = newAdminToken();
   const tokenFile = join(dir, 'run', 'admin-token');
   await writeAdminToken(tokenFile, token);
-  const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1), token, limits: adminLimits });
+  const admin = new AdminServer({ agent, logger, quit: () => (rig.quits += 1), token, limits: adminLimits, source: { agentVersion: PACKAGE_VERSION } });
   const metrics = new PrometheusServer(agent.metrics.registry, logger);
   t.teardown(() => admin.close());
   t.teardown(() => metrics.close());
