@@ -149,28 +149,37 @@ export function readContext(headers: HeaderMap): IncomingContext | undefined {
   return { traceId: found.traceId, spanId: found.spanId, sampled: found.sampled, formats, ...(tracestate === undefined ? {} : { tracestate }) };
 }
 
-/** Every header a format writes, removed before writing (a stale or invalid one must not travel on). */
-const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
+/** Removes `name` when present (a `delete` turns the object into a slow dictionary for every later read). */
+function drop(headers: HeaderMap, name: string): void {
+  if (headers[name] !== undefined) delete headers[name];
+}
 
 /**
  * Writes `span` into `headers` (mutated): `traceparent` (and `tracestate` when there is one)
- * always, and `b3` / `x-b3-*` when `formats` says the request came with them. The span is
- * the parent of whatever the next hop records.
+ * always, and `b3` / `x-b3-*` when `formats` says the request came with them; any other trace
+ * header is removed (a stale or invalid one must not travel on). The span is the parent of
+ * whatever the next hop records. Headers written anyway are assigned over, not deleted first.
  */
 export function writeContext(headers: HeaderMap, span: SpanContext, formats: number): void {
-  // Only those present: a `delete` turns the object into a slow dictionary for every later read.
-  for (const name of TRACE_HEADERS) if (headers[name] !== undefined) delete headers[name];
-  const flag = span.sampled ? '01' : '00';
-  headers['traceparent'] = `00-${span.traceId}-${span.spanId}-${flag}`;
+  headers['traceparent'] = `00-${span.traceId}-${span.spanId}-${span.sampled ? '01' : '00'}`;
   if (span.tracestate !== undefined) headers['tracestate'] = span.tracestate;
+  else drop(headers, 'tracestate');
   if ((formats & FORMAT_B3_SINGLE) !== 0) {
     const parent = span.parentSpanId === undefined ? '' : `-${span.parentSpanId}`;
     headers['b3'] = `${span.traceId}-${span.spanId}-${span.sampled ? '1' : '0'}${parent}`;
+  } else {
+    drop(headers, 'b3');
   }
   if ((formats & FORMAT_B3_MULTI) !== 0) {
     headers['x-b3-traceid'] = span.traceId;
     headers['x-b3-spanid'] = span.spanId;
     if (span.parentSpanId !== undefined) headers['x-b3-parentspanid'] = span.parentSpanId;
+    else drop(headers, 'x-b3-parentspanid');
     headers['x-b3-sampled'] = span.sampled ? '1' : '0';
+    drop(headers, 'x-b3-flags');
+  } else {
+    for (const name of B3_MULTI_HEADERS) drop(headers, name);
   }
 }
+
+const B3_MULTI_HEADERS = ['x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
