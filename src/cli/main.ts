@@ -29,6 +29,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (program: Command) => Promise<un
   ['log-level', async (p) => (await import('./log-level-command.js')).registerLogLevelCommand(p)],
   ['proxy-status', async (p) => (await import('./proxy-status-command.js')).registerProxyStatusCommand(p)],
   ['version', async (p) => (await import('./version-command.js')).registerVersionCommand(p)],
+  ['check', async (p) => (await import('./check-command.js')).registerCheckCommand(p)],
   ['tap', async (p) => (await import('./tap-command.js')).registerTapCommand(p)],
   ['top', async (p) => (await import('./top-command.js')).registerTopCommand(p)],
   ['policy', async (p) => (await import('./policy-command.js')).registerPolicyCommand(p)],
