@@ -135,3 +135,37 @@ t.test('a collector that is down costs the requests nothing: they succeed, drops
   t.ok(rig.counts.dropped.export_failed > 0, `export_failed ${rig.counts.dropped.export_failed}`);
   t.equal(rig.counts.exported, 0);
 });
+
+t.test('a collector that never answers costs the requests nothing: they succeed, the queue stays bounded', async (t) => {
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((s) => {
+    held.add(s);
+    s.on('data', () => undefined);
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => {
+    for (const s of held) s.destroy();
+    silent.close();
+  });
+  const rig = await tracingRig(t, { batchDelayMs: 5, maxBatchSpans: 4, maxQueueSpans: 8, exportTimeoutMs: 60_000 });
+  rig.telemetry(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, 100);
+  const statuses: number[] = [];
+  for (let i = 0; i < 30; i++) statuses.push((await rig.get(`/r/${i}`)).status);
+  t.same([...new Set(statuses)], [200], 'every request succeeded while the exports hang');
+  t.ok(rig.source.queued <= 8, `source queue bounded: ${rig.source.queued}`);
+  t.ok(rig.destination.queued <= 8, `destination queue bounded: ${rig.destination.queued}`);
+  t.ok(rig.counts.dropped.queue_full >= 60 - 2 * (8 + 4), `spans beyond the bound dropped and counted: ${rig.counts.dropped.queue_full}`);
+  t.equal(rig.counts.exported, 0);
+});
+
+t.test('an oversized tracestate is not passed on; the trace still is', async (t) => {
+  const rx = await otlpReceiver();
+  t.teardown(() => rx.close());
+  const rig = await tracingRig(t);
+  rig.telemetry(rx.url, 100);
+  const huge = Array.from({ length: 40 }, (_, i) => `v${i}=${'x'.repeat(250)}`).join(',');
+  t.equal((await rig.get('/big-state', { traceparent: `00-${APP_TRACE}-${APP_SPAN}-01`, tracestate: huge })).status, 200);
+  t.equal(rig.seen[0]?.headers['tracestate'], undefined, 'over 32 members of 256 characters: dropped');
+  t.equal(parseTraceparent(String(rig.seen[0]?.headers['traceparent']))?.traceId, APP_TRACE);
+});
