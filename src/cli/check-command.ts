@@ -1,7 +1,9 @@
 /**
- * `meshlet check --pre`: ✔/✖ lines for what the host needs before an agent runs on it, exit 1
- * when anything fails (`linkerd check --pre`). Reads the host; changes nothing on it: the nat
- * probe runs in a scratch network namespace the check makes and removes.
+ * `meshlet check`: ✔/✖ lines, exit 1 when anything fails (`linkerd check`). Without flags, the
+ * installed mesh from this node: its agent (through the admin API, as `status` reads it) and,
+ * through the controller's debug port, the controller and every agent it knows. With `--pre`,
+ * what the host needs before an agent runs on it; that reads the host and changes nothing on
+ * it: the nat probe runs in a scratch network namespace the check makes and removes.
  */
 import { execFile } from 'node:child_process';
 import net from 'node:net';
@@ -9,34 +11,39 @@ import { promisify } from 'node:util';
 import { Option, type Command } from 'commander';
 import { createCommandRunner } from '../iptables/runner.js';
 import { MeshletError } from '../mesh/errors.js';
-import { processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { adminOptions, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
 import { preInstallChecks, type CheckResult, type PreProbes } from './check-pre.js';
+import { DEFAULT_CONTROLLER_DEBUG, fetchProxyStatus } from './proxy-status-command.js';
+import { nodeChecks, readStatusInput } from './status-command.js';
 
 const run = promisify(execFile);
 /** Scratch namespaces are `meshlet-check-<pid>`; one left by a killed check is removed by the next. */
 const SCRATCH_PREFIX = 'meshlet-check-';
 
 /** Flags of `check`. */
-export interface CheckOptions {
+export interface CheckOptions extends Partial<AdminFlags> {
   readonly pre?: boolean;
+  /** The controller's debug port; unset: the default, and a warning (not a failure) when it does not answer. */
+  readonly controller?: string;
   readonly output: 'text' | 'json';
 }
 
 /** Adds `meshlet check`. */
 export function registerCheckCommand(program: Command, io: AdminIo = processIo): void {
-  withUsageExits(program.command('check'), io)
-    .description('check this host: --pre, before installing an agent (runtime, root, iptables, nat, ports)')
+  adminOptions(withUsageExits(program.command('check'), io))
+    .description("check the mesh from this node: its agent (snapshot, certificates, capture rules, controller link, ready) and the controller (every agent on the version in force); --pre: this host before installing (runtime, root, iptables, nat, ports)")
     .option('--pre', 'what the host needs before an agent runs on it')
+    .option('--controller <address>', `the controller's debug port (default ${DEFAULT_CONTROLLER_DEBUG}; not answering is a failure only when given)`)
     .addOption(new Option('-o, --output <format>', 'text: one ✔/✖ line per check; json').choices(['text', 'json']).default('text'))
     .action((opts: CheckOptions) => runAdminAction(io, 'check', () => check(io, opts, hostProbes())));
 }
 
 /** Runs `check`; answers the exit code: 1 when a check failed. */
 export async function check(io: AdminIo, opts: CheckOptions, probes: PreProbes): Promise<number> {
-  if (opts.pre !== true) {
-    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', 'check: only --pre (the host, before installing) is built yet; for a running node use meshlet status, for the agents meshlet proxy-status');
+  if (opts.pre !== true && opts.controller !== undefined && !/\S/.test(opts.controller)) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--controller: empty');
   }
-  const results = await preInstallChecks(probes);
+  const results = opts.pre === true ? await preInstallChecks(probes) : await meshChecks(opts);
   if (opts.output === 'json') io.stdout(`${JSON.stringify(results, null, 2)}\n`);
   else io.stdout(render(results));
   return results.some((r) => r.outcome === 'fail') ? 1 : 0;
@@ -50,6 +57,55 @@ export function render(results: readonly CheckResult[]): string {
   lines.push(failed === 0 ? 'Status check results are ✔' : `Status check results are ✖ (${failed} failed)`);
   return `${lines.join('\n')}\n`;
 }
+
+/** The installed mesh, seen from this node: its agent, then the controller and every agent. */
+export async function meshChecks(opts: CheckOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  try {
+    const { base, input } = await readStatusInput(opts as AdminFlags);
+    results.push({ name: 'agent', outcome: 'ok', detail: `answers at ${base}` });
+    for (const c of nodeChecks(input)) {
+      results.push(c.ok ? { name: c.name, outcome: 'ok', detail: c.detail } : { name: c.name, outcome: 'fail', detail: c.detail, hint: HINTS[c.name] ?? 'meshlet status shows the node' });
+    }
+  } catch (err) {
+    results.push({ name: 'agent', outcome: 'fail', detail: (err as Error).message, hint: 'run on the node as root (the admin API is on its loopback, the token root-only), or pass --admin/--admin-token-file' });
+  }
+  let view;
+  try {
+    view = await fetchProxyStatus(opts.controller ?? DEFAULT_CONTROLLER_DEBUG);
+  } catch (err) {
+    results.push(
+      opts.controller === undefined
+        ? { name: 'controller', outcome: 'warn', detail: `not checked: ${(err as Error).message}`, hint: 'pass --controller HOST:PORT (its debug port) to check the controller and every agent' }
+        : { name: 'controller', outcome: 'fail', detail: (err as Error).message, hint: 'is the controller running? kubectl -n meshlet-system get pods; its log says why it stopped' },
+    );
+    return results;
+  }
+  const c = view.controller;
+  results.push(
+    c.role === 'standby'
+      ? { name: 'controller', outcome: 'fail', detail: 'this replica is a standby: it serves no agent', hint: 'reach the leader (the ready replica): kubectl -n meshlet-system get pods, then port-forward to that pod' }
+      : { name: 'controller', outcome: 'ok', detail: `${c.role}, state version ${c.version ?? '(none yet)'}${c.meshletVersion === undefined ? '' : `, meshlet ${c.meshletVersion}`}` },
+  );
+  if (view.agents.length === 0) results.push({ name: 'agents', outcome: 'warn', detail: 'no agent has connected to this controller' });
+  for (const a of view.agents) {
+    const name = `agent ${a.node}`;
+    if (a.state === 'SYNCED') results.push({ name, outcome: 'ok', detail: `on ${a.ackedVersion ?? '?'}` });
+    else if (a.state === 'STALE') results.push({ name, outcome: 'warn', detail: `sent ${a.sentVersion ?? '-'}, acknowledged ${a.ackedVersion ?? '-'}: not on the version in force yet` });
+    else if (a.state === 'NACKED') results.push({ name, outcome: 'fail', detail: `refused ${a.nackedVersion ?? '?'}: ${a.nackReason ?? ''}`, hint: "the agent's log and meshlet status on that node say more" });
+    else results.push({ name, outcome: 'fail', detail: 'not connected to the controller', hint: 'is the agent running on that node? kubectl -n meshlet-system get pods -o wide' });
+  }
+  return results;
+}
+
+/** What to do about a failed node check. */
+const HINTS: Readonly<Record<string, string>> = {
+  snapshot: 'static mode: check --config; controller mode: see the controller link',
+  certificates: 'rotation is failing: the agent cannot reach the controller, or the controller refuses it (its log says why)',
+  'capture rules': 'GET /iptables on the admin API lists what differs; the agent restores its rules at its next check (60 s) or restart',
+  'controller link': 'the agent keeps serving with what it holds; check the controller (meshlet check --controller) and the network to it',
+  ready: 'meshlet status shows what is pending',
+};
 
 /** The real host's probes. */
 export function hostProbes(): PreProbes {

@@ -29,22 +29,29 @@ export function registerStatusCommand(program: Command, io: AdminIo = processIo)
     .action((opts: AdminFlags) => runAdminAction(io, 'status', () => status(io, opts)));
 }
 
-/** Runs `status`; answers the exit code. */
-export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
+/** Reads what `status` (and `check`) judge from the agent's admin API. */
+export async function readStatusInput(opts: AdminFlags): Promise<{ base: string; input: StatusInput }> {
   const client = adminClientFor(opts);
   const [dump, ready, iptables, connections, memory] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections', '/memory'].map((p) => client.get(p)));
   for (const [path, a] of [['/config_dump', dump], ['/iptables', iptables], ['/connections', connections]] as const) {
     if (a?.status !== 200) throw answerError(path, a ?? { status: 0, body: null });
   }
-  const result = assess({
+  const input: StatusInput = {
     dump: asObject('/config_dump', dump?.body),
     ready: asObject('/ready', ready?.body),
     iptables: asObject('/iptables', iptables?.body),
     connections: asRows('/connections', connections?.body).length,
     // An agent older than /memory answers 404: the line says so, the status stands.
     memory: memory?.status === 200 ? memory.body : undefined,
-  });
-  io.stdout(`agent ${client.base}\n${renderFields(result.fields)}`);
+  };
+  return { base: client.base, input };
+}
+
+/** Runs `status`; answers the exit code. */
+export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
+  const { base, input } = await readStatusInput(opts);
+  const result = assess(input);
+  io.stdout(`agent ${base}\n${renderFields(result.fields)}`);
   if (result.problems.length === 0) {
     io.stdout('\nhealthy\n');
     return 0;
@@ -82,6 +89,35 @@ export function assess(input: StatusInput): NodeStatus {
     ['ready', readyLine(input.ready, problems)],
   ];
   return { fields, problems };
+}
+
+/** One judged line of `meshlet check` about the node's agent. */
+export interface NodeCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/**
+ * The node's agent as `meshlet check` lines: the snapshot, certificates, capture rules, the
+ * controller link (in controller mode a lost link fails here, where `status` only shows it:
+ * the agent keeps serving) and readiness; each fails for the reasons `status` calls unhealthy.
+ */
+export function nodeChecks(input: StatusInput): NodeCheck[] {
+  const { dump } = input;
+  const one = (name: string, line: (problems: string[]) => string): NodeCheck => {
+    const problems: string[] = [];
+    const detail = line(problems);
+    return problems.length === 0 ? { name, ok: true, detail } : { name, ok: false, detail: problems.join('; ') };
+  };
+  const controller = dump['controller'] as { connected?: unknown } | undefined | null;
+  return [
+    one('snapshot', (p) => snapshotLine(dump, p)),
+    one('certificates', (p) => certificatesLine(dump['certificates'], input.now ?? Date.now(), p)),
+    one('capture rules', (p) => iptablesLine(input.iptables, p)),
+    ...(controller === undefined || controller === null ? [] : [{ name: 'controller link', ok: controller.connected === true, detail: controllerLine(controller) }]),
+    one('ready', (p) => readyLine(input.ready, p)),
+  ];
 }
 
 const MIB = 1024 * 1024;

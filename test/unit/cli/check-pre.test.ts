@@ -5,6 +5,7 @@
 import t from 'tap';
 import type { CommandRunner } from '../../../src/iptables/runner.js';
 import { check, render } from '../../../src/cli/check-command.js';
+import { nodeChecks } from '../../../src/cli/status-command.js';
 import { AGENT_PORTS, checkRoot, checkRuntime, preInstallChecks, type PreProbes } from '../../../src/cli/check-pre.js';
 
 /** A host where `iptables-nft` works and the legacy flavour does not (or nothing, with `none`). */
@@ -80,6 +81,20 @@ t.test('each failure is named, with what to do, and exits 1', async (t) => {
   t.match(render(busy), /^✖ port 15008: .*\n {4}another process holds it.*\n[\s\S]*Status check results are ✖ \(1 failed\)\n$/m);
 });
 
-t.test('without --pre: a usage error saying what to use', async (t) => {
-  await t.rejects(check(io(), { output: 'text' }, probes()), { code: 'MESHLET_ERR_CONFIG_INVALID', message: /only --pre .* meshlet status, .* meshlet proxy-status/ });
+t.test('the node checks: each fault named (expired certificate, drift, controller link down, not ready)', async (t) => {
+  const now = Date.parse('2026-01-01T12:00:00Z');
+  const healthy = {
+    dump: { version: 'v1', appliedAt: '2026-01-01T11:00:00Z', ageSeconds: 3600, controller: { connected: true, address: '198.18.0.2:15012' }, certificates: [{ identity: 'spiffe://td/ns/demo/sa/web', notBefore: '2026-01-01T00:00:00Z', notAfter: '2026-01-02T00:00:00Z' }] },
+    ready: { ready: true, pending: [] },
+    iptables: { managed: true, inSync: true },
+    connections: 0,
+    now,
+  };
+  t.same(nodeChecks(healthy).map((c) => [c.name, c.ok]), [['snapshot', true], ['certificates', true], ['capture rules', true], ['controller link', true], ['ready', true]]);
+  const failed = (input: Parameters<typeof nodeChecks>[0]): Array<[string, string]> => nodeChecks(input).filter((c) => !c.ok).map((c) => [c.name, c.detail]);
+  t.match(failed({ ...healthy, dump: { ...healthy.dump, certificates: [{ identity: 'spiffe://td/ns/demo/sa/web', notBefore: '2025-12-31T00:00:00Z', notAfter: '2026-01-01T11:00:00Z' }] } }), [['certificates', /expired 1h0m ago/]]);
+  t.match(failed({ ...healthy, iptables: { managed: true, inSync: false, detail: { ipv4: { missing: ['-A X'], unexpected: [] } } } }), [['capture rules', /drifted \(ipv4 1 missing, 0 unexpected\)/]]);
+  t.match(failed({ ...healthy, dump: { ...healthy.dump, controller: { connected: false, lastError: 'connect ECONNREFUSED 198.18.0.2:15012' } } }), [['controller link', /NOT connected: connect ECONNREFUSED/]]);
+  t.match(failed({ ...healthy, ready: { ready: false, pending: ['certificates'] } }), [['ready', 'not ready: waiting for certificates']]);
+  t.notOk(nodeChecks({ ...healthy, dump: { ...healthy.dump, controller: undefined } }).some((c) => c.name === 'controller link'), 'static mode: no controller link to check');
 });
