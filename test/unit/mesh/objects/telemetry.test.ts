@@ -7,7 +7,7 @@ import t from 'tap';
 import { parseObjects } from '../../../../src/mesh/objects/parse.js';
 import { tracingFor } from '../../../../src/mesh/objects/telemetry.js';
 import { buildClusterState, computeSnapshot } from '../../../../src/mesh/snapshot.js';
-import { decodeSnapshot, encodeClusterView, snapshotToWire } from '../../../../src/mesh/snapshot-wire/encode.js';
+import { clusterViewOfSnapshot, decodeSnapshot, encodeClusterView, snapshotToWire } from '../../../../src/mesh/snapshot-wire/encode.js';
 import { MeshletError } from '../../../../src/mesh/errors.js';
 import type { TelemetryData } from '../../../../src/mesh/types.js';
 
@@ -64,6 +64,8 @@ t.test('carried in the node snapshot and read back through the wire', async (t) 
   const wire = snapshotToWire(encodeClusterView(state, 'v1'), snapshot);
   const back = decodeSnapshot(wire, { node: 'n1', trustDomain: 'cluster.local' });
   t.same(back.telemetry, state.telemetry);
+  const stored = snapshotToWire(encodeClusterView(clusterViewOfSnapshot(back), 'v1'), back);
+  t.same(decodeSnapshot(stored, { node: 'n1', trustDomain: 'cluster.local' }).telemetry, state.telemetry, 'kept by the agent\'s stored snapshot too');
   const none = computeSnapshot(buildClusterState([]), 'n1', 'v2');
   t.equal(none.telemetry, undefined, 'absent when there is none');
 });
