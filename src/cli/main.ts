@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (program: Command) => Promise<un
   ['proxy-status', async (p) => (await import('./proxy-status-command.js')).registerProxyStatusCommand(p)],
   ['version', async (p) => (await import('./version-command.js')).registerVersionCommand(p)],
   ['check', async (p) => (await import('./check-command.js')).registerCheckCommand(p)],
+  ['analyze', async (p) => (await import('./analyze-command.js')).registerAnalyzeCommand(p)],
   ['tap', async (p) => (await import('./tap-command.js')).registerTapCommand(p)],
   ['top', async (p) => (await import('./top-command.js')).registerTopCommand(p)],
   ['policy', async (p) => (await import('./policy-command.js')).registerPolicyCommand(p)],
