@@ -13,6 +13,8 @@ export const WORKLOADS_RESOURCE = 'workloads';
 export const MESHTLSES_RESOURCE = 'meshtlses';
 /** Plural resource name of `meshlet.io/v1alpha1 TrafficPolicy`. */
 export const TRAFFIC_POLICIES_RESOURCE = 'trafficpolicies';
+/** Plural resource name of `meshlet.io/v1alpha1 Telemetry`. */
+export const TELEMETRIES_RESOURCE = 'telemetries';
 /** The Gateway API group and the version meshlet reads its routes as. */
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
@@ -65,6 +67,7 @@ export const KUBERNETES_RESOURCES: readonly KubeResource[] = Object.freeze([
   { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: HTTPROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'HTTPRoute', namespaced: true, optional: true },
   { group: GATEWAY_GROUP, version: GATEWAY_VERSION, resource: GRPCROUTES_RESOURCE, verbs: LIST_WATCH, kind: 'GRPCRoute', namespaced: true, optional: true },
   { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: AUTHORIZATION_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'AuthorizationPolicy', namespaced: true, optional: true },
+  { group: MESHLET_GROUP, version: MESHLET_VERSION, resource: TELEMETRIES_RESOURCE, verbs: LIST_WATCH, kind: 'Telemetry', namespaced: true, optional: true },
   // Istio's, read as they are (a cluster moving from Istio keeps its policies); its CRD is
   // Istio's to install, so it is optional. v1 is the version Istio stores and serves since 1.22.
   { group: ISTIO_SECURITY_GROUP, version: ISTIO_SECURITY_VERSION, resource: AUTHORIZATION_POLICIES_RESOURCE, verbs: LIST_WATCH, kind: 'AuthorizationPolicy', namespaced: true, optional: true },

@@ -71,6 +71,7 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
       { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', verbs: ['list', 'watch'] },
       { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'grpcroutes', verbs: ['list', 'watch'] },
       { group: 'meshlet.io', version: 'v1alpha1', resource: 'authorizationpolicies', verbs: ['list', 'watch'] },
+      { group: 'meshlet.io', version: 'v1alpha1', resource: 'telemetries', verbs: ['list', 'watch'] },
       { group: 'security.istio.io', version: 'v1', resource: 'authorizationpolicies', verbs: ['list', 'watch'] },
     ],
   );
@@ -81,11 +82,11 @@ t.test('the resources read, with their verbs: what RBAC is derived from', async 
   t.same(KUBERNETES_RESOURCES.map(resourceName).slice(3), [
     'services', 'workloads.meshlet.io', 'meshtlses.meshlet.io', 'trafficpolicies.meshlet.io',
     'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io',
-    'authorizationpolicies.meshlet.io', 'authorizationpolicies.security.istio.io',
+    'authorizationpolicies.meshlet.io', 'telemetries.meshlet.io', 'authorizationpolicies.security.istio.io',
   ]);
   t.same(
     KUBERNETES_RESOURCES.filter((r) => r.optional === true).map((r) => r.kind),
-    ['TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy', 'AuthorizationPolicy'],
+    ['TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy', 'Telemetry', 'AuthorizationPolicy'],
     'only CRDs that may be missing are optional',
   );
 });
