@@ -3,7 +3,8 @@
  * (`meshlet_trace_spans_dropped_total{reason="queue_full"|"export_failed"}`). Touched once per
  * batch or per dropped span, never per request otherwise.
  */
-import { Counter, type Registry } from 'prom-client';
+// The classes without prom-client's index: a data-path worker must not load @opentelemetry/api (ops/prom.ts).
+import { Counter, type Registry } from '../../ops/prom.js';
 import type { DropReason, ExportCounters } from './span-exporter.js';
 
 /** Counters of the span exporters, in `registry`. */
