@@ -21,6 +21,7 @@ import type { CapturedAddresses } from './proxy/outbound.js';
 import { Readiness } from './admin/readiness.js';
 import type { SnapshotStore } from './control/snapshot-store.js';
 import { WorkerDataPath } from './workers/data-path.js';
+import type { WorkerPool } from './workers/pool.js';
 import { TicketKeys } from './identity/ticket-keys.js';
 import { indexAddressOptions } from './proxy/node-addresses.js';
 import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
@@ -272,6 +273,11 @@ export class Agent {
   /** Routes of the snapshot in force that this agent does not apply, and why (`WorkloadIndex.refusedRoutes`). */
   get refusedRoutes(): readonly { readonly route: string; readonly reason: string }[] {
     return this.index.refusedRoutes;
+  }
+
+  /** The data-path worker processes; undefined when the data path runs in this process. */
+  get workerPool(): WorkerPool | undefined {
+    return this.dataPath instanceof WorkerDataPath ? this.dataPath.pool : undefined;
   }
 
   /** The node this agent serves (`--node`). */

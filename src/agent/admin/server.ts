@@ -30,7 +30,6 @@ import { resilienceView } from './resilience-view.js';
 import { localTapSource, TapHub, workerTapSource, type TapSource } from '../tap/tap-hub.js';
 import type { TapStreamLimits } from '../tap/tap-stream.js';
 import { TapPoint } from '../tap/tap-point.js';
-import { workerPoolOf } from '../workers/pool.js';
 import { isUiPath, serveUi } from './ui/ui-handler.js';
 
 /** Options of {@link AdminServer}. */
@@ -272,15 +271,11 @@ export class AdminServer {
   }
 }
 
-/**
- * Where the agent's tap events come from: its own data path's tap point, or its worker pool.
- * The pool is found by the agent's `workers` logger (see `workerPoolOf`), asked for only when
- * the data path is not in this process (so no `workers` component appears where there is none).
- */
+/** Where the agent's tap events come from: its own data path's tap point, or its worker pool. */
 function tapSourceOf(agent: Agent): TapSource | undefined {
   const table = agent.connections;
   if (table !== undefined) return table.tap instanceof TapPoint ? localTapSource(table.tap) : undefined;
-  const pool = workerPoolOf(agent.logLevels.child('workers'));
+  const pool = agent.workerPool;
   return pool === undefined ? undefined : workerTapSource(pool);
 }
 

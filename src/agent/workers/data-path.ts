@@ -36,7 +36,8 @@ export interface WorkerDataPathOptions {
 
 /** Data-path workers and the ports they share. */
 export class WorkerDataPath implements DataPath {
-  private readonly pool: WorkerPool;
+  /** The worker processes (the admin API's tap subscribes them). */
+  readonly pool: WorkerPool;
   private readonly opts: WorkerDataPathOptions;
   private readonly reserved: ReuseportSocket[] = [];
   private readonly creds = new Map<string, WireCredentials>();

@@ -19,18 +19,6 @@ import type { TapBatch } from '../tap/tap-batcher.js';
 /** What the pool tells the tap of each batch a worker sends (already checked by parseWorkerMessage). */
 export type TapBatchListener = (batch: TapBatch, worker: number) => void;
 
-/**
- * Each pool by the logger it was given. The agent gives its pool its `workers` component logger
- * (one per LogLevels), which the admin API reaches through the agent's LogLevels: so the tap
- * finds its agent's workers without a field on the agent for it.
- */
-const POOLS = new WeakMap<Logger, WorkerPool>();
-
-/** The pool made with `logger`, if any (see {@link POOLS}). */
-export function workerPoolOf(logger: Logger): WorkerPool | undefined {
-  return POOLS.get(logger);
-}
-
 /** What a worker needs when it (re)starts: built fresh each time from the primary's state. */
 export type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'index'>;
 
@@ -108,7 +96,6 @@ export class WorkerPool {
     this.slots = Array.from({ length: opts.size }, (_, index) => ({
       index, child: undefined, serving: false, restarts: 0, backoff: new Backoff({ initialMs: BACKOFF_FIRST_MS, maxMs: BACKOFF_MAX_MS }), startedAt: 0, timer: undefined, exited: Promise.resolve(),
     }));
-    POOLS.set(opts.logger, this);
   }
 
   /**
