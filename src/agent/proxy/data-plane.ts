@@ -66,6 +66,8 @@ export const EMPTY_SNAPSHOT: NodeSnapshot = {
 
 /** One process's data path. */
 export class DataPlane implements DataPath {
+  /** Stops the metrics' live-byte sweep (its timer) once the data path is drained. */
+  private readonly stopMetrics: () => void;
   readonly connections: ConnectionTable;
   /** This process's live traffic for `meshlet tap` (off until the admin API or the primary sets filters). */
   readonly tap = new TapPoint();
@@ -106,6 +108,7 @@ export class DataPlane implements DataPath {
     this.logLevels = opts.logLevels;
     const log = (component: string) => this.logLevels.child(component);
     const metrics = opts.metrics;
+    this.stopMetrics = () => metrics.close();
     const sampler = new AccessLogSampler(this.config.accessLog);
     const tap = this.tap;
     this.connections = new ConnectionTable(log('access'), { sampler, observer: metrics, tap });
@@ -382,6 +385,8 @@ export class DataPlane implements DataPath {
     this.terminator?.destroy();
     this.tunnelServer.destroy();
     this.upstreams.destroy();
+    // No connection is left: the live-byte sweep has nothing more to count.
+    this.stopMetrics();
     return { drained: live, forced: !idle };
   }
 
