@@ -24,7 +24,7 @@ import { mutatedSeed, mutatedText, mutatedValue } from '../mutate.js';
 import { property, type FuzzTarget } from '../fuzz-property.js';
 
 const FILE = 'fuzz.yaml';
-const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS', 'TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy']);
+const KINDS = new Set(['Namespace', 'Node', 'Pod', 'Service', 'Workload', 'MeshTLS', 'TrafficPolicy', 'HTTPRoute', 'GRPCRoute', 'AuthorizationPolicy', 'Telemetry']);
 
 /** YAML's own syntax and the words of the mesh kinds: mutations that reach the deep checks. */
 const YAML_TOKENS = [

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { createJoinToken } from '../../../src/controller/auth/join-token-edit.js';
 import { loadControllerConfig } from '../../../src/controller/config.js';
 import { Controller } from '../../../src/controller/controller.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../test/fixtures/mesh/two-node/', import.meta.url));
 
@@ -31,6 +32,8 @@ t.test('a controller without leader election says it leads', async (t) => {
   const text = await (await fetch(`http://127.0.0.1:${controller.metricsBound?.port ?? 0}/metrics`)).text();
   t.match(text, /^# TYPE meshlet_controller_leader gauge$/m, 'the gauge is exported');
   t.match(text, /^meshlet_controller_leader 1$/m, 'and says 1');
+  // Ready once the first state is published (the registry's debounce after the start).
+  await waitFor('the first state', () => controller.health().pending.length === 0);
   const ready = await fetch(`http://127.0.0.1:${controller.metricsBound?.port ?? 0}/ready`);
   t.equal(ready.status, 200, 'serving agents: ready');
   t.same(await ready.json(), { ready: true, role: 'single', pending: [] });

@@ -67,7 +67,7 @@ t.test('no Gateway API CRDs: one info line, no warning; the CRDs appearing later
   t.same(describeObjects(source.contents()?.objects), ['Service demo/web']);
   await waitFor('a few rechecks', () => api.requestsTo('/apis/gateway.networking.k8s.io/v1/httproutes', 'list').length >= 3);
   const absent = lines.filter((l) => String(l['msg']).startsWith('Kubernetes resource not served'));
-  t.same(absent.map((l) => l['resource']).sort(), ['authorizationpolicies.meshlet.io', 'authorizationpolicies.security.istio.io', 'grpcroutes.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'trafficpolicies.meshlet.io'], 'one line per absent resource, however many rechecks');
+  t.same(absent.map((l) => l['resource']).sort(), ['authorizationpolicies.meshlet.io', 'authorizationpolicies.security.istio.io', 'grpcroutes.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'telemetries.meshlet.io', 'trafficpolicies.meshlet.io'], 'one line per absent resource, however many rechecks');
   t.equal(lines.filter((l) => l['level'] === 40).length, 0, 'no warning');
   api.store.resources.push(...L7_RESOURCES);
   api.apply(route('late'));

@@ -42,10 +42,10 @@ t.test('the first list fills the set; add, modify and delete converge', async (t
   t.same(describeObjects(source.contents()?.objects), ['Namespace demo', 'Node node-a', 'Pod demo/web-1']);
   t.equal(source.contents()?.source, 'kubernetes');
   t.equal(changes, 1, 'one change at sync');
-  t.equal(source.status().length, 11, 'eleven resources are read');
+  t.equal(source.status().length, 12, 'twelve resources are read');
   t.same(
     source.status().filter((s) => s.absent === true).map((s) => s.resource),
-    ['trafficpolicies.meshlet.io', 'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', 'authorizationpolicies.meshlet.io', 'authorizationpolicies.security.istio.io'],
+    ['trafficpolicies.meshlet.io', 'httproutes.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', 'authorizationpolicies.meshlet.io', 'telemetries.meshlet.io', 'authorizationpolicies.security.istio.io'],
     'CRDs the API does not serve are absent (no objects), not a failure to start',
   );
   t.same(source.status().map((s) => [s.resource, s.synced, s.lists]), source.status().map((s) => [s.resource, true, 1]), 'every resource synced and listed once');
