@@ -1,6 +1,6 @@
 /**
- * meshlet's own version, from its package.json (`dist/src/ops/` is three levels below the
- * repository root, as `src/ops/` is from the sources' root when run by tsx-less tests).
+ * meshlet's own version, from its package.json: the compiled module runs from `dist/src/ops/`,
+ * three levels below the repository root that holds package.json.
  */
 import { readFileSync } from 'node:fs';
 
