@@ -409,6 +409,9 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       // Other connections carry on meanwhile: a keep-alive load runs through the bad input.
       const bystander = lab.spawnNode('client', PEER, ['requests', `http://${vip('web')}:81/bystander`, '200', '2']);
       const bystanderDone = nextJsonLine(bystander, 120_000);
+      // Lines logged before the cases: a case's connection is the new line with its source
+      // address (an earlier connection of the run may have used the same client port).
+      const seen = new Set(connectionLines(lab, 'node1', () => true).map((l) => JSON.stringify(l)));
       // Each case on its own connection: sent at once, checked in order.
       const answers = await Promise.all(Object.values(cases).map((text) => raw(81, text)));
       for (const [i, [what]] of Object.entries(cases).entries()) {
@@ -417,8 +420,9 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
         t.equal(r['closed'], true, `${what}: the connection closes`);
         t.notMatch(r['data'], /x-pod/i, `${what}: nothing reached a workload's handler`);
         const src = `${lab.podAddress('client')}:${String(r['localPort'])}`;
-        t.ok(await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1), `${what}: node1 logged the connection`);
-        t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http', reason: /HPE_/ }, `${what}: refused by the agent's parser, with its error`);
+        const fresh = (l: Json): boolean => l['src'] === src && !seen.has(JSON.stringify(l));
+        t.ok(await until(() => connectionLines(lab, 'node1', fresh).length === 1), `${what}: node1 logged the connection`);
+        t.match(connectionLines(lab, 'node1', fresh)[0], { mode: 'http', reason: /HPE_/ }, `${what}: refused by the agent's parser, with its error`);
       }
       t.same(requestLines(lab, 'node2', '/smuggled'), [], 'the smuggled request was never forwarded');
       const other = await bystanderDone;
@@ -489,10 +493,13 @@ t.test('L7 through two agents: detection, routing, gRPC, big bodies, balancing, 
       t.notMatch(r['data'], /^HTTP\/1\.1 200 /, `not served by a workload behind the route's back: ${String(r['data']).split('\r\n')[0]}`);
       t.notMatch(r['data'], /x-pod/i, 'no workload saw it');
       // A malformed request line on a declared HTTP port: the agent's own 400, not the workload's.
+      // Its line is the new one with its source address (an earlier connection may have used the port).
+      const seen = new Set(connectionLines(lab, 'node1', () => true).map((l) => JSON.stringify(l)));
       const bad = await peer(lab, 'client', ['raw', vip('web'), '81', Buffer.from('GET /x y HTTP/1.1\r\nHost: web\r\n\r\n').toString('base64')]);
       const src = `${lab.podAddress('client')}:${String(bad['localPort'])}`;
-      await until(() => connectionLines(lab, 'node1', (l) => l['src'] === src).length === 1);
-      t.match(connectionLines(lab, 'node1', (l) => l['src'] === src)[0], { mode: 'http' }, 'parsed (and refused) by the agent');
+      const fresh = (l: Json): boolean => l['src'] === src && !seen.has(JSON.stringify(l));
+      await until(() => connectionLines(lab, 'node1', fresh).length === 1);
+      t.match(connectionLines(lab, 'node1', fresh)[0], { mode: 'http', reason: /HPE_/ }, 'parsed (and refused) by the agent');
     });
   });
 });
