@@ -6,12 +6,10 @@
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { readMeshDirectory } from '../controller/registry/yaml-directory.js';
-import { buildClusterState } from '../mesh/cluster-state.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
-import { problemsError } from '../mesh/objects/report.js';
 import { processIo, withUsageExits, type AdminIo } from './admin-client.js';
 import { analyzeMesh, formatAnalyzeFinding, type AnalyzeFinding } from './analyze.js';
+import { readMeshState } from './policy-check.js';
 import { parseOutputFormat } from './proxy-config-command.js';
 
 /** Flags of `analyze`. */
@@ -39,10 +37,8 @@ export function registerAnalyzeCommand(program: Command, io: AdminIo = processIo
 
 /** The findings of `dir`; throws a MeshletError listing every YAML problem. */
 export async function analyzeDirectory(dir: string, trustDomain: string | undefined): Promise<AnalyzeFinding[]> {
-  const read = await readMeshDirectory(dir);
-  const problems = [...read.problems, ...read.vanished.map((path) => ({ kind: 'syntax' as const, text: `${path}: removed while the directory was read` }))];
-  if (problems.length > 0) throw problemsError(problems);
-  return analyzeMesh(buildClusterState(read.objects, { trustDomain }), read.objects);
+  const { objects, state } = await readMeshState(dir, trustDomain);
+  return analyzeMesh(state, objects);
 }
 
 /** Runs `analyze DIR`; answers the exit code. */

@@ -10,6 +10,7 @@
 import { stringify } from 'yaml';
 import { readMeshDirectory } from '../controller/registry/yaml-directory.js';
 import { buildClusterState } from '../mesh/cluster-state.js';
+import type { ClusterState } from '../mesh/cluster-types.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import { problemsError } from '../mesh/objects/report.js';
 import type { AuthorizationPolicyObject, MeshObject } from '../mesh/types.js';
@@ -23,13 +24,21 @@ export interface CheckFlags {
   readonly output: string;
 }
 
-/** The findings of `dir`; throws a MeshletError listing every YAML problem or conflict. */
-export async function checkDirectory(dir: string, trustDomain: string | undefined): Promise<{ policies: number; findings: PolicyFinding[] }> {
+/**
+ * The objects of a directory of mesh YAML, read as static mode and the controller's registry read
+ * it, and the cluster state built from them; throws a MeshletError listing every YAML problem.
+ */
+export async function readMeshState(dir: string, trustDomain: string | undefined): Promise<{ objects: readonly MeshObject[]; state: ClusterState }> {
   const read = await readMeshDirectory(dir);
   const problems = [...read.problems, ...read.vanished.map((path) => ({ kind: 'syntax' as const, text: `${path}: removed while the directory was read` }))];
   if (problems.length > 0) throw problemsError(problems);
-  const state = buildClusterState(read.objects, { trustDomain });
-  const policies = read.objects.filter((o: MeshObject): o is AuthorizationPolicyObject => o.kind === 'AuthorizationPolicy');
+  return { objects: read.objects, state: buildClusterState(read.objects, { trustDomain }) };
+}
+
+/** The findings of `dir`; throws a MeshletError listing every YAML problem or conflict. */
+export async function checkDirectory(dir: string, trustDomain: string | undefined): Promise<{ policies: number; findings: PolicyFinding[] }> {
+  const { objects, state } = await readMeshState(dir, trustDomain);
+  const policies = objects.filter((o: MeshObject): o is AuthorizationPolicyObject => o.kind === 'AuthorizationPolicy');
   return { policies: policies.length, findings: lintPolicies({ policies, workloads: state.workloads, services: state.services, trustDomain: state.trustDomain }) };
 }
 

@@ -85,7 +85,8 @@ t.test('every runbook_url anchor is a section of docs/runbooks.md', async (t) =>
   t.ok(anchors.size > 0, 'docs/runbooks.md has headings');
   for (const r of rules) {
     const anchor = /#(.+)$/.exec(r.annotations?.['runbook_url'] ?? '')?.[1];
-    t.ok(anchor !== undefined && anchors.has(anchor), `${r.alert ?? ''}: #${anchor ?? '(none)'} exists`);
+    t.not(anchor, undefined, `${r.alert ?? ''}: runbook_url has an anchor`);
+    t.equal(anchors.has(anchor ?? ''), true, `${r.alert ?? ''}: #${anchor ?? '(none)'} exists`);
   }
   t.equal(anchorOf('MeshletAgentDown'), 'meshletagentdown');
   t.equal(anchorOf('How to read: a `meshlet status` line'), 'how-to-read-a-meshlet-status-line');
