@@ -17,9 +17,9 @@ export interface BackoffOptions {
 }
 
 /**
- * Delay n is drawn from [base/2, base) with base = min(max, initial * 2^n): it doubles on
- * average, never drops below half its base (a burst of instant retries helps nobody), and
- * spreads agents over half the interval.
+ * Delay n is drawn from [base/2, base) with base = min(max, initial * 2^n), rounded down to a
+ * whole millisecond: it doubles on average, never drops below half its base (a burst of instant
+ * retries helps nobody), never reaches the base, and spreads agents over half the interval.
  */
 export class Backoff {
   readonly initialMs: number;
@@ -47,7 +47,10 @@ export class Backoff {
   delayFor(attempt: number): number {
     // 2^attempt is capped before it can overflow: past the ceiling it no longer matters.
     const base = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(Math.max(attempt, 0), 30));
-    return Math.round(base / 2 + this.random() * (base / 2));
+    // Rounded down, never to nearest: a draw close to 1 must not round up to the base itself,
+    // and floating point can still land on it (0.5 + (1 - 2^-53) * 0.5 is exactly 1).
+    const delay = Math.floor(base / 2 + this.random() * (base / 2));
+    return delay < base ? delay : Math.max(Math.ceil(base) - 1, 0);
   }
 
   /** Back to the first delay (after a connection that worked). */
