@@ -15,7 +15,7 @@ import { sniForIdentity } from '../src/agent/identity/sni.js';
 import type { Lab } from '../src/lab/index.js';
 import { HTTP_BODY_BYTES } from './bench-options.js';
 import { issueBenchCertificates, type BenchCertificates, type IssuedFiles } from './bench-certificates.js';
-import { CLIENT_SA, HAPROXY_TLS_PORT_OFFSET, L7_PORTS, MESHED_NAMESPACE, PLAIN_NAMESPACE, PORTS, SERVER_SA, pathTargets, spiffeId, type PathTarget } from './bench-topology.js';
+import { CLIENT_SA, FLOOD_PODS, HAPROXY_TLS_PORT_OFFSET, L7_PORTS, MESHED_NAMESPACE, PLAIN_NAMESPACE, PORTS, SERVER_SA, pathTargets, spiffeId, type PathTarget } from './bench-topology.js';
 import type { PathName, TlsFacts } from './bench-types.js';
 import { renderOriginConfig, renderPairConfig, type PinnedTls } from './haproxy-config.js';
 import { renderHttpPairConfig, type HttpPairPort } from './haproxy-http-config.js';
@@ -58,11 +58,14 @@ async function startPodServers(lab: Lab, pod: string, dir: string): Promise<Logg
   writeFileSync(body, `${'x'.repeat(HTTP_BODY_BYTES - 1)}\n`);
   const origin = join(dir, `origin-${pod}.cfg`);
   writeFileSync(origin, renderOriginConfig({ port: PORTS.web, h2cPort: L7_PORTS.h2c, bodyFile: body, maxConnections: 4096 }));
+  const floodOrigin = join(dir, `origin-flood-${pod}.cfg`);
+  writeFileSync(floodOrigin, renderOriginConfig({ port: PORTS.flood, bodyFile: body, maxConnections: 4096 }));
   const log = (name: string): string => join(dir, `${name}-${pod}.log`);
   return Promise.all([
     startServer(lab, pod, 'iperf3', PORTS.iperf, 'iperf3', ['-s', '-p', String(PORTS.iperf)], log('iperf3')),
     startServer(lab, pod, 'sockperf', PORTS.sockperf, 'sockperf', ['server', '--tcp', '-i', '0.0.0.0', '-p', String(PORTS.sockperf)], log('sockperf')),
     startServer(lab, pod, 'origin', PORTS.web, 'haproxy', ['-db', '-f', origin], log('origin')),
+    startServer(lab, pod, 'flood origin', PORTS.flood, 'haproxy', ['-db', '-f', floodOrigin], log('origin-flood')),
   ]);
 }
 
@@ -151,7 +154,7 @@ export async function prepareFixture(lab: Lab, opts: FixtureOptions): Promise<Be
   const dir = join(lab.dir, 'bench');
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
-  for (const member of ['mclient', 'pclient', 'node1', 'node2']) await tuneNamespace(lab, member);
+  for (const member of ['mclient', 'pclient', FLOOD_PODS.meshed, FLOOD_PODS.plain, 'node1', 'node2']) await tuneNamespace(lab, member);
   const serverPods = new Set(opts.paths.map((p) => (p === 'meshlet' || p === 'meshlet-l7' ? 'mserver' : 'pserver')));
   const servers: LoggedProcess[] = [];
   for (const pod of serverPods) servers.push(...(await startPodServers(lab, pod, dir)));

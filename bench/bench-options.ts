@@ -8,7 +8,9 @@
 
 import { MeshletError } from '../src/mesh/errors.js';
 import { cpuPinning, readOnlineCpus, type CpuPinning } from './cpu-pinning.js';
+import { NOISY_NEIGHBOUR_ID } from './noisy-neighbour-report.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
+import { TRACING_SCENARIO_ID } from './tracing-policy.js';
 
 /** How much to run. */
 export type BenchMode = 'full' | 'quick' | 'smoke';
@@ -24,6 +26,12 @@ export interface BenchOptions {
   readonly latencyRates: readonly number[];
   /** Idle connections held through the proxies for the memory scenario. */
   readonly idleConnections: number;
+  /**
+   * Rest before the memory scenario's "idle after load" read (`idle-memory.ts`): 36 s, past
+   * the agents' 30 s heap release, except in the smoke mode, where figures mean nothing and a
+   * second proves the read works.
+   */
+  readonly idleSettleMs: number;
   /** Capture both nodes during the latency runs and report each proxy hop's added time (`added-time.ts`). */
   readonly addedTime: boolean;
   /** Run the meshlet path only, with the agents under `node --cpu-prof`. */
@@ -54,7 +62,7 @@ export interface BenchOptions {
 }
 
 /** The scenarios that run in the two-node lab (root, namespaces, the load tools), in report order. */
-export const LAB_SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', RESILIENCE_SCENARIO_ID, 'idle-memory'];
+export const LAB_SCENARIO_IDS: readonly string[] = ['bulk-1', 'bulk-8', 'latency-1000', 'latency-10000', 'connect-rate', 'http-rps', NOISY_NEIGHBOUR_ID, 'l7-h1-rps', 'l7-h2-rps', 'l7-latency-1000', RESILIENCE_SCENARIO_ID, TRACING_SCENARIO_ID, 'idle-memory'];
 
 /** The authorization engine with 1,000 policies on a node: `dist/bench/authz.js` in a child process, no lab. */
 export const AUTHZ_SCENARIO_ID = 'authz-1000';
@@ -96,11 +104,11 @@ export const L7_FIXED_CONNECTIONS = 10;
  * Per mode. `full` takes about ten minutes on 2 cores; `quick` under two; `smoke` (CI) under
  * a minute, where the numbers mean nothing and only the plumbing is checked.
  */
-const MODES: Readonly<Record<BenchMode, Pick<BenchOptions, 'rounds' | 'runSeconds' | 'latencyRates' | 'idleConnections' | 'authzIterations'>>> = {
-  full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, authzIterations: 200_000 },
-  quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, authzIterations: 50_000 },
+const MODES: Readonly<Record<BenchMode, Pick<BenchOptions, 'rounds' | 'runSeconds' | 'latencyRates' | 'idleConnections' | 'idleSettleMs' | 'authzIterations'>>> = {
+  full: { rounds: 5, runSeconds: 5, latencyRates: [1_000, 10_000], idleConnections: 10_000, idleSettleMs: 36_000, authzIterations: 200_000 },
+  quick: { rounds: 2, runSeconds: 1, latencyRates: [1_000, 10_000], idleConnections: 2_000, idleSettleMs: 36_000, authzIterations: 50_000 },
   // One latency rate: 10,000/s runs the same code, and a slow shared CI machine cannot keep it.
-  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000], idleConnections: 200, authzIterations: 2_000 },
+  smoke: { rounds: 1, runSeconds: 1, latencyRates: [1_000], idleConnections: 200, idleSettleMs: 1_000, authzIterations: 2_000 },
 };
 
 /** Upper bound of `--authz-iterations`: about a minute per cell at the worst workload's cost. */
@@ -211,6 +219,7 @@ export function benchOptions(flags: BenchFlags, onlineCpus: () => readonly numbe
     runSeconds,
     latencyRates: Object.freeze([...base.latencyRates]),
     idleConnections,
+    idleSettleMs: base.idleSettleMs,
     profile: flags['profile'] === true,
     // The smoke mode (CI) checks the capture's plumbing too.
     addedTime: flags['addedTime'] === true || mode === 'smoke',

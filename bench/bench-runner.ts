@@ -109,7 +109,7 @@ async function idleRuns(input: RunBenchInput, fixture: BenchFixture, paths: read
     // Two descriptors per connection in each HAProxy (client and server side) against one in an agent.
     const count = path === 'haproxy' ? Math.min(input.options.idleConnections, fixture.haproxyMaxConnections - 100) : input.options.idleConnections;
     const started = Date.now();
-    const res = await measure(fixture, path, () => runIdleMemory(fixture, fixture.targets[path], count, startRss[path] ?? []));
+    const res = await measure(fixture, path, () => runIdleMemory(fixture, fixture.targets[path], count, startRss[path] ?? [], input.options.idleSettleMs));
     out.push({ round: 1, path, values: res.values, ...(res.error === undefined ? {} : { error: res.error }), wallMs: Date.now() - started });
     input.progress(`idle-memory ${path}: ${summaryOf(res)}`);
   }

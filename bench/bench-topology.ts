@@ -31,6 +31,12 @@ export const PORTS = {
   web: 8080,
   /** conn-holder: accepts and keeps idle connections */
   hold: 9000,
+  /**
+   * A second HTTP origin (its own HAProxy process, same answer as `web`): the small-request
+   * flood of `noisy-neighbour` goes here, so the quiet pod's requests do not queue behind the
+   * flood's in one single-threaded origin; what is measured is the path, not the server.
+   */
+  flood: 8090,
 } as const;
 
 /** Name of a server port. */
@@ -66,6 +72,15 @@ export const PLAIN_NAMESPACE = 'plain';
 export const CLIENT_SA = 'client';
 export const SERVER_SA = 'server';
 export const SERVICE_NAME = 'server';
+/** The noisy neighbour's service account: a workload of its own, told apart from the client's by the agent. */
+export const FLOOD_SA = 'flood';
+/** The noisy neighbour pods on node1: meshed (beside `mclient`) and plain (beside `pclient`). */
+export const FLOOD_PODS = { meshed: 'mflood', plain: 'pflood' } as const;
+
+/** The pod on node1 that floods beside a path's client pod. */
+export function floodPodOf(target: Pick<PathTarget, 'clientPod'>): string {
+  return target.clientPod === 'mclient' ? FLOOD_PODS.meshed : FLOOD_PODS.plain;
+}
 
 /** The bench topology under a lab name. */
 export function benchTopology(name: string): LabTopology {
@@ -79,6 +94,9 @@ export function benchTopology(name: string): LabTopology {
     pods: [
       { name: 'mclient', namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: CLIENT_SA, labels: { app: 'client' } },
       { name: 'pclient', namespace: PLAIN_NAMESPACE, node: 'node1', labels: { app: 'client' } },
+      // The noisy neighbours of the clients (`noisy-neighbour`): another workload on node1.
+      { name: FLOOD_PODS.meshed, namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: FLOOD_SA, labels: { app: 'flood' } },
+      { name: FLOOD_PODS.plain, namespace: PLAIN_NAMESPACE, node: 'node1', labels: { app: 'flood' } },
       { name: 'mserver', namespace: MESHED_NAMESPACE, node: 'node2', serviceAccount: SERVER_SA, labels: { app: 'server' } },
       { name: 'pserver', namespace: PLAIN_NAMESPACE, node: 'node2', labels: { app: 'server' } },
     ],

@@ -23,6 +23,7 @@ import type { BenchFixture } from './bench-fixture.js';
 import { PORTS, type PathTarget } from './bench-topology.js';
 import type { LoadOutcome } from './load-runs.js';
 import { proxyProcessMemory, type ProcessMemoryRow } from './proc-stats.js';
+import { scrapeAgent } from './agent-pauses.js';
 
 const HOLDER = fileURLToPath(new URL('./tools/conn-holder.js', import.meta.url));
 /** Connections being set up at once by the holder client: enough to be quick, few enough not to hit the accept backlog. */
@@ -37,12 +38,6 @@ const HOLD_LIMIT_S = 180;
  * is per connection held either way, and `held` shows the count.
  */
 const MESHLET_HOLD_MAX = MAX_STREAMS_PER_PEER - 12;
-/**
- * Quiet time before the "idle after load" read: a proxy that just finished a load is still
- * settling (collections, freeing); the figure is of a proxy at rest, as a node's is most of
- * the time (the agents give freed memory back after 2-4 s idle: `src/ops/idle-trim.ts`).
- */
-const IDLE_SETTLE_MS = 6_000;
 /** Time for both proxies to finish work for the last connections before RSS is read. */
 const SETTLE_MS = 1000;
 
@@ -136,20 +131,66 @@ export function perProcessValues(phase: string, mem: ProxiesMemory): Record<stri
   return out;
 }
 
+/** The kinds of `meshlet_process_memory_bytes` that say where an agent's private memory is, and their value keys. */
+const HEAP_KINDS = [['heap_total', 'heap'], ['heap_used', 'heapUsed'], ['external', 'ext']] as const;
+
+/**
+ * Sums `kind` of `meshlet_process_memory_bytes` over an agent's processes (primary and workers)
+ * in a /metrics text, MiB; NaN when the family has no such sample.
+ */
+export function agentMemoryKindMiB(metricsText: string, kind: string): number {
+  let sum = 0;
+  let seen = false;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('meshlet_process_memory_bytes{') || !line.includes(`kind="${kind}"`)) continue;
+    const value = Number(line.slice(line.lastIndexOf('}') + 1).trim().split(' ')[0]);
+    if (!Number.isFinite(value)) continue;
+    sum += value;
+    seen = true;
+  }
+  return seen ? sum / 1048576 : Number.NaN;
+}
+
+/**
+ * V8's heap (`heapIdleNode1`, of which `heapUsedIdleNode1` in use) and the memory outside it (`extIdleNode1`: Buffers, TLS) of each
+ * node's agent, from its own metrics: which of the two an agent's private memory is. A scrape
+ * that fails leaves the figures out (the RSS figures stand on their own).
+ */
+async function agentsHeapValues(fixture: BenchFixture, phase: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await Promise.all(['node1', 'node2'].map(async (node, i) => {
+    const text = await scrapeAgent(fixture.lab, node).catch(() => undefined);
+    if (text === undefined) return;
+    for (const [kind, key] of HEAP_KINDS) {
+      const mib = agentMemoryKindMiB(text, kind);
+      if (Number.isFinite(mib)) out[`${key}${phase}Node${i + 1}`] = mib;
+    }
+  }));
+  return out;
+}
+
 /**
  * Holds `count` idle connections through a path's proxies and reports their RSS before and
  * during. `startRss` is each proxy's RSS right after the lab started (MiB, node1 first).
  */
-export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, wanted: number, startRss: readonly number[]): Promise<LoadOutcome> {
+/**
+ * `settleMs`: quiet time before the "idle after load" read: a proxy that just finished a load
+ * is still settling (collections, freeing); the figure is of a proxy at rest, as a node's is
+ * most of the time. The agents give malloc's freed memory back after 2-4 s idle, and V8's grown
+ * young generation after 30 s of rest (`src/ops/idle-trim.ts`, HEAP_RELEASE_IDLE_MS): the
+ * full and quick modes read after both (36 s).
+ */
+export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, wanted: number, startRss: readonly number[], settleMs: number): Promise<LoadOutcome> {
   const count = target.path === 'meshlet' || target.path === 'meshlet-l7' ? Math.min(wanted, MESHLET_HOLD_MAX) : wanted;
   const pids = fixture.proxyPids[target.path];
   const server = await holderServer(fixture, target.serverPod);
   const open = server.lastWith('open')?.['open'];
   if (open !== undefined && open !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `conn-holder server in ${target.serverPod} still holds ${String(open)} connections`);
   const mark = server.count;
-  await sleep(IDLE_SETTLE_MS);
+  await sleep(settleMs);
   const idleMem = memoryNow(pids);
   const idle = rssMiB(idleMem);
+  const idleHeap = target.path === 'meshlet' || target.path === 'meshlet-l7' ? await agentsHeapValues(fixture, 'Idle') : {};
   let heldMem: ProxiesMemory = [];
   const client = fixture.lab.spawnNode(target.clientPod, HOLDER, ['client', target.host, String(PORTS.hold), String(count), String(CONNECT_CONCURRENCY), String(HOLD_LIMIT_S)], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -183,6 +224,7 @@ export async function runIdleMemory(fixture: BenchFixture, target: PathTarget, w
     ...perProcessValues('Start', startMemory.get(fixture)?.[target.path] ?? []),
     ...perProcessValues('Idle', idleMem),
     ...perProcessValues('Held', heldMem),
+    ...idleHeap,
   };
   if (held > 0) values['perConnKiB'] = ((sum(during) - sum(idle)) * 1024) / held;
   return error === undefined ? { values } : { values, error };

@@ -8,25 +8,20 @@
 
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, type Lab } from '../src/lab/index.js';
-import { MeshletError } from '../src/mesh/errors.js';
+import type { Lab } from '../src/lab/index.js';
 import { CONNECT_CONCURRENCY, HTTP_CONNECTIONS, L7_FIXED_CONNECTIONS, L7_FIXED_RATE, LATENCY_MESSAGE_BYTES } from './bench-options.js';
 import { PORTS, httpPort, type PathTarget } from './bench-topology.js';
 import { withAddedTime } from './added-time.js';
 import { withAgentPauses } from './agent-pauses.js';
+import { toolIn, WRK_SCRIPT, WRK_THREADS, WRK_TIMEOUT } from './load-tool.js';
+import { NOISY_NEIGHBOUR_ID } from './noisy-neighbour-report.js';
+import { noisyNeighbourRunner } from './noisy-neighbour.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceRunner } from './resilience-scenario.js';
+import { TRACING_SCENARIO_ID } from './tracing-policy.js';
+import { tracingRunner } from './tracing-scenario.js';
 import { ProcessMeter } from './proc-stats.js';
 import { parseH2load, parseH2loadLog, parseIperfJson, parseSockperf, parseWrkReport } from './tool-parsers.js';
-
-/** The wrk script that prints a JSON summary (read from the source tree). */
-const WRK_SCRIPT = join(REPO_ROOT, 'bench/wrk-report.lua');
-/** Time a tool may take beyond its run: start-up, warm-up, connection teardown, report. */
-const TOOL_SLACK_MS = 20_000;
-/** wrk's per-request timeout: far above any latency seen, so only stalls count. */
-const WRK_TIMEOUT = '3s';
-/** wrk threads: one per core of this machine's two. */
-const WRK_THREADS = '2';
 
 /** What a run produced: metric values, and why it is doubtful if it is. */
 export interface LoadOutcome {
@@ -37,12 +32,9 @@ export interface LoadOutcome {
 /** A load scenario's runner. */
 export type LoadRunner = (lab: Lab, target: PathTarget, pids: readonly number[], seconds: number) => Promise<LoadOutcome>;
 
+/** A load tool in the path's client pod (see {@link toolIn}). */
 async function tool(lab: Lab, target: PathTarget, command: string, args: readonly string[], seconds: number): Promise<string> {
-  const r = await lab.exec(target.clientPod, command, args, { timeoutMs: seconds * 1000 + TOOL_SLACK_MS });
-  if (r.code !== 0) {
-    throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${command} exited ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-1500)}`);
-  }
-  return `${r.stdout}\n${r.stderr}`;
+  return toolIn(lab, target.clientPod, command, args, seconds);
 }
 
 function proxyFigures(meter: ProcessMeter, pids: readonly number[]): { cpuS: number; peakRssMiB?: number } {
@@ -185,7 +177,7 @@ export interface LoadRunnerOptions {
   readonly idleScheduling?: boolean;
   /** Capture the latency runs and report each proxy hop's added time (`added-time.ts`); default false. */
   readonly addedTime?: boolean;
-  /** Warm both `l7-resilience` configurations up before its first round (default true; the smoke mode, which checks the plumbing, skips it). */
+  /** Warm the `l7-resilience` and `l7-tracing` configurations up before their first round (default true; the smoke mode, which checks the plumbing, skips it). */
   readonly warmUp?: boolean;
 }
 
@@ -205,5 +197,7 @@ export function loadRunnerFor(id: string, opts: LoadRunnerOptions = {}): LoadRun
   if (id === 'l7-h2-rps') return l7H2Runner;
   if (id === `l7-latency-${L7_FIXED_RATE}`) return withAgentPauses(l7FixedRateRunner);
   if (id === RESILIENCE_SCENARIO_ID) return resilienceRunner(l7H1Runner, opts.warmUp ?? true);
+  if (id === TRACING_SCENARIO_ID) return tracingRunner(l7H1Runner, opts.warmUp ?? true);
+  if (id === NOISY_NEIGHBOUR_ID) return noisyNeighbourRunner;
   return undefined;
 }

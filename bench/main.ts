@@ -33,6 +33,8 @@ import { poolResults } from './pool-results.js';
 import { renderScalingReport, type ScalingResults, type ScalingRun } from './scaling-report.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceVerdict, verdictWord } from './resilience-report.js';
+import { TRACING_SCENARIO_ID } from './tracing-policy.js';
+import { tracingCheck } from './tracing-report.js';
 import { authzVerdict, verdicts } from './summary.js';
 
 /** Commands the harness runs, and the Debian package of each (see scripts/setup-bench.mjs). */
@@ -115,7 +117,21 @@ async function runOnce(options: BenchOptions, outDir: string, base: string, prog
     const v = resilienceVerdict(resilience);
     process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${verdictWord(v)} (target: ${v.what}): ${v.detail}\n`);
   }
+  reportTracing(results);
   return { results, json };
+}
+
+/**
+ * The `l7-tracing` scenario's spans check on stdout. A failed check (spans with tracing off,
+ * none with it on, exports that are not OTLP) means its figures did not measure tracing: the
+ * run exits 1 once everything is written.
+ */
+function reportTracing(results: BenchResults): void {
+  const tracing = results.scenarios.find((s) => s.id === TRACING_SCENARIO_ID);
+  if (tracing === undefined) return;
+  const c = tracingCheck(tracing);
+  process.stdout.write(`${TRACING_SCENARIO_ID}: spans check ${c.ok === undefined ? 'not measured' : c.ok ? 'passed' : 'FAILED'}: ${c.detail}\n`);
+  if (c.ok === false) process.exitCode = 1;
 }
 
 /**
@@ -147,9 +163,9 @@ async function runScaling(options: BenchOptions, counts: readonly number[], outD
 
 /** Writes the markdown report and the chart; returns how many checks of the bar there are. */
 async function writeReport(results: BenchResults, md: string, png: string, progress: (l: string) => void): Promise<number> {
-  // A run without lab scenarios (only authz-1000) has nothing to chart, nor has l7-resilience
+  // A run without lab scenarios (only authz-1000) has nothing to chart, nor have l7-resilience and l7-tracing
   // (its own table compares two configurations on one path; the chart compares paths).
-  let chart: string | undefined = results.scenarios.every((s) => s.id === RESILIENCE_SCENARIO_ID) ? undefined : basename(png);
+  let chart: string | undefined = results.scenarios.every((s) => s.id === RESILIENCE_SCENARIO_ID || s.id === TRACING_SCENARIO_ID) ? undefined : basename(png);
   if (chart !== undefined) {
     try {
       await writeChartPng(results, join(tmpdir(), `meshlet-${basename(png, '.png')}-${process.pid}.svg`), png);
@@ -197,6 +213,7 @@ async function pool(list: string): Promise<void> {
     const v = resilienceVerdict(resilience);
     process.stdout.write(`${RESILIENCE_SCENARIO_ID}: ${verdictWord(v)} (target: ${v.what}): ${v.detail}\n`);
   }
+  reportTracing(pooled);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -222,6 +239,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--authz-iterations <n>', 'evaluations per cell of authz-1000 (default: full 200000, quick 50000, smoke 2000)')
     .option('--render <results.json>', 'only re-render the report and chart of an earlier run')
     .option('--pool <files>', 'one report over the rounds of earlier runs (comma-separated results .json of the same mode and paths), written beside the first')
+    .addHelpText('after', `\nExit status: 0 once the results are written; 64 for bad options; 1 when the run failed, or when the ${TRACING_SCENARIO_ID} scenario's spans check failed (spans with tracing off, none with it on, exports that are not OTLP: its figures did not measure tracing).`)
     .showHelpAfterError();
   program.parse([...argv]);
   const failed = (err: Error): never => {

@@ -8,8 +8,11 @@
 
 import { authzSection } from './authz-report.js';
 import { metricOnPath, PATH_LABELS, type BenchResults, type MetricSpec, type PathName, type ProfileSummary, type ScenarioResult } from './bench-types.js';
+import { NOISY_NEIGHBOUR_ID, noisyBarLines } from './noisy-neighbour-report.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { resilienceSection } from './resilience-report.js';
+import { TRACING_SCENARIO_ID } from './tracing-policy.js';
+import { tracingSection } from './tracing-report.js';
 import { comparisonOf, metricStat, pathLabel, ratio, scenarioPaths, verdicts, type Stat } from './summary.js';
 
 /** A number with a fixed count of decimals and thousands separators. */
@@ -51,6 +54,14 @@ export function scenarioTable(s: ScenarioResult, runPaths: readonly PathName[]):
     rows.push(`| ${m.label}${m.unit === '' ? '' : ` (${m.unit})`} | ${[...values, ...ratios].join(' | ')} |`);
   }
   return rows.join('\n');
+}
+
+/** A scenario's figures: the resilience and tracing scenarios compare configurations on one path, in their own tables. */
+function sectionOf(s: ScenarioResult, paths: readonly PathName[]): string[] {
+  if (s.id === RESILIENCE_SCENARIO_ID) return resilienceSection(s);
+  if (s.id === TRACING_SCENARIO_ID) return tracingSection(s);
+  if (s.id === NOISY_NEIGHBOUR_ID) return [scenarioTable(s, paths), '', ...noisyBarLines(s, paths)];
+  return [scenarioTable(s, paths)];
 }
 
 function doubtful(s: ScenarioResult): string[] {
@@ -130,8 +141,7 @@ export function renderReport(r: BenchResults, chartFile?: string): string {
   ];
   if (chartFile !== undefined) out.push(`![meshlet, HAProxy and direct side by side](${chartFile})`, '');
   for (const s of r.scenarios) {
-    // The resilience scenario compares two configurations on one path: its own table.
-    out.push(`## ${s.title}`, '', s.measures, '', ...(s.id === RESILIENCE_SCENARIO_ID ? resilienceSection(s) : [scenarioTable(s, r.paths)]), '');
+    out.push(`## ${s.title}`, '', s.measures, '', ...sectionOf(s, r.paths), '');
     const bad = doubtful(s);
     if (bad.length > 0) out.push('Doubtful runs:', '', ...bad, '');
   }

@@ -107,15 +107,18 @@ function appliedVersion(lab: Lab, node: string): string | undefined {
   return reader.read();
 }
 
-/** Writes the scenario's config file and waits until both agents have applied what it yields. */
-async function applyConfig(lab: Lab, yamlText: string): Promise<void> {
-  lab.writeConfig(RESILIENCE_CONFIG_FILE, yamlText);
+/**
+ * Writes a scenario's config file (`file` in the lab's `config/`) and waits until both agents
+ * have applied what it yields. Shared with the `l7-tracing` scenario.
+ */
+export async function applyConfig(lab: Lab, yamlText: string, file = RESILIENCE_CONFIG_FILE): Promise<void> {
+  lab.writeConfig(file, yamlText);
   const want = await Promise.all(NODES.map(async (n) => (await loadStaticSnapshot(lab.paths.configDir, n, TRUST_DOMAIN)).version));
   const deadline = Date.now() + APPLY_TIMEOUT_MS;
   while (!NODES.every((n, i) => appliedVersion(lab, n) === want[i])) {
     if (Date.now() > deadline) {
       const have = NODES.map((n) => `${n} ${appliedVersion(lab, n) ?? 'none'}`).join(', ');
-      throw new MeshletError('MESHLET_ERR_LAB', `the agents did not apply ${RESILIENCE_CONFIG_FILE} within ${APPLY_TIMEOUT_MS} ms (want ${want.join(', ')}; applied ${have}); see their logs`);
+      throw new MeshletError('MESHLET_ERR_LAB', `the agents did not apply ${file} within ${APPLY_TIMEOUT_MS} ms (want ${want.join(', ')}; applied ${have}); see their logs`);
     }
     await sleep(APPLY_POLL_MS);
   }
@@ -151,15 +154,16 @@ let markers = 0;
  * A Service that selects nothing, with a port that differs for every load: it makes every
  * load's configuration a new snapshot, so that both configurations are measured right after a
  * snapshot change (tables rebuilt, capture rules and certificates reconciled, caches cold).
- * Without it only the configured loads came right after one, and paid alone for it.
+ * Without it only the configured loads came right after one, and paid alone for it. Another
+ * scenario passes its own `name` and `vip` (its file may still hold its marker).
  */
-function marker(): string {
+export function marker(name = 'bench-marker', vip = MARKER_VIP): string {
   markers += 1;
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: 'bench-marker', namespace: MESHED_NAMESPACE },
-    spec: { type: 'ClusterIP', clusterIP: MARKER_VIP, clusterIPs: [MARKER_VIP], selector: { 'bench-marker': 'none' }, ports: [{ protocol: 'TCP', port: 10_000 + (markers % 50_000), targetPort: 9 }] },
+    metadata: { name, namespace: MESHED_NAMESPACE },
+    spec: { type: 'ClusterIP', clusterIP: vip, clusterIPs: [vip], selector: { 'bench-marker': 'none' }, ports: [{ protocol: 'TCP', port: 10_000 + (markers % 50_000), targetPort: 9 }] },
   };
   return stringify(service, { lineWidth: 0 });
 }

@@ -10,6 +10,9 @@ import { AGENT_PATHS, L7_PATHS, type Comparison, type MetricSpec, type PathName 
 import { ADDED_TIME_PATHS } from './added-time.js';
 import { RESILIENCE_SCENARIO_ID } from './resilience-policy.js';
 import { RESILIENCE_MEASURES, RESILIENCE_METRICS, RESILIENCE_TITLE } from './resilience-report.js';
+import { NOISY_METRICS, NOISY_NEIGHBOUR_ID, NOISY_NEIGHBOUR_MEASURES, NOISY_NEIGHBOUR_TITLE } from './noisy-neighbour-report.js';
+import { TRACING_SCENARIO_ID } from './tracing-policy.js';
+import { TRACING_MEASURES, TRACING_METRICS, TRACING_TITLE } from './tracing-report.js';
 
 /** A scenario before it has run. */
 export interface ScenarioSpec {
@@ -111,12 +114,14 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
       ],
       notApplicable: {},
     },
+    noisyNeighbourScenario(),
     ...l7Scenarios(),
     resilienceScenario(),
+    tracingScenario(),
     {
       id: 'idle-memory',
       title: `Proxy memory idle and with ${opts.idleConnections.toLocaleString('en-US')} idle connections`,
-      measures: `RSS (VmRSS) of each node's proxy: right after start, idle after the load scenarios, and holding ${opts.idleConnections} idle client connections open through it; per connection is the growth of both proxies over the connections held. Per process: the largest process of each proxy (an agent is its primary and its data-path workers), and the private memory (RssAnon: not the shared pages of the binary) of all its processes.`,
+      measures: `RSS (VmRSS) of each node's proxy: right after start, idle after the load scenarios, and holding ${opts.idleConnections} idle client connections open through it; per connection is the growth of both proxies over the connections held. Per process: the largest process of each proxy (an agent is its primary and its data-path workers), and the private memory (RssAnon: not the shared pages of the binary) of all its processes. For meshlet, where that private memory is when idle after load: V8's heap (heap_total, and heap_used: what of it live objects take) and the memory outside it (external: Buffers, TLS), summed over each agent's processes, from the agents' own meshlet_process_memory_bytes.`,
       metrics: [
         { key: 'rssStartNode1', label: 'node1 proxy at start', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         { key: 'rssStartNode2', label: 'node2 proxy at start', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
@@ -125,6 +130,11 @@ export function scenarioSpecs(opts: Pick<BenchOptions, 'latencyRates' | 'idleCon
         { key: 'rssHeldNode1', label: 'node1 proxy holding the connections', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         { key: 'rssHeldNode2', label: 'node2 proxy holding the connections', unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true },
         ...perProcessMemoryMetrics(),
+        ...[1, 2].flatMap((n): MetricSpec[] => [
+          { key: `heapIdleNode${n}`, label: `node${n} agent idle after load, V8 heap (heap_total)`, unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true, onlyPaths: ['meshlet'] },
+          { key: `heapUsedIdleNode${n}`, label: `node${n} agent idle after load, V8 heap in use (heap_used)`, unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true, onlyPaths: ['meshlet'] },
+          { key: `extIdleNode${n}`, label: `node${n} agent idle after load, outside the heap (external)`, unit: 'MiB', better: 'lower', digits: 1, proxyOnly: true, onlyPaths: ['meshlet'] },
+        ]),
         { key: 'held', label: 'connections held', unit: '', better: 'higher', digits: 0, proxyOnly: true },
         { key: 'perConnKiB', label: 'growth per connection (both proxies)', unit: 'KiB', better: 'lower', digits: 1, proxyOnly: true },
       ],
@@ -206,5 +216,36 @@ export function resilienceScenario(): ScenarioSpec {
     paths: ['meshlet-l7'],
     compare: L7_COMPARE,
     labels: L7_LABELS,
+  };
+}
+
+/**
+ * L7 with tracing off, on at 100% and on at 1% sampling: one path (meshlet L7), three runs per
+ * round (see `tracing-scenario.ts`); its own section in the report (`tracing-report.ts`).
+ */
+export function tracingScenario(): ScenarioSpec {
+  return {
+    id: TRACING_SCENARIO_ID,
+    title: TRACING_TITLE,
+    measures: TRACING_MEASURES,
+    metrics: TRACING_METRICS,
+    notApplicable: {},
+    paths: ['meshlet-l7'],
+    compare: L7_COMPARE,
+    labels: L7_LABELS,
+  };
+}
+
+/**
+ * A quiet pod beside a flooding pod on node1, on the L4 paths (issue 18): its own section in
+ * the report, the standard table plus each path against the bar (`noisy-neighbour-report.ts`).
+ */
+export function noisyNeighbourScenario(): ScenarioSpec {
+  return {
+    id: NOISY_NEIGHBOUR_ID,
+    title: NOISY_NEIGHBOUR_TITLE,
+    measures: NOISY_NEIGHBOUR_MEASURES,
+    metrics: NOISY_METRICS,
+    notApplicable: {},
   };
 }
