@@ -17,9 +17,10 @@ RUN npx tsc -p tsconfig.json
 
 FROM node:24.22.3-bookworm-slim
 # iptables: the agent applies its capture rules with iptables-restore (nft and legacy
-# backends both ship in Debian's package; the agent picks the one the host uses).
+# backends both ship in Debian's package; the agent picks the one the host uses). iproute2:
+# `ip rule` and `ip route` of the source-preservation return path (docs/iptables.md).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables \
+ && apt-get install -y --no-install-recommends iptables iproute2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/meshlet
 COPY package.json package-lock.json ./

@@ -15,6 +15,9 @@ const TOOLS = {
   tcpdump: 'tcpdump',
   // The web page's browser test (test/e2e/admin/web-ui.test.ts) drives headless Chromium.
   chromium: 'chromium',
+  // The completion scripts' test (test/unit/cli/completion-command.test.ts) runs them in each shell.
+  zsh: 'zsh',
+  fish: 'fish',
 };
 
 function has(cmd) {

@@ -18,6 +18,7 @@ import type { BackoffOptions } from '../ops/backoff.js';
 import { LogLevels } from './admin/log-levels.js';
 import { AgentMetrics } from './admin/metrics.js';
 import type { CapturedAddresses } from './proxy/outbound.js';
+import { sourcePreservation, type SourcePreservation } from './proxy/upstream-dial.js';
 import { Readiness } from './admin/readiness.js';
 import type { SnapshotStore } from './control/snapshot-store.js';
 import { WorkerDataPath } from './workers/data-path.js';
@@ -26,7 +27,13 @@ import { TicketKeys } from './identity/ticket-keys.js';
 import { indexAddressOptions } from './proxy/node-addresses.js';
 import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
-import { listen } from '../ops/listen.js';
+import { listen, type InheritedFd } from '../ops/listen.js';
+import { MeshletError } from '../mesh/errors.js';
+import { libc } from '../ops/libc.js';
+import { ListenerSockets } from './handover/listener-sockets.js';
+import { HandoverServer, type TakeoverPhase } from './handover/handover-server.js';
+import { requestTakeover, type Takeover } from './handover/handover-client.js';
+import type { HeldListeners } from './proxy/data-path.js';
 
 /** Applies capture rules for the node's meshed workload addresses (iptables in production). */
 export interface CaptureRules {
@@ -73,7 +80,18 @@ export interface AgentOptions {
   readonly snapshotStore?: SnapshotStore;
   /** A captured connection's source and original destination (default: the kernel's); in-process data path only, for tests on loopback. */
   readonly captured?: (socket: Socket) => CapturedAddresses;
+  /**
+   * The upgrade handover at `config.handoverSocket` (default off; `meshlet agent` turns it on). On: `start()`
+   * first asks an agent already serving the node for its listening sockets, and this agent
+   * later hands its own to the next one.
+   */
+  readonly handover?: boolean;
+  /** Told when this agent has handed its listeners to a new agent (the caller stops its admin and metrics servers and its controller link). */
+  readonly onHandedOver?: () => void;
 }
+
+/** How often a taking-over agent looks whether only its listeners still block readiness. */
+const TAKEOVER_POLL_MS = 50;
 
 /**
  * Where the snapshot in force came from: none yet (captured traffic is refused), the state
@@ -123,6 +141,21 @@ export class Agent {
   private driftTimer: NodeJS.Timeout | undefined;
   private readonly driftCheckMs: number;
   private readonly ticketKeys: TicketKeys;
+  private sockets: ListenerSockets | undefined;
+  private handoverServer: HandoverServer | undefined;
+  /** A new agent has this agent's sockets and is starting (readiness answers 503 meanwhile). */
+  private handingOver = false;
+  /** A new agent serves this agent's sockets: it drains and applies nothing more. */
+  private handedOver = false;
+  private readonly handoverOn: boolean;
+  /** The data listeners are served (after a takeover: once the old agent was told); readiness follows the workers from then on. */
+  private dataServed = false;
+  private markServed: () => void = () => undefined;
+  /** Resolves once the data listeners are served (at once without a takeover; after it, once the old agent was told). */
+  readonly serving: Promise<void> = new Promise((resolve) => (this.markServed = resolve));
+  private readonly onHandedOver: (() => void) | undefined;
+  /** Whether workloads see their clients' addresses (probed at start; shown in `/ready`). */
+  readonly sourcePreservation: SourcePreservation;
 
   constructor(opts: AgentOptions) {
     this.config = opts.config;
@@ -133,7 +166,13 @@ export class Agent {
     this.driftCheckMs = opts.driftCheckMs ?? 60_000;
     this.logLevels = opts.logLevels ?? new LogLevels(opts.logger);
     this.store = opts.snapshotStore;
+    this.handoverOn = opts.handover ?? false;
+    this.onHandedOver = opts.onHandedOver;
     const inProcess = this.config.workers <= 1;
+    this.sourcePreservation = sourcePreservation(this.config.preserveSource);
+    if (this.config.preserveSource === 'on' && !this.sourcePreservation.active) {
+      this.logger.warn({ code: 'MESHLET_ERR_TRANSPARENT_SOCKET', reason: this.sourcePreservation.reason }, "source address preservation off: the kernel refused IP_TRANSPARENT (the agent needs CAP_NET_ADMIN); workloads see the agent's address");
+    }
     this.metrics = new AgentMetrics({ dataPath: inProcess });
     this.readiness = new Readiness(['listeners', 'snapshot', 'certificates', ...(opts.capture ? ['capture-rules' as const] : [])]);
     this.identities = new IdentityManager({
@@ -236,7 +275,7 @@ export class Agent {
 
   /** Readiness follows the workers: not ready while none serves (they all died at once). */
   private onServing(serving: number): void {
-    if (this.bound !== undefined && this.draining === undefined) {
+    if (this.dataServed && this.draining === undefined) {
       if (serving === 0) this.readiness.block('listeners');
       else this.readiness.release('listeners');
     }
@@ -290,15 +329,30 @@ export class Agent {
     return this.source;
   }
 
+  /** An ops port's listening socket (admin, metrics) for `listen({ fd })`, after `start()`: a copy the caller's server owns. */
+  opsListener(role: 'admin' | 'metrics'): InheritedFd {
+    if (this.sockets === undefined) throw new MeshletError('MESHLET_ERR_CLOSED', 'agent not started');
+    return { fd: libc().dupCloexec(this.sockets.opsFd(role)) };
+  }
+
+  /** Whether this agent has handed its listeners to a new agent (it then only drains). */
+  get handedOff(): boolean {
+    return this.handedOver;
+  }
+
   /**
-   * Binds every listener. Capture rules are applied only after this, so nothing is redirected to
-   * a closed port. With a snapshot store, the persisted snapshot is read first and applied right
-   * after binding, so a restart while the controller is down knows its meshed workloads again.
+   * Opens the listening sockets, or takes them over from an agent already serving the node
+   * (an upgrade: `handover/`), and serves them. Capture rules are applied only after this, so
+   * nothing is redirected to a closed port. With a snapshot store, the persisted snapshot is
+   * read first and applied right after, so a restart while the controller is down knows its
+   * meshed workloads again. A takeover serves the data listeners only once the rest of
+   * readiness holds (snapshot, certificates, rules): the old agent serves them until then.
    */
   async start(): Promise<BoundAddresses> {
     const persisted = await this.store?.load({ node: this.config.node, trustDomain: this.config.trustDomain });
     try {
-      const bound = await this.bindAll();
+      const takeover = await this.askTakeover();
+      const bound = await this.bindAll(takeover);
       // Unless a live snapshot came first; never waits for certificates or rules (they retry).
       if (persisted !== undefined && this.source === 'none') void this.install(persisted, 'persisted').catch(() => undefined);
       return bound;
@@ -306,19 +360,114 @@ export class Agent {
       // Leave nothing half-bound behind a failed start.
       await this.dataPath.destroy();
       this.healthServer?.close();
+      this.sockets?.close();
       throw err;
     }
   }
 
-  private async bindAll(): Promise<BoundAddresses> {
-    const { outbound, inbound, tunnel } = await this.dataPath.start();
-    const readiness = await this.bindHealth(this.config.ports.readiness);
-    this.readiness.release('listeners');
-    this.logger.info({ outbound, inbound, tunnel, readiness, workers: this.config.workers }, 'listeners bound');
+  /** The listeners of an agent serving this node now, or undefined (none, or the handover failed: logged). */
+  private async askTakeover(): Promise<Takeover | undefined> {
+    if (!this.handoverOn) return undefined;
+    try {
+      const takeover = await requestTakeover(this.config.handoverSocket, this.config.node);
+      if (takeover === undefined) return undefined;
+      this.sockets = ListenerSockets.adopt(this.config, takeover.entries, takeover.fds, Math.max(1, this.config.workers));
+      this.logger.info({ listeners: takeover.entries.length, sets: this.sockets.setCount }, 'took the listening sockets over from the agent serving this node');
+      return takeover;
+    } catch (err) {
+      this.logger.error({ code: 'MESHLET_ERR_HANDOVER', err: (err as Error).message }, 'listener handover failed: binding fresh sockets beside the old agent (SO_REUSEPORT); its queued connections may be reset when it stops');
+      return undefined;
+    }
+  }
+
+  private async bindAll(takeover: Takeover | undefined): Promise<BoundAddresses> {
+    this.sockets ??= ListenerSockets.open(this.config, Math.max(1, this.config.workers), this.handoverOn);
+    const readiness = await this.bindHealth({ fd: libc().dupCloexec(this.sockets.opsFd('readiness')) });
+    const { outbound, inbound, tunnel } = takeover === undefined ? await this.serveData() : this.sockets.addresses();
+    if (takeover !== undefined) void this.serveAfterTakeover(takeover);
+    else {
+      this.dataServed = true;
+      this.markServed();
+      this.readiness.release('listeners');
+      await this.startHandoverServer();
+    }
+    this.logger.info({ outbound, inbound, tunnel, readiness, workers: this.config.workers, takeover: takeover !== undefined }, 'listeners bound');
     void this.readiness.whenReady().then(() => this.logger.info({ version: this.index.snapshot.version }, 'agent ready'));
     this.bound = { outbound, inbound, tunnel, readiness };
     this.startDriftChecks();
     return this.bound;
+  }
+
+  /** Serves the data listeners (every set, in this process or the workers). */
+  private async serveData(): Promise<ReturnType<ListenerSockets['addresses']>> {
+    const sockets = this.sockets as ListenerSockets;
+    const inProcess = this.config.workers <= 1;
+    const held: HeldListeners = {
+      addresses: () => sockets.addresses(),
+      ipv6: sockets.ipv6,
+      // In this process a Node server owns the fd it listens on: it gets a copy (the agent keeps its own).
+      setsFor: (index, workers) => {
+        const sets = sockets.setsFor(index, workers);
+        if (!inProcess) return sets;
+        const dup = (fd: number): number => libc().dupCloexec(fd);
+        return sets.map((s) => ({ outbound: s.outbound.map(dup), inbound: s.inbound.map(dup), tunnel: dup(s.tunnel) }));
+      },
+    };
+    return this.dataPath.start(held);
+  }
+
+  /** After a takeover: once only the listeners block readiness, serve them, tell the old agent, and listen for the next one. */
+  private async serveAfterTakeover(takeover: Takeover): Promise<void> {
+    while (this.draining === undefined && this.readiness.pending().some((b) => b !== 'listeners')) {
+      await new Promise((resolve) => setTimeout(resolve, TAKEOVER_POLL_MS));
+    }
+    if (this.draining !== undefined) return takeover.abort();
+    try {
+      await this.serveData();
+      // Told before this agent reports ready: whoever stops the old agent on that (a DaemonSet
+      // rollout, `lab upgrade-agent`) finds it already handed over.
+      if (!takeover.confirm()) this.logger.warn('the old agent was gone before it could be told: serving the listeners taken over');
+      this.dataServed = true;
+      this.markServed();
+      this.readiness.release('listeners');
+      this.logger.info('serving the listeners taken over; the old agent drains');
+      await this.startHandoverServer();
+    } catch (err) {
+      takeover.abort();
+      this.logger.error({ code: 'MESHLET_ERR_HANDOVER', err: (err as Error).message }, 'could not serve the listeners taken over; the old agent serves on');
+    }
+  }
+
+  private async startHandoverServer(): Promise<void> {
+    if (!this.handoverOn) return;
+    const server = new HandoverServer({
+      path: this.config.handoverSocket,
+      node: this.config.node,
+      logger: this.logger.child({ component: 'handover' }),
+      listeners: () => (this.sockets as ListenerSockets).entries(),
+      onTakeover: (phase) => this.onTakeover(phase),
+    });
+    try {
+      await server.start();
+      // A drain (or a handover) that began while the socket was being bound found no server to
+      // close: close it here, or it would hold the process open.
+      if (this.draining !== undefined || this.handedOver) {
+        server.close();
+        return;
+      }
+      this.handoverServer = server;
+    } catch (err) {
+      this.logger.error({ code: 'MESHLET_ERR_HANDOVER', path: this.config.handoverSocket, err: (err as Error).message }, 'handover socket not available: an upgrade of this agent will not take its listeners over');
+    }
+  }
+
+  private onTakeover(phase: TakeoverPhase): void {
+    this.handingOver = phase === 'started';
+    if (phase !== 'serving') return;
+    this.handedOver = true;
+    this.handoverServer?.close();
+    this.onHandedOver?.();
+    void this.drain();
   }
 
   private startDriftChecks(): void {
@@ -335,21 +484,23 @@ export class Agent {
     this.driftTimer.unref();
   }
 
-  private bindHealth(port: number): Promise<AddressInfo> {
+  private bindHealth(fd: InheritedFd): Promise<AddressInfo> {
     // Any pod can reach this port: connections, timeouts and sizes are bounded (http-limits.ts).
     const { server } = createLocalHttpServer((req, res) => {
-      const ready = this.readiness.ready && this.draining === undefined;
+      // A new agent starting with this agent's sockets answers for the node: the kubelet's
+      // probe of the new pod, which may reach either process, must not pass early on this one.
+      const ready = this.readiness.ready && this.draining === undefined && !this.handingOver;
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (req.url === '/healthz/ready' || req.url === '/ready') {
-        const body = { ready, pending: this.readiness.pending(), draining: this.draining !== undefined, version: this.index.snapshot.version, snapshotSource: this.source };
+        const body = { ready, pending: this.readiness.pending(), draining: this.draining !== undefined, handover: this.handedOver ? 'done' : this.handingOver ? 'in-progress' : 'none', version: this.index.snapshot.version, snapshotSource: this.source };
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
       } else {
         res.writeHead(404).end();
       }
     }, { listener: 'readiness', registry: this.metrics.registry, logger: this.logger });
     this.healthServer = server;
-    return listen(server, { port, host: this.config.bindAddress });
+    return listen(server, fd);
   }
 
   /**
@@ -370,6 +521,8 @@ export class Agent {
    * readiness blocker: that waits for a live snapshot.
    */
   private install(snapshot: NodeSnapshot, source: Exclude<SnapshotSource, 'none'>): Promise<void> {
+    // Handed over: the new agent owns the tables' successors and the capture rules.
+    if (this.handedOver) return Promise.resolve();
     const previous = this.index.snapshot.version;
     this.index = new WorkloadIndex(snapshot, indexAddressOptions(this.config));
     this.reportRefused(this.index.refused);
@@ -469,6 +622,7 @@ export class Agent {
    * deadline, then abort the rest. Idempotent; capture rules stay (fail closed while down).
    */
   drain(deadlineMs = this.config.drainDeadlineMs): Promise<void> {
+    if (this.draining === undefined) this.handoverServer?.close();
     this.draining ??= this.doDrain(deadlineMs);
     return this.draining;
   }
@@ -477,7 +631,8 @@ export class Agent {
     this.logger.info({ deadlineMs, failureMode: this.config.failureMode, workers: this.config.workers }, 'draining');
     clearTimeout(this.retryTimer);
     clearInterval(this.driftTimer);
-    if (this.config.failureMode === 'open' && this.capture !== null) {
+    // Handed over: the rules stay for the new agent, which owns them now.
+    if (this.config.failureMode === 'open' && this.capture !== null && !this.handedOver) {
       // Fail open: lift the rules first, so new connections flow unmeshed instead of being
       // refused by a closing agent; connections already captured finish through the drain.
       await this.applying;
@@ -486,13 +641,17 @@ export class Agent {
         (err: Error) => this.logger.error({ err: err.message }, 'fail-open: capture rules could not be lifted'),
       );
     }
+    // This process's copies (the data path closes its own as it stops accepting): without a
+    // handover the sockets then close, and new connections are refused rather than queued;
+    // after one they live on in the new agent.
+    this.sockets?.close();
     this.forceDrain = () => void this.dataPath.destroy();
     const result = await this.dataPath.drain(deadlineMs);
     this.identities.close();
     this.ticketKeys.close();
     this.metrics.pauses.stop();
     this.healthServer?.close();
-    this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers }, 'drained');
+    this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers, handedOver: this.handedOver }, 'drained');
   }
 
   /** Closes now, without waiting for connections, also in the middle of a drain. Idempotent. */

@@ -44,6 +44,12 @@ export interface AgentConfig {
    * agent per directory); in static mode the CA (`ca/`, shared by the agents of one host or lab).
    */
   readonly stateDir: string;
+  /**
+   * The unix socket an upgrade's listener handover goes through (`handover/`): the agent
+   * listens on it, and a new agent started beside it asks there for its listening sockets.
+   * Default `<stateDir>/agent-handover.sock`: the state directory outlives the pod.
+   */
+  readonly handoverSocket: string;
   readonly trustDomain: string;
   readonly logLevel: string;
   readonly ports: {
@@ -104,6 +110,14 @@ export interface AgentConfig {
   readonly l7: 'on' | 'off';
   /** How long protocol detection waits for a client's first bytes on an undeclared port (ms). */
   readonly protocolDetectionTimeoutMs: number;
+  /**
+   * Source address preservation: `on` connects to workloads from their clients' addresses
+   * (IP_TRANSPARENT, with the return-path rules applied with the capture rules), falling back to
+   * the agent's address where the kernel refuses it (no CAP_NET_ADMIN); `off` always uses the
+   * agent's address. Default `on` when the agent manages its rules, `off` with `--no-iptables`
+   * (whoever manages the rules then must add the return path too: docs/iptables.md).
+   */
+  readonly preserveSource: 'on' | 'off';
 }
 
 /** Longest protocol-detection wait an operator may set: beyond it server-first clients time out. */
@@ -119,7 +133,7 @@ const KNOWN_FLAGS = [
   'node', 'config', 'stateDir', 'trustDomain', 'logLevel', 'outboundPort', 'inboundPort', 'tunnelPort',
   'readinessPort', 'bind', 'iptables', 'drainSeconds', 'certTtl', 'controller', 'controllerCa', 'joinTokenFile', 'kubeTokenFile', 'failureMode',
   'adminPort', 'adminAddress', 'adminTokenFile', 'metricsPort', 'accessLog', 'workers', 'loopbackWorkloads',
-  'l7', 'protocolDetectionTimeout',
+  'l7', 'protocolDetectionTimeout', 'handoverSocket', 'preserveSource',
 ] as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -142,6 +156,8 @@ const ENV: Record<string, string> = {
   adminTokenFile: 'MESHLET_ADMIN_TOKEN_FILE',
   l7: 'MESHLET_L7',
   protocolDetectionTimeout: 'MESHLET_PROTOCOL_DETECTION_TIMEOUT',
+  handoverSocket: 'MESHLET_HANDOVER_SOCKET',
+  preserveSource: 'MESHLET_PRESERVE_SOURCE',
 };
 
 /**
@@ -162,11 +178,13 @@ export function loadAgentConfig(flags: RawFlags, env: Environment): AgentConfig 
   const controller = controllerEndpoint(p, get);
   const configDir = stringSetting(p, '--config', get('config'), controller === undefined ? undefined : '');
   if (controller !== undefined && configDir !== '') p.setting('--config', configDir, 'not with --controller: pick static mode or controller mode');
+  const stateDir = stringSetting(p, '--state-dir', get('stateDir'), '/var/lib/meshlet');
   const config: AgentConfig = {
     node,
     configDir,
     ...(controller === undefined ? {} : { controller }),
-    stateDir: stringSetting(p, '--state-dir', get('stateDir'), '/var/lib/meshlet'),
+    stateDir,
+    handoverSocket: handoverSocket(p, get('handoverSocket'), stateDir),
     trustDomain,
     logLevel,
     ports: {
@@ -190,6 +208,7 @@ export function loadAgentConfig(flags: RawFlags, env: Environment): AgentConfig 
     failureMode: oneOfSetting(p, '--failure-mode', get('failureMode'), ['closed', 'open'], 'closed'),
     workers: workers(p, get('workers')),
     l7: oneOfSetting(p, '--l7', get('l7'), ['on', 'off'], 'on'),
+    preserveSource: oneOfSetting(p, '--preserve-source', get('preserveSource'), ['on', 'off'], get('iptables') !== false ? 'on' : 'off'),
     protocolDetectionTimeoutMs: numberSetting(p, '--protocol-detection-timeout', get('protocolDetectionTimeout'), DEFAULT_SNIFF_TIMEOUT_MS, {
       min: 1, max: MAX_PROTOCOL_DETECTION_TIMEOUT_MS, integer: true, why: `must be an integer number of milliseconds 1..${MAX_PROTOCOL_DETECTION_TIMEOUT_MS}`,
     }),
@@ -204,6 +223,16 @@ function adminAddress(p: Problems, value: unknown): string {
   const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1';
   if (!loopback) p.setting('--admin-address', value, 'must be a loopback address (127.0.0.0/8 or ::1): the admin API must not be reachable from pods');
   return a;
+}
+
+/** sun_path holds 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+function handoverSocket(p: Problems, value: unknown, stateDir: string): string {
+  const path = stringSetting(p, '--handover-socket', value, `${stateDir.replace(/\/+$/, '')}/agent-handover.sock`);
+  if (!path.startsWith('/')) p.setting('--handover-socket', path, 'must be an absolute path');
+  else if (Buffer.byteLength(path) > MAX_SOCKET_PATH) p.setting('--handover-socket', path, `must be at most ${MAX_SOCKET_PATH} bytes (a unix socket path)`);
+  return path;
 }
 
 function adminTokenFile(p: Problems, value: unknown): string {

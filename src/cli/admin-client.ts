@@ -37,8 +37,12 @@ export const processIo: AdminIo = {
  * code only through its owner.
  */
 export class AdminUnreachableError extends MeshletError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('MESHLET_ERR_ADMIN_UNREACHABLE', message, options);
+  /** Reached through a port-forward (`--node`): the hints about this host's agent do not apply. */
+  readonly remote: boolean;
+
+  constructor(message: string, options: { cause?: unknown; remote?: boolean } = {}) {
+    super('MESHLET_ERR_ADMIN_UNREACHABLE', message, options.cause === undefined ? {} : { cause: options.cause });
+    this.remote = options.remote === true;
   }
 }
 
@@ -103,27 +107,48 @@ export function parseAdminAddress(value: string): URL {
 
 /** The flags every SRE command takes (see {@link adminOptions}). */
 export interface AdminFlags {
-  readonly admin: string;
+  /** Default {@link DEFAULT_ADMIN}. */
+  readonly admin?: string;
   /** Default {@link DEFAULT_ADMIN_TOKEN_FILE}. */
   readonly adminTokenFile?: string;
 }
 
 /** A client for the agent `flags` name, with the token read from its file. */
 export function adminClientFor(flags: AdminFlags): AdminClient {
-  return new AdminClient(parseAdminAddress(flags.admin), readAdminToken(flags.adminTokenFile));
+  return new AdminClient(localEndpoint(flags));
+}
+
+/** Where one agent's admin API is reached, with what token, and how it is named in messages. */
+export interface AdminEndpoint {
+  readonly url: URL;
+  readonly token: AdminToken | undefined;
+  /** The URL's origin for a local agent; `node NAME (pod NS/POD)` through a port-forward. */
+  readonly label: string;
+  /** Turns a failed connection into the error that says why (a port-forward knows). */
+  readonly explain?: (err: AdminUnreachableError) => Error;
+}
+
+/** The agent `--admin` and `--admin-token-file` name (this host's, by default). */
+export function localEndpoint(flags: AdminFlags): AdminEndpoint {
+  const url = parseAdminAddress(flags.admin ?? DEFAULT_ADMIN);
+  return { url, token: readAdminToken(flags.adminTokenFile), label: url.origin };
 }
 
 /** A client for one agent's admin API. */
 export class AdminClient {
-  /** The base URL, as shown in messages. */
+  /** The agent as shown in messages and output: its URL, or the node and pod. */
   readonly base: string;
 
+  private readonly url: URL;
   private readonly token: AdminToken | undefined;
+  private readonly explain: (err: AdminUnreachableError) => Error;
 
-  /** `token`: sent as `Authorization: Bearer` when it could be read. */
-  constructor(base: URL, token?: AdminToken) {
-    this.base = base.origin;
-    this.token = token;
+  /** The token is sent as `Authorization: Bearer` when it could be read. */
+  constructor(endpoint: AdminEndpoint) {
+    this.base = endpoint.label;
+    this.url = endpoint.url;
+    this.token = endpoint.token;
+    this.explain = endpoint.explain ?? ((err) => err);
   }
 
   /** `GET path`: any HTTP status is an answer (503 from `/ready` is one); no answer throws. */
@@ -141,11 +166,16 @@ export class AdminClient {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     if (this.token !== undefined && 'token' in this.token) headers['authorization'] = `Bearer ${this.token.token}`;
     try {
-      res = await fetch(`${this.base}${path}`, { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(body === undefined ? {} : { body }) });
+      res = await fetch(new URL(path, this.url), { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(body === undefined ? {} : { body }) });
     } catch (err) {
-      throw new AdminUnreachableError(`cannot reach the agent's admin API at ${this.base} (${reason(err)})`, { cause: err });
+      throw this.explain(new AdminUnreachableError(`cannot reach the agent's admin API at ${this.base} (${reason(err)})`, { cause: err }));
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw this.explain(new AdminUnreachableError(`the agent's admin API at ${this.base} broke off its answer to ${path} (${reason(err)})`, { cause: err }));
+    }
     if (res.status === 401 || res.status === 403) throw this.refused(path, res.status);
     try {
       return { status: res.status, body: JSON.parse(text) as unknown };
@@ -154,19 +184,18 @@ export class AdminClient {
     }
   }
 
-/** The error for a 401/403: what the CLI sent and why. */
+  /** The error for a 401/403: what the CLI sent and why. */
   private refused(path: string, status: number): AdminUnauthorizedError {
-    const t = this.token;
-    const why =
-      t === undefined
-        ? 'no admin token was sent'
-        : 'error' in t
-          ? `cannot read the admin token file ${t.file} (${t.error})`
-          : status === 403
-            ? `the token in ${t.file} is not the agent's (it is written anew at every agent start: is it this agent's --admin-token-file?)`
-            : `the agent refused the token in ${t.file}`;
-    return new AdminUnauthorizedError(`${this.base}${path} answered ${status}: ${why}`);
+    return new AdminUnauthorizedError(`${this.base}${path} answered ${status}: ${tokenRefusal(this.token, status)}`);
   }
+}
+
+/** Why the agent answered 401/403 to `token`: not sent, unreadable, stale, or refused. */
+export function tokenRefusal(token: AdminToken | undefined, status: number): string {
+  if (token === undefined) return 'no admin token was sent';
+  if ('error' in token) return `cannot read the admin token file ${token.file} (${token.error})`;
+  if (status === 403) return `the token in ${token.file} is not the agent's (it is written anew at every agent start: is it this agent's --admin-token-file?)`;
+  return `the agent refused the token in ${token.file}`;
 }
 
 /** The root cause's code or message: fetch wraps ECONNREFUSED in a bare "fetch failed". */
@@ -194,9 +223,9 @@ export async function runAdminAction(io: AdminIo, name: string, action: () => Pr
     io.exit(await action());
   } catch (err) {
     io.stderr(`meshlet ${name}: ${(err as Error).message}\n`);
-    if (err instanceof AdminUnreachableError) {
+    if (err instanceof AdminUnreachableError && !err.remote) {
       io.stderr('  check that the agent runs on this node (it serves the admin API on loopback only) and that\n');
-      io.stderr('  --admin matches its --admin-address:--admin-port; off the node, kubectl port-forward to the agent pod\n');
+      io.stderr('  --admin matches its --admin-address:--admin-port; off the node, --node NAME (status, proxy-config, log-level, tap, top)\n');
     }
     if (err instanceof AdminUnauthorizedError) {
       io.stderr('  the admin API needs the token the agent writes at start (mode 0600, root only): run as root on the node,\n');

@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { sdNotify } from '../ops/sd-notify.js';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { AdminServer } from '../agent/admin/server.js';
@@ -20,6 +22,8 @@ import { PrometheusServer } from '../ops/prometheus-server.js';
 import { SnapshotStore } from '../agent/control/snapshot-store.js';
 import { CertificateAuthority } from '../ca/authority.js';
 import { IptablesManager } from '../iptables/manager.js';
+import { DEFAULT_RETURN_PATH } from '../iptables/return-path.js';
+import { sourcePreservation } from '../agent/proxy/upstream-dial.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import type { NodeSnapshot } from '../mesh/types.js';
 import { createRootLogger } from '../ops/root-logger.js';
@@ -54,9 +58,11 @@ export function registerAgentCommand(program: Command): void {
     .option('--l7 <mode>', 'on (default): HTTP Service ports (declared by appProtocol or port name, or detected) are proxied request by request; off: every connection is opaque TCP (env MESHLET_L7)')
     .option('--protocol-detection-timeout <ms>', 'how long the agent waits for a client\'s first bytes on a Service port that declares no protocol before treating it as opaque TCP (default 200, max 10000) (env MESHLET_PROTOCOL_DETECTION_TIMEOUT)')
     .option('--no-iptables', 'do not apply capture rules (they are managed elsewhere)')
+    .option('--preserve-source <mode>', "on (default; off with --no-iptables): workloads see their clients' addresses, not the agent's (IP_TRANSPARENT, needs CAP_NET_ADMIN; falls back to the agent's address when refused; L7-terminated requests keep the agent's address); off: always the agent's address (env MESHLET_PRESERVE_SOURCE)")
     .option('--drain-seconds <seconds>', 'on SIGTERM, how long connections may finish before the rest are closed (default 20)')
     .option('--cert-ttl <seconds>', 'workload certificate lifetime (default 86400)')
     .option('--workers <n>', 'data-path worker processes sharing the listeners (SO_REUSEPORT): auto (default: one per core) or 1..64; 1 runs the data path in the agent process (env MESHLET_WORKERS)')
+    .option('--handover-socket <path>', 'unix socket of the upgrade handover: a new agent started beside this one takes its listening sockets over there, so no connection is refused (default <state-dir>/agent-handover.sock) (env MESHLET_HANDOVER_SOCKET)')
     .option('--failure-mode <mode>', 'while the agent is down: closed (default: rules stay, meshed traffic is refused) or open (rules lifted at shutdown: traffic flows unmeshed, no policy) (env MESHLET_FAILURE_MODE)')
     .action(async (opts: Record<string, unknown>) => {
       await runAgent(opts);
@@ -126,8 +132,10 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels:
     },
   };
   const capture = config.manageIptables ? await iptablesCapture(config, logger) : null;
-  const agent = new Agent({ config, logger, signer, capture, logLevels });
+  const handedOver = new HandedOver();
+  const agent = new Agent({ config, logger, signer, capture, logLevels, handover: true, onHandedOver: () => handedOver.run() });
   await agent.start();
+  handedOver.agent = agent;
   const watcher = new StaticSnapshotWatcher({
     dir: config.configDir,
     node: config.node,
@@ -137,8 +145,10 @@ async function runStatic(config: AgentConfig, snapshot: NodeSnapshot, logLevels:
     onSnapshot: (s) => void agent.applySnapshot(s).catch((err: Error) => logger.error({ err: err.message }, 'snapshot not fully applied; the agent retries')),
   });
   watcher.start();
+  handedOver.add(() => watcher.close());
   const stop = installSignalHandlers(agent, () => watcher.close(), logger);
-  await startOpsServers(agent, config, logLevels, stop, adminToken);
+  announceServing(agent, logger);
+  await startOpsServers(agent, config, logLevels, stop, adminToken, handedOver);
   try {
     await agent.applySnapshot(snapshot);
   } catch (err) {
@@ -182,15 +192,19 @@ async function runWithController(config: AgentConfig, caPem: string, logLevels: 
     logger: logLevels.child('snapshot-store'),
     onFailure: (operation) => agent?.metrics.snapshotStoreFailed(operation),
   });
-  agent = new Agent({ config, logger, signer: client, capture, logLevels, snapshotStore });
+  const handedOver = new HandedOver();
+  handedOver.add(() => void client.close());
+  agent = new Agent({ config, logger, signer: client, capture, logLevels, snapshotStore, handover: true, onHandedOver: () => handedOver.run() });
   await agent.start();
+  handedOver.agent = agent;
   const stop = installSignalHandlers(agent, () => void client.close(), logger);
-  await startOpsServers(agent, config, logLevels, stop, adminToken, client);
+  announceServing(agent, logger);
+  await startOpsServers(agent, config, logLevels, stop, adminToken, handedOver, client);
   client.start();
 }
 
 /** The admin API (loopback only) and /metrics, each on its own port. */
-async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void, token: string, client?: ControllerClient): Promise<void> {
+async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: LogLevels, quit: () => void, token: string, handedOver: HandedOver, client?: ControllerClient): Promise<void> {
   const source: SourceInfo = {
     agentVersion: PACKAGE_VERSION,
     ...(client === undefined || config.controller === undefined
@@ -205,13 +219,18 @@ async function startOpsServers(agent: Agent, config: AgentConfig, logLevels: Log
   };
   const admin = new AdminServer({ agent, logger: logLevels.child('admin'), quit, source, token });
   const metrics = new PrometheusServer(agent.metrics.registry, logLevels.child('metrics'));
-  const adminBound = await admin.start(config.ports.admin, config.adminAddress);
-  const metricsBound = await metrics.start(config.ports.metrics, config.bindAddress);
+  // The agent's sockets (SO_REUSEPORT; taken over from the old agent in an upgrade).
+  const adminBound = await admin.start(agent.opsListener('admin'), config.adminAddress);
+  const metricsBound = await metrics.startOn(agent.opsListener('metrics'));
+  handedOver.add(() => admin.close());
+  handedOver.add(() => metrics.close());
   logLevels.root.info({ admin: adminBound, adminTokenFile: config.adminTokenFile, metrics: metricsBound }, 'admin and metrics bound');
 }
 
 async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<CaptureRules> {
-  const manager = await IptablesManager.create({ logger });
+  // The return path goes with the capture rules only where the agent can use it.
+  const returnPath = sourcePreservation(config.preserveSource).active ? { returnPath: DEFAULT_RETURN_PATH } : {};
+  const manager = await IptablesManager.create({ logger, ...returnPath });
   const spec = (workloadIps: readonly string[]) => ({
     workloadIps,
     outboundPort: config.ports.outbound,
@@ -231,6 +250,55 @@ async function iptablesCapture(config: AgentConfig, logger: Logger): Promise<Cap
       return { inSync: report.inSync, detail: report };
     },
   };
+}
+
+/**
+ * What stops once a new agent has taken this one's listeners over (an upgrade): the sources of
+ * snapshots and the ops servers. The process then drains and waits for its SIGTERM (a Kubernetes
+ * container that exited on its own would be restarted, and take the listeners back).
+ */
+class HandedOver {
+  private readonly steps: (() => void)[] = [];
+  agent: Agent | undefined;
+
+  add(step: () => void): void {
+    this.steps.push(step);
+  }
+
+  run(): void {
+    for (const step of this.steps.splice(0)) step();
+    // Under systemd (a `systemctl reload` upgrade) the new process is the service's main one
+    // now: this one exits once drained. Elsewhere (a Kubernetes pod, the lab) it waits for its
+    // SIGTERM: a container that exited on its own would be restarted and take the sockets back.
+    if (process.env['NOTIFY_SOCKET'] !== undefined) void this.agent?.drain().then(() => process.exit(0));
+    else setInterval(() => undefined, 1 << 30);
+  }
+}
+
+/**
+ * Tells systemd (`Type=notify`) once the listeners are served: `READY=1` ends the start (the
+ * snapshot and certificates may come later: a controller down at boot must not fail the unit),
+ * and `MAINPID` makes a process started by a `systemctl reload` the service's main one. SIGHUP
+ * (`ExecReload`) starts a successor: the same command, from the files on disk now (an upgraded
+ * package), which takes this agent's listeners over; this one then drains and exits.
+ */
+function announceServing(agent: Agent, logger: Logger): void {
+  void agent.serving.then(() => {
+    if (sdNotify(`MAINPID=${process.pid}\nREADY=1`)) logger.info({ pid: process.pid }, 'systemd told: ready, main process');
+  });
+  let successor: ChildProcess | undefined;
+  process.on('SIGHUP', () => {
+    if (agent.handedOff || (successor !== undefined && successor.exitCode === null)) {
+      logger.warn('SIGHUP: an upgrade is already under way or done; ignored');
+      return;
+    }
+    successor = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: process.env });
+    successor.unref();
+    successor.once('exit', (code, signal) => {
+      if (!agent.handedOff) logger.error({ code, signal }, 'SIGHUP: the successor agent exited before it took the listeners over; this agent serves on');
+    });
+    logger.info({ successorPid: successor.pid }, 'SIGHUP: started a successor agent; it takes the listeners over once ready');
+  });
 }
 
 /**

@@ -15,6 +15,7 @@
  * | MA007 | warning | an AuthorizationPolicy that does not do what its author may expect (selects nothing, ...) |
  * | MA008 | info    | a pod of an enrolled namespace opted out of the mesh (`meshlet.io/mesh: disabled`) |
  * | MA009 | warning | a pod or workload left out of the mesh by the controller (e.g. the controller's own identity) |
+ * | MA010 | error   | (live, analyze-command.ts) an object the controller leaves out for failing validation |
  */
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { MESH_DISABLED, MESH_ENABLED, MESH_LABEL, type MeshObject, type MeshTLSObject, type ServiceObject } from '../mesh/types.js';

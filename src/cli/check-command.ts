@@ -3,17 +3,22 @@
  * installed mesh from this node: its agent (through the admin API, as `status` reads it) and,
  * through the controller's debug port, the controller and every agent it knows. With `--pre`,
  * what the host needs before an agent runs on it; that reads the host and changes nothing on
- * it: the nat probe runs in a scratch network namespace the check makes and removes.
+ * it: the nat probe runs in a scratch network namespace the check makes and removes. With
+ * `--pre --kubernetes`, what the cluster needs before the install (check-cluster.ts).
  */
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { createCommandRunner } from '../iptables/runner.js';
 import { MeshletError } from '../mesh/errors.js';
-import { adminOptions, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminClientFor, adminOptions, DEFAULT_ADMIN, processIo, runAdminAction, withUsageExits, type AdminFlags } from './admin-client.js';
+import { clusterPreChecks, clusterProbes, type ClusterProbes } from './check-cluster.js';
 import { preInstallChecks, type CheckResult, type PreProbes } from './check-pre.js';
+import { cliKubeConfig, type KubeFlags } from './kube-config.js';
+import { checkMark, formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { DEFAULT_CONTROLLER_DEBUG, fetchProxyStatus } from './proxy-status-command.js';
+import { Progress, progressSink } from './progress.js';
 import { nodeChecks, readStatusInput } from './status-command.js';
 
 const run = promisify(execFile);
@@ -21,48 +26,73 @@ const run = promisify(execFile);
 const SCRATCH_PREFIX = 'meshlet-check-';
 
 /** Flags of `check`. */
-export interface CheckOptions extends Partial<AdminFlags> {
+export interface CheckOptions extends Partial<AdminFlags>, OutputFlags, KubeFlags {
   readonly pre?: boolean;
+  /** With `pre`: the cluster (through the kubeconfig) instead of this host. */
+  readonly kubernetes?: boolean;
   /** The controller's debug port; unset: the default, and a warning (not a failure) when it does not answer. */
   readonly controller?: string;
-  readonly output: 'text' | 'json';
 }
 
 /** Adds `meshlet check`. */
-export function registerCheckCommand(program: Command, io: AdminIo = processIo): void {
-  adminOptions(withUsageExits(program.command('check'), io))
-    .description("check the mesh from this node: its agent (snapshot, certificates, capture rules, controller link, ready) and the controller (every agent on the version in force); --pre: this host before installing (runtime, root, iptables, nat, ports)")
+export function registerCheckCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = adminOptions(withUsageExits(program.command('check'), io))
+    .description("check the mesh from this node: its agent (snapshot, certificates, capture rules, controller link, ready) and the controller (every agent on the version in force); --pre: this host before installing (runtime, root, iptables, nat, ports); --pre --kubernetes: the cluster before installing (version, RBAC, CRDs)")
     .option('--pre', 'what the host needs before an agent runs on it')
-    .option('--controller <address>', `the controller's debug port (default ${DEFAULT_CONTROLLER_DEBUG}; not answering is a failure only when given)`)
-    .addOption(new Option('-o, --output <format>', 'text: one ✔/✖ line per check; json').choices(['text', 'json']).default('text'))
+    .option('--kubernetes', 'with --pre: what the cluster needs before the install (Kubernetes version, RBAC, CRDs), through the kubeconfig')
+    .option('--kubeconfig <file>', 'with --kubernetes: this kubeconfig (default $KUBECONFIG, ~/.kube/config, or the pod\'s service account)')
+    .option('--context <name>', 'with --kubernetes: this kubeconfig context instead of the current one')
+    .option('--controller <address>', `the controller's debug port (default ${DEFAULT_CONTROLLER_DEBUG}; not answering is a failure only when given)`);
+  outputOptions(cmd, 'check', { text: 'one ✔/✖ line per check, then a verdict' })
     .action((opts: CheckOptions) => runAdminAction(io, 'check', () => check(io, opts, hostProbes())));
 }
 
 /** Runs `check`; answers the exit code: 1 when a check failed. */
-export async function check(io: AdminIo, opts: CheckOptions, probes: PreProbes): Promise<number> {
+export async function check(io: OutputIo, opts: CheckOptions, probes: PreProbes, cluster: (opts: CheckOptions) => ClusterProbes = (o) => clusterProbes(cliKubeConfig(o))): Promise<number> {
+  const ctx = outputContext(io, 'check', opts);
   if (opts.pre !== true && opts.controller !== undefined && !/\S/.test(opts.controller)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--controller: empty');
   }
-  const results = opts.pre === true ? await preInstallChecks(probes) : await meshChecks(opts);
-  if (opts.output === 'json') io.stdout(`${JSON.stringify(results, null, 2)}\n`);
-  else io.stdout(render(results));
+  if (opts.kubernetes === true && opts.pre !== true) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--kubernetes goes with --pre (the installed mesh is checked from a node: meshlet check there)');
+  }
+  if (opts.kubernetes !== true && (opts.kubeconfig !== undefined || opts.context !== undefined)) {
+    throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--kubeconfig and --context go with --kubernetes');
+  }
+  // On a terminal, the step under way on stderr (erased once done: the results follow).
+  const progress = new Progress(progressSink(io, opts.color), { transient: true });
+  let results: CheckResult[];
+  try {
+    if (opts.pre !== true) results = await meshChecks(opts, progress);
+    else if (opts.kubernetes === true) {
+      const api = cluster(opts);
+      progress.step('checking the cluster: Kubernetes version, RBAC, CRDs');
+      results = await clusterPreChecks(api);
+    } else {
+      progress.step('checking this host: kernel, iptables, ports');
+      results = await preInstallChecks(probes);
+    }
+  } finally {
+    progress.finish(true);
+  }
+  io.stdout(formatOutput(ctx, results, () => render(results, ctx.color)));
   return results.some((r) => r.outcome === 'fail') ? 1 : 0;
 }
 
-/** The ✔/✖ lines, then a verdict. */
-export function render(results: readonly CheckResult[]): string {
-  const mark = { ok: '✔', fail: '✖', warn: '!' } as const;
-  const lines = results.map((r) => `${mark[r.outcome]} ${r.name}: ${r.detail}${r.hint === undefined || r.outcome === 'ok' ? '' : `\n    ${r.hint}`}`);
+/** The ✔/✖ lines, then a verdict; the marks coloured when `color` (a terminal). */
+export function render(results: readonly CheckResult[], color = false): string {
+  const lines = results.map((r) => `${checkMark(r.outcome, color)} ${r.name}: ${r.detail}${r.hint === undefined || r.outcome === 'ok' ? '' : `\n    ${r.hint}`}`);
   const failed = results.filter((r) => r.outcome === 'fail').length;
-  lines.push(failed === 0 ? 'Status check results are ✔' : `Status check results are ✖ (${failed} failed)`);
+  lines.push(failed === 0 ? `Status check results are ${checkMark('ok', color)}` : `Status check results are ${checkMark('fail', color)} (${failed} failed)`);
   return `${lines.join('\n')}\n`;
 }
 
 /** The installed mesh, seen from this node: its agent, then the controller and every agent. */
-export async function meshChecks(opts: CheckOptions): Promise<CheckResult[]> {
+export async function meshChecks(opts: CheckOptions, progress: Progress = new Progress(undefined)): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
+  progress.step(`asking this node's agent (${opts.admin ?? DEFAULT_ADMIN})`);
   try {
-    const { base, input } = await readStatusInput(opts as AdminFlags);
+    const { base, input } = await readStatusInput(adminClientFor(opts as AdminFlags));
     results.push({ name: 'agent', outcome: 'ok', detail: `answers at ${base}` });
     for (const c of nodeChecks(input)) {
       results.push(c.ok ? { name: c.name, outcome: 'ok', detail: c.detail } : { name: c.name, outcome: 'fail', detail: c.detail, hint: HINTS[c.name] ?? 'meshlet status shows the node' });
@@ -71,6 +101,7 @@ export async function meshChecks(opts: CheckOptions): Promise<CheckResult[]> {
     results.push({ name: 'agent', outcome: 'fail', detail: (err as Error).message, hint: 'run on the node as root (the admin API is on its loopback, the token root-only), or pass --admin/--admin-token-file' });
   }
   let view;
+  progress.step(`asking the controller (${opts.controller ?? DEFAULT_CONTROLLER_DEBUG})`);
   try {
     view = await fetchProxyStatus(opts.controller ?? DEFAULT_CONTROLLER_DEBUG);
   } catch (err) {

@@ -2,9 +2,11 @@
  * `meshlet join-token create|list|revoke`: manages the controller's join token file. A token
  * is printed once, when it is made; the file keeps only its SHA-256.
  */
-import type { Command } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import { createJoinToken, readJoinTokenFile, revokeJoinTokens, writeAtomic } from '../controller/auth/join-token-edit.js';
 import { EXIT_USAGE, isMeshletError } from '../mesh/errors.js';
+import { formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
+import { renderTable } from './table.js';
 
 /** Where the command writes and how it exits; tests pass their own. */
 export interface JoinTokenIo {
@@ -25,8 +27,18 @@ const processIo: JoinTokenIo = {
 const SHOWN_HASH = 16;
 
 /** Adds `meshlet join-token`. */
-export function registerJoinTokenCommand(program: Command, io: JoinTokenIo = processIo): void {
-  const cmd = program.command('join-token').description('join tokens that let agents outside Kubernetes authenticate to the controller');
+export function registerJoinTokenCommand(program: Command, io: JoinTokenIo & OutputIo = processIo): void {
+  const cmd = program
+    .command('join-token')
+    .description('join tokens that let agents outside Kubernetes authenticate to the controller')
+    // Usage errors (unknown option, bad -o) go to io and exit 64; the subcommands inherit both.
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride((err: CommanderError) => {
+      const code = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (io === processIo) process.exit(code);
+      io.exit(code);
+      throw err;
+    });
   cmd
     .command('create')
     .description('make a token for a node, add its hash to the token file, print the token once')
@@ -35,11 +47,12 @@ export function registerJoinTokenCommand(program: Command, io: JoinTokenIo = pro
     .option('--out <file>', 'also write the token to this file (mode 0600), for the agent\'s --join-token-file')
     .option('--description <text>', 'a note kept beside the hash (which host, who asked)')
     .action((opts: { node: string; tokens: string; out?: string; description?: string }) => run(io, () => create(io, opts)));
-  cmd
+  const listCmd = cmd
     .command('list')
     .description('list the tokens in the file: node, hash prefix, creation time, description')
-    .requiredOption('--tokens <file>', 'the controller\'s token file')
-    .action((opts: { tokens: string }) => run(io, () => list(io, opts.tokens)));
+    .requiredOption('--tokens <file>', 'the controller\'s token file');
+  outputOptions(listCmd, 'join-token list', { text: 'a table (hash prefixes)' })
+    .action((opts: { tokens: string } & OutputFlags) => run(io, () => list(io, opts.tokens, opts)));
   cmd
     .command('revoke')
     .description('remove a node\'s tokens (all, or the one whose hash starts with --sha256)')
@@ -71,11 +84,14 @@ async function create(io: JoinTokenIo, opts: { node: string; tokens: string; out
   return 0;
 }
 
-async function list(io: JoinTokenIo, file: string): Promise<number> {
+/** `list`: the table shows hash prefixes (what `revoke --sha256` takes); JSON and YAML the whole hashes (never a token: the file has none). */
+async function list(io: OutputIo, file: string, flags: OutputFlags): Promise<number> {
+  const ctx = outputContext(io, 'join-token list', flags);
   const { entries } = await readJoinTokenFile(file);
-  const rows = [['NODE', 'SHA256', 'CREATED', 'DESCRIPTION'], ...entries.map((e) => [e.node, e.sha256.slice(0, SHOWN_HASH), e.created ?? '-', e.description ?? ''])];
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of rows) io.stdout(`${r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ').trimEnd()}\n`);
+  const view = { tokens: entries.map((e) => ({ node: e.node, sha256: e.sha256, created: e.created ?? null, description: e.description ?? null })) };
+  io.stdout(formatOutput(ctx, view, () =>
+    renderTable(['NODE', 'SHA256', 'CREATED', 'DESCRIPTION'], entries.map((e) => [e.node, e.sha256.slice(0, SHOWN_HASH), e.created ?? '-', e.description ?? '']), { maxWidth: ctx.width }),
+  ));
   return 0;
 }
 

@@ -4,12 +4,12 @@
  *   meshlet lab up [--name demo] [--nodes 2] [--topology FILE.yaml] [--no-agents] [--detach]
  *   meshlet lab down [--name demo]
  *   meshlet lab exec <pod-or-node> -- <command...>
- *   meshlet lab status [--name demo]
+ *   meshlet lab status [--name demo] [-o text|json|yaml]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:os';
-import type { Command } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import type { Logger } from 'pino';
 import {
   DEFAULT_LAB_BASE_DIR,
@@ -24,8 +24,11 @@ import {
   type LabOptions,
   type LabTopology,
 } from '../lab/index.js';
-import { describeLab, downLabByName, labsWithNamespaces, staleLabs } from '../lab/lab-admin.js';
+import { describeLab, downLabByName, isPodMeshed, labsWithNamespaces, staleLabs } from '../lab/lab-admin.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
+import { processIo } from './admin-client.js';
+import { formatOutput, outputOptions, parseOutputFormat, type OutputFlags } from './output.js';
+import { Progress, progressSink, type ProgressSink } from './progress.js';
 
 /** What `meshlet lab` needs from its caller; every field has a default. */
 export interface LabCommandDeps {
@@ -39,6 +42,8 @@ export interface LabCommandDeps {
   readonly logger?: Logger;
   /** Parent of lab directories (default `/run/meshlet/lab`). */
   readonly baseDir?: string;
+  /** Where `lab up` shows its progress (default: stderr when it is a terminal, else nowhere). */
+  readonly progress?: ProgressSink;
 }
 
 interface Io {
@@ -47,6 +52,7 @@ interface Io {
   readonly setExitCode: (code: number) => void;
   readonly logger: Logger | undefined;
   readonly baseDir: string;
+  readonly progress: ProgressSink | undefined;
 }
 
 interface UpFlags {
@@ -92,7 +98,9 @@ async function up(io: Io, flags: UpFlags): Promise<void> {
   if (readyTimeout !== undefined && !(Number.isInteger(readyTimeout) && readyTimeout > 0)) {
     throw new UsageError('MESHLET_ERR_LAB', `--ready-timeout must be a positive number of milliseconds, got ${JSON.stringify(flags.readyTimeout)}`);
   }
+  const progress = new Progress(io.progress);
   const options: LabOptions = {
+    onStep: (step) => progress.step(step),
     agents: flags.agents,
     baseDir: io.baseDir,
     keepLogs: flags.keepLogs === true,
@@ -100,17 +108,29 @@ async function up(io: Io, flags: UpFlags): Promise<void> {
     ...(readyTimeout === undefined ? {} : { readyTimeoutMs: readyTimeout }),
   };
   if (flags.detach === true) {
-    const lab = await Lab.up(topology, { ...options, detach: true });
+    const lab = await upOrFail(progress, () => Lab.up(topology, { ...options, detach: true }));
+    progress.finish(true);
     for (const line of describeLab(lab.plan, lab.dir, agentPids(lab))) io.print(line);
     io.print(`detached; remove it with: meshlet lab down --name ${lab.name}`);
     return;
   }
-  await withLab(topology, options, async (lab, signal) => {
+  await upOrFail(progress, () => withLab(topology, options, async (lab, signal) => {
+    progress.finish(true);
     for (const line of describeLab(lab.plan, lab.dir, agentPids(lab))) io.print(line);
     io.print(`enter a namespace with: meshlet lab exec <pod-or-node> -- <command...>   (Ctrl-C tears the lab down)`);
     // Bounded by the operator: Ctrl-C (or SIGTERM) aborts the signal and withLab cleans up.
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-  });
+  }));
+}
+
+/** Runs `up`; if it fails, the step under way is marked failed before the error is printed. */
+async function upOrFail<T>(progress: Progress, up: () => Promise<T>): Promise<T> {
+  try {
+    return await up();
+  } catch (err) {
+    progress.finish(false);
+    throw err;
+  }
 }
 
 function agentPids(lab: Lab): Record<string, number | null> {
@@ -131,20 +151,63 @@ async function down(io: Io, flags: { name: string; keepLogs?: boolean; stale?: b
   io.print(removed.length === 0 ? `lab ${flags.name}: nothing was up` : `lab ${flags.name}: removed ${removed.length} namespaces`);
 }
 
-async function status(io: Io, flags: { name?: string }): Promise<void> {
+/** One lab as `lab status -o json|yaml` shows it. */
+export type LabStatusView =
+  | { readonly name: string; readonly up: false; readonly orphanNamespaces: number }
+  | {
+      readonly name: string;
+      readonly up: true;
+      readonly dir: string;
+      readonly detached: boolean;
+      readonly nodes: ReadonlyArray<{ name: string; address: string; podCidr: string; netns: string; agentPid: number | null }>;
+      readonly pods: ReadonlyArray<{ name: string; namespace: string; address: string; node: string; serviceAccount: string; meshed: boolean }>;
+      readonly services: ReadonlyArray<{ name: string; namespace: string; vip: string; ports: ReadonlyArray<{ port: number; targetPort: number; appProtocol?: string }> }>;
+      readonly namespaces: { readonly present: number; readonly expected: number };
+    };
+
+async function labStatus(baseDir: string, name: string): Promise<LabStatusView> {
+  const stored = readLabRecord(baseDir, name);
+  const present = await listLabNetns(name);
+  if (stored === undefined) return { name, up: false, orphanNamespaces: present.length };
+  const { plan, record } = stored;
+  return {
+    name,
+    up: true,
+    dir: stored.paths.dir,
+    detached: record.detached,
+    nodes: plan.nodes.map((n) => ({ name: n.name, address: n.address, podCidr: n.podCidr, netns: n.netns, agentPid: record.agents[n.name] ?? null })),
+    pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, address: p.address, node: p.node, serviceAccount: p.serviceAccount, meshed: isPodMeshed(plan, p) })),
+    services: plan.services.map((sv) => ({
+      name: sv.name,
+      namespace: sv.namespace,
+      vip: sv.vip,
+      ports: sv.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, ...(p.appProtocol === undefined ? {} : { appProtocol: p.appProtocol }) })),
+    })),
+    namespaces: { present: present.length, expected: 1 + plan.nodes.length + plan.pods.length },
+  };
+}
+
+async function status(io: Io, flags: { name?: string } & OutputFlags): Promise<void> {
+  const format = parseOutputFormat('lab status', flags.output ?? 'text');
   const names = flags.name !== undefined ? [flags.name] : [...new Set([...listLabDirs(io.baseDir), ...(await labsWithNamespaces())])].sort();
-  if (names.length === 0) io.print('no lab is up');
-  for (const name of names) {
-    const stored = readLabRecord(io.baseDir, name);
-    const present = await listLabNetns(name);
-    if (stored === undefined) {
-      io.print(present.length === 0 ? `lab ${name}: not up` : `lab ${name}: ${present.length} orphan namespaces without a lab directory (meshlet lab down --name ${name})`);
-      continue;
+  const labs: LabStatusView[] = [];
+  for (const name of names) labs.push(await labStatus(io.baseDir, name));
+  const text = (): string => {
+    if (labs.length === 0) return 'no lab is up';
+    const lines: string[] = [];
+    for (const lab of labs) {
+      if (!lab.up) {
+        lines.push(lab.orphanNamespaces === 0 ? `lab ${lab.name}: not up` : `lab ${lab.name}: ${lab.orphanNamespaces} orphan namespaces without a lab directory (meshlet lab down --name ${lab.name})`);
+        continue;
+      }
+      const stored = readLabRecord(io.baseDir, lab.name);
+      if (stored !== undefined) lines.push(...describeLab(stored.plan, lab.dir, Object.fromEntries(lab.nodes.map((n) => [n.name, n.agentPid]))));
+      const { present, expected } = lab.namespaces;
+      lines.push(`  namespaces present: ${present}/${expected}${present === expected ? '' : ' (incomplete: run meshlet lab down, then up)'}`);
     }
-    for (const line of describeLab(stored.plan, stored.paths.dir, stored.record.agents)) io.print(line);
-    const expected = 1 + stored.plan.nodes.length + stored.plan.pods.length;
-    io.print(`  namespaces present: ${present.length}/${expected}${present.length === expected ? '' : ' (incomplete: run meshlet lab down, then up)'}`);
-  }
+    return lines.join('\n');
+  };
+  io.print(formatOutput({ format }, { labs }, text).replace(/\n$/, ''));
 }
 
 async function exec(io: Io, target: string, command: string[], flags: { name: string }): Promise<void> {
@@ -178,8 +241,20 @@ export function registerLabCommand(program: Command, deps: LabCommandDeps = {}):
     setExitCode: deps.setExitCode ?? ((code) => (process.exitCode = code)),
     logger: deps.logger,
     baseDir: deps.baseDir ?? DEFAULT_LAB_BASE_DIR,
+    progress: 'progress' in deps ? deps.progress : progressSink(processIo),
   };
-  const lab = program.command('lab').description('network-namespace labs on this host: nodes with agents, pods, Services (root)');
+  const lab = program
+    .command('lab')
+    .description('network-namespace labs on this host: nodes with agents, pods, Services (root)')
+    // A usage error (unknown option, bad -o) is printed through io and exits 64 as elsewhere;
+    // set before the subcommands, which inherit both.
+    .configureOutput({ writeOut: (text) => io.print(text.replace(/\n$/, '')), writeErr: (text) => io.printError(text.replace(/\n$/, '')) })
+    .exitOverride((err: CommanderError) => {
+      const code = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (deps.setExitCode === undefined) process.exit(code);
+      io.setExitCode(code);
+      throw err;
+    });
   lab
     .command('up')
     .description('build a lab (default: 2 nodes, meshed namespace demo with client and server, non-meshed legacy) and keep it up until Ctrl-C')
@@ -205,10 +280,11 @@ export function registerLabCommand(program: Command, deps: LabCommandDeps = {}):
     .argument('[command...]', 'the command, after --')
     .option('--name <name>', 'lab name', 'demo')
     .action(guarded(io, (target: string, command: string[], flags: { name: string }) => exec(io, target, command, flags)));
-  lab
+  const labStatusCmd = lab
     .command('status')
     .description('show the labs that are up, with their addresses')
-    .option('--name <name>', 'only this lab')
-    .action(guarded(io, (flags: { name?: string }) => status(io, flags)));
+    .option('--name <name>', 'only this lab');
+  outputOptions(labStatusCmd, 'lab status', { text: 'lines per lab: nodes, pods, Services' })
+    .action(guarded(io, (flags: { name?: string } & OutputFlags) => status(io, flags)));
   return lab;
 }

@@ -1,35 +1,41 @@
 /**
- * `meshlet log-level LEVEL [--component NAME]`: changes the agent's log levels at run time
- * through `POST /logging` (all components, or one), then prints the levels in force.
+ * `meshlet log-level [LEVEL] [--component NAME]`: without LEVEL, prints the agent's log levels
+ * in force (`GET /logging`); with it, changes them at run time through `POST /logging` (all
+ * components, or one), then prints the levels in force.
  */
 import type { Command } from 'commander';
 import { RUNTIME_LEVELS } from '../agent/admin/log-levels.js';
 import { MeshletError } from '../mesh/errors.js';
-import { adminClientFor, adminOptions, answerError, asObject, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminOptions, answerError, asObject, processIo, runAdminAction, withUsageExits } from './admin-client.js';
+import { nodeOptions, withAdmin, type NodeFlags } from './admin-session.js';
+import { formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { renderTable } from './table.js';
 
 /** Flags of `log-level`. */
-export interface LogLevelOptions extends AdminFlags {
+export interface LogLevelOptions extends NodeFlags, OutputFlags {
   readonly component?: string;
 }
 
 /** Adds `meshlet log-level`. */
-export function registerLogLevelCommand(program: Command, io: AdminIo = processIo): void {
-  adminOptions(withUsageExits(program.command('log-level'), io))
-    .description("change this node's agent log level at run time (all components, or one)")
-    .argument('<level>', RUNTIME_LEVELS.join('|'))
-    .option('--component <name>', 'only this component (access, identity, inbound, outbound, tunnel-client, tunnel-server, config, admin, metrics)')
-    .action((level: string, opts: LogLevelOptions) => runAdminAction(io, 'log-level', () => logLevel(io, level, opts)));
+export function registerLogLevelCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = nodeOptions(adminOptions(withUsageExits(program.command('log-level'), io)))
+    .description("show this node's (or --node NAME's) agent log levels, or change them at run time (all components, or one)")
+    .argument('[level]', `${RUNTIME_LEVELS.join('|')}; without it, only show the levels in force`)
+    .option('--component <name>', 'only this component (access, identity, inbound, outbound, tunnel-client, tunnel-server, config, admin, metrics)');
+  outputOptions(cmd, 'log-level', { text: 'a table of components and levels' })
+    .action((level: string | undefined, opts: LogLevelOptions) => runAdminAction(io, 'log-level', () => logLevel(io, level, opts)));
 }
 
-/** Runs `log-level LEVEL`; answers the exit code. */
-export async function logLevel(io: AdminIo, level: string, opts: LogLevelOptions): Promise<number> {
+/** Runs `log-level [LEVEL]`; answers the exit code. */
+export async function logLevel(io: OutputIo, level: string | undefined, opts: LogLevelOptions): Promise<number> {
+  const ctx = outputContext(io, 'log-level', opts);
   // Checked here too, so a typo is a usage error before anything is sent.
-  if (!RUNTIME_LEVELS.includes(level)) {
+  if (level !== undefined && !RUNTIME_LEVELS.includes(level)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `level ${JSON.stringify(level)}: must be one of ${RUNTIME_LEVELS.join(', ')}`);
   }
-  const client = adminClientFor(opts);
-  const answer = await client.post('/logging', opts.component === undefined ? { level } : { level, component: opts.component });
+  if (level === undefined && opts.component !== undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--component: only with a LEVEL to set (without one, every level is shown)');
+  const body = opts.component === undefined ? { level } : { level, component: opts.component };
+  const answer = await withAdmin(opts, (s) => (level === undefined ? s.client.get('/logging') : s.client.post('/logging', body)));
   if (answer.status === 400) {
     // The agent names what it refused (an unknown component); nothing changed.
     const msg = (answer.body as { error?: unknown } | null)?.error;
@@ -39,6 +45,6 @@ export async function logLevel(io: AdminIo, level: string, opts: LogLevelOptions
   const levels = asObject('/logging', answer.body);
   const components = asObject('/logging', levels['components'] ?? {});
   const rows = [['(root)', String(levels['root'])], ...Object.entries(components).map(([name, l]) => [name, String(l)])];
-  io.stdout(renderTable(['COMPONENT', 'LEVEL'], rows));
+  io.stdout(formatOutput(ctx, levels, () => renderTable(['COMPONENT', 'LEVEL'], rows, { maxWidth: ctx.width })));
   return 0;
 }

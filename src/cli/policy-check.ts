@@ -7,21 +7,18 @@
  * Exit codes: 0 no error (warnings may be printed), 1 an error-level finding, 64 bad YAML or
  * objects that conflict.
  */
-import { stringify } from 'yaml';
 import { readMeshDirectory } from '../controller/registry/yaml-directory.js';
 import { buildClusterState } from '../mesh/cluster-state.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { EXIT_USAGE, MeshletError } from '../mesh/errors.js';
 import { problemsError } from '../mesh/objects/report.js';
 import type { AuthorizationPolicyObject, MeshObject } from '../mesh/types.js';
-import type { AdminIo } from './admin-client.js';
+import { formatOutput, outputContext, type OutputFlags, type OutputIo } from './output.js';
 import { formatFinding, lintPolicies, type PolicyFinding } from './policy-lint.js';
-import { parseOutputFormat } from './proxy-config-command.js';
 
 /** Flags of `policy check`. */
-export interface CheckFlags {
+export interface CheckFlags extends OutputFlags {
   readonly trustDomain?: string;
-  readonly output: string;
 }
 
 /**
@@ -43,8 +40,8 @@ export async function checkDirectory(dir: string, trustDomain: string | undefine
 }
 
 /** Runs `policy check DIR`; answers the exit code. */
-export async function policyCheck(io: AdminIo, dir: string, flags: CheckFlags): Promise<number> {
-  const format = parseOutputFormat(flags.output);
+export async function policyCheck(io: OutputIo, dir: string, flags: CheckFlags): Promise<number> {
+  const ctx = outputContext(io, 'policy check', flags);
   let result;
   try {
     result = await checkDirectory(dir, flags.trustDomain);
@@ -55,12 +52,12 @@ export async function policyCheck(io: AdminIo, dir: string, flags: CheckFlags): 
     return EXIT_USAGE;
   }
   const errors = result.findings.filter((f) => f.severity === 'error').length;
-  if (format === 'json') io.stdout(`${JSON.stringify(result.findings, null, 2)}\n`);
-  else if (format === 'yaml') io.stdout(stringify(result.findings));
-  else {
-    for (const f of result.findings) io.stdout(`${formatFinding(f)}\n`);
-    const warnings = result.findings.length - errors;
-    io.stdout(`${result.policies} AuthorizationPolicies checked: ${errors} ${errors === 1 ? 'error' : 'errors'}, ${warnings} ${warnings === 1 ? 'warning' : 'warnings'}\n`);
-  }
+  const warnings = result.findings.length - errors;
+  // JSON and YAML carry the text's summary too: the number of policies checked is not in the findings.
+  const view = { policies: result.policies, errors, warnings, findings: result.findings };
+  io.stdout(formatOutput(ctx, view, () => {
+    const lines = result.findings.map((f) => `${formatFinding(f)}\n`).join('');
+    return `${lines}${result.policies} AuthorizationPolicies checked: ${errors} ${errors === 1 ? 'error' : 'errors'}, ${warnings} ${warnings === 1 ? 'warning' : 'warnings'}\n`;
+  }));
   return errors > 0 ? 1 : 0;
 }

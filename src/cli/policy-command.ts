@@ -4,10 +4,10 @@
  */
 import type { Command } from 'commander';
 import { MeshletError, type MeshletErrorCode } from '../mesh/errors.js';
-import { adminOptions, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { adminOptions, processIo, runAdminAction, withUsageExits } from './admin-client.js';
+import { outputOptions, type OutputIo } from './output.js';
 import { policyCheck, type CheckFlags } from './policy-check.js';
 import { policyExplain, type ExplainFlags } from './policy-explain.js';
-import { OUTPUT_FORMATS } from './proxy-config-command.js';
 
 /** Codes of bad input read offline (YAML, objects, their conflicts): exit 64 like a bad flag. */
 const INPUT_CODES: readonly MeshletErrorCode[] = ['MESHLET_ERR_YAML_PARSE', 'MESHLET_ERR_OBJECT_INVALID', 'MESHLET_ERR_OBJECT_CONFLICT'];
@@ -15,9 +15,9 @@ const INPUT_CODES: readonly MeshletErrorCode[] = ['MESHLET_ERR_YAML_PARSE', 'MES
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Adds `meshlet policy`. */
-export function registerPolicyCommand(program: Command, io: AdminIo = processIo): void {
+export function registerPolicyCommand(program: Command, io: OutputIo = processIo): void {
   const policy = withUsageExits(program.command('policy'), io).description('AuthorizationPolicy tools: explain a decision, check a directory of policies');
-  adminOptions(policy.command('explain'))
+  const explain = adminOptions(policy.command('explain'))
     .description('why SOURCE may or may not reach DESTINATION: the verdict, then every policy selecting the destination, rule by rule (exit 0 allowed, 1 denied, 64 bad input)')
     .option('--source <source>', 'pod/NS/NAME, workload/NS/NAME, NS/NAME, a SPIFFE ID, an IP address, or plaintext:<one of these>')
     .option('--destination <destination>', 'svc/NS/NAME[:PORT], pod/NS/NAME, NS/NAME, IP:PORT (a Service VIP or a workload)')
@@ -29,15 +29,15 @@ export function registerPolicyCommand(program: Command, io: AdminIo = processIo)
     .option('--sni <name>', 'the TLS server name the client sends')
     .option('--mode <mode>', 'force the evaluation mode: request, connection-http or connection-opaque')
     .option('--config <dir>', 'offline: a directory of mesh YAML (as static mode reads it) instead of the agent')
-    .option('--trust-domain <name>', 'with --config: the mesh\'s SPIFFE trust domain (default cluster.local)')
-    .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
+    .option('--trust-domain <name>', 'with --config: the mesh\'s SPIFFE trust domain (default cluster.local)');
+  outputOptions(explain, 'policy explain', { text: 'the verdict, then each policy rule by rule' })
     .action((opts: ExplainFlags) => runPolicyAction(io, 'policy explain', () => policyExplain(io, opts)));
-  policy
+  const check = policy
     .command('check')
     .description('lint the AuthorizationPolicies of a directory of mesh YAML against that mesh (exit 0 clean or warnings only, 1 errors, 64 bad YAML)')
     .argument('<dir>', 'directory of mesh YAML, read as static mode and the controller read it')
-    .option('--trust-domain <name>', 'the mesh\'s SPIFFE trust domain, as the controller takes it', 'cluster.local')
-    .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
+    .option('--trust-domain <name>', 'the mesh\'s SPIFFE trust domain, as the controller takes it', 'cluster.local');
+  outputOptions(check, 'policy check', { text: 'one line per finding, then the counts' })
     .action((dir: string, opts: CheckFlags) => runPolicyAction(io, 'policy check', () => policyCheck(io, dir, opts)));
 }
 
@@ -45,7 +45,7 @@ export function registerPolicyCommand(program: Command, io: AdminIo = processIo)
  * {@link runAdminAction}, with bad YAML or objects read offline exiting 64 as a bad flag does
  * (the message lists every problem with its file, object and field).
  */
-function runPolicyAction(io: AdminIo, name: string, action: () => Promise<number>): Promise<void> {
+function runPolicyAction(io: OutputIo, name: string, action: () => Promise<number>): Promise<void> {
   return runAdminAction(io, name, async () => {
     try {
       return await action();

@@ -7,16 +7,15 @@
  * Exit codes: 0 allowed (every destination workload), 1 denied (any), 64 a bad query or bad
  * YAML; an agent that cannot be reached exits 1 too, with its message on stderr.
  */
-import { stringify } from 'yaml';
 import { loadMeshDirectory } from '../controller/registry/yaml-directory.js';
 import { explainQuery, headersFromArgs, parseMode, parseQueryPort, queryToParams, type ExplainQuery, type ExplainResult } from '../mesh/authz/explain-query.js';
 import { MeshletError } from '../mesh/errors.js';
-import { adminClientFor, answerError, asObject, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminClientFor, answerError, asObject, type AdminFlags } from './admin-client.js';
+import { formatOutput, outputContext, type OutputFlags, type OutputIo } from './output.js';
 import { renderExplanation } from './policy-render.js';
-import { parseOutputFormat } from './proxy-config-command.js';
 
 /** Flags of `policy explain`. */
-export interface ExplainFlags extends AdminFlags {
+export interface ExplainFlags extends AdminFlags, OutputFlags {
   readonly source?: string;
   readonly destination?: string;
   readonly port?: string;
@@ -26,7 +25,6 @@ export interface ExplainFlags extends AdminFlags {
   readonly header?: readonly string[];
   readonly sni?: string;
   readonly mode?: string;
-  readonly output: string;
   /** Offline: a directory of mesh YAML. */
   readonly config?: string;
   readonly trustDomain?: string;
@@ -77,13 +75,11 @@ export async function explainOnline(flags: AdminFlags, query: ExplainQuery): Pro
 }
 
 /** Runs `policy explain`; answers the exit code (0 allowed, 1 denied). */
-export async function policyExplain(io: AdminIo, flags: ExplainFlags): Promise<number> {
-  const format = parseOutputFormat(flags.output);
+export async function policyExplain(io: OutputIo, flags: ExplainFlags): Promise<number> {
+  const ctx = outputContext(io, 'policy explain', flags);
   if (flags.trustDomain !== undefined && flags.config === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', '--trust-domain: only with --config (the agent knows its own)');
   const query = queryFromFlags(flags);
   const result = flags.config === undefined ? await explainOnline(flags, query) : await explainOffline(flags.config, flags.trustDomain, query);
-  if (format === 'json') io.stdout(`${JSON.stringify(result, null, 2)}\n`);
-  else if (format === 'yaml') io.stdout(stringify(result));
-  else io.stdout(renderExplanation(result));
+  io.stdout(formatOutput(ctx, result, () => renderExplanation(result)));
   return result.allowed ? 0 : 1;
 }

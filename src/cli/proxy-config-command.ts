@@ -1,20 +1,17 @@
 /**
  * `meshlet proxy-config workloads|services|routes|endpoints|connections|certs|policies|resilience|config`: what the agent on this
- * node holds, read from its admin API, as an aligned table (default, fitted to 100 columns),
- * JSON or YAML. JSON and YAML show every field the agent sends; the table picks the ones an
- * SRE scans for.
+ * node holds, read from its admin API, as an aligned table (default, fitted to the terminal,
+ * never cut through a pipe), JSON or YAML. JSON and YAML show every field the agent sends; the
+ * table picks the ones an SRE scans for.
  */
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
-import { adminClientFor, adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits } from './admin-client.js';
+import { nodeOptions, withAdmin, type NodeFlags } from './admin-session.js';
+import { formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { resilienceTable } from './resilience-table.js';
-import { renderFields, renderTable } from './table.js';
-
-/** Output formats of the SRE commands. */
-export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
-/** One output format. */
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+import { renderFields, renderTable, type TableOptions } from './table.js';
+import { formatBandwidth } from '../mesh/objects/workload-limits.js';
 
 /** A table: which field goes in which column, and how a value is shown. */
 interface View {
@@ -26,7 +23,7 @@ interface View {
 const VIEWS: Readonly<Record<string, View>> = {
   workloads: {
     path: '/workloads',
-    columns: [['UID', 'uid'], ['ADDRESSES', 'addresses'], ['NODE', 'node'], ['IDENTITY', 'identity'], ['TLS', 'tlsMode'], ['LOCAL', 'local', (v) => (v === true ? 'yes' : '')]],
+    columns: [['UID', 'uid'], ['ADDRESSES', 'addresses'], ['NODE', 'node'], ['IDENTITY', 'identity'], ['TLS', 'tlsMode'], ['LOCAL', 'local', (v) => (v === true ? 'yes' : '')], ['MAX CONN', 'maxConnections'], ['MAX BW', 'maxBandwidth', (v) => (typeof v === 'number' ? `${formatBandwidth(v)}bit/s` : '')]],
   },
   services: {
     path: '/services',
@@ -73,54 +70,45 @@ const POLICY_COLUMNS: ReadonlyArray<readonly [header: string, field: string]> = 
 ];
 
 /** Flags of `proxy-config`. */
-export interface ProxyConfigOptions extends AdminFlags {
-  readonly output: string;
-}
+export interface ProxyConfigOptions extends NodeFlags, OutputFlags {}
 
 /** Adds `meshlet proxy-config`. */
-export function registerProxyConfigCommand(program: Command, io: AdminIo = processIo): void {
-  adminOptions(withUsageExits(program.command('proxy-config'), io))
+export function registerProxyConfigCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = nodeOptions(adminOptions(withUsageExits(program.command('proxy-config'), io)))
     .description(
-      "what this node's agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, " +
+      "what this node's (or --node NAME's) agent holds: workloads, services, routes (HTTPRoute/GRPCRoute with their conditions), endpoints (with their balancing state), connections, certs, " +
         'policies (AuthorizationPolicies in force per local workload), resilience (timeouts, retries and budgets, breakers, hedging, faults, rate limits in force, ' +
         'with live counters per Service port and worker process), or its config (snapshot)',
     )
-    .argument('<kind>', PROXY_CONFIG_KINDS.join('|'))
-    .option('-o, --output <format>', OUTPUT_FORMATS.join('|'), 'table')
+    .argument('<kind>', PROXY_CONFIG_KINDS.join('|'));
+  outputOptions(cmd, 'proxy-config', { text: 'a table fitted to the terminal' })
     .action((kind: string, opts: ProxyConfigOptions) => runAdminAction(io, 'proxy-config', () => proxyConfig(io, kind, opts)));
 }
 
-/** Validates `-o`; a bad value is a usage error naming the flag. */
-export function parseOutputFormat(value: string): OutputFormat {
-  const found = OUTPUT_FORMATS.find((f) => f === value);
-  if (found === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `-o/--output ${JSON.stringify(value)}: must be one of ${OUTPUT_FORMATS.join(', ')}`);
-  return found;
-}
-
 /** Runs `proxy-config KIND`; answers the exit code. */
-export async function proxyConfig(io: AdminIo, kind: string, opts: ProxyConfigOptions): Promise<number> {
+export async function proxyConfig(io: OutputIo, kind: string, opts: ProxyConfigOptions): Promise<number> {
   if (!(PROXY_CONFIG_KINDS as readonly string[]).includes(kind)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `kind ${JSON.stringify(kind)}: must be one of ${PROXY_CONFIG_KINDS.join(', ')}`);
   }
-  const format = parseOutputFormat(opts.output);
-  const client = adminClientFor(opts);
+  const ctx = outputContext(io, 'proxy-config', opts);
   const view = VIEWS[kind];
   const path = view?.path ?? OBJECT_PATHS[kind] ?? '/config_dump';
-  const answer = await client.get(path);
+  const answer = await withAdmin(opts, (s) => s.client.get(path));
   if (answer.status !== 200) throw answerError(path, answer);
-  if (format === 'json') io.stdout(`${JSON.stringify(answer.body, null, 2)}\n`);
-  else if (format === 'yaml') io.stdout(stringify(answer.body));
-  else if (kind === 'policies') io.stdout(policiesTable(asObject(path, answer.body)));
-  else if (kind === 'resilience') io.stdout(resilienceTable(answer.body));
-  else if (view === undefined) io.stdout(configTable(asObject(path, answer.body)));
-  else io.stdout(listTable(view, asRows(path, answer.body)));
+  const table: TableOptions = { maxWidth: ctx.width };
+  io.stdout(formatOutput(ctx, answer.body, () => {
+    if (kind === 'policies') return policiesTable(asObject(path, answer.body), table);
+    if (kind === 'resilience') return resilienceTable(answer.body, table);
+    if (view === undefined) return configTable(asObject(path, answer.body), table);
+    return listTable(view, asRows(path, answer.body), table);
+  }));
   return 0;
 }
 
-function listTable(view: View, rows: ReadonlyArray<Record<string, unknown>>): string {
+function listTable(view: View, rows: ReadonlyArray<Record<string, unknown>>, table: TableOptions): string {
   const headers = view.columns.map(([h]) => h);
   const cells = rows.map((r) => view.columns.map(([, field, show]) => (show ?? cell)(field === '' ? r : r[field])));
-  return renderTable(headers, cells);
+  return renderTable(headers, cells, table);
 }
 
 /**
@@ -128,20 +116,20 @@ function listTable(view: View, rows: ReadonlyArray<Record<string, unknown>>): st
  * policy selects on a row of its own (every connection to it is allowed), then the mesh's
  * policy status lines when the agent has them.
  */
-function policiesTable(body: Record<string, unknown>): string {
+function policiesTable(body: Record<string, unknown>, table: TableOptions): string {
   const rows = asRows('/policies', body['policies'] ?? []);
   const without = Array.isArray(body['withoutPolicy']) ? body['withoutPolicy'].map(String) : [];
   const cells = rows.map((r) => POLICY_COLUMNS.map(([, field]) => (field === 'l7' ? (r[field] === true ? 'yes' : 'no') : cell(r[field]))));
   for (const w of without) cells.push([w, '(none: all allowed)', '', '', '', '', '']);
   cells.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
-  let out = renderTable(POLICY_COLUMNS.map(([h]) => h), cells);
+  let out = renderTable(POLICY_COLUMNS.map(([h]) => h), cells, table);
   const status = Array.isArray(body['status']) ? body['status'].map(String) : [];
   if (status.length > 0) out += `\n${status.map((l) => `! ${l}`).join('\n')}\n`;
   return out;
 }
 
 /** `config` as a table: the summary an SRE wants; `-o yaml` shows the whole snapshot. */
-function configTable(dump: Record<string, unknown>): string {
+function configTable(dump: Record<string, unknown>, table: TableOptions): string {
   const snapshot = (dump['snapshot'] ?? {}) as Record<string, unknown>;
   const count = (v: unknown): string => (Array.isArray(v) ? String(v.length) : '?');
   const listeners = (dump['listeners'] ?? null) as Record<string, unknown> | null;
@@ -157,7 +145,7 @@ function configTable(dump: Record<string, unknown>): string {
     ['certificates', count(dump['certificates'])],
   ];
   for (const [name, value] of Object.entries(listeners ?? {})) fields.push([`listener ${name}`, addresses(value)]);
-  return `${renderFields(fields)}(-o yaml or -o json for the whole snapshot)\n`;
+  return `${renderFields(fields, table)}(-o yaml or -o json for the whole snapshot)\n`;
 }
 
 /** A listener's bound address(es), `host:port`. */

@@ -1,13 +1,15 @@
 /**
  * `meshlet proxy-status`: every agent the controller knows, the snapshot version it was sent,
- * the one it acknowledged or refused (with the agent's reason), and when it connected, read
+ * the one it acknowledged or refused (with the agent's reason), how many pushes were deltas, full
+ * snapshots and resyncs, and when it connected, read
  * from the controller's debug port (127.0.0.1:15013; `kubectl -n meshlet-system port-forward
  * deploy/meshlet-controller 15013` reaches the leader's from a workstation).
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { MeshletError } from '../mesh/errors.js';
 import type { ProxyStatusRow, ProxyStatusView } from '../controller/proxy-status.js';
-import { processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { processIo, runAdminAction, withUsageExits } from './admin-client.js';
+import { formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { renderTable } from './table.js';
 
 /** The controller's debug address by default (its `--debug-port`, loopback). */
@@ -15,34 +17,33 @@ export const DEFAULT_CONTROLLER_DEBUG = '127.0.0.1:15013';
 const REQUEST_TIMEOUT_MS = 5_000;
 
 /** Flags of `proxy-status`. */
-export interface ProxyStatusOptions {
+export interface ProxyStatusOptions extends OutputFlags {
   readonly controller: string;
-  readonly output: 'text' | 'json';
 }
 
 /** Adds `meshlet proxy-status`. */
-export function registerProxyStatusCommand(program: Command, io: AdminIo = processIo): void {
-  withUsageExits(program.command('proxy-status'), io)
-    .description("every agent the controller knows: the snapshot version sent, acknowledged or refused (and why), connected since")
-    .option('--controller <address>', "the controller's debug port (its --debug-port, on its loopback)", DEFAULT_CONTROLLER_DEBUG)
-    .addOption(new Option('-o, --output <format>', 'text: a table; json: the controller\'s answer').choices(['text', 'json']).default('text'))
+export function registerProxyStatusCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = withUsageExits(program.command('proxy-status'), io)
+    .description("every agent the controller knows: the snapshot version sent, acknowledged or refused (and why), pushes as deltas, full snapshots and resyncs, connected since")
+    .option('--controller <address>', "the controller's debug port (its --debug-port, on its loopback)", DEFAULT_CONTROLLER_DEBUG);
+  outputOptions(cmd, 'proxy-status', { text: 'a table, then each refusal\'s reason' })
     .action((opts: ProxyStatusOptions) => runAdminAction(io, 'proxy-status', () => proxyStatus(io, opts)));
 }
 
 /** Runs `proxy-status`; answers the exit code: 0, or 1 when an agent refused (NACKed) a snapshot. */
-export async function proxyStatus(io: AdminIo, opts: ProxyStatusOptions): Promise<number> {
+export async function proxyStatus(io: OutputIo, opts: ProxyStatusOptions): Promise<number> {
+  const ctx = outputContext(io, 'proxy-status', opts);
   const view = await fetchProxyStatus(opts.controller);
-  if (opts.output === 'json') {
-    io.stdout(`${JSON.stringify(view, null, 2)}\n`);
-  } else {
-    io.stdout(`controller: ${view.controller.role}, state version ${view.controller.version ?? '(none yet)'}\n`);
-    if (view.agents.length === 0) io.stdout('no agent has connected to this controller\n');
-    else io.stdout(renderTable(['NODE', 'STATE', 'AGENT', 'SENT', 'ACKED', 'CONNECTED SINCE'], view.agents.map(row)));
+  io.stdout(formatOutput(ctx, view, () => {
+    let out = `controller: ${view.controller.role}, state version ${view.controller.version ?? '(none yet)'}\n`;
+    if (view.agents.length === 0) out += 'no agent has connected to this controller\n';
+    else out += renderTable(['NODE', 'STATE', 'AGENT', 'SENT', 'ACKED', 'DELTAS', 'FULL', 'RESYNCS', 'CONNECTED SINCE'], view.agents.map(row), { maxWidth: ctx.width });
     // Reasons are long (the agent's error): one whole line each, under the table.
     for (const a of view.agents) {
-      if (a.state === 'NACKED') io.stdout(`${a.node} refused version ${a.nackedVersion ?? '?'}: ${a.nackReason ?? '(no reason given)'}\n`);
+      if (a.state === 'NACKED') out += `${a.node} refused version ${a.nackedVersion ?? '?'}: ${a.nackReason ?? '(no reason given)'}\n`;
     }
-  }
+    return out;
+  }));
   return view.agents.some((a) => a.state === 'NACKED') ? 1 : 0;
 }
 
@@ -64,7 +65,8 @@ export async function fetchProxyStatus(address: string): Promise<ProxyStatusView
 }
 
 function row(a: ProxyStatusRow): string[] {
-  return [a.node, a.state, a.agentVersion === '' ? '-' : a.agentVersion, a.sentVersion ?? '-', a.ackedVersion ?? '-', a.connectedSince ?? '-'];
+  const count = (n: number | undefined): string => (typeof n === 'number' ? String(n) : '-');
+  return [a.node, a.state, a.agentVersion === '' ? '-' : a.agentVersion, a.sentVersion ?? '-', a.ackedVersion ?? '-', count(a.deltas), count(a.fullSnapshots), count(a.resyncs), a.connectedSince ?? '-'];
 }
 
 /** `HOST:PORT`, `PORT` or an http:// URL; a clear error otherwise. */

@@ -6,7 +6,7 @@
  * adaptive concurrency limits and the routes' mirrors. `-o json` shows the whole answer.
  */
 import { asObject, asRows } from './admin-client.js';
-import { renderTable } from './table.js';
+import { renderTable, type TableOptions } from './table.js';
 
 const PATH = '/resilience';
 /** The widest the SERVICE PORT column is kept whole (a short `ns/name|port`): wider, the sections would be cut to a letter or two. */
@@ -154,16 +154,16 @@ function routeRows(routes: readonly Row[]): string[][] {
 }
 
 /** The adaptive limits and mirrors after the main table, each only when there is one. */
-function extraTables(body: Row, routes: readonly Row[]): string {
+function extraTables(body: Row, routes: readonly Row[], table: TableOptions): string {
   let out = '';
   const limits = asRows(PATH, body['adaptiveLimits'] ?? []);
   if (limits.length > 0) {
-    out += `\nadaptive concurrency (destination side)\n${renderTable(['WORKLOAD', 'PORT', 'LIMIT', 'WORKER'], limits.map((l) => [String(l['workload']), num(l['port']), num(l['limit']), num(l['worker'])]))}`;
+    out += `\nadaptive concurrency (destination side)\n${renderTable(['WORKLOAD', 'PORT', 'LIMIT', 'WORKER'], limits.map((l) => [String(l['workload']), num(l['port']), num(l['limit']), num(l['worker'])]), table)}`;
   }
   const mirrors = routes.flatMap((route) =>
     list(route['rules']).map(obj).flatMap((rule) => list(rule['mirrors']).map(obj).map((m) => [String(route['route']), num(rule['rule']), String(m['backend']), `${num(m['percent'])}%`, has(m['invalid']) ? String(m['invalid']) : ''])),
   );
-  if (mirrors.length > 0) out += `\nmirrors\n${renderTable(['ROUTE', 'RULE', 'BACKEND', 'PERCENT', 'UNRESOLVED'], mirrors)}`;
+  if (mirrors.length > 0) out += `\nmirrors\n${renderTable(['ROUTE', 'RULE', 'BACKEND', 'PERCENT', 'UNRESOLVED'], mirrors, table)}`;
   return out;
 }
 
@@ -173,8 +173,8 @@ export function resilienceCells(answer: unknown): string[][] {
   return [...serviceRows(body), ...routeRows(asRows(PATH, body['routes'] ?? []))];
 }
 
-/** The whole text of `proxy-config resilience` (table format). */
-export function resilienceTable(answer: unknown): string {
+/** The whole text of `proxy-config resilience` (table format), fitted to `table.maxWidth` (default 100). */
+export function resilienceTable(answer: unknown, table: TableOptions = {}): string {
   const body = asObject(PATH, answer);
   const routes = asRows(PATH, body['routes'] ?? []);
   const cells = resilienceCells(body);
@@ -182,8 +182,8 @@ export function resilienceTable(answer: unknown): string {
   // padded to the longest key, keeps the keys whole while the section columns give way.
   const keyWidth = Math.min(MAX_KEY_COLUMN, Math.max(0, ...cells.map((r) => (r[0] ?? '').length)));
   const headers = RESILIENCE_COLUMNS.map((h, i) => (i === 0 ? h.padEnd(keyWidth) : h));
-  let out = renderTable(headers, cells);
-  out += extraTables(body, routes);
+  let out = renderTable(headers, cells, table);
+  out += extraTables(body, routes, table);
   const pids = list(body['processes']).map(num);
   if (body['live'] === false) out += '\n(live state unavailable: configuration only)\n';
   else if (pids.length > 0) out += `\nlive state of process${pids.length > 1 ? 'es' : ''} ${pids.join(', ')}\n`;

@@ -5,7 +5,9 @@
  * 1 when the agent cannot be reached; 64 for a bad flag.
  */
 import type { Command } from 'commander';
-import { adminClientFor, adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminOptions, answerError, asObject, asRows, processIo, runAdminAction, withUsageExits, type AdminClient } from './admin-client.js';
+import { nodeOptions, withAdmin, type NodeFlags } from './admin-session.js';
+import { formatOutput, outputContext, outputOptions, paint, type OutputFlags, type OutputIo } from './output.js';
 import { duration } from './proxy-config-command.js';
 import { renderFields } from './table.js';
 
@@ -22,17 +24,20 @@ export interface NodeStatus {
   readonly problems: string[];
 }
 
+/** Flags of `status`. */
+export interface StatusFlags extends NodeFlags, OutputFlags {}
+
 /** Adds `meshlet status`. */
-export function registerStatusCommand(program: Command, io: AdminIo = processIo): void {
-  adminOptions(withUsageExits(program.command('status'), io))
-    .description("this node's agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable or the admin token is refused")
-    .action((opts: AdminFlags) => runAdminAction(io, 'status', () => status(io, opts)));
+export function registerStatusCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = nodeOptions(adminOptions(withUsageExits(program.command('status'), io)))
+    .description("this node's (or --node NAME's) agent at a glance; exits 2 when unhealthy (usable as a probe), 1 when unreachable or the admin token is refused");
+  outputOptions(cmd, 'status', { text: 'one line per field, then healthy or UNHEALTHY with the reasons' })
+    .action((opts: StatusFlags) => runAdminAction(io, 'status', () => status(io, opts)));
 }
 
 /** Reads what `status` (and `check`) judge from the agent's admin API. */
-export async function readStatusInput(opts: AdminFlags): Promise<{ base: string; input: StatusInput }> {
-  const client = adminClientFor(opts);
-  const [dump, ready, iptables, connections, memory] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections', '/memory'].map((p) => client.get(p)));
+export async function readStatusInput(client: AdminClient): Promise<{ base: string; input: StatusInput }> {
+  const [dump, ready, iptables, connections, memory, usage] = await Promise.all(['/config_dump', '/ready', '/iptables', '/connections', '/memory', '/usage'].map((p) => client.get(p)));
   for (const [path, a] of [['/config_dump', dump], ['/iptables', iptables], ['/connections', connections]] as const) {
     if (a?.status !== 200) throw answerError(path, a ?? { status: 0, body: null });
   }
@@ -43,21 +48,51 @@ export async function readStatusInput(opts: AdminFlags): Promise<{ base: string;
     connections: asRows('/connections', connections?.body).length,
     // An agent older than /memory answers 404: the line says so, the status stands.
     memory: memory?.status === 200 ? memory.body : undefined,
+    // Likewise /usage (issue 18).
+    usage: usage?.status === 200 ? usage.body : undefined,
   };
   return { base: client.base, input };
 }
 
 /** Runs `status`; answers the exit code. */
-export async function status(io: AdminIo, opts: AdminFlags): Promise<number> {
-  const { base, input } = await readStatusInput(opts);
+export async function status(io: OutputIo, opts: StatusFlags): Promise<number> {
+  const ctx = outputContext(io, 'status', opts);
+  const { base, input } = await withAdmin(opts, (s) => readStatusInput(s.client));
   const result = assess(input);
-  io.stdout(`agent ${base}\n${renderFields(result.fields)}`);
-  if (result.problems.length === 0) {
-    io.stdout('\nhealthy\n');
-    return 0;
-  }
-  io.stdout(`\nUNHEALTHY:\n${result.problems.map((p) => `  - ${p}\n`).join('')}`);
-  return EXIT_UNHEALTHY;
+  io.stdout(formatOutput(ctx, statusView(base, input, result), () => {
+    const head = `agent ${base}\n${renderFields(result.fields, { maxWidth: ctx.width })}`;
+    if (result.problems.length === 0) return `${head}\n${paint(ctx.color, 'green', 'healthy')}\n`;
+    return `${head}\n${paint(ctx.color, 'red', 'UNHEALTHY')}:\n${result.problems.map((p) => `  - ${p}\n`).join('')}`;
+  }));
+  return result.problems.length === 0 ? 0 : EXIT_UNHEALTHY;
+}
+
+/**
+ * `status -o json|yaml`: the facts of the text lines as values (counts as numbers, the agent's
+ * own objects as it sent them), the verdict and its reasons. Pure.
+ */
+export function statusView(base: string, input: StatusInput, result: NodeStatus): Record<string, unknown> {
+  const { dump } = input;
+  const snapshot = (dump['snapshot'] ?? {}) as Record<string, unknown>;
+  const count = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+  const certs = Array.isArray(dump['certificates']) ? (dump['certificates'] as Array<Record<string, unknown>>) : [];
+  return {
+    agent: base,
+    healthy: result.problems.length === 0,
+    problems: result.problems,
+    agentVersion: typeof dump['agentVersion'] === 'string' ? dump['agentVersion'] : null,
+    snapshot: { version: typeof dump['version'] === 'string' && dump['version'] !== '' ? dump['version'] : null, appliedAt: dump['appliedAt'] ?? null, ageSeconds: dump['ageSeconds'] ?? null },
+    workloads: { local: count(snapshot['localWorkloads']), mesh: count(snapshot['workloads']) },
+    services: count(snapshot['services']),
+    connections: input.connections,
+    memory: Array.isArray(input.memory) ? input.memory : null,
+    usage: input.usage ?? null,
+    certificates: certs.map((c) => ({ identity: c['identity'], notBefore: c['notBefore'], notAfter: c['notAfter'] })),
+    iptables: input.iptables,
+    controller: dump['controller'] ?? null,
+    ready: input.ready,
+    sourcePreservation: input.ready['sourcePreservation'] ?? null,
+  };
 }
 
 /** The agent's answers, decoded; `now` for tests. */
@@ -68,6 +103,8 @@ export interface StatusInput {
   readonly connections: number;
   /** `/memory`'s rows (undefined: not answered). */
   readonly memory?: unknown;
+  /** `/usage`'s body (undefined: not answered). */
+  readonly usage?: unknown;
   readonly now?: number;
 }
 
@@ -83,10 +120,12 @@ export function assess(input: StatusInput): NodeStatus {
     ['workloads', `${len(snapshot['localWorkloads'])} on this node, ${len(snapshot['workloads'])} in the mesh; ${len(snapshot['services'])} services`],
     ['connections', `${input.connections} open`],
     ['memory', memoryLine(input.memory)],
+    ['agent usage', usageLine(input.usage)],
     ['certificates', certificatesLine(dump['certificates'], input.now ?? Date.now(), problems)],
     ['iptables', iptablesLine(input.iptables, problems)],
     ['controller', controllerLine(dump['controller'])],
     ['ready', readyLine(input.ready, problems)],
+    ['source address', sourceLine(input.ready['sourcePreservation'])],
   ];
   return { fields, problems };
 }
@@ -156,6 +195,43 @@ export function memoryLine(value: unknown): string {
   return parts.join('; ');
 }
 
+/** Workloads named at most on the usage line, busiest first. */
+const USAGE_SHOWN = 3;
+
+/**
+ * The usage line: the busiest local workloads' share of the agent's CPU over the last few
+ * seconds ("bench/flood is using 82% of the agent"), and the workloads their bandwidth limit has
+ * throttled, from `/usage`. Pure.
+ */
+export function usageLine(value: unknown): string {
+  if (value === undefined || value === null || typeof value !== 'object') return 'unknown (no /usage: an older agent)';
+  const v = value as { dataPathCpuCores?: unknown; workloads?: unknown };
+  const cores = typeof v.dataPathCpuCores === 'number' && Number.isFinite(v.dataPathCpuCores) ? v.dataPathCpuCores : 0;
+  const rows = (Array.isArray(v.workloads) ? (v.workloads as Array<Record<string, unknown>>) : []).filter((w) => typeof w['share'] === 'number' && (w['share'] as number) > 0);
+  const throttled = throttledPart(Array.isArray(v.workloads) ? (v.workloads as Array<Record<string, unknown>>) : []);
+  if (rows.length === 0) return `no workload traffic in the last seconds (data path ${cores.toFixed(2)} cores)${throttled}`;
+  const pct = (w: Record<string, unknown>): string => `${Math.round((w['share'] as number) * 100)}%`;
+  const name = (w: Record<string, unknown>): string => `${String(w['namespace'])}/${String(w['workload'])}`;
+  const [first, ...rest] = rows.slice(0, USAGE_SHOWN) as [Record<string, unknown>, ...Array<Record<string, unknown>>];
+  const others = rest.map((w) => `${name(w)} ${pct(w)}`);
+  const more = rows.length > USAGE_SHOWN ? [`${rows.length - USAGE_SHOWN} more`] : [];
+  return [`${name(first)} is using ${pct(first)} of the agent`, ...others, ...more].join(', ') + ` (data path ${cores.toFixed(2)} cores)${throttled}`;
+}
+
+/**
+ * The workloads its `meshlet.io/max-bandwidth` has held back since the agent started, most
+ * throttled first: "; throttled: demo/flood 12.4 s" (empty when none was).
+ */
+function throttledPart(rows: ReadonlyArray<Record<string, unknown>>): string {
+  const held = rows
+    .filter((w) => typeof w['throttledSeconds'] === 'number' && (w['throttledSeconds'] as number) > 0)
+    .sort((a, b) => (b['throttledSeconds'] as number) - (a['throttledSeconds'] as number));
+  if (held.length === 0) return '';
+  const shown = held.slice(0, USAGE_SHOWN).map((w) => `${String(w['namespace'])}/${String(w['workload'])} ${(w['throttledSeconds'] as number).toFixed(1)} s`);
+  const more = held.length > USAGE_SHOWN ? [`${held.length - USAGE_SHOWN} more`] : [];
+  return `; throttled by max-bandwidth since start: ${[...shown, ...more].join(', ')}`;
+}
+
 function snapshotLine(dump: Record<string, unknown>, problems: string[]): string {
   const version = typeof dump['version'] === 'string' ? dump['version'] : '';
   if (version === '' || dump['appliedAt'] === null || dump['appliedAt'] === undefined) {
@@ -205,6 +281,15 @@ function controllerLine(value: unknown): string {
   const c = value as { connected?: unknown; address?: unknown; lastError?: unknown };
   if (c.connected === true) return `connected${typeof c.address === 'string' ? ` to ${c.address}` : ''}`;
   return `NOT connected${typeof c.lastError === 'string' ? `: ${c.lastError}` : ''}`;
+}
+
+/** Whether workloads see their clients' addresses (`/ready`'s `sourcePreservation`; absent from older agents). */
+export function sourceLine(value: unknown): string {
+  if (value === undefined || value === null) return 'unknown (not in /ready)';
+  const p = value as { configured?: unknown; active?: unknown; reason?: unknown };
+  if (p.active === true) return "preserved: workloads see their clients' addresses (L4)";
+  if (p.configured === 'off') return "off (--preserve-source off): workloads see the node's address";
+  return `NOT preserved: ${typeof p.reason === 'string' ? p.reason : 'unknown reason'}`;
 }
 
 function readyLine(ready: Record<string, unknown>, problems: string[]): string {

@@ -1,13 +1,14 @@
 /**
  * A small table renderer for the SRE commands: columns aligned with two spaces, the whole
- * table fitted to a terminal width (100 by default) by shrinking the widest columns and
- * cutting long cells with an ellipsis. Plain ASCII widths: cells are identities, addresses
- * and numbers, not wide characters.
+ * table fitted to a width (the commands pass their terminal's, `output.ts`: unbounded when
+ * stdout is not a terminal, so a pipe is never cut; 100 when none is given) by shrinking the
+ * widest columns and cutting long cells with an ellipsis. Plain ASCII widths: cells are
+ * identities, addresses and numbers, not wide characters.
  */
 
 /** How {@link renderTable} lays a table out. */
 export interface TableOptions {
-  /** The widest a line may be (default 100). */
+  /** The widest a line may be (default 100; `Infinity`: never cut). */
   readonly maxWidth?: number;
   /** Spaces between columns (default 2). */
   readonly gap?: number;

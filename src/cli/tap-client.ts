@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { MeshletError } from '../mesh/errors.js';
 import { parseTapFilter, TAP_FILTER_PARAMS, TAP_OUTCOMES } from '../agent/tap/tap-filter.js';
-import { AdminUnauthorizedError, AdminUnreachableError, parseAdminAddress, readAdminToken, type AdminFlags } from './admin-client.js';
+import { AdminUnauthorizedError, AdminUnreachableError, tokenRefusal, type AdminEndpoint, type AdminToken } from './admin-client.js';
 
 /** The filter flags, as commander gives them. */
 export interface TapFilterFlags {
@@ -83,19 +83,19 @@ export interface TapEnd {
 }
 
 /**
- * Streams `GET /tap?query` from the agent of `flags`, calling `onLine` with each decoded line
+ * Streams `GET /tap?query` from the agent at `endpoint`, calling `onLine` with each decoded line
  * (events and the stream's own `tap.*` lines), until the agent ends it or `signal` aborts it.
  * @throws AdminUnreachableError, AdminUnauthorizedError, or an Error naming the agent's refusal (429, 400).
  */
-export function streamTap(flags: AdminFlags, query: URLSearchParams, onLine: (line: Record<string, unknown>) => void, signal?: AbortSignal): Promise<TapEnd> {
-  const base = parseAdminAddress(flags.admin);
-  const token = readAdminToken(flags.adminTokenFile);
-  const headers: Record<string, string> = 'token' in token ? { authorization: `Bearer ${token.token}` } : {};
+export function streamTap(endpoint: AdminEndpoint, query: URLSearchParams, onLine: (line: Record<string, unknown>) => void, signal?: AbortSignal): Promise<TapEnd> {
+  const { url: base, token, label } = endpoint;
+  const explain = endpoint.explain ?? ((err: AdminUnreachableError): Error => err);
+  const headers: Record<string, string> = token !== undefined && 'token' in token ? { authorization: `Bearer ${token.token}` } : {};
   return new Promise<TapEnd>((resolve, reject) => {
     const req = http.get(new URL(`/tap?${query.toString()}`, base), { headers }, (res) => {
       clearTimeout(headTimer);
-      if (res.statusCode !== 200) refusal(res, base.origin, token, reject);
-      else readLines(res, base.origin, onLine, signal).then(resolve, (err: Error) => {
+      if (res.statusCode !== 200) refusal(res, label, token, reject);
+      else readLines(res, label, onLine, signal).then(resolve, (err: Error) => {
         req.destroy();
         reject(err);
       });
@@ -104,7 +104,7 @@ export function streamTap(flags: AdminFlags, query: URLSearchParams, onLine: (li
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(headTimer);
       if (signal?.aborted === true) resolve({ reason: 'stopped' });
-      else reject(new AdminUnreachableError(`cannot reach the agent's admin API at ${base.origin} (${err.code ?? err.message})`, { cause: err }));
+      else reject(explain(new AdminUnreachableError(`cannot reach the agent's admin API at ${label} (${err.code ?? err.message})`, { cause: err })));
     });
     signal?.addEventListener('abort', () => req.destroy(), { once: true });
   });
@@ -134,7 +134,7 @@ async function readLines(res: http.IncomingMessage, origin: string, onLine: (lin
 }
 
 /** A non-200 answer to `/tap`, as an error of the admin client's kinds. */
-function refusal(res: http.IncomingMessage, origin: string, token: ReturnType<typeof readAdminToken>, reject: (e: Error) => void): void {
+function refusal(res: http.IncomingMessage, origin: string, token: AdminToken | undefined, reject: (e: Error) => void): void {
   let body = '';
   res.setEncoding('utf8');
   res.on('data', (c: string) => {
@@ -143,13 +143,7 @@ function refusal(res: http.IncomingMessage, origin: string, token: ReturnType<ty
   res.on('end', () => {
     const status = res.statusCode ?? 0;
     if (status === 401 || status === 403) {
-      const why =
-        'error' in token
-          ? `cannot read the admin token file ${token.file} (${token.error})`
-          : status === 403
-            ? `the token in ${token.file} is not the agent's (it is written anew at every agent start: is it this agent's --admin-token-file?)`
-            : `the agent refused the token in ${token.file}`;
-      reject(new AdminUnauthorizedError(`${origin}/tap answered ${status}: ${why}`));
+      reject(new AdminUnauthorizedError(`${origin}/tap answered ${status}: ${tokenRefusal(token, status)}`));
       return;
     }
     let detail = body.trim();

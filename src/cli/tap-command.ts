@@ -1,18 +1,20 @@
 /**
  * `meshlet tap`: the node agent's traffic as it happens, from its admin API's `/tap` stream:
  * connections opened and closed, requests finished, filtered at the agent. One human line per
- * event by default, `-o json` for the NDJSON lines as they come (scripts); `--max` and
+ * event by default, `-o json` for the NDJSON lines as they come (scripts), `-o yaml` for one
+ * YAML document per line (`---` between them); `--max` and
  * `--duration` stop it by itself. Exits 0 when it stopped as asked (flags, Ctrl-C), 1 when the
  * agent cannot be reached, refuses the token or ends the stream itself (a slow reader, a
  * shutdown), 64 for a bad flag.
  */
-import { Option, type Command } from 'commander';
-import { adminOptions, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import type { Command } from 'commander';
+import { adminOptions, processIo, runAdminAction, withUsageExits, type AdminIo } from './admin-client.js';
+import { nodeOptions, withAdmin, type NodeFlags } from './admin-session.js';
+import { formatRecord, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { parseCountFlag, parseDurationFlag, streamTap, tapFilterOptions, tapQuery, type TapFilterFlags } from './tap-client.js';
 
 /** `meshlet tap`'s flags. */
-export interface TapFlags extends AdminFlags, TapFilterFlags {
-  readonly output?: string;
+export interface TapFlags extends NodeFlags, TapFilterFlags, OutputFlags {
   readonly max?: string;
   readonly duration?: string;
 }
@@ -21,34 +23,33 @@ export interface TapFlags extends AdminFlags, TapFilterFlags {
 const MAX_EVENTS = 1_000_000;
 
 /** Adds `meshlet tap`. */
-export function registerTapCommand(program: Command, io: AdminIo = processIo): void {
-  const cmd = withUsageExits(program.command('tap'), io)
-    .description("stream this node's traffic as it happens: connections opened and closed, requests finished (filtered at the agent)")
-    .addOption(new Option('-o, --output <format>', 'text: one line per event; json: the NDJSON lines as the agent sends them').choices(['text', 'json']).default('text'))
+export function registerTapCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = outputOptions(withUsageExits(program.command('tap'), io), 'tap', { text: 'one line per event', stream: true })
+    .description("stream this node's (or --node NAME's) traffic as it happens: connections opened and closed, requests finished (filtered at the agent)")
     .option('--max <n>', 'stop after this many events')
     .option('--duration <d>', 'stop after this long (30, 30s, 500ms, 5m)')
     .addHelpText('after', '\nExamples:\n  meshlet tap --namespace demo\n  meshlet tap --workload client --kind request --outcome failed\n  meshlet tap -o json --max 100 | jq .\n');
-  adminOptions(tapFilterOptions(cmd)).action((opts: TapFlags) => runAdminAction(io, 'tap', () => tap(io, opts)));
+  nodeOptions(adminOptions(tapFilterOptions(cmd))).action((opts: TapFlags) => runAdminAction(io, 'tap', () => tap(io, opts)));
 }
 
 /** Runs `tap` until it stops (flags, the agent, or `signal`); answers the exit code. */
-export async function tap(io: AdminIo, flags: TapFlags, signal?: AbortSignal): Promise<number> {
+export async function tap(io: OutputIo, flags: TapFlags, signal?: AbortSignal): Promise<number> {
+  const { format } = outputContext(io, 'tap', flags);
   const extra: Record<string, string> = {};
   if (flags.max !== undefined) extra['max'] = String(parseCountFlag('--max', flags.max, MAX_EVENTS));
   const seconds = flags.duration === undefined ? undefined : parseDurationFlag('--duration', flags.duration);
   if (seconds !== undefined) extra['duration'] = String(seconds);
   const query = tapQuery(flags, extra);
-  const json = flags.output === 'json';
   const stop = stopSignal(signal, io);
-  const end = await streamTap(flags, query, (line) => {
-    if (json) io.stdout(`${JSON.stringify(line)}\n`);
+  const end = await withAdmin(flags, (admin) => streamTap(admin, query, (line) => {
+    if (format !== 'text') io.stdout(formatRecord(format, line));
     else {
       const text = tapLine(line);
       if (text !== undefined) io.stdout(`${text}\n`);
-      else if (line['type'] === 'tap.start') io.stderr(`tapping ${flags.admin} (${String(line['processes'])} data-path process(es)); Ctrl-C to stop\n`);
+      else if (line['type'] === 'tap.start') io.stderr(`tapping ${admin.label} (${String(line['processes'])} data-path process(es)); Ctrl-C to stop\n`);
       else if (line['type'] === 'tap.dropped') io.stderr(`(${String(line['count'])} events dropped at the agent: over its per-second cap)\n`);
     }
-  }, stop.signal);
+  }, stop.signal));
   stop.done();
   if (end.reason === 'max' || end.reason === 'duration' || end.reason === 'stopped') return 0;
   io.stderr(`meshlet tap: the agent ended the stream: ${end.reason}${typeof end.line?.['detail'] === 'string' ? ` (${end.line['detail']})` : ''}\n`);

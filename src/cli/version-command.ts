@@ -3,16 +3,16 @@
  * and of the controller (its loopback debug port) when they answer, as `kubectl version` shows
  * client and server. `--client` asks nobody.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { PACKAGE_VERSION } from '../ops/package-version.js';
-import { adminClientFor, adminOptions, asObject, processIo, runAdminAction, withUsageExits, type AdminFlags, type AdminIo } from './admin-client.js';
+import { adminClientFor, adminOptions, asObject, processIo, runAdminAction, withUsageExits, type AdminFlags } from './admin-client.js';
+import { formatOutput, outputContext, outputOptions, type OutputFlags, type OutputIo } from './output.js';
 import { DEFAULT_CONTROLLER_DEBUG, fetchProxyStatus } from './proxy-status-command.js';
 
 /** Flags of `version`. */
-export interface VersionOptions extends AdminFlags {
+export interface VersionOptions extends AdminFlags, OutputFlags {
   readonly controller: string;
   readonly client?: boolean;
-  readonly output: 'text' | 'json';
 }
 
 /** One component's answer: its version, or why there is none. */
@@ -26,28 +26,28 @@ export interface VersionView {
 }
 
 /** Adds `meshlet version`. */
-export function registerVersionCommand(program: Command, io: AdminIo = processIo): void {
-  adminOptions(withUsageExits(program.command('version'), io))
+export function registerVersionCommand(program: Command, io: OutputIo = processIo): void {
+  const cmd = adminOptions(withUsageExits(program.command('version'), io))
     .description("this CLI's version, and those of the node's agent and of the controller when they answer")
     .option('--client', 'this CLI only; ask nobody')
-    .option('--controller <address>', "the controller's debug port (its --debug-port, on its loopback)", DEFAULT_CONTROLLER_DEBUG)
-    .addOption(new Option('-o, --output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .option('--controller <address>', "the controller's debug port (its --debug-port, on its loopback)", DEFAULT_CONTROLLER_DEBUG);
+  outputOptions(cmd, 'version', { text: 'one line per component' })
     .action((opts: VersionOptions) => runAdminAction(io, 'version', () => version(io, opts)));
 }
 
 /** Runs `version`; answers the exit code: 1 when the agent or the controller did not answer. */
-export async function version(io: AdminIo, opts: VersionOptions): Promise<number> {
+export async function version(io: OutputIo, opts: VersionOptions): Promise<number> {
+  const ctx = outputContext(io, 'version', opts);
   const view: VersionView = {
     client: { version: PACKAGE_VERSION, runtime: process.version },
     ...(opts.client === true ? {} : { agent: await agentVersion(opts), controller: await controllerVersion(opts.controller) }),
   };
-  if (opts.output === 'json') {
-    io.stdout(`${JSON.stringify(view, null, 2)}\n`);
-  } else {
-    io.stdout(`client      ${view.client.version} (Node.js ${view.client.runtime})\n`);
-    if (view.agent !== undefined) io.stdout(`agent       ${describe(view.agent)}\n`);
-    if (view.controller !== undefined) io.stdout(`controller  ${describe(view.controller)}\n`);
-  }
+  io.stdout(formatOutput(ctx, view, () => {
+    let out = `client      ${view.client.version} (Node.js ${view.client.runtime})\n`;
+    if (view.agent !== undefined) out += `agent       ${describe(view.agent)}\n`;
+    if (view.controller !== undefined) out += `controller  ${describe(view.controller)}\n`;
+    return out;
+  }));
   return [view.agent, view.controller].some((c) => c !== undefined && 'error' in c) ? 1 : 0;
 }
 

@@ -15,6 +15,8 @@ import { JoinTokenAuthenticator } from './auth/join-token-authenticator.js';
 import { KubernetesTokenAuthenticator } from './auth/kubernetes-token-authenticator.js';
 import { KubernetesTokenReviewer } from './auth/token-reviewer.js';
 import { ControllerCertSigner } from './cert-signer.js';
+import { caRootNamespaces } from './ca-root/ca-root-plan.js';
+import { CaRootPublisher } from './ca-root/ca-root-publisher.js';
 import { LeaderElector, kubernetesLeaseApi } from './leader-election.js';
 import type { ControllerConfig } from './config.js';
 import { ClusterViewSize, ControllerMetrics } from './metrics.js';
@@ -46,6 +48,8 @@ export class Controller {
   private routeStatus: RouteStatusWriter | undefined;
   /** Writes TrafficPolicy status (Kubernetes registry, leader only). */
   private policyStatus: TrafficPolicyStatusWriter | undefined;
+  /** Publishes the meshlet-ca-root ConfigMaps (Kubernetes registry, leader only). */
+  private caRoot: CaRootPublisher | undefined;
   private joinTokens: JoinTokenAuthenticator | undefined;
   private kubernetesAuth: KubernetesTokenAuthenticator | undefined;
   private server: AgentApiServer | undefined;
@@ -131,6 +135,7 @@ export class Controller {
       const policyObjects = (): TrafficPolicyObject[] => (source.contents()?.objects ?? []).filter((o): o is TrafficPolicyObject => o.kind === 'TrafficPolicy');
       this.store.subscribe((published) => policies.update(trafficPolicyStatusesOf(published.state, policyObjects())));
       source.onChange(() => policies.updateInvalid(source.contents()?.excluded ?? []));
+      this.publishCaRoot(ca, source);
     }
     await this.source.start();
     this.ca = ca;
@@ -178,6 +183,23 @@ export class Controller {
     return bound;
   }
 
+  /**
+   * The root ConfigMap in meshlet-system and every enrolled namespace. It runs beside the agent
+   * API, never before it: agents already holding the root keep being served while the API
+   * server refuses or is away.
+   */
+  private publishCaRoot(ca: CertificateAuthority, source: KubernetesSource): void {
+    const publisher = new CaRootPublisher({
+      kubeConfig: this.kubeConfig as KubeConfig,
+      logger: this.logger,
+      bundlePem: ca.trustBundlePem,
+      isLeader: () => this.elector?.isLeader ?? true,
+    });
+    this.caRoot = publisher;
+    source.onChange(() => publisher.setNamespaces(caRootNamespaces(source.contents()?.objects ?? [])));
+    publisher.start();
+  }
+
   /** The replica's role and what keeps it from serving agents (the metrics port's `/ready`). */
   health(): ControllerHealth {
     const role = this.elector === undefined ? 'single' : this.elector.isLeader ? 'leader' : 'standby';
@@ -220,6 +242,7 @@ export class Controller {
       state: () => this.store.status(),
       agentApi: () => (this.server === undefined ? undefined : { ...this.server.connections, refused: this.server.connectionRefusals() }),
       tokenAuth: () => this.kubernetesAuth?.counters(),
+      caRoot: () => this.caRoot?.counters(),
       // Without leader election this replica is the only one, and serves from the start.
       leader: () => this.elector?.isLeader ?? true,
     });
@@ -273,6 +296,7 @@ export class Controller {
       await this.source?.close();
       this.routeStatus?.close();
       this.policyStatus?.close();
+      await this.caRoot?.close();
       this.store.close();
       this.joinTokens?.close();
       await this.elector?.release(); // the standby takes over at once

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { encodeClusterView } from '../mesh/snapshot-wire/encode.js';
 import type { PushOutcome } from './agent-api/agent-api-server.js';
 import type { KubernetesAuthCounters } from './auth/kubernetes-token-authenticator.js';
+import type { CaRootCounters } from './ca-root/ca-root-publisher.js';
 import type { CertSignerCounters } from './cert-signer.js';
 import type { PublishedState } from './contracts.js';
 
@@ -26,6 +27,8 @@ export interface ControllerMetricsSource {
   agentApi?(): AgentApiConnectionFigures | undefined;
   /** The Kubernetes token authenticator's counters (undefined: it does not run). */
   tokenAuth?(): KubernetesAuthCounters | undefined;
+  /** The meshlet-ca-root publisher's counters (undefined: it does not run). */
+  caRoot?(): CaRootCounters | undefined;
   /**
    * True while this replica is the one serving agents: it holds the Lease, or runs without
    * leader election (undefined: read as not leading).
@@ -122,6 +125,38 @@ export class ControllerMetrics {
     });
   }
 
+  /** The meshlet-ca-root publisher's writes, failures and coverage, read at scrape time. */
+  private caRootMetrics(registers: Registry[]): void {
+    const metrics = this;
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'meshlet_controller_ca_root_writes_total', help: 'meshlet-ca-root ConfigMaps written by the leader, by result (created, updated)', labelNames: ['result'], registers,
+      collect() {
+        const now = metrics.source?.caRoot?.();
+        for (const result of ['created', 'updated'] as const) this.inc({ result }, deltaOf(seen, result, now?.[result] ?? seen.get(result) ?? 0));
+      },
+    });
+    new Counter({
+      name: 'meshlet_controller_ca_root_failures_total',
+      help: 'meshlet-ca-root requests that failed and are retried, by operation (create, update, watch) and reason (forbidden, conflict, unreachable, ...)',
+      labelNames: ['operation', 'reason'], registers,
+      collect() {
+        for (const [key, count] of Object.entries(metrics.source?.caRoot?.()?.failures ?? {})) {
+          const [operation = '', reason = ''] = key.split('/');
+          this.inc({ operation, reason }, deltaOf(seen, key, count));
+        }
+      },
+    });
+    new Gauge({
+      name: 'meshlet_controller_ca_root_namespaces', help: 'Namespaces that should hold meshlet-ca-root, by state (published: holds the current root; pending: not yet)', labelNames: ['state'], registers,
+      collect() {
+        const now = metrics.source?.caRoot?.();
+        this.set({ state: 'published' }, now?.published ?? 0);
+        this.set({ state: 'pending' }, (now?.namespaces ?? 0) - (now?.published ?? 0));
+      },
+    });
+  }
+
   private scrapeTimeMetrics(registers: Registry[]): void {
     const metrics = this;
     new Gauge({
@@ -171,6 +206,7 @@ export class ControllerMetrics {
       },
     });
     this.limitMetrics(registers);
+    this.caRootMetrics(registers);
     new Counter({
       name: 'meshlet_controller_state_rejections_total', help: 'Registry states refused (the previous version stayed in force)', registers,
       collect() {

@@ -31,6 +31,14 @@ export interface ProxyStatusRow {
   /** From the version's publication to the agent's ACK, for its last acknowledged push. */
   readonly pushLatencyMs?: number;
   readonly snapshotsSent: number;
+  /**
+   * Of `snapshotsSent`, how many were deltas and how many full snapshots, and how many NACKs of
+   * a delta asked for a full resync (issue 17). Optional: a controller before deltas leaves them
+   * out, and the CLI shows `-`.
+   */
+  readonly deltas?: number;
+  readonly fullSnapshots?: number;
+  readonly resyncs?: number;
   readonly acks: number;
   readonly nacks: number;
 }
@@ -65,6 +73,9 @@ export function proxyStatusView(stats: readonly AgentNodeStats[], current: strin
       ...(s.lastNackReason === undefined ? {} : { nackReason: s.lastNackReason }),
       ...(s.lastPushLatencyMs === undefined ? {} : { pushLatencyMs: s.lastPushLatencyMs }),
       snapshotsSent: s.snapshotsSent,
+      deltas: s.deltasSent,
+      fullSnapshots: s.snapshotsSent - s.deltasSent,
+      resyncs: s.resyncs,
       acks: s.acks,
       nacks: s.nacks,
     }));

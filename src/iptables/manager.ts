@@ -12,6 +12,7 @@ import { cleanRestore, jumpEdits, rollbackRestore } from './restore-plan.js';
 import { buildRuleSet, renderRestore, type FamilyRuleSet, type JumpEdits } from './rule-builder.js';
 import { createCommandRunner, type CommandRunner } from './runner.js';
 import { parseSave, type SavedTable } from './save-parser.js';
+import { buildReturnPath, cleanReturnRestore, countRule, diffReturnPath, hasLocalRoute, renderReturnRestore, type ReturnPathRules, type ReturnPathSpec } from './return-path.js';
 
 /** Both families, IPv4 first (the order apply runs them in). */
 export const ALL_FAMILIES: readonly IpFamily[] = ['ipv4', 'ipv6'];
@@ -30,6 +31,11 @@ export interface IptablesManagerOptions {
   readonly backend?: IptablesBackend;
   /** The families to manage. Default both; a host without IPv6 nat can limit it to `['ipv4']`. */
   readonly families?: readonly IpFamily[];
+  /**
+   * Also manage the return path of source address preservation (mangle mark, `ip rule`, local
+   * route: `return-path.ts`) with the capture rules: applied, verified and cleaned with them.
+   */
+  readonly returnPath?: ReturnPathSpec;
 }
 
 /** Options of {@link IptablesManager.create}: the runner is optional there. */
@@ -55,6 +61,8 @@ export interface VerifyReport {
   readonly inSync: boolean;
   readonly ipv4?: FamilyDrift;
   readonly ipv6?: FamilyDrift;
+  /** The return path's drift per family, when the manager manages it. */
+  readonly returnPath?: { readonly ipv4?: FamilyDrift; readonly ipv6?: FamilyDrift };
 }
 
 /** A family whose rules `apply` changed, with what it needs to be put back. */
@@ -69,6 +77,7 @@ export class IptablesManager {
   readonly #log: Logger;
   readonly #runner: CommandRunner;
   readonly #families: readonly IpFamily[];
+  readonly #returnPath: ReturnPathSpec | undefined;
   #backend: Promise<IptablesBackend> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -76,6 +85,9 @@ export class IptablesManager {
     this.#log = options.logger.child({ component: 'iptables' });
     this.#runner = options.runner;
     this.#families = ALL_FAMILIES.filter((f) => (options.families ?? ALL_FAMILIES).includes(f));
+    this.#returnPath = options.returnPath;
+    // Checked now: a bad spec is a programming error and must not surface at the first apply.
+    if (this.#returnPath !== undefined) for (const f of this.#families) buildReturnPath(this.#returnPath, f);
     this.#backend = options.backend === undefined ? undefined : Promise.resolve(options.backend);
   }
 
@@ -116,6 +128,9 @@ export class IptablesManager {
     const rules = buildRuleSet(spec);
     return this.#serial(async () => {
       const backend = await this.backend();
+      // The return path first: it does not depend on the workloads, and a failure here leaves
+      // the capture rules as they were.
+      for (const family of this.#families) await this.#applyReturnPath(family);
       const applied: Applied[] = [];
       const result: { -readonly [F in IpFamily]?: FamilyApplyResult } = {};
       for (const family of this.#families) {
@@ -139,9 +154,12 @@ export class IptablesManager {
     return this.#serial(async () => {
       const report: { -readonly [F in IpFamily]?: FamilyDrift } = {};
       for (const family of this.#families) report[family] = diffFamily(rules[family], await this.#save(family));
-      const inSync = this.#families.every((f) => report[f]?.inSync === true);
-      if (!inSync) this.#log.warn({ code: 'MESHLET_ERR_IPTABLES_DRIFT', ...report }, 'capture rules drifted');
-      return { inSync, ...report };
+      const returnPath: { -readonly [F in IpFamily]?: FamilyDrift } = {};
+      for (const family of this.#returnPath === undefined ? [] : this.#families) returnPath[family] = await this.#verifyReturnPath(family);
+      const inSync = this.#families.every((f) => report[f]?.inSync === true && returnPath[f]?.inSync !== false);
+      const full = { ...report, ...(this.#returnPath === undefined ? {} : { returnPath }) };
+      if (!inSync) this.#log.warn({ code: 'MESHLET_ERR_IPTABLES_DRIFT', ...full }, 'capture rules drifted');
+      return { inSync, ...full };
     });
   }
 
@@ -154,6 +172,7 @@ export class IptablesManager {
       for (const family of this.#families) {
         const text = cleanRestore(await this.#save(family));
         if (text !== undefined) await this.#restore(family, text, 'clean');
+        if (this.#returnPath !== undefined) await this.#cleanReturnPath(family);
       }
       this.#log.info({ families: this.#families }, 'capture rules removed');
     });
@@ -173,13 +192,55 @@ export class IptablesManager {
     return { family, previous, edits };
   }
 
-  async #save(family: IpFamily): Promise<SavedTable> {
+  async #save(family: IpFamily, table: 'nat' | 'mangle' = 'nat'): Promise<SavedTable> {
     const command = (await this.backend())[family].save;
-    const { code, stdout, stderr } = await this.#runner.run(command, ['-t', 'nat']);
+    const { code, stdout, stderr } = await this.#runner.run(command, ['-t', table]);
     if (code !== 0) {
-      throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${command} -t nat failed (exit ${code}): ${stderr.trim() || 'no output'}`);
+      throw new MeshletError('MESHLET_ERR_HOST_TOOL', `${command} -t ${table} failed (exit ${code}): ${stderr.trim() || 'no output'}`);
     }
-    return parseSave(stdout, 'nat');
+    return parseSave(stdout, table);
+  }
+
+  #returnRules(family: IpFamily): ReturnPathRules {
+    return buildReturnPath(this.#returnPath as ReturnPathSpec, family);
+  }
+
+  /** The mangle chain and jump, then the `ip rule` (added when missing) and the local route. */
+  async #applyReturnPath(family: IpFamily): Promise<void> {
+    if (this.#returnPath === undefined) return;
+    const rules = this.#returnRules(family);
+    await this.#restore(family, renderReturnRestore(rules, await this.#save(family, 'mangle')), 'return path');
+    if (countRule(rules, await this.#ip(rules.ruleList)) === 0) await this.#ip(rules.ruleAdd);
+    await this.#ip(rules.routeReplace);
+  }
+
+  async #verifyReturnPath(family: IpFamily): Promise<FamilyDrift> {
+    const rules = this.#returnRules(family);
+    return diffReturnPath(rules, await this.#save(family, 'mangle'), await this.#ip(rules.ruleList), await this.#routes(rules));
+  }
+
+  /** Removes the mangle chain, every copy of the rule and the route (each only when present). */
+  async #cleanReturnPath(family: IpFamily): Promise<void> {
+    const rules = this.#returnRules(family);
+    const text = cleanReturnRestore(await this.#save(family, 'mangle'));
+    if (text !== undefined) await this.#restore(family, text, 'return path clean');
+    for (let copies = countRule(rules, await this.#ip(rules.ruleList)); copies > 0; copies--) await this.#ip(rules.ruleDelete);
+    if (hasLocalRoute(await this.#routes(rules))) await this.#ip(rules.routeDelete);
+  }
+
+  /** meshlet's routing table; empty when the kernel has no such table yet ("FIB table does not exist"). */
+  async #routes(rules: ReturnPathRules): Promise<string> {
+    const { code, stdout, stderr } = await this.#runner.run('ip', rules.routeList);
+    if (code !== 0 && /does not exist/.test(stderr)) return '';
+    if (code !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `ip ${rules.routeList.join(' ')} failed (exit ${code}): ${stderr.trim() || 'no output'}`);
+    return stdout;
+  }
+
+  /** Runs `ip args`; its stdout, or MESHLET_ERR_HOST_TOOL naming the command and its stderr. */
+  async #ip(args: readonly string[]): Promise<string> {
+    const { code, stdout, stderr } = await this.#runner.run('ip', args);
+    if (code !== 0) throw new MeshletError('MESHLET_ERR_HOST_TOOL', `ip ${args.join(' ')} failed (exit ${code}): ${stderr.trim() || 'no output'}`);
+    return stdout;
   }
 
   async #restore(family: IpFamily, input: string, what: string): Promise<void> {

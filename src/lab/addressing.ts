@@ -60,6 +60,7 @@ export interface PodPlan {
   readonly serviceAccount: string;
   /** Pod labels, with `meshlet.io/mesh: disabled` added for `meshDisabled` pods. */
   readonly labels: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** A Service port with its target port resolved to the default when absent. */
@@ -165,6 +166,7 @@ export function planLab(t: LabTopology): LabPlan {
       hostIface: `veth${j}`,
       serviceAccount: p.serviceAccount ?? 'default',
       labels,
+      ...(p.annotations === undefined ? {} : { annotations: { ...p.annotations } }),
     };
   });
   const services: ServicePlan[] = t.services.map((s, k) => ({

@@ -7,7 +7,7 @@
  */
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { MeshletError } from '../mesh/errors.js';
 import type { LabPlan } from './addressing.js';
 import { planLab } from './addressing.js';
-import { AgentProcess, type AgentCommand } from './agent-process.js';
+import { AgentProcess, type AgentCommand, type AgentExit } from './agent-process.js';
 import { runCommand, type CommandResult, type RunCommandOptions } from './host-command.js';
 import { buildLabNetwork } from './lab-builder.js';
 import { createLabDir, labPaths, writeFileAtomic, writeLabConfig, writeLabRecord, type LabPaths } from './lab-files.js';
@@ -74,6 +74,8 @@ export interface LabOptions {
   /** Let this process exit while the agents run on (`meshlet lab up --detach`). */
   readonly detach?: boolean;
   readonly logger?: Logger;
+  /** Told each long step of {@link Lab.up} as it starts (`meshlet lab up`'s progress line). */
+  readonly onStep?: (step: string) => void;
 }
 
 /** Options of {@link Lab.spawn}. */
@@ -102,7 +104,12 @@ export function defaultAgentCommand(node: string, ctx: AgentContext): AgentComma
       : ['--controller', ctx.controller.address, '--controller-ca', ctx.controller.caFile, '--join-token-file', ctx.controller.tokenFile, '--state-dir', ctx.agentStateDir];
   return {
     command: process.execPath,
-    args: [join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--admin-token-file', ctx.adminTokenFile, '--log-level', 'info'],
+    args: [
+      join(REPO_ROOT, 'dist/src/cli/main.js'), 'agent', '--node', node, ...source, '--admin-token-file', ctx.adminTokenFile,
+      // One handover socket per node: the lab's agents share one filesystem (and, in static mode, one state directory).
+      '--handover-socket', join(ctx.labDir, 'handover', `${node}.sock`),
+      '--log-level', 'info',
+    ],
   };
 }
 
@@ -141,14 +148,19 @@ export class Lab {
     try {
       writeLabConfig(paths, plan);
       lab.writeRecord();
+      options.onStep?.(`building the network: ${plan.nodes.length} nodes, ${plan.pods.length} pods`);
       await buildLabNetwork(plan);
       if (options.controller === true) {
         writeJoinTokens(paths, plan);
+        options.onStep?.('starting the controller');
         await lab.startController();
       }
       if (options.agents !== false) {
         // One after the other: the agents share state/ and the first one creates the mesh CA.
-        for (const node of plan.nodes) await lab.startAgent(node.name);
+        for (const [i, node] of plan.nodes.entries()) {
+          options.onStep?.(`starting the agent of ${node.name} (${i + 1}/${plan.nodes.length}) and waiting until it is ready`);
+          await lab.startAgent(node.name);
+        }
       }
     } catch (err) {
       await lab.down({ keepLogs: options.keepLogs ?? false }).catch(() => undefined);
@@ -224,29 +236,60 @@ export class Lab {
 
   /** Starts (or restarts) a node's agent and waits until it is ready. */
   async startAgent(node: string): Promise<void> {
-    const n = this.plan.nodes.find((x) => x.name === node);
-    if (n === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no node ${JSON.stringify(node)}`);
     let agent = this.agents.get(node);
     if (agent === undefined) {
-      const logFile = join(this.paths.logsDir, `${node}.log`);
-      const ctx: AgentContext = {
-        node,
-        netns: n.netns,
-        nodeAddress: n.address,
-        labDir: this.paths.dir,
-        configDir: this.paths.configDir,
-        stateDir: this.paths.stateDir,
-        logFile,
-        adminTokenFile: this.adminTokenFile(node),
-        agentStateDir: this.agentStateDir(node),
-        ...(this.options.controller === true ? { controller: controllerInfo(this.paths, node) } : {}),
-      };
-      agent = new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
+      agent = this.newAgentProcess(node);
       this.agents.set(node, agent);
     }
     await agent.start(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, this.options.detach ?? false);
     this.log?.info({ node, pid: agent.pid }, 'agent ready');
     this.writeRecord();
+  }
+
+  /**
+   * Upgrades a node's agent in place, as a DaemonSet rollout with `maxSurge: 1` does: starts a
+   * second agent on the node, which takes the running one's listening sockets over (the
+   * handover socket) and serves them once ready; then SIGTERMs the old one, which has stopped
+   * accepting and drains its connections (up to its drain deadline). Resolves once the new
+   * agent is ready, with both pids and `oldExited`, which resolves when the old one has exited
+   * (SIGKILL after `oldExitMs`), as a rollout moves to the next node while the old pod drains.
+   */
+  async upgradeAgent(node: string, oldExitMs = 60_000): Promise<{ readonly oldPid: number; readonly newPid: number; readonly oldExited: Promise<AgentExit> }> {
+    const old = this.agentOf(node);
+    const oldPid = old.pid;
+    if (oldPid === undefined) throw new MeshletError('MESHLET_ERR_LAB', `agent of node ${node} is not running: nothing to upgrade`);
+    const next = this.newAgentProcess(node);
+    try {
+      await next.start(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, this.options.detach ?? false);
+    } catch (err) {
+      // The old agent serves on (its handover was never confirmed): leave nothing of the new one.
+      await next.kill();
+      throw err;
+    }
+    this.agents.set(node, next);
+    this.writeRecord();
+    this.log?.info({ node, oldPid, newPid: next.pid }, 'agent upgraded; the old one drains');
+    return { oldPid, newPid: next.pid as number, oldExited: old.stop('SIGTERM', oldExitMs) };
+  }
+
+  private newAgentProcess(node: string): AgentProcess {
+    const n = this.plan.nodes.find((x) => x.name === node);
+    if (n === undefined) throw new MeshletError('MESHLET_ERR_LAB', `lab ${this.name} has no node ${JSON.stringify(node)}`);
+    mkdirSync(join(this.paths.dir, 'handover'), { recursive: true, mode: 0o700 });
+    const logFile = join(this.paths.logsDir, `${node}.log`);
+    const ctx: AgentContext = {
+      node,
+      netns: n.netns,
+      nodeAddress: n.address,
+      labDir: this.paths.dir,
+      configDir: this.paths.configDir,
+      stateDir: this.paths.stateDir,
+      logFile,
+      adminTokenFile: this.adminTokenFile(node),
+      agentStateDir: this.agentStateDir(node),
+      ...(this.options.controller === true ? { controller: controllerInfo(this.paths, node) } : {}),
+    };
+    return new AgentProcess(node, n.netns, (this.options.agentCommand ?? defaultAgentCommand)(node, ctx), logFile);
   }
 
   /** Stops a node's agent with `signal` (SIGKILL after the grace) and resolves when it exited. */

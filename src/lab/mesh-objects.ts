@@ -33,7 +33,7 @@ function podManifest(plan: LabPlan, pod: PodPlan): ManifestObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: pod.name, namespace: pod.namespace, labels: { ...pod.labels } },
+    metadata: { name: pod.name, namespace: pod.namespace, labels: { ...pod.labels }, ...(pod.annotations === undefined ? {} : { annotations: { ...pod.annotations } }) },
     spec: { nodeName: pod.node, serviceAccountName: pod.serviceAccount, containers: [container] },
     status: { phase: 'Running', podIP: pod.address, podIPs: [{ ip: pod.address }] },
   };

@@ -71,7 +71,7 @@ function parseNamespace(o: Fields, at: FieldPath, p: Problems): LabNamespace {
 }
 
 function parsePod(o: Fields, at: FieldPath, p: Problems): LabPod {
-  checkKeys(o, at, ['name', 'namespace', 'node', 'serviceAccount', 'labels', 'meshDisabled'], p);
+  checkKeys(o, at, ['name', 'namespace', 'node', 'serviceAccount', 'labels', 'annotations', 'meshDisabled'], p);
   const pod: { -readonly [K in keyof LabPod]: LabPod[K] } = {
     name: str(o, 'name', at, p),
     namespace: str(o, 'namespace', at, p),
@@ -80,6 +80,7 @@ function parsePod(o: Fields, at: FieldPath, p: Problems): LabPod {
   };
   const sa = optString(p, o, 'serviceAccount', at);
   if (sa !== undefined) pod.serviceAccount = sa;
+  if (o['annotations'] !== undefined) pod.annotations = labels(o['annotations'], [...at, 'annotations'], p);
   const md = optBool(p, o, 'meshDisabled', at);
   if (md !== undefined) pod.meshDisabled = md;
   return pod;

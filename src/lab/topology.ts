@@ -33,6 +33,8 @@ export interface LabPod {
   /** Service account (SPIFFE identity); `default` when absent. */
   readonly serviceAccount?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Pod annotations, e.g. `meshlet.io/max-connections: "5"`. */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Opt this pod out of the mesh (label `meshlet.io/mesh: disabled`). */
   readonly meshDisabled?: boolean;
 }

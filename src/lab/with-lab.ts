@@ -23,7 +23,8 @@ interface LiveLab {
   lab: Lab | undefined;
 }
 
-const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+// SIGALRM: what tap sends a test file past its timeout (a timed-out lab test must leave no namespace).
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'];
 const live = new Set<LiveLab>();
 let signalled = false;
 
@@ -93,7 +94,7 @@ function unregister(entry: LiveLab): void {
 
 /**
  * Brings a lab up, runs `fn` with it, and always tears it down: after `fn` returns or throws,
- * on SIGINT/SIGTERM/SIGHUP (then the process exits with 128+signal, after `signal` is
+ * on SIGINT/SIGTERM/SIGHUP/SIGALRM (then the process exits with 128+signal, after `signal` is
  * aborted so `fn` can stop waiting), and at process exit.
  *
  * @param fn - receives the lab and an AbortSignal aborted when a termination signal arrives

@@ -187,6 +187,7 @@ function podMember(
     hostNetwork: pod.hostNetwork,
     meshed: isPodMeshed(pod, namespaces.get(pod.namespace)),
     source: pod.source,
+    ...(pod.limits === undefined ? {} : { limits: pod.limits }),
   }, nodes);
 }
 
@@ -206,13 +207,18 @@ function workloadMember(w: WorkloadObject, nodes: ReadonlyMap<string, NodeObject
     hostNetwork: false,
     meshed: isWorkloadMeshed(w),
     source: w.source,
+    ...(w.limits === undefined ? {} : { limits: w.limits }),
   }, nodes);
 }
 
 function toWorkloadInfo(m: StateWorkload, tlsMode: TlsMode): WorkloadInfo {
-  const { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, namedPorts, zone } = m;
-  const info: WorkloadInfo = { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, tlsMode, namedPorts };
-  return zone === undefined ? info : { ...info, zone };
+  const { uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, namedPorts, zone, limits } = m;
+  const info: WorkloadInfo = {
+    uid, kind, name, namespace, addresses, node, nodeAddress, serviceAccount, identity, labels, tlsMode, namedPorts,
+    ...(zone === undefined ? {} : { zone }),
+    ...(limits === undefined ? {} : { limits }),
+  };
+  return info;
 }
 
 function isKind<K extends MeshObject['kind']>(kind: K) {

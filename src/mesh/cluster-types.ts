@@ -9,6 +9,7 @@ import type { RouteData } from './routes.js';
 import type {
   MeshTLSObject,
   NamedPort,
+  WorkloadLimits,
   NamespaceObject,
   NodeObject,
   ServiceInfo,
@@ -39,6 +40,8 @@ export interface StateWorkload {
   readonly source: SourceRef;
   /** Its node's zone, when the Node has the `topology.kubernetes.io/zone` label. */
   readonly zone?: string;
+  /** Its object's limit annotations, when it sets any. */
+  readonly limits?: WorkloadLimits;
 }
 
 /** The whole mesh, validated and derived. Build it with {@link buildClusterState}. */

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   MESHLET_ERR_TUNNEL_PEER_LOST: 'An established tunnel peer stopped answering keepalive PINGs; its session was closed.',
   MESHLET_ERR_TUNNEL_LIMIT: 'A tunnel peer reached a limit of the tunnel port (connections, handshakes, streams, session age or idleness) and was refused or closed.',
   MESHLET_ERR_POLICY_DENIED: 'Mesh policy refused a connection.',
+  MESHLET_ERR_WORKLOAD_LIMIT: "A local workload reached its limit on its node's agent (meshlet.io/max-connections or the default) and the excess connection was refused.",
   MESHLET_ERR_CERT: 'A certificate could not be issued, loaded or verified.',
   MESHLET_ERR_CA: 'The certificate authority could not be created, loaded or used.',
   MESHLET_ERR_LAB: 'A lab topology operation (namespaces, veths, processes) failed.',
@@ -31,10 +32,13 @@ export const ERROR_CODES = {
   MESHLET_ERR_REGISTRY: 'A registry source (YAML directory, Kubernetes API) failed.',
   MESHLET_ERR_ADMIN_UNREACHABLE: "The agent's admin API could not be reached or did not answer JSON.",
   MESHLET_ERR_ADMIN_UNAUTHORIZED: "The agent's admin API refused the call: the admin token is missing, unreadable or not the agent's.",
+  MESHLET_ERR_NODE_AGENT: "The agent of the node named with --node could not be found or reached through the Kubernetes API (no such node, no agent pod, pod not ready, forbidden, port-forward or exec failed).",
   MESHLET_ERR_HOST_TOOL: 'A required host tool (ip, iptables, ...) is missing or failed.',
   MESHLET_ERR_CLOSED: 'The component was closed or destroyed.',
   MESHLET_ERR_LISTEN: 'A listening socket could not be made (socket, setsockopt, bind or listen failed).',
+  MESHLET_ERR_TRANSPARENT_SOCKET: "A socket connecting from the client's address could not be made (IP_TRANSPARENT or bind failed; EPERM: no CAP_NET_ADMIN).",
   MESHLET_ERR_WORKER: 'A data-path worker process failed to start: it exited, reported a failure or did not bind in time.',
+  MESHLET_ERR_HANDOVER: "An agent upgrade's listener handover failed: the peer on the handover socket sent something malformed, refused, or passed sockets that are not the agent's listeners.",
   MESHLET_ERR_STATE_FILE: "A file in the agent's state directory (the last good snapshot) could not be read, written or decoded.",
 } as const;
 

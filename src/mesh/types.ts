@@ -70,6 +70,22 @@ export interface PodObject extends NamespacedBase {
   readonly namedPorts: readonly NamedPort[];
   /** `hostNetwork: true` pods are never captured: they share the node's address. */
   readonly hostNetwork: boolean;
+  /** Its `meshlet.io/max-connections` and `meshlet.io/max-bandwidth` annotations; absent: the agent's defaults (docs/workload-limits.md). */
+  readonly limits?: WorkloadLimits;
+}
+
+/**
+ * What an operator caps for one workload on its node's agent (docs/workload-limits.md). Absent fields
+ * take the agent's default, which protects the rest of the node without configuration.
+ */
+export interface WorkloadLimits {
+  /** Connections the workload may have open through its agent at once (as a source, outbound). */
+  readonly maxConnections?: number;
+  /**
+   * Bits per second its outbound connections may move through its agent, both ways summed
+   * (`meshlet.io/max-bandwidth`); absent: not limited.
+   */
+  readonly maxBandwidth?: number;
 }
 
 /** One entry of a Service's `spec.ports`. */
@@ -156,6 +172,8 @@ export interface WorkloadObject extends NamespacedBase {
   readonly node: string;
   readonly serviceAccount: string;
   readonly namedPorts: readonly NamedPort[];
+  /** Its limit annotations, as a pod's. */
+  readonly limits?: WorkloadLimits;
 }
 
 /** mTLS mode for inbound plaintext. */
@@ -178,10 +196,15 @@ export interface AuthorizationPolicyObject extends NamespacedBase {
   readonly policy: AuthorizationPolicyData;
 }
 
+/** How spans reach a collector: OTLP/HTTP with protobuf bodies, or OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL`'s names). */
+export type OtlpProtocol = 'http/protobuf' | 'grpc';
+
 /** The tracing settings of a namespace. */
 export interface TracingSettings {
-  /** The collector's OTLP/HTTP URL (`http:` or `https:`). */
+  /** The collector's URL (`http:` or `https:`; for gRPC, plaintext HTTP/2 or TLS). */
   readonly collector: string;
+  /** Absent: `http/protobuf` (so a snapshot without the field means what it always meant). */
+  readonly protocol?: OtlpProtocol;
   /** Percentage (0-100) of new traces sampled; a caller's decision is always honoured. */
   readonly samplingPercentage: number;
 }
@@ -241,6 +264,8 @@ export interface WorkloadInfo {
   readonly namedPorts: readonly NamedPort[];
   /** Its node's zone (`topology.kubernetes.io/zone`), when known. */
   readonly zone?: string;
+  /** Limits its object's annotations set (absent: the agent's defaults; never on the wire then). */
+  readonly limits?: WorkloadLimits;
 }
 
 /** An endpoint of a Service. `identity` is absent when the backing workload is not meshed. */

@@ -100,7 +100,9 @@ export function workloadAddressProblem(value: string, policy: AddressPolicy = ST
  */
 export function canonicalAddress(value: string): string | undefined {
   const version = isIP(value);
-  if (version === 4) return value.split('.').map(Number).join('.');
+  // Already canonical: isIP accepts only dotted decimal without leading zeros. (The agent indexes
+  // every workload's addresses with this for deltas: 5,000 pods made 10,000 splits per view.)
+  if (version === 4) return value;
   if (version === 6 && !value.includes('%')) return formatIpv6(ipv6Words(value));
   return undefined;
 }

@@ -6,6 +6,7 @@
  */
 import koffi from 'koffi';
 import type { Socket } from 'node:net';
+import { endianness } from 'node:os';
 
 /** The libc functions meshlet calls. Integer options go in as arrays of C ints. */
 export interface Libc {
@@ -18,6 +19,27 @@ export interface Libc {
   inet_pton(af: number, src: string, dst: Buffer): number;
   close(fd: number): number;
   strerror(errnum: number): string;
+  connect(fd: number, addr: Buffer, len: number): number;
+  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrLen: number): number;
+  /** `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a close-on-exec duplicate, or -1. */
+  dupCloexec(fd: number): number;
+  /** `sendmsg` with one data buffer and an optional control buffer (SCM_RIGHTS). */
+  sendmsg(fd: number, msg: MsgHdr, flags: number): number;
+  /** `recvmsg` on the calling thread (blocks a blocking fd). */
+  recvmsg(fd: number, msg: MsgHdr, flags: number): number;
+  /** `recvmsg` on a thread of koffi's pool, so a blocking fd never blocks the event loop. */
+  recvmsgAsync(fd: number, msg: MsgHdr, flags: number, done: (err: unknown, result: number) => void): void;
+}
+
+/** struct msghdr as koffi marshals it: one iovec, control data in a Buffer (lengths updated by recvmsg). */
+export interface MsgHdr {
+  msg_name: null;
+  msg_namelen: number;
+  msg_iov: { iov_base: Buffer; iov_len: number }[];
+  msg_iovlen: number;
+  msg_control: Buffer | null;
+  msg_controllen: number;
+  msg_flags: number;
 }
 
 let bound: Libc | undefined;
@@ -26,7 +48,21 @@ let bound: Libc | undefined;
 export function libc(): Libc {
   if (bound === undefined) {
     const lib = koffi.load('libc.so.6');
+    const iovec = koffi.struct('meshlet_iovec', { iov_base: 'void *', iov_len: 'size_t' });
+    koffi.struct('meshlet_msghdr', {
+      msg_name: 'void *', msg_namelen: 'uint32_t', msg_iov: koffi.pointer(iovec), msg_iovlen: 'size_t',
+      msg_control: 'void *', msg_controllen: 'size_t', msg_flags: 'int',
+    });
+    const recvmsg = lib.func('intptr_t recvmsg(int fd, _Inout_ meshlet_msghdr *msg, int flags)');
+    const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
     bound = {
+      // F_DUPFD_CLOEXEC (1030): a copy a forked worker does not inherit unless given it.
+      dupCloexec: (fd) => fcntl(fd, 1030, 'int', 0) as number,
+      connect: lib.func('int connect(int fd, const uint8_t *addr, uint32_t addrlen)'),
+      sendto: lib.func('intptr_t sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t addrlen)'),
+      sendmsg: lib.func('intptr_t sendmsg(int fd, const meshlet_msghdr *msg, int flags)'),
+      recvmsg,
+      recvmsgAsync: (fd, msg, flags, done) => recvmsg.async(fd, msg, flags, done),
       socket: lib.func('int socket(int domain, int type, int protocol)'),
       setsockopt: lib.func('int setsockopt(int fd, int level, int optname, const int *optval, uint32_t optlen)'),
       getsockopt: lib.func('int getsockopt(int fd, int level, int optname, _Out_ uint8_t *optval, _Inout_ uint32_t *optlen)'),
@@ -86,8 +122,16 @@ export function socketFd(socket: Socket): number {
   return typeof fd === 'number' ? fd : -1;
 }
 
-// From <asm-generic/socket.h> (x86-64 and arm64 share them).
-const SOL_SOCKET = 1;
+// From <sys/socket.h>, <asm-generic/socket.h>, <linux/in.h>, <linux/in6.h> (x86-64 and arm64
+// share them): the one copy of the socket constants the libc callers share.
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SOL_IP = 0;
+export const SOL_IPV6 = 41;
 const SO_LINGER = 13;
 /** struct linger { int l_onoff = 1; int l_linger = 0; }: close() sends RST and drops unsent data. */
 const LINGER_RESET = [1, 0];
@@ -107,4 +151,22 @@ export function setLingerReset(socket: Socket): boolean {
     // libc could not be loaded (not Linux/glibc): fall back to an ordinary close.
     return false;
   }
+}
+
+/**
+ * A `struct sockaddr_in` (16 bytes) or `struct sockaddr_in6` (28 bytes) for `host`:`port`, as
+ * bind() and connect() take it; undefined when inet_pton rejects `host` (not an address of
+ * that family).
+ */
+export function encodeSockaddr(family: 4 | 6, host: string, port: number): Buffer | undefined {
+  const af = family === 6 ? AF_INET6 : AF_INET;
+  const buf = Buffer.alloc(family === 6 ? 28 : 16);
+  // sa_family is in host byte order, the port in network byte order.
+  if (endianness() === 'LE') buf.writeUInt16LE(af, 0);
+  else buf.writeUInt16BE(af, 0);
+  buf.writeUInt16BE(port, 2);
+  const raw = Buffer.alloc(16);
+  if (libc().inet_pton(af, host, raw) !== 1) return undefined;
+  raw.copy(buf, family === 6 ? 8 : 4, 0, family === 6 ? 16 : 4);
+  return buf;
 }

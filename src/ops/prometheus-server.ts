@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { expositionContentType, expositionFormat, openMetricsText } from './exposition-format.js';
 import { createLocalHttpServer, type LocalHttpLimits } from './http-limits.js';
-import { listen } from './listen.js';
+import { listen, type InheritedFd } from './listen.js';
 
 /** The paths that answer the metrics: Prometheus' usual one and Istio's. */
 export const METRICS_PATHS: readonly string[] = ['/metrics', '/stats/prometheus'];
@@ -44,6 +44,11 @@ export class PrometheusServer {
   /** Binds `host:port` (0: any free port) and returns the bound address. */
   start(port: number, host: string): Promise<AddressInfo> {
     return listen(this.server, { port, host });
+  }
+
+  /** Listens on a socket opened elsewhere (the agent's, SO_REUSEPORT, possibly taken over in an upgrade); the server then owns it. */
+  startOn(socket: InheritedFd): Promise<AddressInfo> {
+    return listen(this.server, socket);
   }
 
   /** Stops listening and drops open connections. Idempotent. */

@@ -9,6 +9,10 @@
  *   replaying history after N (no N: synthetic ADDED for every object), BOOKMARKs when
  *   `allowWatchBookmarks` is set, `timeoutSeconds` honoured, and a too-old N answered with an
  *   `ERROR` event carrying a `Status` 410 (reason Expired), then the end of the stream;
+ * - POST (create, 409 AlreadyExists) and PUT (replace, 409 Conflict on a stale resourceVersion);
+ * - `fieldSelector=metadata.name=X` or `spec.nodeName=X`, and `labelSelector=k=v[,k=v]`, on
+ *   lists and watches;
+ * - websocket upgrades (`pods/NAME/portforward`, `pods/NAME/exec`) handed to {@link upgrades};
  * - bearer-token authentication (401 otherwise), Status bodies for every error.
  *
  * Test controls: apply/remove objects, cut watches (cleanly or abruptly), expire history
@@ -17,6 +21,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { apiVersionOf, FakeKubeStore, type FakeResource, type KubeJson, type StoredEvent } from './fake-kube-store.js';
@@ -47,6 +52,9 @@ export interface RouteAnswer {
 /** An extra route: gets the request and its body text. */
 export type RouteHandler = (req: IncomingMessage, body: string) => RouteAnswer | Promise<RouteAnswer>;
 
+/** Serves an HTTP upgrade (a websocket) that passed authentication. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 interface OpenWatch {
   readonly resource: FakeResource;
   readonly namespace: string | undefined;
@@ -72,6 +80,7 @@ export class FakeKubeApi {
   private readonly continues = new Map<string, { items: KubeJson[]; rev: number }>();
   private nextContinue = 0;
   private closed = false;
+  private upgradeHandler: UpgradeHandler | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -90,7 +99,13 @@ export class FakeKubeApi {
     const token = Object.hasOwn(opts, 'token') ? opts.token : 'fake-token';
     const api = new FakeKubeApi(server, `http://127.0.0.1:${port}`, token);
     server.on('request', (req, res) => void api.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => api.upgrade(req, socket, head));
     return api;
+  }
+
+  /** Serves websocket upgrades with `handler` (after the bearer token is checked). */
+  upgrades(handler: UpgradeHandler): void {
+    this.upgradeHandler = handler;
   }
 
   // ---- objects ----
@@ -189,6 +204,19 @@ export class FakeKubeApi {
 
   // ---- serving ----
 
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', this.url);
+    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), watch: false, authorization: req.headers.authorization });
+    socket.on('error', () => undefined);
+    const refuse = (status: number, message: string): void => {
+      const text = JSON.stringify(statusBody(status, REASONS[status] ?? 'Unknown', message));
+      socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    };
+    if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) return refuse(401, 'Unauthorized');
+    if (this.upgradeHandler === undefined) return refuse(404, 'the fake serves no upgrade here');
+    this.upgradeHandler(req, socket, head);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
     const query = Object.fromEntries(url.searchParams);
@@ -207,6 +235,7 @@ export class FakeKubeApi {
         failure.remaining--;
         return send(res, failure.status, statusBody(failure.status, REASONS[failure.status] ?? 'Unknown', `injected failure ${failure.status}`));
       }
+      if (req.method === 'POST' || req.method === 'PUT') return this.serveWrite(req.method, url.pathname, body, res);
       if (req.method !== 'GET') return send(res, 405, statusBody(405, 'MethodNotAllowed', `${req.method ?? ''} is not supported by the fake`));
       this.serveResource(url.pathname, query, watch, res);
     } catch (err) {
@@ -225,6 +254,30 @@ export class FakeKubeApi {
     }
     if (watch) return this.serveWatch(resource, namespace, query, res);
     this.serveList(resource, namespace, query, res);
+  }
+
+  /**
+   * POST to a collection creates (409 AlreadyExists when the name is taken); PUT to an object
+   * replaces it, with the API server's optimistic concurrency: a stale `resourceVersion` is 409
+   * Conflict, none at all is accepted (an unconditional update).
+   */
+  private serveWrite(method: 'POST' | 'PUT', path: string, text: string, res: ServerResponse): void {
+    const target = this.parsePath(path);
+    if (target === undefined || (method === 'POST') !== (target.name === undefined)) return send(res, 404, statusBody(404, 'NotFound', 'the server could not find the requested resource'));
+    const { resource, namespace } = target;
+    const obj = JSON.parse(text) as KubeJson;
+    const m = { ...(obj['metadata'] as KubeJson | undefined) };
+    const name = target.name ?? String(m['name'] ?? '');
+    if (namespace !== undefined) m['namespace'] = namespace;
+    const current = this.store.get(resource, namespace ?? '', name);
+    if (method === 'POST' && current !== undefined) return send(res, 409, statusBody(409, 'AlreadyExists', `${resource.resource} "${name}" already exists`));
+    if (method === 'PUT' && current === undefined) return send(res, 404, statusBody(404, 'NotFound', `${resource.resource} "${name}" not found`));
+    const sent = m['resourceVersion'];
+    if (method === 'PUT' && sent !== undefined && sent !== (current?.['metadata'] as KubeJson)['resourceVersion']) {
+      return send(res, 409, statusBody(409, 'Conflict', `Operation cannot be fulfilled on ${resource.resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+    }
+    const stored = this.store.upsert({ ...obj, apiVersion: apiVersionOf(resource), kind: resource.kind, metadata: { ...m, name } });
+    send(res, method === 'POST' ? 201 : 200, stored);
   }
 
   /** `/api/v1[/namespaces/NS]/RES[/NAME]`, `/apis/G/V[/namespaces/NS]/RES[/NAME]`. */
@@ -260,7 +313,7 @@ export class FakeKubeApi {
     } else {
       rev = this.store.rev;
       // Core objects in a list carry no apiVersion/kind; custom resources (served unstructured) do.
-      items = this.store.list(resource, namespace).map((o) => (resource.group === '' ? withoutTypeMeta(o) : o));
+      items = this.store.list(resource, namespace).filter(byFieldSelector(query)).map((o) => (resource.group === '' ? withoutTypeMeta(o) : o));
     }
     const limit = Number(query['limit'] ?? '0');
     const metadata: KubeJson = { resourceVersion: String(rev) };
@@ -279,10 +332,11 @@ export class FakeKubeApi {
     const write = (type: string, object: KubeJson): void => {
       if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);
     };
-    const inScope = (o: KubeJson): boolean => namespace === undefined || (o['metadata'] as KubeJson | undefined)?.['namespace'] === namespace;
+    const selected = byFieldSelector(query);
+    const inScope = (o: KubeJson): boolean => (namespace === undefined || (o['metadata'] as KubeJson | undefined)?.['namespace'] === namespace) && selected(o);
     const rv = query['resourceVersion'] ?? '';
     if (rv === '' || rv === '0') {
-      for (const o of this.store.list(resource, namespace)) write('ADDED', o);
+      for (const o of this.store.list(resource, namespace).filter(selected)) write('ADDED', o);
     } else {
       const past = this.store.eventsSince(resource, Number(rv));
       if (past === 'expired') {
@@ -311,6 +365,22 @@ export class FakeKubeApi {
     this.watches.add(entry);
     res.on('close', entry.stop);
   }
+}
+
+/**
+ * `fieldSelector=metadata.name=X` or `spec.nodeName=X` (the field selectors the fake knows;
+ * others match all) and `labelSelector=k=v[,k=v]` (equality only).
+ */
+function byFieldSelector(query: Record<string, string>): (o: KubeJson) => boolean {
+  const field = /^(metadata\.name|spec\.nodeName)=(.*)$/.exec(query['fieldSelector'] ?? '');
+  const labels = (query['labelSelector'] ?? '').split(',').filter((l) => l !== '').map((l) => l.split('='));
+  return (o) => {
+    const meta = (o['metadata'] ?? {}) as KubeJson;
+    if (field?.[1] === 'metadata.name' && meta['name'] !== field[2]) return false;
+    if (field?.[1] === 'spec.nodeName' && ((o['spec'] ?? {}) as KubeJson)['nodeName'] !== field[2]) return false;
+    const have = (meta['labels'] ?? {}) as Record<string, unknown>;
+    return labels.every(([k, v]) => k !== undefined && have[k] === v);
+  };
 }
 
 function withoutTypeMeta(o: KubeJson): KubeJson {

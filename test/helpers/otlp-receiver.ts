@@ -99,11 +99,35 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
+/**
+ * Waiting for spans, shared by the HTTP and gRPC receivers: `arrived()` after each export,
+ * `wait(n)` resolves once `spans` holds `n` (rejects after `deadlineMs`, generous).
+ */
+export function spanWaiter(spans: readonly ReceivedSpan[]): { arrived(): void; wait(n: number, deadlineMs?: number): Promise<ReceivedSpan[]> } {
+  const waiters: Array<() => void> = [];
+  return {
+    arrived: () => {
+      for (const w of waiters.splice(0)) w();
+    },
+    wait: (n, deadlineMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${spans.length} of ${n} spans arrived`)), deadlineMs);
+        const check = (): void => {
+          if (spans.length >= n) {
+            clearTimeout(timer);
+            resolve(spans as ReceivedSpan[]);
+          } else waiters.push(check);
+        };
+        check();
+      }),
+  };
+}
+
 /** Starts a receiver; `answer` sets the status it replies with (default 200). */
 export async function otlpReceiver(answer: () => number = () => 200): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   let requests = 0;
-  const waiters: Array<() => void> = [];
+  const waiter = spanWaiter(spans);
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -114,7 +138,7 @@ export async function otlpReceiver(answer: () => number = () => 200): Promise<Ot
       }
       spans.push(...decodeExport(Buffer.concat(chunks)));
       requests++;
-      for (const w of waiters.splice(0)) w();
+      waiter.arrived();
       res.writeHead(answer(), { 'content-type': 'application/x-protobuf' }).end();
     });
   });
@@ -127,18 +151,7 @@ export async function otlpReceiver(answer: () => number = () => 200): Promise<Ot
     get requests() {
       return requests;
     },
-    waitForSpans(n, deadlineMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${spans.length} of ${n} spans arrived`)), deadlineMs);
-        const check = (): void => {
-          if (spans.length >= n) {
-            clearTimeout(timer);
-            resolve(spans);
-          } else waiters.push(check);
-        };
-        check();
-      });
-    },
+    waitForSpans: waiter.wait,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

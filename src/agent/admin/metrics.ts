@@ -3,7 +3,8 @@
  * (config, certificates, capture-rule drift, workers, the process) and, when the data path runs
  * in this process, the data path's ({@link DataPathMetrics}). With worker processes, each
  * worker keeps its own data-path registry and a scrape sums them into this one's exposition
- * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set).
+ * (prom-client's `AggregatorRegistry.aggregate`: counters and gauges by label set), each
+ * histogram bucket keeping the latest exemplar of any process.
  */
 import { RuntimePauses } from '../../ops/runtime-pauses.js';
 import { MEMORY_KINDS, registerProcessMemory } from '../../ops/process-memory.js';
@@ -48,6 +49,43 @@ export function memoryRows(registries: readonly MetricsJson[]): ProcessMemoryRow
   return [...rows.values()].sort((a, b) => order(String(a['process'])) - order(String(b['process']))) as ProcessMemoryRow[];
 }
 
+type Sample = MetricValue<string> & { readonly metricName?: string; readonly exemplar?: { readonly timestamp: number } };
+
+/** A sample's identity across processes: its name and its labels, in key order. */
+function sampleKey(family: string, v: Sample): string {
+  const labels = Object.keys(v.labels).sort().map((k) => [k, v.labels[k]]);
+  return JSON.stringify([v.metricName ?? family, labels]);
+}
+
+/**
+ * `merged` (prom-client's sum of `sources`, which drops exemplars) with each sample's exemplar
+ * put back: of the same sample in every source, the latest (a histogram bucket keeps one, as in
+ * one process). Pure: `merged` is not changed.
+ */
+export function carryExemplars(merged: MetricsJson, sources: readonly MetricsJson[]): MetricsJson {
+  const latest = new Map<string, NonNullable<Sample['exemplar']>>();
+  for (const json of sources) {
+    for (const m of json) {
+      for (const v of m.values as Sample[]) {
+        const ex = v.exemplar;
+        if (ex === undefined || ex === null) continue;
+        const key = sampleKey(m.name, v);
+        const had = latest.get(key);
+        if (had === undefined || ex.timestamp > had.timestamp) latest.set(key, ex);
+      }
+    }
+  }
+  if (latest.size === 0) return merged;
+  return merged.map((m) => {
+    if (!(m.values as Sample[]).some((v) => latest.has(sampleKey(m.name, v)))) return m;
+    const values = (m.values as Sample[]).map((v) => {
+      const ex = latest.get(sampleKey(m.name, v));
+      return ex === undefined ? v : { ...v, exemplar: ex };
+    });
+    return { ...m, values } as (typeof merged)[number];
+  });
+}
+
 /**
  * A registry whose exposition adds the workers' registries (summed) to its own metrics: in the
  * text (`metrics()`) and in the JSON (`getMetricsAsJSON()`, which the OpenMetrics format is
@@ -61,23 +99,26 @@ class MergingRegistry extends Registry {
     return super.getMetricsAsJSON();
   }
 
-  private async merged(): Promise<Registry | undefined> {
+  /** The summed registry and what it was summed from (undefined without workers). */
+  private async merged(): Promise<{ readonly registry: Registry; readonly sources: MetricsJson[] } | undefined> {
     if (this.others === undefined) return undefined;
     const [own, others] = await Promise.all([this.ownJson(), this.others()]);
     // Process metrics that prom-client marks 'omit' (they make no sense summed over a cluster)
     // are only this process's here: keep them.
     const kept = own.map((m) => (m.aggregator === 'omit' ? { ...m, aggregator: 'first' as const } : m));
-    return AggregatorRegistry.aggregate([kept, ...others]);
+    const sources = [kept, ...others];
+    return { registry: AggregatorRegistry.aggregate(sources), sources };
   }
 
   override async metrics(): Promise<string> {
     const merged = await this.merged();
-    return merged === undefined ? super.metrics() : merged.metrics();
+    return merged === undefined ? super.metrics() : merged.registry.metrics();
   }
 
+  /** The JSON the OpenMetrics scrape is made from: the workers' exemplars carried over. */
   override async getMetricsAsJSON(): Promise<MetricsJson> {
     const merged = await this.merged();
-    return merged === undefined ? super.getMetricsAsJSON() : merged.getMetricsAsJSON();
+    return merged === undefined ? super.getMetricsAsJSON() : carryExemplars(await merged.registry.getMetricsAsJSON(), merged.sources);
   }
 }
 

@@ -21,7 +21,8 @@ import type { Agent } from '../agent.js';
 import { checkBearer } from './token.js';
 import { renderText } from './text.js';
 import { BodyTooLargeError, createLocalHttpServer, readBoundedBody, type LocalHttp, type LocalHttpLimits } from '../../ops/http-limits.js';
-import { listen } from '../../ops/listen.js';
+import { listen, type InheritedFd } from '../../ops/listen.js';
+import { usageView } from './usage-view.js';
 import { certsView, configDumpView, connectionsView, endpointsView, iptablesView, routesView, servicesView, workloadsView, type SourceInfo } from './views.js';
 import { readNodeFacts } from './node-facts.js';
 import { policiesView, policyExplainView } from './policy-views.js';
@@ -131,11 +132,12 @@ export class AdminServer {
    * Binds; `host` must be a loopback address (the configuration already insists on it; this is
    * the last line of defence against an admin API that can stop the agent being exposed).
    */
-  start(port: number, host: string): Promise<AddressInfo> {
+  start(port: number | InheritedFd, host: string): Promise<AddressInfo> {
     if (!(host.startsWith('127.') || host === '::1')) {
       return Promise.reject(new MeshletError('MESHLET_ERR_CONFIG_INVALID', `admin address ${JSON.stringify(host)}: must be a loopback address`));
     }
-    return listen(this.http.server, { port, host });
+    // A socket the agent opened (or took over in an upgrade) on `host`: listen on it as is.
+    return listen(this.http.server, typeof port === 'number' ? { port, host } : port);
   }
 
   /** Stops listening and closes idle keep-alive connections. Idempotent. */
@@ -164,6 +166,7 @@ export class AdminServer {
       ['/iptables', get('capture rules: wanted vs in the kernel, drift', async () => ({ body: await iptablesView(a) }))],
       ['/node', get('host CPU, memory, load, interfaces, kernel, conntrack', async () => ({ body: await this.nodeFacts() }))],
       ['/version', get('the agent\'s meshlet version, its Node.js runtime and node name', () => ({ body: { agentVersion: this.source.agentVersion ?? null, node: a.node, runtime: process.version } }))],
+      ['/usage', get('agent CPU (estimated) and bytes per local workload: recent cores and share of the agent, totals since start (summed over worker processes; docs/performance.md "Fairness")', async () => ({ body: usageView(await a.metrics.registry.getMetricsAsJSON()) }))],
       ['/memory', get('memory of each agent process (the primary, each worker): rss, private (rss_anon), shared file pages, V8 heap, external', async () => ({ body: await a.metrics.processMemory() }))],
       ['/tap', get('live traffic events as NDJSON lines, one per connection opened or closed and request finished: ?namespace=..&workload=..&identity=..&service=..&outcome=..&kind=connection|request[&max=N&duration=S] (docs/admin.md)', () => {
         throw new Error('/tap is served as a stream'); // answered by onRequest, never through here
@@ -173,7 +176,9 @@ export class AdminServer {
       ['/ready', get('readiness and what still blocks it', () => this.ready())],
       ['/quitquitquit', { method: 'POST', help: 'drain and exit, as on SIGTERM', handler: () => this.onQuit() }],
     ]);
-    routes.set('/', get('this index', () => ({ body: [...routes].map(([path, r]) => ({ path, method: r.method, help: r.help, token: !PUBLIC_PATHS.has(path) })) })));
+    // The web page is files, served apart (`isUiPath`) and public; listed so that `/` leads people to it.
+    const ui = { path: '/ui', method: 'GET', help: "this node's web page (open it in a browser; it asks for the admin token and sends it on each fetch of the endpoints)", token: false };
+    routes.set('/', get('this index', () => ({ body: [...[...routes].map(([path, r]) => ({ path, method: r.method, help: r.help, token: !PUBLIC_PATHS.has(path) })), ui] })));
     return routes;
   }
 
@@ -257,7 +262,7 @@ export class AdminServer {
 
   private ready(): Answer {
     const ready = this.agent.readiness.ready;
-    return { status: ready ? 200 : 503, body: { ready, pending: this.agent.readiness.pending(), version: this.agent.snapshot.version } };
+    return { status: ready ? 200 : 503, body: { ready, pending: this.agent.readiness.pending(), version: this.agent.snapshot.version, sourcePreservation: this.agent.sourcePreservation } };
   }
 
   private onQuit(): Answer {

@@ -3,6 +3,8 @@
  * Certificates are shown by their public facts only; private keys and TLS contexts never.
  */
 import type { Agent } from '../agent.js';
+import { defaultMaxConnections, workloadCap } from '../policy/workload-limit.js';
+import { openFilesLimit } from '../../ops/open-files-limit.js';
 
 /** `/certs`: one row per local workload identity. */
 export function certsView(agent: Agent, now = Date.now()): Array<Record<string, string | number>> {
@@ -37,18 +39,23 @@ export async function endpointsView(agent: Agent): Promise<Array<Record<string, 
   return rows.sort((a, b) => String(a['servicePort']).localeCompare(String(b['servicePort'])) || String(a['endpoint']).localeCompare(String(b['endpoint'])) || Number(a['worker']) - Number(b['worker']));
 }
 
-/** `/workloads`: every workload of the snapshot, local ones marked. */
-export function workloadsView(agent: Agent): Array<Record<string, string | boolean>> {
+/**
+ * `/workloads`: every workload of the snapshot, local ones marked, each local one with its
+ * connection cap on this agent (`maxConnections`) and where it comes from (`limit`: its
+ * `meshlet.io/max-connections` annotation, or the default sized from the open-files limit,
+ * which the workers inherit from this process), and its `meshlet.io/max-bandwidth` in bits per
+ * second (`maxBandwidth`) when it sets one.
+ */
+export function workloadsView(agent: Agent, defaultCap = defaultMaxConnections(openFilesLimit())): Array<Record<string, string | boolean | number>> {
   const snapshot = agent.snapshot;
   const local = new Set(snapshot.localWorkloads.map((w) => w.uid));
-  return snapshot.workloads.map((w) => ({
-    uid: w.uid,
-    addresses: w.addresses.join(','),
-    node: w.node,
-    identity: w.identity,
-    tlsMode: w.tlsMode,
-    local: local.has(w.uid),
-  }));
+  return snapshot.workloads.map((w) => {
+    const row = { uid: w.uid, addresses: w.addresses.join(','), node: w.node, identity: w.identity, tlsMode: w.tlsMode, local: local.has(w.uid) };
+    if (!row.local) return row;
+    const capped = { ...row, maxConnections: workloadCap(w, defaultCap), limit: w.limits?.maxConnections === undefined ? 'default' : 'annotation' };
+    // Bits per second, agent-wide (each data-path process holds its part); absent: not limited.
+    return w.limits?.maxBandwidth === undefined ? capped : { ...capped, maxBandwidth: w.limits.maxBandwidth };
+  });
 }
 
 /** `/services`: the snapshot's services with their VIPs, ports and endpoint count. */

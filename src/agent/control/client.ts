@@ -12,6 +12,7 @@ import type { AgentApiClient } from '../../proto/generated/meshlet/v1/AgentApi.j
 import { Backoff, type BackoffOptions } from '../../ops/backoff.js';
 import { fromServiceError } from './errors.js';
 import { agentApiClientConstructor } from './proto.js';
+import type { HeldView } from './held-view.js';
 import { ControllerStream, type SnapshotHandler, type StreamOutcome } from './stream.js';
 import { controllerChannelCredentials, controllerChannelOptions } from './tls.js';
 import type { CertificateSigner, SignedCertificate } from '../identity/manager.js';
@@ -37,6 +38,11 @@ export interface ControllerClientOptions {
   readonly agentVersion?: string;
   /** A snapshot version the agent already holds, so an unchanged state is not resent. */
   readonly heldVersion?: string;
+  /**
+   * Ask the controller for deltas after the first full snapshot (default true). Costs a keyed
+   * copy of the cluster view's indexes; false makes the agent behave as one before deltas.
+   */
+  readonly deltas?: boolean;
   readonly backoff?: BackoffOptions;
   /** Deadline of a SignCertificate call (default 10 s). */
   readonly signTimeoutMs?: number;
@@ -49,6 +55,8 @@ export class ControllerClient implements CertificateSigner {
   private readonly client: AgentApiClient;
   private readonly backoff: Backoff;
   private held: string;
+  /** The keyed view of `held`, for deltas; kept across streams (a reconnect may get a delta). */
+  private heldView: HeldView | undefined;
   private isConnected = false;
   private error: Error | undefined;
   /** The status code last logged while disconnected: a new kind of failure is logged once more. */
@@ -158,9 +166,12 @@ export class ControllerClient implements CertificateSigner {
       agentVersion: this.opts.agentVersion ?? PACKAGE_VERSION,
       logger: this.log,
       onSnapshot: this.opts.onSnapshot,
+      deltas: this.opts.deltas ?? true,
       heldVersion: () => this.held,
-      applied: (version) => {
+      heldView: () => this.heldView,
+      applied: (version, view) => {
         this.held = version;
+        this.heldView = view;
       },
       accepted: () => this.connectedNow(),
     });

@@ -19,6 +19,7 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable, Writable } from 'node:stream';
 import { hostPort } from '../../mesh/address.js';
 import { DEFAULT_RETRY_BUFFER_BYTES, IDEMPOTENT_METHODS, type CircuitBreakerPolicy } from '../../mesh/resilience.js';
 import type { HeaderModifier, RequestMirror, RouteInfo } from '../../mesh/routes.js';
@@ -38,6 +39,7 @@ import { UpstreamError, type HeaderMap, type HttpProto, type RequestHead, type R
 import type { ExchangeHost, HttpConnectionState } from './outbound-host.js';
 import type { Deadline } from './deadlines.js';
 import { ReplayBody } from './replay-body.js';
+import { chargeStream, throttleStream } from '../proxy/bandwidth-throttle.js';
 import { openCall, plainHeaders, viaTunnel } from './open-call.js';
 import { MESHLET_HEADERS } from './wire.js';
 
@@ -153,8 +155,14 @@ export class Exchange {
     if (!this.bodyless) {
       // Kept for a replay, or for a mirror whose stream opens after the first bytes went out.
       const limit = this.policy.replay ? this.policy.retry.bufferBytes : plan.mirrors.length > 0 ? DEFAULT_RETRY_BUFFER_BYTES : 0;
-      this.body = new ReplayBody(this.req, limit, (n) => {
+      const req = this.req as Readable;
+      const throttle = this.state.conn.throttle;
+      // The body's reader counts each chunk: the throttle is charged there, not by a 'data'
+      // listener of its own (which would start the body flowing before a try takes it).
+      if (throttle !== undefined) throttleStream(req, undefined, throttle, true);
+      this.body = new ReplayBody(req, limit, (n) => {
         rec.requestBytes += n;
+        if (throttle !== undefined) chargeStream(req, n);
       });
     }
     if (this.policy.requestMs > 0) {
@@ -508,6 +516,8 @@ export class Exchange {
     body.on('data', (chunk: Buffer) => {
       rec.responseBytes += chunk.length;
     });
+    const throttle = this.state.conn.throttle;
+    if (throttle !== undefined) throttleStream(body, res as unknown as Writable, throttle);
     body.pipe(res as NodeJS.WritableStream, { end: false });
     // The call stays abortable until its body ended: a client that goes away resets it.
     this.lastCall = t.call;

@@ -12,6 +12,7 @@ import type { TunnelTarget } from '../proxy/tunnel/pool.js';
 import type { OutboundTarget, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { HttpProto, RequestHead, RequestSource, RequestTarget, UpstreamCall } from './exchange.js';
 import type { RoutedUpgrade } from './outbound-upgrade.js';
+import type { WorkloadThrottle } from '../proxy/bandwidth-throttle.js';
 
 /** Opens a non-CONNECT request on a pooled tunnel session (`TunnelPool.request`). */
 export type TunnelRequester = (sourceIdentity: string, target: TunnelTarget, headers: OutgoingHttpHeaders, endStream: boolean) => Promise<ClientHttp2Stream>;
@@ -33,6 +34,8 @@ export interface HttpConnection {
   readonly sourceIp: string;
   /** The Service port the application dialled. */
   readonly entry: ServicePortEntry;
+  /** The source workload's `meshlet.io/max-bandwidth` throttle, when it has one: request and response bodies are charged to it. */
+  readonly throttle?: WorkloadThrottle;
   /** The upstream protocol the port declares (`HTTP/2` for http2 and grpc ports), else undefined: the application's. */
   readonly upstreamProto?: HttpProto;
   /** Called once when the connection closes (not after an upgrade: the L4 path reports it then). */

@@ -24,6 +24,7 @@ import type { Lease } from '../policy/balancers/tracked-balancer.js';
 import { respond, type ErrorKind } from '../policy/respond.js';
 import { abort, splice, type SpliceOutcome } from '../proxy/splice.js';
 import type { TunnelTarget } from '../proxy/tunnel/pool.js';
+import { noteStreamReopened, OPENING_REOPENS_MAX } from '../proxy/tunnel/opening.js';
 import type { HeaderMap } from './exchange.js';
 import { errorKindOf } from './stream-call.js';
 import { endToEnd, ERROR_HEADER, FORWARDED_HEADER, PROTO_HEADER, STATUS_HEADER } from './wire.js';
@@ -140,6 +141,8 @@ class TunnelUpgradeRun {
   private settled = false;
   private failure: ErrorKind | undefined;
   private reason: string | undefined;
+  /** Streams opened again after a refusal. */
+  private reopens = 0;
 
   constructor(private readonly u: TunnelUpgrade) {
     this.timer = setTimeout(() => this.noAnswer('tunnel_timeout', `no answer to the upgrade within ${u.responseTimeoutMs} ms`), u.responseTimeoutMs);
@@ -156,6 +159,12 @@ class TunnelUpgradeRun {
       if (this.stream !== undefined && !this.stream.destroyed) this.stream.close(h2.NGHTTP2_CANCEL);
       u.done('downstream_reset', 'the client closed before the upgrade was answered');
     });
+    this.attempt();
+  }
+
+  /** Opens the extended CONNECT (again, after a refused stream: nothing of the upgrade went before the answer). */
+  private attempt(): void {
+    const { u } = this;
     u.open(u.sourceIdentity, u.target, upgradeHeaders(u.request, u.sourceAddress)).then(
       (stream) => this.opened(stream),
       (err: Error) => {
@@ -184,8 +193,17 @@ class TunnelUpgradeRun {
     stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => this.answered(stream, headers));
     stream.once('close', () => {
       if (this.settled) return;
-      // REFUSED_STREAM: the peer agent did nothing with it (a limit, a GOAWAY).
+      // REFUSED_STREAM: the peer agent did nothing with it (a limit, its drain's GOAWAY, or our
+      // session taking that GOAWAY before the HEADERS went out): opened again, as an L4
+      // tunnel's is (tunnel/opening.ts).
       const refused = stream.rstCode === h2.NGHTTP2_REFUSED_STREAM;
+      if (refused && this.reopens < OPENING_REOPENS_MAX) {
+        this.reopens += 1;
+        noteStreamReopened();
+        this.stream = undefined;
+        this.attempt();
+        return;
+      }
       this.noAnswer(refused ? 'tunnel_refused' : 'tunnel_reset', `tunnel stream closed before an answer to the upgrade (code ${stream.rstCode ?? 0})`);
     });
   }

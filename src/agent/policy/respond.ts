@@ -64,6 +64,8 @@ export type ErrorKind =
   | 'overflow'
   /** A local rate limit had no token for the request. */
   | 'rate_limited'
+  /** The source workload has as many connections open through the agent as its limit allows. */
+  | 'workload_limit'
   /** Fault injection answered the request (its status is the policy's) or reset the connection. */
   | 'fault_abort';
 
@@ -174,6 +176,8 @@ export const RESPONSES: Readonly<Record<ErrorKind, Response>> = Object.freeze({
   connect_not_allowed: row('denied', 405, G.UNIMPLEMENTED, 'DPE'),
   overflow: row('denied', 503, G.UNAVAILABLE, 'UO'),
   rate_limited: row('denied', 429, G.RESOURCE_EXHAUSTED, 'RL'),
+  // UO as a circuit breaker's: a threshold of the agent, not of the destination; the code tells which.
+  workload_limit: row('denied', 503, G.RESOURCE_EXHAUSTED, 'UO', 'MESHLET_ERR_WORKLOAD_LIMIT'),
   // The status a fault answers with is the policy's; 503 when it names none.
   fault_abort: row('denied', 503, G.UNAVAILABLE, 'FI'),
 });

@@ -22,7 +22,12 @@ import type { ConnectionObserver, ConnectionRecord } from './connection-table.js
 import { DEFAULT_CLUSTER_DOMAIN, SnapshotView, UNKNOWN, peerLabels, securityPolicyLabel, serviceLabels, workloadParts, type IndexInForce, type WorkloadLookup } from './istio-labels.js';
 import { SeriesTable, type KeyPart } from './series-table.js';
 import { spliceIdleTimeouts } from './splice.js';
+import { tunnelStreamsReopened } from './tunnel/opening.js';
+import { processTurnBudget } from './turn-budget.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
+import { WorkloadUsage, type UsageClocks } from './workload-usage.js';
+import type { ThrottleCounts } from './bandwidth-throttle.js';
+import type { SourceOutcome } from './upstream-dial.js';
 
 export { workloadParts } from './istio-labels.js';
 
@@ -42,8 +47,12 @@ export interface DataPathSource {
   openedByDirection(): Readonly<Record<Direction, number>>;
   liveConnections(): readonly ConnectionRecord[];
   tunnelSessions(): number;
+  /** Tunnel sessions whose receive window was shrunk for fairness so far (`window-governor.ts`); absent: 0. */
+  windowShrinks?(): number;
   /** The snapshot in force: workloads' pod labels and Services for the Istio metrics' labels. */
   index?: IndexInForce;
+  /** Hands over each bandwidth-limited workload's throttled time and bytes since the last call (`bandwidth-throttle.ts`); absent: none. */
+  drainThrottled?(each: (workload: string, counts: ThrottleCounts) => void): void;
 }
 
 /** Options of {@link DataPathMetrics}. */
@@ -57,6 +66,8 @@ export interface DataPathMetricsOptions {
   readonly maxSeries?: number;
   /** Cluster domain of Istio's `destination_service` host names. Default `cluster.local`. */
   readonly clusterDomain?: string;
+  /** The clocks the per-workload CPU split reads (default: `process.cpuUsage` and `performance.now`; tests pass their own). */
+  readonly usageClocks?: UsageClocks;
 }
 
 /** ztunnel's label names of the `istio_tcp_*` metrics (its CommonTrafficLabels without locality), in its order. */
@@ -108,8 +119,32 @@ interface LabelSum {
 }
 
 /** The record's fields {@link connectionLabels} are made of, as one key (a sweep groups by it). */
+/**
+ * A counter that follows a total this process keeps elsewhere (read at scrape): it adds what
+ * the total grew by since the last scrape. `read` returning undefined (no source yet) adds nothing.
+ */
+function totalCounter(registers: Registry[], name: string, help: string, read: () => number | undefined): void {
+  let last = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = read();
+      if (now === undefined || now <= last) return;
+      this.inc(now - last);
+      last = now;
+    },
+  });
+}
+
 function connectionKey(rec: ConnectionRecord): string {
   return `${rec.direction}\u0001${rec.sourceWorkload}\u0001${rec.destinationWorkload}\u0001${rec.service}\u0001${rec.securityPolicy}`;
+}
+
+/** The agent's own workload of a connection: the source of an outbound one, the destination of an inbound one. */
+export function localWorkload(rec: Pick<ConnectionRecord, 'direction' | 'sourceWorkload' | 'destinationWorkload'>): string | undefined {
+  return rec.direction === 'outbound' ? rec.sourceWorkload : rec.destinationWorkload;
 }
 
 /** The bounded labels of a connection. */
@@ -188,6 +223,8 @@ export class DataPathMetrics implements ConnectionObserver {
   readonly resilience: ResilienceMetrics;
   /** Trace spans exported and dropped (`trace/trace-metrics.ts`). */
   readonly tracing: TraceMetrics;
+  /** Bytes and estimated agent CPU per local workload (`workload-usage.ts`), fed by the sweeps and closes. */
+  readonly usage: WorkloadUsage;
   private source: DataPathSource | undefined;
   private readonly istioTcp: SeriesTable | undefined;
   /**
@@ -201,6 +238,9 @@ export class DataPathMetrics implements ConnectionObserver {
   private readonly endTurn = (): void => {
     this.sweptThisTurn = false;
   };
+  private readonly onThrottled = (workload: string, c: ThrottleCounts): void => {
+    this.usage.throttled(workload, c.throttledMs / 1000, c.throttledBytes);
+  };
   private readonly clusterDomain: string;
   /** The snapshot the `istio_tcp_*` labels are worked out from. */
   private readonly tcpView = new SnapshotView();
@@ -213,6 +253,7 @@ export class DataPathMetrics implements ConnectionObserver {
   private readonly denials: Counter<ConnectionLabel>;
   private readonly tlsFailures: Counter<'side'>;
   private readonly tunnelLimits: Counter<'reason'>;
+  private readonly sourceOutcomes: Counter<'outcome'>;
 
   constructor(registry: Registry, opts: DataPathMetricsOptions = {}) {
     const registers = [registry];
@@ -228,6 +269,7 @@ export class DataPathMetrics implements ConnectionObserver {
     this.authz = new AuthzMetrics(registry);
     this.resilience = new ResilienceMetrics(registry);
     this.tracing = new TraceMetrics(registry);
+    this.usage = new WorkloadUsage(registry, opts.usageClocks);
     this.requests = new RequestMetrics(registry, { ...maxSeries, authz: this.authz, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,
@@ -257,6 +299,12 @@ export class DataPathMetrics implements ConnectionObserver {
       name: 'meshlet_tunnel_limits_total',
       help: 'Tunnel port limits that triggered, by reason: connections or streams refused (connection_limit, handshake_limit, peer_handshake_limit, handshake_timeout, peer_stream_limit, peer_cert_expired, bad_request) and sessions closed (session_idle, ping_timeout, session_max_age)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.sourceOutcomes = new Counter({
+      name: 'meshlet_source_address_total',
+      help: "Inbound connections to workloads by source address outcome: preserved (from the client's address) or why the agent's own address was used (disabled, not_permitted, no_claim, unknown_source, identity_mismatch, node_mismatch, family_mismatch, hairpin, socket_error)",
+      labelNames: ['outcome'],
       registers,
     });
     this.scrapeTimeMetrics(registers);
@@ -300,12 +348,15 @@ export class DataPathMetrics implements ConnectionObserver {
       if (sum.sent > 0) this.sent.inc(sum.labels, sum.sent);
       if (sum.received > 0) this.received.inc(sum.labels, sum.received);
     }
+    this.source?.drainThrottled?.(this.onThrottled);
+    this.usage.settle();
   }
 
   private sweepOne(rec: ConnectionRecord, sums: Map<string, LabelSum>): void {
     let c = this.liveCounts.get(rec);
     if (c === undefined) {
       c = { sent: 0, received: 0, refused: false };
+      this.usage.add(localWorkload(rec), rec.direction, 0, true);
       this.liveCounts.set(rec, c);
       // ztunnel counts a connection opened when it opens; meshlet knows its labels only once it
       // is resolved, so it is counted at the first sweep that sees it live, or at close.
@@ -327,6 +378,7 @@ export class DataPathMetrics implements ConnectionObserver {
     if (dSent === 0 && dReceived === 0) return;
     c.sent += dSent;
     c.received += dReceived;
+    this.usage.add(localWorkload(rec), rec.direction, dSent + dReceived, false);
     const key = connectionKey(rec);
     let sum = sums.get(key);
     if (sum === undefined) sums.set(key, (sum = { labels: connectionLabels(rec), sent: 0, received: 0 }));
@@ -365,6 +417,8 @@ export class DataPathMetrics implements ConnectionObserver {
     const received = bytesReceived > (c?.received ?? 0) ? bytesReceived - (c?.received ?? 0) : 0;
     if (sent > 0) this.sent.inc(labels, sent);
     if (received > 0) this.received.inc(labels, received);
+    // Not seen live by a sweep: opened and closed since the last one.
+    this.usage.add(localWorkload(rec), rec.direction, sent + received, c === undefined);
     if (this.istioTcp !== undefined && c?.refused !== true) this.istioTcpClosed(this.istioTcp, rec, c !== undefined, sent, received);
     this.authz.count('connection', rec.authz);
     // An AuthorizationPolicy's denial has its own reason: an operator tells it from the mesh's own refusals.
@@ -405,6 +459,11 @@ export class DataPathMetrics implements ConnectionObserver {
     this.tunnelLimits.inc({ reason });
   }
 
+  /** An inbound connection's source outcome (one labelled inc per connection, at its open). */
+  sourceAddress(outcome: SourceOutcome): void {
+    this.sourceOutcomes.inc({ outcome });
+  }
+
   private scrapeTimeMetrics(registers: Registry[]): void {
     const metrics = this;
     let lastOpened: Record<Direction, number> = { outbound: 0, inbound: 0 };
@@ -423,21 +482,16 @@ export class DataPathMetrics implements ConnectionObserver {
         for (const rec of metrics.source?.liveConnections() ?? []) this.inc({ direction: rec.direction, mode: rec.mode });
       },
     });
-    let lastIdle = 0;
-    new Counter({
-      name: 'meshlet_tcp_idle_timeouts_total', help: 'Proxied connections reset by the idle timeout (no byte either way for an hour by default)', registers,
-      collect() {
-        const now = spliceIdleTimeouts();
-        this.inc(now - lastIdle);
-        lastIdle = now;
-      },
-    });
+    totalCounter(registers, 'meshlet_tcp_idle_timeouts_total', 'Proxied connections reset by the idle timeout (no byte either way for an hour by default)', spliceIdleTimeouts);
     new Gauge({
       name: 'meshlet_tunnel_pool_connections', help: 'HTTP/2 mTLS sessions to peer agents in the pool', registers,
       collect() {
         this.set(metrics.source?.tunnelSessions() ?? 0);
       },
     });
+    totalCounter(registers, 'meshlet_tunnel_window_shrinks_total', 'Tunnel sessions given a smaller receive window because they were bulk while another session was active (fairness between workloads)', () => metrics.source?.windowShrinks?.());
+    totalCounter(registers, 'meshlet_tunnel_streams_reopened_total', 'Tunnel CONNECT streams refused (REFUSED_STREAM) before the peer answered and opened again with the client bytes already sent, so the connection was not lost (a peer agent draining, or its stream limit)', tunnelStreamsReopened);
+    totalCounter(registers, 'meshlet_turn_budget_pauses_total', 'Tunnel connections paused for the rest of an event-loop turn because their workload moved its per-turn byte budget while another workload was active (fairness between workloads)', () => processTurnBudget.pauses);
     new Gauge({
       name: 'meshlet_tunnel_streams_active', help: 'Live CONNECT streams, by side (client: to peers, server: from peers)', labelNames: ['side'], registers,
       collect() {

@@ -27,6 +27,22 @@ export interface Listeners<C, T = C> {
 /** What the data path's listeners bound. */
 export type ListenerAddresses = Listeners<AddressInfo[], AddressInfo>;
 
+/** Listening sockets made elsewhere (SO_REUSEPORT), by fd: one set per worker. */
+export type ListenerFds = Listeners<readonly number[], number>;
+
+/**
+ * The agent's listening sockets, opened or adopted from the agent it replaces
+ * (`handover/listener-sockets.ts`), as the data path serves them.
+ */
+export interface HeldListeners {
+  /** Set 0's addresses. */
+  readonly addresses: () => ListenerAddresses;
+  /** The sets worker `index` of `workers` serves, as descriptors this process may give away (the callee's server owns them). */
+  readonly setsFor: (index: number, workers: number) => ListenerFds[];
+  /** Whether the capture ports listen on IPv6 too. */
+  readonly ipv6: boolean;
+}
+
 /** An `/connections` row: a live connection with its bytes and age, and which process holds it. */
 export type ConnectionRow = Record<string, string | number>;
 
@@ -46,8 +62,8 @@ export interface DrainResult {
 
 /** The data path, in this process or in worker processes. */
 export interface DataPath {
-  /** Binds every listener; resolves with what was bound (tests use port 0). */
-  start(): Promise<ListenerAddresses>;
+  /** Serves the agent's listening sockets; resolves with their addresses. */
+  start(listeners: HeldListeners): Promise<ListenerAddresses>;
   /** Puts a snapshot's lookup tables in force for new connections. */
   setSnapshot(index: WorkloadIndex): void;
   /** Replaces the tunnel server's TLS session ticket keys (a rotation). */

@@ -14,6 +14,7 @@ import type { RequestObserver, RequestRecord } from '../http/exchange.js';
 import { RequestLog } from '../http/request-log.js';
 import type { IdentitySource } from '../identity/manager.js';
 import { agentPortSet, InboundProxy } from './inbound.js';
+import { dialMode, sourcePreservation } from './upstream-dial.js';
 import { InboundHttp } from '../http/inbound-http.js';
 import { InboundTerminator } from '../http/inbound-terminate.js';
 import { InboundGate } from '../http/inbound-gate.js';
@@ -26,19 +27,23 @@ import { hashKeyOf } from '../policy/balancers/hash-key.js';
 import type { LogLevels } from '../admin/log-levels.js';
 import { OutboundProxy, type CapturedAddresses } from './outbound.js';
 import { TunnelPool } from './tunnel/pool.js';
+import { WindowGovernor } from './tunnel/window-governor.js';
 import { TunnelServer } from './tunnel/server.js';
 import { indexAddressOptions } from './node-addresses.js';
 import { WorkloadIndex } from '../state/workload-index.js';
 import { listen } from '../../ops/listen.js';
-import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, Listeners, WorkerInfo } from './data-path.js';
+import type { ConnectionRow, DataPath, DrainResult, EndpointRow, HeldListeners, ListenerAddresses, ListenerFds, WorkerInfo } from './data-path.js';
+import { MeshletError } from '../../mesh/errors.js';
 import { endpointRows } from './endpoint-rows.js';
 import { processResilience, type ProcessResilience } from '../admin/resilience-rows.js';
 import { TapPoint } from '../tap/tap-point.js';
 import { Tracer } from '../trace/tracer.js';
 import { ROOT_NAMESPACE } from '../../mesh/snapshot.js';
+import { defaultMaxConnections } from '../policy/workload-limit.js';
+import { openFilesLimit } from '../../ops/open-files-limit.js';
+import { BandwidthLimiter } from './bandwidth-throttle.js';
 
-/** Listening sockets made elsewhere (SO_REUSEPORT), by fd. */
-export type ListenerFds = Listeners<readonly number[], number>;
+export type { ListenerFds } from './data-path.js';
 
 /** Options of {@link DataPlane}. */
 export interface DataPlaneOptions {
@@ -76,6 +81,8 @@ export class DataPlane implements DataPath {
   /** Trace propagation and span export, by the snapshot's Telemetry objects (off without one). */
   readonly tracer: Tracer;
   readonly tunnels: TunnelPool;
+  /** The receive windows of this process's tunnel sessions, client and server side (fairness between workloads). */
+  private readonly windows = new WindowGovernor();
   private readonly config: AgentConfig;
   private readonly logLevels: LogLevels;
   private readonly tunnelServer: TunnelServer;
@@ -99,6 +106,8 @@ export class DataPlane implements DataPath {
   /** Ports no inbound connection is delivered to: the configured ones, then what was bound. */
   private readonly agentPorts: Set<number>;
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
+  /** The byte buckets of this process's workloads with a `meshlet.io/max-bandwidth` (docs/workload-limits.md). */
+  readonly bandwidth: BandwidthLimiter;
   private draining: Promise<DrainResult> | undefined;
   private listening = false;
   private force: () => void = () => undefined;
@@ -108,6 +117,7 @@ export class DataPlane implements DataPath {
     this.logLevels = opts.logLevels;
     const log = (component: string) => this.logLevels.child(component);
     const metrics = opts.metrics;
+    this.bandwidth = new BandwidthLimiter(this.config.workers);
     this.stopMetrics = () => metrics.close();
     const sampler = new AccessLogSampler(this.config.accessLog);
     const tap = this.tap;
@@ -128,6 +138,7 @@ export class DataPlane implements DataPath {
       logger: log('tunnel-client'),
       tunnelPort: this.config.ports.tunnel,
       onHandshakeError: () => metrics.tlsHandshakeFailed('client'),
+      windows: this.windows,
     });
     this.agentPorts = agentPortSet(this.config.ports, opts.ownPorts);
     this.upstreams = new HttpUpstreams({ logger: log('upstream-http') });
@@ -145,6 +156,10 @@ export class DataPlane implements DataPath {
       agentPorts: this.agentPorts,
       sniTimeoutMs: this.config.protocolDetectionTimeoutMs,
       ...(this.terminator === undefined ? {} : { terminator: this.terminator }),
+      // Probed in each data-path process (workers too): the same binary and capabilities, so the
+      // same answer as the agent's own probe, which logs it.
+      preserveSource: dialMode(sourcePreservation(this.config.preserveSource)),
+      onSourceOutcome: (outcome) => metrics.sourceAddress(outcome),
     });
     this.tunnelServer = new TunnelServer({
       identities: opts.identities,
@@ -154,6 +169,7 @@ export class DataPlane implements DataPath {
       onUpgrade: (stream, req) => this.inboundHttp.upgrade(stream, req),
       onTlsError: () => metrics.tlsHandshakeFailed('server'),
       onLimit: (reason) => metrics.tunnelLimit(reason),
+      windows: this.windows,
       ...(opts.ticketKeys === undefined ? {} : { ticketKeys: opts.ticketKeys }),
     });
     this.requestBalancers = new BalancerRegistry(policyBalancerFactory(getIndex, { now: () => performance.now(), random: Math.random }));
@@ -192,6 +208,12 @@ export class DataPlane implements DataPath {
       ...(this.outboundHttp === undefined ? {} : { http: this.outboundHttp }),
       outliers: this.outliers,
       resilience: metrics.resilience,
+      workloadLimits: {
+        defaultMaxConnections: defaultMaxConnections(openFilesLimit()),
+        workers: this.config.workers,
+        refused: (workload) => metrics.resilience.workloadLimited(workload),
+        bandwidth: this.bandwidth,
+      },
       sniffTimeoutMs: this.config.protocolDetectionTimeoutMs,
       ...(opts.captured === undefined ? {} : { captured: opts.captured }),
     });
@@ -199,6 +221,8 @@ export class DataPlane implements DataPath {
       openedByDirection: () => this.connections.openedByDirection,
       liveConnections: () => this.connections.list(),
       tunnelSessions: () => this.tunnels.size,
+      windowShrinks: () => this.windows.shrinks,
+      drainThrottled: (each) => this.bandwidth.drain(each),
       index: () => this.index,
     });
   }
@@ -220,6 +244,8 @@ export class DataPlane implements DataPath {
     this.requestBalancers.forget(balancersToRebuild(this.index, next));
     this.index = next;
     this.outliers.apply(next);
+    // A changed meshlet.io/max-bandwidth applies to the workload's open connections too.
+    this.bandwidth.apply(next.byUid);
     this.tracer.configure(next.snapshot.telemetry ?? []);
     // Open connections the new AuthorizationPolicies deny are reset (with none, nothing is denied).
     if ((next.snapshot.authorizationPolicies?.length ?? 0) > 0) this.inbound.review(next);
@@ -230,8 +256,16 @@ export class DataPlane implements DataPath {
     this.tunnelServer.server.setTicketKeys(keys);
   }
 
-  /** Binds the configured ports (the agent's own process). */
-  async start(): Promise<ListenerAddresses> {
+  /**
+   * Serves the agent's sockets (all sets: this process is the only one serving), or without
+   * them binds the configured ports itself (tests of the data plane alone).
+   */
+  async start(listeners?: HeldListeners): Promise<ListenerAddresses> {
+    if (listeners !== undefined) {
+      const bound = await this.listenOnSets(listeners.setsFor(0, 1));
+      this.listening = this.draining === undefined;
+      return bound;
+    }
     try {
       const { ports, bindAddress } = this.config;
       const outbound = await this.bindCapture(ports.outbound, (s) => this.outbound.onConnection(s));
@@ -262,8 +296,31 @@ export class DataPlane implements DataPath {
     }
   }
 
-  private captureServer(onConnection: (s: net.Socket) => void): Server {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, onConnection);
+  /**
+   * Listens on several sets of sockets (a worker serving more than one set: the old agent of an
+   * upgrade had more workers). The first set's addresses are reported; the tunnel sockets of the
+   * later sets pass their connections to the one tunnel server.
+   */
+  async listenOnSets(sets: readonly ListenerFds[]): Promise<ListenerAddresses> {
+    const [first, ...rest] = sets;
+    if (first === undefined) throw new MeshletError('MESHLET_ERR_LISTEN', 'no listener set to serve');
+    const bound = await this.listenOnFds(first);
+    try {
+      for (const set of rest) {
+        for (const fd of set.outbound) await listen(this.captureServer((s) => this.outbound.onConnection(s)), { fd });
+        for (const fd of set.inbound) await listen(this.captureServer((s) => this.inbound.onPlaintext(s)), { fd });
+        // A tls.Server takes connections emitted on it (Node documents this for injected sockets).
+        await listen(this.captureServer((s) => this.tunnelServer.server.emit('connection', s), false), { fd: set.tunnel });
+      }
+    } catch (err) {
+      this.closeListeners();
+      throw err;
+    }
+    return bound;
+  }
+
+  private captureServer(onConnection: (s: net.Socket) => void, pauseOnConnect = true): Server {
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect, noDelay: true }, onConnection);
     this.servers.push(server);
     return server;
   }
@@ -369,6 +426,7 @@ export class DataPlane implements DataPath {
     for (const s of this.servers) s.close();
     this.tunnelServer.close();
     this.tunnels.close();
+    this.windows.close();
     this.outboundHttp?.drain();
     this.terminator?.close();
     const forced = new Promise<boolean>((resolve) => (this.force = () => resolve(false)));

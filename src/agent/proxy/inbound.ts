@@ -9,7 +9,7 @@
  * checked on its own (`InboundHttp`).
  */
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkloadInfo } from '../../mesh/types.js';
 import { ThrottledLog } from '../../ops/throttled-log.js';
@@ -26,6 +26,8 @@ import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
 import type { InboundSource } from '../http/inbound-http.js';
 import type { InboundTerminator } from '../http/inbound-terminate.js';
 import type { Duplex } from 'node:stream';
+import type { SourceVia } from '../policy/source-address.js';
+import { UpstreamDialer, type SourceOutcome } from './upstream-dial.js';
 
 /** Options of {@link InboundProxy}. */
 export interface InboundProxyOptions {
@@ -46,6 +48,13 @@ export interface InboundProxyOptions {
   readonly terminator?: InboundTerminator;
   /** How long to wait for a client's ClientHello when a policy has `connection.sni` conditions (default the protocol-detection timeout, 200 ms). */
   readonly sniTimeoutMs?: number;
+  /**
+   * Source address preservation: `on` connects to workloads from their clients' addresses where
+   * the mesh vouches for them (`upstream-dial.ts`); default `disabled` (the agent's address).
+   */
+  readonly preserveSource?: 'on' | 'disabled' | 'not_permitted';
+  /** Told each upstream connection's source outcome once (a metric). */
+  readonly onSourceOutcome?: (outcome: SourceOutcome) => void;
 }
 
 /**
@@ -69,6 +78,7 @@ export class InboundProxy {
   /** Authorization denials: a client can make them at will, so one line a minute (each has its access-log line). */
   private readonly authzDenied: ThrottledLog;
   private readonly audited: ThrottledLog;
+  private readonly dialer: UpstreamDialer;
 
   constructor(opts: InboundProxyOptions) {
     this.logger = opts.logger;
@@ -80,7 +90,9 @@ export class InboundProxy {
     this.sniTimeoutMs = opts.sniTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS;
     this.authzDenied = new ThrottledLog(this.logger, 'inbound connections denied by authorization policy (throttled; each has its access-log line)');
     this.audited = new ThrottledLog(this.logger, 'inbound connections matched AUDIT authorization rules (throttled; each has its access-log line)');
+    this.dialer = new UpstreamDialer({ logger: this.logger, mode: opts.preserveSource ?? 'disabled', ...(opts.onSourceOutcome === undefined ? {} : { onOutcome: opts.onSourceOutcome }) });
   }
+
 
   /**
    * Checks every open inbound connection again under `index`'s AuthorizationPolicies and resets
@@ -140,7 +152,7 @@ export class InboundProxy {
       this.terminate(rec, socket, { kind: 'plaintext', address: rec.source }, dst);
       return;
     }
-    this.connect(rec, socket, dst.address, dst.port, noAnswer);
+    this.connect(rec, socket, { kind: 'plaintext', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, dst.address, dst.port, noAnswer);
   }
 
   /** A CONNECT stream from a peer agent. */
@@ -185,7 +197,9 @@ export class InboundProxy {
       this.terminate(rec, stream, source, { address: req.address, port: req.port });
       return;
     }
-    this.connect(rec, stream, req.address, req.port, (failure) => {
+    // The peer's claim, as policy read it; chooseSource decides whether the mesh vouches for it.
+    const from: SourceVia = { kind: 'mtls', peerIdentity: req.peerIdentity, peerAddress: req.peerAddress, claimed: via.sourceAddress };
+    this.connect(rec, stream, from, req.address, req.port, (failure) => {
       if (stream.destroyed) return;
       if (answered) {
         if (failure !== undefined) abort(stream);
@@ -234,7 +248,7 @@ export class InboundProxy {
       this.terminate(rec, socket, from, target);
       return;
     }
-    this.connect(rec, socket, target.address, target.port, noAnswer);
+    this.connect(rec, socket, { kind: 'local', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 }, target.address, target.port, noAnswer);
   }
 
   /** Whether the workload at `address` has a policy with a `connection.sni` condition (the ClientHello must be read first). */
@@ -313,12 +327,14 @@ export class InboundProxy {
   }
 
   /**
-   * Connects to the workload; `answer` is told how that went (undefined: connected), so a
-   * tunnel can reply with the failure's status.
+   * Connects to the workload, from `client`'s address when preservation is on and the mesh
+   * vouches for it; `answer` is told how that went (undefined: connected), so a tunnel can reply
+   * with the failure's status.
    */
   private connect(
     rec: ConnectionRecord,
     from: Socket | ServerHttp2Stream,
+    client: SourceVia,
     address: string,
     port: number,
     answer: (failure: ErrorKind | undefined) => void,
@@ -332,7 +348,7 @@ export class InboundProxy {
       this.deny(rec, 'policy_denied', `refusing to dial ${hostPort(address, port)}: ${problem ?? 'an agent port'}`);
       return;
     }
-    const upstream = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    const upstream = this.dialer.dial(this.index(), client, address, port).socket;
     rec.ends.push(upstream);
     rec.counted = upstream;
     rec.countedFacesDestination = true;

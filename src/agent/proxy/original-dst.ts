@@ -8,16 +8,12 @@ import type { Socket } from 'node:net';
 import { formatIpv6 } from '../../mesh/address.js';
 import { MeshletError } from '../../mesh/errors.js';
 import type { SocketAddress } from '../../mesh/types.js';
-import { describeErrno, lastErrno, libc, socketFd } from '../../ops/libc.js';
+import { AF_INET, AF_INET6, SOL_IP, SOL_IPV6, describeErrno, lastErrno, libc, socketFd } from '../../ops/libc.js';
 
 
 // From <linux/in.h>, <linux/in6.h> and <linux/netfilter_ipv4.h>.
-const SOL_IP = 0;
-const SOL_IPV6 = 41;
 /** SO_ORIGINAL_DST and IP6T_SO_ORIGINAL_DST share the value 80. */
 const SO_ORIGINAL_DST = 80;
-const AF_INET = 2;
-const AF_INET6 = 10;
 /** sizeof(struct sockaddr_in6); sockaddr_in (16 bytes) fits in it too. */
 const SOCKADDR_IN6_SIZE = 28;
 

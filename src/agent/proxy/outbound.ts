@@ -5,7 +5,7 @@
  * plaintext when the snapshot says the destination is not meshed, or a reset: never plaintext
  * for a meshed workload, and nothing at all before the first snapshot.
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
+import type { ClientHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EndpointInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
@@ -24,11 +24,15 @@ import { ThrottledLog } from '../../ops/throttled-log.js';
 import { abort, splice, type SpliceOptions } from './splice.js';
 import { hostPort, plainAddress } from '../../mesh/address.js';
 import type { TunnelPool } from './tunnel/pool.js';
+import { openTunnel } from './tunnel/opening.js';
 import type { EndpointPicker, ServicePortEntry, WorkloadIndex } from '../state/workload-index.js';
 import type { OutboundHttp } from '../http/outbound-http.js';
 import { upgradeViaTunnel } from '../http/outbound-upgrade.js';
 import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
 import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from '../http/sniff.js';
+import { admitsConnection, defaultMaxConnections, processCap, workloadCap } from '../policy/workload-limit.js';
+import { openFilesLimit } from '../../ops/open-files-limit.js';
+import { attachThrottle, throttleOf, type BandwidthLimiter } from './bandwidth-throttle.js';
 
 /** Options of {@link OutboundProxy}. */
 export interface OutboundProxyOptions {
@@ -64,6 +68,20 @@ export interface OutboundProxyOptions {
   readonly resilience?: Pick<ResilienceMetrics, 'overflow' | 'fault'>;
   /** The dice of TCP fault injection, uniform in [0, 1) (default `Math.random`). */
   readonly random?: () => number;
+  /** Per-workload connection caps (docs/workload-limits.md); default: this process alone, the cap sized from its open-files limit. */
+  readonly workloadLimits?: WorkloadLimitOptions;
+}
+
+/** How this process applies the per-workload connection caps. */
+export interface WorkloadLimitOptions {
+  /** The cap of a workload with no `meshlet.io/max-connections`, agent-wide ({@link defaultMaxConnections}). */
+  readonly defaultMaxConnections: number;
+  /** Data-path processes sharing the capture port: this one admits its part of each cap ({@link processCap}). */
+  readonly workers: number;
+  /** Told once per refused connection, with the workload's uid (a metric). */
+  readonly refused?: (workload: string) => void;
+  /** The byte buckets of workloads with a `meshlet.io/max-bandwidth` (this process); absent: none is limited. */
+  readonly bandwidth?: BandwidthLimiter;
 }
 
 /**
@@ -118,6 +136,11 @@ export class OutboundProxy {
   private readonly random: () => number;
   /** Open connections per Service port that has a `maxConnections` (this process). */
   readonly openConnections = new ConnectionCounts();
+  /** Open connections per local source workload uid (this process), against its cap. */
+  readonly workloadConnections = new ConnectionCounts();
+  private readonly workloadLimits: WorkloadLimitOptions;
+  /** A workload over its cap may retry in a loop: one warning a minute (each refusal has its access-log line and metric). */
+  private readonly limitLog: ThrottledLog;
   /** The endpoint the last L4 pick chose (set synchronously inside `planOutbound`). */
   private picked: EndpointInfo | undefined;
   /** The L4 balancers' pick, remembering the endpoint for passive health (one closure per proxy). */
@@ -141,6 +164,8 @@ export class OutboundProxy {
     this.outliers = opts.outliers;
     this.resilience = opts.resilience;
     this.random = opts.random ?? Math.random;
+    this.workloadLimits = opts.workloadLimits ?? { defaultMaxConnections: defaultMaxConnections(openFilesLimit()), workers: 1 };
+    this.limitLog = new ThrottledLog(opts.logger, 'outbound: a workload reached its connection limit; its excess connections are refused');
     this.outliers?.attach(this.balancers);
   }
 
@@ -168,10 +193,11 @@ export class OutboundProxy {
     // Tells the balancers about a new snapshot the first time one is used (a no-op otherwise).
     this.balancers.apply(index);
     this.outliers?.apply(index);
-    if (this.http !== undefined && hasSnapshot(index)) {
-      const source = index.localWorkload(srcAddress);
-      const entry = source === undefined ? undefined : index.serviceAt(dst.address, dst.port);
-      if (source !== undefined && entry !== undefined && entry.endpoints.length > 0) {
+    const source = hasSnapshot(index) ? index.localWorkload(srcAddress) : undefined;
+    if (source !== undefined && !this.holdForWorkload(rec, socket, source)) return;
+    if (this.http !== undefined && source !== undefined) {
+      const entry = index.serviceAt(dst.address, dst.port);
+      if (entry !== undefined && entry.endpoints.length > 0) {
         const protocol = portProtocol(entry.port, { opaquePorts: index.opaquePortsOf(entry.service.key) });
         if (protocol !== 'tcp') {
           this.layer7(rec, socket, source, entry, protocol, srcAddress, dst);
@@ -180,6 +206,32 @@ export class OutboundProxy {
       }
     }
     this.planAndCarryOut(rec, socket, index, srcAddress, dst);
+  }
+
+  /**
+   * Counts the connection against its source workload's cap until it closes (and marks it with
+   * the workload's bandwidth throttle when it has a limit), or refuses it at
+   * once (reset, `workload_limit`, flag UO) when the workload already holds its part of the cap
+   * in this process: the excess of that workload only, before anything is dialled or parsed.
+   */
+  private holdForWorkload(rec: ConnectionRecord, socket: Socket, source: WorkloadInfo): boolean {
+    const open = this.workloadConnections.get(source.uid);
+    const cap = processCap(workloadCap(source, this.workloadLimits.defaultMaxConnections), this.workloadLimits.workers);
+    if (admitsConnection(open, cap)) {
+      this.workloadConnections.holdUntilClosed(source.uid, socket);
+      // Limited: every splice this socket becomes a side of charges both ways to the workload.
+      const throttle = this.workloadLimits.bandwidth?.forWorkload(source);
+      if (throttle !== undefined) attachThrottle(socket, throttle);
+      return true;
+    }
+    rec.sourceWorkload = source.uid;
+    rec.sourceIdentity = source.identity;
+    this.workloadLimits.refused?.(source.uid);
+    const limit = source.limits?.maxConnections === undefined ? 'the default per-workload cap' : 'meshlet.io/max-connections';
+    this.limitLog.warn({ code: respond('workload_limit').errorCode, workload: source.uid, open, cap, limit });
+    abort(socket);
+    this.table.close(rec, 'workload_limit', `${source.uid} has ${open} connections open through this agent process, its part of ${limit}`);
+    return false;
   }
 
   /** Plans an opaque TCP connection with the snapshot in force and carries the plan out. */
@@ -202,8 +254,10 @@ export class OutboundProxy {
     rec.service = entry.service.key;
     const serve = (version: 'http1' | 'h2'): void => {
       rec.mode = 'http';
+      const throttle = throttleOf(socket);
       http.serve(socket, {
         source,
+        ...(throttle === undefined ? {} : { throttle }),
         sourceAddress: rec.source,
         sourceIp: srcAddress,
         entry,
@@ -467,29 +521,52 @@ export class OutboundProxy {
       timer.unref();
     }
     const t = timer;
-    stream.once('close', () => clearTimeout(t));
-    stream.once('response', (headers: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
-      clearTimeout(t);
-      const status = headers[':status'] ?? 0;
-      // Any 2xx opens the tunnel (RFC 9110, 9.3.6); a meshlet peer answers 200.
-      if (status < 200 || status > 299) {
-        rec.failure = tunnelAnswerKind(status);
-        rec.reason = `peer agent answered ${String(status)}`;
-        this.tunnelRefusedLog.warn({ code: respond(rec.failure).errorCode, status, src: rec.source, dst: rec.destination, identity: rec.destinationIdentity });
-        // A policy refusal (403) says nothing of the endpoint's health; the peer's failed connect does.
-        if (rec.failure !== 'tunnel_denied') this.reportConnect(target, 0);
+    // Until the peer answers, a refused stream is opened again (tunnel/opening.ts).
+    openTunnel(socket, stream, {
+      open: () => this.tunnels.open(source.identity, { nodeAddress: dest.nodeAddress, identity: dest.identity, address, port }, { forwarded: `for="${rec.source}"` }),
+      opened: (reopened) => {
+        this.logger.debug({ dst: rec.destination }, 'outbound: tunnel stream refused before an answer; opened again');
+        rec.ends.push(reopened);
+      },
+      answered: (headers) => {
+        clearTimeout(t);
+        const status = headers[':status'] ?? 0;
+        // Any 2xx opens the tunnel (RFC 9110, 9.3.6); a meshlet peer answers 200.
+        if (status < 200 || status > 299) {
+          rec.failure = tunnelAnswerKind(status);
+          rec.reason = `peer agent answered ${String(status)}`;
+          this.tunnelRefusedLog.warn({ code: respond(rec.failure).errorCode, status, src: rec.source, dst: rec.destination, identity: rec.destinationIdentity });
+          // A policy refusal (403) says nothing of the endpoint's health; the peer's failed connect does.
+          if (rec.failure !== 'tunnel_denied') this.reportConnect(target, 0);
+          abort(socket);
+        } else {
+          this.reportConnect(target, 200);
+        }
+      },
+      lost: (lost, refused) => {
+        if (rec.failure !== undefined) return;
+        rec.failure = refused ? 'tunnel_refused' : 'tunnel_reset';
+        rec.reason = `tunnel stream closed before the peer answered (code ${lost.rstCode ?? 0})`;
+      },
+      splice: (final) => {
+        final.once('close', () => clearTimeout(t));
+        splice(socket, final, (outcome) => {
+          if (outcome.reset && rec.failure === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
+            rec.failure = 'tunnel_reset';
+            rec.reason = outcome.error.message;
+          }
+          this.table.close(rec, rec.failure, rec.reason, outcome);
+        }, spliceOptions(target));
+      },
+      failed: (err) => {
+        clearTimeout(t);
+        const code = isMeshletError(err) ? err.code : respond('tunnel_failed').errorCode;
+        this.logger.warn({ code, err: (err as Error).message, dst: rec.destination }, 'outbound: tunnel not opened again after a refused stream');
         abort(socket);
-      } else {
-        this.reportConnect(target, 200);
-      }
+        this.reportConnect(target, 0);
+        this.table.close(rec, 'tunnel_failed', (err as Error).message);
+      },
     });
-    splice(socket, stream, (outcome) => {
-      if (outcome.reset && rec.failure === undefined && outcome.error !== undefined && outcome.resetBy === 'b') {
-        rec.failure = 'tunnel_reset';
-        rec.reason = outcome.error.message;
-      }
-      this.table.close(rec, rec.failure, rec.reason, outcome);
-    }, spliceOptions(target));
   }
 }
 

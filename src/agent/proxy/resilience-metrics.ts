@@ -25,6 +25,7 @@ export class ResilienceMetrics {
   private readonly rateLimited: Counter<'scope' | 'target'>;
   private readonly timeouts: Counter<'service' | 'kind'>;
   private readonly mirrors: Counter<'service' | 'outcome'>;
+  private readonly workloadRefusals: Counter<'workload' | 'limit'>;
   private ejectedSource: GaugeSource | undefined;
   private limitSource: GaugeSource | undefined;
 
@@ -39,6 +40,7 @@ export class ResilienceMetrics {
     this.rateLimited = new Counter({ name: 'meshlet_rate_limited_total', help: 'Requests refused by a local rate limit (scope inbound: per destination workload; route: per route at the source agent)', labelNames: ['scope', 'target'], registers });
     this.timeouts = new Counter({ name: 'meshlet_request_timeouts_total', help: 'Request timeouts that fired (kind request: the whole request; per_try: one try, which may be retried)', labelNames: ['service', 'kind'], registers });
     this.mirrors = new Counter({ name: 'meshlet_requests_mirrored_total', help: 'Requests mirrored by a RequestMirror filter, by outcome (sent, failed, skipped: the mirror had too many in flight)', labelNames: ['service', 'outcome'], registers });
+    this.workloadRefusals = new Counter({ name: 'meshlet_workload_limit_refusals_total', help: 'Connections of a local workload refused because it had reached its limit on this agent (meshlet.io/max-connections or the default; response flag UO)', labelNames: ['workload', 'limit'], registers });
     const self = this;
     new Gauge({
       name: 'meshlet_outlier_ejected_endpoints',
@@ -92,6 +94,11 @@ export class ResilienceMetrics {
 
   timedOut(service: string, kind: 'request' | 'per_try'): void {
     this.timeouts.inc({ service, kind });
+  }
+
+  /** One connection of local workload `workload` (its uid) refused by its connection cap. */
+  workloadLimited(workload: string): void {
+    this.workloadRefusals.inc({ workload, limit: 'max_connections' });
   }
 
   mirrored(service: string, outcome: 'sent' | 'failed' | 'skipped'): void {

@@ -11,6 +11,14 @@
  *   {@link SPLICE_IDLE_TIMEOUT_MS}) is reset both ways, so a vanished peer cannot hold it (and
  *   its upstream socket) forever. Checked on one timer per connection that reads the socket
  *   side's byte counters, so the data path pays nothing per chunk.
+ * - a per-turn byte budget per workload (`turn-budget.ts`) when one side is a tunnel stream:
+ *   the workload is the stream's tunnel session, and once it has moved its budget in this
+ *   event-loop turn while another workload is active, each of its sources pauses until the
+ *   turn ends, so other workloads' ready sockets are served first (issue 18).
+ * - a per-workload bandwidth limit (`bandwidth-throttle.ts`) when a side is a captured socket
+ *   marked with its workload's throttle: each chunk either way is charged to the workload's byte
+ *   bucket, and while the bucket is in debt the source pauses until the throttle's timer resumes
+ *   it; a resume by anyone else ('drain', the turn budget) is undone while the debt lasts.
  *
  * Handlers are module-level functions that find their state through a symbol on the stream,
  * so a connection costs no closures (undici's pattern).
@@ -19,6 +27,8 @@ import { constants as h2, type Http2Stream } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setLingerReset } from '../../ops/libc.js';
+import { processTurnBudget, type TurnBudget, type WorkloadTurn } from './turn-budget.js';
+import { throttleOf, throttleStream, type WorkloadThrottle } from './bandwidth-throttle.js';
 
 /** How a spliced connection ended. */
 export interface SpliceOutcome {
@@ -36,6 +46,13 @@ export interface SpliceOutcome {
 export interface SpliceOptions {
   /** Reset both sides after this long without a byte either way; 0 turns it off. */
   readonly idleTimeoutMs?: number;
+  /**
+   * The per-turn budget the tunnel side's session is charged to (default: the process's);
+   * null turns it off. A splice of two sockets has no tunnel session and is not budgeted.
+   */
+  readonly turnBudget?: TurnBudget | null;
+  /** The byte bucket both directions are charged to (default: the one a side was marked with, `attachThrottle`); null: none. */
+  readonly throttle?: WorkloadThrottle | null;
 }
 
 /**
@@ -83,6 +100,9 @@ class Splice {
   lastBytes = 0;
   lastActive = 0;
   timer: NodeJS.Timeout | undefined;
+  /** The budget and the workload (tunnel session) this connection's bytes are charged to. */
+  budget: TurnBudget | undefined;
+  turn: WorkloadTurn | undefined;
 
   constructor(a: Side, b: Side, done: SpliceDone) {
     this.a = a;
@@ -124,6 +144,22 @@ export function splice(a: Duplex, b: Duplex, done: SpliceDone, opts: SpliceOptio
   }
   pipeOneWay(s.a, s.b);
   pipeOneWay(s.b, s.a);
+  const throttle = opts.throttle === undefined ? throttleOf(a) ?? throttleOf(b) : opts.throttle ?? undefined;
+  if (throttle !== undefined) {
+    // Before the turn budget's listener: a source the throttle paused is not held by the budget
+    // too (whose end of turn would resume it every turn).
+    throttleStream(s.a, s.b, throttle);
+    throttleStream(s.b, s.a, throttle);
+  }
+  const budget = opts.turnBudget === undefined ? processTurnBudget : opts.turnBudget;
+  const session = isHttp2Stream(a) ? a.session : isHttp2Stream(b) ? b.session : undefined;
+  if (budget !== null && session !== undefined) {
+    s.budget = budget;
+    s.turn = budget.workload(session);
+    // After pipe's own listener: the chunk that uses up the budget is still written on.
+    s.a.on('data', onBudgetData);
+    s.b.on('data', onBudgetData);
+  }
   // Sockets accepted with pauseOnConnect start paused; pipe() resumes them.
   const idleMs = opts.idleTimeoutMs ?? SPLICE_IDLE_TIMEOUT_MS;
   const probe = a instanceof Socket ? a : b instanceof Socket ? b : undefined;
@@ -134,6 +170,16 @@ export function splice(a: Duplex, b: Duplex, done: SpliceDone, opts: SpliceOptio
     s.lastActive = performance.now();
     s.timer = setTimeout(onIdleCheck, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_TIMEOUT)), s);
     s.timer.unref();
+  }
+}
+
+/** Charges a chunk to the connection's workload; pauses this source for the rest of the turn once it is over budget. */
+function onBudgetData(this: Side, chunk: Buffer): void {
+  const s = this[kSplice];
+  if (s?.budget === undefined || s.turn === undefined) return;
+  if (s.budget.charge(s.turn, chunk.length) && !this.isPaused()) {
+    this.pause();
+    s.budget.hold(this, s.other(this));
   }
 }
 

@@ -1,15 +1,20 @@
 /**
- * Sends spans to one OTLP/HTTP collector (`POST <collector>/v1/traces`,
- * `application/x-protobuf`), off the request path: spans wait in a bounded queue and leave in
- * batches, by size or after a delay, one export in flight at a time. When the queue is full a
- * span is dropped and counted (`queue_full`); an export that fails, is refused or times out is
- * dropped and counted (`export_failed`), never retried, so a collector that is down or slow costs
- * the data path one array push per span and never more memory than the queue.
+ * Sends spans to one OTLP collector, over HTTP (`POST <collector>/v1/traces`,
+ * `application/x-protobuf`) or gRPC (`TraceService/Export`), off the request path: spans wait
+ * in a bounded queue and leave in batches, by size or after a delay, one export in flight at a
+ * time. When the queue is full a span is dropped and counted (`queue_full`); an export that
+ * fails, is refused or times out is dropped and counted (`export_failed`), never retried, so a
+ * collector that is down or slow costs the data path one array push per span and never more
+ * memory than the queue.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type { OtlpProtocol } from '../../mesh/types.js';
 import { encodeSpans } from './otlp-encode.js';
+import { OtlpGrpcTransport } from './otlp-grpc.js';
+import { OtlpHttpTransport } from './otlp-http.js';
+import type { OtlpTransport } from './otlp-transport.js';
 import type { SpanData } from './span-data.js';
+
+export { exportUrl } from './otlp-http.js';
 
 /** Bounds of an exporter. */
 export interface ExportLimits {
@@ -46,33 +51,27 @@ export interface ExportCounters {
   exported(n: number): void;
 }
 
-/** The export URL of a collector: its own path when it has one, else `/v1/traces` (as OTEL_EXPORTER_OTLP_ENDPOINT). */
-export function exportUrl(collector: string): URL {
-  const url = new URL(collector);
-  if (url.pathname === '/' || url.pathname === '') url.pathname = '/v1/traces';
-  return url;
-}
-
 /** One collector's queue and batches. */
 export class SpanExporter {
   readonly url: URL;
+  readonly protocol: OtlpProtocol;
   private readonly limits: ExportLimits;
   private readonly counters: ExportCounters | undefined;
   private readonly version: string;
-  private readonly agent: http.Agent;
+  private readonly transport: OtlpTransport;
   private queue: SpanData[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = false;
   private closed = false;
 
-  constructor(collector: string, opts: { limits?: Partial<ExportLimits>; counters?: ExportCounters; version?: string } = {}) {
-    this.url = exportUrl(collector);
+  constructor(collector: string, opts: { protocol?: OtlpProtocol; limits?: Partial<ExportLimits>; counters?: ExportCounters; version?: string } = {}) {
     this.limits = Object.freeze({ ...DEFAULT_EXPORT_LIMITS, ...opts.limits });
     this.counters = opts.counters;
     this.version = opts.version ?? '0.1.0';
-    // One connection kept: exports are sequential.
-    const Agent = this.url.protocol === 'https:' ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    this.protocol = opts.protocol ?? 'http/protobuf';
+    const timeout = this.limits.exportTimeoutMs;
+    this.transport = this.protocol === 'grpc' ? new OtlpGrpcTransport(collector, timeout, `meshlet/${this.version}`) : new OtlpHttpTransport(collector, timeout);
+    this.url = this.transport.url;
     this.flush = this.flush.bind(this);
   }
 
@@ -114,7 +113,7 @@ export class SpanExporter {
       this.counters?.dropped('export_failed', batch.length);
       return Promise.resolve();
     }
-    return this.post(body).then((ok) => {
+    return this.transport.send(body).then((ok) => {
       this.inFlight = false;
       if (ok) this.counters?.exported(batch.length);
       else this.counters?.dropped('export_failed', batch.length);
@@ -123,37 +122,6 @@ export class SpanExporter {
         this.timer = setTimeout(this.flush, this.limits.batchDelayMs);
         this.timer.unref();
       }
-    });
-  }
-
-  /** POSTs `body`; true on a 2xx. Never rejects. */
-  private post(body: Buffer): Promise<boolean> {
-    return new Promise((resolve) => {
-      const mod = this.url.protocol === 'https:' ? https : http;
-      let settled = false;
-      const done = (ok: boolean): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        resolve(ok);
-      };
-      const req = mod.request(this.url, {
-        method: 'POST',
-        agent: this.agent,
-        headers: { 'content-type': 'application/x-protobuf', 'content-length': String(body.length) },
-      }, (res) => {
-        res.resume();
-        res.once('end', () => done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));
-        res.once('error', () => done(false));
-      });
-      // The whole exchange, not only idle time: a collector that trickles its answer is slow too.
-      const deadline = setTimeout(() => {
-        req.destroy(new Error('export timed out'));
-        done(false);
-      }, this.limits.exportTimeoutMs);
-      deadline.unref();
-      req.once('error', () => done(false));
-      req.end(body);
     });
   }
 
@@ -172,6 +140,6 @@ export class SpanExporter {
     clearTimeout(timer);
     if (this.queue.length > 0) this.counters?.dropped('queue_full', this.queue.length);
     this.queue = [];
-    this.agent.destroy();
+    this.transport.close();
   }
 }

@@ -18,6 +18,9 @@ import { SpanExporter, type ExportCounters, type ExportLimits } from './span-exp
 import { readContext, writeContext, type SpanContext } from './trace-context.js';
 import { newSpanId, newTraceId } from './trace-ids.js';
 
+/** One exporter per collector and protocol. */
+const exporterKey = (t: TracingSettings): string => `${t.protocol ?? 'http/protobuf'} ${t.collector}`;
+
 /** Options of a {@link Tracer}. */
 export interface TracerOptions {
   /** This node's name (`k8s.node.name`). */
@@ -65,10 +68,10 @@ export class Tracer implements RequestObserver {
     this.settings.clear();
     this.resources.clear();
     const named = new Set<string>();
-    for (const t of telemetry) if (t.tracing !== undefined) named.add(t.tracing.collector);
-    for (const [collector, exporter] of this.exporters) {
-      if (named.has(collector)) continue;
-      this.exporters.delete(collector);
+    for (const t of telemetry) if (t.tracing !== undefined) named.add(exporterKey(t.tracing));
+    for (const [key, exporter] of this.exporters) {
+      if (named.has(key)) continue;
+      this.exporters.delete(key);
       void exporter.close();
     }
   }
@@ -115,7 +118,7 @@ export class Tracer implements RequestObserver {
     const uid = rec.reporter === 'source' ? rec.sourceWorkload : rec.destinationWorkload;
     const settings = this.settingsFor(namespaceOf(uid));
     if (settings === undefined) return;
-    this.exporterOf(settings.collector).add(spanOf(rec, context, this.resourceOf(uid)));
+    this.exporterOf(settings).add(spanOf(rec, context, this.resourceOf(uid)));
   }
 
   private resourceOf(uid: string | undefined): SpanResource {
@@ -128,15 +131,17 @@ export class Tracer implements RequestObserver {
     return r;
   }
 
-  private exporterOf(collector: string): SpanExporter {
-    let e = this.exporters.get(collector);
+  private exporterOf(settings: TracingSettings): SpanExporter {
+    const key = exporterKey(settings);
+    let e = this.exporters.get(key);
     if (e === undefined) {
-      e = new SpanExporter(collector, {
+      e = new SpanExporter(settings.collector, {
+        ...(settings.protocol === undefined ? {} : { protocol: settings.protocol }),
         ...(this.opts.limits === undefined ? {} : { limits: this.opts.limits }),
         ...(this.opts.counters === undefined ? {} : { counters: this.opts.counters }),
         ...(this.opts.version === undefined ? {} : { version: this.opts.version }),
       });
-      this.exporters.set(collector, e);
+      this.exporters.set(key, e);
     }
     return e;
   }

@@ -1,20 +1,17 @@
 /**
- * The agent's data path in N worker processes: the primary reserves the ports (SO_REUSEPORT
- * sockets bound but never listening, so a port 0 stays the same across worker restarts and no
- * connection is ever queued on them), keeps a copy of every credential with its key for the
- * workers, and drives the {@link WorkerPool}.
+ * The agent's data path in N worker processes: each worker inherits its share of the agent's
+ * listening sockets (held by the primary: `handover/listener-sockets.ts`), the primary keeps a
+ * copy of every credential with its key for the workers, and drives the {@link WorkerPool}.
  */
 import { mergeWorkerResilience, type ProcessResilience } from '../admin/resilience-rows.js';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import type { AgentConfig } from '../config.js';
-import type { ConnectionRow, DataPath, DrainResult, EndpointRow, ListenerAddresses, WorkerInfo } from '../proxy/data-path.js';
+import type { ConnectionRow, DataPath, DrainResult, EndpointRow, HeldListeners, ListenerAddresses, ListenerFds, WorkerInfo } from '../proxy/data-path.js';
 import type { WorkloadIndex } from '../state/workload-index.js';
 import type { IdentityCredentials, IdentityManager } from '../identity/manager.js';
 import type { LogLevels } from '../admin/log-levels.js';
 import type { MetricsJson } from '../admin/metrics.js';
-import { closeSocketFd, openReuseportSocket, SocketCallError, type ReuseportSocket } from './reuseport-socket.js';
 import { WorkerPool } from './pool.js';
 import type { WireCredentials, WorkerPorts } from './protocol.js';
 import { TokenGrants } from './token-grants.js';
@@ -39,7 +36,7 @@ export class WorkerDataPath implements DataPath {
   /** The worker processes (the admin API's tap subscribes them). */
   readonly pool: WorkerPool;
   private readonly opts: WorkerDataPathOptions;
-  private readonly reserved: ReuseportSocket[] = [];
+  private listeners: HeldListeners | undefined;
   private readonly creds = new Map<string, WireCredentials>();
   private ports: WorkerPorts | undefined;
   /** The buckets of the workloads' local rate limits, shared by every worker through leases. */
@@ -57,9 +54,10 @@ export class WorkerDataPath implements DataPath {
     this.pool = new WorkerPool({
       size: opts.config.workers,
       logger: opts.logger,
-      init: () => ({
+      init: (index) => ({
         config: opts.config,
         ports: this.ports as WorkerPorts,
+        sets: this.childSets(index),
         levels: opts.logLevels.levels(),
         snapshot: opts.snapshot(),
         credentials: [...this.creds.values()],
@@ -67,50 +65,41 @@ export class WorkerDataPath implements DataPath {
       }),
       credentials: (req) => this.answer(req),
       tokens: (ask) => this.grants.grant(ask),
+      listenerFds: (index) => this.parentFds(index),
       onServing: opts.onServing,
       onRestart: opts.onRestart,
       ...(opts.entry === undefined ? {} : { entry: opts.entry }),
     });
   }
 
-  /** Reserves the ports, starts every worker, resolves when all have bound. */
-  async start(): Promise<ListenerAddresses> {
+  /** Starts every worker on its share of the listeners; resolves when all serve. */
+  async start(listeners: HeldListeners): Promise<ListenerAddresses> {
+    this.listeners = listeners;
+    const a = listeners.addresses();
+    this.ports = { outbound: a.outbound[0]?.port ?? 0, inbound: a.inbound[0]?.port ?? 0, tunnel: a.tunnel.port, ipv6: listeners.ipv6 };
     try {
-      this.ports = this.reservePorts();
-      const bound = await this.pool.start();
-      return { outbound: [...bound.outbound] as AddressInfo[], inbound: [...bound.inbound] as AddressInfo[], tunnel: bound.tunnel as AddressInfo };
+      await this.pool.start();
+      return a;
     } catch (err) {
       await this.pool.destroy();
-      this.release();
       throw err;
     }
   }
 
-  private reservePorts(): WorkerPorts {
-    const { bindAddress, ports } = this.opts.config;
-    const reserve = (host: string, port: number): ReuseportSocket => {
-      const s = openReuseportSocket({ host, port, listen: false });
-      this.reserved.push(s);
-      return s;
-    };
-    const outbound = reserve(bindAddress, ports.outbound).port;
-    const inbound = reserve(bindAddress, ports.inbound).port;
-    const tunnel = reserve(bindAddress, ports.tunnel).port;
-    let ipv6 = false;
-    if (bindAddress === '0.0.0.0') {
-      try {
-        reserve('::', outbound);
-        reserve('::', inbound);
-        ipv6 = true;
-      } catch (err) {
-        const name = err instanceof SocketCallError ? err.errnoName : '';
-        // No IPv6 on this host, or (port 0: tests) the random port is taken on IPv6: IPv4 suffices.
-        const skip = name === 'EAFNOSUPPORT' || name === 'EADDRNOTAVAIL' || (name === 'EADDRINUSE' && (ports.outbound === 0 || ports.inbound === 0));
-        if (!skip) throw err;
-        for (const s of this.reserved.splice(3)) closeSocketFd(s.fd);
-      }
-    }
-    return { outbound, inbound, tunnel, ipv6 };
+  /** Worker `index`'s sockets in the primary, in the order they are inherited. */
+  private parentFds(index: number): number[] {
+    const sets = this.listeners?.setsFor(index, this.opts.config.workers) ?? [];
+    return sets.flatMap((s) => [...s.outbound, ...s.inbound, s.tunnel]);
+  }
+
+  /** The same sets as the worker sees them: stdio 0-3 are taken (ignore, out, err, ipc), its sockets follow from fd 4. */
+  private childSets(index: number): ListenerFds[] {
+    let next = 4;
+    return (this.listeners?.setsFor(index, this.opts.config.workers) ?? []).map((s) => ({
+      outbound: s.outbound.map(() => next++),
+      inbound: s.inbound.map(() => next++),
+      tunnel: next++,
+    }));
   }
 
   /** Takes an issued or renewed certificate with its key and passes it to every worker. */
@@ -195,20 +184,13 @@ export class WorkerDataPath implements DataPath {
     return this.pool.info();
   }
 
-  /** Drains every worker, then gives the ports up; the workers' connections and whether any was closed at the deadline. */
-  async drain(deadlineMs: number): Promise<DrainResult> {
-    const result = await this.pool.drain(deadlineMs);
-    this.release();
-    return result;
+  /** Drains every worker; the workers' connections and whether any was closed at the deadline (the agent closes its sockets). */
+  drain(deadlineMs: number): Promise<DrainResult> {
+    return this.pool.drain(deadlineMs);
   }
 
-  /** Closes every worker now, then gives the ports up. */
+  /** Closes every worker now. */
   async destroy(): Promise<void> {
     await this.pool.destroy();
-    this.release();
-  }
-
-  private release(): void {
-    for (const s of this.reserved.splice(0)) closeSocketFd(s.fd);
   }
 }

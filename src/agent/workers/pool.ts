@@ -26,7 +26,9 @@ export type WorkerInit = Omit<Extract<ToWorker, { type: 'init' }>, 'type' | 'ind
 export interface WorkerPoolOptions {
   readonly size: number;
   readonly logger: Logger;
-  readonly init: () => WorkerInit;
+  readonly init: (index: number) => WorkerInit;
+  /** The primary's listening sockets worker `index` inherits (at fds 4, 5, ... in the worker, in this order). */
+  readonly listenerFds?: (index: number) => readonly number[];
   /** Answers a worker's request for credentials (by identity or server name). */
   readonly credentials: (req: { identity?: string; sni?: string }) => Promise<Extract<ToWorker, { type: 'reply' }>['credentials']>;
   /** Told whenever the number of workers serving changes. */
@@ -191,7 +193,10 @@ export class WorkerPool {
 
   /** Forks a worker, sends it `init`, resolves when it has bound (rejects when it cannot). */
   private spawn(slot: Slot): Promise<WorkerBound> {
-    const child = fork(this.entry, [], { execArgv: [...this.execArgv], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The listening sockets go down as inherited descriptors (the primary keeps its own: a
+    // restarted worker gets the same sockets, and their queued connections wait for it).
+    const inherited = this.opts.listenerFds?.(slot.index) ?? [];
+    const child = fork(this.entry, [], { execArgv: [...this.execArgv], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...inherited] });
     slot.child = child;
     slot.serving = false;
     slot.startedAt = Date.now();
@@ -226,7 +231,7 @@ export class WorkerPool {
         this.onExit(slot, child, code, signal);
       });
       child.on('error', (err) => this.logger.warn({ worker: slot.index, err: err.message }, 'worker channel error'));
-      send(child, { type: 'init', index: slot.index, ...this.opts.init() });
+      send(child, { type: 'init', index: slot.index, ...this.opts.init(slot.index) });
     });
   }
 

@@ -10,7 +10,7 @@ import type { NodeSnapshot } from '../../mesh/types.js';
 import { isBoundedString, isCount, isPortNumber } from '../../mesh/validate/formats.js';
 import { isFields, type Fields } from '../../mesh/validate/values.js';
 import type { AgentConfig } from '../config.js';
-import type { Listeners } from '../proxy/data-path.js';
+import type { ListenerFds, Listeners } from '../proxy/data-path.js';
 import type { LeaseAsk, LeaseGrant } from './rate-lease.js';
 import type { TapFilter } from '../tap/tap-filter.js';
 import { isTapEvent, type TapEvent } from '../tap/tap-event.js';
@@ -48,6 +48,8 @@ export type ToWorker =
       readonly index: number;
       readonly config: AgentConfig;
       readonly ports: WorkerPorts;
+      /** The listener sets this worker serves, as its own descriptors (inherited from the primary). */
+      readonly sets: readonly ListenerFds[];
       readonly levels: { readonly root: string; readonly components: Readonly<Record<string, string>> };
       /** The snapshot in force and every credential: a worker never accepts without them. */
       readonly snapshot: NodeSnapshot;

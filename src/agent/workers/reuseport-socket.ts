@@ -5,20 +5,12 @@
  * them; the fd is then handed to `server.listen({ fd })`.
  */
 import { isIP } from 'node:net';
-import { endianness } from 'node:os';
 import { MeshletError } from '../../mesh/errors.js';
-import { errnoName, lastErrno, libc, type Libc } from '../../ops/libc.js';
+import { AF_INET, AF_INET6, SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC, SOL_SOCKET, SOL_IPV6, encodeSockaddr, errnoName, lastErrno, libc, type Libc } from '../../ops/libc.js';
 
 // From <sys/socket.h>, <netinet/in.h>, <asm-generic/socket.h> (x86-64 and arm64 share them).
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_REUSEPORT = 15;
-const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 /** sizeof(struct sockaddr_in6); sockaddr_in (16 bytes) fits in it. */
 const SOCKADDR_SIZE = 28;
@@ -78,8 +70,9 @@ export function openReuseportSocket(opts: ReuseportSocketOptions): ReuseportSock
   try {
     setOption(c, fd, SOL_SOCKET, SO_REUSEADDR, 'setsockopt(SO_REUSEADDR)', what);
     setOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 'setsockopt(SO_REUSEPORT)', what);
-    if (family === 6) setOption(c, fd, IPPROTO_IPV6, IPV6_V6ONLY, 'setsockopt(IPV6_V6ONLY)', what);
-    const addr = sockaddr(c, family, opts.host, opts.port);
+    if (family === 6) setOption(c, fd, SOL_IPV6, IPV6_V6ONLY, 'setsockopt(IPV6_V6ONLY)', what);
+    const addr = encodeSockaddr(family, opts.host, opts.port);
+    if (addr === undefined) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${opts.host}: inet_pton rejected it`);
     if (c.bind(fd, addr, addr.length) !== 0) throw new SocketCallError('bind', lastErrno(), what);
     if (opts.listen && c.listen(fd, opts.backlog ?? DEFAULT_BACKLOG) !== 0) throw new SocketCallError('listen', lastErrno(), what);
     return { fd, host: opts.host, port: boundPort(c, fd, what) };
@@ -96,18 +89,6 @@ export function closeSocketFd(fd: number): void {
 
 function setOption(c: Libc, fd: number, level: number, name: number, call: string, what: string): void {
   if (c.setsockopt(fd, level, name, [1], 4) !== 0) throw new SocketCallError(call, lastErrno(), what);
-}
-
-function sockaddr(c: Libc, family: 4 | 6, host: string, port: number): Buffer {
-  const buf = Buffer.alloc(family === 6 ? SOCKADDR_SIZE : 16);
-  // sa_family is in host byte order, the port in network byte order.
-  if (endianness() === 'LE') buf.writeUInt16LE(family === 6 ? AF_INET6 : AF_INET, 0);
-  else buf.writeUInt16BE(family === 6 ? AF_INET6 : AF_INET, 0);
-  buf.writeUInt16BE(port, 2);
-  const raw = Buffer.alloc(16);
-  if (c.inet_pton(family === 6 ? AF_INET6 : AF_INET, host, raw) !== 1) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `${host}: inet_pton rejected it`);
-  raw.copy(buf, family === 6 ? 8 : 4, 0, family === 6 ? 16 : 4);
-  return buf;
 }
 
 function boundPort(c: Libc, fd: number, what: string): number {

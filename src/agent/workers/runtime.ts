@@ -10,10 +10,9 @@ import { RuntimePauses } from '../../ops/runtime-pauses.js';
 import { registerProcessMemory } from '../../ops/process-memory.js';
 import type { NodeSnapshot } from '../../mesh/types.js';
 import { DataPathMetrics } from '../proxy/data-path-metrics.js';
-import { DataPlane, type ListenerFds } from '../proxy/data-plane.js';
+import { DataPlane } from '../proxy/data-plane.js';
 import { LogLevels } from '../admin/log-levels.js';
 import { processResilience } from '../admin/resilience-rows.js';
-import { closeSocketFd, openReuseportSocket } from './reuseport-socket.js';
 import { WorkerIdentities } from '../identity/worker-identities.js';
 import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
 import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
@@ -131,14 +130,12 @@ export class WorkerRuntime {
     });
     this.plane.inboundHttp.gate.useLimiter(this.rateLimiter);
     this.setSnapshot(msg.snapshot);
-    let fds: ListenerFds | undefined;
     try {
-      fds = openListeners(msg);
-      const bound = await this.plane.listenOnFds(fds);
+      const bound = await this.plane.listenOnSets(msg.sets);
       root.debug({ bound }, 'worker listening');
       this.channel.send({ type: 'bound', ...bound });
     } catch (err) {
-      if (fds === undefined) root.error({ err: (err as Error).message }, 'worker could not open its listeners');
+      root.error({ err: (err as Error).message }, 'worker could not serve its listeners');
       this.channel.send({ type: 'bind-failed', error: (err as Error).message }, () => this.channel.exit(1));
     }
   }
@@ -201,28 +198,6 @@ export class WorkerRuntime {
     const result = (await done) ?? { drained: 0, forced: false };
     // Exit once the primary has the answer (the send callback), not before.
     this.channel.send({ type: 'drained', ...result }, () => this.channel.exit(0));
-  }
-}
-
-/** Opens this worker's SO_REUSEPORT sockets; on a failure, closes the ones already open. */
-function openListeners(msg: Init): ListenerFds {
-  const { ports, config } = msg;
-  const hosts = config.bindAddress === '0.0.0.0' && ports.ipv6 ? [config.bindAddress, '::'] : [config.bindAddress];
-  const opened: number[] = [];
-  const open = (host: string, port: number): number => {
-    const { fd } = openReuseportSocket({ host, port, listen: true });
-    opened.push(fd);
-    return fd;
-  };
-  try {
-    return {
-      outbound: hosts.map((h) => open(h, ports.outbound)),
-      inbound: hosts.map((h) => open(h, ports.inbound)),
-      tunnel: open(config.bindAddress, ports.tunnel),
-    };
-  } catch (err) {
-    for (const fd of opened) closeSocketFd(fd);
-    throw err;
   }
 }
 

@@ -23,6 +23,7 @@ import type { SignResponse } from '../../proto/generated/meshlet/v1/SignResponse
 import type { AgentAuthenticator, AgentPrincipal, NodeCertificateSigner, PublishedState, StateFeed } from '../contracts.js';
 import { agentApiService } from './agent-api-proto.js';
 import { ClusterViewCache } from './cluster-view-cache.js';
+import { DELTA_BASES, ViewHistory } from './view-history.js';
 import { ConfigStream, type ConfigCall, type ConfigStreamHost } from './config-stream.js';
 import { statusError, toServiceError } from './grpc-status.js';
 import { NodeStatsRecord, type AgentNodeStats, type PushOutcome } from './node-stats.js';
@@ -60,6 +61,8 @@ export interface AgentApiServerOptions {
   readonly drainTimeoutMs?: number;
   /** Connection and message limits (defaults: {@link AGENT_API_LIMITS}). */
   readonly limits?: Partial<AgentApiLimits>;
+  /** Versions kept before the newest to send deltas from (default {@link DELTA_BASES}; 0: full snapshots only). */
+  readonly deltaBases?: number;
 }
 
 /** What {@link AgentApiServer.start} bound. */
@@ -77,6 +80,7 @@ export class AgentApiServer {
   private readonly guard: ConnectionGuard;
   private listener: NetServer | undefined;
   private readonly views = new ClusterViewCache();
+  private readonly history: ViewHistory;
   /** Every live stream, greeted or not. */
   private readonly streams = new Set<ConfigStream>();
   /** The one accepted stream per node. */
@@ -98,6 +102,9 @@ export class AgentApiServer {
     this.log = opts.logger.child({ component: 'agent-api' });
     this.limits = Object.freeze({ ...AGENT_API_LIMITS, ...opts.limits });
     this.guard = new ConnectionGuard(this.limits, this.log);
+    const bases = opts.deltaBases ?? DELTA_BASES;
+    if (!Number.isSafeInteger(bases) || bases < 0 || bases > 64) throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `deltaBases must be an integer from 0 to 64, got ${String(bases)}`);
+    this.history = new ViewHistory(bases);
     this.authLog = new ThrottledLog(this.log, 'agent API call refused: authentication failed');
     this.server = new Server(serverChannelOptions(this.limits));
     this.server.addService(agentApiService(), {
@@ -108,6 +115,7 @@ export class AgentApiServer {
     this.host = {
       logger: this.log,
       views: this.views,
+      history: this.history,
       trustBundlePem: opts.tls.trustBundlePem,
       onPush: opts.onPush,
       helloTimeoutMs: opts.helloTimeoutMs ?? 30_000,
@@ -175,9 +183,14 @@ export class AgentApiServer {
     return this.guard.counters();
   }
 
-  /** How many times a cluster view was encoded (one per pushed version, whatever the nodes). */
+  /** How many times a cluster view was encoded (at most one per pushed version, whatever the nodes). */
   get clusterViewEncodings(): number {
     return this.views.encodings;
+  }
+
+  /** How many deltas were computed (at most one per version pair, whatever the nodes). */
+  get clusterDeltaEncodings(): number {
+    return this.history.diffs;
   }
 
   /**
@@ -235,6 +248,7 @@ export class AgentApiServer {
   }
 
   private publish(published: PublishedState): void {
+    this.history.remember(published);
     for (const stream of this.byNode.values()) stream.offer(published);
   }
 
@@ -289,7 +303,9 @@ export class AgentApiServer {
       this.log.info({ node: stream.node }, 'a newer stream replaces the node\'s previous one');
       previous.end(status.ABORTED, 'replaced by a newer stream from the same node');
     }
-    stream.begin(this.opts.feed.current(), hello.heldVersion);
+    const current = this.opts.feed.current();
+    if (current !== undefined) this.history.remember(current);
+    stream.begin(current, hello.heldVersion);
   }
 
   private ended(stream: ConfigStream): void {

@@ -1,8 +1,15 @@
 /**
  * One agent's config stream (`StreamConfig`) once its caller is authenticated: the Hello (whose
- * node must be the authenticated one), then snapshot pushes answered by ACK or NACK. At most one snapshot is in flight per stream; states
- * published meanwhile are coalesced and only the newest is sent once the agent answers, so a
- * slow agent costs one pending state, never a queue.
+ * node must be the authenticated one), then snapshot pushes answered by ACK or NACK. At most one
+ * push is in flight per stream; states published meanwhile are coalesced and only the newest is
+ * sent once the agent answers, so a slow agent costs one pending state, never a queue.
+ *
+ * A push is a delta from the version the agent last acknowledged (or said it held) when its Hello
+ * listed the delta encoding and the controller still keeps that version ({@link ViewHistory});
+ * otherwise a full snapshot. A NACK forgets the base (the next push is full); a NACK with
+ * `resync` gets a full snapshot of the newest state at once. A delta carries the node's local
+ * workloads as the change from the base's set when the agent's Hello listed that capability and
+ * this stream sent that set (so knows it); otherwise whole.
  */
 import { Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -10,7 +17,10 @@ import type { AgentMessage__Output } from '../../proto/generated/meshlet/v1/Agen
 import type { Hello__Output } from '../../proto/generated/meshlet/v1/Hello.js';
 import type { ControllerMessage } from '../../proto/generated/meshlet/v1/ControllerMessage.js';
 import type { AgentPrincipal, PublishedState } from '../contracts.js';
+import { CLUSTER_DELTA_ENCODING, LOCAL_WORKLOADS_CHANGE } from '../../mesh/snapshot-wire/delta-types.js';
+import { localWorkloadsChange } from '../../mesh/snapshot-wire/node-part.js';
 import type { ClusterViewCache } from './cluster-view-cache.js';
+import type { ViewHistory } from './view-history.js';
 import { statusError } from './grpc-status.js';
 import type { NodeStatsRecord, PushOutcome } from './node-stats.js';
 
@@ -24,6 +34,7 @@ const MAX_REASON_CHARS = 2_000;
 export interface ConfigStreamHost {
   readonly logger: Logger;
   readonly views: ClusterViewCache;
+  readonly history: ViewHistory;
   readonly trustBundlePem: string;
   readonly onPush: ((outcome: PushOutcome) => void) | undefined;
   /** How long an authenticated stream may stay without a Hello. */
@@ -40,8 +51,19 @@ export interface ConfigStreamHost {
 export class ConfigStream {
   readonly node: string;
   private readonly log: Logger;
-  /** Sent, not yet answered. */
+  /** Sent, not yet answered, and whether as a delta. */
   private inflight: PublishedState | undefined;
+  private inflightDelta = false;
+  /** The version the agent holds as far as this stream knows: a delta's base. */
+  private base: string | undefined;
+  /** The agent's Hello listed the delta encoding this controller writes. */
+  private takesDeltas = false;
+  /** The agent's Hello listed {@link LOCAL_WORKLOADS_CHANGE}. */
+  private takesLocalChange = false;
+  /** The local workload uids of `base` as this stream sent them (undefined: not known here). */
+  private baseLocal: readonly string[] | undefined;
+  /** The local workload uids of `inflight`. */
+  private inflightLocal: readonly string[] | undefined;
   /** Newest state published while `inflight` was unanswered. */
   private pending: PublishedState | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
@@ -72,6 +94,7 @@ export class ConfigStream {
     this.stats.connectedSince = new Date();
     // Headers now tell the agent it was accepted, even when there is nothing to push yet.
     this.call.sendMetadata(new Metadata());
+    if (heldVersion !== '') this.base = heldVersion;
     if (current !== undefined && current.version === heldVersion) {
       this.stats.lastAckedVersion = heldVersion;
       this.log.info({ version: heldVersion }, 'agent already holds the current snapshot');
@@ -101,16 +124,25 @@ export class ConfigStream {
 
   private send(published: PublishedState): void {
     let message: ControllerMessage;
+    let delta = false;
+    let local: readonly string[];
     try {
-      const wire = this.host.views.wireFor(published, this.node);
-      message = {
-        snapshot: {
-          ...wire,
-          localWorkloadUids: [...wire.localWorkloadUids],
-          trustBundlePem: this.host.trustBundlePem,
-          publishedAtMs: published.publishedAt,
-        },
-      };
+      const wire = this.host.views.nodePart(published, this.node);
+      local = wire.localWorkloadUids;
+      const node = { node: wire.node, nodeAddress: wire.nodeAddress, trustBundlePem: this.host.trustBundlePem, publishedAtMs: published.publishedAt };
+      const encoded = this.takesDeltas && this.base !== undefined ? this.host.history.deltaTo(this.base, published) : undefined;
+      if (encoded !== undefined) {
+        delta = true;
+        // The change of the local set only when this stream knows what the agent holds.
+        const asChange = this.takesLocalChange && this.baseLocal !== undefined;
+        const localPart = asChange
+          ? { localWorkloadsAsChange: true, localWorkloadUids: [], ...localWorkloadsChange(this.baseLocal as readonly string[], local) }
+          : { localWorkloadUids: [...local] };
+        message = { delta: { version: published.version, fromVersion: encoded.fromVersion, clusterEncoding: encoded.encoding, clusterDelta: encoded.bytes, ...node, ...localPart } };
+      } else {
+        const full = this.host.views.get(published);
+        message = { snapshot: { version: full.version, clusterEncoding: full.encoding, cluster: full.bytes, ...node, localWorkloadUids: [...local] } };
+      }
     } catch (err) {
       // The state was validated when it was published: this is a bug, not bad input. The agent
       // keeps what it has; the next state gets a new attempt.
@@ -118,10 +150,13 @@ export class ConfigStream {
       return;
     }
     this.inflight = published;
+    this.inflightDelta = delta;
+    this.inflightLocal = local;
     this.stats.lastSentVersion = published.version;
     this.stats.snapshotsSent += 1;
+    if (delta) this.stats.deltasSent += 1;
     this.call.write(message);
-    if (this.log.isLevelEnabled('debug')) this.log.debug({ version: published.version }, 'snapshot sent');
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ version: published.version, from: delta ? this.base : undefined }, delta ? 'delta sent' : 'snapshot sent');
   }
 
   private onMessage(msg: AgentMessage__Output): void {
@@ -131,7 +166,7 @@ export class ConfigStream {
       return;
     }
     if (msg.message === 'ack' && msg.ack) this.answered(msg.ack.version, 'ack', '');
-    else if (msg.message === 'nack' && msg.nack) this.answered(msg.nack.version, 'nack', msg.nack.reason.slice(0, MAX_REASON_CHARS));
+    else if (msg.message === 'nack' && msg.nack) this.answered(msg.nack.version, 'nack', msg.nack.reason.slice(0, MAX_REASON_CHARS), msg.nack.resync);
     else this.end(status.INVALID_ARGUMENT, `expected an Ack or a Nack, got ${msg.message ?? 'an empty message'}`);
   }
 
@@ -160,32 +195,45 @@ export class ConfigStream {
     }
     this.greeted = true;
     clearTimeout(this.helloTimer);
-    this.log.info({ agentVersion: hello.agentVersion, heldVersion: hello.heldVersion }, 'agent connected');
+    // Repeated strings off the wire: only the one this controller writes matters.
+    this.takesDeltas = Array.isArray(hello.deltaEncodings) && hello.deltaEncodings.includes(CLUSTER_DELTA_ENCODING);
+    this.takesLocalChange = this.takesDeltas && Array.isArray(hello.capabilities) && hello.capabilities.includes(LOCAL_WORKLOADS_CHANGE);
+    this.log.info({ agentVersion: hello.agentVersion, heldVersion: hello.heldVersion, deltas: this.takesDeltas, localChange: this.takesLocalChange }, 'agent connected');
     this.host.accepted(this, hello);
   }
 
-  private answered(version: string, outcome: 'ack' | 'nack', reason: string): void {
+  private answered(version: string, outcome: 'ack' | 'nack', reason: string, resync = false): void {
     const inflight = this.inflight;
     if (inflight === undefined || inflight.version !== version) {
       this.log.warn({ version, expected: inflight?.version }, `ignored an unexpected ${outcome.toUpperCase()}`);
       return;
     }
     const latencyMs = Math.max(0, Date.now() - inflight.publishedAt);
+    const delta = this.inflightDelta;
     if (outcome === 'ack') {
+      this.base = version;
+      this.baseLocal = this.inflightLocal;
       this.stats.lastAckedVersion = version;
       this.stats.lastPushLatencyMs = latencyMs;
       this.stats.lastNackVersion = undefined;
       this.stats.lastNackReason = undefined;
       this.stats.acks += 1;
     } else {
+      // What the agent holds is no longer sure: the next push is a full snapshot.
+      this.base = undefined;
+      this.baseLocal = undefined;
       this.stats.lastNackVersion = version;
       this.stats.lastNackReason = reason;
       this.stats.nacks += 1;
-      this.log.warn({ version, reason, held: this.stats.lastAckedVersion }, 'agent refused a snapshot (NACK); it keeps its last good one');
+      this.log.warn({ version, reason, delta, resync, held: this.stats.lastAckedVersion }, 'agent refused a snapshot (NACK); it keeps its last good one');
     }
-    this.host.onPush?.({ node: this.node, version, outcome, latencyMs });
+    this.host.onPush?.({ node: this.node, version, outcome, latencyMs, delta });
     this.inflight = undefined;
-    const next = this.pending;
+    this.inflightLocal = undefined;
+    // A resync is answered at once with the newest state in full. Only after a delta: a full
+    // snapshot refused is refused for its data, and resending it would loop.
+    const next = this.pending ?? (outcome === 'nack' && resync && delta ? inflight : undefined);
+    if (outcome === 'nack' && resync && delta) this.stats.resyncs += 1;
     this.pending = undefined;
     if (next !== undefined) this.send(next);
   }
@@ -196,6 +244,8 @@ export class ConfigStream {
     clearTimeout(this.helloTimer);
     this.inflight = undefined;
     this.pending = undefined;
+    this.base = undefined;
+    this.baseLocal = undefined;
     if (this.greeted) this.log.info({ why }, 'config stream ended');
     this.host.ended(this);
   }

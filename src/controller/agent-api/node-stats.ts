@@ -19,7 +19,12 @@ export interface AgentNodeStats {
   readonly lastNackReason: string | undefined;
   /** From the state's publication to the node's ACK, for the last acknowledged push. */
   readonly lastPushLatencyMs: number | undefined;
+  /** Pushes sent, full snapshots and deltas. */
   readonly snapshotsSent: number;
+  /** Of those, deltas (the rest were full snapshots). */
+  readonly deltasSent: number;
+  /** NACKs of a delta asking for a full snapshot (a gap or a delta the agent could not apply). */
+  readonly resyncs: number;
   readonly acks: number;
   readonly nacks: number;
 }
@@ -31,6 +36,8 @@ export interface PushOutcome {
   readonly outcome: 'ack' | 'nack';
   /** publishedAt -> answer. */
   readonly latencyMs: number;
+  /** The push was a delta (else a full snapshot). */
+  readonly delta: boolean;
 }
 
 /** The mutable record behind {@link AgentNodeStats}. */
@@ -44,6 +51,8 @@ export class NodeStatsRecord {
   lastNackReason: string | undefined;
   lastPushLatencyMs: number | undefined;
   snapshotsSent = 0;
+  deltasSent = 0;
+  resyncs = 0;
   acks = 0;
   nacks = 0;
 
@@ -62,6 +71,8 @@ export class NodeStatsRecord {
       lastNackReason: this.lastNackReason,
       lastPushLatencyMs: this.lastPushLatencyMs,
       snapshotsSent: this.snapshotsSent,
+      deltasSent: this.deltasSent,
+      resyncs: this.resyncs,
       acks: this.acks,
       nacks: this.nacks,
     });

@@ -182,18 +182,20 @@ export function statusMessage(body: string): string {
 
 /**
  * Lists a collection in pages (`limit` and `continue`), as ListWatch's list function: the items
- * of every page and the resourceVersion to watch from.
+ * of every page and the resourceVersion to watch from. `selectors` are added to every page's
+ * query (`fieldSelector`, `labelSelector`).
  */
 export async function listAll(
   kc: KubeConfig,
   path: string,
   limits: RequestLimits,
   signal?: AbortSignal,
+  selectors: Readonly<Record<string, string>> = {},
 ): Promise<KubernetesListObject<KubernetesObject>> {
   const items: KubernetesObject[] = [];
   let token = '';
   for (let page = 0; page < MAX_PAGES; page++) {
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const query = new URLSearchParams({ ...selectors, limit: String(PAGE_SIZE) });
     if (token !== '') query.set('continue', token);
     const list = await getJson(kc, `${path}?${query.toString()}`, limits, signal);
     const meta = isFields(list) ? list['metadata'] : undefined;

@@ -114,6 +114,11 @@ export class KubernetesSource implements RegistrySource {
     return this.informers.filter((i) => ['HTTPRoute', 'GRPCRoute'].includes(i.kind)).flatMap((i) => i.invalidObjects());
   }
 
+  /** Every object left out for failing validation, of any resource, each with its problems (`meshlet analyze --kubernetes`). */
+  invalidObjects(): { raw: unknown; problems: readonly string[] }[] {
+    return this.informers.flatMap((i) => i.invalidObjects());
+  }
+
   /** Per-resource counters and last errors. */
   status(): InformerStatus[] {
     return this.informers.map((i) => i.status());

@@ -16,6 +16,7 @@ import {
 } from './fields.js';
 import { readMeta, SUBDOMAIN_NAME } from './meta.js';
 import { DEFAULT_SERVICE_ACCOUNT } from './pod.js';
+import { readWorkloadLimits } from './workload-limits.js';
 import type { MeshTLSObject, NamedPort, SourceRef, TlsMode, WorkloadObject } from '../types.js';
 
 /** The `meshlet.io` API version meshlet reads. */
@@ -39,7 +40,9 @@ export function workloadFrom(r: Reporter, obj: Fields, source: SourceRef): Workl
   const serviceAccount = optString(r, spec, 'serviceAccount', ['spec']) ?? DEFAULT_SERVICE_ACCOUNT;
   checkName(r, serviceAccount, ['spec', 'serviceAccount'], isDnsSubdomain, SUBDOMAIN_TEXT);
   const namedPorts = readWorkloadPorts(r, spec);
-  return { kind: 'Workload', ...meta, source, address, node, serviceAccount, namedPorts };
+  const limits = readWorkloadLimits(r, obj);
+  const workload: WorkloadObject = { kind: 'Workload', ...meta, source, address, node, serviceAccount, namedPorts };
+  return limits === undefined ? workload : { ...workload, limits };
 }
 
 /** `spec.ports`: `{ name, port }` pairs, names unique. */

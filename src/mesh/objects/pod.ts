@@ -17,6 +17,7 @@ import {
   PORT_PROTOCOLS,
 } from './fields.js';
 import { readMeta, SUBDOMAIN_NAME } from './meta.js';
+import { readWorkloadLimits } from './workload-limits.js';
 import type { NamedPort, PodObject, SourceRef } from '../types.js';
 
 /** Service account of a pod that names none (the Kubernetes default). */
@@ -37,7 +38,9 @@ export function podFrom(r: Reporter, obj: Fields, source: SourceRef): PodObject 
   const hostNetwork = optBool(r, spec, 'hostNetwork', ['spec']) ?? false;
   const namedPorts = readContainerPorts(r, spec);
   const addresses = readPodAddresses(r, optMap(r, obj, 'status', []));
-  return { kind: 'Pod', ...meta, source, nodeName, serviceAccountName, addresses, namedPorts, hostNetwork };
+  const limits = readWorkloadLimits(r, obj);
+  const pod: PodObject = { kind: 'Pod', ...meta, source, nodeName, serviceAccountName, addresses, namedPorts, hostNetwork };
+  return limits === undefined ? pod : { ...pod, limits };
 }
 
 /** `spec.serviceAccountName`, or its deprecated alias `spec.serviceAccount`, or `default`. */

@@ -22,7 +22,7 @@ import { authorizationPolicyToWire } from './authz.js';
 import { routeToWire } from './routes.js';
 import { resilienceToWire, routePoliciesToWire } from './policies.js';
 import { telemetryToWire } from './telemetry.js';
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo, WorkloadLimits } from '../types.js';
 import {
   CLUSTER_ENCODING,
   CLUSTER_VIEW_FORMAT,
@@ -76,7 +76,7 @@ export function snapshotToWire(shared: EncodedClusterView, snapshot: NodeSnapsho
 }
 
 /** Zone by node name: from the state's Nodes, or as the view gives it. */
-function nodeZones(view: ClusterView): Record<string, string> {
+export function nodeZones(view: ClusterView): Record<string, string> {
   if (view.nodes === undefined) return { ...view.nodeZones };
   const out: Record<string, string> = {};
   for (const [name, node] of view.nodes) if (node.zone !== undefined) out[name] = node.zone;
@@ -97,9 +97,9 @@ export function clusterViewOfSnapshot(snapshot: NodeSnapshot): ClusterView {
   };
 }
 
-// Field by field, so the wire carries the model's documented fields and nothing else that an
+// Field by field (exported for the delta encoding, delta.ts), so the wire carries the model's documented fields and nothing else that an
 // object might happen to hold.
-function workloadToWire(w: WorkloadInfo): WorkloadInfo {
+export function workloadToWire(w: WorkloadInfo): WorkloadInfo {
   return {
     uid: w.uid,
     kind: w.kind,
@@ -114,10 +114,12 @@ function workloadToWire(w: WorkloadInfo): WorkloadInfo {
     tlsMode: w.tlsMode,
     namedPorts: w.namedPorts.map((p) => ({ name: p.name, port: p.port })),
     ...(w.zone === undefined ? {} : { zone: w.zone }),
+    // Absent when the object sets none: the agent's defaults apply, and an older agent reads the same bytes.
+    ...(w.limits === undefined ? {} : { limits: limitsToWire(w.limits) }),
   };
 }
 
-function serviceToWire(s: ServiceInfo): ServiceInfo {
+export function serviceToWire(s: ServiceInfo): ServiceInfo {
   return {
     key: s.key,
     name: s.name,
@@ -159,4 +161,12 @@ function endpointToWire(e: EndpointInfo): EndpointInfo {
   };
   const withZone = e.zone === undefined ? out : { ...out, zone: e.zone };
   return e.identity === undefined ? withZone : { ...withZone, identity: e.identity };
+}
+
+/** The limits an object set, each key only when set: an older agent reads the same bytes for the ones it knows. */
+function limitsToWire(l: WorkloadLimits): WorkloadLimits {
+  return {
+    ...(l.maxConnections === undefined ? {} : { maxConnections: l.maxConnections }),
+    ...(l.maxBandwidth === undefined ? {} : { maxBandwidth: l.maxBandwidth }),
+  };
 }

@@ -29,9 +29,10 @@ import {
   type WireProblems,
 } from './checks.js';
 import { decodeResilience, policyName } from './policies.js';
+import { MAX_BANDWIDTH_BPS, MAX_CONNECTIONS_CEILING, MIN_BANDWIDTH_BPS } from '../objects/workload-limits.js';
 import { ALGORITHMS, balancerSpecProblems, type BalancerSpec, type HashKeySource } from '../load-balancer.js';
 import { isLabelValue } from '../validate/formats.js';
-import type { EndpointInfo, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo } from '../types.js';
+import type { EndpointInfo, ServiceInfo, ServicePort, TrafficPolicyInfo, WorkloadInfo, WorkloadLimits } from '../types.js';
 
 /** `<kind>/<namespace>/<name>`, the form of a workload uid. */
 const WORKLOAD_UID = /^(Pod|Workload)\/[^/]+\/[^/]+$/;
@@ -77,7 +78,33 @@ export function decodeWorkload(p: WireProblems, value: unknown, path: string, tr
     tlsMode: asTlsMode(stringField(p, o, 'tlsMode', path, tlsMode)),
     namedPorts: namedPortsField(p, o, 'namedPorts', path),
   };
-  return withZone(p, o, path, info);
+  return withLimits(p, o, path, withZone(p, o, path, info));
+}
+
+/**
+ * `value` with the limits of `o`, checked again as the annotation reader did (the agent trusts
+ * no count it did not check). Absent on the wire: the agent's defaults. Keys this agent does not
+ * know are ignored, as any field of a newer controller is.
+ */
+function withLimits(p: WireProblems, o: WireObject, path: string, value: WorkloadInfo): WorkloadInfo {
+  if (o['limits'] === undefined) return value;
+  const base = fieldPath(path, 'limits');
+  const limits = asObject(p, o['limits'], base);
+  const max = limits['maxConnections'];
+  const bw = limits['maxBandwidth'];
+  let maxConnections: number | undefined;
+  let maxBandwidth: number | undefined;
+  if (max !== undefined) {
+    if (typeof max === 'number' && Number.isInteger(max) && max >= 1 && max <= MAX_CONNECTIONS_CEILING) maxConnections = max;
+    else p.add(fieldPath(base, 'maxConnections'), `must be a whole number 1..${MAX_CONNECTIONS_CEILING}, got ${formatValue(max)}`);
+  }
+  if (bw !== undefined) {
+    if (typeof bw === 'number' && Number.isInteger(bw) && bw >= MIN_BANDWIDTH_BPS && bw <= MAX_BANDWIDTH_BPS) maxBandwidth = bw;
+    else p.add(fieldPath(base, 'maxBandwidth'), `must be whole bits per second ${MIN_BANDWIDTH_BPS}..${MAX_BANDWIDTH_BPS}, got ${formatValue(bw)}`);
+  }
+  if (maxConnections === undefined && maxBandwidth === undefined) return value;
+  const checked: WorkloadLimits = { ...(maxConnections === undefined ? {} : { maxConnections }), ...(maxBandwidth === undefined ? {} : { maxBandwidth }) };
+  return { ...value, limits: checked };
 }
 
 /** A zone: a label value (it is the `topology.kubernetes.io/zone` label of a Node), not empty. */

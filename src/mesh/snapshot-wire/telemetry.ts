@@ -14,7 +14,10 @@ export function telemetryToWire(list: readonly TelemetryData[]): Record<string, 
     namespace: t.namespace,
     name: t.name,
     creationTimestamp: t.creationTimestamp,
-    ...(t.tracing === undefined ? {} : { tracing: { collector: t.tracing.collector, samplingPercentage: t.tracing.samplingPercentage } }),
+    // `protocol` only when not the default: an agent older than the field reads the rest as before.
+    ...(t.tracing === undefined
+      ? {}
+      : { tracing: { collector: t.tracing.collector, ...(t.tracing.protocol === undefined ? {} : { protocol: t.tracing.protocol }), samplingPercentage: t.tracing.samplingPercentage } }),
   }));
 }
 

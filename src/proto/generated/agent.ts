@@ -10,6 +10,7 @@ import type { Nack as _meshlet_v1_Nack, Nack__Output as _meshlet_v1_Nack__Output
 import type { SignRequest as _meshlet_v1_SignRequest, SignRequest__Output as _meshlet_v1_SignRequest__Output } from './meshlet/v1/SignRequest.js';
 import type { SignResponse as _meshlet_v1_SignResponse, SignResponse__Output as _meshlet_v1_SignResponse__Output } from './meshlet/v1/SignResponse.js';
 import type { Snapshot as _meshlet_v1_Snapshot, Snapshot__Output as _meshlet_v1_Snapshot__Output } from './meshlet/v1/Snapshot.js';
+import type { SnapshotDelta as _meshlet_v1_SnapshotDelta, SnapshotDelta__Output as _meshlet_v1_SnapshotDelta__Output } from './meshlet/v1/SnapshotDelta.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -30,6 +31,7 @@ export interface ProtoGrpcType {
       SignRequest: MessageTypeDefinition<_meshlet_v1_SignRequest, _meshlet_v1_SignRequest__Output>
       SignResponse: MessageTypeDefinition<_meshlet_v1_SignResponse, _meshlet_v1_SignResponse__Output>
       Snapshot: MessageTypeDefinition<_meshlet_v1_Snapshot, _meshlet_v1_Snapshot__Output>
+      SnapshotDelta: MessageTypeDefinition<_meshlet_v1_SnapshotDelta, _meshlet_v1_SnapshotDelta__Output>
     }
   }
 }

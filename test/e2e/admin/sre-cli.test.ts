@@ -20,18 +20,23 @@ const topology: LabTopology = {
   services: [{ name: 'server', namespace: 'demo', selector: { app: 'server' }, ports: [{ port: 80, targetPort: 8080 }] }],
 };
 
+/** A CLI call that has not ended by then is hung. */
+const CLI_BOUND_MS = 90_000;
+
 t.test('meshlet status, proxy-config and log-level on a lab node', async (t) => {
   if (!requireNamespaces(t)) return;
   await withLab(topology, { controller: true }, async (lab) => {
     // The agent's token file: in a lab each node's is in the lab directory (a real node: /run/meshlet/admin-token).
-    const run = (args: string[]) => lab.exec('node1', process.execPath, [CLI, ...args, '--admin-token-file', lab.adminTokenFile('node1')], { timeoutMs: 20_000 });
+    // The bound only stops a hung command: five CLI processes start at once beside the lab's
+    // agents and controller, which on a 2-core machine under stress-ng took over 20 s each.
+    const run = (args: string[]) => lab.exec('node1', process.execPath, [CLI, ...args, '--admin-token-file', lab.adminTokenFile('node1')], { timeoutMs: CLI_BOUND_MS });
     // The read-only calls and the refused ones change nothing on the node: run them together.
     const [status, workloads, table, noToken, unreachable] = await Promise.all([
       run(['status']),
       run(['proxy-config', 'workloads', '-o', 'json']),
       run(['proxy-config', 'services']),
-      lab.exec('node1', process.execPath, [CLI, 'log-level', 'info', '--admin-token-file', `${lab.adminTokenFile('node1')}.missing`], { timeoutMs: 20_000 }),
-      lab.exec('node2', process.execPath, [CLI, 'status', '--admin', '127.0.0.1:1'], { timeoutMs: 20_000 }),
+      lab.exec('node1', process.execPath, [CLI, 'log-level', 'info', '--admin-token-file', `${lab.adminTokenFile('node1')}.missing`], { timeoutMs: CLI_BOUND_MS }),
+      lab.exec('node2', process.execPath, [CLI, 'status', '--admin', '127.0.0.1:1'], { timeoutMs: CLI_BOUND_MS }),
     ]);
     t.equal(status.code, 0, `status exits 0 on a healthy node (${status.stdout}${status.stderr})`);
     t.match(status.stdout, /healthy/);

@@ -91,6 +91,9 @@ t.test('the HAProxy pair pins TLS and verifies peers on both sides', async (t) =
 t.test('options: modes, overrides, every bad flag at once', async (t) => {
   t.equal(benchOptions({}).mode, 'full');
   t.equal(benchOptions({}).idleConnections, 10_000, 'the full run holds 10,000 idle connections');
+  t.equal(benchOptions({}).idleSettleMs, 36_000, 'the full run reads idle memory past the agents\' 30 s heap release');
+  t.equal(benchOptions({ quick: true }).idleSettleMs, 36_000, 'so does the quick run');
+  t.equal(benchOptions({ smoke: true }).idleSettleMs, 1_000, 'the smoke run only checks the read works');
   t.equal(benchOptions({ quick: true }).rounds, 2);
   t.equal(benchOptions({ smoke: true, rounds: '3' }).rounds, 3);
   t.ok(Object.isFrozen(benchOptions({})));

@@ -16,6 +16,8 @@ import { haproxyGroup } from '../../../bench/haproxy-config.js';
 import { ALL_PATHS, metricOnPath, type BenchResults } from '../../../bench/bench-types.js';
 import { scenarioSpecs } from '../../../bench/scenarios.js';
 import { scenarioPaths } from '../../../bench/summary.js';
+import { TRACING_SCENARIO_ID } from '../../../bench/tracing-policy.js';
+import { tracingCheck } from '../../../bench/tracing-report.js';
 import { listLabNetns } from '../../../src/lab/index.js';
 import { requireNamespaces, type GateableTest } from '../helpers/require-root.js';
 
@@ -82,6 +84,9 @@ t.test('npm run bench -- --smoke writes every scenario for every path', async (t
       t.same(missing, [], `${s.id} on ${path}: every metric has a value`, { runs });
     }
   }
+  // Spans reached the lab's sink with tracing on, none with tracing off (else its figures measured nothing).
+  const tracing = results.scenarios.find((s) => s.id === TRACING_SCENARIO_ID);
+  t.equal(tracing === undefined ? 'missing' : tracingCheck(tracing).ok, true, `${TRACING_SCENARIO_ID}: ${tracing === undefined ? 'missing' : tracingCheck(tracing).detail}`);
   t.not(results.tls.meshlet, undefined, 'TLS of the meshlet path was probed');
   t.not(results.tls.haproxy, undefined, 'TLS of the haproxy path was probed');
   // The pairs pin meshlet's protocol, cipher and group; a group the bench host's HAProxy cannot

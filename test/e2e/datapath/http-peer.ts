@@ -21,7 +21,8 @@
  *                                        many bytes, print {"paused":n}, resume on a stdin line
  *                                        (or after PAUSE_LIMIT_MS).
  *   websocket <url> <n>                  WebSocket handshake, then n messages echoed by the server.
- *   metrics <url> <prefix>               the lines of a Prometheus scrape starting with prefix.
+ *   metrics <url> <prefix> [accept]      the lines of a Prometheus scrape starting with prefix
+ *                                        (accept: the Accept header, e.g. OpenMetrics).
  *   raw <host> <port> <base64> [goaway]  write raw bytes, read until the server closes (at most
  *                                        5 s): what came back, whether it closed, the local port.
  *                                        With goaway, also done 0.5 s after an HTTP/2 GOAWAY frame
@@ -175,8 +176,8 @@ async function once(method: string, url: string, headers: Record<string, string>
 }
 
 /** Only the lines of a Prometheus scrape that start with `prefix` (a full scrape is megabytes). */
-async function metrics(url: string, prefix: string): Promise<void> {
-  const a = await request(new http.Agent({ keepAlive: false }), 'GET', url, {});
+async function metrics(url: string, prefix: string, accept?: string): Promise<void> {
+  const a = await request(new http.Agent({ keepAlive: false }), 'GET', url, accept === undefined ? {} : { accept });
   out({ ok: a.status === 200, status: a.status, lines: a.body.split('\n').filter((l) => l.startsWith(prefix)) });
 }
 
@@ -392,7 +393,7 @@ switch (mode) {
     once(str(0), str(1), headerArgs(args.slice(2))).catch(fail);
     break;
   case 'metrics':
-    metrics(str(0), str(1)).catch(fail);
+    metrics(str(0), str(1), args[2]).catch(fail);
     break;
   case 'sessions':
     sessions(str(0), num(1), num(2), str(3)).catch(fail);

@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Lab, REPO_ROOT, defaultAgentCommand, withLab, type LabTopology } from '../../../src/lab/index.js';
 import { requireNamespaces } from '../helpers/require-root.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { availableParallelism } from 'node:os';
+import { startTcpServer, tcpPeer, type Json } from './tcp-peer-lab.js';
 
 /** An agent's log once it shows `re` (log lines are written in the background), or as it is after a bounded wait. */
 async function logShowing(lab: Lab, node: string, re: RegExp): Promise<string> {
@@ -46,7 +46,6 @@ const topology: LabTopology = {
   meshTLS: [{ name: 'strict', namespace: 'demo', mode: 'STRICT', selector: { app: 'strict' } }],
 };
 
-type Json = Record<string, unknown>;
 
 const STRICT_SERVER = `apiVersion: meshlet.io/v1alpha1
 kind: MeshTLS
@@ -56,25 +55,8 @@ spec:
   selector: {matchLabels: {app: server}}
 `;
 
-async function peer(lab: Lab, pod: string, args: string[], timeoutMs = 30_000): Promise<Json> {
-  const r = await lab.runNode(pod, PEER, args, { timeoutMs });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as Json;
-  } catch {
-    return { ok: false, error: `peer printed ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)} code ${r.code}` };
-  }
-}
-
-async function startServer(lab: Lab, pod: string): Promise<ChildProcess> {
-  const child = lab.spawnNode(pod, PEER, ['server', '8080']);
-  const [line] = (await Promise.race([
-    once(child.stdout!, 'data'),
-    new Promise((_, reject) => setTimeout(() => reject(new Error(`server in ${pod} did not start`)), 10_000)),
-  ])) as [Buffer];
-  if (!line.toString().includes('listening')) throw new Error(`server in ${pod}: ${line.toString()}`);
-  return child;
-}
+const peer = (lab: Lab, pod: string, args: string[], timeoutMs = 30_000): Promise<Json> => tcpPeer(lab, pod, args, timeoutMs);
+const startServer = startTcpServer;
 
 async function natRules(lab: Lab, node: string): Promise<string> {
   const r = await lab.exec(node, 'iptables-save', ['-t', 'nat']);

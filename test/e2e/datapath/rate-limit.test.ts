@@ -30,6 +30,8 @@ const WINDOW_MS = 10_000;
 const TAIL_MS = 200;
 /** Per client (two clients). */
 const OFFERED_PER_SECOND = 150;
+/** The loads begin together this long after the test starts them (room for their processes to start). */
+const START_MARGIN_MS = 5_000;
 const LIMIT_PER_SECOND = 100;
 
 const topology: LabTopology = {
@@ -85,9 +87,12 @@ t.test('100 requests per second hold at the destination whatever its worker proc
         t.equal(first['listening'], 8080, `${pod} serves`);
         servers.set(pod, { child, lines });
       }
+      // Every load begins at one instant, however long its process takes to start on a loaded
+      // machine (CI saw one begin seconds after the other, which left no 10 s window with both).
+      const startAt = Date.now() + START_MARGIN_MS;
       /** `load` from a pod: its JSON answer. */
       const load = async (from: string, url: string): Promise<Json> => {
-        const r = await lab.runNode(from, RATE_PEER, ['load', url, String(LOAD_SECONDS), String(OFFERED_PER_SECOND), '64'], { timeoutMs: 60_000 });
+        const r = await lab.runNode(from, RATE_PEER, ['load', url, String(LOAD_SECONDS), String(OFFERED_PER_SECOND), '64', String(startAt)], { timeoutMs: 60_000 });
         try {
           return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Json;
         } catch {

@@ -6,9 +6,13 @@
  *                                          answers stdin lines `count <fromMs> <toMs>` (epoch ms)
  *                                          with the requests that arrived in [from, to):
  *                                          {"count","total"}.
- *   load <url> <seconds> <rate> <conc>     GETs at `rate` per second for `seconds` (keep-alive, at
+ *   load <url> <seconds> <rate> <conc> [<startAtMs>]
+ *                                          GETs at `rate` per second for `seconds` (keep-alive, at
  *                                          most `conc` in flight; a tick that finds them all busy
- *                                          skips): {"start","end","statuses","errors","skipped",
+ *                                          skips), from `startAtMs` (epoch ms; now when absent or
+ *                                          past, so loads started together begin together however
+ *                                          long each process took to start):
+ *                                          {"start","end","statuses","errors","skipped",
  *                                          "limited"} where `limited` is the first 429's headers.
  *
  * Every mode exits by itself within {@link LIMIT_MS}. It plays the application; nothing of the
@@ -45,7 +49,9 @@ function serve(port: number): void {
   });
 }
 
-async function load(url: string, seconds: number, rate: number, conc: number): Promise<void> {
+async function load(url: string, seconds: number, rate: number, conc: number, startAtMs: number): Promise<void> {
+  const wait = startAtMs - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
   const statuses: Record<string, number> = {};
   let errors = 0;
@@ -99,7 +105,7 @@ switch (mode) {
     serve(Number(args[0] ?? 8080));
     break;
   case 'load':
-    void load(String(args[0]), Number(args[1]), Number(args[2]), Number(args[3]));
+    void load(String(args[0]), Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 0));
     break;
   default:
     console.log(JSON.stringify({ ok: false, error: `unknown mode ${String(mode)}` }));

@@ -39,6 +39,8 @@ async function hold(name: string, then: string, act: (pid: number) => void = () 
 for (const [name, sig, code] of [
   ['tsigterm', 'SIGTERM', 143],
   ['tsigint', 'SIGINT', 130],
+  // tap's timeout of a test file
+  ['tsigalrm', 'SIGALRM', 142],
 ] as const) {
   t.test(`${sig} to a process holding a lab tears it down`, async (t) => {
     if (!requireNamespaces(t)) return;

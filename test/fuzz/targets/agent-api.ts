@@ -17,6 +17,8 @@ import { pino } from 'pino';
 import { CertificateAuthority } from '../../../src/ca/authority.js';
 import { agentApiService } from '../../../src/controller/agent-api/agent-api-proto.js';
 import { ClusterViewCache } from '../../../src/controller/agent-api/cluster-view-cache.js';
+import { ViewHistory } from '../../../src/controller/agent-api/view-history.js';
+import { CLUSTER_DELTA_ENCODING } from '../../../src/mesh/snapshot-wire/delta-types.js';
 import { ConfigStream, type ConfigCall, type ConfigStreamHost } from '../../../src/controller/agent-api/config-stream.js';
 import { toServiceError } from '../../../src/controller/agent-api/grpc-status.js';
 import { NodeStatsRecord } from '../../../src/controller/agent-api/node-stats.js';
@@ -77,6 +79,8 @@ function checkAgentMessageShape(m: AgentMessage__Output): void {
   holds(m.message === undefined || m.message === 'hello' || m.message === 'ack' || m.message === 'nack', `oneof message ${String(m.message)}`);
   if (m.message !== undefined) holds(m[m.message] !== null && m[m.message] !== undefined, `oneof ${m.message} without its message`);
   if (m.hello) for (const k of ['node', 'agentVersion', 'heldVersion'] as const) holds(typeof m.hello[k] === 'string', `hello.${k} not a string`);
+  if (m.hello) holds(Array.isArray(m.hello.deltaEncodings) && m.hello.deltaEncodings.every((e) => typeof e === 'string'), 'hello.deltaEncodings not a list of strings');
+  if (m.nack) holds(typeof m.nack.resync === 'boolean', 'nack.resync not a boolean');
   if (m.ack) holds(typeof m.ack.version === 'string', 'ack.version not a string');
   if (m.nack) holds(typeof m.nack.version === 'string' && typeof m.nack.reason === 'string', 'nack fields not strings');
 }
@@ -90,6 +94,7 @@ function checkStream(events: readonly StreamEvent[], published: readonly Publish
   const host: ConfigStreamHost = {
     logger: silent,
     views: new ClusterViewCache(),
+    history: new ViewHistory(),
     trustBundlePem: 'bundle',
     onPush: (o) => pushes.push(o.outcome),
     helloTimeoutMs: 600_000,
@@ -138,9 +143,9 @@ function version(): fc.Arbitrary<string> {
 
 /** Decoded AgentMessages, consistent or not in their oneof. */
 function agentMessage(): fc.Arbitrary<unknown> {
-  const hello = fc.record({ node: fc.oneof(fc.constantFrom(NODE, 'node-b', '', 'NODE-A', `${NODE}\u0000`), fc.string({ maxLength: 300 })), agentVersion: fc.oneof(fc.constantFrom(CONTROLLER_VERSION, '0.0.9', '0.2.0', '1.1.0', '', '0.1.0-rc.1'), fc.string({ maxLength: 20 })), heldVersion: version() });
+  const hello = fc.record({ node: fc.oneof(fc.constantFrom(NODE, 'node-b', '', 'NODE-A', `${NODE}\u0000`), fc.string({ maxLength: 300 })), agentVersion: fc.oneof(fc.constantFrom(CONTROLLER_VERSION, '0.0.9', '0.2.0', '1.1.0', '', '0.1.0-rc.1'), fc.string({ maxLength: 20 })), heldVersion: version(), deltaEncodings: fc.oneof(fc.constant([]), fc.constant([CLUSTER_DELTA_ENCODING]), fc.array(fc.oneof(fc.constant(CLUSTER_DELTA_ENCODING), fc.string({ maxLength: 40 })), { maxLength: 4 })) });
   const ack = fc.record({ version: version() });
-  const nack = fc.record({ version: version(), reason: fc.oneof(fc.string({ maxLength: 40 }), fc.nat({ max: 10_000 }).map((n) => 'x'.repeat(n))) });
+  const nack = fc.record({ version: version(), reason: fc.oneof(fc.string({ maxLength: 40 }), fc.nat({ max: 10_000 }).map((n) => 'x'.repeat(n))), resync: fc.boolean() });
   return fc.oneof(
     { weight: 4, arbitrary: fc.oneof(hello.map((h) => ({ hello: h, ack: null, nack: null, message: 'hello' })), ack.map((a) => ({ hello: null, ack: a, nack: null, message: 'ack' })), nack.map((n) => ({ hello: null, ack: null, nack: n, message: 'nack' }))) },
     { weight: 1, arbitrary: fc.record({ hello: fc.option(hello), ack: fc.option(ack), nack: fc.option(nack), message: fc.oneof(fc.constantFrom('hello', 'ack', 'nack', 'snapshot', 'toString', '__proto__'), fc.constant(undefined)) }, { requiredKeys: [] }) },

@@ -2,6 +2,8 @@
  * Every admin endpoint against a running agent, in-process on 127.0.0.1 with port 0.
  */
 import t from 'tap';
+import { defaultMaxConnections } from '../../../src/agent/policy/workload-limit.js';
+import { openFilesLimit } from '../../../src/ops/open-files-limit.js';
 import { adminRig, CLIENT_ID, idle, readAll, SERVER_ID, status, type AdminRig } from './admin-rig.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -15,12 +17,17 @@ async function json(rig: AdminRig, url: string, init?: RequestInit): Promise<{ s
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
 
-t.test('GET / lists every endpoint; unknown paths are 404', async (t) => {
+t.test('GET / lists every endpoint and the web page; unknown paths are 404', async (t) => {
   const rig = await adminRig(t);
   const index = await json(rig, `${rig.admin}/`);
   t.equal(index.status, 200);
   const paths = (index.body as Array<{ path: string }>).map((e) => e.path).sort();
-  t.same(paths, ['/', '/certs', '/config_dump', '/connections', '/endpoints', '/healthz', '/iptables', '/logging', '/memory', '/node', '/policies', '/policy/explain', '/quitquitquit', '/ready', '/resilience', '/routes', '/services', '/tap', '/version', '/workloads']);
+  t.same(paths, ['/', '/certs', '/config_dump', '/connections', '/endpoints', '/healthz', '/iptables', '/logging', '/memory', '/node', '/policies', '/policy/explain', '/quitquitquit', '/ready', '/resilience', '/routes', '/services', '/tap', '/ui', '/usage', '/version', '/workloads']);
+  const ui = (index.body as Array<{ path: string; method: string; token: boolean }>).find((e) => e.path === '/ui');
+  t.same({ method: ui?.method, token: ui?.token }, { method: 'GET', token: false }, 'the web page is listed as public');
+  const page = await fetch(`${rig.admin}/ui`);
+  t.equal(page.status, 200, 'and it answers without the token, as listed');
+  t.match(page.headers.get('content-type'), /text\/html/);
   t.equal((await afetch(rig, `${rig.admin}/nope`)).status, 404);
 });
 
@@ -40,7 +47,9 @@ t.test('/config_dump: version, age, listeners, certificates without keys', async
 
 t.test('/workloads, /services, /certs (JSON and text)', async (t) => {
   const rig = await adminRig(t);
-  t.same((await json(rig, `${rig.admin}/workloads`)).body, [{ uid: 'Pod/demo/server', addresses: '127.0.0.1', node: 'node1', identity: SERVER_ID, tlsMode: 'STRICT', local: true }]);
+  // A local workload shows its connection cap: no annotation, so the default of this process's open-files limit.
+  const maxConnections = defaultMaxConnections(openFilesLimit());
+  t.same((await json(rig, `${rig.admin}/workloads`)).body, [{ uid: 'Pod/demo/server', addresses: '127.0.0.1', node: 'node1', identity: SERVER_ID, tlsMode: 'STRICT', local: true, maxConnections, limit: 'default' }]);
   t.same((await json(rig, `${rig.admin}/services`)).body, []);
   const certs = (await json(rig, `${rig.admin}/certs`)).body as Array<{ identity: string; serial: string; secondsLeft: number; notAfter: string }>;
   t.equal(certs.length, 1);
@@ -74,6 +83,30 @@ t.test('/connections shows a live connection with its identity, workload and byt
   await answer;
   await idle(rig.agent);
   t.same((await json(rig, `${rig.admin}/connections`)).body, []);
+});
+
+t.test('/usage attributes a connection\'s bytes and the agent\'s CPU to the local workload', async (t) => {
+  const rig = await adminRig(t);
+  const stream = await rig.connect('127.0.0.1', rig.backendPort);
+  const answer = readAll(stream);
+  t.equal(await status(stream), 200);
+  stream.write(Buffer.alloc(4321));
+  type Usage = { dataPathCpuCores: number; workloads: Array<Record<string, unknown>> };
+  let usage: Usage = { dataPathCpuCores: 0, workloads: [] };
+  // Each call sweeps; the split happens once a second has passed since the last one.
+  await waitFor('the bytes under the destination workload', async () => {
+    usage = (await json(rig, `${rig.admin}/usage`)).body as Usage;
+    return usage.workloads.some((w) => w['bytesInbound'] === 4321);
+  });
+  const row = usage.workloads.find((w) => w['workload'] === 'server');
+  t.equal(row?.['namespace'], 'demo');
+  t.equal(row?.['bytesInbound'], 4321, 'inbound: the destination is the local workload');
+  t.equal(row?.['bytesOutbound'], 0);
+  t.equal(usage.workloads.length, 1, 'the remote client is no local workload');
+  t.type(row?.['cpuSeconds'], 'number');
+  t.type(usage.dataPathCpuCores, 'number');
+  stream.end();
+  await answer;
 });
 
 t.test('/iptables reports the drift the capture rules found', async (t) => {

@@ -65,7 +65,7 @@ t.test('mutating calls need the token: none is 401, a wrong one 403, the agent s
   t.equal(await refused(rig, 'forbidden'), wrongs.length);
   t.equal((await fetch(`${rig.admin}/healthz`)).status, 200, 'the agent still answers');
 
-  for (const path of ['/config_dump', '/connections', '/endpoints', '/routes', '/workloads', '/services', '/certs', '/iptables', '/node', '/logging']) {
+  for (const path of ['/config_dump', '/connections', '/endpoints', '/routes', '/workloads', '/services', '/certs', '/iptables', '/node', '/logging', '/usage']) {
     t.equal((await fetch(`${rig.admin}${path}`)).status, 401, `GET ${path} needs the token`);
   }
   for (const path of ['/', '/healthz', '/ready']) t.equal((await fetch(`${rig.admin}${path}`)).status, 200, `GET ${path} is public`);

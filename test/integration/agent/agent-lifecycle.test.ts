@@ -169,7 +169,8 @@ t.test('a failed start leaves nothing bound', async (t) => {
   const port = (blocker.address() as net.AddressInfo).port;
   const cfg = loadAgentConfig({ node: 'node1', config: '/unused', bind: '127.0.0.1', outboundPort: 0, inboundPort: 0, tunnelPort: port, readinessPort: 0 }, {});
   const agent = new Agent({ config: cfg, logger, signer: await caSigner(t), capture: null });
-  await t.rejects(agent.start(), { code: 'EADDRINUSE' });
+  // The agent opens its sockets itself (SO_REUSEPORT, handover/listener-sockets.ts): the libc error names the errno.
+  await t.rejects(agent.start(), { code: 'MESHLET_ERR_LISTEN', message: /EADDRINUSE/ });
   await agent.destroy();
 });
 

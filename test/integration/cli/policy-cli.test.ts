@@ -114,7 +114,9 @@ spec:
     '',
   ]);
   const json = await meshlet('policy', 'check', dir, '-o', 'json');
-  t.same((JSON.parse(json.stdout) as Array<{ severity: string; field: string }>).map((f) => `${f.severity} ${f.field}`), ['error spec.selector', 'error rules[0]']);
+  const parsed = JSON.parse(json.stdout) as { policies: number; errors: number; warnings: number; findings: Array<{ severity: string; field: string }> };
+  t.same(parsed.findings.map((f) => `${f.severity} ${f.field}`), ['error spec.selector', 'error rules[0]']);
+  t.same([parsed.policies, parsed.errors, parsed.warnings], [1, 2, 0], 'the summary line\'s counts');
   const other = await meshlet('policy', 'check', dir, '--trust-domain', 'example.org');
   t.match(other.stdout, /rules\[0\]\.from\[0\]\.source\.principals\[0\]: error: "cluster\.local\/ns\/demo\/sa\/client": trust domain cluster\.local is not the mesh's \(example\.org\)/);
 });

@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import type { ProcessResilience } from '../../../src/agent/admin/resilience-rows.js';
 import { AdminServer } from '../../../src/agent/admin/server.js';
 import { newAdminToken, writeAdminToken } from '../../../src/agent/admin/token.js';
-import type { AdminIo } from '../../../src/cli/admin-client.js';
+import type { OutputIo } from '../../../src/cli/output.js';
 import { registerProxyConfigCommand } from '../../../src/cli/proxy-config-command.js';
 import { RESILIENCE_COLUMNS, resilienceCells } from '../../../src/cli/resilience-table.js';
 import { adminRig, type AdminRig } from '../agent/admin-rig.js';
@@ -29,7 +29,8 @@ async function meshlet(...args: string[]): Promise<Run> {
   let stdout = '';
   let stderr = '';
   let code: number | undefined;
-  const io: AdminIo = { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), exit: (c) => (code = c) };
+  // A 100-column terminal: the table is fitted to it (through a pipe it would not be cut).
+  const io: OutputIo = { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), exit: (c) => (code = c), terminal: { isTTY: true, columns: 100, env: {} } };
   const program = new Command('meshlet').exitOverride();
   registerProxyConfigCommand(program, io);
   try {

@@ -84,12 +84,14 @@ t.test('proxy-status: a synced agent, a NACKing one with its reason, one that le
   t.type(synced?.connectedSince, 'string');
   t.equal(nacked?.nackedVersion, version, 'NACKED: the version it refused');
   t.match(nacked?.nackReason, /iptables-restore exited 4/, 'with the agent\'s reason');
+  t.strictSame([synced?.snapshotsSent, synced?.deltas, synced?.fullSnapshots, synced?.resyncs], [1, 0, 1, 0], 'its one push: a full snapshot, no resync');
 
   const text = recordingIo();
   t.equal(await proxyStatus(text.io, { controller: address, output: 'text' }), 1);
   const printed = text.out.join('');
   t.match(printed, new RegExp(`controller: single, state version ${version}`));
-  t.match(printed, /node-a\s+SYNCED/);
+  t.match(printed, /NODE\s+STATE\s+AGENT\s+SENT\s+ACKED\s+DELTAS\s+FULL\s+RESYNCS\s+CONNECTED SINCE/);
+  t.match(printed, /node-a\s+SYNCED\s+\S+\s+\S+\s+\S+\s+0\s+1\s+0\s/, 'node-a: 0 deltas, 1 full snapshot, 0 resyncs');
   t.match(printed, /node-b\s+NACKED/);
   t.match(printed, new RegExp(`^node-b refused version ${version}: the agent could not apply it: capture rules could not be applied: iptables-restore exited 4$`, 'm'), 'the whole reason, on a line of its own');
   t.match(printed, /node-c\s+DISCONNECTED/);

@@ -42,8 +42,10 @@ export interface Rig {
   /** Requests the workload received. */
   readonly reached: () => number;
   readonly port: number;
-  /** Slow mode: latency of 5 ms plus this per request in flight (ms); 0: answers at once. */
+  /** Slow mode: latency of 5 ms plus this per request in flight (ms); 0: answers after {@link fixedMs}. */
   slowMsPerInFlight: number;
+  /** Latency of every request (ms) when not in slow mode; 0 (the default): answers at once. */
+  fixedMs: number;
   /** One GET through `call` (the same-node and terminated way in): the response, body read. */
   get(source: InboundSource, headers?: HeaderMap): Promise<{ res: UpstreamResponse; body: string }>;
   /** The value of a metric series, 0 when absent. */
@@ -55,7 +57,7 @@ export async function rig(t: Test, sections: ResiliencePolicy, limiter?: RateLim
   let received = 0;
   const bodies: string[] = [];
   let inFlight = 0;
-  const state = { slow: 0 };
+  const state = { slow: 0, fixed: 0 };
   const workloadServer = http.createServer((req, res) => {
     received++;
     inFlight++;
@@ -67,7 +69,7 @@ export async function rig(t: Test, sections: ResiliencePolicy, limiter?: RateLim
     setTimeout(() => {
       inFlight--;
       res.end('ok');
-    }, state.slow === 0 ? 0 : BASE_MS + state.slow * inFlight);
+    }, state.slow === 0 ? state.fixed : BASE_MS + state.slow * inFlight);
   });
   workloadServer.keepAliveTimeout = 60_000;
   workloadServer.listen(0, '127.0.0.1');
@@ -105,6 +107,12 @@ export async function rig(t: Test, sections: ResiliencePolicy, limiter?: RateLim
     },
     set slowMsPerInFlight(v: number) {
       state.slow = v;
+    },
+    get fixedMs() {
+      return state.fixed;
+    },
+    set fixedMs(v: number) {
+      state.fixed = v;
     },
     async get(source, headers = {}) {
       const call = inbound.call(source, { address: '127.0.0.1', port }, { method: 'GET', path: '/', authority: 'server.demo', proto: 'HTTP/1.1', headers }, { endStream: true });

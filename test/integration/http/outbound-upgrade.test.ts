@@ -27,6 +27,7 @@ import { ConnectionTable, type ConnectionRecord } from '../../../src/agent/proxy
 import { InboundProxy } from '../../../src/agent/proxy/inbound.js';
 import { OutboundProxy } from '../../../src/agent/proxy/outbound.js';
 import { TunnelPool } from '../../../src/agent/proxy/tunnel/pool.js';
+import { tunnelStreamsReopened } from '../../../src/agent/proxy/tunnel/opening.js';
 import { TUNNEL_SETTINGS } from '../../../src/agent/proxy/tunnel/settings.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import { pathPrefix, type HttpRouteInfo, type RouteInfo } from '../../../src/mesh/routes.js';
@@ -258,6 +259,36 @@ t.test('a tunnel stream reset before the answer: 503 tunnel_reset to the applica
   t.match(app.text(), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
   t.match(app.text(), /\r\nx-meshlet-failure: tunnel_reset\r\n/);
   t.match(await record, { failure: 'tunnel_reset' });
+});
+
+t.test('an extended CONNECT refused before the answer (REFUSED_STREAM) is opened again: 101, the echo', async (t) => {
+  const rig = await l7Rig(t);
+  const seen = echo(rig);
+  const before = tunnelStreamsReopened();
+  // The first stream is refused as a draining peer's GOAWAY would have it (REFUSED_STREAM).
+  let refusals = 1;
+  const pool = Object.create(rig.pool, {
+    upgrade: {
+      value: async (...args: Parameters<TunnelPool['upgrade']>) => {
+        const stream = await rig.pool.upgrade(...args);
+        if (stream !== undefined && refusals > 0) {
+          refusals -= 1;
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        }
+        return stream;
+      },
+    },
+  }) as TunnelPool;
+  const src = await sourceAgent(t, pool, rig.h1Port);
+  const record = nextClosed(src);
+  const app = application(src.port, '/chat', 'early|');
+  await app.until('the echo of the early bytes', (s) => s.includes('early|'));
+  t.match(app.text(), /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  t.equal(tunnelStreamsReopened() - before, 1, 'one stream opened again, counted');
+  t.equal(seen.req?.url, '/chat', 'the workload got the upgrade');
+  app.socket.end();
+  await app.closed;
+  t.match(await record, { mode: 'tunnel', outcome: 'ok' });
 });
 
 t.test('no answer within the response timeout: 504 tunnel_timeout, the stream cancelled', async (t) => {

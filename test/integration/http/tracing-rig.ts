@@ -24,7 +24,7 @@ import { TunnelServer } from '../../../src/agent/proxy/tunnel/server.js';
 import { WorkloadIndex } from '../../../src/agent/state/workload-index.js';
 import type { ExportCounters, ExportLimits, DropReason } from '../../../src/agent/trace/span-exporter.js';
 import { Tracer } from '../../../src/agent/trace/tracer.js';
-import type { NodeSnapshot, ServiceInfo, TelemetryData, WorkloadInfo } from '../../../src/mesh/types.js';
+import type { NodeSnapshot, OtlpProtocol, ServiceInfo, TelemetryData, WorkloadInfo } from '../../../src/mesh/types.js';
 
 const TD = 'cluster.local';
 export const CLIENT_ID = `spiffe://${TD}/ns/demo/sa/client`;
@@ -62,7 +62,7 @@ export interface TracingRig {
   readonly seen: Seen[];
   readonly counts: Counts;
   /** Sets the mesh-wide Telemetry (both agents). */
-  telemetry(collector: string, samplingPercentage: number): void;
+  telemetry(collector: string, samplingPercentage: number, protocol?: OtlpProtocol): void;
   /** A request from the client workload to `web.demo` through both agents. */
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>;
 }
@@ -148,8 +148,8 @@ export async function tracingRig(t: Teardown, limits: Partial<ExportLimits> = { 
 
   return {
     source, destination, records, seen, counts,
-    telemetry(collector, samplingPercentage) {
-      const mesh: TelemetryData[] = [{ namespace: 'meshlet-system', name: 'mesh', creationTimestamp: 0, tracing: { collector, samplingPercentage } }];
+    telemetry(collector, samplingPercentage, protocol) {
+      const mesh: TelemetryData[] = [{ namespace: 'meshlet-system', name: 'mesh', creationTimestamp: 0, tracing: { collector, samplingPercentage, ...(protocol === undefined ? {} : { protocol }) } }];
       source.configure(mesh);
       destination.configure(mesh);
     },

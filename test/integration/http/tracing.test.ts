@@ -5,7 +5,8 @@
  * the destination agent, with the HTTP semantic-convention and meshlet attributes and the
  * workloads' resources; an incoming `traceparent` is continued; B3 single and multi are read and
  * written; sampling at 0% exports no new root but honours a sampled parent; a collector that is
- * down costs the requests nothing and its drops are counted.
+ * down costs the requests nothing and its drops are counted. With `protocol: grpc` the same spans
+ * reach an OTLP/gRPC receiver serving the official TraceService.
  */
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import t from 'tap';
 import { parseTraceparent } from '../../../src/agent/trace/trace-context.js';
 import { requestLine } from '../../../src/agent/http/request-log.js';
 import { otlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver.js';
+import { otlpGrpcReceiver } from '../../helpers/otlp-grpc-receiver.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { CLIENT_ID, SERVER_ID, tracingRig } from './tracing-rig.js';
 
@@ -62,6 +64,27 @@ t.test('a request through two agents: a client span and its child server span', 
   t.same({ c: client?.status.code, s: server?.status.code }, { c: 0, s: 0 }, 'status UNSET on success');
   const line = requestLine(rig.records.find((r) => r.reporter === 'source') ?? rig.records[0]!);
   t.same({ trace: line['trace_id'], span: line['span_id'] }, { trace: got?.traceId, span: client?.spanId }, 'the access log names the trace and span');
+});
+
+t.test('protocol grpc: both spans reach an OTLP/gRPC collector, parent and child', async (t) => {
+  const rx = await otlpGrpcReceiver();
+  t.teardown(() => rx.close());
+  const rig = await tracingRig(t);
+  // The same URL first as OTLP/HTTP: those exports fail at the gRPC server. Naming the protocol
+  // then makes new exporters (one per collector and protocol), whose exports arrive.
+  rig.telemetry(rx.url, 100);
+  t.equal((await rig.get('/as-http')).status, 200, 'a request while the exports fail');
+  rig.telemetry(rx.url, 100, 'grpc');
+  const res = await rig.get('/grpc-export');
+  t.equal(res.status, 200);
+  await rx.waitForSpans(2);
+  const got = parseTraceparent(String(rig.seen.at(-1)?.headers['traceparent']));
+  const { client, server } = pair(rx.spans, got?.traceId ?? '');
+  t.equal(client?.resource['k8s.node.name'], 'nodea', 'the CLIENT span, from the source agent');
+  t.equal(server?.resource['k8s.node.name'], 'nodeb', 'the SERVER span, from the destination agent');
+  t.equal(server?.parentSpanId, client?.spanId, 'the server span is the client span\'s child');
+  t.equal(server?.attributes['url.path'], '/grpc-export');
+  t.same([...new Set(rx.spans.map((s) => s.attributes['url.path']))], ['/grpc-export'], 'nothing of the OTLP/HTTP exports arrived');
 });
 
 t.test('an incoming traceparent is continued; a 5xx marks both spans as errors', async (t) => {

@@ -17,6 +17,8 @@ const base: AgentNodeStats = {
   lastNackReason: undefined,
   lastPushLatencyMs: 12,
   snapshotsSent: 2,
+  deltasSent: 1,
+  resyncs: 0,
   acks: 2,
   nacks: 0,
 };
@@ -34,7 +36,12 @@ t.test('rows by node, with only the fields known', async (t) => {
   const view = proxyStatusView([{ ...base, node: 'b', connected: false, connectedSince: undefined }, { ...base, node: 'a' }], 'v2', 'leader');
   t.same(view.controller, { version: 'v2', role: 'leader' });
   t.same(view.agents.map((r) => r.node), ['a', 'b']);
-  t.same(view.agents[0], { node: 'a', state: 'SYNCED', connected: true, connectedSince: '2026-12-07T10:00:00.000Z', agentVersion: '0.1.0', sentVersion: 'v2', ackedVersion: 'v2', pushLatencyMs: 12, snapshotsSent: 2, acks: 2, nacks: 0 });
+  t.same(view.agents[0], { node: 'a', state: 'SYNCED', connected: true, connectedSince: '2026-12-07T10:00:00.000Z', agentVersion: '0.1.0', sentVersion: 'v2', ackedVersion: 'v2', pushLatencyMs: 12, snapshotsSent: 2, deltas: 1, fullSnapshots: 1, resyncs: 0, acks: 2, nacks: 0 });
   t.notOk('connectedSince' in (view.agents[1] ?? {}), 'no time for a node that is not connected');
   t.same(proxyStatusView([], undefined, 'standby').controller, { role: 'standby' }, 'no version before the first state');
+});
+
+t.test('pushes split into deltas and full snapshots, with the resyncs', async (t) => {
+  const [row] = proxyStatusView([{ ...base, snapshotsSent: 12, deltasSent: 9, resyncs: 2 }], 'v2', 'leader').agents;
+  t.strictSame([row?.snapshotsSent, row?.deltas, row?.fullSnapshots, row?.resyncs], [12, 9, 3, 2]);
 });

@@ -17,7 +17,7 @@ interface PodSpec {
   tolerations?: { operator?: string; key?: string }[];
   containers: {
     args: string[];
-    ports: { name?: string; containerPort: number }[];
+    ports?: { name?: string; containerPort: number }[];
     readinessProbe?: Probe;
     livenessProbe?: Probe;
     resources?: { requests?: Record<string, string> };
@@ -46,7 +46,9 @@ t.test('the agent runs in the host network on every node', async (t) => {
   t.equal(pod.hostNetwork, true);
   t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet', 'resolves meshlet-controller.meshlet-system.svc');
   t.same(pod.tolerations, [{ operator: 'Exists' }], 'tolerates every taint');
-  t.same(container.ports.map((p) => p.containerPort).sort(), [15001, 15006, 15008, 15020, 15021]);
+  // None declared: a hostNetwork pod's container ports are hostPorts, and the scheduler would keep
+  // the surge pod of a rollout (a second agent on the node) from starting.
+  t.equal(container.ports, undefined, 'no container ports (hostPorts)');
 });
 
 t.test('the agent has only NET_ADMIN and NET_RAW', async (t) => {
@@ -72,11 +74,12 @@ t.test('the state directory (the persisted snapshot) is a writable hostPath: it 
   t.same(volume?.hostPath, { path: '/var/lib/meshlet', type: 'DirectoryOrCreate' }, 'a hostPath, not an emptyDir that a new pod would lose');
 });
 
-t.test('the grace period outlasts the drain deadline; one node at a time', async (t) => {
+t.test('the grace period outlasts the drain deadline; one node at a time, new agent first', async (t) => {
   const config = loadAgentConfig(argsToFlags(container.args.slice(1)), { MESHLET_NODE: 'node-a' });
   const grace = pod.terminationGracePeriodSeconds ?? 30;
   t.ok(grace * 1000 >= config.drainDeadlineMs + 5000, `grace ${grace} s >= drain ${config.drainDeadlineMs} ms + 5 s`);
-  t.same(agent.spec.updateStrategy?.rollingUpdate, { maxUnavailable: 1, maxSurge: 0 });
+  // The new agent takes the old one's sockets over before the old pod is deleted (docs/install.md, "Upgrades").
+  t.same(agent.spec.updateStrategy?.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
 });
 
 t.test('the agent gets the CA root and a meshlet-audience token, never a Secret or the API token', async (t) => {

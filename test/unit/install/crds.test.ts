@@ -67,7 +67,7 @@ t.test('the checker itself finds what it should (so a pass means something)', as
 });
 
 t.test('every sample validates against its CRD and parses in meshlet', async (t) => {
-  t.equal(samples.length, 7);
+  t.equal(samples.length, 8);
   t.same([...new Set(samples.map((s) => s.kind))].sort(), crds.map((c) => specOf(c).names.kind).sort(), 'a sample of each kind');
   for (const s of samples) t.same(schemaProblems(s, schemaFor(s.kind)), [], `${s.kind} ${s.metadata.name} fits the CRD`);
   t.equal(parseObjects(samplesText, SAMPLES_FILE).length, samples.length);

@@ -21,6 +21,8 @@ function runJoin(args: readonly string[], stdin = ''): Promise<Result> {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
       resolve({ code, stdout, stderr });
     });
+    // The script may exit before it reads its input (a refusal): an EPIPE there is no failure.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(stdin);
   });
 }

@@ -1,42 +1,17 @@
 /**
- * daemonset/: every object validates against the Kubernetes OpenAPI schemas (kubernetes-models),
+ * daemonset/: every object validates against the Kubernetes OpenAPI schemas (kubernetes-models, kube-models.ts),
  * the kustomization names every file, everything lives in meshlet-system, and the Deployment's
  * and DaemonSet's command lines are accepted by meshlet's own config loaders.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
-import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
-import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
-import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
-import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { Service } from 'kubernetes-models/v1/Service';
-import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse } from 'yaml';
 import { loadControllerConfig } from '../../../src/controller/config.js';
 import { loadAgentConfig } from '../../../src/agent/config.js';
 import { argsToFlags, findObject, loadManifests, manifestFiles, REPO } from './install-files.js';
+import { MODELS } from './kube-models.js';
 
-/** A validating model class: `new C(doc).validate()` throws on a schema violation. */
-type ModelClass = new (data: never) => { validate(): void };
-const MODELS: Record<string, ModelClass> = {
-  'v1/Namespace': Namespace,
-  'v1/ServiceAccount': ServiceAccount,
-  'v1/Service': Service,
-  'apps/v1/Deployment': Deployment,
-  'apps/v1/DaemonSet': DaemonSet,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
-  'rbac.authorization.k8s.io/v1/Role': Role,
-  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
-  'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
-};
 
 const entries = loadManifests();
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition']);
@@ -54,10 +29,13 @@ t.test('every object validates against its Kubernetes schema', async (t) => {
 });
 
 t.test('the validator refuses a broken object (so a pass means something)', async (t) => {
-  const ds = structuredClone(findObject(entries, 'DaemonSet', 'meshlet-agent')) as unknown as { spec: { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } } };
-  const port = ds.spec.template.spec.containers[0]?.ports[0];
-  if (port === undefined) throw new Error('the agent container has no ports');
-  port.containerPort = '15001';
+  const ds = structuredClone(findObject(entries, 'DaemonSet', 'meshlet-agent')) as unknown as { spec: { template: { spec: { containers: { ports?: { containerPort: unknown }[] }[] } } } };
+  const container = ds.spec.template.spec.containers[0];
+  if (container === undefined) throw new Error('the agent DaemonSet has no container');
+  // The agent declares no ports (agent.yaml): give it a malformed one.
+  container.ports = [{ containerPort: '15001' }];
+  const DaemonSet = MODELS['apps/v1/DaemonSet'];
+  if (DaemonSet === undefined) throw new Error('no DaemonSet model');
   t.throws(() => new DaemonSet(ds as never).validate(), /containerPort must be integer/);
 });
 

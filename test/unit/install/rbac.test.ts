@@ -9,6 +9,7 @@ import { AUTH_KUBERNETES_API_CALLS } from '../../../src/controller/auth/kubernet
 import { LEADER_ELECTION_API_CALLS } from '../../../src/controller/leader-election.js';
 import { ROUTE_STATUS_API_CALLS } from '../../../src/controller/registry/route-status-writer.js';
 import { TRAFFIC_POLICY_STATUS_API_CALLS } from '../../../src/controller/registry/traffic-policy-status-writer.js';
+import { CA_ROOT_API_CALLS } from '../../../src/controller/ca-root/ca-root-publisher.js';
 import { loadManifests, type KubeDoc } from './install-files.js';
 
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
@@ -26,7 +27,7 @@ const grant = (scope: string, group: string, resource: string, verb: string, nam
 
 function expectedGrants(): string[] {
   const out = KUBERNETES_RESOURCES.flatMap((r) => r.verbs.map((v) => grant('cluster', r.group, r.resource, v)));
-  for (const c of [...AUTH_KUBERNETES_API_CALLS, ...LEADER_ELECTION_API_CALLS, ...ROUTE_STATUS_API_CALLS, ...TRAFFIC_POLICY_STATUS_API_CALLS]) out.push(...c.verbs.map((v) => grant(c.scope, c.group, c.resource, v, c.resourceNames)));
+  for (const c of [...AUTH_KUBERNETES_API_CALLS, ...LEADER_ELECTION_API_CALLS, ...ROUTE_STATUS_API_CALLS, ...TRAFFIC_POLICY_STATUS_API_CALLS, ...CA_ROOT_API_CALLS]) out.push(...c.verbs.map((v) => grant(c.scope, c.group, c.resource, v, c.resourceNames)));
   return [...out, ...KNOWN_ADDITIONS].sort();
 }
 
@@ -76,8 +77,10 @@ t.test('the agent is bound to nothing: it calls no Kubernetes API', async (t) =>
 
 t.test('the comparison notices an extra or a missing rule (so a pass means something)', async (t) => {
   const role = roles.find((r) => r.kind === 'ClusterRole') as KubeDoc;
-  const extra = { ...role, rules: [...(role['rules'] as Rule[]), { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] };
+  const extra = { ...role, rules: [...(role['rules'] as Rule[]), { apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] };
   t.not(grantsOf(extra, 'cluster').sort().join('\n'), grantsOf(role, 'cluster').sort().join('\n'));
   t.ok(expectedGrants().includes('namespace core secrets get meshlet-ca'), 'the CA read is limited to its name');
   t.ok(expectedGrants().includes('cluster authentication.k8s.io tokenreviews create'));
+  t.ok(expectedGrants().includes('cluster core configmaps watch meshlet-ca-root'), 'the ConfigMap watch is limited to its name');
+  t.notOk(expectedGrants().includes('cluster core configmaps list'), 'no ConfigMap can be listed but the root');
 });

@@ -16,7 +16,7 @@ import { argsToFlags, findObject, loadManifests, REPO, yamlDocuments, type KubeD
 
 interface PodTemplate {
   metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
-  spec: { containers: { name: string; args: string[]; ports: { name?: string; containerPort: number }[] }[] };
+  spec: { containers: { name: string; args: string[]; ports?: { name?: string; containerPort: number }[] }[] };
 }
 interface Workload extends KubeDoc {
   spec: { selector: { matchLabels: Record<string, string> }; template: PodTemplate };
@@ -26,7 +26,7 @@ interface PodMonitor extends KubeDoc {
   spec: {
     selector: { matchLabels?: Record<string, string> };
     namespaceSelector?: unknown;
-    podMetricsEndpoints: { port?: string; path?: string; interval?: string; relabelings?: { sourceLabels?: string[]; targetLabel?: string }[] }[];
+    podMetricsEndpoints: { port?: string; portNumber?: number; path?: string; interval?: string; relabelings?: { sourceLabels?: string[]; targetLabel?: string }[] }[];
   };
 }
 
@@ -66,7 +66,9 @@ for (const c of cases) {
     const a = template.metadata.annotations ?? {};
     t.equal(a['prometheus.io/scrape'], 'true');
     t.equal(a['prometheus.io/port'], String(c.port), 'the port the process binds');
-    t.same(container?.ports.filter((p) => p.containerPort === c.port).map((p) => p.name), ['metrics'], 'a container port named metrics');
+    // The agent's hostNetwork pod declares no ports: they would be hostPorts, and block the surge pod of a rollout.
+    if (c.name === 'agent') t.equal(container?.ports, undefined, 'no container ports (hostPorts) on the agent');
+    else t.same(container?.ports?.filter((p) => p.containerPort === c.port).map((p) => p.name), ['metrics'], 'a container port named metrics');
     t.equal(METRICS_PATHS.includes(a['prometheus.io/path'] ?? ''), true, `${a['prometheus.io/path']} is served`);
   });
 
@@ -83,8 +85,8 @@ for (const c of cases) {
     t.same(selector, c.workload.spec.selector.matchLabels, 'the workload\'s own selector');
     t.equal(m.spec.podMetricsEndpoints.length, 1);
     const [ep] = m.spec.podMetricsEndpoints;
-    const named = container?.ports.find((p) => p.name === ep?.port);
-    t.equal(named?.containerPort, c.port, `port ${ep?.port} is the container port the process binds`);
+    const port = ep?.portNumber ?? container?.ports?.find((p) => p.name === ep?.port)?.containerPort;
+    t.equal(port, c.port, `port ${ep?.port ?? ep?.portNumber} is the port the process binds`);
     t.equal(METRICS_PATHS.includes(ep?.path ?? ''), true, `${ep?.path} is served`);
     t.match(ep?.interval ?? '', /^\d+s$/, 'an interval in seconds');
   });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { planLab, renderLabConfig, type LabTopology } from '../../../src/lab/index.js';
+import { parseLabTopology, planLab, renderLabConfig, type LabTopology } from '../../../src/lab/index.js';
 
 const base: LabTopology = {
   name: 'yml',
@@ -64,4 +64,14 @@ t.test('Node labels (a zone) are written when the topology has them', async (t) 
   t.same(node?.['metadata'], { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'zone-a' } });
   const [plain] = docs(renderLabConfig(planLab(base)).get('nodes.yaml'));
   t.same(plain?.['metadata'], { name: 'n1' }, 'no labels key without labels');
+});
+
+t.test('pod annotations are written on the Pod (and parsed from a topology)', async (t) => {
+  const annotated: LabTopology = { ...base, pods: [{ name: 'web', namespace: 'app', node: 'n1', labels: { app: 'web' }, annotations: { 'meshlet.io/max-connections': '5' } }] };
+  const [pod] = docs(renderLabConfig(planLab(annotated)).get('pods.yaml'));
+  t.same((pod?.['metadata'] as { annotations?: unknown }).annotations, { 'meshlet.io/max-connections': '5' });
+  const [plain] = docs(renderLabConfig(planLab(base)).get('pods.yaml'));
+  t.equal('annotations' in (plain?.['metadata'] as object), false, 'none without annotations');
+  const parsed = parseLabTopology({ ...annotated });
+  t.same(parsed.pods[0]?.annotations, { 'meshlet.io/max-connections': '5' });
 });

@@ -117,6 +117,7 @@ t.test('canonical text of any address, refused or not', async (t) => {
   t.equal(canonicalAddress('::FFFF:127.0.0.1'), '::ffff:7f00:1');
   t.equal(canonicalAddress('::ffff:7f00:1'), '::ffff:7f00:1');
   t.equal(canonicalAddress('127.0.0.1'), '127.0.0.1');
+  t.equal(canonicalAddress('010.0.0.1'), undefined, 'no leading zeros: an IPv4 address isIP takes is already canonical');
   t.equal(canonicalAddress('fe80::1%eth0'), undefined);
   t.equal(canonicalAddress('nope'), undefined);
 });

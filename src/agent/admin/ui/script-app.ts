@@ -2,7 +2,8 @@
  * `/ui/app.js`: the page's entry. Without a token in this tab it shows the login form and
  * fetches nothing; with one, it refreshes the
  * panels on a timer (one round at a time: the next starts after the last answer or timeout)
- * and reads the live tap. A refused token stops everything and asks again.
+ * and reads the live tap. A submitted token is tried with one request first; a refused token
+ * stops everything and asks again.
  */
 export const APP_JS = String.raw`
 import { AuthError, clearToken, getJson, setToken, token } from '/ui/api.js';
@@ -144,13 +145,24 @@ function start() {
   void loop(gen);
 }
 
-$('login-form').addEventListener('submit', (ev) => {
+$('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const value = $('token').value.trim();
   $('token').value = '';
   if (!/^[0-9a-fA-F]{32,}$/.test(value)) return showLogin('an admin token is 64 hexadecimal characters (/run/meshlet/admin-token on the node)');
   setToken(value);
-  start();
+  // One request tries the token before the panels and the tap ask for everything at once: a
+  // wrong token costs one refusal, and the form comes back with nothing else still in flight.
+  const gen = ++generation;
+  status('checking the token');
+  try {
+    await getJson('workloads');
+  } catch (err) {
+    if (gen !== generation) return;
+    if (err instanceof AuthError) return onAuth(err);
+    // Anything else (the agent busy, a network error) shows in the panels once they start.
+  }
+  if (gen === generation) start();
 });
 $('logout').addEventListener('click', () => {
   clearToken();

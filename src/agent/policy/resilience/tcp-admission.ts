@@ -50,32 +50,38 @@ export function admitTcp(policy: ResiliencePolicy | undefined, open: number, ran
 
 /** What a counted connection is: something that says once when it has closed (a socket). */
 interface Closable {
-  once(event: 'close', listener: () => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
 }
 
-const kCounted = Symbol('meshlet.countedConnection');
+/** A connection as a {@link ConnectionCounts} marks it: the key it counts, by that instance's slot. */
+type Counted = Closable & { [slot: symbol]: string | undefined };
 
-interface Counted extends Closable {
-  [kCounted]?: { readonly counts: ConnectionCounts; readonly key: string } | undefined;
-}
-
-/** Module-level, so that a counted connection costs no closure. */
-function onCountedClose(this: Counted): void {
-  const c = this[kCounted];
-  if (c === undefined) return;
-  this[kCounted] = undefined;
-  c.counts.close(c.key);
-}
-
-/** Open L4 connections per Service port (`namespace/name|port`) in this process. */
+/** Open L4 connections per Service port (`namespace/name|port`) in this process (or any other key: per workload too). */
 export class ConnectionCounts {
   private readonly counts = new Map<string, number>();
+  /** Per instance, so one socket can be held by two counts (its Service port's and its workload's). */
+  private readonly slot = Symbol('meshlet.countedConnection');
+  /** Made once per instance (not per connection): `this` is the closing connection. */
+  private readonly onCountedClose: (this: Counted) => void;
+
+  constructor() {
+    const counts = this;
+    const slot = this.slot;
+    this.onCountedClose = function onCountedClose(this: Counted): void {
+      const key = this[slot];
+      if (key === undefined) return;
+      this[slot] = undefined;
+      counts.close(key);
+    };
+  }
 
   /** Counts a connection of `key` until `conn` closes (once, however often it says so). */
   holdUntilClosed(key: string, conn: Closable): void {
     this.open(key);
-    (conn as Counted)[kCounted] = { counts: this, key };
-    conn.once('close', onCountedClose);
+    (conn as Counted)[this.slot] = key;
+    // `on`, not `once`: the handler is idempotent (it clears the slot), a connection closes once,
+    // and `once` allocates a wrapper per call (about 1 µs per connection against 0.1 µs).
+    conn.on('close', this.onCountedClose);
   }
 
   get(key: string): number {

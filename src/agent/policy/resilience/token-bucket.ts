@@ -2,7 +2,8 @@
  * A token bucket for local rate limits: `requests` tokens per `periodMs`, refilled continuously
  * (a token every `periodMs / requests`), holding at most `requests` (the burst). It starts full,
  * as Envoy's local rate limit does. Pure: every call takes the time (`now`, ms, monotonic), so
- * tests drive a fake clock.
+ * tests drive a fake clock. The per-workload bandwidth limit uses it with bytes for tokens
+ * ({@link TokenBucket.spend}: a chunk already read is charged in full, and the debt waited out).
  */
 
 /** The shape of a bucket: its capacity and refill rate. */
@@ -65,6 +66,23 @@ export class TokenBucket {
   msUntilToken(now: number): number {
     this.refill(now);
     return this.level >= 1 ? 0 : (1 - this.level) / this.perMs;
+  }
+
+  /**
+   * Spends `n` tokens whether or not the bucket holds them (it may go below zero: a debt that
+   * the refill pays back first): the byte limits charge a chunk already read, never drop it.
+   * Returns the level after.
+   */
+  spend(n: number, now: number): number {
+    this.refill(now);
+    if (n > 0) this.level -= n;
+    return this.level;
+  }
+
+  /** Milliseconds until the level is back at `target` or above (0 when it is). */
+  msUntilLevel(target: number, now: number): number {
+    this.refill(now);
+    return this.level >= target ? 0 : (target - this.level) / this.perMs;
   }
 
   private refill(now: number): void {

@@ -21,6 +21,7 @@ import { SESSION_MAX_AGE_MS } from './limits.js';
 import { sniForIdentity } from '../../identity/sni.js';
 import { DST_HEADER } from '../../http/wire.js';
 import { applySessionWindow, MAX_CONCURRENT_STREAMS, TUNNEL_SETTINGS, TUNNEL_SESSION_MEMORY_MB } from './settings.js';
+import type { WindowGovernor } from './window-governor.js';
 
 /** Where a tunnel stream should end up. */
 export interface TunnelTarget {
@@ -57,6 +58,8 @@ export interface TunnelPoolOptions {
   readonly sessionMaxAgeMs?: number;
   /** Streams per session before a sibling session is opened (default `MAX_CONCURRENT_STREAMS`, or less if the peer says so). */
   readonly maxStreamsPerSession?: number;
+  /** Decides each session's receive window once it is up (fairness between workloads); absent: the full window always. */
+  readonly windows?: WindowGovernor;
 }
 
 /** Tickets kept at most: one per (source identity and certificate, destination identity, peer node). */
@@ -152,6 +155,7 @@ export class TunnelPool {
   private readonly pingTimeoutMs: number;
   private readonly sessionMaxAgeMs: number;
   private readonly maxStreamsPerSession: number;
+  private readonly windows: WindowGovernor | undefined;
   /** Sessions by pool key; more than one when a session is full. */
   private readonly entries = new Map<string, PoolEntry[]>();
   private readonly onHandshakeError: (() => void) | undefined;
@@ -175,6 +179,7 @@ export class TunnelPool {
     this.maxTickets = opts.maxTickets ?? MAX_TLS_TICKETS;
     this.sessionMaxAgeMs = opts.sessionMaxAgeMs ?? SESSION_MAX_AGE_MS;
     this.maxStreamsPerSession = opts.maxStreamsPerSession ?? MAX_CONCURRENT_STREAMS;
+    this.windows = opts.windows;
   }
 
   /** TLS session tickets held for resumption. */
@@ -359,6 +364,7 @@ export class TunnelPool {
     session.once('connect', () => {
       clearTimeout(timer);
       applySessionWindow(session);
+      this.windows?.add(session);
       const socket = session.socket as tls.TLSSocket | undefined;
       // The peer's certificate bounds the session too (a resumed session reports the one it proved).
       const peerNotAfter = Date.parse(socket?.getPeerCertificate().valid_to ?? '');

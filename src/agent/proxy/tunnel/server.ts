@@ -27,6 +27,7 @@ import { PeerCounter } from '../../../ops/peer-counter.js';
 import { listen } from '../../../ops/listen.js';
 import { DEFAULT_TUNNEL_SERVER_LIMITS, type TunnelLimitReason, type TunnelServerLimits } from './limits.js';
 import { applySessionWindow, TUNNEL_SESSION_MEMORY_MB, TUNNEL_SETTINGS } from './settings.js';
+import type { WindowGovernor } from './window-governor.js';
 
 /** A CONNECT stream, or an L7 request stream, that passed the protocol checks. */
 export interface TunnelRequest {
@@ -73,6 +74,8 @@ export interface TunnelServerOptions {
    * the client falls back to a full handshake. Default: random, this server's own.
    */
   readonly ticketKeys?: Buffer;
+  /** Decides each session's receive window (fairness between workloads); absent: the full window always. */
+  readonly windows?: WindowGovernor;
 }
 
 /**
@@ -134,9 +137,12 @@ export class TunnelServer {
   private readonly onRequest: TunnelStreamHandler | undefined;
   private readonly onUpgrade: TunnelStreamHandler | undefined;
   private readonly onLimit: (reason: TunnelLimitReason) => void;
+  private readonly windows: WindowGovernor | undefined;
   private readonly sessions = new Set<TunnelSession>();
   /** Raw sockets still in their TLS handshake, by `address|port`. */
   private readonly handshaking = new Map<string, RawConnection>();
+  /** close() was called: a session whose handshake was under way then gets the two-step GOAWAY as it comes up. */
+  private closing = false;
   private readonly handshakesByPeer = new PeerCounter();
   private readonly streamsByPeer = new PeerCounter();
   private connections = 0;
@@ -151,6 +157,7 @@ export class TunnelServer {
     this.onRequest = opts.onRequest;
     this.onUpgrade = opts.onUpgrade;
     this.onLimit = opts.onLimit ?? noop;
+    this.windows = opts.windows;
     const limits = (this.limits = Object.freeze({ ...DEFAULT_TUNNEL_SERVER_LIMITS, ...opts.limits }));
     const every = limits.refusalLogIntervalMs;
     this.refusedConnections = new ThrottledLog(this.logger, 'tunnel connections refused (throttled: one line per interval, the metric counts all)', every);
@@ -279,8 +286,10 @@ export class TunnelServer {
 
   private onSession(session: TunnelSession): void {
     this.sessions.add(session);
+    if (this.closing) closeGracefully(session);
     session.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'tunnel session error'));
     applySessionWindow(session);
+    this.windows?.add(session);
     const socket = session.socket as TLSSocket;
     const peerCert = socket.getPeerCertificate();
     const ids = spiffeIdsFromSubjectAltName(peerCert.subjectaltname ?? '');
@@ -428,11 +437,20 @@ export class TunnelServer {
     if (!stream.destroyed) stream.respond({ ':status': status }, { endStream: true });
   }
 
-  /** Stops accepting tunnels and asks peers to stop opening streams (GOAWAY). */
+  /**
+   * Stops accepting tunnels and asks peers to stop opening streams, in two steps (RFC 9113,
+   * 6.8): a GOAWAY naming the highest stream id first, which stops the peer from opening
+   * streams on the session but refuses none it already sent; the final GOAWAY (the real last
+   * id) once two PING round trips have shown the peer has seen it and sent what it had queued.
+   * A single GOAWAY refuses the streams in flight, and the peer's connections behind them are
+   * reset (an upgrade under load saw about one per drain).
+   */
   close(): void {
     this.server.close();
-    for (const s of this.sessions) s.close();
-    for (const raw of this.handshaking.values()) raw.destroy();
+    this.closing = true;
+    for (const s of this.sessions) closeGracefully(s);
+    // Handshakes under way finish (bounded by the handshake timeout, and destroy() at the end
+    // of the drain): cutting one would fail the streams the peer is about to open on it.
   }
 
   /** Tears down every session now. */
@@ -470,3 +488,26 @@ function notAfterMs(validTo: string | undefined): number {
 }
 
 function noop(): void {}
+
+/** The highest stream id (2^31 - 1): a GOAWAY naming it refuses nothing. */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** A peer that does not answer the PINGs meanwhile gets the final GOAWAY anyway. */
+const GOAWAY_NOTICE_MAX_MS = 2_000;
+
+/** The two-step GOAWAY of {@link TunnelServer.close}. */
+function closeGracefully(session: Http2Session): void {
+  if (session.closed || session.destroyed) return;
+  const finish = (): void => {
+    clearTimeout(timer);
+    if (!session.closed && !session.destroyed) session.close();
+  };
+  const timer = setTimeout(finish, GOAWAY_NOTICE_MAX_MS);
+  timer.unref();
+  try {
+    session.goaway(h2.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+  } catch {
+    return finish();
+  }
+  const sent = session.ping((err: Error | null) => (err === null && session.ping(() => finish()) ? undefined : finish()));
+  if (!sent) finish();
+}

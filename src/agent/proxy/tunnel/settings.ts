@@ -26,7 +26,8 @@ export const STREAM_WINDOW_BYTES = 512 * 1024;
 /**
  * Connection-level receive window. It does not bound the receiver's memory in Node (see
  * above); it only has to be large enough not to throttle several streams at once: 32 stream
- * windows in flight.
+ * windows in flight. A session that is bulk while another is active gets less
+ * (`window-governor.ts`: fairness between workloads).
  */
 export const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 

@@ -150,3 +150,26 @@ t.test('auth, injected failures, extra routes, request log', async (t) => {
   t.equal(api.requestsTo('/api/v1/nodes', 'list').length, 3);
   t.match(api.kubeconfig(), /server: "http:\/\/127\.0\.0\.1:\d+"/);
 });
+
+t.test('writes: POST creates (409 when taken), PUT replaces (409 on a stale resourceVersion), fieldSelector on metadata.name', async (t) => {
+  const api = await startFake(t);
+  const post = (path: string, body: KubeJson): Promise<Response> => fetch(api.url + path, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const put = (path: string, body: KubeJson): Promise<Response> => fetch(api.url + path, { method: 'PUT', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const wl = (name: string, address: string, resourceVersion?: string): KubeJson => ({ apiVersion: 'meshlet.io/v1alpha1', kind: 'Workload', metadata: { name, ...(resourceVersion === undefined ? {} : { resourceVersion }) }, spec: { address, node: 'n' } });
+  const base = '/apis/meshlet.io/v1alpha1/namespaces/demo/workloads';
+  const created = await post(base, wl('vm', '198.18.2.2'));
+  t.equal(created.status, 201);
+  const first = (await created.json()) as { metadata: { namespace: string; resourceVersion: string } };
+  t.equal(first.metadata.namespace, 'demo', 'the namespace comes from the path');
+  t.equal((await post(base, wl('vm', '198.18.2.3'))).status, 409, 'a taken name');
+  t.equal((await put(`${base}/vm`, wl('vm', '198.18.2.4', '1'))).status, 409, 'a stale resourceVersion');
+  const replaced = await put(`${base}/vm`, wl('vm', '198.18.2.5', first.metadata.resourceVersion));
+  t.equal(replaced.status, 200);
+  t.equal((((await replaced.json()) as { spec: { address: string } }).spec.address), '198.18.2.5');
+  t.equal((await put(`${base}/gone`, wl('gone', '198.18.2.6'))).status, 404, 'PUT does not create');
+  await post(base, wl('other', '198.18.2.7'));
+  const selected = await getJson(api, `/apis/meshlet.io/v1alpha1/workloads?fieldSelector=${encodeURIComponent('metadata.name=vm')}`);
+  t.same((selected.body['items'] as { metadata: { name: string } }[]).map((i) => i.metadata.name), ['vm']);
+  const { events } = await readEvents(api, `/apis/meshlet.io/v1alpha1/workloads?watch=true&fieldSelector=${encodeURIComponent('metadata.name=other')}`, 1);
+  t.same(events.map((e) => (e['object'] as { metadata: { name: string } }).metadata.name), ['other']);
+});

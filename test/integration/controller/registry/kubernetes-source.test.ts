@@ -226,7 +226,18 @@ t.test('wrong credentials: 401 explained, and start() times out', async (t) => {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(api.kubeconfig().replace('token: fake-token', 'token: wrong'));
+  // The explanation, once the API has answered (however long a loaded machine takes).
+  const waiting = kubernetesSource(t, kubeConfig, logger, { syncTimeoutMs: 120_000 });
+  const started = waiting.start().then(() => undefined, (e: unknown) => e);
+  await waitFor('a 401 answered', () => (waiting.status().some((s) => s.lastError !== undefined) ? true : undefined));
+  t.match(waiting.status().find((s) => s.lastError !== undefined)?.lastError, /401 Unauthorized \(the credentials were refused\)/);
+  await waiting.close();
+  t.match(await started, { code: 'MESHLET_ERR_CLOSED' }, 'closed while starting');
+  // The timeout names every resource not listed, with its last error (or none yet).
   const source = kubernetesSource(t, kubeConfig, logger, { syncTimeoutMs: 200 });
   const err = await source.start().then(() => undefined, (e: unknown) => e);
-  t.match((err as Error).message, /401 Unauthorized \(the credentials were refused\)/);
+  t.match(err, { code: 'MESHLET_ERR_REGISTRY', message: /Kubernetes resources not listed within 200 ms/ });
+  const details = (err as { details?: string[] }).details ?? [];
+  t.ok(details.length > 0, 'each resource named');
+  for (const d of details) t.match(d, /: (401 Unauthorized \(the credentials were refused\)|no answer yet)/, d);
 });

@@ -45,6 +45,7 @@ const EXPECTED: Record<ErrorKind, readonly [string, number, number, string, stri
   connect_not_allowed: ['denied', 405, 12, 'DPE', undefined],
   overflow: ['denied', 503, 14, 'UO', undefined],
   rate_limited: ['denied', 429, 8, 'RL', undefined],
+  workload_limit: ['denied', 503, 8, 'UO', 'MESHLET_ERR_WORKLOAD_LIMIT'],
   fault_abort: ['denied', 503, 14, 'FI', undefined],
 };
 

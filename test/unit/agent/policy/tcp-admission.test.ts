@@ -92,3 +92,16 @@ t.test('a held connection is released once when it closes, however often it says
   conn.emit('close');
   t.equal(c.get('a|80'), 1, 'one release for one connection');
 });
+
+t.test('one connection held by two counts (its Service port and its workload) is released by both', async (t) => {
+  const ports = new ConnectionCounts();
+  const workloads = new ConnectionCounts();
+  const conn = new EventEmitter();
+  ports.holdUntilClosed('a|80', conn);
+  workloads.holdUntilClosed('Pod/demo/a', conn);
+  t.equal(ports.get('a|80'), 1);
+  t.equal(workloads.get('Pod/demo/a'), 1);
+  conn.emit('close');
+  t.equal(ports.get('a|80'), 0, 'the port count released');
+  t.equal(workloads.get('Pod/demo/a'), 0, 'the workload count released');
+});

@@ -6,23 +6,10 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import t from 'tap';
-import { SpanExporter, exportUrl, type DropReason } from '../../../../src/agent/trace/span-exporter.js';
-import { SPAN_KIND_CLIENT, type SpanData } from '../../../../src/agent/trace/span-data.js';
+import { SpanExporter, exportUrl } from '../../../../src/agent/trace/span-exporter.js';
+import { counters, span } from './exporter-fixture.js';
 import { otlpReceiver } from '../../../helpers/otlp-receiver.js';
 import { waitFor } from '../../../helpers/wait-for.js';
-
-let n = 0;
-function span(): SpanData {
-  n++;
-  const id = n.toString(16).padStart(16, '0');
-  return { context: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: id, sampled: true }, name: 'GET', kind: SPAN_KIND_CLIENT, startNs: 1n, endNs: 2n, attributes: [], resource: { key: 'r', attributes: [['service.name', 'r']] } };
-}
-
-function counters() {
-  const dropped: Record<DropReason, number> = { queue_full: 0, export_failed: 0 };
-  const c = { dropped, exported: 0 };
-  return { c, sink: { dropped: (r: DropReason, k: number) => void (dropped[r] += k), exported: (k: number) => void (c.exported += k) } };
-}
 
 t.test('export URL: /v1/traces unless the collector names a path', async (t) => {
   t.equal(exportUrl('http://collector:4318').href, 'http://collector:4318/v1/traces');

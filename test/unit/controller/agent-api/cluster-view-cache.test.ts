@@ -24,3 +24,13 @@ t.test('wireFor equals snapshotToWire(computeSnapshot) for every node, an unknow
   cache.wireFor({ ...published, version: '8' }, nodes[0] ?? '');
   t.equal(cache.encodings, 2, 'a new version is encoded again');
 });
+
+t.test('a node part alone encodes nothing: a version every agent takes as a delta is never gzipped whole', async (t) => {
+  const state = largeClusterState({ nodes: 3, pods: 60, services: 6 });
+  const published: PublishedState = { version: '9', state, publishedAt: 1 };
+  const cache = new ClusterViewCache();
+  const part = cache.nodePart(published, 'node-1');
+  const { version: _v, clusterEncoding: _e, cluster: _c, ...expected } = snapshotToWire(cache.get({ ...published }), computeSnapshot(state, 'node-1', '9'));
+  t.same(part, expected, 'the node part of the full wire snapshot');
+  t.equal(cache.encodings, 1, 'only the get() above encoded');
+});

@@ -228,6 +228,8 @@ export function authMetadata(token: string | undefined, node = 'node-a'): Metada
 /** A config stream driven by hand: every snapshot received is kept; answers are the test's. */
 export class RawAgent {
   readonly snapshots: Snapshot__Output[] = [];
+  /** Every controller message, full snapshots and deltas, in order. */
+  readonly messages: ControllerMessage__Output[] = [];
   readonly status: Promise<StatusObject>;
   headers = false;
   /** Resolves when the server's response headers arrive (the stream was accepted). */
@@ -244,6 +246,7 @@ export class RawAgent {
       }),
     );
     this.call.on('data', (m: ControllerMessage__Output) => {
+      this.messages.push(m);
       if (m.snapshot) this.snapshots.push(m.snapshot);
     });
     this.call.on('error', () => undefined);
@@ -254,16 +257,20 @@ export class RawAgent {
     this.call.write(message);
   }
 
-  hello(node = 'node-a', heldVersion = '', agentVersion = PACKAGE_VERSION): void {
-    this.send({ hello: { node, agentVersion, heldVersion } });
+  /**
+   * A Hello; `deltaEncodings` as an agent that applies deltas lists them (none: an agent before
+   * deltas), `capabilities` likewise (none: an agent before them).
+   */
+  hello(node = 'node-a', heldVersion = '', agentVersion = PACKAGE_VERSION, deltaEncodings: string[] = [], capabilities: string[] = []): void {
+    this.send({ hello: { node, agentVersion, heldVersion, deltaEncodings, capabilities } });
   }
 
   ack(version: string): void {
     this.send({ ack: { version } });
   }
 
-  nack(version: string, reason: string): void {
-    this.send({ nack: { version, reason } });
+  nack(version: string, reason: string, resync = false): void {
+    this.send({ nack: { version, reason, resync } });
   }
 
   /** Versions received so far. */

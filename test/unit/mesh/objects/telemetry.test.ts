@@ -30,8 +30,19 @@ t.test('a valid Telemetry parses, samplingPercentage defaulting to 1', async (t)
   t.same(p?.kind === 'Telemetry' ? p.tracing : undefined, { collector: 'https://otel:4318/custom/v1/traces', samplingPercentage: 0.5 });
 });
 
+t.test('protocol: http/protobuf (the default, left out) or grpc (no path)', async (t) => {
+  const [g] = parseObjects(doc('demo', '{collector: "http://otel:4317", protocol: grpc}'), 'f.yaml');
+  t.same(g?.kind === 'Telemetry' ? g.tracing : undefined, { collector: 'http://otel:4317', protocol: 'grpc', samplingPercentage: 1 });
+  const [h] = parseObjects(doc('demo', '{collector: "http://otel:4318", protocol: http/protobuf}'), 'f.yaml');
+  t.same(h?.kind === 'Telemetry' ? h.tracing : undefined, { collector: 'http://otel:4318', samplingPercentage: 1 }, 'the default is not written out');
+  t.match(problems(doc('demo', '{collector: "http://otel:4318", protocol: http/json}')), [/spec\.tracing\.protocol: must be one of "http\/protobuf", "grpc", got "http\/json"/]);
+  t.match(problems(doc('demo', '{collector: "http://otel:4318", protocol: 4317}')), [/spec\.tracing\.protocol: /]);
+  t.match(problems(doc('demo', '{collector: "http://otel:4317/v1/traces", protocol: grpc}')), [/spec\.tracing\.collector: must have no path with protocol grpc .*got "\/v1\/traces"/]);
+  t.same(problems(doc('demo', '{collector: "https://otel:4317/", protocol: grpc}')), [], 'a lone slash is no path');
+});
+
 t.test('bad fields are named with their values', async (t) => {
-  t.match(problems(doc('demo', '{collector: "otel:4318"}')), [/Telemetry demo\/tracing: spec\.tracing\.collector: must use http or https \(OTLP\/HTTP\), got "otel"/]);
+  t.match(problems(doc('demo', '{collector: "otel:4318"}')), [/Telemetry demo\/tracing: spec\.tracing\.collector: must use http or https \(also for OTLP\/gRPC: http for plaintext, https for TLS\), got "otel"/]);
   t.match(problems(doc('demo', '{collector: "not a url"}')), [/spec\.tracing\.collector: must be an http:\/\/ or https:\/\/ URL .*got "not a url"/]);
   t.match(problems(doc('demo', '{collector: "grpc://otel:4317"}')), [/spec\.tracing\.collector: must use http or https/]);
   t.match(problems(doc('demo', '{collector: "http://otel:4318?x=1"}')), [/spec\.tracing\.collector: must have no query or fragment/]);
@@ -66,6 +77,10 @@ t.test('carried in the node snapshot and read back through the wire', async (t) 
   t.same(back.telemetry, state.telemetry);
   const stored = snapshotToWire(encodeClusterView(clusterViewOfSnapshot(back), 'v1'), back);
   t.same(decodeSnapshot(stored, { node: 'n1', trustDomain: 'cluster.local' }).telemetry, state.telemetry, 'kept by the agent\'s stored snapshot too');
+  const grpc = buildClusterState(parseObjects(doc('demo', '{collector: "http://otel:4317", protocol: grpc}'), 'g.yaml'));
+  const grpcWire = snapshotToWire(encodeClusterView(grpc, 'v1'), computeSnapshot(grpc, 'n1', 'v1'));
+  t.same(decodeSnapshot(grpcWire, { node: 'n1', trustDomain: 'cluster.local' }).telemetry?.[0]?.tracing, { collector: 'http://otel:4317', protocol: 'grpc', samplingPercentage: 1 }, 'the protocol travels');
+  t.notMatch(JSON.stringify(encodeClusterView(state, 'v1')), /"protocol"/, 'the default protocol is not on the wire (agents older than the field read it as before)');
   const none = computeSnapshot(buildClusterState([]), 'n1', 'v2');
   t.equal(none.telemetry, undefined, 'absent when there is none');
 });

@@ -28,17 +28,19 @@ export interface AgentApiClient extends grpc.Client {
   
   /**
    * The config stream. The agent opens it with a Hello; the controller answers with a Snapshot
-   * whenever the agent's node needs a new one; the agent answers each Snapshot with an Ack or a
-   * Nack carrying its version. The controller never sends a second Snapshot before the first is
-   * answered: states that arrive meanwhile are coalesced, and only the newest is sent.
+   * (or, to an agent that can apply them, a SnapshotDelta from the version the agent last
+   * acknowledged) whenever the agent's node needs a new one; the agent answers each push with an
+   * Ack or a Nack carrying its version. The controller never sends a second push before the
+   * first is answered: states that arrive meanwhile are coalesced, and only the newest is sent.
    */
   StreamConfig(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_v1_AgentMessage, _meshlet_v1_ControllerMessage__Output>;
   StreamConfig(options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_v1_AgentMessage, _meshlet_v1_ControllerMessage__Output>;
   /**
    * The config stream. The agent opens it with a Hello; the controller answers with a Snapshot
-   * whenever the agent's node needs a new one; the agent answers each Snapshot with an Ack or a
-   * Nack carrying its version. The controller never sends a second Snapshot before the first is
-   * answered: states that arrive meanwhile are coalesced, and only the newest is sent.
+   * (or, to an agent that can apply them, a SnapshotDelta from the version the agent last
+   * acknowledged) whenever the agent's node needs a new one; the agent answers each push with an
+   * Ack or a Nack carrying its version. The controller never sends a second push before the
+   * first is answered: states that arrive meanwhile are coalesced, and only the newest is sent.
    */
   streamConfig(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_v1_AgentMessage, _meshlet_v1_ControllerMessage__Output>;
   streamConfig(options?: grpc.CallOptions): grpc.ClientDuplexStream<_meshlet_v1_AgentMessage, _meshlet_v1_ControllerMessage__Output>;
@@ -56,9 +58,10 @@ export interface AgentApiHandlers extends grpc.UntypedServiceImplementation {
   
   /**
    * The config stream. The agent opens it with a Hello; the controller answers with a Snapshot
-   * whenever the agent's node needs a new one; the agent answers each Snapshot with an Ack or a
-   * Nack carrying its version. The controller never sends a second Snapshot before the first is
-   * answered: states that arrive meanwhile are coalesced, and only the newest is sent.
+   * (or, to an agent that can apply them, a SnapshotDelta from the version the agent last
+   * acknowledged) whenever the agent's node needs a new one; the agent answers each push with an
+   * Ack or a Nack carrying its version. The controller never sends a second push before the
+   * first is answered: states that arrive meanwhile are coalesced, and only the newest is sent.
    */
   StreamConfig: grpc.handleBidiStreamingCall<_meshlet_v1_AgentMessage__Output, _meshlet_v1_ControllerMessage>;
   

@@ -18,6 +18,18 @@ export interface Hello {
    * controller's current version, nothing is resent.
    */
   'heldVersion'?: (string);
+  /**
+   * The `cluster_encoding`s of SnapshotDelta the agent can apply (e.g.
+   * "meshlet.cluster-delta.v1+json+gzip"). Empty (an agent before deltas): full Snapshots only.
+   */
+  'deltaEncodings'?: (string)[];
+  /**
+   * What else the agent understands, by name. "meshlet.local-workloads-change.v1": a
+   * SnapshotDelta may carry the node's local workloads as the change from `from_version`'s set
+   * (SnapshotDelta fields 10 to 12). Unknown names are ignored; empty (an agent before them):
+   * the local workloads always come whole.
+   */
+  'capabilities'?: (string)[];
 }
 
 /**
@@ -37,4 +49,16 @@ export interface Hello__Output {
    * controller's current version, nothing is resent.
    */
   'heldVersion': (string);
+  /**
+   * The `cluster_encoding`s of SnapshotDelta the agent can apply (e.g.
+   * "meshlet.cluster-delta.v1+json+gzip"). Empty (an agent before deltas): full Snapshots only.
+   */
+  'deltaEncodings': (string)[];
+  /**
+   * What else the agent understands, by name. "meshlet.local-workloads-change.v1": a
+   * SnapshotDelta may carry the node's local workloads as the change from `from_version`'s set
+   * (SnapshotDelta fields 10 to 12). Unknown names are ignored; empty (an agent before them):
+   * the local workloads always come whole.
+   */
+  'capabilities': (string)[];
 }

@@ -68,3 +68,16 @@ t.test('hasRate tells a changed rule', async (t) => {
   t.equal(b.hasRate({ requests: 10, periodMs: 2000 }), false);
   t.equal(b.hasRate({ requests: 20, periodMs: 1000 }), false);
 });
+
+t.test('spend goes into debt, the refill pays it back first, and msUntilLevel tells when', async (t) => {
+  const b = new TokenBucket({ requests: 1000, periodMs: 1000 }, 0);
+  t.equal(b.spend(1500, 0), -500, 'a debt: the bytes of a chunk already read are charged whole');
+  t.equal(b.tryTake(0), false, 'no whole token while in debt');
+  t.equal(b.msUntilLevel(0, 0), 500, '500 ms to pay 500 at 1 per ms');
+  t.equal(b.msUntilLevel(0, 200), 300);
+  t.equal(b.tokens(500), 0);
+  t.equal(b.msUntilLevel(0, 500), 0);
+  t.equal(b.spend(0, 500), 0, 'spending nothing changes nothing');
+  t.equal(b.spend(-5, 500), 0, 'a negative amount is not a gift');
+  t.equal(b.tokens(5000), 1000, 'refilled up to the burst only');
+});

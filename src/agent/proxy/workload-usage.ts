@@ -1,0 +1,178 @@
+/**
+ * Per local workload: the bytes the agent moved for it and an estimate of the agent CPU it
+ * took (issue 18: "workload X is using N% of the agent"). Nothing is counted per chunk: the
+ * data-path metrics' sweep (every 5 s and at each scrape) hands over what each connection
+ * moved since the last sweep and which connections are new, and every {@link MIN_SETTLE_MS} or
+ * more the process's CPU time over that interval (`process.cpuUsage`) is split between the
+ * workloads in proportion to a cost model: the bytes each moved, plus a fixed byte-equivalent
+ * per connection opened ({@link CONNECTION_COST_BYTES}). The split is an estimate: a workload
+ * sending many small messages costs more per byte than the model says (each read and write
+ * has a fixed cost that is not counted per chunk); docs/performance.md ("Fairness") has the
+ * figures. CPU no workload moved bytes in (timers, the control plane in this process) is left
+ * unattributed; the process's whole CPU is exported beside it so a share can be taken.
+ *
+ * The local workload of a connection is its source for outbound connections and its
+ * destination for inbound ones. With worker processes each worker attributes its own CPU and
+ * the primary sums the series at scrape.
+ *
+ * @module
+ */
+import { Counter, Gauge, type Registry } from '../../ops/prom.js';
+import { workloadParts } from './istio-labels.js';
+import type { Direction } from '../policy/outcomes.js';
+
+/**
+ * Bytes one connection opened is worth in the cost model: from the bench (docs/performance.md),
+ * an agent spends about 390 µs of CPU per connection set up (`connect-rate`: 0.78 s per 1,000
+ * for both agents) and about 2.6 ns per byte in bulk (`bulk-8`: 5.6 s per GiB for both), so one
+ * connection costs what about 150 KB cost.
+ */
+export const CONNECTION_COST_BYTES = 150_000;
+
+/**
+ * The CPU is split at most this often: a scrape right after a sweep would otherwise split a few
+ * milliseconds of CPU, and the usage gauges would jump with every scrape.
+ */
+export const MIN_SETTLE_MS = 1000;
+
+/** The clocks of the split: this process's CPU seconds (user + system) and a monotonic time in ms; tests pass their own. */
+export interface UsageClocks {
+  readonly cpuSeconds: () => number;
+  readonly nowMs: () => number;
+}
+
+/** This process's user + system CPU time, seconds. */
+export function processCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * `cpuSeconds` split in proportion to the weights (0 or negative weights get nothing); empty
+ * when no weight is positive (nothing to attribute it to). Pure.
+ */
+export function splitCpu(cpuSeconds: number, weights: ReadonlyMap<string, number>): Map<string, number> {
+  let total = 0;
+  for (const w of weights.values()) if (w > 0) total += w;
+  const out = new Map<string, number>();
+  if (total <= 0 || !(cpuSeconds > 0)) return out;
+  for (const [k, w] of weights) if (w > 0) out.set(k, (cpuSeconds * w) / total);
+  return out;
+}
+
+/** What a workload did in the current interval. */
+interface Pending {
+  outbound: number;
+  inbound: number;
+  connections: number;
+}
+
+/** The agent's usage by local workload, in a registry. */
+export class WorkloadUsage {
+  private readonly cpu: Counter<'namespace' | 'workload'>;
+  private readonly bytes: Counter<'namespace' | 'workload' | 'direction'>;
+  private readonly usage: Gauge<'namespace' | 'workload'>;
+  private readonly processUsage: Gauge;
+  private readonly throttledSeconds: Counter<'namespace' | 'workload'>;
+  private readonly throttledBytes: Counter<'namespace' | 'workload'>;
+  private readonly clock: () => number;
+  private readonly now: () => number;
+  /** Workload uid -> what it did since the last settle. */
+  private pending = new Map<string, Pending>();
+  private lastCpu: number;
+  private lastAt: number;
+
+  constructor(registry: Registry, clocks: UsageClocks = { cpuSeconds: processCpuSeconds, nowMs: () => performance.now() }) {
+    const registers = [registry];
+    this.clock = clocks.cpuSeconds;
+    this.now = clocks.nowMs;
+    this.lastCpu = this.clock();
+    this.lastAt = this.now();
+    this.cpu = new Counter({
+      name: 'meshlet_workload_agent_cpu_seconds_total',
+      help: 'Agent CPU time attributed to each local workload (estimated: the data-path processes\' CPU split by bytes moved plus a fixed cost per connection opened)',
+      labelNames: ['namespace', 'workload'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'meshlet_workload_bytes_total',
+      help: 'Bytes the agent moved for each local workload, by direction of its connections (outbound: it is the source; inbound: it is the destination), both ways of each connection',
+      labelNames: ['namespace', 'workload', 'direction'],
+      registers,
+    });
+    this.usage = new Gauge({
+      name: 'meshlet_workload_agent_cpu_usage',
+      help: 'Agent CPU attributed to each local workload over the last interval of at least 1 s, in cores (CPU seconds per second)',
+      labelNames: ['namespace', 'workload'],
+      registers,
+    });
+    this.processUsage = new Gauge({
+      name: 'meshlet_data_path_cpu_usage',
+      help: 'CPU of the data-path processes over the same interval, attributed or not, in cores: a workload\'s share of the agent is its meshlet_workload_agent_cpu_usage over this',
+      registers,
+    });
+    this.throttledSeconds = new Counter({
+      name: 'meshlet_workload_throttled_seconds_total',
+      help: 'Time during which a local workload\'s outbound connections had reads paused by its meshlet.io/max-bandwidth, summed over the data-path processes (each holds its part of the limit)',
+      labelNames: ['namespace', 'workload'],
+      registers,
+    });
+    this.throttledBytes = new Counter({
+      name: 'meshlet_workload_throttled_bytes_total',
+      help: 'Bytes of a local workload\'s outbound connections that came beyond its meshlet.io/max-bandwidth bucket and were paid for by pausing its reads (delayed, never dropped)',
+      labelNames: ['namespace', 'workload'],
+      registers,
+    });
+  }
+
+  /** `workload` (uid) had reads paused for `seconds` and `bytes` beyond its bucket since the last call (at each sweep). */
+  throttled(workload: string, seconds: number, bytes: number): void {
+    const [namespace, workload_] = workloadParts(workload);
+    if (seconds > 0) this.throttledSeconds.inc({ namespace, workload: workload_ }, seconds);
+    if (bytes > 0) this.throttledBytes.inc({ namespace, workload: workload_ }, bytes);
+  }
+
+  /**
+   * A connection of `workload` (its local workload's uid) moved `bytes` (both ways) since the
+   * last sweep; `opened`: first seen now. Counted (bytes and CPU) at the next settle.
+   */
+  add(workload: string | undefined, direction: Direction, bytes: number, opened: boolean): void {
+    if (workload === undefined) return;
+    let p = this.pending.get(workload);
+    if (p === undefined) this.pending.set(workload, (p = { outbound: 0, inbound: 0, connections: 0 }));
+    p[direction] += bytes;
+    if (opened) p.connections += 1;
+  }
+
+  /**
+   * After a sweep: counts the bytes handed over, and once {@link MIN_SETTLE_MS} have passed
+   * since the last split, splits this process's CPU over that time between the workloads.
+   */
+  settle(): void {
+    // One labelled increment per workload and settle, never per connection.
+    const at = this.now();
+    const elapsedMs = at - this.lastAt;
+    if (elapsedMs < MIN_SETTLE_MS) return;
+    const cpu = this.clock();
+    const spent = Math.max(0, cpu - this.lastCpu);
+    this.lastCpu = cpu;
+    this.lastAt = at;
+    const weights = new Map<string, number>();
+    for (const [uid, p] of this.pending) {
+      const [namespace, workload] = workloadParts(uid);
+      if (p.outbound > 0) this.bytes.inc({ namespace, workload, direction: 'outbound' }, p.outbound);
+      if (p.inbound > 0) this.bytes.inc({ namespace, workload, direction: 'inbound' }, p.inbound);
+      weights.set(uid, p.outbound + p.inbound + p.connections * CONNECTION_COST_BYTES);
+    }
+    this.pending = new Map();
+    const shares = splitCpu(spent, weights);
+    // Workloads idle over this interval read 0, not their last busy figure.
+    this.usage.reset();
+    for (const [uid, seconds] of shares) {
+      const [namespace, workload] = workloadParts(uid);
+      this.cpu.inc({ namespace, workload }, seconds);
+      this.usage.set({ namespace, workload }, seconds / (elapsedMs / 1000));
+    }
+    this.processUsage.set(spent / (elapsedMs / 1000));
+  }
+}

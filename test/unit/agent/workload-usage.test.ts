@@ -1,0 +1,164 @@
+/**
+ * Per-workload accounting (issue 18): the agent's CPU split between its local workloads by
+ * the bytes their connections moved plus a cost per connection, attributed to the local side
+ * (source of an outbound connection, destination of an inbound one), fed by the data-path
+ * metrics' sweeps and closes; labelled metrics touched per settle, not per connection.
+ */
+import t from 'tap';
+import type { Socket } from 'node:net';
+import { Registry } from 'prom-client';
+import type { ConnectionRecord } from '../../../src/agent/proxy/connection-table.js';
+import { DataPathMetrics, localWorkload } from '../../../src/agent/proxy/data-path-metrics.js';
+import { CONNECTION_COST_BYTES, MIN_SETTLE_MS, splitCpu, WorkloadUsage } from '../../../src/agent/proxy/workload-usage.js';
+
+/** The value of one sample of a metric whose line matches `match` (undefined when absent). */
+function sample(text: string, name: string, match: RegExp): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(\{.*\})? (\S+)$/.exec(line);
+    if (m !== null && m[1] === name && match.test(line)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** Clocks the test moves by hand. */
+function clocks(): { cpu: number; now: number; readonly c: { cpuSeconds: () => number; nowMs: () => number } } {
+  const state = {
+    cpu: 10,
+    now: 1000,
+    c: { cpuSeconds: () => state.cpu, nowMs: () => state.now },
+  };
+  return state;
+}
+
+t.test('splitCpu: in proportion to the weights, nothing to zero weights or when nothing weighs', async (t) => {
+  const out = splitCpu(3, new Map([['a', 2], ['b', 1], ['c', 0]]));
+  t.equal(out.get('a'), 2);
+  t.equal(out.get('b'), 1);
+  t.equal(out.has('c'), false);
+  t.equal(splitCpu(3, new Map([['a', 0]])).size, 0);
+  t.equal(splitCpu(0, new Map([['a', 5]])).size, 0, 'no CPU spent: nothing to split');
+  t.equal(splitCpu(Number.NaN, new Map([['a', 5]])).size, 0, 'a broken clock attributes nothing');
+});
+
+t.test('the local workload is the source outbound, the destination inbound', async (t) => {
+  t.equal(localWorkload({ direction: 'outbound', sourceWorkload: 'Pod/a/x', destinationWorkload: 'Pod/b/y' }), 'Pod/a/x');
+  t.equal(localWorkload({ direction: 'inbound', sourceWorkload: 'Pod/a/x', destinationWorkload: 'Pod/b/y' }), 'Pod/b/y');
+});
+
+t.test('a settle splits the interval\'s CPU by bytes and connections, and counts bytes by direction', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const usage = new WorkloadUsage(registry, k.c);
+  // flood: 3 MB over one connection; quiet: 30 KB over one connection.
+  usage.add('Pod/bench/flood', 'outbound', 0, true);
+  usage.add('Pod/bench/flood', 'outbound', 3_000_000, false);
+  usage.add('Pod/bench/quiet', 'outbound', 0, true);
+  usage.add('Pod/bench/quiet', 'outbound', 30_000, false);
+  usage.add('Pod/bench/quiet', 'inbound', 20_000, false);
+  usage.add(undefined, 'outbound', 1_000_000, true);
+  k.cpu += 2;
+  k.now += 2000;
+  usage.settle();
+  const text = await registry.metrics();
+  const floodW = 3_000_000 + CONNECTION_COST_BYTES;
+  const quietW = 50_000 + CONNECTION_COST_BYTES;
+  const flood = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="flood"/);
+  const quiet = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="quiet"/);
+  t.equal(flood?.toFixed(6), ((2 * floodW) / (floodW + quietW)).toFixed(6), 'the flood\'s part of the 2 s');
+  t.equal(quiet?.toFixed(6), ((2 * quietW) / (floodW + quietW)).toFixed(6));
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /namespace="bench",workload="flood"/) !== undefined, true, 'namespace and workload labels');
+  t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="quiet",direction="outbound"|direction="outbound".*workload="quiet"/), 30_000);
+  t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="quiet",direction="inbound"|direction="inbound".*workload="quiet"/), 20_000);
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_usage', /workload="flood"/)?.toFixed(6), (floodW / (floodW + quietW)).toFixed(6), 'cores over the 2 s');
+  t.equal(sample(text, 'meshlet_data_path_cpu_usage', /.*/), 1, '2 s of CPU over 2 s');
+});
+
+t.test('settles closer than MIN_SETTLE_MS keep the interval open; an idle workload\'s usage drops to 0', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const usage = new WorkloadUsage(registry, k.c);
+  usage.add('Pod/bench/flood', 'outbound', 1000, false);
+  k.cpu += 1;
+  k.now += MIN_SETTLE_MS / 2;
+  usage.settle();
+  let text = await registry.metrics();
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="flood"/), undefined, 'not split yet');
+  k.now += MIN_SETTLE_MS / 2;
+  usage.settle();
+  text = await registry.metrics();
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="flood"/), 1, 'the whole interval\'s CPU at once');
+  k.cpu += 1;
+  k.now += MIN_SETTLE_MS;
+  usage.add('Pod/bench/quiet', 'outbound', 10, false);
+  usage.settle();
+  text = await registry.metrics();
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_usage', /workload="flood"/), undefined, 'the flood was idle: no usage series');
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="flood"/), 1, 'its total stays');
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="quiet"/), 1);
+});
+
+interface FakeCounters {
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+function connection(id: number, counters: FakeCounters, over: Partial<ConnectionRecord>): ConnectionRecord {
+  return {
+    id,
+    direction: 'outbound',
+    startedAt: 0,
+    source: '198.18.1.10:40000',
+    destination: '198.18.2.10:8080',
+    mode: 'tunnel',
+    securityPolicy: 'mutual_tls',
+    counted: counters as unknown as Socket,
+    // Outbound: the counted socket faces the source.
+    countedFacesDestination: false,
+    ends: [],
+    ...over,
+  };
+}
+
+t.test('the data-path metrics attribute the agent\'s CPU to the workload that moved the bytes', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const metrics = new DataPathMetrics(registry, { usageClocks: k.c, istioTcp: false });
+  t.teardown(() => metrics.close());
+  const live: ConnectionRecord[] = [];
+  metrics.watch({ openedByDirection: () => ({ outbound: 0, inbound: 0 }), liveConnections: () => live, tunnelSessions: () => 0 });
+  const floodSock = { bytesRead: 0, bytesWritten: 0 };
+  const quietSock = { bytesRead: 0, bytesWritten: 0 };
+  // The flood is outbound from bench/flood; the quiet one is inbound to bench/quiet from a remote client.
+  live.push(connection(1, floodSock, { sourceWorkload: 'Pod/bench/flood', destinationWorkload: 'Pod/bench/server' }));
+  live.push(connection(2, quietSock, { direction: 'inbound', sourceWorkload: 'Pod/other/client', destinationWorkload: 'Pod/bench/quiet', countedFacesDestination: true }));
+  metrics.sweepLive();
+  floodSock.bytesRead = 50_000_000;
+  quietSock.bytesWritten = 1_000;
+  k.cpu += 4;
+  k.now += 5000;
+  metrics.sweepLive();
+  const text = await registry.metrics();
+  const flood = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="flood"/) ?? 0;
+  const quiet = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="quiet"/) ?? 0;
+  t.equal(flood > 3.9, true, `the flood took nearly all the CPU (${flood} s of 4)`);
+  t.equal(quiet < 0.1, true, `the quiet workload little (${quiet} s)`);
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="server"/), undefined, 'the remote destination is not a local workload here');
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="client"/), undefined, 'nor the remote source');
+  t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="quiet"/), 1_000, 'inbound bytes to the destination workload');
+  t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="flood"/), 50_000_000);
+});
+
+t.test('a connection opened and closed between sweeps still counts, once', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const metrics = new DataPathMetrics(registry, { usageClocks: k.c, istioTcp: false });
+  t.teardown(() => metrics.close());
+  metrics.watch({ openedByDirection: () => ({ outbound: 0, inbound: 0 }), liveConnections: () => [], tunnelSessions: () => 0 });
+  metrics.onClosed(connection(3, { bytesRead: 0, bytesWritten: 0 }, { sourceWorkload: 'Pod/bench/short' }), 700, 300);
+  k.cpu += 1;
+  k.now += 2000;
+  metrics.sweepLive();
+  const text = await registry.metrics();
+  t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="short"/), 1000);
+  t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="short"/), 1, 'the only workload active: all of it');
+});

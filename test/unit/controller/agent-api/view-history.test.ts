@@ -1,0 +1,86 @@
+/**
+ * The controller's delta history (`view-history.ts`): bounded to the newest state and
+ * `bases` before it, one diff per version pair however many ask, deltas only from kept versions
+ * of the same trust domain, and each delta applied to its base's view gives the newer view.
+ */
+import t from 'tap';
+import { ViewHistory } from '../../../../src/controller/agent-api/view-history.js';
+import type { PublishedState } from '../../../../src/controller/contracts.js';
+import type { ClusterState } from '../../../../src/mesh/cluster-types.js';
+import { applyDelta, decodeDelta, keyedView, viewOfKeyed } from '../../../../src/mesh/snapshot-wire/delta.js';
+import { largeClusterState } from './large-cluster.js';
+
+const base = largeClusterState({ nodes: 3, pods: 60, services: 6 });
+
+/** Version k: workload k relabelled (cumulative). */
+function published(k: number): PublishedState {
+  let state: ClusterState = base;
+  for (let i = 1; i <= k; i++) {
+    const target = state.workloads[i]!;
+    state = { ...state, workloads: state.workloads.map((w) => (w === target ? { ...w, labels: { ...w.labels, rev: `r${i}` } } : w)) };
+  }
+  return { version: `v${k}`, state, publishedAt: k };
+}
+
+t.test('bounded: the newest and `bases` before it; older versions give no delta', async (t) => {
+  const history = new ViewHistory(2);
+  const states = [0, 1, 2, 3, 4].map(published);
+  for (const s of states) history.remember(s);
+  t.same(states.map((s) => history.holds(s.version)), [false, false, true, true, true]);
+  t.equal(history.deltaTo('v1', states[4]!), undefined, 'v1 fell out: no delta (a full snapshot)');
+  t.equal(history.diffs, 0);
+});
+
+t.test('one diff per version pair, whatever the number of streams; deltas only to the newest are kept', async (t) => {
+  const history = new ViewHistory(4);
+  const states = [0, 1, 2, 3].map(published);
+  for (const s of states) history.remember(s);
+  const first = history.deltaTo('v2', states[3]!);
+  for (let i = 0; i < 10; i++) t.equal(history.deltaTo('v2', states[3]!), first, `stream ${i} gets the same bytes`);
+  t.equal(history.diffs, 1);
+  history.deltaTo('v0', states[3]!);
+  t.equal(history.diffs, 2, 'another base: another diff');
+  const v4 = published(4);
+  history.remember(v4);
+  history.deltaTo('v3', v4);
+  history.deltaTo('v3', v4);
+  t.equal(history.diffs, 3);
+  t.equal(history.deltaTo('v4', v4), undefined, 'from the version itself: none');
+});
+
+t.test('a delta from each kept base, applied to that base, gives the newest view', async (t) => {
+  const history = new ViewHistory(4);
+  const states = [0, 1, 2, 3, 4].map(published);
+  for (const s of states) history.remember(s);
+  for (const from of states.slice(0, 4)) {
+    const encoded = history.deltaTo(from.version, states[4]!);
+    t.not(encoded, undefined, `a delta from ${from.version}`);
+    const applied = applyDelta(keyedView(from.state), from.version, decodeDelta(encoded!.encoding, encoded!.bytes));
+    t.strictSame(viewOfKeyed(applied).workloads, states[4]!.state.workloads, `${from.version} -> v4`);
+  }
+});
+
+t.test('no delta across a trust domain change', async (t) => {
+  const history = new ViewHistory(4);
+  const v0 = published(0);
+  const v1 = { ...published(1), state: { ...published(1).state, trustDomain: 'other.local' } };
+  history.remember(v0);
+  history.remember(v1);
+  t.equal(history.deltaTo('v0', v1), undefined);
+  t.equal(history.diffs, 0);
+});
+
+t.test('an older version keeps only its diff form once it has one, and deltas from it still work', async (t) => {
+  const history = new ViewHistory(4);
+  const states = [0, 1, 2, 3].map(published);
+  for (const s of states) history.remember(s);
+  history.deltaTo('v2', states[3]!);
+  const v4 = published(4);
+  history.remember(v4);
+  const kept = (history as unknown as { kept: { version: string; published: unknown }[] }).kept;
+  const holdsState = Object.fromEntries(kept.map((k) => [k.version, k.published !== undefined]));
+  t.same(holdsState, { v0: true, v1: true, v2: false, v3: false, v4: true }, 'v2 and v3 have a diff form: their states are let go');
+  const encoded = history.deltaTo('v3', v4);
+  const applied = applyDelta(keyedView(states[3]!.state), 'v3', decodeDelta(encoded!.encoding, encoded!.bytes));
+  t.strictSame(viewOfKeyed(applied).workloads, v4.state.workloads, 'v3 -> v4 from v3\'s diff form');
+});
