@@ -23,7 +23,7 @@ interface View {
 const VIEWS: Readonly<Record<string, View>> = {
   workloads: {
     path: '/workloads',
-    columns: [['UID', 'uid'], ['ADDRESSES', 'addresses'], ['NODE', 'node'], ['IDENTITY', 'identity'], ['TLS', 'tlsMode'], ['LOCAL', 'local', (v) => (v === true ? 'yes' : '')], ['MAX CONN', 'maxConnections'], ['MAX BW', 'maxBandwidth', (v) => (typeof v === 'number' ? `${formatBandwidth(v)}bit/s` : '')]],
+    columns: [['UID', 'uid'], ['ADDRESSES', 'addresses'], ['NODE', 'node'], ['IDENTITY', 'identity'], ['TLS', 'tlsMode'], ['LOCAL', 'local', (v) => (v === true ? 'yes' : '')], ['MAX CONN', 'maxConnections'], ['MAX BW', 'maxBandwidth', (v) => (typeof v === 'number' ? `${formatBandwidth(v)}bit/s` : '')], ['MAX SHARE', 'maxAgentShare', (v) => (typeof v === 'number' ? `${v}%` : '')]],
   },
   services: {
     path: '/services',

@@ -200,15 +200,16 @@ const USAGE_SHOWN = 3;
 
 /**
  * The usage line: the busiest local workloads' share of the agent's CPU over the last few
- * seconds ("bench/flood is using 82% of the agent"), and the workloads their bandwidth limit has
- * throttled, from `/usage`. Pure.
+ * seconds ("bench/flood is using 82% of the agent"), the workloads their share limit holds back
+ * now and those their limits have throttled, from `/usage`. Pure.
  */
 export function usageLine(value: unknown): string {
   if (value === undefined || value === null || typeof value !== 'object') return 'unknown (no /usage: an older agent)';
   const v = value as { dataPathCpuCores?: unknown; workloads?: unknown };
   const cores = typeof v.dataPathCpuCores === 'number' && Number.isFinite(v.dataPathCpuCores) ? v.dataPathCpuCores : 0;
   const rows = (Array.isArray(v.workloads) ? (v.workloads as Array<Record<string, unknown>>) : []).filter((w) => typeof w['share'] === 'number' && (w['share'] as number) > 0);
-  const throttled = throttledPart(Array.isArray(v.workloads) ? (v.workloads as Array<Record<string, unknown>>) : []);
+  const all = Array.isArray(v.workloads) ? (v.workloads as Array<Record<string, unknown>>) : [];
+  const throttled = sharePart(all) + throttledPart(all);
   if (rows.length === 0) return `no workload traffic in the last seconds (data path ${cores.toFixed(2)} cores)${throttled}`;
   const pct = (w: Record<string, unknown>): string => `${Math.round((w['share'] as number) * 100)}%`;
   const name = (w: Record<string, unknown>): string => `${String(w['namespace'])}/${String(w['workload'])}`;
@@ -219,8 +220,23 @@ export function usageLine(value: unknown): string {
 }
 
 /**
- * The workloads its `meshlet.io/max-bandwidth` has held back since the agent started, most
- * throttled first: "; throttled: demo/flood 12.4 s" (empty when none was).
+ * The workloads their `meshlet.io/max-agent-share` holds back now, lowest rate first:
+ * "; held to its share now: demo/flood at 12.3 MB/s" (empty when none is).
+ */
+function sharePart(rows: ReadonlyArray<Record<string, unknown>>): string {
+  const held = rows
+    .filter((w) => typeof w['shareLimitBytesPerSecond'] === 'number' && (w['shareLimitBytesPerSecond'] as number) > 0)
+    .sort((a, b) => (a['shareLimitBytesPerSecond'] as number) - (b['shareLimitBytesPerSecond'] as number));
+  if (held.length === 0) return '';
+  const shown = held.slice(0, USAGE_SHOWN).map((w) => `${String(w['namespace'])}/${String(w['workload'])} at ${((w['shareLimitBytesPerSecond'] as number) / 1e6).toFixed(1)} MB/s`);
+  const more = held.length > USAGE_SHOWN ? [`${held.length - USAGE_SHOWN} more`] : [];
+  return `; held to its share now: ${[...shown, ...more].join(', ')}`;
+}
+
+/**
+ * The workloads their `meshlet.io/max-bandwidth` or `meshlet.io/max-agent-share` has held back
+ * since the agent started, most throttled first: "; throttled by limits since start: demo/flood
+ * 12.4 s" (empty when none was).
  */
 function throttledPart(rows: ReadonlyArray<Record<string, unknown>>): string {
   const held = rows
@@ -229,7 +245,7 @@ function throttledPart(rows: ReadonlyArray<Record<string, unknown>>): string {
   if (held.length === 0) return '';
   const shown = held.slice(0, USAGE_SHOWN).map((w) => `${String(w['namespace'])}/${String(w['workload'])} ${(w['throttledSeconds'] as number).toFixed(1)} s`);
   const more = held.length > USAGE_SHOWN ? [`${held.length - USAGE_SHOWN} more`] : [];
-  return `; throttled by max-bandwidth since start: ${[...shown, ...more].join(', ')}`;
+  return `; throttled by limits since start: ${[...shown, ...more].join(', ')}`;
 }
 
 function snapshotLine(dump: Record<string, unknown>, problems: string[]): string {

@@ -86,6 +86,12 @@ export interface WorkloadLimits {
    * (`meshlet.io/max-bandwidth`); absent: not limited.
    */
   readonly maxBandwidth?: number;
+  /**
+   * The largest share of each data-path process of its agent, in percent (1..100), the workload
+   * may take while the process is saturated and another local workload is active
+   * (`meshlet.io/max-agent-share`); absent: not limited.
+   */
+  readonly maxAgentShare?: number;
 }
 
 /** One entry of a Service's `spec.ports`. */

@@ -20,10 +20,12 @@ export interface WorkloadUsageRow {
   /** Bytes moved for it since the agent started (both ways), by the direction of its connections. */
   readonly bytesOutbound: number;
   readonly bytesInbound: number;
-  /** Time its outbound connections had reads paused by its `meshlet.io/max-bandwidth` since the agent started, seconds (summed over the workers). */
+  /** Time its outbound connections had reads paused by its `meshlet.io/max-bandwidth` or `meshlet.io/max-agent-share` since the agent started, seconds (summed over the workers). */
   readonly throttledSeconds: number;
   /** Bytes that came beyond its bandwidth bucket and were paid for by pausing, since the agent started. */
   readonly throttledBytes: number;
+  /** The rate its `meshlet.io/max-agent-share` holds it to now, bytes per second (summed over the workers); 0: not held. */
+  readonly shareLimitBytesPerSecond: number;
 }
 
 /** `/usage`'s body. */
@@ -48,7 +50,7 @@ export function usageView(json: MetricsJson): UsageView {
     const workload = String(labels['workload'] ?? '');
     const key = `${namespace}/${workload}`;
     let r = rows.get(key);
-    if (r === undefined) rows.set(key, (r = { namespace, workload, cpuCores: 0, share: 0, cpuSeconds: 0, bytesOutbound: 0, bytesInbound: 0, throttledSeconds: 0, throttledBytes: 0 }));
+    if (r === undefined) rows.set(key, (r = { namespace, workload, cpuCores: 0, share: 0, cpuSeconds: 0, bytesOutbound: 0, bytesInbound: 0, throttledSeconds: 0, throttledBytes: 0, shareLimitBytesPerSecond: 0 }));
     return r;
   };
   for (const v of family(json, 'meshlet_workload_agent_cpu_seconds_total')) row(v.labels).cpuSeconds += v.value;
@@ -60,6 +62,7 @@ export function usageView(json: MetricsJson): UsageView {
   }
   for (const v of family(json, 'meshlet_workload_throttled_seconds_total')) row(v.labels).throttledSeconds += v.value;
   for (const v of family(json, 'meshlet_workload_throttled_bytes_total')) row(v.labels).throttledBytes += v.value;
+  for (const v of family(json, 'meshlet_workload_share_limit_bytes_per_second')) row(v.labels).shareLimitBytesPerSecond += v.value;
   const dataPathCpuCores = family(json, 'meshlet_data_path_cpu_usage').reduce((sum, v) => sum + v.value, 0);
   for (const r of rows.values()) r.share = dataPathCpuCores > 0 ? Math.min(1, r.cpuCores / dataPathCpuCores) : 0;
   const workloads = [...rows.values()].sort((a, b) => b.cpuCores - a.cpuCores || b.cpuSeconds - a.cpuSeconds || `${a.namespace}/${a.workload}`.localeCompare(`${b.namespace}/${b.workload}`));

@@ -44,7 +44,8 @@ export async function endpointsView(agent: Agent): Promise<Array<Record<string, 
  * connection cap on this agent (`maxConnections`) and where it comes from (`limit`: its
  * `meshlet.io/max-connections` annotation, or the default sized from the open-files limit,
  * which the workers inherit from this process), and its `meshlet.io/max-bandwidth` in bits per
- * second (`maxBandwidth`) when it sets one.
+ * second (`maxBandwidth`) and its `meshlet.io/max-agent-share` in percent (`maxAgentShare`) when
+ * it sets them.
  */
 export function workloadsView(agent: Agent, defaultCap = defaultMaxConnections(openFilesLimit())): Array<Record<string, string | boolean | number>> {
   const snapshot = agent.snapshot;
@@ -54,7 +55,9 @@ export function workloadsView(agent: Agent, defaultCap = defaultMaxConnections(o
     if (!row.local) return row;
     const capped = { ...row, maxConnections: workloadCap(w, defaultCap), limit: w.limits?.maxConnections === undefined ? 'default' : 'annotation' };
     // Bits per second, agent-wide (each data-path process holds its part); absent: not limited.
-    return w.limits?.maxBandwidth === undefined ? capped : { ...capped, maxBandwidth: w.limits.maxBandwidth };
+    const bandwidth = w.limits?.maxBandwidth === undefined ? capped : { ...capped, maxBandwidth: w.limits.maxBandwidth };
+    // Percent of each data-path process, while a neighbour is active; absent: not limited.
+    return w.limits?.maxAgentShare === undefined ? bandwidth : { ...bandwidth, maxAgentShare: w.limits.maxAgentShare };
   });
 }
 

@@ -78,3 +78,67 @@ export const MIN_BANDWIDTH_BURST_BYTES = 64 * 1024;
 export function bandwidthBurstBytes(bytesPerSecond: number): number {
   return Math.max(MIN_BANDWIDTH_BURST_BYTES, Math.ceil((bytesPerSecond * BANDWIDTH_BURST_MS) / 1000));
 }
+
+/**
+ * The lowest rate a share limit sets, bytes per second (one socket read a second): a workload
+ * over its share is slowed, never stopped.
+ */
+export const MIN_SHARE_BYTES_PER_SECOND = 64 * 1024;
+
+/**
+ * How fast a binding share rate is loosened while the workload is within its share, per
+ * interval: it probes back up until it meets its share again (or stops being bound and is
+ * lifted), so a neighbour that goes quiet gives the capacity back within a few seconds.
+ */
+export const SHARE_RATE_GROWTH = 1.25;
+
+/**
+ * The cut aims this much below the share, so the next interval's measure (the workload's CPU
+ * follows its bytes only roughly) lands under it rather than on it.
+ */
+export const SHARE_CUT_MARGIN = 0.9;
+
+/** What one usage interval of a data-path process says about a workload with `meshlet.io/max-agent-share`. */
+export interface ShareInput {
+  /** Its `meshlet.io/max-agent-share`, percent (1..100) of the process (one core's event loop). */
+  readonly limitPercent: number;
+  /** The interval's length, seconds (at least one). */
+  readonly elapsedSeconds: number;
+  /** The process's CPU attributed to the workload over the interval (`workload-usage.ts`), seconds. */
+  readonly cpuSeconds: number;
+  /** Bytes its connections moved in the process over the interval, both ways. */
+  readonly bytes: number;
+  /** Whether another local workload moved bytes or opened a connection in the process over the interval. */
+  readonly othersActive: boolean;
+  /** The share rate in force, bytes per second; undefined: not engaged. */
+  readonly rate: number | undefined;
+  /** Whether the rate in force held one of its sources during the interval (it was binding). */
+  readonly bound: boolean;
+}
+
+/**
+ * The next rate of a workload's share limit in one data-path process, bytes per second, or
+ * undefined to lift it. Pure.
+ *
+ * The share is of the process's capacity (one core's event loop): a workload at 0.6 cores of
+ * attributed CPU uses 60% of it. The limit holds only while another local workload is active
+ * (alone, a workload may use the whole agent: nobody waits for it). Over its share, the rate is
+ * cut to the bytes per second it moved scaled by share over use (its CPU follows its bytes in
+ * the cost model), a little under (`SHARE_CUT_MARGIN`), never above the rate in force and
+ * never below {@link MIN_SHARE_BYTES_PER_SECOND}. Within its share, a binding rate is loosened
+ * by {@link SHARE_RATE_GROWTH} and a rate that held nothing is lifted. A workload whose cost is
+ * all connections opened (no bytes) is not slowed by a byte rate; the connection cap is the
+ * limit for that.
+ */
+export function nextShareRate(i: ShareInput): number | undefined {
+  if (i.limitPercent >= 100 || !i.othersActive || !(i.elapsedSeconds > 0)) return undefined;
+  const share = i.limitPercent / 100;
+  const use = i.cpuSeconds / i.elapsedSeconds;
+  if (use > share) {
+    if (!(i.bytes > 0)) return i.rate;
+    const cut = Math.max(MIN_SHARE_BYTES_PER_SECOND, (i.bytes / i.elapsedSeconds) * (share / use) * SHARE_CUT_MARGIN);
+    return i.rate === undefined ? cut : Math.min(i.rate, cut);
+  }
+  if (i.rate === undefined || !i.bound) return undefined;
+  return i.rate * SHARE_RATE_GROWTH;
+}

@@ -1,8 +1,11 @@
 /**
- * The per-workload bandwidth limit of a data-path process (`meshlet.io/max-bandwidth`, issue 18,
- * docs/workload-limits.md): one byte bucket per limited workload ({@link WorkloadThrottle}),
- * charged with every chunk either way of each of its outbound connections, and the pausing that
- * follows from it.
+ * The per-workload byte limits of a data-path process (issue 18, docs/workload-limits.md): one
+ * byte bucket per limited workload ({@link WorkloadThrottle}), charged with every chunk either
+ * way of each of its outbound connections, and the pausing that follows from it. Its rate is the
+ * lower of two: the workload's `meshlet.io/max-bandwidth` (fixed) and the rate its
+ * `meshlet.io/max-agent-share` sets while it is over its share of the process beside an active
+ * neighbour (adjusted at each usage settle, {@link BandwidthLimiter.adjustShares}; absent
+ * otherwise, and then the bucket is not even charged).
  *
  * - A chunk already read is always passed on (never dropped) and charged in full: the bucket may
  *   go into debt. While it is in debt, the source that read the chunk pauses ({@link hold}); its
@@ -26,8 +29,9 @@
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { TokenBucket } from '../policy/resilience/token-bucket.js';
-import { bandwidthBurstBytes, processBandwidthBytes } from '../policy/workload-limit.js';
+import { bandwidthBurstBytes, nextShareRate, processBandwidthBytes } from '../policy/workload-limit.js';
 import type { WorkloadInfo } from '../../mesh/types.js';
+import type { UsageInterval } from './workload-usage.js';
 
 /** The clock (ms, monotonic) and the one-shot timer of a throttle: `performance.now` and an unref'd `setTimeout` outside tests. */
 export interface ThrottleClock {
@@ -48,15 +52,25 @@ export interface ThrottleCounts {
   readonly throttledMs: number;
   /** Bytes charged beyond the tokens the bucket held (the debt its sources waited out). */
   readonly throttledBytes: number;
+  /** The rate its share limit sets in this process now, bytes per second; undefined: no share limit engaged. */
+  readonly shareBytesPerSecond?: number | undefined;
 }
 
 /** One limited workload's bucket in this process, with the sources it holds. */
 export class WorkloadThrottle {
-  /** The workload's `meshlet.io/max-bandwidth`, bits per second (agent-wide). */
-  bitsPerSecond: number;
-  /** This process's part of it, bytes per second. */
+  /** The workload's `meshlet.io/max-bandwidth`, bits per second (agent-wide); undefined: none. */
+  bitsPerSecond: number | undefined;
+  /** The workload's `meshlet.io/max-agent-share`, percent of each data-path process; undefined: none. */
+  maxAgentShare: number | undefined;
+  /** The rate its share limit sets in this process now, bytes per second; undefined: not engaged. */
+  shareBytesPerSecond: number | undefined;
+  /** The bucket's rate in this process, bytes per second: the lower of the two limits; Infinity: neither holds now. */
   bytesPerSecond: number;
-  private bucket: TokenBucket;
+  private readonly workers: number;
+  /** Undefined while neither limit holds: a chunk is then not even charged. */
+  private bucket: TokenBucket | undefined;
+  /** Whether a source was held since the last share adjustment (whether the share rate was binding). */
+  private heldSinceAdjust = false;
   private readonly clock: ThrottleClock;
   /** Held sources and where each pipes to, when known (a source held twice, by its data and by the guard, is one entry). */
   private held = new Map<Readable, Writable | undefined>();
@@ -73,24 +87,58 @@ export class WorkloadThrottle {
   /** Captured connections of the workload marked with it and open in this process (the limiter forgets a throttle at 0 once idle). */
   connections = 0;
 
-  constructor(bitsPerSecond: number, workers: number, clock: ThrottleClock) {
+  constructor(limits: { readonly maxBandwidth?: number | undefined; readonly maxAgentShare?: number | undefined }, workers: number, clock: ThrottleClock) {
     this.clock = clock;
-    this.bitsPerSecond = bitsPerSecond;
-    this.bytesPerSecond = processBandwidthBytes(bitsPerSecond, workers);
-    this.bucket = newBucket(this.bytesPerSecond, clock.now());
+    this.workers = workers;
+    this.bitsPerSecond = limits.maxBandwidth;
+    this.maxAgentShare = limits.maxAgentShare;
+    this.bytesPerSecond = Infinity;
     this.release = this.release.bind(this);
+    this.rebucket();
   }
 
-  /** Takes a new limit: a new (full) bucket at the new rate; held sources wait for the next release. */
-  setLimit(bitsPerSecond: number, workers: number): void {
-    if (bitsPerSecond === this.bitsPerSecond) return;
-    this.bitsPerSecond = bitsPerSecond;
-    this.bytesPerSecond = processBandwidthBytes(bitsPerSecond, workers);
-    this.bucket = newBucket(this.bytesPerSecond, this.clock.now());
+  /**
+   * Takes the workload's limits from a new snapshot: a new (full) bucket when the rate changes;
+   * held sources wait for the next release. A share limit removed disengages at once.
+   */
+  setLimits(limits: { readonly maxBandwidth?: number | undefined; readonly maxAgentShare?: number | undefined }): void {
+    this.maxAgentShare = limits.maxAgentShare;
+    if (this.maxAgentShare === undefined) this.shareBytesPerSecond = undefined;
+    this.bitsPerSecond = limits.maxBandwidth;
+    this.rebucket();
+  }
+
+  /** Sets (or, undefined, lifts) the rate of the share limit in this process, bytes per second. */
+  setShareRate(bytesPerSecond: number | undefined): void {
+    this.shareBytesPerSecond = bytesPerSecond;
+    this.rebucket();
+  }
+
+  /** Whether a source was held since the last call (the share rate was binding), and starts counting again. */
+  takeHeld(): boolean {
+    const held = this.heldSinceAdjust || this.held.size > 0;
+    this.heldSinceAdjust = false;
+    return held;
+  }
+
+  /** A new bucket when the effective rate changed; none (and every held source let go) when no limit holds. */
+  private rebucket(): void {
+    const fixed = this.bitsPerSecond === undefined ? Infinity : processBandwidthBytes(this.bitsPerSecond, this.workers);
+    const rate = Math.min(fixed, this.shareBytesPerSecond ?? Infinity);
+    if (rate === this.bytesPerSecond && (this.bucket !== undefined || rate === Infinity)) return;
+    this.bytesPerSecond = rate;
+    if (rate === Infinity) {
+      this.bucket = undefined;
+      // Nothing holds them now: let them go, as a release would.
+      if (this.held.size > 0) this.release();
+      return;
+    }
+    this.bucket = newBucket(rate, this.clock.now());
   }
 
   /** Charges a chunk of `bytes`; true when the bucket is now in debt (the source should be held). */
   charge(bytes: number): boolean {
+    if (this.bucket === undefined) return false;
     const level = this.bucket.spend(bytes, this.clock.now());
     if (level >= 0) return false;
     // Whole bytes: the level is fractional (the refill is continuous).
@@ -100,12 +148,13 @@ export class WorkloadThrottle {
 
   /** Whether `src`, resumed by someone else, must be held again: the debt is not paid and this throttle's release did not let it go. */
   mustHold(src: Readable): boolean {
-    return this.bucket.tokens(this.clock.now()) < 0 && !this.granted.has(src);
+    return this.bucket !== undefined && this.bucket.tokens(this.clock.now()) < 0 && !this.granted.has(src);
   }
 
   /** Keeps `src` (paused, piping into `dst` when known) until the debt is paid. */
   hold(src: Readable, dst: Writable | undefined): void {
     this.held.set(src, dst);
+    this.heldSinceAdjust = true;
     this.granted.delete(src);
     if (this.since === undefined) this.since = this.clock.now();
     this.arm();
@@ -138,14 +187,15 @@ export class WorkloadThrottle {
     if (this.timerArmed) return;
     this.timerArmed = true;
     // Whole milliseconds, at least one: a timer of 0.3 ms would fire before the debt is paid.
-    this.clock.after(Math.max(1, Math.ceil(this.bucket.msUntilLevel(0, this.clock.now()))), this.release);
+    const wait = this.bucket === undefined ? 0 : this.bucket.msUntilLevel(0, this.clock.now());
+    this.clock.after(Math.max(1, Math.ceil(wait)), this.release);
   }
 
   /** The timer: resumes every held source once the debt is paid (re-arms otherwise). */
   release(): void {
     this.timerArmed = false;
     const now = this.clock.now();
-    if (this.bucket.tokens(now) < 0) {
+    if (this.bucket !== undefined && this.bucket.tokens(now) < 0) {
       if (this.held.size > 0) this.arm();
       return;
     }
@@ -177,37 +227,73 @@ export class BandwidthLimiter {
     this.clock = clock;
   }
 
-  /** The throttle of `workload` (made or updated to its limit), or undefined when it sets none. */
+  /** The throttle of `workload` (made or updated to its limits), or undefined when it sets neither byte limit. */
   forWorkload(workload: WorkloadInfo): WorkloadThrottle | undefined {
-    const bps = workload.limits?.maxBandwidth;
+    const limits = workload.limits;
+    if (limits?.maxBandwidth === undefined && limits?.maxAgentShare === undefined) return undefined;
     const known = this.byUid.get(workload.uid);
-    if (bps === undefined) return undefined;
     if (known !== undefined) {
-      known.setLimit(bps, this.workers);
+      known.setLimits(limits);
       return known;
     }
-    const made = new WorkloadThrottle(bps, this.workers, this.clock);
+    const made = new WorkloadThrottle(limits, this.workers, this.clock);
     this.byUid.set(workload.uid, made);
     return made;
   }
 
   /**
-   * A new snapshot: each known workload takes its new limit, so open connections follow a
-   * changed annotation. A workload whose limit is gone keeps its throttle only until its open
-   * connections close (their splices hold it); new ones are not throttled.
+   * A new snapshot: each known workload takes its new limits, so open connections follow a
+   * changed annotation, and a removed one lets them go at once. New connections of a workload
+   * with neither limit are not throttled.
    */
   apply(byUid: ReadonlyMap<string, WorkloadInfo>): void {
+    for (const [uid, throttle] of this.byUid) throttle.setLimits(byUid.get(uid)?.limits ?? {});
+  }
+
+  /** Whether a workload with a share limit has a throttle here (the usage settles then come every second). */
+  get hasShareLimits(): boolean {
+    for (const t of this.byUid.values()) if (t.maxAgentShare !== undefined) return true;
+    return false;
+  }
+
+  /**
+   * After a usage settle: each workload with a share limit gets the rate {@link nextShareRate}
+   * decides from what it and the other local workloads did over the interval.
+   */
+  adjustShares(interval: UsageInterval): void {
     for (const [uid, throttle] of this.byUid) {
-      const bps = byUid.get(uid)?.limits?.maxBandwidth;
-      if (bps !== undefined) throttle.setLimit(bps, this.workers);
+      if (throttle.maxAgentShare === undefined) continue;
+      const own = interval.workloads.get(uid);
+      let othersActive = false;
+      for (const [other, w] of interval.workloads) {
+        if (other !== uid && w.weight > 0) {
+          othersActive = true;
+          break;
+        }
+      }
+      throttle.setShareRate(
+        nextShareRate({
+          limitPercent: throttle.maxAgentShare,
+          elapsedSeconds: interval.elapsedMs / 1000,
+          cpuSeconds: own?.cpuSeconds ?? 0,
+          bytes: own?.bytes ?? 0,
+          othersActive,
+          rate: throttle.shareBytesPerSecond,
+          bound: throttle.takeHeld(),
+        }),
+      );
     }
   }
 
-  /** Each workload's counts since the last drain (only those with something to count); forgets idle throttles. */
+  /**
+   * Each workload's counts since the last drain (those with something to count, and those whose
+   * share limit is engaged, with its rate); forgets idle throttles.
+   */
   drain(each: (uid: string, counts: ThrottleCounts) => void): void {
     for (const [uid, throttle] of this.byUid) {
       const counts = throttle.takeCounts();
-      if (counts.throttledMs > 0 || counts.throttledBytes > 0) each(uid, counts);
+      const share = throttle.shareBytesPerSecond;
+      if (counts.throttledMs > 0 || counts.throttledBytes > 0 || share !== undefined) each(uid, share === undefined ? counts : { ...counts, shareBytesPerSecond: share });
       if (throttle.idle) this.byUid.delete(uid);
     }
   }

@@ -25,7 +25,7 @@ import { spliceIdleTimeouts } from './splice.js';
 import { tunnelStreamsReopened } from './tunnel/opening.js';
 import { processTurnBudget } from './turn-budget.js';
 import type { TunnelLimitReason } from './tunnel/limits.js';
-import { WorkloadUsage, type UsageClocks } from './workload-usage.js';
+import { WorkloadUsage, type UsageClocks, type UsageInterval } from './workload-usage.js';
 import type { ThrottleCounts } from './bandwidth-throttle.js';
 import type { SourceOutcome } from './upstream-dial.js';
 
@@ -53,6 +53,13 @@ export interface DataPathSource {
   index?: IndexInForce;
   /** Hands over each bandwidth-limited workload's throttled time and bytes since the last call (`bandwidth-throttle.ts`); absent: none. */
   drainThrottled?(each: (workload: string, counts: ThrottleCounts) => void): void;
+  /**
+   * Whether a local workload's share limit needs the usage every {@link SHARE_SWEEP_MS} rather
+   * than every {@link LIVE_SWEEP_MS} (`meshlet.io/max-agent-share`); absent: never.
+   */
+  frequentSweeps?(): boolean;
+  /** Each settled usage interval (`workload-usage.ts`), for the share limits; absent: not wanted. */
+  onUsage?(interval: UsageInterval): void;
 }
 
 /** Options of {@link DataPathMetrics}. */
@@ -89,6 +96,12 @@ type IstioTcpLabel = (typeof ISTIO_TCP_LABELS)[number];
  * over 10,000 live connections costs a few milliseconds (docs/metrics.md has the figure).
  */
 export const LIVE_SWEEP_MS = 5000;
+
+/**
+ * How often the sweep (and the usage split) runs while a workload with a share limit is here: a
+ * share limit reacts within about a second; a node without one sweeps every {@link LIVE_SWEEP_MS}.
+ */
+export const SHARE_SWEEP_MS = 1000;
 
 /** What the sweeps counted of a live connection so far. */
 interface LiveCount {
@@ -239,7 +252,7 @@ export class DataPathMetrics implements ConnectionObserver {
     this.sweptThisTurn = false;
   };
   private readonly onThrottled = (workload: string, c: ThrottleCounts): void => {
-    this.usage.throttled(workload, c.throttledMs / 1000, c.throttledBytes);
+    this.usage.throttled(workload, c.throttledMs / 1000, c.throttledBytes, c.shareBytesPerSecond);
   };
   private readonly clusterDomain: string;
   /** The snapshot the `istio_tcp_*` labels are worked out from. */
@@ -321,8 +334,20 @@ export class DataPathMetrics implements ConnectionObserver {
       this.tcpView.watch(source.index);
     }
     if (this.sweepTimer === undefined) {
-      this.sweepTimer = setInterval(() => this.sweepLive(), LIVE_SWEEP_MS);
+      // Ticks every SHARE_SWEEP_MS; sweeps on every tick only while a share limit wants it.
+      this.sweepTimer = setInterval(() => this.tick(), SHARE_SWEEP_MS);
       this.sweepTimer.unref();
+    }
+  }
+
+  private ticks = 0;
+
+  /** The timer: a sweep every LIVE_SWEEP_MS, or every tick while a share limit wants it. */
+  private tick(): void {
+    this.ticks += 1;
+    if (this.ticks * SHARE_SWEEP_MS >= LIVE_SWEEP_MS || this.source?.frequentSweeps?.() === true) {
+      this.ticks = 0;
+      this.sweepLive();
     }
   }
 
@@ -348,8 +373,12 @@ export class DataPathMetrics implements ConnectionObserver {
       if (sum.sent > 0) this.sent.inc(sum.labels, sum.sent);
       if (sum.received > 0) this.received.inc(sum.labels, sum.received);
     }
-    this.source?.drainThrottled?.(this.onThrottled);
-    this.usage.settle();
+    if (this.source?.drainThrottled !== undefined) {
+      this.usage.beginThrottleReport();
+      this.source.drainThrottled(this.onThrottled);
+    }
+    const interval = this.usage.settle();
+    if (interval !== undefined) this.source?.onUsage?.(interval);
   }
 
   private sweepOne(rec: ConnectionRecord, sums: Map<string, LabelSum>): void {

@@ -223,6 +223,8 @@ export class DataPlane implements DataPath {
       tunnelSessions: () => this.tunnels.size,
       windowShrinks: () => this.windows.shrinks,
       drainThrottled: (each) => this.bandwidth.drain(each),
+      frequentSweeps: () => this.bandwidth.hasShareLimits,
+      onUsage: (interval) => this.bandwidth.adjustShares(interval),
       index: () => this.index,
     });
   }

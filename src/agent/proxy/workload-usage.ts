@@ -60,6 +60,24 @@ export function splitCpu(cpuSeconds: number, weights: ReadonlyMap<string, number
   return out;
 }
 
+/** One workload in a settled interval ({@link UsageInterval}). */
+export interface WorkloadInterval {
+  /** The process's CPU attributed to it, seconds. */
+  readonly cpuSeconds: number;
+  /** Bytes its connections moved, both ways. */
+  readonly bytes: number;
+  /** Its weight in the split: bytes plus {@link CONNECTION_COST_BYTES} per connection opened. */
+  readonly weight: number;
+}
+
+/** What a settle split: the interval's length and each workload that did something in it. */
+export interface UsageInterval {
+  readonly elapsedMs: number;
+  /** The process's CPU over the interval, seconds. */
+  readonly cpuSeconds: number;
+  readonly workloads: ReadonlyMap<string, WorkloadInterval>;
+}
+
 /** What a workload did in the current interval. */
 interface Pending {
   outbound: number;
@@ -75,6 +93,7 @@ export class WorkloadUsage {
   private readonly processUsage: Gauge;
   private readonly throttledSeconds: Counter<'namespace' | 'workload'>;
   private readonly throttledBytes: Counter<'namespace' | 'workload'>;
+  private readonly shareRate: Gauge<'namespace' | 'workload'>;
   private readonly clock: () => number;
   private readonly now: () => number;
   /** Workload uid -> what it did since the last settle. */
@@ -113,23 +132,38 @@ export class WorkloadUsage {
     });
     this.throttledSeconds = new Counter({
       name: 'meshlet_workload_throttled_seconds_total',
-      help: 'Time during which a local workload\'s outbound connections had reads paused by its meshlet.io/max-bandwidth, summed over the data-path processes (each holds its part of the limit)',
+      help: 'Time during which a local workload\'s outbound connections had reads paused by its meshlet.io/max-bandwidth or meshlet.io/max-agent-share, summed over the data-path processes (each holds its part of the limit)',
       labelNames: ['namespace', 'workload'],
       registers,
     });
     this.throttledBytes = new Counter({
       name: 'meshlet_workload_throttled_bytes_total',
-      help: 'Bytes of a local workload\'s outbound connections that came beyond its meshlet.io/max-bandwidth bucket and were paid for by pausing its reads (delayed, never dropped)',
+      help: 'Bytes of a local workload\'s outbound connections that came beyond its meshlet.io/max-bandwidth or meshlet.io/max-agent-share bucket and were paid for by pausing its reads (delayed, never dropped)',
+      labelNames: ['namespace', 'workload'],
+      registers,
+    });
+    this.shareRate = new Gauge({
+      name: 'meshlet_workload_share_limit_bytes_per_second',
+      help: 'The rate a local workload\'s meshlet.io/max-agent-share holds its outbound connections to now, bytes per second, summed over the data-path processes (absent: not over its share beside an active neighbour)',
       labelNames: ['namespace', 'workload'],
       registers,
     });
   }
 
-  /** `workload` (uid) had reads paused for `seconds` and `bytes` beyond its bucket since the last call (at each sweep). */
-  throttled(workload: string, seconds: number, bytes: number): void {
+  /** Before each sweep's throttle report: share rates not reported again are gone (their limit lifted, their throttle forgotten). */
+  beginThrottleReport(): void {
+    this.shareRate.reset();
+  }
+
+  /**
+   * `workload` (uid) had reads paused for `seconds` and `bytes` beyond its bucket since the last
+   * call (at each sweep), and its share limit holds it to `shareBytesPerSecond` now (undefined: not).
+   */
+  throttled(workload: string, seconds: number, bytes: number, shareBytesPerSecond?: number): void {
     const [namespace, workload_] = workloadParts(workload);
     if (seconds > 0) this.throttledSeconds.inc({ namespace, workload: workload_ }, seconds);
     if (bytes > 0) this.throttledBytes.inc({ namespace, workload: workload_ }, bytes);
+    if (shareBytesPerSecond !== undefined) this.shareRate.set({ namespace, workload: workload_ }, shareBytesPerSecond);
   }
 
   /**
@@ -146,13 +180,14 @@ export class WorkloadUsage {
 
   /**
    * After a sweep: counts the bytes handed over, and once {@link MIN_SETTLE_MS} have passed
-   * since the last split, splits this process's CPU over that time between the workloads.
+   * since the last split, splits this process's CPU over that time between the workloads and
+   * returns the interval (the share limits act on it); undefined when it is too soon.
    */
-  settle(): void {
+  settle(): UsageInterval | undefined {
     // One labelled increment per workload and settle, never per connection.
     const at = this.now();
     const elapsedMs = at - this.lastAt;
-    if (elapsedMs < MIN_SETTLE_MS) return;
+    if (elapsedMs < MIN_SETTLE_MS) return undefined;
     const cpu = this.clock();
     const spent = Math.max(0, cpu - this.lastCpu);
     this.lastCpu = cpu;
@@ -164,6 +199,7 @@ export class WorkloadUsage {
       if (p.inbound > 0) this.bytes.inc({ namespace, workload, direction: 'inbound' }, p.inbound);
       weights.set(uid, p.outbound + p.inbound + p.connections * CONNECTION_COST_BYTES);
     }
+    const pending = this.pending;
     this.pending = new Map();
     const shares = splitCpu(spent, weights);
     // Workloads idle over this interval read 0, not their last busy figure.
@@ -174,5 +210,8 @@ export class WorkloadUsage {
       this.usage.set({ namespace, workload }, seconds / (elapsedMs / 1000));
     }
     this.processUsage.set(spent / (elapsedMs / 1000));
+    const workloads = new Map<string, WorkloadInterval>();
+    for (const [uid, p] of pending) workloads.set(uid, { cpuSeconds: shares.get(uid) ?? 0, bytes: p.outbound + p.inbound, weight: weights.get(uid) ?? 0 });
+    return { elapsedMs, cpuSeconds: spent, workloads };
   }
 }

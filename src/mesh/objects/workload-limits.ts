@@ -32,14 +32,22 @@ export const MAX_BANDWIDTH_ANNOTATION = 'meshlet.io/max-bandwidth';
 export const MIN_BANDWIDTH_BPS = 1_000;
 export const MAX_BANDWIDTH_BPS = 1e15;
 
+/**
+ * The largest share of its agent the workload may take while the agent is saturated and a
+ * neighbour is active, in percent of each data-path process: `"25%"` (or `"25"`), 1..100.
+ */
+export const MAX_AGENT_SHARE_ANNOTATION = 'meshlet.io/max-agent-share';
+
 const BANDWIDTH_TEXT = 'must be bits per second 1k..1P as in kubernetes.io/egress-bandwidth: a number with an optional suffix k, M, G, T, P (x1000) or Ki, Mi, Gi, Ti, Pi (x1024), e.g. "10M"';
 
 /** The limits the annotations of `obj` set; undefined when it sets none (or one is malformed: reported). */
 export function readWorkloadLimits(r: Reporter, obj: Fields): WorkloadLimits | undefined {
   const connText = readAnnotation(r, obj, MAX_CONNECTIONS_ANNOTATION);
   const bwText = readAnnotation(r, obj, MAX_BANDWIDTH_ANNOTATION);
+  const shareText = readAnnotation(r, obj, MAX_AGENT_SHARE_ANNOTATION);
   let maxConnections: number | undefined;
   let maxBandwidth: number | undefined;
+  let maxAgentShare: number | undefined;
   if (connText !== undefined) {
     maxConnections = parseMaxConnections(connText);
     if (maxConnections === undefined) r.report(['metadata', 'annotations', MAX_CONNECTIONS_ANNOTATION], `must be a whole number of connections 1..${MAX_CONNECTIONS_CEILING}, e.g. "200", got ${formatValue(connText)}`);
@@ -48,8 +56,24 @@ export function readWorkloadLimits(r: Reporter, obj: Fields): WorkloadLimits | u
     maxBandwidth = parseBandwidth(bwText);
     if (maxBandwidth === undefined) r.report(['metadata', 'annotations', MAX_BANDWIDTH_ANNOTATION], `${BANDWIDTH_TEXT}, got ${formatValue(bwText)}`);
   }
-  if (maxConnections === undefined && maxBandwidth === undefined) return undefined;
-  return { ...(maxConnections === undefined ? {} : { maxConnections }), ...(maxBandwidth === undefined ? {} : { maxBandwidth }) };
+  if (shareText !== undefined) {
+    maxAgentShare = parseAgentShare(shareText);
+    if (maxAgentShare === undefined) r.report(['metadata', 'annotations', MAX_AGENT_SHARE_ANNOTATION], `must be a whole percent 1..100 of the agent, e.g. "25%", got ${formatValue(shareText)}`);
+  }
+  if (maxConnections === undefined && maxBandwidth === undefined && maxAgentShare === undefined) return undefined;
+  return {
+    ...(maxConnections === undefined ? {} : { maxConnections }),
+    ...(maxBandwidth === undefined ? {} : { maxBandwidth }),
+    ...(maxAgentShare === undefined ? {} : { maxAgentShare }),
+  };
+}
+
+/** `text` as a whole percent 1..100 (`"25%"` or `"25"`), or undefined: `"0"`, `"0.5"`, `"150%"`, `"25 %"` are refused. */
+export function parseAgentShare(text: string): number | undefined {
+  const m = /^(\d{1,3})%?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  return n >= 1 && n <= 100 ? n : undefined;
 }
 
 /** `text` as a connection count (digits only, 1..{@link MAX_CONNECTIONS_CEILING}), or undefined. */

@@ -168,5 +168,6 @@ function limitsToWire(l: WorkloadLimits): WorkloadLimits {
   return {
     ...(l.maxConnections === undefined ? {} : { maxConnections: l.maxConnections }),
     ...(l.maxBandwidth === undefined ? {} : { maxBandwidth: l.maxBandwidth }),
+    ...(l.maxAgentShare === undefined ? {} : { maxAgentShare: l.maxAgentShare }),
   };
 }

@@ -92,8 +92,10 @@ function withLimits(p: WireProblems, o: WireObject, path: string, value: Workloa
   const limits = asObject(p, o['limits'], base);
   const max = limits['maxConnections'];
   const bw = limits['maxBandwidth'];
+  const share = limits['maxAgentShare'];
   let maxConnections: number | undefined;
   let maxBandwidth: number | undefined;
+  let maxAgentShare: number | undefined;
   if (max !== undefined) {
     if (typeof max === 'number' && Number.isInteger(max) && max >= 1 && max <= MAX_CONNECTIONS_CEILING) maxConnections = max;
     else p.add(fieldPath(base, 'maxConnections'), `must be a whole number 1..${MAX_CONNECTIONS_CEILING}, got ${formatValue(max)}`);
@@ -102,8 +104,16 @@ function withLimits(p: WireProblems, o: WireObject, path: string, value: Workloa
     if (typeof bw === 'number' && Number.isInteger(bw) && bw >= MIN_BANDWIDTH_BPS && bw <= MAX_BANDWIDTH_BPS) maxBandwidth = bw;
     else p.add(fieldPath(base, 'maxBandwidth'), `must be whole bits per second ${MIN_BANDWIDTH_BPS}..${MAX_BANDWIDTH_BPS}, got ${formatValue(bw)}`);
   }
-  if (maxConnections === undefined && maxBandwidth === undefined) return value;
-  const checked: WorkloadLimits = { ...(maxConnections === undefined ? {} : { maxConnections }), ...(maxBandwidth === undefined ? {} : { maxBandwidth }) };
+  if (share !== undefined) {
+    if (typeof share === 'number' && Number.isInteger(share) && share >= 1 && share <= 100) maxAgentShare = share;
+    else p.add(fieldPath(base, 'maxAgentShare'), `must be a whole percent 1..100, got ${formatValue(share)}`);
+  }
+  if (maxConnections === undefined && maxBandwidth === undefined && maxAgentShare === undefined) return value;
+  const checked: WorkloadLimits = {
+    ...(maxConnections === undefined ? {} : { maxConnections }),
+    ...(maxBandwidth === undefined ? {} : { maxBandwidth }),
+    ...(maxAgentShare === undefined ? {} : { maxAgentShare }),
+  };
   return { ...value, limits: checked };
 }
 

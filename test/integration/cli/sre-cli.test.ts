@@ -104,7 +104,7 @@ t.test('proxy-config: tables, json, yaml', async (t) => {
   t.equal(workloads.code, 0, workloads.stderr);
   // The agent runs in this process: its default cap is sized from this process's open-files limit.
   const cap = String(defaultMaxConnections(openFilesLimit()));
-  t.equal(workloads.stdout, `UID              ADDRESSES  NODE   IDENTITY${' '.repeat(SERVER_ID.length - 8)}  TLS     LOCAL  MAX CONN${' '.repeat(Math.max(0, cap.length - 8))}  MAX BW\nPod/demo/server  127.0.0.1  node1  ${SERVER_ID}  STRICT  yes    ${cap}\n`);
+  t.equal(workloads.stdout, `UID              ADDRESSES  NODE   IDENTITY${' '.repeat(SERVER_ID.length - 8)}  TLS     LOCAL  MAX CONN${' '.repeat(Math.max(0, cap.length - 8))}  MAX BW  MAX SHARE\nPod/demo/server  127.0.0.1  node1  ${SERVER_ID}  STRICT  yes    ${cap}\n`);
   const certs = await meshlet('proxy-config', 'certs', '--admin', rig.admin, '--admin-token-file', rig.tokenFile, '-o', 'json');
   t.equal(certs.code, 0);
   t.same((JSON.parse(certs.stdout) as Array<{ identity: string }>).map((c) => c.identity), [SERVER_ID]);

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { Duplex, PassThrough } from 'node:stream';
 import { once } from 'node:events';
 import { BandwidthLimiter, WorkloadThrottle, type ThrottleClock } from '../../../src/agent/proxy/bandwidth-throttle.js';
-import { bandwidthBurstBytes, processBandwidthBytes, MIN_BANDWIDTH_BURST_BYTES } from '../../../src/agent/policy/workload-limit.js';
+import { bandwidthBurstBytes, processBandwidthBytes, MIN_BANDWIDTH_BURST_BYTES, MIN_SHARE_BYTES_PER_SECOND, nextShareRate, SHARE_CUT_MARGIN, SHARE_RATE_GROWTH, type ShareInput } from '../../../src/agent/policy/workload-limit.js';
+import type { UsageInterval } from '../../../src/agent/proxy/workload-usage.js';
 import { splice } from '../../../src/agent/proxy/splice.js';
 import type { WorkloadInfo } from '../../../src/mesh/types.js';
 
@@ -53,7 +54,7 @@ t.test('the split and the burst', async (t) => {
 
 t.test('the bucket starts full, goes into debt by a whole chunk, and is paid back by the refill', async (t) => {
   const clock = manual();
-  const w = new WorkloadThrottle(BPS, 1, clock);
+  const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
   t.equal(w.charge(BURST - 1), false, 'the burst passes at once');
   t.equal(w.charge(50_001), true, 'beyond it: in debt (the chunk is still passed on, never cut)');
   t.equal(w.takeCounts().throttledBytes, 50_000, 'the bytes beyond the tokens are counted');
@@ -70,7 +71,7 @@ t.test('attack: a flood is held to the rate over time, whatever its chunk sizes'
   // A source that reads as fast as it is allowed: a chunk whenever it is not held.
   for (const chunk of [100, 1500, 65_536, 1_000_000]) {
     const clock = manual();
-    const w = new WorkloadThrottle(BPS, 1, clock);
+    const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
     let moved = 0;
     let held = false;
     const src = new PassThrough();
@@ -99,7 +100,7 @@ t.test('attack: a flood is held to the rate over time, whatever its chunk sizes'
 
 t.test('one timer per workload: every held source resumes at once when the debt is paid', async (t) => {
   const clock = manual();
-  const w = new WorkloadThrottle(BPS, 1, clock);
+  const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
   const a = new PassThrough();
   const b = new PassThrough();
   const da = new PassThrough();
@@ -128,7 +129,7 @@ t.test('one timer per workload: every held source resumes at once when the debt 
 
 t.test('a source whose destination waits for drain is left to pipe; a destroyed one is skipped', async (t) => {
   const clock = manual();
-  const w = new WorkloadThrottle(BPS, 1, clock);
+  const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
   const full = new PassThrough({ highWaterMark: 1 });
   full.write(Buffer.alloc(10));
   t.equal(full.writableNeedDrain, true);
@@ -147,11 +148,11 @@ t.test('a source whose destination waits for drain is left to pipe; a destroyed 
 
 t.test('a new limit takes a fresh bucket; the same limit keeps the debt', async (t) => {
   const clock = manual();
-  const w = new WorkloadThrottle(BPS, 1, clock);
+  const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
   w.charge(BURST + 500_000);
-  w.setLimit(BPS, 1);
+  w.setLimits({ maxBandwidth: BPS });
   t.equal(w.mustHold(new PassThrough()), true, 'same limit: still in debt');
-  w.setLimit(BPS * 10, 1);
+  w.setLimits({ maxBandwidth: BPS * 10 });
   t.equal(w.bytesPerSecond, 10_000_000);
   t.equal(w.mustHold(new PassThrough()), false, 'a raised limit starts full');
 });
@@ -192,7 +193,7 @@ function end(): { side: Duplex; written: Buffer[] } {
 
 t.test('splice: the source that read into debt pauses; a drain resume is undone; the timer resumes it; bytes all arrive', async (t) => {
   const clock = manual();
-  const throttle = new WorkloadThrottle(BPS, 1, clock);
+  const throttle = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
   const client = end();
   const upstream = end();
   const done = new Promise<void>((resolve) => splice(client.side, upstream.side, () => resolve(), { throttle, idleTimeoutMs: 0, turnBudget: null }));
@@ -243,7 +244,7 @@ t.test('property: whatever the chunks and their timing, the bytes moved never pa
   const check = (steps: ReadonlyArray<readonly [chunk: number, gapMs: number]>): boolean => {
     runs++;
     const clock = manual();
-    const w = new WorkloadThrottle(BPS, 1, clock);
+    const w = new WorkloadThrottle({ maxBandwidth: BPS }, 1, clock);
     const src = new PassThrough();
     let held = false;
     src.resume = () => { held = false; return src; };
@@ -266,4 +267,125 @@ t.test('property: whatever the chunks and their timing, the bytes moved never pa
   const steps = fc.array(fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.integer({ min: 0, max: 50 })), { minLength: 1, maxLength: 300 });
   fc.assert(fc.property(steps, check), { numRuns: 500, seed: 20261208 });
   t.equal(runs, 500, 'every generated run checked (a counterexample would be reported by fast-check)');
+});
+
+
+const shareInput = (over: Partial<ShareInput>): ShareInput => ({ limitPercent: 40, elapsedSeconds: 1, cpuSeconds: 0.8, bytes: 10_000_000, othersActive: true, rate: undefined, bound: false, ...over });
+
+t.test('nextShareRate: cut over the share beside an active neighbour, loosened while bound, lifted otherwise', async (t) => {
+  t.equal(nextShareRate(shareInput({})), 10_000_000 * (0.4 / 0.8) * SHARE_CUT_MARGIN, 'over its share: its rate scaled by share over use, a little under');
+  t.equal(nextShareRate(shareInput({ elapsedSeconds: 2 })), undefined, 'the same CPU over 2 s is 0.4 cores, exactly its share: not engaged, nothing');
+  t.equal(nextShareRate(shareInput({ othersActive: false })), undefined, 'alone: never limited');
+  t.equal(nextShareRate(shareInput({ othersActive: false, rate: 1_000_000, bound: true })), undefined, 'a neighbour gone: lifted at once');
+  t.equal(nextShareRate(shareInput({ limitPercent: 100, rate: 1_000_000 })), undefined, '100%: never limited');
+  t.equal(nextShareRate(shareInput({ rate: 2_000_000 })), 2_000_000, 'never looser than the rate in force while over its share');
+  t.equal(nextShareRate(shareInput({ bytes: 10_000, cpuSeconds: 0.99 })), MIN_SHARE_BYTES_PER_SECOND, 'slowed, never stopped');
+  t.equal(nextShareRate(shareInput({ bytes: 0, rate: 3_000_000 })), 3_000_000, 'a cost that is all connections: the byte rate is kept (the connection cap is for that)');
+  t.equal(nextShareRate(shareInput({ bytes: 0 })), undefined, 'and none is made');
+  t.equal(nextShareRate(shareInput({ cpuSeconds: 0.3, rate: 1_000_000, bound: true })), 1_000_000 * SHARE_RATE_GROWTH, 'within its share and bound: loosened');
+  t.equal(nextShareRate(shareInput({ cpuSeconds: 0.3, rate: 1_000_000, bound: false })), undefined, 'within its share and not bound: lifted');
+  t.equal(nextShareRate(shareInput({ elapsedSeconds: 0 })), undefined, 'an empty interval says nothing');
+});
+
+t.test('property: over its share the rate only falls and never below the floor; alone it is always lifted', async (t) => {
+  const input = fc.record({
+    limitPercent: fc.integer({ min: 1, max: 100 }),
+    elapsedSeconds: fc.double({ min: 0.5, max: 10, noNaN: true }),
+    cpuSeconds: fc.double({ min: 0, max: 20, noNaN: true }),
+    bytes: fc.double({ min: 0, max: 1e10, noNaN: true }),
+    othersActive: fc.boolean(),
+    rate: fc.option(fc.double({ min: MIN_SHARE_BYTES_PER_SECOND, max: 1e10, noNaN: true }), { nil: undefined }),
+    bound: fc.boolean(),
+  });
+  let over = 0;
+  fc.assert(fc.property(input, (i) => {
+    const next = nextShareRate(i);
+    if (!i.othersActive || i.limitPercent === 100) return next === undefined;
+    if (i.cpuSeconds / i.elapsedSeconds > i.limitPercent / 100 && i.bytes > 0) {
+      over += 1;
+      return next !== undefined && next >= MIN_SHARE_BYTES_PER_SECOND && (i.rate === undefined || next <= i.rate);
+    }
+    return next === undefined || (i.rate !== undefined && next >= i.rate);
+  }), { seed: 1818, numRuns: 2000 });
+  t.ok(over > 50, `the over-share branch was exercised (${over} cases)`);
+});
+
+const interval = (elapsedMs: number, rows: Record<string, { cpuSeconds: number; bytes: number }>): UsageInterval => ({
+  elapsedMs,
+  cpuSeconds: Object.values(rows).reduce((a, r) => a + r.cpuSeconds, 0),
+  workloads: new Map(Object.entries(rows).map(([uid, r]) => [uid, { ...r, weight: r.bytes }])),
+});
+
+const shareWorkload = (uid: string, maxAgentShare: number, maxBandwidth?: number): WorkloadInfo => ({
+  ...workload(uid, maxBandwidth),
+  limits: { maxAgentShare, ...(maxBandwidth === undefined ? {} : { maxBandwidth }) },
+});
+
+t.test('a share limit costs nothing until engaged; engaged, it holds; a neighbour gone lifts it and lets the held sources go', async (t) => {
+  const clock = manual();
+  const limiter = new BandwidthLimiter(1, clock);
+  const flood = limiter.forWorkload(shareWorkload('Pod/demo/flood', 25));
+  if (flood === undefined) throw new Error('a share limit makes a throttle');
+  t.equal(limiter.hasShareLimits, true, 'the sweeps come every second');
+  t.equal(flood.charge(1e9), false, 'not engaged: no bucket, nothing charged');
+  t.equal(flood.bytesPerSecond, Infinity);
+  limiter.adjustShares(interval(1000, { 'Pod/demo/flood': { cpuSeconds: 0.9, bytes: 90_000_000 }, 'Pod/demo/quiet': { cpuSeconds: 0.05, bytes: 100_000 } }));
+  const cut = 90_000_000 * (0.25 / 0.9) * SHARE_CUT_MARGIN;
+  t.equal(flood.shareBytesPerSecond, cut, '90% of the process beside an active neighbour: cut to its share');
+  t.equal(flood.bytesPerSecond, cut);
+  const src = new PassThrough();
+  t.equal(flood.charge(cut), true, 'a second of the rate at once is a debt');
+  src.pause();
+  flood.hold(src, undefined);
+  const seen: Array<[string, number | undefined]> = [];
+  limiter.drain((uid, c) => seen.push([uid, c.shareBytesPerSecond]));
+  t.same(seen, [['Pod/demo/flood', cut]], 'the drain reports the rate in force');
+  limiter.adjustShares(interval(1000, { 'Pod/demo/flood': { cpuSeconds: 0.2, bytes: cut } }));
+  t.equal(flood.shareBytesPerSecond, undefined, 'the neighbour went quiet: lifted');
+  t.equal(flood.heldCount, 0, 'and the held source let go at once');
+  t.equal(src.isPaused(), false, 'resumed');
+  t.equal(flood.charge(1e9), false, 'no bucket again');
+});
+
+t.test('the lower of the two limits holds; a snapshot without the share annotation disengages it', async (t) => {
+  const clock = manual();
+  const limiter = new BandwidthLimiter(1, clock);
+  const w = limiter.forWorkload(shareWorkload('Pod/demo/w', 50, BPS));
+  if (w === undefined) throw new Error('limits make a throttle');
+  t.equal(w.bytesPerSecond, 1_000_000, 'the bandwidth limit alone');
+  limiter.adjustShares(interval(1000, { 'Pod/demo/w': { cpuSeconds: 1, bytes: 400_000 }, 'Pod/demo/other': { cpuSeconds: 0, bytes: 10 } }));
+  t.equal(w.bytesPerSecond, MIN_SHARE_BYTES_PER_SECOND < 400_000 * 0.5 * SHARE_CUT_MARGIN ? 400_000 * 0.5 * SHARE_CUT_MARGIN : MIN_SHARE_BYTES_PER_SECOND, 'the share rate, lower, holds');
+  limiter.apply(new Map([['Pod/demo/w', workload('Pod/demo/w', BPS)]]));
+  t.equal(w.maxAgentShare, undefined, 'the annotation is gone');
+  t.equal(w.shareBytesPerSecond, undefined, 'so is its rate');
+  t.equal(w.bytesPerSecond, 1_000_000, 'back to the bandwidth limit');
+  t.equal(limiter.hasShareLimits, false);
+  limiter.apply(new Map());
+  t.equal(w.bytesPerSecond, Infinity, 'a workload gone from the snapshot: no limit holds its open connections');
+});
+
+t.test('closed loop: a flood over its share settles at about its share and is never starved', async (t) => {
+  // A process where each byte costs the same CPU: the flood wants 200 MB/s (2 cores' worth at
+  // 10 ns a byte), the quiet neighbour 1 MB/s. Each interval the flood moves what its rate lets it.
+  const clock = manual();
+  const limiter = new BandwidthLimiter(1, clock);
+  const flood = limiter.forWorkload(shareWorkload('Pod/demo/flood', 30));
+  if (flood === undefined) throw new Error('a share limit makes a throttle');
+  const nsPerByte = 10;
+  const uses: number[] = [];
+  for (let i = 0; i < 40; i += 1) {
+    const capacity = 1e9 / nsPerByte; // one core's worth of bytes per second
+    const quiet = 1_000_000;
+    const allowed = Math.min(200_000_000, flood.bytesPerSecond, capacity - quiet);
+    const bytes = allowed;
+    const bound = flood.bytesPerSecond < 200_000_000;
+    if (bound) flood.hold(new PassThrough(), undefined);
+    limiter.adjustShares(interval(1000, { 'Pod/demo/flood': { cpuSeconds: (bytes * nsPerByte) / 1e9, bytes }, 'Pod/demo/quiet': { cpuSeconds: (quiet * nsPerByte) / 1e9, bytes: quiet } }));
+    uses.push((bytes * nsPerByte) / 1e9);
+  }
+  const settled = uses.slice(10);
+  const most = Math.max(...settled);
+  const least = Math.min(...settled);
+  t.ok(most <= 0.3 * SHARE_RATE_GROWTH + 0.01, `after 10 s the flood uses at most its share plus one loosening step: ${most.toFixed(3)} cores`);
+  t.ok(least >= 0.3 * SHARE_CUT_MARGIN * 0.8, `and never much less than its share: ${least.toFixed(3)} cores`);
 });

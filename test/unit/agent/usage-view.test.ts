@@ -59,3 +59,14 @@ t.test('throttling by max-bandwidth per workload, summed over the workers\' seri
   ]);
   t.same(v.workloads.map((w) => [w.workload, w.throttledSeconds, w.throttledBytes]), [['flood', 5, 4e6], ['quiet', 0, 0]]);
 });
+
+t.test('the rate a share limit holds a workload to, summed over the workers\' series; 0 when not held', async (t) => {
+  const v = usageView([
+    ...JSON_IN,
+    metric('meshlet_workload_share_limit_bytes_per_second', 'gauge', [
+      { labels: { namespace: 'bench', workload: 'flood' }, value: 3e6 },
+      { labels: { namespace: 'bench', workload: 'flood' }, value: 2e6 },
+    ]),
+  ]);
+  t.same(v.workloads.map((w) => [w.workload, w.shareLimitBytesPerSecond]), [['flood', 5e6], ['quiet', 0]]);
+});

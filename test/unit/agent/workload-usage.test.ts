@@ -162,3 +162,64 @@ t.test('a connection opened and closed between sweeps still counts, once', async
   t.equal(sample(text, 'meshlet_workload_bytes_total', /workload="short"/), 1000);
   t.equal(sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="short"/), 1, 'the only workload active: all of it');
 });
+
+t.test('a settle returns the interval it split (the share limits act on it); too soon, nothing', async (t) => {
+  const k = clocks();
+  const usage = new WorkloadUsage(new Registry(), k.c);
+  usage.add('Pod/bench/flood', 'outbound', 0, true);
+  usage.add('Pod/bench/flood', 'outbound', 1_000_000, false);
+  usage.add('Pod/bench/quiet', 'inbound', 4_000, false);
+  k.now += MIN_SETTLE_MS - 1;
+  t.equal(usage.settle(), undefined, 'too soon: the interval stays open');
+  k.cpu += 0.5;
+  k.now += 1;
+  const interval = usage.settle();
+  t.equal(interval?.elapsedMs, MIN_SETTLE_MS);
+  t.equal(interval?.cpuSeconds, 0.5);
+  const floodW = 1_000_000 + CONNECTION_COST_BYTES;
+  t.strictSame(interval?.workloads.get('Pod/bench/flood'), { cpuSeconds: (0.5 * floodW) / (floodW + 4_000), bytes: 1_000_000, weight: floodW });
+  t.strictSame(interval?.workloads.get('Pod/bench/quiet'), { cpuSeconds: (0.5 * 4_000) / (floodW + 4_000), bytes: 4_000, weight: 4_000 });
+  k.now += MIN_SETTLE_MS;
+  t.equal(usage.settle()?.workloads.size, 0, 'the next interval starts empty');
+});
+
+t.test('the sweep hands each settled interval over and reports share-limit rates; the timer sweeps every second only when asked', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const metrics = new DataPathMetrics(registry, { usageClocks: k.c, istioTcp: false });
+  t.teardown(() => metrics.close());
+  const live: ConnectionRecord[] = [];
+  const intervals: number[] = [];
+  let rate: number | undefined = 123_456;
+  let frequent = false;
+  let sweeps = 0;
+  metrics.watch({
+    openedByDirection: () => ({ outbound: 0, inbound: 0 }),
+    liveConnections: () => {
+      sweeps += 1;
+      return live;
+    },
+    tunnelSessions: () => 0,
+    drainThrottled: (each) => each('Pod/bench/flood', { throttledMs: 0, throttledBytes: 0, ...(rate === undefined ? {} : { shareBytesPerSecond: rate }) }),
+    frequentSweeps: () => frequent,
+    onUsage: (i) => intervals.push(i.elapsedMs),
+  });
+  k.now += 1500;
+  metrics.sweepLive();
+  t.same(intervals, [1500], 'the settled interval reached the source');
+  metrics.sweepLive();
+  t.same(intervals, [1500], 'a sweep too soon after settles nothing, hands nothing');
+  t.equal(sample(await registry.metrics(), 'meshlet_workload_share_limit_bytes_per_second', /workload="flood"/), 123_456, 'the rate in force');
+  rate = undefined;
+  metrics.sweepLive();
+  t.equal(sample(await registry.metrics(), 'meshlet_workload_share_limit_bytes_per_second', /workload="flood"/), undefined, 'lifted: no series');
+  const tick = (metrics as unknown as { tick(): void }).tick.bind(metrics);
+  sweeps = 0;
+  for (let i = 0; i < 4; i += 1) tick();
+  t.equal(sweeps, 0, 'without a share limit, four ticks of a second sweep nothing');
+  tick();
+  t.equal(sweeps, 1, 'the fifth (5 s) does');
+  frequent = true;
+  for (let i = 0; i < 3; i += 1) tick();
+  t.equal(sweeps, 4, 'with a share limit, every tick sweeps');
+});

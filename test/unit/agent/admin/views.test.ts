@@ -36,3 +36,15 @@ t.test('a local workload with meshlet.io/max-bandwidth shows it in bits per seco
   ]);
   t.equal('maxBandwidth' in (rows[1] ?? {}), false, 'no key when not limited');
 });
+
+t.test('a local workload with meshlet.io/max-agent-share shows it in percent; others have no key', async (t) => {
+  const shared = workload('shared', 'n1', { limits: { maxAgentShare: 25 } });
+  const plain = workload('plainpod', 'n1');
+  const snapshot: NodeSnapshot = { version: 'v1', node: 'n1', nodeAddress: '198.18.0.1', trustDomain: 'cluster.local', localWorkloads: [shared, plain], workloads: [shared, plain], services: [] };
+  const rows = workloadsView({ snapshot } as unknown as Agent, 512);
+  t.same(rows.map((r) => [r['uid'], r['maxAgentShare'], r['maxBandwidth']]), [
+    ['Pod/demo/shared', 25, undefined],
+    ['Pod/demo/plainpod', undefined, undefined],
+  ]);
+  t.equal('maxAgentShare' in (rows[1] ?? {}), false, 'no key when not limited');
+});

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { collectObjects, parseObjects } from '../../../../src/mesh/objects/parse.js';
-import { formatBandwidth, parseBandwidth, parseMaxConnections } from '../../../../src/mesh/objects/workload-limits.js';
+import { formatBandwidth, parseAgentShare, parseBandwidth, parseMaxConnections } from '../../../../src/mesh/objects/workload-limits.js';
 import { buildClusterState, computeSnapshot } from '../../../../src/mesh/snapshot.js';
 import { decodeSnapshot, encodeClusterView, snapshotToWire, type SnapshotWire } from '../../../../src/mesh/snapshot-wire/encode.js';
 import { isMeshletError, MeshletError } from '../../../../src/mesh/errors.js';
@@ -194,4 +194,44 @@ t.test('property: a number with any suffix reads as its bits when in 1k..1P, and
   };
   fc.assert(fc.property(fc.integer({ min: 0, max: 9_999_999 }), fc.integer({ min: 0, max: mults.length - 1 }), check), { numRuns: 2000, seed: 20261208 });
   t.ok(inRange > 500, `${inRange} generated values were in range and read back`);
+});
+
+t.test('meshlet.io/max-agent-share: a whole percent, with or without %, beside the other limits', async (t) => {
+  const [share] = parseObjects(pod('meshlet.io/max-agent-share: "25%"'), 'p.yaml') as PodObject[];
+  t.strictSame(share?.limits, { maxAgentShare: 25 });
+  const [all] = parseObjects(pod('meshlet.io/max-agent-share: "60", meshlet.io/max-bandwidth: "8M", meshlet.io/max-connections: "9"'), 'p.yaml') as PodObject[];
+  t.strictSame(all?.limits, { maxConnections: 9, maxBandwidth: 8_000_000, maxAgentShare: 60 });
+  const text = 'apiVersion: meshlet.io/v1alpha1\nkind: Workload\nmetadata: {name: vm, namespace: demo, annotations: {meshlet.io/max-agent-share: "100%"}}\n' +
+    'spec: {address: 198.18.1.90, node: node-a}\n';
+  const [w] = parseObjects(text, 'w.yaml') as WorkloadObject[];
+  t.strictSame(w?.limits, { maxAgentShare: 100 });
+  for (const [text, n] of [['1', 1], ['1%', 1], ['100', 100], [' 50% ', 50], ['007%', 7]] as const) t.equal(parseAgentShare(text), n, JSON.stringify(text));
+});
+
+t.test('attack: malformed max-agent-share values are refused with the object, field and value named', async (t) => {
+  const bad = ['0', '0%', '101', '150%', '-5', '0.5', '25.5%', '25 %', '%', '', 'half', '1e2', '0x10', '25%%', '1000', '+25'];
+  for (const value of bad) {
+    t.equal(parseAgentShare(value), undefined, `${JSON.stringify(value)}: not a share`);
+    const { objects, problems } = collectObjects(pod(`meshlet.io/max-agent-share: ${JSON.stringify(value)}`), 'p.yaml');
+    t.equal(objects.length, 0, `${JSON.stringify(value)}: no object`);
+    t.equal(problems.length, 1, `${JSON.stringify(value)}: one problem`);
+    t.match(problems[0]?.text, 'Pod demo/flood: metadata.annotations.meshlet.io/max-agent-share: must be a whole percent 1..100 of the agent');
+    t.match(problems[0]?.text, `got ${JSON.stringify(value)}`);
+  }
+});
+
+t.test('max-agent-share travels to the agent, and the agent checks it again', async (t) => {
+  const good = wireFor(fixtureWith('30%', 'meshlet.io/max-agent-share'));
+  const snapshot = decodeSnapshot(good, { node: 'node-a', trustDomain: TD });
+  t.strictSame(snapshot.localWorkloads.find((w) => w.uid === 'Pod/demo/client')?.limits, { maxAgentShare: 30 });
+  t.strictSame(snapshot, computeSnapshot(buildClusterState(fixtureWith('30%', 'meshlet.io/max-agent-share')), 'node-a', 'v1'), 'round trip');
+  const at = (bad: unknown): SnapshotWire => {
+    const view = JSON.parse(gunzipSync(good.cluster).toString('utf8')) as { workloads: Record<string, unknown>[] };
+    const i = view.workloads.findIndex((w) => w['uid'] === 'Pod/demo/client');
+    (view.workloads[i] as Record<string, unknown>)['limits'] = bad;
+    return { ...good, cluster: gzipSync(JSON.stringify(view)) };
+  };
+  for (const bad of [0, 101, 25.5, -1, '25%', null, true]) {
+    t.match(decodeFailure(t, at({ maxAgentShare: bad })), `limits.maxAgentShare: must be a whole percent 1..100, got ${JSON.stringify(bad)}`, `wire ${JSON.stringify(bad)}`);
+  }
 });
