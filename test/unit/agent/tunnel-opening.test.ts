@@ -80,6 +80,9 @@ async function rig(t: { teardown(fn: () => void): void }, opts: PeerOptions): Pr
     client.destroy();
     accepted.destroy();
     for (const s of sessions) s.destroy();
+    // The peer's sessions too: on Node 20 a peer session that sent GOAWAY kept its socket (and
+    // the test process) alive after the client's session was destroyed.
+    for (const s of peerSessions) s.destroy();
     proxy.close();
     server.close();
   });
