@@ -59,6 +59,8 @@ export interface BenchOptions {
    * with that many threads, then one table over the counts (`scaling-report.ts`); ascending.
    */
   readonly scaling: readonly number[] | undefined;
+  /** `--flood-share`: the meshed flood pod's `meshlet.io/max-agent-share`, percent; undefined: not annotated. */
+  readonly floodShare: number | undefined;
 }
 
 /** The scenarios that run in the two-node lab (root, namespaces, the load tools), in report order. */
@@ -204,6 +206,7 @@ export function benchOptions(flags: BenchFlags, onlineCpus: () => readonly numbe
   if (flags['scaling'] !== undefined) scalingConflicts(flags, only, problems);
   const online = [...onlineCpus()];
   const pin = cpuPinning({ pin: flags['pin'], pinProxies: flags['pinProxies'], pinLoad: flags['pinLoad'] }, online, problems);
+  const floodShare = positiveInt(flags, 'floodShare', 100, problems);
   const labName = flags['name'] ?? 'bench';
   if (typeof labName !== 'string' || !/^[a-z0-9]{1,8}$/.test(labName)) {
     problems.push(`--name must match [a-z0-9]{1,8}, got ${JSON.stringify(labName)}`);
@@ -233,5 +236,6 @@ export function benchOptions(flags: BenchFlags, onlineCpus: () => readonly numbe
     pin,
     onlineCpus: Object.freeze(online),
     scaling: scaling === undefined ? undefined : Object.freeze(scaling),
+    floodShare,
   });
 }

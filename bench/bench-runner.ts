@@ -192,7 +192,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
   const used = new Set(specs.flatMap((s) => (options.profile ? [comparisonOf(s).subject] : scenarioPaths(s, ALL_PATHS))));
   const paths: readonly PathName[] = ALL_PATHS.filter((p) => used.has(p));
   if (input.profileDir !== undefined) mkdirSync(input.profileDir, { recursive: true });
-  const topology = benchTopology(options.labName);
+  const topology = benchTopology(options.labName, { floodShare: options.floodShare });
   return withLab(topology, { agents: true, agentCommand: agentCommand(options, input.profileDir), readyTimeoutMs: 30_000, logger: input.logger }, async (lab, signal) => {
     input.progress(`lab ${lab.name} up; preparing servers, certificates and the HAProxy pair`);
     const fixture = await prepareFixture(lab, { paths, haproxyThreads: options.haproxyThreads, fdLimit: input.machine.fdLimit, logger: input.logger, ...(options.pin === undefined ? {} : { proxyCpus: options.pin.proxies }) });
@@ -220,6 +220,7 @@ export async function runBench(input: RunBenchInput): Promise<RunBenchOutput> {
           'agent workers': options.agentWorkers,
           [PINNING_PARAMETER]: describePinning(options.pin, options.onlineCpus.length),
           ...(options.agentNodeFlags.length > 0 ? { 'agent Node.js flags': options.agentNodeFlags.join(' ') } : {}),
+          ...(options.floodShare === undefined ? {} : { 'flood pod meshlet.io/max-agent-share': `${options.floodShare}%` }),
           'HAProxy maxconn': fixture.haproxyMaxConnections,
           ...(authz === undefined ? {} : { 'authz iterations': options.authzIterations }),
         },

@@ -83,7 +83,8 @@ export function floodPodOf(target: Pick<PathTarget, 'clientPod'>): string {
 }
 
 /** The bench topology under a lab name. */
-export function benchTopology(name: string): LabTopology {
+export function benchTopology(name: string, opts: { readonly floodShare?: number | undefined } = {}): LabTopology {
+  const floodAnnotations = opts.floodShare === undefined ? {} : { annotations: { 'meshlet.io/max-agent-share': `${opts.floodShare}%` } };
   return {
     name,
     nodes: [{ name: 'node1' }, { name: 'node2' }],
@@ -95,7 +96,7 @@ export function benchTopology(name: string): LabTopology {
       { name: 'mclient', namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: CLIENT_SA, labels: { app: 'client' } },
       { name: 'pclient', namespace: PLAIN_NAMESPACE, node: 'node1', labels: { app: 'client' } },
       // The noisy neighbours of the clients (`noisy-neighbour`): another workload on node1.
-      { name: FLOOD_PODS.meshed, namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: FLOOD_SA, labels: { app: 'flood' } },
+      { name: FLOOD_PODS.meshed, namespace: MESHED_NAMESPACE, node: 'node1', serviceAccount: FLOOD_SA, labels: { app: 'flood' }, ...floodAnnotations },
       { name: FLOOD_PODS.plain, namespace: PLAIN_NAMESPACE, node: 'node1', labels: { app: 'flood' } },
       { name: 'mserver', namespace: MESHED_NAMESPACE, node: 'node2', serviceAccount: SERVER_SA, labels: { app: 'server' } },
       { name: 'pserver', namespace: PLAIN_NAMESPACE, node: 'node2', labels: { app: 'server' } },

@@ -234,6 +234,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option('--pin-proxies <cpus>', 'with --pin: the proxies\' CPU list, e.g. "1" or "2-3" (implies --pin; the load gets the other online CPUs unless --pin-load says)')
     .option('--pin-load <cpus>', 'with --pin: the CPU list of everything else, e.g. "0" (implies --pin; must not overlap --pin-proxies)')
     .option('--scaling <counts>', 'one run per worker count, e.g. "1,2": agents with N workers, each HAProxy with N threads, and one table over the counts (default scenarios: bulk-8, http-rps, latency-10000)')
+    .option('--flood-share <percent>', 'annotate the meshed noisy neighbour (the flood pod) with meshlet.io/max-agent-share: <percent> (1..100), to measure the share limit')
     .option('--only <ids>', `only these scenarios, comma-separated (${SCENARIO_IDS.join(', ')})`)
     .option('--name <lab>', 'lab name (default bench)')
     .option('--authz-iterations <n>', 'evaluations per cell of authz-1000 (default: full 200000, quick 50000, smoke 2000)')

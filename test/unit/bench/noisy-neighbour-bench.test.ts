@@ -4,7 +4,12 @@
  * flooding pods of the lab.
  */
 import t from 'tap';
-import { LAB_SCENARIO_IDS } from '../../../bench/bench-options.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadStaticSnapshot } from '../../../src/cli/static-source.js';
+import { planLab, renderLabConfig } from '../../../src/lab/index.js';
+import { benchOptions, LAB_SCENARIO_IDS } from '../../../bench/bench-options.js';
 import { benchTopology, FLOOD_PODS, FLOOD_SA, floodPodOf, PORTS } from '../../../bench/bench-topology.js';
 import type { RunRecord, ScenarioResult } from '../../../bench/bench-types.js';
 import { loadRunnerFor } from '../../../bench/load-runs.js';
@@ -103,4 +108,20 @@ t.test('the lab has a flooding pod beside each client, a workload of its own', a
   t.equal(floodPodOf({ clientPod: 'mclient' }), FLOOD_PODS.meshed);
   t.equal(floodPodOf({ clientPod: 'pclient' }), FLOOD_PODS.plain);
   t.ok(topo.services[0]?.ports.some((p) => p.port === PORTS.flood), 'the flood origin is a Service port (the meshed path reaches it)');
+});
+
+t.test('--flood-share annotates the meshed flood pod only, and the agents read it as its share limit', async (t) => {
+  const plain = benchTopology('bench');
+  t.equal(plain.pods.find((p) => p.name === FLOOD_PODS.meshed)?.annotations, undefined, 'no flag: no annotation');
+  const shared = benchTopology('bench', { floodShare: 30 });
+  t.same(shared.pods.find((p) => p.name === FLOOD_PODS.meshed)?.annotations, { 'meshlet.io/max-agent-share': '30%' });
+  t.equal(shared.pods.find((p) => p.name === FLOOD_PODS.plain)?.annotations, undefined, 'the plain flood is no agent\'s');
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-noisy-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [file, text] of renderLabConfig(planLab(shared))) writeFileSync(join(dir, file), text);
+  const snap = await loadStaticSnapshot(dir, 'node1', 'cluster.local');
+  t.same(snap.localWorkloads.find((w) => w.name === FLOOD_PODS.meshed)?.limits, { maxAgentShare: 30 }, 'node1\'s agent holds the flood to 30%');
+  t.equal(benchOptions({ floodShare: '30' }).floodShare, 30);
+  t.equal(benchOptions({}).floodShare, undefined);
+  for (const bad of ['0', '101', 'half', '2.5']) t.throws(() => benchOptions({ floodShare: bad }), /--flood-share must be an integer from 1 to 100/, `--flood-share ${bad}`);
 });
