@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { inputDigest } from './input-digest.js';
 import type { Logger } from 'pino';
-import { buildClusterState, setAside } from '../mesh/cluster-state.js';
+import { setAside } from '../mesh/cluster-state.js';
+import { ClusterStateUpdater } from '../mesh/cluster-state-updater.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
 import { problemsError, type ObjectProblem } from '../mesh/objects/report.js';
@@ -57,6 +58,8 @@ export class StateStore implements StateFeed {
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly now: () => number;
+  /** Builds each state from the previous one, in proportion to the change (issue 17). */
+  private readonly updater: ClusterStateUpdater;
   private readonly sources = new Map<RegistrySource, () => void>();
   private readonly subscribers = new Set<(s: PublishedState) => void>();
   private published: PublishedState | undefined;
@@ -76,6 +79,7 @@ export class StateStore implements StateFeed {
     this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.maxDelayMs = Math.max(opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, this.debounceMs);
     this.now = opts.now ?? Date.now;
+    this.updater = new ClusterStateUpdater(this.trustDomain ?? DEFAULT_TRUST_DOMAIN);
   }
 
   /** Builds from `source` too (with every other source added); returns the function that removes it. */
@@ -164,7 +168,7 @@ export class StateStore implements StateFeed {
     }
     let state: ClusterState;
     try {
-      state = buildClusterState(objects, { trustDomain: this.trustDomain });
+      state = this.updater.build(objects);
     } catch (err) {
       this.reject(err);
       return undefined;

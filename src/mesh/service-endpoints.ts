@@ -3,6 +3,7 @@
  * that its selector matches, meshed or not, with each Service port's target port resolved.
  */
 import type { StateWorkload } from './cluster-types.js';
+import { mergeSorted } from './snapshot-wire/sorted-merge.js';
 import { selectorMatches } from './tls-mode.js';
 import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort } from './types.js';
 
@@ -13,19 +14,20 @@ import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort }
  */
 export function buildServices(services: readonly ServiceObject[], members: readonly StateWorkload[]): ServiceInfo[] {
   const index = new SelectorIndex(members);
-  return services
-    .filter((s) => s.clusterIPs.length > 0)
-    .map((s) => {
-      const info: ServiceInfo = {
-        key: `${s.namespace}/${s.name}`,
-        name: s.name,
-        namespace: s.namespace,
-        vips: s.clusterIPs,
-        ports: s.ports,
-        endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector)),
-      };
-      return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
-    });
+  return services.filter((s) => s.clusterIPs.length > 0).map((s) => serviceInfoOf(s, index));
+}
+
+/** One Service (with a cluster IP) joined to its endpoints among `index`'s workloads. */
+export function serviceInfoOf(s: ServiceObject, index: SelectorIndex): ServiceInfo {
+  const info: ServiceInfo = {
+    key: `${s.namespace}/${s.name}`,
+    name: s.name,
+    namespace: s.namespace,
+    vips: s.clusterIPs,
+    ports: s.ports,
+    endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector)),
+  };
+  return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
 }
 
 /**
@@ -44,17 +46,39 @@ export class SelectorIndex {
    */
   private readonly byLabel = new Map<string, Map<string, Map<string, StateWorkload[]>>>();
 
+  /** `members` sorted by uid (a state's `members`). */
   constructor(members: readonly StateWorkload[]) {
     for (const m of members) {
       push(this.byNamespace, m.namespace, m);
-      let keys = this.byLabel.get(m.namespace);
-      if (keys === undefined) this.byLabel.set(m.namespace, (keys = new Map()));
+      const keys = this.labelsOf(m.namespace);
       for (const [key, value] of Object.entries(m.labels)) {
         let values = keys.get(key);
         if (values === undefined) keys.set(key, (values = new Map()));
         push(values, value, m);
       }
     }
+  }
+
+  /**
+   * Adds `m` where its uid sorts, or takes out the workload of its uid (`add` false): the
+   * incremental build keeps one index across versions (cluster-state-updater.ts). O(the lists
+   * `m` is in).
+   */
+  update(m: StateWorkload, add: boolean): void {
+    const change = (list: readonly StateWorkload[] | undefined): StateWorkload[] => mergeSorted(list ?? [], add ? [] : [m.uid], add ? [m] : [], uidOf);
+    this.byNamespace.set(m.namespace, change(this.byNamespace.get(m.namespace)));
+    const keys = this.labelsOf(m.namespace);
+    for (const [key, value] of Object.entries(m.labels)) {
+      let values = keys.get(key);
+      if (values === undefined) keys.set(key, (values = new Map()));
+      values.set(value, change(values.get(value)));
+    }
+  }
+
+  private labelsOf(namespace: string): Map<string, Map<string, StateWorkload[]>> {
+    let keys = this.byLabel.get(namespace);
+    if (keys === undefined) this.byLabel.set(namespace, (keys = new Map()));
+    return keys;
   }
 
   /**
@@ -73,6 +97,8 @@ export class SelectorIndex {
     return best ?? [];
   }
 }
+
+const uidOf = (m: StateWorkload): string => m.uid;
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);

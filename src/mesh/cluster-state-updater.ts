@@ -1,0 +1,310 @@
+/**
+ * The cluster state kept up to date in proportion to a change (issue 17, item 3): after the
+ * first build, a new set of objects is compared with the previous one by identity (the YAML
+ * source hands the same frozen object again while its file is unchanged), and only what the
+ * changed objects touch is made again: their members and workloads, the Services whose
+ * selector matches them before or after (or that changed themselves), the routes and
+ * TrafficPolicies when a Service, route or policy changed, the AuthorizationPolicies' status
+ * lines when there are any. Everything else is the previous state's own objects.
+ *
+ * Falls back to {@link buildClusterParts} (the full build) for what can change everything: the
+ * first build, a new trust domain, a Namespace, Node or MeshTLS change, many changed objects,
+ * and any possible conflict (a duplicate object, address or cluster IP, a meshed workload on an
+ * unknown node), so a refusal reads exactly as the full build's. The result always equals
+ * `buildClusterState` of the same objects (property-tested in
+ * test/unit/mesh/cluster-state-updater.test.ts).
+ */
+import {
+  authorizationOf,
+  buildClusterParts,
+  deepFreeze,
+  memberOf,
+  refusalOf,
+  routesAndPolicies,
+  sortBy,
+  telemetryOf,
+  withPolicy,
+  workloadInfoOf,
+  type ClusterParts,
+} from './cluster-state.js';
+import type { ClusterState, StateWorkload } from './cluster-types.js';
+import type { ObjectProblem } from './objects/report.js';
+import { SelectorIndex, serviceInfoOf } from './service-endpoints.js';
+import { ServiceSelectors } from './service-selectors.js';
+import { mergeSorted } from './snapshot-wire/sorted-merge.js';
+import type { MeshObject, PodObject, ServiceInfo, ServiceObject, WorkloadObject } from './types.js';
+
+/**
+ * Above this share of the objects changed (added plus removed), the full build: each changed
+ * member copies the index lists it is in, so a change that large costs about a full build
+ * anyway, and the full build is the reference.
+ */
+const MAX_CHANGED_SHARE = 1 / 16;
+/** Changed objects always taken as an update, whatever the cluster's size (a small cluster's burst). */
+const MIN_CHANGED_LIMIT = 64;
+
+/** Kinds whose change can alter every member (membership, node address, zone, TLS mode). */
+const GLOBAL_KINDS: ReadonlySet<MeshObject['kind']> = new Set(['Namespace', 'Node', 'MeshTLS']);
+/** Kinds the route and TrafficPolicy part is made from. */
+const LINK_KINDS: ReadonlySet<MeshObject['kind']> = new Set(['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy']);
+
+/** What one state is made of, kept to update it. Replaced whole, never edited but the indexes. */
+interface Kept extends ClusterParts {
+  readonly objects: ReadonlySet<MeshObject>;
+  /** Object key (as the duplicate check keys it) -> object. */
+  readonly byKey: Map<string, MeshObject>;
+  readonly index: SelectorIndex;
+  readonly selectors: ServiceSelectors;
+  /** Address -> the uid of the member holding it (hostNetwork members share their node's). */
+  readonly addresses: Map<string, string>;
+  /** Cluster IP -> the key of the Service holding it. */
+  readonly clusterIPs: Map<string, string>;
+  /** Object key -> why that Pod or Workload is left out of the mesh. */
+  readonly refused: Map<string, ObjectProblem>;
+  readonly authorizationPolicies: number;
+}
+
+/** What changed between the kept objects and a new set. */
+interface Change {
+  readonly added: readonly MeshObject[];
+  readonly removed: readonly MeshObject[];
+  readonly kinds: ReadonlySet<MeshObject['kind']>;
+  /** The new objects, as a set. */
+  readonly now: ReadonlySet<MeshObject>;
+}
+
+/** Builds cluster states, each from the previous one where it can. */
+export class ClusterStateUpdater {
+  private kept: Kept | undefined;
+  /** How the latest build was made (tests and the bench check that the update was used). */
+  lastBuild: 'full' | 'update' | 'none' = 'none';
+
+  constructor(private readonly trustDomain: string) {}
+
+  /**
+   * The state of `objects`: equal to `buildClusterState(objects, {trustDomain})`, and throws
+   * what it throws (then the previous state stays the base of the next update).
+   */
+  build(objects: readonly MeshObject[]): ClusterState {
+    const kept = this.kept;
+    const change = kept === undefined ? undefined : changeOf(kept, objects);
+    let next: Kept | undefined;
+    try {
+      next = kept !== undefined && change !== undefined ? update(kept, objects, change, this.trustDomain) : undefined;
+    } catch {
+      // Not expected (conflicts are ruled out before any index is edited); the indexes may be
+      // half edited, so they are dropped and the full build decides (and reports).
+      this.kept = undefined;
+    }
+    this.kept = next ?? keep(buildClusterParts(objects, this.trustDomain), objects, this.trustDomain);
+    this.lastBuild = next === undefined ? 'full' : 'update';
+    return this.kept.state;
+  }
+}
+
+/** The change from `kept` to `objects`, or undefined when it takes the full build. */
+function changeOf(kept: Kept, objects: readonly MeshObject[]): Change | undefined {
+  const now = new Set(objects);
+  // The same object twice is a duplicate: the full build names it.
+  if (now.size !== objects.length) return undefined;
+  const limit = Math.max(MIN_CHANGED_LIMIT, Math.floor(objects.length * MAX_CHANGED_SHARE));
+  const added = objects.filter((o) => !kept.objects.has(o));
+  if (added.length > limit) return undefined;
+  const removed: MeshObject[] = [];
+  for (const o of kept.objects) if (!now.has(o)) removed.push(o);
+  if (added.length + removed.length > limit) return undefined;
+  const kinds = new Set([...added, ...removed].map((o) => o.kind));
+  for (const kind of kinds) if (GLOBAL_KINDS.has(kind)) return undefined;
+  return { added, removed, kinds, now };
+}
+
+/** The next kept parts, or undefined when the change may conflict (the full build says how). */
+function update(kept: Kept, objects: readonly MeshObject[], change: Change, trustDomain: string): Kept | undefined {
+  const { state } = kept;
+  const removedKeys = new Set(change.removed.map(objectKey));
+  const addedKeys = new Set<string>();
+  for (const o of change.added) {
+    const key = objectKey(o);
+    if (addedKeys.has(key) || (kept.byKey.has(key) && !removedKeys.has(key))) return undefined;
+    addedKeys.add(key);
+  }
+  const gone = change.removed.filter(isMemberObject).map((o) => memberByUid(state, memberUid(o)));
+  const fresh = change.added.filter(isMemberObject).map((o) => memberOf(o, state.namespaces, state.nodes, trustDomain));
+  const goneServices = change.removed.filter(isService);
+  const freshServices = change.added.filter(isService);
+  if (!fits(kept, gone, fresh, removedKeys, freshServices)) return undefined;
+
+  // No conflict: from here on the kept indexes are edited into the next state's.
+  for (const m of gone) unindexMember(kept, m);
+  for (const m of fresh) indexMember(kept, m);
+  for (const o of change.removed) kept.byKey.delete(objectKey(o));
+  for (const o of change.added) kept.byKey.set(objectKey(o), o);
+  const affected = new Set<string>();
+  for (const m of [...gone, ...fresh]) for (const key of kept.selectors.matching(m)) affected.add(key);
+  for (const s of goneServices) {
+    kept.selectors.update(s, false);
+    for (const ip of s.clusterIPs) if (kept.clusterIPs.get(ip) === serviceKey(s)) kept.clusterIPs.delete(ip);
+    affected.add(serviceKey(s));
+  }
+  for (const s of freshServices) {
+    kept.selectors.update(s, true);
+    for (const ip of s.clusterIPs) kept.clusterIPs.set(ip, serviceKey(s));
+    affected.add(serviceKey(s));
+  }
+  const changedServices = [...affected].flatMap((key) => {
+    const s = kept.selectors.service(key);
+    return s === undefined || s.clusterIPs.length === 0 ? [] : [deepFreeze(serviceInfoOf(s, kept.index))];
+  });
+  const plainServices = mergeSorted(kept.plainServices, [...affected], changedServices, keyOfService);
+  const goneUids = gone.map((m) => m.uid);
+  const members = mergeSorted(state.members, goneUids, deepFreeze(fresh), uidOf);
+  const workloads = mergeSorted(state.workloads, goneUids, deepFreeze(fresh.filter((m) => m.meshed).map((m) => workloadInfoOf(m, state.meshTLS))), uidOf);
+
+  let linked: Pick<ClusterState, 'services' | 'routes' | 'routeStatuses' | 'policyConflicts' | 'routePolicies'>;
+  let policyByService = kept.policyByService;
+  if ([...change.kinds].some((k) => LINK_KINDS.has(k))) {
+    ({ policyByService, ...linked } = routesAndPolicies(objects, plainServices));
+  } else {
+    const services = mergeSorted(state.services, [...affected], changedServices.map((s) => withPolicy(s, policyByService.get(s.key))), keyOfService);
+    linked = { services, routes: state.routes, routeStatuses: state.routeStatuses, policyConflicts: state.policyConflicts, routePolicies: state.routePolicies };
+  }
+  const refused = updateRefused(kept, change, trustDomain);
+  const authorizationPolicies = kept.authorizationPolicies + count(change.added, 'AuthorizationPolicy') - count(change.removed, 'AuthorizationPolicy');
+  const authz = authorizationPolicies > 0 || change.kinds.has('AuthorizationPolicy') ? authorizationOf(objects, workloads, linked.services) : state;
+  // The big lists' entries are frozen already (deepFreeze would visit each one again).
+  const next: ClusterState = deepFreeze({
+    ...state,
+    members: Object.freeze(members),
+    workloads: Object.freeze(workloads),
+    ...linked,
+    refused,
+    telemetry: change.kinds.has('Telemetry') ? telemetryOf(objects) : state.telemetry,
+    authorizationPolicies: authz.authorizationPolicies,
+    authorizationStatuses: authz.authorizationStatuses,
+  });
+  return { ...kept, state: next, plainServices: Object.freeze(plainServices), policyByService, objects: change.now, authorizationPolicies };
+}
+
+/**
+ * Whether the changed members and Services fit with the rest: no meshed member on an unknown
+ * node or one without an address, no address or cluster IP held twice.
+ */
+function fits(kept: Kept, gone: readonly StateWorkload[], fresh: readonly StateWorkload[], removedKeys: ReadonlySet<string>, services: readonly ServiceObject[]): boolean {
+  const goneUids = new Set(gone.map((m) => m.uid));
+  const claimed = new Map<string, string>();
+  for (const m of fresh) {
+    if (m.meshed && (kept.state.nodes.get(m.node)?.addresses.length ?? 0) === 0) return false;
+    if (m.hostNetwork) continue;
+    for (const address of m.addresses) {
+      const prior = claimed.get(address);
+      if (prior !== undefined) {
+        if (prior !== m.uid) return false;
+        continue;
+      }
+      const owner = kept.addresses.get(address);
+      if (owner !== undefined && owner !== m.uid && !goneUids.has(owner)) return false;
+      claimed.set(address, m.uid);
+    }
+  }
+  const ips = new Map<string, string>();
+  for (const s of services) {
+    const key = serviceKey(s);
+    for (const ip of s.clusterIPs) {
+      const prior = ips.get(ip);
+      if (prior !== undefined) {
+        if (prior !== key) return false;
+        continue;
+      }
+      const owner = kept.clusterIPs.get(ip);
+      if (owner !== undefined && owner !== key && !removedKeys.has(serviceObjectKey(owner))) return false;
+      ips.set(ip, key);
+    }
+  }
+  return true;
+}
+
+function indexMember(kept: Kept, m: StateWorkload): void {
+  kept.index.update(m, true);
+  if (!m.hostNetwork) for (const address of m.addresses) kept.addresses.set(address, m.uid);
+}
+
+function unindexMember(kept: Kept, m: StateWorkload): void {
+  kept.index.update(m, false);
+  if (!m.hostNetwork) for (const address of m.addresses) if (kept.addresses.get(address) === m.uid) kept.addresses.delete(address);
+}
+
+function updateRefused(kept: Kept, change: Change, trustDomain: string): readonly ObjectProblem[] {
+  let changed = false;
+  for (const o of change.removed) changed = kept.refused.delete(objectKey(o)) || changed;
+  for (const o of change.added) {
+    const problem = refusalOf(o, kept.state.namespaces, trustDomain);
+    if (problem === undefined) continue;
+    kept.refused.set(objectKey(o), problem);
+    changed = true;
+  }
+  return changed ? sortBy([...kept.refused.values()], (p) => p.text) : kept.state.refused;
+}
+
+/** The parts of a fully built state, with the indexes its updates start from. */
+function keep(parts: ClusterParts, objects: readonly MeshObject[], trustDomain: string): Kept {
+  const byKey = new Map<string, MeshObject>();
+  const selectors = new ServiceSelectors();
+  const clusterIPs = new Map<string, string>();
+  const refused = new Map<string, ObjectProblem>();
+  let authorizationPolicies = 0;
+  for (const o of objects) {
+    byKey.set(objectKey(o), o);
+    if (o.kind === 'Service') {
+      selectors.update(o, true);
+      for (const ip of o.clusterIPs) clusterIPs.set(ip, serviceKey(o));
+    } else if (o.kind === 'AuthorizationPolicy') {
+      authorizationPolicies += 1;
+    }
+    const problem = refusalOf(o, parts.state.namespaces, trustDomain);
+    if (problem !== undefined) refused.set(objectKey(o), problem);
+  }
+  const addresses = new Map<string, string>();
+  for (const m of parts.state.members) if (!m.hostNetwork) for (const address of m.addresses) addresses.set(address, m.uid);
+  const index = new SelectorIndex(parts.state.members);
+  return { ...parts, objects: new Set(objects), byKey, index, selectors, addresses, clusterIPs, refused, authorizationPolicies };
+}
+
+/** The key the full build's duplicate check gives an object (`cluster-conflicts.ts`). */
+function objectKey(o: MeshObject): string {
+  const slash = o.kind === 'AuthorizationPolicy' ? o.policy.apiVersion.indexOf('/') : -1;
+  const group = o.kind === 'AuthorizationPolicy' && slash >= 0 ? o.policy.apiVersion.slice(0, slash) : '';
+  return `${o.kind}/${group}/${'namespace' in o ? o.namespace : ''}/${o.name}`;
+}
+
+const serviceKey = (s: ServiceObject): string => `${s.namespace}/${s.name}`;
+/** The object key of the Service of key `namespace/name`. */
+const serviceObjectKey = (key: string): string => `Service//${key}`;
+const keyOfService = (s: ServiceInfo): string => s.key;
+const uidOf = (m: { readonly uid: string }): string => m.uid;
+const memberUid = (o: PodObject | WorkloadObject): string => `${o.kind}/${o.namespace}/${o.name}`;
+
+function isMemberObject(o: MeshObject): o is PodObject | WorkloadObject {
+  return o.kind === 'Pod' || o.kind === 'Workload';
+}
+
+function isService(o: MeshObject): o is ServiceObject {
+  return o.kind === 'Service';
+}
+
+function count(objects: readonly MeshObject[], kind: MeshObject['kind']): number {
+  return objects.reduce((n, o) => n + (o.kind === kind ? 1 : 0), 0);
+}
+
+/** The kept state's member of `uid` (the removed object's: it is in the kept state). */
+function memberByUid(state: ClusterState, uid: string): StateWorkload {
+  let lo = 0;
+  let hi = state.members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((state.members[mid] as StateWorkload).uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  const m = state.members[lo];
+  if (m?.uid !== uid) throw new Error(`the kept state has no member ${uid}`);
+  return m;
+}
