@@ -10,8 +10,18 @@
  * while the version is, so each version is encoded once for diffing, as the newer side first and
  * later as a base. An older version keeps only its diff form once it has one, not its state (the
  * state's object graph is several times the size of its text).
+ *
+ * The diff form is made in proportion to the change (issue 17, item 3): a workload's or a
+ * Service's text is kept by the state object it was made from, and the state store's
+ * incremental build (`cluster-state-updater.ts`) hands the unchanged ones on as the same
+ * objects, so a new version stringifies only its changed workloads and Services; the versions
+ * kept share the text of what they have in common, and the diff compares those texts by
+ * reference first.
  */
+import type { ClusterState } from '../../mesh/cluster-types.js';
 import { diffEntries, encodeDelta, viewEntries, type EncodedClusterDelta, type ViewEntries } from '../../mesh/snapshot-wire/delta.js';
+import { serviceToWire, workloadToWire } from '../../mesh/snapshot-wire/encode.js';
+import type { ServiceInfo, WorkloadInfo } from '../../mesh/types.js';
 import type { PublishedState } from '../contracts.js';
 
 /**
@@ -40,6 +50,10 @@ export class ViewHistory {
   private deltasTo: PublishedState | undefined;
   /** How many deltas were computed (tests check one per version pair, not per stream). */
   diffs = 0;
+  /** A workload's entry text, by the state's object (see the module comment). */
+  private readonly workloadTexts = new WeakMap<WorkloadInfo, string>();
+  /** A Service's entry text and its endpoints' (the two sections {@link viewEntries} makes). */
+  private readonly serviceTexts = new WeakMap<ServiceInfo, readonly [string, string]>();
 
   constructor(private readonly bases: number = DELTA_BASES) {}
 
@@ -78,13 +92,41 @@ export class ViewHistory {
     let delta = this.deltas.get(fromVersion);
     if (delta === undefined) {
       // `published` is kept until `entries` exists (see Kept).
-      base.entries ??= viewEntries((base.published as PublishedState).state);
-      target.entries ??= viewEntries(to.state);
+      base.entries ??= this.entriesOf((base.published as PublishedState).state);
+      target.entries ??= this.entriesOf(to.state);
       if (base !== this.kept.at(-1)) base.published = undefined;
       delta = encodeDelta(diffEntries(base.entries, target.entries, fromVersion, to.version));
       this.diffs += 1;
       this.deltas.set(fromVersion, delta);
     }
     return delta;
+  }
+
+  /**
+   * {@link viewEntries} of `state`, each workload's and Service's text made once per object:
+   * O(changed entries) of JSON, plus a pass over the keys.
+   */
+  entriesOf(state: ClusterState): ViewEntries {
+    const rest = viewEntries({ ...state, workloads: [], services: [] });
+    const workloads = new Map<string, string>();
+    for (const w of state.workloads) {
+      let text = this.workloadTexts.get(w);
+      if (text === undefined) this.workloadTexts.set(w, (text = JSON.stringify(workloadToWire(w))));
+      workloads.set(w.uid, text);
+    }
+    const services = new Map<string, string>();
+    const endpoints = new Map<string, string>();
+    for (const s of state.services) {
+      let texts = this.serviceTexts.get(s);
+      if (texts === undefined) {
+        // As viewEntries splits them: the Service without its endpoints, and the endpoints.
+        const { endpoints: list, ...service } = serviceToWire(s);
+        texts = [JSON.stringify(service), JSON.stringify({ service: s.key, endpoints: list })];
+        this.serviceTexts.set(s, texts);
+      }
+      services.set(s.key, texts[0]);
+      endpoints.set(s.key, texts[1]);
+    }
+    return { ...rest, sections: { ...rest.sections, workloads, services, endpoints } };
   }
 }

@@ -3,11 +3,15 @@
  * `bases` before it, one diff per version pair however many ask, deltas only from kept versions
  * of the same trust domain, and each delta applied to its base's view gives the newer view.
  */
+import { deepStrictEqual } from 'node:assert';
+import fc from 'fast-check';
 import t from 'tap';
+import { ClusterStateUpdater } from '../../../../src/mesh/cluster-state-updater.js';
 import { ViewHistory } from '../../../../src/controller/agent-api/view-history.js';
 import type { PublishedState } from '../../../../src/controller/contracts.js';
 import type { ClusterState } from '../../../../src/mesh/cluster-types.js';
-import { applyDelta, decodeDelta, keyedView, viewOfKeyed } from '../../../../src/mesh/snapshot-wire/delta.js';
+import { applyDelta, decodeDelta, diffView, encodeDelta, keyedView, viewEntries, viewOfKeyed } from '../../../../src/mesh/snapshot-wire/delta.js';
+import { clusterArb, GeneratedCluster, SEED, stepArb } from '../../mesh/cluster-change-arb.js';
 import { largeClusterState } from './large-cluster.js';
 
 const base = largeClusterState({ nodes: 3, pods: 60, services: 6 });
@@ -83,4 +87,38 @@ t.test('an older version keeps only its diff form once it has one, and deltas fr
   const encoded = history.deltaTo('v3', v4);
   const applied = applyDelta(keyedView(states[3]!.state), 'v3', decodeDelta(encoded!.encoding, encoded!.bytes));
   t.strictSame(viewOfKeyed(applied).workloads, v4.state.workloads, 'v3 -> v4 from v3\'s diff form');
+});
+
+t.test('generated change sequences through the incremental build: each version\'s kept diff form equals viewEntries, each delta the full diff', async (t) => {
+  let deltas = 0;
+  const run = fc.check(
+    fc.property(clusterArb, fc.array(stepArb, { minLength: 1, maxLength: 20 }), (initial, steps) => {
+      const cluster = new GeneratedCluster(initial);
+      const updater = new ClusterStateUpdater('cluster.local');
+      const history = new ViewHistory(2);
+      let previous: PublishedState | undefined;
+      for (const [i, step] of [undefined, ...steps].entries()) {
+        if (step !== undefined) cluster.apply(step);
+        let state: ClusterState;
+        try {
+          state = updater.build(cluster.objects());
+        } catch {
+          continue;
+        }
+        deepStrictEqual(history.entriesOf(state), viewEntries(state));
+        const next: PublishedState = { version: `v${i}`, state, publishedAt: i };
+        if (previous !== undefined) {
+          const delta = history.deltaTo(previous.version, next);
+          const full = encodeDelta(diffView(previous.state, state, previous.version, next.version));
+          deepStrictEqual(delta === undefined ? undefined : decodeDelta(delta.encoding, delta.bytes), decodeDelta(full.encoding, full.bytes));
+          deltas += 1;
+        }
+        history.remember(next);
+        previous = next;
+      }
+    }),
+    { seed: SEED, numRuns: 300 },
+  );
+  t.equal(run.failed, false, fc.defaultReportMessage(run) ?? '300 generated sequences');
+  t.ok(deltas > 1000, `deltas compared: ${deltas}`);
 });
