@@ -62,6 +62,8 @@ interface Kept extends ClusterParts {
   /** Object key -> why that Pod or Workload is left out of the mesh. */
   readonly refused: Map<string, ObjectProblem>;
   readonly authorizationPolicies: number;
+  /** Digest of each object that is not frozen, when it was kept (see UpdaterOptions.digest). */
+  readonly digests: WeakMap<MeshObject, string>;
 }
 
 /** What changed between the kept objects and a new set. */
@@ -73,13 +75,32 @@ interface Change {
   readonly now: ReadonlySet<MeshObject>;
 }
 
+/** Options of {@link ClusterStateUpdater}. */
+export interface UpdaterOptions {
+  /**
+   * A digest of an object's content, where it came from left out (`controller/input-digest.ts`).
+   * With it, an object that is not frozen (it could change in place) counts as unchanged only
+   * while its digest is the one it had, and {@link ClusterStateUpdater.unchanged} sees objects
+   * replaced by equal ones. Without it, an object that is not frozen takes the full build.
+   */
+  readonly digest?: (o: MeshObject) => string;
+}
+
+/** The objects added and removed since the kept state's, or 'full' when that takes the full build. */
+type Diff = { readonly added: readonly MeshObject[]; readonly removed: readonly MeshObject[]; readonly now: ReadonlySet<MeshObject> } | 'full';
+
 /** Builds cluster states, each from the previous one where it can. */
 export class ClusterStateUpdater {
   private kept: Kept | undefined;
+  /** The diff {@link unchanged} made, reused when the same list is built next. */
+  private diffed: { readonly objects: readonly MeshObject[]; readonly diff: Diff } | undefined;
   /** How the latest build was made (tests and the bench check that the update was used). */
   lastBuild: 'full' | 'update' | 'none' = 'none';
 
-  constructor(private readonly trustDomain: string) {}
+  constructor(
+    private readonly trustDomain: string,
+    private readonly opts: UpdaterOptions = {},
+  ) {}
 
   /**
    * The state of `objects`: equal to `buildClusterState(objects, {trustDomain})`, and throws
@@ -87,7 +108,8 @@ export class ClusterStateUpdater {
    */
   build(objects: readonly MeshObject[]): ClusterState {
     const kept = this.kept;
-    const change = kept === undefined ? undefined : changeOf(kept, objects);
+    const change = kept === undefined ? undefined : changeOf(objects, this.diff(objects));
+    this.diffed = undefined;
     let next: Kept | undefined;
     try {
       next = kept !== undefined && change !== undefined ? update(kept, objects, change, this.trustDomain) : undefined;
@@ -96,26 +118,69 @@ export class ClusterStateUpdater {
       // half edited, so they are dropped and the full build decides (and reports).
       this.kept = undefined;
     }
-    this.kept = next ?? keep(buildClusterParts(objects, this.trustDomain), objects, this.trustDomain);
+    if (next !== undefined) recordDigests(next, change?.added ?? [], this.opts.digest);
+    this.kept = next ?? keep(buildClusterParts(objects, this.trustDomain), objects, this.trustDomain, this.opts.digest);
     this.lastBuild = next === undefined ? 'full' : 'update';
     return this.kept.state;
   }
+
+  /**
+   * Whether `objects` build the kept (latest built) state: the same objects, or some replaced by
+   * objects of the same key with the same digest (a file written again with the same content,
+   * an informer's resync). Where objects came from may differ: the store publishes nothing for
+   * that. False before the first build, and without a digest for a replaced object.
+   */
+  unchanged(objects: readonly MeshObject[]): boolean {
+    // Made afresh (an object that is not frozen may have changed since), kept for the build.
+    this.diffed = undefined;
+    const diff = this.kept === undefined ? 'full' : this.diff(objects);
+    const digest = this.opts.digest;
+    if (diff === 'full' || diff.added.length !== diff.removed.length) return false;
+    if (diff.added.length === 0) return true;
+    if (digest === undefined) return false;
+    const removed = new Map(diff.removed.map((o) => [objectKey(o), digest(o)]));
+    const added = new Map(diff.added.map((o) => [objectKey(o), digest(o)]));
+    return removed.size === added.size && [...added].every(([key, d]) => removed.get(key) === d);
+  }
+
+  private diff(objects: readonly MeshObject[]): Diff {
+    if (this.diffed?.objects !== objects) this.diffed = { objects, diff: diffOf(this.kept as Kept, objects, this.opts.digest) };
+    return this.diffed.diff;
+  }
 }
 
-/** The change from `kept` to `objects`, or undefined when it takes the full build. */
-function changeOf(kept: Kept, objects: readonly MeshObject[]): Change | undefined {
+/**
+ * The objects added and removed since `kept`'s, by identity: 'full' when the same object is
+ * listed twice (a duplicate the full build names), or when a kept object that is not frozen
+ * changed in place (its old content is gone: nothing to take out of the indexes).
+ */
+function diffOf(kept: Kept, objects: readonly MeshObject[], digest: ((o: MeshObject) => string) | undefined): Diff {
   const now = new Set(objects);
-  // The same object twice is a duplicate: the full build names it.
-  if (now.size !== objects.length) return undefined;
-  const limit = Math.max(MIN_CHANGED_LIMIT, Math.floor(objects.length * MAX_CHANGED_SHARE));
-  const added = objects.filter((o) => !kept.objects.has(o));
-  if (added.length > limit) return undefined;
+  if (now.size !== objects.length) return 'full';
+  const added: MeshObject[] = [];
+  for (const o of objects) {
+    if (!kept.objects.has(o)) added.push(o);
+    else if (!Object.isFrozen(o) && (digest === undefined || digest(o) !== kept.digests.get(o))) return 'full';
+  }
   const removed: MeshObject[] = [];
   for (const o of kept.objects) if (!now.has(o)) removed.push(o);
-  if (added.length + removed.length > limit) return undefined;
-  const kinds = new Set([...added, ...removed].map((o) => o.kind));
+  return { added, removed, now };
+}
+
+/** The change to update with, or undefined when it takes the full build. */
+function changeOf(objects: readonly MeshObject[], diff: Diff): Change | undefined {
+  if (diff === 'full') return undefined;
+  const limit = Math.max(MIN_CHANGED_LIMIT, Math.floor(objects.length * MAX_CHANGED_SHARE));
+  if (diff.added.length + diff.removed.length > limit) return undefined;
+  const kinds = new Set([...diff.added, ...diff.removed].map((o) => o.kind));
   for (const kind of kinds) if (GLOBAL_KINDS.has(kind)) return undefined;
-  return { added, removed, kinds, now };
+  return { ...diff, kinds };
+}
+
+/** Digests of the objects that are not frozen, to see later whether they changed in place. */
+function recordDigests(kept: Kept, objects: Iterable<MeshObject>, digest: ((o: MeshObject) => string) | undefined): void {
+  if (digest === undefined) return;
+  for (const o of objects) if (!Object.isFrozen(o)) kept.digests.set(o, digest(o));
 }
 
 /** The next kept parts, or undefined when the change may conflict (the full build says how). */
@@ -246,7 +311,7 @@ function updateRefused(kept: Kept, change: Change, trustDomain: string): readonl
 }
 
 /** The parts of a fully built state, with the indexes its updates start from. */
-function keep(parts: ClusterParts, objects: readonly MeshObject[], trustDomain: string): Kept {
+function keep(parts: ClusterParts, objects: readonly MeshObject[], trustDomain: string, digest: ((o: MeshObject) => string) | undefined): Kept {
   const byKey = new Map<string, MeshObject>();
   const selectors = new ServiceSelectors();
   const clusterIPs = new Map<string, string>();
@@ -266,7 +331,9 @@ function keep(parts: ClusterParts, objects: readonly MeshObject[], trustDomain: 
   const addresses = new Map<string, string>();
   for (const m of parts.state.members) if (!m.hostNetwork) for (const address of m.addresses) addresses.set(address, m.uid);
   const index = new SelectorIndex(parts.state.members);
-  return { ...parts, objects: new Set(objects), byKey, index, selectors, addresses, clusterIPs, refused, authorizationPolicies };
+  const kept = { ...parts, objects: new Set(objects), byKey, index, selectors, addresses, clusterIPs, refused, authorizationPolicies, digests: new WeakMap<MeshObject, string>() };
+  recordDigests(kept, objects, digest);
+  return kept;
 }
 
 /** The key the full build's duplicate check gives an object (`cluster-conflicts.ts`). */
