@@ -14,18 +14,27 @@ import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort }
  */
 export function buildServices(services: readonly ServiceObject[], members: readonly StateWorkload[]): ServiceInfo[] {
   const index = new SelectorIndex(members);
-  return services.filter((s) => s.clusterIPs.length > 0).map((s) => serviceInfoOf(s, index));
+  const maps: TargetPortMaps = new Map();
+  return services.filter((s) => s.clusterIPs.length > 0).map((s) => serviceInfoOf(s, index, maps));
 }
 
+/**
+ * Target-port maps by content, so endpoints with equal maps share one object. A map is keyed
+ * by port number, and V8 stores `{80: 8080}` as a holey array of 81 slots: ~1.2 KB each, 117 MB
+ * for the 100,000 endpoints of the bench's cluster when each had its own
+ * (docs/controller-scale.md). The state is frozen, so sharing is safe.
+ */
+export type TargetPortMaps = Map<string, Readonly<Record<number, number>>>;
+
 /** One Service (with a cluster IP) joined to its endpoints among `index`'s workloads. */
-export function serviceInfoOf(s: ServiceObject, index: SelectorIndex): ServiceInfo {
+export function serviceInfoOf(s: ServiceObject, index: SelectorIndex, maps: TargetPortMaps = new Map()): ServiceInfo {
   const info: ServiceInfo = {
     key: `${s.namespace}/${s.name}`,
     name: s.name,
     namespace: s.namespace,
     vips: s.clusterIPs,
     ports: s.ports,
-    endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector)),
+    endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector), maps),
   };
   return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
 }
@@ -111,19 +120,30 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
  * left out of a port whose named targetPort it does not declare (as Kubernetes does), and out
  * of the Service altogether when that leaves it no port.
  */
-function endpointsOf(service: ServiceObject, selector: Readonly<Record<string, string>>, members: readonly StateWorkload[]): EndpointInfo[] {
+function endpointsOf(service: ServiceObject, selector: Readonly<Record<string, string>>, members: readonly StateWorkload[], maps: TargetPortMaps): EndpointInfo[] {
   // `members` are candidates from the Service's namespace, sorted by uid.
   const out: EndpointInfo[] = [];
+  // Numbers only: one map for every endpoint, whatever its named ports.
+  const fixed = service.ports.every((p) => typeof p.targetPort === 'number') ? sharedMap(maps, resolveTargetPorts(service.ports, [])) : undefined;
   for (const m of members) {
     const address = m.addresses[0];
     if (address === undefined || !selectorMatches(selector, m.labels)) continue;
-    const targetPorts = resolveTargetPorts(service.ports, m.namedPorts);
+    const targetPorts = fixed ?? sharedMap(maps, resolveTargetPorts(service.ports, m.namedPorts));
     if (service.ports.length > 0 && Object.keys(targetPorts).length === 0) continue;
     let endpoint: EndpointInfo = { workload: m.uid, address, node: m.node, nodeAddress: m.nodeAddress, meshed: m.meshed, targetPorts };
     if (m.meshed) endpoint = { ...endpoint, identity: m.identity };
     out.push(m.zone === undefined ? endpoint : { ...endpoint, zone: m.zone });
   }
   return out;
+}
+
+/** The map of `maps` equal to `map` (added when there is none). */
+function sharedMap(maps: TargetPortMaps, map: Record<number, number>): Readonly<Record<number, number>> {
+  const key = Object.entries(map).join(';');
+  const known = maps.get(key);
+  if (known !== undefined) return known;
+  maps.set(key, map);
+  return map;
 }
 
 /** Target port per Service port: a number as is, a name through the workload's named ports. */
