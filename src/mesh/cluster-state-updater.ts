@@ -18,6 +18,7 @@ import {
   authorizationOf,
   buildClusterParts,
   deepFreeze,
+  globalsOf,
   memberOf,
   refusalOf,
   routesAndPolicies,
@@ -73,6 +74,11 @@ interface Change {
   readonly kinds: ReadonlySet<MeshObject['kind']>;
   /** The new objects, as a set. */
   readonly now: ReadonlySet<MeshObject>;
+  /**
+   * Namespace, Node or MeshTLS objects replaced by objects of equal content (a node's status
+   * written again with nothing meshlet reads changed): their maps are made again, no member is.
+   */
+  readonly globalsReplaced: boolean;
 }
 
 /** Options of {@link ClusterStateUpdater}. */
@@ -108,7 +114,7 @@ export class ClusterStateUpdater {
    */
   build(objects: readonly MeshObject[]): ClusterState {
     const kept = this.kept;
-    const change = kept === undefined ? undefined : changeOf(objects, this.diff(objects));
+    const change = kept === undefined ? undefined : changeOf(objects, this.diff(objects), this.opts.digest);
     this.diffed = undefined;
     let next: Kept | undefined;
     try {
@@ -134,13 +140,8 @@ export class ClusterStateUpdater {
     // Made afresh (an object that is not frozen may have changed since), kept for the build.
     this.diffed = undefined;
     const diff = this.kept === undefined ? 'full' : this.diff(objects);
-    const digest = this.opts.digest;
-    if (diff === 'full' || diff.added.length !== diff.removed.length) return false;
-    if (diff.added.length === 0) return true;
-    if (digest === undefined) return false;
-    const removed = new Map(diff.removed.map((o) => [objectKey(o), digest(o)]));
-    const added = new Map(diff.added.map((o) => [objectKey(o), digest(o)]));
-    return removed.size === added.size && [...added].every(([key, d]) => removed.get(key) === d);
+    if (diff === 'full') return false;
+    return (diff.added.length === 0 && diff.removed.length === 0) || sameContent(diff.added, diff.removed, this.opts.digest);
   }
 
   private diff(objects: readonly MeshObject[]): Diff {
@@ -167,14 +168,28 @@ function diffOf(kept: Kept, objects: readonly MeshObject[], digest: ((o: MeshObj
   return { added, removed, now };
 }
 
-/** The change to update with, or undefined when it takes the full build. */
-function changeOf(objects: readonly MeshObject[], diff: Diff): Change | undefined {
+/**
+ * The change to update with, or undefined when it takes the full build: too many objects, or a
+ * Namespace, Node or MeshTLS object whose content changed (or, without a digest, was replaced).
+ */
+function changeOf(objects: readonly MeshObject[], diff: Diff, digest: ((o: MeshObject) => string) | undefined): Change | undefined {
   if (diff === 'full') return undefined;
   const limit = Math.max(MIN_CHANGED_LIMIT, Math.floor(objects.length * MAX_CHANGED_SHARE));
   if (diff.added.length + diff.removed.length > limit) return undefined;
   const kinds = new Set([...diff.added, ...diff.removed].map((o) => o.kind));
-  for (const kind of kinds) if (GLOBAL_KINDS.has(kind)) return undefined;
-  return { ...diff, kinds };
+  const globalsReplaced = [...kinds].some((kind) => GLOBAL_KINDS.has(kind));
+  if (globalsReplaced && !sameContent(diff.added.filter(isGlobal), diff.removed.filter(isGlobal), digest)) return undefined;
+  return { ...diff, kinds, globalsReplaced };
+}
+
+const isGlobal = (o: MeshObject): boolean => GLOBAL_KINDS.has(o.kind);
+
+/** Whether `added` are `removed` again, key by key, each with the same digest. */
+function sameContent(added: readonly MeshObject[], removed: readonly MeshObject[], digest: ((o: MeshObject) => string) | undefined): boolean {
+  if (digest === undefined || added.length !== removed.length) return false;
+  const before = new Map(removed.map((o) => [objectKey(o), digest(o)]));
+  const after = new Map(added.map((o) => [objectKey(o), digest(o)]));
+  return before.size === after.size && [...after].every(([key, d]) => before.get(key) === d);
 }
 
 /** Digests of the objects that are not frozen, to see later whether they changed in place. */
@@ -185,7 +200,8 @@ function recordDigests(kept: Kept, objects: Iterable<MeshObject>, digest: ((o: M
 
 /** The next kept parts, or undefined when the change may conflict (the full build says how). */
 function update(kept: Kept, objects: readonly MeshObject[], change: Change, trustDomain: string): Kept | undefined {
-  const { state } = kept;
+  // Equal content: the members' namespaces, nodes and TLS modes stay; the maps hold the new objects.
+  const state: ClusterState = change.globalsReplaced ? { ...kept.state, ...globalsOf(objects) } : kept.state;
   const removedKeys = new Set(change.removed.map(objectKey));
   const addedKeys = new Set<string>();
   for (const o of change.added) {

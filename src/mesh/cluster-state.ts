@@ -64,9 +64,7 @@ export function buildClusterParts(objects: readonly MeshObject[], trustDomain: s
   if (!isValidTrustDomain(trustDomain)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `trust domain ${JSON.stringify(trustDomain)} is not a valid SPIFFE trust domain (lowercase letters, digits, ".", "-", "_")`);
   }
-  const namespaces = indexByName(objects.filter(isKind('Namespace')));
-  const nodes = indexByName(objects.filter(isKind('Node')));
-  const meshTLS = sortBy(objects.filter(isKind('MeshTLS')), (m) => `${m.namespace}/${m.name}`);
+  const { namespaces, nodes, meshTLS } = globalsOf(objects);
   const members = sortBy(
     objects.flatMap((o) => (o.kind === 'Pod' || o.kind === 'Workload' ? [memberOf(o, namespaces, nodes, trustDomain)] : [])),
     (m) => m.uid,
@@ -81,6 +79,15 @@ export function buildClusterParts(objects: readonly MeshObject[], trustDomain: s
   const authz = authorizationOf(objects, workloads, linked.services);
   const state = deepFreeze({ trustDomain, namespaces, nodes, members, workloads, meshTLS, refused, ...linked, telemetry: telemetryOf(objects), ...authz });
   return { state, plainServices, policyByService };
+}
+
+/** The parts of a state every member depends on: namespaces and nodes by name, MeshTLS sorted. */
+export function globalsOf(objects: readonly MeshObject[]): Pick<ClusterState, 'namespaces' | 'nodes' | 'meshTLS'> {
+  return {
+    namespaces: indexByName(objects.filter(isKind('Namespace'))),
+    nodes: indexByName(objects.filter(isKind('Node'))),
+    meshTLS: sortBy(objects.filter(isKind('MeshTLS')), (m) => `${m.namespace}/${m.name}`),
+  };
 }
 
 /** The route and TrafficPolicy parts of a state: O(Services + routes + policies). */

@@ -119,7 +119,7 @@ export type Doc = { readonly kind: string; readonly metadata: { readonly name: s
 /**
  * One step: put a document (a new object, or a changed one under its key), delete the object of
  * a key held (an index into the held keys, modulo), or hand an unchanged object again as a new,
- * equal object (what a source without a cache does).
+ * equal object from another place (what a source without a cache does).
  */
 export type Step = { readonly put: Doc } | { readonly remove: number } | { readonly copy: number };
 
@@ -174,7 +174,8 @@ export class GeneratedCluster {
     else if (keys.length > 0 && 'remove' in step) this.held.delete(keys[step.remove % keys.length] as string);
     else if (keys.length > 0 && 'copy' in step) {
       const key = keys[step.copy % keys.length] as string;
-      this.held.set(key, Object.freeze({ ...(this.held.get(key) as MeshObject) }));
+      // Equal content from another place (a file written again, a resync): its digest is the same.
+      this.held.set(key, Object.freeze({ ...(this.held.get(key) as MeshObject), source: { file: 'copied.yaml', doc: this.docs++ } }));
     }
   }
 
