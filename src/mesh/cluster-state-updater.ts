@@ -51,7 +51,14 @@ const LINK_KINDS: ReadonlySet<MeshObject['kind']> = new Set(['Service', 'HTTPRou
 
 /** What one state is made of, kept to update it. Replaced whole, never edited but the indexes. */
 interface Kept extends ClusterParts {
-  readonly objects: ReadonlySet<MeshObject>;
+  /**
+   * The kept objects, each with the number of the latest diff that found it listed: a diff
+   * stamps the listed objects and takes the others as removed, without a set of the new list
+   * (making a 111,000-entry set was most of a diff's time).
+   */
+  readonly objects: Map<MeshObject, number>;
+  /** The number of the latest diff (see `objects`). */
+  stamp: number;
   /** Object key (as the duplicate check keys it) -> object. */
   readonly byKey: Map<string, MeshObject>;
   readonly index: SelectorIndex;
@@ -72,8 +79,8 @@ interface Change {
   readonly added: readonly MeshObject[];
   readonly removed: readonly MeshObject[];
   readonly kinds: ReadonlySet<MeshObject['kind']>;
-  /** The new objects, as a set. */
-  readonly now: ReadonlySet<MeshObject>;
+  /** The diff's stamp (see `Kept.objects`). */
+  readonly stamp: number;
   /**
    * Namespace, Node or MeshTLS objects replaced by objects of equal content (a node's status
    * written again with nothing meshlet reads changed): their maps are made again, no member is.
@@ -93,7 +100,7 @@ export interface UpdaterOptions {
 }
 
 /** The objects added and removed since the kept state's, or 'full' when that takes the full build. */
-type Diff = { readonly added: readonly MeshObject[]; readonly removed: readonly MeshObject[]; readonly now: ReadonlySet<MeshObject> } | 'full';
+type Diff = { readonly added: readonly MeshObject[]; readonly removed: readonly MeshObject[]; readonly stamp: number } | 'full';
 
 /** Builds cluster states, each from the previous one where it can. */
 export class ClusterStateUpdater {
@@ -156,16 +163,20 @@ export class ClusterStateUpdater {
  * changed in place (its old content is gone: nothing to take out of the indexes).
  */
 function diffOf(kept: Kept, objects: readonly MeshObject[], digest: ((o: MeshObject) => string) | undefined): Diff {
-  const now = new Set(objects);
-  if (now.size !== objects.length) return 'full';
+  const stamp = (kept.stamp += 1);
   const added: MeshObject[] = [];
   for (const o of objects) {
-    if (!kept.objects.has(o)) added.push(o);
+    const seen = kept.objects.get(o);
+    if (seen === undefined) added.push(o);
+    else if (seen === stamp) return 'full';
     else if (!Object.isFrozen(o) && (digest === undefined || digest(o) !== kept.digests.get(o))) return 'full';
+    else kept.objects.set(o, stamp);
   }
+  if (new Set(added).size !== added.length) return 'full';
   const removed: MeshObject[] = [];
-  for (const o of kept.objects) if (!now.has(o)) removed.push(o);
-  return { added, removed, now };
+  // Every kept object listed now carries this stamp; the others are gone.
+  if (objects.length - added.length !== kept.objects.size) for (const [o, seen] of kept.objects) if (seen !== stamp) removed.push(o);
+  return { added, removed, stamp };
 }
 
 /**
@@ -263,7 +274,9 @@ function update(kept: Kept, objects: readonly MeshObject[], change: Change, trus
     authorizationPolicies: authz.authorizationPolicies,
     authorizationStatuses: authz.authorizationStatuses,
   });
-  return { ...kept, state: next, plainServices: Object.freeze(plainServices), policyByService, objects: change.now, authorizationPolicies };
+  for (const o of change.removed) kept.objects.delete(o);
+  for (const o of change.added) kept.objects.set(o, change.stamp);
+  return { ...kept, state: next, plainServices: Object.freeze(plainServices), policyByService, authorizationPolicies };
 }
 
 /**
@@ -347,7 +360,7 @@ function keep(parts: ClusterParts, objects: readonly MeshObject[], trustDomain: 
   const addresses = new Map<string, string>();
   for (const m of parts.state.members) if (!m.hostNetwork) for (const address of m.addresses) addresses.set(address, m.uid);
   const index = new SelectorIndex(parts.state.members);
-  const kept = { ...parts, objects: new Set(objects), byKey, index, selectors, addresses, clusterIPs, refused, authorizationPolicies, digests: new WeakMap<MeshObject, string>() };
+  const kept = { ...parts, objects: new Map(objects.map((o) => [o, 0])), stamp: 0, byKey, index, selectors, addresses, clusterIPs, refused, authorizationPolicies, digests: new WeakMap<MeshObject, string>() };
   recordDigests(kept, objects, digest);
   return kept;
 }
