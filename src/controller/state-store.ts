@@ -6,9 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { inputDigest } from './input-digest.js';
+import { objectDigest } from './input-digest.js';
 import type { Logger } from 'pino';
-import { buildClusterState, setAside } from '../mesh/cluster-state.js';
+import { setAside } from '../mesh/cluster-state.js';
+import { ClusterStateUpdater } from '../mesh/cluster-state-updater.js';
 import type { ClusterState } from '../mesh/cluster-types.js';
 import { isMeshletError, MeshletError } from '../mesh/errors.js';
 import { problemsError, type ObjectProblem } from '../mesh/objects/report.js';
@@ -57,10 +58,11 @@ export class StateStore implements StateFeed {
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly now: () => number;
+  /** Builds each state from the previous one, in proportion to the change (issue 17). */
+  private readonly updater: ClusterStateUpdater;
   private readonly sources = new Map<RegistrySource, () => void>();
   private readonly subscribers = new Set<(s: PublishedState) => void>();
   private published: PublishedState | undefined;
-  private digest = '';
   private lastVersion = 0;
   private counters = { versionsPublished: 0, rejections: 0 };
   private lastError: MeshletError | undefined;
@@ -76,6 +78,7 @@ export class StateStore implements StateFeed {
     this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.maxDelayMs = Math.max(opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, this.debounceMs);
     this.now = opts.now ?? Date.now;
+    this.updater = new ClusterStateUpdater(this.trustDomain ?? DEFAULT_TRUST_DOMAIN, { digest: objectDigest });
   }
 
   /** Builds from `source` too (with every other source added); returns the function that removes it. */
@@ -153,10 +156,9 @@ export class StateStore implements StateFeed {
       this.reject(problemsError(problems));
       return undefined;
     }
-    // The same objects as the published state's build the same state: nothing to build or
-    // publish (cheaper than building and comparing the built state, see input-digest.ts).
-    const digest = inputDigest(objects, this.trustDomain ?? DEFAULT_TRUST_DOMAIN);
-    if (digest === this.digest) {
+    // The same objects as the published state's (or equal ones) build the same state: nothing
+    // to build or publish (a pass over the objects by identity, see input-digest.ts).
+    if (this.published !== undefined && this.updater.unchanged(objects)) {
       this.excluded = Object.freeze([...excluded, ...refusedOf(this.published)]);
       this.lastError = undefined;
       this.lastErrorAt = undefined;
@@ -164,7 +166,7 @@ export class StateStore implements StateFeed {
     }
     let state: ClusterState;
     try {
-      state = buildClusterState(objects, { trustDomain: this.trustDomain });
+      state = this.updater.build(objects);
     } catch (err) {
       this.reject(err);
       return undefined;
@@ -173,7 +175,7 @@ export class StateStore implements StateFeed {
     this.lastErrorAt = undefined;
     this.reportRefused(state);
     this.excluded = Object.freeze([...excluded, ...setAside(state)]);
-    return this.publish(state, digest);
+    return this.publish(state);
   }
 
   /** Logs the members a new state leaves out (once per change of that list, not per build). */
@@ -199,14 +201,13 @@ export class StateStore implements StateFeed {
     else this.logger.error(fields, `registry state rejected; the previous state stays in effect: ${error.message}`);
   }
 
-  private publish(state: ClusterState, digest: string): PublishedState {
+  private publish(state: ClusterState): PublishedState {
     const now = this.now();
     // A number that only grows, also across restarts (it starts from the clock), so a
     // restarted controller never reuses a version an agent still holds.
     this.lastVersion = Math.max(this.lastVersion + 1, now);
     const published: PublishedState = Object.freeze({ version: String(this.lastVersion), state, publishedAt: now });
     this.published = published;
-    this.digest = digest;
     this.counters.versionsPublished++;
     this.logger.info({ version: published.version, workloads: state.workloads.length, services: state.services.length }, 'cluster state published');
     for (const fn of [...this.subscribers]) {

@@ -23,6 +23,9 @@ import {
   MESH_ENABLED,
   MESH_LABEL,
   type MeshObject,
+  type MeshTLSObject,
+  type ServiceInfo,
+  type TrafficPolicyInfo,
   type NamespaceObject,
   type NodeObject,
   type PodObject,
@@ -45,25 +48,53 @@ export const ROOT_NAMESPACE = DEFAULT_ROOT_NAMESPACE;
  * or MESHLET_ERR_CONFIG_INVALID for a bad trust domain.
  */
 export function buildClusterState(objects: readonly MeshObject[], opts: { trustDomain?: string | undefined } = {}): ClusterState {
-  const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  return buildClusterParts(objects, opts.trustDomain ?? DEFAULT_TRUST_DOMAIN).state;
+}
+
+/** A state and what its incremental update keeps besides it (`cluster-state-updater.ts`). */
+export interface ClusterParts {
+  readonly state: ClusterState;
+  /** The Services before policies attach, sorted by key. */
+  readonly plainServices: readonly ServiceInfo[];
+  readonly policyByService: ReadonlyMap<string, TrafficPolicyInfo>;
+}
+
+/** {@link buildClusterState}, with the parts an incremental update starts from. */
+export function buildClusterParts(objects: readonly MeshObject[], trustDomain: string): ClusterParts {
   if (!isValidTrustDomain(trustDomain)) {
     throw new MeshletError('MESHLET_ERR_CONFIG_INVALID', `trust domain ${JSON.stringify(trustDomain)} is not a valid SPIFFE trust domain (lowercase letters, digits, ".", "-", "_")`);
   }
-  const namespaces = indexByName(objects.filter(isKind('Namespace')));
-  const nodes = indexByName(objects.filter(isKind('Node')));
-  const meshTLS = sortBy(objects.filter(isKind('MeshTLS')), (m) => `${m.namespace}/${m.name}`);
+  const { namespaces, nodes, meshTLS } = globalsOf(objects);
   const members = sortBy(
-    [
-      ...objects.filter(isKind('Pod')).map((p) => podMember(p, namespaces, nodes, trustDomain)),
-      ...objects.filter(isKind('Workload')).map((w) => workloadMember(w, nodes, trustDomain)),
-    ],
+    objects.flatMap((o) => (o.kind === 'Pod' || o.kind === 'Workload' ? [memberOf(o, namespaces, nodes, trustDomain)] : [])),
     (m) => m.uid,
   );
   const conflicts = findConflicts(objects, members, nodes);
   if (conflicts.length > 0) throw problemsError(conflicts);
 
-  const workloads = members.filter((m) => m.meshed).map((m) => toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE)));
+  const workloads = members.filter((m) => m.meshed).map((m) => workloadInfoOf(m, meshTLS));
   const plainServices = buildServices(sortBy(objects.filter(isKind('Service')), (s) => `${s.namespace}/${s.name}`), members);
+  const { policyByService, ...linked } = routesAndPolicies(objects, plainServices);
+  const refused = sortBy(objects.flatMap((o) => refusalOf(o, namespaces, trustDomain) ?? []), (p) => p.text);
+  const authz = authorizationOf(objects, workloads, linked.services);
+  const state = deepFreeze({ trustDomain, namespaces, nodes, members, workloads, meshTLS, refused, ...linked, telemetry: telemetryOf(objects), ...authz });
+  return { state, plainServices, policyByService };
+}
+
+/** The parts of a state every member depends on: namespaces and nodes by name, MeshTLS sorted. */
+export function globalsOf(objects: readonly MeshObject[]): Pick<ClusterState, 'namespaces' | 'nodes' | 'meshTLS'> {
+  return {
+    namespaces: indexByName(objects.filter(isKind('Namespace'))),
+    nodes: indexByName(objects.filter(isKind('Node'))),
+    meshTLS: sortBy(objects.filter(isKind('MeshTLS')), (m) => `${m.namespace}/${m.name}`),
+  };
+}
+
+/** The route and TrafficPolicy parts of a state: O(Services + routes + policies). */
+export function routesAndPolicies(
+  objects: readonly MeshObject[],
+  plainServices: readonly ServiceInfo[],
+): Pick<ClusterState, 'services' | 'routes' | 'routeStatuses' | 'policyConflicts' | 'routePolicies'> & { policyByService: ReadonlyMap<string, TrafficPolicyInfo> } {
   const routeObjects = sortBy([...objects.filter(isKind('HTTPRoute')), ...objects.filter(isKind('GRPCRoute'))], (r) => `${r.kind}/${r.namespace}/${r.name}`);
   // Routes are resolved against the Services before policies attach (a route's status does not
   // depend on a policy), and policies attach to the routes the data path gets.
@@ -71,24 +102,31 @@ export function buildClusterState(objects: readonly MeshObject[], opts: { trustD
   const routeStatuses = routeObjects.map((r) => routeStatus(r, plainByKey));
   const routes = routeStatuses.flatMap((s) => (s.resolved === undefined ? [] : [s.resolved]));
   const routeKeys = new Set(routes.map((r) => routePolicyKey(r.kind, r.namespace, r.name)));
-  const policies = attachTrafficPolicies(objects.filter(isKind('TrafficPolicy')), new Set(plainServices.map((s) => s.key)), routeKeys);
-  const services = plainServices.map((s) => {
-    const trafficPolicy = policies.byService.get(s.key);
-    return trafficPolicy === undefined ? s : { ...s, trafficPolicy };
-  });
-  const routePolicies = routePolicyList(policies.byRoute);
-  const refused = refusedMembers(objects, namespaces, trustDomain);
-  const policyConflicts = policies.problems;
-  const authz = authorizationOf(objects, workloads, services);
-  const telemetry = sortBy(objects.filter(isKind('Telemetry')), (o) => `${o.namespace}/${o.name}`).map(telemetryData);
-  return deepFreeze({ trustDomain, namespaces, nodes, members, workloads, services, meshTLS, refused, routes, routeStatuses, policyConflicts, routePolicies, telemetry, ...authz });
+  const policies = attachTrafficPolicies(objects.filter(isKind('TrafficPolicy')), new Set(plainByKey.keys()), routeKeys);
+  const services = plainServices.map((s) => withPolicy(s, policies.byService.get(s.key)));
+  return { services, routes, routeStatuses, policyConflicts: policies.problems, routePolicies: routePolicyList(policies.byRoute), policyByService: policies.byService };
+}
+
+/** A Service with the TrafficPolicy in force for it, if any. */
+export function withPolicy(s: ServiceInfo, trafficPolicy: TrafficPolicyInfo | undefined): ServiceInfo {
+  return trafficPolicy === undefined ? s : { ...s, trafficPolicy };
+}
+
+/** The Telemetry objects' data, sorted by namespace/name. */
+export function telemetryOf(objects: readonly MeshObject[]): ClusterState['telemetry'] {
+  return sortBy(objects.filter(isKind('Telemetry')), (o) => `${o.namespace}/${o.name}`).map(telemetryData);
+}
+
+/** A member's WorkloadInfo, with the TLS mode the MeshTLS objects (sorted) give it. */
+export function workloadInfoOf(m: StateWorkload, meshTLS: readonly MeshTLSObject[]): WorkloadInfo {
+  return toWorkloadInfo(m, resolveTlsMode(m, meshTLS, ROOT_NAMESPACE));
 }
 
 /**
  * Every AuthorizationPolicy, sorted by key then apiVersion (a `meshlet.io` and a
  * `security.istio.io` policy of one name are two policies, both kept), and its status lines.
  */
-function authorizationOf(
+export function authorizationOf(
   objects: readonly MeshObject[],
   workloads: readonly WorkloadInfo[],
   services: ClusterState['services'],
@@ -122,18 +160,16 @@ export function isControllerServiceAccount(namespace: string, serviceAccount: st
   return namespace === CONTROLLER_NAMESPACE && serviceAccount === CONTROLLER_SERVICE_ACCOUNT;
 }
 
-/** The Pods and Workloads left out of the mesh because they claim the controller's identity. */
-function refusedMembers(objects: readonly MeshObject[], namespaces: ReadonlyMap<string, NamespaceObject>, trustDomain: string): ObjectProblem[] {
-  const out: ObjectProblem[] = [];
-  const why = `runs as the controller's service account ${CONTROLLER_NAMESPACE}/${CONTROLLER_SERVICE_ACCOUNT} (${controllerIdentity(trustDomain)}), which is never meshed or given to a node`;
-  for (const o of objects) {
-    if (o.kind === 'Pod' && isControllerServiceAccount(o.namespace, o.serviceAccountName) && wouldPodBeMeshed(o, namespaces.get(o.namespace))) {
-      out.push({ kind: 'content', text: `${formatSource(o.source)}: Pod ${o.namespace}/${o.name}: left out of the mesh: ${why}` });
-    } else if (o.kind === 'Workload' && isControllerServiceAccount(o.namespace, o.serviceAccount) && o.labels[MESH_LABEL] !== MESH_DISABLED) {
-      out.push({ kind: 'content', text: `${formatSource(o.source)}: Workload ${o.namespace}/${o.name}: left out of the mesh: ${why}` });
-    }
+/** Why a Pod or Workload is left out of the mesh because it claims the controller's identity; else undefined. */
+export function refusalOf(o: MeshObject, namespaces: ReadonlyMap<string, NamespaceObject>, trustDomain: string): ObjectProblem | undefined {
+  const why = (): string => `runs as the controller's service account ${CONTROLLER_NAMESPACE}/${CONTROLLER_SERVICE_ACCOUNT} (${controllerIdentity(trustDomain)}), which is never meshed or given to a node`;
+  if (o.kind === 'Pod' && isControllerServiceAccount(o.namespace, o.serviceAccountName) && wouldPodBeMeshed(o, namespaces.get(o.namespace))) {
+    return { kind: 'content', text: `${formatSource(o.source)}: Pod ${o.namespace}/${o.name}: left out of the mesh: ${why()}` };
   }
-  return sortBy(out, (p) => p.text);
+  if (o.kind === 'Workload' && isControllerServiceAccount(o.namespace, o.serviceAccount) && o.labels[MESH_LABEL] !== MESH_DISABLED) {
+    return { kind: 'content', text: `${formatSource(o.source)}: Workload ${o.namespace}/${o.name}: left out of the mesh: ${why()}` };
+  }
+  return undefined;
 }
 
 /** True when a Pod is in the mesh (see docs/model.md, "Membership"). */
@@ -164,6 +200,16 @@ export function isWorkloadMeshed(workload: WorkloadObject): boolean {
 function withZone(m: StateWorkload, nodes: ReadonlyMap<string, NodeObject>): StateWorkload {
   const zone = nodes.get(m.node)?.zone;
   return zone === undefined ? m : { ...m, zone };
+}
+
+/** The state's view of a Pod or Workload object, meshed or not. */
+export function memberOf(
+  o: PodObject | WorkloadObject,
+  namespaces: ReadonlyMap<string, NamespaceObject>,
+  nodes: ReadonlyMap<string, NodeObject>,
+  trustDomain: string,
+): StateWorkload {
+  return o.kind === 'Pod' ? podMember(o, namespaces, nodes, trustDomain) : workloadMember(o, nodes, trustDomain);
 }
 
 function podMember(
@@ -221,7 +267,7 @@ function toWorkloadInfo(m: StateWorkload, tlsMode: TlsMode): WorkloadInfo {
   return info;
 }
 
-function isKind<K extends MeshObject['kind']>(kind: K) {
+export function isKind<K extends MeshObject['kind']>(kind: K) {
   return (o: MeshObject): o is Extract<MeshObject, { kind: K }> => o.kind === kind;
 }
 
@@ -241,7 +287,8 @@ export function sortBy<T>(items: readonly T[], key: (item: T) => string): T[] {
   });
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes `value` and everything it holds (a frozen part is taken as frozen through). */
+export function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
   if (value instanceof Map) {
     for (const v of value.values()) deepFreeze(v);

@@ -3,6 +3,7 @@
  * that its selector matches, meshed or not, with each Service port's target port resolved.
  */
 import type { StateWorkload } from './cluster-types.js';
+import { mergeSorted } from './snapshot-wire/sorted-merge.js';
 import { selectorMatches } from './tls-mode.js';
 import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort } from './types.js';
 
@@ -13,19 +14,29 @@ import type { EndpointInfo, NamedPort, ServiceInfo, ServiceObject, ServicePort }
  */
 export function buildServices(services: readonly ServiceObject[], members: readonly StateWorkload[]): ServiceInfo[] {
   const index = new SelectorIndex(members);
-  return services
-    .filter((s) => s.clusterIPs.length > 0)
-    .map((s) => {
-      const info: ServiceInfo = {
-        key: `${s.namespace}/${s.name}`,
-        name: s.name,
-        namespace: s.namespace,
-        vips: s.clusterIPs,
-        ports: s.ports,
-        endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector)),
-      };
-      return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
-    });
+  const maps: TargetPortMaps = new Map();
+  return services.filter((s) => s.clusterIPs.length > 0).map((s) => serviceInfoOf(s, index, maps));
+}
+
+/**
+ * Target-port maps by content, so endpoints with equal maps share one object. A map is keyed
+ * by port number, and V8 stores `{80: 8080}` as a holey array of 81 slots: ~1.2 KB each, 117 MB
+ * for the 100,000 endpoints of the bench's cluster when each had its own
+ * (docs/controller-scale.md). The state is frozen, so sharing is safe.
+ */
+export type TargetPortMaps = Map<string, Readonly<Record<number, number>>>;
+
+/** One Service (with a cluster IP) joined to its endpoints among `index`'s workloads. */
+export function serviceInfoOf(s: ServiceObject, index: SelectorIndex, maps: TargetPortMaps = new Map()): ServiceInfo {
+  const info: ServiceInfo = {
+    key: `${s.namespace}/${s.name}`,
+    name: s.name,
+    namespace: s.namespace,
+    vips: s.clusterIPs,
+    ports: s.ports,
+    endpoints: s.selector === undefined ? [] : endpointsOf(s, s.selector, index.candidates(s.namespace, s.selector), maps),
+  };
+  return s.opaquePorts === undefined || s.opaquePorts.length === 0 ? info : { ...info, opaquePorts: s.opaquePorts };
 }
 
 /**
@@ -44,17 +55,39 @@ export class SelectorIndex {
    */
   private readonly byLabel = new Map<string, Map<string, Map<string, StateWorkload[]>>>();
 
+  /** `members` sorted by uid (a state's `members`). */
   constructor(members: readonly StateWorkload[]) {
     for (const m of members) {
       push(this.byNamespace, m.namespace, m);
-      let keys = this.byLabel.get(m.namespace);
-      if (keys === undefined) this.byLabel.set(m.namespace, (keys = new Map()));
+      const keys = this.labelsOf(m.namespace);
       for (const [key, value] of Object.entries(m.labels)) {
         let values = keys.get(key);
         if (values === undefined) keys.set(key, (values = new Map()));
         push(values, value, m);
       }
     }
+  }
+
+  /**
+   * Adds `m` where its uid sorts, or takes out the workload of its uid (`add` false): the
+   * incremental build keeps one index across versions (cluster-state-updater.ts). O(the lists
+   * `m` is in).
+   */
+  update(m: StateWorkload, add: boolean): void {
+    const change = (list: readonly StateWorkload[] | undefined): StateWorkload[] => mergeSorted(list ?? [], add ? [] : [m.uid], add ? [m] : [], uidOf);
+    this.byNamespace.set(m.namespace, change(this.byNamespace.get(m.namespace)));
+    const keys = this.labelsOf(m.namespace);
+    for (const [key, value] of Object.entries(m.labels)) {
+      let values = keys.get(key);
+      if (values === undefined) keys.set(key, (values = new Map()));
+      values.set(value, change(values.get(value)));
+    }
+  }
+
+  private labelsOf(namespace: string): Map<string, Map<string, StateWorkload[]>> {
+    let keys = this.byLabel.get(namespace);
+    if (keys === undefined) this.byLabel.set(namespace, (keys = new Map()));
+    return keys;
   }
 
   /**
@@ -74,6 +107,8 @@ export class SelectorIndex {
   }
 }
 
+const uidOf = (m: StateWorkload): string => m.uid;
+
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
@@ -85,19 +120,30 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
  * left out of a port whose named targetPort it does not declare (as Kubernetes does), and out
  * of the Service altogether when that leaves it no port.
  */
-function endpointsOf(service: ServiceObject, selector: Readonly<Record<string, string>>, members: readonly StateWorkload[]): EndpointInfo[] {
+function endpointsOf(service: ServiceObject, selector: Readonly<Record<string, string>>, members: readonly StateWorkload[], maps: TargetPortMaps): EndpointInfo[] {
   // `members` are candidates from the Service's namespace, sorted by uid.
   const out: EndpointInfo[] = [];
+  // Numbers only: one map for every endpoint, whatever its named ports.
+  const fixed = service.ports.every((p) => typeof p.targetPort === 'number') ? sharedMap(maps, resolveTargetPorts(service.ports, [])) : undefined;
   for (const m of members) {
     const address = m.addresses[0];
     if (address === undefined || !selectorMatches(selector, m.labels)) continue;
-    const targetPorts = resolveTargetPorts(service.ports, m.namedPorts);
+    const targetPorts = fixed ?? sharedMap(maps, resolveTargetPorts(service.ports, m.namedPorts));
     if (service.ports.length > 0 && Object.keys(targetPorts).length === 0) continue;
     let endpoint: EndpointInfo = { workload: m.uid, address, node: m.node, nodeAddress: m.nodeAddress, meshed: m.meshed, targetPorts };
     if (m.meshed) endpoint = { ...endpoint, identity: m.identity };
     out.push(m.zone === undefined ? endpoint : { ...endpoint, zone: m.zone });
   }
   return out;
+}
+
+/** The map of `maps` equal to `map` (added when there is none). */
+function sharedMap(maps: TargetPortMaps, map: Record<number, number>): Readonly<Record<number, number>> {
+  const key = Object.entries(map).join(';');
+  const known = maps.get(key);
+  if (known !== undefined) return known;
+  maps.set(key, map);
+  return map;
 }
 
 /** Target port per Service port: a number as is, a name through the workload's named ports. */

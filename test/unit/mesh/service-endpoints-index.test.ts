@@ -85,3 +85,17 @@ t.test('candidates: the rarest label of the selector, every workload for an empt
   t.same(index.candidates('ns', { app: 'none' }).map((m) => m.uid), []);
   t.same(index.candidates('other', { app: 'web' }).map((m) => m.uid), []);
 });
+
+t.test('endpoints with equal target-port maps share one object; a named port still resolves per workload', async (t) => {
+  const named = (i: number, port: number): StateWorkload => ({ ...workload(i, 'ns0', { app: 'x' }, true), namedPorts: [{ name: 'web', port }] }) as StateWorkload;
+  const members = [named(0, 9090), named(1, 9090), named(2, 9191)];
+  const service = (name: string, targetPort: number | string): ServiceObject =>
+    ({ kind: 'Service', name, namespace: 'ns0', clusterIPs: ['198.19.0.1'], ports: [{ name: 'http', port: 80, targetPort, protocol: 'TCP' }], selector: { app: 'x' } }) as unknown as ServiceObject;
+  const [numeric, byName, other] = buildServices([service('a', 8080), service('b', 'web'), service('c', 8080)], members);
+  const maps = (s: typeof numeric): Readonly<Record<number, number>>[] => s?.endpoints.map((e) => e.targetPorts) ?? [];
+  t.same(maps(numeric), [{ 80: 8080 }, { 80: 8080 }, { 80: 8080 }]);
+  t.equal(new Set([...maps(numeric), ...maps(other)]).size, 1, 'one object for every equal map, across Services');
+  t.same(maps(byName), [{ 80: 9090 }, { 80: 9090 }, { 80: 9191 }], 'each workload its own named port');
+  t.equal(maps(byName)[0], maps(byName)[1], 'equal named resolutions share too');
+  t.not(maps(byName)[0], maps(byName)[2]);
+});
