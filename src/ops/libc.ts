@@ -170,3 +170,48 @@ export function encodeSockaddr(family: 4 | 6, host: string, port: number): Buffe
   raw.copy(buf, family === 6 ? 8 : 4, 0, family === 6 ? 16 : 4);
   return buf;
 }
+
+/** `IPPROTO_TCP` (<linux/in.h>) and `TCP_INFO` (<linux/tcp.h>). */
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+/**
+ * Offsets of `tcpi_data_segs_in` and `tcpi_data_segs_out` in `struct tcp_info` (<linux/tcp.h>,
+ * Linux 4.6 and later): 8 bytes of u8 fields, 24 u32 (rto .. total_retrans), 4 u64 (pacing_rate
+ * .. bytes_received), then u32 segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in,
+ * data_segs_out. A kernel that fills less than that (older) gives undefined.
+ */
+const TCPI_DATA_SEGS_IN = 152;
+const TCPI_DATA_SEGS_OUT = 156;
+const TCP_INFO_BYTES = 256;
+/** Reused by every call: one buffer and one length cell, never allocated per socket. */
+const tcpInfo = Buffer.alloc(TCP_INFO_BYTES);
+const tcpInfoLen = [TCP_INFO_BYTES];
+let tcpInfoUnavailable = false;
+
+/**
+ * Data segments the kernel received and sent on a TCP socket so far (`tcpi_data_segs_in`,
+ * `tcpi_data_segs_out`, 32-bit counters that wrap), written into `out`; false when the socket has
+ * no fd, the call failed, or this kernel or libc does not report them. One `getsockopt` per call.
+ */
+export function tcpDataSegments(socket: Socket, out: { in: number; out: number }): boolean {
+  if (tcpInfoUnavailable) return false;
+  const fd = socketFd(socket);
+  if (fd < 0) return false;
+  try {
+    tcpInfoLen[0] = TCP_INFO_BYTES;
+    if (libc().getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfo, tcpInfoLen) !== 0) return false;
+    if ((tcpInfoLen[0] ?? 0) < TCPI_DATA_SEGS_OUT + 4) {
+      tcpInfoUnavailable = true;
+      return false;
+    }
+  } catch {
+    // libc could not be loaded (not Linux/glibc): no segment counts, ever.
+    tcpInfoUnavailable = true;
+    return false;
+  }
+  // Native byte order, as the kernel wrote the struct.
+  const le = endianness() === 'LE';
+  out.in = le ? tcpInfo.readUInt32LE(TCPI_DATA_SEGS_IN) : tcpInfo.readUInt32BE(TCPI_DATA_SEGS_IN);
+  out.out = le ? tcpInfo.readUInt32LE(TCPI_DATA_SEGS_OUT) : tcpInfo.readUInt32BE(TCPI_DATA_SEGS_OUT);
+  return true;
+}

@@ -28,6 +28,8 @@ import type { TunnelLimitReason } from './tunnel/limits.js';
 import { WorkloadUsage, type UsageClocks, type UsageInterval } from './workload-usage.js';
 import type { ThrottleCounts } from './bandwidth-throttle.js';
 import type { SourceOutcome } from './upstream-dial.js';
+import type { Socket } from 'node:net';
+import { tcpDataSegments } from '../../ops/libc.js';
 
 export { workloadParts } from './istio-labels.js';
 
@@ -73,6 +75,8 @@ export interface DataPathMetricsOptions {
   readonly maxSeries?: number;
   /** Cluster domain of Istio's `destination_service` host names. Default `cluster.local`. */
   readonly clusterDomain?: string;
+  /** Reads a socket's data-segment counters for the usage model (default: TCP_INFO through libc). */
+  readonly segmentCounts?: (sock: Socket, out: { in: number; out: number }) => boolean;
   /** The clocks the per-workload CPU split reads (default: `process.cpuUsage` and `performance.now`; tests pass their own). */
   readonly usageClocks?: UsageClocks;
 }
@@ -107,6 +111,8 @@ export const SHARE_SWEEP_MS = 1000;
 interface LiveCount {
   sent: number;
   received: number;
+  /** Data segments either way on the counted socket at the last sweep (TCP_INFO); -1: not read yet. */
+  segments: number;
   /** The `istio_tcp_*` table was full for it: it is left out of Istio's names (counted dropped once). */
   refused: boolean;
 }
@@ -255,6 +261,9 @@ export class DataPathMetrics implements ConnectionObserver {
     this.usage.throttled(workload, c.throttledMs / 1000, c.throttledBytes, c.shareBytesPerSecond);
   };
   private readonly clusterDomain: string;
+  /** Reads a socket's data-segment counters (`tcpDataSegments`; tests pass their own). */
+  private readonly segmentCounts: (sock: Socket, out: { in: number; out: number }) => boolean;
+  private readonly segs = { in: 0, out: 0 };
   /** The snapshot the `istio_tcp_*` labels are worked out from. */
   private readonly tcpView = new SnapshotView();
   /** Scratch key parts of the `istio_tcp_*` table, reused by every call. */
@@ -271,6 +280,7 @@ export class DataPathMetrics implements ConnectionObserver {
   constructor(registry: Registry, opts: DataPathMetricsOptions = {}) {
     const registers = [registry];
     this.clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
+    this.segmentCounts = opts.segmentCounts ?? tcpDataSegments;
     const dropped = new Counter({
       name: 'meshlet_metrics_series_dropped_total',
       help: 'Events not counted under Istio names because their series table was full (family: istio_requests, istio_tcp)',
@@ -384,7 +394,7 @@ export class DataPathMetrics implements ConnectionObserver {
   private sweepOne(rec: ConnectionRecord, sums: Map<string, LabelSum>): void {
     let c = this.liveCounts.get(rec);
     if (c === undefined) {
-      c = { sent: 0, received: 0, refused: false };
+      c = { sent: 0, received: 0, segments: -1, refused: false };
       this.usage.add(localWorkload(rec), rec.direction, 0, true);
       this.liveCounts.set(rec, c);
       // ztunnel counts a connection opened when it opens; meshlet knows its labels only once it
@@ -407,13 +417,28 @@ export class DataPathMetrics implements ConnectionObserver {
     if (dSent === 0 && dReceived === 0) return;
     c.sent += dSent;
     c.received += dReceived;
-    this.usage.add(localWorkload(rec), rec.direction, dSent + dReceived, false);
+    this.usage.add(localWorkload(rec), rec.direction, dSent + dReceived, false, this.segmentsSince(sock, c));
     const key = connectionKey(rec);
     let sum = sums.get(key);
     if (sum === undefined) sums.set(key, (sum = { labels: connectionLabels(rec), sent: 0, received: 0 }));
     sum.sent += dSent;
     sum.received += dReceived;
     this.countLiveIstio(rec, c, dSent, dReceived);
+  }
+
+  /**
+   * Data segments the counted socket moved either way since the last sweep (the per-message
+   * part of the usage model: a small message costs the agent a read and a write whatever its
+   * size); 0 the first time (the counters start at the connection's opening, before the agent
+   * counted it) and where the kernel does not say.
+   */
+  private segmentsSince(sock: Socket, c: LiveCount): number {
+    if (!this.segmentCounts(sock, this.segs)) return 0;
+    const now = (this.segs.in + this.segs.out) >>> 0;
+    const last = c.segments;
+    c.segments = now;
+    // 32-bit kernel counters: the difference modulo 2^32.
+    return last < 0 ? 0 : (now - last) >>> 0;
   }
 
   /** Bytes a sweep found under Istio's labels (unless the connection was refused a series), flag `-`. */

@@ -5,10 +5,10 @@
  * moved since the last sweep and which connections are new, and every {@link MIN_SETTLE_MS} or
  * more the process's CPU time over that interval (`process.cpuUsage`) is split between the
  * workloads in proportion to a cost model: the bytes each moved, plus a fixed byte-equivalent
- * per connection opened ({@link CONNECTION_COST_BYTES}). The split is an estimate: a workload
- * sending many small messages costs more per byte than the model says (each read and write
- * has a fixed cost that is not counted per chunk); docs/performance.md ("Fairness") has the
- * figures. CPU no workload moved bytes in (timers, the control plane in this process) is left
+ * per connection opened ({@link CONNECTION_COST_BYTES}) and per data segment on the workload's
+ * socket ({@link SEGMENT_COST_BYTES}: the kernel's count, `TCP_INFO`, read at the same sweep,
+ * so a workload of many small messages is charged for them). The split is an estimate;
+ * docs/performance.md ("Fairness") has the figures. CPU no workload moved bytes in (timers, the control plane in this process) is left
  * unattributed; the process's whole CPU is exported beside it so a share can be taken.
  *
  * The local workload of a connection is its source for outbound connections and its
@@ -28,6 +28,17 @@ import type { Direction } from '../policy/outcomes.js';
  * connection costs what about 150 KB cost.
  */
 export const CONNECTION_COST_BYTES = 150_000;
+
+/**
+ * Bytes one data segment (on the workload's socket, either way) is worth in the cost model: a
+ * message costs the agent a read, a write and their bookkeeping whatever its size. From the
+ * bench: `http-rps` (1 KiB answers, 64 keep-alive connections) costs about 24 µs of one agent's
+ * CPU per request, two data segments on the pod's socket and ~1.2 KB (3 µs at 2.6 ns a byte),
+ * so about 10 µs a segment, what about 4,000 bytes cost in bulk. Without it a flood of small
+ * requests was charged as the few bytes it moves and under-estimated several-fold beside a bulk
+ * flow (docs/performance.md, "A share limit on the flood").
+ */
+export const SEGMENT_COST_BYTES = 4_000;
 
 /**
  * The CPU is split at most this often: a scrape right after a sweep would otherwise split a few
@@ -66,7 +77,7 @@ export interface WorkloadInterval {
   readonly cpuSeconds: number;
   /** Bytes its connections moved, both ways. */
   readonly bytes: number;
-  /** Its weight in the split: bytes plus {@link CONNECTION_COST_BYTES} per connection opened. */
+  /** Its weight in the split: bytes, plus {@link CONNECTION_COST_BYTES} per connection opened and {@link SEGMENT_COST_BYTES} per data segment. */
   readonly weight: number;
 }
 
@@ -83,6 +94,7 @@ interface Pending {
   outbound: number;
   inbound: number;
   connections: number;
+  segments: number;
 }
 
 /** The agent's usage by local workload, in a registry. */
@@ -109,7 +121,7 @@ export class WorkloadUsage {
     this.lastAt = this.now();
     this.cpu = new Counter({
       name: 'meshlet_workload_agent_cpu_seconds_total',
-      help: 'Agent CPU time attributed to each local workload (estimated: the data-path processes\' CPU split by bytes moved plus a fixed cost per connection opened)',
+      help: 'Agent CPU time attributed to each local workload (estimated: the data-path processes\' CPU split by bytes moved plus a fixed cost per connection opened and per data segment)',
       labelNames: ['namespace', 'workload'],
       registers,
     });
@@ -167,14 +179,16 @@ export class WorkloadUsage {
   }
 
   /**
-   * A connection of `workload` (its local workload's uid) moved `bytes` (both ways) since the
-   * last sweep; `opened`: first seen now. Counted (bytes and CPU) at the next settle.
+   * A connection of `workload` (its local workload's uid) moved `bytes` (both ways) and
+   * `segments` data segments on its socket since the last sweep; `opened`: first seen now.
+   * Counted (bytes and CPU) at the next settle.
    */
-  add(workload: string | undefined, direction: Direction, bytes: number, opened: boolean): void {
+  add(workload: string | undefined, direction: Direction, bytes: number, opened: boolean, segments = 0): void {
     if (workload === undefined) return;
     let p = this.pending.get(workload);
-    if (p === undefined) this.pending.set(workload, (p = { outbound: 0, inbound: 0, connections: 0 }));
+    if (p === undefined) this.pending.set(workload, (p = { outbound: 0, inbound: 0, connections: 0, segments: 0 }));
     p[direction] += bytes;
+    p.segments += segments;
     if (opened) p.connections += 1;
   }
 
@@ -197,7 +211,7 @@ export class WorkloadUsage {
       const [namespace, workload] = workloadParts(uid);
       if (p.outbound > 0) this.bytes.inc({ namespace, workload, direction: 'outbound' }, p.outbound);
       if (p.inbound > 0) this.bytes.inc({ namespace, workload, direction: 'inbound' }, p.inbound);
-      weights.set(uid, p.outbound + p.inbound + p.connections * CONNECTION_COST_BYTES);
+      weights.set(uid, p.outbound + p.inbound + p.connections * CONNECTION_COST_BYTES + p.segments * SEGMENT_COST_BYTES);
     }
     const pending = this.pending;
     this.pending = new Map();

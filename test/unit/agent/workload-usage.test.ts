@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import type { ConnectionRecord } from '../../../src/agent/proxy/connection-table.js';
 import { DataPathMetrics, localWorkload } from '../../../src/agent/proxy/data-path-metrics.js';
-import { CONNECTION_COST_BYTES, MIN_SETTLE_MS, splitCpu, WorkloadUsage } from '../../../src/agent/proxy/workload-usage.js';
+import { CONNECTION_COST_BYTES, MIN_SETTLE_MS, SEGMENT_COST_BYTES, splitCpu, WorkloadUsage } from '../../../src/agent/proxy/workload-usage.js';
 
 /** The value of one sample of a metric whose line matches `match` (undefined when absent). */
 function sample(text: string, name: string, match: RegExp): number | undefined {
@@ -222,4 +222,51 @@ t.test('the sweep hands each settled interval over and reports share-limit rates
   frequent = true;
   for (let i = 0; i < 3; i += 1) tick();
   t.equal(sweeps, 4, 'with a share limit, every tick sweeps');
+});
+
+t.test('data segments weigh in the split: equal bytes, a workload of many small messages is charged more', async (t) => {
+  const registry = new Registry();
+  const k = clocks();
+  const segs = new Map<object, number>();
+  const metrics = new DataPathMetrics(registry, {
+    usageClocks: k.c,
+    istioTcp: false,
+    segmentCounts: (sock, out) => {
+      const n = segs.get(sock);
+      if (n === undefined) return false;
+      out.in = n;
+      out.out = 0;
+      return true;
+    },
+  });
+  t.teardown(() => metrics.close());
+  const bulkSock = { bytesRead: 0, bytesWritten: 0 };
+  const chattySock = { bytesRead: 0, bytesWritten: 0 };
+  const live = [
+    connection(1, bulkSock, { sourceWorkload: 'Pod/bench/bulk' }),
+    connection(2, chattySock, { sourceWorkload: 'Pod/bench/chatty' }),
+  ];
+  // The kernel's counters started before the first sweep: that first read is a base, not a delta.
+  segs.set(bulkSock, 5);
+  segs.set(chattySock, 2 ** 32 - 100);
+  metrics.watch({ openedByDirection: () => ({ outbound: 0, inbound: 0 }), liveConnections: () => live, tunnelSessions: () => 0 });
+  bulkSock.bytesRead = 1;
+  chattySock.bytesRead = 1;
+  metrics.sweepLive();
+  // Then 1 MB each: bulk in 16 segments, chatty in 1,000 (and its 32-bit counter wraps).
+  bulkSock.bytesRead += 1_000_000;
+  chattySock.bytesRead += 1_000_000;
+  segs.set(bulkSock, 5 + 16);
+  segs.set(chattySock, 900);
+  k.cpu += 1;
+  k.now += 5000;
+  metrics.sweepLive();
+  const text = await registry.metrics();
+  const bulk = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="bulk"/) ?? 0;
+  const chatty = sample(text, 'meshlet_workload_agent_cpu_seconds_total', /workload="chatty"/) ?? 0;
+  const bulkW = 1_000_001 + CONNECTION_COST_BYTES + 16 * SEGMENT_COST_BYTES;
+  const chattyW = 1_000_001 + CONNECTION_COST_BYTES + 1_000 * SEGMENT_COST_BYTES;
+  t.equal(bulk.toFixed(6), (bulkW / (bulkW + chattyW)).toFixed(6), 'bulk: its bytes and 16 segments');
+  t.equal(chatty.toFixed(6), (chattyW / (bulkW + chattyW)).toFixed(6), 'chatty: its bytes and 1,000 segments (across the counter\'s wrap)');
+  t.ok(chatty > 2 * bulk, `the small messages cost more: ${chatty.toFixed(3)} s against ${bulk.toFixed(3)} s`);
 });
