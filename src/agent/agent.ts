@@ -483,6 +483,7 @@ export class Agent {
     this.handingOver = phase === 'started';
     if (phase !== 'serving') return;
     this.handedOver = true;
+    this.saves?.drop();
     this.handoverServer?.close();
     this.onHandedOver?.();
     void this.drain();
@@ -530,7 +531,8 @@ export class Agent {
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
     // Saved in the background and coalesced: the disk never holds back the tables, the ACK or
     // the rules, and a stream of one-pod changes does not encode the whole view for each.
-    this.saves?.offer(snapshot);
+    // Handed over: the new agent owns the file (an older snapshot must not overwrite its newer one).
+    if (!this.handedOver) this.saves?.offer(snapshot);
     return this.install(snapshot, 'live');
   }
 

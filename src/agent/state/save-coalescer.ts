@@ -65,6 +65,14 @@ export class SaveCoalescer<T> {
     this.closed = true;
   }
 
+  /** Drops the value waiting (if any) and takes no more: another process writes from now on. */
+  drop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+    this.closed = true;
+  }
+
   private schedule(): void {
     const wait = this.lastStart + this.intervalMs - this.now();
     if (wait <= 0) {

@@ -114,3 +114,14 @@ t.test('a save that rejects does not stop the next ones', async (t) => {
   await c.flush();
   t.same(saved, [1, 2]);
 });
+
+t.test('drop forgets the value waiting and takes no more (a new agent owns the file after a handover)', async (t) => {
+  const saved: number[] = [];
+  const c = new SaveCoalescer({ save: async (v: number) => void saved.push(v), minIntervalMs: 1_000_000, costFactor: 1, now: () => 0 });
+  c.offer(1);
+  c.offer(2);
+  c.drop();
+  c.offer(3);
+  await c.flush();
+  t.same(saved, [1]);
+});
