@@ -66,3 +66,15 @@ function inOrderAt<T>(list: readonly T[], at: number, key: (item: T) => string):
   if (at > 0 && !(key(list[at - 1] as T) < k)) return false;
   return at + 1 >= list.length || k < key(list[at + 1] as T);
 }
+
+/** The index of the entry with `key` in `list` (strictly sorted by `sortKey`), or -1: a binary search. */
+export function indexOfKey<T>(list: readonly T[], key: string, sortKey: (item: T) => string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sortKey(list[mid] as T) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < list.length && sortKey(list[lo] as T) === key ? lo : -1;
+}

@@ -86,6 +86,15 @@ export class WorkloadIndex {
     return new WorkloadIndex(snapshot, opts, { prev, tables: d.tables, changed: d.changed });
   }
 
+  /**
+   * Whether a later snapshot's index (or a worker's snapshot change) may be derived from this one:
+   * the snapshot's workloads, Services and local workloads are strictly in key order, and no
+   * address is held twice.
+   */
+  get derivable(): boolean {
+    return this.t.derivable;
+  }
+
   /** Whether these tables were derived from a previous index (false: built from the whole snapshot). */
   get derived(): boolean {
     return this.derivation !== undefined;
