@@ -29,6 +29,7 @@ import { decodeSnapshot, encodeClusterView, snapshotToWire } from '../src/mesh/s
 import { diffView, encodeDelta, localWorkloadsChange } from '../src/mesh/snapshot-wire/delta.js';
 import type { NodeSnapshot } from '../src/mesh/types.js';
 import type { SnapshotDelta__Output } from '../src/proto/generated/meshlet/v1/SnapshotDelta.js';
+import { applySnapshotChange, snapshotChange } from '../src/agent/workers/snapshot-change.js';
 import { clusterState, nodeName, timed, timedEach } from './delta-cluster.js';
 
 const args = new Map<string, number>();
@@ -78,6 +79,7 @@ function main(): void {
   const wanted = timed(REPEAT, () => new Map([...next.localIdentities].map((id) => [sniForIdentity(id), id])));
   const firstLocal = after.localWorkloads[0];
   const protocols = timedEach(REPEAT, () => new WorkloadIndex(after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
+  const after_ = afterSteps(prev, before, after);
   const report = {
     machine: { cores: cpus().length, kernel: release(), node: process.version, loadavg: loadavg().map((l) => Number(l.toFixed(2))) },
     scale: { ...SCALE, workloads: after.workloads.length, services: after.services.length, localWorkloads: after.localWorkloads.length, localIdentities: next.localIdentities.size, repeat: REPEAT },
@@ -94,8 +96,53 @@ function main(): void {
       certificatesWantedMs: ms(wanted),
       targetProtocolsFirstLookupMs: ms(protocols),
     },
+    after: after_,
   };
   console.log(JSON.stringify(report, null, 2));
+}
+
+/**
+ * The same steps after this work: the index derived from the one in force, the workers handed
+ * the change (made, cloned, applied to the worker's copy, the worker's index derived from its
+ * own), balancers from the changed Service ports, the protocol table derived. The persisted
+ * snapshot is saved coalesced (at most once per max(5 s, 10 x its encode)): nothing per push.
+ */
+function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapshot): Record<string, unknown> {
+  const firstLocal = after.localWorkloads[0];
+  // A running agent has answered protocol lookups before: its endpoint table exists and is derived.
+  if (firstLocal !== undefined) prev.targetPortProtocol(firstLocal, 8080);
+  const derive = timed(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS));
+  const next = derive.result;
+  const change = timed(REPEAT, () => snapshotChange(before, after, 1, 2));
+  if (change.result === undefined) throw new Error('no change: the lists are not shared or not in key order');
+  const message = { type: 'snapshot-change', change: change.result };
+  const ser = timed(REPEAT, () => serialize(message));
+  const de = timed(REPEAT, () => deserialize(ser.result) as typeof message);
+  const workerBefore = deserialize(serialize(before)) as NodeSnapshot;
+  const workerPrev = new WorkloadIndex(workerBefore, INDEX_OPTIONS);
+  if (firstLocal !== undefined) workerPrev.targetPortProtocol(firstLocal, 8080);
+  const apply = timed(REPEAT, () => applySnapshotChange(workerBefore, de.result.change));
+  const workerDerive = timed(REPEAT, () => WorkloadIndex.derive(workerPrev, apply.result, INDEX_OPTIONS));
+  const balancers = timed(REPEAT, () => balancersToRebuild(prev, next));
+  const protocols = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
+  const identitiesChanged = next.localIdentities !== prev.localIdentities;
+  const wanted = timed(REPEAT, () => (identitiesChanged ? new Map([...next.localIdentities].map((id) => [sniForIdentity(id), id])) : undefined));
+  return {
+    indexDerived: next.derived,
+    workerIndexDerived: workerDerive.result.derived,
+    indexDerivedMs: ms(derive),
+    storeEncodeMsPerPush: 0,
+    workerChangeMs: ms(change),
+    workerMessageBytes: ser.result.length,
+    workerSerializeMs: ms(ser),
+    workerDeserializeMs: ms(de),
+    workerApplyChangeMs: ms(apply),
+    workerIndexDerivedMs: ms(workerDerive),
+    balancersToRebuildMs: ms(balancers),
+    localIdentitiesChanged: identitiesChanged,
+    certificatesWantedMs: ms(wanted),
+    targetProtocolsFirstLookupMs: ms(protocols),
+  };
 }
 
 main();
