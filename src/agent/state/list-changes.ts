@@ -6,6 +6,7 @@
  * change. Lists decoded afresh (a full snapshot) share nothing: the walk gives up once more
  * than `max` entries differ, and the caller builds its tables from the whole list.
  */
+import { lowerBound } from '../../mesh/snapshot-wire/sorted-merge.js';
 
 /** The entries one list version dropped and gained (a replaced entry is in both, old and new). */
 export interface ListChange<T> {
@@ -69,12 +70,6 @@ function inOrderAt<T>(list: readonly T[], at: number, key: (item: T) => string):
 
 /** The index of the entry with `key` in `list` (strictly sorted by `sortKey`), or -1: a binary search. */
 export function indexOfKey<T>(list: readonly T[], key: string, sortKey: (item: T) => string): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sortKey(list[mid] as T) < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < list.length && sortKey(list[lo] as T) === key ? lo : -1;
+  const at = lowerBound(list, key, sortKey);
+  return at < list.length && sortKey(list[at] as T) === key ? at : -1;
 }
