@@ -30,6 +30,8 @@ import { diffView, encodeDelta, localWorkloadsChange } from '../src/mesh/snapsho
 import type { NodeSnapshot } from '../src/mesh/types.js';
 import type { SnapshotDelta__Output } from '../src/proto/generated/meshlet/v1/SnapshotDelta.js';
 import { applySnapshotChange, snapshotChange } from '../src/agent/workers/snapshot-change.js';
+import { BalancerRegistry } from '../src/agent/policy/balancer.js';
+import { requestService } from '../src/agent/http/inbound-http.js';
 import { clusterState, nodeName, timed, timedEach } from './delta-cluster.js';
 
 const args = new Map<string, number>();
@@ -126,6 +128,13 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
   const balancers = timed(REPEAT, () => balancersToRebuild(prev, next));
   const protocols = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
   const identitiesChanged = next.localIdentities !== prev.localIdentities;
+  // Passes of the data path over every Service port per new index, not changed here (left).
+  const registry = timedEach(REPEAT, () => {
+    const r = new BalancerRegistry();
+    r.apply(prev);
+    return r;
+  }, (r) => r.apply(next));
+  const endpointServices = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => requestService(index, { address: '198.18.0.1', port: 8080 }, undefined, ''));
   const wanted = timed(REPEAT, () => (identitiesChanged ? new Map([...next.localIdentities].map((id) => [sniForIdentity(id), id])) : undefined));
   return {
     indexDerived: next.derived,
@@ -142,6 +151,7 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
     localIdentitiesChanged: identitiesChanged,
     certificatesWantedMs: ms(wanted),
     targetProtocolsFirstLookupMs: ms(protocols),
+    left: { balancerRegistryApplyMs: ms(registry), requestServiceFirstLookupMs: ms(endpointServices) },
   };
 }
 
