@@ -115,7 +115,8 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
   if (firstLocal !== undefined) prev.targetPortProtocol(firstLocal, 8080);
   const derive = timed(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS));
   const next = derive.result;
-  const change = timed(REPEAT, () => snapshotChange(before, after, 1, 2));
+  // The primary hands the workers the list changes its own derive found (no second walk).
+  const change = timed(REPEAT, () => snapshotChange(before, after, 1, 2, next.listChangesSince(prev)));
   if (change.result === undefined) throw new Error('no change: the lists are not shared or not in key order');
   const message = { type: 'snapshot-change', change: change.result };
   const ser = timed(REPEAT, () => serialize(message));
@@ -124,7 +125,7 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
   const workerPrev = new WorkloadIndex(workerBefore, INDEX_OPTIONS);
   if (firstLocal !== undefined) workerPrev.targetPortProtocol(firstLocal, 8080);
   const apply = timed(REPEAT, () => applySnapshotChange(workerBefore, de.result.change));
-  const workerDerive = timed(REPEAT, () => WorkloadIndex.derive(workerPrev, apply.result, INDEX_OPTIONS));
+  const workerDerive = timed(REPEAT, () => WorkloadIndex.derive(workerPrev, apply.result.snapshot, INDEX_OPTIONS, apply.result.lists));
   const balancers = timed(REPEAT, () => balancersToRebuild(prev, next));
   const protocols = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
   const identitiesChanged = next.localIdentities !== prev.localIdentities;

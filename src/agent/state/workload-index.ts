@@ -9,9 +9,9 @@ import type { RouteInfo } from '../../mesh/routes.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, RoutePolicyInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import { workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
 import { LayeredMap } from '../../mesh/snapshot-wire/layered-map.js';
-import { buildTables, deriveTables, vipPort, type IndexTables, type RefusedEntry, type RefusedRoute, type ServiceEntryChange, type ServicePortEntry } from './index-tables.js';
+import { buildTables, deriveTables, vipPort, type IndexTables, type ListChanges, type RefusedEntry, type RefusedRoute, type ServiceEntryChange, type ServicePortEntry } from './index-tables.js';
 
-export type { RefusedEntry, RefusedRoute, ServiceEntryChange, ServicePortEntry } from './index-tables.js';
+export type { ListChanges, RefusedEntry, RefusedRoute, ServiceEntryChange, ServicePortEntry } from './index-tables.js';
 
 /** Where a captured outbound connection goes. */
 export type OutboundTarget =
@@ -46,6 +46,7 @@ interface Derivation {
   readonly prev: WorkloadIndex;
   readonly tables: IndexTables;
   readonly changed: ServiceEntryChange;
+  readonly lists: ListChanges;
 }
 
 /**
@@ -69,7 +70,7 @@ export class WorkloadIndex {
   constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}, derivation?: Derivation) {
     this.snapshot = snapshot;
     this.t = derivation?.tables ?? buildTables(snapshot, opts);
-    this.derivation = derivation === undefined ? undefined : { prev: derivation.prev, changed: derivation.changed };
+    this.derivation = derivation === undefined ? undefined : { prev: derivation.prev, changed: derivation.changed, lists: derivation.lists };
     const before = derivation?.prev.endpointEntries;
     if (before !== undefined && derivation !== undefined) this.endpointEntries = deriveEndpointEntries(before, derivation.changed);
   }
@@ -78,12 +79,14 @@ export class WorkloadIndex {
    * The index of `snapshot`, derived from `prev` (the index of the snapshot before it) when the
    * snapshot shares its unchanged entries with `prev`'s (the agent's held view makes it so): the
    * cost of the change, not of the cluster. Built from the whole snapshot otherwise, or on any
-   * doubt (see `index-tables.ts`). `prev` is left as it was.
+   * doubt (see `index-tables.ts`). `prev` is left as it was. `known`: the changed entries of
+   * the three lists when the caller knows them for sure (a worker told by the primary): no walk
+   * over the lists to find them.
    */
-  static derive(prev: WorkloadIndex | undefined, snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}): WorkloadIndex {
-    const d = prev === undefined ? undefined : deriveTables(prev.t, prev.snapshot, snapshot, opts);
+  static derive(prev: WorkloadIndex | undefined, snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}, known?: ListChanges): WorkloadIndex {
+    const d = prev === undefined ? undefined : deriveTables(prev.t, prev.snapshot, snapshot, opts, known);
     if (prev === undefined || d === undefined) return new WorkloadIndex(snapshot, opts);
-    return new WorkloadIndex(snapshot, opts, { prev, tables: d.tables, changed: d.changed });
+    return new WorkloadIndex(snapshot, opts, { prev, tables: d.tables, changed: d.changed, lists: d.lists });
   }
 
   /**
@@ -106,6 +109,11 @@ export class WorkloadIndex {
    */
   serviceEntriesChangedSince(prev: WorkloadIndex): ServiceEntryChange | undefined {
     return this.derivation?.prev === prev ? this.derivation.changed : undefined;
+  }
+
+  /** The changed entries of the workloads, Services and local workloads from `prev`, when this index was derived from it. */
+  listChangesSince(prev: WorkloadIndex): ListChanges | undefined {
+    return this.derivation?.prev === prev ? this.derivation.lists : undefined;
   }
 
   get localByAddress(): ReadonlyMap<string, WorkloadInfo> {

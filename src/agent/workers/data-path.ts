@@ -41,7 +41,7 @@ export class WorkerDataPath implements DataPath {
   private readonly creds = new Map<string, WireCredentials>();
   private ports: WorkerPorts | undefined;
   /** The snapshot last handed to the workers, its number, and whether its lists are in key order (a change may follow it). */
-  private sent: { readonly snapshot: NodeSnapshot; readonly seq: number; readonly ordered: boolean } | undefined;
+  private sent: { readonly snapshot: NodeSnapshot; readonly index: WorkloadIndex; readonly seq: number; readonly ordered: boolean } | undefined;
   /** The buckets of the workloads' local rate limits, shared by every worker through leases. */
   private readonly grants = new TokenGrants();
   /** The worker processes hold their own copy of each credential with its key. */
@@ -149,8 +149,10 @@ export class WorkerDataPath implements DataPath {
     this.grants.setIndex(index);
     const before = this.sent;
     const seq = (before?.seq ?? 0) + 1;
-    const change = before?.ordered === true ? snapshotChange(before.snapshot, index.snapshot, before.seq, seq) : undefined;
-    this.sent = { snapshot: index.snapshot, seq, ordered: index.derivable };
+    // The lists' changes the index derive found (no second walk), else a walk when the lists are in order.
+    const known = before === undefined ? undefined : index.listChangesSince(before.index);
+    const change = before !== undefined && (known !== undefined || before.ordered) ? snapshotChange(before.snapshot, index.snapshot, before.seq, seq, known) : undefined;
+    this.sent = { snapshot: index.snapshot, index, seq, ordered: index.derivable };
     this.pool.broadcast(change === undefined ? { type: 'snapshot', snapshot: index.snapshot, seq } : { type: 'snapshot-change', change });
   }
 

@@ -16,7 +16,7 @@ import { processResilience } from '../admin/resilience-rows.js';
 import { WorkerIdentities } from '../identity/worker-identities.js';
 import { isSnapshotChange, isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
 import { applySnapshotChange, type SnapshotChange } from './snapshot-change.js';
-import { WorkloadIndex } from '../state/workload-index.js';
+import { WorkloadIndex, type ListChanges } from '../state/workload-index.js';
 import { indexAddressOptions } from '../proxy/node-addresses.js';
 import type { AgentConfig } from '../config.js';
 import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
@@ -177,16 +177,17 @@ export class WorkerRuntime {
       this.channel.send({ type: 'resync', seq: held?.seq ?? 0 });
       return;
     }
-    this.hold(applySnapshotChange(held.snapshot, change), change.seq);
+    const applied = applySnapshotChange(held.snapshot, change);
+    this.hold(applied.snapshot, change.seq, applied.lists);
   }
 
-  private hold(snapshot: NodeSnapshot, seq: number): void {
+  private hold(snapshot: NodeSnapshot, seq: number, known?: ListChanges): void {
     this.held = { snapshot, seq };
     if (this.plane === undefined || this.config === undefined) return; // before 'init': the init message carries the snapshot
     // Derived from the tables in force (the change shares every unchanged entry with them),
     // under the agent's address policy (node addresses, loopback).
     const before = this.plane.workloadIndex;
-    this.plane.setSnapshot(WorkloadIndex.derive(before, snapshot, indexAddressOptions(this.config)));
+    this.plane.setSnapshot(WorkloadIndex.derive(before, snapshot, indexAddressOptions(this.config), known));
     // The same set object while no local identity comes or goes (O(identities) otherwise).
     const wanted = this.plane.workloadIndex.localIdentities;
     if (wanted !== before.localIdentities || !this.wantedSet) this.identities?.setWanted(wanted);

@@ -9,6 +9,7 @@
 import { mergeSorted } from '../../mesh/snapshot-wire/sorted-merge.js';
 import type { NodeSnapshot, ServiceInfo, WorkloadInfo } from '../../mesh/types.js';
 import { indexOfKey, sortedListChange, type ListChange } from '../state/list-changes.js';
+import type { ListChanges } from '../state/index-tables.js';
 
 /** The entries of one list that changed: the keys of the entries gone (a replaced one too) and the entries new or replaced. */
 export interface ListDelta<T> {
@@ -42,12 +43,14 @@ const MAX_CHANGED = 4096;
 /**
  * The change from `before` (numbered `fromSeq`, its lists strictly in key order) to `after`,
  * found by reference (`list-changes.ts`); undefined when it is large or `after`'s lists are not
- * in key order (then the whole snapshot goes).
+ * in key order (then the whole snapshot goes). `known`: the lists' changes when the caller has
+ * them (the primary's index derive found them): no walk.
  */
-export function snapshotChange(before: NodeSnapshot, after: NodeSnapshot, fromSeq: number, seq: number): SnapshotChange | undefined {
-  const workloads = sortedListChange(before.workloads, after.workloads, uidOf, MAX_CHANGED);
-  const services = sortedListChange(before.services, after.services, keyOf, MAX_CHANGED);
-  const local = sortedListChange(before.localWorkloads, after.localWorkloads, uidOf, MAX_CHANGED);
+export function snapshotChange(before: NodeSnapshot, after: NodeSnapshot, fromSeq: number, seq: number, known?: ListChanges): SnapshotChange | undefined {
+  const small = <T>(c: ListChange<T> | undefined): ListChange<T> | undefined => (c === undefined || c.removed.length + c.added.length > MAX_CHANGED ? undefined : c);
+  const workloads = small(known?.workloads ?? sortedListChange(before.workloads, after.workloads, uidOf, MAX_CHANGED));
+  const services = small(known?.services ?? sortedListChange(before.services, after.services, keyOf, MAX_CHANGED));
+  const local = small(known?.localWorkloads ?? sortedListChange(before.localWorkloads, after.localWorkloads, uidOf, MAX_CHANGED));
   if (workloads === undefined || services === undefined || local === undefined) return undefined;
   const fields: Record<string, unknown> = {};
   const unset: string[] = [];
@@ -65,9 +68,11 @@ function delta<T>(change: ListChange<T>, key: (item: T) => string): ListDelta<T>
 /**
  * `before` with `change` applied: each list merged (the unchanged entries are `before`'s, the
  * same objects: the worker's index derives from its previous one), the local workloads
- * resolved to the new workloads list's entries where it has them, the other fields replaced.
+ * resolved to the new workloads list's entries where it has them, the other fields replaced;
+ * and the lists' changes as objects (the entries gone, from `before`, and the new ones), for
+ * the worker's index derive.
  */
-export function applySnapshotChange(before: NodeSnapshot, change: SnapshotChange): NodeSnapshot {
+export function applySnapshotChange(before: NodeSnapshot, change: SnapshotChange): { snapshot: NodeSnapshot; lists: ListChanges } {
   const workloads = merge(before.workloads, change.workloads, uidOf);
   const sameEntry = (w: WorkloadInfo): WorkloadInfo => {
     const at = indexOfKey(workloads, w.uid, uidOf);
@@ -82,7 +87,22 @@ export function applySnapshotChange(before: NodeSnapshot, change: SnapshotChange
     localWorkloads: merge(before.localWorkloads, local, uidOf),
   };
   for (const key of change.unset) delete next[key];
-  return next as unknown as NodeSnapshot;
+  const lists: ListChanges = {
+    workloads: objects(before.workloads, change.workloads, uidOf),
+    services: objects(before.services, change.services, keyOf),
+    localWorkloads: objects(before.localWorkloads, local, uidOf),
+  };
+  return { snapshot: next as unknown as NodeSnapshot, lists };
+}
+
+/** A list delta as the entries it removed from `list` (found by binary search) and those it added. */
+function objects<T>(list: readonly T[], d: ListDelta<T>, key: (item: T) => string): ListChange<T> {
+  const removed: T[] = [];
+  for (const k of d.removed) {
+    const at = indexOfKey(list, k, key);
+    if (at >= 0) removed.push(list[at] as T);
+  }
+  return { removed, added: d.upserted };
 }
 
 function merge<T>(list: readonly T[], d: ListDelta<T>, key: (item: T) => string): readonly T[] {

@@ -32,18 +32,24 @@ t.test('changes cloned to a worker rebuild the primary snapshot, and the worker 
       sequence.forEach((step, i) => {
         for (const o of step) model.apply(o);
         const next = WorkloadIndex.derive(primary, model.snapshot(`v${i + 1}`));
-        const change = primary.derivable ? snapshotChange(primary.snapshot, next.snapshot, i, i + 1) : undefined;
+        // Half the steps with the lists' changes the primary's derive found, half found by a walk.
+        const known = i % 2 === 0 ? next.listChangesSince(primary) : undefined;
+        const change = primary.derivable || known !== undefined ? snapshotChange(primary.snapshot, next.snapshot, i, i + 1, known) : undefined;
         primary = next;
         steps += 1;
+        let lists;
         if (change === undefined) worker = clone(next.snapshot);
         else {
           changes += 1;
           const wire = clone(change);
           t.equal(isSnapshotChange(wire), true);
-          worker = applySnapshotChange(worker, wire);
+          const applied = applySnapshotChange(worker, wire);
+          worker = applied.snapshot;
+          lists = applied.lists;
         }
         t.same(worker, next.snapshot, `step ${i + 1}: the worker's snapshot`);
-        workerIndex = WorkloadIndex.derive(workerIndex, worker);
+        // The worker derives with the change it was told (no walk), as the runtime does.
+        workerIndex = WorkloadIndex.derive(workerIndex, worker, {}, lists);
         if (workerIndex.derived) derived += 1;
         t.same(lookups(workerIndex), lookups(new WorkloadIndex(worker)), `step ${i + 1}: the worker's lookups`);
       });
@@ -68,14 +74,16 @@ t.test('a change carries the changed entries only; unchanged lists keep their ar
   t.same(change.localWorkloads.removed, ['Pod/demo/p2']);
   t.same(change.services, { removed: [], upserted: [] });
   t.same(change.fields, { version: 'v2', zone: 'z1' });
-  const applied = applySnapshotChange(v1, clone(change));
+  const { snapshot: applied, lists } = applySnapshotChange(v1, clone(change));
+  t.same(lists.workloads.removed.map((w) => w.labels['serial']), [v1.workloads[2]?.labels['serial']], 'the list changes name the old entry');
+  t.equal(lists.workloads.added[0], applied.workloads[2], 'and the new one, the object now in the list');
   t.equal(applied.services, v1.services, 'the unchanged list is the same array');
   t.equal(applied.localWorkloads[2], applied.workloads[2], 'a local workload is the same object as its entry in the workloads list');
   model.apply({ op: 'zone', zone: undefined });
   const v3 = model.snapshot('v3');
   const unset = snapshotChange(v2, v3, 2, 3) as SnapshotChange;
   t.same(unset.unset, ['zone']);
-  t.equal(Object.hasOwn(applySnapshotChange(applied, unset), 'zone'), false);
+  t.equal(Object.hasOwn(applySnapshotChange(applied, unset).snapshot, 'zone'), false);
   const fresh = { ...v3, workloads: v3.workloads.map((w) => ({ ...w })).reverse() };
   t.equal(snapshotChange(v3, fresh, 3, 4), undefined, 'lists not in key order: the whole snapshot goes');
 });
