@@ -26,7 +26,7 @@ import type { WorkerPool } from './workers/pool.js';
 import { TicketKeys } from './identity/ticket-keys.js';
 import { indexAddressOptions } from './proxy/node-addresses.js';
 import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
-import { SaveCoalescer } from './state/save-coalescer.js';
+import { SaveCoalescer } from './control/save-coalescer.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
 import { listen, type InheritedFd } from '../ops/listen.js';
 import { MeshletError } from '../mesh/errors.js';

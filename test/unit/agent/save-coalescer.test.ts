@@ -5,7 +5,7 @@
  * injected clock and by the saves' own promises, never by wall-clock waits.
  */
 import t from 'tap';
-import { SaveCoalescer } from '../../../../src/agent/state/save-coalescer.js';
+import { SaveCoalescer } from '../../../src/agent/control/save-coalescer.js';
 
 /** Lets promise chains settle (no wall-clock wait). */
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
