@@ -57,8 +57,11 @@ interface Derivation {
 export class WorkloadIndex {
   readonly snapshot: NodeSnapshot;
   private readonly t: IndexTables;
-  /** The index this one was derived from, and the Service ports that changed since (none: built whole). */
-  private readonly derivation: Omit<Derivation, 'tables'> | undefined;
+  /**
+   * The index this one was derived from (weakly: a chain of every earlier index would be kept
+   * alive otherwise), and what changed since (none: built whole).
+   */
+  private readonly derivation: { readonly prev: WeakRef<WorkloadIndex>; readonly changed: ServiceEntryChange; readonly lists: ListChanges } | undefined;
   /** Local workload uid -> the Service ports with it as an endpoint; made at the first protocol lookup, then derived. */
   private endpointEntries: LayeredMap<string, readonly ServicePortEntry[]> | undefined;
 
@@ -70,7 +73,7 @@ export class WorkloadIndex {
   constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}, derivation?: Derivation) {
     this.snapshot = snapshot;
     this.t = derivation?.tables ?? buildTables(snapshot, opts);
-    this.derivation = derivation === undefined ? undefined : { prev: derivation.prev, changed: derivation.changed, lists: derivation.lists };
+    this.derivation = derivation === undefined ? undefined : { prev: new WeakRef(derivation.prev), changed: derivation.changed, lists: derivation.lists };
     const before = derivation?.prev.endpointEntries;
     if (before !== undefined && derivation !== undefined) this.endpointEntries = deriveEndpointEntries(before, derivation.changed);
   }
@@ -108,12 +111,12 @@ export class WorkloadIndex {
    * this index was derived from `prev`; undefined otherwise (then any of them may have changed).
    */
   serviceEntriesChangedSince(prev: WorkloadIndex): ServiceEntryChange | undefined {
-    return this.derivation?.prev === prev ? this.derivation.changed : undefined;
+    return this.derivation?.prev.deref() === prev ? this.derivation.changed : undefined;
   }
 
   /** The changed entries of the workloads, Services and local workloads from `prev`, when this index was derived from it. */
   listChangesSince(prev: WorkloadIndex): ListChanges | undefined {
-    return this.derivation?.prev === prev ? this.derivation.lists : undefined;
+    return this.derivation?.prev.deref() === prev ? this.derivation.lists : undefined;
   }
 
   get localByAddress(): ReadonlyMap<string, WorkloadInfo> {

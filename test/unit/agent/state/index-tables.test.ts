@@ -104,3 +104,26 @@ t.test('sortedListChange: by reference, bounded, sortedness checked where the li
   const same = [a, b];
   t.same(sortedListChange(same, same, k, 0), { removed: [], added: [] });
 });
+
+t.test('a derived index does not hold its predecessor (a chain would keep every earlier snapshot alive)', async (t) => {
+  const model = new Model();
+  for (let s = 0; s < 4; s++) model.apply({ op: 'workload', slot: s, node: 'node1', address: -1, identity: 0, local: true });
+  const first = new WorkloadIndex(model.snapshot('v1'));
+  model.apply({ op: 'workload', slot: 5, node: 'node1', address: -1, identity: 1, local: false });
+  const second = WorkloadIndex.derive(first, model.snapshot('v2'));
+  t.equal(second.derived, true);
+  t.not(second.serviceEntriesChangedSince(first), undefined, 'it still knows what changed since its predecessor');
+  // Every object reachable from the derived index by strong references (a WeakRef is not followed).
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [second];
+  while (stack.length > 0 && seen.size < 100_000) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null || seen.has(v) || v instanceof WeakRef) continue;
+    seen.add(v);
+    if (v instanceof Map) for (const [k, x] of v) stack.push(k, x);
+    else if (v instanceof Set) for (const x of v) stack.push(x);
+    else for (const key of Reflect.ownKeys(v)) stack.push((v as Record<string | symbol, unknown>)[key]);
+  }
+  t.ok(seen.size > 10, `${seen.size} objects reachable`);
+  t.equal(seen.has(first), false, 'the previous index is not among them');
+});
