@@ -15,16 +15,14 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { cpus, release } from 'node:os';
-import { stringify } from 'yaml';
-import { buildClusterState, type ClusterState } from '../src/mesh/cluster-state.js';
-import { parseObjects } from '../src/mesh/objects/parse.js';
+import type { ClusterState } from '../src/mesh/cluster-state.js';
 import { computeSnapshot } from '../src/mesh/snapshot.js';
 import { clusterViewOfSnapshot, decodeSnapshot, encodeClusterView, snapshotToWire } from '../src/mesh/snapshot-wire/encode.js';
 import { applyDeltaPush, heldViewOfSnapshot } from '../src/agent/control/held-view.js';
 import { agentApiService } from '../src/controller/agent-api/agent-api-proto.js';
 import { applyDelta, decodeDelta, DELTA_SECTIONS, diffView, encodeDelta, keyedView, localWorkloadsChange, nodeSnapshotOfView } from '../src/mesh/snapshot-wire/delta.js';
 import type { SnapshotDelta__Output } from '../src/proto/generated/meshlet/v1/SnapshotDelta.js';
-import { addressPlan } from './controller-scale/address-plan.js';
+import { clusterState as buildCluster, nodeName as node, timed } from './delta-cluster.js';
 
 const args = new Map<string, number>();
 for (let i = 2; i + 1 < process.argv.length; i += 2) args.set((process.argv[i] as string).replace(/^--/, ''), Number(process.argv[i + 1]));
@@ -32,54 +30,14 @@ const AGENTS = args.get('agents') ?? 50;
 const PODS = args.get('pods') ?? 5000;
 const SERVICES = args.get('services') ?? 500;
 const REPEAT = Math.max(1, Math.min(101, args.get('repeat') ?? 15));
-const NAMESPACES = 10;
 const TD = 'cluster.local';
+const SCALE = { agents: AGENTS, pods: PODS, services: SERVICES };
 
-const node = (i: number): string => `node${i + 1}`;
-/** controller-scale's addresses, all in 198.18.0.0/15. */
-const PLAN = addressPlan({ agents: AGENTS, pods: PODS, services: SERVICES });
-
-/** The objects of controller-scale's registry; `moved` pods sit one Service further. */
-function clusterState(moved: ReadonlySet<number>): ClusterState {
-  const docs: unknown[] = [];
-  for (let n = 0; n < NAMESPACES; n++) docs.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns${n}`, labels: { 'meshlet.io/mesh': 'enabled' } } });
-  for (let i = 0; i < AGENTS; i++) docs.push({ apiVersion: 'v1', kind: 'Node', metadata: { name: node(i) }, status: { addresses: [{ type: 'InternalIP', address: PLAN.node(i) }] } });
-  for (let s = 0; s < SERVICES; s++) {
-    docs.push({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: `svc${s}`, namespace: `ns${s % NAMESPACES}` },
-      spec: { clusterIP: PLAN.service(s), selector: { app: `svc${s}` }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
-    });
-  }
-  const perNode = Math.ceil(PODS / AGENTS);
-  for (let p = 0; p < PODS; p++) {
-    const n = Math.floor(p / perNode);
-    const svc = (p + (moved.has(p) ? 1 : 0)) % SERVICES;
-    docs.push({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: `pod${p}`, namespace: `ns${svc % NAMESPACES}`, labels: { app: `svc${svc}` } },
-      spec: { nodeName: node(n), serviceAccountName: `sa${svc}`, containers: [{ name: 'app', image: 'bench' }] },
-      status: { podIP: PLAN.pod(p), podIPs: [{ ip: PLAN.pod(p) }] },
-    });
-  }
-  return buildClusterState(parseObjects(docs.map((d) => stringify(d)).join('---\n'), 'delta-size'));
-}
+/** controller-scale's cluster; `moved` pods sit one Service further. */
+const clusterState = (moved: ReadonlySet<number>): ClusterState => buildCluster(SCALE, moved);
 
 /** Median and minimum of `REPEAT` runs of `fn`, in ms. */
-function time<T>(fn: () => T): { result: T; p50: number; min: number } {
-  const runs: number[] = [];
-  let result: T | undefined;
-  for (let i = 0; i < REPEAT; i++) {
-    const start = process.hrtime.bigint();
-    result = fn();
-    runs.push(Number(process.hrtime.bigint() - start) / 1e6);
-  }
-  runs.sort((a, b) => a - b);
-  const round = (v: number): number => Number(v.toFixed(2));
-  return { result: result as T, p50: round(runs[Math.floor(runs.length / 2)] ?? NaN), min: round(runs[0] ?? NaN) };
-}
+const time = <T>(fn: () => T): { result: T; p50: number; min: number } => timed(REPEAT, fn);
 
 function main(): void {
   const from = clusterState(new Set());

@@ -26,6 +26,7 @@ import type { WorkerPool } from './workers/pool.js';
 import { TicketKeys } from './identity/ticket-keys.js';
 import { indexAddressOptions } from './proxy/node-addresses.js';
 import { WorkloadIndex, type RefusedEntry } from './state/workload-index.js';
+import { SaveCoalescer } from './control/save-coalescer.js';
 import { createLocalHttpServer } from '../ops/http-limits.js';
 import { listen, type InheritedFd } from '../ops/listen.js';
 import { MeshletError } from '../mesh/errors.js';
@@ -74,8 +75,9 @@ export interface AgentOptions {
   readonly workerEntry?: string;
   /**
    * Where the last good snapshot is kept across restarts (controller mode). Given: `start()`
-   * loads it before binding and serves with it until the controller answers, and every snapshot
-   * applied with {@link Agent.applySnapshot} is saved to it.
+   * loads it before binding and serves with it until the controller answers, and the newest
+   * snapshot applied with {@link Agent.applySnapshot} is saved to it: at once, then at most once
+   * per interval (`SAVE_INTERVAL_MS`, longer when a save is slow), and at the drain.
    */
   readonly snapshotStore?: SnapshotStore;
   /** A captured connection's source and original destination (default: the kernel's); in-process data path only, for tests on loopback. */
@@ -105,6 +107,16 @@ const MAX_REFUSED_LOGGED = 10_000;
 /** Refused entries shown in one log line (the rest are counted). */
 const MAX_REFUSED_LINES = 20;
 
+/**
+ * Least time between two saves of the persisted snapshot: a restart while the controller is
+ * down then starts from a snapshot at most this much older than the last one applied (the
+ * agent resyncs from the controller when it answers). At least 10 times the save's own
+ * duration, so encoding the whole view (about 1.5 s at 100,000 pods) takes at most a tenth of
+ * the agent's time under a stream of changes.
+ */
+const SAVE_INTERVAL_MS = 5_000;
+const SAVE_COST_FACTOR = 10;
+
 /** Components whose loggers live in the data path (made here too, so the admin API knows them). */
 const DATA_PATH_COMPONENTS = ['access', 'inbound', 'outbound', 'tunnel-client', 'tunnel-server'];
 
@@ -127,6 +139,10 @@ export class Agent {
   private index = new WorkloadIndex(EMPTY_SNAPSHOT);
   private source: SnapshotSource = 'none';
   private readonly store: SnapshotStore | undefined;
+  /** Saves of the newest live snapshot to {@link store}, coalesced (see {@link SAVE_INTERVAL_MS}). */
+  private readonly saves: SaveCoalescer<NodeSnapshot> | undefined;
+  /** The local identities last handed to the certificates' reconcile, while it has not failed. */
+  private reconciled: { readonly identities: ReadonlySet<string>; readonly done: Promise<void> } | undefined;
   /** Refused snapshot entries already logged (see {@link reportRefused}). */
   private readonly refusedLogged = new Set<string>();
   private applying: Promise<void> = Promise.resolve();
@@ -166,6 +182,8 @@ export class Agent {
     this.driftCheckMs = opts.driftCheckMs ?? 60_000;
     this.logLevels = opts.logLevels ?? new LogLevels(opts.logger);
     this.store = opts.snapshotStore;
+    const store = opts.snapshotStore;
+    this.saves = store === undefined ? undefined : new SaveCoalescer({ save: (s) => store.save(s), minIntervalMs: SAVE_INTERVAL_MS, costFactor: SAVE_COST_FACTOR });
     this.handoverOn = opts.handover ?? false;
     this.onHandedOver = opts.onHandedOver;
     const inProcess = this.config.workers <= 1;
@@ -465,6 +483,7 @@ export class Agent {
     this.handingOver = phase === 'started';
     if (phase !== 'serving') return;
     this.handedOver = true;
+    this.saves?.drop();
     this.handoverServer?.close();
     this.onHandedOver?.();
     void this.drain();
@@ -510,9 +529,16 @@ export class Agent {
    * is retried until it succeeds or a newer snapshot replaces it.
    */
   applySnapshot(snapshot: NodeSnapshot): Promise<void> {
-    // Saved in the background: the disk never holds back the tables, the ACK or the rules.
-    void this.store?.save(snapshot);
+    // Saved in the background and coalesced: the disk never holds back the tables, the ACK or
+    // the rules, and a stream of one-pod changes does not encode the whole view for each.
+    // Handed over: the new agent owns the file (an older snapshot must not overwrite its newer one).
+    if (!this.handedOver) this.saves?.offer(snapshot);
     return this.install(snapshot, 'live');
+  }
+
+  /** Writes the newest snapshot applied now if its save waits for the coalescing interval (shutdown); resolves when written. */
+  flushSnapshotStore(): Promise<void> {
+    return this.saves?.flush() ?? Promise.resolve();
   }
 
   /**
@@ -523,9 +549,12 @@ export class Agent {
   private install(snapshot: NodeSnapshot, source: Exclude<SnapshotSource, 'none'>): Promise<void> {
     // Handed over: the new agent owns the tables' successors and the capture rules.
     if (this.handedOver) return Promise.resolve();
-    const previous = this.index.snapshot.version;
-    this.index = new WorkloadIndex(snapshot, indexAddressOptions(this.config));
-    this.reportRefused(this.index.refused);
+    const before = this.index;
+    const previous = before.snapshot.version;
+    // Derived from the tables in force when the snapshot shares their unchanged entries (a
+    // delta applied to the held view): the cost of the change, not of the cluster.
+    this.index = WorkloadIndex.derive(before, snapshot, indexAddressOptions(this.config));
+    if (this.index.refused !== before.refused) this.reportRefused(this.index.refused);
     for (const r of this.index.refusedRoutes) this.logger.warn({ code: 'MESHLET_ERR_CONFIG_INVALID', route: r.route, reason: r.reason, version: snapshot.version }, 'route not applied');
     this.source = source;
     this.dataPath.setSnapshot(this.index);
@@ -544,12 +573,28 @@ export class Agent {
 
   private async reconcileCertificates(index: WorkloadIndex): Promise<void> {
     try {
-      await this.identities.reconcile(index.localIdentities);
+      await this.reconcileIdentities(index.localIdentities);
       if (this.index === index) this.readiness.release('certificates');
     } catch (err) {
       this.scheduleRetry(index, `certificates: ${(err as Error).message}`);
       throw err;
     }
+  }
+
+  /**
+   * The certificates' reconcile for `identities`: the one already made for the same set (a
+   * derived index keeps the set object while no local identity comes or goes), else a new one.
+   * A failed one is forgotten, so a retry reconciles again.
+   */
+  private reconcileIdentities(identities: ReadonlySet<string>): Promise<void> {
+    if (this.reconciled?.identities === identities) return this.reconciled.done;
+    const done = this.identities.reconcile(identities);
+    const entry = { identities, done };
+    this.reconciled = entry;
+    done.catch(() => {
+      if (this.reconciled === entry) this.reconciled = undefined;
+    });
+    return done;
   }
 
   /** Capture-rule applies run one after another, always for the newest snapshot. */
@@ -630,6 +675,8 @@ export class Agent {
   private async doDrain(deadlineMs: number): Promise<void> {
     this.logger.info({ deadlineMs, failureMode: this.config.failureMode, workers: this.config.workers }, 'draining');
     clearTimeout(this.retryTimer);
+    // The newest snapshot on disk before the process ends (its save may wait for the coalescing interval).
+    const saved = this.saves?.close() ?? Promise.resolve();
     clearInterval(this.driftTimer);
     // Handed over: the rules stay for the new agent, which owns them now.
     if (this.config.failureMode === 'open' && this.capture !== null && !this.handedOver) {
@@ -651,6 +698,7 @@ export class Agent {
     this.ticketKeys.close();
     this.metrics.pauses.stop();
     this.healthServer?.close();
+    await saved;
     this.logger.info({ drained: result.drained, forced: result.forced, workers: this.config.workers, handedOver: this.handedOver }, 'drained');
   }
 

@@ -45,17 +45,21 @@ export function hashKeySourcesOf(index: WorkloadIndex, entry: ServicePortEntry):
 /**
  * Service port keys whose balancer must be made afresh when `next` replaces `prev`: the
  * Service's TrafficPolicy changed (or came or went), or this node's zone did. Give them to
- * `BalancerRegistry.forget` before `apply(next)`; a balancer's state survives otherwise.
+ * `BalancerRegistry.forget` before `apply(next)`; a balancer's state survives otherwise. When
+ * `next` was derived from `prev` (`WorkloadIndex.derive`) and the zone is the same, only the
+ * Service ports that changed are looked at (a changed policy is a changed Service): the cost
+ * of the change, not of every Service port.
  */
 export function balancersToRebuild(prev: WorkloadIndex | undefined, next: WorkloadIndex): string[] {
   if (prev === undefined) return [];
   const zoneChanged = prev.zone !== next.zone;
+  const changed = zoneChanged ? undefined : next.serviceEntriesChangedSince(prev);
   const out: string[] = [];
-  for (const entry of next.serviceEntries) {
+  for (const entry of changed?.added ?? next.serviceEntries) {
     const before = prev.trafficPolicyOf(entry.service.key);
     const after = next.trafficPolicyOf(entry.service.key);
-    const changed = JSON.stringify(before) !== JSON.stringify(after);
-    if (changed || (zoneChanged && (before?.preferLocalZone === true || after?.preferLocalZone === true))) out.push(entry.key);
+    const differs = JSON.stringify(before) !== JSON.stringify(after);
+    if (differs || (zoneChanged && (before?.preferLocalZone === true || after?.preferLocalZone === true))) out.push(entry.key);
   }
   return out;
 }

@@ -4,21 +4,14 @@
  * choice (`policy/balancer.ts`), whose state outlives the snapshot.
  */
 import { WorkloadAuthz } from '../../mesh/authz/engine.js';
-import { selectPolicies } from '../../mesh/authz/select.js';
 import { portProtocol, type PortProtocol } from '../../mesh/port-protocol.js';
-import { compileRoute, regexCount, type RouteData, type RouteInfo } from '../../mesh/routes.js';
-import { MAX_NODE_ROUTE_REGEXES } from '../../mesh/validate/regex.js';
-import type { EndpointInfo, NodeSnapshot, ServiceInfo, ServicePort, RoutePolicyInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
-import { addressPolicy, workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
+import type { RouteInfo } from '../../mesh/routes.js';
+import type { EndpointInfo, NodeSnapshot, ServiceInfo, RoutePolicyInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
+import { workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
+import { LayeredMap } from '../../mesh/snapshot-wire/layered-map.js';
+import { buildTables, deriveTables, vipPort, type IndexTables, type ListChanges, type RefusedEntry, type RefusedRoute, type ServiceEntryChange, type ServicePortEntry } from './index-tables.js';
 
-/** A snapshot entry the index left out because of an address the address policy refuses. */
-export interface RefusedEntry {
-  /** `Pod/demo/web` for a workload, `Service demo/web` for a VIP or an endpoint. */
-  readonly what: string;
-  readonly field: 'addresses' | 'vips' | 'endpoints';
-  readonly address: string;
-  readonly reason: string;
-}
+export type { ListChanges, RefusedEntry, RefusedRoute, ServiceEntryChange, ServicePortEntry } from './index-tables.js';
 
 /** Where a captured outbound connection goes. */
 export type OutboundTarget =
@@ -42,105 +35,142 @@ export type OutboundTarget =
   /** Not the mesh's business: passed through unchanged to where the workload dialled. */
   | { readonly kind: 'passthrough'; readonly address: string; readonly port: number };
 
-/** A Service port as the index knows it: what a balancer picks from. */
-export interface ServicePortEntry {
-  /** `demo/web|80`: the same for every VIP of the Service and across snapshots (a balancer's key). */
-  readonly key: string;
-  readonly service: ServiceInfo;
-  readonly port: ServicePort;
-  /** Endpoints that have a target port for this Service port (the same array for every VIP). */
-  readonly endpoints: readonly EndpointInfo[];
-}
-
 /** Chooses one endpoint of a Service port; undefined when it has none. */
 export type EndpointPicker = (entry: ServicePortEntry) => EndpointInfo | undefined;
 
-/** Immutable lookup tables for one snapshot. */
 /** Marks a route known to have no TrafficPolicy (a WeakMap cannot hold undefined as a value to tell apart). */
 const NO_ROUTE_POLICY: unique symbol = Symbol('no route policy');
 
+/** What {@link WorkloadIndex.derive} hands its new index (internal). */
+interface Derivation {
+  readonly prev: WorkloadIndex;
+  readonly tables: IndexTables;
+  readonly changed: ServiceEntryChange;
+  readonly lists: ListChanges;
+}
+
+/**
+ * Immutable lookup tables for one snapshot: built from the whole snapshot (`new WorkloadIndex`),
+ * or derived from the previous snapshot's index in proportion to the change
+ * ({@link WorkloadIndex.derive}); either way the same lookups.
+ */
 export class WorkloadIndex {
   readonly snapshot: NodeSnapshot;
-  readonly localByAddress: ReadonlyMap<string, WorkloadInfo>;
-  readonly byAddress: ReadonlyMap<string, WorkloadInfo>;
-  readonly byUid: ReadonlyMap<string, WorkloadInfo>;
-  /** Identities of the local workloads, for certificates and the tunnel server's SNI. */
-  readonly localIdentities: ReadonlySet<string>;
+  private readonly t: IndexTables;
   /**
-   * Addresses of the local workloads the index serves: exactly what the capture rules should
-   * capture (the rule builder applies the same address policy, so the two never disagree).
+   * The index this one was derived from (weakly: a chain of every earlier index would be kept
+   * alive otherwise), and what changed since (none: built whole).
    */
-  readonly localAddresses: readonly string[];
-  /**
-   * Entries left out because the address policy refuses an address of theirs: a workload (all
-   * of it), a Service VIP, or a Service endpoint. The agent logs and counts them.
-   */
-  readonly refused: readonly RefusedEntry[];
-  /** The policy workload addresses were checked with (this node's addresses included). */
-  readonly addressPolicy: AddressPolicy;
-  private readonly servicePorts: Map<string, ServicePortEntry>;
-  /** One entry per Service port, whatever its number of VIPs. */
-  readonly serviceEntries: readonly ServicePortEntry[];
-  /** Compiled routes per Service port key (`demo/web|80`): the same array for the snapshot's life. */
-  private readonly routesByEntry = new Map<string, readonly RouteInfo[]>();
-  /** Routes whose patterns did not compile (validation refuses those first; kept for the log). */
-  readonly refusedRoutes: readonly { readonly route: string; readonly reason: string }[];
-  private readonly opaqueByService = new Map<string, ReadonlySet<number>>();
-  /** The AuthorizationPolicies of each local workload, compiled when the index is built. */
-  private readonly authzByUid = new Map<string, WorkloadAuthz>();
+  private readonly derivation: { readonly prev: WeakRef<WorkloadIndex>; readonly changed: ServiceEntryChange; readonly lists: ListChanges } | undefined;
+  /** Local workload uid -> the Service ports with it as an endpoint; made at the first protocol lookup, then derived. */
+  private endpointEntries: LayeredMap<string, readonly ServicePortEntry[]> | undefined;
 
   /**
    * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
    *   added); `allowLoopback`: only for in-process tests on 127.0.0.1.
+   * @param derivation internal: given by {@link WorkloadIndex.derive} only.
    */
-  constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}) {
+  constructor(snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}, derivation?: Derivation) {
     this.snapshot = snapshot;
-    const refused: RefusedEntry[] = [];
-    // A workload can never be a node: neither this one nor another (a relay from a pod to a
-    // node's own services with a node's source address), so every node address known is refused.
-    const nodeAddresses = [...(opts.nodeAddresses ?? []), snapshot.nodeAddress, ...snapshot.workloads.map((w) => w.nodeAddress)];
-    this.addressPolicy = addressPolicy({ nodeAddresses: nodeAddresses.filter((a) => a !== ''), allowLoopback: opts.allowLoopback === true });
-    const workloads = acceptWorkloads(snapshot.workloads, this.addressPolicy, refused);
-    const accepted = new Set(workloads.map((w) => w.uid));
-    const local = snapshot.localWorkloads.filter((w) => accepted.has(w.uid));
-    this.localByAddress = indexByAddress(local);
-    this.localAddresses = local.flatMap((w) => w.addresses);
-    this.byAddress = indexByAddress(workloads);
-    this.byUid = new Map(workloads.map((w) => [w.uid, w]));
-    this.localIdentities = new Set(local.map((w) => w.identity));
-    this.servicePorts = new Map();
-    const entries: ServicePortEntry[] = [];
-    // Endpoints may be a node's address (hostNetwork pods), never loopback, link-local, ...
-    const endpointPolicy = addressPolicy({ allowLoopback: opts.allowLoopback === true });
-    for (const service of snapshot.services) {
-      const what = `Service ${service.key}`;
-      const vips = service.vips.filter((vip) => keep(refused, what, 'vips', vip, workloadAddressProblem(vip, this.addressPolicy)));
-      const usable = service.endpoints.filter((e) => keep(refused, what, 'endpoints', e.address, workloadAddressProblem(e.address, endpointPolicy)));
-      for (const port of service.ports) {
-        const entry: ServicePortEntry = { key: `${service.key}|${port.port}`, service, port, endpoints: usable.filter((e) => e.targetPorts[port.port] !== undefined) };
-        entries.push(entry);
-        for (const vip of vips) this.servicePorts.set(serviceKey(vip, port.port), entry);
-      }
-    }
-    this.serviceEntries = entries;
-    this.refused = refused;
-    const refusedRoutes: { route: string; reason: string }[] = [];
-    const routes = compileRoutes(snapshot.routes ?? [], refusedRoutes);
-    for (const entry of entries) this.routesByEntry.set(entry.key, routes.filter((r) => attachesTo(r, entry)));
-    this.refusedRoutes = refusedRoutes;
-    for (const service of snapshot.services) {
-      if (service.opaquePorts !== undefined && service.opaquePorts.length > 0) this.opaqueByService.set(service.key, new Set(service.opaquePorts));
-    }
-    // Selected and compiled once per snapshot, so a connection's check is a lookup and a walk
-    // over its workload's own rules (`bench/authz.ts` measures both).
-    const policies = snapshot.authorizationPolicies ?? [];
-    if (policies.length > 0) {
-      for (const w of local) this.authzByUid.set(w.uid, WorkloadAuthz.compile(selectPolicies(policies, w, snapshot.services)));
-    }
+    this.t = derivation?.tables ?? buildTables(snapshot, opts);
+    this.derivation = derivation === undefined ? undefined : { prev: new WeakRef(derivation.prev), changed: derivation.changed, lists: derivation.lists };
+    const before = derivation?.prev.endpointEntries;
+    if (before !== undefined && derivation !== undefined) this.endpointEntries = deriveEndpointEntries(before, derivation.changed);
   }
 
-  /** Declared protocol of each local workload's target port (`uid|port`), from its Services' ports. */
-  private targetProtocols: Map<string, PortProtocol> | undefined;
+  /**
+   * The index of `snapshot`, derived from `prev` (the index of the snapshot before it) when the
+   * snapshot shares its unchanged entries with `prev`'s (the agent's held view makes it so): the
+   * cost of the change, not of the cluster. Built from the whole snapshot otherwise, or on any
+   * doubt (see `index-tables.ts`). `prev` is left as it was. `known`: the changed entries of
+   * the three lists when the caller knows them for sure (a worker told by the primary): no walk
+   * over the lists to find them.
+   */
+  static derive(prev: WorkloadIndex | undefined, snapshot: NodeSnapshot, opts: AddressPolicyOptions = {}, known?: ListChanges): WorkloadIndex {
+    const d = prev === undefined ? undefined : deriveTables(prev.t, prev.snapshot, snapshot, opts, known);
+    if (prev === undefined || d === undefined) return new WorkloadIndex(snapshot, opts);
+    return new WorkloadIndex(snapshot, opts, { prev, tables: d.tables, changed: d.changed, lists: d.lists });
+  }
+
+  /**
+   * Whether a later snapshot's index (or a worker's snapshot change) may be derived from this one:
+   * the snapshot's workloads, Services and local workloads are strictly in key order, and no
+   * address is held twice.
+   */
+  get derivable(): boolean {
+    return this.t.derivable;
+  }
+
+  /** Whether these tables were derived from a previous index (false: built from the whole snapshot). */
+  get derived(): boolean {
+    return this.derivation !== undefined;
+  }
+
+  /**
+   * The Service ports removed and added (a changed one in both) from `prev` to this index, when
+   * this index was derived from `prev`; undefined otherwise (then any of them may have changed).
+   */
+  serviceEntriesChangedSince(prev: WorkloadIndex): ServiceEntryChange | undefined {
+    return this.derivation?.prev.deref() === prev ? this.derivation.changed : undefined;
+  }
+
+  /** The changed entries of the workloads, Services and local workloads from `prev`, when this index was derived from it. */
+  listChangesSince(prev: WorkloadIndex): ListChanges | undefined {
+    return this.derivation?.prev.deref() === prev ? this.derivation.lists : undefined;
+  }
+
+  get localByAddress(): ReadonlyMap<string, WorkloadInfo> {
+    return this.t.localByAddress;
+  }
+
+  get byAddress(): ReadonlyMap<string, WorkloadInfo> {
+    return this.t.byAddress;
+  }
+
+  get byUid(): ReadonlyMap<string, WorkloadInfo> {
+    return this.t.byUid;
+  }
+
+  /** Identities of the local workloads, for certificates and the tunnel server's SNI (the same set object while it does not change). */
+  get localIdentities(): ReadonlySet<string> {
+    return this.t.localIdentities;
+  }
+
+  private localAddressList: readonly string[] | undefined;
+
+  /**
+   * Addresses of the local workloads the index serves: exactly what the capture rules should
+   * capture (the rule builder applies the same address policy, so the two never disagree).
+   */
+  get localAddresses(): readonly string[] {
+    return (this.localAddressList ??= this.snapshot.localWorkloads.filter((w) => this.t.localByUid.has(w.uid)).flatMap((w) => w.addresses));
+  }
+
+  /**
+   * Entries left out because the address policy refuses an address of theirs: a workload (all
+   * of it), a Service VIP, or a Service endpoint. The agent logs and counts them.
+   */
+  get refused(): readonly RefusedEntry[] {
+    return this.t.refused;
+  }
+
+  /** The policy workload addresses were checked with (this node's addresses included). */
+  get addressPolicy(): AddressPolicy {
+    return this.t.addressPolicy;
+  }
+
+  /** One entry per Service port, whatever its number of VIPs, in Service order. */
+  get serviceEntries(): readonly ServicePortEntry[] {
+    return this.t.serviceEntries;
+  }
+
+  /** Routes whose patterns did not compile (validation refuses those first; kept for the log). */
+  get refusedRoutes(): readonly RefusedRoute[] {
+    return this.t.refusedRoutes;
+  }
+
+  /** Declared protocol of a local workload's target ports, per uid, made at its first lookup. */
+  private readonly protocolsByUid = new Map<string, ReadonlyMap<number, PortProtocol>>();
 
   /**
    * The protocol a Service declares for a local workload's target port (`http`, `http2`, `grpc`
@@ -149,32 +179,14 @@ export class WorkloadIndex {
    * HTTP port.
    */
   targetPortProtocol(workload: Pick<WorkloadInfo, 'uid'>, port: number): PortProtocol {
-    if (this.targetProtocols === undefined) {
-      const table = new Map<string, PortProtocol>();
-      const conflicting = new Set<string>();
-      for (const e of this.serviceEntries) {
-        const protocol = portProtocol(e.port, { opaquePorts: this.opaquePortsOf(e.service.key) });
-        if (protocol === 'detect') continue;
-        for (const ep of e.endpoints) {
-          const target = ep.targetPorts[e.port.port];
-          if (target === undefined || !this.localByUid(ep.workload)) continue;
-          const k = `${ep.workload}|${target}`;
-          const seen = table.get(k);
-          if (seen !== undefined && seen !== protocol) conflicting.add(k);
-          table.set(k, protocol);
-        }
-      }
-      for (const k of conflicting) table.delete(k);
-      this.targetProtocols = table;
+    if (!this.t.localByUid.has(workload.uid)) return 'detect';
+    let ports = this.protocolsByUid.get(workload.uid);
+    if (ports === undefined) {
+      this.endpointEntries ??= buildEndpointEntries(this.t.serviceEntries);
+      ports = declaredProtocols(workload.uid, this.endpointEntries.get(workload.uid) ?? [], (key) => this.opaquePortsOf(key));
+      this.protocolsByUid.set(workload.uid, ports);
     }
-    return this.targetProtocols.get(`${workload.uid}|${port}`) ?? 'detect';
-  }
-
-  private localUids: Set<string> | undefined;
-
-  private localByUid(uid: string): boolean {
-    this.localUids ??= new Set([...this.localByAddress.values()].map((w) => w.uid));
-    return this.localUids.has(uid);
+    return ports.get(port) ?? 'detect';
   }
 
   /**
@@ -182,7 +194,7 @@ export class WorkloadIndex {
    * when none selects it, or for a workload that is not local: only local ones are enforced here).
    */
   authzOf(workload: Pick<WorkloadInfo, 'uid'>): WorkloadAuthz {
-    return this.authzByUid.get(workload.uid) ?? WorkloadAuthz.NONE;
+    return this.t.authzByUid.get(workload.uid) ?? WorkloadAuthz.NONE;
   }
 
   /** This node's zone (`topology.kubernetes.io/zone` of its Node), when known: the source zone for locality. */
@@ -196,12 +208,12 @@ export class WorkloadIndex {
    * array for every call on this index, so the matcher's sorted table is built once.
    */
   routesOf(entry: ServicePortEntry): readonly RouteInfo[] {
-    return this.routesByEntry.get(entry.key) ?? NO_ROUTES;
+    return this.t.routesByEntry.get(entry.key) ?? NO_ROUTES;
   }
 
   /** The TrafficPolicy in force for a Service (`namespace/name`), or undefined (defaults). */
   trafficPolicyOf(serviceKey: string): TrafficPolicyInfo | undefined {
-    return this.servicesByKey().get(serviceKey)?.trafficPolicy;
+    return this.t.services.get(serviceKey)?.trafficPolicy;
   }
 
   private routePolicies: Map<string, RoutePolicyInfo> | undefined;
@@ -226,31 +238,25 @@ export class WorkloadIndex {
    * annotation: pass as `portProtocol(entry.port, { opaquePorts })`.
    */
   opaquePortsOf(serviceKey: string): ReadonlySet<number> {
-    return this.opaqueByService.get(serviceKey) ?? NO_PORTS;
-  }
-
-  private byServiceKey: Map<string, ServiceInfo> | undefined;
-
-  private servicesByKey(): Map<string, ServiceInfo> {
-    return (this.byServiceKey ??= new Map(this.snapshot.services.map((s) => [s.key, s])));
+    return this.t.opaqueByService.get(serviceKey) ?? NO_PORTS;
   }
 
   /** Why the inbound side must not dial `address`, or undefined when it is a workload address. */
   addressProblem(address: string): string | undefined {
     // A local workload's address passed this very check when the index was built (a request's
     // hot path asks for it each time: the parse cost 1.5% of the destination agent's CPU).
-    if (this.localByAddress.has(address)) return undefined;
+    if (this.t.localByAddress.has(address)) return undefined;
     return workloadAddressProblem(address, this.addressPolicy);
   }
 
   /** The meshed workload on this node that owns `address`, if any. */
   localWorkload(address: string): WorkloadInfo | undefined {
-    return this.localByAddress.get(address);
+    return this.t.localByAddress.get(address);
   }
 
   /** The Service port behind `address:port` when it is a VIP's, else undefined. */
   serviceAt(address: string, port: number): ServicePortEntry | undefined {
-    return this.servicePorts.get(serviceKey(address, port));
+    return this.t.servicePorts.get(vipPort(address, port));
   }
 
   /**
@@ -258,9 +264,9 @@ export class WorkloadIndex {
    * `pick` chooses the endpoint (the index only looks up).
    */
   resolveOutbound(address: string, port: number, pick: EndpointPicker): OutboundTarget {
-    const entry = this.servicePorts.get(serviceKey(address, port));
+    const entry = this.t.servicePorts.get(vipPort(address, port));
     if (entry !== undefined) return this.endpointTarget(entry, pick(entry));
-    const workload = this.byAddress.get(address);
+    const workload = this.t.byAddress.get(address);
     if (workload !== undefined) {
       return { kind: 'meshed', address, port, workload, local: workload.node === this.snapshot.node };
     }
@@ -272,8 +278,8 @@ export class WorkloadIndex {
    * a Service VIP:port with a meshed endpoint. Picks nothing.
    */
   meshedDestination(address: string, port: number): boolean {
-    if (this.byAddress.has(address)) return true;
-    const entry = this.servicePorts.get(serviceKey(address, port));
+    if (this.t.byAddress.has(address)) return true;
+    const entry = this.t.servicePorts.get(vipPort(address, port));
     return entry !== undefined && entry.endpoints.some((e) => e.meshed);
   }
 
@@ -281,7 +287,7 @@ export class WorkloadIndex {
   endpointTarget(entry: ServicePortEntry, endpoint: EndpointInfo | undefined): OutboundTarget {
     if (endpoint === undefined) return { kind: 'no-endpoints', service: entry.service };
     const targetPort = endpoint.targetPorts[entry.port.port] as number;
-    const workload = endpoint.meshed ? this.byUid.get(endpoint.workload) : undefined;
+    const workload = endpoint.meshed ? this.t.byUid.get(endpoint.workload) : undefined;
     if (workload === undefined) {
       return { kind: 'plaintext', address: endpoint.address, port: targetPort, service: entry.service, endpoint };
     }
@@ -299,60 +305,61 @@ export class WorkloadIndex {
 const NO_ROUTES: readonly RouteInfo[] = Object.freeze([]);
 const NO_PORTS: ReadonlySet<number> = new Set();
 
+/** Endpoint workload uid -> the Service ports with it as an endpoint. O(endpoints): once per agent, then derived. */
+function buildEndpointEntries(entries: readonly ServicePortEntry[]): LayeredMap<string, readonly ServicePortEntry[]> {
+  const out = new Map<string, ServicePortEntry[]>();
+  for (const e of entries) {
+    for (const ep of e.endpoints) {
+      const list = out.get(ep.workload);
+      if (list === undefined) out.set(ep.workload, [e]);
+      else if (list[list.length - 1] !== e) list.push(e);
+    }
+  }
+  return LayeredMap.of<string, readonly ServicePortEntry[]>(out);
+}
+
+/** {@link buildEndpointEntries} of the next index, from the previous one's and the Service ports that changed. */
+function deriveEndpointEntries(before: LayeredMap<string, readonly ServicePortEntry[]>, changed: ServiceEntryChange): LayeredMap<string, readonly ServicePortEntry[]> {
+  if (changed.removed.length + changed.added.length === 0) return before;
+  const draft = before.edit();
+  const gone = new Set(changed.removed);
+  for (const e of changed.removed) {
+    for (const ep of e.endpoints) {
+      const list = draft.get(ep.workload);
+      if (list === undefined) continue;
+      const kept = list.filter((x) => !gone.has(x));
+      if (kept.length === 0) draft.delete(ep.workload);
+      else draft.set(ep.workload, kept);
+    }
+  }
+  for (const e of changed.added) {
+    for (const ep of e.endpoints) {
+      const list = draft.get(ep.workload) ?? [];
+      if (list[list.length - 1] !== e) draft.set(ep.workload, [...list, e]);
+    }
+  }
+  return draft.done();
+}
+
 /**
- * The routes with their regular expressions compiled; one that fails is left out and recorded,
- * and so is one whose patterns would take the node over {@link MAX_NODE_ROUTE_REGEXES} (charged
- * oldest route first, so a new route never displaces an older one).
+ * The protocol each target port of workload `uid` is declared with by the Service ports in
+ * `entries` (those that have it as an endpoint); a port two of them declare differently is left
+ * out (`detect`).
  */
-function compileRoutes(routes: readonly RouteData[], refused: { route: string; reason: string }[]): RouteInfo[] {
-  /** Routes over the budget, with their pattern counts. */
-  const overBudget = new Map<RouteData, number>();
-  let held = 0;
-  const byAge = [...routes].sort((a, b) => a.creationTimestamp - b.creationTimestamp || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-  for (const r of byAge) {
-    const n = regexCount(r.rules);
-    if (held + n > MAX_NODE_ROUTE_REGEXES) overBudget.set(r, n);
-    else held += n;
-  }
-  const out: RouteInfo[] = [];
-  for (const r of routes) {
-    const n = overBudget.get(r);
-    if (n !== undefined) {
-      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: `its ${n} regular expressions would take the node over ${MAX_NODE_ROUTE_REGEXES} route regular expressions (the older routes applied hold ${held}); not applied` });
-      continue;
-    }
-    try {
-      out.push(compileRoute(r));
-    } catch (err) {
-      refused.push({ route: `${r.kind} ${r.namespace}/${r.name}`, reason: (err as Error).message });
+function declaredProtocols(uid: string, entries: readonly ServicePortEntry[], opaquePortsOf: (serviceKey: string) => ReadonlySet<number>): ReadonlyMap<number, PortProtocol> {
+  const table = new Map<number, PortProtocol>();
+  const conflicting = new Set<number>();
+  for (const e of entries) {
+    const protocol = portProtocol(e.port, { opaquePorts: opaquePortsOf(e.service.key) });
+    if (protocol === 'detect') continue;
+    for (const ep of e.endpoints) {
+      const target = ep.targetPorts[e.port.port];
+      if (ep.workload !== uid || target === undefined) continue;
+      const seen = table.get(target);
+      if (seen !== undefined && seen !== protocol) conflicting.add(target);
+      table.set(target, protocol);
     }
   }
-  return out;
-}
-
-/** True when `route` has a parent that is `entry`'s Service, on no port or on its port. */
-function attachesTo(route: RouteInfo, entry: ServicePortEntry): boolean {
-  return route.parents.some((p) => p.namespace === entry.service.namespace && p.name === entry.service.name && (p.port === undefined || p.port === entry.port.port));
-}
-
-/** The workloads whose every address the policy accepts; the others go to `refused`, whole. */
-function acceptWorkloads(workloads: readonly WorkloadInfo[], policy: AddressPolicy, refused: RefusedEntry[]): WorkloadInfo[] {
-  return workloads.filter((w) => w.addresses.every((a) => keep(refused, w.uid, 'addresses', a, workloadAddressProblem(a, policy))));
-}
-
-/** True when `reason` is undefined; otherwise records the refusal. */
-function keep(refused: RefusedEntry[], what: string, field: RefusedEntry['field'], address: string, reason: string | undefined): boolean {
-  if (reason === undefined) return true;
-  refused.push({ what, field, address, reason });
-  return false;
-}
-
-function indexByAddress(workloads: readonly WorkloadInfo[]): Map<string, WorkloadInfo> {
-  const map = new Map<string, WorkloadInfo>();
-  for (const w of workloads) for (const a of w.addresses) map.set(a, w);
-  return map;
-}
-
-function serviceKey(address: string, port: number): string {
-  return `${address}|${port}`;
+  for (const p of conflicting) table.delete(p);
+  return table;
 }

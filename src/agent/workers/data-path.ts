@@ -13,6 +13,7 @@ import type { IdentityCredentials, IdentityManager } from '../identity/manager.j
 import type { LogLevels } from '../admin/log-levels.js';
 import type { MetricsJson } from '../admin/metrics.js';
 import { WorkerPool } from './pool.js';
+import { snapshotChange } from './snapshot-change.js';
 import type { WireCredentials, WorkerPorts } from './protocol.js';
 import { TokenGrants } from './token-grants.js';
 
@@ -39,6 +40,8 @@ export class WorkerDataPath implements DataPath {
   private listeners: HeldListeners | undefined;
   private readonly creds = new Map<string, WireCredentials>();
   private ports: WorkerPorts | undefined;
+  /** The snapshot last handed to the workers, its number, and whether its lists are in key order (a change may follow it). */
+  private sent: { readonly snapshot: NodeSnapshot; readonly index: WorkloadIndex; readonly seq: number; readonly ordered: boolean } | undefined;
   /** The buckets of the workloads' local rate limits, shared by every worker through leases. */
   private readonly grants = new TokenGrants();
   /** The worker processes hold their own copy of each credential with its key. */
@@ -59,12 +62,15 @@ export class WorkerDataPath implements DataPath {
         ports: this.ports as WorkerPorts,
         sets: this.childSets(index),
         levels: opts.logLevels.levels(),
-        snapshot: opts.snapshot(),
+        // The snapshot last handed over, with its number: the changes that follow apply to it.
+        snapshot: this.sent?.snapshot ?? opts.snapshot(),
+        seq: this.sent?.seq ?? 0,
         credentials: [...this.creds.values()],
         ticketKeys: opts.ticketKeys(),
       }),
       credentials: (req) => this.answer(req),
       tokens: (ask) => this.grants.grant(ask),
+      resync: () => ({ type: 'snapshot', snapshot: this.sent?.snapshot ?? opts.snapshot(), seq: this.sent?.seq ?? 0 }),
       listenerFds: (index) => this.parentFds(index),
       onServing: opts.onServing,
       onRestart: opts.onRestart,
@@ -133,11 +139,21 @@ export class WorkerDataPath implements DataPath {
     return wire;
   }
 
-  /** Sends the new snapshot to every worker (each builds its own lookup tables). */
+  /**
+   * Hands the new snapshot to every worker (each derives its own lookup tables): as the change
+   * from the one handed over before when that one's lists are in key order and the change is
+   * small, else whole.
+   */
   setSnapshot(index: WorkloadIndex): void {
     // The primary's buckets follow the snapshot first: a worker that has the new one asks for its rules.
     this.grants.setIndex(index);
-    this.pool.broadcast({ type: 'snapshot', snapshot: index.snapshot });
+    const before = this.sent;
+    const seq = (before?.seq ?? 0) + 1;
+    // The lists' changes the index derive found (no second walk), else a walk when the lists are in order.
+    const known = before === undefined ? undefined : index.listChangesSince(before.index);
+    const change = before !== undefined && (known !== undefined || before.ordered) ? snapshotChange(before.snapshot, index.snapshot, before.seq, seq, known) : undefined;
+    this.sent = { snapshot: index.snapshot, index, seq, ordered: index.derivable };
+    this.pool.broadcast(change === undefined ? { type: 'snapshot', snapshot: index.snapshot, seq } : { type: 'snapshot-change', change });
   }
 
   /** Hands rotated ticket keys to every worker. */

@@ -37,6 +37,8 @@ export interface WorkerPoolOptions {
   readonly onRestart: () => void;
   /** Grants rate-limit tokens to a worker (the primary's buckets); absent: every ask gets `unknown`. */
   readonly tokens?: (ask: LeaseAsk) => LeaseGrant;
+  /** The whole snapshot for a worker that asks for it again (`resync`); absent: the ask is ignored. */
+  readonly resync?: () => ToWorker;
   /** The worker entry (default: main.js beside this file). */
   readonly entry?: string;
   /** A worker that has not bound by then has failed its start. */
@@ -260,6 +262,10 @@ export class WorkerPool {
       // Answered at once: a request may be waiting on it (a few ms at most).
       const grant = this.opts.tokens?.(msg) ?? { id: msg.id, granted: 0, unknown: true };
       send(child, { type: 'granted', ...grant });
+    } else if (msg.type === 'resync') {
+      const whole = this.opts.resync?.();
+      this.logger.warn({ worker: slot.index, held: msg.seq }, 'a worker missed a snapshot change: sending it the whole snapshot');
+      if (whole !== undefined) send(child, whole);
     } else if (msg.type === 'tap-events') {
       this.tapListener?.(msg, slot.index);
     } else if (msg.type === 'drained') {

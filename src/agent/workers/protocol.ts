@@ -7,6 +7,7 @@
  * {@link parseWorkerMessage} before use, and a bad one is logged and dropped.
  */
 import type { NodeSnapshot } from '../../mesh/types.js';
+import type { SnapshotChange } from './snapshot-change.js';
 import { isBoundedString, isCount, isPortNumber } from '../../mesh/validate/formats.js';
 import { isFields, type Fields } from '../../mesh/validate/values.js';
 import type { AgentConfig } from '../config.js';
@@ -53,12 +54,16 @@ export type ToWorker =
       readonly levels: { readonly root: string; readonly components: Readonly<Record<string, string>> };
       /** The snapshot in force and every credential: a worker never accepts without them. */
       readonly snapshot: NodeSnapshot;
+      /** The snapshot's number: the next `snapshot-change` applies to it. */
+      readonly seq: number;
       readonly credentials: readonly WireCredentials[];
       /** The tunnel server's TLS session ticket keys, the same in every worker. */
       readonly ticketKeys: Uint8Array;
     }
   | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
-  | { readonly type: 'snapshot'; readonly snapshot: NodeSnapshot }
+  | { readonly type: 'snapshot'; readonly snapshot: NodeSnapshot; readonly seq: number }
+  /** The next snapshot as the change from the one numbered `change.fromSeq` (`snapshot-change.ts`). */
+  | { readonly type: 'snapshot-change'; readonly change: SnapshotChange }
   | { readonly type: 'credentials'; readonly credentials: WireCredentials }
   | { readonly type: 'forget'; readonly identity: string }
   | { readonly type: 'log-level'; readonly level: string; readonly component?: string }
@@ -86,6 +91,8 @@ export type FromWorker =
   | { readonly type: 'drained'; readonly drained: number; readonly forced: boolean }
   /** A lease of rate-limit tokens (the primary owns the buckets: `token-grants.ts`). */
   | ({ readonly type: 'tokens' } & LeaseAsk)
+  /** The worker holds snapshot `seq`, not the one a change applied to: it asks for the whole one. */
+  | { readonly type: 'resync'; readonly seq: number }
   /** Tap events (`tap-batcher.ts`): at most TAP_MAX_BATCH, and how many were dropped since the last batch. */
   | { readonly type: 'tap-events'; readonly events: readonly TapEvent[]; readonly dropped: number };
 
@@ -141,6 +148,8 @@ function problem(m: Fields): string | undefined {
       const bad = events.findIndex((e) => !isTapEvent(e));
       return bad < 0 ? undefined : `tap-events: event ${bad} malformed (unknown type or field, or a value too long)`;
     }
+    case 'resync':
+      return isCount(m['seq']) ? undefined : 'resync: seq must be a non-negative integer';
     case 'drained':
       return isCount(m['drained']) && typeof m['forced'] === 'boolean' ? undefined : 'drained: drained must be a count and forced a boolean';
     default:
@@ -164,5 +173,14 @@ export function isWireCredentials(v: unknown): v is WireCredentials {
     isFields(v) && isBoundedString(v['identity'], 512) && isBoundedString(v['chainPem'], 65_536) && isBoundedString(v['keyPem'], 16_384) &&
     isBoundedString(v['trustBundlePem'], 262_144) && isBoundedString(v['serial'], 128) && v['notBefore'] instanceof Date &&
     v['notAfter'] instanceof Date && isBoundedString(v['sni'], 256)
+  );
+}
+
+/** Checks a snapshot change arriving in a worker (from the primary: trusted, but checked cheaply). */
+export function isSnapshotChange(v: unknown): v is SnapshotChange {
+  const list = (d: unknown): boolean => isFields(d) && Array.isArray(d['removed']) && Array.isArray(d['upserted']) && d['removed'].every((k) => typeof k === 'string');
+  return (
+    isFields(v) && isCount(v['fromSeq']) && isCount(v['seq']) && list(v['workloads']) && list(v['services']) && list(v['localWorkloads']) &&
+    isFields(v['fields']) && Array.isArray(v['unset']) && v['unset'].every((k) => typeof k === 'string')
   );
 }

@@ -14,7 +14,11 @@ import { DataPlane } from '../proxy/data-plane.js';
 import { LogLevels } from '../admin/log-levels.js';
 import { processResilience } from '../admin/resilience-rows.js';
 import { WorkerIdentities } from '../identity/worker-identities.js';
-import { isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
+import { isSnapshotChange, isWireCredentials, type FromWorker, type ToWorker, type WireCredentials } from './protocol.js';
+import { applySnapshotChange, type SnapshotChange } from './snapshot-change.js';
+import { WorkloadIndex, type ListChanges } from '../state/workload-index.js';
+import { indexAddressOptions } from '../proxy/node-addresses.js';
+import type { AgentConfig } from '../config.js';
 import { TICKET_KEY_BYTES } from '../identity/ticket-keys.js';
 import { LeasedRateLimiter } from './rate-lease.js';
 import { TapBatcher } from '../tap/tap-batcher.js';
@@ -44,6 +48,13 @@ export class WorkerRuntime {
   private nextAsk = 1;
   private readonly asks = new Map<number, { resolve: (c: WireCredentials) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private stopping = false;
+  private config: AgentConfig | undefined;
+  /** The snapshot this worker holds and its number (a change applies to that number only). */
+  private held: { readonly snapshot: NodeSnapshot; readonly seq: number } | undefined;
+  /** A resync was asked for and the whole snapshot has not come yet: changes are dropped meanwhile. */
+  private resyncAsked = false;
+  /** Whether the worker's identities were told the wanted set once (then only when it changes). */
+  private wantedSet = false;
   /** Rate-limit tokens leased from the primary, which owns the buckets (a limit holds across workers). */
   readonly rateLimiter: LeasedRateLimiter;
   /** This worker's tap events, batched for the primary (`meshlet tap`). */
@@ -62,7 +73,11 @@ export class WorkerRuntime {
         void this.init(msg);
         return;
       case 'snapshot':
-        this.setSnapshot(msg.snapshot);
+        this.resyncAsked = false;
+        this.hold(msg.snapshot, msg.seq);
+        return;
+      case 'snapshot-change':
+        this.onChange(msg.change);
         return;
       case 'credentials':
         if (isWireCredentials(msg.credentials)) this.identities?.put(msg.credentials);
@@ -129,7 +144,8 @@ export class WorkerRuntime {
       ...(msg.ticketKeys.byteLength === TICKET_KEY_BYTES ? { ticketKeys: Buffer.from(msg.ticketKeys) } : {}),
     });
     this.plane.inboundHttp.gate.useLimiter(this.rateLimiter);
-    this.setSnapshot(msg.snapshot);
+    this.config = msg.config;
+    this.hold(msg.snapshot, msg.seq);
     try {
       const bound = await this.plane.listenOnSets(msg.sets);
       root.debug({ bound }, 'worker listening');
@@ -148,11 +164,34 @@ export class WorkerRuntime {
     this.plane?.tap.set(list, this.tapBatcher);
   }
 
-  private setSnapshot(snapshot: NodeSnapshot): void {
-    if (this.plane === undefined) return; // before 'start': the start message carries the snapshot
-    // The plane builds the index under the agent's address policy (node addresses, loopback).
-    this.plane.setSnapshot(snapshot);
-    this.identities?.setWanted(this.plane.workloadIndex.localIdentities);
+  /**
+   * Applies a change to the snapshot held; one that applies to another (this worker restarted
+   * or missed one: it cannot tell) or is malformed makes it ask for the whole snapshot, once.
+   */
+  private onChange(change: SnapshotChange): void {
+    if (this.resyncAsked) return;
+    const held = this.held;
+    if (held === undefined || !isSnapshotChange(change) || change.fromSeq !== held.seq) {
+      this.resyncAsked = true;
+      this.logLevels?.root.warn({ held: held?.seq ?? null, fromSeq: (change as Partial<SnapshotChange> | undefined)?.fromSeq ?? null }, 'snapshot change for another snapshot than the one held: asking for the whole one');
+      this.channel.send({ type: 'resync', seq: held?.seq ?? 0 });
+      return;
+    }
+    const applied = applySnapshotChange(held.snapshot, change);
+    this.hold(applied.snapshot, change.seq, applied.lists);
+  }
+
+  private hold(snapshot: NodeSnapshot, seq: number, known?: ListChanges): void {
+    this.held = { snapshot, seq };
+    if (this.plane === undefined || this.config === undefined) return; // before 'init': the init message carries the snapshot
+    // Derived from the tables in force (the change shares every unchanged entry with them),
+    // under the agent's address policy (node addresses, loopback).
+    const before = this.plane.workloadIndex;
+    this.plane.setSnapshot(WorkloadIndex.derive(before, snapshot, indexAddressOptions(this.config), known));
+    // The same set object while no local identity comes or goes (O(identities) otherwise).
+    const wanted = this.plane.workloadIndex.localIdentities;
+    if (wanted !== before.localIdentities || !this.wantedSet) this.identities?.setWanted(wanted);
+    this.wantedSet = true;
   }
 
   private ask(req: { readonly identity: string } | { readonly sni: string }): Promise<WireCredentials> {

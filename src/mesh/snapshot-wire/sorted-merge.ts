@@ -101,7 +101,7 @@ function join<T>(parts: readonly (readonly T[])[]): T[] {
 }
 
 /** The first index of `list` whose key is not below `key`. */
-function lowerBound<T>(list: readonly T[], key: string, sortKey: (item: T) => string): number {
+export function lowerBound<T>(list: readonly T[], key: string, sortKey: (item: T) => string): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {

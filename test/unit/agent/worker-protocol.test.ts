@@ -17,6 +17,7 @@ t.test('well-formed messages pass', async (t) => {
     { type: 'answer', id: 3, value: [1, 2] },
     { type: 'answer', id: 4, error: 'nope' },
     { type: 'drained', drained: 3, forced: false },
+    { type: 'resync', seq: 4 },
   ]) {
     t.same(parseWorkerMessage(m), m, m.type);
   }
@@ -28,6 +29,8 @@ t.test('malformed messages are refused with a reason', async (t) => {
     ['bound', /not an object \(string\)/],
     [[1], /not an object \(array\)/],
     [{ type: 'bound', outbound: 'x', inbound: [], tunnel: addr }, /bound: .*malformed/],
+    [{ type: 'resync', seq: -1 }, /resync: seq must be a non-negative integer/],
+    [{ type: 'resync' }, /resync: seq must be a non-negative integer/],
     [{ type: 'bound', outbound: [], inbound: [], tunnel: { ...addr, port: 70000 } }, /bound: .*malformed/],
     [{ type: 'need-credentials', id: -1, identity: 'a' }, /id must be/],
     [{ type: 'need-credentials', id: 1 }, /exactly one of identity or sni/],

@@ -4,6 +4,8 @@
  * and which balancers to rebuild when a policy or the zone changes.
  */
 import t from 'tap';
+import fc from 'fast-check';
+import { Model, opArb } from '../state/snapshot-model.js';
 import { BalancerRegistry } from '../../../../src/agent/policy/balancer.js';
 import { balancersToRebuild, hashKeySourcesOf, localityOf, policyBalancerFactory } from '../../../../src/agent/policy/balancer-policy.js';
 import { hashKeyOf } from '../../../../src/agent/policy/balancers/hash-key.js';
@@ -78,4 +80,28 @@ t.test('balancersToRebuild: a changed policy or zone, nothing else', async (t) =
   t.same(balancersToRebuild(a, new WorkloadIndex(snap(p1, 'zone-b'))), ['demo/web|80'], 'zone changed under preferLocal');
   const noLocal = { ...p1, preferLocalZone: false };
   t.same(balancersToRebuild(new WorkloadIndex(snap(noLocal, 'zone-a')), new WorkloadIndex(snap(noLocal, 'zone-b'))), [], 'zone change without preferLocal');
+});
+
+t.test('balancersToRebuild from a derived index (only the changed Service ports looked at) = from a whole build, over generated changes', async (t) => {
+  let rebuilt = 0;
+  let derived = 0;
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), fc.array(fc.array(opArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 15 }), (setup, steps) => {
+      const model = new Model();
+      for (const o of setup) model.apply(o);
+      let prev = new WorkloadIndex(model.snapshot('v0'));
+      steps.forEach((step, i) => {
+        for (const o of step) model.apply(o);
+        const next = WorkloadIndex.derive(prev, model.snapshot(`v${i + 1}`));
+        if (next.derived) derived += 1;
+        const expected = balancersToRebuild(prev, new WorkloadIndex(next.snapshot));
+        t.same(balancersToRebuild(prev, next), expected);
+        rebuilt += expected.length;
+        prev = next;
+      });
+    }),
+    { seed: 99, numRuns: 60 },
+  );
+  t.ok(rebuilt > 0, `some balancers rebuilt (${rebuilt})`);
+  t.ok(derived > 0, `through derived indexes (${derived})`);
 });
