@@ -2,7 +2,8 @@
  * A small table renderer for the SRE commands: columns aligned with two spaces, the whole
  * table fitted to a width (the commands pass their terminal's, `output.ts`: unbounded when
  * stdout is not a terminal, so a pipe is never cut; 100 when none is given) by shrinking the
- * widest columns and cutting long cells with an ellipsis. Plain ASCII widths: cells are
+ * widest columns and cutting long cells with an ellipsis, then with one space between columns,
+ * and as a last resort by cutting the lines: no line is ever wider than the width. Plain ASCII widths: cells are
  * identities, addresses and numbers, not wide characters.
  */
 
@@ -53,12 +54,21 @@ export function fitWidths(natural: readonly number[], maxWidth: number, gap: num
 
 /** Renders `rows` under `headers`, one line each, ending with a newline; trailing spaces trimmed. */
 export function renderTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>, opts: TableOptions = {}): string {
-  const gap = opts.gap ?? 2;
+  const maxWidth = opts.maxWidth ?? 100;
+  let gap = opts.gap ?? 2;
   const all = [headers, ...rows];
   const natural = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const widths = fitWidths(natural, opts.maxWidth ?? 100, gap, headers.map((h) => h.length));
+  const floors = headers.map((h) => h.length);
+  let widths = fitWidths(natural, maxWidth, gap, floors);
+  const lineWidth = (ws: readonly number[], g: number): number => ws.reduce((a, b) => a + b, 0) + g * Math.max(0, ws.length - 1);
+  // Many columns at their narrowest still too wide: one space between them before anything else.
+  if (gap > 1 && lineWidth(widths, gap) > maxWidth) {
+    gap = 1;
+    widths = fitWidths(natural, maxWidth, gap, floors);
+  }
   const sep = ' '.repeat(gap);
-  const lines = all.map((r) => headers.map((_, i) => truncate(r[i] ?? '', widths[i] ?? 0).padEnd(widths[i] ?? 0)).join(sep).trimEnd());
+  // Still too wide (more columns than the width holds at their narrowest): the lines are cut.
+  const lines = all.map((r) => truncate(headers.map((_, i) => truncate(r[i] ?? '', widths[i] ?? 0).padEnd(widths[i] ?? 0)).join(sep).trimEnd(), maxWidth));
   return `${lines.join('\n')}\n`;
 }
 

@@ -35,3 +35,16 @@ t.test('renderFields aligns keys', async (t) => {
   t.equal(renderFields([['a', '1'], ['long key', 'two']]), 'a         1\nlong key  two\n');
   t.equal(renderFields([]), '');
 });
+
+t.test('attack: more columns than the width holds at two spaces apart: one space, then the lines cut; never wider than the width', async (t) => {
+  const headers = ['UID', 'ADDRESSES', 'NODE', 'IDENTITY', 'TLS', 'LOCAL', 'MAX CONN', 'MAX BW', 'MAX SHARE'];
+  const row = ['Pod/demo/server', '127.0.0.1', 'node1', 'spiffe://cluster.local/ns/demo/sa/server', 'STRICT', 'yes', '512', '8Mbit/s', '25%'];
+  const at40 = renderTable(headers, [row], { maxWidth: 40 }).trimEnd().split('\n');
+  t.same(at40.filter((l) => l.length > 40), [], 'every line within 40 columns');
+  t.match(at40[0] ?? '', /^UID AD… /, 'one space between columns');
+  for (const width of [5, 12, 20, 33, 37]) {
+    const lines = renderTable(headers, [row, row], { maxWidth: width }).trimEnd().split('\n');
+    t.same(lines.filter((l) => l.length > width), [], `every line within ${width} columns`);
+  }
+  t.match(renderTable(headers, [row], { maxWidth: 100 }), /^UID {2}/, 'two spaces where the width allows');
+});
