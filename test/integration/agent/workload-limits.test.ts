@@ -131,6 +131,26 @@ async function oneShot(r: Rig, from: string): Promise<{ reply: string; error: st
 
 const records = (r: Rig, uid: string): ConnectionRecord[] => r.closed.get(uid) ?? [];
 
+/** A backend that counts the bytes reaching it and answers a lone "hello" (workload b's probe) with "HELLO". */
+async function countingBackend(t: Test): Promise<{ received: number; readonly arrived: EventEmitter; readonly port: number }> {
+  const arrived = new EventEmitter();
+  const counts = { received: 0, arrived, port: 0 };
+  const backend = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => undefined);
+    s.on('data', (d: Buffer) => {
+      if (d.toString() === 'hello') s.write('HELLO');
+      else counts.received += d.length;
+      arrived.emit('data');
+    });
+    s.on('end', () => s.end());
+  });
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  t.teardown(() => void backend.close());
+  counts.port = (backend.address() as AddressInfo).port;
+  return counts;
+}
+
 t.test('the excess of a workload over its max-connections is refused; another workload still connects', async (t) => {
   const backend = await echoBackend(t);
   const a = { ...workload('a', A), limits: { maxConnections: 3 } };
@@ -230,28 +250,15 @@ t.test('the cap counts HTTP connections too, and refuses before any HTTP is pars
 });
 
 t.test('attack: a flood from a workload with max-bandwidth stops at its burst on a stopped clock; another workload flows; a raised limit lets the rest through', async (t) => {
-  // A backend that counts what reaches it, and answers a lone "hello" (workload b's probe).
-  let received = 0;
-  const arrived = new EventEmitter();
-  const backend = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => undefined);
-    s.on('data', (d: Buffer) => {
-      if (d.toString() === 'hello') s.write('HELLO');
-      else received += d.length;
-      arrived.emit('data');
-    });
-    s.on('end', () => s.end());
-  });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  t.teardown(() => void backend.close());
+  const counting = await countingBackend(t);
+  const { arrived } = counting;
   // The clock never moves by itself: only the test fires the throttle's timer.
   let now = 0;
   const timers: Array<() => void> = [];
   const clock: ThrottleClock = { now: () => now, after: (_ms, fn) => void timers.push(fn) };
   const bandwidth = new BandwidthLimiter(1, clock);
   const a = { ...workload('a', A), limits: { maxBandwidth: 8_000_000 } };
-  const r = await rig(t, a, (backend.address() as AddressInfo).port, { defaultMaxConnections: 1000, workers: 1, bandwidth });
+  const r = await rig(t, a, counting.port, { defaultMaxConnections: 1000, workers: 1, bandwidth });
   const total = 2 * 1024 * 1024;
   const sock = net.connect({ port: r.port, host: '127.0.0.1', localAddress: A });
   t.teardown(() => void sock.destroy());
@@ -262,8 +269,8 @@ t.test('attack: a flood from a workload with max-bandwidth stops at its burst on
   const deadline = performance.now() + WAIT_MS;
   while (performance.now() < deadline && (await once(arrived, 'data', { signal: AbortSignal.timeout(200) }).then(() => true, () => false)));
   // The burst is 100,000 bytes (100 ms of 1,000,000 bytes/s); a stream may pass one chunk beyond it.
-  t.ok(received <= 100_000 + 2 * 65_536, `a's flood stopped at its bucket: ${received} of ${total} bytes arrived on a stopped clock`);
-  t.ok(received >= 65_536, `the burst went through at once (${received})`);
+  t.ok(counting.received <= 100_000 + 2 * 65_536, `a's flood stopped at its bucket: ${counting.received} of ${total} bytes arrived on a stopped clock`);
+  t.ok(counting.received >= 65_536, `the burst went through at once (${counting.received})`);
   t.ok((bandwidth.get('Pod/demo/a')?.heldCount ?? 0) > 0, `a source of a is held (${String(bandwidth.get('Pod/demo/a')?.heldCount)})`);
   const other = await oneShot(r, B);
   t.equal(other.reply, 'HELLO', 'b, on the same proxy, is answered meanwhile');
@@ -271,38 +278,26 @@ t.test('attack: a flood from a workload with max-bandwidth stops at its burst on
   bandwidth.apply(new Map([['Pod/demo/a', { ...a, limits: { maxBandwidth: 1e15 } }]]));
   now += 1;
   for (const fn of timers.splice(0)) fn();
-  while (received < total && performance.now() < deadline + WAIT_MS) await once(arrived, 'data', { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
-  t.equal(received, total, 'every byte arrived: held, never dropped');
+  while (counting.received < total && performance.now() < deadline + WAIT_MS) await once(arrived, 'data', { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+  t.equal(counting.received, total, 'every byte arrived: held, never dropped');
   const counts: number[] = [];
   bandwidth.drain((_uid, c) => counts.push(c.throttledBytes));
   t.ok((counts[0] ?? 0) > 0, `the bytes beyond the bucket were counted (${String(counts[0])})`);
 });
 
 t.test('attack: a workload with max-agent-share flows freely until over its share beside a neighbour, is then held at its bucket, and is let go when the neighbour leaves', async (t) => {
-  let received = 0;
-  const arrived = new EventEmitter();
-  const backend = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => undefined);
-    s.on('data', (d: Buffer) => {
-      if (d.toString() === 'hello') s.write('HELLO');
-      else received += d.length;
-      arrived.emit('data');
-    });
-    s.on('end', () => s.end());
-  });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  t.teardown(() => void backend.close());
+  const counting = await countingBackend(t);
+  const { arrived } = counting;
   const clock: ThrottleClock = { now: () => 0, after: () => undefined };
   const bandwidth = new BandwidthLimiter(1, clock);
   const a = { ...workload('a', A), limits: { maxAgentShare: 20 } };
-  const r = await rig(t, a, (backend.address() as AddressInfo).port, { defaultMaxConnections: 1000, workers: 1, bandwidth });
+  const r = await rig(t, a, counting.port, { defaultMaxConnections: 1000, workers: 1, bandwidth });
   const sock = net.connect({ port: r.port, host: '127.0.0.1', localAddress: A });
   t.teardown(() => void sock.destroy());
   sock.on('error', () => undefined);
   const waitFor = async (n: number): Promise<void> => {
     const deadline = performance.now() + WAIT_MS;
-    while (received < n && performance.now() < deadline) await once(arrived, 'data', { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    while (counting.received < n && performance.now() < deadline) await once(arrived, 'data', { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
   };
   const quietFor200ms = async (): Promise<void> => {
     const deadline = performance.now() + WAIT_MS;
@@ -311,7 +306,7 @@ t.test('attack: a workload with max-agent-share flows freely until over its shar
   const mib = 1024 * 1024;
   sock.write(Buffer.alloc(2 * mib, 1));
   await waitFor(2 * mib);
-  t.equal(received, 2 * mib, 'not engaged: 2 MiB flow on a stopped clock (nothing is charged)');
+  t.equal(counting.received, 2 * mib, 'not engaged: 2 MiB flow on a stopped clock (nothing is charged)');
   // The usage settle: a took 90% of the process while b was active.
   bandwidth.adjustShares({ elapsedMs: 1000, cpuSeconds: 0.95, workloads: new Map([
     ['Pod/demo/a', { cpuSeconds: 0.9, bytes: 1_000_000, weight: 1_000_000 }],
@@ -320,10 +315,10 @@ t.test('attack: a workload with max-agent-share flows freely until over its shar
   const rate = bandwidth.get('Pod/demo/a')?.shareBytesPerSecond ?? 0;
   t.ok(rate > 0, `engaged at ${rate} bytes/s`);
   t.ok(rate < 1_000_000 * (20 / 90), `below its share of what it moved (${rate})`);
-  const before = received;
+  const before = counting.received;
   sock.write(Buffer.alloc(2 * mib, 2));
   await quietFor200ms();
-  const passed = received - before;
+  const passed = counting.received - before;
   // The burst is 64 KiB at this rate (the floor); a stream may pass a chunk or two beyond it.
   t.ok(passed <= 64 * 1024 + 2 * 65_536, `held at its bucket on a stopped clock: ${passed} of ${2 * mib} bytes`);
   t.ok((bandwidth.get('Pod/demo/a')?.heldCount ?? 0) > 0, 'a source of a is held');
@@ -333,5 +328,5 @@ t.test('attack: a workload with max-agent-share flows freely until over its shar
   bandwidth.adjustShares({ elapsedMs: 1000, cpuSeconds: 0.1, workloads: new Map([['Pod/demo/a', { cpuSeconds: 0.1, bytes: passed, weight: passed }]]) });
   t.equal(bandwidth.get('Pod/demo/a')?.shareBytesPerSecond, undefined, 'lifted');
   await waitFor(4 * mib);
-  t.equal(received, 4 * mib, 'every byte arrived without the timer: held, never dropped');
+  t.equal(counting.received, 4 * mib, 'every byte arrived without the timer: held, never dropped');
 });
