@@ -163,6 +163,7 @@ export function lookups(index: WorkloadIndex): unknown {
     refusedRoutes: index.refusedRoutes,
     services: SERVICE_NAMES.map((k) => [k, [...index.opaquePortsOf(k)], index.trafficPolicyOf(k)]),
     authz: uids.map((uid) => index.authzOf({ uid }).policies.map((p) => [p.policy.key, p.selectedBy, [...(p.ports ?? [])]])),
+    servicesAtEndpoint: addresses.flatMap((a) => [8080, 8081, 9090].map((p) => index.servicesAtEndpoint(a, p))),
     protocols: uids.flatMap((uid) => [8080, 8081, 8082, 9090].map((port) => index.targetPortProtocol({ uid }, port))),
     zone: index.zone,
   };
