@@ -269,6 +269,19 @@ export class WorkloadIndex {
     return this.t.localByAddress.get(address);
   }
 
+  /**
+   * The Service port `port` of Service `serviceKey` (`namespace/name`), else undefined: a route
+   * backend's lookup. From the per-Service table the index derives, so no table per index.
+   */
+  servicePort(serviceKey: string, port: number): ServicePortEntry | undefined {
+    const entries = this.t.entriesByService.get(serviceKey);
+    if (entries === undefined) return undefined;
+    // The last of a port listed twice, as a table filled in Service-port order would hold.
+    let found: ServicePortEntry | undefined;
+    for (const e of entries) if (e.port.port === port) found = e;
+    return found;
+  }
+
   /** The Service port behind `address:port` when it is a VIP's, else undefined. */
   serviceAt(address: string, port: number): ServicePortEntry | undefined {
     return this.t.servicePorts.get(vipPort(address, port));
