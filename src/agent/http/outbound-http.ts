@@ -544,7 +544,7 @@ function requestHead(method: string, path: string, authority: string | undefined
 }
 
 /** Whether `index` has the Service port of a state's key (`namespace/name|port`, as `ServicePortEntry.key`). */
-function hasServicePort(index: WorkloadIndex): (key: string) => boolean {
+export function hasServicePort(index: WorkloadIndex): (key: string) => boolean {
   return (key) => {
     const bar = key.lastIndexOf('|');
     return bar > 0 && index.servicePort(key.slice(0, bar), Number(key.slice(bar + 1)))?.key === key;
