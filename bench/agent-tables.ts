@@ -10,8 +10,10 @@
  * - the hand-over to a data-path worker: the message's structured clone (`v8.serialize` /
  *   `deserialize`, what `fork`'s `serialization: 'advanced'` does) with the whole snapshot and
  *   with the change, and the worker's own tables;
- * - the data plane's passes over the Service ports (`balancersToRebuild`, the outlier
- *   registry's scan of every port's TrafficPolicy) and the certificates' wanted set.
+ * - the data plane's passes over the Service ports per new index (`balancersToRebuild`,
+ *   `BalancerRegistry.apply`, `OutlierRegistry.apply`, `requestService`'s endpoint table at the
+ *   first inbound request), over every port for an index built whole ("before") and over the
+ *   changed ports for a derived one ("after"), and the certificates' wanted set.
  *
  *   node dist/bench/agent-tables.js [--agents 50] [--pods 5000] [--services 500] [--repeat 15]
  *
@@ -32,6 +34,7 @@ import type { SnapshotDelta__Output } from '../src/proto/generated/meshlet/v1/Sn
 import { applySnapshotChange, snapshotChange } from '../src/agent/workers/snapshot-change.js';
 import { BalancerRegistry } from '../src/agent/policy/balancer.js';
 import { requestService } from '../src/agent/http/inbound-http.js';
+import { OutlierRegistry, type OutlierTimers } from '../src/agent/proxy/outlier-registry.js';
 import { clusterState, nodeName, timed, timedEach } from './delta-cluster.js';
 
 const args = new Map<string, number>();
@@ -41,6 +44,10 @@ const REPEAT = Math.max(1, Math.min(101, args.get('repeat') ?? 15));
 const TD = 'cluster.local';
 /** The bench's addresses are in 198.18.0.0/15, which the address policy accepts: no host addresses needed. */
 const INDEX_OPTIONS = { nodeAddresses: [] };
+
+/** The outlier registry's timer is never armed here: the bench times `apply` alone. */
+const NO_TIMERS: OutlierTimers = { set: () => undefined, clear: () => undefined };
+const ENDPOINT = { address: '198.18.0.1', port: 8080 };
 
 const ms = (t: { p50: number; min: number }): { p50: number; min: number } => ({ p50: t.p50, min: t.min });
 
@@ -73,11 +80,22 @@ function main(): void {
   const ser = timed(REPEAT, () => serialize(message));
   const de = timed(REPEAT, () => deserialize(ser.result) as unknown);
   const balancers = timed(REPEAT, () => balancersToRebuild(prev, next));
-  const outlierScan = timedEach(REPEAT, () => new WorkloadIndex(after, INDEX_OPTIONS), (index) => {
-    let n = 0;
-    for (const entry of index.serviceEntries) if (index.trafficPolicyOf(entry.service.key)?.passiveHealth !== undefined) n += 1;
-    return n;
-  });
+  // Each pass as it was: a walk over every Service port. The balancers' walk over the derived
+  // index (only the changed ports' balancers told; `forget([])` makes the registry walk them
+  // all, as every apply did before), the outliers' and the endpoint table's over a whole build.
+  const derivedNext = WorkloadIndex.derive(prev, after, INDEX_OPTIONS);
+  const registry = timedEach(REPEAT, () => {
+    const r = new BalancerRegistry();
+    r.apply(prev);
+    r.forget([]);
+    return r;
+  }, (r) => r.apply(derivedNext));
+  const outliers = timedEach(REPEAT, () => {
+    const r = new OutlierRegistry({ now: () => 0, timers: NO_TIMERS });
+    r.apply(prev);
+    return r;
+  }, (r) => r.apply(next));
+  const endpointServices = timedEach(REPEAT, () => new WorkloadIndex(after, INDEX_OPTIONS), (index) => requestService(index, ENDPOINT, undefined, ''));
   const wanted = timed(REPEAT, () => new Map([...next.localIdentities].map((id) => [sniForIdentity(id), id])));
   const firstLocal = after.localWorkloads[0];
   const protocols = timedEach(REPEAT, () => new WorkloadIndex(after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
@@ -94,7 +112,9 @@ function main(): void {
       workerSerializeMs: ms(ser),
       workerDeserializeMs: ms(de),
       balancersToRebuildMs: ms(balancers),
-      outlierScanMs: ms(outlierScan),
+      balancerRegistryApplyMs: ms(registry),
+      outlierRegistryApplyMs: ms(outliers),
+      requestServiceFirstLookupMs: ms(endpointServices),
       certificatesWantedMs: ms(wanted),
       targetProtocolsFirstLookupMs: ms(protocols),
     },
@@ -113,6 +133,8 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
   const firstLocal = after.localWorkloads[0];
   // A running agent has answered protocol lookups before: its endpoint table exists and is derived.
   if (firstLocal !== undefined) prev.targetPortProtocol(firstLocal, 8080);
+  // And inbound requests: its endpoint -> Services table exists and is derived.
+  requestService(prev, ENDPOINT, undefined, '');
   const derive = timed(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS));
   const next = derive.result;
   // The primary hands the workers the list changes its own derive found (no second walk).
@@ -129,13 +151,18 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
   const balancers = timed(REPEAT, () => balancersToRebuild(prev, next));
   const protocols = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => (firstLocal === undefined ? 'detect' : index.targetPortProtocol(firstLocal, 8080)));
   const identitiesChanged = next.localIdentities !== prev.localIdentities;
-  // Passes of the data path over every Service port per new index, not changed here (left).
+  // The data plane's passes with the index derived from the one they applied: the changed Service ports.
   const registry = timedEach(REPEAT, () => {
     const r = new BalancerRegistry();
     r.apply(prev);
     return r;
   }, (r) => r.apply(next));
-  const endpointServices = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => requestService(index, { address: '198.18.0.1', port: 8080 }, undefined, ''));
+  const outliers = timedEach(REPEAT, () => {
+    const r = new OutlierRegistry({ now: () => 0, timers: NO_TIMERS });
+    r.apply(prev);
+    return r;
+  }, (r) => r.apply(next));
+  const endpointServices = timedEach(REPEAT, () => WorkloadIndex.derive(prev, after, INDEX_OPTIONS), (index) => requestService(index, ENDPOINT, undefined, ''));
   const wanted = timed(REPEAT, () => (identitiesChanged ? new Map([...next.localIdentities].map((id) => [sniForIdentity(id), id])) : undefined));
   return {
     indexDerived: next.derived,
@@ -152,7 +179,9 @@ function afterSteps(prev: WorkloadIndex, before: NodeSnapshot, after: NodeSnapsh
     localIdentitiesChanged: identitiesChanged,
     certificatesWantedMs: ms(wanted),
     targetProtocolsFirstLookupMs: ms(protocols),
-    left: { balancerRegistryApplyMs: ms(registry), requestServiceFirstLookupMs: ms(endpointServices) },
+    balancerRegistryApplyMs: ms(registry),
+    outlierRegistryApplyMs: ms(outliers),
+    requestServiceFirstLookupMs: ms(endpointServices),
   };
 }
 

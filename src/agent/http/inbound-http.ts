@@ -55,35 +55,17 @@ export type InboundSource = RequestSource & {
 /** A Kubernetes `namespace/name` (two DNS-1123 labels). */
 const SERVICE_KEY = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** Per snapshot: the Services each endpoint `address|targetPort` serves, by key. */
-const servicesByEndpoint = new WeakMap<WorkloadIndex, Map<string, string[]>>();
-
 /**
  * The Service of a request that reached `target`, for `destination_service`: the one the
  * source side named when it is a well-formed `namespace/name` (the source knows the backend
  * a route picked); else the one Service of this snapshot with `target` as an endpoint (of
  * several, the one the authority names, else the first by key); else undefined (`unknown`).
- * Never a policy input.
+ * Never a policy input. The endpoint table is the index's ({@link WorkloadIndex.servicesAtEndpoint}:
+ * derived from the previous index's with the Service ports that changed).
  */
 export function requestService(index: WorkloadIndex, target: RequestTarget, named: string | undefined, authority: string): string | undefined {
   if (named !== undefined && SERVICE_KEY.test(named)) return named;
-  let table = servicesByEndpoint.get(index);
-  if (table === undefined) {
-    table = new Map();
-    for (const e of index.serviceEntries) {
-      for (const ep of e.endpoints) {
-        const port = ep.targetPorts[e.port.port];
-        if (port === undefined) continue;
-        const k = `${ep.address}|${port}`;
-        let keys = table.get(k);
-        if (keys === undefined) table.set(k, (keys = []));
-        if (!keys.includes(e.service.key)) keys.push(e.service.key);
-      }
-    }
-    for (const keys of table.values()) keys.sort();
-    servicesByEndpoint.set(index, table);
-  }
-  const keys = table.get(`${target.address}|${target.port}`);
+  const keys = index.servicesAtEndpoint(target.address, target.port);
   if (keys === undefined) return undefined;
   if (keys.length === 1) return keys[0];
   const host = hostOf(authority).toLowerCase();

@@ -383,20 +383,18 @@ export class OutboundHttp implements ExchangeHost {
     for (const s of this.h1Sockets) if (s[kConn]?.inFlight === 0) s.end();
   }
 
-  /** The Service ports of `index` by `namespace/name|port` (a new index also drops the state of ports gone). */
+  /**
+   * The Service ports of `index` by `namespace/name` and port (a new index also drops the state
+   * of ports gone). The index's own per-Service table (derived per snapshot) answers, and the
+   * states kept are checked against it: the cost of the ports this process sent to, not of
+   * every Service port at each new index.
+   */
   private lookup(index: WorkloadIndex): ServicePortLookup {
     let lookup = this.lookups.get(index);
     if (lookup === undefined) {
-      // By Service, then port: a request's lookup builds no `key|port` string.
-      const byService = new Map<string, Map<number, ServicePortEntry>>();
-      for (const e of index.serviceEntries) {
-        let ports = byService.get(e.service.key);
-        if (ports === undefined) byService.set(e.service.key, (ports = new Map()));
-        ports.set(e.port.port, e);
-      }
-      lookup = (key, port) => byService.get(key)?.get(port);
+      lookup = (key, port) => index.servicePort(key, port);
       this.lookups.set(index, lookup);
-      this.states.retain(new Set(index.serviceEntries.map((e) => e.key)));
+      this.states.retain(hasServicePort(index));
     }
     return lookup;
   }
@@ -543,4 +541,12 @@ function requestHead(method: string, path: string, authority: string | undefined
   }
   text += upgrade === undefined ? '\r\n' : `connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
   return Buffer.from(text, 'latin1');
+}
+
+/** Whether `index` has the Service port of a state's key (`namespace/name|port`, as `ServicePortEntry.key`). */
+export function hasServicePort(index: WorkloadIndex): (key: string) => boolean {
+  return (key) => {
+    const bar = key.lastIndexOf('|');
+    return bar > 0 && index.servicePort(key.slice(0, bar), Number(key.slice(bar + 1)))?.key === key;
+  };
 }

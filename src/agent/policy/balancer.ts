@@ -55,6 +55,8 @@ export class BalancerRegistry {
   private index: WorkloadIndex | undefined;
   private readonly make: BalancerFactory;
   private health: EndpointHealthSource | undefined;
+  /** A balancer was made, updated or dropped outside {@link apply} since the last one: the next walks every Service port. */
+  private touched = false;
 
   constructor(make: BalancerFactory = roundRobin) {
     this.make = make;
@@ -69,15 +71,27 @@ export class BalancerRegistry {
   /**
    * A snapshot landed: balancers of Service ports whose endpoints changed are told, those of
    * removed Services (or ports) are dropped, new ones are made. Cheap when `index` is the one
-   * already applied, so the data path may call it per connection.
+   * already applied, so the data path may call it per connection. When `index` was derived from
+   * the one applied before (`WorkloadIndex.derive`) only the Service ports that changed are
+   * looked at (the cost of the change); every Service port otherwise, or after a balancer was
+   * made, brought to other endpoints or dropped outside `apply` (`forget`, a pick with another
+   * snapshot's entry): then the registry may differ from the last index in more than the change.
    */
   apply(index: WorkloadIndex): void {
     if (index === this.index) return;
+    const changed = this.index === undefined || this.touched ? undefined : index.serviceEntriesChangedSince(this.index);
     this.index = index;
+    this.touched = false;
+    if (changed !== undefined) {
+      const kept = new Set(changed.added.map((e) => e.key));
+      for (const e of changed.removed) if (!kept.has(e.key)) this.balancers.delete(e.key);
+      for (const e of changed.added) this.sync(e, false);
+      return;
+    }
     const seen = new Set<string>();
     for (const entry of index.serviceEntries) {
       seen.add(entry.key);
-      this.sync(entry);
+      this.sync(entry, false);
     }
     for (const key of this.balancers.keys()) if (!seen.has(key)) this.balancers.delete(key);
   }
@@ -151,21 +165,25 @@ export class BalancerRegistry {
    * them afresh from the factory: for a changed TrafficPolicy. Their state is lost.
    */
   forget(servicePortKeys?: Iterable<string>): void {
+    this.touched = true;
     if (servicePortKeys === undefined) this.balancers.clear();
     else for (const key of servicePortKeys) this.balancers.delete(key);
   }
 
-  private sync(entry: ServicePortEntry): Balancer {
+  /** `outside`: called for a pick, not by {@link apply} (a change there marks the registry {@link touched}). */
+  private sync(entry: ServicePortEntry, outside = true): Balancer {
     const held = this.balancers.get(entry.key);
     if (held === undefined) {
       const balancer = this.make(entry);
       this.balancers.set(entry.key, { balancer, endpoints: entry.endpoints });
       if (this.health !== undefined) for (const [key, untilMs] of this.health.ejectionsOf(entry.key)) balancer.eject(key, untilMs);
+      if (outside) this.touched = true;
       return balancer;
     }
     if (held.endpoints !== entry.endpoints) {
       held.endpoints = entry.endpoints;
       held.balancer.update(entry.endpoints);
+      if (outside) this.touched = true;
     }
     return held.balancer;
   }

@@ -92,12 +92,27 @@ export class OutlierRegistry implements EndpointHealthSource {
   /**
    * A snapshot landed: ports with a `passiveHealth` policy get a detector (kept when it stays:
    * counters, ejections and times ejected survive), others lose theirs (their endpoints back in
-   * rotation). Cheap when `index` is the one already applied.
+   * rotation). Cheap when `index` is the one already applied. When `index` was derived from the
+   * one applied before (`WorkloadIndex.derive`), only the Service ports that changed are looked
+   * at (a changed TrafficPolicy is a changed Service); every Service port otherwise.
    */
   apply(index: WorkloadIndex): void {
     if (index === this.index || this.closed) return;
+    const changed = this.index === undefined ? undefined : index.serviceEntriesChangedSince(this.index);
     this.index = index;
     const now = this.now();
+    if (changed !== undefined) {
+      const kept = new Set<string>();
+      for (const entry of changed.added) {
+        const policy = index.trafficPolicyOf(entry.service.key)?.passiveHealth;
+        if (policy === undefined) continue;
+        kept.add(entry.key);
+        this.sync(entry, policy, now);
+      }
+      for (const entry of [...changed.removed, ...changed.added]) if (!kept.has(entry.key)) this.drop(entry.key);
+      this.arm();
+      return;
+    }
     const seen = new Set<string>();
     for (const entry of index.serviceEntries) {
       const policy = index.trafficPolicyOf(entry.service.key)?.passiveHealth;
@@ -105,12 +120,16 @@ export class OutlierRegistry implements EndpointHealthSource {
       seen.add(entry.key);
       this.sync(entry, policy, now);
     }
-    for (const [key, p] of this.ports) {
-      if (seen.has(key)) continue;
-      for (const s of p.detector.values()) if (s.ejectedUntilMs !== 0) this.uneject(key, s.key);
-      this.ports.delete(key);
-    }
+    for (const key of this.ports.keys()) if (!seen.has(key)) this.drop(key);
     this.arm();
+  }
+
+  /** A port's detector goes (its policy or the port went): its ejected endpoints back in rotation. */
+  private drop(key: string): void {
+    const p = this.ports.get(key);
+    if (p === undefined) return;
+    for (const s of p.detector.values()) if (s.ejectedUntilMs !== 0) this.uneject(key, s.key);
+    this.ports.delete(key);
   }
 
   /**

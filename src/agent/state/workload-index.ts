@@ -9,6 +9,7 @@ import type { RouteInfo } from '../../mesh/routes.js';
 import type { EndpointInfo, NodeSnapshot, ServiceInfo, RoutePolicyInfo, TrafficPolicyInfo, WorkloadInfo } from '../../mesh/types.js';
 import { workloadAddressProblem, type AddressPolicy, type AddressPolicyOptions } from '../../mesh/workload-address.js';
 import { LayeredMap } from '../../mesh/snapshot-wire/layered-map.js';
+import { buildEndpointServices, deriveEndpointServices, endpointKey, type EndpointServices } from './endpoint-services.js';
 import { buildTables, deriveTables, vipPort, type IndexTables, type ListChanges, type RefusedEntry, type RefusedRoute, type ServiceEntryChange, type ServicePortEntry } from './index-tables.js';
 
 export type { ListChanges, RefusedEntry, RefusedRoute, ServiceEntryChange, ServicePortEntry } from './index-tables.js';
@@ -64,6 +65,8 @@ export class WorkloadIndex {
   private readonly derivation: { readonly prev: WeakRef<WorkloadIndex>; readonly changed: ServiceEntryChange; readonly lists: ListChanges } | undefined;
   /** Local workload uid -> the Service ports with it as an endpoint; made at the first protocol lookup, then derived. */
   private endpointEntries: LayeredMap<string, readonly ServicePortEntry[]> | undefined;
+  /** Endpoint `address|targetPort` -> its Services; made at the first {@link servicesAtEndpoint}, then derived. */
+  private endpointServices: EndpointServices | undefined;
 
   /**
    * @param opts `nodeAddresses`: this host's own addresses (the snapshot's node addresses are
@@ -76,6 +79,8 @@ export class WorkloadIndex {
     this.derivation = derivation === undefined ? undefined : { prev: new WeakRef(derivation.prev), changed: derivation.changed, lists: derivation.lists };
     const before = derivation?.prev.endpointEntries;
     if (before !== undefined && derivation !== undefined) this.endpointEntries = deriveEndpointEntries(before, derivation.changed);
+    const services = derivation?.prev.endpointServices;
+    if (services !== undefined && derivation !== undefined) this.endpointServices = deriveEndpointServices(services, derivation.changed);
   }
 
   /**
@@ -190,6 +195,16 @@ export class WorkloadIndex {
   }
 
   /**
+   * The Services (keys, sorted) with `address:port` as an endpoint's address and target port;
+   * undefined when none. The table is made from every Service port at the first call on an index
+   * whose predecessor had none, then derived from the predecessor's with each derived index.
+   */
+  servicesAtEndpoint(address: string, port: number): readonly string[] | undefined {
+    this.endpointServices ??= buildEndpointServices(this.t.serviceEntries);
+    return this.endpointServices.get(endpointKey(address, port))?.keys;
+  }
+
+  /**
    * The AuthorizationPolicies in force for a local workload, compiled ({@link WorkloadAuthz.NONE}
    * when none selects it, or for a workload that is not local: only local ones are enforced here).
    */
@@ -252,6 +267,19 @@ export class WorkloadIndex {
   /** The meshed workload on this node that owns `address`, if any. */
   localWorkload(address: string): WorkloadInfo | undefined {
     return this.t.localByAddress.get(address);
+  }
+
+  /**
+   * The Service port `port` of Service `serviceKey` (`namespace/name`), else undefined: a route
+   * backend's lookup. From the per-Service table the index derives, so no table per index.
+   */
+  servicePort(serviceKey: string, port: number): ServicePortEntry | undefined {
+    const entries = this.t.entriesByService.get(serviceKey);
+    if (entries === undefined) return undefined;
+    // The last of a port listed twice, as a table filled in Service-port order would hold.
+    let found: ServicePortEntry | undefined;
+    for (const e of entries) if (e.port.port === port) found = e;
+    return found;
   }
 
   /** The Service port behind `address:port` when it is a VIP's, else undefined. */

@@ -66,9 +66,9 @@ export class ServiceStates {
     return s;
   }
 
-  /** Drops the state of ports not in `keys` that have nothing in flight. */
-  retain(keys: ReadonlySet<string>): void {
-    for (const [key, s] of this.states) if (!keys.has(key) && s.requests === 0 && s.pending === 0 && s.retries === 0) this.states.delete(key);
+  /** Drops the state of ports `keep` refuses (gone from the snapshot) that have nothing in flight. */
+  retain(keep: (key: string) => boolean): void {
+    for (const [key, s] of this.states) if (!keep(key) && s.requests === 0 && s.pending === 0 && s.retries === 0) this.states.delete(key);
   }
 
   get size(): number {

@@ -117,3 +117,57 @@ t.test("a factory by spec; forget makes a Service port's balancer afresh (a chan
   registry.apply(new WorkloadIndex(snap('v2', [service('web', '198.19.0.10', [ep(1), ep(2)])])));
   t.same(registry.describe().map((d) => d.algorithm), ['peak-ewma']);
 });
+
+/** A registry's Service ports and each one's endpoints, in key order (its balancers' state left out). */
+function registryView(r: BalancerRegistry): unknown {
+  return r.describe().map((d) => ({ servicePort: d.servicePort, endpoints: d.endpoints.map((e) => e.key) })).sort((a, b) => (a.servicePort < b.servicePort ? -1 : 1));
+}
+
+t.test('apply with derived indexes (only the changed Service ports) keeps the registry as applying every Service port does (generated change sequences)', async (t) => {
+  const { Model, opArb } = await import('../state/snapshot-model.js');
+  const fc = (await import('fast-check')).default;
+  /** Between pushes: a TrafficPolicy change's forget, or a pick with the previous snapshot's entry (both outside apply). */
+  const aside = fc.oneof(fc.constant({ kind: 'none' as const }), fc.record({ kind: fc.constantFrom('forget' as const, 'pick-old' as const), slot: fc.nat(20) }));
+  let steps = 0;
+  let incremental = 0;
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), fc.array(fc.tuple(fc.array(opArb, { minLength: 1, maxLength: 3 }), aside), { minLength: 1, maxLength: 20 }), (setup, changes) => {
+      const model = new Model();
+      for (const o of setup) model.apply(o);
+      const first = model.snapshot('v0');
+      let derived = new WorkloadIndex(first);
+      let whole = new WorkloadIndex(first);
+      const a = new BalancerRegistry();
+      const b = new BalancerRegistry();
+      a.apply(derived);
+      b.apply(whole);
+      changes.forEach(([step, side], i) => {
+        for (const o of step) model.apply(o);
+        const snapshot = model.snapshot(`v${i + 1}`);
+        const [prevDerived, prevWhole] = [derived, whole];
+        derived = WorkloadIndex.derive(derived, snapshot);
+        whole = new WorkloadIndex(snapshot);
+        if (side.kind !== 'none') {
+          const key = prevWhole.serviceEntries[side.slot % Math.max(1, prevWhole.serviceEntries.length)]?.key;
+          const oldA = prevDerived.serviceEntries.find((e) => e.key === key);
+          const oldB = prevWhole.serviceEntries.find((e) => e.key === key);
+          if (side.kind === 'forget' && key !== undefined) {
+            a.forget([key]);
+            b.forget([key]);
+          }
+          if (side.kind === 'pick-old' && oldA !== undefined && oldB !== undefined) {
+            a.pick(oldA);
+            b.pick(oldB);
+          }
+        } else if (derived.derived) incremental += 1;
+        a.apply(derived);
+        b.apply(whole);
+        steps += 1;
+        t.same(registryView(a), registryView(b), `step ${i + 1}`);
+      });
+    }),
+    { seed: 1717, numRuns: 150 },
+  );
+  t.ok(steps > 500, `${steps} steps compared`);
+  t.ok(incremental > steps / 3, `${incremental} of ${steps} applies took the derived path`);
+});

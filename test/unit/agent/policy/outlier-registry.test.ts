@@ -212,3 +212,61 @@ t.test('attack: a huge interval or ejection time never arms a timer Node would f
   t.equal(time.timers.armed, before + 1, 'one wake-up per clamped step, not a spin');
   t.equal(outliers.describe()[0]?.ejected, 1, 'the ejection still holds');
 });
+
+t.test('apply with derived indexes (only the changed Service ports) keeps the detectors as applying every Service port does (generated change sequences)', async (t) => {
+  const { Model, opArb } = await import('../state/snapshot-model.js');
+  const fc = (await import('fast-check')).default;
+  // The model's TrafficPolicies (variants 1 and 2) get passive health, each variant its own (other interval).
+  const health = [undefined, HEALTH, { ...HEALTH, intervalMs: 3000 }];
+  const withHealth = new WeakMap<object, unknown>();
+  /** The same object out for the same object in, so the lists still share their unchanged entries. */
+  const cached = <T extends object>(x: T, make: (x: T) => T): T => {
+    let y = withHealth.get(x) as T | undefined;
+    if (y === undefined) withHealth.set(x, (y = make(x)));
+    return y;
+  };
+  const healthOf = (s: ServiceInfo): ServiceInfo => cached(s, () => (s.trafficPolicy === undefined ? s : { ...s, trafficPolicy: { ...s.trafficPolicy, passiveHealth: health[s.trafficPolicy.preferLocalZone ? 2 : 1] as PassiveHealthPolicy } }));
+  const snapshotOf = (s: NodeSnapshot): NodeSnapshot => ({ ...s, services: cached(s.services, (l) => l.map(healthOf)) });
+  const view = (r: OutlierRegistry): unknown => r.describe().sort((a, b) => (a.servicePort < b.servicePort ? -1 : 1));
+  const timers: OutlierTimers = { set: () => ({}), clear: () => undefined };
+  let steps = 0;
+  let incremental = 0;
+  let watched = 0;
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 10 }), fc.array(fc.tuple(fc.array(opArb, { minLength: 1, maxLength: 3 }), fc.nat(20)), { minLength: 1, maxLength: 20 }), (setup, changes) => {
+      const model = new Model();
+      for (const o of setup) model.apply(o);
+      const clock = { now: 1000 };
+      const a = new OutlierRegistry({ now: () => clock.now, timers });
+      const b = new OutlierRegistry({ now: () => clock.now, timers });
+      let derived = new WorkloadIndex(snapshotOf(model.snapshot('v0')));
+      a.apply(derived);
+      b.apply(new WorkloadIndex(derived.snapshot));
+      changes.forEach(([step, failing], i) => {
+        // 5xx answers at one endpoint of one port, the same on both: ejections to carry over.
+        const entry = derived.serviceEntries[failing % Math.max(1, derived.serviceEntries.length)];
+        const endpoint = entry?.endpoints[0];
+        if (entry !== undefined && endpoint !== undefined) {
+          for (let n = 0; n < 3; n++) {
+            a.reportEndpoint(entry, endpoint, 503, false);
+            b.reportEndpoint(entry, endpoint, 503, false);
+          }
+        }
+        clock.now += 100;
+        for (const o of step) model.apply(o);
+        const snapshot = snapshotOf(model.snapshot(`v${i + 1}`));
+        derived = WorkloadIndex.derive(derived, snapshot);
+        if (derived.derived) incremental += 1;
+        a.apply(derived);
+        b.apply(new WorkloadIndex(snapshot));
+        steps += 1;
+        watched += a.size;
+        t.same(view(a), view(b), `step ${i + 1}`);
+      });
+    }),
+    { seed: 1717, numRuns: 150 },
+  );
+  t.ok(steps > 500, `${steps} steps compared`);
+  t.ok(incremental > steps / 2, `${incremental} of ${steps} applies took the derived path`);
+  t.ok(watched > steps / 2, `ports under passive health: ${watched} over all steps`);
+});

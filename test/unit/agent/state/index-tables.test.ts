@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { WorkloadIndex } from '../../../../src/agent/state/workload-index.js';
 import { sortedListChange } from '../../../../src/agent/state/list-changes.js';
 import type { WorkloadInfo } from '../../../../src/mesh/types.js';
-import { lookups, Model, opArb, uidOf } from './snapshot-model.js';
+import { lookups, Model, opArb, PORTS, SERVICE_NAMES, uidOf } from './snapshot-model.js';
 
 t.test('derived indexes answer every lookup as an index built from the whole snapshot (generated change sequences)', async (t) => {
   let steps = 0;
@@ -32,6 +32,9 @@ t.test('derived indexes answer every lookup as an index built from the whole sna
         if (index.derived) derived += 1;
         const full = new WorkloadIndex(snapshot);
         t.same(lookups(index), lookups(full), `step ${i + 1}`);
+        // A route backend's Service port: what a table of every Service port by Service and port (OutboundHttp's, before) held.
+        const table = new Map(full.serviceEntries.map((e) => [e.key, e] as const));
+        t.same(SERVICE_NAMES.flatMap((k) => PORTS.map((p) => index.servicePort(k, p))), SERVICE_NAMES.flatMap((k) => PORTS.map((p) => table.get(`${k}|${p}`))), `step ${i + 1}: servicePort`);
         if (i % 2 === 0) index.targetPortProtocol({ uid: uidOf(1) }, 8080);
       });
     }),

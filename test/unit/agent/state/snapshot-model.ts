@@ -18,11 +18,11 @@ type NodeName = keyof typeof NODES;
 const ADDRESSES = [...Array.from({ length: 12 }, (_, i) => `198.18.1.${i + 1}`), '127.0.0.5', '169.254.0.9', '198.18.0.12', 'fd00::7'];
 const VIPS = ['198.19.0.1', '198.19.0.2', '198.19.0.3', '198.19.0.4', '127.0.0.9', '198.19.0.1'];
 const IDENTITIES = ['a', 'b', 'c', 'd'];
-const PORTS = [80, 81, 8080, 9090];
+export const PORTS = [80, 81, 8080, 9090];
 /** Routes of a real built cluster (their parents are `demo/web` and friends: the Services below use those names). */
 const FIXTURE = computeSnapshot(buildClusterState(l7Objects()), 'node-a', 'v1');
 const ROUTES: readonly (readonly RouteData[] | undefined)[] = [undefined, FIXTURE.routes, FIXTURE.routes?.slice(0, 1)];
-const SERVICE_NAMES = ['demo/web', 'demo/web-v2', 'demo/db', 'other/web'];
+export const SERVICE_NAMES = ['demo/web', 'demo/web-v2', 'demo/db', 'other/web'];
 
 function policies(variant: number): readonly AuthorizationPolicyData[] | undefined {
   const base = { namespace: 'demo', apiVersion: 'meshlet.io/v1alpha1', rules: [], creationTimestamp: 0 } as const;
@@ -163,6 +163,8 @@ export function lookups(index: WorkloadIndex): unknown {
     refusedRoutes: index.refusedRoutes,
     services: SERVICE_NAMES.map((k) => [k, [...index.opaquePortsOf(k)], index.trafficPolicyOf(k)]),
     authz: uids.map((uid) => index.authzOf({ uid }).policies.map((p) => [p.policy.key, p.selectedBy, [...(p.ports ?? [])]])),
+    servicePort: SERVICE_NAMES.flatMap((k) => PORTS.map((p) => index.servicePort(k, p)?.key)),
+    servicesAtEndpoint: addresses.flatMap((a) => [8080, 8081, 9090].map((p) => index.servicesAtEndpoint(a, p))),
     protocols: uids.flatMap((uid) => [8080, 8081, 8082, 9090].map((port) => index.targetPortProtocol({ uid }, port))),
     zone: index.zone,
   };
