@@ -292,7 +292,7 @@ export class DataPathMetrics implements ConnectionObserver {
     this.authz = new AuthzMetrics(registry);
     this.resilience = new ResilienceMetrics(registry);
     this.tracing = new TraceMetrics(registry);
-    this.usage = new WorkloadUsage(registry, opts.usageClocks);
+    this.usage = new WorkloadUsage(registry, opts.usageClocks, () => this.scrapeSweep());
     this.requests = new RequestMetrics(registry, { ...maxSeries, authz: this.authz, clusterDomain: this.clusterDomain, onOverflow: () => dropped.inc({ family: 'istio_requests' }) });
     this.istioTcp = opts.istioTcp === false ? undefined : new SeriesTable(registry, {
       labelNames: ISTIO_TCP_LABELS,

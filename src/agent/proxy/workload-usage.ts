@@ -113,8 +113,14 @@ export class WorkloadUsage {
   private lastCpu: number;
   private lastAt: number;
 
-  constructor(registry: Registry, clocks: UsageClocks = { cpuSeconds: processCpuSeconds, nowMs: () => performance.now() }) {
+  /**
+   * @param beforeCollect called as a scrape collects each of these metrics (the data-path
+   * metrics' scrape-time sweep, once per scrape): without it a scrape could read them before
+   * the sweep that brings them up to date, wherever they sit in the registry's order.
+   */
+  constructor(registry: Registry, clocks: UsageClocks = { cpuSeconds: processCpuSeconds, nowMs: () => performance.now() }, beforeCollect?: () => void) {
     const registers = [registry];
+    const collect = beforeCollect === undefined ? {} : { collect: beforeCollect };
     this.clock = clocks.cpuSeconds;
     this.now = clocks.nowMs;
     this.lastCpu = this.clock();
@@ -124,41 +130,48 @@ export class WorkloadUsage {
       help: 'Agent CPU time attributed to each local workload (estimated: the data-path processes\' CPU split by bytes moved plus a fixed cost per connection opened and per data segment)',
       labelNames: ['namespace', 'workload'],
       registers,
+      ...collect,
     });
     this.bytes = new Counter({
       name: 'meshlet_workload_bytes_total',
       help: 'Bytes the agent moved for each local workload, by direction of its connections (outbound: it is the source; inbound: it is the destination), both ways of each connection',
       labelNames: ['namespace', 'workload', 'direction'],
       registers,
+      ...collect,
     });
     this.usage = new Gauge({
       name: 'meshlet_workload_agent_cpu_usage',
       help: 'Agent CPU attributed to each local workload over the last interval of at least 1 s, in cores (CPU seconds per second)',
       labelNames: ['namespace', 'workload'],
       registers,
+      ...collect,
     });
     this.processUsage = new Gauge({
       name: 'meshlet_data_path_cpu_usage',
       help: 'CPU of the data-path processes over the same interval, attributed or not, in cores: a workload\'s share of the agent is its meshlet_workload_agent_cpu_usage over this',
       registers,
+      ...collect,
     });
     this.throttledSeconds = new Counter({
       name: 'meshlet_workload_throttled_seconds_total',
       help: 'Time during which a local workload\'s outbound connections had reads paused by its meshlet.io/max-bandwidth or meshlet.io/max-agent-share, summed over the data-path processes (each holds its part of the limit)',
       labelNames: ['namespace', 'workload'],
       registers,
+      ...collect,
     });
     this.throttledBytes = new Counter({
       name: 'meshlet_workload_throttled_bytes_total',
       help: 'Bytes of a local workload\'s outbound connections that came beyond its meshlet.io/max-bandwidth or meshlet.io/max-agent-share bucket and were paid for by pausing its reads (delayed, never dropped)',
       labelNames: ['namespace', 'workload'],
       registers,
+      ...collect,
     });
     this.shareRate = new Gauge({
       name: 'meshlet_workload_share_limit_bytes_per_second',
       help: 'The rate a local workload\'s meshlet.io/max-agent-share holds its outbound connections to now, bytes per second, summed over the data-path processes (absent: not over its share beside an active neighbour)',
       labelNames: ['namespace', 'workload'],
       registers,
+      ...collect,
     });
   }
 

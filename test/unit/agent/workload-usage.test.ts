@@ -270,3 +270,26 @@ t.test('data segments weigh in the split: equal bytes, a workload of many small 
   t.equal(chatty.toFixed(6), (chattyW / (bulkW + chattyW)).toFixed(6), 'chatty: its bytes and 1,000 segments (across the counter\'s wrap)');
   t.ok(chatty > 2 * bulk, `the small messages cost more: ${chatty.toFixed(3)} s against ${bulk.toFixed(3)} s`);
 });
+
+t.test('a scrape reads the usage metrics after its own sweep, whatever their place in the registry', async (t) => {
+  // The usage counters are registered before the byte counters whose collect() sweeps: a scrape
+  // right after a throttled transfer read 0 s throttled (a lab test saw it) until the next one.
+  const registry = new Registry();
+  const k = clocks();
+  const metrics = new DataPathMetrics(registry, { usageClocks: k.c, istioTcp: false });
+  t.teardown(() => metrics.close());
+  let pending: { throttledMs: number; throttledBytes: number; shareBytesPerSecond?: number } | undefined = { throttledMs: 2500, throttledBytes: 1_000_000, shareBytesPerSecond: 42 };
+  metrics.watch({
+    openedByDirection: () => ({ outbound: 0, inbound: 0 }),
+    liveConnections: () => [],
+    tunnelSessions: () => 0,
+    drainThrottled: (each) => {
+      if (pending !== undefined) each('Pod/bench/limited', pending);
+      pending = undefined;
+    },
+  });
+  const text = await registry.metrics();
+  t.equal(sample(text, 'meshlet_workload_throttled_seconds_total', /workload="limited"/), 2.5, 'the throttled time of this very scrape');
+  t.equal(sample(text, 'meshlet_workload_throttled_bytes_total', /workload="limited"/), 1_000_000, 'and its bytes');
+  t.equal(sample(text, 'meshlet_workload_share_limit_bytes_per_second', /workload="limited"/), 42, 'and the share rate');
+});
